@@ -1,0 +1,360 @@
+"""The one cattrs converter for JSON in and out, and field-path validation errors.
+
+``structure(data, cls)`` is what the server and the config loader call: it
+turns any structuring failure into :class:`~registry_core.errors.InvalidRequest`
+whose ``details`` name each bad field by path (``intent.kind``,
+``capabilities[0]``, ``runtimes[1].settings.max_workers``).
+
+Primitives are strict: JSON ``1`` is not a string, ``"1"`` is not an int and
+``true`` is not an int. Unknown keys are refused, so a typo is an error and not
+a silently ignored field.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import unicodedata
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any, TypeVar, get_args, get_origin
+
+import annotated_types
+import attrs
+import cattrs
+from cattrs._compat import is_annotated, is_mapping, is_sequence
+from cattrs.errors import (
+    AttributeValidationNote,
+    ClassValidationError,
+    ForbiddenExtraKeysError,
+    IterableValidationError,
+    IterableValidationNote,
+)
+from cattrs.gen import make_dict_structure_fn
+
+from registry_core.errors import InvalidRequest
+from registry_core.models import (
+    CapabilityName,
+    Identifier,
+    InputContent,
+    Label,
+    LongText,
+    ProfileSelector,
+    ShortText,
+)
+
+__all__ = ["converter", "structure", "unstructure", "format_timestamp", "FieldProblem"]
+
+T = TypeVar("T")
+
+#: One problem with one field: ``{"path": ..., "message": ...}``.
+FieldProblem = dict[str, str]
+
+_MESSAGE_MAX = 160
+
+_ID_CHARACTERS = re.compile(r"[A-Za-z0-9_:\-]+")
+
+
+def format_timestamp(value: datetime) -> str:
+    """ISO 8601 in UTC with a ``Z``, millisecond precision: ``2026-11-24T02:30:00.123Z``."""
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def _strict_str(value: Any, _type: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError("must be a string")
+    return value
+
+
+def _strict_int(value: Any, _type: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError("must be an integer")
+    return value
+
+
+def _strict_float(value: Any, _type: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError("must be a number")
+    return float(value)
+
+
+def _strict_bool(value: Any, _type: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError("must be true or false")
+    return value
+
+
+def _has_control_characters(value: str) -> bool:
+    return any(unicodedata.category(ch) == "Cc" for ch in value)
+
+
+def _bounded_text(max_length: int, *, single_line: bool) -> Callable[[Any, Any], str]:
+    def structure_text(value: Any, _type: Any) -> str:
+        text = _strict_str(value, _type)
+        if not text:
+            raise ValueError("must not be empty")
+        if len(text) > max_length:
+            raise ValueError(f"must be at most {max_length} characters")
+        if single_line and _has_control_characters(text):
+            raise ValueError("must not contain control characters")
+        return text
+
+    return structure_text
+
+
+def _id_like(max_length: int) -> Callable[[Any, Any], str]:
+    def structure_id_like(value: Any, _type: Any) -> str:
+        text = _strict_str(value, _type)
+        if not 1 <= len(text) <= max_length or not _ID_CHARACTERS.fullmatch(text):
+            raise ValueError(
+                f"must be 1-{max_length} characters of ASCII letters, digits, '-', '_' or ':'"
+            )
+        return text
+
+    return structure_id_like
+
+
+def _structure_input_content(value: Any, _type: Any) -> str:
+    text = _strict_str(value, _type)
+    if not text.strip():
+        raise ValueError("must not be empty")
+    return text
+
+
+def _structure_datetime(value: Any, _type: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    text = _strict_str(value, _type)
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError("must be an ISO 8601 timestamp") from None
+
+
+def _strict_enum(value: Any, type_: type[enum.Enum]) -> enum.Enum:
+    try:
+        return type_(value)
+    except ValueError:
+        allowed = ", ".join(repr(member.value) for member in type_)
+        raise ValueError(f"must be one of {allowed}") from None
+
+
+def _sequence_hook(conv: cattrs.Converter, type_: Any) -> Callable[[Any, Any], Any]:
+    """Structure a JSON array into a tuple or list, element errors carrying their index.
+
+    cattrs' own hook takes any iterable, so ``"tools"`` would become
+    ``('t', 'o', 'o', 'l', 's')``; here only arrays are sequences.
+    """
+    args = get_args(type_)
+    element = args[0] if args else Any
+    if element is Any:
+        return lambda value, _t: _require(value, (list, tuple), "must be an array")
+    make = tuple if get_origin(type_) in (tuple, Sequence) or type_ is tuple else list
+
+    def structure_sequence(value: Any, _type: Any) -> Any:
+        _require(value, (list, tuple), "must be an array")
+        items, errors = [], []
+        for index, item in enumerate(value):
+            try:
+                items.append(conv.structure(item, element))
+            except Exception as exc:  # noqa: BLE001 - collected and re-raised as a group
+                exc.__notes__ = [*getattr(exc, "__notes__", []), IterableValidationNote(f"@ index {index}", index, element)]
+                errors.append(exc)
+        if errors:
+            raise IterableValidationError("While structuring an array", errors, type_)
+        return make(items)
+
+    return structure_sequence
+
+
+def _mapping_hook(conv: cattrs.Converter, type_: Any) -> Callable[[Any, Any], Any]:
+    """Structure a JSON object with string keys, value errors carrying their key."""
+    args = get_args(type_)
+    value_type = args[1] if len(args) == 2 else Any
+
+    def structure_mapping(value: Any, _type: Any) -> Any:
+        _require(value, Mapping, "must be an object")
+        if value_type is Any:
+            return dict(value)
+        items, errors = {}, []
+        for key, item in value.items():
+            try:
+                items[_strict_str(key, str)] = conv.structure(item, value_type)
+            except Exception as exc:  # noqa: BLE001 - collected and re-raised as a group
+                exc.__notes__ = [*getattr(exc, "__notes__", []), AttributeValidationNote(f"@ key {key}", str(key), value_type)]
+                errors.append(exc)
+        if errors:
+            raise ClassValidationError("While structuring an object", errors, type_)
+        return items
+
+    return structure_mapping
+
+
+def _annotated_hook(conv: cattrs.Converter, type_: Any) -> Callable[[Any, Any], Any]:
+    """Structure ``Annotated[T, *constraints]``: T's hook, then each annotated-types constraint.
+
+    This is how settings classes declare ranges (``Annotated[int, Ge(1)]``) and
+    get errors that name the field, without depending on this package.
+    """
+    base, *metadata = get_args(type_)
+    checks = [_constraint_check(item) for item in metadata]
+    checks = [check for check in checks if check is not None]
+
+    def structure_annotated(value: Any, _type: Any) -> Any:
+        result = conv.structure(value, base)
+        for check in checks:
+            check(result)
+        return result
+
+    return structure_annotated
+
+
+def _constraint_check(constraint: Any) -> Callable[[Any], None] | None:
+    comparisons = (
+        (annotated_types.Ge, "ge", lambda v, b: v >= b, "at least"),
+        (annotated_types.Gt, "gt", lambda v, b: v > b, "greater than"),
+        (annotated_types.Le, "le", lambda v, b: v <= b, "at most"),
+        (annotated_types.Lt, "lt", lambda v, b: v < b, "less than"),
+    )
+    for kind, attribute, holds, words in comparisons:
+        if isinstance(constraint, kind):
+            bound = getattr(constraint, attribute)
+
+            def check(value: Any, bound: Any = bound, holds: Any = holds, words: str = words) -> None:
+                if not holds(value, bound):
+                    raise ValueError(f"must be {words} {bound}")
+
+            return check
+    if isinstance(constraint, annotated_types.Interval):
+        return _all_checks([_constraint_check(c) for c in constraint])
+    if isinstance(constraint, (annotated_types.MinLen, annotated_types.MaxLen)):
+        low = getattr(constraint, "min_length", 0)
+        high = getattr(constraint, "max_length", None)
+
+        def check_length(value: Any) -> None:
+            if len(value) < low:
+                raise ValueError(f"must have at least {low} items" if low > 1 else "must not be empty")
+            if high is not None and len(value) > high:
+                raise ValueError(f"must have at most {high} items")
+
+        return check_length
+    return None
+
+
+def _all_checks(checks: list[Callable[[Any], None] | None]) -> Callable[[Any], None]:
+    def check_all(value: Any) -> None:
+        for check in checks:
+            if check is not None:
+                check(value)
+
+    return check_all
+
+
+def _require(value: Any, types: Any, message: str) -> Any:
+    if not isinstance(value, types):
+        raise TypeError(message)
+    return value
+
+
+def _make_converter() -> cattrs.Converter:
+    conv = cattrs.Converter(forbid_extra_keys=True)
+    # Class hooks go through single dispatch, which is why the model enums are
+    # plain enums: a ``str``-based enum would be caught by the ``str`` hook.
+    conv.register_structure_hook(str, _strict_str)
+    conv.register_structure_hook(int, _strict_int)
+    conv.register_structure_hook(float, _strict_float)
+    conv.register_structure_hook(bool, _strict_bool)
+    conv.register_structure_hook(enum.Enum, _strict_enum)
+    conv.register_unstructure_hook(enum.Enum, lambda member: member.value)
+    conv.register_structure_hook(datetime, _structure_datetime)
+    conv.register_unstructure_hook(datetime, format_timestamp)
+    conv.register_structure_hook_factory(is_annotated, lambda t: _annotated_hook(conv, t))
+    conv.register_structure_hook_factory(is_sequence, lambda t: _sequence_hook(conv, t))
+    conv.register_structure_hook_factory(is_mapping, lambda t: _mapping_hook(conv, t))
+    conv.register_structure_hook(Label, _bounded_text(200, single_line=True))
+    conv.register_structure_hook(ShortText, _bounded_text(200, single_line=True))
+    conv.register_structure_hook(LongText, _bounded_text(4000, single_line=False))
+    conv.register_structure_hook(ProfileSelector, _id_like(120))
+    conv.register_structure_hook(Identifier, _id_like(120))
+    conv.register_structure_hook(CapabilityName, _id_like(64))
+    conv.register_structure_hook(InputContent, _structure_input_content)
+
+    def attrs_hook_factory(cls: type) -> Callable[[Any, Any], Any]:
+        generated = make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=True)
+
+        def structure_object(value: Any, type_: Any) -> Any:
+            # Without this check a list where an object belongs fails with an
+            # AttributeError deep inside the generated code.
+            if not isinstance(value, Mapping):
+                raise TypeError("must be an object")
+            return generated(value, type_)
+
+        return structure_object
+
+    conv.register_structure_hook_factory(attrs.has, attrs_hook_factory)
+    return conv
+
+
+#: The converter. Register hooks for your own settings types on it if you need
+#: to, before the registry is built.
+converter: cattrs.Converter = _make_converter()
+
+
+def unstructure(value: Any) -> Any:
+    """Turn a model (or anything the converter knows) into JSON-ready data."""
+    return converter.unstructure(value)
+
+
+def structure(data: Any, cls: type[T], *, path: str = "") -> T:
+    """Structure ``data`` into ``cls``, raising :class:`InvalidRequest` with field paths.
+
+    :param path: a prefix for every reported path, e.g. ``runtimes[0].settings``.
+    """
+    try:
+        return converter.structure(data, cls)
+    except (ClassValidationError, IterableValidationError, InvalidRequest, ValueError, TypeError, KeyError) as exc:
+        problems = list(_walk(exc, path))
+        summary = "; ".join(f"{p['path'] or '(body)'}: {p['message']}" for p in problems[:3])
+        raise InvalidRequest(f"invalid value: {summary}", details=problems) from None
+
+
+def _join(path: str, name: str | int) -> str:
+    if isinstance(name, int):
+        return f"{path}[{name}]"
+    return f"{path}.{name}" if path else name
+
+
+def _walk(exc: BaseException, path: str):
+    """Yield a ``{"path", "message"}`` for every leaf failure in a cattrs error tree."""
+    if isinstance(exc, ForbiddenExtraKeysError):
+        for key in sorted(exc.extra_fields):
+            yield {"path": _join(path, str(key)), "message": "unknown field"}
+    elif isinstance(exc, ClassValidationError):
+        located, unlocated = exc.group_exceptions()
+        for sub, note in located:
+            yield from _walk(sub, _join(path, note.name))
+        for sub in unlocated:
+            yield from _walk(sub, path)
+    elif isinstance(exc, IterableValidationError):
+        located, unlocated = exc.group_exceptions()
+        for sub, note in located:
+            yield from _walk(sub, _join(path, note.index))
+        for sub in unlocated:
+            yield from _walk(sub, path)
+    elif isinstance(exc, InvalidRequest):
+        for detail in exc.details or ({"path": "", "message": exc.message},):
+            yield {"path": _join(path, detail["path"]) if detail["path"] else path, "message": detail["message"]}
+    elif isinstance(exc, KeyError):
+        yield {"path": path, "message": "required field is missing"}
+    elif isinstance(exc, (ValueError, TypeError)):
+        yield {"path": path, "message": _one_line(str(exc)) or "invalid value"}
+    else:
+        yield {"path": path, "message": "invalid value"}
+
+
+def _one_line(message: str) -> str:
+    """Messages can quote the offending value: keep them to one short line."""
+    first = message.strip().splitlines()[0] if message.strip() else ""
+    return first if len(first) <= _MESSAGE_MAX else first[: _MESSAGE_MAX - 3] + "..."

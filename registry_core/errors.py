@@ -1,0 +1,172 @@
+"""Typed errors of the registry.
+
+Every error has a stable ``code`` (the contract's error table) so that the
+server can map it to an HTTP status in one place, and so that clients can
+branch on it. Messages are written for people and must never contain a path,
+socket, session id, token or traceback: providers raise these with messages
+they wrote, and the registry turns every *other* exception into
+:class:`RuntimeUnavailable` with a generic message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar
+
+__all__ = [
+    "RegistryError",
+    "UnknownRuntime",
+    "UnknownWorker",
+    "WorkerBusy",
+    "WorkerStopped",
+    "RuntimeUnavailable",
+    "RuntimeTimeout",
+    "UnsupportedOperation",
+    "InvalidIdentifier",
+    "InvalidRequest",
+    "LimitTooLarge",
+    "CapacityExceeded",
+    "CursorExpired",
+    "ERROR_TYPES",
+]
+
+
+class RegistryError(Exception):
+    """Base class of every typed error.
+
+    :param message: a one-line, human-readable explanation.
+    :param runtime_id: the runtime the error concerns, if any.
+    :param worker_id: the worker the error concerns, if any.
+    :param details: per-field problems, each ``{"path", "message"}``.
+    """
+
+    #: The stable machine-readable code, as in the contract's error table.
+    code: ClassVar[str] = "internal_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        runtime_id: str | None = None,
+        worker_id: str | None = None,
+        details: Iterable[Mapping[str, str]] = (),
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.runtime_id = runtime_id
+        self.worker_id = worker_id
+        self.details: tuple[dict[str, str], ...] = tuple(dict(d) for d in details)
+
+    def locate(self, runtime_id: str | None, worker_id: str | None = None) -> RegistryError:
+        """Fill in ``runtime_id`` / ``worker_id`` where the raiser left them out; return self."""
+        if self.runtime_id is None:
+            self.runtime_id = runtime_id
+        if self.worker_id is None:
+            self.worker_id = worker_id
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON body of the error: ``{"code", "message", ...}`` without the envelope."""
+        body: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.runtime_id is not None:
+            body["runtime_id"] = self.runtime_id
+        if self.worker_id is not None:
+            body["worker_id"] = self.worker_id
+        if self.details:
+            body["details"] = [dict(d) for d in self.details]
+        return body
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r}, code={self.code!r})"
+
+
+class UnknownRuntime(RegistryError):
+    """No runtime with this id is registered."""
+
+    code = "unknown_runtime"
+
+
+class UnknownWorker(RegistryError):
+    """No worker with this id exists *in this runtime* (it may exist in another)."""
+
+    code = "unknown_worker"
+
+
+class WorkerBusy(RegistryError):
+    """The worker is in a turn; the input was refused, nothing was queued."""
+
+    code = "worker_busy"
+
+
+class WorkerStopped(RegistryError):
+    """The worker was stopped for good; it takes no more input or cancel."""
+
+    code = "worker_stopped"
+
+
+class RuntimeUnavailable(RegistryError):
+    """The runtime failed to start, raised unexpectedly, or is stopped."""
+
+    code = "runtime_unavailable"
+
+
+class RuntimeTimeout(RegistryError):
+    """The runtime did not answer within the registry's call timeout."""
+
+    code = "runtime_timeout"
+
+
+class UnsupportedOperation(RegistryError):
+    """The runtime kind does not do this; its capability is ``false``."""
+
+    code = "unsupported_operation"
+
+
+class InvalidIdentifier(RegistryError):
+    """A runtime or worker id breaks the id rules (see :mod:`registry_core.identifiers`)."""
+
+    code = "invalid_identifier"
+
+
+class InvalidRequest(RegistryError):
+    """Well-formed input of the wrong shape or value; ``details`` names each field."""
+
+    code = "invalid_request"
+
+
+class LimitTooLarge(RegistryError):
+    """A page ``limit`` is above the runtime's maximum."""
+
+    code = "limit_too_large"
+
+
+class CapacityExceeded(RegistryError):
+    """A runtime's worker limit or a worker's transcript limit is reached."""
+
+    code = "capacity_exceeded"
+
+
+class CursorExpired(RegistryError):
+    """The event cursor is older than the retained events (or from another run)."""
+
+    code = "cursor_expired"
+
+
+#: Every typed error class by its code.
+ERROR_TYPES: Mapping[str, type[RegistryError]] = {
+    cls.code: cls
+    for cls in (
+        UnknownRuntime,
+        UnknownWorker,
+        WorkerBusy,
+        WorkerStopped,
+        RuntimeUnavailable,
+        RuntimeTimeout,
+        UnsupportedOperation,
+        InvalidIdentifier,
+        InvalidRequest,
+        LimitTooLarge,
+        CapacityExceeded,
+        CursorExpired,
+    )
+}

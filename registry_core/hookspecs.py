@@ -1,0 +1,43 @@
+"""The plugin hooks. A plugin is a module (or object) with ``@hookimpl`` functions.
+
+Plugins are found through the ``runtime_registry`` entry-point group::
+
+    [project.entry-points.runtime_registry]
+    my-kind = "my_package.plugin"
+
+See ``docs/plugins.md`` for the full guide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pluggy
+
+from registry_core.kinds import RuntimeKind
+
+__all__ = ["PROJECT_NAME", "hookspec", "hookimpl", "register_runtime_kinds"]
+
+#: The pluggy project name shared by specs and implementations.
+PROJECT_NAME = "runtime_registry"
+
+#: Marks a hook specification (used by this module only).
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+
+#: Marks a plugin's hook implementation: ``@hookimpl def register_runtime_kinds(register): ...``.
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+@hookspec
+def register_runtime_kinds(register: Callable[[RuntimeKind], None]) -> None:
+    """Register the runtime kinds this plugin provides.
+
+    Call ``register(RuntimeKind(...))`` once per kind. The registry validates
+    each registration and records which plugin made it; a name that another
+    plugin already registered is a conflict that fails this plugin as a whole.
+
+    :param register: the callback that takes a :class:`~registry_core.kinds.RuntimeKind`.
+    :return: nothing; what counts is what you passed to ``register``.
+
+    .. versionadded:: 0.1
+    """

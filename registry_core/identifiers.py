@@ -1,0 +1,38 @@
+"""The identifier rules every runtime id and worker id obeys.
+
+Ids are checked here, before any provider sees them, so a plugin never has
+to defend itself against path traversal or control characters in an id.
+"""
+
+from __future__ import annotations
+
+import re
+
+from registry_core.errors import InvalidIdentifier
+
+__all__ = ["IDENTIFIER_MAX_LENGTH", "is_valid_identifier", "validate_identifier"]
+
+#: The longest id the registry accepts.
+IDENTIFIER_MAX_LENGTH = 120
+
+_IDENTIFIER = re.compile(r"[A-Za-z0-9_:\-]{1,120}")
+
+
+def is_valid_identifier(value: object) -> bool:
+    """Return whether ``value`` is 1–120 ASCII letters, digits, ``-``, ``_`` or ``:``."""
+    return isinstance(value, str) and _IDENTIFIER.fullmatch(value) is not None
+
+
+def validate_identifier(value: object, *, field: str) -> str:
+    """Return ``value`` if it is a valid id, else raise :class:`InvalidIdentifier`.
+
+    :param field: what the id is (``"runtime_id"`` or ``"worker_id"``), named
+        in the error. The offending value itself is never echoed back: it may
+        be arbitrarily long or contain anything.
+    """
+    if is_valid_identifier(value):
+        return value  # type: ignore[return-value]
+    raise InvalidIdentifier(
+        f"{field} must be 1-{IDENTIFIER_MAX_LENGTH} characters of ASCII letters, digits, '-', '_' or ':'",
+        details=({"path": field, "message": "not a valid identifier"},),
+    )

@@ -1,0 +1,53 @@
+"""What a plugin registers: a :class:`RuntimeKind`."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from registry_core.provider import RuntimeProvider
+
+__all__ = ["RuntimeKind", "NoSettings", "ProviderFactory", "KIND_NAME_PATTERN"]
+
+#: Kind names: lowercase letters, digits and ``-``, starting with a letter, at most 64.
+KIND_NAME_PATTERN = re.compile(r"[a-z][a-z0-9\-]{0,63}")
+
+#: Builds a provider: ``factory(runtime_id, settings) -> RuntimeProvider``.
+ProviderFactory = Callable[[str, Any], RuntimeProvider]
+
+
+@attrs.frozen
+class NoSettings:
+    """The settings type of a kind that takes none: its ``settings`` table must be empty."""
+
+
+def _check_kind_name(_instance: object, _attribute: attrs.Attribute, value: str) -> None:
+    if not isinstance(value, str) or not KIND_NAME_PATTERN.fullmatch(value):
+        raise ValueError(
+            "runtime kind names are 1-64 lowercase letters, digits or '-', starting with a letter"
+        )
+
+
+@attrs.frozen
+class RuntimeKind:
+    """A runtime kind a plugin provides.
+
+    :param name: the kind name operators write in config (``kind = "embedded"``)
+        and clients see in every summary and worker row.
+    :param description: one line for ``runtime-registry plugins`` and ``/api/plugins``.
+    :param factory: ``factory(runtime_id, settings)`` returns a new, not yet
+        started :class:`~registry_core.provider.RuntimeProvider`. It runs at
+        startup, outside any event loop: do not start tasks here, do that in
+        ``start()``.
+    :param settings_type: an attrs class the runtime's ``settings`` table is
+        structured into (unknown keys are errors, every field should have a
+        default). The factory receives an instance.
+    """
+
+    name: str = attrs.field(validator=_check_kind_name)
+    description: str
+    factory: ProviderFactory
+    settings_type: type = NoSettings

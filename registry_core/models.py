@@ -1,0 +1,371 @@
+"""The data the registry speaks: attrs models for everything in the HTTP contract.
+
+Every model is frozen and slotted. Providers build them; the server turns them
+into JSON with :data:`registry_core.converter.converter`. Request models
+(:class:`CreateWorkerRequest`, :class:`InputRequest`) use the constrained string
+types below, whose structure hooks give field-level validation errors.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, NewType
+
+import attrs
+
+__all__ = [
+    "Severity",
+    "Diagnostic",
+    "RuntimeStatus",
+    "PluginRef",
+    "Capabilities",
+    "RuntimeLimits",
+    "RuntimeState",
+    "RuntimeSummary",
+    "RuntimeList",
+    "IntentKind",
+    "Intent",
+    "Worker",
+    "WorkerPage",
+    "WorkerOverview",
+    "CreateWorkerRequest",
+    "InputKind",
+    "InputRequest",
+    "InputAccepted",
+    "WorkerActionResult",
+    "TranscriptEntry",
+    "TranscriptPage",
+    "Event",
+    "EventPage",
+    "PluginState",
+    "PluginInfo",
+    "Identifier",
+    "Label",
+    "ProfileSelector",
+    "CapabilityName",
+    "ShortText",
+    "LongText",
+    "InputContent",
+]
+
+# Constrained strings of request bodies. Their rules live in
+# registry_core.converter, next to the hooks that enforce them.
+#: A runtime or worker id in a document (config): the rules of :mod:`registry_core.identifiers`.
+Identifier = NewType("Identifier", str)
+#: A display label: 1–200 characters, no control characters.
+Label = NewType("Label", str)
+#: A profile selector: ``default``, ``builtin:NAME`` or ``NAME`` (id characters).
+ProfileSelector = NewType("ProfileSelector", str)
+#: A capability name asked for at create: 1–64 id characters.
+CapabilityName = NewType("CapabilityName", str)
+#: A short free text (a role name): 1–200 characters.
+ShortText = NewType("ShortText", str)
+#: A long free text (a purpose or objective): 1–4000 characters.
+LongText = NewType("LongText", str)
+#: Input content: a non-empty string (its upper bound is the runtime's limit).
+InputContent = NewType("InputContent", str)
+
+
+class Severity(enum.Enum):
+    """How much a diagnostic matters."""
+
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+@attrs.frozen
+class Diagnostic:
+    """A machine-readable note attached to a response: ``{code, severity, message}``.
+
+    Messages are shown to HTTP clients: never put a path, socket, session id or
+    exception text in them.
+    """
+
+    code: str
+    severity: Severity
+    message: str
+
+    @classmethod
+    def info(cls, code: str, message: str) -> Diagnostic:
+        """An ``info`` diagnostic."""
+        return cls(code, Severity.INFO, message)
+
+    @classmethod
+    def warning(cls, code: str, message: str) -> Diagnostic:
+        """A ``warning`` diagnostic."""
+        return cls(code, Severity.WARNING, message)
+
+    @classmethod
+    def error(cls, code: str, message: str) -> Diagnostic:
+        """An ``error`` diagnostic."""
+        return cls(code, Severity.ERROR, message)
+
+
+class RuntimeStatus(enum.Enum):
+    """The health of a runtime as a whole."""
+
+    RUNNING = "running"
+    DEGRADED = "degraded"
+    UNAVAILABLE = "unavailable"
+    STOPPED = "stopped"
+
+
+@attrs.frozen
+class PluginRef:
+    """The plugin (entry-point name and distribution version) that provides a runtime kind."""
+
+    name: str
+    version: str
+
+
+@attrs.frozen
+class Capabilities:
+    """What a runtime does. A capability is ``False`` if and only if the
+    operation raises :class:`~registry_core.errors.UnsupportedOperation`.
+
+    Providers do not fill this in: the registry derives it from which
+    :class:`~registry_core.provider.RuntimeProvider` operations the provider
+    class implements, so it cannot lie.
+    """
+
+    list_workers: bool
+    get_worker: bool
+    create_worker: bool
+    send_input: bool
+    cancel_worker: bool
+    stop_worker: bool
+    read_transcript: bool
+    read_events: bool
+    stream_events: bool
+
+
+@attrs.frozen
+class RuntimeLimits:
+    """The runtime's page maxima and capacity, for clients to size requests by.
+
+    ``None`` means the runtime sets no such limit (or the limit does not apply).
+    """
+
+    worker_page_max: int = 100
+    transcript_page_max: int = 100
+    event_page_max: int = 100
+    max_workers: int | None = None
+    max_transcript_entries: int | None = None
+    max_input_chars: int | None = None
+    event_retention: int | None = None
+
+
+@attrs.frozen
+class RuntimeState:
+    """What a provider reports of its health from :meth:`RuntimeProvider.describe`.
+
+    The registry adds identity (id, display name, kind, plugin), capabilities
+    and the provider's ``limits`` to make a :class:`RuntimeSummary`.
+    """
+
+    status: RuntimeStatus = RuntimeStatus.RUNNING
+    diagnostics: tuple[Diagnostic, ...] = ()
+
+
+@attrs.frozen
+class RuntimeSummary:
+    """One runtime as clients see it."""
+
+    runtime_id: str
+    display_name: str
+    kind: str
+    plugin: PluginRef
+    status: RuntimeStatus
+    capabilities: Capabilities
+    limits: RuntimeLimits
+    diagnostics: tuple[Diagnostic, ...] = ()
+
+
+@attrs.frozen
+class RuntimeList:
+    """Every registered runtime, in configuration order."""
+
+    items: tuple[RuntimeSummary, ...]
+    diagnostics: tuple[Diagnostic, ...] = ()
+
+
+class IntentKind(enum.Enum):
+    """Why a worker exists."""
+
+    ASSISTANT = "assistant"
+    TASK = "task"
+    ROLE = "role"
+
+
+@attrs.frozen
+class Intent:
+    """A worker's intent: its kind and, optionally, a purpose, objective or role."""
+
+    kind: IntentKind
+    purpose: LongText | None = None
+    objective: LongText | None = None
+    role: ShortText | None = None
+
+
+@attrs.frozen
+class Worker:
+    """One worker, addressed by ``runtime_id`` + ``worker_id``.
+
+    ``status`` is kind-specific: the embedded kind uses ``idle``, ``busy`` and
+    ``stopped``. ``profile`` is the *resolved* profile name; ``label`` a
+    display hint, never authority.
+    """
+
+    runtime_id: str
+    worker_id: str
+    kind: str
+    label: str | None
+    status: str
+    profile: str | None
+    intent: Intent | None
+    created_at: datetime | None
+    transcript_length: int
+    diagnostics: tuple[Diagnostic, ...] = ()
+
+
+@attrs.frozen
+class WorkerPage:
+    """A page of one runtime's workers. ``next_cursor`` is opaque; ``None`` at the end."""
+
+    runtime_id: str
+    items: tuple[Worker, ...]
+    next_cursor: str | None = None
+    diagnostics: tuple[Diagnostic, ...] = ()
+
+
+@attrs.frozen
+class WorkerOverview:
+    """The read-only list across runtimes; a failing runtime is a diagnostic."""
+
+    items: tuple[Worker, ...]
+    next_cursor: str | None = None
+    diagnostics: tuple[Diagnostic, ...] = ()
+
+
+@attrs.frozen
+class CreateWorkerRequest:
+    """The body of a create: every field optional.
+
+    ``profile`` omitted or ``default`` means the runtime default; ``builtin:NAME``
+    a builtin profile; ``NAME`` an operator-configured one. ``capabilities``
+    lists what the worker needs (``tools``, ``shell``, ...); a runtime that
+    cannot grant one raises :class:`~registry_core.errors.InvalidRequest`.
+    """
+
+    intent: Intent | None = None
+    profile: ProfileSelector | None = None
+    label: Label | None = None
+    capabilities: tuple[CapabilityName, ...] = ()
+
+
+class InputKind(enum.Enum):
+    """Who an input speaks as."""
+
+    USER = "user"
+    SYSTEM = "system"
+
+
+@attrs.frozen
+class InputRequest:
+    """The body of a send-input: non-empty ``content`` and an optional ``kind``."""
+
+    content: InputContent
+    kind: InputKind = InputKind.USER
+
+
+@attrs.frozen
+class InputAccepted:
+    """The answer to an accepted input: where it landed in the transcript and event log."""
+
+    runtime_id: str
+    worker_id: str
+    transcript_sequence: int
+    event_id: int
+    status: str
+
+
+@attrs.frozen
+class WorkerActionResult:
+    """The answer to cancel or stop. ``changed`` is ``False`` when it was a no-op
+    (cancel while idle, stop when already stopped)."""
+
+    runtime_id: str
+    worker_id: str
+    action: str
+    changed: bool
+    status: str
+
+
+@attrs.frozen
+class TranscriptEntry:
+    """One transcript entry; ``sequence`` starts at 1 and has no gaps."""
+
+    sequence: int
+    role: str
+    content: str
+    event_id: int | None
+    created_at: datetime
+
+
+@attrs.frozen
+class TranscriptPage:
+    """A bounded transcript page; ``next_start`` is ``None`` at the end."""
+
+    runtime_id: str
+    worker_id: str
+    items: tuple[TranscriptEntry, ...]
+    start: int
+    limit: int
+    total: int
+    next_start: int | None
+
+
+@attrs.frozen
+class Event:
+    """One runtime event. Ids increase strictly within a runtime."""
+
+    id: int
+    type: str
+    worker_id: str | None
+    data: Mapping[str, Any]
+    created_at: datetime
+
+
+@attrs.frozen
+class EventPage:
+    """Events after a cursor. ``next_cursor`` is where to poll from next."""
+
+    runtime_id: str
+    events: tuple[Event, ...]
+    next_cursor: int
+    has_more: bool
+
+
+class PluginState(enum.Enum):
+    """Whether a discovered plugin is in use."""
+
+    LOADED = "loaded"
+    DISABLED = "disabled"
+    FAILED = "failed"
+
+
+@attrs.frozen
+class PluginInfo:
+    """A discovered plugin: its name, version, the kinds it registered and its state.
+
+    ``reason`` is one line, set when the plugin is ``disabled`` or ``failed``.
+    """
+
+    name: str
+    version: str
+    kinds: tuple[str, ...]
+    state: PluginState
+    reason: str | None = None

@@ -1,0 +1,176 @@
+"""The interface every runtime kind implements: :class:`RuntimeProvider`.
+
+A provider is one running runtime (one ``runtime_id``). Subclass it and
+override the operations your kind supports; the ones you leave alone raise
+:class:`~registry_core.errors.UnsupportedOperation`, and the runtime's
+capabilities are derived from which operations you overrode — so a capability
+can never say ``true`` for an operation that answers "unsupported".
+
+The registry calls a provider only with ids that passed
+:func:`~registry_core.identifiers.validate_identifier` and page limits within
+``limits``; it guards every call with a timeout and turns unexpected exceptions
+into :class:`~registry_core.errors.RuntimeUnavailable`. Raise the typed errors
+of :mod:`registry_core.errors` for everything a client can cause.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import ClassVar
+
+from registry_core.errors import UnsupportedOperation
+from registry_core.models import (
+    Capabilities,
+    CreateWorkerRequest,
+    EventPage,
+    InputAccepted,
+    InputRequest,
+    RuntimeLimits,
+    RuntimeState,
+    TranscriptPage,
+    Worker,
+    WorkerActionResult,
+    WorkerPage,
+)
+
+__all__ = ["RuntimeProvider", "capabilities_of", "OPERATIONS"]
+
+#: The optional operations, by capability name. ``stream_events`` needs both
+#: ``read_events`` and ``wait_for_events``.
+OPERATIONS: tuple[str, ...] = (
+    "list_workers",
+    "get_worker",
+    "create_worker",
+    "send_input",
+    "cancel_worker",
+    "stop_worker",
+    "read_transcript",
+    "read_events",
+)
+
+
+class RuntimeProvider:
+    """Base class of a runtime kind's provider.
+
+    :param runtime_id: the id the operator gave this runtime in config. Put it
+        in every model you return (``Worker.runtime_id``, page ``runtime_id``):
+        the registry checks it.
+
+    Class attributes to set in a subclass:
+
+    ``kind``
+        the runtime kind name, as registered (e.g. ``"embedded"``); put it in
+        every :class:`~registry_core.models.Worker` you return.
+    ``limits``
+        a :class:`~registry_core.models.RuntimeLimits`; the registry rejects
+        page limits above its maxima with ``LimitTooLarge`` before calling you.
+        Set it per instance if it depends on settings.
+    """
+
+    kind: ClassVar[str] = ""
+    limits: RuntimeLimits = RuntimeLimits()
+
+    def __init__(self, runtime_id: str) -> None:
+        self.runtime_id = runtime_id
+
+    # -- lifecycle -----------------------------------------------------------
+
+    async def start(self) -> None:
+        """Prepare the runtime; called once, inside the server's event loop, before any operation.
+
+        Raising here makes the runtime ``unavailable``; the others still serve.
+        """
+
+    async def close(self) -> None:
+        """Release everything: cancel in-flight work, wake stream waiters. Called once at shutdown."""
+
+    async def describe(self) -> RuntimeState:
+        """Report health: ``running``, ``degraded`` (with diagnostics), ``unavailable`` or ``stopped``."""
+        return RuntimeState()
+
+    # -- workers -------------------------------------------------------------
+
+    async def list_workers(self, *, limit: int, cursor: str | None) -> WorkerPage:
+        """A page of at most ``limit`` workers after the opaque ``cursor`` (``None``: from the start).
+
+        Raise ``InvalidRequest`` for a cursor you did not issue.
+        """
+        raise self._unsupported("list_workers")
+
+    async def get_worker(self, worker_id: str) -> Worker:
+        """One worker. Raise ``UnknownWorker`` if this runtime has no such worker."""
+        raise self._unsupported("get_worker")
+
+    async def create_worker(self, request: CreateWorkerRequest) -> Worker:
+        """Create a worker and return it (with a ``profile_fallback`` diagnostic if you fell back).
+
+        Raise ``CapacityExceeded`` at the worker limit and ``InvalidRequest`` for
+        a capability you cannot grant.
+        """
+        raise self._unsupported("create_worker")
+
+    async def send_input(self, worker_id: str, request: InputRequest) -> InputAccepted:
+        """Accept input and start a turn. Raise ``WorkerBusy`` while a turn runs
+        (never queue), ``WorkerStopped`` after stop, ``CapacityExceeded`` when the
+        transcript is full."""
+        raise self._unsupported("send_input")
+
+    async def cancel_worker(self, worker_id: str) -> WorkerActionResult:
+        """Cancel the in-flight turn, if any; the worker stays usable. Idempotent when idle.
+
+        Raise ``WorkerStopped`` for a stopped worker.
+        """
+        raise self._unsupported("cancel_worker")
+
+    async def stop_worker(self, worker_id: str) -> WorkerActionResult:
+        """Stop the worker for good, cancelling any turn first. Idempotent."""
+        raise self._unsupported("stop_worker")
+
+    async def read_transcript(self, worker_id: str, *, start: int, limit: int) -> TranscriptPage:
+        """Entries with ``sequence >= start`` (1-based), at most ``limit`` of them."""
+        raise self._unsupported("read_transcript")
+
+    # -- events --------------------------------------------------------------
+
+    async def read_events(self, *, cursor: int | None, limit: int, worker_id: str | None = None) -> EventPage:
+        """Events with ids after ``cursor`` (``None``: from the oldest retained), oldest first.
+
+        Only ``worker_id``'s events when it is given. Raise ``CursorExpired`` when
+        events after ``cursor`` are no longer retained, or ``cursor`` is newer than
+        any event this runtime issued: never skip silently.
+        """
+        raise self._unsupported("read_events")
+
+    async def wait_for_events(self, *, cursor: int, timeout: float) -> bool:
+        """Wait until an event with an id after ``cursor`` exists, or ``timeout`` seconds pass.
+
+        Return whether there is one. With ``read_events``, this makes the
+        ``stream_events`` capability. Return promptly (``False``) after ``close``.
+        """
+        raise self._unsupported("stream_events")
+
+    # -- helpers ---------------------------------------------------------------
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """The capabilities this provider's class implements."""
+        return capabilities_of(type(self))
+
+    def _unsupported(self, operation: str) -> UnsupportedOperation:
+        return UnsupportedOperation(
+            f"runtime kind {self.kind or type(self).__name__!r} does not support {operation}",
+            runtime_id=self.runtime_id,
+        )
+
+
+@functools.cache
+def capabilities_of(provider_type: type[RuntimeProvider]) -> Capabilities:
+    """Derive capabilities from which operations ``provider_type`` overrides."""
+    implemented = {
+        name: getattr(provider_type, name) is not getattr(RuntimeProvider, name) for name in OPERATIONS
+    }
+    streams = (
+        implemented["read_events"]
+        and provider_type.wait_for_events is not RuntimeProvider.wait_for_events
+    )
+    return Capabilities(**implemented, stream_events=streams)

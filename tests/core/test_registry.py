@@ -1,0 +1,215 @@
+"""RuntimeRegistry: routing by runtime_id + worker_id, id checks, and guarded calls."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from registry_core import (
+    CreateWorkerRequest,
+    InputRequest,
+    InvalidIdentifier,
+    InvalidRequest,
+    LimitTooLarge,
+    RuntimeRegistry,
+    RuntimeStatus,
+    RuntimeTimeout,
+    RuntimeUnavailable,
+    UnknownRuntime,
+    UnknownWorker,
+    UnsupportedOperation,
+)
+
+from .fakes import FailingStartProvider, HangingProvider, MalformedProvider, MemoryProvider, RaisingProvider
+
+
+@pytest.fixture
+async def registry():
+    registry = RuntimeRegistry(call_timeout=0.2)
+    alpha, beta = MemoryProvider("alpha"), MemoryProvider("beta")
+    alpha.add("shared-id")
+    alpha.add("only-alpha")
+    beta.add("shared-id")
+    registry.register(alpha, display_name="Alpha")
+    registry.register(beta)
+    async with registry:
+        yield registry
+
+
+async def test_routes_by_runtime_and_worker_id(registry):
+    worker = await registry.get_worker("beta", "shared-id")
+    assert (worker.runtime_id, worker.worker_id) == ("beta", "shared-id")
+
+
+async def test_worker_of_another_runtime_is_unknown(registry):
+    with pytest.raises(UnknownWorker) as caught:
+        await registry.get_worker("beta", "only-alpha")
+    assert (caught.value.runtime_id, caught.value.worker_id) == ("beta", "only-alpha")
+
+
+async def test_unknown_runtime(registry):
+    with pytest.raises(UnknownRuntime):
+        await registry.get_worker("gamma", "shared-id")
+
+
+@pytest.mark.parametrize("bad", ["", "a/b", "../x", "a b", "x" * 121, "é", "a\x00"])
+async def test_invalid_ids_never_reach_the_provider(registry, bad):
+    provider = registry.provider("alpha")
+    with pytest.raises(InvalidIdentifier):
+        await registry.get_worker("alpha", bad)
+    with pytest.raises(InvalidIdentifier):
+        await registry.get_worker(bad, "shared-id")
+    assert provider.calls == []
+
+
+async def test_id_of_120_characters_is_valid(registry):
+    with pytest.raises(UnknownWorker):
+        await registry.get_worker("alpha", "x" * 120)
+
+
+async def test_unimplemented_operation_is_unsupported_and_capability_false(registry):
+    summary = await registry.describe_runtime("alpha")
+    assert summary.capabilities.stop_worker is False
+    assert summary.capabilities.get_worker is True
+    with pytest.raises(UnsupportedOperation) as caught:
+        await registry.stop_worker("alpha", "shared-id")
+    assert caught.value.runtime_id == "alpha"
+
+
+async def test_summary_carries_identity_and_status(registry):
+    summary = await registry.describe_runtime("alpha")
+    assert (summary.runtime_id, summary.display_name, summary.kind) == ("alpha", "Alpha", "memory")
+    assert summary.status is RuntimeStatus.RUNNING
+
+
+async def test_default_page_limit_is_capped_by_runtime_maximum(registry):
+    await registry.list_workers("alpha")
+    assert registry.provider("alpha").calls[-1] == ("list_workers", (50, None))
+
+
+@pytest.mark.parametrize("limit", [0, -1])
+async def test_limit_below_one_is_invalid(registry, limit):
+    with pytest.raises(InvalidRequest):
+        await registry.list_workers("alpha", limit=limit)
+
+
+async def test_limit_above_maximum_is_too_large(registry):
+    with pytest.raises(LimitTooLarge):
+        await registry.list_workers("alpha", limit=101)
+
+
+async def test_transcript_start_below_one_is_invalid(registry):
+    with pytest.raises(InvalidRequest):
+        await registry.read_transcript("alpha", "shared-id", start=0)
+
+
+async def test_unexpected_exception_becomes_unavailable_without_its_text(caplog):
+    registry = RuntimeRegistry(call_timeout=1)
+    registry.register(RaisingProvider("r"))
+    async with registry:
+        with caplog.at_level(logging.ERROR), pytest.raises(RuntimeUnavailable) as caught:
+            await registry.get_worker("r", "w")
+    assert "/secret" not in str(caught.value.to_dict())
+    assert "/secret/path" in caplog.text  # the operator gets the detail
+
+
+async def test_hanging_call_becomes_timeout():
+    registry = RuntimeRegistry(call_timeout=0.05)
+    registry.register(HangingProvider("h"))
+    async with registry:
+        with pytest.raises(RuntimeTimeout) as caught:
+            await registry.get_worker("h", "w")
+    assert (caught.value.runtime_id, caught.value.worker_id) == ("h", "w")
+
+
+async def test_malformed_result_is_unavailable():
+    registry = RuntimeRegistry()
+    registry.register(MalformedProvider("m"))
+    async with registry:
+        with pytest.raises(RuntimeUnavailable):
+            await registry.get_worker("m", "w")
+        with pytest.raises(RuntimeUnavailable):
+            await registry.list_workers("m")
+
+
+async def test_runtime_that_fails_to_start_is_unavailable_and_others_serve():
+    registry = RuntimeRegistry()
+    registry.register(FailingStartProvider("broken"))
+    healthy = MemoryProvider("healthy")
+    healthy.add("w")
+    registry.register(healthy)
+    async with registry:
+        summary = await registry.describe_runtime("broken")
+        assert summary.status is RuntimeStatus.UNAVAILABLE
+        assert ".sock" not in str(summary)
+        with pytest.raises(RuntimeUnavailable):
+            await registry.get_worker("broken", "w")
+        assert (await registry.get_worker("healthy", "w")).worker_id == "w"
+
+
+async def test_closed_registry_reports_stopped_and_refuses_work():
+    registry = RuntimeRegistry()
+    registry.register(MemoryProvider("a"))
+    await registry.start()
+    await registry.close()
+    assert (await registry.describe_runtime("a")).status is RuntimeStatus.STOPPED
+    with pytest.raises(RuntimeUnavailable):
+        await registry.create_worker("a", CreateWorkerRequest())
+
+
+async def test_unstarted_registry_refuses_work():
+    registry = RuntimeRegistry()
+    registry.register(MemoryProvider("a"))
+    with pytest.raises(RuntimeUnavailable):
+        await registry.send_input("a", "w", InputRequest("hi"))
+
+
+def test_duplicate_runtime_id_is_refused():
+    registry = RuntimeRegistry()
+    registry.register(MemoryProvider("a"))
+    with pytest.raises(ValueError):
+        registry.register(MemoryProvider("a"))
+
+
+def test_invalid_runtime_id_is_refused_at_registration():
+    with pytest.raises(InvalidIdentifier):
+        RuntimeRegistry().register(MemoryProvider("no/slashes"))
+
+
+async def test_overview_lists_every_runtime_and_reports_failures_as_diagnostics():
+    registry = RuntimeRegistry(call_timeout=0.05)
+    good = MemoryProvider("good")
+    good.add("w1")
+    registry.register(good)
+    registry.register(RaisingProvider("bad"))
+    registry.register(HangingProvider("slow"))
+    async with registry:
+        overview = await registry.list_all_workers()
+    assert [(w.runtime_id, w.worker_id) for w in overview.items] == [("good", "w1")]
+    assert sorted(d.code for d in overview.diagnostics) == ["runtime_timeout", "runtime_unavailable"]
+    assert "token=abc123" not in str(overview)
+
+
+async def test_overview_pages_across_runtimes_with_its_cursor():
+    registry = RuntimeRegistry()
+    for runtime_id, count in (("a", 3), ("b", 0), ("c", 4)):
+        provider = MemoryProvider(runtime_id)
+        for index in range(count):
+            provider.add(f"w{index}")
+        registry.register(provider)
+    seen, cursor = [], None
+    async with registry:
+        for _ in range(10):
+            overview = await registry.list_all_workers(limit=2, cursor=cursor)
+            seen.extend((w.runtime_id, w.worker_id) for w in overview.items)
+            cursor = overview.next_cursor
+            if cursor is None:
+                break
+    assert seen == [("a", "w0"), ("a", "w1"), ("a", "w2"), ("c", "w0"), ("c", "w1"), ("c", "w2"), ("c", "w3")]
+
+
+@pytest.mark.parametrize("cursor", ["garbage", "", "eyJ4Ijox"])
+async def test_overview_rejects_cursors_it_did_not_issue(registry, cursor):
+    with pytest.raises(InvalidRequest):
+        await registry.list_all_workers(cursor=cursor)
