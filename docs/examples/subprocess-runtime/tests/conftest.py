@@ -1,0 +1,33 @@
+"""Fixtures: started providers that run small Python commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from subprocess_runtime import SubprocessProvider, SubprocessSettings
+
+from processes import UPPERCASE, python_command
+
+
+@pytest.fixture
+async def start_provider():
+    """``await start_provider(command, **settings)`` gives a started provider, closed after the test."""
+    started: list[SubprocessProvider] = []
+
+    async def start(command: tuple[str, ...] = python_command(UPPERCASE), **settings) -> SubprocessProvider:
+        provider = SubprocessProvider("test-runtime", SubprocessSettings(command=command, **settings))
+        await provider.start()
+        started.append(provider)
+        return provider
+
+    yield start
+    for provider in started:
+        await provider.close()
+
+
+@pytest.fixture
+def pid_file(tmp_path: Path) -> Path:
+    """Where the ``SLEEPER`` command writes its own and its child's pid."""
+    return tmp_path / "pids"
