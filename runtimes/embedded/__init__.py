@@ -1,0 +1,21 @@
+"""The embedded worker runtime: an in-process runtime with a memory store.
+
+Workers without tools, builtin and operator-defined profiles with a default
+fallback, turns as asyncio tasks, bounded transcripts and a bounded event log.
+It knows nothing of pluggy or HTTP: ``plugins.embedded`` adapts it to the
+registry.
+"""
+
+from runtimes.embedded.events import EventLog, EventSlice
+from runtimes.embedded.profiles import BUILTIN_PROFILES, Profile, ProfileBook, Resolution
+from runtimes.embedded.runtime import DEFAULT_INTENT, WORKER_ID_PREFIX, CreatedWorker, EmbeddedRuntime, TranscriptSlice
+from runtimes.embedded.settings import EmbeddedSettings, ProfileBase, ProfileSettings
+from runtimes.embedded.workers import BUSY, IDLE, STATUSES, STOPPED, WorkerRecord
+
+__all__ = [
+    "EmbeddedRuntime", "CreatedWorker", "TranscriptSlice", "DEFAULT_INTENT", "WORKER_ID_PREFIX",
+    "EmbeddedSettings", "ProfileBase", "ProfileSettings",
+    "Profile", "ProfileBook", "Resolution", "BUILTIN_PROFILES",
+    "EventLog", "EventSlice",
+    "WorkerRecord", "IDLE", "BUSY", "STOPPED", "STATUSES",
+]

@@ -1,0 +1,204 @@
+"""The runtime's event log: strictly increasing ids, bounded retention, O(page) polls, waiting.
+
+Ids start at 1 and have no gaps, so the retained events are always the ids
+``first_id .. last_id`` and an event's position is arithmetic: poll cost does
+not depend on how many events are retained. Storage is a list with a moving
+head (compacted now and then, amortised O(1) per event) rather than a deque,
+because a deque's random access walks its blocks.
+
+Each worker has an index of its own event ids (also a list with a head). When
+the log drops its oldest event, that event is by construction the oldest entry
+of its worker's index, so the index is trimmed in O(1) and per-worker polls
+stay exact and O(page): a bisect in the worker's ids, then arithmetic.
+
+Cursor rules (``RuntimeProvider.read_events``): a cursor older than what is
+retained, or newer than any id issued, is :class:`CursorExpired` — never a
+silent skip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from registry_core.errors import CursorExpired
+from registry_core.models import Event
+
+__all__ = ["EventLog", "EventSlice"]
+
+# Compact a list's dead head once it is this long and at least half the list:
+# each compaction moves at most as many items as were dropped since the last.
+_COMPACT_AFTER = 1024
+
+
+class _IdIndex:
+    """One worker's event ids, oldest first, with a head that moves as the log drops events."""
+
+    __slots__ = ("ids", "head")
+
+    def __init__(self) -> None:
+        self.ids: list[int] = []
+        self.head = 0
+
+    def drop_oldest(self) -> None:
+        self.head += 1
+        if self.head >= _COMPACT_AFTER and self.head * 2 >= len(self.ids):
+            del self.ids[: self.head]
+            self.head = 0
+
+
+class EventSlice:
+    """A poll's answer: the events, where to poll from next, and whether more matching events follow."""
+
+    __slots__ = ("events", "next_cursor", "has_more")
+
+    def __init__(self, events: list[Event], next_cursor: int, has_more: bool) -> None:
+        self.events = events
+        self.next_cursor = next_cursor
+        self.has_more = has_more
+
+
+class EventLog:
+    """The newest ``retention`` events of one runtime, polled by cursor and awaited by streams.
+
+    Call it from the event loop's thread only (it is not thread-safe, and needs
+    no lock: no method suspends between reading and writing state).
+    """
+
+    def __init__(self, retention: int) -> None:
+        if retention < 1:
+            raise ValueError("retention must be at least 1")
+        self.retention = retention
+        self._events: list[Event | None] = []
+        self._head = 0
+        self._last_id = 0
+        self._by_worker: dict[str, _IdIndex] = {}
+        self._arrived: asyncio.Event | None = None
+        self._closed = False
+
+    # -- state -------------------------------------------------------------------
+
+    @property
+    def last_id(self) -> int:
+        """The id of the newest event (0 before the first)."""
+        return self._last_id
+
+    @property
+    def first_id(self) -> int:
+        """The id of the oldest retained event (``last_id + 1`` while none is retained)."""
+        return self._last_id - (len(self._events) - self._head) + 1
+
+    def __len__(self) -> int:
+        """How many events are retained."""
+        return len(self._events) - self._head
+
+    # -- writing -----------------------------------------------------------------
+
+    def append(self, type_: str, worker_id: str | None, data: Mapping[str, Any]) -> Event:
+        """Record an event with the next id, drop the oldest beyond retention, wake waiters."""
+        self._last_id += 1
+        event = Event(self._last_id, type_, worker_id, data, datetime.now(timezone.utc))
+        self._events.append(event)
+        if worker_id is not None:
+            index = self._by_worker.get(worker_id)
+            if index is None:
+                index = self._by_worker[worker_id] = _IdIndex()
+            index.ids.append(event.id)
+        if len(self._events) - self._head > self.retention:
+            self._drop_oldest()
+        arrived = self._arrived
+        if arrived is not None:
+            # Waiters hold this asyncio.Event; the next wait makes a new one.
+            # Nobody waiting means no Event is made at all.
+            self._arrived = None
+            arrived.set()
+        return event
+
+    def _drop_oldest(self) -> None:
+        dropped = self._events[self._head]
+        self._events[self._head] = None
+        self._head += 1
+        if dropped is not None and dropped.worker_id is not None:
+            self._by_worker[dropped.worker_id].drop_oldest()
+        if self._head >= _COMPACT_AFTER and self._head * 2 >= len(self._events):
+            del self._events[: self._head]
+            self._head = 0
+
+    # -- reading -----------------------------------------------------------------
+
+    def read(self, *, cursor: int | None, limit: int, worker_id: str | None = None) -> EventSlice:
+        """Events after ``cursor`` (``None``: from the oldest retained), at most ``limit``, oldest first.
+
+        With ``worker_id``, only that worker's events; ``next_cursor`` then moves
+        past other workers' events too when this worker has no more, so a
+        client polling one worker never re-reads what it already passed.
+
+        :raises CursorExpired: events after ``cursor`` were dropped, or
+            ``cursor`` is newer than any event this log issued.
+        """
+        first_id = self.first_id
+        after = first_id - 1 if cursor is None else cursor
+        if after < first_id - 1:
+            raise CursorExpired(
+                "events after this cursor are no longer retained; read again without a cursor "
+                "to start from the oldest retained event"
+            )
+        if after > self._last_id:
+            raise CursorExpired(
+                "this cursor is newer than any event of this runtime (it may come from an earlier run); "
+                "read again without a cursor"
+            )
+        offset = self._head - first_id
+        if worker_id is None:
+            start = self._head + (after - first_id + 1)
+            events = self._events[start : start + limit]
+            has_more = start + limit < len(self._events)
+            next_cursor = events[-1].id if events else after  # type: ignore[union-attr]
+            return EventSlice(events, next_cursor, has_more)  # type: ignore[arg-type]
+        index = self._by_worker.get(worker_id)
+        if index is None:
+            return EventSlice([], self._last_id, False)
+        ids = index.ids
+        position = bisect.bisect_right(ids, after, index.head)
+        chosen = ids[position : position + limit]
+        events = self._events
+        page = [events[offset + event_id] for event_id in chosen]
+        has_more = position + limit < len(ids)
+        next_cursor = chosen[-1] if has_more else self._last_id
+        return EventSlice(page, next_cursor, has_more)  # type: ignore[arg-type]
+
+    # -- waiting -----------------------------------------------------------------
+
+    async def wait(self, *, cursor: int, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for an event after ``cursor``.
+
+        Returns whether there is one; returns ``False`` at once after :meth:`close`.
+        """
+        if self._last_id > cursor:
+            return True
+        if self._closed or timeout <= 0:
+            return False
+        arrived = self._arrived
+        if arrived is None:
+            arrived = self._arrived = asyncio.Event()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await arrived.wait()
+        return self._last_id > cursor
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
+    def close(self) -> None:
+        """Wake every waiter for good: streams must not hold up shutdown."""
+        self._closed = True
+        arrived = self._arrived
+        if arrived is None:
+            arrived = self._arrived = asyncio.Event()
+        arrived.set()

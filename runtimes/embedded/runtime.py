@@ -1,0 +1,330 @@
+"""The embedded runtime: workers, turns, transcripts and the event log, in the backend's memory.
+
+Every operation except :meth:`EmbeddedRuntime.wait_for_events` and
+:meth:`EmbeddedRuntime.close` is a plain (synchronous) method that never
+suspends. That is what makes the busy rule atomic without a lock — between
+"is the worker idle?" and "the worker is busy" no other coroutine can run, so
+of N concurrent inputs to an idle worker exactly one is accepted — and it
+keeps each call a few microseconds. Turns run as asyncio tasks, so operations
+that start turns must be called from inside the running event loop.
+
+The runtime knows nothing of pluggy, HTTP or its own ``runtime_id``; it speaks
+``registry_core``'s typed errors and kind-neutral models (decision 0004).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Sequence
+from datetime import datetime, timezone
+
+import attrs
+
+from registry_core.errors import (
+    CapacityExceeded,
+    InvalidRequest,
+    RuntimeUnavailable,
+    UnknownWorker,
+    WorkerBusy,
+    WorkerStopped,
+)
+from registry_core.models import Diagnostic, Intent, IntentKind, TranscriptEntry
+
+from runtimes.embedded.events import EventLog, EventSlice
+from runtimes.embedded.profiles import ProfileBook
+from runtimes.embedded.settings import EmbeddedSettings
+from runtimes.embedded.transcript import ASSISTANT
+from runtimes.embedded.workers import BUSY, IDLE, STOPPED, WorkerRecord
+
+__all__ = ["EmbeddedRuntime", "CreatedWorker", "TranscriptSlice", "DEFAULT_INTENT", "WORKER_ID_PREFIX"]
+
+log = logging.getLogger("runtimes.embedded")
+
+#: The intent of a worker created without one.
+DEFAULT_INTENT = Intent(IntentKind.ASSISTANT)
+#: Worker ids are this prefix and 16 random hex digits: opaque, never derived from a label.
+WORKER_ID_PREFIX = "w-"
+
+
+@attrs.frozen
+class CreatedWorker:
+    """A new worker and the diagnostics of its creation (``profile_fallback``)."""
+
+    worker: WorkerRecord
+    diagnostics: tuple[Diagnostic, ...] = ()
+
+
+@attrs.frozen
+class TranscriptSlice:
+    """A transcript page's entries, the worker's transcript length and the next start."""
+
+    items: tuple[TranscriptEntry, ...]
+    total: int
+    next_start: int | None
+
+
+class EmbeddedRuntime:
+    """An in-process worker runtime with a memory store.
+
+    :param settings: limits and profiles; ``EmbeddedSettings()`` for the defaults.
+    """
+
+    def __init__(self, settings: EmbeddedSettings | None = None) -> None:
+        self.settings = settings = settings or EmbeddedSettings()
+        self.profiles = ProfileBook(settings.profiles, settings.default_profile)
+        self.events = EventLog(settings.event_retention)
+        self._workers: dict[str, WorkerRecord] = {}
+        # Creation order and each id's position in it: list pages are slices.
+        self._order: list[str] = []
+        self._position: dict[str, int] = {}
+        self._closed = False
+
+    # -- workers -----------------------------------------------------------------
+
+    def create_worker(
+        self,
+        *,
+        intent: Intent | None = None,
+        profile: str | None = None,
+        label: str | None = None,
+        capabilities: Sequence[str] = (),
+    ) -> CreatedWorker:
+        """Create an idle worker.
+
+        :raises InvalidRequest: a capability was asked for (v0 workers have no
+            tools); ``details`` names each ``capabilities[i]``.
+        :raises CapacityExceeded: the runtime holds ``max_workers`` workers.
+        """
+        self._check_open()
+        if capabilities:
+            raise InvalidRequest(
+                "workers of the embedded runtime have no tools and can be granted no capabilities",
+                details=tuple(
+                    {"path": f"capabilities[{index}]", "message": "not available in the embedded runtime"}
+                    for index in range(len(capabilities))
+                ),
+            )
+        if len(self._workers) >= self.settings.max_workers:
+            raise CapacityExceeded(f"this runtime holds at most {self.settings.max_workers} workers")
+        resolution = self.profiles.resolve(profile)
+        diagnostics: tuple[Diagnostic, ...] = ()
+        if resolution.fell_back:
+            diagnostics = (
+                Diagnostic.warning(
+                    "profile_fallback",
+                    f"profile {profile!r} is not defined in this runtime; using {resolution.profile.name!r}",
+                ),
+            )
+        worker = WorkerRecord(
+            self._new_worker_id(), label, intent or DEFAULT_INTENT, resolution.profile, datetime.now(timezone.utc)
+        )
+        self._workers[worker.worker_id] = worker
+        self._position[worker.worker_id] = len(self._order)
+        self._order.append(worker.worker_id)
+        data: dict[str, object] = {"profile": worker.profile.name, "intent": worker.intent.kind.value}
+        if resolution.fell_back:
+            data["requested_profile"] = profile
+        self.events.append("worker.created", worker.worker_id, data)
+        return CreatedWorker(worker, diagnostics)
+
+    def _new_worker_id(self) -> str:
+        while True:
+            worker_id = WORKER_ID_PREFIX + secrets.token_hex(8)
+            if worker_id not in self._workers:
+                return worker_id
+
+    def get_worker(self, worker_id: str) -> WorkerRecord:
+        """One worker. :raises UnknownWorker: no such worker in this runtime."""
+        worker = self._workers.get(worker_id)
+        if worker is None:
+            raise UnknownWorker("no such worker in this runtime", worker_id=worker_id)
+        return worker
+
+    def list_workers(self, *, limit: int, cursor: str | None = None) -> tuple[list[WorkerRecord], str | None]:
+        """Workers in creation order after ``cursor``, at most ``limit``, and the next cursor.
+
+        The cursor is the id of the last worker of the previous page (workers
+        are never removed, so it stays valid). Cost is O(page).
+
+        :raises InvalidRequest: a cursor this runtime did not issue.
+        """
+        start = 0
+        if cursor is not None:
+            position = self._position.get(cursor)
+            if position is None:
+                raise InvalidRequest(
+                    "cursor is not one this runtime issued",
+                    details=({"path": "cursor", "message": "unknown cursor"},),
+                )
+            start = position + 1
+        ids = self._order[start : start + limit]
+        workers = [self._workers[worker_id] for worker_id in ids]
+        more = start + len(ids) < len(self._order)
+        return workers, (ids[-1] if more and ids else None)
+
+    def __len__(self) -> int:
+        """How many workers the runtime holds (stopped ones included)."""
+        return len(self._workers)
+
+    # -- turns -------------------------------------------------------------------
+
+    def send_input(self, worker_id: str, content: str, *, role: str = "user") -> tuple[int, int]:
+        """Accept input into the transcript and start a turn; return ``(transcript_sequence, event_id)``.
+
+        :raises UnknownWorker: no such worker.
+        :raises WorkerStopped: the worker was stopped.
+        :raises WorkerBusy: a turn is in flight (the input is not queued).
+        :raises InvalidRequest: content longer than ``max_input_chars`` (names ``content``).
+        :raises CapacityExceeded: the transcript has no room for the input and its reply.
+        """
+        self._check_open()
+        worker = self.get_worker(worker_id)
+        if worker.status is STOPPED:
+            raise WorkerStopped("the worker is stopped and takes no more input", worker_id=worker_id)
+        if worker.status is BUSY:
+            raise WorkerBusy("the worker is in a turn; wait for it to finish or cancel it", worker_id=worker_id)
+        limit = self.settings.max_input_chars
+        if len(content) > limit:
+            raise InvalidRequest(
+                f"input is longer than {limit} characters",
+                details=({"path": "content", "message": f"must be at most {limit} characters"},),
+            )
+        room = self.settings.max_transcript_entries - len(worker.transcript)
+        if room < worker.profile.entries_per_turn:
+            raise CapacityExceeded(
+                f"the worker's transcript is full ({self.settings.max_transcript_entries} entries)",
+                worker_id=worker_id,
+            )
+        # From the checks above to the status change below nothing awaits:
+        # that is the whole of the busy rule's atomicity.
+        worker.status = BUSY
+        worker.turn_number += 1
+        sequence = len(worker.transcript) + 1
+        accepted = self.events.append(
+            "worker.input_accepted",
+            worker_id,
+            {"transcript_sequence": sequence, "role": role, "content": content},
+        )
+        worker.transcript.append(role, content, accepted.id)
+        self.events.append("worker.turn_started", worker_id, {"turn": worker.turn_number})
+        worker.turn = asyncio.get_running_loop().create_task(self._run_turn(worker, worker.turn_number, content))
+        return sequence, accepted.id
+
+    async def _run_turn(self, worker: WorkerRecord, turn_number: int, content: str) -> None:
+        """The profile's turn. Cancellation is handled by whoever cancels (state is already updated)."""
+        try:
+            await self._turn_body(worker, turn_number, content)
+        except Exception:
+            # A bug, not a client's doing: log it, leave the worker usable and
+            # say so in the event log without the exception's text.
+            log.exception("embedded runtime: a turn of worker %s failed", worker.worker_id)
+            if worker.turn is asyncio.current_task():
+                worker.turn = None
+                worker.status = IDLE
+                self.events.append("worker.turn_failed", worker.worker_id, {"turn": turn_number})
+
+    async def _turn_body(self, worker: WorkerRecord, turn_number: int, content: str) -> None:
+        profile = worker.profile
+        if profile.reply_delay_seconds > 0:
+            await asyncio.sleep(profile.reply_delay_seconds)
+        else:
+            # Even an instant turn yields once, so that "busy" is a real state
+            # that cancel can observe, the same as for a slow profile.
+            await asyncio.sleep(0)
+        if worker.turn is not asyncio.current_task():
+            return
+        if profile.replies:
+            sequence = len(worker.transcript) + 1
+            output = self.events.append(
+                "worker.output", worker.worker_id, {"transcript_sequence": sequence, "role": ASSISTANT, "content": content}
+            )
+            worker.transcript.append(ASSISTANT, content, output.id)
+        worker.turn = None
+        worker.status = IDLE
+        self.events.append("worker.turn_completed", worker.worker_id, {"turn": turn_number})
+
+    def cancel(self, worker_id: str) -> bool:
+        """Cancel the in-flight turn; the worker is idle and usable afterwards.
+
+        :return: whether there was a turn to cancel (``False``: a no-op).
+        :raises WorkerStopped: the worker was stopped.
+        """
+        worker = self.get_worker(worker_id)
+        if worker.status is STOPPED:
+            raise WorkerStopped("the worker is stopped", worker_id=worker_id)
+        if not self._cancel_turn(worker, "cancel"):
+            return False
+        worker.status = IDLE
+        return True
+
+    def stop(self, worker_id: str) -> bool:
+        """Cancel any turn and stop the worker for good. Idempotent.
+
+        :return: whether the worker was running (``False``: already stopped).
+        """
+        worker = self.get_worker(worker_id)
+        if worker.status is STOPPED:
+            return False
+        self._cancel_turn(worker, "stop")
+        worker.status = STOPPED
+        self.events.append("worker.stopped", worker_id, {})
+        return True
+
+    def _cancel_turn(self, worker: WorkerRecord, reason: str) -> bool:
+        turn = worker.turn
+        if turn is None:
+            return False
+        worker.turn = None
+        turn.cancel()
+        self.events.append("worker.turn_cancelled", worker.worker_id, {"turn": worker.turn_number, "reason": reason})
+        return True
+
+    # -- transcripts -------------------------------------------------------------
+
+    def read_transcript(self, worker_id: str, *, start: int, limit: int) -> TranscriptSlice:
+        """Entries with ``sequence >= start`` (1-based), at most ``limit``; O(page)."""
+        transcript = self.get_worker(worker_id).transcript
+        items, next_start = transcript.page(start=start, limit=limit)
+        return TranscriptSlice(items, len(transcript), next_start)
+
+    # -- events ------------------------------------------------------------------
+
+    def read_events(self, *, cursor: int | None, limit: int, worker_id: str | None = None) -> EventSlice:
+        """Events after ``cursor``; one worker's only with ``worker_id`` (see :meth:`EventLog.read`)."""
+        if worker_id is not None:
+            self.get_worker(worker_id)
+        return self.events.read(cursor=cursor, limit=limit, worker_id=worker_id)
+
+    async def wait_for_events(self, *, cursor: int, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for an event after ``cursor``; ``False`` at once after close."""
+        return await self.events.wait(cursor=cursor, timeout=timeout)
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
+    async def close(self) -> None:
+        """Cancel every in-flight turn and wake every waiter; idempotent and prompt."""
+        if self._closed:
+            return
+        self._closed = True
+        turns = []
+        for worker in self._workers.values():
+            turn = worker.turn
+            if turn is not None:
+                self._cancel_turn(worker, "shutdown")
+                worker.status = IDLE
+                turns.append(turn)
+        self.events.close()
+        if turns:
+            # Let the cancelled tasks finish so none is destroyed pending.
+            await asyncio.wait(turns)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeUnavailable("the runtime is closed")

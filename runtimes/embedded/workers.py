@@ -1,0 +1,44 @@
+"""The runtime's record of one worker."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+
+from registry_core.models import Intent
+
+from runtimes.embedded.profiles import Profile
+from runtimes.embedded.transcript import Transcript
+
+__all__ = ["WorkerRecord", "IDLE", "BUSY", "STOPPED", "STATUSES"]
+
+IDLE = "idle"
+BUSY = "busy"
+STOPPED = "stopped"
+#: Every status an embedded worker can have.
+STATUSES = (IDLE, BUSY, STOPPED)
+
+
+class WorkerRecord:
+    """One worker's state. Slotted: an idle worker costs well under 2 KiB.
+
+    ``turn`` is the asyncio task of the in-flight turn (``None`` when idle or
+    stopped); ``turn_number`` counts the turns started so far.
+    """
+
+    __slots__ = (
+        "worker_id", "label", "intent", "profile", "created_at", "status", "transcript", "turn", "turn_number",
+    )
+
+    def __init__(
+        self, worker_id: str, label: str | None, intent: Intent, profile: Profile, created_at: datetime
+    ) -> None:
+        self.worker_id = worker_id
+        self.label = label
+        self.intent = intent
+        self.profile = profile
+        self.created_at = created_at
+        self.status = IDLE
+        self.transcript = Transcript()
+        self.turn: asyncio.Task[None] | None = None
+        self.turn_number = 0
