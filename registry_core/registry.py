@@ -18,6 +18,7 @@ import asyncio
 import base64
 import binascii
 import enum
+import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -315,9 +316,10 @@ class RuntimeRegistry:
         if cursor is not None and (isinstance(cursor, bool) or not isinstance(cursor, int) or cursor < 0):
             raise InvalidRequest("cursor must be a non-negative integer", details=({"path": "cursor", "message": "must be a non-negative integer"},))
         limit = _page_limit(limit, runtime.provider.limits.event_page_max)  # type: ignore[union-attr]
-        page = await self._guarded(
-            runtime, "read_events", runtime.provider.read_events, cursor=cursor, limit=limit, worker_id=worker_id  # type: ignore[union-attr]
-        )
+        # ``worker_id=`` is _guarded's own argument (it locates errors), so the
+        # provider's worker filter is bound here: otherwise it would never arrive.
+        read_events = functools.partial(runtime.provider.read_events, worker_id=worker_id)  # type: ignore[union-attr]
+        page = await self._guarded(runtime, "read_events", read_events, cursor=cursor, limit=limit, worker_id=worker_id)
         _expect_page(page, EventPage, (), runtime, "read_events")
         return page
 
