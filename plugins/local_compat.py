@@ -1,0 +1,160 @@
+"""The ``local-compat`` runtime kind: the local compatibility source as a registry provider.
+
+Discovered through the ``local-compat`` entry point like any third-party
+plugin. The runtime it adapts (:mod:`runtimes.local_compat`) does blocking,
+bounded file-system work; this adapter runs that work on one dedicated thread
+per runtime, so a slow or hung disk never blocks the event loop or other
+runtimes — the registry's call timeout answers ``runtime_timeout`` instead.
+
+Read-only: only ``list_workers`` and ``get_worker`` are implemented, so the
+registry derives every other capability as ``false`` and those operations
+answer ``unsupported_operation``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
+
+from registry_core import (
+    Diagnostic,
+    Intent,
+    IntentKind,
+    RuntimeKind,
+    RuntimeLimits,
+    RuntimeProvider,
+    RuntimeState,
+    RuntimeStatus,
+    RuntimeUnavailable,
+    Worker,
+    WorkerPage,
+    hookimpl,
+)
+from runtimes.local_compat import LocalCompatSettings, LocalCompatSource, LocalWorker
+
+__all__ = ["LocalCompatProvider", "KIND", "MAX_PENDING_CALLS", "register_runtime_kinds"]
+
+#: The kind name, as registered and as put in every worker row.
+KIND = "local-compat"
+#: Disk calls allowed to wait for the runtime's thread; beyond it calls are
+#: refused at once (``runtime_unavailable``) instead of piling up behind a hung disk.
+MAX_PENDING_CALLS = 8
+
+T = TypeVar("T")
+
+
+class LocalCompatProvider(RuntimeProvider):
+    """One ``local-compat`` runtime: a read-only view of one workspace's local workers."""
+
+    kind = KIND
+
+    def __init__(self, runtime_id: str, settings: LocalCompatSettings) -> None:
+        super().__init__(runtime_id)
+        self.settings = settings
+        self.limits = RuntimeLimits(worker_page_max=settings.worker_page_max)
+        self.source = LocalCompatSource(settings)
+        self._executor: ThreadPoolExecutor | None = None
+        self._closed = False
+        self._pending = 0
+        self._pending_lock = threading.Lock()
+
+    # -- lifecycle -------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the runtime's disk thread. A missing data directory is not a failure: it is ``degraded``."""
+        self._ensure_executor()
+
+    async def close(self) -> None:
+        """Drop queued disk calls and let the thread end; never waits for a hung disk."""
+        self._closed = True
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def describe(self) -> RuntimeState:
+        """``running``, or ``degraded`` with a diagnostic when the data directory cannot be read."""
+        try:
+            health = await self._on_disk_thread(self.source.health)
+        except RuntimeUnavailable as busy:
+            return RuntimeState(RuntimeStatus.DEGRADED, (Diagnostic.error("local_store_not_answering", busy.message),))
+        status = RuntimeStatus.RUNNING if health.usable else RuntimeStatus.DEGRADED
+        return RuntimeState(status, health.diagnostics)
+
+    # -- workers -------------------------------------------------------------------
+
+    async def list_workers(self, *, limit: int, cursor: str | None) -> WorkerPage:
+        """A page of local workers in worker-id order; see ``docs/local-compat.md``."""
+        page = await self._on_disk_thread(self.source.page, limit=limit, cursor=cursor)
+        return WorkerPage(
+            runtime_id=self.runtime_id,
+            items=tuple(self._worker(item) for item in page.items),
+            next_cursor=page.next_cursor,
+            diagnostics=page.diagnostics,
+        )
+
+    async def get_worker(self, worker_id: str) -> Worker:
+        """One local worker, read fresh from disk (or the stat-keyed cache)."""
+        return self._worker(await self._on_disk_thread(self.source.find, worker_id))
+
+    # -- plumbing --------------------------------------------------------------------
+
+    def _worker(self, local: LocalWorker) -> Worker:
+        return Worker(
+            runtime_id=self.runtime_id,
+            worker_id=local.worker_id,
+            kind=KIND,
+            label=local.label,
+            status=local.status,
+            profile=local.profile,
+            intent=Intent(IntentKind.ROLE, role=local.role) if local.role else None,
+            # The format records no creation time; the file's mtime is the time
+            # of the last write, and calling it created_at would be wrong.
+            created_at=None,
+            transcript_length=0,
+            diagnostics=local.diagnostics,
+        )
+
+    def _ensure_executor(self) -> ThreadPoolExecutor:
+        if self._closed:
+            raise RuntimeUnavailable("the runtime is closed", runtime_id=self.runtime_id)
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="local-compat")
+        return self._executor
+
+    async def _on_disk_thread(self, call: Callable[..., T], *args: object, **kwargs: object) -> T:
+        executor = self._ensure_executor()
+        with self._pending_lock:
+            if self._pending >= MAX_PENDING_CALLS:
+                raise RuntimeUnavailable(
+                    "the local data directory is not answering; try again later", runtime_id=self.runtime_id
+                )
+            self._pending += 1
+        try:
+            future: Future[T] = executor.submit(functools.partial(call, *args, **kwargs))
+        except RuntimeError:  # shut down meanwhile
+            self._call_done(None)
+            raise RuntimeUnavailable("the runtime is closed", runtime_id=self.runtime_id) from None
+        # Counted until the thread is really done with it (or it is dropped
+        # unstarted), not until our awaiting caller gives up.
+        future.add_done_callback(self._call_done)
+        return await asyncio.wrap_future(future)
+
+    def _call_done(self, _future: object) -> None:
+        with self._pending_lock:
+            self._pending -= 1
+
+
+@hookimpl
+def register_runtime_kinds(register: Callable[[RuntimeKind], None]) -> None:
+    """Register the ``local-compat`` runtime kind."""
+    register(
+        RuntimeKind(
+            name=KIND,
+            description="Read-only view of locally run workers of the older system (pod-store metadata)",
+            factory=LocalCompatProvider,
+            settings_type=LocalCompatSettings,
+        )
+    )
