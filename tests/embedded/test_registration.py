@@ -1,0 +1,138 @@
+"""The embedded kind is a real plugin: discovered from installed metadata, configured, registered."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from plugins.embedded import EmbeddedProvider
+from registry_core import (
+    ConfigError,
+    PluginState,
+    RuntimeStatus,
+    assemble,
+    discover_plugins,
+    load_config,
+    load_plugins,
+    parse_config,
+    unstructure,
+)
+from registry_core.conformance import find_path_like
+from runtimes.embedded import EmbeddedSettings, ProfileBase
+
+RUNTIME_PACKAGE = Path(__file__).resolve().parents[2] / "runtimes" / "embedded"
+
+
+def embedded_only():
+    return tuple(p for p in discover_plugins() if p.name == "embedded")
+
+
+def test_embedded_plugin_is_found_in_the_installed_distribution_metadata():
+    (found,) = embedded_only()
+    assert (found.distribution, found.builtin) == ("runtime-registry", True)
+    assert found.load.value == "plugins.embedded"
+
+
+def test_loading_the_entry_point_registers_the_embedded_kind_with_its_settings_type():
+    loaded = load_plugins(embedded_only())
+    (info,) = loaded.plugins
+    assert (info.state, info.kinds) == (PluginState.LOADED, ("embedded",))
+    kind = loaded.kind("embedded").kind
+    assert kind.factory is EmbeddedProvider and kind.settings_type is EmbeddedSettings
+
+
+async def test_default_configuration_serves_backend_internal_as_an_embedded_runtime():
+    assembly = assemble(load_config(None), discovered=embedded_only())
+    async with assembly.registry as registry:
+        summary = await registry.describe_runtime("backend-internal")
+    assert (summary.kind, summary.status, summary.display_name) == ("embedded", RuntimeStatus.RUNNING, "Backend (embedded)")
+    assert summary.plugin.name == "embedded"
+    assert all(getattr(summary.capabilities, name) for name in (
+        "list_workers", "get_worker", "create_worker", "send_input", "cancel_worker", "stop_worker",
+        "read_transcript", "read_events", "stream_events",
+    ))
+
+
+async def test_settings_from_the_config_file_set_the_runtime_limits_and_profiles():
+    config = parse_config(
+        '[[runtimes]]\nid = "inside"\nkind = "embedded"\n'
+        "[runtimes.settings]\nmax_workers = 7\nworker_page_max = 3\nevent_retention = 50\n"
+        'default_profile = "slow"\n'
+        '[runtimes.settings.profiles.slow]\nbase = "builtin:echo"\nreply_delay_seconds = 1.5\n'
+    )
+    assembly = assemble(config, discovered=embedded_only(), strict=True)
+    async with assembly.registry as registry:
+        limits = (await registry.describe_runtime("inside")).limits
+        provider = registry.provider("inside")
+    assert (limits.max_workers, limits.worker_page_max, limits.event_retention) == (7, 3, 50)
+    profile = provider.runtime.profiles.default
+    assert (profile.name, profile.replies, profile.reply_delay_seconds) == ("slow", True, 1.5)
+
+
+@pytest.mark.parametrize(
+    ("settings", "path", "message"),
+    [
+        ("max_workers = 0", "runtimes[0].settings.max_workers", "must be at least 1"),
+        ('max_workers = "10"', "runtimes[0].settings.max_workers", "must be an integer"),
+        ("max_transcript_entries = 1", "runtimes[0].settings.max_transcript_entries", "must be at least 2"),
+        ("event_page_max = 0", "runtimes[0].settings.event_page_max", "must be at least 1"),
+        ("profiles = { p = { base = \"builtin:nope\" } }", "runtimes[0].settings.profiles.p.base",
+         "must be one of 'builtin:default', 'builtin:echo'"),
+        ("profiles = { p = { reply_delay_seconds = -1 } }", "runtimes[0].settings.profiles.p.reply_delay_seconds",
+         "must be at least 0"),
+        ("profiles = { p = { colour = 1 } }", "runtimes[0].settings.profiles.p.colour", "unknown field"),
+    ],
+)
+def test_bad_settings_name_the_field(settings, path, message):
+    config = parse_config(f'[[runtimes]]\nid = "a"\nkind = "embedded"\n[runtimes.settings]\n{settings}\n')
+    with pytest.raises(ConfigError) as caught:
+        assemble(config, discovered=embedded_only(), source="ops.toml")
+    assert (path, message) in [(p.path, p.message) for p in caught.value.problems]
+
+
+@pytest.mark.parametrize(
+    ("settings", "words"),
+    [
+        ('default_profile = "missing"', "default_profile: 'missing' is neither a builtin profile"),
+        ("profiles = { default = {} }", "profiles: 'default' is not a usable profile name"),
+        ('profiles = { "a b" = {} }', "profiles: 'a b' is not a usable profile name"),
+    ],
+)
+def test_cross_field_setting_errors_are_reported_at_the_settings_table(settings, words):
+    config = parse_config(f'[[runtimes]]\nid = "a"\nkind = "embedded"\n[runtimes.settings]\n{settings}\n')
+    with pytest.raises(ConfigError) as caught:
+        assemble(config, discovered=embedded_only())
+    (problem,) = caught.value.problems
+    assert problem.path == "runtimes[0].settings" and words in problem.message
+
+
+def test_default_settings_match_the_documented_defaults():
+    settings = EmbeddedSettings()
+    assert (
+        settings.max_workers, settings.max_transcript_entries, settings.max_input_chars, settings.worker_page_max,
+        settings.transcript_page_max, settings.event_page_max, settings.event_retention, settings.default_profile,
+    ) == (1000, 10_000, 65_536, 200, 500, 1000, 10_000, ProfileBase.DEFAULT.value)
+
+
+async def test_summary_names_no_endpoint_token_socket_or_path(registry):
+    data = unstructure(await registry.describe_runtime("rt-a"))
+    assert find_path_like(data) == []
+    assert not {"endpoint", "token", "socket", "url", "path"} & set(data)
+
+
+def test_the_runtime_package_imports_neither_pluggy_nor_http_nor_the_registry():
+    forbidden = {"pluggy", "starlette", "uvicorn", "sse_starlette", "httpx", "plugins", "server"}
+    forbidden_core = {"registry_core.registry", "registry_core.hookspecs", "registry_core.plugin_loading",
+                      "registry_core.provider", "registry_core.assembly", "registry_core.kinds"}
+    imported = set()
+    for source in RUNTIME_PACKAGE.glob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.Import):
+                imported.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                imported.add(node.module)
+    assert not {name for name in imported if name.split(".")[0] in forbidden or name in forbidden_core}
+    assert "registry_core" not in imported, "import registry_core.errors / .models, not the package's hosts"
+
