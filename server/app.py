@@ -1,0 +1,105 @@
+"""The app factory: a configuration (or an already built :class:`~registry_core.Assembly`) in, a Starlette app out.
+
+Example (what ``runtime-registry serve`` does, minus the binding)::
+
+    from registry_core import load_config, apply_environment
+    from server.app import create_app
+
+    app = create_app(apply_environment(load_config("ops.toml")))
+
+The app's lifespan starts every runtime (one that fails is ``unavailable``, the
+others serve), logs one line per plugin and runtime, and on shutdown closes
+the runtimes: in-flight turns are cancelled and stream waiters woken.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+
+from registry_core import __version__
+from registry_core.assembly import Assembly, assemble
+from registry_core.config import RegistryConfig, apply_environment
+from server.auth import BearerAuthMiddleware
+from server.body_limit import BodyLimitMiddleware
+from server.endpoints import build_routes
+from server.error_handlers import exception_handlers
+from server.openapi import openapi_bytes
+from server.request_ids import RequestIdMiddleware
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("server")
+
+
+def create_app(config: RegistryConfig | None = None, *, assembly: Assembly | None = None) -> Starlette:
+    """Build the app.
+
+    :param config: the configuration, used as given (the CLI has already applied
+        the environment). ``None`` (and no ``assembly``) means the default
+        configuration with the environment applied: one embedded runtime.
+    :param assembly: an already assembled registry and plugin set (tests, or a
+        host that built its own); its ``config`` supplies the server settings.
+    """
+    if assembly is None:
+        assembly = assemble(config if config is not None else apply_environment(RegistryConfig()))
+    settings = assembly.config.server
+    registry = assembly.registry
+    token = settings.token or None
+
+    routes = build_routes(
+        registry,
+        assembly.plugins,
+        openapi_document=openapi_bytes(version=__version__, bearer_auth=token is not None),
+        heartbeat_seconds=settings.stream_heartbeat_seconds,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await registry.start()
+        await _log_startup(assembly)
+        try:
+            yield
+        finally:
+            await registry.close()
+            log.info("runtimes closed")
+
+    # Outermost first: every response (401 and 413 included) gets a request id,
+    # and auth runs before any body is looked at.
+    middleware = [Middleware(RequestIdMiddleware)]
+    if token is not None:
+        middleware.append(Middleware(BearerAuthMiddleware, token=token))
+    middleware.append(Middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes))
+
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers=exception_handlers(routes),  # type: ignore[arg-type]
+        lifespan=lifespan,
+    )
+    # "/api/runtimes/" is not "/api/runtimes": a 404 in the envelope, not a redirect.
+    app.router.redirect_slashes = False
+    app.state.assembly = assembly
+    return app
+
+
+async def _log_startup(assembly: Assembly) -> None:
+    """One line per plugin and per runtime; names, versions and states only (never settings)."""
+    for plugin in assembly.plugins.plugins:
+        kinds = ", ".join(plugin.kinds) or "no kinds"
+        reason = f" ({plugin.reason})" if plugin.reason else ""
+        log.info("plugin %s %s: %s, %s%s", plugin.name, plugin.version, plugin.state.value, kinds, reason)
+    runtimes = await assembly.registry.list_runtimes()
+    for runtime in runtimes.items:
+        problems = "; ".join(d.message for d in runtime.diagnostics if d.severity.value == "error")
+        log.info(
+            "runtime %s (kind %s, plugin %s %s): %s%s",
+            runtime.runtime_id, runtime.kind, runtime.plugin.name, runtime.plugin.version,
+            runtime.status.value, f" ({problems})" if problems else "",
+        )
+    if not runtimes.items:
+        log.warning("no runtimes are configured")

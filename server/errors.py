@@ -1,0 +1,108 @@
+"""The one table from error code to HTTP status, and the errors only HTTP has.
+
+Typed errors of :mod:`registry_core.errors` cross the registry unchanged; the
+server adds the few that only exist at the HTTP layer (a body that is not JSON,
+a missing token, a route that does not exist). All of them carry a ``code``
+and render as the same envelope: ``{"error": {"code", "message", ...}}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from registry_core.errors import RegistryError
+
+__all__ = [
+    "STATUS_BY_CODE",
+    "MalformedRequest",
+    "Unauthorized",
+    "RouteNotFound",
+    "MethodNotAllowed",
+    "PayloadTooLarge",
+    "UnsupportedMediaType",
+    "status_of",
+    "envelope",
+    "internal_error_envelope",
+]
+
+
+class MalformedRequest(RegistryError):
+    """The body is not JSON or not an object, or a query parameter or header is malformed."""
+
+    code = "malformed_request"
+
+
+class Unauthorized(RegistryError):
+    """A token is configured and the request does not carry it."""
+
+    code = "unauthorized"
+
+
+class RouteNotFound(RegistryError):
+    """No route has this path."""
+
+    code = "not_found"
+
+
+class MethodNotAllowed(RegistryError):
+    """The path exists, the method does not (the response carries ``Allow``)."""
+
+    code = "method_not_allowed"
+
+
+class PayloadTooLarge(RegistryError):
+    """The request body is over ``server.max_body_bytes``."""
+
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(RegistryError):
+    """A request body whose ``Content-Type`` is not JSON."""
+
+    code = "unsupported_media_type"
+
+
+#: Every error code the API answers with, and its HTTP status. One table, here only.
+STATUS_BY_CODE: Mapping[str, int] = {
+    "malformed_request": 400,
+    "invalid_identifier": 400,
+    "limit_too_large": 400,
+    "unauthorized": 401,
+    "unknown_runtime": 404,
+    "unknown_worker": 404,
+    "not_found": 404,
+    "unsupported_operation": 405,
+    "method_not_allowed": 405,
+    "worker_busy": 409,
+    "worker_stopped": 409,
+    "capacity_exceeded": 409,
+    "cursor_expired": 410,
+    "payload_too_large": 413,
+    "unsupported_media_type": 415,
+    "invalid_request": 422,
+    "internal_error": 500,
+    "runtime_unavailable": 503,
+    "runtime_timeout": 504,
+}
+
+
+def status_of(error: RegistryError) -> int | None:
+    """The HTTP status of a typed error, or ``None`` for a code the table does not know."""
+    return STATUS_BY_CODE.get(error.code)
+
+
+def envelope(error: RegistryError) -> dict[str, Any]:
+    """The JSON body of a typed error."""
+    return {"error": error.to_dict()}
+
+
+def internal_error_envelope(request_id: str) -> dict[str, Any]:
+    """The body of a 500: a generic message and the request id, nothing else."""
+    return {
+        "error": {
+            "code": "internal_error",
+            "message": "the server failed to handle the request; quote the request id when reporting it",
+            "request_id": request_id,
+        }
+    }

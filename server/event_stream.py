@@ -1,0 +1,104 @@
+"""``GET /api/runtimes/{runtime_id}/events/stream``: the live event subscription (Server-Sent Events).
+
+Built on two registry calls: ``read_events`` (a page after a cursor) and
+``wait_for_events`` (sleep until there is more, or a timeout passes). The
+stream:
+
+- resumes after the ``Last-Event-ID`` header, else ``?cursor=``, else starts at
+  the oldest retained event (the same as polling without a cursor);
+- sends each event as ``id:`` (the event id), ``event:`` (its type) and
+  ``data:`` (the event JSON);
+- sends a ``: heartbeat`` comment after ``server.stream_heartbeat_seconds``
+  with nothing to say, so proxies and clients know it is alive;
+- when the resume point is no longer retained, sends one ``cursor_expired``
+  event (the error envelope as data) and closes: nothing is skipped silently;
+- when the runtime stops or fails mid-stream, sends one ``error`` event with
+  the error envelope and closes.
+
+Errors known before the first byte (unknown runtime, bad id, bad cursor, a
+runtime that cannot stream) are ordinary JSON error responses.
+sse-starlette's ``EventSourceResponse`` does the framing, notices client
+disconnects and closes streams when uvicorn begins to shut down (decision 0011).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.requests import Request
+from starlette.responses import Response
+
+from registry_core.converter import unstructure
+from registry_core.errors import CursorExpired, RegistryError, UnsupportedOperation
+from registry_core.models import EventPage
+from registry_core.registry import RuntimeRegistry
+from server.errors import envelope
+from server.request_parsing import integer_parameter, parse_integer
+
+__all__ = ["event_stream_endpoint", "HEARTBEAT_COMMENT"]
+
+HEARTBEAT_COMMENT = "heartbeat"
+
+_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+
+
+def resume_cursor(request: Request) -> int | None:
+    """Where to resume: ``Last-Event-ID`` (what a reconnecting browser sends) wins over ``?cursor=``."""
+    header = request.headers.get("last-event-id")
+    if header is not None and header.strip():
+        return parse_integer(header.strip(), "Last-Event-ID", minimum=0)
+    return integer_parameter(request.query_params, "cursor", minimum=0)
+
+
+def event_stream_endpoint(registry: RuntimeRegistry, *, heartbeat_seconds: float) -> Callable[[Request], Awaitable[Response]]:
+    """The endpoint of the live stream, bound to ``registry``."""
+
+    async def stream_events(request: Request) -> Response:
+        runtime_id = request.path_params["runtime_id"]
+        cursor = resume_cursor(request)
+        # The first page is read before the response starts, so that every
+        # error but an expired cursor is a plain JSON error with its status.
+        try:
+            first: EventPage | CursorExpired = await registry.read_events(runtime_id, cursor=cursor)
+        except CursorExpired as exc:
+            first = exc
+        provider = registry.provider(runtime_id)
+        if not provider.capabilities.stream_events:
+            raise UnsupportedOperation(f"runtime kind {provider.kind!r} does not support stream_events", runtime_id=runtime_id)
+        page_max = provider.limits.event_page_max
+        return EventSourceResponse(
+            _events(registry, runtime_id, first, page_max=page_max, heartbeat_seconds=heartbeat_seconds),
+            ping=0,  # heartbeats are ours: sent only while idle
+            sep="\n",
+            headers={"Cache-Control": "no-store"},
+        )
+
+    return stream_events
+
+
+async def _events(
+    registry: RuntimeRegistry, runtime_id: str, first: EventPage | CursorExpired, *, page_max: int, heartbeat_seconds: float
+) -> AsyncIterator[ServerSentEvent]:
+    if isinstance(first, CursorExpired):
+        yield _error_event("cursor_expired", first)
+        return
+    page = first
+    try:
+        while True:
+            for event in page.events:
+                yield ServerSentEvent(_encode(unstructure(event)), id=str(event.id), event=event.type)
+            cursor = page.next_cursor
+            if not page.has_more:
+                while not await registry.wait_for_events(runtime_id, cursor=cursor, timeout=heartbeat_seconds):
+                    yield ServerSentEvent(comment=HEARTBEAT_COMMENT)
+            page = await registry.read_events(runtime_id, cursor=cursor, limit=page_max)
+    except CursorExpired as exc:
+        yield _error_event("cursor_expired", exc)
+    except RegistryError as exc:
+        yield _error_event("error", exc)
+
+
+def _error_event(name: str, error: RegistryError) -> ServerSentEvent:
+    return ServerSentEvent(_encode(envelope(error)), event=name)

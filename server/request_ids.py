@@ -1,0 +1,74 @@
+"""Request ids, and the last line of defence: an unexpected exception becomes a bare 500.
+
+Pure ASGI (no ``BaseHTTPMiddleware``): it sits in front of every request, so it
+must cost next to nothing. Each request gets an id (the client's
+``X-Request-ID`` when it is a short token, else a new one) that comes back in
+the ``X-Request-ID`` response header. If anything below raises an exception
+that is not a typed error, the traceback is logged with that id and the client
+gets ``500 internal_error`` with the id and nothing else.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import re
+import secrets
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from server.responses import internal_error_response
+
+__all__ = ["RequestIdMiddleware", "REQUEST_ID_SCOPE_KEY", "request_id_of"]
+
+log = logging.getLogger("server.errors")
+
+#: Where the request id lives in the ASGI scope.
+REQUEST_ID_SCOPE_KEY = "runtime_registry.request_id"
+
+_CLIENT_ID = re.compile(rb"[A-Za-z0-9._\-]{1,64}")
+# A random prefix per process and a counter: unique, and far cheaper than uuid4.
+_PREFIX = secrets.token_hex(4)
+_counter = itertools.count(1)
+
+
+def request_id_of(scope: Scope) -> str:
+    """The id of the request ``scope`` belongs to (``"-"`` outside the middleware)."""
+    return scope.get(REQUEST_ID_SCOPE_KEY, "-")
+
+
+class RequestIdMiddleware:
+    """Give every HTTP request an id and turn unhandled exceptions into a generic 500."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _client_request_id(scope) or f"{_PREFIX}-{next(_counter):x}"
+        scope[REQUEST_ID_SCOPE_KEY] = request_id
+        id_header = (b"x-request-id", request_id.encode("ascii"))
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                message["headers"] = [*message.get("headers", ()), id_header]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            log.exception("request %s (%s %s) failed", request_id, scope.get("method"), scope.get("path"))
+            if not started:
+                await internal_error_response(request_id)(scope, receive, send_with_id)
+
+
+def _client_request_id(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            return value.decode("ascii") if _CLIENT_ID.fullmatch(value) else None
+    return None

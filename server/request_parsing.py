@@ -1,0 +1,89 @@
+"""Reading what a client sent: a JSON object body, and integer or opaque query parameters.
+
+Everything here raises typed errors: a body that is not a JSON object, or a
+query parameter that is not what the route takes, is ``400 malformed_request``
+naming the parameter; a body that is JSON of the wrong shape is left to
+:func:`registry_core.converter.structure` (``422 invalid_request``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from starlette.datastructures import QueryParams
+from starlette.requests import Request
+
+from registry_core.converter import structure
+from server.errors import MalformedRequest, UnsupportedMediaType
+
+__all__ = ["read_model", "read_json_object", "integer_parameter", "opaque_parameter"]
+
+T = TypeVar("T")
+
+#: The longest opaque cursor accepted; runtimes issue far shorter ones.
+OPAQUE_PARAMETER_MAX = 512
+_INTEGER_DIGITS_MAX = 18
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+async def read_json_object(request: Request) -> dict[str, Any]:
+    """The body as a JSON object. An empty body is ``{}`` (every POST body here has optional fields
+    or names what is missing in a 422); a non-empty one must be ``application/json``."""
+    body = await request.body()
+    if not body.strip():
+        return {}
+    if not _is_json_media_type(request.headers.get("content-type", "")):
+        raise UnsupportedMediaType("send the body as JSON, with 'Content-Type: application/json'")
+    try:
+        data = json.loads(body, parse_constant=_refuse_constant)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise MalformedRequest("the request body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise MalformedRequest("the request body must be a JSON object")
+    return data
+
+
+async def read_model(request: Request, model: type[T]) -> T:
+    """The body structured into ``model``: 400 if it is not a JSON object, 422 naming each bad field."""
+    return structure(await read_json_object(request), model)
+
+
+def _is_json_media_type(content_type: str) -> bool:
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
+
+
+def integer_parameter(query: QueryParams, name: str, *, minimum: int) -> int | None:
+    """The query parameter ``name`` as an integer of at least ``minimum``; ``None`` when absent."""
+    raw = query.get(name)
+    if raw is None:
+        return None
+    return parse_integer(raw, name, minimum=minimum)
+
+
+def parse_integer(raw: str, name: str, *, minimum: int) -> int:
+    """``raw`` as a plain decimal integer of at least ``minimum``, or ``MalformedRequest`` naming ``name``.
+
+    Only ASCII digits: ``int()`` alone would take ``" 1"``, ``"+1"`` and ``"1_0"``.
+    """
+    if raw.isascii() and raw.isdigit() and len(raw) <= _INTEGER_DIGITS_MAX:
+        value = int(raw)
+        if value >= minimum:
+            return value
+    message = f"must be an integer of at least {minimum}"
+    raise MalformedRequest(f"{name} {message}", details=({"path": name, "message": message},))
+
+
+def opaque_parameter(query: QueryParams, name: str) -> str | None:
+    """The query parameter ``name`` as an opaque token (a cursor); ``None`` when absent."""
+    raw = query.get(name)
+    if raw is None:
+        return None
+    if not raw or len(raw) > OPAQUE_PARAMETER_MAX or not raw.isprintable():
+        message = "is not a cursor this server issued"
+        raise MalformedRequest(f"{name} {message}", details=({"path": name, "message": message},))
+    return raw
