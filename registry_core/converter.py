@@ -62,9 +62,17 @@ def format_timestamp(value: datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
+# JSON's "\ud800" escapes decode to lone surrogates, which no response can
+# encode as UTF-8: accepted once, such a string would make every later page
+# that shows it a 500. So a string must be Unicode scalar values only.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _strict_str(value: Any, _type: Any) -> str:
     if not isinstance(value, str):
         raise TypeError("must be a string")
+    if _SURROGATE.search(value):
+        raise ValueError("must be valid Unicode text (it holds an unpaired surrogate escape)")
     return value
 
 
@@ -330,7 +338,7 @@ def _walk(exc: BaseException, path: str):
     """Yield a ``{"path", "message"}`` for every leaf failure in a cattrs error tree."""
     if isinstance(exc, ForbiddenExtraKeysError):
         for key in sorted(exc.extra_fields):
-            yield {"path": _join(path, str(key)), "message": "unknown field"}
+            yield {"path": _join(path, _quotable_key(str(key))), "message": "unknown field"}
     elif isinstance(exc, ClassValidationError):
         located, unlocated = exc.group_exceptions()
         for sub, note in located:
@@ -352,6 +360,13 @@ def _walk(exc: BaseException, path: str):
         yield {"path": path, "message": _one_line(str(exc)) or "invalid value"}
     else:
         yield {"path": path, "message": "invalid value"}
+
+
+def _quotable_key(key: str) -> str:
+    """A client's unknown key, made safe to echo: unpaired surrogates escaped, length bounded."""
+    if _SURROGATE.search(key):
+        key = key.encode("utf-8", "backslashreplace").decode("utf-8")
+    return key if len(key) <= _MESSAGE_MAX else key[: _MESSAGE_MAX - 3] + "..."
 
 
 def _one_line(message: str) -> str:
