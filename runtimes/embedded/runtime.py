@@ -176,7 +176,7 @@ class EmbeddedRuntime:
         :raises UnknownWorker: no such worker.
         :raises WorkerStopped: the worker was stopped.
         :raises WorkerBusy: a turn is in flight (the input is not queued).
-        :raises InvalidRequest: content longer than ``max_input_chars`` (names ``content``).
+        :raises InvalidRequest: content empty or longer than ``max_input_chars`` (names ``content``).
         :raises CapacityExceeded: the transcript has no room for the input and its reply.
         """
         self._check_open()
@@ -185,6 +185,10 @@ class EmbeddedRuntime:
             raise WorkerStopped("the worker is stopped and takes no more input", worker_id=worker_id)
         if worker.status is BUSY:
             raise WorkerBusy("the worker is in a turn; wait for it to finish or cancel it", worker_id=worker_id)
+        if not content.strip():
+            raise InvalidRequest(
+                "input content must not be empty", details=({"path": "content", "message": "must not be empty"},)
+            )
         limit = self.settings.max_input_chars
         if len(content) > limit:
             raise InvalidRequest(

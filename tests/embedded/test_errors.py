@@ -1,0 +1,92 @@
+"""Every typed error the embedded kind raises is located, and none of them leaks anything."""
+
+from __future__ import annotations
+
+import pytest
+
+from registry_core import (
+    CapacityExceeded,
+    CreateWorkerRequest,
+    CursorExpired,
+    InvalidIdentifier,
+    InvalidRequest,
+    LimitTooLarge,
+    RegistryError,
+    RuntimeUnavailable,
+    UnknownWorker,
+    WorkerBusy,
+    WorkerStopped,
+)
+from registry_core.conformance import find_path_like
+from registry_core.models import CapabilityName
+from runtimes.embedded import EmbeddedRuntime, EmbeddedSettings
+
+from .conftest import A, create, open_registry, send
+
+
+async def test_every_error_of_the_kind_is_typed_located_and_leaks_nothing():
+    registry = await open_registry(max_workers=3, max_input_chars=4)
+    try:
+        busy = await create(registry, "hold")
+        await send(registry, busy, "go")
+        stopped = await create(registry)
+        await registry.stop_worker(A, stopped)
+        await create(registry)
+        attempts = {
+            UnknownWorker: lambda: registry.get_worker(A, "w-0000000000000000"),
+            WorkerBusy: lambda: send(registry, busy, "more"),
+            WorkerStopped: lambda: send(registry, stopped, "late"),
+            InvalidRequest: lambda: registry.create_worker(A, CreateWorkerRequest(capabilities=(CapabilityName("shell"),))),
+            CapacityExceeded: lambda: registry.create_worker(A, CreateWorkerRequest()),
+            CursorExpired: lambda: registry.read_events(A, cursor=10_000),
+            # Raised by the registry before the provider is called:
+            LimitTooLarge: lambda: registry.read_events(A, limit=1001),
+            InvalidIdentifier: lambda: registry.get_worker(A, "../etc/passwd"),
+        }
+        for expected, attempt in attempts.items():
+            with pytest.raises(RegistryError) as caught:
+                await attempt()
+            error = caught.value
+            assert type(error) is expected
+            if expected not in (LimitTooLarge, InvalidIdentifier):
+                assert error.runtime_id == A
+            assert find_path_like(error.to_dict()) == [], error.to_dict()
+            assert "Traceback" not in error.message
+    finally:
+        await registry.close()
+
+
+async def test_input_longer_than_the_limit_names_the_limit_not_the_content():
+    registry = await open_registry(max_input_chars=4)
+    try:
+        with pytest.raises(InvalidRequest) as caught:
+            await send(registry, await create(registry), "/home/someone/secret")
+        assert "/home" not in str(caught.value.to_dict())
+    finally:
+        await registry.close()
+
+
+def test_blank_input_is_refused_by_the_runtime_itself():
+    runtime = EmbeddedRuntime()
+    worker_id = runtime.create_worker().worker.worker_id
+    with pytest.raises(InvalidRequest) as caught:
+        runtime.send_input(worker_id, "   ")
+    assert caught.value.details[0]["path"] == "content"
+
+
+async def test_a_closed_runtime_refuses_new_work_as_unavailable():
+    runtime = EmbeddedRuntime(EmbeddedSettings())
+    worker_id = runtime.create_worker().worker.worker_id
+    await runtime.close()
+    with pytest.raises(RuntimeUnavailable):
+        runtime.create_worker()
+    with pytest.raises(RuntimeUnavailable):
+        runtime.send_input(worker_id, "hello")
+    assert runtime.get_worker(worker_id).status == "idle"
+
+
+async def test_close_is_idempotent():
+    runtime = EmbeddedRuntime()
+    await runtime.close()
+    await runtime.close()
+    assert runtime.closed
