@@ -1,0 +1,225 @@
+"""The ``runtime-registry`` command: ``serve``, ``plugins`` and ``check-config``.
+
+Everything an operator can get wrong (a missing or broken config file, a port
+in use, a public address without a token) ends in one line on stderr and a
+non-zero exit, never a traceback. Exit codes: 0 success (also after SIGTERM or
+Ctrl-C), 1 the server could not start, 2 the configuration or the command line
+is wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+from collections.abc import Iterator, Sequence
+
+import attrs
+
+from registry_core import __version__
+from registry_core.assembly import assemble
+from registry_core.config import ConfigError, RegistryConfig, apply_environment, load_config
+from registry_core.converter import unstructure
+from registry_core.plugin_loading import discover_plugins, load_plugins
+from server.binding import BindError, bind_socket, insecure_bind_problem
+
+__all__ = ["main", "build_parser", "GRACEFUL_SHUTDOWN_SECONDS"]
+
+PROG = "runtime-registry"
+#: How long shutdown waits for open connections (live streams close at once) before cancelling them.
+GRACEFUL_SHUTDOWN_SECONDS = 5.0
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for documentation and tests)."""
+    parser = argparse.ArgumentParser(prog=PROG, description="A registry of runtimes for long-lived agent workers.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="serve the HTTP API", description="Serve the HTTP API with uvicorn.")
+    serve.add_argument("--config", metavar="FILE", help="TOML configuration (default: one embedded runtime)")
+    serve.add_argument("--host", help="address to bind (default: server.host, 127.0.0.1)")
+    serve.add_argument("--port", type=_port, help="TCP port (default: server.port, 8000)")
+    serve.add_argument(
+        "--allow-insecure-bind", action="store_true",
+        help="allow a non-loopback host without a token (anyone who reaches it can drive the workers)",
+    )
+    serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default="info")
+    serve.add_argument("--no-access-log", action="store_true", help="do not log one line per request")
+
+    plugins = commands.add_parser("plugins", help="list discovered plugins", description="List discovered plugins and their state.")
+    plugins.add_argument("--config", metavar="FILE", help="TOML configuration whose [plugins] table applies")
+    plugins.add_argument("--json", action="store_true", help="print JSON (the body of GET /api/plugins)")
+
+    check = commands.add_parser("check-config", help="validate a configuration file", description="Validate a configuration file without serving.")
+    check.add_argument("file", metavar="FILE")
+    return parser
+
+
+def _port(value: str) -> int:
+    if value.isdigit() and 0 <= int(value) <= 65535:
+        return int(value)
+    raise argparse.ArgumentTypeError("must be an integer from 0 to 65535")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    args = build_parser().parse_args(argv)
+    command = {"serve": _serve, "plugins": _plugins, "check-config": _check_config}[args.command]
+    try:
+        return command(args)
+    except ConfigError as exc:
+        for line in exc.lines():
+            _error(line)
+        return EXIT_USAGE
+
+
+def _error(line: str) -> None:
+    print(f"{PROG}: {line}", file=sys.stderr)
+
+
+def _load(path: str | None) -> RegistryConfig:
+    return apply_environment(load_config(path))
+
+
+# -- serve ---------------------------------------------------------------------
+
+
+def _serve(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    server_settings = config.server
+    if args.host is not None:
+        server_settings = attrs.evolve(server_settings, host=args.host)
+    if args.port is not None:
+        server_settings = attrs.evolve(server_settings, port=args.port)
+    config = attrs.evolve(config, server=server_settings)
+    problem = insecure_bind_problem(
+        server_settings.host, token=server_settings.token,
+        allow_insecure_bind=args.allow_insecure_bind or server_settings.allow_insecure_bind,
+    )
+    if problem is not None:
+        _error(problem)
+        return EXIT_USAGE
+
+    _configure_logging(args.log_level)
+    try:
+        sock = bind_socket(server_settings.host, server_settings.port)
+    except BindError as exc:
+        _error(str(exc))
+        return EXIT_FAILED
+
+    # Imported here so that `plugins` and `check-config` stay quick.
+    import uvicorn
+
+    from server.app import create_app
+
+    with sock:
+        app = create_app(assembly=assemble(config, source=args.config or "<default config>"))
+        uvicorn_config = uvicorn.Config(
+            app,
+            log_config=None,
+            log_level=args.log_level,
+            access_log=not args.no_access_log,
+            lifespan="on",
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+            server_header=False,
+        )
+        server = uvicorn.Server(uvicorn_config)
+        bound_host, bound_port = sock.getsockname()[:2]
+        logging.getLogger("server").info("listening on http://%s:%d", _url_host(bound_host), bound_port)
+        with _signals_end_the_server_quietly():
+            try:
+                server.run(sockets=[sock])
+            except SystemExit:
+                _error("the server failed to start (see the log above)")
+                return EXIT_FAILED
+    return EXIT_OK if server.started else EXIT_FAILED
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+@contextlib.contextmanager
+def _signals_end_the_server_quietly() -> Iterator[None]:
+    """uvicorn handles SIGINT/SIGTERM while it serves, then re-raises the signal to the
+    handler that was there before. Make that one a no-op, so a signalled shutdown
+    that went well exits 0 instead of dying by the signal."""
+    handled = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, lambda *_: None) for sig in handled}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+# -- plugins -------------------------------------------------------------------
+
+
+def _plugins(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    # A broken plugin is reported in the table; its traceback is not for this listing.
+    logging.disable(logging.CRITICAL)
+    try:
+        plugins = load_plugins(discover_plugins(), enabled=config.plugins.enabled, disabled=config.plugins.disabled)
+    finally:
+        logging.disable(logging.NOTSET)
+    if args.json:
+        print(json.dumps({"items": unstructure(plugins.plugins)}, indent=2))
+        return EXIT_OK
+    rows = [("NAME", "VERSION", "KINDS", "STATE", "REASON")]
+    rows += [(p.name, p.version, ",".join(p.kinds) or "-", p.state.value, p.reason or "") for p in plugins.plugins]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        print(("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[4]).rstrip())
+    return EXIT_OK
+
+
+# -- check-config --------------------------------------------------------------
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    config = _load(args.file)
+    logging.disable(logging.CRITICAL)
+    try:
+        assembly = assemble(config, strict=True, source=args.file)
+        runtimes = asyncio.run(assembly.registry.list_runtimes())
+    finally:
+        logging.disable(logging.NOTSET)
+    failed = [
+        f"{args.file}: runtimes[{index}]: {diagnostic.message}"
+        for index, runtime in enumerate(runtimes.items)
+        for diagnostic in runtime.diagnostics
+        if diagnostic.code == "runtime_failed"
+    ]
+    for line in failed:
+        _error(line)
+    if failed:
+        return EXIT_USAGE
+    warning = insecure_bind_problem(
+        config.server.host, token=config.server.token, allow_insecure_bind=config.server.allow_insecure_bind
+    )
+    if warning is not None:
+        print(f"{PROG}: warning: {args.file}: server.host: {warning}", file=sys.stderr)
+    summary = ", ".join(f"{r.runtime_id} ({r.kind})" for r in runtimes.items) or "no runtimes"
+    print(f"{args.file}: ok: {summary}")
+    return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
