@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import threading
+import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from registry_core import (
@@ -36,13 +36,13 @@ from registry_core import (
 )
 from runtimes.local_compat import LocalCompatSettings, LocalCompatSource, LocalWorker
 
-__all__ = ["LocalCompatProvider", "KIND", "MAX_PENDING_CALLS", "register_runtime_kinds"]
+__all__ = ["LocalCompatProvider", "KIND", "STUCK_AFTER_SECONDS", "register_runtime_kinds"]
 
 #: The kind name, as registered and as put in every worker row.
 KIND = "local-compat"
-#: Disk calls allowed to wait for the runtime's thread; beyond it calls are
-#: refused at once (``runtime_unavailable``) instead of piling up behind a hung disk.
-MAX_PENDING_CALLS = 8
+#: A disk call running longer than this means the disk is stuck: further calls
+#: are refused at once (``runtime_unavailable``) instead of queueing behind it.
+STUCK_AFTER_SECONDS = 5.0
 
 T = TypeVar("T")
 
@@ -51,6 +51,8 @@ class LocalCompatProvider(RuntimeProvider):
     """One ``local-compat`` runtime: a read-only view of one workspace's local workers."""
 
     kind = KIND
+    #: See :data:`STUCK_AFTER_SECONDS`.
+    stuck_after_seconds: float = STUCK_AFTER_SECONDS
 
     def __init__(self, runtime_id: str, settings: LocalCompatSettings) -> None:
         super().__init__(runtime_id)
@@ -59,8 +61,8 @@ class LocalCompatProvider(RuntimeProvider):
         self.source = LocalCompatSource(settings)
         self._executor: ThreadPoolExecutor | None = None
         self._closed = False
-        self._pending = 0
-        self._pending_lock = threading.Lock()
+        #: When the call now running on the disk thread began (``None``: idle).
+        self._busy_since: float | None = None
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -126,25 +128,26 @@ class LocalCompatProvider(RuntimeProvider):
 
     async def _on_disk_thread(self, call: Callable[..., T], *args: object, **kwargs: object) -> T:
         executor = self._ensure_executor()
-        with self._pending_lock:
-            if self._pending >= MAX_PENDING_CALLS:
-                raise RuntimeUnavailable(
-                    "the local data directory is not answering; try again later", runtime_id=self.runtime_id
-                )
-            self._pending += 1
+        since = self._busy_since
+        if since is not None and time.monotonic() - since > self.stuck_after_seconds:
+            raise RuntimeUnavailable(
+                "the local data directory is not answering; try again later", runtime_id=self.runtime_id
+            )
         try:
-            future: Future[T] = executor.submit(functools.partial(call, *args, **kwargs))
+            future = executor.submit(self._timed, functools.partial(call, *args, **kwargs))
         except RuntimeError:  # shut down meanwhile
-            self._call_done(None)
             raise RuntimeUnavailable("the runtime is closed", runtime_id=self.runtime_id) from None
-        # Counted until the thread is really done with it (or it is dropped
-        # unstarted), not until our awaiting caller gives up.
-        future.add_done_callback(self._call_done)
+        # A caller that gives up (the registry's timeout) cancels the future:
+        # if it has not started it leaves the queue, so abandoned calls never
+        # pile up behind a hung one.
         return await asyncio.wrap_future(future)
 
-    def _call_done(self, _future: object) -> None:
-        with self._pending_lock:
-            self._pending -= 1
+    def _timed(self, call: Callable[[], T]) -> T:
+        self._busy_since = time.monotonic()
+        try:
+            return call()
+        finally:
+            self._busy_since = None
 
 
 @hookimpl
