@@ -1,0 +1,536 @@
+"""Every conformance check catches the breach it exists for.
+
+Each provider here is the reference provider (which passes the whole suite)
+with exactly one rule broken; each test runs the one check that guards that
+rule and asserts it fails with a :class:`ContractViolation` naming the rule —
+not a skip, not a pass, not an unrelated error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+
+import attrs
+import pytest
+
+from registry_core import (
+    CreateWorkerRequest,
+    Diagnostic,
+    EventPage,
+    InputAccepted,
+    InputRequest,
+    InvalidRequest,
+    RuntimeLimits,
+    RuntimeProvider,
+    RuntimeState,
+    RuntimeStatus,
+    TranscriptPage,
+    UnknownWorker,
+    UnsupportedOperation,
+    Worker,
+    WorkerActionResult,
+    WorkerPage,
+)
+from registry_core.conformance import ContractViolation
+
+from .test_conformance_reference import ReferenceConformance, ReferenceProvider
+
+
+def violation(provider_type: type[RuntimeProvider], check: str) -> str:
+    """Run one check against ``provider_type``; return the violation's message (fail if there is none)."""
+    suite = ReferenceConformance()
+    suite.provider_type = provider_type  # type: ignore[assignment]
+    suite.close_grace_seconds = 0.3
+    try:
+        getattr(suite, check)()
+    except ContractViolation as exc:
+        return str(exc)
+    except BaseException as exc:  # a skip or an unrelated error hides the breach: that is a failure too
+        pytest.fail(f"{check} ended with {type(exc).__name__} ({exc}) instead of a ContractViolation")
+    pytest.fail(f"{check} passed a provider that breaks its rule")
+
+
+# -- summary and start -------------------------------------------------------------------
+
+
+class ZeroPageMaximum(ReferenceProvider):
+    limits = RuntimeLimits(worker_page_max=0)
+
+
+def test_a_page_maximum_below_one_is_caught():
+    assert "limits.worker_page_max must be a positive integer" in violation(ZeroPageMaximum, "test_summary_has_the_contract_shape")
+
+
+class FailsToStart(ReferenceProvider):
+    async def start(self) -> None:
+        raise ConnectionError("backend unreachable")
+
+
+def test_a_provider_that_cannot_start_is_caught():
+    message = violation(FailsToStart, "test_summary_has_the_contract_shape")
+    assert "must start and describe itself as running or degraded; it is unavailable" in message
+
+
+class ReportsStopped(ReferenceProvider):
+    async def describe(self) -> RuntimeState:
+        return RuntimeState(RuntimeStatus.STOPPED)
+
+
+def test_a_started_runtime_describing_itself_stopped_is_caught():
+    assert "it is stopped" in violation(ReportsStopped, "test_summary_has_the_contract_shape")
+
+
+# -- capabilities ---------------------------------------------------------------------------
+
+
+class AnswersCancelDespiteFalseCapability(ReferenceProvider):
+    """Capabilities come from the class; assigning the method per instance makes them lie."""
+
+    cancel_worker = RuntimeProvider.cancel_worker
+
+    def __init__(self, runtime_id: str) -> None:
+        super().__init__(runtime_id)
+        self.cancel_worker = self._cancel  # type: ignore[method-assign]
+
+    async def _cancel(self, worker_id: str) -> WorkerActionResult:
+        return WorkerActionResult(self.runtime_id, worker_id, "cancel", False, "idle")
+
+
+def test_an_operation_that_works_although_its_capability_is_false_is_caught():
+    message = violation(AnswersCancelDespiteFalseCapability, "test_false_capabilities_answer_unsupported")
+    assert "cancel_worker (its capability is false) must raise UnsupportedOperation" in message
+
+
+class CancelNotReallySupported(ReferenceProvider):
+    async def cancel_worker(self, worker_id: str) -> WorkerActionResult:
+        raise UnsupportedOperation("not yet")
+
+
+def test_a_true_capability_answering_unsupported_is_caught():
+    message = violation(CancelNotReallySupported, "test_true_capabilities_work")
+    assert "cancel_worker (capability true) must succeed; it raised UnsupportedOperation" in message
+
+
+class TranscriptCrashes(ReferenceProvider):
+    async def read_transcript(self, worker_id: str, *, start: int, limit: int) -> TranscriptPage:
+        raise NotImplementedError
+
+
+def test_a_true_capability_that_crashes_is_caught_and_pointed_at_the_log():
+    message = violation(TranscriptCrashes, "test_true_capabilities_work")
+    assert "read_transcript (capability true) must succeed; it raised RuntimeUnavailable" in message
+    assert "the log says which" in message
+
+
+# -- worker ids and routing -------------------------------------------------------------------
+
+
+class IdsWithSlashes(ReferenceProvider):
+    def new_worker_id(self, request: CreateWorkerRequest) -> str:
+        return f"ref/{next(self.ids)}"
+
+
+def test_an_invalid_worker_id_is_caught():
+    assert "breaks the id rules" in violation(IdsWithSlashes, "test_created_workers_have_valid_opaque_ids")
+
+
+class IdsFromLabels(ReferenceProvider):
+    def new_worker_id(self, request: CreateWorkerRequest) -> str:
+        return request.label or f"ref-{next(self.ids)}"
+
+
+def test_a_worker_id_taken_from_the_label_is_caught():
+    assert "generated by the runtime, not taken from the label" in violation(IdsFromLabels, "test_created_workers_have_valid_opaque_ids")
+
+
+class RepeatsIds(ReferenceProvider):
+    def new_worker_id(self, request: CreateWorkerRequest) -> str:
+        return f"ref-{len(self.workers) % 2}-{request.label}"
+
+
+def test_a_repeated_worker_id_is_caught():
+    assert "ids must be unique" in violation(RepeatsIds, "test_created_workers_have_valid_opaque_ids")
+
+
+class ListingSkipsAWorker(ReferenceProvider):
+    async def list_workers(self, *, limit: int, cursor: str | None) -> WorkerPage:
+        page = await super().list_workers(limit=limit, cursor=cursor)
+        if page.next_cursor is None:
+            return page
+        order = list(self.workers)
+        skipped = order[order.index(page.next_cursor) + 1]
+        # The cursor jumps one worker too far whenever a worker follows it.
+        return WorkerPage(self.runtime_id, page.items, skipped if skipped != order[-1] else page.next_cursor)
+
+
+def test_a_listing_that_skips_workers_is_caught():
+    assert "never listed the created workers" in violation(ListingSkipsAWorker, "test_listed_workers_are_valid_unique_and_complete")
+
+
+class ListingRepeatsAWorker(ReferenceProvider):
+    async def list_workers(self, *, limit: int, cursor: str | None) -> WorkerPage:
+        page = await super().list_workers(limit=limit, cursor=cursor)
+        # The cursor names the page's first worker, not its last: pages overlap.
+        return attrs.evolve(page, next_cursor=page.items[0].worker_id) if page.next_cursor else page
+
+
+def test_a_listing_that_repeats_workers_is_caught():
+    message = violation(ListingRepeatsAWorker, "test_listed_workers_are_valid_unique_and_complete")
+    assert "listed a worker twice" in message
+
+
+class ListingIgnoresLimit(ReferenceProvider):
+    async def list_workers(self, *, limit: int, cursor: str | None) -> WorkerPage:
+        return await super().list_workers(limit=limit + 1, cursor=cursor)
+
+
+def test_a_listing_longer_than_its_limit_is_caught():
+    assert "list_workers(limit=2) returned 3 workers" in violation(ListingIgnoresLimit, "test_listed_workers_are_valid_unique_and_complete")
+
+
+class InventsUnknownWorkers(ReferenceProvider):
+    async def get_worker(self, worker_id: str) -> Worker:
+        return Worker(self.runtime_id, worker_id, self.kind, None, "idle", None, None, None, 0)
+
+
+def test_answering_for_a_worker_that_does_not_exist_is_caught():
+    message = violation(InventsUnknownWorkers, "test_unknown_worker_is_a_typed_error")
+    assert "get_worker of a worker this runtime does not have must raise UnknownWorker" in message
+
+
+class UnknownWorkerIsAKeyError(ReferenceProvider):
+    async def send_input(self, worker_id: str, request: InputRequest) -> InputAccepted:
+        self.workers[worker_id]  # KeyError escapes
+        return await super().send_input(worker_id, request)
+
+
+def test_an_untyped_error_for_an_unknown_worker_is_caught():
+    message = violation(UnknownWorkerIsAKeyError, "test_unknown_worker_is_a_typed_error")
+    assert "send_input of a worker this runtime does not have must raise UnknownWorker" in message
+    assert "RuntimeUnavailable" in message
+
+
+class UnknownWorkerEventsAreEmpty(ReferenceProvider):
+    async def read_events(self, *, cursor: int | None, limit: int, worker_id: str | None = None) -> EventPage:
+        if worker_id is not None and worker_id not in self.workers:
+            return EventPage(self.runtime_id, (), cursor or 0, False)
+        return await super().read_events(cursor=cursor, limit=limit, worker_id=worker_id)
+
+
+def test_an_empty_event_page_for_an_unknown_worker_is_caught():
+    assert "read_events of a worker this runtime does not have" in violation(UnknownWorkerEventsAreEmpty, "test_unknown_worker_is_a_typed_error")
+
+
+class UnknownWorkerMessageLeaksAPath(ReferenceProvider):
+    async def get_worker(self, worker_id: str) -> Worker:
+        if worker_id not in self.workers:
+            raise UnknownWorker(f"no file /var/lib/reference/{worker_id}.json")
+        return await super().get_worker(worker_id)
+
+
+def test_a_path_in_an_error_message_is_caught():
+    assert "error message looks like a path" in violation(UnknownWorkerMessageLeaksAPath, "test_unknown_worker_is_a_typed_error")
+
+
+#: Workers shared by every provider instance: the classic module-level-dict bug.
+SHARED_WORKERS: dict = {}
+
+
+class SharesWorkersAcrossRuntimes(ReferenceProvider):
+    def __init__(self, runtime_id: str) -> None:
+        super().__init__(runtime_id)
+        self.workers = SHARED_WORKERS
+        self.ids = itertools.count(len(SHARED_WORKERS) + 1)
+
+
+def test_a_worker_reachable_from_another_runtime_is_caught():
+    SHARED_WORKERS.clear()
+    message = violation(SharesWorkersAcrossRuntimes, "test_a_worker_is_unknown_in_another_runtime")
+    assert "in runtime B of a worker created in runtime A must raise UnknownWorker" in message
+
+
+# -- transcript -------------------------------------------------------------------------------
+
+
+class TranscriptFromZero(ReferenceProvider):
+    async def read_transcript(self, worker_id: str, *, start: int, limit: int) -> TranscriptPage:
+        page = await super().read_transcript(worker_id, start=start, limit=limit)
+        items = tuple(attrs.evolve(entry, sequence=entry.sequence - 1) for entry in page.items)
+        return TranscriptPage(page.runtime_id, page.worker_id, items, page.start, page.limit, page.total, page.next_start)
+
+
+def test_sequences_that_do_not_start_at_the_requested_entry_are_caught():
+    assert "must return sequences from 1 without gaps" in violation(TranscriptFromZero, "test_transcript_pages_are_gapless_and_bounded")
+
+
+class TranscriptNeverEnds(ReferenceProvider):
+    async def read_transcript(self, worker_id: str, *, start: int, limit: int) -> TranscriptPage:
+        page = await super().read_transcript(worker_id, start=start, limit=limit)
+        return attrs.evolve(page, next_start=start + len(page.items))
+
+
+def test_a_next_start_past_the_end_is_caught():
+    assert "next_start must be None" in violation(TranscriptNeverEnds, "test_transcript_pages_are_gapless_and_bounded")
+
+
+class TranscriptIgnoresLimit(ReferenceProvider):
+    async def read_transcript(self, worker_id: str, *, start: int, limit: int) -> TranscriptPage:
+        page = await super().read_transcript(worker_id, start=start, limit=limit + 1)
+        return attrs.evolve(page, limit=limit)
+
+
+def test_a_transcript_page_longer_than_its_limit_is_caught():
+    assert "limit=1) returned 2 entries" in violation(TranscriptIgnoresLimit, "test_transcript_pages_are_gapless_and_bounded")
+
+
+class TranscriptTotalIsWrong(ReferenceProvider):
+    async def read_transcript(self, worker_id: str, *, start: int, limit: int) -> TranscriptPage:
+        page = await super().read_transcript(worker_id, start=start, limit=limit)
+        return attrs.evolve(page, total=page.total + 1, next_start=page.next_start)
+
+
+def test_a_total_that_disagrees_with_the_entries_is_caught():
+    message = violation(TranscriptTotalIsWrong, "test_transcript_pages_are_gapless_and_bounded")
+    assert "next_start must be" in message or "total" in message
+
+
+class AcceptedSequenceIsOffByOne(ReferenceProvider):
+    async def send_input(self, worker_id: str, request: InputRequest) -> InputAccepted:
+        accepted = await super().send_input(worker_id, request)
+        return attrs.evolve(accepted, transcript_sequence=accepted.transcript_sequence + 1)
+
+
+def test_input_accepted_pointing_at_the_wrong_entry_is_caught():
+    assert "InputAccepted says the input is entry 2" in violation(AcceptedSequenceIsOffByOne, "test_accepted_input_is_in_the_transcript_where_it_says")
+
+
+# -- events -----------------------------------------------------------------------------------
+
+
+class EventIdsPerWorker(ReferenceProvider):
+    """Numbers each worker's events from 1: ids repeat across the runtime."""
+
+    def emit(self, type_, worker_id, **data):
+        event = super().emit(type_, worker_id, **data)
+        own = sum(1 for e in self.events if e.worker_id == worker_id)
+        self.events[-1] = attrs.evolve(event, id=own)
+        return self.events[-1]
+
+
+def test_event_ids_that_do_not_increase_strictly_are_caught():
+    message = violation(EventIdsPerWorker, "test_event_ids_increase_and_cursors_are_honoured")
+    assert "must increase strictly" in message or "only events after the cursor" in message
+
+
+class CursorIgnored(ReferenceProvider):
+    async def read_events(self, *, cursor: int | None, limit: int, worker_id: str | None = None) -> EventPage:
+        page = await super().read_events(cursor=None, limit=limit, worker_id=worker_id)
+        return attrs.evolve(page, next_cursor=max(page.next_cursor, cursor or 0))
+
+
+def test_a_cursor_that_is_ignored_is_caught():
+    assert "must return only events after the cursor" in violation(CursorIgnored, "test_event_ids_increase_and_cursors_are_honoured")
+
+
+class HasMoreLies(ReferenceProvider):
+    async def read_events(self, *, cursor: int | None, limit: int, worker_id: str | None = None) -> EventPage:
+        return attrs.evolve(await super().read_events(cursor=cursor, limit=limit, worker_id=worker_id), has_more=False)
+
+
+def test_has_more_false_while_events_remain_is_caught():
+    message = violation(HasMoreLies, "test_event_ids_increase_and_cursors_are_honoured")
+    assert "one at a time and in large pages gave different events" in message
+
+
+class NextCursorSkipsAnEvent(ReferenceProvider):
+    async def read_events(self, *, cursor: int | None, limit: int, worker_id: str | None = None) -> EventPage:
+        page = await super().read_events(cursor=cursor, limit=limit, worker_id=worker_id)
+        return attrs.evolve(page, next_cursor=page.next_cursor + 1) if page.has_more else page
+
+
+def test_a_next_cursor_that_skips_events_is_caught():
+    assert "gave different events" in violation(NextCursorSkipsAnEvent, "test_event_ids_increase_and_cursors_are_honoured")
+
+
+class QuietPollRewindsTheCursor(ReferenceProvider):
+    async def read_events(self, *, cursor: int | None, limit: int, worker_id: str | None = None) -> EventPage:
+        page = await super().read_events(cursor=cursor, limit=limit, worker_id=worker_id)
+        return attrs.evolve(page, next_cursor=0) if not page.events else page
+
+
+def test_a_quiet_poll_that_rewinds_the_cursor_is_caught():
+    assert "must give no events, has_more false and next_cursor 4" in violation(
+        QuietPollRewindsTheCursor, "test_event_ids_increase_and_cursors_are_honoured"
+    )
+
+
+class WorkerFilterIgnored(ReferenceProvider):
+    async def read_events(self, *, cursor: int | None, limit: int, worker_id: str | None = None) -> EventPage:
+        if worker_id is not None:
+            self.worker(worker_id)
+        return await super().read_events(cursor=cursor, limit=limit)
+
+
+def test_one_workers_events_including_others_is_caught():
+    assert "include events of" in violation(WorkerFilterIgnored, "test_a_workers_events_are_its_own")
+
+
+class FutureCursorAnswered(ReferenceProvider):
+    async def read_events(self, *, cursor: int | None, limit: int, worker_id: str | None = None) -> EventPage:
+        if cursor is not None and cursor > len(self.events):
+            return EventPage(self.runtime_id, (), cursor, False)
+        return await super().read_events(cursor=cursor, limit=limit, worker_id=worker_id)
+
+
+def test_a_cursor_from_the_future_answered_silently_is_caught():
+    assert "must raise CursorExpired" in violation(FutureCursorAnswered, "test_a_cursor_newer_than_any_event_is_expired")
+
+
+class NeverReportsEvents(ReferenceProvider):
+    async def wait_for_events(self, *, cursor: int, timeout: float) -> bool:
+        await asyncio.sleep(min(timeout, 0.01))
+        return False
+
+
+def test_waiting_that_never_sees_events_is_caught():
+    assert "must answer True" in violation(NeverReportsEvents, "test_waiting_for_events_follows_the_cursor")
+
+
+class SleepsThroughNewEvents(ReferenceProvider):
+    async def wait_for_events(self, *, cursor: int, timeout: float) -> bool:
+        if len(self.events) > cursor:
+            return True
+        await asyncio.sleep(0.2)
+        return False
+
+
+def test_waiting_that_is_not_woken_by_a_new_event_is_caught():
+    assert "must wake with True" in violation(SleepsThroughNewEvents, "test_waiting_for_events_follows_the_cursor")
+
+
+class WaitIgnoresClose(ReferenceProvider):
+    async def wait_for_events(self, *, cursor: int, timeout: float) -> bool:
+        await asyncio.sleep(timeout)
+        return len(self.events) > cursor
+
+
+def test_waiting_that_holds_up_close_is_caught():
+    assert "must return promptly after close()" in violation(WaitIgnoresClose, "test_close_wakes_event_waiters")
+
+
+# -- busy, cancel, stop ---------------------------------------------------------------------------
+
+
+class QueuesInput(ReferenceProvider):
+    async def send_input(self, worker_id: str, request: InputRequest) -> InputAccepted:
+        worker = self.worker(worker_id)
+        if worker.turn is not None:
+            event = self.emit("worker.input_accepted", worker_id)
+            entry = self.record(worker, "user", request.content, event)
+            return InputAccepted(self.runtime_id, worker_id, entry.sequence, event.id, "busy")
+        return await super().send_input(worker_id, request)
+
+
+def test_input_queued_while_busy_is_caught():
+    assert "exactly one must be accepted; 10 were" in violation(QueuesInput, "test_input_while_busy_is_refused_and_not_queued")
+
+
+class BusyIsTheWrongError(ReferenceProvider):
+    async def send_input(self, worker_id: str, request: InputRequest) -> InputAccepted:
+        if self.worker(worker_id).turn is not None:
+            raise InvalidRequest("try later")
+        return await super().send_input(worker_id, request)
+
+
+def test_busy_reported_with_the_wrong_error_is_caught():
+    assert "must raise WorkerBusy; got ['InvalidRequest'" in violation(BusyIsTheWrongError, "test_input_while_busy_is_refused_and_not_queued")
+
+
+class CancelLeavesTheTurnRunning(ReferenceProvider):
+    async def cancel_worker(self, worker_id: str) -> WorkerActionResult:
+        worker = self.worker(worker_id)
+        return WorkerActionResult(self.runtime_id, worker_id, "cancel", worker.turn is not None, worker.status)
+
+
+def test_a_cancel_that_does_not_end_the_turn_is_caught():
+    assert "send_input right after cancel (the worker stays usable) must succeed" in violation(
+        CancelLeavesTheTurnRunning, "test_cancel_ends_the_turn_and_keeps_the_worker"
+    )
+
+
+class IdleCancelClaimsAChange(ReferenceProvider):
+    async def cancel_worker(self, worker_id: str) -> WorkerActionResult:
+        result = await super().cancel_worker(worker_id)
+        return attrs.evolve(result, changed=True)
+
+
+def test_an_idle_cancel_reporting_a_change_is_caught():
+    assert "changed=false" in violation(IdleCancelClaimsAChange, "test_cancel_while_idle_changes_nothing")
+
+
+class CancelAnswersAsStop(ReferenceProvider):
+    async def cancel_worker(self, worker_id: str) -> WorkerActionResult:
+        return attrs.evolve(await super().cancel_worker(worker_id), action="stop")
+
+
+def test_an_action_result_naming_the_wrong_action_is_caught():
+    assert "must answer action 'cancel'" in violation(CancelAnswersAsStop, "test_cancel_while_idle_changes_nothing")
+
+
+class StopIsNotIdempotent(ReferenceProvider):
+    async def stop_worker(self, worker_id: str) -> WorkerActionResult:
+        return attrs.evolve(await super().stop_worker(worker_id), changed=True)
+
+
+def test_a_second_stop_reporting_a_change_is_caught():
+    assert "stop is idempotent" in violation(StopIsNotIdempotent, "test_stop_is_final_and_idempotent")
+
+
+class StoppedWorkerTakesInput(ReferenceProvider):
+    async def send_input(self, worker_id: str, request: InputRequest) -> InputAccepted:
+        self.worker(worker_id).stopped = False
+        return await super().send_input(worker_id, request)
+
+
+def test_input_accepted_after_stop_is_caught():
+    assert "send_input to a stopped worker must raise WorkerStopped" in violation(StoppedWorkerTakesInput, "test_stop_is_final_and_idempotent")
+
+
+# -- leaks ------------------------------------------------------------------------------------------
+
+
+class LabelsWithSockets(ReferenceProvider):
+    def model(self, worker):
+        return attrs.evolve(super().model(worker), label="/run/reference/w.sock")
+
+
+class DiagnosticWithAPath(ReferenceProvider):
+    async def describe(self) -> RuntimeState:
+        return RuntimeState(RuntimeStatus.DEGRADED, (Diagnostic.warning("disk", "cannot write /var/lib/reference/state"),))
+
+
+class EventDataWithAFileUrl(ReferenceProvider):
+    def emit(self, type_, worker_id, **data):
+        return super().emit(type_, worker_id, source="file:///srv/reference/log", **data)
+
+
+class RepliesWithAHomePath(ReferenceProvider):
+    def record(self, worker, role, content, event):
+        return super().record(worker, role, f"{content} (see ~/reference/notes)" if role == "assistant" else content, event)
+
+
+class ErrorMessageWithAPath(ReferenceProvider):
+    async def cancel_worker(self, worker_id: str) -> WorkerActionResult:
+        if worker_id not in self.workers:
+            raise UnknownWorker("no /srv/reference/workers entry")
+        return await super().cancel_worker(worker_id)
+
+
+@pytest.mark.parametrize(
+    "provider_type",
+    [LabelsWithSockets, DiagnosticWithAPath, EventDataWithAFileUrl, RepliesWithAHomePath, ErrorMessageWithAPath],
+    ids=["worker label", "diagnostic", "event data", "transcript entry", "error message"],
+)
+def test_a_path_anywhere_in_what_the_provider_returns_is_caught(provider_type):
+    assert "must not contain paths" in violation(provider_type, "test_nothing_returned_looks_like_a_path")
