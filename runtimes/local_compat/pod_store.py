@@ -101,6 +101,7 @@ class PodStore:
         self._workspace = workspace
         self._listing: PodListing | None = None
         self._listing_key: _StatKey | None = None
+        self._ids: dict[bytes, str] = {}
         self._results: OrderedDict[bytes, tuple[_StatKey, LocalWorker | SkipReason]] = OrderedDict()
 
     # -- the directory -------------------------------------------------------------
@@ -163,28 +164,33 @@ class PodStore:
 
     def _scan(self) -> PodListing:
         limit = self._settings.max_pod_entries
-        entries: list[tuple[str, bytes, _EntryType]] = []
+        known_ids = self._ids
+        ids_now: dict[bytes, str] = {}
+        by_id: dict[str, tuple[bytes, _EntryType]] = {}
         truncated = False
+        collisions = 0
         with os.scandir(self._pods) as iterator:
             for entry in iterator:
-                if len(entries) >= limit:
+                if len(ids_now) >= limit:
                     truncated = True
                     break
-                entries.append((worker_id_for(entry.name), entry.name, _entry_type(entry)))
-        entries.sort()
-        ids: list[str] = []
-        names: list[bytes] = []
-        types: list[_EntryType] = []
-        collisions = 0
-        for worker_id, name, entry_type in entries:
-            if ids and ids[-1] == worker_id:
-                # Two names, one id: show neither as the other. Only the first
-                # (by raw name) keeps the id; practically unreachable with 64 bits.
-                collisions += 1
-                continue
-            ids.append(worker_id)
-            names.append(name)
-            types.append(entry_type)
+                name = entry.name
+                # Ids of names seen in the previous scan are reused: a re-list
+                # of an unchanged name costs a dict lookup, not a digest.
+                worker_id = known_ids.get(name) or worker_id_for(name)
+                ids_now[name] = worker_id
+                other = by_id.get(worker_id)
+                if other is not None:
+                    # Two names, one id: the smaller name keeps it, on every
+                    # scan alike. Practically unreachable with 64 bits.
+                    collisions += 1
+                    if other[0] < name:
+                        continue
+                by_id[worker_id] = (name, _entry_type(entry))
+        self._ids = ids_now
+        ids = sorted(by_id)
+        names = [by_id[worker_id][0] for worker_id in ids]
+        types = [by_id[worker_id][1] for worker_id in ids]
         diagnostics = []
         if truncated:
             diagnostics.append(
