@@ -384,3 +384,12 @@ def test_a_store_of_thousands_of_entries_pages_through_all_of_them(tree: PodTree
     items, diagnostics = all_pages(tree.source(scan_budget=500), limit=200)
     assert [w.label for w in items] == ["w00007"]
     assert codes(diagnostics) >= {"local_metadata_missing", "local_scan_budget_reached"}
+
+
+def test_a_symlink_loop_in_pods_is_skipped(tree: PodTree) -> None:
+    os.symlink(tree.pods / "loop-b", tree.pods / "loop-a")
+    os.symlink(tree.pods / "loop-a", tree.pods / "loop-b")
+    tree.add("fine")
+    items, diagnostics = all_pages(tree.source())
+    assert [w.label for w in items] == ["fine"]
+    assert codes(diagnostics) == {"local_metadata_unreadable"}
