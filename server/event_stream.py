@@ -40,6 +40,8 @@ from server.request_parsing import integer_parameter, parse_integer
 __all__ = ["event_stream_endpoint", "HEARTBEAT_COMMENT"]
 
 HEARTBEAT_COMMENT = "heartbeat"
+#: Plain LF line ends (the spec allows LF, CRLF or CR): readable in curl and easy to parse.
+_SEPARATOR = "\n"
 
 _encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
 
@@ -71,7 +73,7 @@ def event_stream_endpoint(registry: RuntimeRegistry, *, heartbeat_seconds: float
         return EventSourceResponse(
             _events(registry, runtime_id, first, page_max=page_max, heartbeat_seconds=heartbeat_seconds),
             ping=0,  # heartbeats are ours: sent only while idle
-            sep="\n",
+            sep=_SEPARATOR,
             headers={"Cache-Control": "no-store"},
         )
 
@@ -88,11 +90,11 @@ async def _events(
     try:
         while True:
             for event in page.events:
-                yield ServerSentEvent(_encode(unstructure(event)), id=str(event.id), event=event.type)
+                yield ServerSentEvent(_encode(unstructure(event)), id=str(event.id), event=event.type, sep=_SEPARATOR)
             cursor = page.next_cursor
             if not page.has_more:
                 while not await registry.wait_for_events(runtime_id, cursor=cursor, timeout=heartbeat_seconds):
-                    yield ServerSentEvent(comment=HEARTBEAT_COMMENT)
+                    yield ServerSentEvent(comment=HEARTBEAT_COMMENT, sep=_SEPARATOR)
             page = await registry.read_events(runtime_id, cursor=cursor, limit=page_max)
     except CursorExpired as exc:
         yield _error_event("cursor_expired", exc)
@@ -101,4 +103,4 @@ async def _events(
 
 
 def _error_event(name: str, error: RegistryError) -> ServerSentEvent:
-    return ServerSentEvent(_encode(envelope(error)), event=name)
+    return ServerSentEvent(_encode(envelope(error)), event=name, sep=_SEPARATOR)

@@ -1,0 +1,109 @@
+"""The live event stream: framing, live delivery, resume, heartbeats, expiry and closing."""
+
+from __future__ import annotations
+
+import pytest
+
+from server.app import create_app
+
+from .asgi_stream import streaming_get
+from .conftest import OTHER, RUNTIME, create_worker, embedded_assembly, error_of, serving
+
+STREAM = f"/api/runtimes/{RUNTIME}/events/stream"
+
+
+@pytest.fixture
+async def app_and_client():
+    app = create_app(assembly=embedded_assembly())
+    async with serving(app) as client:
+        yield app, client
+
+
+async def test_the_stream_is_text_event_stream_and_not_cached(app_and_client):
+    app, _ = app_and_client
+    async with streaming_get(app, STREAM) as call:
+        assert (call.status, call.headers["content-type"], call.headers["cache-control"]) == (
+            200, "text/event-stream; charset=utf-8", "no-store",
+        )
+
+
+async def test_each_event_carries_its_id_type_and_json(app_and_client):
+    app, client = app_and_client
+    worker_id = await create_worker(client)
+    async with streaming_get(app, STREAM) as call:
+        await call.wait_until(lambda c: c.data_events())
+    event = call.data_events()[0]
+    assert (event["id"], event["event"]) == ("1", "worker.created")
+    assert (event["data"]["id"], event["data"]["type"], event["data"]["worker_id"]) == (1, "worker.created", worker_id)
+
+
+async def test_events_after_subscribing_arrive_live(app_and_client):
+    app, client = app_and_client
+    async with streaming_get(app, STREAM) as call:
+        worker_id = await create_worker(client)
+        await call.wait_until(lambda c: c.data_events())
+    assert call.data_events()[0]["data"]["worker_id"] == worker_id
+
+
+async def test_a_cursor_resumes_after_that_event(app_and_client):
+    app, client = app_and_client
+    for _ in range(3):
+        await create_worker(client)
+    async with streaming_get(app, STREAM, query="cursor=2") as call:
+        await call.wait_until(lambda c: c.data_events())
+    assert [e["id"] for e in call.data_events()] == ["3"]
+
+
+async def test_last_event_id_resumes_and_wins_over_the_cursor(app_and_client):
+    app, client = app_and_client
+    for _ in range(3):
+        await create_worker(client)
+    async with streaming_get(app, STREAM, query="cursor=0", headers={"Last-Event-ID": "2"}) as call:
+        await call.wait_until(lambda c: c.data_events())
+    assert [e["id"] for e in call.data_events()] == ["3"]
+
+
+async def test_an_idle_stream_sends_heartbeat_comments(app_and_client):
+    app, _ = app_and_client
+    async with streaming_get(app, STREAM) as call:
+        await call.wait_until(lambda c: c.body.count(": heartbeat") >= 2)
+    assert call.data_events() == []
+
+
+async def test_an_expired_resume_point_sends_one_cursor_expired_event_and_closes(app_and_client):
+    app, client = app_and_client
+    worker_id = await create_worker(client, OTHER)
+    await client.post(f"/api/runtimes/{OTHER}/workers/{worker_id}/input", json={"content": "three more events"})
+    async with streaming_get(app, f"/api/runtimes/{OTHER}/events/stream", query="cursor=0") as call:
+        await call.wait_until(lambda c: c.finished)
+    events = call.data_events()
+    assert [(e["event"], e["data"]["error"]["code"]) for e in events] == [("cursor_expired", "cursor_expired")]
+
+
+async def test_a_malformed_last_event_id_is_400_naming_it(app_and_client):
+    _, client = app_and_client
+    response = await client.get(STREAM, headers={"Last-Event-ID": "soon"})
+    assert error_of(response) == (400, "malformed_request")
+    assert response.json()["error"]["details"][0]["path"] == "Last-Event-ID"
+
+
+async def test_a_stream_of_an_unknown_runtime_is_404_before_streaming(app_and_client):
+    _, client = app_and_client
+    assert error_of(await client.get("/api/runtimes/nowhere/events/stream")) == (404, "unknown_runtime")
+
+
+async def test_a_client_disconnect_ends_the_stream(app_and_client):
+    app, _ = app_and_client
+    async with streaming_get(app, STREAM) as call:
+        pass
+    assert call.task.done() and call.task.exception() is None
+
+
+async def test_stopping_the_runtimes_closes_live_streams():
+    app = create_app(assembly=embedded_assembly())
+    async with serving(app):
+        async with streaming_get(app, STREAM) as call:
+            await call.wait_until(lambda c: ": heartbeat" in c.body)
+            await app.state.assembly.registry.close()
+            await call.wait_until(lambda c: c.finished)
+    assert [(e["event"], e["data"]["error"]["code"]) for e in call.data_events()] == [("error", "runtime_unavailable")]
