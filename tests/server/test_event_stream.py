@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from server.app import create_app
@@ -74,6 +76,8 @@ async def test_an_expired_resume_point_sends_one_cursor_expired_event_and_closes
     app, client = app_and_client
     worker_id = await create_worker(client, OTHER)
     await client.post(f"/api/runtimes/{OTHER}/workers/{worker_id}/input", json={"content": "three more events"})
+    while (await client.get(f"/api/runtimes/{OTHER}/workers/{worker_id}")).json()["status"] != "idle":
+        await asyncio.sleep(0.01)
     async with streaming_get(app, f"/api/runtimes/{OTHER}/events/stream", query="cursor=0") as call:
         await call.wait_until(lambda c: c.finished)
     events = call.data_events()
