@@ -80,6 +80,13 @@ def test_bad_settings_are_config_errors_naming_the_field(tree: PodTree, extra: s
     assert any(problem.path.startswith(field) for problem in raised.value.problems)
 
 
+def test_a_relative_data_dir_is_a_config_error_at_the_settings_table(tree: PodTree) -> None:
+    text = config_text(tree).replace(f'data_dir = "{tree.data_dir}"', 'data_dir = "relative/dir"')
+    with pytest.raises(ConfigError) as raised:
+        assemble(parse_config(text), strict=True)
+    assert [(p.path, p.message.split(":")[0]) for p in raised.value.problems] == [("runtimes[0].settings", "data_dir")]
+
+
 @pytest.mark.parametrize(
     "settings",
     [
