@@ -373,7 +373,9 @@ class RuntimeRegistry:
             if room - added <= 0:
                 return cursor if cursor is not None else "", added
             try:
-                page_max = runtime.provider.limits.worker_page_max  # type: ignore[union-attr]
+                # A runtime that failed to start or to be built has no provider:
+                # _usable raises RuntimeUnavailable for it, a diagnostic below.
+                page_max = self._usable(runtime.runtime_id).provider.limits.worker_page_max  # type: ignore[union-attr]
                 page = await self.list_workers(runtime.runtime_id, limit=min(room - added, page_max), cursor=cursor)
             except RegistryError as exc:
                 diagnostics.append(
