@@ -42,7 +42,7 @@ class BearerAuthMiddleware:
             presented = None
             for name, value in scope["headers"]:
                 if name == b"authorization":
-                    presented = value
+                    presented = value or None
                     break
             if not self._accepts(presented):
                 await self._refuse(presented is not None)(scope, receive, send)
