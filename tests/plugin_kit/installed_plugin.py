@@ -18,7 +18,7 @@ import site
 import subprocess
 import time
 import venv
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import httpx
@@ -76,9 +76,11 @@ def _build_isolation_options() -> list[str]:
     return ["--no-build-isolation", "--no-index"] if (major, minor) >= (70, 1) else []
 
 
-def run_cli(python: Path, *arguments: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Run ``runtime-registry ARGUMENTS`` with the venv's Python."""
-    return subprocess.run([python, "-c", CLI, *arguments], cwd=cwd, capture_output=True, text=True, timeout=60)
+def run_cli(
+    python: Path, *arguments: str, cwd: Path, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``runtime-registry ARGUMENTS`` with ``python`` (and ``env`` instead of this process's environment)."""
+    return subprocess.run([python, "-c", CLI, *arguments], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
 
 
 def free_port() -> int:
@@ -89,13 +91,15 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_server(python: Path, config: Path, *, log: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def running_server(
+    python: Path, config: Path, *, log: Path, env: Mapping[str, str] | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """``runtime-registry serve`` on a free port; yields its base URL and process, terminates it by pid after."""
     port = free_port()
     with log.open("wb") as log_file:
         process = subprocess.Popen(
             [python, "-c", CLI, "serve", "--config", str(config), "--host", "127.0.0.1", "--port", str(port)],
-            cwd=config.parent, stdout=log_file, stderr=subprocess.STDOUT,
+            cwd=config.parent, env=env, stdout=log_file, stderr=subprocess.STDOUT,
         )
         try:
             base_url = f"http://127.0.0.1:{port}"
