@@ -97,7 +97,10 @@ class PodStore:
         self._data_dir = os.fsencode(settings.data_dir)
         self._pods = os.path.join(self._data_dir, b"pods")
         workspace = workspace_parts(settings.workspace_root)
-        assert workspace is not None  # the settings class validated it
+        if workspace is None:
+            # The settings class refuses such roots; never let "no workspace"
+            # (None) be compared with a metadata root that is also unusable.
+            raise ValueError("workspace_root: must be an absolute path without '..' or NUL characters")
         self._workspace = workspace
         self._listing: PodListing | None = None
         self._listing_key: _StatKey | None = None
