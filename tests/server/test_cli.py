@@ -1,0 +1,135 @@
+"""The runtime-registry command: check-config, plugins, and serve's refusals, in-process; one real serve in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import socket
+import textwrap
+
+import pytest
+
+from server.cli import main
+
+GOOD = textwrap.dedent(
+    """
+    [server]
+    port = 8123
+
+    [[runtimes]]
+    id = "backend-internal"
+    kind = "embedded"
+    settings = { max_workers = 10 }
+    """
+)
+
+
+@pytest.fixture
+def config_file(tmp_path):
+    def write(text: str):
+        path = tmp_path / "registry.toml"
+        path.write_text(text)
+        return path
+
+    return write
+
+
+def run(capsys, *argv: str) -> tuple[int, list[str], list[str]]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out.splitlines(), captured.err.splitlines()
+
+
+# -- check-config ------------------------------------------------------------------
+
+
+def test_check_config_accepts_a_good_file_and_exits_0(capsys, config_file):
+    code, out, err = run(capsys, "check-config", str(config_file(GOOD)))
+    assert (code, err) == (0, [])
+    assert out == [f"{config_file(GOOD)}: ok: backend-internal (embedded)"]
+
+
+def test_check_config_names_each_bad_field_and_exits_2(capsys, config_file):
+    path = config_file(GOOD.replace("max_workers = 10", "max_workers = 0") + '\n[[runtimes]]\nid = "x"\nkind = "acme"\n')
+    code, out, err = run(capsys, "check-config", str(path))
+    assert code == 2
+    assert err == [
+        f"runtime-registry: {path}: runtimes[0].settings.max_workers: must be at least 1",
+        f"runtime-registry: {path}: runtimes[1].kind: no loaded plugin provides runtime kind 'acme'",
+    ]
+
+
+def test_check_config_of_bad_toml_is_one_line_and_exit_2(capsys, config_file):
+    code, _, err = run(capsys, "check-config", str(config_file("[server\n")))
+    assert (code, len(err)) == (2, 1)
+    assert "is not valid TOML" in err[0]
+
+
+def test_check_config_of_a_missing_file_is_one_line_and_exit_2(capsys, tmp_path):
+    code, _, err = run(capsys, "check-config", str(tmp_path / "nope.toml"))
+    assert (code, err) == (2, [f"runtime-registry: {tmp_path / 'nope.toml'}: no such file"])
+
+
+def test_check_config_warns_of_a_public_host_without_a_token_but_accepts_it(capsys, config_file, monkeypatch):
+    monkeypatch.delenv("RUNTIME_REGISTRY_TOKEN", raising=False)
+    code, _, err = run(capsys, "check-config", str(config_file(GOOD.replace("port = 8123", 'host = "0.0.0.0"'))))
+    assert code == 0
+    assert len(err) == 1 and "warning" in err[0] and "server.host" in err[0]
+
+
+# -- plugins -----------------------------------------------------------------------
+
+
+def test_plugins_json_lists_every_plugin_with_version_kinds_and_state(capsys):
+    code, out, _ = run(capsys, "plugins", "--json")
+    plugins = {p["name"]: p for p in json.loads("\n".join(out))["items"]}
+    assert code == 0
+    assert plugins["embedded"] == {"name": "embedded", "version": "0.1.0", "kinds": ["embedded"], "state": "loaded", "reason": None}
+
+
+def test_plugins_shows_a_disabled_plugin_with_its_reason(capsys, config_file):
+    path = config_file('runtimes = []\n[plugins]\ndisabled = ["local-compat"]\n')
+    code, out, _ = run(capsys, "plugins", "--config", str(path))
+    line = next(line for line in out if line.startswith("local-compat"))
+    assert code == 0 and "disabled" in line and "disabled by configuration" in line
+
+
+def test_plugins_prints_a_table_with_a_header(capsys):
+    code, out, _ = run(capsys, "plugins")
+    assert code == 0 and out[0].split() == ["NAME", "VERSION", "KINDS", "STATE", "REASON"]
+
+
+# -- serve's refusals ----------------------------------------------------------------
+
+
+def test_serve_refuses_a_public_host_without_a_token_in_one_line(capsys, monkeypatch):
+    monkeypatch.delenv("RUNTIME_REGISTRY_TOKEN", raising=False)
+    code, out, err = run(capsys, "serve", "--host", "0.0.0.0", "--port", "1")
+    assert (code, out, len(err)) == (2, [], 1)
+    assert "refusing to listen on 0.0.0.0 without a token" in err[0] and "--allow-insecure-bind" in err[0]
+
+
+def test_serve_of_a_missing_config_is_one_line_and_exit_2(capsys, tmp_path):
+    code, _, err = run(capsys, "serve", "--config", str(tmp_path / "nope.toml"))
+    assert (code, err) == (2, [f"runtime-registry: {tmp_path / 'nope.toml'}: no such file"])
+
+
+def test_serve_of_a_bad_config_is_one_line_per_problem(capsys, config_file):
+    path = config_file("[server]\nport = 99999\n")
+    code, _, err = run(capsys, "serve", "--config", str(path))
+    assert (code, err) == (2, [f"runtime-registry: {path}: server.port: must be at most 65535"])
+
+
+def test_serve_on_a_port_in_use_is_one_line_and_exit_1(capsys):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, _, err = run(capsys, "serve", "--port", str(port))
+    assert code == 1
+    assert err == [f"runtime-registry: cannot listen on 127.0.0.1:{port}: address already in use"]
+
+
+def test_a_port_that_is_not_a_number_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["serve", "--port", "eighty"])
+    assert exited.value.code == 2
