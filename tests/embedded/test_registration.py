@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import ast
+import asyncio
+import re
+import tomllib
 from pathlib import Path
+
+import attrs
 
 import pytest
 
@@ -136,3 +141,32 @@ def test_the_runtime_package_imports_neither_pluggy_nor_http_nor_the_registry():
     assert not {name for name in imported if name.split(".")[0] in forbidden or name in forbidden_core}
     assert "registry_core" not in imported, "import registry_core.errors / .models, not the package's hosts"
 
+
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
+
+
+def documented_embedded_defaults() -> dict[str, str]:
+    section = DOCS.read_text().split("## Settings of the `embedded` kind", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `(\w+)` \| `([^`]*)` \|", section, re.MULTILINE)
+    return dict(rows)
+
+
+def test_documented_defaults_are_the_settings_defaults():
+    documented = documented_embedded_defaults()
+    defaults = attrs.asdict(EmbeddedSettings(), value_serializer=lambda _i, _a, v: getattr(v, "value", v))
+    assert set(documented) == {field.name for field in attrs.fields(EmbeddedSettings)}
+    for name, text in documented.items():
+        assert tomllib.loads(f"v = {text}")["v"] == defaults[name], name
+
+
+def test_the_documented_example_configuration_is_valid_for_the_embedded_kind():
+    example = re.search(r"## A complete example\n\n```toml\n(.*?)```", DOCS.read_text(), re.DOTALL).group(1)
+    assembly = assemble(parse_config(example), discovered=embedded_only())
+    summary = asyncio.run(_profiles_of(assembly.registry, "backend-internal"))
+    assert "slow-echo" in summary
+
+
+async def _profiles_of(registry, runtime_id: str) -> tuple[str, ...]:
+    async with registry:
+        return registry.provider(runtime_id).runtime.profiles.names()
