@@ -35,7 +35,7 @@ from registry_core.models import Diagnostic, Intent, IntentKind, TranscriptEntry
 from runtimes.embedded.events import EventLog, EventSlice
 from runtimes.embedded.profiles import ProfileBook
 from runtimes.embedded.settings import EmbeddedSettings
-from runtimes.embedded.transcript import ASSISTANT
+from runtimes.embedded.transcript import ASSISTANT, SYSTEM, USER
 from runtimes.embedded.workers import BUSY, IDLE, STOPPED, WorkerRecord
 
 __all__ = ["EmbeddedRuntime", "CreatedWorker", "TranscriptSlice", "DEFAULT_INTENT", "WORKER_ID_PREFIX"]
@@ -44,6 +44,8 @@ log = logging.getLogger("runtimes.embedded")
 
 #: The intent of a worker created without one.
 DEFAULT_INTENT = Intent(IntentKind.ASSISTANT)
+#: The roles an input may speak as.
+INPUT_ROLES = frozenset({USER, SYSTEM})
 #: Worker ids are this prefix and 16 random hex digits: opaque, never derived from a label.
 WORKER_ID_PREFIX = "w-"
 
@@ -150,6 +152,7 @@ class EmbeddedRuntime:
 
         :raises InvalidRequest: a cursor this runtime did not issue.
         """
+        _check_positive(limit, "limit")
         start = 0
         if cursor is not None:
             position = self._position.get(cursor)
@@ -185,6 +188,10 @@ class EmbeddedRuntime:
             raise WorkerStopped("the worker is stopped and takes no more input", worker_id=worker_id)
         if worker.status is BUSY:
             raise WorkerBusy("the worker is in a turn; wait for it to finish or cancel it", worker_id=worker_id)
+        if role not in INPUT_ROLES:
+            raise InvalidRequest(
+                "input kind must be 'user' or 'system'", details=({"path": "kind", "message": "must be 'user' or 'system'"},)
+            )
         if not content.strip():
             raise InvalidRequest(
                 "input content must not be empty", details=({"path": "content", "message": "must not be empty"},)
@@ -289,6 +296,8 @@ class EmbeddedRuntime:
 
     def read_transcript(self, worker_id: str, *, start: int, limit: int) -> TranscriptSlice:
         """Entries with ``sequence >= start`` (1-based), at most ``limit``; O(page)."""
+        _check_positive(start, "start")
+        _check_positive(limit, "limit")
         transcript = self.get_worker(worker_id).transcript
         items, next_start = transcript.page(start=start, limit=limit)
         return TranscriptSlice(items, len(transcript), next_start)
@@ -297,6 +306,12 @@ class EmbeddedRuntime:
 
     def read_events(self, *, cursor: int | None, limit: int, worker_id: str | None = None) -> EventSlice:
         """Events after ``cursor``; one worker's only with ``worker_id`` (see :meth:`EventLog.read`)."""
+        _check_positive(limit, "limit")
+        if cursor is not None and (isinstance(cursor, bool) or not isinstance(cursor, int) or cursor < 0):
+            raise InvalidRequest(
+                "cursor must be a non-negative integer",
+                details=({"path": "cursor", "message": "must be a non-negative integer"},),
+            )
         if worker_id is not None:
             self.get_worker(worker_id)
         return self.events.read(cursor=cursor, limit=limit, worker_id=worker_id)
@@ -332,3 +347,11 @@ class EmbeddedRuntime:
     def _check_open(self) -> None:
         if self._closed:
             raise RuntimeUnavailable("the runtime is closed")
+
+
+def _check_positive(value: int, field: str) -> None:
+    """Page arguments: the registry checks them too, but the runtime is also a library."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidRequest(
+            f"{field} must be a positive integer", details=({"path": field, "message": "must be at least 1"},)
+        )

@@ -90,3 +90,22 @@ async def test_close_is_idempotent():
     await runtime.close()
     await runtime.close()
     assert runtime.closed
+
+
+@pytest.mark.parametrize(
+    ("call", "field"),
+    [
+        (lambda rt, w: rt.read_transcript(w, start=0, limit=1), "start"),
+        (lambda rt, w: rt.read_transcript(w, start=1, limit=0), "limit"),
+        (lambda rt, w: rt.list_workers(limit=0), "limit"),
+        (lambda rt, w: rt.read_events(cursor=None, limit=0), "limit"),
+        (lambda rt, w: rt.read_events(cursor=-1, limit=1), "cursor"),
+        (lambda rt, w: rt.send_input(w, "hi", role="assistant"), "kind"),
+    ],
+)
+def test_the_runtime_used_as_a_library_checks_its_arguments_itself(call, field):
+    runtime = EmbeddedRuntime()
+    worker_id = runtime.create_worker().worker.worker_id
+    with pytest.raises(InvalidRequest) as caught:
+        call(runtime, worker_id)
+    assert caught.value.details[0]["path"] == field
