@@ -1,0 +1,299 @@
+"""Nothing secret reaches a client: every route, success and error, bodies and headers, scanned.
+
+The server runs (uvicorn, real HTTP) with a configuration full of secrets:
+
+- a bearer token;
+- a ``local-compat`` runtime over a copy of the shared example pod store plus
+  our own pods, holding socket paths, callback addresses, session and segment
+  ids, delegated scope targets, a symlinked pod and broken metadata;
+- a plugin whose import fails with a message naming a file path;
+- a plugin whose provider raises exceptions carrying a path and the token on
+  every call, and a kind whose factory raises the same;
+- a runtime whose kind no plugin provides.
+
+Every response (each route with every runtime, known and unknown workers, bad
+ids, bad query parameters, bad bodies, unknown routes and methods, no token,
+a wrong token, and the event stream) is scanned for the token, every path,
+socket, callback, session and segment value, ``Traceback``, and the values of
+the environment; JSON bodies are also checked with ``find_path_like``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import attrs
+import httpx
+import pytest
+
+from registry_core import RuntimeKind, RuntimeProvider, assemble, discover_plugins, hookimpl, parse_config
+from registry_core.conformance import find_path_like
+from registry_core.plugin_loading import DiscoveredPlugin
+from server.app import create_app
+
+from .app_config import EMBEDDED, embedded_toml
+from .in_process_server import serving_in_a_thread
+from .routes import METHODS, ROUTES, UNKNOWN_API_PATHS
+
+TOKEN = "leak-token-93bd1e7c0a"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+EXAMPLE_DATA = Path("/work/shared/formats/examples/data")
+WORKSPACE = "/srv/workspaces/alpha"
+PLUGIN_SECRET_PATH = "/opt/secret-plugins/broken_plugin/settings.yaml"
+PROVIDER_SECRET_PATH = "/var/lib/leaky-runtime/state.db"
+LOCAL = "local-worker-runtime"
+RUNTIMES = (EMBEDDED, LOCAL, "orphan-runtime", "leaky-runtime", "unbuildable-runtime", "no-such-runtime")
+#: Metadata keys whose values must never be shown.
+SECRET_KEYS = {"session_id", "segment_id", "socket_path", "callback_address", "target", "workspace_root", "api_key_env"}
+
+
+class LeakyProvider(RuntimeProvider):
+    """Every operation fails with an exception whose text holds a path and the token."""
+
+    kind = "leaky"
+
+    async def _fail(self, *args, **kwargs):
+        raise OSError(f"{PROVIDER_SECRET_PATH} is corrupt (token={TOKEN})")
+
+    describe = list_workers = get_worker = create_worker = send_input = _fail  # type: ignore[assignment]
+    cancel_worker = stop_worker = read_transcript = read_events = wait_for_events = _fail  # type: ignore[assignment]
+
+
+def unbuildable(runtime_id, settings):
+    raise OSError(f"cannot open {PROVIDER_SECRET_PATH}")
+
+
+class LeakyPlugin:
+    @hookimpl
+    def register_runtime_kinds(self, register):
+        register(RuntimeKind("leaky", "raises with secrets in its messages", LeakyProvider))
+        register(RuntimeKind("unbuildable", "its factory raises", unbuildable))
+
+
+def broken_import():
+    raise ImportError(f"No module named 'broken_plugin' (looked in {PLUGIN_SECRET_PATH})")
+
+
+IN_PROCESS_PLUGINS = (
+    DiscoveredPlugin("broken", "9.9.9", "broken-dist", broken_import),
+    DiscoveredPlugin("leaky", "0.0.1", "leaky-dist", LeakyPlugin),
+)
+
+
+def write_pods(data_dir: Path, outside: Path) -> None:
+    """Our own pods, next to the shared examples: secrets in every hidden field, and odd entries."""
+    pods = data_dir / "pods"
+
+    def pod(name: str, metadata) -> None:
+        (pods / name).mkdir()
+        text = metadata if isinstance(metadata, str) else json.dumps(metadata)
+        (pods / name / "metadata.json").write_text(text)
+
+    child = {
+        "worker_name": "child",
+        "socket_path": str(data_dir / "run" / "child-7f3a.sock"),
+        "scope_delegated": [{"target": "/home/alice/private-repo", "permission": "write", "recursive": True}],
+        "callback_address": "tcp://10.20.30.40:47111/callback",
+    }
+    pod("mine-active", {
+        "worker_name": "mine-active",
+        "active": {"session_id": str(uuid.uuid4()), "segment_id": str(uuid.uuid4())},
+        "workspace_root": WORKSPACE,
+        "spawned_children": [child, {**child, "socket_path": "/run/user/1000/yoi/other-9c2e.sock",
+                                     "callback_address": "unix:/run/yoi/callback-5d1e.sock"}],
+        "reclaimed_children": [{"worker_name": "old", "scope_delegated": [{"target": "/etc/yoi/secret-scope"}]}],
+        "resolved_manifest_snapshot": {"role": "coder", "profile_selector": "builtin:coder",
+                                       "env": {"API_TOKEN": "manifest-secret-6b1f"}},
+    })
+    pod("mine-pending", {"worker_name": "mine-pending", "active": {"session_id": str(uuid.uuid4())},
+                         "workspace_root": WORKSPACE + "/"})
+    pod("odd \u202e name\twith ..\\ bits", {"worker_name": "odd \u202e name\twith ..\\ bits", "workspace_root": WORKSPACE})
+    pod("not-json", "{ this is not json " + str(data_dir))
+    (pods / "stray-file").write_text(str(data_dir))
+    (outside / "metadata.json").write_text(json.dumps({
+        "worker_name": "through-a-symlink", "workspace_root": WORKSPACE,
+        "active": {"session_id": str(uuid.uuid4()), "segment_id": str(uuid.uuid4())},
+    }))
+    (pods / "linked").symlink_to(outside)
+
+
+def secret_values(data_dir: Path) -> set[str]:
+    """Every hidden metadata value of every pod, found by walking the files."""
+    found: set[str] = set()
+
+    def walk(value, key=None):
+        if isinstance(value, dict):
+            for name, item in value.items():
+                walk(item, name)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item, key)
+        elif isinstance(value, str) and key in SECRET_KEYS:
+            found.add(value.rstrip("/"))
+
+    for path in list(data_dir.glob("pods/*/metadata.json")):
+        try:
+            walk(json.loads(path.read_text()))
+        except ValueError:
+            continue
+    found.add("manifest-secret-6b1f")
+    return found
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory):
+    root = tmp_path_factory.mktemp("leaks")
+    data_dir = root / "yoi-data"
+    shutil.copytree(EXAMPLE_DATA, data_dir)
+    outside = root / "outside-the-store"
+    outside.mkdir()
+    write_pods(data_dir, outside)
+    config = parse_config(
+        embedded_toml(token=TOKEN, max_workers=50)
+        + f'[[runtimes]]\nid = "{LOCAL}"\nkind = "local-compat"\n'
+        + f'settings = {{ data_dir = "{data_dir}", workspace_root = "{WORKSPACE}" }}\n\n'
+        + '[[runtimes]]\nid = "orphan-runtime"\nkind = "broken-kind"\n\n'
+        + '[[runtimes]]\nid = "leaky-runtime"\nkind = "leaky"\n\n'
+        + '[[runtimes]]\nid = "unbuildable-runtime"\nkind = "unbuildable"\n'
+    )
+    config = attrs.evolve(config, server=attrs.evolve(config.server, max_body_bytes=4096))
+    assembly = assemble(config, discovered=(*discover_plugins(), *IN_PROCESS_PLUGINS))
+    forbidden = {TOKEN, str(root), str(data_dir), str(outside), WORKSPACE, PLUGIN_SECRET_PATH, PROVIDER_SECRET_PATH,
+                 "/srv/workspaces", "Traceback", *secret_values(data_dir)}
+    forbidden |= {value for value in os.environ.values() if len(value) >= 8}
+    with serving_in_a_thread(create_app(assembly=assembly)) as base_url:
+        yield base_url, forbidden
+
+
+def scan(response: httpx.Response, forbidden: set[str], request: str) -> None:
+    """Fail if ``response`` shows any forbidden string, or (JSON) anything path-like."""
+    text = "\n".join(f"{name}: {value}" for name, value in response.headers.items()) + "\n" + response.text
+    shown = sorted(secret for secret in forbidden if secret in text)
+    assert not shown, f"{request} -> {response.status_code} shows {shown}:\n{text[:2000]}"
+    assert response.status_code < 500 or response.status_code in (503, 504), f"{request} -> {response.status_code}"
+    content_type = response.headers.get("content-type", "")
+    documents = []
+    if content_type.startswith("application/json") and response.content:
+        documents.append(response.json())
+    elif content_type.startswith("text/event-stream"):
+        documents += [json.loads(line[5:]) for line in response.text.splitlines() if line.startswith("data:")]
+    for document in documents:
+        # The API's own routes (in /openapi.json) are URLs, not file paths.
+        path_like = [text for text in find_path_like(document) if not text.startswith("/api/")]
+        assert path_like == [], f"{request} -> path-like text: {path_like}"
+
+
+def exercise(api: httpx.Client, forbidden: set[str], method: str, path: str, **kwargs) -> httpx.Response:
+    response = api.request(method, path, **kwargs)
+    scan(response, forbidden, f"{method} {path} {kwargs}")
+    return response
+
+
+def worker_ids(api: httpx.Client) -> dict[str, list[str]]:
+    """Per runtime: a real worker id where there is one, and one that does not exist."""
+    created = api.post(f"/api/runtimes/{EMBEDDED}/workers", json={"profile": "echo", "label": "leak scan"}).json()
+    api.post(f"/api/runtimes/{EMBEDDED}/workers/{created['worker_id']}/input", json={"content": "hello"})
+    listed = api.get(f"/api/runtimes/{LOCAL}/workers").json()["items"]
+    assert len(listed) >= 4, "the local-compat runtime lists the example and own pods"
+    return {
+        EMBEDDED: [created["worker_id"], "w-0000000000000000"],
+        LOCAL: [w["worker_id"] for w in listed] + ["coder-7-0000000000000000"],
+    }
+
+
+def test_no_response_of_any_route_shows_a_secret(deployment):
+    base_url, forbidden = deployment
+    with httpx.Client(base_url=base_url, headers=AUTH, timeout=10) as api:
+        ids = worker_ids(api)
+        seen = 0
+        for runtime_id in RUNTIMES:
+            for worker_id in ids.get(runtime_id, ["w-x"]):
+                for route in ROUTES:
+                    if route.template.endswith("/stream"):
+                        continue
+                    exercise(api, forbidden, route.method, route.path(runtime_id, worker_id), json=route.body)
+                    seen += 1
+        assert seen > 100
+
+
+@pytest.mark.parametrize(
+    "method, path, kwargs",
+    [
+        ("GET", "/api/runtimes/bad%20id/workers", {}),
+        ("GET", "/api/runtimes/a%2Fb/workers", {}),
+        ("GET", f"/api/runtimes/{'x' * 121}", {}),
+        ("GET", f"/api/runtimes/{EMBEDDED}/workers/..%2F..%2Fetc%2Fpasswd", {}),
+        ("GET", f"/api/runtimes/{EMBEDDED}/workers", {"params": {"limit": "0"}}),
+        ("GET", f"/api/runtimes/{EMBEDDED}/workers", {"params": {"limit": "abc"}}),
+        ("GET", f"/api/runtimes/{EMBEDDED}/workers", {"params": {"limit": "999999"}}),
+        ("GET", f"/api/runtimes/{EMBEDDED}/workers", {"params": {"cursor": "/etc/passwd"}}),
+        ("GET", f"/api/runtimes/{LOCAL}/workers", {"params": {"cursor": "garbage"}}),
+        ("GET", "/api/workers", {"params": {"cursor": "eyJ4Ijp9"}}),
+        ("GET", f"/api/runtimes/{EMBEDDED}/events", {"params": {"cursor": "99999999"}}),
+        ("GET", f"/api/runtimes/{EMBEDDED}/events", {"params": {"cursor": "-1"}}),
+        ("POST", f"/api/runtimes/{EMBEDDED}/workers", {"content": b"{not json", "headers": {"content-type": "application/json"}}),
+        ("POST", f"/api/runtimes/{EMBEDDED}/workers", {"json": [1, 2]}),
+        ("POST", f"/api/runtimes/{EMBEDDED}/workers", {"json": {"capabilities": ["shell"], "label": 5, "x": 1}}),
+        ("POST", f"/api/runtimes/{EMBEDDED}/workers", {"json": {"profile": "/etc/passwd"}}),
+        ("POST", f"/api/runtimes/{EMBEDDED}/workers", {"content": b"label=x", "headers": {"content-type": "text/plain"}}),
+        ("POST", f"/api/runtimes/{EMBEDDED}/workers", {"json": {"label": "x" * 5000}}),
+        ("POST", f"/api/runtimes/{LOCAL}/workers", {"json": {}}),
+        ("PUT", f"/api/runtimes/{EMBEDDED}/workers", {}),
+        ("DELETE", "/api/runtimes", {}),
+        ("GET", "/api/nope", {}),
+        ("GET", "/nope", {}),
+        ("GET", "/api/runtimes", {"headers": {"Authorization": "Bearer wrong"}}),
+        ("GET", "/api/runtimes", {"headers": {"Authorization": ""}}),
+        ("GET", "/healthz", {}),
+        ("GET", "/openapi.json", {}),
+    ],
+)
+def test_no_error_answer_shows_a_secret(deployment, method, path, kwargs):
+    base_url, forbidden = deployment
+    with httpx.Client(base_url=base_url, headers=AUTH, timeout=10) as api:
+        response = exercise(api, forbidden, method, path, **kwargs)
+    assert response.status_code != 500
+
+
+def test_unauthenticated_requests_show_no_secret(deployment):
+    base_url, forbidden = deployment
+    with httpx.Client(base_url=base_url, timeout=10) as api:
+        for path in [route.path(LOCAL, "coder-7-x") for route in ROUTES] + list(UNKNOWN_API_PATHS):
+            for method in METHODS:
+                response = exercise(api, forbidden, method, path.format(runtime_id=LOCAL, worker_id="w"))
+                assert response.status_code == 401
+
+
+def read_stream_briefly(api: httpx.Client, path: str, **kwargs) -> httpx.Response:
+    """The stream's first second: enough for the retained events, then the client hangs up."""
+    with api.stream("GET", path, timeout=httpx.Timeout(10, read=1.0), **kwargs) as response:
+        chunks = []
+        try:
+            for chunk in response.iter_text():
+                chunks.append(chunk)
+        except httpx.ReadTimeout:
+            pass
+    return httpx.Response(response.status_code, headers=response.headers, text="".join(chunks))
+
+
+@pytest.mark.parametrize(
+    "runtime_id, kwargs",
+    [
+        (EMBEDDED, {}),
+        (EMBEDDED, {"headers": {"Last-Event-ID": "999999999"}}),
+        (EMBEDDED, {"params": {"cursor": "0"}}),
+        (LOCAL, {}),
+        ("leaky-runtime", {}),
+        ("orphan-runtime", {}),
+    ],
+)
+def test_no_event_stream_shows_a_secret(deployment, runtime_id, kwargs):
+    base_url, forbidden = deployment
+    with httpx.Client(base_url=base_url, headers=AUTH) as api:
+        path = f"/api/runtimes/{runtime_id}/events/stream"
+        response = read_stream_briefly(api, path, **kwargs)
+        scan(response, forbidden, f"GET {path} {kwargs}")
