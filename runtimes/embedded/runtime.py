@@ -183,11 +183,10 @@ class EmbeddedRuntime:
         :raises CapacityExceeded: the transcript has no room for the input and its reply.
         """
         self._check_open()
+        # Before anything changes: outside a running loop this raises, and the
+        # worker must not be left busy with no turn.
+        loop = asyncio.get_running_loop()
         worker = self.get_worker(worker_id)
-        if worker.status is STOPPED:
-            raise WorkerStopped("the worker is stopped and takes no more input", worker_id=worker_id)
-        if worker.status is BUSY:
-            raise WorkerBusy("the worker is in a turn; wait for it to finish or cancel it", worker_id=worker_id)
         if role not in INPUT_ROLES:
             raise InvalidRequest(
                 "input kind must be 'user' or 'system'", details=({"path": "kind", "message": "must be 'user' or 'system'"},)
@@ -202,6 +201,10 @@ class EmbeddedRuntime:
                 f"input is longer than {limit} characters",
                 details=({"path": "content", "message": f"must be at most {limit} characters"},),
             )
+        if worker.status is STOPPED:
+            raise WorkerStopped("the worker is stopped and takes no more input", worker_id=worker_id)
+        if worker.status is BUSY:
+            raise WorkerBusy("the worker is in a turn; wait for it to finish or cancel it", worker_id=worker_id)
         room = self.settings.max_transcript_entries - len(worker.transcript)
         if room < worker.profile.entries_per_turn:
             raise CapacityExceeded(
@@ -220,7 +223,7 @@ class EmbeddedRuntime:
         )
         worker.transcript.append(role, content, accepted.id)
         self.events.append("worker.turn_started", worker_id, {"turn": worker.turn_number})
-        worker.turn = asyncio.get_running_loop().create_task(self._run_turn(worker, worker.turn_number, content))
+        worker.turn = loop.create_task(self._run_turn(worker, worker.turn_number, content))
         return sequence, accepted.id
 
     async def _run_turn(self, worker: WorkerRecord, turn_number: int, content: str) -> None:

@@ -66,7 +66,7 @@ async def test_input_longer_than_the_limit_names_the_limit_not_the_content():
         await registry.close()
 
 
-def test_blank_input_is_refused_by_the_runtime_itself():
+async def test_blank_input_is_refused_by_the_runtime_itself():
     runtime = EmbeddedRuntime()
     worker_id = runtime.create_worker().worker.worker_id
     with pytest.raises(InvalidRequest) as caught:
@@ -103,9 +103,25 @@ async def test_close_is_idempotent():
         (lambda rt, w: rt.send_input(w, "hi", role="assistant"), "kind"),
     ],
 )
-def test_the_runtime_used_as_a_library_checks_its_arguments_itself(call, field):
+async def test_the_runtime_used_as_a_library_checks_its_arguments_itself(call, field):
     runtime = EmbeddedRuntime()
     worker_id = runtime.create_worker().worker.worker_id
     with pytest.raises(InvalidRequest) as caught:
         call(runtime, worker_id)
     assert caught.value.details[0]["path"] == field
+
+
+def test_input_outside_a_running_loop_raises_and_leaves_the_worker_untouched():
+    runtime = EmbeddedRuntime()
+    worker_id = runtime.create_worker().worker.worker_id
+    with pytest.raises(RuntimeError):
+        runtime.send_input(worker_id, "hello")
+    worker = runtime.get_worker(worker_id)
+    assert (worker.status, len(worker.transcript), runtime.events.last_id) == ("idle", 0, 1)
+
+
+async def test_invalid_input_is_refused_before_the_workers_state_is_considered(registry):
+    worker_id = await create(registry, "hold")
+    await send(registry, worker_id, "first")
+    with pytest.raises(InvalidRequest):
+        registry.provider(A).runtime.send_input(worker_id, " ")
