@@ -134,21 +134,23 @@ def build_routes(registry: RuntimeRegistry, plugins: PluginSet, *, openapi_docum
 
     runtime = "/api/runtimes/{runtime_id}"
     worker = runtime + "/workers/{worker_id}"
+    # The router tries routes in order: the per-worker routes clients call
+    # most come first (each miss is a regex match on every request).
     return [
-        Route("/healthz", healthz, methods=["GET"], name="healthz"),
-        Route("/openapi.json", openapi, methods=["GET"], name="openapi"),
-        Route("/api/plugins", list_plugins, methods=["GET"], name="list_plugins"),
-        Route("/api/runtimes", list_runtimes, methods=["GET"], name="list_runtimes"),
-        Route("/api/workers", list_all_workers, methods=["GET"], name="list_all_workers"),
-        Route(runtime, get_runtime, methods=["GET"], name="get_runtime"),
-        # One route per path, so that a 405's Allow header names every method the path has.
-        Route(runtime + "/workers", _by_method(GET=list_workers, POST=create_worker), methods=["GET", "POST"], name="workers"),
-        Route(runtime + "/events", read_runtime_events, methods=["GET"], name="read_runtime_events"),
-        Route(runtime + "/events/stream", stream_events, methods=["GET"], name="stream_events"),
         Route(worker, get_worker, methods=["GET"], name="get_worker"),
         Route(worker + "/input", send_input, methods=["POST"], name="send_input"),
+        Route(worker + "/transcript", read_transcript, methods=["GET"], name="read_transcript"),
+        # One route per path, so that a 405's Allow header names every method the path has.
+        Route(runtime + "/workers", _by_method(GET=list_workers, POST=create_worker), methods=["GET", "POST"], name="workers"),
+        Route(worker + "/events", read_worker_events, methods=["GET"], name="read_worker_events"),
         Route(worker + "/cancel", cancel_worker, methods=["POST"], name="cancel_worker"),
         Route(worker + "/stop", stop_worker, methods=["POST"], name="stop_worker"),
-        Route(worker + "/transcript", read_transcript, methods=["GET"], name="read_transcript"),
-        Route(worker + "/events", read_worker_events, methods=["GET"], name="read_worker_events"),
+        Route(runtime + "/events", read_runtime_events, methods=["GET"], name="read_runtime_events"),
+        Route(runtime + "/events/stream", stream_events, methods=["GET"], name="stream_events"),
+        Route(runtime, get_runtime, methods=["GET"], name="get_runtime"),
+        Route("/api/runtimes", list_runtimes, methods=["GET"], name="list_runtimes"),
+        Route("/api/workers", list_all_workers, methods=["GET"], name="list_all_workers"),
+        Route("/api/plugins", list_plugins, methods=["GET"], name="list_plugins"),
+        Route("/healthz", healthz, methods=["GET"], name="healthz"),
+        Route("/openapi.json", openapi, methods=["GET"], name="openapi"),
     ]

@@ -30,11 +30,11 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.requests import Request
 from starlette.responses import Response
 
-from registry_core.converter import unstructure
 from registry_core.errors import CursorExpired, RegistryError, UnsupportedOperation
 from registry_core.models import EventPage
 from registry_core.registry import RuntimeRegistry
 from server.errors import envelope
+from server.serialization import to_json_data
 from server.request_parsing import integer_parameter, parse_integer
 
 __all__ = ["event_stream_endpoint", "HEARTBEAT_COMMENT"]
@@ -90,7 +90,7 @@ async def _events(
     try:
         while True:
             for event in page.events:
-                yield ServerSentEvent(_encode(unstructure(event)), id=str(event.id), event=event.type, sep=_SEPARATOR)
+                yield ServerSentEvent(_encode(to_json_data(event)), id=str(event.id), event=event.type, sep=_SEPARATOR)
             cursor = page.next_cursor
             if not page.has_more:
                 while not await registry.wait_for_events(runtime_id, cursor=cursor, timeout=heartbeat_seconds):

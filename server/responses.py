@@ -1,4 +1,4 @@
-"""JSON responses: models through the converter, then the standard library's C encoder."""
+"""JSON responses: models to JSON data (:mod:`server.serialization`), then the standard library's C encoder."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import Any
 
 from starlette.responses import Response
 
-from registry_core.converter import unstructure
 from registry_core.errors import RegistryError
 from server.errors import envelope, internal_error_envelope, status_of
+from server.serialization import to_json_data
 
 __all__ = ["JSON_MEDIA_TYPE", "JSONResponse", "error_response", "internal_error_response"]
 
@@ -26,7 +26,7 @@ class JSONResponse(Response):
     media_type = JSON_MEDIA_TYPE
 
     def render(self, content: Any) -> bytes:
-        return _encode(unstructure(content)).encode("utf-8")
+        return _encode(to_json_data(content)).encode("utf-8")
 
 
 def error_response(error: RegistryError, headers: Mapping[str, str] | None = None) -> JSONResponse:
