@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from runtimes.local_compat.metadata import ACTIVE, ACTIVE_PENDING, INACTIVE, UNKNOWN, LocalWorker, project_metadata
 from runtimes.local_compat.skips import SkipReason
@@ -138,3 +140,27 @@ def test_corrupt_metadata_is_skipped(raw: bytes) -> None:
 def test_a_utf8_byte_order_mark_is_accepted() -> None:
     raw = b"\xef\xbb\xbf" + json.dumps({"worker_name": "w1", "workspace_root": WORKSPACE}).encode()
     assert isinstance(project(None, raw=raw), LocalWorker)
+
+
+MARKER = "SECRET-MARKER"
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20).map(lambda t: t + MARKER),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=10), children, max_size=3),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    active=json_values,
+    children=json_values,
+    manifest_rest=st.dictionaries(st.sampled_from(["provider", "tools", "env", "role_claim"]), json_values, max_size=3),
+    extra=st.dictionaries(st.text(max_size=10).filter(lambda k: k not in ("worker_name", "workspace_root", "resolved_manifest_snapshot")), json_values, max_size=3),
+)
+def test_values_outside_the_projection_never_reach_the_worker(active, children, manifest_rest, extra) -> None:
+    manifest = {**manifest_rest, "role": "coder", "profile_selector": {"name": "builtin:coder"}}
+    data = {**extra, "worker_name": "w1", "workspace_root": WORKSPACE, "active": active,
+            "spawned_children": children, "resolved_manifest_snapshot": manifest}
+    result = project(data)
+    assert isinstance(result, LocalWorker)
+    assert MARKER not in repr(result)

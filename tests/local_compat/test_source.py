@@ -393,3 +393,10 @@ def test_a_symlink_loop_in_pods_is_skipped(tree: PodTree) -> None:
     items, diagnostics = all_pages(tree.source())
     assert [w.label for w in items] == ["fine"]
     assert codes(diagnostics) == {"local_metadata_unreadable"}
+
+
+def test_a_lookup_by_id_opens_only_that_worker(tree: PodTree, monkeypatch: pytest.MonkeyPatch) -> None:
+    ids = [tree.add(f"w{i:03d}") for i in range(100)]
+    parsed = count_projections(monkeypatch)
+    tree.source().find(ids[42])
+    assert parsed == [b"w042"]
