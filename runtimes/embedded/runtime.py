@@ -187,6 +187,10 @@ class EmbeddedRuntime:
         # worker must not be left busy with no turn.
         loop = asyncio.get_running_loop()
         worker = self.get_worker(worker_id)
+        if worker.status is STOPPED:
+            raise WorkerStopped("the worker is stopped and takes no more input", worker_id=worker_id)
+        if worker.status is BUSY:
+            raise WorkerBusy("the worker is in a turn; wait for it to finish or cancel it", worker_id=worker_id)
         if role not in INPUT_ROLES:
             raise InvalidRequest(
                 "input kind must be 'user' or 'system'", details=({"path": "kind", "message": "must be 'user' or 'system'"},)
@@ -201,10 +205,6 @@ class EmbeddedRuntime:
                 f"input is longer than {limit} characters",
                 details=({"path": "content", "message": f"must be at most {limit} characters"},),
             )
-        if worker.status is STOPPED:
-            raise WorkerStopped("the worker is stopped and takes no more input", worker_id=worker_id)
-        if worker.status is BUSY:
-            raise WorkerBusy("the worker is in a turn; wait for it to finish or cancel it", worker_id=worker_id)
         room = self.settings.max_transcript_entries - len(worker.transcript)
         if room < worker.profile.entries_per_turn:
             raise CapacityExceeded(

@@ -120,8 +120,8 @@ def test_input_outside_a_running_loop_raises_and_leaves_the_worker_untouched():
     assert (worker.status, len(worker.transcript), runtime.events.last_id) == ("idle", 0, 1)
 
 
-async def test_invalid_input_is_refused_before_the_workers_state_is_considered(registry):
+async def test_the_workers_state_is_reported_before_problems_of_the_input(registry):
     worker_id = await create(registry, "hold")
     await send(registry, worker_id, "first")
-    with pytest.raises(InvalidRequest):
+    with pytest.raises(WorkerBusy):
         registry.provider(A).runtime.send_input(worker_id, " ")
