@@ -3,9 +3,10 @@
 The venv is created without pip and with a ``.pth`` file that adds this
 environment's site-packages (runtime-registry and its dependencies) after the
 venv's own. So runtime-registry is the one under test, nothing is downloaded
-but a build backend, and the plugin is installed for real: pip builds a wheel
-and writes the ``.dist-info`` with the ``runtime_registry`` entry point, which
-the server then discovers like any operator's install.
+(the build uses this environment's setuptools, see decision 0031), and the
+plugin is installed for real: pip builds a wheel and writes the ``.dist-info``
+with the ``runtime_registry`` entry point, which the server then discovers like
+any operator's install.
 """
 
 from __future__ import annotations
