@@ -387,9 +387,15 @@ class RuntimeRegistry:
             diagnostics.extend(
                 Diagnostic(d.code, d.severity, f"runtime {runtime.runtime_id!r}: {d.message}") for d in page.diagnostics
             )
-            if page.next_cursor is None or not page.items:
+            if page.next_cursor is None:
                 return None, added
             cursor = page.next_cursor
+            if not page.items:
+                # A runtime may answer an empty page with a cursor when its own
+                # per-request work bound ran out (local-compat skipping many bad
+                # entries). Hand the cursor to the client rather than looping here:
+                # the overview's work per request stays bounded, nothing is skipped.
+                return cursor, added
 
     # -- plumbing --------------------------------------------------------------
 

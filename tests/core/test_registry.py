@@ -19,6 +19,7 @@ from registry_core import (
     UnknownRuntime,
     UnknownWorker,
     UnsupportedOperation,
+    WorkerPage,
 )
 
 from .fakes import FailingStartProvider, HangingProvider, MalformedProvider, MemoryProvider, RaisingProvider
@@ -213,3 +214,28 @@ async def test_overview_pages_across_runtimes_with_its_cursor():
 async def test_overview_rejects_cursors_it_did_not_issue(registry, cursor):
     with pytest.raises(InvalidRequest):
         await registry.list_all_workers(cursor=cursor)
+
+
+class GappyProvider(MemoryProvider):
+    """Answers its first page empty but with a cursor, as a runtime whose per-request work bound ran out."""
+
+    async def list_workers(self, *, limit: int, cursor: str | None) -> WorkerPage:
+        if cursor is None:
+            return WorkerPage(runtime_id=self.runtime_id, items=(), next_cursor="after-gap")
+        return await super().list_workers(limit=limit, cursor=None if cursor == "after-gap" else cursor)
+
+
+async def test_overview_follows_a_runtime_past_an_empty_page_that_has_a_cursor():
+    registry = RuntimeRegistry()
+    gappy = GappyProvider("gappy")
+    gappy.add("w0")
+    registry.register(gappy)
+    seen, cursor = [], None
+    async with registry:
+        for _ in range(5):
+            overview = await registry.list_all_workers(limit=10, cursor=cursor)
+            seen.extend((w.runtime_id, w.worker_id) for w in overview.items)
+            cursor = overview.next_cursor
+            if cursor is None:
+                break
+    assert seen == [("gappy", "w0")]
