@@ -45,7 +45,9 @@ def assemble(
     :param discovered: the plugins to choose from; by default one scan of the
         installed entry points.
     :param strict: raise :class:`ConfigError` for a kind no loaded plugin
-        provides (``check-config`` wants that; ``serve`` marks it unavailable).
+        provides, and for an enabled plugin name that is not installed
+        (``check-config`` wants that; ``serve`` marks such runtimes
+        unavailable and logs a warning).
     :param source: the config file's name, for error messages.
     """
     if discovered is None:
@@ -53,6 +55,16 @@ def assemble(
     plugins = load_plugins(discovered, enabled=config.plugins.enabled, disabled=config.plugins.disabled)
     registry = RuntimeRegistry(call_timeout=config.server.call_timeout_seconds)
     problems: list[ConfigProblem] = []
+    # Enabling a plugin that is not installed is always a mistake (a typo, a
+    # missing pip install): an error for check-config, a warning for serve.
+    installed = {plugin.name for plugin in discovered}
+    for index, name in enumerate(config.plugins.enabled or ()):
+        if name not in installed:
+            message = f"no installed plugin is called {name!r}"
+            if strict:
+                problems.append(ConfigProblem(f"plugins.enabled[{index}]", message))
+            else:
+                log.warning("plugins.enabled: %s", message)
     for index, runtime in enumerate(config.runtimes):
         registered = plugins.kind(runtime.kind)
         if registered is None:

@@ -117,3 +117,23 @@ def test_an_enabled_plugin_is_imported(installed, tmp_path):
     listed = run_cli(Path(sys.executable), "plugins", "--json", cwd=tmp_path, env=environment(site, RUNTIME_REGISTRY_PLUGINS="beta"))
     assert {p["name"]: p["state"] for p in json.loads(listed.stdout)["items"]}["beta"] == "loaded"
     assert marker.exists()
+
+
+def test_check_config_refuses_enabling_a_plugin_that_is_not_installed(tmp_path):
+    config = tmp_path / "registry.toml"
+    config.write_text('[plugins]\nenabled = ["embedded", "embeded"]\n')
+    checked = run_cli(Path(sys.executable), "check-config", str(config), cwd=tmp_path, env=environment(tmp_path))
+    assert checked.returncode == 2
+    assert checked.stderr.strip() == f"runtime-registry: {config}: plugins.enabled[1]: no installed plugin is called 'embeded'"
+
+
+def test_serving_with_an_enabled_plugin_that_is_not_installed_warns_and_serves(caplog):
+    from registry_core import RegistryConfig, assemble
+    from registry_core.config import PluginSettings
+    from registry_core.plugin_loading import discover_plugins
+
+    config = RegistryConfig(plugins=PluginSettings(enabled=("embedded", "embeded")))
+    with caplog.at_level("WARNING", logger="registry_core.assembly"):
+        assembly = assemble(config, discovered=discover_plugins())
+    assert assembly.registry.runtime_ids == ("backend-internal",)
+    assert "no installed plugin is called 'embeded'" in caplog.text
