@@ -48,6 +48,21 @@ def process_is_running(pid: int) -> bool:
     return state != "Z"
 
 
+async def ends_soon(pid: int) -> bool:
+    """Whether ``pid`` is gone within 5 s.
+
+    The command itself is reaped before cancel returns, so it is gone at once.
+    What it started was sent SIGKILL with its process group; the kernel ends
+    such a process as soon as it is next scheduled, which on a busy machine
+    may be a moment after cancel returned.
+    """
+    for _ in range(500):
+        if not process_is_running(pid):
+            return True
+        await asyncio.sleep(0.01)
+    return False
+
+
 async def wait_until_idle(provider: SubprocessProvider, worker_id: str) -> None:
     """Wait (up to 5 s) for the worker's turn to end."""
     async with asyncio.timeout(5):

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from registry_core import CreateWorkerRequest, InputRequest, WorkerBusy, WorkerStopped
 
-from processes import SLEEPER, process_is_running, python_command, read_pids, requires_proc, wait_until_idle
+from processes import SLEEPER, ends_soon, process_is_running, python_command, read_pids, requires_proc, wait_until_idle
 
 
 async def start_sleeping_turn(start_provider, pid_file):
@@ -47,7 +47,7 @@ async def test_cancel_kills_the_command_and_its_children(start_provider, pid_fil
         result = await provider.cancel_worker(worker_id)
     assert (result.action, result.changed, result.status) == ("cancel", True, "idle")
     assert not process_is_running(command_pid)
-    assert not process_is_running(child_pid)
+    assert await ends_soon(child_pid)
 
 
 async def test_a_cancelled_worker_takes_input_again(start_provider, pid_file):
@@ -87,7 +87,8 @@ async def test_stop_kills_the_running_command_and_stops_the_worker_for_good(star
     provider, worker_id, (command_pid, child_pid) = await start_sleeping_turn(start_provider, pid_file)
     result = await provider.stop_worker(worker_id)
     assert (result.action, result.changed, result.status) == ("stop", True, "stopped")
-    assert not process_is_running(command_pid) and not process_is_running(child_pid)
+    assert not process_is_running(command_pid)
+    assert await ends_soon(child_pid)
     assert (await event_types(provider, worker_id))[-2:] == ["worker.turn_cancelled", "worker.stopped"]
 
 
@@ -124,4 +125,5 @@ async def test_a_stopped_worker_keeps_its_transcript(start_provider):
 async def test_close_kills_every_running_command(start_provider, pid_file):
     provider, _, (command_pid, child_pid) = await start_sleeping_turn(start_provider, pid_file)
     await provider.close()
-    assert not process_is_running(command_pid) and not process_is_running(child_pid)
+    assert not process_is_running(command_pid)
+    assert await ends_soon(child_pid)

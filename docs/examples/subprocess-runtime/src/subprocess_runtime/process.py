@@ -106,7 +106,11 @@ async def run_command(
     timeout: float,
     max_output_chars: int,
 ) -> CommandResult:
-    """Run ``argv`` with ``input_text`` on stdin; return when it and its process group are gone.
+    """Run ``argv`` with ``input_text`` on stdin; return once it has exited and its process group was killed.
+
+    The command itself is reaped before this returns; whatever it started got
+    SIGKILL, which no process can ignore, and ends as soon as the kernel
+    schedules it.
 
     :raises OSError: the command could not be started (not found, not executable).
     """
@@ -138,6 +142,10 @@ async def run_command(
         _kill_group(process.pid)
         pumps.cancel()
         await asyncio.wait([pumps])
+        # Retrieve the outcome of the pumps we cancelled on purpose, or
+        # asyncio logs "exception was never retrieved" for it.
+        with contextlib.suppress(asyncio.CancelledError):
+            pumps.exception()
         # Reap the process so nothing lingers as a zombie.
         await process.wait()
     return CommandResult(exit_code=exit_code, output=output.text(), truncated=output.truncated, stderr=errors.text())
