@@ -42,7 +42,7 @@ from server.app import create_app  # noqa: E402
 SECRET = "/opt/acme/secrets/key.pem password=hunter2"
 CREATED = datetime(2026, 1, 1, tzinfo=timezone.utc)
 #: Short, so the hanging runtime times out quickly; long enough for the embedded runtime's answers.
-CALL_TIMEOUT = 0.5
+CALL_TIMEOUT = 0.25
 
 
 # -- providers -------------------------------------------------------------------------
