@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from server.request_parsing import INTEGER_PARAMETER_MAX
+
 __all__ = ["build_openapi", "openapi_bytes", "ERROR_STATUSES"]
 
 JSON = "application/json"
@@ -270,7 +272,7 @@ def _query_integer(name: str, minimum: int, description: str) -> dict[str, Any]:
         "name": name,
         "in": "query",
         "required": False,
-        "schema": {"type": "integer", "minimum": minimum},
+        "schema": {"type": "integer", "minimum": minimum, "maximum": INTEGER_PARAMETER_MAX},
         "description": description + f"; not an integer of at least {minimum} is 400 malformed_request",
     }
 
@@ -286,6 +288,8 @@ def _query_cursor(description: str) -> dict[str, Any]:
 
 
 LIMIT = _query_integer("limit", 1, "page size (default 50, at most the runtime's page maximum: else 400 limit_too_large)")
+OVERVIEW_LIMIT = _query_integer("limit", 1, "page size (default 50)")
+OVERVIEW_LIMIT["schema"]["maximum"] = 500
 EVENT_CURSOR = _query_integer("cursor", 0, "return events after this id (omitted: from the oldest retained)")
 
 # Statuses every operation of a kind can answer.
@@ -294,7 +298,10 @@ _RUNTIME = _API + ["400", "404", "405", "503", "504"]
 _BODY = ["413", "415", "422"]
 
 
-def _operation(operation_id: str, summary: str, success: dict[str, Any], errors: list[str], *, parameters: list[Any] = (), body: str | None = None, tag: str = "workers") -> dict[str, Any]:
+def _operation(
+    operation_id: str, summary: str, success: dict[str, Any], errors: list[str], *,
+    parameters: list[Any] = (), body: str | None = None, body_required: bool = False, tag: str = "workers",
+) -> dict[str, Any]:
     responses = dict(success)
     for status in sorted(set(errors)):
         responses[status] = _error(status)
@@ -307,7 +314,7 @@ def _operation(operation_id: str, summary: str, success: dict[str, Any], errors:
     if parameters:
         operation["parameters"] = list(parameters)
     if body is not None:
-        operation["requestBody"] = {"required": False, "content": {JSON: {"schema": _ref(body)}}}
+        operation["requestBody"] = {"required": body_required, "content": {JSON: {"schema": _ref(body)}}}
     return operation
 
 
@@ -329,7 +336,7 @@ def _paths() -> dict[str, Any]:
         "name": "Last-Event-ID",
         "in": "header",
         "required": False,
-        "schema": {"type": "integer", "minimum": 0},
+        "schema": {"type": "integer", "minimum": 0, "maximum": INTEGER_PARAMETER_MAX},
         "description": "resume after this event id (wins over ?cursor=); not an integer is 400 malformed_request",
     }
     return {
@@ -371,7 +378,7 @@ def _paths() -> dict[str, Any]:
         worker + "/input": {
             "post": _operation(
                 "send_input", "Send input; starts a turn", _ok("InputAccepted", "accepted; the turn runs", "202"),
-                _RUNTIME + _BODY + ["409"], parameters=[rid, wid], body="InputRequest",
+                _RUNTIME + _BODY + ["409"], parameters=[rid, wid], body="InputRequest", body_required=True,
             ),
         },
         worker + "/cancel": {
@@ -398,7 +405,7 @@ def _paths() -> dict[str, Any]:
         "/api/workers": {
             "get": _operation(
                 "list_all_workers", "Read-only overview of every runtime's workers", _ok("WorkerOverview", "a failing runtime is a diagnostic"),
-                _API + ["400"], parameters=[_query_integer("limit", 1, "page size (default 50, at most 500)"), _query_cursor("the next_cursor of the previous page")],
+                _API + ["400"], parameters=[OVERVIEW_LIMIT, _query_cursor("the next_cursor of the previous page")],
                 tag="workers",
             )
         },

@@ -23,7 +23,9 @@ T = TypeVar("T")
 
 #: The longest opaque cursor accepted; runtimes issue far shorter ones.
 OPAQUE_PARAMETER_MAX = 512
-_INTEGER_DIGITS_MAX = 18
+#: The largest integer a query parameter (or Last-Event-ID) may spell: 18 digits.
+INTEGER_PARAMETER_MAX = 10**18 - 1
+_INTEGER_DIGITS_MAX = len(str(INTEGER_PARAMETER_MAX))
 
 
 def _refuse_constant(name: str) -> Any:
