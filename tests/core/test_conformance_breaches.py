@@ -534,3 +534,61 @@ class ErrorMessageWithAPath(ReferenceProvider):
 )
 def test_a_path_anywhere_in_what_the_provider_returns_is_caught(provider_type):
     assert "must not contain paths" in violation(provider_type, "test_nothing_returned_looks_like_a_path")
+
+
+class RecordsRefusedInput(ReferenceProvider):
+    """Says busy, but keeps the refused input anyway: a queue by another name."""
+
+    async def send_input(self, worker_id: str, request: InputRequest) -> InputAccepted:
+        worker = self.worker(worker_id)
+        if worker.turn is not None:
+            self.record(worker, "user", request.content, self.emit("worker.input_accepted", worker_id))
+        return await super().send_input(worker_id, request)
+
+
+def test_refused_input_that_still_lands_in_the_transcript_is_caught():
+    assert "refused inputs must not be queued" in violation(RecordsRefusedInput, "test_input_while_busy_is_refused_and_not_queued")
+
+
+class CancelUnderstatesItself(ReferenceProvider):
+    async def cancel_worker(self, worker_id: str) -> WorkerActionResult:
+        return attrs.evolve(await super().cancel_worker(worker_id), changed=False)
+
+
+def test_a_cancel_that_ended_a_turn_but_says_it_changed_nothing_is_caught():
+    assert "cancel during a turn must answer changed=true" in violation(
+        CancelUnderstatesItself, "test_cancel_ends_the_turn_and_keeps_the_worker"
+    )
+
+
+class CancelOfAStoppedWorkerSucceeds(ReferenceProvider):
+    async def cancel_worker(self, worker_id: str) -> WorkerActionResult:
+        return WorkerActionResult(self.runtime_id, self.worker(worker_id).worker_id, "cancel", False, "stopped")
+
+
+def test_cancel_accepted_after_stop_is_caught():
+    assert "cancel_worker of a stopped worker must raise WorkerStopped" in violation(
+        CancelOfAStoppedWorkerSucceeds, "test_stop_is_final_and_idempotent"
+    )
+
+
+class AcceptedEventIdIsMadeUp(ReferenceProvider):
+    async def send_input(self, worker_id: str, request: InputRequest) -> InputAccepted:
+        return attrs.evolve(await super().send_input(worker_id, request), event_id=10_000)
+
+
+def test_input_accepted_naming_an_event_that_does_not_exist_is_caught():
+    assert "event_id 10000 is not an event of this worker" in violation(
+        AcceptedEventIdIsMadeUp, "test_accepted_input_is_in_the_transcript_where_it_says"
+    )
+
+
+def test_every_check_of_the_suite_has_a_breach_test_here():
+    # A check that no broken provider makes fail is a check that may never fail.
+    from pathlib import Path
+
+    from registry_core.conformance import RuntimeConformance
+
+    source = Path(__file__).read_text()
+    checks = [name for name in vars(RuntimeConformance) if name.startswith("test_")]
+    assert [check for check in checks if f'"{check}"' not in source] == []
