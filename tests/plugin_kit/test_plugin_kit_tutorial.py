@@ -152,3 +152,23 @@ def test_the_settings_errors_the_page_shows_are_the_real_ones(plugin):
 def test_the_table_of_checks_lists_every_check_of_the_suite():
     listed = re.findall(r"^\| `(test_\w+)` \|", TUTORIAL.read_text(), re.MULTILINE)
     assert listed == [name for name in vars(RuntimeConformance) if name.startswith("test_")]
+
+
+def test_the_table_of_models_gives_every_field_in_order_with_its_default():
+    import attrs
+
+    import registry_core
+
+    rows = re.findall(r"^\| `(\w+)`(?: \(received\))? \| (.*) \|$", TUTORIAL.read_text(), re.MULTILINE)
+    models = {name: cells for name, cells in rows if attrs.has(getattr(registry_core, name, None) or object)}
+    assert len(models) == 14
+    for name, cells in models.items():
+        # `field` or `field=default`; capitalised names (enum members mentioned in passing) are not fields.
+        documented = [f for f in re.findall(r"`(\w+(?:=[^`]*)?)`", cells.split(" — ")[0]) if not f[0].isupper()]
+        fields = attrs.fields(getattr(registry_core, name))
+        assert [f.split("=")[0] for f in documented] == [field.name for field in fields], name
+        for text, field in zip(documented, fields):
+            if "=" in text:
+                assert eval(text.split("=", 1)[1], vars(registry_core)) == field.default, f"{name}.{field.name}"
+            else:
+                assert field.default is attrs.NOTHING, f"{name}.{field.name} has a default the table does not show"
