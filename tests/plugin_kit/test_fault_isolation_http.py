@@ -343,3 +343,54 @@ async def test_the_server_is_healthy_after_every_failure(api):
         await api.get(path)
     assert (await api.get("/healthz")).status_code == 200
     assert (await api.get("/api/runtimes/backend-internal")).json()["status"] == "running"
+
+
+class HangsOnStart(OneWorkerProvider):
+    kind = "hangs-on-start"
+
+    async def start(self) -> None:
+        await asyncio.Event().wait()
+
+
+def twin(name: str) -> DiscoveredPlugin:
+    """A third-party plugin registering the kind ``twin``, as every twin does."""
+    return plugin(name, lambda register: register(RuntimeKind(name="twin", description=name, factory=lambda rid, _s: OneWorkerProvider(rid))))
+
+
+async def plugin_states(discovered: tuple[DiscoveredPlugin, ...]) -> dict[str, tuple[str, str | None]]:
+    app = create_app(assembly=assemble(parse_config("runtimes = []\n"), discovered=discovered))
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:
+            items = (await client.get("/api/plugins")).json()["items"]
+    return {p["name"]: (p["state"], p["reason"]) for p in items}
+
+
+async def test_a_kind_conflict_between_third_parties_is_decided_by_plugin_name_whatever_the_discovery_order():
+    twins = (twin("twin-b"), twin("twin-a"), twin("twin-c"))
+    forward, backward = await plugin_states(twins), await plugin_states(twins[::-1])
+    assert forward == backward
+    assert forward == {
+        "twin-a": ("loaded", None),
+        "twin-b": ("failed", "runtime kind 'twin' is already registered by plugin 'twin-a'"),
+        "twin-c": ("failed", "runtime kind 'twin' is already registered by plugin 'twin-a'"),
+    }
+
+
+async def test_a_runtime_whose_start_hangs_is_unavailable_and_the_server_starts_without_it():
+    config = CONFIG + '\n[[runtimes]]\nid = "stuck"\nkind = "hangs-on-start"\n'
+    builtin = tuple(p for p in discover_plugins() if p.name == "embedded")
+    discovered = builtin + PLUGINS + (kinds_plugin("stuck-plugin", HangsOnStart),)
+    app = create_app(assembly=assemble(parse_config(config), discovered=discovered))
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:
+            stuck = await client.get("/api/runtimes/stuck")
+            created = await client.post("/api/runtimes/backend-internal/workers", json={})
+    assert stuck.json()["status"] == "unavailable"
+    assert [d["message"] for d in stuck.json()["diagnostics"]] == ["the runtime did not start in time"]
+    assert created.status_code == 201
+
+
+async def test_what_clients_do_not_see_goes_to_the_log_for_the_operator(api, caplog):
+    with caplog.at_level("ERROR"):
+        await api.get("/api/runtimes/raising/workers/w1")
+    assert "hunter2" in caplog.text and "OSError" in caplog.text
