@@ -23,7 +23,6 @@ disconnects and closes streams when uvicorn begins to shut down (decision 0011).
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from sse_starlette import EventSourceResponse, ServerSentEvent
@@ -34,7 +33,7 @@ from registry_core.errors import CursorExpired, RegistryError, UnsupportedOperat
 from registry_core.models import EventPage
 from registry_core.registry import RuntimeRegistry
 from server.errors import envelope
-from server.serialization import to_json_data
+from server.serialization import encode_json, to_json_data
 from server.request_parsing import integer_parameter, parse_integer
 
 __all__ = ["event_stream_endpoint", "HEARTBEAT_COMMENT"]
@@ -42,8 +41,6 @@ __all__ = ["event_stream_endpoint", "HEARTBEAT_COMMENT"]
 HEARTBEAT_COMMENT = "heartbeat"
 #: Plain LF line ends (the spec allows LF, CRLF or CR): readable in curl and easy to parse.
 _SEPARATOR = "\n"
-
-_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
 
 
 def resume_cursor(request: Request) -> int | None:
@@ -90,7 +87,7 @@ async def _events(
     try:
         while True:
             for event in page.events:
-                yield ServerSentEvent(_encode(to_json_data(event)), id=str(event.id), event=event.type, sep=_SEPARATOR)
+                yield ServerSentEvent(encode_json(to_json_data(event)), id=str(event.id), event=event.type, sep=_SEPARATOR)
             cursor = page.next_cursor
             if not page.has_more:
                 while not await registry.wait_for_events(runtime_id, cursor=cursor, timeout=heartbeat_seconds):
@@ -103,4 +100,4 @@ async def _events(
 
 
 def _error_event(name: str, error: RegistryError) -> ServerSentEvent:
-    return ServerSentEvent(_encode(envelope(error)), event=name, sep=_SEPARATOR)
+    return ServerSentEvent(encode_json(envelope(error)), event=name, sep=_SEPARATOR)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -10,14 +9,11 @@ from starlette.responses import Response
 
 from registry_core.errors import RegistryError
 from server.errors import envelope, internal_error_envelope, status_of
-from server.serialization import to_json_data
+from server.serialization import render_json
 
 __all__ = ["JSON_MEDIA_TYPE", "JSONResponse", "error_response", "internal_error_response"]
 
 JSON_MEDIA_TYPE = "application/json; charset=utf-8"
-
-# One encoder, built once: compact separators, UTF-8 as is, no NaN (it is not JSON).
-_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
 
 
 class JSONResponse(Response):
@@ -26,7 +22,7 @@ class JSONResponse(Response):
     media_type = JSON_MEDIA_TYPE
 
     def render(self, content: Any) -> bytes:
-        return _encode(to_json_data(content)).encode("utf-8")
+        return render_json(content).encode("utf-8")
 
 
 def error_response(error: RegistryError, headers: Mapping[str, str] | None = None) -> JSONResponse:

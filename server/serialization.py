@@ -12,6 +12,7 @@ function's output equals the converter's.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
@@ -31,7 +32,16 @@ from registry_core.models import (
     WorkerPage,
 )
 
-__all__ = ["to_json_data", "FAST_TYPES"]
+__all__ = ["to_json_data", "render_json", "encode_json", "FAST_TYPES", "FAST_TEXT_TYPES"]
+
+#: The JSON encoder of every response: compact, UTF-8 as is, no NaN (it is not JSON). Built once.
+encode_json: Callable[[Any], str] = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+
+#: Rendered workers and transcript entries kept, keyed by the (frozen, hashable) model.
+FRAGMENT_CACHE_SIZE = 4096
+#: Transcript entries with longer content are rendered every time, so the
+#: cache holds at most FRAGMENT_CACHE_SIZE small strings.
+FRAGMENT_MAX_CONTENT = 2048
 
 
 @functools.lru_cache(maxsize=8192)
@@ -100,10 +110,7 @@ def _transcript_page(page: TranscriptPage) -> dict[str, Any]:
     return {
         "runtime_id": page.runtime_id,
         "worker_id": page.worker_id,
-        "items": [
-            {"sequence": e.sequence, "role": e.role, "content": e.content, "event_id": e.event_id, "created_at": _timestamp(e.created_at)}
-            for e in page.items
-        ],
+        "items": [_entry_data(e) for e in page.items],
         "start": page.start,
         "limit": page.limit,
         "total": page.total,
@@ -127,7 +134,7 @@ FAST_TYPES: dict[type, Callable[[Any], dict[str, Any]]] = {
     WorkerOverview: _worker_overview,
     InputAccepted: _input_accepted,
     WorkerActionResult: _action_result,
-    TranscriptEntry: lambda e: _transcript_page(TranscriptPage("", "", (e,), 0, 0, 0, None))["items"][0],
+    TranscriptEntry: lambda e: _entry_data(e),
     TranscriptPage: _transcript_page,
     Event: _event,
     EventPage: _event_page,
@@ -138,3 +145,79 @@ def to_json_data(value: Any) -> Any:
     """``value`` as JSON-ready data: a fast function for the hot models, the converter for the rest."""
     fast = FAST_TYPES.get(type(value))
     return fast(value) if fast is not None else unstructure(value)
+
+
+# -- JSON text, with a cache of rendered fragments ------------------------------
+#
+# Encoding dominates a 50-worker page (about 3 µs a worker, against under
+# 1 µs to look an equal model up). Workers and transcript entries are frozen
+# attrs models whose rendering depends on their field values only, so equal
+# models have equal JSON; pages are assembled from cached fragments.
+
+
+@functools.lru_cache(maxsize=FRAGMENT_CACHE_SIZE)
+def _cached_worker_text(worker: Worker) -> str:
+    return encode_json(_worker(worker))
+
+
+def _worker_text(worker: Worker) -> str:
+    try:
+        return _cached_worker_text(worker)
+    except TypeError:  # a field holding something unhashable: render it uncached
+        return encode_json(_worker(worker))
+
+
+def _entry_data(e: TranscriptEntry) -> dict[str, Any]:
+    return {"sequence": e.sequence, "role": e.role, "content": e.content, "event_id": e.event_id, "created_at": _timestamp(e.created_at)}
+
+
+@functools.lru_cache(maxsize=FRAGMENT_CACHE_SIZE)
+def _cached_entry_text(entry: TranscriptEntry) -> str:
+    return encode_json(_entry_data(entry))
+
+
+def _entry_text(entry: TranscriptEntry) -> str:
+    if len(entry.content) <= FRAGMENT_MAX_CONTENT:
+        try:
+            return _cached_entry_text(entry)
+        except TypeError:
+            pass
+    return encode_json(_entry_data(entry))
+
+
+def _worker_page_text(page: WorkerPage) -> str:
+    return (
+        f'{{"runtime_id":{encode_json(page.runtime_id)},"items":[{",".join(map(_worker_text, page.items))}],'
+        f'"next_cursor":{encode_json(page.next_cursor)},"diagnostics":{encode_json(_diagnostics(page.diagnostics))}}}'
+    )
+
+
+def _worker_overview_text(page: WorkerOverview) -> str:
+    return (
+        f'{{"items":[{",".join(map(_worker_text, page.items))}],'
+        f'"next_cursor":{encode_json(page.next_cursor)},"diagnostics":{encode_json(_diagnostics(page.diagnostics))}}}'
+    )
+
+
+def _transcript_page_text(page: TranscriptPage) -> str:
+    return (
+        f'{{"runtime_id":{encode_json(page.runtime_id)},"worker_id":{encode_json(page.worker_id)},'
+        f'"items":[{",".join(map(_entry_text, page.items))}],"start":{encode_json(page.start)},'
+        f'"limit":{encode_json(page.limit)},"total":{encode_json(page.total)},"next_start":{encode_json(page.next_start)}}}'
+    )
+
+
+#: The models rendered straight to text (from cached fragments).
+FAST_TEXT_TYPES: dict[type, Callable[[Any], str]] = {
+    Worker: _worker_text,
+    WorkerPage: _worker_page_text,
+    WorkerOverview: _worker_overview_text,
+    TranscriptEntry: _entry_text,
+    TranscriptPage: _transcript_page_text,
+}
+
+
+def render_json(value: Any) -> str:
+    """``value`` as JSON text: exactly ``encode_json(unstructure(value))``, faster for the hot models."""
+    fast = FAST_TEXT_TYPES.get(type(value))
+    return fast(value) if fast is not None else encode_json(to_json_data(value))

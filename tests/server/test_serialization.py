@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 
+import attrs
 import pytest
 
 from registry_core import unstructure
@@ -21,7 +23,7 @@ from registry_core.models import (
     WorkerOverview,
     WorkerPage,
 )
-from server.serialization import FAST_TYPES, to_json_data
+from server.serialization import FAST_TEXT_TYPES, FAST_TYPES, FRAGMENT_MAX_CONTENT, encode_json, render_json, to_json_data
 
 UTC = datetime(2026, 3, 4, 5, 6, 7, 891234, tzinfo=timezone.utc)
 OFFSET = datetime(2026, 3, 4, 23, 59, 59, 999999, tzinfo=timezone(timedelta(hours=-5)))
@@ -52,8 +54,34 @@ def test_the_fast_rendering_equals_the_converters(model):
 
 
 def test_every_fast_type_has_a_sample():
-    assert set(FAST_TYPES) == {type(sample) for sample in SAMPLES}
+    assert set(FAST_TYPES) | set(FAST_TEXT_TYPES) == {type(sample) for sample in SAMPLES}
 
 
 def test_other_values_go_through_the_converter():
     assert to_json_data({"items": (Diagnostic.error("e", "m"),)}) == {"items": [{"code": "e", "severity": "error", "message": "m"}]}
+
+
+@pytest.mark.parametrize("model", SAMPLES, ids=lambda m: type(m).__name__)
+def test_the_json_text_decodes_to_what_the_converter_gives(model):
+    assert json.loads(render_json(model)) == unstructure(model)
+
+
+@pytest.mark.parametrize("model", SAMPLES, ids=lambda m: type(m).__name__)
+def test_the_json_text_is_the_compact_encoding_of_the_converters_data(model):
+    assert render_json(model) == encode_json(unstructure(model))
+
+
+def test_a_cached_fragment_is_reused_for_an_equal_model_and_stays_correct():
+    renamed = attrs.evolve(WORKER, label="renamed")
+    assert render_json(WORKER) == render_json(attrs.evolve(WORKER))
+    assert json.loads(render_json(renamed))["label"] == "renamed"
+
+
+def test_long_transcript_content_is_rendered_without_the_cache():
+    entry = TranscriptEntry(1, "user", "x" * (FRAGMENT_MAX_CONTENT + 1), None, UTC)
+    assert json.loads(render_json(entry))["content"] == entry.content
+
+
+def test_a_worker_with_an_unhashable_field_is_rendered_uncached():
+    odd = attrs.evolve(WORKER, diagnostics=[Diagnostic.info("a", "b")])
+    assert json.loads(render_json(odd))["diagnostics"] == [{"code": "a", "severity": "info", "message": "b"}]
