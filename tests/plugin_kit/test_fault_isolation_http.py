@@ -299,16 +299,41 @@ async def test_a_runtime_that_hangs_answers_504(api):
     assert_nothing_leaks(response)
 
 
-async def test_other_runtimes_answer_while_one_hangs(api):
-    hanging = asyncio.ensure_future(api.get("/api/runtimes/hanging/workers/w1"))
-    await asyncio.sleep(0)
-    created = await api.post("/api/runtimes/backend-internal/workers", json={})
-    listed = await api.get("/api/runtimes/backend-internal/workers")
-    health = await api.get("/healthz")
-    # All three answered while the hanging call was still waiting for its timeout.
-    assert not hanging.done()
-    assert (created.status_code, listed.status_code, health.status_code) == (201, 200, 200)
-    assert error_of(await hanging) == (504, "runtime_timeout")
+class HeldUntilReleased(OneWorkerProvider):
+    """``get_worker`` waits until the test releases it: a hang whose end the test decides, not a clock."""
+
+    kind = "held"
+
+    async def start(self) -> None:
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def get_worker(self, worker_id: str) -> Worker:
+        self.entered.set()
+        await self.release.wait()
+        return self.worker()
+
+
+async def test_other_runtimes_answer_while_one_hangs():
+    # A long call timeout: the held call cannot end by itself during the test,
+    # so the other answers arriving first shows concurrency, not a race.
+    config = CONFIG.replace(f"call_timeout_seconds = {CALL_TIMEOUT}", "call_timeout_seconds = 60")
+    config += '\n[[runtimes]]\nid = "held"\nkind = "held"\n'
+    builtin = tuple(p for p in discover_plugins() if p.name == "embedded")
+    assembly = assemble(parse_config(config), discovered=builtin + PLUGINS + (kinds_plugin("held-plugin", HeldUntilReleased),))
+    app = create_app(assembly=assembly)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as api:
+            held = asyncio.ensure_future(api.get("/api/runtimes/held/workers/w1"))
+            provider = assembly.registry.provider("held")
+            await asyncio.wait_for(provider.entered.wait(), 10)  # the held call is inside the runtime now
+            created = await api.post("/api/runtimes/backend-internal/workers", json={})
+            listed = await api.get("/api/runtimes/backend-internal/workers")
+            health = await api.get("/healthz")
+            assert not held.done()
+            assert (created.status_code, listed.status_code, health.status_code) == (201, 200, 200)
+            provider.release.set()
+            assert (await held).status_code == 200
 
 
 async def test_the_runtime_list_answers_with_a_hanging_runtime_marked_unavailable():
