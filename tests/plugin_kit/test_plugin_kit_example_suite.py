@@ -28,4 +28,3 @@ def test_the_example_package_passes_its_own_tests():
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert " passed" in result.stdout and "skipped" not in result.stdout, result.stdout[-2000:]
-
