@@ -208,3 +208,35 @@ def test_stopping_the_server_kills_running_commands(plugin_python, tmp_path):
     finally:
         if process_is_running(pid):
             os.kill(pid, signal.SIGKILL)
+
+
+def read_stream(api: httpx.Client, *, until_worker: str, **headers: str) -> list[dict]:
+    """Events from the shouter's live stream, from the oldest (or after Last-Event-ID), until one of ``until_worker``."""
+    events: list[dict] = []
+    with api.stream("GET", "/api/runtimes/shouter/events/stream", headers=headers) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        current: dict = {}
+        for line in response.iter_lines():
+            if line.startswith("id:"):
+                current["id"] = int(line[3:].strip())
+            elif line.startswith("event:"):
+                current["event"] = line[6:].strip()
+            elif line.startswith("data:"):
+                current["data"] = json.loads(line[5:].strip())
+            elif line == "" and current:
+                events.append(current)
+                if current["data"].get("worker_id") == until_worker:
+                    return events
+                current = {}
+    raise AssertionError("the stream ended before the worker's event")
+
+
+def test_the_live_stream_carries_the_plugins_events_and_resumes(api):
+    worker_id = create_worker(api, "shouter")
+    streamed = read_stream(api, until_worker=worker_id)
+    ids = [event["id"] for event in streamed]
+    assert ids == sorted(set(ids))
+    assert (streamed[-1]["event"], streamed[-1]["data"]["type"]) == ("worker.created", "worker.created")
+    resumed = read_stream(api, until_worker=worker_id, **{"Last-Event-ID": str(ids[-1] - 1)})
+    assert [event["id"] for event in resumed] == [ids[-1]]
