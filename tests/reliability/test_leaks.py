@@ -70,7 +70,7 @@ def unbuildable(runtime_id, settings):
 class LeakyPlugin:
     @hookimpl
     def register_runtime_kinds(self, register):
-        register(RuntimeKind("leaky", "raises with secrets in its messages", LeakyProvider))
+        register(RuntimeKind("leaky", "raises with secrets in its messages", lambda runtime_id, _settings: LeakyProvider(runtime_id)))
         register(RuntimeKind("unbuildable", "its factory raises", unbuildable))
 
 
@@ -297,3 +297,13 @@ def test_no_event_stream_shows_a_secret(deployment, runtime_id, kwargs):
         path = f"/api/runtimes/{runtime_id}/events/stream"
         response = read_stream_briefly(api, path, **kwargs)
         scan(response, forbidden, f"GET {path} {kwargs}")
+
+
+def test_the_scan_covers_a_provider_that_raises_and_one_that_could_not_be_built(deployment):
+    """Guard the fixture: the leaky provider is running (and raising), the other one failed to build."""
+    base_url, _ = deployment
+    runtimes = {r["runtime_id"]: r for r in httpx.get(f"{base_url}/api/runtimes", headers=AUTH).json()["items"]}
+    assert [d["code"] for d in runtimes["leaky-runtime"]["diagnostics"]] == ["runtime_unavailable"]
+    assert [d["code"] for d in runtimes["unbuildable-runtime"]["diagnostics"]] == ["runtime_failed"]
+    plugins = {p["name"]: p for p in httpx.get(f"{base_url}/api/plugins", headers=AUTH).json()["items"]}
+    assert (plugins["broken"]["state"], plugins["leaky"]["state"]) == ("failed", "loaded")
