@@ -41,7 +41,7 @@ DURATION = os.environ.get("BENCH_DURATION", "4s")
 #: Each scenario runs bare, ours, bare, ours...: the machine is shared and its
 #: load drifts, so each side's median over interleaved rounds is compared.
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
-STARTUP_ROUNDS = 5
+STARTUP_ROUNDS = 7
 
 CLI = "import sys; from server.cli import main; sys.argv[0] = 'runtime-registry'; sys.exit(main())"
 
@@ -176,16 +176,22 @@ def _medians(runs: list[tuple[float, float, int]]) -> tuple[float, float, int]:
     return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs), sum(r[2] for r in runs)
 
 
-def startup_ms(command_for_port) -> float:
-    """Median time from spawn to the first 200 on /healthz."""
-    times = []
+def startup_once(command_for_port) -> float:
+    """Milliseconds from spawn to the first 200 on /healthz."""
+    port = free_port()
+    started = time.perf_counter()
+    with running(command_for_port(port)) as process:
+        wait_healthy(f"http://127.0.0.1:{port}", process, poll=0.002)
+        return (time.perf_counter() - started) * 1000
+
+
+def startup_ms(ours, theirs) -> tuple[float, float]:
+    """Medians over interleaved rounds (ours, bare, ours, ...)."""
+    mine, bare = [], []
     for _ in range(STARTUP_ROUNDS):
-        port = free_port()
-        started = time.perf_counter()
-        with running(command_for_port(port)) as process:
-            wait_healthy(f"http://127.0.0.1:{port}", process, poll=0.002)
-            times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
+        mine.append(startup_once(ours))
+        bare.append(startup_once(theirs))
+    return statistics.median(mine), statistics.median(bare)
 
 
 def main() -> None:
@@ -227,9 +233,8 @@ def main() -> None:
 
     bare_bodies = Path(tempfile.mkdtemp()) / "bodies.json"
     bare_bodies.write_text(json.dumps(bodies))
-    ours = startup_ms(real_server)
-    theirs = startup_ms(lambda port: bare_server(bare_bodies, port))
-    print(f"\nstartup to the first 200 on /healthz (median of {STARTUP_ROUNDS}):")
+    ours, theirs = startup_ms(real_server, lambda port: bare_server(bare_bodies, port))
+    print(f"\nstartup to the first 200 on /healthz (median of {STARTUP_ROUNDS} interleaved rounds):")
     print(f"  runtime-registry serve {ours:7.0f} ms\n  bare uvicorn app       {theirs:7.0f} ms\n  ratio                  {ours / theirs:7.2f}")
 
 
