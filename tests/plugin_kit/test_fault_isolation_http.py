@@ -419,3 +419,33 @@ async def test_what_clients_do_not_see_goes_to_the_log_for_the_operator(api, cap
     with caplog.at_level("ERROR"):
         await api.get("/api/runtimes/raising/workers/w1")
     assert "hunter2" in caplog.text and "OSError" in caplog.text
+
+
+class ReturnsUnrenderableData(OneWorkerProvider):
+    """The right models, holding values that cannot become JSON: the registry's type checks cannot see inside."""
+
+    kind = "returns-unrenderable-data"
+
+    async def get_worker(self, worker_id: str) -> Worker:
+        return attrs.evolve(self.worker(), created_at="yesterday")  # type: ignore[arg-type]
+
+    async def read_events(self, *, cursor: int | None, limit: int, worker_id: str | None = None):
+        from registry_core import Event, EventPage
+
+        return EventPage(self.runtime_id, (Event(1, "odd", None, {"handle": object()}, CREATED),), 1, False)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the server renders provider data after the registry returned it; a value that cannot be rendered is "
+    "a 500 today. Needs server/: render inside the runtime's error boundary and answer 503 runtime_unavailable.",
+)
+@pytest.mark.parametrize("path", ["/api/runtimes/odd/workers/w1", "/api/runtimes/odd/events"])
+async def test_a_runtime_returning_values_that_cannot_be_rendered_answers_a_typed_error(path):
+    config = '[[runtimes]]\nid = "odd"\nkind = "returns-unrenderable-data"\n'
+    app = create_app(assembly=assemble(parse_config(config), discovered=(kinds_plugin("odd-plugin", ReturnsUnrenderableData),)))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            response = await client.get(path)
+    assert error_of(response) == (503, "runtime_unavailable")
