@@ -649,34 +649,56 @@ class RuntimeConformance:
 
     # -- leaks ---------------------------------------------------------------------------
 
-    def test_nothing_returned_looks_like_a_path(self) -> None:
+    def test_everything_returned_becomes_json(self) -> None:
         async def check(registry: RuntimeRegistry, runtime_id: str) -> None:
-            capabilities = await _capabilities(registry, runtime_id)
-            returned: list[Any] = [await registry.describe_runtime(runtime_id)]
-            worker_id = await self._a_worker(registry, runtime_id, required=False)
-            if worker_id is not None:
-                if capabilities.get_worker:
-                    returned.append(await _succeeds("get_worker", registry.get_worker(runtime_id, worker_id)))
-                if capabilities.send_input:
-                    returned.append(await _send_when_idle(registry, runtime_id, worker_id, "conformance"))
-                    await _settle(registry, runtime_id, worker_id)
-                if capabilities.read_transcript:
-                    returned.append(await _walk_transcript(registry, runtime_id, worker_id, limit=100))
-                if capabilities.cancel_worker:
-                    returned.append(await _succeeds("cancel_worker", registry.cancel_worker(runtime_id, worker_id)))
-            if capabilities.list_workers:
-                returned.append(await _all_workers(registry, runtime_id, limit=100))
-            if capabilities.read_events:
-                returned.append(await _all_events(registry, runtime_id))
-            for name, call in _worker_operations(registry, runtime_id, MISSING_WORKER).items():
+            for what, value in await self._everything_returned(registry, runtime_id):
                 try:
-                    await call()
-                except RegistryError as exc:
-                    returned.append(exc.to_dict())
-            leaks = find_path_like(unstructure(returned))
-            _require(not leaks, f"returned data must not contain paths, sockets or file URLs; found {leaks[:5]}")
+                    json.dumps(unstructure(value), allow_nan=False)
+                except Exception as exc:  # whatever the converter or encoder trips on
+                    raise ContractViolation(
+                        f"{what} returned data that cannot become JSON ({type(exc).__name__}: {exc}); "
+                        f"fields must have their declared types, event data only JSON values"
+                    ) from exc
 
         self.run_check(check)
+
+    def test_nothing_returned_looks_like_a_path(self) -> None:
+        async def check(registry: RuntimeRegistry, runtime_id: str) -> None:
+            for what, value in await self._everything_returned(registry, runtime_id):
+                try:
+                    data = unstructure(value)
+                except Exception:
+                    continue  # not JSON at all: test_everything_returned_becomes_json says so
+                leaks = find_path_like(data)
+                _require(not leaks, f"{what} returned data must not contain paths, sockets or file URLs; found {leaks[:5]}")
+
+        self.run_check(check)
+
+    async def _everything_returned(self, registry: RuntimeRegistry, runtime_id: str) -> list[tuple[str, Any]]:
+        """What each operation the kind supports returns, by operation (typed errors as their JSON bodies)."""
+        capabilities = await _capabilities(registry, runtime_id)
+        returned: list[tuple[str, Any]] = [("describe", await registry.describe_runtime(runtime_id))]
+        worker_id = await self._a_worker(registry, runtime_id, required=False)
+        if worker_id is not None:
+            if capabilities.get_worker:
+                returned.append(("get_worker", await _succeeds("get_worker", registry.get_worker(runtime_id, worker_id))))
+            if capabilities.send_input:
+                returned.append(("send_input", await _send_when_idle(registry, runtime_id, worker_id, "conformance")))
+                await _settle(registry, runtime_id, worker_id)
+            if capabilities.read_transcript:
+                returned.append(("read_transcript", await _walk_transcript(registry, runtime_id, worker_id, limit=100)))
+            if capabilities.cancel_worker:
+                returned.append(("cancel_worker", await _succeeds("cancel_worker", registry.cancel_worker(runtime_id, worker_id))))
+        if capabilities.list_workers:
+            returned.append(("list_workers", await _all_workers(registry, runtime_id, limit=100)))
+        if capabilities.read_events:
+            returned.append(("read_events", await _all_events(registry, runtime_id)))
+        for name, call in _worker_operations(registry, runtime_id, MISSING_WORKER).items():
+            try:
+                await call()
+            except RegistryError as exc:
+                returned.append((f"the error of {name}", exc.to_dict()))
+        return returned
 
     # -- helpers for subclasses' data ------------------------------------------------------
 

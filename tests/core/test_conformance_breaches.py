@@ -533,7 +533,7 @@ class ErrorMessageWithAPath(ReferenceProvider):
     ids=["worker label", "diagnostic", "event data", "transcript entry", "error message"],
 )
 def test_a_path_anywhere_in_what_the_provider_returns_is_caught(provider_type):
-    assert "must not contain paths" in violation(provider_type, "test_nothing_returned_looks_like_a_path")
+    assert "returned data must not contain paths" in violation(provider_type, "test_nothing_returned_looks_like_a_path")
 
 
 class RecordsRefusedInput(ReferenceProvider):
@@ -592,3 +592,22 @@ def test_every_check_of_the_suite_has_a_breach_test_here():
     source = Path(__file__).read_text()
     checks = [name for name in vars(RuntimeConformance) if name.startswith("test_")]
     assert [check for check in checks if f'"{check}"' not in source] == []
+
+
+class EventDataIsNotJson(ReferenceProvider):
+    def emit(self, type_, worker_id, **data):
+        return super().emit(type_, worker_id, handle=object(), **data)
+
+
+class CreatedAtIsAString(ReferenceProvider):
+    def model(self, worker):
+        return attrs.evolve(super().model(worker), created_at="yesterday")
+
+
+@pytest.mark.parametrize(
+    ("provider_type", "operation"),
+    [(EventDataIsNotJson, "read_events"), (CreatedAtIsAString, "get_worker")],
+    ids=["event data holding an object", "a worker's created_at holding a string"],
+)
+def test_data_the_server_cannot_render_is_caught(provider_type, operation):
+    assert f"{operation} returned data that cannot become JSON" in violation(provider_type, "test_everything_returned_becomes_json")

@@ -114,7 +114,7 @@ def test_a_breach_fails_only_its_check(pytester):
 def test_a_breach_is_reported_with_a_message_naming_the_rule(pytester):
     pytester.makepyfile(test_archive_conformance=author_tests("/srv/archive/w1"))
     result = pytester.runpytest_inprocess(*INNER_OPTIONS)
-    result.stdout.fnmatch_lines(["*ContractViolation: returned data must not contain paths*/srv/archive/w1*"])
+    result.stdout.fnmatch_lines(["*ContractViolation: get_worker returned data must not contain paths*/srv/archive/w1*"])
 
 
 def test_loading_the_suite_as_a_pytest_plugin_names_it_in_the_header(pytester):
