@@ -79,8 +79,8 @@ from registry_core.registry import RuntimeRegistry
 __all__ = ["RuntimeConformance", "ContractViolation", "find_path_like"]
 
 # Absolute POSIX paths (two segments or more), home-relative paths, Windows
-# drive paths, socket files and file URLs.
-_PATH_LIKE = re.compile(r"(?:^|[\s\"'=(])(?:/[^\s/]+/[^\s]*|~/\S*|[A-Za-z]:\\\S*)|\.sock\b|file://")
+# drive and UNC paths, socket files and file URLs.
+_PATH_LIKE = re.compile(r"(?:^|[\s\"'=(])(?:/[^\s/]+/[^\s]*|~/\S*|[A-Za-z]:\\\S*|\\\\[^\s\\]+\\)|\.sock\b|file://")
 
 #: Ids of the runtimes every check registers; the first is the one under test.
 RUNTIME_IDS = ("conformance-0", "conformance-1")

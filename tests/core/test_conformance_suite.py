@@ -139,6 +139,7 @@ def test_the_suite_still_fails_a_breach_under_python_optimizations(pytester):
         ("x.sock", True),
         ("~/notes", True),
         ("C:\\Users\\ops", True),
+        ("\\\\fileserver\\share\\w1", True),
         ("file://host/share", True),
         ("path='/var/lib/x'", True),
         ("w-1", False),
