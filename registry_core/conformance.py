@@ -12,9 +12,8 @@ Example (``tests/test_conformance.py`` of a plugin package)::
 
 Plain ``pytest`` then collects every ``test_*`` check below against your
 provider; nothing else is needed. ``pytest -p registry_core.conformance`` is
-also accepted: it adds a report-header line naming the suite and lets pytest
-rewrite the suite's own ``assert`` statements (you get the same
-:class:`ContractViolation` messages either way).
+also accepted: it adds a report-header line naming the suite and its number
+of checks, and changes nothing else (decision 0030).
 
 Each check builds fresh providers inside its own event loop, registers them in
 a real :class:`~registry_core.registry.RuntimeRegistry` (so results also pass
@@ -22,7 +21,8 @@ the registry's shape checks, exactly as they would in the server) and
 exercises one part of the contract: summary shape, truthful capabilities,
 valid and opaque ids, routing by ``runtime_id + worker_id``, transcript paging,
 event ids and cursors, waiting for events, typed errors for unknown, busy and
-stopped workers, and no path-like strings in anything returned. A breach fails
+stopped workers, data that becomes JSON, and no path-like strings in anything
+returned. A breach fails
 with a :class:`ContractViolation` whose message names the rule. A check that
 needs an operation your kind does not support skips, saying why.
 
@@ -33,7 +33,10 @@ Hooks to override:
   workers: an id the provider has (by default the first worker it lists);
 - :meth:`RuntimeConformance.slow_turn_request` to enable the busy and cancel
   checks: a create request whose workers stay busy for at least ~0.2 s after
-  an input.
+  an input;
+- the attributes ``check_timeout`` (seconds a check may take; provider calls
+  get half) and ``close_grace_seconds`` (how soon waiters must return after
+  ``close()``).
 
 The suite reads a worker status of ``"busy"`` as "a turn is running" (the
 contract's word) when it waits for a turn to end.
@@ -199,8 +202,13 @@ class RuntimeConformance:
                         f"the provider must start and describe itself as running or degraded; it is "
                         f"{summary.status.value} ({', '.join(d.code + ': ' + d.message for d in summary.diagnostics)})",
                     )
-                async with asyncio.timeout(self.check_timeout):
-                    await check(registry, RUNTIME_IDS[0])
+                try:
+                    async with asyncio.timeout(self.check_timeout):
+                        await check(registry, RUNTIME_IDS[0])
+                except TimeoutError:
+                    raise ContractViolation(
+                        f"the check did not finish within {self.check_timeout:g} s: an operation never returned"
+                    ) from None
 
         asyncio.run(main())
 

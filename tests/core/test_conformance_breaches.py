@@ -611,3 +611,31 @@ class CreatedAtIsAString(ReferenceProvider):
 )
 def test_data_the_server_cannot_render_is_caught(provider_type, operation):
     assert f"{operation} returned data that cannot become JSON" in violation(provider_type, "test_everything_returned_becomes_json")
+
+
+class SlowToCreate(ReferenceProvider):
+    async def create_worker(self, request: CreateWorkerRequest) -> Worker:
+        await asyncio.sleep(0.06)
+        return await super().create_worker(request)
+
+
+def test_a_check_that_runs_out_of_time_is_a_violation_not_a_bare_timeout():
+    suite = ReferenceConformance()
+    suite.provider_type = SlowToCreate  # type: ignore[assignment]
+    suite.check_timeout = 0.2  # each call may take 0.1 s; five creates take 0.3 s
+    with pytest.raises(ContractViolation, match="did not finish within 0.2 s"):
+        suite.test_listed_workers_are_valid_unique_and_complete()
+
+
+class HangsInGetWorker(ReferenceProvider):
+    async def get_worker(self, worker_id: str) -> Worker:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+
+def test_an_operation_that_hangs_is_a_violation_pointing_at_the_call_timeout():
+    suite = ReferenceConformance()
+    suite.provider_type = HangsInGetWorker  # type: ignore[assignment]
+    suite.check_timeout = 0.2
+    with pytest.raises(ContractViolation, match="get_worker .*RuntimeTimeout.*did not answer within the call timeout"):
+        suite.test_true_capabilities_work()
