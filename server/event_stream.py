@@ -45,10 +45,12 @@ _SEPARATOR = "\n"
 
 def resume_cursor(request: Request) -> int | None:
     """Where to resume: ``Last-Event-ID`` (what a reconnecting browser sends) wins over ``?cursor=``."""
+    # Both are checked, so a malformed one is a 400 even when the other wins.
+    cursor = integer_parameter(request.query_params, "cursor", minimum=0)
     header = request.headers.get("last-event-id")
     if header is not None and header.strip():
         return parse_integer(header.strip(), "Last-Event-ID", minimum=0)
-    return integer_parameter(request.query_params, "cursor", minimum=0)
+    return cursor
 
 
 def event_stream_endpoint(registry: RuntimeRegistry, *, heartbeat_seconds: float) -> Callable[[Request], Awaitable[Response]]:

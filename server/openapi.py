@@ -325,11 +325,37 @@ def _paths() -> dict[str, Any]:
     location = {"Location": {"required": True, "schema": {"type": "string"}, "description": "the new worker's URL"}}
     created = _ok("Worker", "the worker, with a profile_fallback diagnostic if the profile was unknown", "201")
     created["201"]["headers"] = location
+    # Before OpenAPI 3.2 (itemSchema), an event stream's schema describes one
+    # event as tools parse it: {event, id?, data} with data a JSON text.
+    def json_text(schema: str) -> dict[str, Any]:
+        return {"type": "string", "contentMediaType": JSON, "contentSchema": _ref(schema)}
+
+    closing_events = ["cursor_expired", "error"]
+    stream_event = {
+        "oneOf": [
+            {
+                "type": "object",
+                "description": "a runtime event: id = event id, event = its type, data = the Event JSON",
+                "properties": {
+                    "id": {"type": "string", "pattern": "^[0-9]+$"},
+                    "event": {"type": "string", "not": {"enum": closing_events}},
+                    "data": json_text("Event"),
+                },
+                "required": ["id", "event", "data"],
+            },
+            {
+                "type": "object",
+                "description": "the last event before the stream closes: data = an ErrorEnvelope",
+                "properties": {"event": {"type": "string", "enum": closing_events}, "data": json_text("ErrorEnvelope")},
+                "required": ["event", "data"],
+            },
+        ]
+    }
     stream_success = {
         "200": {
-            "description": "Server-Sent Events: id = event id, event = type, data = the Event JSON; "
-            "': heartbeat' comments while idle; one 'cursor_expired' (or 'error') event, data an ErrorEnvelope, then close",
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "description": "Server-Sent Events: one per runtime event; ': heartbeat' comments while idle; "
+            "one 'cursor_expired' (resume point gone) or 'error' (runtime stopped) event, then close",
+            "content": {"text/event-stream": {"schema": stream_event}},
         }
     }
     last_event_id = {

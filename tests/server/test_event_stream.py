@@ -111,3 +111,9 @@ async def test_stopping_the_runtimes_closes_live_streams():
             await app.state.assembly.registry.close()
             await call.wait_until(lambda c: c.finished)
     assert [(e["event"], e["data"]["error"]["code"]) for e in call.data_events()] == [("error", "runtime_unavailable")]
+
+
+async def test_a_malformed_cursor_is_400_even_when_last_event_id_wins(app_and_client):
+    _, client = app_and_client
+    response = await client.get(STREAM, params={"cursor": "-1"}, headers={"Last-Event-ID": "0"})
+    assert error_of(response) == (400, "malformed_request")
