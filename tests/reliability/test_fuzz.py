@@ -1,0 +1,85 @@
+"""Schemathesis against our own ``/openapi.json``, on the real app, in process.
+
+Every operation gets positive cases (valid per the schema) and negative ones
+(each violating it somewhere), and every response is checked by all of
+schemathesis' checks: no 5xx, status code documented, body matching the
+documented schema, content type and headers as documented, negative data
+rejected, positive data accepted. A stateful run follows the document's links
+(create -> detail, input, transcript, events, stop).
+
+Bounded for the suite (derandomized, a fixed number of examples); the long
+run is ``tests/benchmarks/fuzz_long.py``.
+"""
+
+from __future__ import annotations
+
+import hypothesis
+import pytest
+import schemathesis
+from hypothesis import HealthCheck
+from schemathesis import GenerationMode
+
+from server.app import create_app
+
+from .app_config import embedded_config
+from .fuzz_checks import REFINED_CHECKS
+
+#: Examples per operation and generation mode; the long run uses far more.
+EXAMPLES = 25
+#: Seconds a call may take: an event stream never ends by itself, so it is read for this long.
+CALL_TIMEOUT = 0.5
+
+
+
+def fresh_app():
+    """An app of its own per test: a lifespan ends with its test, and runtimes do not restart."""
+    return create_app(
+        embedded_config(max_workers=200, max_transcript_entries=50, event_retention=500, slow_delay_seconds=0.2)
+    )
+
+
+schema = schemathesis.openapi.from_asgi("/openapi.json", fresh_app())
+schema.config.generation.update(
+    modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE], max_examples=EXAMPLES, deterministic=True
+)
+
+SETTINGS = hypothesis.settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
+
+
+@pytest.fixture
+def app():
+    return fresh_app()
+
+
+@schema.parametrize()
+@SETTINGS
+def test_every_operation_answers_as_documented(case, app):
+    case.call_and_validate(app=app, timeout=CALL_TIMEOUT, **REFINED_CHECKS)
+
+
+class LinkedOperations(schema.as_state_machine()):
+    """Create, then use what create returned, as the document's links say."""
+
+    app = None
+
+    def setup(self):
+        # One app per generated program: each starts from an empty runtime.
+        self.app = fresh_app()
+
+    def call(self, case, **kwargs):
+        return case.call(app=self.app, timeout=CALL_TIMEOUT, **kwargs)
+
+    def validate_response(self, response, case, additional_checks=(), **kwargs):
+        case.validate_response(response, **REFINED_CHECKS)
+
+
+LinkedOperations.TestCase.settings = hypothesis.settings(
+    SETTINGS, max_examples=15, stateful_step_count=8
+)
+TestLinkedOperationsAnswerAsDocumented = LinkedOperations.TestCase
