@@ -24,11 +24,10 @@ from server.app import create_app
 from .app_config import embedded_config
 from .fuzz_checks import REFINED_CHECKS
 
-#: Examples per operation and generation mode; the long run uses far more.
+#: Examples per operation (positive and negative cases mixed); the long run uses far more.
 EXAMPLES = 25
 #: Seconds a call may take: an event stream never ends by itself, so it is read for this long.
 CALL_TIMEOUT = 0.5
-
 
 
 def fresh_app():
@@ -75,7 +74,7 @@ class LinkedOperations(schema.as_state_machine()):
     def call(self, case, **kwargs):
         return case.call(app=self.app, timeout=CALL_TIMEOUT, **kwargs)
 
-    def validate_response(self, response, case, additional_checks=(), **kwargs):
+    def validate_response(self, response, case, additional_checks=None, **kwargs):
         case.validate_response(response, **REFINED_CHECKS)
 
 
