@@ -23,8 +23,11 @@ disconnects and closes streams when uvicorn begins to shut down (decision 0011).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+import anyio
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.requests import Request
 from starlette.responses import Response
@@ -39,6 +42,8 @@ from server.request_parsing import integer_parameter, parse_integer
 __all__ = ["event_stream_endpoint", "HEARTBEAT_COMMENT"]
 
 HEARTBEAT_COMMENT = "heartbeat"
+#: How long a stream may take to end itself once shutdown begins before it is cancelled.
+SHUTDOWN_GRACE_SECONDS = 2.0
 #: Plain LF line ends (the spec allows LF, CRLF or CR): readable in curl and easy to parse.
 _SEPARATOR = "\n"
 
@@ -69,36 +74,70 @@ def event_stream_endpoint(registry: RuntimeRegistry, *, heartbeat_seconds: float
         if not provider.capabilities.stream_events:
             raise UnsupportedOperation(f"runtime kind {provider.kind!r} does not support stream_events", runtime_id=runtime_id)
         page_max = provider.limits.event_page_max
+        # sse-starlette sets this when the server begins to shut down; the
+        # generator then returns, so the response ends as a complete HTTP
+        # body instead of being cancelled mid-stream.
+        shutdown = anyio.Event()
         return EventSourceResponse(
-            _events(registry, runtime_id, first, page_max=page_max, heartbeat_seconds=heartbeat_seconds),
+            _events(registry, runtime_id, first, page_max=page_max, heartbeat_seconds=heartbeat_seconds, shutdown=shutdown),
             ping=0,  # heartbeats are ours: sent only while idle
             sep=_SEPARATOR,
             headers={"Cache-Control": "no-store"},
+            shutdown_event=shutdown,
+            shutdown_grace_period=SHUTDOWN_GRACE_SECONDS,
         )
 
     return stream_events
 
 
 async def _events(
-    registry: RuntimeRegistry, runtime_id: str, first: EventPage | CursorExpired, *, page_max: int, heartbeat_seconds: float
+    registry: RuntimeRegistry, runtime_id: str, first: EventPage | CursorExpired, *,
+    page_max: int, heartbeat_seconds: float, shutdown: anyio.Event,
 ) -> AsyncIterator[ServerSentEvent]:
     if isinstance(first, CursorExpired):
         yield _error_event("cursor_expired", first)
         return
     page = first
+    shutting_down = asyncio.ensure_future(shutdown.wait())
     try:
         while True:
             for event in page.events:
                 yield ServerSentEvent(encode_json(to_json_data(event)), id=str(event.id), event=event.type, sep=_SEPARATOR)
             cursor = page.next_cursor
             if not page.has_more:
-                while not await registry.wait_for_events(runtime_id, cursor=cursor, timeout=heartbeat_seconds):
+                while True:
+                    more = await _wait_for_events(registry, runtime_id, cursor, heartbeat_seconds, shutting_down)
+                    if more is None:
+                        return  # the server is shutting down: end the body cleanly
+                    if more:
+                        break
                     yield ServerSentEvent(comment=HEARTBEAT_COMMENT, sep=_SEPARATOR)
             page = await registry.read_events(runtime_id, cursor=cursor, limit=page_max)
     except CursorExpired as exc:
         yield _error_event("cursor_expired", exc)
     except RegistryError as exc:
         yield _error_event("error", exc)
+    finally:
+        shutting_down.cancel()
+
+
+async def _wait_for_events(
+    registry: RuntimeRegistry, runtime_id: str, cursor: int, timeout: float, shutting_down: asyncio.Future[object]
+) -> bool | None:
+    """Whether there are events after ``cursor`` within ``timeout``; ``None`` if shutdown began first."""
+    if shutting_down.done():
+        return None
+    waiting = asyncio.ensure_future(registry.wait_for_events(runtime_id, cursor=cursor, timeout=timeout))
+    try:
+        await asyncio.wait((waiting, shutting_down), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if not waiting.done():
+            waiting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await waiting
+    if shutting_down.done():
+        return None
+    return waiting.result()
 
 
 def _error_event(name: str, error: RegistryError) -> ServerSentEvent:
