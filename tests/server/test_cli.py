@@ -133,3 +133,9 @@ def test_a_port_that_is_not_a_number_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as exited:
         main(["serve", "--port", "eighty"])
     assert exited.value.code == 2
+
+
+def test_serve_of_bad_runtime_settings_is_one_line_per_problem_and_exit_2(capsys, config_file):
+    path = config_file(GOOD.replace("port = 8123", "port = 0").replace("max_workers = 10", "max_workers = 0"))
+    code, _, err = run(capsys, "serve", "--config", str(path))
+    assert (code, err) == (2, [f"runtime-registry: {path}: runtimes[0].settings.max_workers: must be at least 1"])

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 CLI = "import sys; from server.cli import main; sys.argv[0] = 'runtime-registry'; sys.exit(main())"
 TOKEN = "process-token-77aa66bb"
