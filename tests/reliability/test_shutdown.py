@@ -48,7 +48,7 @@ def server(tmp_path):
 
 
 @pytest.mark.xfail(
-    strict=True,
+    strict=False,  # the cut depends on when sse-starlette's 0.5 s exit poll fires: usually cut, sometimes not
     reason="sse-starlette cancels the stream task on shutdown before it sends the final empty body: "
     "uvicorn logs 'ASGI callable returned without completing response' and the client sees a cut stream; "
     "server/event_stream.py must end the generator itself (shutdown_event + shutdown_grace_period)",
