@@ -3,8 +3,8 @@
 Everything an operator can get wrong (a missing or broken config file, a port
 in use, a public address without a token) ends in one line on stderr and a
 non-zero exit, never a traceback. Exit codes: 0 success (also after SIGTERM or
-Ctrl-C), 1 the server could not start, 2 the configuration or the command line
-is wrong.
+Ctrl-C while serving), 1 the server could not start, 2 the configuration or the
+command line is wrong, 130 interrupted before the server started.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ PROG = "runtime-registry"
 #: How long shutdown waits for open connections (live streams close at once) before cancelling them.
 GRACEFUL_SHUTDOWN_SECONDS = 5.0
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,6 +78,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in exc.lines():
             _error(line)
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        # Ctrl-C before the server took over the signals (while loading plugins, say).
+        return EXIT_INTERRUPTED
 
 
 def _error(line: str) -> None:
