@@ -25,6 +25,12 @@ def is_protected_path(path: str) -> bool:
     return path == "/api" or path.startswith("/api/")
 
 
+def _route_path(scope: Scope) -> str:
+    """The path below the app's mount point (ASGI's ``path`` includes ``root_path``)."""
+    path, root = scope["path"], scope.get("root_path", "")
+    return path[len(root):] if root and path.startswith(root) else path
+
+
 class BearerAuthMiddleware:
     """Refuse protected requests without the configured token: ``401 unauthorized``.
 
@@ -38,7 +44,7 @@ class BearerAuthMiddleware:
         self._expected = token.encode("utf-8")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and is_protected_path(scope["path"]):
+        if scope["type"] == "http" and is_protected_path(_route_path(scope)):
             presented = None
             for name, value in scope["headers"]:
                 if name == b"authorization":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import attrs
+import httpx
 import pytest
 
 from registry_core import RegistryConfig, ServerSettings
@@ -91,3 +92,13 @@ async def test_a_config_given_explicitly_is_used_as_given(monkeypatch):
     monkeypatch.setenv("RUNTIME_REGISTRY_TOKEN", TOKEN)
     async with serving(create_app(RegistryConfig(server=ServerSettings()))) as client:
         assert (await client.get("/api/runtimes")).status_code == 200
+
+
+async def test_the_token_is_needed_when_the_app_is_mounted_under_a_prefix():
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    host = Starlette(routes=[Mount("/registry", app=with_token(TOKEN))])
+    transport = httpx.ASGITransport(app=host)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        assert error_of(await client.get("/registry/api/runtimes")) == (401, "unauthorized")
