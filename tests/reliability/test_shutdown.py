@@ -47,12 +47,6 @@ def server(tmp_path):
         yield served
 
 
-@pytest.mark.xfail(
-    strict=False,  # the cut depends on when sse-starlette's 0.5 s exit poll fires: usually cut, sometimes not
-    reason="sse-starlette cancels the stream task on shutdown before it sends the final empty body: "
-    "uvicorn logs 'ASGI callable returned without completing response' and the client sees a cut stream; "
-    "server/event_stream.py must end the generator itself (shutdown_event + shutdown_grace_period)",
-)
 async def test_sigterm_with_turns_in_flight_and_open_streams_exits_0_quickly_and_ends_streams_cleanly(server):
     async with httpx.AsyncClient(base_url=server.base_url, timeout=15) as api:
         for _ in range(BUSY_WORKERS):
