@@ -39,8 +39,9 @@ encode_json: Callable[[Any], str] = json.JSONEncoder(ensure_ascii=False, allow_n
 
 #: Rendered workers and transcript entries kept, keyed by the (frozen, hashable) model.
 FRAGMENT_CACHE_SIZE = 4096
-#: Transcript entries with longer content are rendered every time, so the
-#: cache holds at most FRAGMENT_CACHE_SIZE small strings.
+#: Transcript entries with longer content are rendered every time, so each of
+#: the two caches holds at most FRAGMENT_CACHE_SIZE strings of a few kB: about
+#: 10 MB in the worst case, typically well under 2 MB.
 FRAGMENT_MAX_CONTENT = 2048
 
 
