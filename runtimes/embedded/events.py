@@ -33,6 +33,11 @@ __all__ = ["EventLog", "EventSlice"]
 # Compact a list's dead head once it is this long and at least half the list:
 # each compaction moves at most as many items as were dropped since the last.
 _COMPACT_AFTER = 1024
+# The same rule for each worker's index, with a small floor: there is one index
+# per worker, so a floor of 1,024 would let every worker keep ~1,000 dead ids
+# (~40 KiB) long after their events were dropped — memory growing with
+# max_workers instead of event_retention. Still amortised O(1) per event.
+_INDEX_COMPACT_AFTER = 16
 
 
 class _IdIndex:
@@ -46,7 +51,7 @@ class _IdIndex:
 
     def drop_oldest(self) -> None:
         self.head += 1
-        if self.head >= _COMPACT_AFTER and self.head * 2 >= len(self.ids):
+        if self.head >= _INDEX_COMPACT_AFTER and self.head * 2 >= len(self.ids):
             del self.ids[: self.head]
             self.head = 0
 

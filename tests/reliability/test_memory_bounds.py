@@ -5,15 +5,14 @@ the configured state was full. Part of it was the per-worker index of event
 ids: when the log drops a worker's oldest event, the index only moved a head
 and compacted after 1,024 dead ids, so each worker could hold ~1,000 dead ids
 (~40 KiB) long after the events were gone — 40 MiB at the default 1,000
-workers, for a log that retains a few hundred KiB of events.
+workers, for a log that retains a few hundred KiB of events. The index now
+compacts once half of it is dead (after at least 16 drops).
 """
 
 from __future__ import annotations
 
 import gc
 import tracemalloc
-
-import pytest
 
 from runtimes.embedded.events import EventLog
 
@@ -37,11 +36,6 @@ def traced_bytes_after(append_rounds: int) -> int:
         tracemalloc.stop()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="runtimes/embedded/events.py: _IdIndex compacts only after 1,024 dropped ids per worker "
-    "(memory grows with max_workers x 1,024, not with event_retention)",
-)
 def test_the_event_log_holds_memory_for_its_retention_not_for_every_dropped_event():
     # Ten events per worker: the log is full (2,000 appended, 500 retained).
     full = traced_bytes_after(10)
