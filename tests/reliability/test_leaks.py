@@ -270,8 +270,8 @@ def test_unauthenticated_requests_show_no_secret(deployment):
 
 
 def read_stream_briefly(api: httpx.Client, path: str, **kwargs) -> httpx.Response:
-    """The stream's first second: enough for the retained events, then the client hangs up."""
-    with api.stream("GET", path, timeout=httpx.Timeout(10, read=1.0), **kwargs) as response:
+    """The stream's first half second: enough for the retained events, then the client hangs up."""
+    with api.stream("GET", path, timeout=httpx.Timeout(10, read=0.5), **kwargs) as response:
         chunks = []
         try:
             for chunk in response.iter_text():
