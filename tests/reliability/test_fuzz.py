@@ -4,8 +4,9 @@ Every operation gets positive cases (valid per the schema) and negative ones
 (each violating it somewhere), and every response is checked by all of
 schemathesis' checks: no 5xx, status code documented, body matching the
 documented schema, content type and headers as documented, negative data
-rejected, positive data accepted. A stateful run follows the document's links
-(create -> detail, input, transcript, events, stop).
+rejected, positive data accepted. A stateful run chains operations through
+the links schemathesis infers from the response schemas (a created worker's
+id into detail, input, cancel, stop, transcript and events).
 
 Bounded for the suite (derandomized, a fixed number of examples); the long
 run is ``tests/benchmarks/fuzz_long.py``.
@@ -63,7 +64,7 @@ def test_every_operation_answers_as_documented(case, app):
 
 
 class LinkedOperations(schema.as_state_machine()):
-    """Create, then use what create returned, as the document's links say."""
+    """Create, then use what create returned (links inferred from the response schemas)."""
 
     app = None
 
