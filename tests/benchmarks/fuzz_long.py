@@ -9,7 +9,7 @@ and schemathesis' command line, in this process, against its
 
 - phases ``examples``, ``coverage`` (boundary and invalid values of every
   parameter and field, systematically), ``fuzzing`` (``--max-examples`` per
-  operation, positive and negative) and ``stateful`` (the document's links:
+  operation, positive and negative) and ``stateful`` (links schemathesis infers:
   a created worker's id into detail, input, transcript, events, stop);
 - every check (``--checks all``), with ``positive_data_acceptance`` replaced
   by the refined check of ``tests/reliability/fuzz_checks.py`` (schema-valid
