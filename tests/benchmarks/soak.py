@@ -42,19 +42,8 @@ async def sample(server, tally: LoadTally, every: float, until: float, rows: lis
         rows.append((time.monotonic() - started, tally.requests, server.rss_kib(), server.open_fds()))
 
 
-async def settled_fds(server) -> int:
-    previous = -1
-    for _ in range(50):
-        count = server.open_fds()
-        if count == previous:
-            return count
-        previous = count
-        await asyncio.sleep(0.1)
-    return previous
-
-
 async def soak(server, seconds: float, users: int, every: float) -> None:
-    fds_start, rss_start = await settled_fds(server), server.rss_kib()
+    fds_start, rss_start = await server.settled_fds(), server.rss_kib()
     warm_up_seconds = min(60.0, seconds / 3)
     warm = await run_mixed_load(server.base_url, EMBEDDED, seconds=warm_up_seconds, users=users, seed=1)
     rss_warm, fds_warm = server.rss_kib(), server.open_fds()
@@ -66,7 +55,7 @@ async def soak(server, seconds: float, users: int, every: float) -> None:
         sample(server, tally, every, began + load_seconds, rows),
     )
     elapsed = time.monotonic() - began
-    rss_end, fds_end = server.rss_kib(), await settled_fds(server)
+    rss_end, fds_end = server.rss_kib(), await server.settled_fds(at_most=fds_start)
 
     print(f"config: {CONFIG}, users: {users}, warm-up {warm_up_seconds:.0f} s, load {load_seconds:.0f} s")
     print(f"warm-up: {warm.requests} requests ({warm.requests / warm_up_seconds:.0f}/s), unexpected answers: {len(warm.errors)}")

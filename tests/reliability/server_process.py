@@ -8,6 +8,7 @@ read from ``/proc/PID`` (resident memory, open file descriptors).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -58,6 +59,23 @@ class ServerProcess:
     def open_fds(self) -> int:
         """How many file descriptors the server holds open (entries of ``/proc/PID/fd``)."""
         return len(os.listdir(f"/proc/{self.pid}/fd"))
+
+    async def settled_fds(self, *, at_most: int | None = None, timeout: float = 5.0) -> int:
+        """Open descriptors once the server has noticed closed connections.
+
+        Polls until the count is ``at_most`` or less (when given), or has not
+        changed for 100 ms; after ``timeout`` seconds returns the count as it is.
+        """
+        deadline = time.monotonic() + timeout
+        readings = [self.open_fds()]
+        while time.monotonic() < deadline:
+            if at_most is not None and readings[-1] <= at_most:
+                break
+            if at_most is None and len(readings) >= 5 and len(set(readings[-5:])) == 1:
+                break
+            await asyncio.sleep(0.02)
+            readings.append(self.open_fds())
+        return readings[-1]
 
     def log_text(self) -> str:
         """Everything the server wrote to stdout and stderr so far."""

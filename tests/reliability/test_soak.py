@@ -12,7 +12,6 @@ The long version, with figures, is ``tests/benchmarks/soak.py``.
 
 from __future__ import annotations
 
-import asyncio
 
 import pytest
 
@@ -35,23 +34,13 @@ def server(tmp_path):
         yield served
 
 
-async def settled_fds(server) -> int:
-    """Open descriptors once closed client connections have been noticed by the server."""
-    for _ in range(50):
-        count = server.open_fds()
-        await asyncio.sleep(0.05)
-        if server.open_fds() == count:
-            return count
-    return server.open_fds()
-
-
 async def test_a_saturated_server_under_mixed_load_stays_flat_in_memory_and_descriptors(server):
-    fds_at_start = await settled_fds(server)
+    fds_at_start = await server.settled_fds()
     warm_up = await run_mixed_load(server.base_url, EMBEDDED, seconds=WARM_UP_SECONDS, seed=1)
     rss_warm = server.rss_kib()
     load = await run_mixed_load(server.base_url, EMBEDDED, seconds=LOAD_SECONDS, seed=2)
     rss_end = server.rss_kib()
-    fds_at_end = await settled_fds(server)
+    fds_at_end = await server.settled_fds(at_most=fds_at_start)
 
     assert warm_up.errors == [] and load.errors == [], (warm_up.errors, load.errors)
     assert warm_up.outcomes[("create", 409, "capacity_exceeded")] > 0, "the warm-up did not saturate the runtime"

@@ -43,22 +43,11 @@ async def open_read_and_drop(port: int) -> bytes:
     return received
 
 
-async def settled_fds(server) -> int:
-    previous = -1
-    for _ in range(100):
-        count = server.open_fds()
-        if count == previous:
-            return count
-        previous = count
-        await asyncio.sleep(0.05)
-    return previous
-
-
 async def test_streams_opened_and_dropped_in_waves_free_their_descriptors_and_memory(server):
     port = int(server.base_url.rsplit(":", 1)[1])
     async with LoadClient(server.base_url, connections=1) as api:
         worker_id = (await api.post(f"/api/runtimes/{EMBEDDED}/workers", {"profile": "echo"})).json()["worker_id"]
-        fds_at_start = await settled_fds(server)
+        fds_at_start = await server.settled_fds()
         rss_after_first_wave = None
         for wave in range(WAVES):
             feeding = asyncio.gather(
@@ -68,7 +57,7 @@ async def test_streams_opened_and_dropped_in_waves_free_their_descriptors_and_me
             await feeding
             assert all(head.startswith(b"HTTP/1.1 200") for head in heads)
             # The api client's one connection stays open: the baseline includes it.
-            assert await settled_fds(server) <= fds_at_start, f"wave {wave}: descriptors were not freed"
+            assert await server.settled_fds(at_most=fds_at_start) <= fds_at_start, f"wave {wave}: descriptors were not freed"
             if rss_after_first_wave is None:
                 rss_after_first_wave = server.rss_kib()
         rss_at_end = server.rss_kib()
