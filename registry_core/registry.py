@@ -48,6 +48,7 @@ from registry_core.models import (
     RuntimeState,
     RuntimeStatus,
     RuntimeSummary,
+    Severity,
     TranscriptPage,
     Worker,
     WorkerActionResult,
@@ -224,6 +225,8 @@ class RuntimeRegistry:
             try:
                 state = await self._guarded(runtime, "describe", runtime.provider.describe)  # type: ignore[union-attr]
                 _expect(state, RuntimeState, runtime, "describe")
+                if not isinstance(state.status, RuntimeStatus) or not _are_diagnostics(state.diagnostics):
+                    raise _malformed(runtime, "describe")
                 status, diagnostics = state.status, state.diagnostics
             except RegistryError as exc:
                 status = RuntimeStatus.UNAVAILABLE
@@ -472,6 +475,13 @@ def _expect(value: Any, model: type[T], runtime: _Runtime, operation: str) -> T:
     if getattr(value, "runtime_id", runtime.runtime_id) != runtime.runtime_id:
         raise _malformed(runtime, operation)
     return value
+
+
+def _are_diagnostics(values: Any) -> bool:
+    return isinstance(values, tuple) and all(
+        type(d) is Diagnostic and isinstance(d.severity, Severity) and isinstance(d.code, str) and isinstance(d.message, str)
+        for d in values
+    )
 
 
 def _expect_worker(worker: Any, runtime: _Runtime, operation: str) -> Worker:

@@ -24,7 +24,7 @@ from registry_core.registry import RuntimeRegistry
 from server.errors import MalformedRequest
 from server.event_stream import event_stream_endpoint
 from server.request_parsing import integer_parameter, opaque_parameter, read_model
-from server.responses import JSON_MEDIA_TYPE, JSONResponse
+from server.responses import JSON_MEDIA_TYPE, JSONResponse, overview_response, runtime_response
 
 __all__ = ["build_routes"]
 
@@ -68,67 +68,71 @@ def build_routes(registry: RuntimeRegistry, plugins: PluginSet, *, openapi_docum
         return JSONResponse(await registry.list_runtimes())
 
     async def get_runtime(request: Request) -> Response:
-        return JSONResponse(await registry.describe_runtime(request.path_params["runtime_id"]))
+        runtime_id = request.path_params["runtime_id"]
+        return runtime_response(await registry.describe_runtime(runtime_id), runtime_id=runtime_id)
 
     async def list_workers(request: Request) -> Response:
         query = request.query_params
         limit = integer_parameter(query, "limit", minimum=1)
         cursor = opaque_parameter(query, "cursor")
-        page = await _query_errors_are_malformed(
-            registry.list_workers(request.path_params["runtime_id"], limit=limit, cursor=cursor)
-        )
-        return JSONResponse(page)
+        runtime_id = request.path_params["runtime_id"]
+        page = await _query_errors_are_malformed(registry.list_workers(runtime_id, limit=limit, cursor=cursor))
+        return runtime_response(page, runtime_id=runtime_id)
 
     async def create_worker(request: Request) -> Response:
         runtime_id = validate_identifier(request.path_params["runtime_id"], field="runtime_id")
         worker = await registry.create_worker(runtime_id, await read_model(request, CreateWorkerRequest))
         location = f"{request.scope.get('root_path', '')}/api/runtimes/{runtime_id}/workers/{worker.worker_id}"
-        return JSONResponse(worker, status_code=201, headers={"Location": location})
+        return runtime_response(worker, runtime_id=runtime_id, status_code=201, headers={"Location": location})
 
     async def get_worker(request: Request) -> Response:
         params = request.path_params
-        return JSONResponse(await registry.get_worker(params["runtime_id"], params["worker_id"]))
+        worker = await registry.get_worker(params["runtime_id"], params["worker_id"])
+        return runtime_response(worker, runtime_id=worker.runtime_id)
 
     async def send_input(request: Request) -> Response:
         params = request.path_params
         runtime_id = validate_identifier(params["runtime_id"], field="runtime_id")
         worker_id = validate_identifier(params["worker_id"], field="worker_id")
         accepted = await registry.send_input(runtime_id, worker_id, await read_model(request, InputRequest))
-        return JSONResponse(accepted, status_code=202)
+        return runtime_response(accepted, runtime_id=runtime_id, status_code=202)
 
     async def cancel_worker(request: Request) -> Response:
         params = request.path_params
-        return JSONResponse(await registry.cancel_worker(params["runtime_id"], params["worker_id"]))
+        result = await registry.cancel_worker(params["runtime_id"], params["worker_id"])
+        return runtime_response(result, runtime_id=result.runtime_id)
 
     async def stop_worker(request: Request) -> Response:
         params = request.path_params
-        return JSONResponse(await registry.stop_worker(params["runtime_id"], params["worker_id"]))
+        result = await registry.stop_worker(params["runtime_id"], params["worker_id"])
+        return runtime_response(result, runtime_id=result.runtime_id)
 
     async def read_transcript(request: Request) -> Response:
         params, query = request.path_params, request.query_params
         start = integer_parameter(query, "start", minimum=1) or 1
         limit = integer_parameter(query, "limit", minimum=1)
         page = await registry.read_transcript(params["runtime_id"], params["worker_id"], start=start, limit=limit)
-        return JSONResponse(page)
+        return runtime_response(page, runtime_id=page.runtime_id)
 
     async def read_runtime_events(request: Request) -> Response:
         query = request.query_params
         cursor = integer_parameter(query, "cursor", minimum=0)
         limit = integer_parameter(query, "limit", minimum=1)
-        return JSONResponse(await registry.read_events(request.path_params["runtime_id"], cursor=cursor, limit=limit))
+        page = await registry.read_events(request.path_params["runtime_id"], cursor=cursor, limit=limit)
+        return runtime_response(page, runtime_id=page.runtime_id)
 
     async def read_worker_events(request: Request) -> Response:
         params, query = request.path_params, request.query_params
         cursor = integer_parameter(query, "cursor", minimum=0)
         limit = integer_parameter(query, "limit", minimum=1)
         page = await registry.read_events(params["runtime_id"], cursor=cursor, limit=limit, worker_id=params["worker_id"])
-        return JSONResponse(page)
+        return runtime_response(page, runtime_id=page.runtime_id)
 
     async def list_all_workers(request: Request) -> Response:
         query = request.query_params
         limit = integer_parameter(query, "limit", minimum=1)
         cursor = opaque_parameter(query, "cursor")
-        return JSONResponse(await _query_errors_are_malformed(registry.list_all_workers(limit=limit, cursor=cursor)))
+        return overview_response(await _query_errors_are_malformed(registry.list_all_workers(limit=limit, cursor=cursor)))
 
     stream_events = event_stream_endpoint(registry, heartbeat_seconds=heartbeat_seconds)
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import anyio
@@ -32,14 +33,16 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.requests import Request
 from starlette.responses import Response
 
-from registry_core.errors import CursorExpired, RegistryError, UnsupportedOperation
-from registry_core.models import EventPage
+from registry_core.errors import CursorExpired, RegistryError, RuntimeUnavailable, UnsupportedOperation
+from registry_core.models import Event, EventPage
 from registry_core.registry import RuntimeRegistry
 from server.errors import envelope
 from server.serialization import encode_json, to_json_data
 from server.request_parsing import integer_parameter, parse_integer
 
 __all__ = ["event_stream_endpoint", "HEARTBEAT_COMMENT"]
+
+log = logging.getLogger("server.event_stream")
 
 HEARTBEAT_COMMENT = "heartbeat"
 #: How long a stream may take to end itself once shutdown begins before it is cancelled.
@@ -102,7 +105,7 @@ async def _events(
     try:
         while True:
             for event in page.events:
-                yield ServerSentEvent(encode_json(to_json_data(event)), id=str(event.id), event=event.type, sep=_SEPARATOR)
+                yield _event_message(event, runtime_id)
             cursor = page.next_cursor
             if not page.has_more:
                 while True:
@@ -138,6 +141,16 @@ async def _wait_for_events(
     if shutting_down.done():
         return None
     return waiting.result()
+
+
+def _event_message(event: Event, runtime_id: str) -> ServerSentEvent:
+    try:
+        return ServerSentEvent(encode_json(to_json_data(event)), id=str(event.id), event=event.type, sep=_SEPARATOR)
+    except Exception:
+        # Event data is the provider's free-form mapping: a value that cannot
+        # become JSON is the runtime's fault, reported like any runtime failure.
+        log.exception("runtime %r returned an event that cannot be rendered as JSON", runtime_id)
+        raise RuntimeUnavailable("the runtime returned malformed data", runtime_id=runtime_id) from None
 
 
 def _error_event(name: str, error: RegistryError) -> ServerSentEvent:

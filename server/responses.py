@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
+import attrs
 from starlette.responses import Response
 
-from registry_core.errors import RegistryError
+from registry_core.errors import RegistryError, RuntimeUnavailable
+from registry_core.models import Diagnostic, WorkerOverview
 from server.errors import envelope, internal_error_envelope, status_of
 from server.serialization import render_json
 
-__all__ = ["JSON_MEDIA_TYPE", "JSONResponse", "error_response", "internal_error_response"]
+__all__ = [
+    "JSON_MEDIA_TYPE",
+    "JSONResponse",
+    "runtime_response",
+    "overview_response",
+    "error_response",
+    "internal_error_response",
+]
+
+log = logging.getLogger("server.responses")
 
 JSON_MEDIA_TYPE = "application/json; charset=utf-8"
 
@@ -23,6 +35,51 @@ class JSONResponse(Response):
 
     def render(self, content: Any) -> bytes:
         return render_json(content).encode("utf-8")
+
+
+def runtime_response(
+    value: Any, *, runtime_id: str | None, status_code: int = 200, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    """A response holding what a runtime returned.
+
+    The registry checks a result's model type, but not what its fields hold: a
+    provider can put a string where a timestamp belongs, or an arbitrary object
+    in event data. Such a value fails here, while rendering; it is the
+    runtime's fault, so it is ``503 runtime_unavailable`` (details to the log),
+    never a 500.
+    """
+    try:
+        return JSONResponse(value, status_code=status_code, headers=headers)
+    except Exception:
+        log.exception("runtime %r returned data that cannot be rendered as JSON", runtime_id)
+        raise RuntimeUnavailable("the runtime returned malformed data", runtime_id=runtime_id) from None
+
+
+def overview_response(overview: WorkerOverview) -> JSONResponse:
+    """The cross-runtime worker overview, where one runtime's unrenderable rows are a diagnostic.
+
+    The overview must never fail as a whole for one runtime's fault, so on a
+    rendering failure (rare: a plugin bug) each row is tried alone and the
+    runtimes whose rows fail are reported instead of listed.
+    """
+    try:
+        return JSONResponse(overview)
+    except Exception:
+        pass
+    kept, broken = [], []
+    for worker in overview.items:
+        try:
+            render_json(worker)
+        except Exception:
+            if worker.runtime_id not in broken:
+                log.exception("runtime %r returned a worker that cannot be rendered as JSON", worker.runtime_id)
+                broken.append(worker.runtime_id)
+        else:
+            kept.append(worker)
+    diagnostics = overview.diagnostics + tuple(
+        Diagnostic.error("runtime_unavailable", f"runtime {runtime_id!r} returned malformed data") for runtime_id in broken
+    )
+    return JSONResponse(attrs.evolve(overview, items=tuple(kept), diagnostics=diagnostics))
 
 
 def error_response(error: RegistryError, headers: Mapping[str, str] | None = None) -> JSONResponse:

@@ -426,26 +426,82 @@ class ReturnsUnrenderableData(OneWorkerProvider):
 
     kind = "returns-unrenderable-data"
 
-    async def get_worker(self, worker_id: str) -> Worker:
-        return attrs.evolve(self.worker(), created_at="yesterday")  # type: ignore[arg-type]
+    def worker(self) -> Worker:
+        return attrs.evolve(super().worker(), created_at="yesterday")  # type: ignore[arg-type]
 
     async def read_events(self, *, cursor: int | None, limit: int, worker_id: str | None = None):
         from registry_core import Event, EventPage
 
+        if cursor:
+            return EventPage(self.runtime_id, (), cursor, False)
         return EventPage(self.runtime_id, (Event(1, "odd", None, {"handle": object()}, CREATED),), 1, False)
 
+    async def wait_for_events(self, *, cursor: int, timeout: float) -> bool:
+        await asyncio.sleep(timeout)
+        return False
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the server renders provider data after the registry returned it; a value that cannot be rendered is "
-    "a 500 today. Needs server/: render inside the runtime's error boundary and answer 503 runtime_unavailable.",
-)
-@pytest.mark.parametrize("path", ["/api/runtimes/odd/workers/w1", "/api/runtimes/odd/events"])
-async def test_a_runtime_returning_values_that_cannot_be_rendered_answers_a_typed_error(path):
-    config = '[[runtimes]]\nid = "odd"\nkind = "returns-unrenderable-data"\n'
-    app = create_app(assembly=assemble(parse_config(config), discovered=(kinds_plugin("odd-plugin", ReturnsUnrenderableData),)))
+    async def describe(self):
+        from registry_core import RuntimeState
+
+        return RuntimeState(diagnostics=({"code": "odd", "message": SECRET},))  # type: ignore[arg-type]
+
+
+UNRENDERABLE_CONFIG = """
+[server]
+stream_heartbeat_seconds = 0.05
+
+[[runtimes]]
+id = "backend-internal"
+kind = "embedded"
+
+[[runtimes]]
+id = "odd"
+kind = "returns-unrenderable-data"
+"""
+
+
+@contextlib.asynccontextmanager
+async def serving_unrenderable() -> AsyncIterator[httpx.AsyncClient]:
+    builtin = tuple(p for p in discover_plugins() if p.name == "embedded")
+    discovered = builtin + (kinds_plugin("odd-plugin", ReturnsUnrenderableData),)
+    app = create_app(assembly=assemble(parse_config(UNRENDERABLE_CONFIG), discovered=discovered))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            response = await client.get(path)
+            yield client
+
+
+@pytest.mark.parametrize("path", ["/api/runtimes/odd/workers", "/api/runtimes/odd/workers/w1", "/api/runtimes/odd/events"])
+async def test_a_runtime_returning_values_that_cannot_be_rendered_answers_503(path):
+    async with serving_unrenderable() as client:
+        response = await client.get(path)
     assert error_of(response) == (503, "runtime_unavailable")
+    assert_nothing_leaks(response)
+
+
+async def test_unrenderable_rows_of_one_runtime_are_a_diagnostic_of_the_overview_not_a_failure():
+    async with serving_unrenderable() as client:
+        await client.post("/api/runtimes/backend-internal/workers", json={})
+        response = await client.get("/api/workers")
+    assert response.status_code == 200
+    body = response.json()
+    assert {w["runtime_id"] for w in body["items"]} == {"backend-internal"}
+    assert ("runtime_unavailable", "runtime 'odd' returned malformed data") in [(d["code"], d["message"]) for d in body["diagnostics"]]
+
+
+async def test_a_runtime_describing_itself_with_malformed_diagnostics_is_unavailable_in_the_runtime_list():
+    async with serving_unrenderable() as client:
+        response = await client.get("/api/runtimes")
+    assert response.status_code == 200
+    statuses = {r["runtime_id"]: r["status"] for r in response.json()["items"]}
+    assert statuses == {"backend-internal": "running", "odd": "unavailable"}
+    assert_nothing_leaks(response)
+
+
+async def test_an_unrenderable_event_ends_the_stream_with_an_error_event():
+    async with serving_unrenderable() as client:
+        async with client.stream("GET", "/api/runtimes/odd/events/stream") as response:
+            text = (await asyncio.wait_for(response.aread(), 5)).decode()
+    assert response.status_code == 200
+    assert "event: error" in text and "runtime_unavailable" in text
+    assert SECRET not in text and "handle" not in text
