@@ -12,7 +12,6 @@ The long version, with figures, is ``tests/benchmarks/soak.py``.
 
 from __future__ import annotations
 
-
 import pytest
 
 from .app_config import EMBEDDED, embedded_toml, write_config
