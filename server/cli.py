@@ -179,7 +179,10 @@ def _plugins(args: argparse.Namespace) -> int:
     # A broken plugin is reported in the table; its traceback is not for this listing.
     logging.disable(logging.CRITICAL)
     try:
-        plugins = load_plugins(discover_plugins(), enabled=config.plugins.enabled, disabled=config.plugins.disabled)
+        # A plugin that prints while it is imported must not corrupt the
+        # listing (``--json`` output is read by programs): its output goes to stderr.
+        with contextlib.redirect_stdout(sys.stderr):
+            plugins = load_plugins(discover_plugins(), enabled=config.plugins.enabled, disabled=config.plugins.disabled)
     finally:
         logging.disable(logging.NOTSET)
     if args.json:

@@ -86,6 +86,21 @@ def test_plugins_json_lists_every_plugin_with_version_kinds_and_state(capsys):
     assert plugins["embedded"] == {"name": "embedded", "version": "0.1.0", "kinds": ["embedded"], "state": "loaded", "reason": None}
 
 
+def test_plugins_json_stays_json_when_a_plugin_prints_while_it_is_imported(capsys, monkeypatch):
+    from registry_core.plugin_loading import DiscoveredPlugin
+
+    def chatty_plugin() -> object:
+        print("hello from a chatty plugin")
+        return object()
+
+    chatty = DiscoveredPlugin(name="chatty", version="1.0", distribution="chatty", load=chatty_plugin)
+    monkeypatch.setattr("server.cli.discover_plugins", lambda: (chatty,))
+    code, out, err = run(capsys, "plugins", "--json")
+    assert code == 0
+    assert [p["name"] for p in json.loads("\n".join(out))["items"]] == ["chatty"]
+    assert "hello from a chatty plugin" in "\n".join(err)
+
+
 def test_plugins_shows_a_disabled_plugin_with_its_reason(capsys, config_file):
     path = config_file('runtimes = []\n[plugins]\ndisabled = ["local-compat"]\n')
     code, out, _ = run(capsys, "plugins", "--config", str(path))
