@@ -21,6 +21,7 @@ import time
 
 import attrs
 
+from .api_pages import all_worker_ids
 from .load_client import LoadClient
 
 __all__ = ["LoadTally", "run_mixed_load", "ALLOWED"]
@@ -142,18 +143,8 @@ async def run_mixed_load(
     deadline = time.monotonic() + seconds
     async with LoadClient(base_url, connections=users, headers=headers) as api:
         # Workers an earlier run created are everyone's too (a full runtime creates no more).
-        workers = await _existing_workers(api, runtime_id)
+        workers = await all_worker_ids(api, runtime_id)
         virtual_users = [_VirtualUser(api, runtime_id, seed * 10_000 + n, workers, tally) for n in range(users)]
         await asyncio.gather(*(user.run(deadline) for user in virtual_users))
     return tally
 
-
-async def _existing_workers(api: LoadClient, runtime_id: str) -> list[str]:
-    workers, cursor = [], None
-    while True:
-        params = {"limit": 100} | ({"cursor": cursor} if cursor else {})
-        page = (await api.get(f"/api/runtimes/{runtime_id}/workers", params)).json()
-        workers.extend(worker["worker_id"] for worker in page["items"])
-        cursor = page["next_cursor"]
-        if cursor is None:
-            return workers

@@ -13,6 +13,7 @@ import itertools
 
 import pytest
 
+from .api_pages import all_events, whole_transcript
 from .app_config import EMBEDDED, SLOW_PROFILE, embedded_toml, write_config
 from .load_client import LoadClient
 from .server_process import running_server
@@ -38,26 +39,6 @@ async def create_worker(api: LoadClient, profile: str | None = None) -> str:
     return response.json()["worker_id"]
 
 
-async def whole_transcript(api: LoadClient, worker_id: str) -> list[dict]:
-    items, start = [], 1
-    while start is not None:
-        page = (await api.get(f"{RUNTIME}/workers/{worker_id}/transcript", params={"start": start, "limit": 500})).json()
-        items.extend(page["items"])
-        start = page["next_start"]
-    return items
-
-
-async def all_events(api: LoadClient) -> list[dict]:
-    events, cursor = [], None
-    while True:
-        params = {"limit": 1000} | ({"cursor": cursor} if cursor is not None else {})
-        page = (await api.get(f"{RUNTIME}/events", params=params)).json()
-        events.extend(page["events"])
-        cursor = page["next_cursor"]
-        if not page["has_more"]:
-            return events
-
-
 async def until_idle(api: LoadClient, worker_ids: list[str]) -> None:
     for _ in range(500):
         details = await asyncio.gather(*(api.get(f"{RUNTIME}/workers/{w}") for w in worker_ids))
@@ -76,7 +57,7 @@ async def test_of_256_concurrent_inputs_to_one_idle_worker_exactly_one_is_accept
         outcomes = collections.Counter((r.status, r.error_code) for r in responses)
         assert outcomes == {(202, None): 1, (409, "worker_busy"): 255}
         accepted = next(r for r in responses if r.status == 202)
-        transcript = await whole_transcript(api, worker_id)
+        transcript = await whole_transcript(api, EMBEDDED, worker_id)
         assert [(e["sequence"], e["content"]) for e in transcript] == [
             (1, f"n{responses.index(accepted)}")
         ], "a refused input reached the transcript"
@@ -99,12 +80,12 @@ async def test_1000_concurrent_inputs_over_100_workers_lose_and_double_nothing(s
         assert all(accepted[w] for w in workers), "every worker accepts at least its first input"
         await until_idle(api, workers)
 
-        events = await all_events(api)
+        events, _ = await all_events(api, EMBEDDED)
         ids = [e["id"] for e in events]
         assert ids == sorted(set(ids)), "event ids must increase strictly"
         accepted_events = {e["id"]: e for e in events if e["type"] == "worker.input_accepted"}
         for worker_id in workers:
-            transcript = await whole_transcript(api, worker_id)
+            transcript = await whole_transcript(api, EMBEDDED, worker_id)
             assert [e["sequence"] for e in transcript] == list(range(1, len(transcript) + 1))
             inputs = [(e["sequence"], e["content"], e["event_id"]) for e in transcript if e["role"] == "user"]
             assert sorted(inputs) == sorted(accepted[worker_id]), "accepted inputs and transcript differ"
@@ -149,7 +130,7 @@ async def test_racing_stop_cancel_and_input_end_every_worker_stopped_and_consist
         by_worker = collections.defaultdict(list)
         for (worker_id, action), response in zip(actions, responses):
             by_worker[worker_id].append((action, response))
-        events = await all_events(api)
+        events, _ = await all_events(api, EMBEDDED)
         for worker_id in workers:
             outcomes = by_worker[worker_id]
             stops = [r for a, r in outcomes if a == "stop"]
@@ -161,7 +142,7 @@ async def test_racing_stop_cancel_and_input_end_every_worker_stopped_and_consist
                 }, (action, response.body)
             detail = (await api.get(f"{RUNTIME}/workers/{worker_id}")).json()
             assert detail["status"] == "stopped"
-            transcript = await whole_transcript(api, worker_id)
+            transcript = await whole_transcript(api, EMBEDDED, worker_id)
             assert [e["sequence"] for e in transcript] == list(range(1, detail["transcript_length"] + 1))
             accepted_inputs = 1 + sum(1 for a, r in outcomes if a == "input" and r.status == 202)
             assert len([e for e in transcript if e["role"] == "user"]) == accepted_inputs

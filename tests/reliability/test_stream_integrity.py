@@ -16,6 +16,7 @@ import json
 import httpx
 import pytest
 
+from .api_pages import all_events
 from .app_config import EMBEDDED, embedded_toml, write_config
 from .load_client import LoadClient
 from .server_process import running_server
@@ -59,15 +60,6 @@ async def read_stream(base_url: str, opened: asyncio.Event, quiet: asyncio.Event
                     name, event_id = "message", None
 
 
-async def newest_event_id(api: LoadClient) -> int:
-    cursor = None
-    while True:
-        page = (await api.get(f"{RUNTIME}/events", {"limit": 1000} | ({"cursor": cursor} if cursor else {}))).json()
-        cursor = page["next_cursor"]
-        if not page["has_more"]:
-            return cursor
-
-
 async def test_a_stream_never_skips_an_event_without_saying_cursor_expired(server):
     quiet = asyncio.Event()
     opened = [asyncio.Event() for _ in range(STREAMS)]
@@ -77,7 +69,7 @@ async def test_a_stream_never_skips_an_event_without_saying_cursor_expired(serve
         workers = [(await api.post(f"{RUNTIME}/workers", {"profile": "echo"})).json()["worker_id"] for _ in range(40)]
         await asyncio.gather(*(api.post(f"{RUNTIME}/workers/{workers[n % 40]}/input", {"content": f"n{n}"}) for n in range(400)))
         await asyncio.sleep(0.5)
-        last_id = await newest_event_id(api)
+        _, last_id = await all_events(api, EMBEDDED)
     quiet.set()
     results = await asyncio.wait_for(asyncio.gather(*streams), timeout=10)
 
