@@ -147,4 +147,3 @@ async def run_mixed_load(
         virtual_users = [_VirtualUser(api, runtime_id, seed * 10_000 + n, workers, tally) for n in range(users)]
         await asyncio.gather(*(user.run(deadline) for user in virtual_users))
     return tally
-
