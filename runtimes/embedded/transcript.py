@@ -1,15 +1,18 @@
-"""A worker's transcript: gapless 1-based sequences, compact entries, O(page) reads.
+"""A worker's transcript: gapless 1-based sequences, immutable entries, O(page) reads.
 
-Entries are stored as slotted records holding the content, a shared role
-string, the event id and the time as a float; the public
-:class:`~registry_core.models.TranscriptEntry` (with its ``datetime``) is built
-only for the entries of a page being read. That keeps an entry at about 130
-bytes beyond its content (goal: 250).
+Entries never change once appended, so each is stored as the public
+:class:`~registry_core.models.TranscriptEntry` itself, built once at append
+time. A page is then a slice of the list: reading 50 entries no longer builds
+50 models and 50 ``datetime`` objects per request (that was 50–85 µs of a
+transcript page over HTTP), and the server's per-entry JSON fragment cache
+finds the very same objects again. The price is memory: about 200 bytes per
+entry beyond its content, against about 130 for a compact record with a float
+timestamp (goal: 250; docs/performance.md, "Embedded runtime scaling and
+memory").
 """
 
 from __future__ import annotations
 
-import time
 from datetime import datetime, timezone
 
 from registry_core.models import TranscriptEntry
@@ -23,46 +26,25 @@ ASSISTANT = "assistant"
 ROLES = {role: role for role in (USER, SYSTEM, ASSISTANT)}
 
 
-class _Entry:
-    """One stored entry. A ``__slots__`` class without ``__weakref__``: 56 bytes plus its fields."""
-
-    __slots__ = ("role", "content", "event_id", "created")
-
-    def __init__(self, role: str, content: str, event_id: int, created: float) -> None:
-        self.role = role
-        self.content = content
-        self.event_id = event_id
-        self.created = created
-
-
 class Transcript:
     """The entries of one worker, in order. Entries are never removed or changed."""
 
     __slots__ = ("_entries",)
 
     def __init__(self) -> None:
-        self._entries: list[_Entry] = []
+        self._entries: list[TranscriptEntry] = []
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def append(self, role: str, content: str, event_id: int) -> int:
         """Add an entry and return its sequence number (1-based)."""
-        self._entries.append(_Entry(ROLES[role], content, event_id, time.time()))
-        return len(self._entries)
+        sequence = len(self._entries) + 1
+        self._entries.append(TranscriptEntry(sequence, ROLES[role], content, event_id, datetime.now(timezone.utc)))
+        return sequence
 
     def page(self, *, start: int, limit: int) -> tuple[tuple[TranscriptEntry, ...], int | None]:
         """Entries with ``sequence >= start``, at most ``limit``, and the next start (``None`` at the end)."""
-        selected = self._entries[start - 1 : start - 1 + limit]
-        items = tuple(
-            TranscriptEntry(
-                start + offset,
-                entry.role,
-                entry.content,
-                entry.event_id,
-                datetime.fromtimestamp(entry.created, timezone.utc),
-            )
-            for offset, entry in enumerate(selected)
-        )
-        following = start + len(selected)
-        return items, (following if selected and following <= len(self._entries) else None)
+        items = tuple(self._entries[start - 1 : start - 1 + limit])
+        following = start + len(items)
+        return items, (following if items and following <= len(self._entries) else None)
