@@ -22,8 +22,10 @@ STATUSES = (IDLE, BUSY, STOPPED)
 class WorkerRecord:
     """One worker's state. Slotted: an idle worker costs well under 2 KiB.
 
-    ``turn`` is the asyncio task of the in-flight turn (``None`` when idle or
-    stopped); ``turn_number`` counts the turns started so far.
+    ``turn`` is the in-flight turn (``None`` when idle or stopped): the asyncio
+    task of a turn with a delay, or the scheduled callback of an instant one;
+    either is cancelled with ``cancel()``. ``turn_number`` counts the turns
+    started so far.
     """
 
     __slots__ = (
@@ -40,5 +42,5 @@ class WorkerRecord:
         self.created_at = created_at
         self.status = IDLE
         self.transcript = Transcript()
-        self.turn: asyncio.Task[None] | None = None
+        self.turn: asyncio.Task[None] | asyncio.Handle | None = None
         self.turn_number = 0

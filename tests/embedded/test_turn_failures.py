@@ -1,0 +1,59 @@
+"""A turn that fails (a bug in the runtime) leaves its worker usable and says so, for instant and delayed turns."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from runtimes.embedded.transcript import ASSISTANT, Transcript
+
+from .conftest import A, create, event_types, send, until_idle
+
+_append = Transcript.append
+
+
+@pytest.fixture
+def replies_fail(monkeypatch):
+    """Make every assistant reply raise, as a bug in a turn would."""
+
+    def append(self, role, content, event_id):
+        if role == ASSISTANT:
+            raise RuntimeError("a bug in the turn")
+        return _append(self, role, content, event_id)
+
+    monkeypatch.setattr(Transcript, "append", append)
+
+
+@pytest.mark.parametrize("profile", ["echo-now", "brief"])
+async def test_a_failed_turn_leaves_the_worker_idle_and_records_turn_failed(registry, replies_fail, profile):
+    worker_id = await create(registry, profile)
+    await send(registry, worker_id)
+    await until_idle(registry, worker_id)
+    assert (await event_types(registry, worker_id))[-1] == "worker.turn_failed"
+
+
+@pytest.mark.parametrize("profile", ["echo-now", "brief"])
+async def test_a_failed_turn_is_logged_with_its_worker(registry, replies_fail, profile, caplog):
+    worker_id = await create(registry, profile)
+    with caplog.at_level(logging.ERROR, logger="runtimes.embedded"):
+        await send(registry, worker_id)
+        await until_idle(registry, worker_id)
+    assert any(worker_id in record.getMessage() and record.exc_info for record in caplog.records)
+
+
+@pytest.mark.parametrize("profile", ["echo-now", "brief"])
+async def test_a_worker_takes_input_again_after_a_failed_turn(registry, replies_fail, profile):
+    worker_id = await create(registry, profile)
+    await send(registry, worker_id)
+    await until_idle(registry, worker_id)
+    accepted = await send(registry, worker_id, "again")
+    assert accepted.transcript_sequence == 2
+
+
+async def test_a_failed_turn_event_carries_only_the_turn_number(registry, replies_fail):
+    worker_id = await create(registry, "echo-now")
+    await send(registry, worker_id)
+    await until_idle(registry, worker_id)
+    page = await registry.read_events(A, worker_id=worker_id, limit=100)
+    assert page.events[-1].data == {"turn": 1}
