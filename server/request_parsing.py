@@ -9,12 +9,14 @@ naming the parameter; a body that is JSON of the wrong shape is left to
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 
 from registry_core.converter import structure
+from registry_core.models import InputKind, InputRequest
 from server.errors import MalformedRequest, UnsupportedMediaType
 
 __all__ = ["read_model", "read_json_object", "integer_parameter", "opaque_parameter"]
@@ -56,7 +58,41 @@ async def read_json_object(request: Request) -> dict[str, Any]:
 
 async def read_model(request: Request, model: type[T]) -> T:
     """The body structured into ``model``: 400 if it is not a JSON object, 422 naming each bad field."""
-    return structure(await read_json_object(request), model)
+    data = await read_json_object(request)
+    shortcut = _SHORTCUTS.get(model)
+    if shortcut is not None:
+        value = shortcut(data)
+        if value is not None:
+            return value
+    return structure(data, model)
+
+
+# -- shortcuts past the converter -------------------------------------------
+#
+# ``structure`` (cattrs with strict hooks) is the definition of what a body
+# may hold, and the only place that says what is wrong with one. Its generic
+# dispatch costs about 1.6 µs for the two-field body of a send-input, the
+# busiest write route (the shortcut: half that; docs/performance.md). A
+# shortcut takes only bodies the converter would accept as they are and
+# returns ``None`` for anything else, which then goes to the converter; a
+# property test checks that the two agree.
+
+_INPUT_FIELDS = frozenset({"content", "kind"})
+_INPUT_KINDS = {kind.value: kind for kind in InputKind}
+
+
+def _input_request(data: dict[str, Any]) -> InputRequest | None:
+    """Known keys, ASCII content that is not blank (ASCII holds no lone surrogate), a known kind."""
+    if not data.keys() <= _INPUT_FIELDS:
+        return None
+    content, kind = data.get("content"), data.get("kind", InputKind.USER.value)
+    if type(content) is not str or not content.isascii() or not content.strip() or type(kind) is not str:
+        return None
+    member = _INPUT_KINDS.get(kind)
+    return None if member is None else InputRequest(content, member)  # type: ignore[arg-type]
+
+
+_SHORTCUTS: dict[type, Callable[[dict[str, Any]], Any]] = {InputRequest: _input_request}
 
 
 def _is_json_media_type(content_type: str) -> bool:
