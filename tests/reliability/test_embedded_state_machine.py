@@ -193,7 +193,7 @@ class EmbeddedRuntimeMachine(RuleBasedStateMachine):
             return WorkerStopped
         if worker.status == "busy":
             return WorkerBusy
-        if len(content) > SETTINGS.max_input_chars:
+        if not content.strip() or len(content) > SETTINGS.max_input_chars:
             return InvalidRequest
         if len(worker.transcript) + (2 if worker.replies else 1) > SETTINGS.max_transcript_entries:
             return CapacityExceeded
