@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import signal
@@ -117,23 +118,24 @@ def _serve(args: argparse.Namespace) -> int:
         _error(str(exc))
         return EXIT_FAILED
 
-    # Imported here so that `plugins` and `check-config` stay quick.
-    import uvicorn
-
-    from server.app import create_app
-
     with sock:
-        app = create_app(assembly=assemble(config, source=args.config or "<default config>"))
-        uvicorn_config = uvicorn.Config(
-            app,
-            log_config=None,
-            log_level=args.log_level,
-            access_log=not args.no_access_log,
-            lifespan="on",
-            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-            server_header=False,
-        )
-        server = uvicorn.Server(uvicorn_config)
+        with _startup_without_gc():
+            # Imported here so that `plugins` and `check-config` stay quick.
+            import uvicorn
+
+            from server.app import create_app
+
+            app = create_app(assembly=assemble(config, source=args.config or "<default config>"))
+            uvicorn_config = uvicorn.Config(
+                app,
+                log_config=None,
+                log_level=args.log_level,
+                access_log=not args.no_access_log,
+                lifespan="on",
+                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+                server_header=False,
+            )
+            server = uvicorn.Server(uvicorn_config)
         bound_host, bound_port = sock.getsockname()[:2]
         logging.getLogger("server").info("listening on http://%s:%d", _url_host(bound_host), bound_port)
         with _signals_end_the_server_quietly():
@@ -143,6 +145,24 @@ def _serve(args: argparse.Namespace) -> int:
                 _error("the server failed to start (see the log above)")
                 return EXIT_FAILED
     return EXIT_OK if server.started else EXIT_FAILED
+
+
+@contextlib.contextmanager
+def _startup_without_gc() -> Iterator[None]:
+    """Build the server without the cyclic garbage collector, then freeze what was built.
+
+    Starting allocates almost only objects that live as long as the process
+    (modules, classes, the registry, the app): collecting while it runs is
+    wasted work (about 3 ms of the start). Freezing them afterwards takes them
+    out of the collector's generations, so that full collections while
+    serving do not walk them again (shorter pauses; docs/performance.md).
+    """
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        gc.enable()
 
 
 def _url_host(host: str) -> str:
