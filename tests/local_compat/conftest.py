@@ -14,7 +14,7 @@ import pytest
 from runtimes.local_compat import LocalCompatSettings, LocalCompatSource, worker_id_for
 
 #: The shared sample tree (workspace root ``/srv/workspaces/alpha``).
-EXAMPLES = Path("/work/shared/formats/examples/data")
+EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "pod_store_examples"
 EXAMPLE_WORKSPACE = "/srv/workspaces/alpha"
 #: The workspace of the trees built by :class:`PodTree`.
 WORKSPACE = "/home/operator/projects/secret-workspace"

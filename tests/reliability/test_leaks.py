@@ -42,7 +42,7 @@ from .routes import METHODS, ROUTES, UNKNOWN_API_PATHS
 TOKEN = "leak-token-93bd1e7c0a"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 #: A copy of the shared format examples (formats/examples/data): the repository must not need /work/shared.
-EXAMPLE_DATA = Path(__file__).parent / "pod_store_examples"
+EXAMPLE_DATA = Path(__file__).resolve().parents[1] / "fixtures" / "pod_store_examples"
 WORKSPACE = "/srv/workspaces/alpha"
 PLUGIN_SECRET_PATH = "/opt/secret-plugins/broken_plugin/settings.yaml"
 PROVIDER_SECRET_PATH = "/var/lib/leaky-runtime/state.db"
