@@ -208,13 +208,39 @@ def _transcript_page_text(page: TranscriptPage) -> str:
     )
 
 
-#: The models rendered straight to text (from cached fragments).
+def _scalar_text(value: Any) -> str:
+    # An int is written as ``str`` writes it (what the encoder does); anything
+    # else, including a wrong type a provider put there, goes through the encoder.
+    return str(value) if type(value) is int else encode_json(value)
+
+
+# The answers of the write routes are small flat objects: formatting them
+# directly takes 0.5 µs where building a dict and encoding it took 2.3 µs
+# (the encoder builds its C encoder on every call), on the busiest write route.
+def _input_accepted_text(a: InputAccepted) -> str:
+    return (
+        f'{{"runtime_id":{encode_json(a.runtime_id)},"worker_id":{encode_json(a.worker_id)},'
+        f'"transcript_sequence":{_scalar_text(a.transcript_sequence)},"event_id":{_scalar_text(a.event_id)},'
+        f'"status":{encode_json(a.status)}}}'
+    )
+
+
+def _action_result_text(r: WorkerActionResult) -> str:
+    return (
+        f'{{"runtime_id":{encode_json(r.runtime_id)},"worker_id":{encode_json(r.worker_id)},'
+        f'"action":{encode_json(r.action)},"changed":{encode_json(r.changed)},"status":{encode_json(r.status)}}}'
+    )
+
+
+#: The models rendered straight to text (from cached fragments, or formatted directly).
 FAST_TEXT_TYPES: dict[type, Callable[[Any], str]] = {
     Worker: _worker_text,
     WorkerPage: _worker_page_text,
     WorkerOverview: _worker_overview_text,
     TranscriptEntry: _entry_text,
     TranscriptPage: _transcript_page_text,
+    InputAccepted: _input_accepted_text,
+    WorkerActionResult: _action_result_text,
 }
 
 

@@ -40,6 +40,8 @@ SAMPLES = [
     WorkerPage("rt", (WORKER, BARE_WORKER), "next", (Diagnostic.info("i", "note"),)),
     WorkerOverview((WORKER,), None),
     InputAccepted("rt", "w1", 1, 2, "busy"),
+    # Fields of the wrong type (the registry checks model types, not field types) render as the converter renders them.
+    InputAccepted("rt \u00fc\"", "w1", True, "2", None),
     WorkerActionResult("rt", "w1", "stop", True, "stopped"),
     ENTRY,
     TranscriptPage("rt", "w1", (ENTRY, TranscriptEntry(2, "assistant", "", None, NAIVE)), 1, 50, 2, None),
