@@ -12,12 +12,18 @@ route shapes and answers with the very bytes the real server answered
 a prebuilt dict), parsing the input body as JSON as any real app must; it
 does no id checks, no auth, no validation, no registry call and builds no
 models. wrk runs
-``-t1 -c16 -d5s`` per scenario (2 shared cores: the load generator takes one).
+``-t1 -c16 -d4s`` per scenario (2 shared cores: the load generator takes one).
+
+``--in-process`` measures CPU per request of both apps in this process
+(uvicorn's protocol over a fake transport: no kernel, no wrk); ``--profile
+"send input"`` (or another scenario's name) adds a cProfile of ours.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 import json
 import os
 import re
@@ -45,43 +51,50 @@ STARTUP_ROUNDS = 7
 
 CLI = "import sys; from server.cli import main; sys.argv[0] = 'runtime-registry'; sys.exit(main())"
 
-BARE_APP = textwrap.dedent(
+#: The bare app: the same route shapes, answering with the very documents the
+#: real server answered, rendered per request by Starlette's own JSONResponse
+#: (as a bare app returning JSON would), parsing the input body as JSON.
+BARE_APP_DEFINITION = textwrap.dedent(
     """
-    import json, sys
-    import uvicorn
+    import json
     from starlette.applications import Starlette
     from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
 
-    # The same documents the real server answered, rendered per request by
-    # Starlette's own JSONResponse, as a bare app returning JSON would.
-    bodies = {name: json.loads(text) for name, text in json.load(open(sys.argv[1])).items()}
-    JSON = "application/json; charset=utf-8"
-    worker, accepted, workers, transcript = bodies["worker"], bodies["accepted"], bodies["workers"], bodies["transcript"]
+    def build_bare_app(bodies):
+        JSON = "application/json; charset=utf-8"
+        worker, accepted, workers, transcript = bodies["worker"], bodies["accepted"], bodies["workers"], bodies["transcript"]
 
-    async def healthz(request):
-        return Response(b'{"status":"ok"}', media_type=JSON)
+        async def healthz(request):
+            return Response(b'{"status":"ok"}', media_type=JSON)
 
-    async def get_worker(request):
-        return JSONResponse(worker)
+        async def get_worker(request):
+            return JSONResponse(worker)
 
-    async def send_input(request):
-        json.loads(await request.body())
-        return JSONResponse(accepted, status_code=202)
+        async def send_input(request):
+            json.loads(await request.body())
+            return JSONResponse(accepted, status_code=202)
 
-    async def list_workers(request):
-        return JSONResponse(workers)
+        async def list_workers(request):
+            return JSONResponse(workers)
 
-    async def read_transcript(request):
-        return JSONResponse(transcript)
+        async def read_transcript(request):
+            return JSONResponse(transcript)
 
-    app = Starlette(routes=[
-        Route("/healthz", healthz),
-        Route("/api/runtimes/{runtime_id}/workers", list_workers),
-        Route("/api/runtimes/{runtime_id}/workers/{worker_id}", get_worker),
-        Route("/api/runtimes/{runtime_id}/workers/{worker_id}/input", send_input, methods=["POST"]),
-        Route("/api/runtimes/{runtime_id}/workers/{worker_id}/transcript", read_transcript),
-    ])
+        return Starlette(routes=[
+            Route("/healthz", healthz),
+            Route("/api/runtimes/{runtime_id}/workers", list_workers),
+            Route("/api/runtimes/{runtime_id}/workers/{worker_id}", get_worker),
+            Route("/api/runtimes/{runtime_id}/workers/{worker_id}/input", send_input, methods=["POST"]),
+            Route("/api/runtimes/{runtime_id}/workers/{worker_id}/transcript", read_transcript),
+        ])
+    """
+)
+BARE_APP = BARE_APP_DEFINITION + textwrap.dedent(
+    """
+    import sys
+    import uvicorn
+    app = build_bare_app({name: json.loads(text) for name, text in json.load(open(sys.argv[1])).items()})
     uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", access_log=False)
     """
 )
@@ -93,23 +106,37 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def wait_healthy(base: str, process: subprocess.Popen, *, poll: float = 0.005) -> None:
+def healthz_status(port: int) -> int | None:
+    """The status of ``GET /healthz`` on ``port``, or ``None`` while nothing answers.
+
+    A raw socket, not httpx: ``httpx.get`` builds an SSL context per call
+    (about 20 ms of CPU), which on two cores slows the very start it times and
+    makes the poll far coarser than it looks.
+    """
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+            connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            head = connection.recv(64)
+    except OSError:
+        return None
+    parts = head.split(b" ", 2)
+    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+
+
+def wait_healthy(port: int, process: subprocess.Popen, *, poll: float = 0.005) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise SystemExit(f"server exited with {process.returncode}")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
+        if healthz_status(port) == 200:
+            return
         time.sleep(poll)
     raise SystemExit("server did not become healthy")
 
 
 @contextlib.contextmanager
-def running(command: list[str]) -> Iterator[subprocess.Popen]:
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def running(command: list[str], env: dict[str, str] | None = None) -> Iterator[subprocess.Popen]:
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         yield process
     finally:
@@ -176,29 +203,47 @@ def _medians(runs: list[tuple[float, float, int]]) -> tuple[float, float, int]:
     return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs), sum(r[2] for r in runs)
 
 
-def startup_once(command_for_port) -> float:
+def startup_once(command_for_port, env: dict[str, str] | None = None) -> float:
     """Milliseconds from spawn to the first 200 on /healthz."""
     port = free_port()
     started = time.perf_counter()
-    with running(command_for_port(port)) as process:
-        wait_healthy(f"http://127.0.0.1:{port}", process, poll=0.002)
+    with running(command_for_port(port), env) as process:
+        wait_healthy(port, process, poll=0.002)
         return (time.perf_counter() - started) * 1000
 
 
-def startup_ms(ours, theirs) -> tuple[float, float]:
+def startup_ms(ours, theirs, env: dict[str, str] | None = None) -> tuple[float, float]:
     """Medians over interleaved rounds (ours, bare, ours, ...)."""
     mine, bare = [], []
     for _ in range(STARTUP_ROUNDS):
-        mine.append(startup_once(ours))
-        bare.append(startup_once(theirs))
+        mine.append(startup_once(ours, env))
+        bare.append(startup_once(theirs, env))
     return statistics.median(mine), statistics.median(bare)
+
+
+def bytecode_cached_env(cache: str, *warm_up) -> dict[str, str]:
+    """An environment in which every module loads from bytecode, as in an installed deployment.
+
+    ``pip install`` compiles a package's bytecode, and uvicorn's and
+    Starlette's were compiled when they were installed. This checkout is an
+    editable install whose environment may set PYTHONDONTWRITEBYTECODE, so
+    without this our modules alone would be compiled from source on every
+    start (about 30 ms). Both servers get the same private cache (a temporary
+    PYTHONPYCACHEPREFIX; nothing is written to the tree), filled by one
+    start of each.
+    """
+    env = {**os.environ, "PYTHONPYCACHEPREFIX": cache}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    for command_for_port in warm_up:
+        startup_once(command_for_port, env)
+    return env
 
 
 def main() -> None:
     real_port, bare_port = free_port(), free_port()
     real, bare = f"http://127.0.0.1:{real_port}", f"http://127.0.0.1:{bare_port}"
     with tempfile.TemporaryDirectory() as scratch, running(real_server(real_port)) as real_process:
-        wait_healthy(real, real_process)
+        wait_healthy(real_port, real_process)
         bodies, input_ids, chatty = prepare(real)
         bodies_file = Path(scratch) / "bodies.json"
         bodies_file.write_text(json.dumps(bodies))
@@ -214,7 +259,7 @@ def main() -> None:
         print("response sizes (bytes): " + ", ".join(f"{k} {len(v)}" for k, v in bodies.items()))
         rows = []
         with running(bare_server(bodies_file, bare_port)) as bare_process:
-            wait_healthy(bare, bare_process)
+            wait_healthy(bare_port, bare_process)
             for name, path, script in scenarios:
                 lua_args = (str(ids_file), f"/api/runtimes/{RUNTIME}/workers") if script else ()
                 bare_runs, real_runs = [], []
@@ -231,12 +276,157 @@ def main() -> None:
             f"{real_p99:>7.2f}ms {bare_p99:>7.2f}ms {real_p99 / bare_p99:>6.2f}  {real_errors}/{bare_errors}"
         )
 
-    bare_bodies = Path(tempfile.mkdtemp()) / "bodies.json"
-    bare_bodies.write_text(json.dumps(bodies))
-    ours, theirs = startup_ms(real_server, lambda port: bare_server(bare_bodies, port))
+    with tempfile.TemporaryDirectory() as scratch:
+        bare_bodies = Path(scratch) / "bodies.json"
+        bare_bodies.write_text(json.dumps(bodies))
+        bare_for_port = functools.partial(bare_server, bare_bodies)
+        cached = bytecode_cached_env(str(Path(scratch) / "pycache"), real_server, bare_for_port)
+        startups = [
+            ("bytecode compiled (as installed)", startup_ms(real_server, bare_for_port, cached)),
+            ("this checkout's environment as is", startup_ms(real_server, bare_for_port)),
+        ]
     print(f"\nstartup to the first 200 on /healthz (median of {STARTUP_ROUNDS} interleaved rounds):")
-    print(f"  runtime-registry serve {ours:7.0f} ms\n  bare uvicorn app       {theirs:7.0f} ms\n  ratio                  {ours / theirs:7.2f}")
+    print(f"{'':36} {'ours':>7} {'bare':>7} {'ratio':>6}")
+    for name, (ours, theirs) in startups:
+        print(f"{name:36} {ours:5.0f}ms {theirs:5.0f}ms {ours / theirs:6.2f}")
+
+
+# -- in process: uvicorn's HTTP protocol driven directly ------------------------
+#
+# ``--in-process`` feeds raw requests to uvicorn's h11 protocol object over a
+# fake transport, one connection, one request at a time, for our app and the
+# bare app in one process: CPU per request including HTTP parsing, ASGI, the
+# app and (for input) the turn it starts, without the kernel, wrk or the other
+# core's noise. ``--profile SCENARIO`` adds a cProfile of our side.
+
+
+class _Transport:
+    """Collects what the protocol writes; the bare minimum of asyncio.Transport it uses."""
+
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+        self.closing = False
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return {"peername": ("127.0.0.1", 40000), "sockname": ("127.0.0.1", 8000)}.get(name, default)
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def close(self) -> None:
+        self.closing = True
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+class _Connection:
+    """One keep-alive HTTP/1.1 connection to ``app`` through uvicorn's h11 protocol."""
+
+    def __init__(self, app, *, server_header: bool) -> None:
+        import uvicorn
+        from uvicorn.protocols.http.h11_impl import H11Protocol
+        from uvicorn.server import ServerState
+
+        # As in the benchmark: our server sends no server header, the bare one uvicorn's default.
+        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", http="h11", server_header=server_header)
+        config.load()
+        state = ServerState()
+        state.default_headers = [(b"date", b"Wed, 25 Nov 2026 09:00:00 GMT"), *config.encoded_headers]
+        self.transport = _Transport()
+        self.protocol = H11Protocol(config, state, {}, asyncio.get_running_loop())
+        self.protocol.connection_made(self.transport)  # type: ignore[arg-type]
+        self._done: asyncio.Future[None] | None = None
+        completed = self.protocol.on_response_complete
+
+        def on_response_complete() -> None:
+            completed()
+            if self._done is not None and not self._done.done():
+                self._done.set_result(None)
+
+        self.protocol.on_response_complete = on_response_complete  # type: ignore[method-assign]
+
+    async def request(self, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
+        head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n"
+        if body:
+            head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        self.transport.written = []
+        self._done = asyncio.get_running_loop().create_future()
+        self.protocol.data_received(head.encode() + b"\r\n" + body)
+        await self._done
+        response = b"".join(self.transport.written)
+        return int(response.split(b" ", 2)[1]), response.split(b"\r\n\r\n", 1)[1]
+
+
+async def _in_process(profile: str | None) -> None:
+    import cProfile
+    import pstats
+
+    from server.app import create_app
+
+    app = create_app()
+    async with app.router.lifespan_context(app):
+        ours = _Connection(app, server_header=False)
+        body = b'{"content":"benchmark input"}'
+        workers = f"/api/runtimes/{RUNTIME}/workers"
+        ids = [json.loads((await ours.request("POST", workers, b'{"label":"bench"}'))[1])["worker_id"] for _ in range(WORKERS)]
+        chatty, rotating = ids[0], ids[2:]
+        for _ in range(50):
+            assert (await ours.request("POST", f"{workers}/{chatty}/input", body))[0] == 202
+            await asyncio.sleep(0)
+        documents = {
+            "worker": (await ours.request("GET", f"{workers}/{ids[1]}"))[1],
+            "accepted": (await ours.request("POST", f"{workers}/{ids[1]}/input", body))[1],
+            "workers": (await ours.request("GET", f"{workers}?limit=50"))[1],
+            "transcript": (await ours.request("GET", f"{workers}/{chatty}/transcript?limit=50"))[1],
+        }
+        await asyncio.sleep(0)
+        namespace: dict[str, object] = {}
+        exec(BARE_APP_DEFINITION, namespace)
+        bare = _Connection(namespace["build_bare_app"]({k: json.loads(v) for k, v in documents.items()}), server_header=True)
+        scenarios = {
+            "get worker": lambda i: ("GET", f"{workers}/{rotating[0]}", b""),
+            "send input (rotating)": lambda i: ("POST", f"{workers}/{rotating[i % len(rotating)]}/input", body),
+            "list 50 workers": lambda i: ("GET", f"{workers}?limit=50", b""),
+            "50-entry transcript page": lambda i: ("GET", f"{workers}/{chatty}/transcript?limit=50", b""),
+        }
+        if profile is not None:
+            scenarios = {name: make for name, make in scenarios.items() if name.startswith(profile)}
+        requests, rounds = 3000, 5
+        print(f"in process: uvicorn's h11 protocol, one connection; best of {rounds} rounds of {requests} requests, CPU µs per request")
+        print(f"{'scenario':<26} {'ours':>8} {'bare':>8} {'ratio':>6}")
+        for name, make in scenarios.items():
+            best = {}
+            for side, connection in (("bare", bare), ("ours", ours)):
+                times = []
+                for _ in range(rounds):
+                    started = time.process_time()
+                    for i in range(requests):
+                        status, _ = await connection.request(*make(i))
+                        await asyncio.sleep(0)  # let a turn started by the input run, as between requests
+                    times.append((time.process_time() - started) / requests * 1e6)
+                    assert status in (200, 202), (name, side, status)
+                best[side] = min(times)
+            print(f"{name:<26} {best['ours']:6.1f}µs {best['bare']:6.1f}µs {best['bare'] / best['ours']:6.2f}")
+            if profile is not None:
+                profiler = cProfile.Profile()
+                profiler.enable()
+                for i in range(requests):
+                    await ours.request(*make(i))
+                    await asyncio.sleep(0)
+                profiler.disable()
+                pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
 
 
 if __name__ == "__main__":
-    main()
+    if "--in-process" in sys.argv or "--profile" in sys.argv:
+        chosen = sys.argv[sys.argv.index("--profile") + 1] if "--profile" in sys.argv else None
+        asyncio.run(_in_process(chosen))
+    else:
+        main()
