@@ -21,16 +21,18 @@ Problems are :class:`ConfigError`: every one names its file and field.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NewType
 
 import attrs
 from annotated_types import Ge, Gt, Interval
 
-from registry_core.converter import structure
+from registry_core.converter import converter, structure
 from registry_core.errors import InvalidRequest
 from registry_core.models import Identifier
 
@@ -40,6 +42,8 @@ __all__ = [
     "ENABLE_PLUGINS_ENVIRONMENT_VARIABLE",
     "DISABLE_PLUGINS_ENVIRONMENT_VARIABLE",
     "ServerSettings",
+    "HostPattern",
+    "WebOrigin",
     "PluginSettings",
     "RuntimeConfig",
     "RegistryConfig",
@@ -60,6 +64,49 @@ ENABLE_PLUGINS_ENVIRONMENT_VARIABLE = "RUNTIME_REGISTRY_PLUGINS"
 DISABLE_PLUGINS_ENVIRONMENT_VARIABLE = "RUNTIME_REGISTRY_DISABLE_PLUGINS"
 
 
+#: A host name the server answers to (``registry.example``), ``*.example`` for
+#: every name below ``example``, or ``*`` for any name. Lower case, no port.
+HostPattern = NewType("HostPattern", str)
+#: A browser origin, ``http(s)://host[:port]``: no path, no trailing slash.
+WebOrigin = NewType("WebOrigin", str)
+
+_LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
+_HOST_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
+_ORIGIN = re.compile(r"(https?)://([^/:?#@\[\]]+|\[[0-9a-f:.]+\])(?::([0-9]{1,5}))?")
+
+
+def _structure_host_pattern(value: Any, _type: Any) -> HostPattern:
+    if not isinstance(value, str):
+        raise TypeError("must be a string")
+    name = value.removeprefix("*.")
+    if value == "*" or (_HOST_NAME.fullmatch(name) and len(name) <= 253):
+        return HostPattern(value)
+    raise ValueError(
+        "must be a lower-case host name without a port ('registry.example'), '*.registry.example' or '*'"
+    )
+
+
+def _structure_web_origin(value: Any, _type: Any) -> WebOrigin:
+    if not isinstance(value, str):
+        raise TypeError("must be a string")
+    match = _ORIGIN.fullmatch(value)
+    if match is None or (match[3] is not None and not 0 < int(match[3]) <= 65535):
+        raise ValueError("must be an origin: 'https://console.example' or 'http://localhost:3000', lower case, no path")
+    host = match[2]
+    if host.startswith("["):
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            raise ValueError("must be an origin: the IPv6 address in brackets is not valid") from None
+    elif not _HOST_NAME.fullmatch(host):
+        raise ValueError("must be an origin: 'https://console.example' or 'http://localhost:3000', lower case, no path")
+    return WebOrigin(value)
+
+
+converter.register_structure_hook(HostPattern, _structure_host_pattern)
+converter.register_structure_hook(WebOrigin, _structure_web_origin)
+
+
 @attrs.frozen
 class ServerSettings:
     """The ``[server]`` table.
@@ -70,6 +117,15 @@ class ServerSettings:
     :param max_body_bytes: the largest request body accepted.
     :param call_timeout_seconds: how long a runtime may take to answer one call.
     :param stream_heartbeat_seconds: how often an idle event stream sends a comment.
+    :param allowed_hosts: host names (besides ``localhost`` and IP addresses)
+        that requests may name in their ``Host`` header. The check defends
+        against DNS rebinding; it runs when no ``token`` is configured, or
+        when this list is not empty. ``["*"]`` turns it off (decision 0060).
+    :param cors_allowed_origins: browser origins (other than the server's own)
+        that may send state-changing requests and read answers (CORS).
+    :param max_connections: open connections (or requests in flight) at which
+        new requests get uvicorn's plain ``503``; ``None`` for no limit.
+    :param keep_alive_timeout_seconds: how long an idle keep-alive connection stays open.
     """
 
     host: str = "127.0.0.1"
@@ -79,6 +135,10 @@ class ServerSettings:
     max_body_bytes: Annotated[int, Ge(1)] = 1_048_576
     call_timeout_seconds: Annotated[float, Gt(0)] = 10.0
     stream_heartbeat_seconds: Annotated[float, Gt(0)] = 15.0
+    allowed_hosts: tuple[HostPattern, ...] = ()
+    cors_allowed_origins: tuple[WebOrigin, ...] = ()
+    max_connections: Annotated[int, Ge(2)] | None = 1000
+    keep_alive_timeout_seconds: Annotated[float, Interval(gt=0, le=3600)] = 5.0
 
 
 @attrs.frozen

@@ -26,9 +26,12 @@ from registry_core.assembly import Assembly, assemble
 from registry_core.config import RegistryConfig, apply_environment
 from server.auth import BearerAuthMiddleware
 from server.body_limit import BodyLimitMiddleware
+from server.browser_guard import BrowserGuardMiddleware
 from server.endpoints import build_routes
 from server.error_handlers import exception_handlers
+from server.host_policy import HostPolicy
 from server.openapi import openapi_bytes
+from server.origin_policy import OriginPolicy
 from server.request_ids import RequestIdMiddleware
 
 __all__ = ["create_app"]
@@ -68,9 +71,18 @@ def create_app(config: RegistryConfig | None = None, *, assembly: Assembly | Non
             await registry.close()
             log.info("runtimes closed")
 
-    # Outermost first: every response (401 and 413 included) gets a request id,
-    # and auth runs before any body is looked at.
-    middleware = [Middleware(RequestIdMiddleware)]
+    # Outermost first: every response (421, 403, 401 and 413 included) gets a
+    # request id; a misdirected or cross-site request is refused before auth
+    # (and CORS preflights, which never carry the token, are answered there);
+    # auth runs before any body is looked at.
+    middleware = [
+        Middleware(RequestIdMiddleware),
+        Middleware(
+            BrowserGuardMiddleware,
+            host_policy=_host_policy(settings.allowed_hosts, token=token),
+            origin_policy=OriginPolicy(settings.cors_allowed_origins),
+        ),
+    ]
     if token is not None:
         middleware.append(Middleware(BearerAuthMiddleware, token=token))
     middleware.append(Middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes))
@@ -85,6 +97,18 @@ def create_app(config: RegistryConfig | None = None, *, assembly: Assembly | Non
     app.router.redirect_slashes = False
     app.state.assembly = assembly
     return app
+
+
+def _host_policy(allowed_hosts: tuple[str, ...], *, token: str | None) -> HostPolicy | None:
+    """The Host check, or ``None`` when it is off: a token protects the API and no names are listed.
+
+    Without a token, a DNS-rebinding page could read and drive the API, so the
+    check is always on; with one, the page cannot authenticate, and the check
+    runs only if the operator lists names (decision 0060).
+    """
+    if token is not None and not allowed_hosts:
+        return None
+    return HostPolicy(allowed_hosts)
 
 
 async def _log_startup(assembly: Assembly) -> None:

@@ -18,17 +18,18 @@ import logging
 import signal
 import sys
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import attrs
 
 from registry_core import __version__
 from registry_core.assembly import assemble
-from registry_core.config import ConfigError, RegistryConfig, apply_environment, load_config
+from registry_core.config import ConfigError, RegistryConfig, ServerSettings, apply_environment, load_config
 from registry_core.converter import unstructure
 from registry_core.plugin_loading import discover_plugins, load_plugins
 from server.binding import BindError, bind_socket, insecure_bind_problem
 
-__all__ = ["main", "build_parser", "GRACEFUL_SHUTDOWN_SECONDS"]
+__all__ = ["main", "build_parser", "connection_limits", "GRACEFUL_SHUTDOWN_SECONDS"]
 
 PROG = "runtime-registry"
 #: How long shutdown waits for open connections (live streams close at once) before cancelling them.
@@ -134,6 +135,7 @@ def _serve(args: argparse.Namespace) -> int:
                 lifespan="on",
                 timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
                 server_header=False,
+                **connection_limits(server_settings),
             )
             server = uvicorn.Server(uvicorn_config)
         bound_host, bound_port = sock.getsockname()[:2]
@@ -163,6 +165,21 @@ def _startup_without_gc() -> Iterator[None]:
     finally:
         gc.freeze()
         gc.enable()
+
+
+def connection_limits(settings: ServerSettings) -> dict[str, Any]:
+    """The uvicorn options that bound connections, from ``[server]``.
+
+    ``limit_concurrency``: uvicorn answers a plain-text ``503`` to a request
+    arriving while that many connections are open or requests in flight (the
+    connection it arrives on counts). ``timeout_keep_alive``: an idle
+    keep-alive connection is closed after that long. uvicorn has no timeout
+    for reading request headers; docs/configuration.md says what to do.
+    """
+    return {
+        "limit_concurrency": settings.max_connections,
+        "timeout_keep_alive": settings.keep_alive_timeout_seconds,
+    }
 
 
 def _url_host(host: str) -> str:

@@ -17,6 +17,8 @@ __all__ = [
     "STATUS_BY_CODE",
     "MalformedRequest",
     "Unauthorized",
+    "ForbiddenOrigin",
+    "MisdirectedRequest",
     "RouteNotFound",
     "MethodNotAllowed",
     "PayloadTooLarge",
@@ -37,6 +39,18 @@ class Unauthorized(RegistryError):
     """A token is configured and the request does not carry it."""
 
     code = "unauthorized"
+
+
+class ForbiddenOrigin(RegistryError):
+    """A browser page of another origin sent a state-changing request (cross-site request forgery)."""
+
+    code = "forbidden_origin"
+
+
+class MisdirectedRequest(RegistryError):
+    """The ``Host`` header names a host this server does not answer for (DNS rebinding defence)."""
+
+    code = "misdirected_request"
 
 
 class RouteNotFound(RegistryError):
@@ -69,6 +83,7 @@ STATUS_BY_CODE: Mapping[str, int] = {
     "invalid_identifier": 400,
     "limit_too_large": 400,
     "unauthorized": 401,
+    "forbidden_origin": 403,
     "unknown_runtime": 404,
     "unknown_worker": 404,
     "not_found": 404,
@@ -80,6 +95,7 @@ STATUS_BY_CODE: Mapping[str, int] = {
     "cursor_expired": 410,
     "payload_too_large": 413,
     "unsupported_media_type": 415,
+    "misdirected_request": 421,
     "invalid_request": 422,
     "internal_error": 500,
     "runtime_unavailable": 503,

@@ -222,12 +222,14 @@ def _schemas() -> dict[str, Any]:
 ERROR_STATUSES: dict[str, str] = {
     "400": "malformed_request, invalid_identifier or limit_too_large",
     "401": "unauthorized: a token is configured and the request lacks it",
+    "403": "forbidden_origin: a browser page of another origin sent a state-changing request",
     "404": "unknown_runtime or unknown_worker",
     "405": "unsupported_operation: the runtime kind does not do this",
     "409": "worker_busy, worker_stopped or capacity_exceeded",
     "410": "cursor_expired: the cursor is older than the retained events",
     "413": "payload_too_large",
     "415": "unsupported_media_type: a body that is not application/json",
+    "421": "misdirected_request: the Host header names a host this server does not answer for (DNS rebinding defence)",
     "422": "invalid_request: details name each field",
     "500": "internal_error: a generic message and a request id",
     "503": "runtime_unavailable",
@@ -293,9 +295,11 @@ OVERVIEW_LIMIT["schema"]["maximum"] = 500
 EVENT_CURSOR = _query_integer("cursor", 0, "return events after this id (omitted: from the oldest retained)")
 
 # Statuses every operation of a kind can answer.
-_API = ["401", "500"]
+_API = ["401", "421", "500"]
 _RUNTIME = _API + ["400", "404", "405", "503", "504"]
 _BODY = ["413", "415", "422"]
+#: What every state-changing (POST) operation can answer besides: a cross-site request.
+_STATE_CHANGING = ["403"]
 
 
 def _operation(
@@ -369,7 +373,7 @@ def _paths() -> dict[str, Any]:
         "/healthz": {
             "get": {
                 "operationId": "healthz",
-                "summary": "Liveness; no auth, no detail",
+                "summary": "Liveness; no auth, no detail, any Host",
                 "tags": ["service"],
                 "responses": {**_ok("Health", "the server is up"), "500": _error("500")},
             }
@@ -379,7 +383,7 @@ def _paths() -> dict[str, Any]:
                 "operationId": "openapi",
                 "summary": "This document; no auth",
                 "tags": ["service"],
-                "responses": {"200": {"description": "the OpenAPI 3.1 document", "content": {JSON: {"schema": {"type": "object"}}}}, "500": _error("500")},
+                "responses": {"200": {"description": "the OpenAPI 3.1 document", "content": {JSON: {"schema": {"type": "object"}}}}, "421": _error("421"), "500": _error("500")},
             }
         },
         "/api/plugins": {
@@ -396,7 +400,7 @@ def _paths() -> dict[str, Any]:
                 "list_workers", "A page of one runtime's workers", _ok("WorkerPage", "a page; next_cursor is null at the end"), _RUNTIME,
                 parameters=[rid, LIMIT, _query_cursor("the next_cursor of the previous page; one this server did not issue is 400 malformed_request")],
             ),
-            "post": _operation("create_worker", "Create a worker", created, _RUNTIME + _BODY + ["409"], parameters=[rid], body="CreateWorkerRequest"),
+            "post": _operation("create_worker", "Create a worker", created, _RUNTIME + _STATE_CHANGING + _BODY + ["409"], parameters=[rid], body="CreateWorkerRequest"),
         },
         worker: {
             "get": _operation("get_worker", "One worker", _ok("Worker", "the worker"), _RUNTIME, parameters=[rid, wid]),
@@ -404,14 +408,14 @@ def _paths() -> dict[str, Any]:
         worker + "/input": {
             "post": _operation(
                 "send_input", "Send input; starts a turn", _ok("InputAccepted", "accepted; the turn runs", "202"),
-                _RUNTIME + _BODY + ["409"], parameters=[rid, wid], body="InputRequest", body_required=True,
+                _RUNTIME + _STATE_CHANGING + _BODY + ["409"], parameters=[rid, wid], body="InputRequest", body_required=True,
             ),
         },
         worker + "/cancel": {
-            "post": _operation("cancel_worker", "Cancel the in-flight turn, if any", _ok("WorkerActionResult", "changed is false when idle"), _RUNTIME + ["409", "413"], parameters=[rid, wid]),
+            "post": _operation("cancel_worker", "Cancel the in-flight turn, if any", _ok("WorkerActionResult", "changed is false when idle"), _RUNTIME + _STATE_CHANGING + ["409", "413"], parameters=[rid, wid]),
         },
         worker + "/stop": {
-            "post": _operation("stop_worker", "Stop the worker for good (idempotent)", _ok("WorkerActionResult", "changed is false when already stopped"), _RUNTIME + ["413"], parameters=[rid, wid]),
+            "post": _operation("stop_worker", "Stop the worker for good (idempotent)", _ok("WorkerActionResult", "changed is false when already stopped"), _RUNTIME + _STATE_CHANGING + ["413"], parameters=[rid, wid]),
         },
         worker + "/transcript": {
             "get": _operation(

@@ -42,7 +42,7 @@ async def serving(data_dir: Path) -> AsyncIterator[httpx.AsyncClient]:
 
     app = create_app(assembly=assemble(parse_config(config(data_dir)), strict=True))
     async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost") as client:
             yield client
 
 

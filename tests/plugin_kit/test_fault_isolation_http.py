@@ -210,7 +210,7 @@ async def serving() -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(assembly=fault_assembly())
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             yield client
 
 
@@ -323,7 +323,7 @@ async def test_other_runtimes_answer_while_one_hangs():
     assembly = assemble(parse_config(config), discovered=builtin + PLUGINS + (kinds_plugin("held-plugin", HeldUntilReleased),))
     app = create_app(assembly=assembly)
     async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as api:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost") as api:
             held = asyncio.ensure_future(api.get("/api/runtimes/held/workers/w1"))
             provider = assembly.registry.provider("held")
             await asyncio.wait_for(provider.entered.wait(), 10)  # the held call is inside the runtime now
@@ -342,7 +342,7 @@ async def test_the_runtime_list_answers_with_a_hanging_runtime_marked_unavailabl
     builtin = tuple(p for p in discover_plugins() if p.name == "embedded")
     app = create_app(assembly=assemble(parse_config(config), discovered=builtin + PLUGINS))
     async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost") as client:
             response = await client.get("/api/runtimes")
     assert response.status_code == 200
     statuses = {r["runtime_id"]: r["status"] for r in response.json()["items"]}
@@ -385,7 +385,7 @@ def twin(name: str) -> DiscoveredPlugin:
 async def plugin_states(discovered: tuple[DiscoveredPlugin, ...]) -> dict[str, tuple[str, str | None]]:
     app = create_app(assembly=assemble(parse_config("runtimes = []\n"), discovered=discovered))
     async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost") as client:
             items = (await client.get("/api/plugins")).json()["items"]
     return {p["name"]: (p["state"], p["reason"]) for p in items}
 
@@ -407,7 +407,7 @@ async def test_a_runtime_whose_start_hangs_is_unavailable_and_the_server_starts_
     discovered = builtin + PLUGINS + (kinds_plugin("stuck-plugin", HangsOnStart),)
     app = create_app(assembly=assemble(parse_config(config), discovered=discovered))
     async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost") as client:
             stuck = await client.get("/api/runtimes/stuck")
             created = await client.post("/api/runtimes/backend-internal/workers", json={})
     assert stuck.json()["status"] == "unavailable"
@@ -467,7 +467,7 @@ async def serving_unrenderable() -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(assembly=assemble(parse_config(UNRENDERABLE_CONFIG), discovered=discovered))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             yield client
 
 

@@ -123,7 +123,7 @@ async def test_the_tutorials_config_serves_the_kind_over_http(plugin):
 
     app = create_app(assembly=assemble(parse_config(tutorial_file("registry.toml")), discovered=(plugin,)))
     async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as api:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost") as api:
             summary = (await api.get("/api/runtimes/counter")).json()
             created = await api.post("/api/runtimes/counter/workers", json={"label": "tutorial"})
             worker_id = created.json()["worker_id"]

@@ -85,9 +85,9 @@ async def streaming_get(app: ASGIApp, path: str, *, query: str = "", headers: di
         "raw_path": path.encode(),
         "query_string": query.encode(),
         "root_path": "",
-        "headers": [(b"host", b"testserver")] + [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()],
+        "headers": [(b"host", b"localhost")] + [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()],
         "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
+        "server": ("localhost", 80),
         "state": {},
     }
     task = asyncio.create_task(app(scope, receive, call._on_send))

@@ -63,7 +63,7 @@ async def serving(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
     """Run the app's lifespan and give a client that talks to it in-process."""
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             yield client
 
 

@@ -100,5 +100,5 @@ async def test_the_token_is_needed_when_the_app_is_mounted_under_a_prefix():
 
     host = Starlette(routes=[Mount("/registry", app=with_token(TOKEN))])
     transport = httpx.ASGITransport(app=host)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
         assert error_of(await client.get("/registry/api/runtimes")) == (401, "unauthorized")
