@@ -6,7 +6,7 @@ It knows nothing of pluggy or HTTP: ``plugins.embedded`` adapts it to the
 registry.
 """
 
-from runtimes.embedded.events import EventLog, EventSlice
+from runtimes.embedded.events import EventLog, EventSlice, clock_start_id
 from runtimes.embedded.profiles import BUILTIN_PROFILES, Profile, ProfileBook, Resolution
 from runtimes.embedded.runtime import DEFAULT_INTENT, WORKER_ID_PREFIX, CreatedWorker, EmbeddedRuntime, TranscriptSlice
 from runtimes.embedded.settings import EmbeddedSettings, ProfileBase, ProfileSettings
@@ -16,6 +16,6 @@ __all__ = [
     "EmbeddedRuntime", "CreatedWorker", "TranscriptSlice", "DEFAULT_INTENT", "WORKER_ID_PREFIX",
     "EmbeddedSettings", "ProfileBase", "ProfileSettings",
     "Profile", "ProfileBook", "Resolution", "BUILTIN_PROFILES",
-    "EventLog", "EventSlice",
+    "EventLog", "EventSlice", "clock_start_id",
     "WorkerRecord", "IDLE", "BUSY", "STOPPED", "STATUSES",
 ]

@@ -1,10 +1,17 @@
 """The runtime's event log: strictly increasing ids, bounded retention, O(page) polls, waiting.
 
-Ids start at 1 and have no gaps, so the retained events are always the ids
+Ids have no gaps, so the retained events are always the ids
 ``first_id .. last_id`` and an event's position is arithmetic: poll cost does
 not depend on how many events are retained. Storage is a list with a moving
 head (compacted now and then, amortised O(1) per event) rather than a deque,
 because a deque's random access walks its blocks.
+
+A log's first id is its ``start_id``: by default the wall clock in
+microseconds when the log is made (about 1.8e15, 16 digits, below 2**53 so
+JavaScript clients keep exact integers). Ids therefore never repeat across
+restarts of the process: a cursor from an earlier run is always below the new
+run's ids, and is expired instead of being taken as a point in the new run
+(decision 0055). Tests that reason about small ids pass ``start_id=1``.
 
 Each worker has an index of its own event ids (also a list with a head). When
 the log drops its oldest event, that event is by construction the oldest entry
@@ -12,8 +19,10 @@ of its worker's index, so the index is trimmed in O(1) and per-worker polls
 stay exact and O(page): a bisect in the worker's ids, then arithmetic.
 
 Cursor rules (``RuntimeProvider.read_events``): a cursor older than what is
-retained, or newer than any id issued, is :class:`CursorExpired` — never a
-silent skip.
+retained (an earlier run's included), or newer than any id issued, is
+:class:`CursorExpired` — never a silent skip. ``0``, which no log ever issues,
+means "before this log's first event": it is expired only once that event was
+dropped.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import time
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -28,7 +38,7 @@ from typing import Any
 from registry_core.errors import CursorExpired
 from registry_core.models import Event
 
-__all__ = ["EventLog", "EventSlice"]
+__all__ = ["EventLog", "EventSlice", "clock_start_id"]
 
 # Compact a list's dead head once it is this long and at least half the list:
 # each compaction moves at most as many items as were dropped since the last.
@@ -67,20 +77,38 @@ class EventSlice:
         self.has_more = has_more
 
 
+def clock_start_id() -> int:
+    """A new log's first id: the wall clock in microseconds.
+
+    It grows from one run to the next as long as the clock does and a run
+    averages fewer than one event per microsecond (an append alone costs more).
+    """
+    return time.time_ns() // 1000
+
+
 class EventLog:
     """The newest ``retention`` events of one runtime, polled by cursor and awaited by streams.
 
     Call it from the event loop's thread only (it is not thread-safe, and needs
     no lock: no method suspends between reading and writing state).
+
+    :param retention: how many events to keep (at least 1).
+    :param start_id: the first event's id (at least 1); ``None`` for
+        :func:`clock_start_id`, which makes ids unique across runs.
     """
 
-    def __init__(self, retention: int) -> None:
+    def __init__(self, retention: int, *, start_id: int | None = None) -> None:
         if retention < 1:
             raise ValueError("retention must be at least 1")
+        if start_id is None:
+            start_id = clock_start_id()
+        if isinstance(start_id, bool) or not isinstance(start_id, int) or start_id < 1:
+            raise ValueError("start_id must be an integer of at least 1")
         self.retention = retention
+        self.start_id = start_id
         self._events: list[Event | None] = []
         self._head = 0
-        self._last_id = 0
+        self._last_id = start_id - 1
         self._by_worker: dict[str, _IdIndex] = {}
         self._arrived: asyncio.Event | None = None
         self._closed = False
@@ -89,7 +117,7 @@ class EventLog:
 
     @property
     def last_id(self) -> int:
-        """The id of the newest event (0 before the first)."""
+        """The id of the newest event (``start_id - 1`` before the first)."""
         return self._last_id
 
     @property
@@ -142,15 +170,21 @@ class EventLog:
         past other workers' events too when this worker has no more, so a
         client polling one worker never re-reads what it already passed.
 
-        :raises CursorExpired: events after ``cursor`` were dropped, or
-            ``cursor`` is newer than any event this log issued.
+        :raises CursorExpired: events after ``cursor`` were dropped (or it
+            comes from an earlier run: below ``start_id - 1``), or ``cursor`` is
+            newer than any event this log issued.
         """
         first_id = self.first_id
-        after = first_id - 1 if cursor is None else cursor
+        if cursor is None:
+            after = first_id - 1
+        elif cursor == 0:
+            after = self.start_id - 1
+        else:
+            after = cursor
         if after < first_id - 1:
             raise CursorExpired(
-                "events after this cursor are no longer retained; read again without a cursor "
-                "to start from the oldest retained event"
+                "events after this cursor are no longer retained (or it comes from before a restart); "
+                "read again without a cursor to start from the oldest retained event"
             )
         if after > self._last_id:
             raise CursorExpired(
@@ -183,6 +217,8 @@ class EventLog:
 
         Returns whether there is one; returns ``False`` at once after :meth:`close`.
         """
+        if cursor == 0:
+            cursor = self.start_id - 1
         if self._last_id > cursor:
             return True
         if self._closed or timeout <= 0:

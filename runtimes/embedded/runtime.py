@@ -72,12 +72,15 @@ class EmbeddedRuntime:
     """An in-process worker runtime with a memory store.
 
     :param settings: limits and profiles; ``EmbeddedSettings()`` for the defaults.
+    :param event_start_id: the first event's id; ``None`` (the default) for the
+        clock in microseconds, so that event ids are never reused across
+        restarts (decision 0055). Tests that reason about small ids pin it.
     """
 
-    def __init__(self, settings: EmbeddedSettings | None = None) -> None:
+    def __init__(self, settings: EmbeddedSettings | None = None, *, event_start_id: int | None = None) -> None:
         self.settings = settings = settings or EmbeddedSettings()
         self.profiles = ProfileBook(settings.profiles, settings.default_profile)
-        self.events = EventLog(settings.event_retention)
+        self.events = EventLog(settings.event_retention, start_id=event_start_id)
         self._workers: dict[str, WorkerRecord] = {}
         # Creation order and each id's position in it: list pages are slices.
         self._order: list[str] = []

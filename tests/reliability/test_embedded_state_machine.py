@@ -12,8 +12,8 @@ with a plain-Python model of the contract:
 - of a burst of concurrent inputs to an idle worker exactly one is accepted;
 - event ids are gapless and strictly increasing, the log holds exactly the
   newest ``event_retention`` of them, one worker's events are the runtime's
-  events filtered by worker, and a cursor outside the retained range is
-  ``cursor_expired``;
+  events filtered by worker, and a cursor outside the retained range (one
+  from an earlier run included) is ``cursor_expired``;
 - listing pages through every worker exactly once, in creation order;
 - a worker of one runtime is unknown to the other.
 
@@ -107,6 +107,9 @@ class EmbeddedRuntimeMachine(RuleBasedStateMachine):
         self.model: dict[str, ModelWorker] = {}
         self.order: list[str] = []
         self.events_issued = 0
+        # Ids continue from a per-run base (decision 0055): the model counts
+        # events and adds this offset, so it checks ids without knowing the base.
+        self.id_offset = self.registry.provider(RUNTIME).runtime.events.start_id - 1
 
     def run(self, coroutine):
         return self.loop.run_until_complete(coroutine)
@@ -201,7 +204,7 @@ class EmbeddedRuntimeMachine(RuleBasedStateMachine):
 
     def _accept(self, worker: ModelWorker, accepted, content: str, kind: InputKind) -> None:
         assert accepted.transcript_sequence == len(worker.transcript) + 1
-        assert accepted.event_id == self.events_issued + 1
+        assert accepted.event_id == self.id_offset + self.events_issued + 1
         worker.transcript.append((kind.value, content))
         worker.status = "busy"
         self.events_issued += 2  # input_accepted, turn_started
@@ -258,15 +261,21 @@ class EmbeddedRuntimeMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.events_issued > SETTINGS.event_retention + 1)
     @rule(behind=st.integers(min_value=2, max_value=40))
     def a_cursor_older_than_retention_expires(self, behind):
-        first_retained = self.events_issued - SETTINGS.event_retention + 1
-        cursor = max(0, first_retained - behind)
+        first_retained = self.id_offset + self.events_issued - SETTINGS.event_retention + 1
+        cursor = first_retained - behind
         with pytest.raises(CursorExpired):
             self.run(self.registry.read_events(RUNTIME, cursor=cursor))
 
     @rule(ahead=st.integers(min_value=1, max_value=1000))
     def a_cursor_from_the_future_expires(self, ahead):
         with pytest.raises(CursorExpired):
-            self.run(self.registry.read_events(RUNTIME, cursor=self.events_issued + ahead))
+            self.run(self.registry.read_events(RUNTIME, cursor=self.id_offset + self.events_issued + ahead))
+
+    @rule(behind=st.integers(min_value=1, max_value=10**6))
+    def a_cursor_from_an_earlier_run_expires(self, behind):
+        # An earlier run's ids are all below this run's base, whatever this run has issued.
+        with pytest.raises(CursorExpired):
+            self.run(self.registry.read_events(RUNTIME, cursor=self.id_offset - behind))
 
     # -- invariants ------------------------------------------------------------------
 
@@ -305,8 +314,8 @@ class EmbeddedRuntimeMachine(RuleBasedStateMachine):
     def the_event_log_holds_exactly_the_newest_retained_events(self):
         events = self._all_events()
         ids = [event.id for event in events]
-        first = max(1, self.events_issued - SETTINGS.event_retention + 1)
-        assert ids == list(range(first, self.events_issued + 1))
+        first = self.id_offset + max(1, self.events_issued - SETTINGS.event_retention + 1)
+        assert ids == list(range(first, self.id_offset + self.events_issued + 1))
         for worker_id in self.model:
             own = self._all_events(worker_id)
             assert own == [event for event in events if event.worker_id == worker_id]
@@ -320,7 +329,7 @@ class EmbeddedRuntimeMachine(RuleBasedStateMachine):
             cursor = page.next_cursor
             if not page.has_more:
                 break
-        assert cursor == self.events_issued
+        assert cursor == self.id_offset + self.events_issued
         return events
 
 

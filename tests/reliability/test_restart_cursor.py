@@ -1,24 +1,21 @@
-"""A cursor from before a restart must not resume silently in the new run.
+"""A cursor from before a restart must not resume silently in the new run (finding #9).
 
-The embedded runtime keeps events in memory and numbers them from 1 in every
-process. A client that saw events up to id N, then reconnects after the server
-restarted (EventSource does this by itself, with ``Last-Event-ID: N``), is told
-``cursor_expired`` only while the new run has fewer than N events. Once the
-new run has passed N, the cursor is taken as a point in the *new* run: the
-client silently misses the new run's first N events and mixes two runs' ids —
-the one case where the contract's "nothing is ever skipped silently" fails.
-
-Suggested fix (runtimes/embedded/events.py, and the tests that assume ids
-start at 1): start each run's ids at a per-run base that only grows (e.g. the
-start time in microseconds, 16 digits, within the 18-digit cursor limit), so
-an earlier run's cursor is always older than the retained window and answers
-``cursor_expired``.
+A client that saw events up to id N reconnects after the server restarted
+(EventSource does this by itself, with ``Last-Event-ID: N``). The embedded
+runtime keeps events in memory, so the new run cannot serve what the client
+missed; it must say so with ``cursor_expired``, also once the new run has
+issued more events than the old one had. When ids restarted at 1 in every run,
+the cursor was taken as a point in the new run instead: the client silently
+missed the new run's first N events. Each run's ids now start at the clock in
+microseconds (decision 0055), so an earlier run's ids are below every id of a
+later run.
 """
 
 from __future__ import annotations
 
 import asyncio
 
+import httpx
 import pytest
 
 from .app_config import EMBEDDED, embedded_toml, write_config
@@ -36,21 +33,33 @@ async def create_workers(base_url: str, count: int) -> int:
         return (await api.get(f"{RUNTIME}/events", {"limit": 1000})).json()["next_cursor"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="event ids restart at 1 in every run: a cursor from an earlier run resumes silently once the new run "
-    "has passed it (see the module docstring for the suggested fix)",
-)
-def test_a_cursor_from_before_a_restart_is_expired_even_after_the_new_run_passed_it(tmp_path):
+@pytest.fixture(scope="module")
+def restarted(tmp_path_factory):
+    """The newest event id of a first run, and a second run of the same config that has issued more events."""
+    tmp_path = tmp_path_factory.mktemp("restart")
     config = write_config(tmp_path, embedded_toml())
     with running_server(config, log=tmp_path / "first.log") as first:
         cursor = asyncio.run(create_workers(first.base_url, 3))
     with running_server(config, log=tmp_path / "second.log") as second:
         asyncio.run(create_workers(second.base_url, 6))
+        yield cursor, second
 
-        async def resume():
-            async with LoadClient(second.base_url, connections=1) as api:
-                return await api.get(f"{RUNTIME}/events", {"cursor": cursor})
 
-        reply = asyncio.run(resume())
+def test_a_cursor_from_before_a_restart_is_expired_even_after_the_new_run_passed_it(restarted):
+    cursor, second = restarted
+
+    async def resume():
+        async with LoadClient(second.base_url, connections=1) as api:
+            return await api.get(f"{RUNTIME}/events", {"cursor": cursor})
+
+    reply = asyncio.run(resume())
     assert (reply.status, reply.error_code) == (410, "cursor_expired"), reply.json()
+
+
+def test_a_stream_resumed_with_a_last_event_id_from_before_a_restart_sends_cursor_expired_and_closes(restarted):
+    cursor, second = restarted
+    with httpx.Client(base_url=second.base_url, timeout=5) as client:
+        with client.stream("GET", f"{RUNTIME}/events/stream", headers={"Last-Event-ID": str(cursor)}) as stream:
+            lines = list(stream.iter_lines())  # ends by itself: the server closes after the one event
+    assert [line for line in lines if line.startswith("event:")] == ["event: cursor_expired"]
+    assert not [line for line in lines if line.startswith("id:")]

@@ -21,6 +21,11 @@ async def app_and_client():
         yield app, client
 
 
+async def polled_ids(client, runtime_id: str = RUNTIME) -> list[int]:
+    """The ids of the runtime's retained events, from a poll (ids are opaque: never assume where they start)."""
+    return [event["id"] for event in (await client.get(f"/api/runtimes/{runtime_id}/events")).json()["events"]]
+
+
 async def test_the_stream_is_text_event_stream_and_not_cached(app_and_client):
     app, _ = app_and_client
     async with streaming_get(app, STREAM) as call:
@@ -34,9 +39,10 @@ async def test_each_event_carries_its_id_type_and_json(app_and_client):
     worker_id = await create_worker(client)
     async with streaming_get(app, STREAM) as call:
         await call.wait_until(lambda c: c.data_events())
+    [created] = await polled_ids(client)
     event = call.data_events()[0]
-    assert (event["id"], event["event"]) == ("1", "worker.created")
-    assert (event["data"]["id"], event["data"]["type"], event["data"]["worker_id"]) == (1, "worker.created", worker_id)
+    assert (event["id"], event["event"]) == (str(created), "worker.created")
+    assert (event["data"]["id"], event["data"]["type"], event["data"]["worker_id"]) == (created, "worker.created", worker_id)
 
 
 async def test_events_after_subscribing_arrive_live(app_and_client):
@@ -51,18 +57,51 @@ async def test_a_cursor_resumes_after_that_event(app_and_client):
     app, client = app_and_client
     for _ in range(3):
         await create_worker(client)
-    async with streaming_get(app, STREAM, query="cursor=2") as call:
+    _, second, third = await polled_ids(client)
+    async with streaming_get(app, STREAM, query=f"cursor={second}") as call:
         await call.wait_until(lambda c: c.data_events())
-    assert [e["id"] for e in call.data_events()] == ["3"]
+    assert [e["id"] for e in call.data_events()] == [str(third)]
 
 
 async def test_last_event_id_resumes_and_wins_over_the_cursor(app_and_client):
     app, client = app_and_client
     for _ in range(3):
         await create_worker(client)
-    async with streaming_get(app, STREAM, query="cursor=0", headers={"Last-Event-ID": "2"}) as call:
+    _, second, third = await polled_ids(client)
+    async with streaming_get(app, STREAM, query="cursor=0", headers={"Last-Event-ID": str(second)}) as call:
         await call.wait_until(lambda c: c.data_events())
-    assert [e["id"] for e in call.data_events()] == ["3"]
+    assert [e["id"] for e in call.data_events()] == [str(third)]
+
+
+async def test_an_empty_last_event_id_is_no_id_and_the_cursor_decides(app_and_client):
+    # An EventSource whose last event had no id sends none; an empty header means the same.
+    app, client = app_and_client
+    for _ in range(3):
+        await create_worker(client)
+    _, second, third = await polled_ids(client)
+    async with streaming_get(app, STREAM, query=f"cursor={second}", headers={"Last-Event-ID": ""}) as call:
+        await call.wait_until(lambda c: c.data_events())
+    assert [e["id"] for e in call.data_events()] == [str(third)]
+
+
+async def test_an_empty_last_event_id_without_a_cursor_starts_at_the_oldest_event(app_and_client):
+    app, client = app_and_client
+    for _ in range(2):
+        await create_worker(client)
+    async with streaming_get(app, STREAM, headers={"Last-Event-ID": ""}) as call:
+        await call.wait_until(lambda c: len(c.data_events()) >= 2)
+    assert [int(e["id"]) for e in call.data_events()] == await polled_ids(client)
+
+
+async def test_a_last_event_id_from_before_a_restart_sends_cursor_expired(app_and_client):
+    # Ids of an earlier run are below this run's first id, whatever this run has issued since.
+    app, client = app_and_client
+    for _ in range(3):
+        await create_worker(client)
+    first = (await polled_ids(client))[0]
+    async with streaming_get(app, STREAM, headers={"Last-Event-ID": str(first - 10)}) as call:
+        await call.wait_until(lambda c: c.finished)
+    assert [e["event"] for e in call.data_events()] == ["cursor_expired"]
 
 
 async def test_an_idle_stream_sends_heartbeat_comments(app_and_client):

@@ -63,7 +63,8 @@ def test_serve_drives_a_worker_and_on_sigterm_ends_open_streams_cleanly_and_exit
             assert accepted.status_code == 202
             with client.stream("GET", "/api/runtimes/backend-internal/events/stream") as stream:
                 lines = stream.iter_lines()
-                assert next(lines) == "id: 1"
+                created = accepted.json()["event_id"] - 1  # the worker.created event, just before the input's
+                assert next(lines) == f"id: {created}"
                 started = time.monotonic()
                 process.send_signal(signal.SIGTERM)
                 list(lines)  # the stream ends as a complete body: a cut one raises RemoteProtocolError

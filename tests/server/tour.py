@@ -129,7 +129,11 @@ async def take_tour(client: httpx.AsyncClient) -> list[Visit]:
         await visit("GET", wk + "/transcript", f"/api/runtimes/{R}/workers/{echo}/transcript", params=query)
     await visit("GET", wk + "/transcript", f"/api/runtimes/{R}/workers/w-unknown/transcript")
 
-    for runtime_id, query in [(R, {}), (R, {"cursor": 1, "limit": 2}), (R, {"cursor": "abc"}), (LC, {}), ("down", {})]:
+    first_event = (await client.get(f"/api/runtimes/{R}/events", params={"limit": 1})).json()["events"][0]["id"]
+    for runtime_id, query in [
+        (R, {}), (R, {"cursor": first_event, "limit": 2}), (R, {"cursor": 1}),  # 1: an id of an earlier run, 410
+        (R, {"cursor": "abc"}), (LC, {}), ("down", {}),
+    ]:
         await visit("GET", rt + "/events", f"/api/runtimes/{runtime_id}/events", params=query)
     await visit("GET", wk + "/events", f"/api/runtimes/{R}/workers/{echo}/events")
     await visit("GET", wk + "/events", f"/api/runtimes/{R}/workers/w-unknown/events")
