@@ -5,7 +5,8 @@ Built on two registry calls: ``read_events`` (a page after a cursor) and
 stream:
 
 - resumes after the ``Last-Event-ID`` header, else ``?cursor=``, else starts at
-  the oldest retained event (the same as polling without a cursor);
+  the oldest retained event (the same as polling without a cursor); an empty
+  ``Last-Event-ID`` is "no id", as if absent (decision 0056);
 - sends each event as ``id:`` (the event id), ``event:`` (its type) and
   ``data:`` (the event JSON);
 - sends a ``: heartbeat`` comment after ``server.stream_heartbeat_seconds``
@@ -71,7 +72,12 @@ def _sse() -> ModuleType:
 
 
 def resume_cursor(request: Request) -> int | None:
-    """Where to resume: ``Last-Event-ID`` (what a reconnecting browser sends) wins over ``?cursor=``."""
+    """Where to resume: ``Last-Event-ID`` (what a reconnecting browser sends) wins over ``?cursor=``.
+
+    An empty ``Last-Event-ID`` counts as absent: in the SSE spec an empty last
+    event id is the "no id" state (a browser then sends no header at all), so
+    that is the only meaning a client can have for it (decision 0056).
+    """
     # Both are checked, so a malformed one is a 400 even when the other wins.
     cursor = integer_parameter(request.query_params, "cursor", minimum=0)
     header = request.headers.get("last-event-id")

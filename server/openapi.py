@@ -366,8 +366,11 @@ def _paths() -> dict[str, Any]:
         "name": "Last-Event-ID",
         "in": "header",
         "required": False,
-        "schema": {"type": "integer", "minimum": 0, "maximum": INTEGER_PARAMETER_MAX},
-        "description": "resume after this event id (wins over ?cursor=); not an integer is 400 malformed_request",
+        # A string, not an integer: an empty value is "no id" (what the SSE
+        # spec's empty last event id means), taken as if the header were absent.
+        "schema": {"type": "string", "pattern": f"^[0-9]{{0,{len(str(INTEGER_PARAMETER_MAX))}}}$"},
+        "description": "resume after this event id (wins over ?cursor=); empty: no id, as if absent "
+        "(?cursor= then decides); anything but decimal digits is 400 malformed_request",
     }
     return {
         "/healthz": {

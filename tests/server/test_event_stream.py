@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import asyncio
 
+import jsonschema_rs
 import pytest
 
 from server.app import create_app
+from server.openapi import build_openapi
 
 from .asgi_stream import streaming_get
 from .conftest import OTHER, RUNTIME, create_worker, embedded_assembly, error_of, serving
 
 STREAM = f"/api/runtimes/{RUNTIME}/events/stream"
+
+
+def documented_last_event_id() -> jsonschema_rs.Validator:
+    """A validator for the ``Last-Event-ID`` header as /openapi.json documents it on the stream."""
+    operation = build_openapi(version="test", bearer_auth=False)["paths"]["/api/runtimes/{runtime_id}/events/stream"]["get"]
+    [header] = [p for p in operation["parameters"] if (p["in"], p["name"]) == ("header", "Last-Event-ID")]
+    return jsonschema_rs.validator_for(header["schema"])
 
 
 @pytest.fixture
@@ -155,4 +164,21 @@ async def test_stopping_the_runtimes_closes_live_streams():
 async def test_a_malformed_cursor_is_400_even_when_last_event_id_wins(app_and_client):
     _, client = app_and_client
     response = await client.get(STREAM, params={"cursor": "-1"}, headers={"Last-Event-ID": "0"})
+    assert error_of(response) == (400, "malformed_request")
+
+
+@pytest.mark.parametrize("value", ["", "0", "7", "0042", "9" * 18])
+async def test_every_last_event_id_the_schema_documents_is_taken(app_and_client, value):
+    app, _ = app_and_client
+    assert documented_last_event_id().is_valid(value)
+    async with streaming_get(app, STREAM, headers={"Last-Event-ID": value}) as call:
+        await call.wait_until(lambda c: c.status is not None)
+    assert call.status == 200
+
+
+@pytest.mark.parametrize("value", ["x", "-1", "+1", "1.0", "1_0", "1e3", "9" * 19])
+async def test_every_last_event_id_the_schema_refuses_is_400_malformed_request(app_and_client, value):
+    _, client = app_and_client
+    assert not documented_last_event_id().is_valid(value)
+    response = await client.get(STREAM, headers={"Last-Event-ID": value})
     assert error_of(response) == (400, "malformed_request")
