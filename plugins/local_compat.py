@@ -17,8 +17,7 @@ import asyncio
 import functools
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from registry_core import (
     Diagnostic,
@@ -34,7 +33,15 @@ from registry_core import (
     WorkerPage,
     hookimpl,
 )
-from runtimes.local_compat import LocalCompatSettings, LocalCompatSource, LocalWorker
+# Only the settings type at import: the plugin is imported at every start to
+# register the kind, and the reader's modules (about 7 ms) are needed only
+# when a local-compat runtime is configured; its provider imports them.
+from runtimes.local_compat.settings import LocalCompatSettings
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from runtimes.local_compat import LocalWorker
 
 __all__ = ["LocalCompatProvider", "KIND", "STUCK_AFTER_SECONDS", "register_runtime_kinds"]
 
@@ -58,6 +65,8 @@ class LocalCompatProvider(RuntimeProvider):
         super().__init__(runtime_id)
         self.settings = settings
         self.limits = RuntimeLimits(worker_page_max=settings.worker_page_max)
+        from runtimes.local_compat.source import LocalCompatSource
+
         self.source = LocalCompatSource(settings)
         self._executor: ThreadPoolExecutor | None = None
         self._closed = False
@@ -123,6 +132,8 @@ class LocalCompatProvider(RuntimeProvider):
         if self._closed:
             raise RuntimeUnavailable("the runtime is closed", runtime_id=self.runtime_id)
         if self._executor is None:
+            from concurrent.futures import ThreadPoolExecutor
+
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="local-compat")
         return self._executor
 

@@ -7,10 +7,39 @@ of pluggy or HTTP: ``plugins/local_compat.py`` makes it a runtime provider.
 See ``docs/local-compat.md``.
 """
 
-from runtimes.local_compat.metadata import ACTIVE, ACTIVE_PENDING, INACTIVE, UNKNOWN, LocalWorker
+import importlib
+
 from runtimes.local_compat.settings import LocalCompatSettings
-from runtimes.local_compat.source import LocalCompatSource, SourceHealth, SourcePage
-from runtimes.local_compat.worker_ids import worker_id_for
+
+# The settings type is needed whenever the plugin registers the kind, which is
+# at every start, also when no local-compat runtime is configured; the reader
+# itself (about 7 ms of imports) loads on first use of these names (PEP 562).
+_LAZY = {
+    "LocalCompatSource": "runtimes.local_compat.source",
+    "SourcePage": "runtimes.local_compat.source",
+    "SourceHealth": "runtimes.local_compat.source",
+    "LocalWorker": "runtimes.local_compat.metadata",
+    "ACTIVE": "runtimes.local_compat.metadata",
+    "ACTIVE_PENDING": "runtimes.local_compat.metadata",
+    "INACTIVE": "runtimes.local_compat.metadata",
+    "UNKNOWN": "runtimes.local_compat.metadata",
+    "worker_id_for": "runtimes.local_compat.worker_ids",
+}
+
+
+def __getattr__(name: str) -> object:
+    """Import the module defining ``name`` on first use, then keep the value here."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __all__ = [
     "LocalCompatSource",
