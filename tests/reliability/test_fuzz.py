@@ -14,6 +14,7 @@ run is ``tests/benchmarks/fuzz_long.py``.
 
 from __future__ import annotations
 
+import attrs
 import hypothesis
 import pytest
 import schemathesis
@@ -25,6 +26,8 @@ from server.app import create_app
 from .app_config import embedded_config
 from .fuzz_checks import REFINED_CHECKS
 
+#: The Host header of schemathesis' ASGI client (schemathesis.python.asgi.HOST).
+SCHEMATHESIS_HOST = "testserver"
 #: Examples per operation (positive and negative cases mixed); the long run uses far more.
 EXAMPLES = 25
 #: Seconds a call may take: an event stream never ends by itself, so it is read for this long.
@@ -32,10 +35,13 @@ CALL_TIMEOUT = 0.5
 
 
 def fresh_app():
-    """An app of its own per test: a lifespan ends with its test, and runtimes do not restart."""
-    return create_app(
-        embedded_config(max_workers=200, max_transcript_entries=50, event_retention=500, slow_delay_seconds=0.2)
-    )
+    """An app of its own per test: a lifespan ends with its test, and runtimes do not restart.
+
+    Schemathesis' in-process client always sends ``Host: testserver``: the
+    config allows that name, as an operator would list theirs (decision 0060).
+    """
+    config = embedded_config(max_workers=200, max_transcript_entries=50, event_retention=500, slow_delay_seconds=0.2)
+    return create_app(attrs.evolve(config, server=attrs.evolve(config.server, allowed_hosts=(SCHEMATHESIS_HOST,))))
 
 
 schema = schemathesis.openapi.from_asgi("/openapi.json", fresh_app())
