@@ -73,7 +73,17 @@ def _get(port: int) -> tuple[socket.socket, bytes]:
     """A keep-alive GET /healthz on a new connection; the connection stays open."""
     connection = socket.create_connection(("127.0.0.1", port), timeout=5)
     connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-    return connection, connection.recv(4096)
+    response = b""
+    while b"\r\n\r\n" not in response:  # the head, then as many bytes as it announces
+        response += connection.recv(4096) or b"\r\n\r\n"
+    head, _, body = response.partition(b"\r\n\r\n")
+    length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")), 0)
+    while len(body) < length:
+        chunk = connection.recv(4096)
+        if not chunk:
+            break
+        body += chunk
+    return connection, head
 
 
 def test_serve_answers_503_beyond_max_connections_and_closes_idle_keep_alive_connections(tmp_path):
