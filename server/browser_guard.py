@@ -75,13 +75,19 @@ class BrowserGuardMiddleware:
             elif name == b"sec-fetch-site":
                 fetch_site = value
         hosts = self._hosts
-        if hosts is not None and not hosts.accepts(host) and _route_path(scope) not in HOST_CHECK_EXEMPT_PATHS:
+        # The set lookup first: a Host seen before costs no method call.
+        if (
+            hosts is not None
+            and host not in hosts.accepted
+            and not hosts.accepts(host)
+            and _route_path(scope) not in HOST_CHECK_EXEMPT_PATHS
+        ):
             await self._misdirected(host)(scope, receive, send)
             return
         method = scope["method"]
         origins = self._origins
         if method not in SAFE_METHODS:
-            if origins.refuses(origin, fetch_site, host):
+            if (origin is not None or fetch_site is not None) and origins.refuses(origin, fetch_site, host):
                 await error_response(ForbiddenOrigin(_FORBIDDEN_ORIGIN_MESSAGE))(scope, receive, send)
                 return
         elif method == "OPTIONS" and origin is not None and _is_preflight(scope):

@@ -75,16 +75,17 @@ class HostPolicy:
         self.allows_any = "*" in patterns
         self._names = frozenset({"localhost", *(p for p in patterns if not p.startswith("*"))})
         self._suffixes = tuple(p[1:] for p in patterns if p.startswith("*."))
-        self._accepted: set[bytes] = set()
+        #: ``Host`` values already accepted (read directly by the middleware's fast path).
+        self.accepted: set[bytes | None] = {None}
 
     def accepts(self, host_header: bytes | None) -> bool:
         """Whether a request with this ``Host`` header (``None``: none sent) is served."""
-        if host_header is None or self.allows_any or host_header in self._accepted:
+        if self.allows_any or host_header in self.accepted:
             return True
-        name = host_name_of(host_header)
+        name = host_name_of(host_header)  # type: ignore[arg-type]  # None is in the accepted set
         if name is None:
             return False
         accepted = name in self._names or name.endswith(self._suffixes) or _is_ip_address(name)
-        if accepted and len(self._accepted) < _CACHE_MAX:
-            self._accepted.add(host_header)
+        if accepted and len(self.accepted) < _CACHE_MAX:
+            self.accepted.add(host_header)
         return accepted

@@ -33,6 +33,7 @@ CORS_EXPOSED_HEADERS = "Location, X-Request-ID, WWW-Authenticate, Allow"
 #: How long a browser may reuse a preflight's answer (browsers cap it: Chromium at 2 hours).
 CORS_MAX_AGE_SECONDS = 600
 
+_CACHE_MAX = 512
 _DEFAULT_PORTS = {b"http": b":80", b"https": b":443"}
 #: Sec-Fetch-Site values a browser sends for a request another site's page made.
 _FOREIGN_FETCH_SITES = frozenset({b"cross-site", b"same-site"})
@@ -54,6 +55,9 @@ class OriginPolicy:
         self._cors = frozenset(origin.lower().encode("ascii") for origin in cors_allowed_origins)
         #: Whether any origin gets CORS headers (then every answer varies by ``Origin``).
         self.has_cors = bool(self._cors)
+        # (Origin, Host) pairs found to be the same origin: a browser console
+        # sends the same pair on every request.
+        self._own_origins: set[tuple[bytes, bytes | None]] = set()
 
     def allows_cors(self, origin: bytes) -> bool:
         """Whether ``origin`` is one of the configured CORS origins."""
@@ -74,4 +78,10 @@ class OriginPolicy:
             # Browsers send Origin on every POST nowadays; one that sent only
             # Fetch Metadata still says where the request came from.
             return fetch_site is not None and fetch_site.lower() in _FOREIGN_FETCH_SITES
-        return not (self.is_own_origin(origin, host_header) or self.allows_cors(origin))
+        if (origin, host_header) in self._own_origins:
+            return False
+        if self.is_own_origin(origin, host_header):
+            if len(self._own_origins) < _CACHE_MAX:
+                self._own_origins.add((origin, host_header))
+            return False
+        return not self.allows_cors(origin)

@@ -368,3 +368,11 @@ def test_the_new_codes_are_in_the_one_status_table():
 
     assert STATUS_BY_CODE["misdirected_request"] == 421 and STATUS_BY_CODE["forbidden_origin"] == 403
 
+
+
+def test_the_memory_of_accepted_hosts_is_bounded_whatever_ports_clients_name():
+    from server.host_policy import HostPolicy
+
+    policy = HostPolicy()
+    assert all(policy.accepts(f"127.0.0.1:{port}".encode()) for port in range(1, 3000))
+    assert len(policy.accepted) <= 512
