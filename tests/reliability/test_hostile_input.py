@@ -78,7 +78,7 @@ async def test_a_chunked_body_over_the_limit_is_refused_while_it_streams(server,
     reader, writer = await asyncio.open_connection("127.0.0.1", int(server.base_url.rsplit(":", 1)[1]))
     chunk = b"a" * 1024
     head = (
-        f"POST {RUNTIME}/workers/{worker_id}/input HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"POST {RUNTIME}/workers/{worker_id}/input HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         "Transfer-Encoding: chunked\r\n\r\n"
     ).encode()
     writer.write(head + b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(12)) + b"0\r\n\r\n")

@@ -31,7 +31,7 @@ def server(tmp_path):
 async def open_read_and_drop(port: int) -> bytes:
     """Open the stream, read until its first event has arrived, then close the socket."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(f"GET /api/runtimes/{EMBEDDED}/events/stream HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    writer.write(f"GET /api/runtimes/{EMBEDDED}/events/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
     received = b""
     while b"\nid: " not in received and b"\nevent: " not in received:
         chunk = await asyncio.wait_for(reader.read(4096), timeout=10)
