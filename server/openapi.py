@@ -292,7 +292,11 @@ def _query_cursor(description: str) -> dict[str, Any]:
 LIMIT = _query_integer("limit", 1, "page size (default 50, at most the runtime's page maximum: else 400 limit_too_large)")
 OVERVIEW_LIMIT = _query_integer("limit", 1, "page size (default 50)")
 OVERVIEW_LIMIT["schema"]["maximum"] = 500
-EVENT_CURSOR = _query_integer("cursor", 0, "return events after this id (omitted: from the oldest retained)")
+EVENT_CURSOR = _query_integer(
+    "cursor", 0,
+    "return events after this event id (omitted: from the oldest retained; 0: from the first event); "
+    "event ids are opaque and never reused across restarts, so one from before a restart is 410 cursor_expired",
+)
 
 # Statuses every operation of a kind can answer.
 _API = ["401", "421", "500"]
