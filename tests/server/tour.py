@@ -37,6 +37,7 @@ def tour_config(data_dir: Path, workspace: Path) -> str:
         f"""
         [server]
         token = "{TOKEN}"
+        allowed_hosts = ["localhost"]  # with a token, the Host check runs only when names are listed
         max_body_bytes = 4096
         call_timeout_seconds = 0.2
         stream_heartbeat_seconds = 0.05
@@ -161,6 +162,16 @@ async def take_tour(client: httpx.AsyncClient) -> list[Visit]:
     visits.append(Visit("GET", "/api/runtimes", unauthenticated))
     wrong = await client.get(f"/api/runtimes/{R}/workers", headers={"Authorization": "Bearer nope"})
     visits.append(Visit("GET", rt + "/workers", wrong))
+
+    # Browser safety (decision 0060): a DNS-rebinding page, and pages of another origin.
+    rebinding = {"Host": "rebinding.example:8000"}
+    await visit("GET", "/openapi.json", "/openapi.json", headers=rebinding)
+    await visit("GET", "/api/runtimes", "/api/runtimes", headers=rebinding)
+    await visit("POST", rt + "/workers", f"/api/runtimes/{R}/workers", headers=rebinding, json={})
+    cross_site = {"Origin": "https://elsewhere.example"}
+    await visit("POST", rt + "/workers", f"/api/runtimes/{R}/workers", headers=cross_site, json={})
+    for action in ("input", "cancel", "stop"):
+        await visit("POST", wk + "/" + action, f"/api/runtimes/{R}/workers/{slow}/{action}", headers=cross_site, content=b"{}")
     return visits
 
 
