@@ -65,6 +65,7 @@ def create_app(config: RegistryConfig | None = None, *, assembly: Assembly | Non
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await registry.start()
         await _log_startup(assembly)
+        log.info("%s", browser_safety_summary(settings.allowed_hosts, settings.cors_allowed_origins, token=token))
         try:
             yield
         finally:
@@ -109,6 +110,18 @@ def _host_policy(allowed_hosts: tuple[str, ...], *, token: str | None) -> HostPo
     if token is not None and not allowed_hosts:
         return None
     return HostPolicy(allowed_hosts)
+
+
+def browser_safety_summary(allowed_hosts: tuple[str, ...], cors_allowed_origins: tuple[str, ...], *, token: str | None) -> str:
+    """One log line saying which Hosts and Origins the server answers (decision 0060); never the token."""
+    if _host_policy(allowed_hosts, token=token) is None:
+        hosts = "any Host (a token is configured and server.allowed_hosts is empty)"
+    elif "*" in allowed_hosts:
+        hosts = "any Host (server.allowed_hosts has '*')"
+    else:
+        hosts = "Host localhost or an address" + (f" or {', '.join(allowed_hosts)}" if allowed_hosts else "")
+    origins = ", ".join(cors_allowed_origins) if cors_allowed_origins else "none"
+    return f"browser safety: answering {hosts}; state-changing requests from other origins refused; CORS origins: {origins}"
 
 
 async def _log_startup(assembly: Assembly) -> None:

@@ -376,3 +376,27 @@ def test_the_memory_of_accepted_hosts_is_bounded_whatever_ports_clients_name():
     policy = HostPolicy()
     assert all(policy.accepts(f"127.0.0.1:{port}".encode()) for port in range(1, 3000))
     assert len(policy.accepted) <= 512
+
+
+@pytest.mark.parametrize(
+    ("server", "expected"),
+    [("", "Host localhost or an address;"),
+     ('allowed_hosts = ["registry.example"]', "Host localhost or an address or registry.example;"),
+     (f'token = "{TOKEN}"', "any Host (a token is configured"),
+     ('allowed_hosts = ["*"]', "any Host (server.allowed_hosts has '*')")],
+)
+async def test_startup_logs_which_hosts_are_answered(caplog, server, expected):
+    app = app_with(server)
+    with caplog.at_level(logging.INFO, logger="server"):
+        async with app.router.lifespan_context(app):
+            pass
+    [line] = [r.getMessage() for r in caplog.records if "browser safety" in r.getMessage()]
+    assert expected in line and TOKEN not in line
+
+
+async def test_startup_logs_the_cors_origins(caplog):
+    app = app_with(f'cors_allowed_origins = ["{CONSOLE}"]')
+    with caplog.at_level(logging.INFO, logger="server"):
+        async with app.router.lifespan_context(app):
+            pass
+    assert any(f"CORS origins: {CONSOLE}" in r.getMessage() for r in caplog.records)
