@@ -20,7 +20,8 @@ a real :class:`~registry_core.registry.RuntimeRegistry` (so results also pass
 the registry's shape checks, exactly as they would in the server) and
 exercises one part of the contract: summary shape, truthful capabilities,
 valid and opaque ids, routing by ``runtime_id + worker_id``, transcript paging,
-event ids and cursors, waiting for events, typed errors for unknown, busy and
+event ids and cursors (ids never reused when the runtime restarts: one check
+makes a second provider for the same runtime id), waiting for events, typed errors for unknown, busy and
 stopped workers, data that becomes JSON, and no path-like strings in anything
 returned. A breach fails
 with a :class:`ContractViolation` whose message names the rule. A check that
@@ -45,15 +46,17 @@ contract's word) when it waits for a turn to end.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
 
 from registry_core.converter import unstructure
 from registry_core.errors import (
+    CapacityExceeded,
     CursorExpired,
     RegistryError,
     UnknownWorker,
@@ -93,6 +96,11 @@ MISSING_WORKER = "conformance-no-such-worker"
 TURN_SETTLE_SECONDS = 10.0
 #: The most pages a check walks before it calls a cursor a loop.
 MAX_PAGES = 10_000
+#: How long the restart check waits between two runs: a first id taken from
+#: a microsecond clock must not be able to repeat the earlier run's.
+RESTART_PAUSE_SECONDS = 0.005
+#: The most actions the restart check takes in the new run to reach the old cursor.
+MAX_RESTART_ACTIONS = 50
 
 _REGISTRY_HINTS = {
     "runtime_unavailable": " (the provider raised an unexpected exception or returned malformed data: the log says which)",
@@ -191,17 +199,7 @@ class RuntimeConformance:
         """Run ``check(registry, first_runtime_id)`` in a fresh event loop against fresh, started providers."""
 
         async def main() -> None:
-            registry = RuntimeRegistry(call_timeout=self.check_timeout / 2)
-            for runtime_id in RUNTIME_IDS[:runtimes]:
-                registry.register(self.make_provider(runtime_id))
-            async with registry:
-                for runtime_id in RUNTIME_IDS[:runtimes]:
-                    summary = await registry.describe_runtime(runtime_id)
-                    _require(
-                        summary.status in (RuntimeStatus.RUNNING, RuntimeStatus.DEGRADED),
-                        f"the provider must start and describe itself as running or degraded; it is "
-                        f"{summary.status.value} ({', '.join(d.code + ': ' + d.message for d in summary.diagnostics)})",
-                    )
+            async with self._started_registry(runtimes) as registry:
                 try:
                     async with asyncio.timeout(self.check_timeout):
                         await check(registry, RUNTIME_IDS[0])
@@ -211,6 +209,26 @@ class RuntimeConformance:
                     ) from None
 
         asyncio.run(main())
+
+    @contextlib.asynccontextmanager
+    async def _started_registry(self, runtimes: int = 1) -> AsyncIterator[RuntimeRegistry]:
+        """A registry holding new providers (from :meth:`make_provider`) for the first ``runtimes`` ids, started.
+
+        Every call makes new providers: calling it again for the same id is
+        a restart of that runtime. The providers are closed on exit.
+        """
+        registry = RuntimeRegistry(call_timeout=self.check_timeout / 2)
+        for runtime_id in RUNTIME_IDS[:runtimes]:
+            registry.register(self.make_provider(runtime_id))
+        async with registry:
+            for runtime_id in RUNTIME_IDS[:runtimes]:
+                summary = await registry.describe_runtime(runtime_id)
+                _require(
+                    summary.status in (RuntimeStatus.RUNNING, RuntimeStatus.DEGRADED),
+                    f"the provider must start and describe itself as running or degraded; it is "
+                    f"{summary.status.value} ({', '.join(d.code + ': ' + d.message for d in summary.diagnostics)})",
+                )
+            yield registry
 
     async def _a_worker(
         self, registry: RuntimeRegistry, runtime_id: str, request: CreateWorkerRequest | None = None, *, required: bool = True
@@ -530,6 +548,47 @@ class RuntimeConformance:
 
         self.run_check(check)
 
+    def test_event_ids_are_not_reused_across_restarts(self) -> None:
+        async def check(registry: RuntimeRegistry, runtime_id: str) -> None:
+            capabilities = await _capabilities(registry, runtime_id)
+            if not capabilities.read_events:
+                pytest.skip("the kind does not read events")
+            if not (capabilities.create_worker or capabilities.send_input):
+                pytest.skip("the kind can neither create workers nor take input, so the check cannot make it issue events")
+            # The first run: one action, and the cursor a client holds at the end of it.
+            await self._issue_events(registry, runtime_id, capabilities)
+            first_run = [event.id for event in await _all_events(registry, runtime_id)]
+            if not first_run:
+                pytest.skip("creating a worker or sending input issued no event to resume from")
+            old_cursor = first_run[-1]
+            await registry.close()
+            # A clock-based first id needs the clock to move on between runs.
+            await asyncio.sleep(RESTART_PAUSE_SECONDS)
+            async with self._started_registry() as restarted:
+                before = await _latest_cursor(restarted, runtime_id)
+                # Enough actions for a kind that restarts its count to reach the old cursor again.
+                for _ in range(min(len(first_run) + 1, MAX_RESTART_ACTIONS)):
+                    if not await self._issue_events(restarted, runtime_id, capabilities):
+                        break
+                    if await _latest_cursor(restarted, runtime_id) >= old_cursor:
+                        break
+                issued = [event.id for event in await _all_events(restarted, runtime_id) if event.id > before]
+                _require(issued, "the restarted runtime issued no event for the action that issued one before the restart")
+                where = f"read_events(cursor={old_cursor}) after a restart (the newest id before it)"
+                try:
+                    resumed = await _all_events_after(restarted, runtime_id, old_cursor)
+                except CursorExpired:
+                    return  # the client is told it missed something: never a silent skip
+                missed = [event_id for event_id in issued if event_id not in resumed]
+                _require(
+                    not missed,
+                    f"{where} must raise CursorExpired or return every event the new run issued; it skipped ids "
+                    f"{missed[:10]} (the first run issued up to {old_cursor}, the new run {issued[:10]}): event ids must "
+                    f"never be reused across restarts (start each run above the last, e.g. at the clock in microseconds)",
+                )
+
+        self.run_check(check)
+
     def test_waiting_for_events_follows_the_cursor(self) -> None:
         async def check(registry: RuntimeRegistry, runtime_id: str) -> None:
             capabilities = await _capabilities(registry, runtime_id)
@@ -710,6 +769,22 @@ class RuntimeConformance:
 
     # -- helpers for subclasses' data ------------------------------------------------------
 
+    async def _issue_events(self, registry: RuntimeRegistry, runtime_id: str, capabilities: Capabilities) -> bool:
+        """One action that issues events: create a worker, or else send input to one. ``False`` at capacity."""
+        if capabilities.create_worker:
+            try:
+                await registry.create_worker(runtime_id, CreateWorkerRequest())
+            except CapacityExceeded:
+                return False
+            except RegistryError as exc:
+                raise ContractViolation(f"create_worker must succeed; it raised {_described(exc)}") from exc
+            return True
+        worker_id = await self._a_worker(registry, runtime_id)
+        await _send_when_idle(registry, runtime_id, worker_id, "conformance restart")
+        await _settle(registry, runtime_id, worker_id)
+        return True
+
+
     async def _make_some_events(self, registry: RuntimeRegistry, runtime_id: str, capabilities: Capabilities) -> None:
         """Do what a kind can do so that it has events to read: create workers, send an input."""
         if not capabilities.create_worker:
@@ -844,6 +919,18 @@ async def _all_events(
         if not page.has_more:
             return events
         _require(page.next_cursor != cursor, f"{where} says has_more but its next_cursor did not advance")
+        cursor = page.next_cursor
+    raise ContractViolation(f"read_events kept saying has_more for {MAX_PAGES} pages")
+
+
+async def _all_events_after(registry: RuntimeRegistry, runtime_id: str, cursor: int) -> list[int]:
+    """The ids of every event after ``cursor``, page by page; :class:`CursorExpired` propagates."""
+    ids: list[int] = []
+    for _ in range(MAX_PAGES):
+        page: EventPage = await registry.read_events(runtime_id, cursor=cursor)
+        ids.extend(event.id for event in page.events)
+        if not page.has_more or page.next_cursor == cursor:
+            return ids
         cursor = page.next_cursor
     raise ContractViolation(f"read_events kept saying has_more for {MAX_PAGES} pages")
 

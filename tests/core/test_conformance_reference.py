@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from datetime import datetime, timezone
 
 from registry_core import (
@@ -30,7 +31,7 @@ from registry_core import (
     WorkerPage,
     WorkerStopped,
 )
-from registry_core.conformance import RuntimeConformance
+from registry_core.conformance import RUNTIME_IDS, RuntimeConformance
 
 #: How long a turn of a "slow" worker lasts.
 SLOW_TURN_SECONDS = 0.25
@@ -70,6 +71,9 @@ class ReferenceProvider(RuntimeProvider):
         self.arrived = asyncio.Event()
         self.closed = False
         self.ids = itertools.count(1)
+        # Each run numbers its events from the clock in microseconds, so no id
+        # is ever reused across restarts and an earlier run's cursor is expired.
+        self.first_event_id = time.time_ns() // 1000
 
     # -- helpers the breach tests override -------------------------------------
 
@@ -77,11 +81,16 @@ class ReferenceProvider(RuntimeProvider):
         return f"ref-{next(self.ids)}"
 
     def emit(self, type_: str, worker_id: str | None, **data: object) -> Event:
-        event = Event(len(self.events) + 1, type_, worker_id, data, now())
+        event = Event(self.first_event_id + len(self.events), type_, worker_id, data, now())
         self.events.append(event)
         self.arrived.set()
         self.arrived = asyncio.Event()
         return event
+
+    @property
+    def last_event_id(self) -> int:
+        """The newest event's id (``first_event_id - 1`` before the first)."""
+        return self.first_event_id + len(self.events) - 1
 
     def model(self, worker: ReferenceWorker) -> Worker:
         return Worker(
@@ -186,12 +195,15 @@ class ReferenceProvider(RuntimeProvider):
     async def read_events(self, *, cursor: int | None, limit: int, worker_id: str | None = None) -> EventPage:
         if worker_id is not None:
             self.worker(worker_id)
-        after = 0 if cursor is None else cursor
-        if after > len(self.events):
+        # None and 0 both mean "before this run's first event".
+        after = self.first_event_id - 1 if not cursor else cursor
+        if after < self.first_event_id - 1:
+            raise CursorExpired("this cursor is from before a restart")
+        if after > self.last_event_id:
             raise CursorExpired("this cursor is newer than any event")
         selected: list[Event] = []
         next_cursor, has_more = after, False
-        for event in self.events[after:]:
+        for event in self.events[after - self.first_event_id + 1 :]:
             if worker_id is not None and event.worker_id != worker_id:
                 next_cursor = event.id
                 continue
@@ -203,7 +215,8 @@ class ReferenceProvider(RuntimeProvider):
         return EventPage(self.runtime_id, tuple(selected), next_cursor, has_more)
 
     async def wait_for_events(self, *, cursor: int, timeout: float) -> bool:
-        if len(self.events) > cursor:
+        cursor = cursor or self.first_event_id - 1
+        if self.last_event_id > cursor:
             return True
         if self.closed:
             return False
@@ -213,7 +226,7 @@ class ReferenceProvider(RuntimeProvider):
                 await arrived.wait()
         except TimeoutError:
             pass
-        return len(self.events) > cursor
+        return self.last_event_id > cursor
 
 
 class ReferenceConformance(RuntimeConformance):
@@ -231,3 +244,30 @@ class ReferenceConformance(RuntimeConformance):
 class TestTheReferenceProviderPassesEveryCheck(ReferenceConformance):
     """Every check runs and passes (only the false-capability check skips: there is none), so each
     breach test's failure comes from the one rule it broke."""
+
+
+#: The "disk" of :class:`PersistsItsLastId`: runtime id -> the last event id it issued.
+PERSISTED_LAST_IDS: dict[str, int] = {}
+
+
+class PersistsItsLastId(ReferenceProvider):
+    """Continues from the last id the previous run saved (the other way to never reuse an id): small ids, no clock."""
+
+    def __init__(self, runtime_id: str) -> None:
+        super().__init__(runtime_id)
+        self.first_event_id = PERSISTED_LAST_IDS.get(runtime_id, 0) + 1
+
+    def emit(self, type_: str, worker_id: str | None, **data: object) -> Event:
+        event = super().emit(type_, worker_id, **data)
+        PERSISTED_LAST_IDS[self.runtime_id] = event.id
+        return event
+
+
+def test_a_kind_that_continues_from_a_persisted_last_id_passes_the_restart_check():
+    # Its first run's cursor stays valid after the restart and returns the new
+    # run's events: nothing is skipped, so the check must not demand CursorExpired.
+    PERSISTED_LAST_IDS.clear()
+    suite = ReferenceConformance()
+    suite.provider_type = PersistsItsLastId
+    suite.test_event_ids_are_not_reused_across_restarts()
+    assert PERSISTED_LAST_IDS[RUNTIME_IDS[0]] < 10
