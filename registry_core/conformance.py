@@ -542,7 +542,7 @@ class RuntimeConformance:
             future = await _latest_cursor(registry, runtime_id) + 1_000_000
             await _raises(
                 CursorExpired,
-                f"read_events(cursor={future}), newer than any event (a client resuming against a restarted runtime)",
+                f"read_events(cursor={future}), newer than any event (another runtime's cursor, or a clock set back)",
                 registry.read_events(runtime_id, cursor=future),
             )
 
