@@ -13,11 +13,19 @@ from processes import UPPERCASE, python_command
 
 @pytest.fixture
 async def start_provider():
-    """``await start_provider(command, **settings)`` gives a started provider, closed after the test."""
+    """``await start_provider(command, **settings)`` gives a started provider, closed after the test.
+
+    Its event ids start at 1 so that tests can name them; pass
+    ``event_start_id=None`` for the clock, as the server runs it.
+    """
     started: list[SubprocessProvider] = []
 
-    async def start(command: tuple[str, ...] = python_command(UPPERCASE), **settings) -> SubprocessProvider:
-        provider = SubprocessProvider("test-runtime", SubprocessSettings(command=command, **settings))
+    async def start(
+        command: tuple[str, ...] = python_command(UPPERCASE), *, event_start_id: int | None = 1, **settings
+    ) -> SubprocessProvider:
+        provider = SubprocessProvider(
+            "test-runtime", SubprocessSettings(command=command, **settings), event_start_id=event_start_id
+        )
         await provider.start()
         started.append(provider)
         return provider

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 from registry_core import CreateWorkerRequest, CursorExpired, InputRequest, UnknownWorker
+
+from subprocess_runtime.events import EventLog
 
 from processes import wait_until_idle
 
@@ -134,3 +137,51 @@ async def test_close_wakes_waiters_and_later_waits_return_at_once(start_provider
     async with asyncio.timeout(1):
         assert await waiter is False
         assert await provider.wait_for_events(cursor=0, timeout=5) is False
+
+
+# -- ids across restarts: every run starts above the last (the clock in microseconds) ----------
+
+
+async def test_event_ids_start_at_the_clock_in_microseconds(start_provider):
+    before = time.time_ns() // 1000
+    provider = await start_provider(event_start_id=None)
+    after = time.time_ns() // 1000
+    await provider.create_worker(CreateWorkerRequest())
+    (event,) = (await provider.read_events(cursor=None, limit=10)).events
+    assert before <= event.id <= after < 2**53
+
+
+async def test_a_cursor_from_before_a_restart_is_expired_however_far_the_new_run_got(start_provider):
+    first_run = await start_provider(event_start_id=None)
+    await first_run.create_worker(CreateWorkerRequest())
+    old_cursor = (await first_run.read_events(cursor=None, limit=10)).next_cursor
+    await first_run.close()
+    await asyncio.sleep(0.001)
+    second_run = await start_provider(event_start_id=None)  # the same runtime, restarted
+    for _ in range(3):  # more events than the first run issued
+        await second_run.create_worker(CreateWorkerRequest())
+    with pytest.raises(CursorExpired):
+        await second_run.read_events(cursor=old_cursor, limit=10)
+
+
+async def test_cursor_zero_means_from_this_runs_first_event(start_provider):
+    provider = await start_provider(event_start_id=None)
+    assert await provider.wait_for_events(cursor=0, timeout=0.01) is False
+    first = await provider.create_worker(CreateWorkerRequest())
+    page = await provider.read_events(cursor=0, limit=10)
+    assert [e.worker_id for e in page.events] == [first.worker_id]
+    assert await provider.wait_for_events(cursor=0, timeout=5) is True
+
+
+async def test_cursor_zero_is_expired_once_the_first_event_was_dropped(start_provider):
+    provider = await start_provider(event_start_id=None, event_retention=1)
+    for _ in range(2):
+        await provider.create_worker(CreateWorkerRequest())
+    with pytest.raises(CursorExpired):
+        await provider.read_events(cursor=0, limit=10)
+
+
+@pytest.mark.parametrize("start_id", [0, -5, True, 1.5])
+def test_a_start_id_that_is_not_a_positive_integer_is_refused(start_id):
+    with pytest.raises(ValueError, match="start_id"):
+        EventLog(10, start_id=start_id)

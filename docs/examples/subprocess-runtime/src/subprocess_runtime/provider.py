@@ -54,7 +54,12 @@ class SubprocessProvider(RuntimeProvider):
 
     kind = KIND
 
-    def __init__(self, runtime_id: str, settings: SubprocessSettings) -> None:
+    def __init__(self, runtime_id: str, settings: SubprocessSettings, *, event_start_id: int | None = None) -> None:
+        """``event_start_id`` is the first event's id; ``None`` (what the server uses) starts at the clock.
+
+        Tests pass 1 to reason about small ids; nothing else should, since
+        ids must never repeat across restarts (see ``events.py``).
+        """
         super().__init__(runtime_id)
         self.settings = settings
         self.limits = RuntimeLimits(
@@ -69,7 +74,7 @@ class SubprocessProvider(RuntimeProvider):
         self._environment = command_environment(settings.environment)
         self._workers: dict[str, WorkerState] = {}
         self._order: list[str] = []
-        self._events = EventLog(settings.event_retention)
+        self._events = EventLog(settings.event_retention, start_id=event_start_id)
 
     # -- lifecycle -------------------------------------------------------------
 
