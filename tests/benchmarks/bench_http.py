@@ -22,25 +22,26 @@ models. wrk runs
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import json
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import textwrap
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.support.server_process import free_port, serve_command, started, wait_until_healthy  # noqa: E402
+
 RUNTIME = "backend-internal"
 WORKERS = 1000
 DURATION = os.environ.get("BENCH_DURATION", "4s")
@@ -48,8 +49,6 @@ DURATION = os.environ.get("BENCH_DURATION", "4s")
 #: load drifts, so each side's median over interleaved rounds is compared.
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 STARTUP_ROUNDS = 7
-
-CLI = "import sys; from server.cli import main; sys.argv[0] = 'runtime-registry'; sys.exit(main())"
 
 #: The bare app: the same route shapes, answering with the very documents the
 #: real server answered, rendered per request by Starlette's own JSONResponse
@@ -100,56 +99,8 @@ BARE_APP = BARE_APP_DEFINITION + textwrap.dedent(
 )
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def healthz_status(port: int) -> int | None:
-    """The status of ``GET /healthz`` on ``port``, or ``None`` while nothing answers.
-
-    A raw socket, not httpx: ``httpx.get`` builds an SSL context per call
-    (about 20 ms of CPU), which on two cores slows the very start it times and
-    makes the poll far coarser than it looks.
-    """
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
-            connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-            head = connection.recv(64)
-    except OSError:
-        return None
-    parts = head.split(b" ", 2)
-    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
-
-
-def wait_healthy(port: int, process: subprocess.Popen, *, poll: float = 0.005) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"server exited with {process.returncode}")
-        if healthz_status(port) == 200:
-            return
-        time.sleep(poll)
-    raise SystemExit("server did not become healthy")
-
-
-@contextlib.contextmanager
-def running(command: list[str], env: dict[str, str] | None = None) -> Iterator[subprocess.Popen]:
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 def real_server(port: int) -> list[str]:
-    return [sys.executable, "-c", CLI, "serve", "--port", str(port), "--log-level", "warning", "--no-access-log"]
+    return serve_command("--port", str(port), "--log-level", "warning", "--no-access-log")
 
 
 def bare_server(bodies: Path, port: int) -> list[str]:
@@ -206,10 +157,10 @@ def _medians(runs: list[tuple[float, float, int]]) -> tuple[float, float, int]:
 def startup_once(command_for_port, env: dict[str, str] | None = None) -> float:
     """Milliseconds from spawn to the first 200 on /healthz."""
     port = free_port()
-    started = time.perf_counter()
-    with running(command_for_port(port), env) as process:
-        wait_healthy(port, process, poll=0.002)
-        return (time.perf_counter() - started) * 1000
+    spawned = time.perf_counter()
+    with started(command_for_port(port), cwd=ROOT, env=env) as process:
+        wait_until_healthy(process, port, poll=0.002)
+        return (time.perf_counter() - spawned) * 1000
 
 
 def startup_ms(ours, theirs, env: dict[str, str] | None = None) -> tuple[float, float]:
@@ -242,8 +193,8 @@ def bytecode_cached_env(cache: str, *warm_up) -> dict[str, str]:
 def main() -> None:
     real_port, bare_port = free_port(), free_port()
     real, bare = f"http://127.0.0.1:{real_port}", f"http://127.0.0.1:{bare_port}"
-    with tempfile.TemporaryDirectory() as scratch, running(real_server(real_port)) as real_process:
-        wait_healthy(real_port, real_process)
+    with tempfile.TemporaryDirectory() as scratch, started(real_server(real_port), cwd=ROOT) as real_process:
+        wait_until_healthy(real_process, real_port)
         bodies, input_ids, chatty = prepare(real)
         bodies_file = Path(scratch) / "bodies.json"
         bodies_file.write_text(json.dumps(bodies))
@@ -258,8 +209,8 @@ def main() -> None:
         ]
         print("response sizes (bytes): " + ", ".join(f"{k} {len(v)}" for k, v in bodies.items()))
         rows = []
-        with running(bare_server(bodies_file, bare_port)) as bare_process:
-            wait_healthy(bare_port, bare_process)
+        with started(bare_server(bodies_file, bare_port), cwd=ROOT) as bare_process:
+            wait_until_healthy(bare_process, bare_port)
             for name, path, script in scenarios:
                 lua_args = (str(ids_file), f"/api/runtimes/{RUNTIME}/workers") if script else ()
                 bare_runs, real_runs = [], []

@@ -35,7 +35,7 @@ from schemathesis.cli import schemathesis as schemathesis_cli  # noqa: E402
 
 from tests.reliability.app_config import embedded_toml, write_config  # noqa: E402
 from tests.reliability.fuzz_checks import valid_data_is_accepted_unless_a_runtime_limit_refuses_it  # noqa: E402
-from tests.reliability.server_process import running_server  # noqa: E402
+from tests.support.server_process import running_server  # noqa: E402
 
 TOKEN = "fuzz-long-token"
 

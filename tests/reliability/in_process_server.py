@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import uvicorn
 
-from .server_process import free_port
+from ..support.server_process import free_port
 
 
 @contextlib.contextmanager

@@ -21,7 +21,7 @@ import pytest
 from .app_config import EMBEDDED, embedded_toml, write_config
 from .load_client import LoadClient
 from .routes import METHODS, PUBLIC_ROUTES, ROUTES, UNKNOWN_API_PATHS
-from .server_process import running_server
+from ..support.server_process import running_server
 
 TOKEN = "reliability-token-5f2c9a"
 GOOD = {"Authorization": f"Bearer {TOKEN}"}

@@ -16,7 +16,7 @@ import pytest
 
 from .app_config import EMBEDDED, embedded_toml, write_config
 from .load_client import LoadClient
-from .server_process import running_server
+from ..support.server_process import running_server
 
 RUNTIME = f"/api/runtimes/{EMBEDDED}"
 JSON = {"Content-Type": "application/json"}

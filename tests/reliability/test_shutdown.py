@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from .app_config import EMBEDDED, SLOW_PROFILE, embedded_toml, write_config
-from .server_process import running_server
+from ..support.server_process import running_server
 
 STREAMS = 3
 BUSY_WORKERS = 5

@@ -16,7 +16,7 @@ import pytest
 
 from .app_config import EMBEDDED, embedded_toml, write_config
 from .mixed_load import run_mixed_load
-from .server_process import running_server
+from ..support.server_process import running_server
 
 WARM_UP_SECONDS = 4.0
 LOAD_SECONDS = 7.0

@@ -14,7 +14,7 @@ import pytest
 
 from .app_config import EMBEDDED, embedded_toml, write_config
 from .load_client import LoadClient
-from .server_process import running_server
+from ..support.server_process import running_server
 
 WAVES = 6
 STREAMS_PER_WAVE = 100

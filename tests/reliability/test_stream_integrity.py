@@ -19,7 +19,7 @@ import pytest
 from .api_pages import all_events
 from .app_config import EMBEDDED, embedded_toml, write_config
 from .load_client import LoadClient
-from .server_process import running_server
+from ..support.server_process import running_server
 
 RUNTIME = f"/api/runtimes/{EMBEDDED}"
 STREAMS = 6

@@ -10,7 +10,7 @@ import pytest
 from registry_core import ConfigError, parse_config
 from server.cli import connection_limits
 
-from .test_serve_process import serving
+from ..support.server_process import running_server
 
 
 def problems(text: str) -> list[tuple[str, str]]:
@@ -89,8 +89,8 @@ def _get(port: int) -> tuple[socket.socket, bytes]:
 def test_serve_answers_503_beyond_max_connections_and_closes_idle_keep_alive_connections(tmp_path):
     config = tmp_path / "registry.toml"
     config.write_text("[server]\nmax_connections = 2\nkeep_alive_timeout_seconds = 0.5\n")
-    with serving(tmp_path / "server.log", "--config", str(config)) as (base, _):
-        port = int(base.rsplit(":", 1)[1])
+    with running_server(config, log=tmp_path / "server.log") as served:
+        port = int(served.base_url.rsplit(":", 1)[1])
         first, answer = _get(port)
         with first:
             assert answer.startswith(b"HTTP/1.1 200")

@@ -1,0 +1,1 @@
+"""Pieces shared by test packages and benchmarks (not tests themselves)."""
