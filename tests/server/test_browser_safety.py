@@ -111,9 +111,8 @@ async def test_names_that_only_look_local_are_refused(default_app, host):
     assert error_of(response) == (421, "misdirected_request")
 
 
-@pytest.mark.parametrize("raw", [b"local host", b"user@localhost", b"localhost/x", b"\xffhost", b""])
-async def test_a_host_header_that_is_not_a_host_is_refused_without_being_echoed(raw):
-    app = app_with()
+async def get_raw(app, headers: list[tuple[bytes, bytes]], *, http_version: str = "1.1") -> tuple[int, bytes]:
+    """``GET /api/runtimes`` with exactly ``headers``, as an ASGI call (no client fills Host in); status and body."""
     sent: list[dict] = []
 
     async def receive():
@@ -123,34 +122,26 @@ async def test_a_host_header_that_is_not_a_host_is_refused_without_being_echoed(
         sent.append(message)
 
     scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": http_version, "method": "GET", "scheme": "http",
         "path": "/api/runtimes", "raw_path": b"/api/runtimes", "root_path": "", "query_string": b"",
-        "headers": [(b"host", raw)], "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8000),
+        "headers": headers, "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8000),
     }
     await app(scope, receive, send)
-    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-    assert sent[0]["status"] == 421 and b"misdirected_request" in body and (not raw or raw not in body)
+    return sent[0]["status"], b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+
+
+@pytest.mark.parametrize("raw", [b"local host", b"user@localhost", b"localhost/x", b"\xffhost", b""])
+async def test_a_host_header_that_is_not_a_host_is_refused_without_being_echoed(raw):
+    status, body = await get_raw(app_with(), [(b"host", raw)])
+    assert status == 421 and b"misdirected_request" in body and (not raw or raw not in body)
 
 
 async def test_a_request_without_a_host_header_is_served():
     """HTTP/1.0 without Host: not a browser (browsers always send it), so not a rebinding."""
     app = app_with()
-    sent: list[dict] = []
-
-    async def receive():
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message):
-        sent.append(message)
-
-    scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.0", "method": "GET", "scheme": "http",
-        "path": "/api/runtimes", "raw_path": b"/api/runtimes", "root_path": "", "query_string": b"",
-        "headers": [], "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8000),
-    }
     async with app.router.lifespan_context(app):
-        await app(scope, receive, send)
-    assert sent[0]["status"] == 200
+        status, _ = await get_raw(app, [], http_version="1.0")
+    assert status == 200
 
 
 async def test_a_configured_host_is_served_on_any_port():
