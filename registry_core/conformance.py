@@ -177,7 +177,10 @@ class RuntimeConformance:
         """Return a new, not yet started provider of your kind for ``runtime_id``.
 
         Called once per runtime of a check (up to two, with different ids);
-        the providers must not share workers.
+        the providers must not share workers. The restart check calls it a
+        second time for the same id after closing the first provider: that is
+        a restart of the runtime, so a kind that keeps state outside the
+        process must give the new provider the same store.
         """
         raise NotImplementedError("implement make_provider(runtime_id) in your conformance class")
 
