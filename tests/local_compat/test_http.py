@@ -14,6 +14,7 @@ import pytest
 from registry_core import assemble, parse_config
 from registry_core.conformance import find_path_like
 
+from ..support.asgi_client import serving as asgi_serving
 from .conftest import EXAMPLE_WORKSPACE, EXAMPLES
 
 LOCAL, EMBEDDED = "local-worker-runtime", "backend-internal"
@@ -41,9 +42,8 @@ async def serving(data_dir: Path) -> AsyncIterator[httpx.AsyncClient]:
     from server.app import create_app
 
     app = create_app(assembly=assemble(parse_config(config(data_dir)), strict=True))
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost") as client:
-            yield client
+    async with asgi_serving(app) as client:
+        yield client
 
 
 @pytest.fixture

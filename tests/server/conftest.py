@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import textwrap
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from starlette.applications import Starlette
 
 from registry_core import Assembly, PluginRef, RegistryConfig, RuntimeProvider, RuntimeRegistry, assemble, load_plugins, parse_config
 from registry_core.plugin_loading import discover_plugins
+
+from ..support.asgi_client import serving
 
 RUNTIME = "backend-internal"
 OTHER = "second"
@@ -56,15 +56,6 @@ def fake_assembly(*providers: RuntimeProvider, config: RegistryConfig | None = N
     for provider in providers:
         registry.register(provider, plugin=PluginRef("fakes", "0.0.1"))
     return Assembly(registry=registry, plugins=load_plugins(()), config=config or RegistryConfig(runtimes=()))
-
-
-@contextlib.asynccontextmanager
-async def serving(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    """Run the app's lifespan and give a client that talks to it in-process."""
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
-            yield client
 
 
 @pytest.fixture
