@@ -582,6 +582,8 @@ class RuntimeConformance:
                     resumed = await _all_events_after(restarted, runtime_id, old_cursor)
                 except CursorExpired:
                     return  # the client is told it missed something: never a silent skip
+                except RegistryError as exc:
+                    raise ContractViolation(f"{where} must raise CursorExpired or succeed; it raised {_described(exc)}") from exc
                 missed = [event_id for event_id in issued if event_id not in resumed]
                 _require(
                     not missed,

@@ -37,7 +37,7 @@ from registry_core import (
 )
 from registry_core.conformance import ContractViolation
 
-from .test_conformance_reference import ReferenceConformance, ReferenceProvider
+from .test_conformance_reference import ReferenceConformance, ReferenceProvider, TakesInputButCannotCreate
 
 
 def violation(provider_type: type[RuntimeProvider], check: str) -> str:
@@ -414,6 +414,19 @@ class RestartsAtTheClockInSeconds(ReferenceProvider):
 def test_a_clock_too_coarse_to_separate_runs_is_caught(monkeypatch):
     monkeypatch.setattr(time, "time", lambda: 1_800_000_000.0)  # both runs start in the same second
     assert "it skipped ids" in violation(RestartsAtTheClockInSeconds, "test_event_ids_are_not_reused_across_restarts")
+
+
+class InputOnlyRestartsIdsAtOne(TakesInputButCannotCreate):
+    """Cannot create workers, so the check issues events by input; numbers every run from 1."""
+
+    def __init__(self, runtime_id: str) -> None:
+        super().__init__(runtime_id)
+        self.first_event_id = 1
+
+
+def test_event_ids_reused_after_a_restart_are_caught_in_a_kind_that_only_takes_input():
+    message = violation(InputOnlyRestartsIdsAtOne, "test_event_ids_are_not_reused_across_restarts")
+    assert "read_events(cursor=2) after a restart" in message and "it skipped ids [1, 2]" in message
 
 
 class NeverReportsEvents(ReferenceProvider):

@@ -271,3 +271,19 @@ def test_a_kind_that_continues_from_a_persisted_last_id_passes_the_restart_check
     suite.provider_type = PersistsItsLastId
     suite.test_event_ids_are_not_reused_across_restarts()
     assert PERSISTED_LAST_IDS[RUNTIME_IDS[0]] < 10
+
+
+class TakesInputButCannotCreate(ReferenceProvider):
+    """A kind with one worker of its own and no create_worker: the restart check issues events by input."""
+
+    create_worker = RuntimeProvider.create_worker
+
+    def __init__(self, runtime_id: str) -> None:
+        super().__init__(runtime_id)
+        self.workers["ref-resident"] = ReferenceWorker("ref-resident", None, slow=False)
+
+
+def test_a_kind_that_only_takes_input_passes_the_restart_check():
+    suite = ReferenceConformance()
+    suite.provider_type = TakesInputButCannotCreate
+    suite.test_event_ids_are_not_reused_across_restarts()
