@@ -18,7 +18,7 @@ from starlette.routing import Route
 
 from registry_core.errors import InvalidRequest
 from registry_core.identifiers import validate_identifier
-from registry_core.models import CreateWorkerRequest, InputRequest
+from registry_core.models import CreateWorkerRequest, InputRequest, Worker, WorkerActionResult
 from registry_core.plugin_loading import PluginSet
 from registry_core.registry import RuntimeRegistry
 from server.errors import MalformedRequest
@@ -48,6 +48,19 @@ def _by_method(**handlers: Callable[[Request], Awaitable[Response]]) -> Callable
     async def endpoint(request: Request) -> Response:
         method = request.method
         return await handlers["GET" if method == "HEAD" else method](request)
+
+    return endpoint
+
+
+def _worker_operation(
+    operation: Callable[[str, str], Awaitable[Worker | WorkerActionResult]],
+) -> Callable[[Request], Awaitable[Response]]:
+    """The endpoint of a route that only names a worker: ``operation(runtime_id, worker_id)``, rendered."""
+
+    async def endpoint(request: Request) -> Response:
+        params = request.path_params
+        result = await operation(params["runtime_id"], params["worker_id"])
+        return runtime_response(result, runtime_id=result.runtime_id)
 
     return endpoint
 
@@ -85,27 +98,12 @@ def build_routes(registry: RuntimeRegistry, plugins: PluginSet, *, openapi_docum
         location = f"{request.scope.get('root_path', '')}/api/runtimes/{runtime_id}/workers/{worker.worker_id}"
         return runtime_response(worker, runtime_id=runtime_id, status_code=201, headers={"Location": location})
 
-    async def get_worker(request: Request) -> Response:
-        params = request.path_params
-        worker = await registry.get_worker(params["runtime_id"], params["worker_id"])
-        return runtime_response(worker, runtime_id=worker.runtime_id)
-
     async def send_input(request: Request) -> Response:
         params = request.path_params
         runtime_id = validate_identifier(params["runtime_id"], field="runtime_id")
         worker_id = validate_identifier(params["worker_id"], field="worker_id")
         accepted = await registry.send_input(runtime_id, worker_id, await read_model(request, InputRequest))
         return runtime_response(accepted, runtime_id=runtime_id, status_code=202)
-
-    async def cancel_worker(request: Request) -> Response:
-        params = request.path_params
-        result = await registry.cancel_worker(params["runtime_id"], params["worker_id"])
-        return runtime_response(result, runtime_id=result.runtime_id)
-
-    async def stop_worker(request: Request) -> Response:
-        params = request.path_params
-        result = await registry.stop_worker(params["runtime_id"], params["worker_id"])
-        return runtime_response(result, runtime_id=result.runtime_id)
 
     async def read_transcript(request: Request) -> Response:
         params, query = request.path_params, request.query_params
@@ -134,6 +132,9 @@ def build_routes(registry: RuntimeRegistry, plugins: PluginSet, *, openapi_docum
         cursor = opaque_parameter(query, "cursor")
         return overview_response(await _query_errors_are_malformed(registry.list_all_workers(limit=limit, cursor=cursor)))
 
+    get_worker = _worker_operation(registry.get_worker)
+    cancel_worker = _worker_operation(registry.cancel_worker)
+    stop_worker = _worker_operation(registry.stop_worker)
     stream_events = event_stream_endpoint(registry, heartbeat_seconds=heartbeat_seconds)
 
     runtime = "/api/runtimes/{runtime_id}"
