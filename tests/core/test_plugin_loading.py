@@ -16,6 +16,11 @@ def site(tmp_path, monkeypatch):
     return tmp_path
 
 
+def load_discovered(*names: str):
+    """Load only the discovered plugins called ``names`` (the site may hold others)."""
+    return load_plugins([p for p in discover_plugins() if p.name in names])
+
+
 def states(plugin_set):
     return {p.name: (p.state, p.reason) for p in plugin_set.plugins}
 
@@ -28,7 +33,7 @@ def test_builtin_embedded_plugin_is_discovered_through_its_entry_point():
 
 def test_third_party_distribution_is_discovered_and_loaded(site):
     make_distribution(site, dist="acme-runtimes", version="2.3.0", plugins={"acme": WORKING_PLUGIN.format(kind="acme")})
-    loaded = load_plugins([p for p in discover_plugins() if p.name == "acme"])
+    loaded = load_discovered("acme")
     (info,) = loaded.plugins
     assert (info.name, info.version, info.kinds, info.state) == ("acme", "2.3.0", ("acme",), PluginState.LOADED)
     assert loaded.kind("acme").plugin.version == "2.3.0"
@@ -37,36 +42,36 @@ def test_third_party_distribution_is_discovered_and_loaded(site):
 def test_plugin_that_fails_to_import_is_failed_and_others_load(site):
     make_distribution(site, dist="broken-dist", version="1.0", plugins={"broken": "raise ImportError('/home/x/secret')"})
     make_distribution(site, dist="fine-dist", version="1.0", plugins={"fine": WORKING_PLUGIN.format(kind="fine")})
-    loaded = load_plugins([p for p in discover_plugins() if p.name in ("broken", "fine")])
+    loaded = load_discovered("broken", "fine")
     state, reason = states(loaded)["broken"]
     assert state is PluginState.FAILED
     assert reason == "import failed (ImportError)"
     assert states(loaded)["fine"][0] is PluginState.LOADED
 
 
-def test_plugin_whose_hook_raises_is_failed(site):
-    source = "from registry_core import hookimpl\n@hookimpl\ndef register_runtime_kinds(register):\n    raise RuntimeError('boom')\n"
-    make_distribution(site, dist="raiser", version="1.0", plugins={"raiser": source})
-    loaded = load_plugins([p for p in discover_plugins() if p.name == "raiser"])
-    assert states(loaded)["raiser"] == (PluginState.FAILED, "register_runtime_kinds raised (RuntimeError)")
-
-
 def test_plugin_that_exits_at_import_does_not_stop_the_loader(site):
     make_distribution(site, dist="exiter", version="1.0", plugins={"exiter": "import sys\nsys.exit(3)\n"})
-    loaded = load_plugins([p for p in discover_plugins() if p.name == "exiter"])
+    loaded = load_discovered("exiter")
     assert states(loaded)["exiter"][0] is PluginState.FAILED
 
 
-def test_plugin_registering_something_else_is_failed(site):
-    source = "from registry_core import hookimpl\n@hookimpl\ndef register_runtime_kinds(register):\n    register('embedded')\n"
-    make_distribution(site, dist="wrong", version="1.0", plugins={"wrong": source})
-    loaded = load_plugins([p for p in discover_plugins() if p.name == "wrong"])
-    assert states(loaded)["wrong"] == (PluginState.FAILED, "register_runtime_kinds raised (TypeError)")
+@pytest.mark.parametrize(
+    ("name", "hook_body", "reason"),  # one plugin name each: an imported plugin module stays in sys.modules
+    [
+        ("raiser", "raise RuntimeError('boom')", "register_runtime_kinds raised (RuntimeError)"),
+        ("wrong", "register('embedded')", "register_runtime_kinds raised (TypeError)"),  # a name, not a kind
+    ],
+    ids=["hook-raises", "hook-registers-something-else"],
+)
+def test_plugin_whose_hook_fails_is_failed_naming_the_exception_type(site, name, hook_body, reason):
+    source = f"from registry_core import hookimpl\n@hookimpl\ndef register_runtime_kinds(register):\n    {hook_body}\n"
+    make_distribution(site, dist=name, version="1.0", plugins={name: source})
+    assert states(load_discovered(name))[name] == (PluginState.FAILED, reason)
 
 
 def test_kind_conflict_with_builtin_is_decided_for_the_builtin(site):
     make_distribution(site, dist="aaa-usurper", version="1.0", plugins={"aaa": WORKING_PLUGIN.format(kind="embedded")})
-    loaded = load_plugins([p for p in discover_plugins() if p.name in ("aaa", "embedded")])
+    loaded = load_discovered("aaa", "embedded")
     assert states(loaded)["aaa"] == (PluginState.FAILED, "runtime kind 'embedded' is already registered by plugin 'embedded'")
     assert loaded.kind("embedded").plugin.name == "embedded"
 

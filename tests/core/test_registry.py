@@ -192,6 +192,18 @@ async def test_overview_lists_every_runtime_and_reports_failures_as_diagnostics(
     assert "token=abc123" not in str(overview)
 
 
+async def every_overview_item(registry: RuntimeRegistry, *, limit: int, pages_at_most: int = 10) -> list[tuple[str, str]]:
+    """``(runtime_id, worker_id)`` of every worker the overview lists, following its cursor page by page."""
+    seen, cursor = [], None
+    for _ in range(pages_at_most):  # bounded: a cursor that never ends fails the test instead of hanging it
+        overview = await registry.list_all_workers(limit=limit, cursor=cursor)
+        seen.extend((w.runtime_id, w.worker_id) for w in overview.items)
+        cursor = overview.next_cursor
+        if cursor is None:
+            break
+    return seen
+
+
 async def test_overview_pages_across_runtimes_with_its_cursor():
     registry = RuntimeRegistry()
     for runtime_id, count in (("a", 3), ("b", 0), ("c", 4)):
@@ -199,14 +211,8 @@ async def test_overview_pages_across_runtimes_with_its_cursor():
         for index in range(count):
             provider.add(f"w{index}")
         registry.register(provider)
-    seen, cursor = [], None
     async with registry:
-        for _ in range(10):
-            overview = await registry.list_all_workers(limit=2, cursor=cursor)
-            seen.extend((w.runtime_id, w.worker_id) for w in overview.items)
-            cursor = overview.next_cursor
-            if cursor is None:
-                break
+        seen = await every_overview_item(registry, limit=2)
     assert seen == [("a", "w0"), ("a", "w1"), ("a", "w2"), ("c", "w0"), ("c", "w1"), ("c", "w2"), ("c", "w3")]
 
 
@@ -230,12 +236,6 @@ async def test_overview_follows_a_runtime_past_an_empty_page_that_has_a_cursor()
     gappy = GappyProvider("gappy")
     gappy.add("w0")
     registry.register(gappy)
-    seen, cursor = [], None
     async with registry:
-        for _ in range(5):
-            overview = await registry.list_all_workers(limit=10, cursor=cursor)
-            seen.extend((w.runtime_id, w.worker_id) for w in overview.items)
-            cursor = overview.next_cursor
-            if cursor is None:
-                break
+        seen = await every_overview_item(registry, limit=10)
     assert seen == [("gappy", "w0")]
