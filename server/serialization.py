@@ -80,45 +80,6 @@ def _worker(w: Worker) -> dict[str, Any]:
     }
 
 
-def _worker_page(page: WorkerPage) -> dict[str, Any]:
-    return {
-        "runtime_id": page.runtime_id,
-        "items": [_worker(w) for w in page.items],
-        "next_cursor": page.next_cursor,
-        "diagnostics": _diagnostics(page.diagnostics),
-    }
-
-
-def _worker_overview(page: WorkerOverview) -> dict[str, Any]:
-    return {"items": [_worker(w) for w in page.items], "next_cursor": page.next_cursor, "diagnostics": _diagnostics(page.diagnostics)}
-
-
-def _input_accepted(a: InputAccepted) -> dict[str, Any]:
-    return {
-        "runtime_id": a.runtime_id,
-        "worker_id": a.worker_id,
-        "transcript_sequence": a.transcript_sequence,
-        "event_id": a.event_id,
-        "status": a.status,
-    }
-
-
-def _action_result(r: WorkerActionResult) -> dict[str, Any]:
-    return {"runtime_id": r.runtime_id, "worker_id": r.worker_id, "action": r.action, "changed": r.changed, "status": r.status}
-
-
-def _transcript_page(page: TranscriptPage) -> dict[str, Any]:
-    return {
-        "runtime_id": page.runtime_id,
-        "worker_id": page.worker_id,
-        "items": [_entry_data(e) for e in page.items],
-        "start": page.start,
-        "limit": page.limit,
-        "total": page.total,
-        "next_start": page.next_start,
-    }
-
-
 def _event(e: Event) -> dict[str, Any]:
     # ``data`` is free-form: the converter decides how its values render.
     return {"id": e.id, "type": e.type, "worker_id": e.worker_id, "data": unstructure(e.data), "created_at": _timestamp(e.created_at)}
@@ -128,15 +89,10 @@ def _event_page(page: EventPage) -> dict[str, Any]:
     return {"runtime_id": page.runtime_id, "events": [_event(e) for e in page.events], "next_cursor": page.next_cursor, "has_more": page.has_more}
 
 
-#: The models with a fast path, and their functions.
+#: The models with a fast path to JSON data (the event stream sends events one
+#: by one), and their functions. The other hot models are rendered straight to
+#: text (``FAST_TEXT_TYPES``) and never come here.
 FAST_TYPES: dict[type, Callable[[Any], dict[str, Any]]] = {
-    Worker: _worker,
-    WorkerPage: _worker_page,
-    WorkerOverview: _worker_overview,
-    InputAccepted: _input_accepted,
-    WorkerActionResult: _action_result,
-    TranscriptEntry: lambda e: _entry_data(e),
-    TranscriptPage: _transcript_page,
     Event: _event,
     EventPage: _event_page,
 }
