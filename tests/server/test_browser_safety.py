@@ -9,7 +9,6 @@ import httpx
 import jsonschema_rs
 import pytest
 
-from registry_core import parse_config
 from server.app import create_app
 from server.openapi import build_openapi
 
