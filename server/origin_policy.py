@@ -23,16 +23,27 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["OriginPolicy", "SAFE_METHODS", "CORS_ALLOWED_METHODS", "CORS_ALLOWED_HEADERS", "CORS_EXPOSED_HEADERS"]
+__all__ = [
+    "OriginPolicy",
+    "SAFE_METHODS",
+    "CORS_ALLOWED_METHODS",
+    "CORS_ALLOWED_HEADERS",
+    "CORS_EXPOSED_HEADERS",
+    "CORS_MAX_AGE_SECONDS",
+]
 
 #: Methods that change nothing; the origin of a request with one of them is not checked.
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: A preflight's ``Access-Control-Allow-Methods``: every method a route has.
 CORS_ALLOWED_METHODS = "GET, HEAD, POST"
+#: A preflight's ``Access-Control-Allow-Headers``: the request headers the API reads.
 CORS_ALLOWED_HEADERS = "Authorization, Content-Type, Last-Event-ID, X-Request-ID"
+#: ``Access-Control-Expose-Headers``: the response headers a console's script may read.
 CORS_EXPOSED_HEADERS = "Location, X-Request-ID, WWW-Authenticate, Allow"
 #: How long a browser may reuse a preflight's answer (browsers cap it: Chromium at 2 hours).
 CORS_MAX_AGE_SECONDS = 600
 
+#: Same-origin (Origin, Host) pairs remembered; bounded, as a client can vary both.
 _CACHE_MAX = 512
 _DEFAULT_PORTS = {b"http": b":80", b"https": b":443"}
 #: Sec-Fetch-Site values a browser sends for a request another site's page made.
