@@ -72,6 +72,7 @@ WebOrigin = NewType("WebOrigin", str)
 
 _LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
 _HOST_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
+_NOT_AN_ORIGIN = "must be an origin: 'https://console.example' or 'http://localhost:3000', lower case, no path"
 _ORIGIN = re.compile(r"(https?)://([^/:?#@\[\]]+|\[[0-9a-f:.]+\])(?::([0-9]{1,5}))?")
 
 
@@ -91,7 +92,7 @@ def _structure_web_origin(value: Any, _type: Any) -> WebOrigin:
         raise TypeError("must be a string")
     match = _ORIGIN.fullmatch(value)
     if match is None or (match[3] is not None and not 0 < int(match[3]) <= 65535):
-        raise ValueError("must be an origin: 'https://console.example' or 'http://localhost:3000', lower case, no path")
+        raise ValueError(_NOT_AN_ORIGIN)
     host = match[2]
     if host.startswith("["):
         try:
@@ -99,7 +100,7 @@ def _structure_web_origin(value: Any, _type: Any) -> WebOrigin:
         except ValueError:
             raise ValueError("must be an origin: the IPv6 address in brackets is not valid") from None
     elif not _HOST_NAME.fullmatch(host):
-        raise ValueError("must be an origin: 'https://console.example' or 'http://localhost:3000', lower case, no path")
+        raise ValueError(_NOT_AN_ORIGIN)
     return WebOrigin(value)
 
 
