@@ -49,6 +49,7 @@ __all__ = ["event_stream_endpoint", "HEARTBEAT_COMMENT"]
 
 log = logging.getLogger("server.event_stream")
 
+#: The comment line an idle stream sends (``: heartbeat``) every ``server.stream_heartbeat_seconds``.
 HEARTBEAT_COMMENT = "heartbeat"
 #: How long a stream may take to end itself once shutdown begins before it is cancelled.
 SHUTDOWN_GRACE_SECONDS = 2.0
