@@ -221,7 +221,7 @@ class PodStore:
         try:
             return self._examine_file(listing.ids[position], name, metadata_path, entry_type)
         except OSError as error:
-            if error.errno in (errno.ENOENT,):
+            if error.errno == errno.ENOENT:
                 return SkipReason.METADATA_MISSING
             if error.errno == errno.ENOTDIR:
                 return SkipReason.NOT_A_DIRECTORY
