@@ -208,20 +208,26 @@ def _configure_logging(level: str) -> None:
     )
 
 
+@contextlib.contextmanager
+def _logging_off() -> Iterator[None]:
+    """No log output while the block runs (the one-shot commands print their own findings)."""
+    logging.disable(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logging.disable(logging.NOTSET)
+
+
 # -- plugins -------------------------------------------------------------------
 
 
 def _plugins(args: argparse.Namespace) -> int:
     config = _load(args.config)
-    # A broken plugin is reported in the table; its traceback is not for this listing.
-    logging.disable(logging.CRITICAL)
-    try:
-        # A plugin that prints while it is imported must not corrupt the
-        # listing (``--json`` output is read by programs): its output goes to stderr.
-        with contextlib.redirect_stdout(sys.stderr):
-            plugins = load_plugins(discover_plugins(), enabled=config.plugins.enabled, disabled=config.plugins.disabled)
-    finally:
-        logging.disable(logging.NOTSET)
+    # A broken plugin is reported in the table; its traceback is not for this
+    # listing. A plugin that prints while it is imported must not corrupt the
+    # listing (``--json`` output is read by programs): its output goes to stderr.
+    with _logging_off(), contextlib.redirect_stdout(sys.stderr):
+        plugins = load_plugins(discover_plugins(), enabled=config.plugins.enabled, disabled=config.plugins.disabled)
     if args.json:
         print(json.dumps({"items": unstructure(plugins.plugins)}, indent=2))
         return EXIT_OK
@@ -238,12 +244,10 @@ def _plugins(args: argparse.Namespace) -> int:
 
 def _check_config(args: argparse.Namespace) -> int:
     config = _load(args.file)
-    logging.disable(logging.CRITICAL)
-    try:
+    # Problems are reported below, one line each; the log's tracebacks are not for this check.
+    with _logging_off():
         assembly = assemble(config, strict=True, source=args.file)
         runtimes = asyncio.run(assembly.registry.list_runtimes())
-    finally:
-        logging.disable(logging.NOTSET)
     failed = [
         f"{args.file}: runtimes[{index}]: {diagnostic.message}"
         for index, runtime in enumerate(runtimes.items)
