@@ -19,7 +19,15 @@ from registry_core.converter import structure
 from registry_core.models import InputKind, InputRequest
 from server.errors import MalformedRequest, UnsupportedMediaType
 
-__all__ = ["read_model", "read_json_object", "integer_parameter", "opaque_parameter"]
+__all__ = [
+    "read_model",
+    "read_json_object",
+    "integer_parameter",
+    "parse_integer",
+    "opaque_parameter",
+    "INTEGER_PARAMETER_MAX",
+    "OPAQUE_PARAMETER_MAX",
+]
 
 T = TypeVar("T")
 
