@@ -191,7 +191,6 @@ class EventLog:
                 "this cursor is newer than any event of this runtime (it may come from an earlier run); "
                 "read again without a cursor"
             )
-        offset = self._head - first_id
         if worker_id is None:
             start = self._head + (after - first_id + 1)
             events = self._events[start : start + limit]
@@ -204,7 +203,7 @@ class EventLog:
         ids = index.ids
         position = bisect.bisect_right(ids, after, index.head)
         chosen = ids[position : position + limit]
-        events = self._events
+        events, offset = self._events, self._head - first_id  # an id's place in the list is offset + id
         page = [events[offset + event_id] for event_id in chosen]
         has_more = position + limit < len(ids)
         next_cursor = chosen[-1] if has_more else self._last_id
