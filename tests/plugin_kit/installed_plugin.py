@@ -14,22 +14,15 @@ from __future__ import annotations
 import contextlib
 import importlib.metadata
 import shutil
-import socket
 import site
 import subprocess
-import time
 import venv
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-import httpx
+from tests.support.server_process import CLI, free_port, serve_command, started, wait_until_healthy
 
 from .example_package import EXAMPLE_PACKAGE
-
-#: What the ``runtime-registry`` console script does, run with the venv's Python
-#: (the script itself lives in this environment's bin and would use its Python).
-CLI = "import sys; from server.cli import main; sys.argv[0] = 'runtime-registry'; sys.exit(main())"
-
 
 def host_site_directories() -> list[str]:
     """Where this environment's runtime-registry and its dependencies are installed."""
@@ -84,45 +77,14 @@ def run_cli(
     return subprocess.run([python, "-c", CLI, *arguments], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @contextlib.contextmanager
 def running_server(
     python: Path, config: Path, *, log: Path, env: Mapping[str, str] | None = None
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """``runtime-registry serve`` on a free port; yields its base URL and process, terminates it by pid after."""
+    """``runtime-registry serve`` run by ``python`` on a free port, with ``env`` instead of this process's
+    environment; yields its base URL and process, and stops it by pid after."""
     port = free_port()
-    with log.open("wb") as log_file:
-        process = subprocess.Popen(
-            [python, "-c", CLI, "serve", "--config", str(config), "--host", "127.0.0.1", "--port", str(port)],
-            cwd=config.parent, env=env, stdout=log_file, stderr=subprocess.STDOUT,
-        )
-        try:
-            base_url = f"http://127.0.0.1:{port}"
-            _wait_until_healthy(base_url, process, log)
-            yield base_url, process
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def _wait_until_healthy(base_url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"the server exited with {process.returncode}:\n{log.read_text(errors='replace')}")
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                return
-        time.sleep(0.1)
-    raise AssertionError(f"the server did not become healthy:\n{log.read_text(errors='replace')}")
-
+    command = serve_command("--config", str(config), "--host", "127.0.0.1", "--port", str(port), python=python)
+    with log.open("wb") as log_file, started(command, cwd=config.parent, env=env, output=log_file) as process:
+        wait_until_healthy(process, port, log=log)
+        yield f"http://127.0.0.1:{port}", process
