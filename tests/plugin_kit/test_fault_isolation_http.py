@@ -37,6 +37,7 @@ from registry_core.plugin_loading import DiscoveredPlugin, discover_plugins
 
 pytest.importorskip("server.app", reason="the server app factory does not exist yet")
 from server.app import create_app  # noqa: E402
+from tests.support.asgi_client import serving as serving_app  # noqa: E402
 
 #: What every broken plugin and provider puts in its exceptions. No response may show any of it.
 SECRET = "/opt/acme/secrets/key.pem password=hunter2"
@@ -205,13 +206,8 @@ def fault_assembly() -> Assembly:
     return assemble(parse_config(CONFIG), discovered=builtin + PLUGINS)
 
 
-@contextlib.asynccontextmanager
-async def serving() -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(assembly=fault_assembly())
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
-            yield client
+def serving() -> contextlib.AbstractAsyncContextManager[httpx.AsyncClient]:
+    return serving_app(create_app(assembly=fault_assembly()))
 
 
 @pytest.fixture
@@ -383,10 +379,8 @@ def twin(name: str) -> DiscoveredPlugin:
 
 
 async def plugin_states(discovered: tuple[DiscoveredPlugin, ...]) -> dict[str, tuple[str, str | None]]:
-    app = create_app(assembly=assemble(parse_config("runtimes = []\n"), discovered=discovered))
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost") as client:
-            items = (await client.get("/api/plugins")).json()["items"]
+    async with serving_app(create_app(assembly=assemble(parse_config("runtimes = []\n"), discovered=discovered))) as client:
+        items = (await client.get("/api/plugins")).json()["items"]
     return {p["name"]: (p["state"], p["reason"]) for p in items}
 
 
@@ -405,11 +399,9 @@ async def test_a_runtime_whose_start_hangs_is_unavailable_and_the_server_starts_
     config = CONFIG + '\n[[runtimes]]\nid = "stuck"\nkind = "hangs-on-start"\n'
     builtin = tuple(p for p in discover_plugins() if p.name == "embedded")
     discovered = builtin + PLUGINS + (kinds_plugin("stuck-plugin", HangsOnStart),)
-    app = create_app(assembly=assemble(parse_config(config), discovered=discovered))
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost") as client:
-            stuck = await client.get("/api/runtimes/stuck")
-            created = await client.post("/api/runtimes/backend-internal/workers", json={})
+    async with serving_app(create_app(assembly=assemble(parse_config(config), discovered=discovered))) as client:
+        stuck = await client.get("/api/runtimes/stuck")
+        created = await client.post("/api/runtimes/backend-internal/workers", json={})
     assert stuck.json()["status"] == "unavailable"
     assert [d["message"] for d in stuck.json()["diagnostics"]] == ["the runtime did not start in time"]
     assert created.status_code == 201
