@@ -97,7 +97,7 @@ class EmbeddedProvider(RuntimeProvider):
         )
 
     async def list_workers(self, *, limit: int, cursor: str | None) -> WorkerPage:
-        """Workers in creation order; the opaque cursor is the last id of the previous page."""
+        """Workers in creation order; the opaque cursor names the last worker of the previous page."""
         workers, next_cursor = self.runtime.list_workers(limit=limit, cursor=cursor)
         return WorkerPage(self.runtime_id, tuple(map(self._model, workers)), next_cursor)
 
@@ -126,6 +126,11 @@ class EmbeddedProvider(RuntimeProvider):
         """Stop the worker for good; ``changed`` is ``False`` when it already was."""
         changed = self.runtime.stop(worker_id)
         return WorkerActionResult(self.runtime_id, worker_id, "stop", changed, self.runtime.get_worker(worker_id).status)
+
+    async def delete_worker(self, worker_id: str) -> WorkerActionResult:
+        """Remove the worker for good, freeing its capacity slot; ``UnknownWorker`` afterwards."""
+        self.runtime.delete(worker_id)
+        return WorkerActionResult(self.runtime_id, worker_id, "delete", True, "stopped")
 
     async def read_transcript(self, worker_id: str, *, start: int, limit: int) -> TranscriptPage:
         """A bounded transcript page."""

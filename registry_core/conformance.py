@@ -22,7 +22,7 @@ exercises one part of the contract: summary shape, truthful capabilities,
 valid and opaque ids, routing by ``runtime_id + worker_id``, transcript paging,
 event ids and cursors (ids never reused when the runtime restarts: one check
 makes a second provider for the same runtime id), waiting for events, typed errors for unknown, busy and
-stopped workers, data that becomes JSON, and no path-like strings in anything
+stopped workers, deleted workers gone for good, data that becomes JSON, and no path-like strings in anything
 returned. A breach fails
 with a :class:`ContractViolation` whose message names the rule. A check that
 needs an operation your kind does not support skips, saying why.
@@ -286,6 +286,7 @@ class RuntimeConformance:
                 "send_input": lambda: registry.send_input(runtime_id, worker, InputRequest("conformance")),
                 "cancel_worker": lambda: registry.cancel_worker(runtime_id, worker),
                 "stop_worker": lambda: registry.stop_worker(runtime_id, worker),
+                "delete_worker": lambda: registry.delete_worker(runtime_id, worker),
                 "read_transcript": lambda: registry.read_transcript(runtime_id, worker, limit=1),
                 "read_events": lambda: registry.read_events(runtime_id, limit=1),
             }
@@ -338,6 +339,9 @@ class RuntimeConformance:
             if capabilities.stop_worker:
                 result = await _succeeds("stop_worker (capability true)", registry.stop_worker(runtime_id, worker_id))
                 _check_action(result, worker_id, "stop")
+            if capabilities.delete_worker:
+                result = await _succeeds("delete_worker (capability true)", registry.delete_worker(runtime_id, worker_id))
+                _check_action(result, worker_id, "delete")
 
         self.run_check(check)
 
@@ -719,6 +723,33 @@ class RuntimeConformance:
 
         self.run_check(check)
 
+    def test_a_deleted_worker_is_gone_for_good(self) -> None:
+        async def check(registry: RuntimeRegistry, runtime_id: str) -> None:
+            capabilities = await _capabilities(registry, runtime_id)
+            if not (capabilities.delete_worker and capabilities.create_worker):
+                pytest.skip("needs delete_worker and create_worker")
+            doomed = await _succeeds("create_worker", registry.create_worker(runtime_id, CreateWorkerRequest()))
+            kept = await _succeeds("create_worker", registry.create_worker(runtime_id, CreateWorkerRequest()))
+            if capabilities.send_input:
+                await _succeeds("send_input", registry.send_input(runtime_id, doomed.worker_id, InputRequest("conformance")))
+            result = await _succeeds("delete_worker", registry.delete_worker(runtime_id, doomed.worker_id))
+            _check_action(result, doomed.worker_id, "delete")
+            _require(result.changed is True, "a delete must answer changed=true (it always removes the worker)")
+            for name, call in _worker_operations(registry, runtime_id, doomed.worker_id).items():
+                if getattr(capabilities, name):
+                    await _raises(UnknownWorker, f"{name} of a deleted worker", call())
+            if capabilities.list_workers:
+                listed = [worker.worker_id for worker in await _all_workers(registry, runtime_id, limit=1)]
+                _require(doomed.worker_id not in listed, "list_workers still lists a deleted worker")
+                _require(kept.worker_id in listed, "list_workers lost a worker when another one was deleted")
+            later = [await _succeeds("create_worker", registry.create_worker(runtime_id, CreateWorkerRequest())) for _ in range(3)]
+            _require(
+                doomed.worker_id not in {worker.worker_id for worker in later},
+                f"a new worker was given the deleted worker's id {doomed.worker_id!r}: ids must never be reused",
+            )
+
+        self.run_check(check)
+
     # -- leaks ---------------------------------------------------------------------------
 
     def test_everything_returned_becomes_json(self) -> None:
@@ -835,6 +866,7 @@ def _worker_operations(registry: RuntimeRegistry, runtime_id: str, worker_id: st
         "send_input": lambda: registry.send_input(runtime_id, worker_id, InputRequest("conformance")),
         "cancel_worker": lambda: registry.cancel_worker(runtime_id, worker_id),
         "stop_worker": lambda: registry.stop_worker(runtime_id, worker_id),
+        "delete_worker": lambda: registry.delete_worker(runtime_id, worker_id),
         "read_transcript": lambda: registry.read_transcript(runtime_id, worker_id, limit=1),
         "read_events": lambda: registry.read_events(runtime_id, worker_id=worker_id, limit=1),
     }

@@ -140,6 +140,8 @@ class Capabilities:
     read_transcript: bool
     read_events: bool
     stream_events: bool
+    #: Added after v0 (decision 0065), so it comes last: positional construction keeps working.
+    delete_worker: bool = False
 
 
 @attrs.frozen
@@ -294,8 +296,9 @@ class InputAccepted:
 
 @attrs.frozen
 class WorkerActionResult:
-    """The answer to cancel or stop. ``changed`` is ``False`` when it was a no-op
-    (cancel while idle, stop when already stopped)."""
+    """The answer to cancel, stop or delete (``action``). ``changed`` is ``False`` when
+    it was a no-op (cancel while idle, stop when already stopped); a delete always
+    changes something (deleting an unknown worker is ``UnknownWorker``)."""
 
     runtime_id: str
     worker_id: str

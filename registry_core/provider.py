@@ -44,6 +44,7 @@ OPERATIONS: tuple[str, ...] = (
     "send_input",
     "cancel_worker",
     "stop_worker",
+    "delete_worker",
     "read_transcript",
     "read_events",
 )
@@ -125,6 +126,17 @@ class RuntimeProvider:
     async def stop_worker(self, worker_id: str) -> WorkerActionResult:
         """Stop the worker for good, cancelling any turn first. Idempotent."""
         raise self._unsupported("stop_worker")
+
+    async def delete_worker(self, worker_id: str) -> WorkerActionResult:
+        """Remove the worker for good: cancel any turn, stop it, forget its record and transcript.
+
+        Answer ``action="delete"``, ``changed=True`` and the status the worker
+        had at the end (``"stopped"``). Afterwards every operation on the worker
+        raises ``UnknownWorker``, it is not listed, it no longer counts against
+        ``max_workers``, and its id is never issued again. Raise ``UnknownWorker``
+        for a worker that does not exist or was already deleted (not idempotent).
+        """
+        raise self._unsupported("delete_worker")
 
     async def read_transcript(self, worker_id: str, *, start: int, limit: int) -> TranscriptPage:
         """Entries with ``sequence >= start`` (1-based), at most ``limit`` of them."""

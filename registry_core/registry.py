@@ -292,6 +292,12 @@ class RuntimeRegistry:
         result = await self._guarded(runtime, "stop_worker", runtime.provider.stop_worker, worker_id, worker_id=worker_id)  # type: ignore[union-attr]
         return _expect(result, WorkerActionResult, runtime, "stop_worker")
 
+    async def delete_worker(self, runtime_id: str, worker_id: str) -> WorkerActionResult:
+        """Remove a worker for good; afterwards it is ``UnknownWorker`` (so is a second delete)."""
+        runtime, worker_id = self._usable_worker(runtime_id, worker_id)
+        result = await self._guarded(runtime, "delete_worker", runtime.provider.delete_worker, worker_id, worker_id=worker_id)  # type: ignore[union-attr]
+        return _expect(result, WorkerActionResult, runtime, "delete_worker")
+
     async def read_transcript(
         self, runtime_id: str, worker_id: str, *, start: int = 1, limit: int | None = None
     ) -> TranscriptPage:

@@ -135,6 +135,7 @@ def build_routes(registry: RuntimeRegistry, plugins: PluginSet, *, openapi_docum
     get_worker = _worker_operation(registry.get_worker)
     cancel_worker = _worker_operation(registry.cancel_worker)
     stop_worker = _worker_operation(registry.stop_worker)
+    delete_worker = _worker_operation(registry.delete_worker)
     stream_events = event_stream_endpoint(registry, heartbeat_seconds=heartbeat_seconds)
 
     runtime = "/api/runtimes/{runtime_id}"
@@ -142,10 +143,10 @@ def build_routes(registry: RuntimeRegistry, plugins: PluginSet, *, openapi_docum
     # The router tries routes in order: the per-worker routes clients call
     # most come first (each miss is a regex match on every request).
     return [
-        Route(worker, get_worker, methods=["GET"], name="get_worker"),
+        # One route per path, so that a 405's Allow header names every method the path has.
+        Route(worker, _by_method(GET=get_worker, DELETE=delete_worker), methods=["GET", "DELETE"], name="worker"),
         Route(worker + "/input", send_input, methods=["POST"], name="send_input"),
         Route(worker + "/transcript", read_transcript, methods=["GET"], name="read_transcript"),
-        # One route per path, so that a 405's Allow header names every method the path has.
         Route(runtime + "/workers", _by_method(GET=list_workers, POST=create_worker), methods=["GET", "POST"], name="workers"),
         Route(worker + "/events", read_worker_events, methods=["GET"], name="read_worker_events"),
         Route(worker + "/cancel", cancel_worker, methods=["POST"], name="cancel_worker"),

@@ -61,7 +61,7 @@ DIAGNOSTICS = _array(_ref("Diagnostic"))
 def _schemas() -> dict[str, Any]:
     capability_names = [
         "list_workers", "get_worker", "create_worker", "send_input", "cancel_worker",
-        "stop_worker", "read_transcript", "read_events", "stream_events",
+        "stop_worker", "read_transcript", "read_events", "stream_events", "delete_worker",
     ]
     long_text = {"type": "string", "minLength": 1, "maxLength": 4000}
     short_text = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": SINGLE_LINE_PATTERN}
@@ -180,7 +180,7 @@ def _schemas() -> dict[str, Any]:
             {
                 "runtime_id": STRING,
                 "worker_id": STRING,
-                "action": {"type": "string", "enum": ["cancel", "stop"]},
+                "action": {"type": "string", "enum": ["cancel", "stop", "delete"]},
                 "changed": BOOLEAN,
                 "status": STRING,
             }
@@ -302,7 +302,7 @@ EVENT_CURSOR = _query_integer(
 _API = ["401", "421", "500"]
 _RUNTIME = _API + ["400", "404", "405", "503", "504"]
 _BODY = ["413", "415", "422"]
-#: What every state-changing (POST) operation can answer besides: a cross-site request.
+#: What every state-changing (POST, DELETE) operation can answer besides: a cross-site request.
 _STATE_CHANGING = ["403"]
 
 
@@ -411,6 +411,12 @@ def _paths() -> dict[str, Any]:
         },
         worker: {
             "get": _operation("get_worker", "One worker", _ok("Worker", "the worker"), _RUNTIME, parameters=[rid, wid]),
+            "delete": _operation(
+                "delete_worker",
+                "Remove the worker for good: cancels any turn, stops it, forgets its record and transcript, frees its capacity slot",
+                _ok("WorkerActionResult", "deleted (action delete, changed true); afterwards the worker is 404 unknown_worker, so is a second DELETE"),
+                _RUNTIME + _STATE_CHANGING + ["413"], parameters=[rid, wid],
+            ),
         },
         worker + "/input": {
             "post": _operation(

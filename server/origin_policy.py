@@ -35,7 +35,7 @@ __all__ = [
 #: Methods that change nothing; the origin of a request with one of them is not checked.
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: A preflight's ``Access-Control-Allow-Methods``: every method a route has.
-CORS_ALLOWED_METHODS = "GET, HEAD, POST"
+CORS_ALLOWED_METHODS = "GET, HEAD, POST, DELETE"
 #: A preflight's ``Access-Control-Allow-Headers``: the request headers the API reads.
 CORS_ALLOWED_HEADERS = "Authorization, Content-Type, Last-Event-ID, X-Request-ID"
 #: ``Access-Control-Expose-Headers``: the response headers a console's script may read.

@@ -33,8 +33,9 @@ from registry_core.errors import (
 )
 from registry_core.models import Diagnostic, Intent, IntentKind, TranscriptEntry
 
-from runtimes.embedded.events import EventLog, EventSlice
+from runtimes.embedded.events import EventLog, EventSlice, clock_start_id
 from runtimes.embedded.profiles import ProfileBook
+from runtimes.embedded.roster import Roster
 from runtimes.embedded.settings import EmbeddedSettings
 from runtimes.embedded.transcript import ASSISTANT, SYSTEM, USER
 from runtimes.embedded.workers import BUSY, IDLE, STOPPED, WorkerRecord
@@ -47,7 +48,9 @@ log = logging.getLogger("runtimes.embedded")
 DEFAULT_INTENT = Intent(IntentKind.ASSISTANT)
 #: The roles an input may speak as.
 INPUT_ROLES = frozenset({USER, SYSTEM})
-#: Worker ids are this prefix and 16 random hex digits: opaque, never derived from a label.
+#: Worker ids are this prefix, the worker's creation serial in 13 hex digits and
+#: 8 random hex digits: opaque, never derived from a label, and never reused,
+#: since serials are (decision 0065).
 WORKER_ID_PREFIX = "w-"
 
 
@@ -75,16 +78,28 @@ class EmbeddedRuntime:
     :param event_start_id: the first event's id; ``None`` (the default) for the
         clock in microseconds, so that event ids are never reused across
         restarts (decision 0055). Tests that reason about small ids pin it.
+    :param worker_start_serial: the first worker's creation serial; ``None``
+        (the default) for the clock in microseconds, so that worker ids and
+        list cursors are never reused across restarts either (decision 0065).
     """
 
-    def __init__(self, settings: EmbeddedSettings | None = None, *, event_start_id: int | None = None) -> None:
+    def __init__(
+        self,
+        settings: EmbeddedSettings | None = None,
+        *,
+        event_start_id: int | None = None,
+        worker_start_serial: int | None = None,
+    ) -> None:
         self.settings = settings = settings or EmbeddedSettings()
         self.profiles = ProfileBook(settings.profiles, settings.default_profile)
         self.events = EventLog(settings.event_retention, start_id=event_start_id)
         self._workers: dict[str, WorkerRecord] = {}
-        # Creation order and each id's position in it: list pages are slices.
-        self._order: list[str] = []
-        self._position: dict[str, int] = {}
+        # Creation order, for list pages that cost O(page) and cursors that
+        # survive deletes (decision 0065).
+        self._roster = Roster(clock_start_id() if worker_start_serial is None else worker_start_serial)
+        # Ends every list cursor this runtime issues: another runtime's cursor,
+        # or one from before a restart, is then refused rather than misread.
+        self._cursor_tag = secrets.token_hex(4)
         self._closed = False
 
     # -- workers -----------------------------------------------------------------
@@ -123,23 +138,17 @@ class EmbeddedRuntime:
                     f"profile {profile!r} is not defined in this runtime; using {resolution.profile.name!r}",
                 ),
             )
+        serial = self._roster.next_serial
         worker = WorkerRecord(
-            self._new_worker_id(), label, intent or DEFAULT_INTENT, resolution.profile, datetime.now(timezone.utc)
+            _worker_id(serial), label, intent or DEFAULT_INTENT, resolution.profile, datetime.now(timezone.utc), serial
         )
+        self._roster.append(worker)
         self._workers[worker.worker_id] = worker
-        self._position[worker.worker_id] = len(self._order)
-        self._order.append(worker.worker_id)
         data: dict[str, object] = {"profile": worker.profile.name, "intent": worker.intent.kind.value}
         if resolution.fell_back:
             data["requested_profile"] = profile
         self.events.append("worker.created", worker.worker_id, data)
         return CreatedWorker(worker, diagnostics)
-
-    def _new_worker_id(self) -> str:
-        while True:
-            worker_id = WORKER_ID_PREFIX + secrets.token_hex(8)
-            if worker_id not in self._workers:
-                return worker_id
 
     def get_worker(self, worker_id: str) -> WorkerRecord:
         """One worker. :raises UnknownWorker: no such worker in this runtime."""
@@ -151,28 +160,35 @@ class EmbeddedRuntime:
     def list_workers(self, *, limit: int, cursor: str | None = None) -> tuple[list[WorkerRecord], str | None]:
         """Workers in creation order after ``cursor``, at most ``limit``, and the next cursor.
 
-        The cursor is the id of the last worker of the previous page (workers
-        are never removed, so it stays valid). Cost is O(page).
+        The cursor is the creation serial of the last worker of the previous
+        page and this runtime's cursor tag: it stays valid when that worker
+        (or any other) is deleted, and a page costs O(page) (decision 0065).
 
         :raises InvalidRequest: a cursor this runtime did not issue.
         """
         _check_positive(limit, "limit")
-        start = 0
+        after = None
         if cursor is not None:
-            position = self._position.get(cursor)
-            if position is None:
+            after = self._parse_cursor(cursor)
+            if after is None or not self._roster.issued(after):
                 raise InvalidRequest(
                     "cursor is not one this runtime issued",
                     details=({"path": "cursor", "message": "unknown cursor"},),
                 )
-            start = position + 1
-        ids = self._order[start : start + limit]
-        workers = [self._workers[worker_id] for worker_id in ids]
-        more = start + len(ids) < len(self._order)
-        return workers, (ids[-1] if more and ids else None)
+        workers, more = self._roster.page(after=after, limit=limit)
+        return workers, (f"{workers[-1].serial}-{self._cursor_tag}" if more and workers else None)
+
+    def _parse_cursor(self, cursor: str) -> int | None:
+        """The serial a list cursor names, or ``None`` if it is not a cursor of this runtime's form and tag."""
+        serial, dash, tag = cursor.partition("-")
+        if not dash or tag != self._cursor_tag or not (serial.isascii() and serial.isdigit()):
+            return None
+        if len(serial) > 19 or serial[0] == "0":  # 19 digits: every int64 serial, and no aliases
+            return None
+        return int(serial)
 
     def __len__(self) -> int:
-        """How many workers the runtime holds (stopped ones included)."""
+        """How many workers the runtime holds (stopped ones included, deleted ones not)."""
         return len(self._workers)
 
     # -- turns -------------------------------------------------------------------
@@ -303,6 +319,24 @@ class EmbeddedRuntime:
         self.events.append("worker.stopped", worker_id, {})
         return True
 
+    def delete(self, worker_id: str) -> None:
+        """Remove the worker for good: cancel any turn, stop it, and forget its record and transcript.
+
+        Its capacity slot is free at once; afterwards the worker is unknown and
+        its id is never issued again. A ``worker.deleted`` event is appended;
+        the worker's earlier events stay in the log until retention drops them.
+
+        :raises UnknownWorker: no such worker (deleting twice is an error, not a no-op).
+        """
+        worker = self.get_worker(worker_id)
+        if worker.status is not STOPPED:
+            self._cancel_turn(worker, "delete")
+            worker.status = STOPPED
+            self.events.append("worker.stopped", worker_id, {})
+        del self._workers[worker_id]
+        self._roster.remove(worker)
+        self.events.append("worker.deleted", worker_id, {})
+
     def _cancel_turn(self, worker: WorkerRecord, reason: str) -> bool:
         turn = worker.turn
         if turn is None:
@@ -368,6 +402,11 @@ class EmbeddedRuntime:
     def _check_open(self) -> None:
         if self._closed:
             raise RuntimeUnavailable("the runtime is closed")
+
+
+def _worker_id(serial: int) -> str:
+    """A worker's id: unique because its serial is, and unguessable by its random tail."""
+    return f"{WORKER_ID_PREFIX}{serial:013x}{secrets.token_hex(4)}"
 
 
 def _check_positive(value: int, field: str) -> None:

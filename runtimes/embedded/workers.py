@@ -25,15 +25,16 @@ class WorkerRecord:
     ``turn`` is the in-flight turn (``None`` when idle or stopped): the asyncio
     task of a turn with a delay, or the scheduled callback of an instant one;
     either is cancelled with ``cancel()``. ``turn_number`` counts the turns
-    started so far.
+    started so far. ``serial`` is the worker's creation serial: unique in the
+    runtime, never reused, increasing with creation order (decision 0065).
     """
 
     __slots__ = (
-        "worker_id", "label", "intent", "profile", "created_at", "status", "transcript", "turn", "turn_number",
+        "worker_id", "label", "intent", "profile", "created_at", "status", "transcript", "turn", "turn_number", "serial",
     )
 
     def __init__(
-        self, worker_id: str, label: str | None, intent: Intent, profile: Profile, created_at: datetime
+        self, worker_id: str, label: str | None, intent: Intent, profile: Profile, created_at: datetime, serial: int
     ) -> None:
         self.worker_id = worker_id
         self.label = label
@@ -44,3 +45,4 @@ class WorkerRecord:
         self.transcript = Transcript()
         self.turn: asyncio.Task[None] | asyncio.Handle | None = None
         self.turn_number = 0
+        self.serial = serial

@@ -75,8 +75,9 @@ async def per_call(call) -> float:
 async def page_costs(provider: EmbeddedProvider, talker: str) -> dict[str, float]:
     """Each call reads a full page (``PAGE`` items) from the middle of the data, or as near as it allows."""
     runtime = provider.runtime
-    order = runtime._order  # a cursor a client paging through the list would send
-    worker_cursor = order[min(len(order) // 2, len(order) - PAGE - 1)] if len(order) > PAGE else None
+    held = len(runtime)
+    # The cursor a client paging through the list would send, from the middle.
+    worker_cursor = runtime.list_workers(limit=min(held // 2, held - PAGE - 1))[1] if held > PAGE + 1 else None
     total = len(runtime.get_worker(talker).transcript)
     start = max(1, min(total // 2, total - PAGE + 1))
     log = runtime.events

@@ -539,6 +539,59 @@ def test_input_accepted_after_stop_is_caught():
     assert "send_input to a stopped worker must raise WorkerStopped" in violation(StoppedWorkerTakesInput, "test_stop_is_final_and_idempotent")
 
 
+class DeleteOnlyStops(ReferenceProvider):
+    """Answers a delete like a delete, but keeps the worker."""
+
+    async def delete_worker(self, worker_id: str) -> WorkerActionResult:
+        await self.stop_worker(worker_id)
+        return WorkerActionResult(self.runtime_id, worker_id, "delete", True, "stopped")
+
+
+def test_a_deleted_worker_that_is_still_there_is_caught():
+    assert "get_worker of a deleted worker must raise UnknownWorker" in violation(DeleteOnlyStops, "test_a_deleted_worker_is_gone_for_good")
+
+
+class DeleteForgetsTheWrongWorker(ReferenceProvider):
+    """Forgets the worker, but drops the list entry of the one created after it."""
+
+    async def delete_worker(self, worker_id: str) -> WorkerActionResult:
+        order = list(self.workers)
+        result = await super().delete_worker(worker_id)
+        following = order[order.index(worker_id) + 1 :]
+        if following:
+            self.hidden = following[0]
+        return result
+
+    async def list_workers(self, *, limit: int, cursor: str | None) -> WorkerPage:
+        page = await super().list_workers(limit=limit, cursor=cursor)
+        hidden = getattr(self, "hidden", None)
+        return attrs.evolve(page, items=tuple(w for w in page.items if w.worker_id != hidden))
+
+
+def test_a_delete_that_hides_another_worker_from_the_list_is_caught():
+    assert "lost a worker when another one was deleted" in violation(DeleteForgetsTheWrongWorker, "test_a_deleted_worker_is_gone_for_good")
+
+
+class ReusesDeletedIds(ReferenceProvider):
+    """Hands out the lowest id no current worker has: a deleted worker's id comes back."""
+
+    def new_worker_id(self, request: CreateWorkerRequest) -> str:
+        return next(f"ref-{n}" for n in itertools.count(1) if f"ref-{n}" not in self.workers)
+
+
+def test_a_deleted_workers_id_given_to_a_new_worker_is_caught():
+    assert "ids must never be reused" in violation(ReusesDeletedIds, "test_a_deleted_worker_is_gone_for_good")
+
+
+class DeleteClaimsNoChange(ReferenceProvider):
+    async def delete_worker(self, worker_id: str) -> WorkerActionResult:
+        return attrs.evolve(await super().delete_worker(worker_id), changed=False)
+
+
+def test_a_delete_answering_changed_false_is_caught():
+    assert "a delete must answer changed=true" in violation(DeleteClaimsNoChange, "test_a_deleted_worker_is_gone_for_good")
+
+
 # -- leaks ------------------------------------------------------------------------------------------
 
 

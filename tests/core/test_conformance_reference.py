@@ -172,6 +172,14 @@ class ReferenceProvider(RuntimeProvider):
         self.emit("worker.stopped", worker_id)
         return WorkerActionResult(self.runtime_id, worker_id, "stop", True, "stopped")
 
+    async def delete_worker(self, worker_id: str) -> WorkerActionResult:
+        worker = self.worker(worker_id)
+        if not worker.stopped:
+            await self.stop_worker(worker_id)
+        del self.workers[worker_id]
+        self.emit("worker.deleted", worker_id)
+        return WorkerActionResult(self.runtime_id, worker_id, "delete", True, "stopped")
+
     async def end_turn(self, worker: ReferenceWorker) -> bool:
         turn = worker.turn
         if turn is None:

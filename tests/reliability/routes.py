@@ -41,6 +41,8 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/runtimes/{runtime_id}/workers/{worker_id}/events"),
     Route("GET", "/api/runtimes/{runtime_id}/events/stream"),
     Route("GET", "/api/workers"),
+    # Last: the tables walk routes in order with one worker, which a delete removes.
+    Route("DELETE", "/api/runtimes/{runtime_id}/workers/{worker_id}"),
 )
 
 #: Routes outside ``/api`` that answer without a token.

@@ -142,6 +142,13 @@ async def take_tour(client: httpx.AsyncClient) -> list[Visit]:
     await visit("POST", wk + "/input", f"/api/runtimes/{O}/workers/{other}/input", json={"content": "fill the log"})
     await _wait_until_idle(client, O, other)
     await visit("GET", rt + "/events", f"/api/runtimes/{O}/events", params={"cursor": 0})
+    # Deleting frees the full runtime's one slot; the id is unknown afterwards.
+    await visit("DELETE", wk, f"/api/runtimes/{O}/workers/{other}")
+    await visit("DELETE", wk, f"/api/runtimes/{O}/workers/{other}")
+    await visit("GET", wk, f"/api/runtimes/{O}/workers/{other}")
+    await visit("POST", rt + "/workers", f"/api/runtimes/{O}/workers", json={})
+    for runtime_id, worker_id in [(R, "bad id"), (LC, "w-unknown"), ("read-only", "w1"), ("down", "w1"), ("nowhere", "w1")]:
+        await visit("DELETE", wk, f"/api/runtimes/{runtime_id}/workers/{worker_id}")
     await visit("GET", rt + "/events/stream", f"/api/runtimes/{O}/events/stream", params={"cursor": 0})
     await visit("GET", rt + "/events/stream", f"/api/runtimes/{R}/events/stream", headers={"Last-Event-ID": "x"})
     for runtime_id in ("nowhere", "down", "read-only", LC):
@@ -172,6 +179,8 @@ async def take_tour(client: httpx.AsyncClient) -> list[Visit]:
     await visit("POST", rt + "/workers", f"/api/runtimes/{R}/workers", headers=cross_site, json={})
     for action in ("input", "cancel", "stop"):
         await visit("POST", wk + "/" + action, f"/api/runtimes/{R}/workers/{slow}/{action}", headers=cross_site, content=b"{}")
+    await visit("DELETE", wk, f"/api/runtimes/{R}/workers/{slow}", headers=cross_site)
+    await visit("DELETE", wk, f"/api/runtimes/{R}/workers/{slow}")  # busy: its turn is cancelled
     return visits
 
 
