@@ -156,10 +156,21 @@ class EventLog:
         self._events[self._head] = None
         self._head += 1
         if dropped is not None and dropped.worker_id is not None:
-            self._by_worker[dropped.worker_id].drop_oldest()
+            index = self._by_worker.get(dropped.worker_id)
+            if index is not None:  # None: the worker was forgotten (deleted)
+                index.drop_oldest()
         if self._head >= _COMPACT_AFTER and self._head * 2 >= len(self._events):
             del self._events[: self._head]
             self._head = 0
+
+    def forget_worker(self, worker_id: str) -> None:
+        """Drop ``worker_id``'s index: the worker was deleted, so nobody reads its events alone again.
+
+        Its events stay in the log (and in runtime-wide reads) until retention
+        drops them. Without this, a runtime that creates and deletes workers
+        for ever would keep one index per worker it ever had (decision 0065).
+        """
+        self._by_worker.pop(worker_id, None)
 
     # -- reading -----------------------------------------------------------------
 

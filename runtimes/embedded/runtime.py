@@ -336,6 +336,7 @@ class EmbeddedRuntime:
         del self._workers[worker_id]
         self._roster.remove(worker)
         self.events.append("worker.deleted", worker_id, {})
+        self.events.forget_worker(worker_id)
 
     def _cancel_turn(self, worker: WorkerRecord, reason: str) -> bool:
         turn = worker.turn

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import tracemalloc
 
 import pytest
 
@@ -226,3 +228,34 @@ async def test_deleting_after_close_still_forgets_the_worker(registry):
     registry.provider(A).runtime.delete(worker_id)
     with pytest.raises(UnknownWorker):
         registry.provider(A).runtime.get_worker(worker_id)
+
+
+def churned_bytes(cycles: int) -> int:
+    """Bytes a runtime keeps after ``cycles`` creates, each with an input, each deleted."""
+    gc.collect()
+    tracemalloc.start()
+    runtime = EmbeddedRuntime(settings(max_workers=1, event_retention=50))
+    for _ in range(cycles):
+        worker = runtime.create_worker().worker
+        runtime.events.append("worker.output", worker.worker_id, {})
+        runtime.delete(worker.worker_id)
+    gc.collect()
+    kept = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    del runtime
+    return kept
+
+
+def test_creating_and_deleting_for_ever_keeps_memory_bounded():
+    # One index of event ids per worker ever created would add ~200 B a cycle: 800 KB here.
+    assert churned_bytes(5_000) - churned_bytes(1_000) < 50_000
+
+
+def test_a_deleted_workers_events_leave_the_log_by_retention_as_before():
+    runtime = EmbeddedRuntime(settings(event_retention=3))
+    worker_id = runtime.create_worker().worker.worker_id
+    runtime.delete(worker_id)
+    kept = runtime.create_worker().worker.worker_id
+    for _ in range(3):
+        runtime.events.append("worker.output", kept, {})
+    assert {event.worker_id for event in runtime.read_events(cursor=None, limit=10).events} == {kept}
