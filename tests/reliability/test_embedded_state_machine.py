@@ -1,7 +1,7 @@
 """The embedded runtime, driven through a RuntimeRegistry by random programs, against a model.
 
 Hypothesis generates sequences of creates, inputs (one at a time and in
-concurrent bursts), cancels, stops and reads, with small limits so that every
+concurrent bursts), cancels, stops, deletes and reads, with small limits so that every
 boundary (worker capacity, transcript capacity, input length, event
 retention, page sizes) is hit often. After every step the runtime must agree
 with a plain-Python model of the contract:
@@ -14,7 +14,9 @@ with a plain-Python model of the contract:
   newest ``event_retention`` of them, one worker's events are the runtime's
   events filtered by worker, and a cursor outside the retained range (one
   from an earlier run included) is ``cursor_expired``;
-- listing pages through every worker exactly once, in creation order;
+- listing pages through every worker exactly once, in creation order, deleted
+  ones left out; a deleted worker is unknown, frees its capacity slot, and its
+  id is never issued again;
 - a worker of one runtime is unknown to the other.
 
 Turns of the ``stuck`` profile never finish on their own (an hour's delay), so
@@ -32,6 +34,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import (
     Bundle,
     RuleBasedStateMachine,
+    consumes,
     initialize,
     invariant,
     multiple,
@@ -106,6 +109,7 @@ class EmbeddedRuntimeMachine(RuleBasedStateMachine):
         self.run(self.registry.start())
         self.model: dict[str, ModelWorker] = {}
         self.order: list[str] = []
+        self.deleted: list[str] = []
         self.events_issued = 0
         # Ids continue from a per-run base (decision 0055): the model counts
         # events and adds this offset, so it checks ids without knowing the base.
@@ -139,6 +143,7 @@ class EmbeddedRuntimeMachine(RuleBasedStateMachine):
         assert worker.profile == name
         assert [d.code for d in worker.diagnostics] == (["profile_fallback"] if profile == "no-such-profile" else [])
         assert (worker.status, worker.transcript_length) == ("idle", 0)
+        assert worker.worker_id not in self.deleted
         self.model[worker.worker_id] = ModelWorker(worker.worker_id, replies, finishes)
         self.order.append(worker.worker_id)
         self.events_issued += 1
@@ -248,6 +253,28 @@ class EmbeddedRuntimeMachine(RuleBasedStateMachine):
         if worker.status != "stopped":
             self.events_issued += 1  # stopped
         worker.status = "stopped"
+
+    @rule(worker_id=consumes(workers))
+    def delete(self, worker_id):
+        worker = self.model.pop(worker_id)
+        event(f"delete: {worker.status}")
+        result = self.run(self.registry.delete_worker(RUNTIME, worker_id))
+        assert (result.action, result.changed, result.status) == ("delete", True, "stopped")
+        if worker.status == "busy":
+            self.events_issued += 1  # turn_cancelled
+        if worker.status != "stopped":
+            self.events_issued += 1  # stopped
+        self.events_issued += 1  # deleted
+        self.order.remove(worker_id)
+        self.deleted.append(worker_id)
+
+    @precondition(lambda self: self.deleted)
+    @rule(data=st.data())
+    def a_deleted_worker_is_unknown(self, data):
+        worker_id = data.draw(st.sampled_from(self.deleted))
+        for call in (self.registry.get_worker, self.registry.delete_worker, self.registry.stop_worker):
+            with pytest.raises(UnknownWorker):
+                self.run(call(RUNTIME, worker_id))
 
     @rule(worker_id=workers)
     def a_worker_is_unknown_in_the_other_runtime(self, worker_id):
