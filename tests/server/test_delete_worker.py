@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 
 from server.app import create_app
@@ -109,3 +111,10 @@ async def test_a_preflight_for_delete_names_delete_among_the_allowed_methods():
             )
     assert response.status_code == 204
     assert "DELETE" in response.headers["access-control-allow-methods"].split(", ")
+
+
+async def test_of_concurrent_deletes_of_one_worker_exactly_one_succeeds(api):
+    worker_id = await create_worker(api, profile="slow")
+    await api.post(f"{BASE}/workers/{worker_id}/input", json={"content": "busy"})
+    answers = await asyncio.gather(*(api.delete(f"{BASE}/workers/{worker_id}") for _ in range(8)))
+    assert sorted(response.status_code for response in answers) == [200] + [404] * 7
