@@ -1,9 +1,9 @@
 """The ``embedded`` runtime kind: the pluggy plugin and the provider that adapts the runtime.
 
 Discovered through the ``runtime_registry`` entry point ``embedded =
-"plugins.embedded"`` like any third-party kind. The provider is a thin
+"runtime_registry.plugins.embedded"`` like any third-party kind. The provider is a thin
 adapter: it adds the runtime's identity (``runtime_id``, ``kind``) to what
-:class:`~runtimes.embedded.EmbeddedRuntime` returns and builds the
+:class:`~runtime_registry.runtimes.embedded.EmbeddedRuntime` returns and builds the
 ``registry_core`` page models. The runtime raises ``registry_core``'s typed
 errors itself (decision 0004), so there is no error mapping here.
 
@@ -32,7 +32,7 @@ from registry_core import (
     WorkerPage,
     hookimpl,
 )
-from runtimes.embedded import EmbeddedRuntime, EmbeddedSettings, WorkerRecord
+from runtime_registry.runtimes.embedded import EmbeddedRuntime, EmbeddedSettings, WorkerRecord
 
 __all__ = ["EmbeddedProvider", "KIND", "register_runtime_kinds"]
 

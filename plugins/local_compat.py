@@ -1,7 +1,7 @@
 """The ``local-compat`` runtime kind: the local compatibility source as a registry provider.
 
 Discovered through the ``local-compat`` entry point like any third-party
-plugin. The runtime it adapts (:mod:`runtimes.local_compat`) does blocking,
+plugin. The runtime it adapts (:mod:`runtime_registry.runtimes.local_compat`) does blocking,
 bounded file-system work; this adapter runs that work on one dedicated thread
 per runtime, so a slow or hung disk never blocks the event loop or other
 runtimes — the registry's call timeout answers ``runtime_timeout`` instead.
@@ -36,12 +36,12 @@ from registry_core import (
 # Only the settings type at import: the plugin is imported at every start to
 # register the kind, and the reader's modules (about 7 ms) are needed only
 # when a local-compat runtime is configured; its provider imports them.
-from runtimes.local_compat.settings import LocalCompatSettings
+from runtime_registry.runtimes.local_compat.settings import LocalCompatSettings
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
 
-    from runtimes.local_compat import LocalWorker
+    from runtime_registry.runtimes.local_compat import LocalWorker
 
 __all__ = ["LocalCompatProvider", "KIND", "STUCK_AFTER_SECONDS", "register_runtime_kinds"]
 
@@ -65,7 +65,7 @@ class LocalCompatProvider(RuntimeProvider):
         super().__init__(runtime_id)
         self.settings = settings
         self.limits = RuntimeLimits(worker_page_max=settings.worker_page_max)
-        from runtimes.local_compat.source import LocalCompatSource
+        from runtime_registry.runtimes.local_compat.source import LocalCompatSource
 
         self.source = LocalCompatSource(settings)
         self._executor: ThreadPoolExecutor | None = None

@@ -1,27 +1,23 @@
-"""registry_core: the thin, stable API of runtime-registry that plugin authors import.
+"""registry_core: the plugin API of runtime-registry — what a runtime kind's author imports.
 
 - :class:`RuntimeProvider` — subclass it to implement a runtime kind;
 - :class:`RuntimeKind` and :data:`hookimpl` — register the kind from a plugin;
 - the models (:class:`Worker`, :class:`TranscriptPage`, ...) and typed errors
   (:class:`UnknownWorker`, :class:`WorkerBusy`, ...) the provider speaks;
-- :class:`RuntimeRegistry`, plugin loading and configuration, for hosts.
+- identifiers (:func:`validate_identifier`) and the JSON converter
+  (:func:`structure`, :func:`unstructure`, loaded on first use).
 
-It imports neither starlette nor uvicorn.
+Importing it loads no host machinery (the registry, plugin loading,
+configuration: :mod:`runtime_registry.host`) and no web framework; a test holds
+that in a fresh interpreter. The compatibility policy is in docs/plugins.md:
+semantic versioning, and a name that moves keeps working with a
+DeprecationWarning for one minor release.
 """
 
-from registry_core.assembly import Assembly, assemble
-from registry_core.config import (
-    ConfigError,
-    ConfigProblem,
-    PluginSettings,
-    RegistryConfig,
-    RuntimeConfig,
-    ServerSettings,
-    apply_environment,
-    load_config,
-    parse_config,
-)
-from registry_core.converter import converter, format_timestamp, structure, unstructure
+import importlib
+import warnings
+from typing import Any
+
 from registry_core.errors import (
     ERROR_TYPES,
     CapacityExceeded,
@@ -68,28 +64,100 @@ from registry_core.models import (
     WorkerOverview,
     WorkerPage,
 )
-from registry_core.plugin_loading import DiscoveredPlugin, PluginSet, discover_plugins, load_plugins
 from registry_core.provider import RuntimeProvider, capabilities_of
-from registry_core.registry import RuntimeRegistry
 
 __all__ = [
-    "Assembly", "assemble",
-    "ConfigError", "ConfigProblem", "PluginSettings", "RegistryConfig", "RuntimeConfig", "ServerSettings",
-    "apply_environment", "load_config", "parse_config",
-    "converter", "format_timestamp", "structure", "unstructure",
-    "ERROR_TYPES", "CapacityExceeded", "CursorExpired", "InvalidIdentifier", "InvalidRequest", "LimitTooLarge",
-    "RegistryError", "RuntimeTimeout", "RuntimeUnavailable", "UnknownRuntime", "UnknownWorker",
-    "UnsupportedOperation", "WorkerBusy", "WorkerStopped",
+    "ERROR_TYPES",
+    "Capabilities",
+    "CapacityExceeded",
+    "CreateWorkerRequest",
+    "CursorExpired",
+    "Diagnostic",
+    "Event",
+    "EventPage",
+    "InputAccepted",
+    "InputKind",
+    "InputRequest",
+    "Intent",
+    "IntentKind",
+    "InvalidIdentifier",
+    "InvalidRequest",
+    "LimitTooLarge",
+    "NoSettings",
+    "PluginInfo",
+    "PluginRef",
+    "PluginState",
+    "RegistryError",
+    "RuntimeKind",
+    "RuntimeLimits",
+    "RuntimeList",
+    "RuntimeProvider",
+    "RuntimeState",
+    "RuntimeStatus",
+    "RuntimeSummary",
+    "RuntimeTimeout",
+    "RuntimeUnavailable",
+    "Severity",
+    "TranscriptEntry",
+    "TranscriptPage",
+    "UnknownRuntime",
+    "UnknownWorker",
+    "UnsupportedOperation",
+    "Worker",
+    "WorkerActionResult",
+    "WorkerBusy",
+    "WorkerOverview",
+    "WorkerPage",
+    "WorkerStopped",
+    "capabilities_of",
+    "converter",
+    "format_timestamp",
     "hookimpl",
-    "is_valid_identifier", "validate_identifier",
-    "NoSettings", "RuntimeKind",
-    "Capabilities", "CreateWorkerRequest", "Diagnostic", "Event", "EventPage", "InputAccepted", "InputKind",
-    "InputRequest", "Intent", "IntentKind", "PluginInfo", "PluginRef", "PluginState", "RuntimeLimits",
-    "RuntimeList", "RuntimeState", "RuntimeStatus", "RuntimeSummary", "Severity", "TranscriptEntry",
-    "TranscriptPage", "Worker", "WorkerActionResult", "WorkerOverview", "WorkerPage",
-    "DiscoveredPlugin", "PluginSet", "discover_plugins", "load_plugins",
-    "RuntimeProvider", "capabilities_of",
-    "RuntimeRegistry",
+    "is_valid_identifier",
+    "structure",
+    "unstructure",
+    "validate_identifier",
 ]
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
+
+# The converter pulls in cattrs; a plugin that never converts JSON never pays for it.
+_LAZY = {name: "registry_core.converter" for name in ("converter", "format_timestamp", "structure", "unstructure")}
+
+# Host names that version 0.1 exported from here: they keep working, with a
+# DeprecationWarning, until 0.3 (docs/decisions/0070).
+_MOVED_TO_HOST = frozenset(
+    {
+        "Assembly",
+        "assemble",
+        "ConfigError",
+        "ConfigProblem",
+        "PluginSettings",
+        "RegistryConfig",
+        "RuntimeConfig",
+        "ServerSettings",
+        "apply_environment",
+        "load_config",
+        "parse_config",
+        "DiscoveredPlugin",
+        "PluginSet",
+        "discover_plugins",
+        "load_plugins",
+        "RuntimeRegistry",
+    }
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    if name in _MOVED_TO_HOST:
+        warnings.warn(
+            f"registry_core.{name} moved to runtime_registry.host.{name}; the old name goes in 0.3",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(importlib.import_module("runtime_registry.host"), name)
+    raise AttributeError(f"module 'registry_core' has no attribute {name!r}")

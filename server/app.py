@@ -2,8 +2,8 @@
 
 Example (what ``runtime-registry serve`` does, minus the binding)::
 
-    from registry_core import load_config, apply_environment
-    from server.app import create_app
+    from runtime_registry.host import load_config, apply_environment
+    from runtime_registry.server.app import create_app
 
     app = create_app(apply_environment(load_config("ops.toml")))
 
@@ -22,17 +22,17 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from registry_core import __version__
-from registry_core.assembly import Assembly, assemble
-from registry_core.config import RegistryConfig, apply_environment
-from server.auth import BearerAuthMiddleware
-from server.body_limit import BodyLimitMiddleware
-from server.browser_guard import BrowserGuardMiddleware
-from server.endpoints import build_routes
-from server.error_handlers import exception_handlers
-from server.host_policy import HostPolicy
-from server.openapi import openapi_bytes
-from server.origin_policy import OriginPolicy
-from server.request_ids import RequestIdMiddleware
+from runtime_registry.host.assembly import Assembly, assemble
+from runtime_registry.host.config import RegistryConfig, apply_environment
+from runtime_registry.server.auth import BearerAuthMiddleware
+from runtime_registry.server.body_limit import BodyLimitMiddleware
+from runtime_registry.server.browser_guard import BrowserGuardMiddleware
+from runtime_registry.server.endpoints import build_routes
+from runtime_registry.server.error_handlers import exception_handlers
+from runtime_registry.server.host_policy import HostPolicy
+from runtime_registry.server.openapi import openapi_bytes
+from runtime_registry.server.origin_policy import OriginPolicy
+from runtime_registry.server.request_ids import RequestIdMiddleware
 
 __all__ = ["create_app"]
 

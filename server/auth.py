@@ -12,8 +12,8 @@ import hmac
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from server.errors import Unauthorized
-from server.responses import error_response
+from runtime_registry.server.errors import Unauthorized
+from runtime_registry.server.responses import error_response
 
 __all__ = ["BearerAuthMiddleware", "is_protected_path"]
 

@@ -2,7 +2,7 @@
 
 A declared ``Content-Length`` over the limit is refused before a byte of the
 body is read. A body without one (chunked) is counted as it streams in, and
-reading stops with :class:`~server.errors.PayloadTooLarge` the moment it
+reading stops with :class:`~runtime_registry.server.errors.PayloadTooLarge` the moment it
 crosses the limit — the handler never holds more than the limit in memory.
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server.errors import MalformedRequest, PayloadTooLarge
-from server.responses import error_response
+from runtime_registry.server.errors import MalformedRequest, PayloadTooLarge
+from runtime_registry.server.responses import error_response
 
 __all__ = ["BodyLimitMiddleware"]
 

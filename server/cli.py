@@ -23,11 +23,11 @@ from typing import Any
 import attrs
 
 from registry_core import __version__
-from registry_core.assembly import assemble
-from registry_core.config import ConfigError, RegistryConfig, ServerSettings, apply_environment, load_config
+from runtime_registry.host.assembly import assemble
+from runtime_registry.host.config import ConfigError, RegistryConfig, ServerSettings, apply_environment, load_config
 from registry_core.converter import unstructure
-from registry_core.plugin_loading import discover_plugins, load_plugins
-from server.binding import BindError, bind_socket, insecure_bind_problem
+from runtime_registry.host.plugin_loading import discover_plugins, load_plugins
+from runtime_registry.server.binding import BindError, bind_socket, insecure_bind_problem
 
 __all__ = ["main", "build_parser", "connection_limits", "GRACEFUL_SHUTDOWN_SECONDS"]
 
@@ -124,7 +124,7 @@ def _serve(args: argparse.Namespace) -> int:
             # Imported here so that `plugins` and `check-config` stay quick.
             import uvicorn
 
-            from server.app import create_app
+            from runtime_registry.server.app import create_app
 
             app = create_app(assembly=assemble(config, source=args.config or "<default config>"))
             uvicorn_config = uvicorn.Config(

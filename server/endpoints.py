@@ -19,12 +19,12 @@ from starlette.routing import Route
 from registry_core.errors import InvalidRequest
 from registry_core.identifiers import validate_identifier
 from registry_core.models import CreateWorkerRequest, InputRequest, Worker, WorkerActionResult
-from registry_core.plugin_loading import PluginSet
-from registry_core.registry import RuntimeRegistry
-from server.errors import MalformedRequest
-from server.event_stream import event_stream_endpoint
-from server.request_parsing import integer_parameter, opaque_parameter, read_model
-from server.responses import JSON_MEDIA_TYPE, JSONResponse, overview_response, runtime_response
+from runtime_registry.host.plugin_loading import PluginSet
+from runtime_registry.host.registry import RuntimeRegistry
+from runtime_registry.server.errors import MalformedRequest
+from runtime_registry.server.event_stream import event_stream_endpoint
+from runtime_registry.server.request_parsing import integer_parameter, opaque_parameter, read_model
+from runtime_registry.server.responses import JSON_MEDIA_TYPE, JSONResponse, overview_response, runtime_response
 
 __all__ = ["build_routes"]
 

@@ -20,13 +20,13 @@ from starlette.routing import BaseRoute, Route
 
 from registry_core.errors import RegistryError
 from registry_core.identifiers import validate_identifier
-from server.errors import MalformedRequest, MethodNotAllowed, RouteNotFound, status_of
-from server.request_ids import request_id_of
-from server.responses import error_response, internal_error_response
+from runtime_registry.server.errors import MalformedRequest, MethodNotAllowed, RouteNotFound, status_of
+from runtime_registry.server.request_ids import request_id_of
+from runtime_registry.server.responses import error_response, internal_error_response
 
 __all__ = ["exception_handlers"]
 
-log = logging.getLogger("server.errors")
+log = logging.getLogger("runtime_registry.server.errors")
 
 
 def exception_handlers(routes: Sequence[BaseRoute]) -> dict[object, object]:

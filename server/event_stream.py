@@ -37,17 +37,17 @@ from starlette.responses import Response
 
 from registry_core.errors import CursorExpired, RegistryError, RuntimeUnavailable, UnsupportedOperation
 from registry_core.models import Event, EventPage
-from registry_core.registry import RuntimeRegistry
-from server.errors import envelope
-from server.serialization import encode_json, to_json_data
-from server.request_parsing import integer_parameter, parse_integer
+from runtime_registry.host.registry import RuntimeRegistry
+from runtime_registry.server.errors import envelope
+from runtime_registry.server.serialization import encode_json, to_json_data
+from runtime_registry.server.request_parsing import integer_parameter, parse_integer
 
 if TYPE_CHECKING:
     from sse_starlette import ServerSentEvent
 
 __all__ = ["event_stream_endpoint", "HEARTBEAT_COMMENT"]
 
-log = logging.getLogger("server.event_stream")
+log = logging.getLogger("runtime_registry.server.event_stream")
 
 #: The comment line an idle stream sends (``: heartbeat``) every ``server.stream_heartbeat_seconds``.
 HEARTBEAT_COMMENT = "heartbeat"

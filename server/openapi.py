@@ -1,6 +1,6 @@
 """The OpenAPI 3.1 document of the HTTP API, written by hand as data.
 
-Every route of :mod:`server.endpoints` is here with every status it can
+Every route of :mod:`runtime_registry.server.endpoints` is here with every status it can
 answer (a test checks both directions), the component schemas mirror the
 models of :mod:`registry_core.models` as the converter renders them (every
 field present, ``null`` where optional), and request schemas carry the same
@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from server.request_parsing import INTEGER_PARAMETER_MAX
+from runtime_registry.server.request_parsing import INTEGER_PARAMETER_MAX
 
 __all__ = ["build_openapi", "openapi_bytes", "ERROR_STATUSES"]
 

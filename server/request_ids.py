@@ -17,11 +17,11 @@ import secrets
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server.responses import internal_error_response
+from runtime_registry.server.responses import internal_error_response
 
 __all__ = ["RequestIdMiddleware", "REQUEST_ID_SCOPE_KEY", "request_id_of"]
 
-log = logging.getLogger("server.errors")
+log = logging.getLogger("runtime_registry.server.errors")
 
 #: Where the request id lives in the ASGI scope.
 REQUEST_ID_SCOPE_KEY = "runtime_registry.request_id"

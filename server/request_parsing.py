@@ -17,7 +17,7 @@ from starlette.requests import Request
 
 from registry_core.converter import structure
 from registry_core.models import InputKind, InputRequest
-from server.errors import MalformedRequest, UnsupportedMediaType
+from runtime_registry.server.errors import MalformedRequest, UnsupportedMediaType
 
 __all__ = [
     "read_model",

@@ -1,4 +1,4 @@
-"""JSON responses: models to JSON data (:mod:`server.serialization`), then the standard library's C encoder."""
+"""JSON responses: models to JSON data (:mod:`runtime_registry.server.serialization`), then the standard library's C encoder."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from starlette.responses import Response
 
 from registry_core.errors import RegistryError, RuntimeUnavailable
 from registry_core.models import Diagnostic, WorkerOverview
-from server.errors import envelope, internal_error_envelope, status_of
-from server.serialization import render_json
+from runtime_registry.server.errors import envelope, internal_error_envelope, status_of
+from runtime_registry.server.serialization import render_json
 
 __all__ = [
     "JSON_MEDIA_TYPE",
@@ -23,7 +23,7 @@ __all__ = [
     "internal_error_response",
 ]
 
-log = logging.getLogger("server.responses")
+log = logging.getLogger("runtime_registry.server.responses")
 
 JSON_MEDIA_TYPE = "application/json; charset=utf-8"
 
@@ -83,7 +83,7 @@ def overview_response(overview: WorkerOverview) -> JSONResponse:
 
 
 def error_response(error: RegistryError, headers: Mapping[str, str] | None = None) -> JSONResponse:
-    """The envelope of a typed error, with its status from :data:`server.errors.STATUS_BY_CODE`.
+    """The envelope of a typed error, with its status from :data:`runtime_registry.server.errors.STATUS_BY_CODE`.
 
     A code the table does not know (a third party's own error class) is a bug
     in that plugin; it is answered as a 500 by the caller, never guessed here.

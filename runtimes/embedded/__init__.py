@@ -2,15 +2,15 @@
 
 Workers without tools, builtin and operator-defined profiles with a default
 fallback, turns as asyncio tasks, bounded transcripts and a bounded event log.
-It knows nothing of pluggy or HTTP: ``plugins.embedded`` adapts it to the
+It knows nothing of pluggy or HTTP: ``runtime_registry.plugins.embedded`` adapts it to the
 registry.
 """
 
-from runtimes.embedded.events import EventLog, EventSlice, clock_start_id
-from runtimes.embedded.profiles import BUILTIN_PROFILES, Profile, ProfileBook, Resolution
-from runtimes.embedded.runtime import DEFAULT_INTENT, WORKER_ID_PREFIX, CreatedWorker, EmbeddedRuntime, TranscriptSlice
-from runtimes.embedded.settings import EmbeddedSettings, ProfileBase, ProfileSettings
-from runtimes.embedded.workers import BUSY, IDLE, STATUSES, STOPPED, WorkerRecord
+from runtime_registry.runtimes.embedded.events import EventLog, EventSlice, clock_start_id
+from runtime_registry.runtimes.embedded.profiles import BUILTIN_PROFILES, Profile, ProfileBook, Resolution
+from runtime_registry.runtimes.embedded.runtime import DEFAULT_INTENT, WORKER_ID_PREFIX, CreatedWorker, EmbeddedRuntime, TranscriptSlice
+from runtime_registry.runtimes.embedded.settings import EmbeddedSettings, ProfileBase, ProfileSettings
+from runtime_registry.runtimes.embedded.workers import BUSY, IDLE, STATUSES, STOPPED, WorkerRecord
 
 __all__ = [
     "EmbeddedRuntime", "CreatedWorker", "TranscriptSlice", "DEFAULT_INTENT", "WORKER_ID_PREFIX",

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 import attrs
 
-from runtimes.embedded.settings import DEFAULT_SELECTOR, ProfileBase, ProfileSettings
+from runtime_registry.runtimes.embedded.settings import DEFAULT_SELECTOR, ProfileBase, ProfileSettings
 
 __all__ = ["Profile", "Resolution", "ProfileBook", "BUILTIN_PROFILES"]
 

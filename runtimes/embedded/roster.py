@@ -20,7 +20,7 @@ from __future__ import annotations
 import bisect
 from array import array
 
-from runtimes.embedded.workers import WorkerRecord
+from runtime_registry.runtimes.embedded.workers import WorkerRecord
 
 __all__ = ["Roster"]
 

@@ -33,16 +33,16 @@ from registry_core.errors import (
 )
 from registry_core.models import Diagnostic, Intent, IntentKind, TranscriptEntry
 
-from runtimes.embedded.events import EventLog, EventSlice, clock_start_id
-from runtimes.embedded.profiles import ProfileBook
-from runtimes.embedded.roster import Roster
-from runtimes.embedded.settings import EmbeddedSettings
-from runtimes.embedded.transcript import ASSISTANT, SYSTEM, USER
-from runtimes.embedded.workers import BUSY, IDLE, STOPPED, WorkerRecord
+from runtime_registry.runtimes.embedded.events import EventLog, EventSlice, clock_start_id
+from runtime_registry.runtimes.embedded.profiles import ProfileBook
+from runtime_registry.runtimes.embedded.roster import Roster
+from runtime_registry.runtimes.embedded.settings import EmbeddedSettings
+from runtime_registry.runtimes.embedded.transcript import ASSISTANT, SYSTEM, USER
+from runtime_registry.runtimes.embedded.workers import BUSY, IDLE, STOPPED, WorkerRecord
 
 __all__ = ["EmbeddedRuntime", "CreatedWorker", "TranscriptSlice", "DEFAULT_INTENT", "WORKER_ID_PREFIX"]
 
-log = logging.getLogger("runtimes.embedded")
+log = logging.getLogger("runtime_registry.runtimes.embedded")
 
 #: The intent of a worker created without one.
 DEFAULT_INTENT = Intent(IntentKind.ASSISTANT)

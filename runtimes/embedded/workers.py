@@ -7,8 +7,8 @@ from datetime import datetime
 
 from registry_core.models import Intent
 
-from runtimes.embedded.profiles import Profile
-from runtimes.embedded.transcript import Transcript
+from runtime_registry.runtimes.embedded.profiles import Profile
+from runtime_registry.runtimes.embedded.transcript import Transcript
 
 __all__ = ["WorkerRecord", "IDLE", "BUSY", "STOPPED", "STATUSES"]
 

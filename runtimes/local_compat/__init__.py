@@ -9,21 +9,21 @@ See ``docs/local-compat.md``.
 
 import importlib
 
-from runtimes.local_compat.settings import LocalCompatSettings
+from runtime_registry.runtimes.local_compat.settings import LocalCompatSettings
 
 # The settings type is needed whenever the plugin registers the kind, which is
 # at every start, also when no local-compat runtime is configured; the reader
 # itself (about 7 ms of imports) loads on first use of these names (PEP 562).
 _LAZY = {
-    "LocalCompatSource": "runtimes.local_compat.source",
-    "SourcePage": "runtimes.local_compat.source",
-    "SourceHealth": "runtimes.local_compat.source",
-    "LocalWorker": "runtimes.local_compat.metadata",
-    "ACTIVE": "runtimes.local_compat.metadata",
-    "ACTIVE_PENDING": "runtimes.local_compat.metadata",
-    "INACTIVE": "runtimes.local_compat.metadata",
-    "UNKNOWN": "runtimes.local_compat.metadata",
-    "worker_id_for": "runtimes.local_compat.worker_ids",
+    "LocalCompatSource": "runtime_registry.runtimes.local_compat.source",
+    "SourcePage": "runtime_registry.runtimes.local_compat.source",
+    "SourceHealth": "runtime_registry.runtimes.local_compat.source",
+    "LocalWorker": "runtime_registry.runtimes.local_compat.metadata",
+    "ACTIVE": "runtime_registry.runtimes.local_compat.metadata",
+    "ACTIVE_PENDING": "runtime_registry.runtimes.local_compat.metadata",
+    "INACTIVE": "runtime_registry.runtimes.local_compat.metadata",
+    "UNKNOWN": "runtime_registry.runtimes.local_compat.metadata",
+    "worker_id_for": "runtime_registry.runtimes.local_compat.worker_ids",
 }
 
 

@@ -16,9 +16,9 @@ from typing import Any
 import attrs
 
 from registry_core.models import Diagnostic
-from runtimes.local_compat.display_text import display_text, looks_like_a_path
-from runtimes.local_compat.skips import SkipReason
-from runtimes.local_compat.workspace import same_workspace
+from runtime_registry.runtimes.local_compat.display_text import display_text, looks_like_a_path
+from runtime_registry.runtimes.local_compat.skips import SkipReason
+from runtime_registry.runtimes.local_compat.workspace import same_workspace
 
 __all__ = ["LocalWorker", "project_metadata", "ACTIVE", "ACTIVE_PENDING", "INACTIVE", "UNKNOWN"]
 
@@ -36,7 +36,7 @@ UNKNOWN = "unknown"
 class LocalWorker:
     """One listable local worker, already safe to show.
 
-    :param worker_id: the opaque id (see :mod:`runtimes.local_compat.worker_ids`).
+    :param worker_id: the opaque id (see :mod:`runtime_registry.runtimes.local_compat.worker_ids`).
     :param label: the worker name made displayable, or ``None``.
     :param status: ``active``, ``active_pending``, ``inactive`` or ``unknown``.
     :param role: the role hint of the manifest snapshot, made displayable.

@@ -31,11 +31,11 @@ from collections import OrderedDict
 import attrs
 
 from registry_core.models import Diagnostic
-from runtimes.local_compat.metadata import LocalWorker, project_metadata
-from runtimes.local_compat.settings import LocalCompatSettings
-from runtimes.local_compat.skips import SkipReason
-from runtimes.local_compat.worker_ids import worker_id_for
-from runtimes.local_compat.workspace import workspace_parts
+from runtime_registry.runtimes.local_compat.metadata import LocalWorker, project_metadata
+from runtime_registry.runtimes.local_compat.settings import LocalCompatSettings
+from runtime_registry.runtimes.local_compat.skips import SkipReason
+from runtime_registry.runtimes.local_compat.worker_ids import worker_id_for
+from runtime_registry.runtimes.local_compat.workspace import workspace_parts
 
 __all__ = ["PodStore", "PodListing", "StoreUnreadable", "SETTLE_NS", "METADATA_FILE"]
 

@@ -19,7 +19,7 @@ from typing import Annotated
 import attrs
 from annotated_types import Interval, MinLen
 
-from runtimes.local_compat.workspace import workspace_parts
+from runtime_registry.runtimes.local_compat.workspace import workspace_parts
 
 __all__ = ["LocalCompatSettings"]
 

@@ -12,12 +12,12 @@ import attrs
 
 from registry_core.errors import RuntimeUnavailable, UnknownWorker
 from registry_core.models import Diagnostic, Severity
-from runtimes.local_compat.cursor import decode_cursor, encode_cursor, separator_between
-from runtimes.local_compat.metadata import LocalWorker
-from runtimes.local_compat.pod_store import PodStore, StoreUnreadable
-from runtimes.local_compat.settings import LocalCompatSettings
-from runtimes.local_compat.skips import SkipReason, SkipTally
-from runtimes.local_compat.worker_ids import looks_like_a_local_worker_id
+from runtime_registry.runtimes.local_compat.cursor import decode_cursor, encode_cursor, separator_between
+from runtime_registry.runtimes.local_compat.metadata import LocalWorker
+from runtime_registry.runtimes.local_compat.pod_store import PodStore, StoreUnreadable
+from runtime_registry.runtimes.local_compat.settings import LocalCompatSettings
+from runtime_registry.runtimes.local_compat.skips import SkipReason, SkipTally
+from runtime_registry.runtimes.local_compat.worker_ids import looks_like_a_local_worker_id
 
 __all__ = ["LocalCompatSource", "SourcePage", "SourceHealth"]
 

@@ -15,8 +15,9 @@ import statistics
 import time
 from datetime import datetime, timezone
 
-from plugins.embedded import EmbeddedProvider
-from registry_core import CreateWorkerRequest, RuntimeProvider, RuntimeRegistry, UnknownWorker, Worker
+from runtime_registry.plugins.embedded import EmbeddedProvider
+from registry_core import CreateWorkerRequest, RuntimeProvider, UnknownWorker, Worker
+from runtime_registry.host import RuntimeRegistry
 
 CALLS = 100_000
 ROUNDS = 7

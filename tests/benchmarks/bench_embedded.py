@@ -21,10 +21,10 @@ import gc
 import time
 import tracemalloc
 
-from plugins.embedded import EmbeddedProvider
+from runtime_registry.plugins.embedded import EmbeddedProvider
 from registry_core import CreateWorkerRequest, InputRequest
 from registry_core.models import InputContent, ProfileSelector
-from runtimes.embedded import EmbeddedRuntime, EmbeddedSettings, ProfileBase, ProfileSettings
+from runtime_registry.runtimes.embedded import EmbeddedRuntime, EmbeddedSettings, ProfileBase, ProfileSettings
 
 PAGE = 100
 CALLS = 2_000

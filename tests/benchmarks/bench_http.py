@@ -319,7 +319,7 @@ async def _in_process(profile: str | None) -> None:
     import cProfile
     import pstats
 
-    from server.app import create_app
+    from runtime_registry.server.app import create_app
 
     app = create_app()
     async with app.router.lifespan_context(app):

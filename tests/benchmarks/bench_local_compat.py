@@ -34,10 +34,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from plugins.local_compat import LocalCompatProvider
-from registry_core import RuntimeRegistry
-from runtimes.local_compat import LocalCompatSettings, LocalCompatSource, worker_id_for
-from runtimes.local_compat.cursor import encode_cursor
+from runtime_registry.plugins.local_compat import LocalCompatProvider
+from runtime_registry.host import RuntimeRegistry
+from runtime_registry.runtimes.local_compat import LocalCompatSettings, LocalCompatSource, worker_id_for
+from runtime_registry.runtimes.local_compat.cursor import encode_cursor
 
 PAGE = 50
 WORKSPACE = "/srv/workspaces/alpha"

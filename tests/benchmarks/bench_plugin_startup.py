@@ -45,7 +45,7 @@ CHILD = textwrap.dedent(
     """
     import json, time
     started = time.perf_counter()
-    from registry_core import RegistryConfig, apply_environment, assemble, discover_plugins
+    from runtime_registry.host import RegistryConfig, apply_environment, assemble, discover_plugins
     imported = time.perf_counter()
     discovered = discover_plugins()
     scanned = time.perf_counter()
@@ -109,7 +109,7 @@ def cli_sample(cli: list[str], env: dict[str, str]) -> float:
 
 def find_cli() -> list[str]:
     script = shutil.which("runtime-registry", path=str(Path(sys.executable).parent))
-    return [script] if script else [sys.executable, "-m", "server.cli"]
+    return [script] if script else [sys.executable, "-m", "runtime_registry.server.cli"]
 
 
 def main() -> None:

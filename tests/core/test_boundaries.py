@@ -11,7 +11,7 @@ import registry_core
 
 def test_registry_core_imports_no_starlette_or_uvicorn():
     code = (
-        "import sys, registry_core, registry_core.registry, registry_core.assembly;"
+        "import sys, registry_core, runtime_registry.host;"
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'starlette', 'uvicorn', 'sse_starlette', 'httpx'}))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

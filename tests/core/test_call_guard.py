@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from registry_core.call_guard import run_bounded
+from runtime_registry.host.call_guard import run_bounded
 
 
 async def answer_now():

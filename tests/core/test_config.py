@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from registry_core import ConfigError, apply_environment, assemble, discover_plugins, load_config, parse_config
-from registry_core.config import DEFAULT_RUNTIME_ID
+from runtime_registry.host import (
+    ConfigError,
+    apply_environment,
+    assemble,
+    discover_plugins,
+    load_config,
+    parse_config,
+)
+from runtime_registry.host.config import DEFAULT_RUNTIME_ID
 
 
 def problems(text, **kwargs):

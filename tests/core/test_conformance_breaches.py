@@ -35,7 +35,7 @@ from registry_core import (
     WorkerActionResult,
     WorkerPage,
 )
-from registry_core.conformance import ContractViolation
+from runtime_registry.testing.conformance import ContractViolation
 
 from .test_conformance_reference import ReferenceConformance, ReferenceProvider, TakesInputButCannotCreate
 
@@ -682,7 +682,7 @@ def test_every_check_of_the_suite_has_a_breach_test_here():
     # A check that no broken provider makes fail is a check that may never fail.
     from pathlib import Path
 
-    from registry_core.conformance import RuntimeConformance
+    from runtime_registry.testing.conformance import RuntimeConformance
 
     source = Path(__file__).read_text()
     checks = [name for name in vars(RuntimeConformance) if name.startswith("test_")]

@@ -31,7 +31,7 @@ from registry_core import (
     WorkerPage,
     WorkerStopped,
 )
-from registry_core.conformance import RUNTIME_IDS, RuntimeConformance
+from runtime_registry.testing.conformance import RUNTIME_IDS, RuntimeConformance
 
 #: How long a turn of a "slow" worker lasts.
 SLOW_TURN_SECONDS = 0.25

@@ -1,4 +1,4 @@
-"""How plugin authors run the conformance suite: a subclass collected by plain pytest, or ``-p registry_core.conformance``.
+"""How plugin authors run the conformance suite: a subclass collected by plain pytest, or ``-p runtime_registry.testing.conformance``.
 
 These run pytest on a plugin author's test file (with ``pytester``) and check
 what the author sees: every check collected, read-only kinds skipping what
@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from registry_core.conformance import RuntimeConformance, find_path_like
+from runtime_registry.testing.conformance import RuntimeConformance, find_path_like
 
 pytest_plugins = ["pytester"]
 
@@ -25,7 +25,7 @@ READ_ONLY_KIND_TESTS = '''
 from datetime import datetime, timezone
 
 from registry_core import RuntimeProvider, TranscriptPage, UnknownWorker, Worker, WorkerPage
-from registry_core.conformance import RuntimeConformance
+from runtime_registry.testing.conformance import RuntimeConformance
 
 CREATED = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
@@ -119,7 +119,7 @@ def test_a_breach_is_reported_with_a_message_naming_the_rule(pytester):
 
 def test_loading_the_suite_as_a_pytest_plugin_names_it_in_the_header(pytester):
     pytester.makepyfile(test_archive_conformance=author_tests("Archive"))
-    result = pytester.runpytest_subprocess("-p", "registry_core.conformance", *INNER_OPTIONS)
+    result = pytester.runpytest_subprocess("-p", "runtime_registry.testing.conformance", *INNER_OPTIONS)
     result.stdout.fnmatch_lines([f"runtime-registry conformance suite: {len(CHECKS)} checks"])
     assert result.ret == 0
 

@@ -10,13 +10,13 @@ import pytest
 from registry_core import (
     Capabilities,
     InvalidIdentifier,
-    RuntimeRegistry,
     RuntimeTimeout,
     RuntimeUnavailable,
     UnknownWorker,
     UnsupportedOperation,
     WorkerActionResult,
 )
+from runtime_registry.host import RuntimeRegistry
 from registry_core.provider import OPERATIONS, capabilities_of
 
 from .fakes import MemoryProvider

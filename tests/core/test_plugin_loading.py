@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from registry_core import PluginState, assemble, discover_plugins, load_plugins, parse_config
-from registry_core.plugin_loading import DiscoveredPlugin
+from registry_core import PluginState
+from runtime_registry.host import assemble, discover_plugins, load_plugins, parse_config
+from runtime_registry.host.plugin_loading import DiscoveredPlugin
 
 from .distributions import WORKING_PLUGIN, make_distribution
 

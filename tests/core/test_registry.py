@@ -12,7 +12,6 @@ from registry_core import (
     InvalidIdentifier,
     InvalidRequest,
     LimitTooLarge,
-    RuntimeRegistry,
     RuntimeStatus,
     RuntimeTimeout,
     RuntimeUnavailable,
@@ -21,6 +20,7 @@ from registry_core import (
     UnsupportedOperation,
     WorkerPage,
 )
+from runtime_registry.host import RuntimeRegistry
 
 from .fakes import FailingStartProvider, HangingProvider, MalformedProvider, MemoryProvider, RaisingProvider
 

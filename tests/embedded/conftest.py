@@ -7,10 +7,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from plugins.embedded import EmbeddedProvider
-from registry_core import CreateWorkerRequest, InputRequest, RuntimeRegistry
+from runtime_registry.plugins.embedded import EmbeddedProvider
+from registry_core import CreateWorkerRequest, InputRequest
+from runtime_registry.host import RuntimeRegistry
 from registry_core.models import ProfileSelector
-from runtimes.embedded import EmbeddedSettings, ProfileBase, ProfileSettings
+from runtime_registry.runtimes.embedded import EmbeddedSettings, ProfileBase, ProfileSettings
 
 #: The two runtimes of the ``registry`` fixture.
 A, B = "rt-a", "rt-b"

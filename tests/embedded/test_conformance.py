@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from plugins.embedded import EmbeddedProvider
+from runtime_registry.plugins.embedded import EmbeddedProvider
 from registry_core import CreateWorkerRequest
 from registry_core.models import ProfileSelector
-from registry_core.conformance import RuntimeConformance
-from runtimes.embedded import EmbeddedSettings, ProfileBase, ProfileSettings
+from runtime_registry.testing.conformance import RuntimeConformance
+from runtime_registry.runtimes.embedded import EmbeddedSettings, ProfileBase, ProfileSettings
 
 
 class TestEmbeddedConformance(RuntimeConformance):

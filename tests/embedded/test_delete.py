@@ -9,7 +9,7 @@ import tracemalloc
 import pytest
 
 from registry_core import CapacityExceeded, InvalidRequest, RuntimeStatus, UnknownWorker
-from runtimes.embedded import EmbeddedRuntime
+from runtime_registry.runtimes.embedded import EmbeddedRuntime
 
 from .conftest import A, B, create, event_types, open_registry, send, settings
 
@@ -129,7 +129,7 @@ async def test_a_deleted_workers_id_is_never_issued_again():
 
 async def test_a_new_worker_gets_a_new_id_even_when_the_random_part_repeats(monkeypatch):
     runtime = EmbeddedRuntime(settings())
-    monkeypatch.setattr("runtimes.embedded.runtime.secrets.token_hex", lambda n: "0" * (2 * n))
+    monkeypatch.setattr("runtime_registry.runtimes.embedded.runtime.secrets.token_hex", lambda n: "0" * (2 * n))
     first = runtime.create_worker().worker.worker_id
     runtime.delete(first)
     assert runtime.create_worker().worker.worker_id != first

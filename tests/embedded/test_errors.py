@@ -17,9 +17,9 @@ from registry_core import (
     WorkerBusy,
     WorkerStopped,
 )
-from registry_core.conformance import find_path_like
+from runtime_registry.testing.conformance import find_path_like
 from registry_core.models import CapabilityName
-from runtimes.embedded import EmbeddedRuntime, EmbeddedSettings
+from runtime_registry.runtimes.embedded import EmbeddedRuntime, EmbeddedSettings
 
 from .conftest import A, create, open_registry, send
 

@@ -8,8 +8,9 @@ import time
 import pytest
 from hypothesis import given, settings as hypothesis_settings, strategies as st
 
-from registry_core import CursorExpired, RuntimeRegistry, UnknownWorker
-from runtimes.embedded import EventLog
+from registry_core import CursorExpired, UnknownWorker
+from runtime_registry.host import RuntimeRegistry
+from runtime_registry.runtimes.embedded import EventLog
 
 from .conftest import A, B, create, open_registry, send, until_idle
 

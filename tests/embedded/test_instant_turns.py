@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from plugins.embedded import EmbeddedProvider
+from runtime_registry.plugins.embedded import EmbeddedProvider
 from registry_core import CreateWorkerRequest, InputRequest
 from registry_core.models import InputContent, ProfileSelector
 

@@ -12,20 +12,18 @@ import attrs
 
 import pytest
 
-from plugins.embedded import EmbeddedProvider
-from registry_core import (
+from runtime_registry.plugins.embedded import EmbeddedProvider
+from registry_core import PluginState, RuntimeStatus, unstructure
+from runtime_registry.host import (
     ConfigError,
-    PluginState,
-    RuntimeStatus,
     assemble,
     discover_plugins,
     load_config,
     load_plugins,
     parse_config,
-    unstructure,
 )
-from registry_core.conformance import find_path_like
-from runtimes.embedded import EmbeddedSettings, ProfileBase
+from runtime_registry.testing.conformance import find_path_like
+from runtime_registry.runtimes.embedded import EmbeddedSettings, ProfileBase
 
 RUNTIME_PACKAGE = Path(__file__).resolve().parents[2] / "runtimes" / "embedded"
 
@@ -37,7 +35,7 @@ def embedded_only():
 def test_embedded_plugin_is_found_in_the_installed_distribution_metadata():
     (found,) = embedded_only()
     assert (found.distribution, found.builtin) == ("runtime-registry", True)
-    assert found.load.value == "plugins.embedded"
+    assert found.load.value == "runtime_registry.plugins.embedded"
 
 
 def test_loading_the_entry_point_registers_the_embedded_kind_with_its_settings_type():
@@ -129,8 +127,8 @@ async def test_summary_names_no_endpoint_token_socket_or_path(registry):
 
 def test_the_runtime_package_imports_neither_pluggy_nor_http_nor_the_registry():
     forbidden = {"pluggy", "starlette", "uvicorn", "sse_starlette", "httpx", "plugins", "server"}
-    forbidden_core = {"registry_core.registry", "registry_core.hookspecs", "registry_core.plugin_loading",
-                      "registry_core.provider", "registry_core.assembly", "registry_core.kinds"}
+    forbidden_core = {"runtime_registry.host.registry", "registry_core.hookspecs", "runtime_registry.host.plugin_loading",
+                      "registry_core.provider", "runtime_registry.host.assembly", "registry_core.kinds"}
     imported = set()
     for source in RUNTIME_PACKAGE.glob("*.py"):
         for node in ast.walk(ast.parse(source.read_text())):

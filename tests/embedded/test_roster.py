@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from registry_core import Intent, IntentKind
-from runtimes.embedded.profiles import BUILTIN_PROFILES
-from runtimes.embedded.roster import Roster
-from runtimes.embedded.workers import WorkerRecord
+from runtime_registry.runtimes.embedded.profiles import BUILTIN_PROFILES
+from runtime_registry.runtimes.embedded.roster import Roster
+from runtime_registry.runtimes.embedded.workers import WorkerRecord
 
 FIRST = 1_000
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, rule
 
 from registry_core import CapacityExceeded, WorkerBusy, WorkerStopped
-from runtimes.embedded import EmbeddedRuntime, EmbeddedSettings, ProfileBase, ProfileSettings
+from runtime_registry.runtimes.embedded import EmbeddedRuntime, EmbeddedSettings, ProfileBase, ProfileSettings
 
 MAX_ENTRIES = 4
 

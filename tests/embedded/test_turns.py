@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from plugins.embedded import EmbeddedProvider
+from runtime_registry.plugins.embedded import EmbeddedProvider
 from registry_core import CreateWorkerRequest, InputKind, InputRequest, WorkerBusy, WorkerStopped
 from registry_core.models import InputContent, ProfileSelector
 

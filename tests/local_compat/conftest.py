@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from runtimes.local_compat import LocalCompatSettings, LocalCompatSource, worker_id_for
+from runtime_registry.runtimes.local_compat import LocalCompatSettings, LocalCompatSource, worker_id_for
 
 #: The shared sample tree (workspace root ``/srv/workspaces/alpha``).
 EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "pod_store_examples"

@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from registry_core import assemble, parse_config
-from registry_core.conformance import find_path_like
+from runtime_registry.host import assemble, parse_config
+from runtime_registry.testing.conformance import find_path_like
 
 from ..support.asgi_client import serving as asgi_serving
 from .conftest import EXAMPLE_WORKSPACE, EXAMPLES
@@ -39,7 +39,7 @@ settings = {{ data_dir = "{data_dir}", workspace_root = "{EXAMPLE_WORKSPACE}" }}
 
 @contextlib.asynccontextmanager
 async def serving(data_dir: Path) -> AsyncIterator[httpx.AsyncClient]:
-    from server.app import create_app
+    from runtime_registry.server.app import create_app
 
     app = create_app(assembly=assemble(parse_config(config(data_dir)), strict=True))
     async with asgi_serving(app) as client:

@@ -15,16 +15,11 @@ from typing import Any
 
 import pytest
 
-from plugins.local_compat import LocalCompatProvider
-from registry_core import (
-    CreateWorkerRequest,
-    InputRequest,
-    RegistryError,
-    RuntimeRegistry,
-    unstructure,
-)
-from registry_core.conformance import find_path_like
-from runtimes.local_compat import LocalCompatSettings, worker_id_for
+from runtime_registry.plugins.local_compat import LocalCompatProvider
+from registry_core import CreateWorkerRequest, InputRequest, RegistryError, unstructure
+from runtime_registry.host import RuntimeRegistry
+from runtime_registry.testing.conformance import find_path_like
+from runtime_registry.runtimes.local_compat import LocalCompatSettings, worker_id_for
 
 from .conftest import (
     EXAMPLE_WORKSPACE,

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runtimes.local_compat.metadata import ACTIVE, ACTIVE_PENDING, INACTIVE, UNKNOWN, LocalWorker, project_metadata
-from runtimes.local_compat.skips import SkipReason
-from runtimes.local_compat.workspace import workspace_parts
+from runtime_registry.runtimes.local_compat.metadata import ACTIVE, ACTIVE_PENDING, INACTIVE, UNKNOWN, LocalWorker, project_metadata
+from runtime_registry.runtimes.local_compat.skips import SkipReason
+from runtime_registry.runtimes.local_compat.workspace import workspace_parts
 
 WORKSPACE = "/srv/ws/alpha"
 

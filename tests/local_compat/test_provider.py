@@ -8,21 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from plugins.local_compat import LocalCompatProvider
+from runtime_registry.plugins.local_compat import LocalCompatProvider
 from registry_core import (
-    ConfigError,
     CreateWorkerRequest,
     InputRequest,
     IntentKind,
-    RuntimeRegistry,
     RuntimeStatus,
     RuntimeTimeout,
     RuntimeUnavailable,
     UnsupportedOperation,
-    assemble,
-    parse_config,
 )
-from runtimes.local_compat import LocalCompatSettings
+from runtime_registry.host import ConfigError, RuntimeRegistry, assemble, parse_config
+from runtime_registry.runtimes.local_compat import LocalCompatSettings
 
 from .conftest import PodTree
 

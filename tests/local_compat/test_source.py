@@ -11,9 +11,9 @@ import pytest
 
 from registry_core.errors import InvalidRequest, RuntimeUnavailable, UnknownWorker
 from registry_core.identifiers import is_valid_identifier
-from runtimes.local_compat import ACTIVE, INACTIVE, LocalCompatSettings, LocalCompatSource, worker_id_for
-from runtimes.local_compat import pod_store
-from runtimes.local_compat.cursor import decode_cursor
+from runtime_registry.runtimes.local_compat import ACTIVE, INACTIVE, LocalCompatSettings, LocalCompatSource, worker_id_for
+from runtime_registry.runtimes.local_compat import pod_store
+from runtime_registry.runtimes.local_compat.cursor import decode_cursor
 
 from .conftest import PodTree, all_pages, codes, full_metadata
 
@@ -88,7 +88,7 @@ def test_a_bad_cursor_is_an_invalid_request(tree: PodTree) -> None:
 
 def test_a_cursor_past_the_end_is_an_empty_final_page(tree: PodTree) -> None:
     tree.add("a")
-    from runtimes.local_compat.cursor import encode_cursor
+    from runtime_registry.runtimes.local_compat.cursor import encode_cursor
 
     page = tree.source().page(limit=5, cursor=encode_cursor("zzzz"))
     assert (page.items, page.next_cursor) == ((), None)

@@ -8,9 +8,9 @@ from hypothesis import strategies as st
 
 from registry_core.errors import InvalidRequest
 from registry_core.identifiers import is_valid_identifier
-from runtimes.local_compat.cursor import decode_cursor, encode_cursor, separator_between
-from runtimes.local_compat.display_text import DISPLAY_MAX_CHARS, display_text
-from runtimes.local_compat.worker_ids import looks_like_a_local_worker_id, worker_id_for
+from runtime_registry.runtimes.local_compat.cursor import decode_cursor, encode_cursor, separator_between
+from runtime_registry.runtimes.local_compat.display_text import DISPLAY_MAX_CHARS, display_text
+from runtime_registry.runtimes.local_compat.worker_ids import looks_like_a_local_worker_id, worker_id_for
 
 # What a directory name can be on POSIX: any bytes but '/' and NUL, 1-255 of them.
 directory_names = st.binary(min_size=1, max_size=255).filter(lambda b: b"/" not in b and b"\0" not in b)

@@ -21,22 +21,20 @@ import httpx
 import pytest
 
 from registry_core import (
-    Assembly,
     CreateWorkerRequest,
     RuntimeKind,
     RuntimeProvider,
     RuntimeState,
     Worker,
     WorkerPage,
-    assemble,
     hookimpl,
-    parse_config,
 )
-from registry_core.conformance import find_path_like
-from registry_core.plugin_loading import DiscoveredPlugin, discover_plugins
+from runtime_registry.host import Assembly, assemble, parse_config
+from runtime_registry.testing.conformance import find_path_like
+from runtime_registry.host.plugin_loading import DiscoveredPlugin, discover_plugins
 
-pytest.importorskip("server.app", reason="the server app factory does not exist yet")
-from server.app import create_app  # noqa: E402
+pytest.importorskip("runtime_registry.server.app", reason="the server app factory does not exist yet")
+from runtime_registry.server.app import create_app  # noqa: E402
 from tests.support.asgi_client import serving as serving_app  # noqa: E402
 
 #: What every broken plugin and provider puts in its exceptions. No response may show any of it.

@@ -7,7 +7,7 @@ import sys
 from subprocess_runtime import SubprocessProvider, SubprocessSettings
 
 from registry_core import CreateWorkerRequest
-from registry_core.conformance import RuntimeConformance
+from runtime_registry.testing.conformance import RuntimeConformance
 
 #: Slow enough (0.3 s a turn) for the suite's busy check.
 SLOW_UPPERCASE = "import sys, time; text = sys.stdin.read(); time.sleep(0.3); print(text.upper())"

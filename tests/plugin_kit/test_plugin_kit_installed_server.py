@@ -14,13 +14,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from registry_core.conformance import find_path_like
+from runtime_registry.testing.conformance import find_path_like
 
 from .installed_plugin import create_plugin_environment, run_cli, running_server
 
 pytestmark = [
     pytest.mark.skipif(
-        importlib.util.find_spec("server.cli") is None, reason="the runtime-registry CLI (server/cli.py) does not exist yet"
+        importlib.util.find_spec("runtime_registry.server.cli") is None, reason="the runtime-registry CLI (server/cli.py) does not exist yet"
     ),
     pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="process checks read /proc"),
 ]

@@ -22,9 +22,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from registry_core import ConfigError, PluginState, assemble, parse_config
-from registry_core.conformance import RuntimeConformance
-from registry_core.plugin_loading import DiscoveredPlugin
+from registry_core import PluginState
+from runtime_registry.host import ConfigError, assemble, parse_config
+from runtime_registry.testing.conformance import RuntimeConformance
+from runtime_registry.host.plugin_loading import DiscoveredPlugin
 
 TUTORIAL = Path(__file__).resolve().parents[2] / "docs" / "plugins.md"
 BLOCK = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
@@ -119,7 +120,7 @@ def test_the_plugin_loads_through_its_declared_entry_point(plugin):
 
 
 async def test_the_tutorials_config_serves_the_kind_over_http(plugin):
-    from server.app import create_app
+    from runtime_registry.server.app import create_app
 
     app = create_app(assembly=assemble(parse_config(tutorial_file("registry.toml")), discovered=(plugin,)))
     async with app.router.lifespan_context(app):

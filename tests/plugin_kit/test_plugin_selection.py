@@ -23,7 +23,7 @@ from tests.core.distributions import WORKING_PLUGIN, make_distribution
 from .installed_plugin import run_cli, running_server
 
 pytestmark = pytest.mark.skipif(
-    __import__("importlib").util.find_spec("server.cli") is None, reason="the runtime-registry CLI does not exist yet"
+    __import__("importlib").util.find_spec("runtime_registry.server.cli") is None, reason="the runtime-registry CLI does not exist yet"
 )
 
 #: The plugin module that leaves a mark when it is imported.
@@ -128,12 +128,12 @@ def test_check_config_refuses_enabling_a_plugin_that_is_not_installed(tmp_path):
 
 
 def test_serving_with_an_enabled_plugin_that_is_not_installed_warns_and_serves(caplog):
-    from registry_core import RegistryConfig, assemble
-    from registry_core.config import PluginSettings
-    from registry_core.plugin_loading import discover_plugins
+    from runtime_registry.host import RegistryConfig, assemble
+    from runtime_registry.host.config import PluginSettings
+    from runtime_registry.host.plugin_loading import discover_plugins
 
     config = RegistryConfig(plugins=PluginSettings(enabled=("embedded", "embeded")))
-    with caplog.at_level("WARNING", logger="registry_core.assembly"):
+    with caplog.at_level("WARNING", logger="runtime_registry.host.assembly"):
         assembly = assemble(config, discovered=discover_plugins())
     assert assembly.registry.runtime_ids == ("backend-internal",)
     assert "no installed plugin is called 'embeded'" in caplog.text

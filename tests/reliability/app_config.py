@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from registry_core import RegistryConfig, parse_config
+from runtime_registry.host import RegistryConfig, parse_config
 
 #: The embedded runtime every reliability test drives.
 EMBEDDED = "backend-internal"

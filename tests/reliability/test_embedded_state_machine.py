@@ -42,7 +42,7 @@ from hypothesis.stateful import (
     rule,
 )
 
-from plugins.embedded import EmbeddedProvider
+from runtime_registry.plugins.embedded import EmbeddedProvider
 from registry_core import (
     CapacityExceeded,
     CreateWorkerRequest,
@@ -50,12 +50,12 @@ from registry_core import (
     InputKind,
     InputRequest,
     InvalidRequest,
-    RuntimeRegistry,
     UnknownWorker,
     WorkerBusy,
     WorkerStopped,
 )
-from runtimes.embedded import EmbeddedSettings, ProfileBase, ProfileSettings
+from runtime_registry.host import RuntimeRegistry
+from runtime_registry.runtimes.embedded import EmbeddedSettings, ProfileBase, ProfileSettings
 
 RUNTIME = "machine"
 OTHER_RUNTIME = "machine-other"

@@ -16,9 +16,10 @@ import collections
 import attrs
 import pytest
 
-from registry_core import RuntimeKind, RuntimeProvider, assemble, discover_plugins, hookimpl, parse_config
-from registry_core.plugin_loading import DiscoveredPlugin
-from server.app import create_app
+from registry_core import RuntimeKind, RuntimeProvider, hookimpl
+from runtime_registry.host import assemble, discover_plugins, parse_config
+from runtime_registry.host.plugin_loading import DiscoveredPlugin
+from runtime_registry.server.app import create_app
 
 from .app_config import EMBEDDED, embedded_toml
 from .in_process_server import serving_in_a_thread

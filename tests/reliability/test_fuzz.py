@@ -21,7 +21,7 @@ import schemathesis
 from hypothesis import HealthCheck
 from schemathesis import GenerationMode
 
-from server.app import create_app
+from runtime_registry.server.app import create_app
 
 from .app_config import embedded_config
 from .fuzz_checks import REFINED_CHECKS

@@ -8,8 +8,16 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from registry_core import Assembly, PluginRef, RegistryConfig, RuntimeProvider, RuntimeRegistry, assemble, load_plugins, parse_config
-from registry_core.plugin_loading import discover_plugins
+from registry_core import PluginRef, RuntimeProvider
+from runtime_registry.host import (
+    Assembly,
+    RegistryConfig,
+    RuntimeRegistry,
+    assemble,
+    load_plugins,
+    parse_config,
+)
+from runtime_registry.host.plugin_loading import discover_plugins
 
 from ..support.asgi_client import serving
 
@@ -61,7 +69,7 @@ def fake_assembly(*providers: RuntimeProvider, config: RegistryConfig | None = N
 @pytest.fixture
 async def api() -> AsyncIterator[httpx.AsyncClient]:
     """A client of the app over two embedded runtimes (see EMBEDDED_CONFIG)."""
-    from server.app import create_app
+    from runtime_registry.server.app import create_app
 
     async with serving(create_app(assembly=embedded_assembly())) as client:
         yield client

@@ -6,8 +6,8 @@ import attrs
 import httpx
 import pytest
 
-from registry_core import RegistryConfig, ServerSettings
-from server.app import create_app
+from runtime_registry.host import RegistryConfig, ServerSettings
+from runtime_registry.server.app import create_app
 
 from .conftest import RUNTIME, embedded_assembly, error_of, serving
 

@@ -9,8 +9,8 @@ import httpx
 import jsonschema_rs
 import pytest
 
-from server.app import create_app
-from server.openapi import build_openapi
+from runtime_registry.server.app import create_app
+from runtime_registry.server.openapi import build_openapi
 
 from .conftest import RUNTIME, create_worker, embedded_assembly, error_of
 
@@ -179,7 +179,7 @@ async def test_with_a_token_and_allowed_hosts_the_host_is_checked():
 
 
 async def test_a_refused_host_is_logged_once_per_name(default_app, caplog):
-    with caplog.at_level(logging.WARNING, logger="server.browser_guard"):
+    with caplog.at_level(logging.WARNING, logger="runtime_registry.server.browser_guard"):
         for _ in range(3):
             await default_app.request("GET", "/api/runtimes", host="evil.example")
         await default_app.request("GET", "/api/runtimes", host="other.example")
@@ -354,14 +354,14 @@ async def test_the_refusals_match_their_documented_schema(default_app, status, r
 
 
 def test_the_new_codes_are_in_the_one_status_table():
-    from server.errors import STATUS_BY_CODE
+    from runtime_registry.server.errors import STATUS_BY_CODE
 
     assert STATUS_BY_CODE["misdirected_request"] == 421 and STATUS_BY_CODE["forbidden_origin"] == 403
 
 
 
 def test_the_memory_of_accepted_hosts_is_bounded_whatever_ports_clients_name():
-    from server.host_policy import HostPolicy
+    from runtime_registry.server.host_policy import HostPolicy
 
     policy = HostPolicy()
     assert all(policy.accepts(f"127.0.0.1:{port}".encode()) for port in range(1, 3000))

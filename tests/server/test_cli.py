@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from importlib.metadata import version
 import socket
 import textwrap
 
 import pytest
 
-from server.cli import main
+from runtime_registry.server.cli import main
 
 GOOD = textwrap.dedent(
     """
@@ -83,18 +84,18 @@ def test_plugins_json_lists_every_plugin_with_version_kinds_and_state(capsys):
     code, out, _ = run(capsys, "plugins", "--json")
     plugins = {p["name"]: p for p in json.loads("\n".join(out))["items"]}
     assert code == 0
-    assert plugins["embedded"] == {"name": "embedded", "version": "0.1.0", "kinds": ["embedded"], "state": "loaded", "reason": None}
+    assert plugins["embedded"] == {"name": "embedded", "version": version("runtime-registry"), "kinds": ["embedded"], "state": "loaded", "reason": None}
 
 
 def test_plugins_json_stays_json_when_a_plugin_prints_while_it_is_imported(capsys, monkeypatch):
-    from registry_core.plugin_loading import DiscoveredPlugin
+    from runtime_registry.host.plugin_loading import DiscoveredPlugin
 
     def chatty_plugin() -> object:
         print("hello from a chatty plugin")
         return object()
 
     chatty = DiscoveredPlugin(name="chatty", version="1.0", distribution="chatty", load=chatty_plugin)
-    monkeypatch.setattr("server.cli.discover_plugins", lambda: (chatty,))
+    monkeypatch.setattr("runtime_registry.server.cli.discover_plugins", lambda: (chatty,))
     code, out, err = run(capsys, "plugins", "--json")
     assert code == 0
     assert [p["name"] for p in json.loads("\n".join(out))["items"]] == ["chatty"]

@@ -6,7 +6,7 @@ import asyncio
 
 import httpx
 
-from server.app import create_app
+from runtime_registry.server.app import create_app
 
 from .conftest import OTHER, RUNTIME, create_worker, embedded_assembly, error_of, fake_assembly, serving
 from .fakes import ReadOnlyProvider

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from server.app import create_app
+from runtime_registry.server.app import create_app
 
 from .conftest import OTHER, RUNTIME, create_worker, error_of, fake_assembly, serving
 from .fakes import SECRET, FailingStartProvider, HangingProvider, RaisingProvider, ReadOnlyProvider, StrangeCodeProvider
@@ -294,11 +294,11 @@ async def test_an_unexpected_exception_is_logged_with_its_request_id_and_traceba
     async def explode():
         raise RuntimeError("kaboom")
 
-    with caplog.at_level(logging.ERROR, logger="server.errors"):
+    with caplog.at_level(logging.ERROR, logger="runtime_registry.server.errors"):
         async with serving(app) as client:
             app.state.assembly.registry.list_runtimes = explode
             response = await client.get("/api/runtimes")
-    record = next(r for r in caplog.records if r.name == "server.errors")
+    record = next(r for r in caplog.records if r.name == "runtime_registry.server.errors")
     assert response.json()["error"]["request_id"] in record.getMessage()
     assert record.exc_info is not None and "kaboom" in str(record.exc_info[1])
 

@@ -7,8 +7,8 @@ import asyncio
 import jsonschema_rs
 import pytest
 
-from server.app import create_app
-from server.openapi import build_openapi
+from runtime_registry.server.app import create_app
+from runtime_registry.server.openapi import build_openapi
 
 from .asgi_stream import streaming_get
 from .conftest import OTHER, RUNTIME, create_worker, embedded_assembly, error_of, serving

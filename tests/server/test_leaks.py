@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from registry_core.conformance import find_path_like
+from runtime_registry.testing.conformance import find_path_like
 
 from .fakes import SECRET
 from .tour import TOKEN, take_tour, touring_client

@@ -6,8 +6,8 @@ import jsonschema_rs
 import pytest
 from starlette.routing import Route
 
-from server.app import create_app
-from server.openapi import build_openapi
+from runtime_registry.server.app import create_app
+from runtime_registry.server.openapi import build_openapi
 
 from .conftest import embedded_assembly
 from .tour import take_tour, touring_client

@@ -1,4 +1,4 @@
-"""The send-input body shortcut (server.request_parsing) agrees with the converter, which stays the definition."""
+"""The send-input body shortcut (runtime_registry.server.request_parsing) agrees with the converter, which stays the definition."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from registry_core import InvalidRequest, structure
 from registry_core.models import InputKind, InputRequest
-from server.request_parsing import _input_request
+from runtime_registry.server.request_parsing import _input_request
 
 _values = st.one_of(
     st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),

@@ -23,7 +23,7 @@ from registry_core.models import (
     WorkerOverview,
     WorkerPage,
 )
-from server.serialization import FAST_TEXT_TYPES, FAST_TYPES, FRAGMENT_MAX_CONTENT, encode_json, render_json, to_json_data
+from runtime_registry.server.serialization import FAST_TEXT_TYPES, FAST_TYPES, FRAGMENT_MAX_CONTENT, encode_json, render_json, to_json_data
 
 UTC = datetime(2026, 3, 4, 5, 6, 7, 891234, tzinfo=timezone.utc)
 OFFSET = datetime(2026, 3, 4, 23, 59, 59, 999999, tzinfo=timezone(timedelta(hours=-5)))

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import signal
+from importlib.metadata import version
 import time
 
 import httpx
 
 from ..support.server_process import ServerProcess, running_server
+
+VERSION = version("runtime-registry")
 
 TOKEN = "process-token-77aa66bb"
 
@@ -49,6 +52,6 @@ def test_serve_logs_each_plugin_and_runtime_but_never_the_token(tmp_path):
         assert httpx.get(f"{base}/api/runtimes", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
         stop(served, signal.SIGTERM)
     text = log.read_text()
-    assert "plugin embedded 0.1.0: loaded" in text
-    assert "runtime backend-internal (kind embedded, plugin embedded 0.1.0): running" in text
+    assert f"plugin embedded {VERSION}: loaded" in text
+    assert f"runtime backend-internal (kind embedded, plugin embedded {VERSION}): running" in text
     assert TOKEN not in text and "Traceback" not in text

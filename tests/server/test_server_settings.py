@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from registry_core import ConfigError, parse_config
-from server.cli import connection_limits
+from runtime_registry.host import ConfigError, parse_config
+from runtime_registry.server.cli import connection_limits
 
 from ..support.server_process import running_server
 

@@ -13,7 +13,7 @@ import attrs
 import httpx
 
 from registry_core import PluginRef
-from server.app import create_app
+from runtime_registry.server.app import create_app
 
 from .conftest import embedded_assembly, serving
 from .fakes import FailingStartProvider, HangingProvider, RaisingProvider, ReadOnlyProvider, StrangeCodeProvider

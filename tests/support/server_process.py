@@ -25,7 +25,7 @@ import attrs
 
 #: What the ``runtime-registry`` console script runs; run with a chosen
 #: interpreter (the script itself would use the one it was installed with).
-CLI = "import sys; from server.cli import main; sys.argv[0] = 'runtime-registry'; sys.exit(main())"
+CLI = "import sys; from runtime_registry.server.cli import main; sys.argv[0] = 'runtime-registry'; sys.exit(main())"
 
 #: How long the server may take to answer ``/healthz`` after it was started.
 STARTUP_TIMEOUT = 30.0

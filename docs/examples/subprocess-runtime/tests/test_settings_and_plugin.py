@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from registry_core import InvalidRequest, PluginState, assemble, load_plugins, parse_config, structure
-from registry_core.plugin_loading import DiscoveredPlugin
+from registry_core import InvalidRequest, PluginState, structure
+from runtime_registry.host import assemble, load_plugins, parse_config
+from runtime_registry.host.plugin_loading import DiscoveredPlugin
 
 import subprocess_runtime.plugin
 from subprocess_runtime import SubprocessProvider, SubprocessSettings

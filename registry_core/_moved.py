@@ -1,0 +1,18 @@
+"""Keeps the module paths that moved out of registry_core in 0.2 importable for one release."""
+
+import importlib
+import warnings
+from types import ModuleType
+
+
+def forward(old_name: str, new_name: str) -> ModuleType:
+    """Warn that ``old_name`` moved and return the module now at ``new_name``.
+
+    The import is by name, so the plugin API holds no static import of the host.
+    """
+    warnings.warn(
+        f"{old_name} moved to {new_name}; the old path goes in 0.3",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return importlib.import_module(new_name)

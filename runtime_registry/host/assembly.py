@@ -1,0 +1,99 @@
+"""Building a :class:`RuntimeRegistry` from a configuration and the loaded plugins.
+
+Misconfiguration an operator must fix (a runtime's settings do not fit its
+kind, a kind no plugin provides) is a :class:`ConfigError` when ``strict``;
+otherwise — and always for a factory that raises — the runtime is registered as
+``unavailable`` so the others serve.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import attrs
+
+from runtime_registry.host.config import ConfigError, ConfigProblem, RegistryConfig
+from registry_core.converter import structure
+from registry_core.errors import InvalidRequest
+from runtime_registry.host.plugin_loading import DiscoveredPlugin, PluginSet, discover_plugins, load_plugins
+from registry_core.provider import RuntimeProvider
+from runtime_registry.host.registry import RuntimeRegistry
+
+__all__ = ["Assembly", "assemble"]
+
+log = logging.getLogger("runtime_registry.host.assembly")
+
+
+@attrs.frozen
+class Assembly:
+    """A built registry, the plugins behind it, and the config it came from."""
+
+    registry: RuntimeRegistry
+    plugins: PluginSet
+    config: RegistryConfig
+
+
+def assemble(
+    config: RegistryConfig,
+    *,
+    discovered: tuple[DiscoveredPlugin, ...] | None = None,
+    strict: bool = False,
+    source: str = "<config>",
+) -> Assembly:
+    """Load the enabled plugins and build one provider per configured runtime.
+
+    :param discovered: the plugins to choose from; by default one scan of the
+        installed entry points.
+    :param strict: raise :class:`ConfigError` for a kind no loaded plugin
+        provides, and for an enabled plugin name that is not installed
+        (``check-config`` wants that; ``serve`` marks such runtimes
+        unavailable and logs a warning).
+    :param source: the config file's name, for error messages.
+    """
+    if discovered is None:
+        discovered = discover_plugins()
+    plugins = load_plugins(discovered, enabled=config.plugins.enabled, disabled=config.plugins.disabled)
+    registry = RuntimeRegistry(call_timeout=config.server.call_timeout_seconds)
+    problems: list[ConfigProblem] = []
+    # Enabling a plugin that is not installed is always a mistake (a typo, a
+    # missing pip install): an error for check-config, a warning for serve.
+    installed = {plugin.name for plugin in discovered}
+    for index, name in enumerate(config.plugins.enabled or ()):
+        if name not in installed:
+            message = f"no installed plugin is called {name!r}"
+            if strict:
+                problems.append(ConfigProblem(f"plugins.enabled[{index}]", message))
+            else:
+                log.warning("plugins.enabled: %s", message)
+    for index, runtime in enumerate(config.runtimes):
+        registered = plugins.kind(runtime.kind)
+        if registered is None:
+            message = f"no loaded plugin provides runtime kind {runtime.kind!r}"
+            if strict:
+                problems.append(ConfigProblem(f"runtimes[{index}].kind", message))
+            else:
+                log.error("runtime %r: %s", runtime.id, message)
+                registry.register_unavailable(
+                    runtime.id, kind=runtime.kind, display_name=runtime.display_name,
+                    reason="no loaded plugin provides this runtime kind",
+                )
+            continue
+        try:
+            settings = structure(runtime.settings, registered.kind.settings_type, path=f"runtimes[{index}].settings")
+        except InvalidRequest as exc:
+            problems.extend(ConfigProblem(d["path"], d["message"]) for d in exc.details)
+            continue
+        try:
+            provider = registered.kind.factory(runtime.id, settings)
+            if not isinstance(provider, RuntimeProvider) or (provider.runtime_id, provider.kind) != (runtime.id, runtime.kind):
+                raise TypeError("the factory did not return a provider of this kind for this runtime id")
+            registry.register(provider, display_name=runtime.display_name, plugin=registered.plugin)
+        except Exception:
+            log.exception("runtime %r: the %r factory failed", runtime.id, runtime.kind)
+            registry.register_unavailable(
+                runtime.id, kind=runtime.kind, display_name=runtime.display_name,
+                plugin=registered.plugin, reason="the runtime could not be created",
+            )
+    if problems:
+        raise ConfigError(source, problems)
+    return Assembly(registry=registry, plugins=plugins, config=config)

@@ -1,0 +1,251 @@
+"""The operator's configuration: a TOML file structured into attrs classes.
+
+Example::
+
+    [server]
+    host = "127.0.0.1"
+    port = 8000
+
+    [plugins]
+    disabled = ["local-compat"]
+
+    [[runtimes]]
+    id = "backend-internal"
+    kind = "embedded"
+    display_name = "Backend (embedded)"
+    settings = { max_workers = 100 }
+
+With no file, the configuration is one embedded runtime, ``backend-internal``.
+Problems are :class:`ConfigError`: every one names its file and field.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, NewType
+
+import attrs
+from annotated_types import Ge, Gt, Interval
+
+from registry_core.converter import converter, structure
+from registry_core.errors import InvalidRequest
+from registry_core.models import Identifier
+
+__all__ = [
+    "DEFAULT_RUNTIME_ID",
+    "TOKEN_ENVIRONMENT_VARIABLE",
+    "ENABLE_PLUGINS_ENVIRONMENT_VARIABLE",
+    "DISABLE_PLUGINS_ENVIRONMENT_VARIABLE",
+    "ServerSettings",
+    "HostPattern",
+    "WebOrigin",
+    "PluginSettings",
+    "RuntimeConfig",
+    "RegistryConfig",
+    "ConfigError",
+    "ConfigProblem",
+    "load_config",
+    "parse_config",
+    "apply_environment",
+]
+
+#: The id of the embedded runtime of the default configuration.
+DEFAULT_RUNTIME_ID = "backend-internal"
+#: Overrides ``server.token``.
+TOKEN_ENVIRONMENT_VARIABLE = "RUNTIME_REGISTRY_TOKEN"
+#: Comma-separated plugin names: load only these (like ``DATASETTE_LOAD_PLUGINS``).
+ENABLE_PLUGINS_ENVIRONMENT_VARIABLE = "RUNTIME_REGISTRY_PLUGINS"
+#: Comma-separated plugin names never to load.
+DISABLE_PLUGINS_ENVIRONMENT_VARIABLE = "RUNTIME_REGISTRY_DISABLE_PLUGINS"
+
+
+#: A host name the server answers to (``registry.example``), ``*.example`` for
+#: every name below ``example``, or ``*`` for any name. Lower case, no port.
+HostPattern = NewType("HostPattern", str)
+#: A browser origin, ``http(s)://host[:port]``: no path, no trailing slash.
+WebOrigin = NewType("WebOrigin", str)
+
+_LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
+_HOST_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
+_NOT_AN_ORIGIN = "must be an origin: 'https://console.example' or 'http://localhost:3000', lower case, no path"
+_ORIGIN = re.compile(r"(https?)://([^/:?#@\[\]]+|\[[0-9a-f:.]+\])(?::([0-9]{1,5}))?")
+
+
+def _structure_host_pattern(value: Any, _type: Any) -> HostPattern:
+    if not isinstance(value, str):
+        raise TypeError("must be a string")
+    name = value.removeprefix("*.")
+    if value == "*" or (_HOST_NAME.fullmatch(name) and len(name) <= 253):
+        return HostPattern(value)
+    raise ValueError(
+        "must be a lower-case host name without a port ('registry.example'), '*.registry.example' or '*'"
+    )
+
+
+def _structure_web_origin(value: Any, _type: Any) -> WebOrigin:
+    if not isinstance(value, str):
+        raise TypeError("must be a string")
+    match = _ORIGIN.fullmatch(value)
+    if match is None or (match[3] is not None and not 0 < int(match[3]) <= 65535):
+        raise ValueError(_NOT_AN_ORIGIN)
+    host = match[2]
+    if host.startswith("["):
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            raise ValueError("must be an origin: the IPv6 address in brackets is not valid") from None
+    elif not _HOST_NAME.fullmatch(host):
+        raise ValueError(_NOT_AN_ORIGIN)
+    return WebOrigin(value)
+
+
+converter.register_structure_hook(HostPattern, _structure_host_pattern)
+converter.register_structure_hook(WebOrigin, _structure_web_origin)
+
+
+@attrs.frozen
+class ServerSettings:
+    """The ``[server]`` table.
+
+    :param host: the address to bind; anything but loopback needs a ``token``
+        (or ``allow_insecure_bind``).
+    :param token: the bearer token every ``/api/*`` request must carry.
+    :param max_body_bytes: the largest request body accepted.
+    :param call_timeout_seconds: how long a runtime may take to answer one call.
+    :param stream_heartbeat_seconds: how often an idle event stream sends a comment.
+    :param allowed_hosts: host names (besides ``localhost`` and IP addresses)
+        that requests may name in their ``Host`` header. The check defends
+        against DNS rebinding; it runs when no ``token`` is configured, or
+        when this list is not empty. ``["*"]`` turns it off (decision 0060).
+    :param cors_allowed_origins: browser origins (other than the server's own)
+        that may send state-changing requests and read answers (CORS).
+    :param max_connections: open connections (or requests in flight) at which
+        new requests get uvicorn's plain ``503``; ``None`` for no limit.
+    :param keep_alive_timeout_seconds: how long an idle keep-alive connection stays open.
+    """
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Interval(ge=0, le=65535)] = 8000
+    token: str | None = attrs.field(default=None, repr=False)
+    allow_insecure_bind: bool = False
+    max_body_bytes: Annotated[int, Ge(1)] = 1_048_576
+    call_timeout_seconds: Annotated[float, Gt(0)] = 10.0
+    stream_heartbeat_seconds: Annotated[float, Gt(0)] = 15.0
+    allowed_hosts: tuple[HostPattern, ...] = ()
+    cors_allowed_origins: tuple[WebOrigin, ...] = ()
+    max_connections: Annotated[int, Ge(2)] | None = 1000
+    keep_alive_timeout_seconds: Annotated[float, Interval(gt=0, le=3600)] = 5.0
+
+
+@attrs.frozen
+class PluginSettings:
+    """The ``[plugins]`` table: ``enabled`` (``None`` = all discovered) and ``disabled`` names."""
+
+    enabled: tuple[str, ...] | None = None
+    disabled: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class RuntimeConfig:
+    """One ``[[runtimes]]`` entry. ``settings`` is structured later, into the kind's settings type."""
+
+    id: Identifier
+    kind: str
+    display_name: str | None = None
+    settings: dict[str, Any] = attrs.Factory(dict)
+
+
+def _default_runtimes() -> tuple[RuntimeConfig, ...]:
+    return (RuntimeConfig(id=Identifier(DEFAULT_RUNTIME_ID), kind="embedded", display_name="Backend (embedded)"),)
+
+
+@attrs.frozen
+class RegistryConfig:
+    """The whole configuration."""
+
+    server: ServerSettings = ServerSettings()
+    plugins: PluginSettings = PluginSettings()
+    runtimes: tuple[RuntimeConfig, ...] = attrs.Factory(_default_runtimes)
+
+
+@attrs.frozen
+class ConfigProblem:
+    """One problem: the field's path (``runtimes[0].kind``) and what is wrong."""
+
+    path: str
+    message: str
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used. ``str()`` is one line per problem, each naming file and field."""
+
+    def __init__(self, source: str, problems: list[ConfigProblem]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__("\n".join(self.lines()))
+
+    def lines(self) -> list[str]:
+        """``FILE: FIELD: MESSAGE`` per problem."""
+        return [f"{self.source}: {p.path + ': ' if p.path else ''}{p.message}" for p in self.problems]
+
+
+def load_config(path: str | os.PathLike[str] | None) -> RegistryConfig:
+    """Read and check a TOML config file; ``None`` gives the default configuration."""
+    if path is None:
+        return RegistryConfig()
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(source, [ConfigProblem("", "no such file")]) from None
+    except IsADirectoryError:
+        raise ConfigError(source, [ConfigProblem("", "is a directory, not a file")]) from None
+    except UnicodeDecodeError:
+        raise ConfigError(source, [ConfigProblem("", "is not UTF-8 text")]) from None
+    except OSError as exc:
+        raise ConfigError(source, [ConfigProblem("", f"cannot be read ({exc.strerror or type(exc).__name__})")]) from None
+    return parse_config(text, source=source)
+
+
+def parse_config(text: str, *, source: str = "<config>") -> RegistryConfig:
+    """Parse TOML text into a :class:`RegistryConfig`, or raise :class:`ConfigError`."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(source, [ConfigProblem("", f"is not valid TOML: {exc}")]) from None
+    try:
+        config = structure(data, RegistryConfig)
+    except InvalidRequest as exc:
+        raise ConfigError(source, [ConfigProblem(d["path"], d["message"]) for d in exc.details]) from None
+    problems = [
+        ConfigProblem(f"runtimes[{index}].id", f"runtime id {runtime.id!r} is used more than once")
+        for index, runtime in enumerate(config.runtimes)
+        if any(other.id == runtime.id for other in config.runtimes[:index])
+    ]
+    if problems:
+        raise ConfigError(source, problems)
+    return config
+
+
+def apply_environment(config: RegistryConfig, environ: Mapping[str, str] = os.environ) -> RegistryConfig:
+    """Apply the environment overrides: the token and the plugin selection."""
+    server, plugins = config.server, config.plugins
+    token = environ.get(TOKEN_ENVIRONMENT_VARIABLE)
+    if token:
+        server = attrs.evolve(server, token=token)
+    enabled = environ.get(ENABLE_PLUGINS_ENVIRONMENT_VARIABLE)
+    if enabled is not None:
+        plugins = attrs.evolve(plugins, enabled=_names(enabled))
+    disabled = environ.get(DISABLE_PLUGINS_ENVIRONMENT_VARIABLE)
+    if disabled is not None:
+        plugins = attrs.evolve(plugins, disabled=(*plugins.disabled, *_names(disabled)))
+    return attrs.evolve(config, server=server, plugins=plugins)
+
+
+def _names(value: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in value.split(",") if name.strip())

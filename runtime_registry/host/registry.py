@@ -1,0 +1,525 @@
+"""The :class:`RuntimeRegistry`: providers by ``runtime_id``, and every call guarded.
+
+A request is a dictionary lookup and a direct ``await provider.op(...)``;
+pluggy is not on this path. Around that call the registry:
+
+- validates ids and page limits before any provider sees them;
+- routes by ``runtime_id`` + ``worker_id`` (a worker id from runtime A is
+  simply unknown to runtime B's provider);
+- bounds the call with a timeout (``RuntimeTimeout``), turns any unexpected
+  exception into ``RuntimeUnavailable`` (details to the log, not the client),
+  and checks that what came back is the model it should be and names this
+  runtime.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import enum
+import functools
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import attrs
+
+from runtime_registry.host.call_guard import run_bounded
+from registry_core.errors import (
+    InvalidRequest,
+    LimitTooLarge,
+    RegistryError,
+    RuntimeTimeout,
+    RuntimeUnavailable,
+    UnknownRuntime,
+)
+from registry_core.identifiers import validate_identifier
+from registry_core.models import (
+    Capabilities,
+    CreateWorkerRequest,
+    Diagnostic,
+    EventPage,
+    InputAccepted,
+    InputRequest,
+    PluginRef,
+    RuntimeList,
+    RuntimeState,
+    RuntimeStatus,
+    RuntimeSummary,
+    Severity,
+    TranscriptPage,
+    Worker,
+    WorkerActionResult,
+    WorkerOverview,
+    WorkerPage,
+)
+from registry_core.provider import RuntimeProvider, capabilities_of
+
+__all__ = ["RuntimeRegistry", "DEFAULT_PAGE_SIZE", "OVERVIEW_PAGE_MAX"]
+
+log = logging.getLogger("runtime_registry.host.registry")
+
+T = TypeVar("T")
+
+#: The page size used when a caller gives no ``limit`` (capped by the runtime's maximum).
+DEFAULT_PAGE_SIZE = 50
+#: The largest page of the cross-runtime worker overview.
+OVERVIEW_PAGE_MAX = 500
+
+_NO_CAPABILITIES = Capabilities(*([False] * len(attrs.fields(Capabilities))))
+
+
+class _Lifecycle(enum.Enum):
+    CREATED = "created"
+    RUNNING = "running"
+    FAILED = "failed"
+    CLOSED = "closed"
+
+
+@attrs.define
+class _Runtime:
+    """One registered runtime: identity, its provider (if it could be built) and lifecycle."""
+
+    runtime_id: str
+    display_name: str
+    kind: str
+    plugin: PluginRef
+    provider: RuntimeProvider | None
+    capabilities: Capabilities
+    lifecycle: _Lifecycle = _Lifecycle.CREATED
+    #: A one-line, client-safe reason the runtime is unavailable.
+    failure: str | None = None
+
+
+class RuntimeRegistry:
+    """Holds runtime providers by id and routes every operation to the right one.
+
+    :param call_timeout: seconds a provider call may take before it becomes
+        ``RuntimeTimeout`` (start and close get the same bound).
+
+    Use it as an async context manager, or call :meth:`start` and :meth:`close`.
+    """
+
+    def __init__(self, *, call_timeout: float = 10.0) -> None:
+        if call_timeout <= 0:
+            raise ValueError("call_timeout must be positive")
+        self.call_timeout = call_timeout
+        self._runtimes: dict[str, _Runtime] = {}
+
+    # -- registration --------------------------------------------------------
+
+    def register(
+        self,
+        provider: RuntimeProvider,
+        *,
+        display_name: str | None = None,
+        plugin: PluginRef = PluginRef("unknown", "0"),
+    ) -> None:
+        """Add a provider under its ``provider.runtime_id``; ids must be unique and valid."""
+        runtime_id = self._new_runtime_id(provider.runtime_id)
+        if not provider.kind:
+            raise ValueError(f"{type(provider).__name__} sets no 'kind'")
+        self._runtimes[runtime_id] = _Runtime(
+            runtime_id=runtime_id,
+            display_name=display_name or runtime_id,
+            kind=provider.kind,
+            plugin=plugin,
+            provider=provider,
+            capabilities=capabilities_of(type(provider)),
+        )
+
+    def register_unavailable(
+        self, runtime_id: str, *, kind: str, reason: str, display_name: str | None = None,
+        plugin: PluginRef = PluginRef("unknown", "0"),
+    ) -> None:
+        """Add a runtime that could not be built, so clients see it as ``unavailable``.
+
+        :param reason: one client-safe line (no exception text, no paths).
+        """
+        runtime_id = self._new_runtime_id(runtime_id)
+        self._runtimes[runtime_id] = _Runtime(
+            runtime_id=runtime_id,
+            display_name=display_name or runtime_id,
+            kind=kind,
+            plugin=plugin,
+            provider=None,
+            capabilities=_NO_CAPABILITIES,
+            lifecycle=_Lifecycle.FAILED,
+            failure=reason,
+        )
+
+    def _new_runtime_id(self, runtime_id: str) -> str:
+        validate_identifier(runtime_id, field="runtime_id")
+        if runtime_id in self._runtimes:
+            raise ValueError(f"runtime id {runtime_id!r} is registered twice")
+        return runtime_id
+
+    @property
+    def runtime_ids(self) -> tuple[str, ...]:
+        """Registered runtime ids, in registration order."""
+        return tuple(self._runtimes)
+
+    def provider(self, runtime_id: str) -> RuntimeProvider:
+        """The running provider of ``runtime_id`` (for direct library use and tests)."""
+        return self._usable(runtime_id).provider  # type: ignore[return-value]
+
+    # -- lifecycle -------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start every provider. One that fails or hangs is ``unavailable``; the rest serve."""
+        for runtime in self._runtimes.values():
+            if runtime.lifecycle is not _Lifecycle.CREATED:
+                continue
+            try:
+                async with asyncio.timeout(self.call_timeout):
+                    await runtime.provider.start()  # type: ignore[union-attr]
+            except TimeoutError:
+                self._fail(runtime, "the runtime did not start in time")
+            except Exception:
+                self._fail(runtime, "the runtime failed to start")
+            else:
+                runtime.lifecycle = _Lifecycle.RUNNING
+
+    async def close(self) -> None:
+        """Close every started provider, each bounded by the call timeout; never raises."""
+        for runtime in self._runtimes.values():
+            was_running = runtime.lifecycle is _Lifecycle.RUNNING
+            if runtime.lifecycle is not _Lifecycle.FAILED:
+                runtime.lifecycle = _Lifecycle.CLOSED
+            if not was_running:
+                continue
+            try:
+                async with asyncio.timeout(self.call_timeout):
+                    await runtime.provider.close()  # type: ignore[union-attr]
+            except Exception:
+                log.exception("runtime %r failed to close cleanly", runtime.runtime_id)
+
+    async def __aenter__(self) -> RuntimeRegistry:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.close()
+
+    def _fail(self, runtime: _Runtime, reason: str) -> None:
+        log.exception("runtime %r (kind %r): %s", runtime.runtime_id, runtime.kind, reason)
+        runtime.lifecycle = _Lifecycle.FAILED
+        runtime.failure = reason
+
+    # -- runtimes --------------------------------------------------------------
+
+    async def describe_runtime(self, runtime_id: str) -> RuntimeSummary:
+        """The summary of one runtime: status, capabilities, limits, kind, plugin."""
+        return await self._summarize(self._lookup(runtime_id))
+
+    async def list_runtimes(self) -> RuntimeList:
+        """Summaries of every runtime, in registration order."""
+        summaries = await asyncio.gather(*(self._summarize(r) for r in self._runtimes.values()))
+        return RuntimeList(items=tuple(summaries))
+
+    async def _summarize(self, runtime: _Runtime) -> RuntimeSummary:
+        diagnostics: tuple[Diagnostic, ...] = ()
+        if runtime.lifecycle is _Lifecycle.RUNNING:
+            try:
+                state = await self._guarded(runtime, "describe", runtime.provider.describe)  # type: ignore[union-attr]
+                _expect(state, RuntimeState, runtime, "describe")
+                if not isinstance(state.status, RuntimeStatus) or not _are_diagnostics(state.diagnostics):
+                    raise _malformed(runtime, "describe")
+                status, diagnostics = state.status, state.diagnostics
+            except RegistryError as exc:
+                status = RuntimeStatus.UNAVAILABLE
+                diagnostics = (Diagnostic.error(exc.code, "the runtime did not describe itself"),)
+        elif runtime.lifecycle is _Lifecycle.FAILED:
+            status = RuntimeStatus.UNAVAILABLE
+            diagnostics = (Diagnostic.error("runtime_failed", runtime.failure or "unavailable"),)
+        elif runtime.lifecycle is _Lifecycle.CLOSED:
+            status = RuntimeStatus.STOPPED
+        else:
+            status = RuntimeStatus.UNAVAILABLE
+            diagnostics = (Diagnostic.info("runtime_not_started", "the runtime has not been started"),)
+        limits = runtime.provider.limits if runtime.provider is not None else RuntimeProvider.limits
+        return RuntimeSummary(
+            runtime_id=runtime.runtime_id,
+            display_name=runtime.display_name,
+            kind=runtime.kind,
+            plugin=runtime.plugin,
+            status=status,
+            capabilities=runtime.capabilities,
+            limits=limits,
+            diagnostics=diagnostics,
+        )
+
+    # -- worker operations -----------------------------------------------------
+
+    async def list_workers(self, runtime_id: str, *, limit: int | None = None, cursor: str | None = None) -> WorkerPage:
+        """A page of one runtime's workers after the opaque ``cursor``."""
+        runtime = self._usable(runtime_id)
+        provider = runtime.provider
+        limit = _page_limit(limit, provider.limits.worker_page_max)  # type: ignore[union-attr]
+        page = await self._guarded(runtime, "list_workers", provider.list_workers, limit=limit, cursor=cursor)  # type: ignore[union-attr]
+        _expect_page(page, WorkerPage, _page_items(page, "items"), runtime, "list_workers")
+        return page
+
+    async def get_worker(self, runtime_id: str, worker_id: str) -> Worker:
+        """One worker of one runtime."""
+        runtime, worker_id = self._usable_worker(runtime_id, worker_id)
+        worker = await self._guarded(runtime, "get_worker", runtime.provider.get_worker, worker_id, worker_id=worker_id)  # type: ignore[union-attr]
+        return _expect_worker(worker, runtime, "get_worker")
+
+    async def create_worker(self, runtime_id: str, request: CreateWorkerRequest) -> Worker:
+        """Create a worker in one runtime."""
+        runtime = self._usable(runtime_id)
+        worker = await self._guarded(runtime, "create_worker", runtime.provider.create_worker, request)  # type: ignore[union-attr]
+        return _expect_worker(worker, runtime, "create_worker")
+
+    async def send_input(self, runtime_id: str, worker_id: str, request: InputRequest) -> InputAccepted:
+        """Send input to a worker; raises ``WorkerBusy`` rather than queueing."""
+        runtime, worker_id = self._usable_worker(runtime_id, worker_id)
+        accepted = await self._guarded(runtime, "send_input", runtime.provider.send_input, worker_id, request, worker_id=worker_id)  # type: ignore[union-attr]
+        return _expect(accepted, InputAccepted, runtime, "send_input")
+
+    async def cancel_worker(self, runtime_id: str, worker_id: str) -> WorkerActionResult:
+        """Cancel a worker's in-flight turn, if any."""
+        runtime, worker_id = self._usable_worker(runtime_id, worker_id)
+        result = await self._guarded(runtime, "cancel_worker", runtime.provider.cancel_worker, worker_id, worker_id=worker_id)  # type: ignore[union-attr]
+        return _expect(result, WorkerActionResult, runtime, "cancel_worker")
+
+    async def stop_worker(self, runtime_id: str, worker_id: str) -> WorkerActionResult:
+        """Stop a worker for good (idempotent)."""
+        runtime, worker_id = self._usable_worker(runtime_id, worker_id)
+        result = await self._guarded(runtime, "stop_worker", runtime.provider.stop_worker, worker_id, worker_id=worker_id)  # type: ignore[union-attr]
+        return _expect(result, WorkerActionResult, runtime, "stop_worker")
+
+    async def delete_worker(self, runtime_id: str, worker_id: str) -> WorkerActionResult:
+        """Remove a worker for good; afterwards it is ``UnknownWorker`` (so is a second delete)."""
+        runtime, worker_id = self._usable_worker(runtime_id, worker_id)
+        result = await self._guarded(runtime, "delete_worker", runtime.provider.delete_worker, worker_id, worker_id=worker_id)  # type: ignore[union-attr]
+        return _expect(result, WorkerActionResult, runtime, "delete_worker")
+
+    async def read_transcript(
+        self, runtime_id: str, worker_id: str, *, start: int = 1, limit: int | None = None
+    ) -> TranscriptPage:
+        """A bounded transcript page from ``start`` (1-based)."""
+        runtime, worker_id = self._usable_worker(runtime_id, worker_id)
+        if isinstance(start, bool) or not isinstance(start, int) or start < 1:
+            raise InvalidRequest("start must be an integer of at least 1", details=({"path": "start", "message": "must be at least 1"},))
+        limit = _page_limit(limit, runtime.provider.limits.transcript_page_max)  # type: ignore[union-attr]
+        page = await self._guarded(
+            runtime, "read_transcript", runtime.provider.read_transcript, worker_id, start=start, limit=limit, worker_id=worker_id  # type: ignore[union-attr]
+        )
+        _expect_page(page, TranscriptPage, (), runtime, "read_transcript")
+        if page.worker_id != worker_id:
+            raise _malformed(runtime, "read_transcript")
+        return page
+
+    async def read_events(
+        self, runtime_id: str, *, cursor: int | None = None, limit: int | None = None, worker_id: str | None = None
+    ) -> EventPage:
+        """Events after ``cursor`` (all of the runtime's, or one worker's)."""
+        if worker_id is None:
+            runtime = self._usable(runtime_id)
+        else:
+            runtime, worker_id = self._usable_worker(runtime_id, worker_id)
+        if cursor is not None and (isinstance(cursor, bool) or not isinstance(cursor, int) or cursor < 0):
+            raise InvalidRequest("cursor must be a non-negative integer", details=({"path": "cursor", "message": "must be a non-negative integer"},))
+        limit = _page_limit(limit, runtime.provider.limits.event_page_max)  # type: ignore[union-attr]
+        # ``worker_id=`` is _guarded's own argument (it locates errors), so the
+        # provider's worker filter is bound here: otherwise it would never arrive.
+        read_events = functools.partial(runtime.provider.read_events, worker_id=worker_id)  # type: ignore[union-attr]
+        page = await self._guarded(runtime, "read_events", read_events, cursor=cursor, limit=limit, worker_id=worker_id)
+        _expect_page(page, EventPage, (), runtime, "read_events")
+        return page
+
+    async def wait_for_events(self, runtime_id: str, *, cursor: int, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for an event after ``cursor``; the live stream's primitive.
+
+        Not bounded by the call timeout (waiting is the point), but by ``timeout``.
+        """
+        runtime = self._usable(runtime_id)
+        try:
+            async with asyncio.timeout(timeout + self.call_timeout):
+                return bool(await runtime.provider.wait_for_events(cursor=cursor, timeout=timeout))  # type: ignore[union-attr]
+        except RegistryError as exc:
+            raise exc.locate(runtime.runtime_id)
+        except TimeoutError:
+            raise RuntimeTimeout("the runtime did not answer in time", runtime_id=runtime.runtime_id) from None
+        except Exception:
+            log.exception("runtime %r raised in wait_for_events", runtime.runtime_id)
+            raise RuntimeUnavailable("the runtime failed", runtime_id=runtime.runtime_id) from None
+
+    # -- the cross-runtime overview ------------------------------------------
+
+    async def list_all_workers(self, *, limit: int | None = None, cursor: str | None = None) -> WorkerOverview:
+        """Workers of every runtime that lists them, runtime after runtime.
+
+        A runtime that fails is a diagnostic, never a failure of the whole list.
+        The cursor is opaque: it encodes the runtime and that runtime's cursor.
+        """
+        limit = _page_limit(limit, OVERVIEW_PAGE_MAX)
+        order = list(self._runtimes)
+        position, inner = _decode_overview_cursor(cursor, order)
+        items: list[Worker] = []
+        diagnostics: list[Diagnostic] = []
+        next_cursor: str | None = None
+        for runtime_id in order[position:]:
+            runtime = self._runtimes[runtime_id]
+            if not runtime.capabilities.list_workers and runtime.lifecycle is not _Lifecycle.FAILED:
+                continue
+            inner, added = await self._collect_overview(runtime, inner, limit - len(items), items, diagnostics)
+            if inner is not None:
+                next_cursor = _encode_overview_cursor(runtime_id, inner)
+                break
+        return WorkerOverview(items=tuple(items), next_cursor=next_cursor, diagnostics=tuple(diagnostics))
+
+    async def _collect_overview(
+        self, runtime: _Runtime, cursor: str | None, room: int, items: list[Worker], diagnostics: list[Diagnostic]
+    ) -> tuple[str | None, int]:
+        """Fill ``items`` from one runtime; return its cursor if the page filled up first."""
+        added = 0
+        while True:
+            if room - added <= 0:
+                return cursor if cursor is not None else "", added
+            try:
+                # A runtime that failed to start or to be built has no provider:
+                # _usable raises RuntimeUnavailable for it, a diagnostic below.
+                page_max = self._usable(runtime.runtime_id).provider.limits.worker_page_max  # type: ignore[union-attr]
+                page = await self.list_workers(runtime.runtime_id, limit=min(room - added, page_max), cursor=cursor)
+            except RegistryError as exc:
+                diagnostics.append(
+                    Diagnostic.error(exc.code, f"runtime {runtime.runtime_id!r} could not list its workers")
+                )
+                return None, added
+            items.extend(page.items)
+            added += len(page.items)
+            diagnostics.extend(
+                Diagnostic(d.code, d.severity, f"runtime {runtime.runtime_id!r}: {d.message}") for d in page.diagnostics
+            )
+            if page.next_cursor is None:
+                return None, added
+            cursor = page.next_cursor
+            if not page.items:
+                # A runtime may answer an empty page with a cursor when its own
+                # per-request work bound ran out (local-compat skipping many bad
+                # entries). Hand the cursor to the client rather than looping here:
+                # the overview's work per request stays bounded, nothing is skipped.
+                return cursor, added
+
+    # -- plumbing --------------------------------------------------------------
+
+    def _lookup(self, runtime_id: str) -> _Runtime:
+        runtime = self._runtimes.get(runtime_id)  # type: ignore[arg-type]
+        if runtime is None:
+            validate_identifier(runtime_id, field="runtime_id")
+            raise UnknownRuntime("no such runtime", runtime_id=runtime_id)
+        return runtime
+
+    def _usable(self, runtime_id: str) -> _Runtime:
+        runtime = self._lookup(runtime_id)
+        if runtime.lifecycle is not _Lifecycle.RUNNING:
+            raise RuntimeUnavailable(_UNUSABLE[runtime.lifecycle], runtime_id=runtime.runtime_id)
+        return runtime
+
+    def _usable_worker(self, runtime_id: str, worker_id: str) -> tuple[_Runtime, str]:
+        # The worker id is checked before the runtime's state, so that a bad id
+        # is always a 400 whatever the runtime is doing.
+        runtime = self._lookup(runtime_id)
+        validate_identifier(worker_id, field="worker_id")
+        return self._usable(runtime.runtime_id), worker_id
+
+    async def _guarded(
+        self, runtime: _Runtime, operation: str, call: Callable[..., Awaitable[T]], *args: Any,
+        worker_id: str | None = None, **kwargs: Any,
+    ) -> T:
+        try:
+            return await run_bounded(call(*args, **kwargs), self.call_timeout)
+        except RegistryError as exc:
+            raise exc.locate(runtime.runtime_id, worker_id)
+        except TimeoutError:
+            log.warning("runtime %r: %s did not answer within %ss", runtime.runtime_id, operation, self.call_timeout)
+            raise RuntimeTimeout(
+                "the runtime did not answer in time", runtime_id=runtime.runtime_id, worker_id=worker_id
+            ) from None
+        except Exception:
+            log.exception("runtime %r raised in %s", runtime.runtime_id, operation)
+            raise RuntimeUnavailable(
+                "the runtime failed to handle the request", runtime_id=runtime.runtime_id, worker_id=worker_id
+            ) from None
+
+
+_UNUSABLE = {
+    _Lifecycle.CREATED: "the runtime has not been started",
+    _Lifecycle.FAILED: "the runtime is unavailable",
+    _Lifecycle.CLOSED: "the runtime is stopped",
+}
+
+
+def _page_limit(limit: int | None, maximum: int) -> int:
+    if limit is None:
+        return min(DEFAULT_PAGE_SIZE, maximum)
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise InvalidRequest("limit must be a positive integer", details=({"path": "limit", "message": "must be at least 1"},))
+    if limit > maximum:
+        raise LimitTooLarge(f"limit must be at most {maximum}", details=({"path": "limit", "message": f"must be at most {maximum}"},))
+    return limit
+
+
+def _page_items(page: Any, field: str) -> tuple[Any, ...]:
+    # A page of the wrong type has no items to check; _expect rejects it next.
+    return getattr(page, field, ())
+
+
+def _malformed(runtime: _Runtime, operation: str) -> RuntimeUnavailable:
+    log.error("runtime %r returned malformed data from %s", runtime.runtime_id, operation)
+    return RuntimeUnavailable("the runtime returned malformed data", runtime_id=runtime.runtime_id)
+
+
+def _expect(value: Any, model: type[T], runtime: _Runtime, operation: str) -> T:
+    if type(value) is not model:
+        raise _malformed(runtime, operation)
+    if getattr(value, "runtime_id", runtime.runtime_id) != runtime.runtime_id:
+        raise _malformed(runtime, operation)
+    return value
+
+
+def _are_diagnostics(values: Any) -> bool:
+    return isinstance(values, tuple) and all(
+        type(d) is Diagnostic and isinstance(d.severity, Severity) and isinstance(d.code, str) and isinstance(d.message, str)
+        for d in values
+    )
+
+
+def _expect_worker(worker: Any, runtime: _Runtime, operation: str) -> Worker:
+    _expect(worker, Worker, runtime, operation)
+    if worker.kind != runtime.kind:
+        raise _malformed(runtime, operation)
+    return worker
+
+
+def _expect_page(page: Any, model: type, items: tuple[Any, ...], runtime: _Runtime, operation: str) -> None:
+    _expect(page, model, runtime, operation)
+    for item in items:
+        _expect_worker(item, runtime, operation)
+
+
+def _encode_overview_cursor(runtime_id: str, inner: str) -> str:
+    raw = json.dumps([runtime_id, inner], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_overview_cursor(cursor: str | None, order: list[str]) -> tuple[int, str | None]:
+    if cursor is None:
+        return 0, None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        runtime_id, inner = json.loads(raw)
+        position = order.index(runtime_id)
+        if not isinstance(inner, str):
+            raise ValueError
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise InvalidRequest(
+            "cursor is not one this server issued", details=({"path": "cursor", "message": "unknown cursor"},)
+        ) from None
+    return position, inner or None
+
