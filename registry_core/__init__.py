@@ -15,7 +15,6 @@ DeprecationWarning for one minor release.
 """
 
 import importlib
-import warnings
 from typing import Any
 
 from registry_core.errors import (
@@ -154,10 +153,7 @@ def __getattr__(name: str) -> Any:
         globals()[name] = value
         return value
     if name in _MOVED_TO_HOST:
-        warnings.warn(
-            f"registry_core.{name} moved to runtime_registry.host.{name}; the old name goes in 0.3",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return getattr(importlib.import_module("runtime_registry.host"), name)
+        from registry_core._moved import host_name
+
+        return host_name(name)
     raise AttributeError(f"module 'registry_core' has no attribute {name!r}")

@@ -16,3 +16,13 @@ def forward(old_name: str, new_name: str) -> ModuleType:
         stacklevel=3,
     )
     return importlib.import_module(new_name)
+
+
+def host_name(name: str) -> object:
+    """Warn that ``registry_core.<name>`` moved to the host and return it from there."""
+    warnings.warn(
+        f"registry_core.{name} moved to runtime_registry.host.{name}; the old name goes in 0.3",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return getattr(importlib.import_module("runtime_registry.host"), name)

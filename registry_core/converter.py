@@ -15,7 +15,7 @@ from __future__ import annotations
 import enum
 import re
 import unicodedata
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any, TypeVar, get_args, get_origin
 
@@ -207,8 +207,7 @@ def _annotated_hook(conv: cattrs.Converter, type_: Any) -> Callable[[Any, Any], 
     get errors that name the field, without depending on this package.
     """
     base, *metadata = get_args(type_)
-    checks = [_constraint_check(item) for item in metadata]
-    checks = [check for check in checks if check is not None]
+    checks = [check for item in metadata if (check := _constraint_check(item)) is not None]
 
     def structure_annotated(value: Any, _type: Any) -> Any:
         result = conv.structure(value, base)
@@ -290,7 +289,7 @@ def _make_converter() -> cattrs.Converter:
     conv.register_structure_hook(InputContent, _structure_input_content)
 
     def attrs_hook_factory(cls: type) -> Callable[[Any, Any], Any]:
-        generated = make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=True)
+        generated: Callable[[Any, Any], Any] = make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=True)
 
         def structure_object(value: Any, type_: Any) -> Any:
             # Without this check a list where an object belongs fails with an
@@ -334,22 +333,22 @@ def _join(path: str, name: str | int) -> str:
     return f"{path}.{name}" if path else name
 
 
-def _walk(exc: BaseException, path: str):
+def _walk(exc: BaseException, path: str) -> Iterator[dict[str, str]]:
     """Yield a ``{"path", "message"}`` for every leaf failure in a cattrs error tree."""
     if isinstance(exc, ForbiddenExtraKeysError):
         for key in sorted(exc.extra_fields):
             yield {"path": _join(path, _quotable_key(str(key))), "message": "unknown field"}
     elif isinstance(exc, ClassValidationError):
         located, unlocated = exc.group_exceptions()
-        for sub, note in located:
-            yield from _walk(sub, _join(path, note.name))
+        for sub, attribute_note in located:
+            yield from _walk(sub, _join(path, attribute_note.name))
         for sub in unlocated:
             yield from _walk(sub, path)
     elif isinstance(exc, IterableValidationError):
-        located, unlocated = exc.group_exceptions()
-        for sub, note in located:
-            yield from _walk(sub, _join(path, note.index))
-        for sub in unlocated:
+        indexed, unindexed = exc.group_exceptions()
+        for sub, index_note in indexed:
+            yield from _walk(sub, _join(path, index_note.index))
+        for sub in unindexed:
             yield from _walk(sub, path)
     elif isinstance(exc, InvalidRequest):
         for detail in exc.details or ({"path": "", "message": exc.message},):

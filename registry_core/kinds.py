@@ -24,7 +24,7 @@ class NoSettings:
     """The settings type of a kind that takes none: its ``settings`` table must be empty."""
 
 
-def _check_kind_name(_instance: object, _attribute: attrs.Attribute, value: str) -> None:
+def _check_kind_name(_instance: object, _attribute: "attrs.Attribute[str]", value: str) -> None:
     if not isinstance(value, str) or not KIND_NAME_PATTERN.fullmatch(value):
         raise ValueError(
             "runtime kind names are 1-64 lowercase letters, digits or '-', starting with a letter"

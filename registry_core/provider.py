@@ -166,7 +166,8 @@ class RuntimeProvider:
     @property
     def capabilities(self) -> Capabilities:
         """The capabilities this provider's class implements."""
-        return capabilities_of(type(self))
+        # A class is hashable; mypy reads the instance __hash__ signature here.
+        return capabilities_of(type(self))  # type: ignore[arg-type]
 
     def _unsupported(self, operation: str) -> UnsupportedOperation:
         return UnsupportedOperation(

@@ -6,10 +6,12 @@ Checked on what Python actually does (the installed distribution's metadata, and
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
 from importlib.metadata import distribution
+from pathlib import Path
 
 import pytest
 
@@ -89,3 +91,108 @@ def test_a_host_name_from_the_plugin_api_still_works_with_a_deprecation_warning(
 
     with pytest.warns(DeprecationWarning, match="runtime_registry.host.RuntimeRegistry"):
         assert registry_core.RuntimeRegistry is RuntimeRegistry
+
+
+# The layer contract of docs/architecture.md, checked on every import statement
+# (module level and inside functions alike). import-linter cannot see our
+# package-dir mapping (grimp walks only the root package's folder, decision 0078),
+# so this test states the same contract over the folders themselves.
+REPOSITORY = Path(__file__).resolve().parents[2]
+
+LAYER_FOLDERS = {
+    "server": "runtime_registry.server",
+    "testing": "runtime_registry.testing",
+    "host": "runtime_registry.host",
+    "plugins": "runtime_registry.plugins",
+    "runtimes": "runtime_registry.runtimes",
+    "api": "registry_core",
+}
+
+FOLDER_OF_LAYER = {
+    "server": REPOSITORY / "server",
+    "testing": REPOSITORY / "runtime_registry" / "testing",
+    "host": REPOSITORY / "runtime_registry" / "host",
+    "plugins": REPOSITORY / "plugins",
+    "runtimes": REPOSITORY / "runtimes",
+    "api": REPOSITORY / "registry_core",
+}
+
+# Which layers each layer may import: server → host → plugin API ← plugins → runtimes.
+MAY_IMPORT = {
+    "server": {"server", "host", "api"},
+    "testing": {"testing", "host", "api"},
+    "host": {"host", "api"},
+    "plugins": {"plugins", "runtimes", "api"},
+    "runtimes": {"runtimes", "api"},
+    "api": {"api"},
+}
+
+# Third-party packages a layer must not import: runtimes know nothing of pluggy
+# or HTTP; nothing but the server knows the web framework.
+FORBIDDEN_PACKAGES = {
+    "runtimes": {"pluggy", "starlette", "uvicorn", "sse_starlette", "httpx"},
+    "plugins": {"starlette", "uvicorn", "sse_starlette"},
+    "host": {"starlette", "uvicorn", "sse_starlette"},
+    "api": {"starlette", "uvicorn", "sse_starlette", "httpx", "pytest"},
+}
+
+# The 0.1 module paths in registry_core forward to the host by name, for one release.
+DEPRECATED_FORWARDERS = {"_moved.py", "registry.py", "assembly.py", "plugin_loading.py", "config.py", "call_guard.py", "conformance.py"}
+
+
+def layer_of(module: str) -> str | None:
+    if module == "runtime_registry":
+        return "api"  # the namespace's __init__ holds only the version
+    for layer, prefix in LAYER_FOLDERS.items():
+        if module == prefix or module.startswith(prefix + "."):
+            return layer
+    return None
+
+
+def imported_modules(path: Path) -> list[str]:
+    names = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names.extend(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.append(node.module)
+        elif (
+            isinstance(node, ast.Call)
+            and getattr(node.func, "attr", getattr(node.func, "id", None)) == "import_module"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
+            names.append(node.args[0].value)
+    return names
+
+
+def layer_breaches(layer: str) -> list[str]:
+    breaches = []
+    for path in sorted(FOLDER_OF_LAYER[layer].rglob("*.py")):
+        if layer == "api" and path.name in DEPRECATED_FORWARDERS:
+            continue
+        for module in imported_modules(path):
+            target = layer_of(module)
+            if target is not None and target not in MAY_IMPORT[layer]:
+                breaches.append(f"{path.relative_to(REPOSITORY)} imports {module} ({layer} → {target})")
+            if module.split(".")[0] in FORBIDDEN_PACKAGES.get(layer, set()):
+                breaches.append(f"{path.relative_to(REPOSITORY)} imports {module}")
+    return breaches
+
+
+@pytest.mark.parametrize("layer", sorted(MAY_IMPORT))
+def test_each_layer_imports_only_the_layers_below_it(layer):
+    assert layer_breaches(layer) == []
+
+
+def test_the_layer_check_sees_a_breach(tmp_path, monkeypatch):
+    folder = tmp_path / "runtimes"
+    folder.mkdir()
+    (folder / "sneaky.py").write_text("def f():\n    from runtime_registry.host import RuntimeRegistry\n    import pluggy\n")
+    monkeypatch.setitem(FOLDER_OF_LAYER, "runtimes", folder)
+    monkeypatch.setattr(sys.modules[__name__], "REPOSITORY", tmp_path)
+    assert layer_breaches("runtimes") == [
+        "runtimes/sneaky.py imports runtime_registry.host (runtimes → host)",
+        "runtimes/sneaky.py imports pluggy",
+    ]
