@@ -35,14 +35,14 @@ def _check_kind_name(_instance: object, _attribute: "attrs.Attribute[str]", valu
 class RuntimeKind:
     """A runtime kind a plugin provides.
 
-    :param name: the kind name operators write in config (``kind = "embedded"``)
+    :ivar name: the kind name operators write in config (``kind = "embedded"``)
         and clients see in every summary and worker row.
-    :param description: one line for ``runtime-registry plugins`` and ``/api/plugins``.
-    :param factory: ``factory(runtime_id, settings)`` returns a new, not yet
+    :ivar description: one line for ``runtime-registry plugins`` and ``/api/plugins``.
+    :ivar factory: ``factory(runtime_id, settings)`` returns a new, not yet
         started :class:`~registry_core.provider.RuntimeProvider`. It runs at
         startup, outside any event loop: do not start tasks here, do that in
         ``start()``.
-    :param settings_type: an attrs class the runtime's ``settings`` table is
+    :ivar settings_type: an attrs class the runtime's ``settings`` table is
         structured into (unknown keys are errors, every field should have a
         default). The factory receives an instance.
     """
