@@ -17,7 +17,7 @@ from runtime_registry.testing.conformance import RuntimeConformance, find_path_l
 pytest_plugins = ["pytester"]
 
 #: The checks a subclass gets.
-CHECKS = sorted(name for name in vars(RuntimeConformance) if name.startswith("test_"))
+CHECKS = sorted(RuntimeConformance.check_names())
 
 #: A plugin author's test module for a read-only kind: two fixed workers it
 #: lists, shows and reads transcripts of; nothing else. ``LABEL`` is filled in.
