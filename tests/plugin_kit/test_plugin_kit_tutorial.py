@@ -24,7 +24,7 @@ import pytest
 
 from registry_core import PluginState
 from runtime_registry.host import ConfigError, assemble, parse_config
-from runtime_registry.testing.conformance import RuntimeConformance
+from runtime_registry.testing import RuntimeConformance
 from runtime_registry.host.plugin_loading import DiscoveredPlugin
 
 TUTORIAL = Path(__file__).resolve().parents[2] / "docs" / "plugins.md"
@@ -110,6 +110,9 @@ def test_the_packages_own_tests_pass(package):
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     passed = int(re.search(r"(\d+) passed", result.stdout)[1])
     assert passed >= 2 + 14, result.stdout[-2000:]
+    # The line the page shows runtime-registry's pytest plugin printing is the one it prints.
+    shown = re.search(r"^runtime-registry conformance: .*$", TUTORIAL.read_text(), re.MULTILINE)[0]
+    assert shown in result.stdout.splitlines(), result.stdout[:2000]
 
 
 def test_the_plugin_loads_through_its_declared_entry_point(plugin):

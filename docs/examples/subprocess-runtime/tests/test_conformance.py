@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from registry_core import CreateWorkerRequest
-from runtime_registry.testing.conformance import RuntimeConformance
+from runtime_registry.testing import RuntimeConformance
 
 from subprocess_runtime import SubprocessProvider, SubprocessSettings
 

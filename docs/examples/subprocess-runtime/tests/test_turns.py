@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from registry_core import CreateWorkerRequest, InputKind, InputRequest, RuntimeStatus
-from runtime_registry.testing.conformance import find_path_like
+from runtime_registry.testing import find_path_like
 from registry_core.converter import unstructure
 
 from processes import UPPERCASE, python_command, wait_until_idle
