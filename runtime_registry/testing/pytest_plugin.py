@@ -54,7 +54,7 @@ def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Ite
     """After collection: how many conformance checks, from which classes."""
     classes: dict[str, int] = {}
     for item in _conformance_items(items):
-        name = item.cls.__name__  # type: ignore[union-attr]  # _conformance_items yields methods only
+        name = item.cls.__name__  # type: ignore[attr-defined]  # _conformance_items yields test methods only
         classes[name] = classes.get(name, 0) + 1
     if not classes:
         return None
