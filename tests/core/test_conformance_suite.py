@@ -25,7 +25,7 @@ READ_ONLY_KIND_TESTS = '''
 from datetime import datetime, timezone
 
 from registry_core import RuntimeProvider, TranscriptPage, UnknownWorker, Worker, WorkerPage
-from runtime_registry.testing.conformance import RuntimeConformance
+from runtime_registry.testing import RuntimeConformance
 
 CREATED = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
@@ -115,6 +115,18 @@ def test_a_breach_is_reported_with_a_message_naming_the_rule(pytester):
     pytester.makepyfile(test_archive_conformance=author_tests("/srv/archive/w1"))
     result = pytester.runpytest_inprocess(*INNER_OPTIONS)
     result.stdout.fnmatch_lines(["*ContractViolation: get_worker returned data must not contain paths*/srv/archive/w1*"])
+
+
+def test_an_authors_module_written_against_0_1_still_runs_every_check_with_a_deprecation_warning(pytester):
+    old_import = author_tests("Archive").replace(
+        "from runtime_registry.testing import RuntimeConformance", "from registry_core.conformance import RuntimeConformance"
+    )
+    assert "registry_core.conformance" in old_import
+    pytester.makepyfile(test_archive_conformance=old_import)
+    result = pytester.runpytest_subprocess("-W", "always::DeprecationWarning", *INNER_OPTIONS)
+    result.stdout.fnmatch_lines(["*DeprecationWarning: registry_core.conformance moved to runtime_registry.testing.conformance*"])
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("failed", 0) == 0 and outcomes["passed"] + outcomes["skipped"] == len(CHECKS)
 
 
 def test_loading_the_suite_as_a_pytest_plugin_names_it_in_the_header(pytester):
