@@ -158,6 +158,13 @@ def test_the_table_of_checks_lists_every_check_of_the_suite():
     assert listed == RuntimeConformance.check_names()
 
 
+def test_the_table_says_what_each_check_holds_you_to_as_its_docstring_does():
+    rows = re.findall(r"^\| `(test_\w+)` \| (.*) \|$", TUTORIAL.read_text(), re.MULTILINE)
+    for name, text in rows:
+        docstring = " ".join(getattr(RuntimeConformance, name).__doc__.split())
+        assert docstring[0].lower() + docstring[1:] == f"{text}.", name
+
+
 def test_the_table_of_models_gives_every_field_in_order_with_its_default():
     import attrs
 

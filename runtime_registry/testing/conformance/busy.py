@@ -18,6 +18,7 @@ class BusyChecks(ConformanceHarness):
 
     @conformance_check(slow_turn=True)
     async def test_input_while_busy_is_refused_and_not_queued(self, run: CheckRun) -> None:
+        """Of ten concurrent inputs one is accepted, nine are `WorkerBusy`, none is queued."""
         worker_id = await run.the_worker(run.slow_turn)
         contents = [f"conformance-{i}" for i in range(10)]
         results = await asyncio.gather(

@@ -17,6 +17,7 @@ class ControlChecks(ConformanceHarness):
 
     @conformance_check(needs=("cancel_worker", "send_input"), slow_turn=True)
     async def test_cancel_ends_the_turn_and_keeps_the_worker(self, run: CheckRun) -> None:
+        """Cancel during a turn says `changed=true`, and the worker takes input right after."""
         registry, runtime_id = run.registry, run.runtime_id
         worker_id = await run.the_worker(run.slow_turn)
         await succeeds("send_input", registry.send_input(runtime_id, worker_id, InputRequest("conformance")))
@@ -30,6 +31,7 @@ class ControlChecks(ConformanceHarness):
 
     @conformance_check(needs=("cancel_worker", "create_worker"))
     async def test_cancel_while_idle_changes_nothing(self, run: CheckRun) -> None:
+        """Cancel with no turn says `changed=false`."""
         worker_id = await run.the_worker()
         result = await succeeds("cancel_worker of an idle worker", run.registry.cancel_worker(run.runtime_id, worker_id))
         check_action(result, worker_id, "cancel")
@@ -37,6 +39,7 @@ class ControlChecks(ConformanceHarness):
 
     @conformance_check(needs=("stop_worker",))
     async def test_stop_is_final_and_idempotent(self, run: CheckRun) -> None:
+        """A second stop says `changed=false`; input and cancel after stop are `WorkerStopped`."""
         registry, runtime_id = run.registry, run.runtime_id
         worker_id = await run.the_worker()
         first = await succeeds("stop_worker", registry.stop_worker(runtime_id, worker_id))
@@ -51,6 +54,8 @@ class ControlChecks(ConformanceHarness):
 
     @conformance_check(needs=("delete_worker", "create_worker"))
     async def test_a_deleted_worker_is_gone_for_good(self, run: CheckRun) -> None:
+        """A delete (even mid-turn) says `changed=true`; afterwards every one-worker operation, a second delete included,
+        is `UnknownWorker`; the list drops it and only it; its id is not given to a new worker."""
         registry, runtime_id = run.registry, run.runtime_id
         doomed = await run.create_worker()
         kept = await run.create_worker()

@@ -18,6 +18,7 @@ class EventChecks(ConformanceHarness):
 
     @conformance_check(needs=("read_events",))
     async def test_event_ids_increase_and_cursors_are_honoured(self, run: CheckRun) -> None:
+        """Ids increase strictly; `cursor` means "after"; paging by 1 and in large pages agree; nothing after the newest."""
         await run.make_some_events()
         one_by_one = await run.all_events(limit=1)
         ids = [event.id for event in one_by_one]
@@ -53,6 +54,7 @@ class EventChecks(ConformanceHarness):
 
     @conformance_check(needs=("read_events", "create_worker"))
     async def test_a_workers_events_are_its_own(self, run: CheckRun) -> None:
+        """`read_events(worker_id=...)` gives exactly that worker's events."""
         first = await run.create_worker()
         await run.make_some_events()
         everything = await run.all_events()
@@ -68,6 +70,7 @@ class EventChecks(ConformanceHarness):
 
     @conformance_check(needs=("read_events",))
     async def test_a_cursor_newer_than_any_event_is_expired(self, run: CheckRun) -> None:
+        """A cursor from the future raises `CursorExpired`."""
         await run.make_some_events()
         future = await run.latest_cursor() + 1_000_000
         await raises(
@@ -78,6 +81,7 @@ class EventChecks(ConformanceHarness):
 
     @conformance_check(needs=("stream_events",))
     async def test_waiting_for_events_follows_the_cursor(self, run: CheckRun) -> None:
+        """`wait_for_events` answers at once when an event exists, and wakes when one arrives."""
         registry, runtime_id = run.registry, run.runtime_id
         await run.make_some_events()
         latest = await run.latest_cursor()
@@ -104,6 +108,7 @@ class EventChecks(ConformanceHarness):
 
     @conformance_check(needs=("stream_events",))
     async def test_close_wakes_event_waiters(self, run: CheckRun) -> None:
+        """`wait_for_events` returns promptly after `close()`."""
         latest = await run.latest_cursor()
         waiter = asyncio.ensure_future(run.registry.wait_for_events(run.runtime_id, cursor=latest, timeout=self.check_timeout))
         await asyncio.sleep(0.05)

@@ -20,6 +20,7 @@ class LeakChecks(ConformanceHarness):
 
     @conformance_check()
     async def test_everything_returned_becomes_json(self, run: CheckRun) -> None:
+        """Every field has its declared type and event data holds only JSON values, so the server can render it."""
         for what, value in await everything_returned(run):
             try:
                 json.dumps(unstructure(value), allow_nan=False)
@@ -31,6 +32,7 @@ class LeakChecks(ConformanceHarness):
 
     @conformance_check()
     async def test_nothing_returned_looks_like_a_path(self, run: CheckRun) -> None:
+        """No path, socket or file URL in summaries, workers, transcripts, events or error messages."""
         for what, value in await everything_returned(run):
             try:
                 data = unstructure(value)

@@ -23,6 +23,8 @@ class RestartChecks(ConformanceHarness):
 
     @conformance_check(needs=("read_events",))
     async def test_event_ids_are_not_reused_across_restarts(self, run: CheckRun) -> None:
+        """A new provider for the same runtime (a restart) never hands out an id a client could already hold: the first
+        run's last cursor is `CursorExpired`, or it returns every event of the new run."""
         if not (run.capabilities.create_worker or run.capabilities.send_input):
             pytest.skip("the kind can neither create workers nor take input, so the check cannot make it issue events")
         # The first run: one action, and the cursor a client holds at the end of it.

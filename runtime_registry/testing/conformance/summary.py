@@ -26,6 +26,7 @@ class SummaryChecks(ConformanceHarness):
 
     @conformance_check()
     async def test_summary_has_the_contract_shape(self, run: CheckRun) -> None:
+        """The runtime starts and describes itself `running` or `degraded`; limits are positive; it is JSON-ready."""
         summary = await run.describe()
         require(KIND_NAME_PATTERN.fullmatch(summary.kind), f"the provider's kind {summary.kind!r} is not a valid kind name")
         limits = summary.limits
@@ -47,6 +48,7 @@ class SummaryChecks(ConformanceHarness):
 
     @conformance_check()
     async def test_false_capabilities_answer_unsupported(self, run: CheckRun) -> None:
+        """Every operation whose capability is `false` answers `UnsupportedOperation`."""
         registry, runtime_id, capabilities = run.registry, run.runtime_id, run.capabilities
         calls: dict[str, Callable[[], Awaitable[Any]]] = {
             **run.worker_operations(MISSING_WORKER),
@@ -69,6 +71,7 @@ class SummaryChecks(ConformanceHarness):
 
     @conformance_check()
     async def test_true_capabilities_work(self, run: CheckRun) -> None:
+        """Every operation whose capability is `true` answers, with the right worker."""
         registry, runtime_id, capabilities = run.registry, run.runtime_id, run.capabilities
         if capabilities.list_workers:
             page = await succeeds("list_workers (capability true)", registry.list_workers(runtime_id, limit=1))

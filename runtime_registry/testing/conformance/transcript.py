@@ -13,6 +13,8 @@ class TranscriptChecks(ConformanceHarness):
 
     @conformance_check(needs=("read_transcript",))
     async def test_transcript_pages_are_gapless_and_bounded(self, run: CheckRun) -> None:
+        """Sequences from `start` without gaps, `limit` respected, `total` and `next_start` right, small and large pages
+        agree."""
         worker_id = await run.the_worker()
         if run.capabilities.send_input:
             for content in ("first", "second"):
@@ -39,6 +41,7 @@ class TranscriptChecks(ConformanceHarness):
 
     @conformance_check(needs=("send_input", "read_transcript"))
     async def test_accepted_input_is_in_the_transcript_where_it_says(self, run: CheckRun) -> None:
+        """`InputAccepted.transcript_sequence` is the entry holding the input; its `event_id` is the worker's event."""
         worker_id = await run.the_worker()
         content = "conformance: accepted input is never lost"
         accepted = await run.send_when_idle(worker_id, content)

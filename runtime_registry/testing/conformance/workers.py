@@ -20,6 +20,7 @@ class WorkerChecks(ConformanceHarness):
 
     @conformance_check(needs=("create_worker",))
     async def test_created_workers_have_valid_opaque_ids(self, run: CheckRun) -> None:
+        """Created ids follow the id rules, are unique, are not the label."""
         label = "conformance-label"
         created = [await run.create_worker(CreateWorkerRequest(label=label)) for _ in range(3)]
         for worker in created:
@@ -34,6 +35,7 @@ class WorkerChecks(ConformanceHarness):
 
     @conformance_check(needs=("list_workers",))
     async def test_listed_workers_are_valid_unique_and_complete(self, run: CheckRun) -> None:
+        """Paging by 2 lists every worker once; pages respect `limit`; cursors advance."""
         created = [(await run.create_worker()).worker_id for _ in range(5)] if run.capabilities.create_worker else []
         listed = await run.all_workers(limit=2)
         for worker in listed:
@@ -45,6 +47,7 @@ class WorkerChecks(ConformanceHarness):
 
     @conformance_check()
     async def test_unknown_worker_is_a_typed_error(self, run: CheckRun) -> None:
+        """Every one-worker operation on an unknown id raises `UnknownWorker`, with no path in its message."""
         operations = run.supported_worker_operations(MISSING_WORKER)
         if not operations:
             pytest.skip("the kind has no operation on a single worker")
@@ -54,6 +57,7 @@ class WorkerChecks(ConformanceHarness):
 
     @conformance_check(needs=("create_worker",), runtimes=2, why="two runtimes of a read-only kind may share their data")
     async def test_a_worker_is_unknown_in_another_runtime(self, run: CheckRun) -> None:
+        """Routing is by `runtime_id + worker_id`: runtime B does not know runtime A's worker."""
         worker = await run.create_worker()
         other = await run.other()
         for name, call in other.supported_worker_operations(worker.worker_id).items():
