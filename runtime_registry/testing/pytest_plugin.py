@@ -33,7 +33,9 @@ MARKER = "conformance"
 
 def pytest_configure(config: pytest.Config) -> None:
     """Declare the ``conformance`` marker, so ``--strict-markers`` accepts it."""
-    config.addinivalue_line("markers", f"{MARKER}: a check of runtime-registry's conformance suite (added to every check)")
+    config.addinivalue_line(
+        "markers", f"{MARKER}: a check of runtime-registry's conformance suite (added to every check)"
+    )
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:

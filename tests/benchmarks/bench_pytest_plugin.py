@@ -30,7 +30,10 @@ def import_ms(module: str) -> float:
     best = float("inf")
     for _ in range(ROUNDS):
         result = subprocess.run(
-            [sys.executable, "-X", "importtime", "-c", f"import pytest, {module}"], check=True, capture_output=True, text=True
+            [sys.executable, "-X", "importtime", "-c", f"import pytest, {module}"],
+            check=True,
+            capture_output=True,
+            text=True,
         )
         line = next(line for line in result.stderr.splitlines() if line.rstrip().endswith(f"| {module}"))
         best = min(best, int(line.split("|")[1]) / 1000)
@@ -65,9 +68,13 @@ def main() -> None:
     print(f"import of the plugin module (after pytest):          {plugin:7.2f} ms")
     print(f"import of the suite it defers (after pytest):        {suite:7.2f} ms  ({suite / plugin:.0f}x)")
     (without, without_median), (with_plugin, with_median) = sessions["without"], sessions["with"]
-    print(f"pytest session CPU, one trivial test, -p no:runtime_registry: {without:6.1f} ms (median {without_median:6.1f})")
-    print(f"pytest session CPU, one trivial test, plugin loaded:          {with_plugin:6.1f} ms (median {with_median:6.1f})  "
-          f"ratio {with_plugin / without:.3f} (medians {with_median / without_median:.3f})")
+    print(
+        f"pytest session CPU, one trivial test, -p no:runtime_registry: {without:6.1f} ms (median {without_median:6.1f})"
+    )
+    print(
+        f"pytest session CPU, one trivial test, plugin loaded:          {with_plugin:6.1f} ms (median {with_median:6.1f})  "
+        f"ratio {with_plugin / without:.3f} (medians {with_median / without_median:.3f})"
+    )
 
 
 if __name__ == "__main__":

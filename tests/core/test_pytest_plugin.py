@@ -24,14 +24,14 @@ PLUGIN_MODULE = "runtime_registry.testing.pytest_plugin"
 
 #: A test module of a project that has nothing to do with runtime kinds; it
 #: reports, as a test, which of the suite's modules the session imported.
-UNRELATED_TESTS = '''
+UNRELATED_TESTS = """
 import sys
 
 
 def test_the_session_did_not_import_the_suite_or_the_host():
     heavy = ("runtime_registry.testing.conformance", "runtime_registry.host", "registry_core", "cattrs", "attrs")
     assert sorted(name for name in sys.modules if name.startswith(heavy)) == []
-'''
+"""
 
 
 def modules_loaded_by(code: str) -> set[str]:
@@ -47,7 +47,11 @@ def test_the_plugin_is_registered_as_a_pytest11_entry_point():
 
 
 def test_importing_the_plugin_loads_nothing_but_the_plugin_and_its_packages():
-    assert modules_loaded_by(f"import {PLUGIN_MODULE}") == {"runtime_registry", "runtime_registry.testing", PLUGIN_MODULE}
+    assert modules_loaded_by(f"import {PLUGIN_MODULE}") == {
+        "runtime_registry",
+        "runtime_registry.testing",
+        PLUGIN_MODULE,
+    }
 
 
 def test_the_path_detector_loads_without_the_suite():
@@ -80,14 +84,20 @@ def test_a_session_that_collects_the_suite_says_how_many_checks_from_which_class
     pytester.makepyfile(test_archive_conformance=author_tests("Archive"))
     result = pytester.runpytest_subprocess(*INNER_OPTIONS)
     checks = len(RuntimeConformance.check_names())
-    result.stdout.fnmatch_lines([f"runtime-registry conformance: {checks} checks from TestArchiveConformance ({checks})"])
+    result.stdout.fnmatch_lines(
+        [f"runtime-registry conformance: {checks} checks from TestArchiveConformance ({checks})"]
+    )
     assert result.ret == 0
 
 
 def test_every_check_is_marked_so_that_m_selects_the_suite(pytester):
-    pytester.makepyfile(test_archive_conformance=author_tests("Archive"), test_unrelated="def test_other():\n    pass\n")
+    pytester.makepyfile(
+        test_archive_conformance=author_tests("Archive"), test_unrelated="def test_other():\n    pass\n"
+    )
     checks = len(RuntimeConformance.check_names())
-    only_suite = pytester.runpytest_subprocess("--strict-markers", "-m", "conformance", "--collect-only", "-q", *INNER_OPTIONS)
+    only_suite = pytester.runpytest_subprocess(
+        "--strict-markers", "-m", "conformance", "--collect-only", "-q", *INNER_OPTIONS
+    )
     only_suite.stdout.fnmatch_lines([f"{checks}/{checks + 1} tests collected (1 deselected)*"])
     without = pytester.runpytest_subprocess("--strict-markers", "-m", "not conformance", *INNER_OPTIONS)
     without.assert_outcomes(passed=1, deselected=checks)

@@ -65,7 +65,14 @@ from .summary import SummaryChecks
 from .transcript import TranscriptChecks
 from .workers import WorkerChecks
 
-__all__ = ["MISSING_WORKER", "RUNTIME_IDS", "ContractViolation", "RuntimeConformance", "conformance_check", "find_path_like"]
+__all__ = [
+    "MISSING_WORKER",
+    "RUNTIME_IDS",
+    "ContractViolation",
+    "RuntimeConformance",
+    "conformance_check",
+    "find_path_like",
+]
 
 
 # pytest runs inherited tests base-first (in reverse method resolution order),

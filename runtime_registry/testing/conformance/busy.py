@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from registry_core.errors import WorkerBusy
-from registry_core.models import InputRequest
+from registry_core.models import InputContent, InputRequest
 
 from .contract import require
 from .harness import CheckRun, ConformanceHarness, conformance_check
@@ -22,12 +22,18 @@ class BusyChecks(ConformanceHarness):
         worker_id = await run.the_worker(run.slow_turn)
         contents = [f"conformance-{i}" for i in range(10)]
         results = await asyncio.gather(
-            *(run.registry.send_input(run.runtime_id, worker_id, InputRequest(content)) for content in contents),
+            *(
+                run.registry.send_input(run.runtime_id, worker_id, InputRequest(InputContent(content)))
+                for content in contents
+            ),
             return_exceptions=True,
         )
         accepted = [r for r in results if not isinstance(r, BaseException)]
         refused = [r for r in results if isinstance(r, BaseException)]
-        require(len(accepted) == 1, f"of ten concurrent inputs to one worker exactly one must be accepted; {len(accepted)} were")
+        require(
+            len(accepted) == 1,
+            f"of ten concurrent inputs to one worker exactly one must be accepted; {len(accepted)} were",
+        )
         wrong = [type(r).__name__ for r in refused if not isinstance(r, WorkerBusy)]
         require(not wrong, f"inputs refused while a turn runs must raise WorkerBusy; got {wrong}")
         if run.capabilities.read_transcript:

@@ -55,7 +55,9 @@ async def raises(error: type[E], what: str, call: Awaitable[Any]) -> E:
     except error as exc:
         return exc
     except RegistryError as exc:
-        raise ContractViolation(f"{what} must raise {error.__name__} ({error.code}); it raised {describe_error(exc)}") from exc
+        raise ContractViolation(
+            f"{what} must raise {error.__name__} ({error.code}); it raised {describe_error(exc)}"
+        ) from exc
     raise ContractViolation(f"{what} must raise {error.__name__} ({error.code}); it returned {result!r:.300}")
 
 

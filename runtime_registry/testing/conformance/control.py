@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from registry_core.errors import UnknownWorker, WorkerStopped
-from registry_core.models import InputRequest
+from registry_core.models import InputContent, InputRequest
 
 from .contract import raises, require, succeeds
 from .harness import CheckRun, ConformanceHarness, conformance_check
@@ -20,20 +20,24 @@ class ControlChecks(ConformanceHarness):
         """Cancel during a turn says `changed=true`, and the worker takes input right after."""
         registry, runtime_id = run.registry, run.runtime_id
         worker_id = await run.the_worker(run.slow_turn)
-        await succeeds("send_input", registry.send_input(runtime_id, worker_id, InputRequest("conformance")))
+        await succeeds(
+            "send_input", registry.send_input(runtime_id, worker_id, InputRequest(InputContent("conformance")))
+        )
         result = await succeeds("cancel_worker during a turn", registry.cancel_worker(runtime_id, worker_id))
         check_action(result, worker_id, "cancel")
         require(result.changed is True, "cancel during a turn must answer changed=true")
         await succeeds(
             "send_input right after cancel (the worker stays usable)",
-            registry.send_input(runtime_id, worker_id, InputRequest("after cancel")),
+            registry.send_input(runtime_id, worker_id, InputRequest(InputContent("after cancel"))),
         )
 
     @conformance_check(needs=("cancel_worker", "create_worker"))
     async def test_cancel_while_idle_changes_nothing(self, run: CheckRun) -> None:
         """Cancel with no turn says `changed=false`."""
         worker_id = await run.the_worker()
-        result = await succeeds("cancel_worker of an idle worker", run.registry.cancel_worker(run.runtime_id, worker_id))
+        result = await succeeds(
+            "cancel_worker of an idle worker", run.registry.cancel_worker(run.runtime_id, worker_id)
+        )
         check_action(result, worker_id, "cancel")
         require(result.changed is False, "cancel of a worker with no turn must answer changed=false")
 
@@ -48,9 +52,15 @@ class ControlChecks(ConformanceHarness):
         check_action(again, worker_id, "stop")
         require(again.changed is False, "a second stop must answer changed=false (stop is idempotent)")
         if run.capabilities.send_input:
-            await raises(WorkerStopped, "send_input to a stopped worker", registry.send_input(runtime_id, worker_id, InputRequest("late")))
+            await raises(
+                WorkerStopped,
+                "send_input to a stopped worker",
+                registry.send_input(runtime_id, worker_id, InputRequest(InputContent("late"))),
+            )
         if run.capabilities.cancel_worker:
-            await raises(WorkerStopped, "cancel_worker of a stopped worker", registry.cancel_worker(runtime_id, worker_id))
+            await raises(
+                WorkerStopped, "cancel_worker of a stopped worker", registry.cancel_worker(runtime_id, worker_id)
+            )
 
     @conformance_check(needs=("delete_worker", "create_worker"))
     async def test_a_deleted_worker_is_gone_for_good(self, run: CheckRun) -> None:
@@ -60,7 +70,10 @@ class ControlChecks(ConformanceHarness):
         doomed = await run.create_worker()
         kept = await run.create_worker()
         if run.capabilities.send_input:
-            await succeeds("send_input", registry.send_input(runtime_id, doomed.worker_id, InputRequest("conformance")))
+            await succeeds(
+                "send_input",
+                registry.send_input(runtime_id, doomed.worker_id, InputRequest(InputContent("conformance"))),
+            )
         result = await succeeds("delete_worker", registry.delete_worker(runtime_id, doomed.worker_id))
         check_action(result, doomed.worker_id, "delete")
         require(result.changed is True, "a delete must answer changed=true (it always removes the worker)")

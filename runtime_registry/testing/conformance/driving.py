@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from registry_core.errors import CapacityExceeded, RegistryError, WorkerBusy
-from registry_core.models import Capabilities, CreateWorkerRequest, InputAccepted, InputRequest, Worker
+from registry_core.models import Capabilities, CreateWorkerRequest, InputAccepted, InputContent, InputRequest, Worker
 from registry_core.provider import RuntimeProvider
 from runtime_registry.host.registry import RuntimeRegistry
 
@@ -41,14 +41,18 @@ class RuntimeUnderTest(RuntimeReader):
         self._existing_worker_id = existing_worker_id
 
     @classmethod
-    async def of(cls, registry: RuntimeRegistry, runtime_id: str, existing_worker_id: ExistingWorker) -> RuntimeUnderTest:
+    async def of(
+        cls, registry: RuntimeRegistry, runtime_id: str, existing_worker_id: ExistingWorker
+    ) -> RuntimeUnderTest:
         """The runtime ``runtime_id`` of a started ``registry``, with the capabilities it describes."""
         capabilities = (await registry.describe_runtime(runtime_id)).capabilities
         return cls(registry, runtime_id, capabilities, existing_worker_id)
 
     async def create_worker(self, request: CreateWorkerRequest | None = None) -> Worker:
         """A new worker; the create must succeed."""
-        return await succeeds("create_worker", self.registry.create_worker(self.runtime_id, request or CreateWorkerRequest()))
+        return await succeeds(
+            "create_worker", self.registry.create_worker(self.runtime_id, request or CreateWorkerRequest())
+        )
 
     async def a_worker(self, request: CreateWorkerRequest | None = None) -> str | None:
         """A worker to check against: a new one if the kind creates workers, else one it already has (or ``None``)."""
@@ -72,7 +76,7 @@ class RuntimeUnderTest(RuntimeReader):
         registry, runtime_id = self.registry, self.runtime_id
         return {
             "get_worker": lambda: registry.get_worker(runtime_id, worker_id),
-            "send_input": lambda: registry.send_input(runtime_id, worker_id, InputRequest("conformance")),
+            "send_input": lambda: registry.send_input(runtime_id, worker_id, InputRequest(InputContent("conformance"))),
             "cancel_worker": lambda: registry.cancel_worker(runtime_id, worker_id),
             "stop_worker": lambda: registry.stop_worker(runtime_id, worker_id),
             "delete_worker": lambda: registry.delete_worker(runtime_id, worker_id),
@@ -82,7 +86,9 @@ class RuntimeUnderTest(RuntimeReader):
 
     def supported_worker_operations(self, worker_id: str) -> dict[str, Callable[[], Awaitable[Any]]]:
         """:meth:`worker_operations` whose capability is true."""
-        return {name: call for name, call in self.worker_operations(worker_id).items() if getattr(self.capabilities, name)}
+        return {
+            name: call for name, call in self.worker_operations(worker_id).items() if getattr(self.capabilities, name)
+        }
 
     async def settle(self, worker_id: str) -> None:
         """Wait until the worker's turn (if any) has ended: its status is no longer ``busy``."""
@@ -92,7 +98,9 @@ class RuntimeUnderTest(RuntimeReader):
         deadline = loop.time() + TURN_SETTLE_SECONDS
         while (await succeeds("get_worker", self.registry.get_worker(self.runtime_id, worker_id))).status == "busy":
             if loop.time() > deadline:
-                raise ContractViolation(f"worker {worker_id!r} stayed busy for {TURN_SETTLE_SECONDS:g} s after one input")
+                raise ContractViolation(
+                    f"worker {worker_id!r} stayed busy for {TURN_SETTLE_SECONDS:g} s after one input"
+                )
             await asyncio.sleep(0.01)
 
     async def send_when_idle(self, worker_id: str, content: str) -> InputAccepted:
@@ -101,13 +109,15 @@ class RuntimeUnderTest(RuntimeReader):
         deadline = loop.time() + TURN_SETTLE_SECONDS
         while True:
             try:
-                return await self.registry.send_input(self.runtime_id, worker_id, InputRequest(content))
+                return await self.registry.send_input(self.runtime_id, worker_id, InputRequest(InputContent(content)))
             except WorkerBusy:
                 if loop.time() > deadline:
                     raise ContractViolation(f"worker {worker_id!r} stayed busy for {TURN_SETTLE_SECONDS:g} s") from None
                 await asyncio.sleep(0.01)
             except RegistryError as exc:
-                raise ContractViolation(f"send_input must succeed on an idle worker; it raised {describe_error(exc)}") from exc
+                raise ContractViolation(
+                    f"send_input must succeed on an idle worker; it raised {describe_error(exc)}"
+                ) from exc
 
     async def issue_events(self) -> bool:
         """One action that issues events: create a worker, or else send input to one. ``False`` at capacity."""

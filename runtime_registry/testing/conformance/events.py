@@ -34,9 +34,13 @@ class EventChecks(ConformanceHarness):
             )
         page_max = (await run.describe()).limits.event_page_max
         in_pages = await run.all_events(limit=min(page_max, 1000))
-        require([e.id for e in in_pages] == ids, "reading events one at a time and in large pages gave different events")
+        require(
+            [e.id for e in in_pages] == ids, "reading events one at a time and in large pages gave different events"
+        )
         for index, event in enumerate(one_by_one[:50]):
-            after = await succeeds(f"read_events(cursor={event.id})", run.registry.read_events(run.runtime_id, cursor=event.id, limit=1))
+            after = await succeeds(
+                f"read_events(cursor={event.id})", run.registry.read_events(run.runtime_id, cursor=event.id, limit=1)
+            )
             expected = ids[index + 1 : index + 2]
             require(
                 [e.id for e in after.events] == expected,
@@ -44,7 +48,9 @@ class EventChecks(ConformanceHarness):
                 f"it gave {[e.id for e in after.events]}",
             )
         if ids:
-            quiet = await succeeds("read_events at the newest event", run.registry.read_events(run.runtime_id, cursor=ids[-1]))
+            quiet = await succeeds(
+                "read_events at the newest event", run.registry.read_events(run.runtime_id, cursor=ids[-1])
+            )
             require(
                 quiet.events == () and quiet.has_more is False and quiet.next_cursor == ids[-1],
                 f"reading after the newest event ({ids[-1]}) must give no events, has_more false and "
@@ -98,7 +104,9 @@ class EventChecks(ConformanceHarness):
         if not run.capabilities.create_worker:
             return
         latest = await run.latest_cursor()
-        waiter = asyncio.ensure_future(registry.wait_for_events(runtime_id, cursor=latest, timeout=self.check_timeout / 4))
+        waiter = asyncio.ensure_future(
+            registry.wait_for_events(runtime_id, cursor=latest, timeout=self.check_timeout / 4)
+        )
         await asyncio.sleep(0.05)
         await run.create_worker()
         arrived = (await succeeds("read_events", registry.read_events(runtime_id, cursor=latest))).events
@@ -110,7 +118,9 @@ class EventChecks(ConformanceHarness):
     async def test_close_wakes_event_waiters(self, run: CheckRun) -> None:
         """`wait_for_events` returns promptly after `close()`."""
         latest = await run.latest_cursor()
-        waiter = asyncio.ensure_future(run.registry.wait_for_events(run.runtime_id, cursor=latest, timeout=self.check_timeout))
+        waiter = asyncio.ensure_future(
+            run.registry.wait_for_events(run.runtime_id, cursor=latest, timeout=self.check_timeout)
+        )
         await asyncio.sleep(0.05)
         await run.registry.close()
         done, _ = await asyncio.wait([waiter], timeout=self.close_grace_seconds)

@@ -142,7 +142,9 @@ class CheckSpec:
 class CheckRun(RuntimeUnderTest):
     """The runtime under test, as one check's body receives it, with the rest of the check's context."""
 
-    def __init__(self, under_test: RuntimeUnderTest, suite: ConformanceHarness, slow_turn: CreateWorkerRequest | None) -> None:
+    def __init__(
+        self, under_test: RuntimeUnderTest, suite: ConformanceHarness, slow_turn: CreateWorkerRequest | None
+    ) -> None:
         super().__init__(under_test.registry, under_test.runtime_id, under_test.capabilities, suite.existing_worker_id)
         self.suite = suite
         #: The suite's :meth:`~ConformanceHarness.slow_turn_request` (checks declared with ``slow_turn=True`` only).

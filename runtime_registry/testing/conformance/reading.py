@@ -7,7 +7,16 @@ advance and never repeat, sequences without gaps, totals that agree.
 
 from __future__ import annotations
 
-from registry_core.models import Capabilities, Event, EventPage, RuntimeSummary, TranscriptEntry, TranscriptPage, Worker, WorkerPage
+from registry_core.models import (
+    Capabilities,
+    Event,
+    EventPage,
+    RuntimeSummary,
+    TranscriptEntry,
+    TranscriptPage,
+    Worker,
+    WorkerPage,
+)
 from runtime_registry.host.registry import RuntimeRegistry
 
 from .contract import ContractViolation, require, succeeds
@@ -45,8 +54,12 @@ class RuntimeReader:
             workers.extend(page.items)
             if page.next_cursor is None:
                 return workers
-            require(page.items, "list_workers returned an empty page with a next_cursor: an empty page must end the list")
-            require(page.next_cursor not in seen_cursors, f"list_workers returned the cursor {page.next_cursor!r} twice")
+            require(
+                page.items, "list_workers returned an empty page with a next_cursor: an empty page must end the list"
+            )
+            require(
+                page.next_cursor not in seen_cursors, f"list_workers returned the cursor {page.next_cursor!r} twice"
+            )
             seen_cursors.add(page.next_cursor)
             cursor = page.next_cursor
         raise ContractViolation(f"list_workers did not reach next_cursor None in {MAX_PAGES} pages")
@@ -64,7 +77,9 @@ class RuntimeReader:
             total = _check_transcript_page(page, worker_id, start, limit, total, where)
             entries.extend(page.items)
             if page.next_start is None:
-                require(len(entries) == total, f"the transcript says total {total} but {len(entries)} entries were read")
+                require(
+                    len(entries) == total, f"the transcript says total {total} but {len(entries)} entries were read"
+                )
                 return entries
             start = page.next_start
         raise ContractViolation(f"read_transcript did not reach next_start None in {MAX_PAGES} pages")
@@ -74,7 +89,9 @@ class RuntimeReader:
         events: list[Event] = []
         cursor: int | None = None
         for _ in range(MAX_PAGES):
-            where = f"read_events(cursor={cursor}, limit={limit}{', worker_id=' + repr(worker_id) if worker_id else ''})"
+            where = (
+                f"read_events(cursor={cursor}, limit={limit}{', worker_id=' + repr(worker_id) if worker_id else ''})"
+            )
             page: EventPage = await succeeds(
                 where, self.registry.read_events(self.runtime_id, cursor=cursor, limit=limit, worker_id=worker_id)
             )
@@ -103,10 +120,15 @@ class RuntimeReader:
         return events[-1].id if events else 0
 
 
-def _check_transcript_page(page: TranscriptPage, worker_id: str, start: int, limit: int, total: int | None, where: str) -> int:
+def _check_transcript_page(
+    page: TranscriptPage, worker_id: str, start: int, limit: int, total: int | None, where: str
+) -> int:
     """Check one transcript page read at ``start``; return its total (which must equal ``total`` if known)."""
     require(page.worker_id == worker_id, f"{where} answered for worker {page.worker_id!r}")
-    require((page.start, page.limit) == (start, limit), f"{where} must echo start and limit; it said {page.start}, {page.limit}")
+    require(
+        (page.start, page.limit) == (start, limit),
+        f"{where} must echo start and limit; it said {page.start}, {page.limit}",
+    )
     require(len(page.items) <= limit, f"{where} returned {len(page.items)} entries")
     sequences = [entry.sequence for entry in page.items]
     require(
@@ -131,7 +153,10 @@ def _check_event_page(page: EventPage, cursor: int | None, limit: int | None, wh
     if limit is not None:
         require(len(page.events) <= limit, f"{where} returned {len(page.events)} events")
     ids = [event.id for event in page.events]
-    require(cursor is None or all(i > cursor for i in ids), f"{where} must return only events after the cursor; it returned ids {ids}")
+    require(
+        cursor is None or all(i > cursor for i in ids),
+        f"{where} must return only events after the cursor; it returned ids {ids}",
+    )
     require(
         isinstance(page.next_cursor, int) and not isinstance(page.next_cursor, bool),
         f"{where} returned next_cursor {page.next_cursor!r}; it must be an integer",

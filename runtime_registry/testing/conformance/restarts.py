@@ -50,7 +50,9 @@ class RestartChecks(ConformanceHarness):
             except CursorExpired:
                 return  # the client is told it missed something: never a silent skip
             except RegistryError as exc:
-                raise ContractViolation(f"{where} must raise CursorExpired or succeed; it raised {describe_error(exc)}") from exc
+                raise ContractViolation(
+                    f"{where} must raise CursorExpired or succeed; it raised {describe_error(exc)}"
+                ) from exc
             missed = [event_id for event_id in issued if event_id not in resumed]
             require(
                 not missed,

@@ -12,10 +12,15 @@ __all__ = ["check_action", "check_worker"]
 
 def check_worker(worker: Worker) -> None:
     """A worker must have a valid id, a status and a transcript length of 0 or more."""
-    require(is_valid_identifier(worker.worker_id), f"worker id {worker.worker_id!r} breaks the id rules (1-120 of A-Z a-z 0-9 - _ :)")
+    require(
+        is_valid_identifier(worker.worker_id),
+        f"worker id {worker.worker_id!r} breaks the id rules (1-120 of A-Z a-z 0-9 - _ :)",
+    )
     require(isinstance(worker.status, str) and worker.status, f"worker {worker.worker_id!r} has no status")
     require(
-        isinstance(worker.transcript_length, int) and not isinstance(worker.transcript_length, bool) and worker.transcript_length >= 0,
+        isinstance(worker.transcript_length, int)
+        and not isinstance(worker.transcript_length, bool)
+        and worker.transcript_length >= 0,
         f"worker {worker.worker_id!r} has transcript_length {worker.transcript_length!r}",
     )
 

@@ -11,7 +11,7 @@ import pytest
 from registry_core.converter import unstructure
 from registry_core.errors import UnsupportedOperation
 from registry_core.kinds import KIND_NAME_PATTERN
-from registry_core.models import CreateWorkerRequest, InputRequest
+from registry_core.models import CreateWorkerRequest, InputContent, InputRequest
 from registry_core.provider import OPERATIONS
 
 from .contract import ContractViolation, is_count, raises, require, succeeds
@@ -28,17 +28,24 @@ class SummaryChecks(ConformanceHarness):
     async def test_summary_has_the_contract_shape(self, run: CheckRun) -> None:
         """The runtime starts and describes itself `running` or `degraded`; limits are positive; it is JSON-ready."""
         summary = await run.describe()
-        require(KIND_NAME_PATTERN.fullmatch(summary.kind), f"the provider's kind {summary.kind!r} is not a valid kind name")
+        require(
+            KIND_NAME_PATTERN.fullmatch(summary.kind), f"the provider's kind {summary.kind!r} is not a valid kind name"
+        )
         limits = summary.limits
         for name in ("worker_page_max", "transcript_page_max", "event_page_max"):
             value = getattr(limits, name)
             require(is_count(value), f"limits.{name} must be a positive integer; it is {value!r}")
         for name in ("max_workers", "max_transcript_entries", "max_input_chars", "event_retention"):
             value = getattr(limits, name)
-            require(value is None or is_count(value), f"limits.{name} must be None or a positive integer; it is {value!r}")
+            require(
+                value is None or is_count(value), f"limits.{name} must be None or a positive integer; it is {value!r}"
+            )
         for diagnostic in summary.diagnostics:
             require(
-                isinstance(diagnostic.code, str) and diagnostic.code and isinstance(diagnostic.message, str) and diagnostic.message,
+                isinstance(diagnostic.code, str)
+                and diagnostic.code
+                and isinstance(diagnostic.message, str)
+                and diagnostic.message,
                 f"every diagnostic needs a code and a message; got {diagnostic!r}",
             )
         try:
@@ -92,10 +99,13 @@ class SummaryChecks(ConformanceHarness):
             worker = await succeeds("get_worker (capability true)", registry.get_worker(runtime_id, worker_id))
             require(worker.worker_id == worker_id, f"get_worker({worker_id!r}) returned worker {worker.worker_id!r}")
         if capabilities.read_transcript:
-            await succeeds("read_transcript (capability true)", registry.read_transcript(runtime_id, worker_id, limit=1))
+            await succeeds(
+                "read_transcript (capability true)", registry.read_transcript(runtime_id, worker_id, limit=1)
+            )
         if capabilities.send_input:
             accepted = await succeeds(
-                "send_input (capability true)", registry.send_input(runtime_id, worker_id, InputRequest("conformance"))
+                "send_input (capability true)",
+                registry.send_input(runtime_id, worker_id, InputRequest(InputContent("conformance"))),
             )
             require(accepted.worker_id == worker_id, f"send_input answered for worker {accepted.worker_id!r}")
             require(is_count(accepted.transcript_sequence), "InputAccepted.transcript_sequence must be 1 or more")
@@ -104,4 +114,3 @@ class SummaryChecks(ConformanceHarness):
             if getattr(capabilities, operation):
                 call = getattr(registry, operation)(runtime_id, worker_id)
                 check_action(await succeeds(f"{operation} (capability true)", call), worker_id, action)
-

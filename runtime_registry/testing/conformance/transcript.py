@@ -31,7 +31,8 @@ class TranscriptChecks(ConformanceHarness):
         )
         total = len(entries)
         beyond = await succeeds(
-            "read_transcript past the end", run.registry.read_transcript(run.runtime_id, worker_id, start=total + 5, limit=1)
+            "read_transcript past the end",
+            run.registry.read_transcript(run.runtime_id, worker_id, start=total + 5, limit=1),
         )
         require(
             beyond.items == () and beyond.next_start is None and beyond.total == total,
