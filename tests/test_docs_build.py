@@ -24,3 +24,7 @@ def test_the_documentation_builds_strictly_with_the_api_reference(tmp_path):
     reference = (site / "reference" / "plugin-api" / "index.html").read_text()
     for name in ("RuntimeProvider", "RuntimeKind", "register_runtime_kinds", "WorkerBusy", "TranscriptPage"):
         assert name in reference
+    testing = (site / "reference" / "testing" / "index.html").read_text()
+    for name in ("RuntimeConformance", "make_provider", "slow_turn_request", "check_timeout", "find_path_like",
+                 "test_event_ids_are_not_reused_across_restarts"):
+        assert name in testing

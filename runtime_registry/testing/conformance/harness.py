@@ -48,10 +48,10 @@ _CAPABILITY_PHRASES = {
 class ConformanceHarness:
     """The hooks of the suite and the run of one check; :class:`~runtime_registry.testing.RuntimeConformance` adds the checks."""
 
-    #: How long a single check may run before it fails; provider calls get half of it.
     check_timeout: float = 20.0
-    #: How soon ``wait_for_events`` must return once the provider is closed.
+    """How long a single check may run before it fails, in seconds; provider calls get half of it."""
     close_grace_seconds: float = 2.0
+    """How soon ``wait_for_events`` must return once the provider is closed, in seconds."""
 
     def make_provider(self, runtime_id: str) -> RuntimeProvider:
         """Return a new, not yet started provider of your kind for ``runtime_id``.
