@@ -166,3 +166,10 @@ def test_find_path_like(value, leaks):
 
 def test_find_path_like_looks_inside_keys_and_nested_lists():
     assert find_path_like({"outer": [{"/srv/a/b": 1}, ("ok", "/run/x/y.sock")]}) == ["/srv/a/b", "/run/x/y.sock"]
+
+
+def test_a_check_declared_with_a_capability_that_does_not_exist_is_refused_at_once():
+    from runtime_registry.testing.conformance import conformance_check
+
+    with pytest.raises(ValueError, match=r"names no capability: \['read_event'\]"):
+        conformance_check(needs=("read_event",))

@@ -15,9 +15,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
+import attrs
 import pytest
 
-from registry_core.models import CreateWorkerRequest, RuntimeStatus
+from registry_core.models import Capabilities, CreateWorkerRequest, RuntimeStatus
 from registry_core.provider import RuntimeProvider
 from runtime_registry.host.registry import RuntimeRegistry
 
@@ -131,6 +132,12 @@ class CheckSpec:
     slow_turn: bool = False
     #: Why the check needs what it needs, for the skip message.
     why: str | None = None
+
+    def __post_init__(self) -> None:
+        # A misspelt capability would otherwise surface only when the check runs, as an AttributeError.
+        unknown = [name for name in self.needs if name not in attrs.fields_dict(Capabilities)]
+        if unknown:
+            raise ValueError(f"conformance_check(needs=...) names no capability: {unknown}")
 
     def skip_reason(self) -> str:
         """The message of the skip when a capability in :attr:`needs` is false."""
