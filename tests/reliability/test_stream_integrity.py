@@ -32,9 +32,11 @@ def server(tmp_path, request):
         yield served
 
 
-async def read_stream(base_url: str, opened: asyncio.Event, quiet: asyncio.Event) -> list[tuple[str, str | None, str]]:
-    """(event name, id, data) of every event, until the stream ends or ``quiet`` is set."""
-    seen: list[tuple[str, str | None, str]] = []
+Seen = list[tuple[str, str | None, str]]
+
+
+async def read_stream(base_url: str, opened: asyncio.Event, quiet: asyncio.Event, seen: Seen) -> Seen:
+    """Append (event name, id, data) of every event to ``seen``, until the stream ends or ``quiet`` is set."""
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as api:
         async with api.stream("GET", f"{RUNTIME}/events/stream") as response:
             opened.set()
@@ -60,16 +62,26 @@ async def read_stream(base_url: str, opened: asyncio.Event, quiet: asyncio.Event
                     name, event_id = "message", None
 
 
+def caught_up(events: Seen, last_id: int) -> bool:
+    return bool(events) and (events[-1][0] == "cursor_expired" or events[-1][1] == str(last_id))
+
+
 async def test_a_stream_never_skips_an_event_without_saying_cursor_expired(server):
     quiet = asyncio.Event()
     opened = [asyncio.Event() for _ in range(STREAMS)]
-    streams = [asyncio.create_task(read_stream(server.base_url, flag, quiet)) for flag in opened]
+    seen: list[Seen] = [[] for _ in range(STREAMS)]
+    streams = [asyncio.create_task(read_stream(server.base_url, flag, quiet, mine)) for flag, mine in zip(opened, seen)]
     await asyncio.wait_for(asyncio.gather(*(flag.wait() for flag in opened)), timeout=10)
     async with LoadClient(server.base_url, connections=200) as api:
         workers = [(await api.post(f"{RUNTIME}/workers", {"profile": "echo"})).json()["worker_id"] for _ in range(40)]
         await asyncio.gather(*(api.post(f"{RUNTIME}/workers/{workers[n % 40]}/input", {"content": f"n{n}"}) for n in range(400)))
-        await asyncio.sleep(0.5)
         _, last_id = await all_events(api, EMBEDDED)
+    # Streams that keep up reach the newest id; on a loaded machine that takes a
+    # while, so wait for it (bounded) instead of for a fixed time.
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 20
+    while loop.time() < deadline and not all(caught_up(events, last_id) for events in seen):
+        await asyncio.sleep(0.05)
     quiet.set()
     results = await asyncio.wait_for(asyncio.gather(*streams), timeout=10)
 
