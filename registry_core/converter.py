@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import enum
 import re
-import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any, TypeVar, get_args, get_origin
@@ -32,16 +31,8 @@ from cattrs.errors import (
 )
 from cattrs.gen import make_dict_structure_fn
 
+from registry_core.constraints import Pattern
 from registry_core.errors import InvalidRequest
-from registry_core.models import (
-    CapabilityName,
-    Identifier,
-    InputContent,
-    Label,
-    LongText,
-    ProfileSelector,
-    ShortText,
-)
 
 __all__ = ["converter", "structure", "unstructure", "format_timestamp", "FieldProblem"]
 
@@ -51,8 +42,6 @@ T = TypeVar("T")
 FieldProblem = dict[str, str]
 
 _MESSAGE_MAX = 160
-
-_ID_CHARACTERS = re.compile(r"[A-Za-z0-9_:\-]+")
 
 
 def format_timestamp(value: datetime) -> str:
@@ -92,43 +81,6 @@ def _strict_bool(value: Any, _type: Any) -> bool:
     if not isinstance(value, bool):
         raise TypeError("must be true or false")
     return value
-
-
-def _has_control_characters(value: str) -> bool:
-    return any(unicodedata.category(ch) == "Cc" for ch in value)
-
-
-def _bounded_text(max_length: int, *, single_line: bool) -> Callable[[Any, Any], str]:
-    def structure_text(value: Any, _type: Any) -> str:
-        text = _strict_str(value, _type)
-        if not text:
-            raise ValueError("must not be empty")
-        if len(text) > max_length:
-            raise ValueError(f"must be at most {max_length} characters")
-        if single_line and _has_control_characters(text):
-            raise ValueError("must not contain control characters")
-        return text
-
-    return structure_text
-
-
-def _id_like(max_length: int) -> Callable[[Any, Any], str]:
-    def structure_id_like(value: Any, _type: Any) -> str:
-        text = _strict_str(value, _type)
-        if not 1 <= len(text) <= max_length or not _ID_CHARACTERS.fullmatch(text):
-            raise ValueError(
-                f"must be 1-{max_length} characters of ASCII letters, digits, '-', '_' or ':'"
-            )
-        return text
-
-    return structure_id_like
-
-
-def _structure_input_content(value: Any, _type: Any) -> str:
-    text = _strict_str(value, _type)
-    if not text.strip():
-        raise ValueError("must not be empty")
-    return text
 
 
 def _structure_datetime(value: Any, _type: Any) -> datetime:
@@ -234,19 +186,27 @@ def _constraint_check(constraint: Any) -> Callable[[Any], None] | None:
                     raise ValueError(f"must be {words} {bound}")
 
             return check
-    if isinstance(constraint, annotated_types.Interval):
+    if isinstance(constraint, annotated_types.GroupedMetadata):  # Interval, Len: their single bounds
         return _all_checks([_constraint_check(c) for c in constraint])
     if isinstance(constraint, (annotated_types.MinLen, annotated_types.MaxLen)):
         low = getattr(constraint, "min_length", 0)
         high = getattr(constraint, "max_length", None)
 
         def check_length(value: Any) -> None:
+            unit = "characters" if isinstance(value, str) else "items"
             if len(value) < low:
-                raise ValueError(f"must have at least {low} items" if low > 1 else "must not be empty")
+                raise ValueError(f"must have at least {low} {unit}" if low > 1 else "must not be empty")
             if high is not None and len(value) > high:
-                raise ValueError(f"must have at most {high} items")
+                raise ValueError(f"must be at most {high} {unit}" if unit == "characters" else f"must have at most {high} items")
 
         return check_length
+    if isinstance(constraint, Pattern):
+
+        def check_pattern(value: Any) -> None:
+            if not constraint.matches(value):
+                raise ValueError(constraint.message)
+
+        return check_pattern
     return None
 
 
@@ -280,13 +240,6 @@ def _make_converter() -> cattrs.Converter:
     conv.register_structure_hook_factory(is_annotated, lambda t: _annotated_hook(conv, t))
     conv.register_structure_hook_factory(is_sequence, lambda t: _sequence_hook(conv, t))
     conv.register_structure_hook_factory(is_mapping, lambda t: _mapping_hook(conv, t))
-    conv.register_structure_hook(Label, _bounded_text(200, single_line=True))
-    conv.register_structure_hook(ShortText, _bounded_text(200, single_line=True))
-    conv.register_structure_hook(LongText, _bounded_text(4000, single_line=False))
-    conv.register_structure_hook(ProfileSelector, _id_like(120))
-    conv.register_structure_hook(Identifier, _id_like(120))
-    conv.register_structure_hook(CapabilityName, _id_like(64))
-    conv.register_structure_hook(InputContent, _structure_input_content)
 
     def attrs_hook_factory(cls: type) -> Callable[[Any, Any], Any]:
         generated: Callable[[Any, Any], Any] = make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=True)

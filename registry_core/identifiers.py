@@ -6,8 +6,7 @@ to defend itself against path traversal or control characters in an id.
 
 from __future__ import annotations
 
-import re
-
+from registry_core.constraints import ID_PATTERN
 from registry_core.errors import InvalidIdentifier
 
 __all__ = ["IDENTIFIER_MAX_LENGTH", "is_valid_identifier", "validate_identifier"]
@@ -15,12 +14,14 @@ __all__ = ["IDENTIFIER_MAX_LENGTH", "is_valid_identifier", "validate_identifier"
 #: The longest id the registry accepts.
 IDENTIFIER_MAX_LENGTH = 120
 
-_IDENTIFIER = re.compile(r"[A-Za-z0-9_:\-]{1,120}")
+# The one statement of the rule (constraints.ID_PATTERN): request models and
+# the OpenAPI document's path parameters use the same object.
+_matches = ID_PATTERN.matches
 
 
 def is_valid_identifier(value: object) -> bool:
     """Return whether ``value`` is 1–120 ASCII letters, digits, ``-``, ``_`` or ``:``."""
-    return isinstance(value, str) and _IDENTIFIER.fullmatch(value) is not None
+    return isinstance(value, str) and _matches(value)
 
 
 def validate_identifier(value: object, *, field: str) -> str:

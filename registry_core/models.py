@@ -3,7 +3,8 @@
 Every model is frozen and slotted. Providers build them; the server turns them
 into JSON with :data:`registry_core.converter.converter`. Request models
 (:class:`CreateWorkerRequest`, :class:`InputRequest`) use the constrained string
-types below, whose structure hooks give field-level validation errors.
+types below (``Annotated`` with their rules), which the converter enforces with
+field-level validation errors and the server's OpenAPI document shows.
 """
 
 from __future__ import annotations
@@ -11,9 +12,12 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, NewType
+from typing import Annotated, Any, Literal
 
 import attrs
+from annotated_types import Len, doc
+
+from registry_core.constraints import ID_PATTERN, NOT_BLANK, SINGLE_LINE, Pattern
 
 __all__ = [
     "Severity",
@@ -48,24 +52,30 @@ __all__ = [
     "ShortText",
     "LongText",
     "InputContent",
+    "WorkerAction",
 ]
 
-# Constrained strings of request bodies. Their rules live in
-# registry_core.converter, next to the hooks that enforce them.
+# Constrained strings of request bodies: each rule is declared here, once, as
+# annotated metadata. registry_core.converter enforces it (422 naming the
+# field) and the server's OpenAPI document shows it (decision 0073).
 #: A runtime or worker id in a document (config): the rules of :mod:`registry_core.identifiers`.
-Identifier = NewType("Identifier", str)
+Identifier = Annotated[str, ID_PATTERN]
 #: A display label: 1–200 characters, no control characters.
-Label = NewType("Label", str)
+Label = Annotated[str, Len(1, 200), SINGLE_LINE]
 #: A profile selector: ``default``, ``builtin:NAME`` or ``NAME`` (id characters).
-ProfileSelector = NewType("ProfileSelector", str)
+ProfileSelector = Annotated[str, ID_PATTERN]
 #: A capability name asked for at create: 1–64 id characters.
-CapabilityName = NewType("CapabilityName", str)
-#: A short free text (a role name): 1–200 characters.
-ShortText = NewType("ShortText", str)
+CapabilityName = Annotated[
+    str, Pattern("^[A-Za-z0-9_:\\-]{1,64}$", "must be 1-64 characters of ASCII letters, digits, '-', '_' or ':'")
+]
+#: A short free text (a role name): 1–200 characters, no control characters.
+ShortText = Annotated[str, Len(1, 200), SINGLE_LINE]
 #: A long free text (a purpose or objective): 1–4000 characters.
-LongText = NewType("LongText", str)
-#: Input content: a non-empty string (its upper bound is the runtime's limit).
-InputContent = NewType("InputContent", str)
+LongText = Annotated[str, Len(1, 4000)]
+#: Input content: not only whitespace (its upper bound is the runtime's ``limits.max_input_chars``).
+InputContent = Annotated[str, NOT_BLANK, doc("not only whitespace; at most the runtime's limits.max_input_chars")]
+#: What a cancel, stop or delete answer says it did.
+WorkerAction = Literal["cancel", "stop", "delete"]
 
 
 class Severity(enum.Enum):
@@ -302,7 +312,7 @@ class WorkerActionResult:
 
     runtime_id: str
     worker_id: str
-    action: str
+    action: WorkerAction
     changed: bool
     status: str
 

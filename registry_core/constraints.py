@@ -1,0 +1,64 @@
+"""Constraints on text fields, declared once in a type and read by both sides of the wire.
+
+A constrained field of a model is ``Annotated[str, ...]`` with annotated-types
+metadata (``Len(1, 200)``) and, for what annotated-types has no word for, the
+:class:`Pattern` below. :mod:`registry_core.converter` enforces every one of
+them when it structures a request (a ``422`` naming the field), and the server
+renders the same metadata as JSON Schema keywords in its OpenAPI document
+(``minLength``, ``maxLength``, ``pattern``), so the two cannot drift apart
+(docs/decisions/0073).
+
+Example::
+
+    from typing import Annotated
+    from annotated_types import Len
+    from registry_core.constraints import Pattern
+
+    Slug = Annotated[str, Len(1, 40), Pattern("^[a-z-]*$", "must be lowercase letters or '-'")]
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import annotated_types
+
+__all__ = ["Pattern", "ID_PATTERN", "SINGLE_LINE", "NOT_BLANK"]
+
+
+@dataclass(frozen=True, slots=True)
+class Pattern(annotated_types.BaseMetadata):
+    """The text must match ``regex``, a JSON Schema (ECMA-262) pattern, searched as JSON Schema does.
+
+    Anchor it (``^...$``) to match the whole text. In Python the final ``$``
+    matches only at the very end (as in ECMA-262, and unlike Python's own
+    ``$``, which also matches before a trailing newline).
+
+    :param regex: the pattern, written so that Python's :mod:`re` and ECMA-262
+        read it alike (character classes, ``\\uXXXX`` escapes, ``{m,n}``).
+    :param message: the validation message when the text does not match
+        (``"must not contain control characters"``).
+    """
+
+    regex: str
+    message: str
+    _compiled: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        python = self.regex[:-1] + r"\Z" if self.regex.endswith("$") and not self.regex.endswith("\\$") else self.regex
+        object.__setattr__(self, "_compiled", re.compile(python))
+
+    def matches(self, text: str) -> bool:
+        """Whether ``text`` matches (what the converter checks)."""
+        return self._compiled.search(text) is not None
+
+
+#: A runtime or worker id (and a profile selector): 1-120 ASCII letters, digits, ``-``, ``_`` or ``:``.
+ID_PATTERN = Pattern(
+    "^[A-Za-z0-9_:\\-]{1,120}$", "must be 1-120 characters of ASCII letters, digits, '-', '_' or ':'"
+)
+#: No control characters (Unicode category Cc is exactly these two ranges): text shown on one line.
+SINGLE_LINE = Pattern("^[^\\u0000-\\u001f\\u007f-\\u009f]*$", "must not contain control characters")
+#: Something other than whitespace (``\\S`` in Python is ``not str.isspace()``, what ``str.strip`` strips).
+NOT_BLANK = Pattern("\\S", "must not be empty")
