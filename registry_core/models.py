@@ -235,7 +235,7 @@ class Worker:
     worker_id: str
     kind: str
     label: str | None
-    status: str
+    status: Annotated[str, doc("kind-specific; embedded: idle, busy, stopped")]
     profile: str | None
     intent: Intent | None
     created_at: datetime | None

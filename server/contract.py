@@ -1,0 +1,404 @@
+"""The HTTP contract as one table: every operation, declared once.
+
+Each :class:`Operation` says its method and path, the parameters it reads,
+its request body model, its success (status, response model, headers) and the
+errors it can answer. :mod:`runtime_registry.server.endpoints` builds the
+Starlette routes from this table (parsing the parameters and body it names,
+answering with the status it names) and :mod:`runtime_registry.server.openapi`
+builds the OpenAPI paths from it; the component schemas come from the models
+(:mod:`runtime_registry.server.schemas`). A new route is a row here and a
+handler there (docs/architecture.md, "Where to make a change").
+
+Statuses every operation of a kind can answer are added by rule, not per row
+(:meth:`Operation.error_statuses`): ``500`` everywhere, ``421`` everywhere but
+``/healthz`` (the Host check), ``401`` under ``/api``, ``403`` and ``413`` on
+state-changing methods (the Origin check, the body limit), and ``413``,
+``415`` and ``422`` wherever a body is read.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import attrs
+from starlette.requests import Request
+
+from registry_core.models import (
+    CreateWorkerRequest,
+    EventPage,
+    InputAccepted,
+    InputRequest,
+    PluginInfo,
+    RuntimeList,
+    RuntimeSummary,
+    TranscriptPage,
+    Worker,
+    WorkerActionResult,
+    WorkerOverview,
+    WorkerPage,
+)
+from registry_core.constraints import ID_PATTERN
+from runtime_registry.host.registry import OVERVIEW_PAGE_MAX
+from runtime_registry.server.request_parsing import (
+    INTEGER_PARAMETER_MAX,
+    OPAQUE_PARAMETER_MAX,
+    integer_parameter,
+    opaque_parameter,
+    parse_integer,
+)
+
+__all__ = [
+    "OPERATIONS",
+    "Operation",
+    "Success",
+    "PathId",
+    "IntegerQuery",
+    "CursorQuery",
+    "ResumeHeader",
+    "Health",
+    "PluginList",
+    "JSON",
+    "EVENT_STREAM",
+]
+
+JSON = "application/json"
+EVENT_STREAM = "text/event-stream"
+
+
+# -- wire models that only HTTP has ----------------------------------------------
+
+
+@attrs.frozen
+class Health:
+    """The liveness answer."""
+
+    status: Literal["ok"] = "ok"
+
+
+@attrs.frozen
+class PluginList:
+    """Every discovered plugin, loaded or not."""
+
+    items: tuple[PluginInfo, ...]
+
+
+# -- parameters ------------------------------------------------------------------
+
+
+@attrs.frozen
+class PathId:
+    """A runtime or worker id in the path; the registry checks it (``400 invalid_identifier``)."""
+
+    name: str
+
+    def openapi(self) -> dict[str, Any]:
+        """The OpenAPI parameter object."""
+        return {
+            "name": self.name,
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "pattern": ID_PATTERN.regex},
+            "description": "1-120 ASCII letters, digits, '-', '_' or ':'; anything else is 400 invalid_identifier",
+        }
+
+
+@attrs.frozen
+class IntegerQuery:
+    """An integer query parameter of at least ``minimum``; else ``400 malformed_request`` naming it.
+
+    ``maximum`` is what the document shows: the parser takes up to 18 digits,
+    and a page ``limit`` above a runtime's maximum is the registry's ``400 limit_too_large``.
+    """
+
+    name: str
+    minimum: int
+    description: str
+    maximum: int = INTEGER_PARAMETER_MAX
+
+    @property
+    def argument(self) -> str:
+        """The handler's keyword argument."""
+        return self.name
+
+    def read(self, request: Request) -> int | None:
+        """The value, ``None`` when absent."""
+        return integer_parameter(request.query_params, self.name, minimum=self.minimum)
+
+    def openapi(self) -> dict[str, Any]:
+        """The OpenAPI parameter object."""
+        return {
+            "name": self.name,
+            "in": "query",
+            "required": False,
+            "schema": {"type": "integer", "minimum": self.minimum, "maximum": self.maximum},
+            "description": f"{self.description}; not an integer of at least {self.minimum} is 400 malformed_request",
+        }
+
+
+@attrs.frozen
+class CursorQuery:
+    """An opaque cursor a runtime issued (``?cursor=``); one that is empty, too long or unprintable is a 400."""
+
+    description: str
+    name: str = "cursor"
+
+    @property
+    def argument(self) -> str:
+        """The handler's keyword argument."""
+        return self.name
+
+    def read(self, request: Request) -> str | None:
+        """The value, ``None`` when absent."""
+        return opaque_parameter(request.query_params, self.name)
+
+    def openapi(self) -> dict[str, Any]:
+        """The OpenAPI parameter object."""
+        return {
+            "name": self.name,
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string", "minLength": 1, "maxLength": OPAQUE_PARAMETER_MAX},
+            "description": self.description,
+        }
+
+
+@attrs.frozen
+class ResumeHeader:
+    """``Last-Event-ID``: decimal digits, or empty — "no id", as if absent (decision 0056)."""
+
+    name: str = "Last-Event-ID"
+
+    @property
+    def argument(self) -> str:
+        """The handler's keyword argument."""
+        return "last_event_id"
+
+    def read(self, request: Request) -> int | None:
+        """The event id to resume after, ``None`` when the header is absent or empty."""
+        header = request.headers.get(self.name)
+        if header is None or not header.strip():
+            return None
+        return parse_integer(header.strip(), self.name, minimum=0)
+
+    def openapi(self) -> dict[str, Any]:
+        """The OpenAPI parameter object."""
+        return {
+            "name": self.name,
+            "in": "header",
+            "required": False,
+            # A string, not an integer: an empty value is "no id" (what the SSE
+            # spec's empty last event id means), taken as if the header were absent.
+            "schema": {"type": "string", "pattern": f"^[0-9]{{0,{len(str(INTEGER_PARAMETER_MAX))}}}$"},
+            "description": "resume after this event id (wins over ?cursor=); empty: no id, as if absent "
+            "(?cursor= then decides); anything but decimal digits is 400 malformed_request",
+        }
+
+
+Parameter = IntegerQuery | CursorQuery | ResumeHeader
+
+LIMIT = IntegerQuery("limit", 1, "page size (default 50, at most the runtime's page maximum: else 400 limit_too_large)")
+OVERVIEW_LIMIT = IntegerQuery("limit", 1, "page size (default 50)", maximum=OVERVIEW_PAGE_MAX)
+START = IntegerQuery("start", 1, "the first sequence to return (default 1)")
+EVENT_CURSOR = IntegerQuery(
+    "cursor", 0,
+    "return events after this event id (omitted: from the oldest retained; 0: from the first event); "
+    "event ids are opaque and never reused across restarts, so one from before a restart is 410 cursor_expired",
+)
+LAST_EVENT_ID = ResumeHeader()
+
+
+# -- operations ------------------------------------------------------------------
+
+
+@attrs.frozen
+class Success:
+    """The success answer of an operation.
+
+    :param model: the response model (its schema comes from the model); or
+    :param schema: a body schema written out, where the body is not a model
+        (the OpenAPI document itself, the event stream).
+    :param headers: headers the answer always carries, with what each says.
+    """
+
+    status: int
+    description: str
+    model: type | None = None
+    schema: Mapping[str, Any] | None = None
+    media_type: str = JSON
+    headers: Mapping[str, str] = attrs.field(factory=dict)
+
+
+_PATH_PARAMETER = re.compile(r"\{(\w+)\}")
+_STATE_CHANGING = frozenset({"POST", "DELETE", "PUT", "PATCH"})
+
+
+@attrs.frozen
+class Operation:
+    """One route of the contract: what it reads, what it answers."""
+
+    operation_id: str
+    method: str
+    path: str
+    summary: str
+    tag: str
+    success: Success
+    #: Statuses of this operation's own errors; those every operation of its kind has are added by rule.
+    errors: frozenset[int]
+    parameters: tuple[Parameter, ...] = ()
+    body: type | None = None
+    body_required: bool = False
+
+    @property
+    def path_ids(self) -> tuple[PathId, ...]:
+        """The ids in the path, in order."""
+        return tuple(PathId(name) for name in _PATH_PARAMETER.findall(self.path))
+
+    def error_statuses(self) -> list[int]:
+        """Every error status the operation can answer, sorted."""
+        statuses = set(self.errors) | {500}
+        if self.path != "/healthz":
+            statuses.add(421)
+        if self.path.startswith("/api/"):
+            statuses.add(401)
+        if self.method in _STATE_CHANGING:
+            statuses |= {403, 413}
+        if self.body is not None:
+            statuses |= {413, 415, 422}
+        return sorted(statuses)
+
+
+# Errors of a call into a runtime that names it: a bad id, an unknown runtime
+# or worker, an operation the kind lacks, a runtime down or too slow.
+_RUNTIME_CALL = frozenset({400, 404, 405, 503, 504})
+_CONFLICT = frozenset({409})
+_EXPIRED = frozenset({410})
+
+RUNTIME = "/api/runtimes/{runtime_id}"
+WORKER = RUNTIME + "/workers/{worker_id}"
+
+_STREAM_CLOSING_EVENTS = ["cursor_expired", "error"]
+
+
+def _json_text(schema: str) -> dict[str, Any]:
+    return {"type": "string", "contentMediaType": JSON, "contentSchema": {"$ref": f"#/components/schemas/{schema}"}}
+
+
+# Before OpenAPI 3.2 (itemSchema), an event stream's schema describes one
+# event as tools parse it: {event, id?, data} with data a JSON text.
+_STREAM_EVENT = {
+    "oneOf": [
+        {
+            "type": "object",
+            "description": "a runtime event: id = event id, event = its type, data = the Event JSON",
+            "properties": {
+                "id": {"type": "string", "pattern": "^[0-9]+$"},
+                "event": {"type": "string", "not": {"enum": _STREAM_CLOSING_EVENTS}},
+                "data": _json_text("Event"),
+            },
+            "required": ["id", "event", "data"],
+        },
+        {
+            "type": "object",
+            "description": "the last event before the stream closes: data = an ErrorEnvelope",
+            "properties": {"event": {"type": "string", "enum": _STREAM_CLOSING_EVENTS}, "data": _json_text("ErrorEnvelope")},
+            "required": ["event", "data"],
+        },
+    ]
+}
+
+#: Every operation. The router tries paths in the order they first appear
+#: here: the per-worker routes clients call most come first (each miss is a
+#: regex match on every request).
+OPERATIONS: tuple[Operation, ...] = (
+    Operation(
+        "get_worker", "GET", WORKER, "One worker", "workers",
+        Success(200, "the worker", Worker), _RUNTIME_CALL,
+    ),
+    Operation(
+        "delete_worker", "DELETE", WORKER,
+        "Remove the worker for good: cancels any turn, stops it, forgets its record and transcript, frees its capacity slot",
+        "workers",
+        Success(200, "deleted (action delete, changed true); afterwards the worker is 404 unknown_worker, so is a second DELETE", WorkerActionResult),
+        _RUNTIME_CALL,
+    ),
+    Operation(
+        "send_input", "POST", WORKER + "/input", "Send input; starts a turn", "workers",
+        Success(202, "accepted; the turn runs", InputAccepted), _RUNTIME_CALL | _CONFLICT,
+        body=InputRequest, body_required=True,
+    ),
+    Operation(
+        "read_transcript", "GET", WORKER + "/transcript", "A bounded transcript page", "workers",
+        Success(200, "entries from start; next_start is null at the end", TranscriptPage), _RUNTIME_CALL,
+        parameters=(START, LIMIT),
+    ),
+    Operation(
+        "list_workers", "GET", RUNTIME + "/workers", "A page of one runtime's workers", "workers",
+        Success(200, "a page; next_cursor is null at the end", WorkerPage), _RUNTIME_CALL,
+        parameters=(LIMIT, CursorQuery("the next_cursor of the previous page; one this server did not issue is 400 malformed_request")),
+    ),
+    Operation(
+        "create_worker", "POST", RUNTIME + "/workers", "Create a worker", "workers",
+        Success(
+            201, "the worker, with a profile_fallback diagnostic if the profile was unknown", Worker,
+            headers={"Location": "the new worker's URL"},
+        ),
+        _RUNTIME_CALL | _CONFLICT,
+        body=CreateWorkerRequest,
+    ),
+    Operation(
+        "read_worker_events", "GET", WORKER + "/events", "A page of one worker's events (poll)", "events",
+        Success(200, "the worker's events after cursor", EventPage), _RUNTIME_CALL | _EXPIRED,
+        parameters=(EVENT_CURSOR, LIMIT),
+    ),
+    Operation(
+        "cancel_worker", "POST", WORKER + "/cancel", "Cancel the in-flight turn, if any", "workers",
+        Success(200, "changed is false when idle", WorkerActionResult), _RUNTIME_CALL | _CONFLICT,
+    ),
+    Operation(
+        "stop_worker", "POST", WORKER + "/stop", "Stop the worker for good (idempotent)", "workers",
+        Success(200, "changed is false when already stopped", WorkerActionResult), _RUNTIME_CALL,
+    ),
+    Operation(
+        "read_runtime_events", "GET", RUNTIME + "/events", "A page of the runtime's events (poll)", "events",
+        Success(200, "events after cursor", EventPage), _RUNTIME_CALL | _EXPIRED,
+        parameters=(EVENT_CURSOR, LIMIT),
+    ),
+    Operation(
+        "stream_events", "GET", RUNTIME + "/events/stream", "Live events (Server-Sent Events), resumable", "events",
+        Success(
+            200,
+            "Server-Sent Events: one per runtime event; ': heartbeat' comments while idle; "
+            "one 'cursor_expired' (resume point gone) or 'error' (runtime stopped) event, then close",
+            schema=_STREAM_EVENT, media_type=EVENT_STREAM,
+        ),
+        _RUNTIME_CALL,
+        parameters=(EVENT_CURSOR, LAST_EVENT_ID),
+    ),
+    Operation(
+        "get_runtime", "GET", RUNTIME, "One runtime: status, capabilities, limits, kind", "runtimes",
+        Success(200, "the runtime", RuntimeSummary), frozenset({400, 404}),
+    ),
+    Operation(
+        "list_runtimes", "GET", "/api/runtimes", "Every runtime's summary", "runtimes",
+        Success(200, "runtimes in configuration order", RuntimeList), frozenset(),
+    ),
+    Operation(
+        "list_all_workers", "GET", "/api/workers", "Read-only overview of every runtime's workers", "workers",
+        Success(200, "a failing runtime is a diagnostic", WorkerOverview), frozenset({400}),
+        parameters=(OVERVIEW_LIMIT, CursorQuery("the next_cursor of the previous page; one this server did not issue is 400 malformed_request")),
+    ),
+    Operation(
+        "list_plugins", "GET", "/api/plugins", "Discovered plugins: version, kinds, loaded/disabled/failed", "service",
+        Success(200, "every discovered plugin", PluginList), frozenset(),
+    ),
+    Operation(
+        "healthz", "GET", "/healthz", "Liveness; no auth, no detail, any Host", "service",
+        Success(200, "the server is up", Health), frozenset(),
+    ),
+    Operation(
+        "openapi", "GET", "/openapi.json", "This document; no auth", "service",
+        Success(200, "the OpenAPI 3.1 document", schema={"type": "object"}), frozenset(),
+    ),
+)
