@@ -24,6 +24,8 @@ __all__ = [
     "UnsupportedOperation",
     "InvalidIdentifier",
     "InvalidRequest",
+    "MalformedRequest",
+    "InvalidCursor",
     "LimitTooLarge",
     "CapacityExceeded",
     "CursorExpired",
@@ -134,6 +136,33 @@ class InvalidRequest(RegistryError):
     code = "invalid_request"
 
 
+class MalformedRequest(RegistryError):
+    """A request the operation cannot read at all: a body that is not a JSON object, a query
+    parameter or header that breaks its rule (``400``; a body of the wrong shape is :class:`InvalidRequest`)."""
+
+    code = "malformed_request"
+
+
+class InvalidCursor(MalformedRequest):
+    """A worker-list cursor the runtime did not issue (forged, tampered, another runtime's, an older run's).
+
+    Raise it from ``list_workers`` where you decode the cursor; it is
+    ``400 malformed_request`` naming ``cursor``. The defaults say so; pass
+    your own message if you have a better one (never echo the cursor: a
+    client wrote it).
+    """
+
+    def __init__(
+        self,
+        message: str = "cursor is not one this runtime issued; start again without a cursor",
+        *,
+        runtime_id: str | None = None,
+        worker_id: str | None = None,
+        details: Iterable[Mapping[str, str]] = ({"path": "cursor", "message": "unknown cursor"},),
+    ) -> None:
+        super().__init__(message, runtime_id=runtime_id, worker_id=worker_id, details=details)
+
+
 class LimitTooLarge(RegistryError):
     """A page ``limit`` is above the runtime's maximum."""
 
@@ -165,6 +194,7 @@ ERROR_TYPES: Mapping[str, type[RegistryError]] = {
         UnsupportedOperation,
         InvalidIdentifier,
         InvalidRequest,
+        MalformedRequest,
         LimitTooLarge,
         CapacityExceeded,
         CursorExpired,

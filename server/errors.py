@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from registry_core.errors import RegistryError
+# MalformedRequest belongs to the plugin API (runtimes raise InvalidCursor,
+# its subclass, where they decode a cursor); the server raises it too.
+from registry_core.errors import MalformedRequest, RegistryError
 
 __all__ = [
     "STATUS_BY_CODE",
@@ -27,12 +29,6 @@ __all__ = [
     "envelope",
     "internal_error_envelope",
 ]
-
-
-class MalformedRequest(RegistryError):
-    """The body is not JSON or not an object, or a query parameter or header is malformed."""
-
-    code = "malformed_request"
 
 
 class Unauthorized(RegistryError):

@@ -32,15 +32,13 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 import anyio
-from starlette.requests import Request
 from starlette.responses import Response
 
-from registry_core.errors import CursorExpired, RegistryError, RuntimeUnavailable, UnsupportedOperation
+from registry_core.errors import CursorExpired, RegistryError, RuntimeUnavailable
 from registry_core.models import Event, EventPage
 from runtime_registry.host.registry import RuntimeRegistry
 from runtime_registry.server.errors import envelope
 from runtime_registry.server.serialization import encode_json, to_json_data
-from runtime_registry.server.request_parsing import integer_parameter, parse_integer
 
 if TYPE_CHECKING:
     from sse_starlette import ServerSentEvent
@@ -72,37 +70,28 @@ def _sse() -> ModuleType:
     return sse_starlette
 
 
-def resume_cursor(request: Request) -> int | None:
-    """Where to resume: ``Last-Event-ID`` (what a reconnecting browser sends) wins over ``?cursor=``.
+def event_stream_endpoint(registry: RuntimeRegistry, *, heartbeat_seconds: float) -> Callable[..., Awaitable[Response]]:
+    """The handler of the live stream, bound to ``registry``: the contract table's ``stream_events`` row.
 
-    An empty ``Last-Event-ID`` counts as absent: in the SSE spec an empty last
-    event id is the "no id" state (a browser then sends no header at all), so
-    that is the only meaning a client can have for it (decision 0056).
+    :func:`runtime_registry.server.endpoints` reads ``?cursor=`` and
+    ``Last-Event-ID`` (both, so a malformed one is a 400 even when the other
+    wins); ``Last-Event-ID`` (what a reconnecting browser sends) wins. An empty
+    one arrives as ``None``: in the SSE spec an empty last event id is the
+    "no id" state (decision 0056).
     """
-    # Both are checked, so a malformed one is a 400 even when the other wins.
-    cursor = integer_parameter(request.query_params, "cursor", minimum=0)
-    header = request.headers.get("last-event-id")
-    if header is not None and header.strip():
-        return parse_integer(header.strip(), "Last-Event-ID", minimum=0)
-    return cursor
 
-
-def event_stream_endpoint(registry: RuntimeRegistry, *, heartbeat_seconds: float) -> Callable[[Request], Awaitable[Response]]:
-    """The endpoint of the live stream, bound to ``registry``."""
-
-    async def stream_events(request: Request) -> Response:
-        runtime_id = request.path_params["runtime_id"]
-        cursor = resume_cursor(request)
+    async def stream_events(runtime_id: str, cursor: int | None, last_event_id: int | None) -> Response:
+        resume = last_event_id if last_event_id is not None else cursor
         # The first page is read before the response starts, so that every
         # error but an expired cursor is a plain JSON error with its status.
+        # The registry refuses a runtime that cannot stream (405) and tells
+        # how large a page may be; every read goes through its guarded calls.
         try:
-            first: EventPage | CursorExpired = await registry.read_events(runtime_id, cursor=cursor)
+            opened = await registry.open_event_stream(runtime_id, cursor=resume)
+            first: EventPage | CursorExpired = opened.first
+            page_max = opened.page_max
         except CursorExpired as exc:
-            first = exc
-        provider = registry.provider(runtime_id)
-        if not provider.capabilities.stream_events:
-            raise UnsupportedOperation(f"runtime kind {provider.kind!r} does not support stream_events", runtime_id=runtime_id)
-        page_max = provider.limits.event_page_max
+            first, page_max = exc, 0
         # sse-starlette sets this when the server begins to shut down; the
         # generator then returns, so the response ends as a complete HTTP
         # body instead of being cancelled mid-stream.

@@ -17,10 +17,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import enum
 import functools
 import json
 import logging
+import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -28,12 +28,14 @@ import attrs
 
 from runtime_registry.host.call_guard import run_bounded
 from registry_core.errors import (
+    InvalidCursor,
     InvalidRequest,
     LimitTooLarge,
     RegistryError,
     RuntimeTimeout,
     RuntimeUnavailable,
     UnknownRuntime,
+    UnsupportedOperation,
 )
 from registry_core.identifiers import validate_identifier
 from registry_core.models import (
@@ -44,6 +46,7 @@ from registry_core.models import (
     InputAccepted,
     InputRequest,
     PluginRef,
+    RuntimeLimits,
     RuntimeList,
     RuntimeState,
     RuntimeStatus,
@@ -57,7 +60,7 @@ from registry_core.models import (
 )
 from registry_core.provider import RuntimeProvider, capabilities_of
 
-__all__ = ["RuntimeRegistry", "DEFAULT_PAGE_SIZE", "OVERVIEW_PAGE_MAX"]
+__all__ = ["RuntimeRegistry", "EventStreamStart", "DEFAULT_PAGE_SIZE", "OVERVIEW_PAGE_MAX"]
 
 log = logging.getLogger("runtime_registry.host.registry")
 
@@ -71,26 +74,65 @@ OVERVIEW_PAGE_MAX = 500
 _NO_CAPABILITIES = Capabilities(*([False] * len(attrs.fields(Capabilities))))
 
 
-class _Lifecycle(enum.Enum):
-    CREATED = "created"
-    RUNNING = "running"
-    FAILED = "failed"
-    CLOSED = "closed"
+# A runtime's lifecycle as one state object per stage. Only _Running is
+# usable, and it always holds a provider: a call path that has one cannot
+# reach a runtime without a provider (one that failed to be built).
+
+
+@attrs.frozen
+class _Created:
+    """Registered, not started yet."""
+
+    provider: RuntimeProvider
+
+
+@attrs.frozen
+class _Running:
+    """Started: the only state that takes calls."""
+
+    provider: RuntimeProvider
+
+
+@attrs.frozen
+class _Failed:
+    """Could not be built or started; ``reason`` is one client-safe line."""
+
+    reason: str
+    provider: RuntimeProvider | None = None
+
+
+@attrs.frozen
+class _Closed:
+    """Closed by :meth:`RuntimeRegistry.close`."""
+
+    provider: RuntimeProvider
+
+
+_State = _Created | _Running | _Failed | _Closed
 
 
 @attrs.define
 class _Runtime:
-    """One registered runtime: identity, its provider (if it could be built) and lifecycle."""
+    """One registered runtime: its identity and the state of its lifecycle."""
 
     runtime_id: str
     display_name: str
     kind: str
     plugin: PluginRef
-    provider: RuntimeProvider | None
     capabilities: Capabilities
-    lifecycle: _Lifecycle = _Lifecycle.CREATED
-    #: A one-line, client-safe reason the runtime is unavailable.
-    failure: str | None = None
+    state: _State
+
+
+@attrs.frozen
+class EventStreamStart:
+    """What a live stream starts from (:meth:`RuntimeRegistry.open_event_stream`).
+
+    :param first: the first page, after the resume cursor.
+    :param page_max: the runtime's largest event page, for the pages that follow.
+    """
+
+    first: EventPage
+    page_max: int
 
 
 class RuntimeRegistry:
@@ -126,8 +168,8 @@ class RuntimeRegistry:
             display_name=display_name or runtime_id,
             kind=provider.kind,
             plugin=plugin,
-            provider=provider,
             capabilities=capabilities_of(type(provider)),
+            state=_Created(provider),
         )
 
     def register_unavailable(
@@ -144,10 +186,8 @@ class RuntimeRegistry:
             display_name=display_name or runtime_id,
             kind=kind,
             plugin=plugin,
-            provider=None,
             capabilities=_NO_CAPABILITIES,
-            lifecycle=_Lifecycle.FAILED,
-            failure=reason,
+            state=_Failed(reason),
         )
 
     def _new_runtime_id(self, runtime_id: str) -> str:
@@ -163,36 +203,37 @@ class RuntimeRegistry:
 
     def provider(self, runtime_id: str) -> RuntimeProvider:
         """The running provider of ``runtime_id`` (for direct library use and tests)."""
-        return self._usable(runtime_id).provider  # type: ignore[return-value]
+        return self._usable(runtime_id)[1]
 
     # -- lifecycle -------------------------------------------------------------
 
     async def start(self) -> None:
         """Start every provider. One that fails or hangs is ``unavailable``; the rest serve."""
         for runtime in self._runtimes.values():
-            if runtime.lifecycle is not _Lifecycle.CREATED:
+            state = runtime.state
+            if not isinstance(state, _Created):
                 continue
             try:
                 async with asyncio.timeout(self.call_timeout):
-                    await runtime.provider.start()  # type: ignore[union-attr]
+                    await state.provider.start()
             except TimeoutError:
                 self._fail(runtime, "the runtime did not start in time")
             except Exception:
                 self._fail(runtime, "the runtime failed to start")
             else:
-                runtime.lifecycle = _Lifecycle.RUNNING
+                runtime.state = _Running(state.provider)
 
     async def close(self) -> None:
         """Close every started provider, each bounded by the call timeout; never raises."""
         for runtime in self._runtimes.values():
-            was_running = runtime.lifecycle is _Lifecycle.RUNNING
-            if runtime.lifecycle is not _Lifecycle.FAILED:
-                runtime.lifecycle = _Lifecycle.CLOSED
-            if not was_running:
+            state = runtime.state
+            if isinstance(state, (_Created, _Running)):
+                runtime.state = _Closed(state.provider)
+            if not isinstance(state, _Running):
                 continue
             try:
                 async with asyncio.timeout(self.call_timeout):
-                    await runtime.provider.close()  # type: ignore[union-attr]
+                    await state.provider.close()
             except Exception:
                 log.exception("runtime %r failed to close cleanly", runtime.runtime_id)
 
@@ -205,8 +246,7 @@ class RuntimeRegistry:
 
     def _fail(self, runtime: _Runtime, reason: str) -> None:
         log.exception("runtime %r (kind %r): %s", runtime.runtime_id, runtime.kind, reason)
-        runtime.lifecycle = _Lifecycle.FAILED
-        runtime.failure = reason
+        runtime.state = _Failed(reason, getattr(runtime.state, "provider", None))
 
     # -- runtimes --------------------------------------------------------------
 
@@ -221,9 +261,10 @@ class RuntimeRegistry:
 
     async def _summarize(self, runtime: _Runtime) -> RuntimeSummary:
         diagnostics: tuple[Diagnostic, ...] = ()
-        if runtime.lifecycle is _Lifecycle.RUNNING:
+        current = runtime.state
+        if isinstance(current, _Running):
             try:
-                state = await self._guarded(runtime, "describe", runtime.provider.describe)  # type: ignore[union-attr]
+                state = await self._guarded(runtime, "describe", current.provider.describe)
                 _expect(state, RuntimeState, runtime, "describe")
                 if not isinstance(state.status, RuntimeStatus) or not _are_diagnostics(state.diagnostics):
                     raise _malformed(runtime, "describe")
@@ -231,15 +272,16 @@ class RuntimeRegistry:
             except RegistryError as exc:
                 status = RuntimeStatus.UNAVAILABLE
                 diagnostics = (Diagnostic.error(exc.code, "the runtime did not describe itself"),)
-        elif runtime.lifecycle is _Lifecycle.FAILED:
+        elif isinstance(current, _Failed):
             status = RuntimeStatus.UNAVAILABLE
-            diagnostics = (Diagnostic.error("runtime_failed", runtime.failure or "unavailable"),)
-        elif runtime.lifecycle is _Lifecycle.CLOSED:
+            diagnostics = (Diagnostic.error("runtime_failed", current.reason or "unavailable"),)
+        elif isinstance(current, _Closed):
             status = RuntimeStatus.STOPPED
         else:
             status = RuntimeStatus.UNAVAILABLE
             diagnostics = (Diagnostic.info("runtime_not_started", "the runtime has not been started"),)
-        limits = runtime.provider.limits if runtime.provider is not None else RuntimeProvider.limits
+        provider = current.provider
+        limits = provider.limits if provider is not None else RuntimeProvider.limits
         return RuntimeSummary(
             runtime_id=runtime.runtime_id,
             display_name=runtime.display_name,
@@ -254,60 +296,67 @@ class RuntimeRegistry:
     # -- worker operations -----------------------------------------------------
 
     async def list_workers(self, runtime_id: str, *, limit: int | None = None, cursor: str | None = None) -> WorkerPage:
-        """A page of one runtime's workers after the opaque ``cursor``."""
-        runtime = self._usable(runtime_id)
-        provider = runtime.provider
-        limit = _page_limit(limit, provider.limits.worker_page_max)  # type: ignore[union-attr]
-        page = await self._guarded(runtime, "list_workers", provider.list_workers, limit=limit, cursor=cursor)  # type: ignore[union-attr]
+        """A page of one runtime's workers after the opaque ``cursor``.
+
+        :raises InvalidCursor: the runtime did not issue ``cursor``.
+        """
+        runtime, provider = self._usable(runtime_id)
+        limit = _page_limit(limit, provider.limits.worker_page_max)
+        try:
+            page = await self._guarded(runtime, "list_workers", provider.list_workers, limit=limit, cursor=cursor)
+        except InvalidCursor:
+            raise
+        except InvalidRequest as exc:
+            raise _deprecated_cursor_error(exc, runtime) from None
         _expect_page(page, WorkerPage, _page_items(page, "items"), runtime, "list_workers")
         return page
 
     async def get_worker(self, runtime_id: str, worker_id: str) -> Worker:
         """One worker of one runtime."""
-        runtime, worker_id = self._usable_worker(runtime_id, worker_id)
-        worker = await self._guarded(runtime, "get_worker", runtime.provider.get_worker, worker_id, worker_id=worker_id)  # type: ignore[union-attr]
+        runtime, provider, worker_id = self._usable_worker(runtime_id, worker_id)
+        worker = await self._guarded(runtime, "get_worker", provider.get_worker, worker_id, worker_id=worker_id)
         return _expect_worker(worker, runtime, "get_worker")
 
     async def create_worker(self, runtime_id: str, request: CreateWorkerRequest) -> Worker:
         """Create a worker in one runtime."""
-        runtime = self._usable(runtime_id)
-        worker = await self._guarded(runtime, "create_worker", runtime.provider.create_worker, request)  # type: ignore[union-attr]
+        runtime, provider = self._usable(runtime_id)
+        worker = await self._guarded(runtime, "create_worker", provider.create_worker, request)
         return _expect_worker(worker, runtime, "create_worker")
 
     async def send_input(self, runtime_id: str, worker_id: str, request: InputRequest) -> InputAccepted:
         """Send input to a worker; raises ``WorkerBusy`` rather than queueing."""
-        runtime, worker_id = self._usable_worker(runtime_id, worker_id)
-        accepted = await self._guarded(runtime, "send_input", runtime.provider.send_input, worker_id, request, worker_id=worker_id)  # type: ignore[union-attr]
+        runtime, provider, worker_id = self._usable_worker(runtime_id, worker_id)
+        accepted = await self._guarded(runtime, "send_input", provider.send_input, worker_id, request, worker_id=worker_id)
         return _expect(accepted, InputAccepted, runtime, "send_input")
 
     async def cancel_worker(self, runtime_id: str, worker_id: str) -> WorkerActionResult:
         """Cancel a worker's in-flight turn, if any."""
-        runtime, worker_id = self._usable_worker(runtime_id, worker_id)
-        result = await self._guarded(runtime, "cancel_worker", runtime.provider.cancel_worker, worker_id, worker_id=worker_id)  # type: ignore[union-attr]
+        runtime, provider, worker_id = self._usable_worker(runtime_id, worker_id)
+        result = await self._guarded(runtime, "cancel_worker", provider.cancel_worker, worker_id, worker_id=worker_id)
         return _expect(result, WorkerActionResult, runtime, "cancel_worker")
 
     async def stop_worker(self, runtime_id: str, worker_id: str) -> WorkerActionResult:
         """Stop a worker for good (idempotent)."""
-        runtime, worker_id = self._usable_worker(runtime_id, worker_id)
-        result = await self._guarded(runtime, "stop_worker", runtime.provider.stop_worker, worker_id, worker_id=worker_id)  # type: ignore[union-attr]
+        runtime, provider, worker_id = self._usable_worker(runtime_id, worker_id)
+        result = await self._guarded(runtime, "stop_worker", provider.stop_worker, worker_id, worker_id=worker_id)
         return _expect(result, WorkerActionResult, runtime, "stop_worker")
 
     async def delete_worker(self, runtime_id: str, worker_id: str) -> WorkerActionResult:
         """Remove a worker for good; afterwards it is ``UnknownWorker`` (so is a second delete)."""
-        runtime, worker_id = self._usable_worker(runtime_id, worker_id)
-        result = await self._guarded(runtime, "delete_worker", runtime.provider.delete_worker, worker_id, worker_id=worker_id)  # type: ignore[union-attr]
+        runtime, provider, worker_id = self._usable_worker(runtime_id, worker_id)
+        result = await self._guarded(runtime, "delete_worker", provider.delete_worker, worker_id, worker_id=worker_id)
         return _expect(result, WorkerActionResult, runtime, "delete_worker")
 
     async def read_transcript(
         self, runtime_id: str, worker_id: str, *, start: int = 1, limit: int | None = None
     ) -> TranscriptPage:
         """A bounded transcript page from ``start`` (1-based)."""
-        runtime, worker_id = self._usable_worker(runtime_id, worker_id)
+        runtime, provider, worker_id = self._usable_worker(runtime_id, worker_id)
         if isinstance(start, bool) or not isinstance(start, int) or start < 1:
             raise InvalidRequest("start must be an integer of at least 1", details=({"path": "start", "message": "must be at least 1"},))
-        limit = _page_limit(limit, runtime.provider.limits.transcript_page_max)  # type: ignore[union-attr]
+        limit = _page_limit(limit, provider.limits.transcript_page_max)
         page = await self._guarded(
-            runtime, "read_transcript", runtime.provider.read_transcript, worker_id, start=start, limit=limit, worker_id=worker_id  # type: ignore[union-attr]
+            runtime, "read_transcript", provider.read_transcript, worker_id, start=start, limit=limit, worker_id=worker_id
         )
         _expect_page(page, TranscriptPage, (), runtime, "read_transcript")
         if page.worker_id != worker_id:
@@ -319,15 +368,32 @@ class RuntimeRegistry:
     ) -> EventPage:
         """Events after ``cursor`` (all of the runtime's, or one worker's)."""
         if worker_id is None:
-            runtime = self._usable(runtime_id)
+            runtime, provider = self._usable(runtime_id)
         else:
-            runtime, worker_id = self._usable_worker(runtime_id, worker_id)
+            runtime, provider, worker_id = self._usable_worker(runtime_id, worker_id)
+        return await self._read_events(runtime, provider, cursor=cursor, limit=limit, worker_id=worker_id)
+
+    async def open_event_stream(self, runtime_id: str, *, cursor: int | None = None) -> EventStreamStart:
+        """The start of a live stream: the first page after ``cursor`` and the page size for the rest.
+
+        :raises UnsupportedOperation: the runtime cannot stream (it does not wait for events).
+        :raises CursorExpired: ``cursor`` is no longer retained.
+        """
+        runtime, provider = self._usable(runtime_id)
+        if not runtime.capabilities.stream_events:
+            raise UnsupportedOperation(f"runtime kind {runtime.kind!r} does not support stream_events", runtime_id=runtime.runtime_id)
+        first = await self._read_events(runtime, provider, cursor=cursor, limit=None, worker_id=None)
+        return EventStreamStart(first, provider.limits.event_page_max)
+
+    async def _read_events(
+        self, runtime: _Runtime, provider: RuntimeProvider, *, cursor: int | None, limit: int | None, worker_id: str | None
+    ) -> EventPage:
         if cursor is not None and (isinstance(cursor, bool) or not isinstance(cursor, int) or cursor < 0):
             raise InvalidRequest("cursor must be a non-negative integer", details=({"path": "cursor", "message": "must be a non-negative integer"},))
-        limit = _page_limit(limit, runtime.provider.limits.event_page_max)  # type: ignore[union-attr]
+        limit = _page_limit(limit, provider.limits.event_page_max)
         # ``worker_id=`` is _guarded's own argument (it locates errors), so the
         # provider's worker filter is bound here: otherwise it would never arrive.
-        read_events = functools.partial(runtime.provider.read_events, worker_id=worker_id)  # type: ignore[union-attr]
+        read_events = functools.partial(provider.read_events, worker_id=worker_id)
         page = await self._guarded(runtime, "read_events", read_events, cursor=cursor, limit=limit, worker_id=worker_id)
         _expect_page(page, EventPage, (), runtime, "read_events")
         return page
@@ -337,10 +403,10 @@ class RuntimeRegistry:
 
         Not bounded by the call timeout (waiting is the point), but by ``timeout``.
         """
-        runtime = self._usable(runtime_id)
+        runtime, provider = self._usable(runtime_id)
         try:
             async with asyncio.timeout(timeout + self.call_timeout):
-                return bool(await runtime.provider.wait_for_events(cursor=cursor, timeout=timeout))  # type: ignore[union-attr]
+                return bool(await provider.wait_for_events(cursor=cursor, timeout=timeout))
         except RegistryError as exc:
             raise exc.locate(runtime.runtime_id)
         except TimeoutError:
@@ -365,7 +431,7 @@ class RuntimeRegistry:
         next_cursor: str | None = None
         for runtime_id in order[position:]:
             runtime = self._runtimes[runtime_id]
-            if not runtime.capabilities.list_workers and runtime.lifecycle is not _Lifecycle.FAILED:
+            if not runtime.capabilities.list_workers and not isinstance(runtime.state, _Failed):
                 continue
             inner, added = await self._collect_overview(runtime, inner, limit - len(items), items, diagnostics)
             if inner is not None:
@@ -376,16 +442,28 @@ class RuntimeRegistry:
     async def _collect_overview(
         self, runtime: _Runtime, cursor: str | None, room: int, items: list[Worker], diagnostics: list[Diagnostic]
     ) -> tuple[str | None, int]:
-        """Fill ``items`` from one runtime; return its cursor if the page filled up first."""
+        """Fill ``items`` from one runtime; return its cursor if the page filled up first.
+
+        The first ``cursor`` is the client's (decoded from the overview cursor):
+        one the runtime did not issue is the client's ``InvalidCursor``, never a
+        diagnostic over a short list. Any other failure is the runtime's.
+        """
         added = 0
+        clients_cursor = cursor is not None
         while True:
             if room - added <= 0:
                 return cursor if cursor is not None else "", added
             try:
-                # A runtime that failed to start or to be built has no provider:
+                # A runtime that failed to start or to be built is not usable:
                 # _usable raises RuntimeUnavailable for it, a diagnostic below.
-                page_max = self._usable(runtime.runtime_id).provider.limits.worker_page_max  # type: ignore[union-attr]
+                page_max = self._usable(runtime.runtime_id)[1].limits.worker_page_max
                 page = await self.list_workers(runtime.runtime_id, limit=min(room - added, page_max), cursor=cursor)
+            except InvalidCursor:
+                if clients_cursor:
+                    raise
+                log.error("runtime %r refused a worker-list cursor it issued itself", runtime.runtime_id)
+                diagnostics.append(Diagnostic.error("runtime_unavailable", f"runtime {runtime.runtime_id!r} could not list its workers"))
+                return None, added
             except RegistryError as exc:
                 diagnostics.append(
                     Diagnostic.error(exc.code, f"runtime {runtime.runtime_id!r} could not list its workers")
@@ -398,7 +476,7 @@ class RuntimeRegistry:
             )
             if page.next_cursor is None:
                 return None, added
-            cursor = page.next_cursor
+            cursor, clients_cursor = page.next_cursor, False
             if not page.items:
                 # A runtime may answer an empty page with a cursor when its own
                 # per-request work bound ran out (local-compat skipping many bad
@@ -409,24 +487,26 @@ class RuntimeRegistry:
     # -- plumbing --------------------------------------------------------------
 
     def _lookup(self, runtime_id: str) -> _Runtime:
-        runtime = self._runtimes.get(runtime_id)  # type: ignore[arg-type]
+        runtime = self._runtimes.get(runtime_id)
         if runtime is None:
             validate_identifier(runtime_id, field="runtime_id")
             raise UnknownRuntime("no such runtime", runtime_id=runtime_id)
         return runtime
 
-    def _usable(self, runtime_id: str) -> _Runtime:
+    def _usable(self, runtime_id: str) -> tuple[_Runtime, RuntimeProvider]:
+        """The runtime and its provider, if it is running; else ``RuntimeUnavailable``."""
         runtime = self._lookup(runtime_id)
-        if runtime.lifecycle is not _Lifecycle.RUNNING:
-            raise RuntimeUnavailable(_UNUSABLE[runtime.lifecycle], runtime_id=runtime.runtime_id)
-        return runtime
+        state = runtime.state
+        if not isinstance(state, _Running):
+            raise RuntimeUnavailable(_UNUSABLE[type(state)], runtime_id=runtime.runtime_id)
+        return runtime, state.provider
 
-    def _usable_worker(self, runtime_id: str, worker_id: str) -> tuple[_Runtime, str]:
+    def _usable_worker(self, runtime_id: str, worker_id: str) -> tuple[_Runtime, RuntimeProvider, str]:
         # The worker id is checked before the runtime's state, so that a bad id
         # is always a 400 whatever the runtime is doing.
         runtime = self._lookup(runtime_id)
         validate_identifier(worker_id, field="worker_id")
-        return self._usable(runtime.runtime_id), worker_id
+        return *self._usable(runtime.runtime_id), worker_id
 
     async def _guarded(
         self, runtime: _Runtime, operation: str, call: Callable[..., Awaitable[T]], *args: Any,
@@ -448,10 +528,10 @@ class RuntimeRegistry:
             ) from None
 
 
-_UNUSABLE = {
-    _Lifecycle.CREATED: "the runtime has not been started",
-    _Lifecycle.FAILED: "the runtime is unavailable",
-    _Lifecycle.CLOSED: "the runtime is stopped",
+_UNUSABLE: dict[type, str] = {
+    _Created: "the runtime has not been started",
+    _Failed: "the runtime is unavailable",
+    _Closed: "the runtime is stopped",
 }
 
 
@@ -518,8 +598,22 @@ def _decode_overview_cursor(cursor: str | None, order: list[str]) -> tuple[int, 
         if not isinstance(inner, str):
             raise ValueError
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
-        raise InvalidRequest(
-            "cursor is not one this server issued", details=({"path": "cursor", "message": "unknown cursor"},)
-        ) from None
+        raise InvalidCursor("cursor is not one this server issued") from None
     return position, inner or None
 
+
+def _deprecated_cursor_error(error: InvalidRequest, runtime: _Runtime) -> InvalidCursor:
+    """A provider's ``InvalidRequest`` from ``list_workers``, as the ``InvalidCursor`` it means.
+
+    ``list_workers`` takes no body and the registry has checked ``limit``, so
+    the only request it can find invalid is the cursor. Providers written for
+    0.1 raised ``InvalidRequest`` for it; that keeps working, with a
+    DeprecationWarning, until 0.3 (docs/decisions/0074).
+    """
+    warnings.warn(
+        f"runtime kind {runtime.kind!r}: raise registry_core.InvalidCursor, not InvalidRequest, for a list cursor "
+        "the runtime did not issue; InvalidRequest from list_workers stops meaning that in 0.3",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return InvalidCursor(error.message, runtime_id=error.runtime_id, worker_id=error.worker_id, details=error.details)

@@ -11,6 +11,13 @@ operations that start turns must be called from inside the running event loop.
 
 The runtime knows nothing of pluggy, HTTP or its own ``runtime_id``; it speaks
 ``registry_core``'s typed errors and kind-neutral models (decision 0004).
+
+It checks only what it alone knows — its limits (``max_input_chars``,
+capacity), its own list cursors, its workers — and trusts what its caller
+checked before (decision 0074): the registry checks page ``limit``s, ``start``
+and event cursors' types and ranges, and the converter checks request bodies
+(``content`` not blank, ``kind`` a known role). Called directly as a library,
+it expects the same.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import attrs
 
 from registry_core.errors import (
     CapacityExceeded,
+    InvalidCursor,
     InvalidRequest,
     RuntimeUnavailable,
     UnknownWorker,
@@ -37,7 +45,7 @@ from runtime_registry.runtimes.embedded.events import EventLog, EventSlice, cloc
 from runtime_registry.runtimes.embedded.profiles import ProfileBook
 from runtime_registry.runtimes.embedded.roster import Roster
 from runtime_registry.runtimes.embedded.settings import EmbeddedSettings
-from runtime_registry.runtimes.embedded.transcript import ASSISTANT, SYSTEM, USER
+from runtime_registry.runtimes.embedded.transcript import ASSISTANT
 from runtime_registry.runtimes.embedded.workers import BUSY, IDLE, STOPPED, WorkerRecord
 
 __all__ = ["EmbeddedRuntime", "CreatedWorker", "TranscriptSlice", "DEFAULT_INTENT", "WORKER_ID_PREFIX"]
@@ -46,8 +54,6 @@ log = logging.getLogger("runtime_registry.runtimes.embedded")
 
 #: The intent of a worker created without one.
 DEFAULT_INTENT = Intent(IntentKind.ASSISTANT)
-#: The roles an input may speak as.
-INPUT_ROLES = frozenset({USER, SYSTEM})
 #: Worker ids are this prefix, the worker's creation serial in 13 hex digits and
 #: 8 random hex digits: opaque, never derived from a label, and never reused,
 #: since serials are (decision 0065).
@@ -164,17 +170,13 @@ class EmbeddedRuntime:
         page and this runtime's cursor tag: it stays valid when that worker
         (or any other) is deleted, and a page costs O(page) (decision 0065).
 
-        :raises InvalidRequest: a cursor this runtime did not issue.
+        :raises InvalidCursor: a cursor this runtime did not issue.
         """
-        _check_positive(limit, "limit")
         after = None
         if cursor is not None:
             after = self._parse_cursor(cursor)
             if after is None or not self._roster.issued(after):
-                raise InvalidRequest(
-                    "cursor is not one this runtime issued",
-                    details=({"path": "cursor", "message": "unknown cursor"},),
-                )
+                raise InvalidCursor("cursor is not one this runtime issued")
         workers, more = self._roster.page(after=after, limit=limit)
         return workers, (f"{workers[-1].serial}-{self._cursor_tag}" if more and workers else None)
 
@@ -199,7 +201,7 @@ class EmbeddedRuntime:
         :raises UnknownWorker: no such worker.
         :raises WorkerStopped: the worker was stopped.
         :raises WorkerBusy: a turn is in flight (the input is not queued).
-        :raises InvalidRequest: content empty or longer than ``max_input_chars`` (names ``content``).
+        :raises InvalidRequest: content longer than ``max_input_chars`` (names ``content``).
         :raises CapacityExceeded: the transcript has no room for the input and its reply.
         """
         self._check_open()
@@ -211,14 +213,6 @@ class EmbeddedRuntime:
             raise WorkerStopped("the worker is stopped and takes no more input", worker_id=worker_id)
         if worker.status is BUSY:
             raise WorkerBusy("the worker is in a turn; wait for it to finish or cancel it", worker_id=worker_id)
-        if role not in INPUT_ROLES:
-            raise InvalidRequest(
-                "input kind must be 'user' or 'system'", details=({"path": "kind", "message": "must be 'user' or 'system'"},)
-            )
-        if not content.strip():
-            raise InvalidRequest(
-                "input content must not be empty", details=({"path": "content", "message": "must not be empty"},)
-            )
         limit = self.settings.max_input_chars
         if len(content) > limit:
             raise InvalidRequest(
@@ -351,8 +345,6 @@ class EmbeddedRuntime:
 
     def read_transcript(self, worker_id: str, *, start: int, limit: int) -> TranscriptSlice:
         """Entries with ``sequence >= start`` (1-based), at most ``limit``; O(page)."""
-        _check_positive(start, "start")
-        _check_positive(limit, "limit")
         transcript = self.get_worker(worker_id).transcript
         items, next_start = transcript.page(start=start, limit=limit)
         return TranscriptSlice(items, len(transcript), next_start)
@@ -361,12 +353,6 @@ class EmbeddedRuntime:
 
     def read_events(self, *, cursor: int | None, limit: int, worker_id: str | None = None) -> EventSlice:
         """Events after ``cursor``; one worker's only with ``worker_id`` (see :meth:`EventLog.read`)."""
-        _check_positive(limit, "limit")
-        if cursor is not None and (isinstance(cursor, bool) or not isinstance(cursor, int) or cursor < 0):
-            raise InvalidRequest(
-                "cursor must be a non-negative integer",
-                details=({"path": "cursor", "message": "must be a non-negative integer"},),
-            )
         if worker_id is not None:
             self.get_worker(worker_id)
         return self.events.read(cursor=cursor, limit=limit, worker_id=worker_id)
@@ -408,11 +394,3 @@ class EmbeddedRuntime:
 def _worker_id(serial: int) -> str:
     """A worker's id: unique because its serial is, and unguessable by its random tail."""
     return f"{WORKER_ID_PREFIX}{serial:013x}{secrets.token_hex(4)}"
-
-
-def _check_positive(value: int, field: str) -> None:
-    """Page arguments: the registry checks them too, but the runtime is also a library."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidRequest(
-            f"{field} must be a positive integer", details=({"path": field, "message": "must be at least 1"},)
-        )

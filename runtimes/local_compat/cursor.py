@@ -17,7 +17,7 @@ import base64
 import binascii
 import re
 
-from registry_core.errors import InvalidRequest
+from registry_core.errors import InvalidCursor
 
 __all__ = ["encode_cursor", "decode_cursor", "separator_between", "CURSOR_MAX_CHARS"]
 
@@ -45,7 +45,7 @@ def encode_cursor(position: str) -> str:
 
 
 def decode_cursor(cursor: str) -> str:
-    """The position a cursor text stands for; ``InvalidRequest`` if this runtime did not issue it."""
+    """The position a cursor text stands for; ``InvalidCursor`` if this runtime did not issue it."""
     if isinstance(cursor, str) and 0 < len(cursor) <= CURSOR_MAX_CHARS and _BASE64URL.fullmatch(cursor):
         try:
             text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
@@ -53,7 +53,7 @@ def decode_cursor(cursor: str) -> str:
             text = ""
         if text.startswith(_MAGIC) and _POSITION.fullmatch(text[len(_MAGIC):]):
             return text[len(_MAGIC):]
-    raise InvalidRequest(
+    raise InvalidCursor(
         "cursor is not one this runtime issued; start again without a cursor",
         details=({"path": "cursor", "message": "not a cursor issued by this runtime"},),
     )

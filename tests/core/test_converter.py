@@ -70,6 +70,6 @@ def test_every_error_code_is_distinct_and_in_the_contract():
     contract = {
         "unknown_runtime", "unknown_worker", "worker_busy", "worker_stopped", "runtime_unavailable",
         "runtime_timeout", "unsupported_operation", "invalid_identifier", "invalid_request",
-        "limit_too_large", "capacity_exceeded", "cursor_expired",
+        "limit_too_large", "capacity_exceeded", "cursor_expired", "malformed_request",
     }
     assert set(ERROR_TYPES) == contract

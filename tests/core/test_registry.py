@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 
 import pytest
@@ -10,8 +12,10 @@ from registry_core import (
     CreateWorkerRequest,
     InputRequest,
     InvalidIdentifier,
+    InvalidCursor,
     InvalidRequest,
     LimitTooLarge,
+    RuntimeLimits,
     RuntimeStatus,
     RuntimeTimeout,
     RuntimeUnavailable,
@@ -218,8 +222,77 @@ async def test_overview_pages_across_runtimes_with_its_cursor():
 
 @pytest.mark.parametrize("cursor", ["garbage", "", "eyJ4Ijox"])
 async def test_overview_rejects_cursors_it_did_not_issue(registry, cursor):
-    with pytest.raises(InvalidRequest):
+    with pytest.raises(InvalidCursor):
         await registry.list_all_workers(cursor=cursor)
+
+
+class StrictCursorProvider(MemoryProvider):
+    """Refuses a list cursor it did not issue where it decodes it, as a runtime should."""
+
+    async def list_workers(self, *, limit: int, cursor: str | None) -> WorkerPage:
+        if cursor is not None and cursor not in self.workers:
+            raise InvalidCursor()
+        return await super().list_workers(limit=limit, cursor=cursor)
+
+
+class SelfRefusingProvider(StrictCursorProvider):
+    """Issues a next cursor it then refuses: a runtime bug, not the client's fault."""
+
+    async def list_workers(self, *, limit: int, cursor: str | None) -> WorkerPage:
+        page = await super().list_workers(limit=limit, cursor=cursor)
+        return WorkerPage(self.runtime_id, page.items, "never-issued" if page.next_cursor else None)
+
+
+class OldCursorErrorProvider(MemoryProvider):
+    """A provider written for 0.1: an unknown list cursor is an ``InvalidRequest``."""
+
+    async def list_workers(self, *, limit: int, cursor: str | None) -> WorkerPage:
+        if cursor is not None and cursor not in self.workers:
+            raise InvalidRequest("unknown cursor", details=({"path": "cursor", "message": "unknown cursor"},))
+        return await super().list_workers(limit=limit, cursor=cursor)
+
+
+def forged_overview_cursor(runtime_id: str, inner: str) -> str:
+    raw = json.dumps([runtime_id, inner], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+async def test_an_inner_cursor_the_runtime_refuses_is_the_clients_invalid_cursor_not_a_diagnostic():
+    registry = RuntimeRegistry()
+    for runtime_id in ("a", "b"):
+        provider = StrictCursorProvider(runtime_id)
+        provider.add("w0")
+        provider.add("w1")
+        registry.register(provider)
+    async with registry:
+        with pytest.raises(InvalidCursor) as caught:
+            await registry.list_all_workers(cursor=forged_overview_cursor("a", "tampered"))
+    assert caught.value.code == "malformed_request"
+    assert caught.value.runtime_id == "a"
+
+
+async def test_a_runtime_that_refuses_its_own_next_cursor_is_a_diagnostic_of_that_runtime():
+    registry = RuntimeRegistry()
+    refusing, other = SelfRefusingProvider("refusing"), StrictCursorProvider("other")
+    refusing.limits = RuntimeLimits(worker_page_max=1)  # so that the overview follows its cursor
+    for provider in (refusing, other):
+        provider.add("w0")
+        provider.add("w1")
+        registry.register(provider)
+    async with registry:
+        overview = await registry.list_all_workers(limit=10)
+    assert [(w.runtime_id, w.worker_id) for w in overview.items] == [("refusing", "w0"), ("other", "w0"), ("other", "w1")]
+    assert [d.code for d in overview.diagnostics] == ["runtime_unavailable"]
+
+
+async def test_a_providers_invalid_request_from_list_workers_is_still_an_invalid_cursor_with_a_warning():
+    registry = RuntimeRegistry()
+    registry.register(OldCursorErrorProvider("old"))
+    async with registry:
+        with pytest.warns(DeprecationWarning, match="InvalidCursor"):
+            with pytest.raises(InvalidCursor) as caught:
+                await registry.list_workers("old", cursor="forged")
+    assert caught.value.details == ({"path": "cursor", "message": "unknown cursor"},)
 
 
 class GappyProvider(MemoryProvider):

@@ -8,7 +8,7 @@ import tracemalloc
 
 import pytest
 
-from registry_core import CapacityExceeded, InvalidRequest, RuntimeStatus, UnknownWorker
+from registry_core import CapacityExceeded, InvalidCursor, RuntimeStatus, UnknownWorker
 from runtime_registry.runtimes.embedded import EmbeddedRuntime
 
 from .conftest import A, B, create, event_types, open_registry, send, settings
@@ -197,7 +197,7 @@ async def test_a_cursor_the_runtime_did_not_issue_is_invalid(registry, forge):
     await create(registry)
     issued = (await registry.list_workers(A, limit=1)).next_cursor
     serial, _, tag = issued.partition("-")
-    with pytest.raises(InvalidRequest):
+    with pytest.raises(InvalidCursor):
         await registry.list_workers(A, limit=1, cursor=forge(int(serial), tag))
 
 
@@ -209,7 +209,7 @@ async def test_a_cursor_from_before_a_restart_is_invalid_even_with_the_same_seri
     later = EmbeddedRuntime(settings(), worker_start_serial=100)
     for _ in range(3):
         later.create_worker()
-    with pytest.raises(InvalidRequest):
+    with pytest.raises(InvalidCursor):
         later.list_workers(limit=1, cursor=cursor)
 
 
@@ -218,7 +218,7 @@ async def test_a_cursor_of_another_runtime_is_invalid(registry):
     await create(registry)
     await create(registry)
     cursor = (await registry.list_workers(A, limit=1)).next_cursor
-    with pytest.raises(InvalidRequest):
+    with pytest.raises(InvalidCursor):
         await registry.list_workers(B, limit=1, cursor=cursor)
 
 

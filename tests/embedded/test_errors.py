@@ -18,7 +18,8 @@ from registry_core import (
     WorkerStopped,
 )
 from runtime_registry.testing.conformance import find_path_like
-from registry_core.models import CapabilityName
+from registry_core.converter import structure
+from registry_core.models import CapabilityName, InputRequest
 from runtime_registry.runtimes.embedded import EmbeddedRuntime, EmbeddedSettings
 
 from .conftest import A, create, open_registry, send
@@ -66,12 +67,12 @@ async def test_input_longer_than_the_limit_names_the_limit_not_the_content():
         await registry.close()
 
 
-async def test_blank_input_is_refused_by_the_runtime_itself():
-    runtime = EmbeddedRuntime()
-    worker_id = runtime.create_worker().worker.worker_id
+@pytest.mark.parametrize(("body", "field"), [({"content": "   "}, "content"), ({"content": "hi", "kind": "assistant"}, "kind")])
+def test_blank_input_and_unknown_roles_are_refused_by_the_converter_before_the_runtime(body, field):
+    # Validate once (decision 0074): the runtime trusts a structured InputRequest.
     with pytest.raises(InvalidRequest) as caught:
-        runtime.send_input(worker_id, "   ")
-    assert caught.value.details[0]["path"] == "content"
+        structure(body, InputRequest)
+    assert caught.value.details[0]["path"] == field
 
 
 async def test_a_closed_runtime_refuses_new_work_as_unavailable():
@@ -95,19 +96,17 @@ async def test_close_is_idempotent():
 @pytest.mark.parametrize(
     ("call", "field"),
     [
-        (lambda rt, w: rt.read_transcript(w, start=0, limit=1), "start"),
-        (lambda rt, w: rt.read_transcript(w, start=1, limit=0), "limit"),
-        (lambda rt, w: rt.list_workers(limit=0), "limit"),
-        (lambda rt, w: rt.read_events(cursor=None, limit=0), "limit"),
-        (lambda rt, w: rt.read_events(cursor=-1, limit=1), "cursor"),
-        (lambda rt, w: rt.send_input(w, "hi", role="assistant"), "kind"),
+        (lambda registry, w: registry.read_transcript(A, w, start=0, limit=1), "start"),
+        (lambda registry, w: registry.read_transcript(A, w, start=1, limit=0), "limit"),
+        (lambda registry, w: registry.list_workers(A, limit=0), "limit"),
+        (lambda registry, w: registry.read_events(A, cursor=None, limit=0), "limit"),
+        (lambda registry, w: registry.read_events(A, cursor=-1, limit=1), "cursor"),
     ],
 )
-async def test_the_runtime_used_as_a_library_checks_its_arguments_itself(call, field):
-    runtime = EmbeddedRuntime()
-    worker_id = runtime.create_worker().worker.worker_id
+async def test_the_registry_checks_page_arguments_before_the_runtime_sees_them(registry, call, field):
+    worker_id = await create(registry)
     with pytest.raises(InvalidRequest) as caught:
-        call(runtime, worker_id)
+        await call(registry, worker_id)
     assert caught.value.details[0]["path"] == field
 
 

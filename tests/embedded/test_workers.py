@@ -9,6 +9,7 @@ from registry_core import (
     CreateWorkerRequest,
     Intent,
     IntentKind,
+    InvalidCursor,
     InvalidRequest,
     LimitTooLarge,
     Severity,
@@ -140,7 +141,7 @@ async def test_worker_list_ends_without_a_cursor_when_the_page_is_exactly_full(r
 async def test_worker_list_cursor_not_issued_here_is_invalid(registry):
     other = await create(registry, runtime_id=B)
     for cursor in ("garbage", other):
-        with pytest.raises(InvalidRequest) as caught:
+        with pytest.raises(InvalidCursor) as caught:
             await registry.list_workers(A, cursor=cursor)
         assert caught.value.details[0]["path"] == "cursor"
 

@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from registry_core.errors import InvalidRequest, RuntimeUnavailable, UnknownWorker
+from registry_core.errors import InvalidCursor, RuntimeUnavailable, UnknownWorker
 from registry_core.identifiers import is_valid_identifier
 from runtime_registry.runtimes.local_compat import ACTIVE, INACTIVE, LocalCompatSettings, LocalCompatSource, worker_id_for
 from runtime_registry.runtimes.local_compat import pod_store
@@ -81,8 +81,8 @@ def test_a_cursor_never_spells_out_a_skipped_entry(tree: PodTree) -> None:
     assert "foreign" not in decode_cursor(page.next_cursor)
 
 
-def test_a_bad_cursor_is_an_invalid_request(tree: PodTree) -> None:
-    with pytest.raises(InvalidRequest):
+def test_a_bad_cursor_is_an_invalid_cursor(tree: PodTree) -> None:
+    with pytest.raises(InvalidCursor):
         tree.source().page(limit=5, cursor="not-a-cursor")
 
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from registry_core.errors import InvalidRequest
+from registry_core.errors import InvalidCursor
 from registry_core.identifiers import is_valid_identifier
 from runtime_registry.runtimes.local_compat.cursor import decode_cursor, encode_cursor, separator_between
 from runtime_registry.runtimes.local_compat.display_text import DISPLAY_MAX_CHARS, display_text
@@ -87,8 +87,8 @@ def test_a_cursor_decodes_to_its_position(position: str) -> None:
     ["", "!!!", "bGMxOg", "x" * 300, "aGVsbG8", encode_cursor("ok")[:-1] + "=", "bGMxOi8vZXRj", "\u00e9"],
     ids=["empty", "not-base64", "empty-position", "too-long", "no-magic", "padding", "slash-position", "non-ascii"],
 )
-def test_a_cursor_this_runtime_did_not_issue_is_an_invalid_request(cursor: str) -> None:
-    with pytest.raises(InvalidRequest) as raised:
+def test_a_cursor_this_runtime_did_not_issue_is_an_invalid_cursor(cursor: str) -> None:
+    with pytest.raises(InvalidCursor) as raised:
         decode_cursor(cursor)
     assert raised.value.details[0]["path"] == "cursor"
     if cursor:

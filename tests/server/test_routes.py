@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 
-from .conftest import OTHER, RUNTIME, create_worker
+from .conftest import OTHER, RUNTIME, create_worker, error_of
 
 BASE = f"/api/runtimes/{RUNTIME}"
 
@@ -176,6 +178,34 @@ async def test_the_overview_pages_with_limit_and_cursor(api):
     first = (await api.get("/api/workers", params={"limit": 1})).json()
     second = (await api.get("/api/workers", params={"limit": 1, "cursor": first["next_cursor"]})).json()
     assert [w["runtime_id"] for w in first["items"] + second["items"]] == [RUNTIME, OTHER]
+
+
+def overview_cursor(runtime_id: str, inner: str) -> str:
+    """An overview cursor as the server spells one (base64url of ``[runtime_id, inner]``), here forged."""
+    raw = json.dumps([runtime_id, inner], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+async def test_an_overview_cursor_with_a_tampered_inner_cursor_is_a_400_not_a_short_list(api):
+    # Issue 12, point 5: this was a 200 with the list cut short at that runtime
+    # and a false "could not list its workers" diagnostic.
+    await create_worker(api)
+    await create_worker(api)
+    await create_worker(api, OTHER)
+    issued = (await api.get("/api/workers", params={"limit": 1})).json()["next_cursor"]
+    assert json.loads(base64.urlsafe_b64decode(issued + "=" * (-len(issued) % 4)))[0] == RUNTIME
+    for inner in ("forged", "1-00000000", "9" * 19 + "-x"):
+        response = await api.get("/api/workers", params={"cursor": overview_cursor(RUNTIME, inner)})
+        assert error_of(response) == (400, "malformed_request")
+        assert response.json()["error"]["details"][0]["path"] == "cursor"
+        assert inner not in response.text
+
+
+async def test_a_worker_list_cursor_the_runtime_did_not_issue_is_a_400_naming_the_cursor(api):
+    await create_worker(api)
+    response = await api.get(f"{BASE}/workers", params={"cursor": "1-00000000"})
+    assert error_of(response) == (400, "malformed_request")
+    assert response.json()["error"]["details"] == [{"path": "cursor", "message": "unknown cursor"}]
 
 
 async def test_head_of_a_get_route_answers_without_a_body(api):

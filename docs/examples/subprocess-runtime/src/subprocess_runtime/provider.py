@@ -20,6 +20,7 @@ from registry_core import (
     EventPage,
     InputAccepted,
     InputRequest,
+    InvalidCursor,
     InvalidRequest,
     RuntimeLimits,
     RuntimeProvider,
@@ -105,9 +106,7 @@ class SubprocessProvider(RuntimeProvider):
         start = 0
         if cursor is not None:
             if cursor not in self._workers:
-                raise InvalidRequest(
-                    "cursor is not one this runtime issued", details=({"path": "cursor", "message": "unknown cursor"},)
-                )
+                raise InvalidCursor("cursor is not one this runtime issued")
             start = self._order.index(cursor) + 1
         ids = self._order[start : start + limit]
         more = start + limit < len(self._order)
