@@ -9,6 +9,7 @@ from registry_core import (
     InputRequest,
     Intent,
     IntentKind,
+    InvalidCursor,
     InvalidRequest,
     UnknownWorker,
     is_valid_identifier,
@@ -66,7 +67,7 @@ async def test_workers_are_listed_in_creation_order_page_by_page(start_provider)
 
 async def test_a_cursor_this_runtime_did_not_issue_is_refused(start_provider):
     provider = await start_provider()
-    with pytest.raises(InvalidRequest):
+    with pytest.raises(InvalidCursor):
         await provider.list_workers(limit=2, cursor="sp-forged")
 
 
