@@ -43,15 +43,16 @@ class Pattern(annotated_types.BaseMetadata):
 
     regex: str
     message: str
-    _compiled: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    #: ``regex`` compiled for Python's :mod:`re`, with ECMA-262's meaning of a final ``$``.
+    compiled: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         python = self.regex[:-1] + r"\Z" if self.regex.endswith("$") and not self.regex.endswith("\\$") else self.regex
-        object.__setattr__(self, "_compiled", re.compile(python))
+        object.__setattr__(self, "compiled", re.compile(python))
 
     def matches(self, text: str) -> bool:
         """Whether ``text`` matches (what the converter checks)."""
-        return self._compiled.search(text) is not None
+        return self.compiled.search(text) is not None
 
 
 #: A runtime or worker id (and a profile selector): 1-120 ASCII letters, digits, ``-``, ``_`` or ``:``.

@@ -16,12 +16,12 @@ IDENTIFIER_MAX_LENGTH = 120
 
 # The one statement of the rule (constraints.ID_PATTERN): request models and
 # the OpenAPI document's path parameters use the same object.
-_matches = ID_PATTERN.matches
+_search = ID_PATTERN.compiled.search
 
 
 def is_valid_identifier(value: object) -> bool:
     """Return whether ``value`` is 1–120 ASCII letters, digits, ``-``, ``_`` or ``:``."""
-    return isinstance(value, str) and _matches(value)
+    return isinstance(value, str) and _search(value) is not None
 
 
 def validate_identifier(value: object, *, field: str) -> str:

@@ -127,28 +127,34 @@ def _endpoint(op: Operation, handler: Handler) -> Callable[[Request], Awaitable[
     parameters = tuple((p.argument, p.read) for p in op.parameters)
     ids = tuple(p.name for p in op.path_ids)
     body, status = op.body, op.success.status
-    wants_root_path = op.success.headers.keys() >= {"Location"}
+    wants_root_path = "Location" in op.success.headers
 
     async def endpoint(request: Request) -> Response:
-        arguments: dict[str, Any] = dict(request.path_params)
-        for argument, read in parameters:
-            arguments[argument] = read(request)
-        if body is not None:
-            # Ids before the body: a bad id is a 400 whatever the body holds.
-            for name in ids:
-                validate_identifier(arguments[name], field=name)
-            arguments["body"] = await read_model(request, body)
-        if wants_root_path:
-            arguments["root_path"] = request.scope.get("root_path", "")
-        result = await handler(**arguments)
-        if isinstance(result, Response):
-            return result
-        headers = None
-        if type(result) is Reply:
-            result, headers = result.value, result.headers
-        return runtime_response(result, runtime_id=getattr(result, "runtime_id", None), status_code=status, headers=headers)
+        arguments: dict[str, Any] = request.path_params
+        if parameters or body is not None or wants_root_path:
+            arguments = dict(arguments)
+            for argument, read in parameters:
+                arguments[argument] = read(request)
+            if body is not None:
+                # Ids before the body: a bad id is a 400 whatever the body holds.
+                for name in ids:
+                    validate_identifier(arguments[name], field=name)
+                arguments["body"] = await read_model(request, body)
+            if wants_root_path:
+                arguments["root_path"] = request.scope.get("root_path", "")
+        return _rendered(await handler(**arguments), status)
 
     return endpoint
+
+
+def _rendered(result: Any, status: int) -> Response:
+    """A handler's answer as a response: a model (or a :class:`Reply`) with the row's status; a response as it is."""
+    if isinstance(result, Response):
+        return result
+    headers = None
+    if type(result) is Reply:
+        result, headers = result.value, result.headers
+    return runtime_response(result, runtime_id=getattr(result, "runtime_id", None), status_code=status, headers=headers)
 
 
 def _by_method(endpoints: Mapping[str, Callable[[Request], Awaitable[Response]]]) -> Callable[[Request], Awaitable[Response]]:
