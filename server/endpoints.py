@@ -77,17 +77,17 @@ def _handlers(registry: RuntimeRegistry, plugins: PluginSet, *, openapi_document
         worker = await registry.create_worker(runtime_id, body)
         return Reply(worker, {"Location": f"{root_path}/api/runtimes/{runtime_id}/workers/{worker.worker_id}"})
 
-    async def send_input(runtime_id: str, worker_id: str, body: Any) -> Any:
-        return await registry.send_input(runtime_id, worker_id, body)
+    def send_input(runtime_id: str, worker_id: str, body: Any) -> Awaitable[Any]:
+        return registry.send_input(runtime_id, worker_id, body)
 
-    async def read_transcript(runtime_id: str, worker_id: str, start: int | None, limit: int | None) -> Any:
-        return await registry.read_transcript(runtime_id, worker_id, start=start or 1, limit=limit)
+    def read_transcript(runtime_id: str, worker_id: str, start: int | None, limit: int | None) -> Awaitable[Any]:
+        return registry.read_transcript(runtime_id, worker_id, start=start or 1, limit=limit)
 
-    async def read_runtime_events(runtime_id: str, cursor: int | None, limit: int | None) -> Any:
-        return await registry.read_events(runtime_id, cursor=cursor, limit=limit)
+    def read_runtime_events(runtime_id: str, cursor: int | None, limit: int | None) -> Awaitable[Any]:
+        return registry.read_events(runtime_id, cursor=cursor, limit=limit)
 
-    async def read_worker_events(runtime_id: str, worker_id: str, cursor: int | None, limit: int | None) -> Any:
-        return await registry.read_events(runtime_id, cursor=cursor, limit=limit, worker_id=worker_id)
+    def read_worker_events(runtime_id: str, worker_id: str, cursor: int | None, limit: int | None) -> Awaitable[Any]:
+        return registry.read_events(runtime_id, cursor=cursor, limit=limit, worker_id=worker_id)
 
     async def list_all_workers(limit: int | None, cursor: str | None) -> Response:
         return overview_response(await registry.list_all_workers(limit=limit, cursor=cursor))
@@ -116,8 +116,9 @@ def _handlers(registry: RuntimeRegistry, plugins: PluginSet, *, openapi_document
 def _registry_call(registry: RuntimeRegistry, method: str) -> Handler:
     """A handler that is the registry's ``method`` as it is when the request comes (a host may wrap it)."""
 
-    async def call(**arguments: Any) -> Any:
-        return await getattr(registry, method)(**arguments)
+    # A plain function returning the registry's coroutine: no coroutine frame of its own per request.
+    def call(**arguments: Any) -> Awaitable[Any]:
+        return getattr(registry, method)(**arguments)
 
     return call
 

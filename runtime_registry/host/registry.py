@@ -496,17 +496,14 @@ class RuntimeRegistry:
     def _usable(self, runtime_id: str) -> tuple[_Runtime, RuntimeProvider]:
         """The runtime and its provider, if it is running; else ``RuntimeUnavailable``."""
         runtime = self._lookup(runtime_id)
-        state = runtime.state
-        if not isinstance(state, _Running):
-            raise RuntimeUnavailable(_UNUSABLE[type(state)], runtime_id=runtime.runtime_id)
-        return runtime, state.provider
+        return runtime, _running_provider(runtime)
 
     def _usable_worker(self, runtime_id: str, worker_id: str) -> tuple[_Runtime, RuntimeProvider, str]:
         # The worker id is checked before the runtime's state, so that a bad id
         # is always a 400 whatever the runtime is doing.
         runtime = self._lookup(runtime_id)
         validate_identifier(worker_id, field="worker_id")
-        return *self._usable(runtime.runtime_id), worker_id
+        return runtime, _running_provider(runtime), worker_id
 
     async def _guarded(
         self, runtime: _Runtime, operation: str, call: Callable[..., Awaitable[T]], *args: Any,
@@ -526,6 +523,13 @@ class RuntimeRegistry:
             raise RuntimeUnavailable(
                 "the runtime failed to handle the request", runtime_id=runtime.runtime_id, worker_id=worker_id
             ) from None
+
+
+def _running_provider(runtime: _Runtime) -> RuntimeProvider:
+    state = runtime.state
+    if type(state) is not _Running:
+        raise RuntimeUnavailable(_UNUSABLE[type(state)], runtime_id=runtime.runtime_id)
+    return state.provider
 
 
 _UNUSABLE: dict[type, str] = {
