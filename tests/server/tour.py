@@ -4,7 +4,9 @@ OpenAPI conformance check both read."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import json
 import textwrap
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -159,7 +161,9 @@ async def take_tour(client: httpx.AsyncClient) -> list[Visit]:
     await visit("POST", wk + "/input", f"/api/runtimes/{R}/workers/{echo}/input", json={"content": "late"})
     await visit("POST", wk + "/stop", f"/api/runtimes/read-only/workers/w1/stop")
 
-    for query in ({}, {"limit": 1}, {"limit": "x"}, {"cursor": "forged"}, {"limit": 501}):
+    # A well-formed overview cursor whose inner cursor the runtime never issued: 400 (issue 12.5).
+    tampered = base64.urlsafe_b64encode(json.dumps([R, "1-forged"]).encode()).decode().rstrip("=")
+    for query in ({}, {"limit": 1}, {"limit": "x"}, {"cursor": "forged"}, {"cursor": tampered}, {"limit": 501}):
         await visit("GET", "/api/workers", "/api/workers", params=query)
 
     for method, path in [("GET", "/nothing"), ("DELETE", "/api/runtimes"), ("PUT", f"/api/runtimes/{R}/workers")]:
