@@ -18,6 +18,8 @@ from __future__ import annotations
 import functools
 from typing import ClassVar
 
+import attrs
+
 from registry_core.errors import UnsupportedOperation
 from registry_core.models import (
     Capabilities,
@@ -35,18 +37,12 @@ from registry_core.models import (
 
 __all__ = ["RuntimeProvider", "capabilities_of", "OPERATIONS"]
 
-#: The optional operations, by capability name. ``stream_events`` needs both
-#: ``read_events`` and ``wait_for_events``.
-OPERATIONS: tuple[str, ...] = (
-    "list_workers",
-    "get_worker",
-    "create_worker",
-    "send_input",
-    "cancel_worker",
-    "stop_worker",
-    "delete_worker",
-    "read_transcript",
-    "read_events",
+#: The optional operations, by capability name: every capability of
+#: :class:`~registry_core.models.Capabilities` but ``stream_events``, which
+#: needs both ``read_events`` and ``wait_for_events``. (The capability list is
+#: stated once, as that model's fields.)
+OPERATIONS: tuple[str, ...] = tuple(
+    field.name for field in attrs.fields(Capabilities) if field.name != "stream_events"
 )
 
 
