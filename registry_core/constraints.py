@@ -56,9 +56,7 @@ class Pattern(annotated_types.BaseMetadata):
 
 
 #: A runtime or worker id (and a profile selector): 1-120 ASCII letters, digits, ``-``, ``_`` or ``:``.
-ID_PATTERN = Pattern(
-    "^[A-Za-z0-9_:\\-]{1,120}$", "must be 1-120 characters of ASCII letters, digits, '-', '_' or ':'"
-)
+ID_PATTERN = Pattern("^[A-Za-z0-9_:\\-]{1,120}$", "must be 1-120 characters of ASCII letters, digits, '-', '_' or ':'")
 #: No control characters (Unicode category Cc is exactly these two ranges): text shown on one line.
 SINGLE_LINE = Pattern("^[^\\u0000-\\u001f\\u007f-\\u009f]*$", "must not contain control characters")
 #: Something other than whitespace (``\\S`` in Python is ``not str.isspace()``, what ``str.strip`` strips).

@@ -45,7 +45,9 @@ class Reply:
     headers: Mapping[str, str]
 
 
-def build_routes(registry: RuntimeRegistry, plugins: PluginSet, *, openapi_document: bytes, heartbeat_seconds: float) -> list[Route]:
+def build_routes(
+    registry: RuntimeRegistry, plugins: PluginSet, *, openapi_document: bytes, heartbeat_seconds: float
+) -> list[Route]:
     """Every route of the contract table, bound to ``registry`` and ``plugins``."""
     handlers = _handlers(registry, plugins, openapi_document=openapi_document, heartbeat_seconds=heartbeat_seconds)
     missing = {op.operation_id for op in OPERATIONS} ^ set(handlers)
@@ -56,12 +58,13 @@ def build_routes(registry: RuntimeRegistry, plugins: PluginSet, *, openapi_docum
         by_path.setdefault(op.path, {})[op.method] = _endpoint(op, handlers[op.operation_id])
     # One route per path, so that a 405's Allow header names every method the path has.
     return [
-        Route(path, _by_method(endpoints), methods=list(endpoints), name=path)
-        for path, endpoints in by_path.items()
+        Route(path, _by_method(endpoints), methods=list(endpoints), name=path) for path, endpoints in by_path.items()
     ]
 
 
-def _handlers(registry: RuntimeRegistry, plugins: PluginSet, *, openapi_document: bytes, heartbeat_seconds: float) -> dict[str, Handler]:
+def _handlers(
+    registry: RuntimeRegistry, plugins: PluginSet, *, openapi_document: bytes, heartbeat_seconds: float
+) -> dict[str, Handler]:
     """What each operation does, by operation id; keyword arguments are the row's path ids, parameters and ``body``."""
 
     async def healthz() -> Response:
@@ -118,7 +121,8 @@ def _registry_call(registry: RuntimeRegistry, method: str) -> Handler:
 
     # A plain function returning the registry's coroutine: no coroutine frame of its own per request.
     def call(**arguments: Any) -> Awaitable[Any]:
-        return getattr(registry, method)(**arguments)
+        operation: Handler = getattr(registry, method)
+        return operation(**arguments)
 
     return call
 
@@ -158,7 +162,9 @@ def _rendered(result: Any, status: int) -> Response:
     return runtime_response(result, runtime_id=getattr(result, "runtime_id", None), status_code=status, headers=headers)
 
 
-def _by_method(endpoints: Mapping[str, Callable[[Request], Awaitable[Response]]]) -> Callable[[Request], Awaitable[Response]]:
+def _by_method(
+    endpoints: Mapping[str, Callable[[Request], Awaitable[Response]]],
+) -> Callable[[Request], Awaitable[Response]]:
     """One endpoint that dispatches on the method (the route lets only these methods through; HEAD is GET)."""
     if len(endpoints) == 1:
         (only,) = endpoints.values()

@@ -61,7 +61,9 @@ def _error_responses() -> dict[str, Any]:
             "content": {JSON: {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}},
         }
         if status == 401:
-            response["headers"] = {"WWW-Authenticate": {"required": True, "schema": {"type": "string"}, "description": "Bearer"}}
+            response["headers"] = {
+                "WWW-Authenticate": {"required": True, "schema": {"type": "string"}, "description": "Bearer"}
+            }
         responses[f"Error{status}"] = response
     return responses
 
@@ -69,7 +71,10 @@ def _error_responses() -> dict[str, Any]:
 def _operation(op: Operation, schemas: SchemaSet, *, bearer_auth: bool) -> dict[str, Any]:
     success = op.success
     body_schema = schemas.reference(success.model) if success.model is not None else dict(success.schema or {})
-    answer: dict[str, Any] = {"description": success.description, "content": {success.media_type: {"schema": body_schema}}}
+    answer: dict[str, Any] = {
+        "description": success.description,
+        "content": {success.media_type: {"schema": body_schema}},
+    }
     if success.headers:
         answer["headers"] = {
             name: {"required": True, "schema": {"type": "string"}, "description": description}
@@ -78,7 +83,12 @@ def _operation(op: Operation, schemas: SchemaSet, *, bearer_auth: bool) -> dict[
     responses: dict[str, Any] = {str(success.status): answer}
     for status in op.error_statuses():
         responses[str(status)] = {"$ref": f"#/components/responses/Error{status}"}
-    operation: dict[str, Any] = {"operationId": op.operation_id, "summary": op.summary, "tags": [op.tag], "responses": responses}
+    operation: dict[str, Any] = {
+        "operationId": op.operation_id,
+        "summary": op.summary,
+        "tags": [op.tag],
+        "responses": responses,
+    }
     parameters = [p.openapi() for p in op.path_ids] + [p.openapi() for p in op.parameters]
     if parameters:
         operation["parameters"] = parameters

@@ -37,7 +37,11 @@ from registry_core.constraints import Pattern
 __all__ = ["SchemaSet", "ref", "nullable", "TIMESTAMP"]
 
 #: How every timestamp is rendered (registry_core.converter.format_timestamp).
-TIMESTAMP: dict[str, Any] = {"type": "string", "format": "date-time", "description": "ISO 8601, UTC, millisecond precision"}
+TIMESTAMP: dict[str, Any] = {
+    "type": "string",
+    "format": "date-time",
+    "description": "ISO 8601, UTC, millisecond precision",
+}
 _SCALARS: dict[type, dict[str, Any]] = {
     str: {"type": "string"},
     bool: {"type": "boolean"},

@@ -26,7 +26,6 @@ from typing import Any, TypeVar
 
 import attrs
 
-from runtime_registry.host.call_guard import run_bounded
 from registry_core.errors import (
     InvalidCursor,
     InvalidRequest,
@@ -46,7 +45,6 @@ from registry_core.models import (
     InputAccepted,
     InputRequest,
     PluginRef,
-    RuntimeLimits,
     RuntimeList,
     RuntimeState,
     RuntimeStatus,
@@ -59,6 +57,7 @@ from registry_core.models import (
     WorkerPage,
 )
 from registry_core.provider import RuntimeProvider, capabilities_of
+from runtime_registry.host.call_guard import run_bounded
 
 __all__ = ["RuntimeRegistry", "EventStreamStart", "DEFAULT_PAGE_SIZE", "OVERVIEW_PAGE_MAX"]
 

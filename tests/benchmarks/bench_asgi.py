@@ -24,9 +24,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_http import BARE_APP_DEFINITION  # noqa: E402
+from bench_http import BARE_APP_DEFINITION
 
-from runtime_registry.server.app import create_app  # noqa: E402
+from runtime_registry.server.app import create_app
 
 RUNTIME = "backend-internal"
 REQUESTS, ROUNDS = 2000, 7
@@ -40,9 +40,18 @@ async def call(app: Any, method: str, target: str, body: bytes = b"") -> tuple[i
     if body:
         headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
-        "path": path, "raw_path": path.encode(), "query_string": query.encode(), "root_path": "",
-        "headers": headers, "client": ("127.0.0.1", 40000), "server": ("127.0.0.1", 8000),
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query.encode(),
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 40000),
+        "server": ("127.0.0.1", 8000),
     }
     received = False
     answer: dict[str, Any] = {"body": []}
@@ -98,7 +107,9 @@ async def main() -> None:
             "list 50 workers": lambda i: ("GET", f"{workers}?limit=50", b""),
             "50-entry transcript page": lambda i: ("GET", f"{workers}/{chatty}/transcript?limit=50", b""),
         }
-        print(f"ASGI calls in process, no HTTP parsing; best of {ROUNDS} interleaved rounds of {REQUESTS}; CPU µs per request")
+        print(
+            f"ASGI calls in process, no HTTP parsing; best of {ROUNDS} interleaved rounds of {REQUESTS}; CPU µs per request"
+        )
         print(f"{'scenario':<26} {'ours':>8} {'bare':>8} {'ours/bare':>10}")
         for name, make in scenarios.items():
             best = {"ours": float("inf"), "bare": float("inf")}

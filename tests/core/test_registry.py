@@ -11,8 +11,8 @@ import pytest
 from registry_core import (
     CreateWorkerRequest,
     InputRequest,
-    InvalidIdentifier,
     InvalidCursor,
+    InvalidIdentifier,
     InvalidRequest,
     LimitTooLarge,
     RuntimeLimits,

@@ -69,7 +69,9 @@ def test_the_request_schemas_carry_the_rules_the_converter_enforces():
     schemas = DOCUMENT["components"]["schemas"]
     label = schemas["CreateWorkerRequest"]["properties"]["label"]
     assert (label["minLength"], label["maxLength"]) == (1, 200)
-    assert schemas["CreateWorkerRequest"]["properties"]["capabilities"]["items"]["pattern"] == "^[A-Za-z0-9_:\\-]{1,64}$"
+    assert (
+        schemas["CreateWorkerRequest"]["properties"]["capabilities"]["items"]["pattern"] == "^[A-Za-z0-9_:\\-]{1,64}$"
+    )
     assert schemas["Intent"]["additionalProperties"] is False
     assert "minLength" not in schemas["IntentOut"]["properties"]["purpose"]  # responses show what runtimes hold
     assert schemas["InputRequest"]["properties"]["kind"]["default"] == "user"
