@@ -1,8 +1,9 @@
 """``GET /api/runtimes/{runtime_id}/events/stream``: the live event subscription (Server-Sent Events).
 
-Built on two registry calls: ``read_events`` (a page after a cursor) and
-``wait_for_events`` (sleep until there is more, or a timeout passes). The
-stream:
+Built on registry calls only, guarded like every route's: ``open_event_stream``
+(the capability check and the first page), ``read_events`` (a page after a
+cursor) and ``wait_for_events`` (sleep until there is more, or a timeout
+passes). The stream:
 
 - resumes after the ``Last-Event-ID`` header, else ``?cursor=``, else starts at
   the oldest retained event (the same as polling without a cursor); an empty
@@ -73,11 +74,11 @@ def _sse() -> ModuleType:
 def event_stream_endpoint(registry: RuntimeRegistry, *, heartbeat_seconds: float) -> Callable[..., Awaitable[Response]]:
     """The handler of the live stream, bound to ``registry``: the contract table's ``stream_events`` row.
 
-    :func:`runtime_registry.server.endpoints` reads ``?cursor=`` and
-    ``Last-Event-ID`` (both, so a malformed one is a 400 even when the other
-    wins); ``Last-Event-ID`` (what a reconnecting browser sends) wins. An empty
-    one arrives as ``None``: in the SSE spec an empty last event id is the
-    "no id" state (decision 0056).
+    The row's endpoint (:mod:`runtime_registry.server.endpoints`) has read
+    ``?cursor=`` and ``Last-Event-ID`` (both, so a malformed one is a 400 even
+    when the other wins); ``Last-Event-ID`` (what a reconnecting browser
+    sends) wins. An empty one arrives as ``None``: in the SSE spec an empty
+    last event id is the "no id" state (decision 0056).
     """
 
     async def stream_events(runtime_id: str, cursor: int | None, last_event_id: int | None) -> Response:
