@@ -10,6 +10,7 @@ import pytest
 
 from registry_core import (
     CreateWorkerRequest,
+    EventPage,
     InputRequest,
     InvalidCursor,
     InvalidIdentifier,
@@ -312,3 +313,47 @@ async def test_overview_follows_a_runtime_past_an_empty_page_that_has_a_cursor()
     async with registry:
         seen = await every_overview_item(registry, limit=10)
     assert seen == [("gappy", "w0")]
+
+
+class PollingProvider(MemoryProvider):
+    """Reads events but cannot wait for them: ``read_events`` without ``stream_events``."""
+
+    async def read_events(self, *, cursor: int | None, limit: int, worker_id: str | None = None) -> EventPage:
+        self.calls.append(("read_events", (cursor, limit)))
+        return EventPage(self.runtime_id, (), cursor or 0, False)
+
+
+class StreamingProvider(PollingProvider):
+    limits = RuntimeLimits(event_page_max=7)
+
+    async def wait_for_events(self, *, cursor: int, timeout: float) -> bool:
+        return False
+
+
+async def test_a_stream_opens_through_the_registry_with_its_first_page_and_page_size():
+    registry = RuntimeRegistry()
+    provider = StreamingProvider("streams")
+    registry.register(provider)
+    async with registry:
+        opened = await registry.open_event_stream("streams", cursor=5)
+    assert (opened.first.next_cursor, opened.page_max) == (5, 7)
+    assert provider.calls == [("read_events", (5, 7))]  # the first page: the default size, capped by the maximum
+
+
+async def test_a_runtime_that_cannot_wait_for_events_cannot_open_a_stream_and_is_not_called():
+    registry = RuntimeRegistry()
+    provider = PollingProvider("polls")
+    registry.register(provider)
+    async with registry:
+        with pytest.raises(UnsupportedOperation) as caught:
+            await registry.open_event_stream("polls")
+    assert caught.value.runtime_id == "polls"
+    assert provider.calls == []
+
+
+async def test_a_stream_of_a_runtime_that_failed_to_start_is_unavailable():
+    registry = RuntimeRegistry()
+    registry.register(FailingStartProvider("down"))
+    async with registry:
+        with pytest.raises(RuntimeUnavailable):
+            await registry.open_event_stream("down")
