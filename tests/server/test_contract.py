@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import enum
 import re
 from pathlib import Path
+from typing import Annotated, Literal
 
+import attrs
 import pytest
+from annotated_types import Interval, Len, MinLen
 from starlette.routing import Route
 
+from registry_core.constraints import Pattern
 from registry_core.converter import structure
 from registry_core.errors import InvalidRequest
 from registry_core.models import CreateWorkerRequest, InputRequest
@@ -15,6 +20,7 @@ from runtime_registry.server.app import create_app
 from runtime_registry.server.contract import OPERATIONS
 from runtime_registry.server.endpoints import build_routes
 from runtime_registry.server.openapi import build_openapi
+from runtime_registry.server.schemas import SchemaSet
 
 from .conftest import embedded_assembly
 
@@ -94,3 +100,59 @@ def test_what_the_schema_refuses_the_converter_refuses_naming_the_field(body, mo
     with pytest.raises(InvalidRequest) as caught:
         structure(body, model)
     assert [d["path"] for d in caught.value.details] == [field]
+
+
+class Colour(enum.Enum):
+    RED = "red"
+    BLUE = "blue"
+
+
+@attrs.frozen
+class Inner:
+    name: Annotated[str, Len(2, 5)]
+
+
+@attrs.frozen
+class Sample:
+    count: Annotated[int, Interval(ge=1, le=5)] | None
+    tags: Annotated[tuple[Annotated[str, Pattern("^[a-z]+$", "lowercase")], ...], MinLen(1)]
+    inner: Inner | None = None
+    colour: Colour = Colour.BLUE
+    mode: Literal["a", "b"] = "a"
+
+
+def test_a_request_schema_shows_every_constraint_default_and_nullability_of_the_model():
+    schemas = SchemaSet([Sample])
+    assert schemas.reference(Sample, request=True) == {"$ref": "#/components/schemas/Sample"}
+    assert schemas.components["Sample"] == {
+        "type": "object",
+        "properties": {
+            "count": {"type": ["integer", "null"], "minimum": 1, "maximum": 5},
+            "tags": {"type": "array", "items": {"type": "string", "pattern": "^[a-z]+$"}, "minItems": 1},
+            "inner": {"anyOf": [{"$ref": "#/components/schemas/Inner"}, {"type": "null"}]},
+            "colour": {"type": "string", "enum": ["red", "blue"], "default": "blue"},
+            "mode": {"type": "string", "enum": ["a", "b"]},
+        },
+        "required": ["count", "tags"],
+        "additionalProperties": False,
+    }
+    assert schemas.components["Inner"]["properties"]["name"] == {"type": "string", "minLength": 2, "maxLength": 5}
+
+
+def test_a_response_schema_of_a_request_model_is_its_own_component_without_constraints():
+    schemas = SchemaSet([Sample])
+    assert schemas.reference(Inner) == {"$ref": "#/components/schemas/InnerOut"}
+    assert schemas.components["InnerOut"] == {
+        "type": "object",
+        "properties": {"name": {"type": "string"}},
+        "required": ["name"],
+    }
+
+
+def test_a_type_without_a_json_schema_fails_when_the_document_is_built():
+    @attrs.frozen
+    class Odd:
+        value: set[int]
+
+    with pytest.raises(TypeError):
+        SchemaSet([]).reference(Odd)
