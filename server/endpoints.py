@@ -2,10 +2,10 @@
 
 :data:`runtime_registry.server.contract.OPERATIONS` says what each route reads
 and answers; this module supplies what it *does*. The endpoint around a
-handler reads the path ids, the parameters and the body the row names (in
-that order, so a bad parameter is a 400 before a bad body is a 422), calls
-the handler with them as keyword arguments, and renders a model answer with
-the row's success status. Ids in the path are plain ``{name}`` segments: the
+handler reads the parameters the row names and, where it takes a body, checks
+the path ids and then reads the body (so a bad parameter or id is a 400
+before a bad body is a 422); it calls the handler with them as keyword
+arguments and renders a model answer with the row's success status. Ids in the path are plain ``{name}`` segments: the
 registry validates them before any provider sees them (``400
 invalid_identifier``), so an odd id is never a 404 of the router. Worker
 operations exist only under ``/api/runtimes/{runtime_id}/...``;
