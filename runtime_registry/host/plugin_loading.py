@@ -114,8 +114,8 @@ def discover_plugins(group: str = ENTRY_POINT_GROUP) -> tuple[DiscoveredPlugin, 
     for entry_point in entry_points(group=group):
         dist = entry_point.dist
         # ``dist.name`` and ``dist.version`` each parse METADATA anew; one
-        # parse per plugin halves what many installed plugins add to startup
-        # (see "Plugin discovery and startup" in docs/performance.md).
+        # parse per plugin is what many installed plugins add to startup
+        # ("Plugin discovery and startup" in docs/performance.md).
         metadata = dist.metadata if dist is not None else None
         found.append(
             DiscoveredPlugin(
