@@ -1,7 +1,8 @@
-"""Bounding a provider call in time at (almost) no cost when it does not wait.
+"""Bounding a provider call in time, without arming a timer for calls that never wait.
 
-``asyncio.timeout`` arms and cancels a timer on every call: about 5 µs, which
-alone would break the registry's dispatch budget. Most provider calls (an
+``asyncio.timeout`` arms and cancels a loop timer on every call, which is a
+measurable share of a cheap HTTP request (docs/performance.md, "The call guard
+and the turn path"; decisions 0001 and 0076). Most provider calls (an
 in-memory runtime answering a lookup) finish without ever suspending, and a
 call that never suspends cannot be interrupted by a timer anyway. So we start
 the coroutine eagerly: if it finishes on its first step we return at once; only
