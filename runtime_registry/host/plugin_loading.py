@@ -166,6 +166,7 @@ class _Loading:
     def __init__(self, manager: pluggy.PluginManager) -> None:
         self.manager = manager
         self.order: list[DiscoveredPlugin] = []  # load order; infos come out in it
+        self.names: set[str] = set()  # plugin names taken so far
         self.outcome: dict[int, tuple[PluginState, str | None]] = {}  # by position in ``order``
         self.modules: dict[str, tuple[int, object]] = {}  # imported, by plugin name
         self.items: dict[str, dict[str, list[Any]]] = {}  # plugin -> hook -> registered items
@@ -173,9 +174,11 @@ class _Loading:
     def select(self, plugin: DiscoveredPlugin, enabled: Collection[str] | None, disabled: Collection[str]) -> None:
         index = len(self.order)
         self.order.append(plugin)
-        if any(p.name == plugin.name for p in self.order[:index]):
+        if plugin.name in self.names:
             self.outcome[index] = (PluginState.FAILED, "another distribution uses the same plugin name")
-        elif plugin.name in disabled:
+            return
+        self.names.add(plugin.name)
+        if plugin.name in disabled:
             self.outcome[index] = (PluginState.DISABLED, "disabled by configuration")
         elif enabled is not None and plugin.name not in enabled:
             self.outcome[index] = (PluginState.DISABLED, "not in the enabled plugins")
