@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import types
 from collections.abc import Coroutine, Generator
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 __all__ = ["run_bounded"]
 
@@ -26,7 +26,7 @@ async def run_bounded(coro: Coroutine[Any, Any, T], timeout: float) -> T:
     try:
         first = coro.send(None)
     except StopIteration as done:
-        return done.value
+        return cast(T, done.value)  # StopIteration.value is untyped: the coroutine's result
     except BaseException:
         coro.close()
         raise
@@ -50,9 +50,9 @@ def _resume(coro: Coroutine[Any, Any, T], yielded: Any) -> Generator[Any, Any, T
             try:
                 yielded = coro.throw(exc)
             except StopIteration as done:
-                return done.value
+                return cast(T, done.value)
         else:
             try:
                 yielded = coro.send(sent)
             except StopIteration as done:
-                return done.value
+                return cast(T, done.value)

@@ -35,11 +35,11 @@ from runtime_registry.host.registration_hooks import (
 )
 
 __all__ = [
-    "ENTRY_POINT_GROUP",
     "BUILTIN_DISTRIBUTION",
+    "ENTRY_POINT_GROUP",
     "DiscoveredPlugin",
-    "RegisteredKind",
     "PluginSet",
+    "RegisteredKind",
     "discover_plugins",
     "load_plugins",
     "make_plugin_manager",
@@ -252,7 +252,9 @@ class _Loading:
         for hook in REGISTRATION_HOOKS:
             for item in items.get(hook.name, ()):
                 registered[hook.name][item.name] = hook.record(item, ref)
-        summary = "; ".join(f"{hook.info_field} {', '.join(names[hook.name]) or '(none)'}" for hook in REGISTRATION_HOOKS)
+        summary = "; ".join(
+            f"{hook.info_field} {', '.join(names[hook.name]) or '(none)'}" for hook in REGISTRATION_HOOKS
+        )
         log.info("plugin %r %s loaded: %s", plugin.name, plugin.version, summary)
         return PluginState.LOADED, None
 

@@ -30,12 +30,12 @@ from registry_core.kinds import RuntimeKind
 from registry_core.models import PluginRef
 
 __all__ = [
-    "RegistrationHook",
-    "RegisteredKind",
     "REGISTRATION_HOOKS",
     "RUNTIME_KINDS",
-    "plugins_in_call_order",
+    "RegisteredKind",
+    "RegistrationHook",
     "call_for_plugin",
+    "plugins_in_call_order",
     "raising_plugin",
 ]
 
@@ -142,4 +142,3 @@ def raising_plugin(manager: pluggy.PluginManager, hook: RegistrationHook, exc: B
 
 def _code_of(function: Callable[..., Any]) -> types.CodeType | None:
     return getattr(function, "__code__", None)
-

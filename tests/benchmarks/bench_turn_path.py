@@ -43,7 +43,10 @@ def runtime_class_at(revision: str) -> type:
     """``EmbeddedRuntime`` as ``runtimes/embedded/runtime.py`` defined it at ``revision``."""
     source = subprocess.run(
         ["git", "show", f"{revision}:runtimes/embedded/runtime.py"],
-        cwd=HERE, check=True, capture_output=True, text=True,
+        cwd=HERE,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as file:
         file.write(source)

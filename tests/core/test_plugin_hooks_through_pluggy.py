@@ -99,7 +99,13 @@ def states(plugin_set) -> dict[str, tuple[PluginState, str | None]]:
 
 def test_a_wrapper_of_another_plugin_wraps_each_plugins_call():
     log: list[str] = []
-    loaded = load_plugins([plugin("a", Registers(log, "a", "kind-a")), plugin("b", Registers(log, "b", "kind-b")), plugin("w", Wraps(log))])
+    loaded = load_plugins(
+        [
+            plugin("a", Registers(log, "a", "kind-a")),
+            plugin("b", Registers(log, "b", "kind-b")),
+            plugin("w", Wraps(log)),
+        ]
+    )
     assert log == ["enter", "a", "exit", "enter", "b", "exit"]
     assert sorted(loaded.kinds) == ["kind-a", "kind-b"]
     assert states(loaded)["w"] == (PluginState.LOADED, None)
@@ -123,7 +129,13 @@ def test_a_wrapper_that_lets_an_exception_pass_does_not_take_the_blame():
 
 def test_a_raising_wrapper_fails_its_own_plugin_and_the_wrapped_plugins_load():
     log: list[str] = []
-    loaded = load_plugins([plugin("a", Registers(log, "a", "kind-a")), plugin("b", Registers(log, "b", "kind-b")), plugin("bad", WrapperRaises())])
+    loaded = load_plugins(
+        [
+            plugin("a", Registers(log, "a", "kind-a")),
+            plugin("b", Registers(log, "b", "kind-b")),
+            plugin("bad", WrapperRaises()),
+        ]
+    )
     assert states(loaded) == {
         "a": (PluginState.LOADED, None),
         "b": (PluginState.LOADED, None),
@@ -193,7 +205,9 @@ def test_hookcall_monitoring_sees_one_call_per_plugin_with_its_implementations()
         lambda outcome, name, impls, kwargs: results.append(outcome.exception),
     )
     log: list[str] = []
-    load_plugins([plugin("a", Registers(log, "a", "kind-a")), plugin("r", Raises()), plugin("w", Wraps(log))], manager=manager)
+    load_plugins(
+        [plugin("a", Registers(log, "a", "kind-a")), plugin("r", Raises()), plugin("w", Wraps(log))], manager=manager
+    )
     assert calls == [(HOOK, ["a", "w"]), (HOOK, ["r", "w"])]
     assert [type(exc) for exc in results] == [type(None), RuntimeError]
 
@@ -245,7 +259,9 @@ def test_plugins_sharing_one_functions_code_are_blamed_apart():
         return Made()
 
     log: list[str] = []
-    loaded = load_plugins([plugin("bad", made("bad", True)), plugin("good", made("good", False)), plugin("w", Wraps(log))])
+    loaded = load_plugins(
+        [plugin("bad", made("bad", True)), plugin("good", made("good", False)), plugin("w", Wraps(log))]
+    )
     assert states(loaded) == {
         "bad": (PluginState.FAILED, "register_runtime_kinds raised (RuntimeError)"),
         "good": (PluginState.LOADED, None),
