@@ -219,14 +219,15 @@ class _Loading:
 
     def decide(self) -> PluginSet:
         registered: dict[str, dict[str, Any]] = {hook.name: {} for hook in REGISTRATION_HOOKS}
+        owners: dict[str, dict[str, str]] = {hook.name: {} for hook in REGISTRATION_HOOKS}  # item name -> plugin
         infos = []
         for index, plugin in enumerate(self.order):
             items = self.items.get(plugin.name, {}) if index not in self.outcome else {}
             names = {hook.name: [item.name for item in items.get(hook.name, ())] for hook in REGISTRATION_HOOKS}
             if index not in self.outcome:
-                self.outcome[index] = self._accept(plugin, items, names, registered)
+                self.outcome[index] = self._accept(plugin, items, names, registered, owners)
             state, reason = self.outcome[index]
-            fields = {hook.info_field: tuple(names[hook.name]) for hook in REGISTRATION_HOOKS}
+            fields = {hook.info_field: tuple(names[hook.name]) for hook in REGISTRATION_HOOKS if hook.info_field}
             infos.append(PluginInfo(name=plugin.name, version=plugin.version, state=state, reason=reason, **fields))
         return PluginSet(plugins=tuple(infos), registered=registered, manager=self.manager)
 
@@ -236,13 +237,14 @@ class _Loading:
         items: Mapping[str, list[Any]],
         names: Mapping[str, list[str]],
         registered: dict[str, dict[str, Any]],
+        owners: dict[str, dict[str, str]],
     ) -> tuple[PluginState, str | None]:
         for hook in REGISTRATION_HOOKS:
-            taken = registered[hook.name]
+            taken = owners[hook.name]
             seen: set[str] = set()
             for name in names[hook.name]:
                 if name in taken or name in seen:
-                    owner = taken[name].plugin.name if name in taken else plugin.name
+                    owner = taken.get(name, plugin.name)
                     reason = f"{hook.noun} {name!r} is already registered by plugin {owner!r}"
                     log.error("plugin %r failed: %s", plugin.name, reason)
                     self.manager.unregister(name=plugin.name)
@@ -252,9 +254,8 @@ class _Loading:
         for hook in REGISTRATION_HOOKS:
             for item in items.get(hook.name, ()):
                 registered[hook.name][item.name] = hook.record(item, ref)
-        summary = "; ".join(
-            f"{hook.info_field} {', '.join(names[hook.name]) or '(none)'}" for hook in REGISTRATION_HOOKS
-        )
+                owners[hook.name][item.name] = plugin.name
+        summary = "; ".join(f"{hook.noun}s {', '.join(names[hook.name]) or '(none)'}" for hook in REGISTRATION_HOOKS)
         log.info("plugin %r %s loaded: %s", plugin.name, plugin.version, summary)
         return PluginState.LOADED, None
 

@@ -56,20 +56,25 @@ class RegistrationHook:
     :param item_type: what ``register`` accepts; anything else makes the
         plugin's call raise ``TypeError`` (the plugin fails).
     :param noun: what an item is called in a failure reason ("runtime kind").
-    :param info_field: the :class:`~registry_core.models.PluginInfo` field that
-        lists the names of a plugin's items.
     :param record: builds what the host keeps per item from the item and its plugin.
+    :param info_field: the :class:`~registry_core.models.PluginInfo` field that
+        lists the names of a plugin's items (``/api/plugins``, ``runtime-registry
+        plugins``); ``None`` lists them nowhere.
+
+    Items are told apart by their ``name`` attribute.
     """
 
     name: str
     item_type: type
     noun: str
-    info_field: str
     record: Callable[[Any, PluginRef], Any]
+    info_field: str | None = None
 
 
 #: ``register_runtime_kinds(register)``: the runtime kinds a plugin provides.
-RUNTIME_KINDS = RegistrationHook("register_runtime_kinds", RuntimeKind, "runtime kind", "kinds", RegisteredKind)
+RUNTIME_KINDS = RegistrationHook(
+    "register_runtime_kinds", RuntimeKind, "runtime kind", RegisteredKind, info_field="kinds"
+)
 
 #: Every registration hook, called in this order at startup.
 REGISTRATION_HOOKS: tuple[RegistrationHook, ...] = (RUNTIME_KINDS,)

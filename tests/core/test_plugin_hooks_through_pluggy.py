@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import logging
 
+import attrs
 import pytest
 
 from registry_core import PluginState, RuntimeKind, RuntimeProvider, hookimpl
+from registry_core.hookspecs import hookspec
+from runtime_registry.host import plugin_loading
 from runtime_registry.host.plugin_loading import DiscoveredPlugin, load_plugins, make_plugin_manager
+from runtime_registry.host.registration_hooks import RegistrationHook
 
 HOOK = "register_runtime_kinds"
 
@@ -267,3 +271,87 @@ def test_plugins_sharing_one_functions_code_are_blamed_apart():
         "good": (PluginState.LOADED, None),
         "w": (PluginState.LOADED, None),
     }
+
+
+# -- another hook of the same shape ------------------------------------------------
+
+
+@attrs.frozen
+class Widget:
+    name: str
+
+
+class WidgetSpecs:
+    @staticmethod
+    @hookspec
+    def register_widgets(register):  # type: ignore[no-untyped-def]
+        """A second registration hook, as register_turn_engines will be."""
+
+
+WIDGETS = RegistrationHook("register_widgets", Widget, "widget", lambda item, plugin: (item, plugin.name))
+
+
+class KindAndWidgets:
+    def __init__(self, kind_name: str, *widgets: str, fails: bool = False) -> None:
+        self.kind_name, self.widgets, self.fails = kind_name, widgets, fails
+
+    @hookimpl
+    def register_runtime_kinds(self, register):
+        register(kind(self.kind_name))
+
+    @hookimpl
+    def register_widgets(self, register):
+        if self.fails:
+            raise RuntimeError("a bug")
+        for name in self.widgets:
+            register(Widget(name))
+
+
+@pytest.fixture
+def with_widgets(monkeypatch):
+    """A registration hook added as a new one will be: a spec and one RegistrationHook entry."""
+    monkeypatch.setattr(plugin_loading, "REGISTRATION_HOOKS", (*plugin_loading.REGISTRATION_HOOKS, WIDGETS))
+    manager = make_plugin_manager()
+    manager.add_hookspecs(WidgetSpecs)
+    return manager
+
+
+def test_a_second_registration_hook_collects_per_plugin(with_widgets):
+    loaded = load_plugins(
+        [plugin("a", KindAndWidgets("kind-a", "w1", "w2")), plugin("b", KindAndWidgets("kind-b", "w3"))],
+        manager=with_widgets,
+    )
+    assert loaded.registered["register_widgets"] == {
+        "w1": (Widget("w1"), "a"),
+        "w2": (Widget("w2"), "a"),
+        "w3": (Widget("w3"), "b"),
+    }
+    assert sorted(loaded.kinds) == ["kind-a", "kind-b"]
+
+
+def test_a_conflict_in_the_second_hook_fails_the_plugin_as_a_whole(with_widgets):
+    loaded = load_plugins(
+        [plugin("a", KindAndWidgets("kind-a", "w1")), plugin("b", KindAndWidgets("kind-b", "w1"))], manager=with_widgets
+    )
+    assert states(loaded)["b"] == (PluginState.FAILED, "widget 'w1' is already registered by plugin 'a'")
+    assert list(loaded.kinds) == ["kind-a"]
+
+
+def test_a_plugin_raising_in_the_second_hook_loses_what_it_registered_in_the_first(with_widgets):
+    loaded = load_plugins(
+        [plugin("a", KindAndWidgets("kind-a", "w1")), plugin("b", KindAndWidgets("kind-b", fails=True))],
+        manager=with_widgets,
+    )
+    assert states(loaded)["b"] == (PluginState.FAILED, "register_widgets raised (RuntimeError)")
+    assert list(loaded.kinds) == ["kind-a"]
+    assert with_widgets.get_plugin("b") is None
+
+
+def test_registering_the_wrong_type_in_the_second_hook_names_it(with_widgets):
+    class Wrong:
+        @hookimpl
+        def register_widgets(self, register):
+            register("w1")
+
+    loaded = load_plugins([plugin("wrong", Wrong())], manager=with_widgets)
+    assert states(loaded)["wrong"] == (PluginState.FAILED, "register_widgets raised (TypeError)")
