@@ -52,14 +52,14 @@ class RegisteredKind:
 class RegistrationHook:
     """A hook of the shape ``hook(register)``, where each ``register(item)`` adds one named item.
 
-    :param name: the hook's name in :mod:`registry_core.hookspecs`.
-    :param item_type: what ``register`` accepts; anything else makes the
-        plugin's call raise ``TypeError`` (the plugin fails).
-    :param noun: what an item is called in a failure reason ("runtime kind").
-    :param record: builds what the host keeps per item from the item and its plugin.
-    :param info_field: the :class:`~registry_core.models.PluginInfo` field that
-        lists the names of a plugin's items (``/api/plugins``, ``runtime-registry
-        plugins``); ``None`` lists them nowhere.
+    - ``name``: the hook's name in :mod:`registry_core.hookspecs`;
+    - ``item_type``: what ``register`` accepts; anything else makes the
+      plugin's call raise ``TypeError`` (the plugin fails);
+    - ``noun``: what an item is called in a failure reason ("runtime kind");
+    - ``record``: builds what the host keeps per item from the item and its plugin;
+    - ``info_field``: the :class:`~registry_core.models.PluginInfo` field that
+      lists the names of a plugin's items (``/api/plugins``,
+      ``runtime-registry plugins``); ``None`` lists them nowhere.
 
     Items are told apart by their ``name`` attribute.
     """
