@@ -20,7 +20,7 @@ STATUSES = (IDLE, BUSY, STOPPED)
 
 
 class WorkerRecord:
-    """One worker's state. Slotted: an idle worker costs well under 2 KiB.
+    """One worker's state. Slotted, so an idle worker stays within its memory goal (docs/performance.md).
 
     ``turn`` is the in-flight turn's asyncio task (``None`` when idle or
     stopped). ``turn_number`` counts the turns
