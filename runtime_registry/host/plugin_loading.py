@@ -209,6 +209,10 @@ class _Loading:
                     self.items[name][hook.name] = call_for_plugin(self.manager, hook, name)
                 except (Exception, SystemExit) as exc:
                     culprit = raising_plugin(self.manager, hook, exc, default=name)
+                    if culprit not in self.modules:
+                        # Registered on the manager by the host, not loaded
+                        # here: no plugin of ours to blame but the called one.
+                        culprit = name
                     self._fail(self.modules[culprit][0], f"{hook.name} raised", exc)
                     if culprit == name:
                         break

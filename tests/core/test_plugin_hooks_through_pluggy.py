@@ -355,3 +355,21 @@ def test_registering_the_wrong_type_in_the_second_hook_names_it(with_widgets):
 
     loaded = load_plugins([plugin("wrong", Wrong())], manager=with_widgets)
     assert states(loaded)["wrong"] == (PluginState.FAILED, "register_widgets raised (TypeError)")
+
+
+def test_a_wrapper_the_host_registered_on_the_manager_wraps_every_plugins_call():
+    manager = make_plugin_manager()
+    log: list[str] = []
+    manager.register(Wraps(log), name="host-wrapper")
+    loaded = load_plugins(
+        [plugin("a", Registers(log, "a", "kind-a")), plugin("b", Registers(log, "b"))], manager=manager
+    )
+    assert log == ["enter", "a", "exit", "enter", "b", "exit"]
+    assert [p.name for p in loaded.plugins] == ["a", "b"]
+
+
+def test_a_raising_wrapper_the_host_registered_fails_the_plugins_it_wraps_and_nothing_crashes():
+    manager = make_plugin_manager()
+    manager.register(WrapperRaises(), name="host-wrapper")
+    loaded = load_plugins([plugin("a", Registers([], "a", "kind-a"))], manager=manager)
+    assert states(loaded) == {"a": (PluginState.FAILED, "register_runtime_kinds raised (RuntimeError)")}
