@@ -34,7 +34,7 @@ from registry_core import (
     hookimpl,
 )
 # Only the settings type at import: the plugin is imported at every start to
-# register the kind, and the reader's modules (about 7 ms) are needed only
+# register the kind, and the reader's modules (docs/performance.md) are needed only
 # when a local-compat runtime is configured; its provider imports them.
 from runtime_registry.runtimes.local_compat.settings import LocalCompatSettings
 

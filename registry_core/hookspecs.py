@@ -35,6 +35,8 @@ def register_runtime_kinds(register: Callable[[RuntimeKind], None]) -> None:
     Call ``register(RuntimeKind(...))`` once per kind. The registry validates
     each registration and records which plugin made it; a name that another
     plugin already registered is a conflict that fails this plugin as a whole.
+    The hook is called once per plugin, through pluggy: other plugins'
+    wrappers wrap each call, and ``tryfirst``/``trylast`` order the calls.
 
     :param register: the callback that takes a :class:`~registry_core.kinds.RuntimeKind`.
     :return: nothing; what counts is what you passed to ``register``.

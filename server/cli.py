@@ -155,7 +155,7 @@ def _startup_without_gc() -> Iterator[None]:
 
     Starting allocates almost only objects that live as long as the process
     (modules, classes, the registry, the app): collecting while it runs is
-    wasted work (about 3 ms of the start). Freezing them afterwards takes them
+    wasted work (docs/performance.md, "Startup"). Freezing them afterwards takes them
     out of the collector's generations, so that full collections while
     serving do not walk them again (shorter pauses; docs/performance.md).
     """

@@ -57,8 +57,8 @@ _SEPARATOR = "\n"
 
 
 def _sse() -> ModuleType:
-    """sse-starlette, imported by the first stream rather than at startup, where it was
-    about 5 ms of a ~170 ms start (decision 0052).
+    """sse-starlette, imported by the first stream rather than at startup, where it
+    was a measurable part of the start (decision 0052, docs/performance.md).
 
     Imported after uvicorn installed its signal handlers, its import-time patch
     of uvicorn's ``handle_exit`` comes too late to matter; it then sees shutdown

@@ -79,8 +79,8 @@ async def read_model(request: Request, model: type[T]) -> T:
 #
 # ``structure`` (cattrs with strict hooks) is the definition of what a body
 # may hold, and the only place that says what is wrong with one. Its generic
-# dispatch costs about 1.6 µs for the two-field body of a send-input, the
-# busiest write route (the shortcut: half that; docs/performance.md). A
+# dispatch costs twice the shortcut's time for the two-field body of a
+# send-input, the busiest write route (docs/performance.md). A
 # shortcut takes only bodies the converter would accept as they are and
 # returns ``None`` for anything else, which then goes to the converter; a
 # property test checks that the two agree.

@@ -106,8 +106,8 @@ def to_json_data(value: Any) -> Any:
 
 # -- JSON text, with a cache of rendered fragments ------------------------------
 #
-# Encoding dominates a 50-worker page (about 3 µs a worker, against under
-# 1 µs to look an equal model up). Workers and transcript entries are frozen
+# Encoding dominates a 50-worker page: a cache lookup of an equal model costs
+# a fraction of encoding it (docs/performance.md). Workers and transcript entries are frozen
 # attrs models whose rendering depends on their field values only, so equal
 # models have equal JSON; pages are assembled from cached fragments.
 
@@ -171,8 +171,9 @@ def _scalar_text(value: Any) -> str:
 
 
 # The answers of the write routes are small flat objects: formatting them
-# directly takes 0.5 µs where building a dict and encoding it took 2.3 µs
-# (the encoder builds its C encoder on every call), on the busiest write route.
+# directly is several times cheaper than building a dict and encoding it (the
+# encoder builds its C encoder on every call), on the busiest write route
+# (docs/performance.md, "HTTP server throughput").
 def _input_accepted_text(a: InputAccepted) -> str:
     return (
         f'{{"runtime_id":{encode_json(a.runtime_id)},"worker_id":{encode_json(a.worker_id)},'

@@ -1,7 +1,8 @@
 """The host machinery of runtime-registry: what runs plugins, never what a plugin imports.
 
 - :class:`RuntimeRegistry` — routes calls to providers by ``runtime_id``, guarded;
-- :func:`discover_plugins`, :func:`load_plugins` — entry-point discovery and pluggy loading;
+- :func:`discover_plugins`, :func:`load_plugins` — entry-point discovery and pluggy loading
+  (:func:`make_plugin_manager` for a manager to watch the hook calls of);
 - :func:`load_config`, :func:`parse_config` — the TOML configuration;
 - :func:`assemble` — configuration + plugins → a registry ready to start.
 
@@ -21,7 +22,13 @@ from runtime_registry.host.config import (
     load_config,
     parse_config,
 )
-from runtime_registry.host.plugin_loading import DiscoveredPlugin, PluginSet, discover_plugins, load_plugins
+from runtime_registry.host.plugin_loading import (
+    DiscoveredPlugin,
+    PluginSet,
+    discover_plugins,
+    load_plugins,
+    make_plugin_manager,
+)
 from runtime_registry.host.registry import RuntimeRegistry
 
 __all__ = [
@@ -40,5 +47,6 @@ __all__ = [
     "discover_plugins",
     "load_config",
     "load_plugins",
+    "make_plugin_manager",
     "parse_config",
 ]

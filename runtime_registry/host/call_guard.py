@@ -1,7 +1,8 @@
-"""Bounding a provider call in time at (almost) no cost when it does not wait.
+"""Bounding a provider call in time, without arming a timer for calls that never wait.
 
-``asyncio.timeout`` arms and cancels a timer on every call: about 5 µs, which
-alone would break the registry's dispatch budget. Most provider calls (an
+``asyncio.timeout`` arms and cancels a loop timer on every call, which is a
+measurable share of a cheap HTTP request (docs/performance.md, "The call guard
+and the turn path"; decisions 0001 and 0076). Most provider calls (an
 in-memory runtime answering a lookup) finish without ever suspending, and a
 call that never suspends cannot be interrupted by a timer anyway. So we start
 the coroutine eagerly: if it finishes on its first step we return at once; only
@@ -13,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import types
 from collections.abc import Coroutine, Generator
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 __all__ = ["run_bounded"]
 
@@ -25,7 +26,7 @@ async def run_bounded(coro: Coroutine[Any, Any, T], timeout: float) -> T:
     try:
         first = coro.send(None)
     except StopIteration as done:
-        return done.value
+        return cast(T, done.value)  # StopIteration.value is untyped: the coroutine's result
     except BaseException:
         coro.close()
         raise
@@ -49,9 +50,9 @@ def _resume(coro: Coroutine[Any, Any, T], yielded: Any) -> Generator[Any, Any, T
             try:
                 yielded = coro.throw(exc)
             except StopIteration as done:
-                return done.value
+                return cast(T, done.value)
         else:
             try:
                 yielded = coro.send(sent)
             except StopIteration as done:
-                return done.value
+                return cast(T, done.value)

@@ -5,8 +5,7 @@ Every operation except :meth:`EmbeddedRuntime.wait_for_events` and
 suspends. That is what makes the busy rule atomic without a lock — between
 "is the worker idle?" and "the worker is busy" no other coroutine can run, so
 of N concurrent inputs to an idle worker exactly one is accepted — and it
-keeps each call a few microseconds. A turn with a delay runs as an asyncio
-task, an instant one as a callback scheduled on the loop (decision 0051), so
+keeps each call a few microseconds. A turn runs as an asyncio task, so
 operations that start turns must be called from inside the running event loop.
 
 The runtime knows nothing of pluggy, HTTP or its own ``runtime_id``; it speaks
@@ -237,30 +236,21 @@ class EmbeddedRuntime:
         )
         worker.transcript.append(role, content, accepted.id)
         self.events.append("worker.turn_started", worker_id, {"turn": worker.turn_number})
-        if worker.profile.reply_delay_seconds > 0:
-            worker.turn = loop.create_task(self._run_turn(worker, worker.turn_number, content))
-        else:
-            # An instant turn still ends on a later step of the loop, so that
-            # "busy" is a real state cancel can observe; but as a callback, not
-            # a task: a task and its one yield cost about 3 µs more per input
-            # (a third of the runtime's share of POST .../input).
-            worker.turn = loop.call_soon(self._end_instant_turn, worker, worker.turn_number, content)
+        # Even an instant turn ends on a later step of the loop (the task's
+        # first), so that "busy" is a real state cancel can observe.
+        worker.turn = loop.create_task(self._run_turn(worker, worker.turn_number, content))
         return sequence, accepted.id
 
     async def _run_turn(self, worker: WorkerRecord, turn_number: int, content: str) -> None:
-        """A turn with a delay: sleep, then end it, unless it was cancelled meanwhile."""
+        """A turn: wait out the profile's delay, if any, then end it, unless it was cancelled meanwhile.
+
+        A task cancelled before its first step never runs this body at all.
+        """
         try:
-            await asyncio.sleep(worker.profile.reply_delay_seconds)
+            if worker.profile.reply_delay_seconds > 0:
+                await asyncio.sleep(worker.profile.reply_delay_seconds)
             if worker.turn is asyncio.current_task():
                 self._end_turn(worker, turn_number, content)
-        except Exception:
-            self._turn_failed(worker, turn_number)
-
-    def _end_instant_turn(self, worker: WorkerRecord, turn_number: int, content: str) -> None:
-        """An instant turn's callback. A cancelled callback never runs, and cancel
-        detaches the turn first, so this turn is still the worker's."""
-        try:
-            self._end_turn(worker, turn_number, content)
         except Exception:
             self._turn_failed(worker, turn_number)
 
@@ -379,8 +369,7 @@ class EmbeddedRuntime:
             if turn is not None:
                 self._cancel_turn(worker, "shutdown")
                 worker.status = IDLE
-                if isinstance(turn, asyncio.Task):  # an instant turn's callback has nothing to finish
-                    turns.append(turn)
+                turns.append(turn)
         self.events.close()
         if turns:
             # Let the cancelled tasks finish so none is destroyed pending.

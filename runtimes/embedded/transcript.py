@@ -3,12 +3,10 @@
 Entries never change once appended, so each is stored as the public
 :class:`~registry_core.models.TranscriptEntry` itself, built once at append
 time. A page is then a slice of the list: reading 50 entries no longer builds
-50 models and 50 ``datetime`` objects per request (that was 50–85 µs of a
-transcript page over HTTP), and the server's per-entry JSON fragment cache
-finds the very same objects again. The price is memory: about 200 bytes per
-entry beyond its content, against about 130 for a compact record with a float
-timestamp (goal: 250; docs/performance.md, "Embedded runtime scaling and
-memory").
+50 models and 50 ``datetime`` objects per request, and the server's per-entry
+JSON fragment cache finds the very same objects again. The price is memory per
+entry, within its goal (decision 0050; the figures are in docs/performance.md,
+"Embedded runtime scaling and memory").
 """
 
 from __future__ import annotations

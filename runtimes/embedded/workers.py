@@ -20,11 +20,10 @@ STATUSES = (IDLE, BUSY, STOPPED)
 
 
 class WorkerRecord:
-    """One worker's state. Slotted: an idle worker costs well under 2 KiB.
+    """One worker's state. Slotted, so an idle worker stays within its memory goal (docs/performance.md).
 
-    ``turn`` is the in-flight turn (``None`` when idle or stopped): the asyncio
-    task of a turn with a delay, or the scheduled callback of an instant one;
-    either is cancelled with ``cancel()``. ``turn_number`` counts the turns
+    ``turn`` is the in-flight turn's asyncio task (``None`` when idle or
+    stopped). ``turn_number`` counts the turns
     started so far. ``serial`` is the worker's creation serial: unique in the
     runtime, never reused, increasing with creation order (decision 0065).
     """
@@ -43,6 +42,6 @@ class WorkerRecord:
         self.created_at = created_at
         self.status = IDLE
         self.transcript = Transcript()
-        self.turn: asyncio.Task[None] | asyncio.Handle | None = None
+        self.turn: asyncio.Task[None] | None = None
         self.turn_number = 0
         self.serial = serial

@@ -13,7 +13,7 @@ from runtime_registry.runtimes.local_compat.settings import LocalCompatSettings
 
 # The settings type is needed whenever the plugin registers the kind, which is
 # at every start, also when no local-compat runtime is configured; the reader
-# itself (about 7 ms of imports) loads on first use of these names (PEP 562).
+# itself (most of the package's import time) loads on first use of these names (PEP 562).
 _LAZY = {
     "LocalCompatSource": "runtime_registry.runtimes.local_compat.source",
     "SourcePage": "runtime_registry.runtimes.local_compat.source",

@@ -286,7 +286,18 @@ class _Connection:
         from uvicorn.server import ServerState
 
         # As in the benchmark: our server sends no server header, the bare one uvicorn's default.
-        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", http="h11", server_header=server_header)
+        # The keep-alive timeout is an hour: on a loaded machine one side's
+        # rounds outlast uvicorn's default 5 s, which closed the other side's
+        # idle connection and failed its next request.
+        config = uvicorn.Config(
+            app,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            http="h11",
+            server_header=server_header,
+            timeout_keep_alive=3600,
+        )
         config.load()
         state = ServerState()
         state.default_headers = [(b"date", b"Wed, 25 Nov 2026 09:00:00 GMT"), *config.encoded_headers]
