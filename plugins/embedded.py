@@ -7,13 +7,18 @@ adapter: it adds the runtime's identity (``runtime_id``, ``kind``) to what
 ``registry_core`` page models. The runtime raises ``registry_core``'s typed
 errors itself (decision 0004), so there is no error mapping here.
 
-No method of the provider suspends except ``wait_for_events`` and ``close``:
-the registry's eager call guard then costs nothing (decision 0001).
+No method of the provider suspends except ``wait_for_events``, ``start`` and
+``close`` — and, with a SQLite store in ``acknowledged`` mode, the operations
+that write, which wait for their commit after the runtime has changed its state
+synchronously (decision 0085). Otherwise the registry's eager call guard costs
+nothing (decision 0001).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
+from pathlib import Path
 
 from registry_core import (
     CreateWorkerRequest,
@@ -21,6 +26,7 @@ from registry_core import (
     EventPage,
     InputAccepted,
     InputRequest,
+    RuntimeContext,
     RuntimeKind,
     RuntimeLimits,
     RuntimeProvider,
@@ -32,26 +38,50 @@ from registry_core import (
     WorkerPage,
     hookimpl,
 )
+from registry_core.kinds import DEFAULT_DATA_DIR
 from runtime_registry.runtimes.embedded import EmbeddedRuntime, EmbeddedSettings, WorkerRecord
+from runtime_registry.runtimes.embedded.settings import StoreBackend
+from runtime_registry.runtimes.embedded.store import MemoryStore, WorkerStore
 
-__all__ = ["EmbeddedProvider", "KIND", "register_runtime_kinds"]
+__all__ = ["EmbeddedProvider", "KIND", "register_runtime_kinds", "make_store"]
 
 #: The kind name, as registered and as put in every worker.
 KIND = "embedded"
 
 
+def make_store(runtime_id: str, settings: EmbeddedSettings, data_dir: Path) -> WorkerStore:
+    """The store ``settings.store`` asks for; a relative path resolves against ``data_dir``.
+
+    The SQLite store's module (and ``sqlite3``) is imported only when a runtime uses it.
+    """
+    if settings.store.backend is StoreBackend.MEMORY:
+        return MemoryStore()
+    from runtime_registry.runtimes.embedded.sqlite_store import SQLiteStore
+
+    path = Path(settings.store.path) if settings.store.path is not None else Path("state") / f"{runtime_id}.db"
+    return SQLiteStore(
+        data_dir / path, durability=settings.store.durability, retention=settings.event_retention
+    )
+
+
 class EmbeddedProvider(RuntimeProvider):
     """One embedded runtime, registered under ``runtime_id``.
 
-    :param settings: the runtime's settings (``EmbeddedSettings()`` if omitted).
+    :param settings: the runtime's settings (``EmbeddedSettings()`` if omitted:
+        a SQLite store, ``acknowledged``).
+    :param context: where the host keeps files; without one, ``data_dir`` is
+        ``.runtime-registry`` in the working directory.
     """
 
     kind = KIND
 
-    def __init__(self, runtime_id: str, settings: EmbeddedSettings | None = None) -> None:
+    def __init__(
+        self, runtime_id: str, settings: EmbeddedSettings | None = None, *, context: RuntimeContext | None = None
+    ) -> None:
         super().__init__(runtime_id)
         settings = settings or EmbeddedSettings()
-        self.runtime = EmbeddedRuntime(settings)
+        data_dir = context.data_dir if context is not None else Path(DEFAULT_DATA_DIR).absolute()
+        self.runtime = EmbeddedRuntime(settings, store=make_store(runtime_id, settings, data_dir))
         self.limits = RuntimeLimits(
             worker_page_max=settings.worker_page_max,
             transcript_page_max=settings.transcript_page_max,
@@ -64,14 +94,25 @@ class EmbeddedProvider(RuntimeProvider):
 
     # -- lifecycle -----------------------------------------------------------
 
+    async def start(self) -> None:
+        """Open the store and take back what it holds (nothing for a memory store)."""
+        await self.runtime.start()
+
     async def close(self) -> None:
-        """Cancel in-flight turns and wake every event waiter."""
+        """Cancel in-flight turns, wake every event waiter, and commit what the store has queued."""
         await self.runtime.close()
 
     async def describe(self) -> RuntimeState:
-        """``running``; ``degraded`` (with a warning) while at ``max_workers``; ``stopped`` after close."""
+        """``running``; ``unavailable`` with ``store_unusable`` when the store cannot be opened;
+        ``degraded`` while the store cannot write or at ``max_workers``; ``stopped`` after close."""
         if self.runtime.closed:
             return RuntimeState(RuntimeStatus.STOPPED)
+        reason = self.runtime.unavailable_reason
+        if reason is not None:
+            return RuntimeState(RuntimeStatus.UNAVAILABLE, (Diagnostic.error("store_unusable", reason),))
+        store_problems = self.runtime.store.diagnostics()
+        if store_problems:
+            return RuntimeState(RuntimeStatus.DEGRADED, store_problems)
         held, most = len(self.runtime), self.runtime.settings.max_workers
         if held >= most:
             return RuntimeState(
@@ -110,27 +151,43 @@ class EmbeddedProvider(RuntimeProvider):
         created = self.runtime.create_worker(
             intent=request.intent, profile=request.profile, label=request.label, capabilities=request.capabilities
         )
-        return self._model(created.worker, created.diagnostics)
+        model = self._model(created.worker, created.diagnostics)
+        await self._committed()
+        return model
 
     async def send_input(self, worker_id: str, request: InputRequest) -> InputAccepted:
         """Accept input and start a turn; ``WorkerBusy`` while one runs."""
         sequence, event_id = self.runtime.send_input(worker_id, request.content, role=request.kind.value)
-        return InputAccepted(self.runtime_id, worker_id, sequence, event_id, self.runtime.get_worker(worker_id).status)
+        accepted = InputAccepted(self.runtime_id, worker_id, sequence, event_id, self.runtime.get_worker(worker_id).status)
+        await self._committed()
+        return accepted
 
     async def cancel_worker(self, worker_id: str) -> WorkerActionResult:
         """Cancel the in-flight turn; ``changed`` is ``False`` when there was none."""
         changed = self.runtime.cancel(worker_id)
-        return WorkerActionResult(self.runtime_id, worker_id, "cancel", changed, self.runtime.get_worker(worker_id).status)
+        result = WorkerActionResult(self.runtime_id, worker_id, "cancel", changed, self.runtime.get_worker(worker_id).status)
+        await self._committed()
+        return result
 
     async def stop_worker(self, worker_id: str) -> WorkerActionResult:
         """Stop the worker for good; ``changed`` is ``False`` when it already was."""
         changed = self.runtime.stop(worker_id)
-        return WorkerActionResult(self.runtime_id, worker_id, "stop", changed, self.runtime.get_worker(worker_id).status)
+        result = WorkerActionResult(self.runtime_id, worker_id, "stop", changed, self.runtime.get_worker(worker_id).status)
+        await self._committed()
+        return result
 
     async def delete_worker(self, worker_id: str) -> WorkerActionResult:
         """Remove the worker for good, freeing its capacity slot; ``UnknownWorker`` afterwards."""
         self.runtime.delete(worker_id)
+        await self._committed()
         return WorkerActionResult(self.runtime_id, worker_id, "delete", True, "stopped")
+
+    async def _committed(self) -> None:
+        """In ``acknowledged`` mode, wait until this call's changes are committed (no wait otherwise)."""
+        waiter = self.runtime.store.barrier()
+        if waiter is not None:
+            # shield: a client that goes away must not cancel the future other requests of the batch await.
+            await asyncio.shield(waiter)
 
     async def read_transcript(self, worker_id: str, *, start: int, limit: int) -> TranscriptPage:
         """A bounded transcript page."""
@@ -155,7 +212,7 @@ def register_runtime_kinds(register: Callable[[RuntimeKind], None]) -> None:
     register(
         RuntimeKind(
             name=KIND,
-            description="In-process workers with a memory store (no tools; builtin default and echo profiles)",
+            description="In-process workers with a durable SQLite or a memory store (no tools; builtin default and echo profiles)",
             factory=EmbeddedProvider,
             settings_type=EmbeddedSettings,
         )

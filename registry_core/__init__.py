@@ -37,7 +37,7 @@ from registry_core.errors import (
 )
 from registry_core.hookspecs import hookimpl
 from registry_core.identifiers import is_valid_identifier, validate_identifier
-from registry_core.kinds import NoSettings, RuntimeKind
+from registry_core.kinds import NoSettings, RuntimeContext, RuntimeKind
 from registry_core.models import (
     Capabilities,
     CreateWorkerRequest,
@@ -87,6 +87,7 @@ __all__ = [
     "LimitTooLarge",
     "MalformedRequest",
     "NoSettings",
+    "RuntimeContext",
     "PluginInfo",
     "PluginRef",
     "PluginState",

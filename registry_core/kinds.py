@@ -2,21 +2,54 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import attrs
 
 from registry_core.provider import RuntimeProvider
 
-__all__ = ["RuntimeKind", "NoSettings", "ProviderFactory", "KIND_NAME_PATTERN"]
+__all__ = ["RuntimeKind", "RuntimeContext", "DEFAULT_DATA_DIR", "NoSettings", "ProviderFactory", "KIND_NAME_PATTERN", "accepts_context"]
 
 #: Kind names: lowercase letters, digits and ``-``, starting with a letter, at most 64.
 KIND_NAME_PATTERN = re.compile(r"[a-z][a-z0-9\-]{0,63}")
 
 #: Builds a provider: ``factory(runtime_id, settings) -> RuntimeProvider``.
 ProviderFactory = Callable[[str, Any], RuntimeProvider]
+
+
+#: The data directory of a host that configures none: relative to the working directory.
+DEFAULT_DATA_DIR = ".runtime-registry"
+
+
+@attrs.frozen
+class RuntimeContext:
+    """What the host tells a runtime about where it runs (added in 0.x with durable stores).
+
+    A factory that takes a keyword argument ``context`` receives one; other
+    factories are called as before (``factory(runtime_id, settings)``).
+
+    :ivar data_dir: the absolute directory where runtimes keep their files
+        (the server's ``data_dir``). Resolve relative paths of your settings
+        against it; never show it to clients.
+    """
+
+    data_dir: Path
+
+
+def accepts_context(factory: Callable[..., Any]) -> bool:
+    """Whether ``factory`` takes the ``context`` keyword argument."""
+    try:
+        parameters = inspect.signature(factory).parameters
+    except (TypeError, ValueError):  # a builtin or C callable without a signature
+        return False
+    parameter = parameters.get("context")
+    return parameter is not None and parameter.kind in (
+        inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD
+    )
 
 
 @attrs.frozen
@@ -41,7 +74,8 @@ class RuntimeKind:
     :ivar factory: ``factory(runtime_id, settings)`` returns a new, not yet
         started :class:`~registry_core.provider.RuntimeProvider`. It runs at
         startup, outside any event loop: do not start tasks here, do that in
-        ``start()``.
+        ``start()``. A factory with a ``context`` keyword parameter is also
+        given a :class:`RuntimeContext` (where to keep files).
     :ivar settings_type: an attrs class the runtime's ``settings`` table is
         structured into (unknown keys are errors, every field should have a
         default). The factory receives an instance.

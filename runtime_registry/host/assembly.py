@@ -9,12 +9,14 @@ otherwise — and always for a factory that raises — the runtime is registered
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import attrs
 
 from runtime_registry.host.config import ConfigError, ConfigProblem, RegistryConfig
 from registry_core.converter import structure
 from registry_core.errors import InvalidRequest
+from registry_core.kinds import RuntimeContext, accepts_context
 from runtime_registry.host.plugin_loading import DiscoveredPlugin, PluginSet, discover_plugins, load_plugins
 from registry_core.provider import RuntimeProvider
 from runtime_registry.host.registry import RuntimeRegistry
@@ -54,6 +56,8 @@ def assemble(
         discovered = discover_plugins()
     plugins = load_plugins(discovered, enabled=config.plugins.enabled, disabled=config.plugins.disabled)
     registry = RuntimeRegistry(call_timeout=config.server.call_timeout_seconds)
+    # Resolved once, at startup: a later chdir cannot move a runtime's files.
+    context = RuntimeContext(data_dir=Path(config.server.data_dir).absolute())
     problems: list[ConfigProblem] = []
     # Enabling a plugin that is not installed is always a mistake (a typo, a
     # missing pip install): an error for check-config, a warning for serve.
@@ -84,7 +88,11 @@ def assemble(
             problems.extend(ConfigProblem(d["path"], d["message"]) for d in exc.details)
             continue
         try:
-            provider = registered.kind.factory(runtime.id, settings)
+            factory = registered.kind.factory
+            if accepts_context(factory):
+                provider = factory(runtime.id, settings, context=context)
+            else:
+                provider = factory(runtime.id, settings)
             if not isinstance(provider, RuntimeProvider) or (provider.runtime_id, provider.kind) != (runtime.id, runtime.kind):
                 raise TypeError("the factory did not return a provider of this kind for this runtime id")
             registry.register(provider, display_name=runtime.display_name, plugin=registered.plugin)

@@ -34,10 +34,13 @@ from annotated_types import Ge, Gt, Interval
 
 from registry_core.converter import converter, structure
 from registry_core.errors import InvalidRequest
+from registry_core.kinds import DEFAULT_DATA_DIR
 from registry_core.models import Identifier
 
 __all__ = [
     "DEFAULT_RUNTIME_ID",
+    "DEFAULT_DATA_DIR",
+    "DATA_DIR_ENVIRONMENT_VARIABLE",
     "TOKEN_ENVIRONMENT_VARIABLE",
     "ENABLE_PLUGINS_ENVIRONMENT_VARIABLE",
     "DISABLE_PLUGINS_ENVIRONMENT_VARIABLE",
@@ -56,6 +59,8 @@ __all__ = [
 
 #: The id of the embedded runtime of the default configuration.
 DEFAULT_RUNTIME_ID = "backend-internal"
+#: Overrides ``server.data_dir``.
+DATA_DIR_ENVIRONMENT_VARIABLE = "RUNTIME_REGISTRY_DATA_DIR"
 #: Overrides ``server.token``.
 TOKEN_ENVIRONMENT_VARIABLE = "RUNTIME_REGISTRY_TOKEN"
 #: Comma-separated plugin names: load only these (like ``DATASETTE_LOAD_PLUGINS``).
@@ -127,6 +132,8 @@ class ServerSettings:
     :param max_connections: open connections (or requests in flight) at which
         new requests get uvicorn's plain ``503``; ``None`` for no limit.
     :param keep_alive_timeout_seconds: how long an idle keep-alive connection stays open.
+    :param data_dir: where runtimes keep their files (the embedded runtime's
+        SQLite store); relative to the working directory. Never shown to clients.
     """
 
     host: str = "127.0.0.1"
@@ -140,6 +147,11 @@ class ServerSettings:
     cors_allowed_origins: tuple[WebOrigin, ...] = ()
     max_connections: Annotated[int, Ge(2)] | None = 1000
     keep_alive_timeout_seconds: Annotated[float, Interval(gt=0, le=3600)] = 5.0
+    data_dir: str = DEFAULT_DATA_DIR
+
+    def __attrs_post_init__(self) -> None:
+        if not self.data_dir.strip() or "\x00" in self.data_dir:
+            raise ValueError("data_dir: must be a non-empty directory path without NUL characters")
 
 
 @attrs.frozen
@@ -233,11 +245,14 @@ def parse_config(text: str, *, source: str = "<config>") -> RegistryConfig:
 
 
 def apply_environment(config: RegistryConfig, environ: Mapping[str, str] = os.environ) -> RegistryConfig:
-    """Apply the environment overrides: the token and the plugin selection."""
+    """Apply the environment overrides: the token, the data directory and the plugin selection."""
     server, plugins = config.server, config.plugins
     token = environ.get(TOKEN_ENVIRONMENT_VARIABLE)
     if token:
         server = attrs.evolve(server, token=token)
+    data_dir = environ.get(DATA_DIR_ENVIRONMENT_VARIABLE)
+    if data_dir and "\x00" not in data_dir:
+        server = attrs.evolve(server, data_dir=data_dir)
     enabled = environ.get(ENABLE_PLUGINS_ENVIRONMENT_VARIABLE)
     if enabled is not None:
         plugins = attrs.evolve(plugins, enabled=_names(enabled))

@@ -77,6 +77,15 @@ class ProfileBook:
         self._default_resolution = Resolution(default, fell_back=False)
         self._fallback = Resolution(default, fell_back=True)
 
+    def by_name(self, name: str) -> Profile:
+        """The profile a stored worker names (:attr:`Profile.name`), or the default if it is no longer configured.
+
+        A worker keeps working after an operator removes its profile; it
+        takes the default's behaviour (decision 0086).
+        """
+        profile = self._by_selector.get(name)
+        return self.default if profile is None or name == DEFAULT_SELECTOR else profile
+
     def resolve(self, selector: str | None) -> Resolution:
         """The profile ``selector`` names, or the default with ``fell_back=True``."""
         if selector is None:

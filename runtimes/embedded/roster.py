@@ -43,6 +43,18 @@ class Roster:
         #: The serial the next appended worker must carry.
         self.next_serial = first_serial
 
+    @classmethod
+    def restored(cls, first_serial: int, next_serial: int, workers: list[WorkerRecord]) -> Roster:
+        """A roster taken back from a store: ``workers`` (in serial order, gaps where deleted) and the next serial."""
+        roster = cls(first_serial)
+        serials = [worker.serial for worker in workers]
+        if serials != sorted(serials) or (serials and (serials[0] < first_serial or serials[-1] >= next_serial)):
+            raise ValueError("restored workers must be in serial order, within first_serial .. next_serial - 1")
+        roster._records = list(workers)  # type: ignore[assignment]
+        roster._serials = array("q", serials)
+        roster.next_serial = next_serial
+        return roster
+
     def __len__(self) -> int:
         """How many live workers the roster holds."""
         return len(self._records) - self._tombstones

@@ -44,6 +44,7 @@ from runtime_registry.runtimes.embedded.events import EventLog, EventSlice, cloc
 from runtime_registry.runtimes.embedded.profiles import ProfileBook
 from runtime_registry.runtimes.embedded.roster import Roster
 from runtime_registry.runtimes.embedded.settings import EmbeddedSettings
+from runtime_registry.runtimes.embedded.store import MemoryStore, StoreMeta, StoreSnapshot, StoreUnusable, WorkerStore
 from runtime_registry.runtimes.embedded.transcript import ASSISTANT
 from runtime_registry.runtimes.embedded.workers import BUSY, IDLE, STOPPED, WorkerRecord
 
@@ -77,7 +78,7 @@ class TranscriptSlice:
 
 
 class EmbeddedRuntime:
-    """An in-process worker runtime with a memory store.
+    """An in-process worker runtime over a store (memory unless one is given).
 
     :param settings: limits and profiles; ``EmbeddedSettings()`` for the defaults.
     :param event_start_id: the first event's id; ``None`` (the default) for the
@@ -86,6 +87,10 @@ class EmbeddedRuntime:
     :param worker_start_serial: the first worker's creation serial; ``None``
         (the default) for the clock in microseconds, so that worker ids and
         list cursors are never reused across restarts either (decision 0065).
+    :param store: where workers, transcripts and events live; ``None`` for a
+        :class:`MemoryStore` (this runtime is usable at once). A durable store
+        is usable after :meth:`start` has restored what it holds: ids, list
+        cursors and event ids then continue from the previous run (decision 0086).
     """
 
     def __init__(
@@ -94,11 +99,16 @@ class EmbeddedRuntime:
         *,
         event_start_id: int | None = None,
         worker_start_serial: int | None = None,
+        store: WorkerStore | None = None,
     ) -> None:
         self.settings = settings = settings or EmbeddedSettings()
         self.profiles = ProfileBook(settings.profiles, settings.default_profile)
-        self.events = EventLog(settings.event_retention, start_id=event_start_id)
+        self.store = store = MemoryStore() if store is None else store
+        self.events = EventLog(
+            settings.event_retention, start_id=event_start_id, on_append=store.event_appended if store.durable else None
+        )
         self._workers: dict[str, WorkerRecord] = {}
+        store.bind(self._workers)
         # Creation order, for list pages that cost O(page) and cursors that
         # survive deletes (decision 0065).
         self._roster = Roster(clock_start_id() if worker_start_serial is None else worker_start_serial)
@@ -106,7 +116,72 @@ class EmbeddedRuntime:
         # or one from before a restart, is then refused rather than misread.
         self._cursor_tag = secrets.token_hex(4)
         self._closed = False
+        # A durable store must be opened (start) before the runtime is used;
+        # this is why it cannot be, when it is not.
+        self._unavailable: str | None = "the runtime has not been started" if store.durable else None
 
+    # -- the store ---------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open the store and take back what it holds; a memory store holds nothing.
+
+        A store that cannot be used (damaged, foreign, newer, in use) leaves
+        the runtime unavailable with a reason (:attr:`unavailable_reason`),
+        and the file untouched. Workers that were in a turn when the last run
+        ended come back idle, each with a ``worker.turn_interrupted`` event
+        (``reason: "restart"``); the turn is not run again.
+        """
+        fresh = StoreMeta(
+            first_serial=self._roster.next_serial,
+            next_serial=self._roster.next_serial,
+            first_event_id=self.events.start_id,
+            last_event_id=self.events.last_id,
+            cursor_tag=self._cursor_tag,
+        )
+        try:
+            snapshot = await self.store.open(fresh)
+        except StoreUnusable as exc:
+            self._unavailable = str(exc)
+            log.error("embedded runtime: the store cannot be used: %s", exc)
+            return
+        if snapshot is not None:
+            self._restore(snapshot)
+        self._unavailable = None
+
+    def _restore(self, snapshot: StoreSnapshot) -> None:
+        meta = snapshot.meta
+        self.events = EventLog(self.settings.event_retention, start_id=meta.first_event_id, on_append=self.store.event_appended)
+        self.events.restore(snapshot.events, last_id=meta.last_event_id, worker_ids=(w.worker_id for w in snapshot.workers))
+        self._cursor_tag = meta.cursor_tag
+        records = []
+        for stored in snapshot.workers:
+            profile = self.profiles.by_name(stored.profile)
+            record = WorkerRecord(
+                stored.worker_id, stored.label, stored.intent, profile, stored.created_at, stored.serial,
+                self.store.restored_transcript(stored.serial, stored.entries),
+            )
+            record.status = stored.status if stored.status in (IDLE, BUSY, STOPPED) else IDLE
+            record.turn_number = stored.turn_number
+            records.append(record)
+            self._workers[record.worker_id] = record
+        self._roster = Roster.restored(meta.first_serial, meta.next_serial, records)
+        for record in records:
+            if record.status is BUSY:
+                # The turn died with the last run; it is not re-run (its input
+                # stays in the transcript with no reply).
+                record.status = IDLE
+                self.events.append(
+                    "worker.turn_interrupted", record.worker_id, {"turn": record.turn_number, "reason": "restart"}
+                )
+
+    @property
+    def unavailable_reason(self) -> str | None:
+        """Why the runtime cannot be used (client-safe), or ``None`` when it can."""
+        return self._unavailable
+
+    def _check_writable(self) -> None:
+        self._check_open()
+        self.store.check_writable()
     # -- workers -----------------------------------------------------------------
 
     def create_worker(
@@ -123,7 +198,7 @@ class EmbeddedRuntime:
             tools); ``details`` names each ``capabilities[i]``.
         :raises CapacityExceeded: the runtime holds ``max_workers`` workers.
         """
-        self._check_open()
+        self._check_writable()
         if capabilities:
             raise InvalidRequest(
                 "workers of the embedded runtime have no tools and can be granted no capabilities",
@@ -145,10 +220,12 @@ class EmbeddedRuntime:
             )
         serial = self._roster.next_serial
         worker = WorkerRecord(
-            _worker_id(serial), label, intent or DEFAULT_INTENT, resolution.profile, datetime.now(timezone.utc), serial
+            _worker_id(serial), label, intent or DEFAULT_INTENT, resolution.profile, datetime.now(timezone.utc), serial,
+            self.store.new_transcript(serial),
         )
         self._roster.append(worker)
         self._workers[worker.worker_id] = worker
+        self.store.worker_added(worker)
         data: dict[str, object] = {"profile": worker.profile.name, "intent": worker.intent.kind.value}
         if resolution.fell_back:
             data["requested_profile"] = profile
@@ -157,6 +234,8 @@ class EmbeddedRuntime:
 
     def get_worker(self, worker_id: str) -> WorkerRecord:
         """One worker. :raises UnknownWorker: no such worker in this runtime."""
+        if self._unavailable is not None:
+            raise RuntimeUnavailable(self._unavailable)
         worker = self._workers.get(worker_id)
         if worker is None:
             raise UnknownWorker("no such worker in this runtime", worker_id=worker_id)
@@ -171,6 +250,8 @@ class EmbeddedRuntime:
 
         :raises InvalidCursor: a cursor this runtime did not issue.
         """
+        if self._unavailable is not None:
+            raise RuntimeUnavailable(self._unavailable)
         after = None
         if cursor is not None:
             after = self._parse_cursor(cursor)
@@ -203,7 +284,7 @@ class EmbeddedRuntime:
         :raises InvalidRequest: content longer than ``max_input_chars`` (names ``content``).
         :raises CapacityExceeded: the transcript has no room for the input and its reply.
         """
-        self._check_open()
+        self._check_writable()
         # Before anything changes: outside a running loop this raises, and the
         # worker must not be left busy with no turn.
         loop = asyncio.get_running_loop()
@@ -283,6 +364,7 @@ class EmbeddedRuntime:
         :raises WorkerStopped: the worker was stopped.
         """
         worker = self.get_worker(worker_id)
+        self.store.check_writable()
         if worker.status is STOPPED:
             raise WorkerStopped("the worker is stopped", worker_id=worker_id)
         if not self._cancel_turn(worker, "cancel"):
@@ -296,6 +378,7 @@ class EmbeddedRuntime:
         :return: whether the worker was running (``False``: already stopped).
         """
         worker = self.get_worker(worker_id)
+        self.store.check_writable()
         if worker.status is STOPPED:
             return False
         self._cancel_turn(worker, "stop")
@@ -313,12 +396,14 @@ class EmbeddedRuntime:
         :raises UnknownWorker: no such worker (deleting twice is an error, not a no-op).
         """
         worker = self.get_worker(worker_id)
+        self.store.check_writable()
         if worker.status is not STOPPED:
             self._cancel_turn(worker, "delete")
             worker.status = STOPPED
             self.events.append("worker.stopped", worker_id, {})
         del self._workers[worker_id]
         self._roster.remove(worker)
+        self.store.worker_removed(worker)
         self.events.append("worker.deleted", worker_id, {})
         self.events.forget_worker(worker_id)
 
@@ -345,6 +430,8 @@ class EmbeddedRuntime:
         """Events after ``cursor``; one worker's only with ``worker_id`` (see :meth:`EventLog.read`)."""
         if worker_id is not None:
             self.get_worker(worker_id)
+        elif self._unavailable is not None:
+            raise RuntimeUnavailable(self._unavailable)
         return self.events.read(cursor=cursor, limit=limit, worker_id=worker_id)
 
     async def wait_for_events(self, *, cursor: int, timeout: float) -> bool:
@@ -359,25 +446,40 @@ class EmbeddedRuntime:
         return self._closed
 
     async def close(self) -> None:
-        """Cancel every in-flight turn and wake every waiter; idempotent and prompt."""
+        """Cancel every in-flight turn, wake every waiter and close the store; idempotent and prompt.
+
+        With a memory store each cancelled turn is a ``worker.turn_cancelled``
+        event (``reason: "shutdown"``). With a durable store nothing is
+        written for them: the store keeps those workers busy, and the next run
+        brings them back idle with ``worker.turn_interrupted`` — the same as
+        after a crash (decision 0086).
+        """
         if self._closed:
             return
         self._closed = True
+        durable = self.store.durable
         turns = []
         for worker in self._workers.values():
             turn = worker.turn
             if turn is not None:
-                self._cancel_turn(worker, "shutdown")
-                worker.status = IDLE
+                if durable:
+                    worker.turn = None
+                    turn.cancel()
+                else:
+                    self._cancel_turn(worker, "shutdown")
+                    worker.status = IDLE
                 turns.append(turn)
         self.events.close()
         if turns:
             # Let the cancelled tasks finish so none is destroyed pending.
             await asyncio.wait(turns)
+        await self.store.close()
 
     def _check_open(self) -> None:
         if self._closed:
             raise RuntimeUnavailable("the runtime is closed")
+        if self._unavailable is not None:
+            raise RuntimeUnavailable(self._unavailable)
 
 
 def _worker_id(serial: int) -> str:

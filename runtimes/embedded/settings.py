@@ -12,6 +12,10 @@ Example (in the registry's config file)::
     max_workers = 1000
     default_profile = "builtin:default"
 
+    [runtimes.settings.store]
+    backend = "sqlite"          # the default; "memory" keeps nothing across restarts
+    durability = "acknowledged"
+
     [runtimes.settings.profiles.slow-echo]
     base = "builtin:echo"
     reply_delay_seconds = 2.0
@@ -32,6 +36,9 @@ __all__ = [
     "DEFAULT_SELECTOR",
     "ProfileBase",
     "ProfileSettings",
+    "StoreBackend",
+    "Durability",
+    "StoreSettings",
     "EmbeddedSettings",
     "MAX_REPLY_DELAY_SECONDS",
 ]
@@ -71,6 +78,47 @@ class ProfileSettings:
     description: Annotated[str, MaxLen(200)] = ""
 
 
+class StoreBackend(enum.Enum):
+    """Where an embedded runtime keeps its workers, transcripts and events."""
+
+    #: A SQLite database file: everything survives restarts and crashes (decision 0085).
+    SQLITE = "sqlite"
+    #: The process's memory: everything ends with the process.
+    MEMORY = "memory"
+
+
+class Durability(enum.Enum):
+    """When a SQLite store's answers go out relative to its commits."""
+
+    #: An answer is sent only once what it acknowledges is committed (and synced).
+    ACKNOWLEDGED = "acknowledged"
+    #: Answers go out at once; commits follow within ``BATCH_INTERVAL_SECONDS``.
+    BATCHED = "batched"
+
+
+_STORE_PATH = re.compile(r"[^\x00]{1,4096}")
+
+
+@attrs.frozen
+class StoreSettings:
+    """The ``[runtimes.settings.store]`` table: where the runtime keeps its state.
+
+    :param backend: ``"sqlite"`` (the default) or ``"memory"``.
+    :param path: the SQLite file; a relative path resolves against the
+        server's ``data_dir``. ``None`` (the default) is
+        ``state/<runtime id>.db``. Never shown to clients.
+    :param durability: ``"acknowledged"`` (the default) or ``"batched"``.
+    """
+
+    backend: StoreBackend = StoreBackend.SQLITE
+    path: str | None = None
+    durability: Durability = Durability.ACKNOWLEDGED
+
+    def __attrs_post_init__(self) -> None:
+        if self.path is not None and (not _STORE_PATH.fullmatch(self.path) or not self.path.strip()):
+            raise ValueError("store.path: must be a non-empty file path without NUL characters")
+
+
 _PageMax = Annotated[int, Interval(ge=1, le=10_000)]
 
 
@@ -90,6 +138,7 @@ class EmbeddedSettings:
         ``"default"`` or unknown: a builtin selector or a name in ``profiles``.
     :param profiles: operator-defined profiles by name (letters, digits,
         ``-`` and ``_``; not ``default``; selected by bare name).
+    :param store: where workers, transcripts and events live (:class:`StoreSettings`).
     """
 
     max_workers: Annotated[int, Ge(1)] = 1000
@@ -101,6 +150,7 @@ class EmbeddedSettings:
     event_retention: Annotated[int, Ge(1)] = 10_000
     default_profile: str = ProfileBase.DEFAULT.value
     profiles: dict[str, ProfileSettings] = attrs.Factory(dict)
+    store: StoreSettings = StoreSettings()
 
     def __attrs_post_init__(self) -> None:
         # Cross-field rules: reported at the settings table's path, so each

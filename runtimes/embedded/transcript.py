@@ -12,10 +12,11 @@ entry, within its goal (decision 0050; the figures are in docs/performance.md,
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Protocol
 
 from registry_core.models import TranscriptEntry
 
-__all__ = ["Transcript", "USER", "SYSTEM", "ASSISTANT", "ROLES"]
+__all__ = ["Transcript", "TranscriptStorage", "USER", "SYSTEM", "ASSISTANT", "ROLES"]
 
 USER = "user"
 SYSTEM = "system"
@@ -24,8 +25,22 @@ ASSISTANT = "assistant"
 ROLES = {role: role for role in (USER, SYSTEM, ASSISTANT)}
 
 
+class TranscriptStorage(Protocol):
+    """What the runtime needs of a worker's transcript, wherever its entries live (decision 0085)."""
+
+    def __len__(self) -> int: ...
+
+    def append(self, role: str, content: str, event_id: int) -> int:
+        """Add an entry and return its sequence number (1-based)."""
+        ...
+
+    def page(self, *, start: int, limit: int) -> tuple[tuple[TranscriptEntry, ...], int | None]:
+        """Entries with ``sequence >= start``, at most ``limit``, and the next start (``None`` at the end)."""
+        ...
+
+
 class Transcript:
-    """The entries of one worker, in order. Entries are never removed or changed."""
+    """The entries of one worker, in order, in memory. Entries are never removed or changed."""
 
     __slots__ = ("_entries",)
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from registry_core.models import Intent
 
 from runtime_registry.runtimes.embedded.profiles import Profile
-from runtime_registry.runtimes.embedded.transcript import Transcript
+from runtime_registry.runtimes.embedded.transcript import Transcript, TranscriptStorage
 
 __all__ = ["WorkerRecord", "IDLE", "BUSY", "STOPPED", "STATUSES"]
 
@@ -33,7 +33,14 @@ class WorkerRecord:
     )
 
     def __init__(
-        self, worker_id: str, label: str | None, intent: Intent, profile: Profile, created_at: datetime, serial: int
+        self,
+        worker_id: str,
+        label: str | None,
+        intent: Intent,
+        profile: Profile,
+        created_at: datetime,
+        serial: int,
+        transcript: TranscriptStorage | None = None,
     ) -> None:
         self.worker_id = worker_id
         self.label = label
@@ -41,7 +48,9 @@ class WorkerRecord:
         self.profile = profile
         self.created_at = created_at
         self.status = IDLE
-        self.transcript = Transcript()
+        # The store decides where entries live (decision 0085); a record built
+        # without one keeps them in memory.
+        self.transcript: TranscriptStorage = Transcript() if transcript is None else transcript
         self.turn: asyncio.Task[None] | None = None
         self.turn_number = 0
         self.serial = serial

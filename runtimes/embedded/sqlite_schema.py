@@ -1,0 +1,142 @@
+"""The SQLite store's file format: checks before touching a file, the schema, and migrations.
+
+A file is checked *read-only* before anything writes to it (decision 0087):
+it must be a SQLite database, carry this store's ``application_id``, have a
+schema version this code knows, and be as long as its header says. A file
+that fails is never opened for writing, so it is never "repaired" or
+overwritten; the runtime is ``unavailable`` and says why, without the path.
+
+Versions (the ``schema_version`` table; ``PRAGMA user_version`` mirrors it):
+
+1. ``meta``, ``workers``, ``entries``, ``events``.
+2. ``workers.entries``: each worker's transcript length, so a restart reads
+   one row per worker instead of counting every entry (O(workers), not
+   O(entries)).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+from runtime_registry.runtimes.embedded.store import StoreUnusable
+
+__all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "check_file", "create_schema", "migrate"]
+
+#: ``PRAGMA application_id`` of every store file: "RREG". Tells our files from foreign SQLite files.
+APPLICATION_ID = 0x52524547
+#: The schema version this code writes.
+SCHEMA_VERSION = 2
+
+_HEADER_MAGIC = b"SQLite format 3\x00"
+
+_SCHEMA = (
+    "CREATE TABLE schema_version (version INTEGER NOT NULL)",
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID",
+    "CREATE TABLE workers ("
+    " serial INTEGER PRIMARY KEY, worker_id TEXT NOT NULL UNIQUE, label TEXT, intent TEXT NOT NULL,"
+    " profile TEXT NOT NULL, created_us INTEGER NOT NULL, status TEXT NOT NULL,"
+    " turn_number INTEGER NOT NULL, entries INTEGER NOT NULL DEFAULT 0)",
+    "CREATE TABLE entries ("
+    " serial INTEGER NOT NULL, sequence INTEGER NOT NULL, role TEXT NOT NULL, content TEXT NOT NULL,"
+    " event_id INTEGER NOT NULL, created_us INTEGER NOT NULL, PRIMARY KEY (serial, sequence)) WITHOUT ROWID",
+    "CREATE TABLE events ("
+    " id INTEGER PRIMARY KEY, type TEXT NOT NULL, worker_id TEXT, data TEXT NOT NULL, created_us INTEGER NOT NULL)",
+)
+
+
+def check_file(path: Path) -> int | None:
+    """Check an existing file without writing to it; return its schema version (``None``: empty, start fresh).
+
+    :raises StoreUnusable: not SQLite, truncated, foreign, or newer than this code.
+    """
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return None
+    if size == 0:
+        return None
+    with path.open("rb") as file:
+        header = file.read(100)
+    if len(header) < 100 or not header.startswith(_HEADER_MAGIC):
+        raise StoreUnusable("the store file is not a SQLite database of this runtime; it was left untouched")
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(header[28:32], "big")
+    # The header's page count is valid when its "version-valid-for" matches
+    # the change counter; then a shorter file has lost its tail. Not while a
+    # write-ahead log holds frames: a crash in the middle of a checkpoint can
+    # leave the file short, and opening it replays the log.
+    wal = path.with_name(path.name + "-wal")
+    wal_holds_frames = wal.exists() and wal.stat().st_size > 0
+    if not wal_holds_frames and header[92:96] == header[24:28] and size < pages * page_size:
+        raise StoreUnusable("the store file is truncated; it was left untouched")
+    try:
+        connection = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, isolation_level=None)
+    except sqlite3.Error:
+        raise StoreUnusable("the store file cannot be opened; it was left untouched") from None
+    try:
+        application_id = connection.execute("PRAGMA application_id").fetchone()[0]
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if application_id == 0 and not tables:
+            return None
+        if application_id != APPLICATION_ID or "schema_version" not in tables:
+            raise StoreUnusable("the store file belongs to another program; it was left untouched")
+        row = connection.execute("SELECT max(version) FROM schema_version").fetchone()
+        version = row[0] if row else None
+    except sqlite3.DatabaseError:
+        raise StoreUnusable("the store file is damaged; it was left untouched") from None
+    finally:
+        connection.close()
+    if not isinstance(version, int) or version < 1:
+        raise StoreUnusable("the store file has no schema version; it was left untouched")
+    if version > SCHEMA_VERSION:
+        raise StoreUnusable(
+            f"the store file was written by a newer version (schema {version}, this one reads up to "
+            f"{SCHEMA_VERSION}); it was left untouched"
+        )
+    return version
+
+
+def create_schema(connection: sqlite3.Connection) -> None:
+    """Create the current schema in an empty database (inside the caller's transaction)."""
+    for statement in _SCHEMA:
+        connection.execute(statement)
+    connection.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+    connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def _migrate_1_to_2(connection: sqlite3.Connection) -> None:
+    connection.execute("ALTER TABLE workers ADD COLUMN entries INTEGER NOT NULL DEFAULT 0")
+    connection.execute(
+        "UPDATE workers SET entries = (SELECT count(*) FROM entries WHERE entries.serial = workers.serial)"
+    )
+
+
+#: ``from version -> step to the next``.
+_MIGRATIONS = {1: _migrate_1_to_2}
+
+
+def migrate(connection: sqlite3.Connection, version: int) -> None:
+    """Bring a database from ``version`` to :data:`SCHEMA_VERSION`, in one transaction (all or nothing)."""
+    if version == SCHEMA_VERSION:
+        return
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        while version < SCHEMA_VERSION:
+            _MIGRATIONS[version](connection)
+            version += 1
+        connection.execute("DELETE FROM schema_version")
+        connection.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+        connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+
+
+def ensure_directory(path: Path) -> None:
+    """Create the store file's directory (owner-only) if it is missing."""
+    os.makedirs(path.parent, mode=0o700, exist_ok=True)

@@ -1,0 +1,450 @@
+"""The SQLite store: the embedded runtime's workers, transcripts and events in one file (decision 0085).
+
+- **Writes** are queued in the loop's thread (a list append each) and sealed
+  into a :class:`~runtime_registry.runtimes.embedded.sqlite_writer.Batch` at
+  the end of the loop step; the writer thread commits batches in groups.
+  A worker's hot state (status, turn number, transcript length) is read from
+  its record when the batch is sealed, once per batch, whatever changed it.
+- **Reads** of transcripts go to the file through a second connection (WAL:
+  readers never wait for the writer), page by page: memory holds each
+  worker's record and the entries not yet committed, not its transcript.
+- **Durability**: ``acknowledged`` commits as soon as there is work, with
+  ``synchronous=FULL`` (each commit is on disk before the answer);
+  ``batched`` commits at most every :data:`BATCH_INTERVAL_SECONDS` with
+  ``synchronous=NORMAL`` (a crash of the process loses nothing committed; a
+  crash of the machine can lose the last commits).
+- **Faults**: a file that is damaged, foreign, newer or in use is never
+  written (:mod:`~runtime_registry.runtimes.embedded.sqlite_schema`); a
+  commit that fails makes writes refused until the writer's retry succeeds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import fcntl
+import json
+import logging
+import os
+import sqlite3
+from collections.abc import Mapping
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from registry_core.errors import RuntimeUnavailable
+from registry_core.models import Diagnostic, Event, Intent, IntentKind, TranscriptEntry
+
+from runtime_registry.runtimes.embedded.settings import Durability
+from runtime_registry.runtimes.embedded.sqlite_schema import check_file, create_schema, ensure_directory, migrate
+from runtime_registry.runtimes.embedded.sqlite_writer import Batch, GroupWriter
+from runtime_registry.runtimes.embedded.store import (
+    StoredWorker,
+    StoreMeta,
+    StoreSnapshot,
+    StoreUnusable,
+    WorkerStore,
+)
+from runtime_registry.runtimes.embedded.transcript import ROLES
+from runtime_registry.runtimes.embedded.workers import WorkerRecord
+
+__all__ = ["SQLiteStore", "StoredTranscript", "BATCH_INTERVAL_SECONDS", "CLOSE_TIMEOUT_SECONDS"]
+
+log = logging.getLogger("runtime_registry.runtimes.embedded.store")
+
+#: In ``batched`` mode, the most time between an answer and the commit of what it answered.
+BATCH_INTERVAL_SECONDS = 0.05
+#: How long closing may take to commit what is queued (within the server's 5 s shutdown).
+CLOSE_TIMEOUT_SECONDS = 4.0
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
+
+_WRITE_REFUSED = "the runtime's store cannot write right now (disk full or read-only); reads keep working"
+
+
+def _to_us(moment: datetime) -> int:
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+def _from_us(value: int) -> datetime:
+    return _EPOCH + value * _MICROSECOND
+
+
+def _intent_json(intent: Intent) -> str:
+    return json.dumps(
+        {"kind": intent.kind.value, "purpose": intent.purpose, "objective": intent.objective, "role": intent.role},
+        separators=(",", ":"),
+    )
+
+
+def _intent_of(text: str) -> Intent:
+    data = json.loads(text)
+    return Intent(IntentKind(data["kind"]), data.get("purpose"), data.get("objective"), data.get("role"))
+
+
+class StoredTranscript:
+    """A worker's transcript in the SQLite store: its length and uncommitted tail in memory, the rest in the file."""
+
+    __slots__ = ("_store", "serial", "_length", "_pending")
+
+    def __init__(self, store: SQLiteStore, serial: int, length: int) -> None:
+        self._store = store
+        self.serial = serial
+        self._length = length
+        # Entries appended but not yet committed: a suffix of the transcript.
+        self._pending: list[TranscriptEntry] = []
+
+    def __len__(self) -> int:
+        return self._length
+
+    def append(self, role: str, content: str, event_id: int) -> int:
+        """Add an entry (queued for the writer) and return its sequence number."""
+        sequence = self._length + 1
+        entry = TranscriptEntry(sequence, ROLES[role], content, event_id, datetime.now(timezone.utc))
+        self._pending.append(entry)
+        self._length = sequence
+        self._store.entry_appended(self, entry)
+        return sequence
+
+    def page(self, *, start: int, limit: int) -> tuple[tuple[TranscriptEntry, ...], int | None]:
+        """Entries from ``start``: committed ones read from the file, then the uncommitted tail; O(page)."""
+        if start > self._length:
+            return (), None
+        end = min(start + limit, self._length + 1)  # exclusive
+        first_pending = self._pending[0].sequence if self._pending else self._length + 1
+        items: list[TranscriptEntry] = []
+        if start < first_pending:
+            items = self._store.read_entries(self.serial, start, min(end, first_pending))
+        if end > first_pending:
+            items.extend(self._pending[max(start, first_pending) - first_pending : end - first_pending])
+        following = start + len(items)
+        return tuple(items), (following if items and following <= self._length else None)
+
+    def committed(self, sequence: int) -> None:
+        """Entries up to ``sequence`` are in the file: stop holding them."""
+        pending = self._pending
+        if pending:
+            count = sequence - pending[0].sequence + 1
+            if count > 0:
+                del pending[:count]
+
+
+class SQLiteStore(WorkerStore):
+    """A durable store in one SQLite file.
+
+    :param path: the database file (absolute; its directory is created).
+    :param durability: when answers go out relative to commits.
+    :param retention: events kept (the runtime's ``event_retention``).
+    """
+
+    durable = True
+
+    def __init__(self, path: Path, *, durability: Durability, retention: int) -> None:
+        self.path = path
+        self.durability = durability
+        self.retention = retention
+        self._workers: Mapping[str, WorkerRecord] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._writer: GroupWriter | None = None
+        self._reader: sqlite3.Connection | None = None
+        self._lock_fd: int | None = None
+        self._batch = Batch()
+        self._dirty: set[str] = set()
+        self._write_error: str | None = None
+        self._closed = False
+
+    # -- opening -----------------------------------------------------------------
+
+    def bind(self, workers: Mapping[str, WorkerRecord]) -> None:
+        """Keep the runtime's worker map: sealing a batch reads each changed worker's hot state from it."""
+        self._workers = workers
+
+    async def open(self, fresh: StoreMeta) -> StoreSnapshot:
+        """Check, migrate and load the file in a thread; start the writer.
+
+        :raises StoreUnusable: the file is damaged, foreign, newer, or in use
+            by another runtime (or process); it is left untouched.
+        """
+        self._loop = asyncio.get_running_loop()
+        snapshot, writer_connection = await asyncio.to_thread(self._open_file, fresh)
+        self._writer = GroupWriter(
+            writer_connection,
+            retention=self.retention,
+            interval=BATCH_INTERVAL_SECONDS if self.durability is Durability.BATCHED else 0.0,
+            committed=self._committed_in_thread,
+            failed=self._failed_in_thread,
+        )
+        self._writer.start()
+        return snapshot
+
+    def _open_file(self, fresh: StoreMeta) -> tuple[StoreSnapshot, sqlite3.Connection]:
+        path = self.path
+        try:
+            ensure_directory(path)
+            self._lock(path)
+        except OSError as error:
+            raise StoreUnusable(f"the store file cannot be opened ({errno.errorcode.get(error.errno or 0, 'error')})") from None
+        try:
+            version = check_file(path)
+            writer = self._connect(path)
+            try:
+                if version is None:
+                    writer.execute("BEGIN IMMEDIATE")
+                    create_schema(writer)
+                    writer.executemany(
+                        "INSERT INTO meta (key, value) VALUES (?, ?)",
+                        [
+                            ("first_serial", fresh.first_serial),
+                            ("next_serial", fresh.next_serial),
+                            ("first_event_id", fresh.first_event_id),
+                            ("last_event_id", fresh.last_event_id),
+                            ("cursor_tag", fresh.cursor_tag),
+                        ],
+                    )
+                    writer.execute("COMMIT")
+                else:
+                    migrate(writer, version)
+                self._reader = self._connect(path, reader=True)
+                snapshot = self._load(self._reader)
+            except BaseException:
+                writer.close()
+                raise
+        except StoreUnusable:
+            self._unlock()
+            raise
+        except sqlite3.DatabaseError as error:
+            self._unlock()
+            log.error("embedded store %s: cannot be opened: %s", path, error)
+            raise StoreUnusable("the store file is damaged or unreadable; it was left untouched") from None
+        except OSError as error:
+            self._unlock()
+            log.error("embedded store %s: cannot be opened: %s", path, error)
+            raise StoreUnusable("the store file cannot be opened") from None
+        return snapshot, writer
+
+    def _lock(self, path: Path) -> None:
+        # One runtime per file: a second runtime (or server) on the same file
+        # would interleave serials and event ids. flock, not fcntl locks:
+        # SQLite's own fcntl locks on the same file would be released when any
+        # other descriptor of it closes.
+        fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise StoreUnusable("the store file is in use by another runtime or process") from None
+        self._lock_fd = fd
+
+    def _unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def _connect(self, path: Path, *, reader: bool = False) -> sqlite3.Connection:
+        connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        connection.execute("PRAGMA journal_mode = WAL")
+        synchronous = "FULL" if self.durability is Durability.ACKNOWLEDGED else "NORMAL"
+        connection.execute(f"PRAGMA synchronous = {synchronous}")
+        if reader:
+            connection.execute("PRAGMA query_only = 1")
+        return connection
+
+    def _load(self, connection: sqlite3.Connection) -> StoreSnapshot:
+        meta = dict(connection.execute("SELECT key, value FROM meta").fetchall())
+        workers = tuple(
+            StoredWorker(serial, worker_id, label, _intent_of(intent), profile, _from_us(created), status, turn, entries)
+            for serial, worker_id, label, intent, profile, created, status, turn, entries in connection.execute(
+                "SELECT serial, worker_id, label, intent, profile, created_us, status, turn_number, entries"
+                " FROM workers ORDER BY serial"
+            )
+        )
+        rows = connection.execute(
+            "SELECT id, type, worker_id, data, created_us FROM events ORDER BY id DESC LIMIT ?", (self.retention,)
+        ).fetchall()
+        rows.reverse()
+        events = tuple(Event(id_, type_, worker_id, json.loads(data), _from_us(created)) for id_, type_, worker_id, data, created in rows)
+        last_event_id = max(int(meta["last_event_id"]), events[-1].id if events else 0)
+        return StoreSnapshot(
+            StoreMeta(
+                first_serial=int(meta["first_serial"]),
+                next_serial=int(meta["next_serial"]),
+                first_event_id=int(meta["first_event_id"]),
+                last_event_id=last_event_id,
+                cursor_tag=str(meta["cursor_tag"]),
+            ),
+            workers,
+            events,
+        )
+
+    # -- changes (the loop's thread) ---------------------------------------------------
+
+    def new_transcript(self, serial: int) -> StoredTranscript:
+        """An empty transcript whose entries go to the file."""
+        return StoredTranscript(self, serial, 0)
+
+    def restored_transcript(self, serial: int, length: int) -> StoredTranscript:
+        """The transcript of a worker read at open: ``length`` entries, all in the file."""
+        return StoredTranscript(self, serial, length)
+
+    def _current(self) -> Batch:
+        batch = self._batch
+        if batch.size == 0 and self._loop is not None:
+            # Sealed at the end of this loop step: everything the step changed is one batch.
+            self._loop.call_soon(self._seal)
+        batch.size += 1
+        return batch
+
+    def worker_added(self, worker: WorkerRecord) -> None:
+        """Queue the new worker's row and the next serial."""
+        batch = self._current()
+        batch.workers_added.append((
+            worker.serial, worker.worker_id, worker.label, _intent_json(worker.intent), worker.profile.name,
+            _to_us(worker.created_at), worker.status, worker.turn_number, len(worker.transcript),
+        ))
+        batch.next_serial = worker.serial + 1
+
+    def worker_removed(self, worker: WorkerRecord) -> None:
+        """Queue the removal of the worker and its transcript."""
+        self._current().workers_removed.append(worker.serial)
+        self._dirty.discard(worker.worker_id)
+
+    def entry_appended(self, transcript: StoredTranscript, entry: TranscriptEntry) -> None:
+        """Queue a transcript entry."""
+        batch = self._current()
+        batch.entries.append(
+            (transcript.serial, entry.sequence, entry.role, entry.content, entry.event_id, _to_us(entry.created_at))
+        )
+        batch.transcripts.append((transcript, entry.sequence))
+
+    def event_appended(self, event: Event) -> None:
+        """Queue an event; its worker's hot state is saved with the batch."""
+        batch = self._current()
+        batch.events.append((
+            event.id, event.type, event.worker_id, json.dumps(dict(event.data), separators=(",", ":")),
+            _to_us(event.created_at),
+        ))
+        batch.last_event_id = event.id
+        if event.worker_id is not None:
+            self._dirty.add(event.worker_id)
+
+    def _seal(self) -> None:
+        batch, self._batch = self._batch, Batch()
+        if batch.size == 0:
+            return
+        workers = self._workers
+        for worker_id in self._dirty:
+            worker = workers.get(worker_id)
+            if worker is not None:
+                batch.worker_states.append((worker.status, worker.turn_number, len(worker.transcript), worker.serial))
+        self._dirty.clear()
+        if self._writer is not None:
+            self._writer.submit(batch)
+
+    def check_writable(self) -> None:
+        """Refuse writes while the last commit failed."""
+        if self._write_error is not None:
+            raise RuntimeUnavailable(_WRITE_REFUSED)
+
+    def barrier(self) -> asyncio.Future[None] | None:
+        """In ``acknowledged`` mode, the future of the batch being filled; ``None`` in ``batched`` mode."""
+        if self.durability is not Durability.ACKNOWLEDGED or self._batch.size == 0 or self._loop is None:
+            return None
+        waiter = self._batch.waiter
+        if waiter is None:
+            waiter = self._batch.waiter = self._loop.create_future()
+        return waiter  # type: ignore[return-value]
+
+    def diagnostics(self) -> tuple[Diagnostic, ...]:
+        """``store_write_failed`` while writes are refused."""
+        if self._write_error is None:
+            return ()
+        return (Diagnostic.error("store_write_failed", f"{_WRITE_REFUSED} ({self._write_error})"),)
+
+    # -- the writer's reports (its thread, handed to the loop) --------------------------
+
+    def _committed_in_thread(self, batches: list[Batch]) -> None:
+        self._to_loop(self._committed, batches)
+
+    def _failed_in_thread(self, batches: list[Batch], error: sqlite3.Error) -> None:
+        self._to_loop(self._failed, batches, _error_kind(error))
+
+    def _to_loop(self, callback, *arguments) -> None:  # type: ignore[no-untyped-def]
+        loop = self._loop
+        if loop is None:
+            return
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            loop.call_soon_threadsafe(callback, *arguments)
+
+    def _committed(self, batches: list[Batch]) -> None:
+        if self._write_error is not None:
+            log.warning("embedded store %s: writes work again", self.path)
+            self._write_error = None
+        for batch in batches:
+            for transcript, sequence in batch.transcripts:
+                transcript.committed(sequence)  # type: ignore[attr-defined]
+            waiter = batch.waiter
+            if waiter is not None and not waiter.done():  # type: ignore[attr-defined]
+                waiter.set_result(None)  # type: ignore[attr-defined]
+
+    def _failed(self, batches: list[Batch], kind: str) -> None:
+        if self._write_error is None:
+            log.error("embedded store %s: a commit failed (%s); writes are refused until it succeeds", self.path, kind)
+        self._write_error = kind
+        for batch in batches:
+            waiter = batch.waiter
+            if waiter is not None and not waiter.done():  # type: ignore[attr-defined]
+                waiter.set_exception(RuntimeUnavailable(_WRITE_REFUSED))  # type: ignore[attr-defined]
+                # Retrieved by the request that awaits it; if that request is gone, say nothing.
+                waiter.exception()  # type: ignore[attr-defined]
+            batch.waiter = None
+
+    # -- reads (the loop's thread) ------------------------------------------------------
+
+    def read_entries(self, serial: int, start: int, end: int) -> list[TranscriptEntry]:
+        """Committed entries ``start <= sequence < end`` of one worker, from the file."""
+        reader = self._reader
+        if reader is None:
+            raise RuntimeUnavailable("the runtime's store is closed")
+        try:
+            rows = reader.execute(
+                "SELECT sequence, role, content, event_id, created_us FROM entries"
+                " WHERE serial = ? AND sequence >= ? AND sequence < ? ORDER BY sequence",
+                (serial, start, end),
+            ).fetchall()
+        except sqlite3.Error as error:
+            log.error("embedded store %s: a transcript read failed: %s", self.path, error)
+            raise RuntimeUnavailable("the runtime's store could not be read") from None
+        return [TranscriptEntry(sequence, ROLES[role], content, event_id, _from_us(created)) for sequence, role, content, event_id, created in rows]
+
+    # -- closing -------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Seal what is queued, let the writer commit it, and release the file (bounded in time)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._seal()
+        writer = self._writer
+        if writer is not None:
+            ended = await asyncio.to_thread(writer.stop, CLOSE_TIMEOUT_SECONDS)
+            if not ended:
+                log.error("embedded store %s: the writer did not finish within %.0f s", self.path, CLOSE_TIMEOUT_SECONDS)
+                return  # the thread still uses the connection and the lock; the process is ending
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+        if writer is not None:
+            writer.close_connection()
+        self._unlock()
+
+    def inject_statement(self, statement: str) -> None:
+        """Run ``statement`` on the write connection before its next commit (fault tests)."""
+        if self._writer is not None:
+            self._writer.run_in_writer(statement)
+
+
+def _error_kind(error: sqlite3.Error) -> str:
+    """A client-safe name for a write failure: SQLite's error name, never a path."""
+    name = getattr(error, "sqlite_errorname", None)
+    return name if isinstance(name, str) else type(error).__name__
