@@ -12,6 +12,11 @@ from registry_core import CreateWorkerRequest, InputRequest
 from runtime_registry.host import RuntimeRegistry
 from registry_core.models import ProfileSelector
 from runtime_registry.runtimes.embedded import EmbeddedSettings, ProfileBase, ProfileSettings
+from runtime_registry.runtimes.embedded.settings import StoreBackend, StoreSettings
+
+#: The runtime's semantics are tested over the memory store; the SQLite store
+#: has its own tests (test_sqlite_*.py) and runs the conformance suite.
+MEMORY = StoreSettings(backend=StoreBackend.MEMORY)
 
 #: The two runtimes of the ``registry`` fixture.
 A, B = "rt-a", "rt-b"
@@ -25,8 +30,8 @@ PROFILES = {
 
 
 def settings(**overrides: object) -> EmbeddedSettings:
-    """Test settings: the defaults, the test profiles, and ``overrides``."""
-    return EmbeddedSettings(**{"profiles": PROFILES, **overrides})  # type: ignore[arg-type]
+    """Test settings: the defaults, the test profiles, a memory store, and ``overrides``."""
+    return EmbeddedSettings(**{"profiles": PROFILES, "store": MEMORY, **overrides})  # type: ignore[arg-type]
 
 
 async def open_registry(**overrides: object) -> RuntimeRegistry:

@@ -24,6 +24,7 @@ from runtime_registry.host import (
 )
 from runtime_registry.testing.conformance import find_path_like
 from runtime_registry.runtimes.embedded import EmbeddedSettings, ProfileBase
+from runtime_registry.runtimes.embedded.settings import StoreSettings
 
 RUNTIME_PACKAGE = Path(__file__).resolve().parents[2] / "runtimes" / "embedded"
 
@@ -146,16 +147,32 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 
 def documented_embedded_defaults() -> dict[str, str]:
     section = DOCS.read_text().split("## Settings of the `embedded` kind", 1)[1].split("\n## ", 1)[0]
+    section = section.split("### The store", 1)[0]
     rows = re.findall(r"^\| `(\w+)` \| `([^`]*)` \|", section, re.MULTILINE)
     return dict(rows)
+
+
+def documented_store_defaults() -> dict[str, str]:
+    section = DOCS.read_text().split("### The store", 1)[1].split("\n## ", 1)[0]
+    return dict(re.findall(r"^\| `(\w+)` \| `([^`]*)` \|", section, re.MULTILINE))
 
 
 def test_documented_defaults_are_the_settings_defaults():
     documented = documented_embedded_defaults()
     defaults = attrs.asdict(EmbeddedSettings(), value_serializer=lambda _i, _a, v: getattr(v, "value", v))
-    assert set(documented) == {field.name for field in attrs.fields(EmbeddedSettings)}
+    # The store is a table of its own, documented in its own section.
+    assert set(documented) | {"store"} == {field.name for field in attrs.fields(EmbeddedSettings)}
     for name, text in documented.items():
         assert tomllib.loads(f"v = {text}")["v"] == defaults[name], name
+
+
+def test_documented_store_defaults_are_the_store_defaults():
+    documented = documented_store_defaults()
+    defaults = attrs.asdict(StoreSettings(), value_serializer=lambda _i, _a, v: getattr(v, "value", v))
+    assert set(documented) == {field.name for field in attrs.fields(StoreSettings)}
+    assert defaults["path"] is None and documented["path"] == "state/<runtime id>.db"
+    for name in ("backend", "durability"):
+        assert tomllib.loads(f"v = {documented[name]}")["v"] == defaults[name], name
 
 
 def test_the_documented_example_configuration_is_valid_for_the_embedded_kind():
