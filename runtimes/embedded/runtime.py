@@ -160,7 +160,8 @@ class EmbeddedRuntime:
                 stored.worker_id, stored.label, stored.intent, profile, stored.created_at, stored.serial,
                 self.store.restored_transcript(stored.serial, stored.entries),
             )
-            record.status = stored.status if stored.status in (IDLE, BUSY, STOPPED) else IDLE
+            # The runtime compares statuses by identity: take the shared constants.
+            record.status = _STATUSES.get(stored.status, IDLE)
             record.turn_number = stored.turn_number
             records.append(record)
             self._workers[record.worker_id] = record
@@ -480,6 +481,9 @@ class EmbeddedRuntime:
             raise RuntimeUnavailable("the runtime is closed")
         if self._unavailable is not None:
             raise RuntimeUnavailable(self._unavailable)
+
+
+_STATUSES = {status: status for status in (IDLE, BUSY, STOPPED)}
 
 
 def _worker_id(serial: int) -> str:
