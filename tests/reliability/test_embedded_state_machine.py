@@ -26,6 +26,8 @@ busy is deterministic; instant turns are awaited before the next step.
 from __future__ import annotations
 
 import asyncio
+import tempfile
+from pathlib import Path
 
 import attrs
 import pytest
@@ -54,8 +56,10 @@ from registry_core import (
     WorkerBusy,
     WorkerStopped,
 )
+from registry_core import RuntimeContext
 from runtime_registry.host import RuntimeRegistry
 from runtime_registry.runtimes.embedded import EmbeddedSettings, ProfileBase, ProfileSettings
+from runtime_registry.runtimes.embedded.settings import Durability, StoreBackend, StoreSettings
 
 RUNTIME = "machine"
 OTHER_RUNTIME = "machine-other"
@@ -71,6 +75,9 @@ SETTINGS = EmbeddedSettings(
         "stuck": ProfileSettings(base=ProfileBase.ECHO, reply_delay_seconds=3600.0),
         "quiet": ProfileSettings(base=ProfileBase.DEFAULT),
     },
+    # batched: the same semantics as acknowledged without a sync per step
+    # (which made this test four times slower); the SQLite tests cover both.
+    store=StoreSettings(durability=Durability.BATCHED),
 )
 #: Profile selector -> (resolved name, replies, turns finish by themselves).
 PROFILES = {
@@ -104,8 +111,14 @@ class EmbeddedRuntimeMachine(RuleBasedStateMachine):
         super().__init__()
         self.loop = asyncio.new_event_loop()
         self.registry = RuntimeRegistry(call_timeout=5)
-        self.registry.register(EmbeddedProvider(RUNTIME, SETTINGS))
-        self.registry.register(EmbeddedProvider(OTHER_RUNTIME, EmbeddedSettings()))
+        # The runtime under test keeps its state in a SQLite store (the
+        # default) of its own: the model holds for it exactly as for memory.
+        self.data_dir = tempfile.TemporaryDirectory(prefix="machine-")
+        context = RuntimeContext(Path(self.data_dir.name))
+        self.registry.register(EmbeddedProvider(RUNTIME, SETTINGS, context=context))
+        self.registry.register(
+            EmbeddedProvider(OTHER_RUNTIME, EmbeddedSettings(store=StoreSettings(backend=StoreBackend.MEMORY)))
+        )
         self.run(self.registry.start())
         self.model: dict[str, ModelWorker] = {}
         self.order: list[str] = []
@@ -121,6 +134,7 @@ class EmbeddedRuntimeMachine(RuleBasedStateMachine):
     def teardown(self) -> None:
         self.run(self.registry.close())
         self.loop.close()
+        self.data_dir.cleanup()
 
     # -- workers -------------------------------------------------------------------
 
