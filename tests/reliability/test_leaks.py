@@ -9,7 +9,11 @@ The server runs (uvicorn, real HTTP) with a configuration full of secrets:
 - a plugin whose import fails with a message naming a file path;
 - a plugin whose provider raises exceptions carrying a path and the token on
   every call, and a kind whose factory raises the same;
-- a runtime whose kind no plugin provides.
+- a runtime whose kind no plugin provides;
+- the embedded runtime's SQLite store in a secret data directory, holding a
+  worker whose turn was in flight when the last run ended (so the events
+  include ``worker.turn_interrupted``), and a second embedded runtime whose
+  store file is damaged (``unavailable`` with ``store_unusable``).
 
 Every response (each route with every runtime, known and unknown workers, bad
 ids, bad query parameters, bad bodies, unknown routes and methods, no token,
@@ -20,6 +24,7 @@ the environment; JSON bodies are also checked with ``find_path_like``.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -30,7 +35,10 @@ import attrs
 import httpx
 import pytest
 
-from registry_core import RuntimeKind, RuntimeProvider, hookimpl
+from registry_core import CreateWorkerRequest, InputRequest, RuntimeContext, RuntimeKind, RuntimeProvider, hookimpl
+from registry_core.models import ProfileSelector
+from runtime_registry.plugins.embedded import EmbeddedProvider
+from runtime_registry.runtimes.embedded import EmbeddedSettings, ProfileBase, ProfileSettings
 from runtime_registry.host import assemble, discover_plugins, parse_config
 from runtime_registry.testing.conformance import find_path_like
 from runtime_registry.host.plugin_loading import DiscoveredPlugin
@@ -48,7 +56,8 @@ WORKSPACE = "/srv/workspaces/alpha"
 PLUGIN_SECRET_PATH = "/opt/secret-plugins/broken_plugin/settings.yaml"
 PROVIDER_SECRET_PATH = "/var/lib/leaky-runtime/state.db"
 LOCAL = "local-worker-runtime"
-RUNTIMES = (EMBEDDED, LOCAL, "orphan-runtime", "leaky-runtime", "unbuildable-runtime", "no-such-runtime")
+DAMAGED = "damaged-store-runtime"
+RUNTIMES = (EMBEDDED, LOCAL, DAMAGED, "orphan-runtime", "leaky-runtime", "unbuildable-runtime", "no-such-runtime")
 #: Metadata keys whose values must never be shown.
 SECRET_KEYS = {"session_id", "segment_id", "socket_path", "callback_address", "target", "workspace_root", "api_key_env"}
 
@@ -146,9 +155,23 @@ def secret_values(data_dir: Path) -> set[str]:
     return found
 
 
+async def leave_a_turn_in_flight(store_dir: Path) -> None:
+    """A previous run of the embedded runtime that ended with a worker in a turn."""
+    settings = EmbeddedSettings(profiles={"hold": ProfileSettings(base=ProfileBase.ECHO, reply_delay_seconds=600.0)})
+    provider = EmbeddedProvider(EMBEDDED, settings, context=RuntimeContext(store_dir))
+    await provider.start()
+    worker = await provider.create_worker(CreateWorkerRequest(profile=ProfileSelector("hold"), label="interrupted"))
+    await provider.send_input(worker.worker_id, InputRequest("in flight at the end of the last run"))  # type: ignore[arg-type]
+    await provider.close()
+
+
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory):
     root = tmp_path_factory.mktemp("leaks")
+    store_dir = root / "secret-embedded-store-dir"
+    asyncio.run(leave_a_turn_in_flight(store_dir))
+    damaged = root / "secret-damaged-store.db"
+    damaged.write_bytes(b"not a database: " + str(damaged).encode() * 50)
     data_dir = root / "yoi-data"
     shutil.copytree(EXAMPLE_DATA, data_dir)
     outside = root / "outside-the-store"
@@ -160,11 +183,14 @@ def deployment(tmp_path_factory):
         + f'settings = {{ data_dir = "{data_dir}", workspace_root = "{WORKSPACE}" }}\n\n'
         + '[[runtimes]]\nid = "orphan-runtime"\nkind = "broken-kind"\n\n'
         + '[[runtimes]]\nid = "leaky-runtime"\nkind = "leaky"\n\n'
-        + '[[runtimes]]\nid = "unbuildable-runtime"\nkind = "unbuildable"\n'
+        + '[[runtimes]]\nid = "unbuildable-runtime"\nkind = "unbuildable"\n\n'
+        + f'[[runtimes]]\nid = "{DAMAGED}"\nkind = "embedded"\n'
+        + f'settings = {{ store = {{ path = "{damaged}" }} }}\n'
     )
-    config = attrs.evolve(config, server=attrs.evolve(config.server, max_body_bytes=4096))
+    config = attrs.evolve(config, server=attrs.evolve(config.server, max_body_bytes=4096, data_dir=str(store_dir)))
     assembly = assemble(config, discovered=(*discover_plugins(), *IN_PROCESS_PLUGINS))
     forbidden = {TOKEN, str(root), str(data_dir), str(outside), WORKSPACE, PLUGIN_SECRET_PATH, PROVIDER_SECRET_PATH,
+                 str(store_dir), "secret-embedded-store-dir", "secret-damaged-store", "backend-internal.db",
                  "/srv/workspaces", "Traceback", *secret_values(data_dir)}
     forbidden |= {value for value in os.environ.values() if len(value) >= 8}
     with serving_in_a_thread(create_app(assembly=assembly)) as base_url:
@@ -309,3 +335,13 @@ def test_the_scan_covers_a_provider_that_raises_and_one_that_could_not_be_built(
     assert [d["code"] for d in runtimes["unbuildable-runtime"]["diagnostics"]] == ["runtime_failed"]
     plugins = {p["name"]: p for p in httpx.get(f"{base_url}/api/plugins", headers=AUTH).json()["items"]}
     assert (plugins["broken"]["state"], plugins["leaky"]["state"]) == ("failed", "loaded")
+
+
+def test_the_scan_covers_a_damaged_store_and_an_interrupted_turn(deployment):
+    """Guard the fixture: the damaged store's runtime is unavailable, the restored one says a turn was interrupted."""
+    base_url, _ = deployment
+    runtimes = {r["runtime_id"]: r for r in httpx.get(f"{base_url}/api/runtimes", headers=AUTH).json()["items"]}
+    assert runtimes[DAMAGED]["status"] == "unavailable"
+    assert [d["code"] for d in runtimes[DAMAGED]["diagnostics"]] == ["store_unusable"]
+    events = httpx.get(f"{base_url}/api/runtimes/{EMBEDDED}/events", headers=AUTH, params={"cursor": 0}).json()["events"]
+    assert "worker.turn_interrupted" in [event["type"] for event in events]

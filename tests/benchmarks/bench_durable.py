@@ -1,0 +1,274 @@
+"""Durable sessions (issue 11): input throughput per store, restart with a big store, O(page) reads.
+
+Run: python tests/benchmarks/bench_durable.py [throughput] [restart] [pages]   (all three by default; needs wrk)
+
+- **throughput**: ``POST .../input`` over HTTP (wrk ``-t1 -c16``, rotating
+  over 1,000 workers) against three real servers in interleaved rounds: the
+  memory store, SQLite ``batched`` and SQLite ``acknowledged``. Goal:
+  batched >= 0.8x memory; acknowledged is reported.
+- **restart**: a SQLite store with 10,000 workers and 1,000,000 transcript
+  entries (plus a full event window) is written directly, then the real
+  server is started on it: time from spawn to the first 200 of a worker
+  list, and the server's RSS then, against the same 10,000 workers with
+  1,000 entries. Goals: <= 2 s; RSS <= 1.5x.
+- **pages**: in-process worker-list, transcript and event pages (50 items,
+  from the middle) on the 10k/1M store against a 100-worker / 100-entry
+  one. Goal: within 1.5x.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+sys.path.insert(0, str(ROOT))
+
+from registry_core import RuntimeContext  # noqa: E402
+from runtime_registry.plugins.embedded import EmbeddedProvider  # noqa: E402
+from runtime_registry.runtimes.embedded import EmbeddedSettings  # noqa: E402
+from runtime_registry.runtimes.embedded.sqlite_schema import create_schema  # noqa: E402
+from tests.benchmarks.bench_http import _medians, wrk  # noqa: E402
+from tests.support.server_process import free_port, serve_command, started, wait_until_healthy  # noqa: E402
+
+RUNTIME = "backend-internal"
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+INPUT_WORKERS = 1000
+FIRST_SERIAL = 1_700_000_000_000_000
+FIRST_EVENT = 1_700_000_000_000_000
+
+
+def config_text(store: str) -> str:
+    """A config with the default runtime on ``store`` ("memory", "batched" or "acknowledged")."""
+    if store == "memory":
+        table = 'backend = "memory"'
+    else:
+        table = f'backend = "sqlite"\ndurability = "{store}"'
+    return (
+        f'[[runtimes]]\nid = "{RUNTIME}"\nkind = "embedded"\n\n'
+        "[runtimes.settings]\nmax_workers = 20000\n\n"
+        f"[runtimes.settings.store]\n{table}\n"
+    )
+
+
+def serve(directory: Path, port: int) -> list[str]:
+    return serve_command("--config", str(directory / "registry.toml"), "--port", str(port), "--log-level", "warning", "--no-access-log")
+
+
+# -- throughput ---------------------------------------------------------------------
+
+
+def throughput() -> dict[str, float]:
+    stores = ("memory", "batched", "acknowledged")
+    runs: dict[str, list[tuple[float, float, int]]] = {store: [] for store in stores}
+    with tempfile.TemporaryDirectory() as scratch:
+        servers = {}
+        with contextlib.ExitStack() as stack:
+            for store in stores:
+                directory = Path(scratch) / store
+                directory.mkdir()
+                (directory / "registry.toml").write_text(config_text(store))
+                port = free_port()
+                process = stack.enter_context(started(serve(directory, port), cwd=directory))
+                wait_until_healthy(process, port)
+                base = f"http://127.0.0.1:{port}"
+                with httpx.Client(base_url=base, timeout=30) as client:
+                    ids = [client.post(f"/api/runtimes/{RUNTIME}/workers", json={}).json()["worker_id"] for _ in range(INPUT_WORKERS)]
+                ids_file = directory / "ids.txt"
+                ids_file.write_text("\n".join(ids) + "\n")
+                servers[store] = (base, ids_file)
+            for _ in range(ROUNDS):
+                for store in stores:
+                    base, ids_file = servers[store]
+                    runs[store].append(
+                        wrk(f"{base}/", ("-s", str(HERE / "rotate_post.lua")), (str(ids_file), f"/api/runtimes/{RUNTIME}/workers"))
+                    )
+    medians = {store: _medians(runs[store]) for store in stores}
+    print("send input over HTTP (wrk -t1 -c16, median of rounds):")
+    for store in stores:
+        rps, p99, errors = medians[store]
+        print(
+            f"  {store:>12}: {rps:8.0f} req/s  p99 {p99:6.2f} ms  non-2xx {errors}"
+            f"  ({rps / medians['memory'][0]:.2f}x memory)"
+        )
+    return {store: medians[store][0] for store in stores}
+
+
+# -- a big store, written directly ----------------------------------------------------
+
+
+def write_store(path: Path, *, workers: int, entries: int, events: int = 10_000, per_worker: int | None = None) -> None:
+    """A valid store file: ``workers`` idle workers, ``entries`` entries (``per_worker`` each from the first
+    worker on, or spread evenly), ``events`` events."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    connection = sqlite3.connect(path, isolation_level=None)
+    connection.execute("PRAGMA journal_mode = WAL")
+    connection.execute("PRAGMA synchronous = OFF")
+    connection.execute("BEGIN")
+    create_schema(connection)
+    extra = 0
+    if per_worker is None:
+        per_worker = entries // workers
+        extra = entries - per_worker * workers
+    intent = '{"kind":"assistant","purpose":null,"objective":null,"role":null}'
+    worker_rows = []
+    worker_ids = []
+    for index in range(workers):
+        serial = FIRST_SERIAL + index
+        worker_id = f"w-{serial:013x}{secrets.token_hex(4)}"
+        worker_ids.append(worker_id)
+        count = min(per_worker + (1 if index < extra else 0), max(0, entries - index * per_worker))
+        worker_rows.append((serial, worker_id, None, intent, "builtin:default", 1_700_000_000_000_000, "idle", count, count))
+    connection.executemany("INSERT INTO workers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", worker_rows)
+    content = "an entry of about a hundred characters, as a short chat message would be, to fill the store up."
+
+    def entry_rows():
+        for index, row in enumerate(worker_rows):
+            for sequence in range(1, row[8] + 1):
+                yield (row[0], sequence, "user", content, FIRST_EVENT + index, 1_700_000_000_000_000)
+
+    connection.executemany("INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?)", entry_rows())
+    last_event = FIRST_EVENT + 2 * entries + workers
+    event_rows = (
+        (last_event - events + 1 + offset, "worker.turn_completed", worker_ids[offset % workers], '{"turn":1}', 1_700_000_000_000_000)
+        for offset in range(events)
+    )
+    connection.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?)", event_rows)
+    connection.executemany(
+        "INSERT INTO meta (key, value) VALUES (?, ?)",
+        [
+            ("first_serial", FIRST_SERIAL), ("next_serial", FIRST_SERIAL + workers),
+            ("first_event_id", FIRST_EVENT), ("last_event_id", last_event), ("cursor_tag", "benchmrk"),
+        ],
+    )
+    connection.execute("COMMIT")
+    connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    connection.close()
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def first_request(directory: Path) -> tuple[float, int]:
+    """Seconds from spawn to the first 200 of a worker list, and the RSS (KiB) then."""
+    port = free_port()
+    spawned = time.perf_counter()
+    with started(serve(directory, port), cwd=directory) as process:
+        with httpx.Client(timeout=30) as client:
+            while True:
+                try:
+                    if client.get(f"http://127.0.0.1:{port}/api/runtimes/{RUNTIME}/workers?limit=1").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if process.poll() is not None:
+                    raise AssertionError("the server exited")
+                time.sleep(0.01)
+        took = time.perf_counter() - spawned
+        return took, rss_kib(process.pid)
+
+
+def restart(scratch: Path) -> None:
+    sizes = {"10k workers / 1M entries": (10_000, 1_000_000), "10k workers / 1k entries": (10_000, 1_000)}
+    results = {}
+    for name, (workers, entries) in sizes.items():
+        directory = scratch / name.replace(" ", "").replace("/", "-")
+        directory.mkdir()
+        (directory / "registry.toml").write_text(config_text("acknowledged"))
+        store = directory / ".runtime-registry" / "state" / f"{RUNTIME}.db"
+        began = time.perf_counter()
+        write_store(store, workers=workers, entries=entries)
+        print(f"  wrote {name}: {store.stat().st_size / 1e6:.0f} MB in {time.perf_counter() - began:.1f} s")
+        runs = [first_request(directory) for _ in range(3)]
+        results[name] = (statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs))
+    print("restart: spawn to the first 200 of a worker list, and RSS then (median of 3):")
+    base_rss = results["10k workers / 1k entries"][1]
+    for name, (took, rss) in results.items():
+        print(f"  {name}: {took * 1000:7.0f} ms  RSS {rss / 1024:6.1f} MiB  ({rss / base_rss:.2f}x the 1k-entry store)")
+
+
+# -- pages ---------------------------------------------------------------------------
+
+
+async def page_costs(data_dir: Path) -> dict[str, float]:
+    provider = EmbeddedProvider(RUNTIME, EmbeddedSettings(max_workers=20000), context=RuntimeContext(data_dir))
+    await provider.start()
+    try:
+        workers = provider.runtime._roster
+        middle = workers._records[len(workers._records) // 2]
+        cursor = f"{middle.serial}-{provider.runtime._cursor_tag}"
+        chatty = max(provider.runtime._workers.values(), key=lambda w: len(w.transcript))
+        start = max(1, len(chatty.transcript) // 2 - 25)
+        events = provider.runtime.events
+        event_cursor = events.first_id + len(events) // 2
+
+        async def list_page():
+            await provider.list_workers(limit=50, cursor=cursor)
+
+        async def transcript_page():
+            await provider.read_transcript(chatty.worker_id, start=start, limit=50)
+
+        async def event_page():
+            await provider.read_events(cursor=event_cursor, limit=50)
+
+        costs = {}
+        for name, operation in (("worker list", list_page), ("transcript", transcript_page), ("events", event_page)):
+            for _ in range(200):
+                await operation()
+            samples = []
+            for _ in range(7):
+                began = time.perf_counter()
+                for _ in range(500):
+                    await operation()
+                samples.append((time.perf_counter() - began) / 500)
+            costs[name] = statistics.median(samples)
+        return costs
+    finally:
+        await provider.close()
+
+
+def pages(scratch: Path) -> None:
+    results = {}
+    # The same page in both: 50 entries from the middle of a 100-entry transcript.
+    for name, (workers, entries) in {"100 / 100": (100, 100), "10k / 1M": (10_000, 1_000_000)}.items():
+        data_dir = scratch / ("pages-" + name.replace(" ", "").replace("/", "-"))
+        write_store(
+            data_dir / "state" / f"{RUNTIME}.db", workers=workers, entries=entries, events=min(10_000, 2 * entries), per_worker=100
+        )
+        results[name] = asyncio.run(page_costs(data_dir))
+    print("pages of 50 from the middle, in-process on the SQLite store (median of 7 x 500):")
+    for operation in results["100 / 100"]:
+        small, big = results["100 / 100"][operation], results["10k / 1M"][operation]
+        print(f"  {operation:>12}: 100 workers/100 entries {small * 1e6:7.1f} us   10k/1M {big * 1e6:7.1f} us   ({big / small:.2f}x)")
+
+
+def main() -> None:
+    parts = set(sys.argv[1:]) or {"throughput", "restart", "pages"}
+    with tempfile.TemporaryDirectory() as scratch:
+        if "throughput" in parts:
+            throughput()
+        if "restart" in parts:
+            restart(Path(scratch))
+        if "pages" in parts:
+            pages(Path(scratch))
+
+
+if __name__ == "__main__":
+    main()
