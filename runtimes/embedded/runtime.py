@@ -145,7 +145,16 @@ class EmbeddedRuntime:
             log.error("embedded runtime: the store cannot be used: %s", exc)
             return
         if snapshot is not None:
-            self._restore(snapshot)
+            try:
+                self._restore(snapshot)
+            except (ValueError, KeyError, TypeError):
+                # Rows that break the runtime's invariants (serials out of
+                # order, events with gaps): refuse them as a damaged file.
+                log.exception("embedded runtime: the store's contents are inconsistent")
+                self._unavailable = "the store file's contents are inconsistent; it was left untouched"
+                self._workers.clear()
+                await self.store.close()
+                return
         self._unavailable = None
 
     def _restore(self, snapshot: StoreSnapshot) -> None:

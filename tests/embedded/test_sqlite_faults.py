@@ -199,3 +199,15 @@ async def test_a_full_disk_refuses_writes_keeps_reads_and_recovers_by_itself(tmp
     assert [w.worker_id for w in (await reopened.list_workers(limit=100, cursor=None)).items] == [w.worker_id for w in listed]
     assert [e.content for e in await transcript(reopened, worker)] == ["before", "before", "after", "after"]
     await reopened.close()
+
+
+async def test_a_store_whose_rows_break_the_invariants_is_refused_untouched(tmp_path):
+    await make_store(tmp_path)
+    path = store_file(tmp_path)
+    with sqlite3.connect(path) as connection:
+        # A gap in the retained events: no run of the runtime writes that.
+        connection.execute("DELETE FROM events WHERE id = (SELECT min(id) + 3 FROM events)")
+    connection.close()
+    before = digest(path)
+    await assert_unusable(tmp_path, "inconsistent")
+    assert digest(path) == before
