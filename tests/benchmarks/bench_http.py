@@ -191,6 +191,11 @@ def bytecode_cached_env(cache: str, *warm_up) -> dict[str, str]:
 
 
 def main() -> None:
+    # The default configuration keeps its workers in a SQLite store under the
+    # data directory (docs/configuration.md): give every run a fresh one, out
+    # of the repository. Send-input figures are therefore the default
+    # (acknowledged) store's; bench_durable.py compares the stores.
+    os.environ["RUNTIME_REGISTRY_DATA_DIR"] = tempfile.mkdtemp(prefix="bench-http-data-")
     real_port, bare_port = free_port(), free_port()
     real, bare = f"http://127.0.0.1:{real_port}", f"http://127.0.0.1:{bare_port}"
     with tempfile.TemporaryDirectory() as scratch, started(real_server(real_port), cwd=ROOT) as real_process:
