@@ -198,6 +198,12 @@ def restart(scratch: Path) -> None:
         print(f"  wrote {name}: {store.stat().st_size / 1e6:.0f} MB in {time.perf_counter() - began:.1f} s")
         runs = [first_request(directory) for _ in range(3)]
         results[name] = (statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs))
+    # The same server with an empty memory store: what starting Python and the server costs alone.
+    baseline = scratch / "memory-baseline"
+    baseline.mkdir()
+    (baseline / "registry.toml").write_text(config_text("memory"))
+    runs = [first_request(baseline) for _ in range(3)]
+    results["empty memory store (baseline)"] = (statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs))
     print("restart: spawn to the first 200 of a worker list, and RSS then (median of 3):")
     base_rss = results["10k workers / 1k entries"][1]
     for name, (took, rss) in results.items():
@@ -209,7 +215,9 @@ def restart(scratch: Path) -> None:
 
 async def page_costs(data_dir: Path) -> dict[str, float]:
     provider = EmbeddedProvider(RUNTIME, EmbeddedSettings(max_workers=20000), context=RuntimeContext(data_dir))
+    began = time.perf_counter()
     await provider.start()
+    opened = time.perf_counter() - began
     try:
         workers = provider.runtime._roster
         middle = workers._records[len(workers._records) // 2]
@@ -239,6 +247,7 @@ async def page_costs(data_dir: Path) -> dict[str, float]:
                     await operation()
                 samples.append((time.perf_counter() - began) / 500)
             costs[name] = statistics.median(samples)
+        costs["open and restore (once)"] = opened
         return costs
     finally:
         await provider.close()
