@@ -43,7 +43,7 @@ from runtime_registry.runtimes.embedded import EmbeddedRuntime, EmbeddedSettings
 from runtime_registry.runtimes.embedded.settings import StoreBackend
 from runtime_registry.runtimes.embedded.store import MemoryStore, WorkerStore
 
-__all__ = ["EmbeddedProvider", "KIND", "register_runtime_kinds", "make_store"]
+__all__ = ["KIND", "EmbeddedProvider", "make_store", "register_runtime_kinds"]
 
 #: The kind name, as registered and as put in every worker.
 KIND = "embedded"

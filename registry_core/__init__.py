@@ -87,11 +87,11 @@ __all__ = [
     "LimitTooLarge",
     "MalformedRequest",
     "NoSettings",
-    "RuntimeContext",
     "PluginInfo",
     "PluginRef",
     "PluginState",
     "RegistryError",
+    "RuntimeContext",
     "RuntimeKind",
     "RuntimeLimits",
     "RuntimeList",
@@ -126,7 +126,7 @@ __all__ = [
 __version__ = "0.2.0"
 
 # The converter pulls in cattrs; a plugin that never converts JSON never pays for it.
-_LAZY = {name: "registry_core.converter" for name in ("converter", "format_timestamp", "structure", "unstructure")}
+_LAZY = dict.fromkeys(("converter", "format_timestamp", "structure", "unstructure"), "registry_core.converter")
 
 # Host names that version 0.1 exported from here: they keep working, with a
 # DeprecationWarning, until 0.3 (docs/decisions/0070).

@@ -12,7 +12,7 @@ import attrs
 
 from registry_core.provider import RuntimeProvider
 
-__all__ = ["RuntimeKind", "RuntimeContext", "DEFAULT_DATA_DIR", "NoSettings", "ProviderFactory", "KIND_NAME_PATTERN", "accepts_context"]
+__all__ = ["DEFAULT_DATA_DIR", "KIND_NAME_PATTERN", "NoSettings", "ProviderFactory", "RuntimeContext", "RuntimeKind", "accepts_context"]
 
 #: Kind names: lowercase letters, digits and ``-``, starting with a letter, at most 64.
 KIND_NAME_PATTERN = re.compile(r"[a-z][a-z0-9\-]{0,63}")
@@ -57,7 +57,7 @@ class NoSettings:
     """The settings type of a kind that takes none: its ``settings`` table must be empty."""
 
 
-def _check_kind_name(_instance: object, _attribute: "attrs.Attribute[str]", value: str) -> None:
+def _check_kind_name(_instance: object, _attribute: attrs.Attribute[str], value: str) -> None:
     if not isinstance(value, str) or not KIND_NAME_PATTERN.fullmatch(value):
         raise ValueError(
             "runtime kind names are 1-64 lowercase letters, digits or '-', starting with a letter"

@@ -9,16 +9,17 @@ otherwise — and always for a factory that raises — the runtime is registered
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import attrs
 
-from runtime_registry.host.config import ConfigError, ConfigProblem, RegistryConfig
 from registry_core.converter import structure
 from registry_core.errors import InvalidRequest
 from registry_core.kinds import RuntimeContext, accepts_context
-from runtime_registry.host.plugin_loading import DiscoveredPlugin, PluginSet, discover_plugins, load_plugins
 from registry_core.provider import RuntimeProvider
+from runtime_registry.host.config import ConfigError, ConfigProblem, RegistryConfig
+from runtime_registry.host.plugin_loading import DiscoveredPlugin, PluginSet, discover_plugins, load_plugins
 from runtime_registry.host.registry import RuntimeRegistry
 
 __all__ = ["Assembly", "assemble"]
@@ -83,12 +84,13 @@ def assemble(
                 )
             continue
         try:
-            settings = structure(runtime.settings, registered.kind.settings_type, path=f"runtimes[{index}].settings")
+            settings: object = structure(runtime.settings, registered.kind.settings_type, path=f"runtimes[{index}].settings")
         except InvalidRequest as exc:
             problems.extend(ConfigProblem(d["path"], d["message"]) for d in exc.details)
             continue
         try:
-            factory = registered.kind.factory
+            # Typed as taking two arguments; one that accepts_context also takes ``context``.
+            factory: Callable[..., RuntimeProvider] = registered.kind.factory
             if accepts_context(factory):
                 provider = factory(runtime.id, settings, context=context)
             else:

@@ -38,23 +38,23 @@ from registry_core.kinds import DEFAULT_DATA_DIR
 from registry_core.models import Identifier
 
 __all__ = [
-    "DEFAULT_RUNTIME_ID",
-    "DEFAULT_DATA_DIR",
     "DATA_DIR_ENVIRONMENT_VARIABLE",
-    "TOKEN_ENVIRONMENT_VARIABLE",
-    "ENABLE_PLUGINS_ENVIRONMENT_VARIABLE",
+    "DEFAULT_DATA_DIR",
+    "DEFAULT_RUNTIME_ID",
     "DISABLE_PLUGINS_ENVIRONMENT_VARIABLE",
-    "ServerSettings",
-    "HostPattern",
-    "WebOrigin",
-    "PluginSettings",
-    "RuntimeConfig",
-    "RegistryConfig",
+    "ENABLE_PLUGINS_ENVIRONMENT_VARIABLE",
+    "TOKEN_ENVIRONMENT_VARIABLE",
     "ConfigError",
     "ConfigProblem",
+    "HostPattern",
+    "PluginSettings",
+    "RegistryConfig",
+    "RuntimeConfig",
+    "ServerSettings",
+    "WebOrigin",
+    "apply_environment",
     "load_config",
     "parse_config",
-    "apply_environment",
 ]
 
 #: The id of the embedded runtime of the default configuration.

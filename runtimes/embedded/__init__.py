@@ -11,7 +11,13 @@ registry.
 
 from runtime_registry.runtimes.embedded.events import EventLog, EventSlice, clock_start_id
 from runtime_registry.runtimes.embedded.profiles import BUILTIN_PROFILES, Profile, ProfileBook, Resolution
-from runtime_registry.runtimes.embedded.runtime import DEFAULT_INTENT, WORKER_ID_PREFIX, CreatedWorker, EmbeddedRuntime, TranscriptSlice
+from runtime_registry.runtimes.embedded.runtime import (
+    DEFAULT_INTENT,
+    WORKER_ID_PREFIX,
+    CreatedWorker,
+    EmbeddedRuntime,
+    TranscriptSlice,
+)
 from runtime_registry.runtimes.embedded.settings import (
     Durability,
     EmbeddedSettings,
@@ -24,10 +30,30 @@ from runtime_registry.runtimes.embedded.store import MemoryStore, StoreUnusable,
 from runtime_registry.runtimes.embedded.workers import BUSY, IDLE, STATUSES, STOPPED, WorkerRecord
 
 __all__ = [
-    "EmbeddedRuntime", "CreatedWorker", "TranscriptSlice", "DEFAULT_INTENT", "WORKER_ID_PREFIX",
-    "EmbeddedSettings", "ProfileBase", "ProfileSettings", "StoreSettings", "StoreBackend", "Durability",
-    "WorkerStore", "MemoryStore", "StoreUnusable",
-    "Profile", "ProfileBook", "Resolution", "BUILTIN_PROFILES",
-    "EventLog", "EventSlice", "clock_start_id",
-    "WorkerRecord", "IDLE", "BUSY", "STOPPED", "STATUSES",
+    "BUILTIN_PROFILES",
+    "BUSY",
+    "DEFAULT_INTENT",
+    "IDLE",
+    "STATUSES",
+    "STOPPED",
+    "WORKER_ID_PREFIX",
+    "CreatedWorker",
+    "Durability",
+    "EmbeddedRuntime",
+    "EmbeddedSettings",
+    "EventLog",
+    "EventSlice",
+    "MemoryStore",
+    "Profile",
+    "ProfileBase",
+    "ProfileBook",
+    "ProfileSettings",
+    "Resolution",
+    "StoreBackend",
+    "StoreSettings",
+    "StoreUnusable",
+    "TranscriptSlice",
+    "WorkerRecord",
+    "WorkerStore",
+    "clock_start_id",
 ]

@@ -32,7 +32,7 @@ import bisect
 import contextlib
 import time
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from registry_core.errors import CursorExpired
@@ -53,7 +53,7 @@ _INDEX_COMPACT_AFTER = 16
 class _IdIndex:
     """One worker's event ids, oldest first, with a head that moves as the log drops events."""
 
-    __slots__ = ("ids", "head")
+    __slots__ = ("head", "ids")
 
     def __init__(self) -> None:
         self.ids: list[int] = []
@@ -69,7 +69,7 @@ class _IdIndex:
 class EventSlice:
     """A poll's answer: the events, where to poll from next, and whether more matching events follow."""
 
-    __slots__ = ("events", "next_cursor", "has_more")
+    __slots__ = ("events", "has_more", "next_cursor")
 
     def __init__(self, events: list[Event], next_cursor: int, has_more: bool) -> None:
         self.events = events
@@ -139,7 +139,7 @@ class EventLog:
     def append(self, type_: str, worker_id: str | None, data: Mapping[str, Any]) -> Event:
         """Record an event with the next id, drop the oldest beyond retention, wake waiters."""
         self._last_id += 1
-        event = Event(self._last_id, type_, worker_id, data, datetime.now(timezone.utc))
+        event = Event(self._last_id, type_, worker_id, data, datetime.now(UTC))
         self._events.append(event)
         if worker_id is not None:
             index = self._by_worker.get(worker_id)
@@ -188,10 +188,11 @@ class EventLog:
         self._last_id = last_id
         known = set(worker_ids)
         for event in kept:
-            if event.worker_id in known:
-                index = self._by_worker.get(event.worker_id)  # type: ignore[arg-type]
+            worker_id = event.worker_id
+            if worker_id is not None and worker_id in known:
+                index = self._by_worker.get(worker_id)
                 if index is None:
-                    index = self._by_worker[event.worker_id] = _IdIndex()  # type: ignore[index]
+                    index = self._by_worker[worker_id] = _IdIndex()
                 index.ids.append(event.id)
 
     def forget_worker(self, worker_id: str) -> None:

@@ -16,7 +16,7 @@ import attrs
 
 from runtime_registry.runtimes.embedded.settings import DEFAULT_SELECTOR, ProfileBase, ProfileSettings
 
-__all__ = ["Profile", "Resolution", "ProfileBook", "BUILTIN_PROFILES"]
+__all__ = ["BUILTIN_PROFILES", "Profile", "ProfileBook", "Resolution"]
 
 
 @attrs.frozen

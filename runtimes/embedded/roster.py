@@ -31,7 +31,7 @@ class Roster:
     :param first_serial: the first worker's serial (later ones count up from it).
     """
 
-    __slots__ = ("_records", "_serials", "_skips", "_tombstones", "_first_serial", "next_serial")
+    __slots__ = ("_first_serial", "_records", "_serials", "_skips", "_tombstones", "next_serial")
 
     def __init__(self, first_serial: int) -> None:
         self._records: list[WorkerRecord | None] = []
@@ -50,7 +50,7 @@ class Roster:
         serials = [worker.serial for worker in workers]
         if serials != sorted(serials) or (serials and (serials[0] < first_serial or serials[-1] >= next_serial)):
             raise ValueError("restored workers must be in serial order, within first_serial .. next_serial - 1")
-        roster._records = list(workers)  # type: ignore[assignment]
+        roster._records = list(workers)
         roster._serials = array("q", serials)
         roster.next_serial = next_serial
         return roster

@@ -25,7 +25,7 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import attrs
 
@@ -39,7 +39,6 @@ from registry_core.errors import (
     WorkerStopped,
 )
 from registry_core.models import Diagnostic, Intent, IntentKind, TranscriptEntry
-
 from runtime_registry.runtimes.embedded.events import EventLog, EventSlice, clock_start_id
 from runtime_registry.runtimes.embedded.profiles import ProfileBook
 from runtime_registry.runtimes.embedded.roster import Roster
@@ -48,7 +47,7 @@ from runtime_registry.runtimes.embedded.store import MemoryStore, StoreMeta, Sto
 from runtime_registry.runtimes.embedded.transcript import ASSISTANT
 from runtime_registry.runtimes.embedded.workers import BUSY, IDLE, STOPPED, WorkerRecord
 
-__all__ = ["EmbeddedRuntime", "CreatedWorker", "TranscriptSlice", "DEFAULT_INTENT", "WORKER_ID_PREFIX"]
+__all__ = ["DEFAULT_INTENT", "WORKER_ID_PREFIX", "CreatedWorker", "EmbeddedRuntime", "TranscriptSlice"]
 
 log = logging.getLogger("runtime_registry.runtimes.embedded")
 
@@ -230,7 +229,7 @@ class EmbeddedRuntime:
             )
         serial = self._roster.next_serial
         worker = WorkerRecord(
-            _worker_id(serial), label, intent or DEFAULT_INTENT, resolution.profile, datetime.now(timezone.utc), serial,
+            _worker_id(serial), label, intent or DEFAULT_INTENT, resolution.profile, datetime.now(UTC), serial,
             self.store.new_transcript(serial),
         )
         self._roster.append(worker)

@@ -34,13 +34,13 @@ from annotated_types import Ge, Interval, MaxLen
 __all__ = [
     "BUILTIN_PREFIX",
     "DEFAULT_SELECTOR",
+    "MAX_REPLY_DELAY_SECONDS",
+    "Durability",
+    "EmbeddedSettings",
     "ProfileBase",
     "ProfileSettings",
     "StoreBackend",
-    "Durability",
     "StoreSettings",
-    "EmbeddedSettings",
-    "MAX_REPLY_DELAY_SECONDS",
 ]
 
 #: Selectors of builtin profiles start with this: ``builtin:default``, ``builtin:echo``.

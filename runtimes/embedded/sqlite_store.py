@@ -29,12 +29,11 @@ import logging
 import os
 import sqlite3
 from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from registry_core.errors import RuntimeUnavailable
 from registry_core.models import Diagnostic, Event, Intent, IntentKind, TranscriptEntry
-
 from runtime_registry.runtimes.embedded.settings import Durability
 from runtime_registry.runtimes.embedded.sqlite_schema import check_file, create_schema, ensure_directory, migrate
 from runtime_registry.runtimes.embedded.sqlite_writer import Batch, GroupWriter
@@ -48,7 +47,7 @@ from runtime_registry.runtimes.embedded.store import (
 from runtime_registry.runtimes.embedded.transcript import ROLES
 from runtime_registry.runtimes.embedded.workers import WorkerRecord
 
-__all__ = ["SQLiteStore", "StoredTranscript", "BATCH_INTERVAL_SECONDS", "CLOSE_TIMEOUT_SECONDS"]
+__all__ = ["BATCH_INTERVAL_SECONDS", "CLOSE_TIMEOUT_SECONDS", "SQLiteStore", "StoredTranscript"]
 
 log = logging.getLogger("runtime_registry.runtimes.embedded.store")
 
@@ -57,7 +56,7 @@ BATCH_INTERVAL_SECONDS = 0.05
 #: How long closing may take to commit what is queued (within the server's 5 s shutdown).
 CLOSE_TIMEOUT_SECONDS = 4.0
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
 _WRITE_REFUSED = "the runtime's store cannot write right now (disk full or read-only); reads keep working"
@@ -86,7 +85,7 @@ def _intent_of(text: str) -> Intent:
 class StoredTranscript:
     """A worker's transcript in the SQLite store: its length and uncommitted tail in memory, the rest in the file."""
 
-    __slots__ = ("_store", "serial", "_length", "_pending")
+    __slots__ = ("_length", "_pending", "_store", "serial")
 
     def __init__(self, store: SQLiteStore, serial: int, length: int) -> None:
         self._store = store
@@ -101,7 +100,7 @@ class StoredTranscript:
     def append(self, role: str, content: str, event_id: int) -> int:
         """Add an entry (queued for the writer) and return its sequence number."""
         sequence = self._length + 1
-        entry = TranscriptEntry(sequence, ROLES[role], content, event_id, datetime.now(timezone.utc))
+        entry = TranscriptEntry(sequence, ROLES[role], content, event_id, datetime.now(UTC))
         self._pending.append(entry)
         self._length = sequence
         self._store.entry_appended(self, entry)
@@ -184,7 +183,9 @@ class SQLiteStore(WorkerStore):
             ensure_directory(path)
             self._lock(path)
         except OSError as error:
-            raise StoreUnusable(f"the store file cannot be opened ({errno.errorcode.get(error.errno or 0, 'error')})") from None
+            raise StoreUnusable(
+                f"the store file cannot be opened ({errno.errorcode.get(error.errno or 0, 'error')})"
+            ) from None
         try:
             version = check_file(path)
             writer = self._connect(path)
@@ -253,7 +254,9 @@ class SQLiteStore(WorkerStore):
     def _load(self, connection: sqlite3.Connection) -> StoreSnapshot:
         meta = dict(connection.execute("SELECT key, value FROM meta").fetchall())
         workers = tuple(
-            StoredWorker(serial, worker_id, label, _intent_of(intent), profile, _from_us(created), status, turn, entries)
+            StoredWorker(
+                serial, worker_id, label, _intent_of(intent), profile, _from_us(created), status, turn, entries
+            )
             for serial, worker_id, label, intent, profile, created, status, turn, entries in connection.execute(
                 "SELECT serial, worker_id, label, intent, profile, created_us, status, turn_number, entries"
                 " FROM workers ORDER BY serial"
@@ -263,7 +266,10 @@ class SQLiteStore(WorkerStore):
             "SELECT id, type, worker_id, data, created_us FROM events ORDER BY id DESC LIMIT ?", (self.retention,)
         ).fetchall()
         rows.reverse()
-        events = tuple(Event(id_, type_, worker_id, json.loads(data), _from_us(created)) for id_, type_, worker_id, data, created in rows)
+        events = tuple(
+            Event(id_, type_, worker_id, json.loads(data), _from_us(created))
+            for id_, type_, worker_id, data, created in rows
+        )
         last_event_id = max(int(meta["last_event_id"]), events[-1].id if events else 0)
         return StoreSnapshot(
             StoreMeta(
@@ -298,10 +304,19 @@ class SQLiteStore(WorkerStore):
     def worker_added(self, worker: WorkerRecord) -> None:
         """Queue the new worker's row and the next serial."""
         batch = self._current()
-        batch.workers_added.append((
-            worker.serial, worker.worker_id, worker.label, _intent_json(worker.intent), worker.profile.name,
-            _to_us(worker.created_at), worker.status, worker.turn_number, len(worker.transcript),
-        ))
+        batch.workers_added.append(
+            (
+                worker.serial,
+                worker.worker_id,
+                worker.label,
+                _intent_json(worker.intent),
+                worker.profile.name,
+                _to_us(worker.created_at),
+                worker.status,
+                worker.turn_number,
+                len(worker.transcript),
+            )
+        )
         batch.next_serial = worker.serial + 1
 
     def worker_removed(self, worker: WorkerRecord) -> None:
@@ -320,10 +335,15 @@ class SQLiteStore(WorkerStore):
     def event_appended(self, event: Event) -> None:
         """Queue an event; its worker's hot state is saved with the batch."""
         batch = self._current()
-        batch.events.append((
-            event.id, event.type, event.worker_id, json.dumps(dict(event.data), separators=(",", ":")),
-            _to_us(event.created_at),
-        ))
+        batch.events.append(
+            (
+                event.id,
+                event.type,
+                event.worker_id,
+                json.dumps(dict(event.data), separators=(",", ":")),
+                _to_us(event.created_at),
+            )
+        )
         batch.last_event_id = event.id
         if event.worker_id is not None:
             self._dirty.add(event.worker_id)
@@ -415,7 +435,10 @@ class SQLiteStore(WorkerStore):
         except sqlite3.Error as error:
             log.error("embedded store %s: a transcript read failed: %s", self.path, error)
             raise RuntimeUnavailable("the runtime's store could not be read") from None
-        return [TranscriptEntry(sequence, ROLES[role], content, event_id, _from_us(created)) for sequence, role, content, event_id, created in rows]
+        return [
+            TranscriptEntry(sequence, ROLES[role], content, event_id, _from_us(created))
+            for sequence, role, content, event_id, created in rows
+        ]
 
     # -- closing -------------------------------------------------------------------------
 
@@ -429,7 +452,9 @@ class SQLiteStore(WorkerStore):
         if writer is not None:
             ended = await asyncio.to_thread(writer.stop, CLOSE_TIMEOUT_SECONDS)
             if not ended:
-                log.error("embedded store %s: the writer did not finish within %.0f s", self.path, CLOSE_TIMEOUT_SECONDS)
+                log.error(
+                    "embedded store %s: the writer did not finish within %.0f s", self.path, CLOSE_TIMEOUT_SECONDS
+                )
                 return  # the thread still uses the connection and the lock; the process is ending
         if self._reader is not None:
             self._reader.close()

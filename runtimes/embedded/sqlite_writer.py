@@ -31,8 +31,16 @@ class Batch:
     """Changes made in one step of the event loop, in the order they happened (as SQL rows)."""
 
     __slots__ = (
-        "workers_added", "workers_removed", "entries", "events", "worker_states",
-        "next_serial", "last_event_id", "transcripts", "waiter", "size",
+        "entries",
+        "events",
+        "last_event_id",
+        "next_serial",
+        "size",
+        "transcripts",
+        "waiter",
+        "worker_states",
+        "workers_added",
+        "workers_removed",
     )
 
     def __init__(self) -> None:
@@ -120,10 +128,14 @@ class GroupWriter:
         retry_at = 0.0
         while True:
             with self._condition:
-                while not self._stopping and not self._statements and (
-                    not (self._queue or pending) or time.monotonic() < retry_at
+                while (
+                    not self._stopping
+                    and not self._statements
+                    and (not (self._queue or pending) or time.monotonic() < retry_at)
                 ):
-                    self._condition.wait(None if not (self._queue or pending) else max(0.0, retry_at - time.monotonic()))
+                    self._condition.wait(
+                        None if not (self._queue or pending) else max(0.0, retry_at - time.monotonic())
+                    )
                 if self._interval and not self._stopping:
                     # batched: at most one commit per interval; what arrives meanwhile joins the group.
                     wait = last_commit + self._interval - time.monotonic()
@@ -146,7 +158,8 @@ class GroupWriter:
                         self.abandoned = len(pending)
                         log.error(
                             "embedded store: %d batches of changes could not be written at shutdown (%s)",
-                            len(pending), error,
+                            len(pending),
+                            error,
                         )
                         return
                     retry_at = time.monotonic() + self._retry_seconds

@@ -24,11 +24,10 @@ from datetime import datetime
 import attrs
 
 from registry_core.models import Diagnostic, Event, Intent
-
 from runtime_registry.runtimes.embedded.transcript import Transcript, TranscriptStorage
 from runtime_registry.runtimes.embedded.workers import WorkerRecord
 
-__all__ = ["WorkerStore", "MemoryStore", "StoreMeta", "StoredWorker", "StoreSnapshot", "StoreUnusable"]
+__all__ = ["MemoryStore", "StoreMeta", "StoreSnapshot", "StoreUnusable", "StoredWorker", "WorkerStore"]
 
 
 class StoreUnusable(Exception):

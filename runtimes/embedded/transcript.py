@@ -11,12 +11,12 @@ entry, within its goal (decision 0050; the figures are in docs/performance.md,
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Protocol
 
 from registry_core.models import TranscriptEntry
 
-__all__ = ["Transcript", "TranscriptStorage", "USER", "SYSTEM", "ASSISTANT", "ROLES"]
+__all__ = ["ASSISTANT", "ROLES", "SYSTEM", "USER", "Transcript", "TranscriptStorage"]
 
 USER = "user"
 SYSTEM = "system"
@@ -53,7 +53,7 @@ class Transcript:
     def append(self, role: str, content: str, event_id: int) -> int:
         """Add an entry and return its sequence number (1-based)."""
         sequence = len(self._entries) + 1
-        self._entries.append(TranscriptEntry(sequence, ROLES[role], content, event_id, datetime.now(timezone.utc)))
+        self._entries.append(TranscriptEntry(sequence, ROLES[role], content, event_id, datetime.now(UTC)))
         return sequence
 
     def page(self, *, start: int, limit: int) -> tuple[tuple[TranscriptEntry, ...], int | None]:

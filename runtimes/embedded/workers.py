@@ -6,11 +6,10 @@ import asyncio
 from datetime import datetime
 
 from registry_core.models import Intent
-
 from runtime_registry.runtimes.embedded.profiles import Profile
 from runtime_registry.runtimes.embedded.transcript import Transcript, TranscriptStorage
 
-__all__ = ["WorkerRecord", "IDLE", "BUSY", "STOPPED", "STATUSES"]
+__all__ = ["BUSY", "IDLE", "STATUSES", "STOPPED", "WorkerRecord"]
 
 IDLE = "idle"
 BUSY = "busy"
@@ -29,7 +28,16 @@ class WorkerRecord:
     """
 
     __slots__ = (
-        "worker_id", "label", "intent", "profile", "created_at", "status", "transcript", "turn", "turn_number", "serial",
+        "created_at",
+        "intent",
+        "label",
+        "profile",
+        "serial",
+        "status",
+        "transcript",
+        "turn",
+        "turn_number",
+        "worker_id",
     )
 
     def __init__(

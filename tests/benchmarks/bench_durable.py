@@ -20,12 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import secrets
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -53,10 +51,7 @@ FIRST_EVENT = 1_700_000_000_000_000
 
 def config_text(store: str) -> str:
     """A config with the default runtime on ``store`` ("memory", "batched" or "acknowledged")."""
-    if store == "memory":
-        table = 'backend = "memory"'
-    else:
-        table = f'backend = "sqlite"\ndurability = "{store}"'
+    table = 'backend = "memory"' if store == "memory" else f'backend = "sqlite"\ndurability = "{store}"'
     return (
         f'[[runtimes]]\nid = "{RUNTIME}"\nkind = "embedded"\n\n'
         "[runtimes.settings]\nmax_workers = 20000\n\n"
@@ -65,7 +60,9 @@ def config_text(store: str) -> str:
 
 
 def serve(directory: Path, port: int) -> list[str]:
-    return serve_command("--config", str(directory / "registry.toml"), "--port", str(port), "--log-level", "warning", "--no-access-log")
+    return serve_command(
+        "--config", str(directory / "registry.toml"), "--port", str(port), "--log-level", "warning", "--no-access-log"
+    )
 
 
 # -- throughput ---------------------------------------------------------------------
@@ -86,7 +83,10 @@ def throughput() -> dict[str, float]:
                 wait_until_healthy(process, port)
                 base = f"http://127.0.0.1:{port}"
                 with httpx.Client(base_url=base, timeout=30) as client:
-                    ids = [client.post(f"/api/runtimes/{RUNTIME}/workers", json={}).json()["worker_id"] for _ in range(INPUT_WORKERS)]
+                    ids = [
+                        client.post(f"/api/runtimes/{RUNTIME}/workers", json={}).json()["worker_id"]
+                        for _ in range(INPUT_WORKERS)
+                    ]
                 ids_file = directory / "ids.txt"
                 ids_file.write_text("\n".join(ids) + "\n")
                 servers[store] = (base, ids_file)
@@ -94,7 +94,11 @@ def throughput() -> dict[str, float]:
                 for store in stores:
                     base, ids_file = servers[store]
                     runs[store].append(
-                        wrk(f"{base}/", ("-s", str(HERE / "rotate_post.lua")), (str(ids_file), f"/api/runtimes/{RUNTIME}/workers"))
+                        wrk(
+                            f"{base}/",
+                            ("-s", str(HERE / "rotate_post.lua")),
+                            (str(ids_file), f"/api/runtimes/{RUNTIME}/workers"),
+                        )
                     )
     medians = {store: _medians(runs[store]) for store in stores}
     print("send input over HTTP (wrk -t1 -c16, median of rounds):")
@@ -131,7 +135,9 @@ def write_store(path: Path, *, workers: int, entries: int, events: int = 10_000,
         worker_id = f"w-{serial:013x}{secrets.token_hex(4)}"
         worker_ids.append(worker_id)
         count = min(per_worker + (1 if index < extra else 0), max(0, entries - index * per_worker))
-        worker_rows.append((serial, worker_id, None, intent, "builtin:default", 1_700_000_000_000_000, "idle", count, count))
+        worker_rows.append(
+            (serial, worker_id, None, intent, "builtin:default", 1_700_000_000_000_000, "idle", count, count)
+        )
     connection.executemany("INSERT INTO workers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", worker_rows)
     content = "an entry of about a hundred characters, as a short chat message would be, to fill the store up."
 
@@ -143,15 +149,24 @@ def write_store(path: Path, *, workers: int, entries: int, events: int = 10_000,
     connection.executemany("INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?)", entry_rows())
     last_event = FIRST_EVENT + 2 * entries + workers
     event_rows = (
-        (last_event - events + 1 + offset, "worker.turn_completed", worker_ids[offset % workers], '{"turn":1}', 1_700_000_000_000_000)
+        (
+            last_event - events + 1 + offset,
+            "worker.turn_completed",
+            worker_ids[offset % workers],
+            '{"turn":1}',
+            1_700_000_000_000_000,
+        )
         for offset in range(events)
     )
     connection.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?)", event_rows)
     connection.executemany(
         "INSERT INTO meta (key, value) VALUES (?, ?)",
         [
-            ("first_serial", FIRST_SERIAL), ("next_serial", FIRST_SERIAL + workers),
-            ("first_event_id", FIRST_EVENT), ("last_event_id", last_event), ("cursor_tag", "benchmrk"),
+            ("first_serial", FIRST_SERIAL),
+            ("next_serial", FIRST_SERIAL + workers),
+            ("first_event_id", FIRST_EVENT),
+            ("last_event_id", last_event),
+            ("cursor_tag", "benchmrk"),
         ],
     )
     connection.execute("COMMIT")
@@ -203,7 +218,10 @@ def restart(scratch: Path) -> None:
     baseline.mkdir()
     (baseline / "registry.toml").write_text(config_text("memory"))
     runs = [first_request(baseline) for _ in range(3)]
-    results["empty memory store (baseline)"] = (statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs))
+    results["empty memory store (baseline)"] = (
+        statistics.median(r[0] for r in runs),
+        statistics.median(r[1] for r in runs),
+    )
     print("restart: spawn to the first 200 of a worker list, and RSS then (median of 3):")
     base_rss = results["10k workers / 1k entries"][1]
     for name, (took, rss) in results.items():
@@ -259,13 +277,19 @@ def pages(scratch: Path) -> None:
     for name, (workers, entries) in {"100 / 100": (100, 100), "10k / 1M": (10_000, 1_000_000)}.items():
         data_dir = scratch / ("pages-" + name.replace(" ", "").replace("/", "-"))
         write_store(
-            data_dir / "state" / f"{RUNTIME}.db", workers=workers, entries=entries, events=min(10_000, 2 * entries), per_worker=100
+            data_dir / "state" / f"{RUNTIME}.db",
+            workers=workers,
+            entries=entries,
+            events=min(10_000, 2 * entries),
+            per_worker=100,
         )
         results[name] = asyncio.run(page_costs(data_dir))
     print("pages of 50 from the middle, in-process on the SQLite store (median of 7 x 500):")
     for operation in results["100 / 100"]:
         small, big = results["100 / 100"][operation], results["10k / 1M"][operation]
-        print(f"  {operation:>12}: 100 workers/100 entries {small * 1e6:7.1f} us   10k/1M {big * 1e6:7.1f} us   ({big / small:.2f}x)")
+        print(
+            f"  {operation:>12}: 100 workers/100 entries {small * 1e6:7.1f} us   10k/1M {big * 1e6:7.1f} us   ({big / small:.2f}x)"
+        )
 
 
 def main() -> None:

@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from runtime_registry.plugins.embedded import EmbeddedProvider
 from registry_core import CreateWorkerRequest, InputRequest
-from runtime_registry.host import RuntimeRegistry
 from registry_core.models import ProfileSelector
+from runtime_registry.host import RuntimeRegistry
+from runtime_registry.plugins.embedded import EmbeddedProvider
 from runtime_registry.runtimes.embedded import EmbeddedSettings, ProfileBase, ProfileSettings
 from runtime_registry.runtimes.embedded.settings import StoreBackend, StoreSettings
 

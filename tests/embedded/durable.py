@@ -10,7 +10,6 @@ from registry_core.models import ProfileSelector
 from runtime_registry.plugins.embedded import EmbeddedProvider
 from runtime_registry.runtimes.embedded import EmbeddedSettings
 from runtime_registry.runtimes.embedded.settings import Durability, StoreSettings
-
 from tests.embedded.conftest import PROFILES
 
 RUNTIME = "durable"
@@ -21,7 +20,9 @@ def durable_settings(durability: Durability = Durability.ACKNOWLEDGED, **overrid
     return EmbeddedSettings(**{"profiles": PROFILES, "store": StoreSettings(durability=durability), **overrides})  # type: ignore[arg-type]
 
 
-async def started(data_dir: Path, settings: EmbeddedSettings | None = None, runtime_id: str = RUNTIME) -> EmbeddedProvider:
+async def started(
+    data_dir: Path, settings: EmbeddedSettings | None = None, runtime_id: str = RUNTIME
+) -> EmbeddedProvider:
     """A started provider whose store lives in ``data_dir`` (a second one on the same directory is a restart)."""
     provider = EmbeddedProvider(runtime_id, settings or durable_settings(), context=RuntimeContext(data_dir))
     await provider.start()

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from runtime_registry.plugins.embedded import EmbeddedProvider
 from registry_core import CreateWorkerRequest, RuntimeContext
 from registry_core.models import ProfileSelector
-from runtime_registry.testing.conformance import RuntimeConformance
+from runtime_registry.plugins.embedded import EmbeddedProvider
 from runtime_registry.runtimes.embedded import EmbeddedSettings, ProfileBase, ProfileSettings
 from runtime_registry.runtimes.embedded.settings import Durability, StoreBackend, StoreSettings
+from runtime_registry.testing.conformance import RuntimeConformance
 
 PROFILES = {"slow-echo": ProfileSettings(base=ProfileBase.ECHO, reply_delay_seconds=0.3)}
 

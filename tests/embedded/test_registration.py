@@ -9,10 +9,8 @@ import tomllib
 from pathlib import Path
 
 import attrs
-
 import pytest
 
-from runtime_registry.plugins.embedded import EmbeddedProvider
 from registry_core import PluginState, RuntimeStatus, unstructure
 from runtime_registry.host import (
     ConfigError,
@@ -22,9 +20,10 @@ from runtime_registry.host import (
     load_plugins,
     parse_config,
 )
-from runtime_registry.testing.conformance import find_path_like
+from runtime_registry.plugins.embedded import EmbeddedProvider
 from runtime_registry.runtimes.embedded import EmbeddedSettings, ProfileBase
 from runtime_registry.runtimes.embedded.settings import StoreSettings
+from runtime_registry.testing.conformance import find_path_like
 
 RUNTIME_PACKAGE = Path(__file__).resolve().parents[2] / "runtimes" / "embedded"
 

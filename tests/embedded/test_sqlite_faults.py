@@ -11,11 +11,19 @@ import pytest
 
 from registry_core import RuntimeStatus, unstructure
 from registry_core.errors import RuntimeUnavailable
-from runtime_registry.runtimes.embedded.sqlite_schema import SCHEMA_VERSION
 from runtime_registry.runtimes.embedded.settings import Durability
+from runtime_registry.runtimes.embedded.sqlite_schema import SCHEMA_VERSION
 from runtime_registry.testing.conformance import find_path_like
-
-from tests.embedded.durable import all_events, create, durable_settings, send, started, store_file, transcript, until_idle
+from tests.embedded.durable import (
+    all_events,
+    create,
+    durable_settings,
+    send,
+    started,
+    store_file,
+    transcript,
+    until_idle,
+)
 
 V1_FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "embedded_store" / "v1.sql"
 
@@ -131,7 +139,10 @@ async def test_a_version_1_store_is_migrated_forward(tmp_path):
     ]
     assert workers[1].intent.purpose == "sort"
     entries = await transcript(provider, "w-60a24181e4000aaaaaaaa")
-    assert [(e.sequence, e.role, e.content) for e in entries] == [(1, "user", "hello from v1"), (2, "assistant", "hello from v1")]
+    assert [(e.sequence, e.role, e.content) for e in entries] == [
+        (1, "user", "hello from v1"),
+        (2, "assistant", "hello from v1"),
+    ]
     events, cursor = await all_events(provider)
     assert [e.id for e in events] == list(range(1700000000000000, 1700000000000010))
     fresh = await create(provider)
@@ -196,7 +207,9 @@ async def test_a_full_disk_refuses_writes_keeps_reads_and_recovers_by_itself(tmp
 
     reopened = await started(tmp_path, durable_settings(durability))
     # Everything that was answered (and accepted in memory) is in the file.
-    assert [w.worker_id for w in (await reopened.list_workers(limit=100, cursor=None)).items] == [w.worker_id for w in listed]
+    assert [w.worker_id for w in (await reopened.list_workers(limit=100, cursor=None)).items] == [
+        w.worker_id for w in listed
+    ]
     assert [e.content for e in await transcript(reopened, worker)] == ["before", "before", "after", "after"]
     await reopened.close()
 

@@ -8,7 +8,6 @@ import pytest
 
 from registry_core.errors import UnknownWorker
 from runtime_registry.runtimes.embedded.settings import Durability
-
 from tests.embedded.durable import (
     all_events,
     create,

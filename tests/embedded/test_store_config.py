@@ -9,7 +9,14 @@ import pytest
 
 from registry_core import RuntimeContext, RuntimeKind, RuntimeStatus
 from registry_core.kinds import accepts_context
-from runtime_registry.host import ConfigError, RegistryConfig, apply_environment, assemble, discover_plugins, parse_config
+from runtime_registry.host import (
+    ConfigError,
+    RegistryConfig,
+    apply_environment,
+    assemble,
+    discover_plugins,
+    parse_config,
+)
 from runtime_registry.plugins.embedded import EmbeddedProvider
 from runtime_registry.runtimes.embedded.sqlite_store import SQLiteStore
 from runtime_registry.runtimes.embedded.store import MemoryStore
@@ -50,7 +57,9 @@ async def test_a_relative_store_path_resolves_against_data_dir_and_data_dir_agai
     assembly = assemble(config, discovered=embedded_only())
     os.chdir("/")  # resolved at assembly: a later chdir moves nothing
     await assembly.registry.start()
-    assert assembly.registry.provider(RUNTIME).runtime.store.path == tmp_path / "var" / "registry" / "sessions" / "main.db"
+    assert (
+        assembly.registry.provider(RUNTIME).runtime.store.path == tmp_path / "var" / "registry" / "sessions" / "main.db"
+    )
     assert assembly.registry.provider("other").runtime.store.path == tmp_path / "elsewhere" / "other.db"
     await assembly.registry.close()
     assert (tmp_path / "var" / "registry" / "sessions" / "main.db").is_file()
@@ -66,7 +75,9 @@ async def test_the_environment_overrides_data_dir(tmp_path):
 
 async def test_the_memory_backend_writes_no_file(tmp_path):
     os.chdir(tmp_path)
-    config = parse_config(f'[[runtimes]]\nid = "{RUNTIME}"\nkind = "embedded"\nsettings = {{ store = {{ backend = "memory" }} }}\n')
+    config = parse_config(
+        f'[[runtimes]]\nid = "{RUNTIME}"\nkind = "embedded"\nsettings = {{ store = {{ backend = "memory" }} }}\n'
+    )
     assembly = await started_assembly(config)
     assert isinstance(assembly.registry.provider(RUNTIME).runtime.store, MemoryStore)
     await assembly.registry.close()
@@ -86,7 +97,7 @@ def test_bad_store_settings_are_config_errors_at_their_path(table, path):
     text = f'[[runtimes]]\nid = "{RUNTIME}"\nkind = "embedded"\nsettings = {{ store = {table} }}\n'
     with pytest.raises(ConfigError) as raised:
         assemble(parse_config(text), discovered=embedded_only(), strict=True)
-    assert [problem.path for problem in raised.value.problems][0].startswith(path)
+    assert raised.value.problems[0].path.startswith(path)
 
 
 def test_an_empty_data_dir_is_a_config_error():
@@ -110,7 +121,11 @@ def test_a_factory_gets_a_context_only_when_it_asks_for_one(tmp_path):
     assert accepts_context(EmbeddedProvider)
     for factory, runtime_id in ((old_style, "a"), (new_style, "b")):
         kind = RuntimeKind(name="embedded", description="x", factory=factory)
-        provider = kind.factory(runtime_id, None, context=RuntimeContext(tmp_path)) if accepts_context(factory) else kind.factory(runtime_id, None)
+        provider = (
+            kind.factory(runtime_id, None, context=RuntimeContext(tmp_path))
+            if accepts_context(factory)
+            else kind.factory(runtime_id, None)
+        )
         assert provider.runtime_id == runtime_id
     assert calls == [("old", "a"), ("new", "b", tmp_path)]
 

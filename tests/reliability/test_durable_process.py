@@ -21,9 +21,9 @@ import pytest
 
 from runtime_registry.runtimes.embedded.sqlite_store import BATCH_INTERVAL_SECONDS
 
+from ..support.server_process import running_server
 from .app_config import EMBEDDED, embedded_toml, write_config
 from .load_client import LoadClient
-from ..support.server_process import running_server
 
 RUNTIME = f"/api/runtimes/{EMBEDDED}"
 WORKERS = 100
@@ -58,7 +58,9 @@ async def feed(api: LoadClient, worker_id: str, answered: dict[str, tuple[int, f
             await asyncio.sleep(0.001)
 
 
-async def load_until_killed(base_url: str, server, kill_after: int) -> tuple[list[str], dict[str, tuple[int, float]], float]:
+async def load_until_killed(
+    base_url: str, server, kill_after: int
+) -> tuple[list[str], dict[str, tuple[int, float]], float]:
     """Create the workers, feed them, SIGKILL the server once ``kill_after`` inputs were answered."""
     answered: dict[str, tuple[int, float]] = {}
     stop = asyncio.Event()
@@ -140,7 +142,9 @@ def test_sigkill_under_load_loses_nothing_answered(tmp_path, durability):
     interrupted = [event for event in events if event["type"] == "worker.turn_interrupted"]
     assert all(event["data"]["reason"] == "restart" for event in interrupted)
     lost = len(answered) - sum(content in held for content in answered)
-    print(f"answered {len(answered)}, present {len(answered) - lost}, lost {lost}, interrupted turns {len(interrupted)}")
+    print(
+        f"answered {len(answered)}, present {len(answered) - lost}, lost {lost}, interrupted turns {len(interrupted)}"
+    )
 
 
 def test_sigterm_commits_what_was_answered_and_exits_within_5_seconds(tmp_path):

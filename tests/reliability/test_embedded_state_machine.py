@@ -44,7 +44,6 @@ from hypothesis.stateful import (
     rule,
 )
 
-from runtime_registry.plugins.embedded import EmbeddedProvider
 from registry_core import (
     CapacityExceeded,
     CreateWorkerRequest,
@@ -52,12 +51,13 @@ from registry_core import (
     InputKind,
     InputRequest,
     InvalidRequest,
+    RuntimeContext,
     UnknownWorker,
     WorkerBusy,
     WorkerStopped,
 )
-from registry_core import RuntimeContext
 from runtime_registry.host import RuntimeRegistry
+from runtime_registry.plugins.embedded import EmbeddedProvider
 from runtime_registry.runtimes.embedded import EmbeddedSettings, ProfileBase, ProfileSettings
 from runtime_registry.runtimes.embedded.settings import Durability, StoreBackend, StoreSettings
 

@@ -37,12 +37,12 @@ import pytest
 
 from registry_core import CreateWorkerRequest, InputRequest, RuntimeContext, RuntimeKind, RuntimeProvider, hookimpl
 from registry_core.models import ProfileSelector
+from runtime_registry.host import assemble, discover_plugins, parse_config
+from runtime_registry.host.plugin_loading import DiscoveredPlugin
 from runtime_registry.plugins.embedded import EmbeddedProvider
 from runtime_registry.runtimes.embedded import EmbeddedSettings, ProfileBase, ProfileSettings
-from runtime_registry.host import assemble, discover_plugins, parse_config
-from runtime_registry.testing.conformance import find_path_like
-from runtime_registry.host.plugin_loading import DiscoveredPlugin
 from runtime_registry.server.app import create_app
+from runtime_registry.testing.conformance import find_path_like
 
 from .app_config import EMBEDDED, embedded_toml
 from .in_process_server import serving_in_a_thread

@@ -20,9 +20,9 @@ import asyncio
 import httpx
 import pytest
 
+from ..support.server_process import running_server
 from .app_config import EMBEDDED, embedded_toml, write_config
 from .load_client import LoadClient
-from ..support.server_process import running_server
 
 RUNTIME = f"/api/runtimes/{EMBEDDED}"
 MEMORY_STORE = '[runtimes.settings.store]\nbackend = "memory"\n'
