@@ -224,3 +224,27 @@ async def test_a_store_whose_rows_break_the_invariants_is_refused_untouched(tmp_
     before = digest(path)
     await assert_unusable(tmp_path, "inconsistent")
     assert digest(path) == before
+
+
+async def test_a_read_only_store_refuses_writes_and_recovers_by_itself(tmp_path):
+    provider = await started(tmp_path)
+    worker = await create(provider)
+    # SQLite's own read-only path (SQLITE_READONLY), as for a file made read-only under it.
+    provider.runtime.store.inject_statement("PRAGMA query_only = 1")
+    with pytest.raises(RuntimeUnavailable):
+        await send(provider, worker, "not acknowledged")  # its commit fails: the answer is a 503
+    state = await provider.describe()
+    assert state.status is RuntimeStatus.DEGRADED and "SQLITE_READONLY" in state.diagnostics[0].message
+    with pytest.raises(RuntimeUnavailable):
+        await create(provider)
+    assert [e.content for e in await transcript(provider, worker)] == ["not acknowledged"]  # kept, to be committed
+    provider.runtime.store.inject_statement("PRAGMA query_only = 0")
+    async with asyncio.timeout(5):
+        while (await provider.describe()).status is not RuntimeStatus.RUNNING:
+            await asyncio.sleep(0.05)
+    await until_idle(provider, worker)
+    await send(provider, worker, "acknowledged")
+    await provider.close()
+    reopened = await started(tmp_path)
+    assert [e.content for e in await transcript(reopened, worker)] == ["not acknowledged", "acknowledged"]
+    await reopened.close()
