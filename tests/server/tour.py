@@ -49,6 +49,10 @@ def tour_config(data_dir: Path, workspace: Path) -> str:
         kind = "embedded"
         [runtimes.settings]
         max_input_chars = 100
+        # Memory: the 0.2 s call timeout also bounds start and every acknowledged
+        # commit, which a loaded machine's disk can exceed. The SQLite store's
+        # answers are scanned by tests/reliability/test_leaks.py.
+        store = {{ backend = "memory" }}
         [runtimes.settings.profiles.slow]
         base = "builtin:echo"
         reply_delay_seconds = 30.0
@@ -56,7 +60,7 @@ def tour_config(data_dir: Path, workspace: Path) -> str:
         [[runtimes]]
         id = "{O}"
         kind = "embedded"
-        settings = {{ max_workers = 1, event_retention = 3, transcript_page_max = 5 }}
+        settings = {{ max_workers = 1, event_retention = 3, transcript_page_max = 5, store = {{ backend = "memory" }} }}
 
         [[runtimes]]
         id = "{LC}"
