@@ -28,7 +28,7 @@ import json
 import logging
 import os
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -373,7 +373,7 @@ class SQLiteStore(WorkerStore):
         waiter = self._batch.waiter
         if waiter is None:
             waiter = self._batch.waiter = self._loop.create_future()
-        return waiter  # type: ignore[return-value]
+        return waiter
 
     def diagnostics(self) -> tuple[Diagnostic, ...]:
         """``store_write_failed`` while writes are refused."""
@@ -389,7 +389,7 @@ class SQLiteStore(WorkerStore):
     def _failed_in_thread(self, batches: list[Batch], error: sqlite3.Error) -> None:
         self._to_loop(self._failed, batches, _error_kind(error))
 
-    def _to_loop(self, callback, *arguments) -> None:  # type: ignore[no-untyped-def]
+    def _to_loop(self, callback: Callable[..., None], *arguments: object) -> None:
         loop = self._loop
         if loop is None:
             return
@@ -402,10 +402,10 @@ class SQLiteStore(WorkerStore):
             self._write_error = None
         for batch in batches:
             for transcript, sequence in batch.transcripts:
-                transcript.committed(sequence)  # type: ignore[attr-defined]
+                transcript.committed(sequence)
             waiter = batch.waiter
-            if waiter is not None and not waiter.done():  # type: ignore[attr-defined]
-                waiter.set_result(None)  # type: ignore[attr-defined]
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
 
     def _failed(self, batches: list[Batch], kind: str) -> None:
         if self._write_error is None:
@@ -413,10 +413,10 @@ class SQLiteStore(WorkerStore):
         self._write_error = kind
         for batch in batches:
             waiter = batch.waiter
-            if waiter is not None and not waiter.done():  # type: ignore[attr-defined]
-                waiter.set_exception(RuntimeUnavailable(_WRITE_REFUSED))  # type: ignore[attr-defined]
+            if waiter is not None and not waiter.done():
+                waiter.set_exception(RuntimeUnavailable(_WRITE_REFUSED))
                 # Retrieved by the request that awaits it; if that request is gone, say nothing.
-                waiter.exception()  # type: ignore[attr-defined]
+                waiter.exception()
             batch.waiter = None
 
     # -- reads (the loop's thread) ------------------------------------------------------

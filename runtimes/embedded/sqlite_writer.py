@@ -15,12 +15,17 @@ store recovers by itself when space returns.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from runtime_registry.runtimes.embedded.sqlite_store import StoredTranscript
 
 __all__ = ["Batch", "GroupWriter"]
 
@@ -52,9 +57,9 @@ class Batch:
         self.next_serial: int | None = None
         self.last_event_id: int | None = None
         #: (transcript, sequence) pairs: entries up to ``sequence`` are committed with this batch.
-        self.transcripts: list[tuple[object, int]] = []
+        self.transcripts: list[tuple[StoredTranscript, int]] = []
         #: The loop's future that acknowledged requests await (``None``: nobody waits).
-        self.waiter: object | None = None
+        self.waiter: asyncio.Future[None] | None = None
         #: How many changes the batch holds.
         self.size = 0
 
