@@ -34,6 +34,7 @@ from pathlib import Path
 
 from registry_core.errors import RuntimeUnavailable
 from registry_core.models import Diagnostic, Event, Intent, IntentKind, TranscriptEntry
+from runtime_registry.runtimes.embedded.events import clock_start_id
 from runtime_registry.runtimes.embedded.settings import Durability
 from runtime_registry.runtimes.embedded.sqlite_schema import check_file, create_schema, ensure_directory, migrate
 from runtime_registry.runtimes.embedded.sqlite_writer import Batch, GroupWriter
@@ -206,6 +207,9 @@ class SQLiteStore(WorkerStore):
                     writer.execute("COMMIT")
                 else:
                     migrate(writer, version)
+                    _recover_from_an_unclean_end(writer)
+                # Until close() says otherwise, this run may end in a crash.
+                writer.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('closed_cleanly', 0)")
                 self._reader = self._connect(path, reader=True)
                 snapshot = self._load(self._reader)
             except BaseException:
@@ -460,6 +464,10 @@ class SQLiteStore(WorkerStore):
             self._reader.close()
             self._reader = None
         if writer is not None:
+            if self._write_error is None:
+                # Everything is committed: the next run continues the ids.
+                with contextlib.suppress(sqlite3.Error):
+                    writer.mark_closed_cleanly()
             writer.close_connection()
         self._unlock()
 
@@ -467,6 +475,34 @@ class SQLiteStore(WorkerStore):
         """Run ``statement`` on the write connection before its next commit (fault tests)."""
         if self._writer is not None:
             self._writer.run_in_writer(statement)
+
+
+def _recover_from_an_unclean_end(connection: sqlite3.Connection) -> None:
+    """After a crash (no clean close recorded), never issue an id the crashed run may have shown.
+
+    A run shows clients event ids and worker ids before their batch commits;
+    the ones a crash lost would be issued again, for something else, if the
+    ids continued from the file. So the ids start above every id that run
+    could have issued (the clock in microseconds, as a memory store's do:
+    decision 0055), and the event window starts empty, since the event log
+    has no gaps. Clients holding an older event cursor get ``cursor_expired``
+    and start over; workers, transcripts and list cursors are unaffected
+    (decision 0086).
+    """
+    row = connection.execute("SELECT value FROM meta WHERE key = 'closed_cleanly'").fetchone()
+    if row is None or str(row[0]) == "1":
+        return  # closed cleanly, or written before the marker existed (its ids continue, as they did)
+    floor = clock_start_id()
+    connection.execute("BEGIN IMMEDIATE")
+    connection.execute("DELETE FROM events")
+    connection.executemany(
+        "UPDATE meta SET value = ? WHERE key = ?",
+        [(floor, "first_event_id"), (floor - 1, "last_event_id")],
+    )
+    connection.execute(
+        "UPDATE meta SET value = MAX(CAST(value AS INTEGER), ?) WHERE key = 'next_serial'", (floor,)
+    )
+    connection.execute("COMMIT")
 
 
 def _error_kind(error: sqlite3.Error) -> str:

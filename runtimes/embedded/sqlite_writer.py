@@ -116,6 +116,11 @@ class GroupWriter:
         self._thread.join(timeout)
         return not self._thread.is_alive()
 
+    def mark_closed_cleanly(self) -> None:
+        """Record that every change reached the file (only once the thread has ended)."""
+        if not self._thread.is_alive():
+            self._connection.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('closed_cleanly', 1)")
+
     def close_connection(self) -> None:
         """Close the write connection once the thread has ended."""
         if not self._thread.is_alive():

@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from registry_core.errors import UnknownWorker
+from registry_core.errors import CursorExpired, UnknownWorker
 from runtime_registry.runtimes.embedded.settings import Durability
 from tests.embedded.durable import (
     all_events,
@@ -75,6 +75,33 @@ async def test_event_ids_continue_and_an_old_cursor_resumes_without_a_gap(tmp_pa
     # cursor=0 still means "before this runtime's first event", which is retained.
     assert (await second.read_events(cursor=0, limit=1)).events[0] == events[0]
     await second.close()
+
+
+async def test_after_a_crash_no_event_or_worker_id_is_issued_again(tmp_path):
+    first = await started(tmp_path)
+    worker = await create(first)
+    events, cursor = await all_events(first)
+    await first.close()
+    # A run that ended without closing leaves the marker at 0 (the real-process
+    # SIGKILL test in tests/reliability/test_durable_process.py does it for real).
+    with sqlite3.connect(store_file(tmp_path)) as connection:
+        connection.execute("UPDATE meta SET value = 0 WHERE key = 'closed_cleanly'")
+    connection.close()
+
+    second = await started(tmp_path)
+    assert (await second.get_worker(worker)).worker_id == worker  # workers and transcripts come back
+    assert (await second.read_events(cursor=None, limit=10)).events == ()  # the event window starts over
+    with pytest.raises(CursorExpired):
+        await second.read_events(cursor=cursor, limit=1)  # an old cursor is told so, never resumed in new ids
+    newer = await create(second)
+    fresh, _ = await all_events(second)
+    assert fresh[0].id > cursor + 1 and fresh[0].worker_id == newer
+    assert newer > worker  # worker ids (their serials) moved up past anything the crashed run could issue
+    await second.close()
+
+    third = await started(tmp_path)  # a clean close again: ids continue from here
+    assert [e.id for e in (await all_events(third))[0]] == [e.id for e in fresh]
+    await third.close()
 
 
 async def test_a_list_cursor_stays_valid_across_a_restart(tmp_path):
