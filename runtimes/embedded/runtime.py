@@ -38,6 +38,18 @@ from registry_core.errors import (
     WorkerBusy,
     WorkerStopped,
 )
+from registry_core.event_contract import (
+    WORKER_CREATED,
+    WORKER_DELETED,
+    WORKER_INPUT_ACCEPTED,
+    WORKER_OUTPUT,
+    WORKER_STOPPED,
+    WORKER_TURN_CANCELLED,
+    WORKER_TURN_COMPLETED,
+    WORKER_TURN_FAILED,
+    WORKER_TURN_INTERRUPTED,
+    WORKER_TURN_STARTED,
+)
 from registry_core.models import Diagnostic, Intent, IntentKind, TranscriptEntry
 from runtime_registry.runtimes.embedded.events import EventLog, EventSlice, clock_start_id
 from runtime_registry.runtimes.embedded.profiles import ProfileBook
@@ -180,7 +192,7 @@ class EmbeddedRuntime:
                 # stays in the transcript with no reply).
                 record.status = IDLE
                 self.events.append(
-                    "worker.turn_interrupted", record.worker_id, {"turn": record.turn_number, "reason": "restart"}
+                    WORKER_TURN_INTERRUPTED, record.worker_id, {"turn": record.turn_number, "reason": "restart"}
                 )
 
     @property
@@ -238,7 +250,7 @@ class EmbeddedRuntime:
         data: dict[str, object] = {"profile": worker.profile.name, "intent": worker.intent.kind.value}
         if resolution.fell_back:
             data["requested_profile"] = profile
-        self.events.append("worker.created", worker.worker_id, data)
+        self.events.append(WORKER_CREATED, worker.worker_id, data)
         return CreatedWorker(worker, diagnostics)
 
     def get_worker(self, worker_id: str) -> WorkerRecord:
@@ -320,12 +332,12 @@ class EmbeddedRuntime:
         worker.turn_number += 1
         sequence = len(worker.transcript) + 1
         accepted = self.events.append(
-            "worker.input_accepted",
+            WORKER_INPUT_ACCEPTED,
             worker_id,
             {"transcript_sequence": sequence, "role": role, "content": content},
         )
         worker.transcript.append(role, content, accepted.id)
-        self.events.append("worker.turn_started", worker_id, {"turn": worker.turn_number})
+        self.events.append(WORKER_TURN_STARTED, worker_id, {"turn": worker.turn_number})
         # Even an instant turn ends on a later step of the loop (the task's
         # first), so that "busy" is a real state cancel can observe.
         worker.turn = loop.create_task(self._run_turn(worker, worker.turn_number, content))
@@ -349,12 +361,12 @@ class EmbeddedRuntime:
         if worker.profile.replies:
             sequence = len(worker.transcript) + 1
             output = self.events.append(
-                "worker.output", worker.worker_id, {"transcript_sequence": sequence, "role": ASSISTANT, "content": content}
+                WORKER_OUTPUT, worker.worker_id, {"transcript_sequence": sequence, "role": ASSISTANT, "content": content}
             )
             worker.transcript.append(ASSISTANT, content, output.id)
         worker.turn = None
         worker.status = IDLE
-        self.events.append("worker.turn_completed", worker.worker_id, {"turn": turn_number})
+        self.events.append(WORKER_TURN_COMPLETED, worker.worker_id, {"turn": turn_number})
 
     def _turn_failed(self, worker: WorkerRecord, turn_number: int) -> None:
         # A bug, not a client's doing: log it, leave the worker usable and say
@@ -364,7 +376,7 @@ class EmbeddedRuntime:
         if worker.turn is not None and worker.turn_number == turn_number:
             worker.turn = None
             worker.status = IDLE
-            self.events.append("worker.turn_failed", worker.worker_id, {"turn": turn_number})
+            self.events.append(WORKER_TURN_FAILED, worker.worker_id, {"turn": turn_number})
 
     def cancel(self, worker_id: str) -> bool:
         """Cancel the in-flight turn; the worker is idle and usable afterwards.
@@ -392,7 +404,7 @@ class EmbeddedRuntime:
             return False
         self._cancel_turn(worker, "stop")
         worker.status = STOPPED
-        self.events.append("worker.stopped", worker_id, {})
+        self.events.append(WORKER_STOPPED, worker_id, {})
         return True
 
     def delete(self, worker_id: str) -> None:
@@ -409,11 +421,11 @@ class EmbeddedRuntime:
         if worker.status is not STOPPED:
             self._cancel_turn(worker, "delete")
             worker.status = STOPPED
-            self.events.append("worker.stopped", worker_id, {})
+            self.events.append(WORKER_STOPPED, worker_id, {})
         del self._workers[worker_id]
         self._roster.remove(worker)
         self.store.worker_removed(worker)
-        self.events.append("worker.deleted", worker_id, {})
+        self.events.append(WORKER_DELETED, worker_id, {})
         self.events.forget_worker(worker_id)
 
     def _cancel_turn(self, worker: WorkerRecord, reason: str) -> bool:
@@ -422,7 +434,7 @@ class EmbeddedRuntime:
             return False
         worker.turn = None
         turn.cancel()
-        self.events.append("worker.turn_cancelled", worker.worker_id, {"turn": worker.turn_number, "reason": reason})
+        self.events.append(WORKER_TURN_CANCELLED, worker.worker_id, {"turn": worker.turn_number, "reason": reason})
         return True
 
     # -- transcripts -------------------------------------------------------------
