@@ -45,6 +45,7 @@ __all__ = [
     "EventPage",
     "PluginState",
     "PluginInfo",
+    "SettingInfo",
     "Identifier",
     "Label",
     "ProfileSelector",
@@ -159,6 +160,9 @@ class RuntimeLimits:
     """The runtime's page maxima and capacity, for clients to size requests by.
 
     ``None`` means the runtime sets no such limit (or the limit does not apply).
+    ``kind_specific`` holds limits only this kind has, by name (the
+    ``subprocess`` example: ``timeout_seconds``, ``max_output_chars``); added
+    in 0.3, empty unless the kind sets it.
     """
 
     worker_page_max: int = 100
@@ -168,6 +172,7 @@ class RuntimeLimits:
     max_transcript_entries: int | None = None
     max_input_chars: int | None = None
     event_retention: int | None = None
+    kind_specific: Mapping[str, int | float] = attrs.field(factory=dict)
 
 
 @attrs.frozen
@@ -371,10 +376,30 @@ class PluginState(enum.Enum):
 
 
 @attrs.frozen
+class SettingInfo:
+    """One key of a runtime kind's ``settings`` table, derived from its settings class.
+
+    :ivar name: the key operators write.
+    :ivar type: the value's type and range, readable (``int (>= 1)``, ``str | None``).
+    :ivar required: whether the key has no default.
+    :ivar default: the default as JSON (``None`` when required or when the default is ``None``).
+    :ivar doc: one line from the settings class's docstring (``:param name:`` or ``:ivar name:``), if any.
+    """
+
+    name: str
+    type: str
+    required: bool
+    default: Any = None
+    doc: str | None = None
+
+
+@attrs.frozen
 class PluginInfo:
     """A discovered plugin: its name, version, the kinds it registered and its state.
 
     ``reason`` is one line, set when the plugin is ``disabled`` or ``failed``.
+    ``settings`` lists, for each kind of a loaded plugin, the keys of its
+    ``settings`` table (added in 0.3).
     """
 
     name: str
@@ -382,3 +407,4 @@ class PluginInfo:
     kinds: tuple[str, ...]
     state: PluginState
     reason: str | None = None
+    settings: Mapping[str, tuple[SettingInfo, ...]] = attrs.field(factory=dict)

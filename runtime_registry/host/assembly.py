@@ -17,12 +17,14 @@ import attrs
 from registry_core.converter import structure
 from registry_core.errors import InvalidRequest
 from registry_core.kinds import RuntimeContext, accepts_context
+from registry_core.models import PluginState
 from registry_core.provider import RuntimeProvider
 from runtime_registry.host.config import ConfigError, ConfigProblem, RegistryConfig
+from runtime_registry.host.kind_settings import closest_key
 from runtime_registry.host.plugin_loading import DiscoveredPlugin, PluginSet, discover_plugins, load_plugins
 from runtime_registry.host.registry import RuntimeRegistry
 
-__all__ = ["Assembly", "assemble"]
+__all__ = ["Assembly", "assemble", "with_suggestion"]
 
 log = logging.getLogger("runtime_registry.host.assembly")
 
@@ -73,7 +75,7 @@ def assemble(
     for index, runtime in enumerate(config.runtimes):
         registered = plugins.kind(runtime.kind)
         if registered is None:
-            message = f"no loaded plugin provides runtime kind {runtime.kind!r}"
+            message = f"no loaded plugin provides runtime kind {runtime.kind!r}" + _how_to_enable(runtime.kind, plugins)
             if strict:
                 problems.append(ConfigProblem(f"runtimes[{index}].kind", message))
             else:
@@ -86,7 +88,10 @@ def assemble(
         try:
             settings: object = structure(runtime.settings, registered.kind.settings_type, path=f"runtimes[{index}].settings")
         except InvalidRequest as exc:
-            problems.extend(ConfigProblem(d["path"], d["message"]) for d in exc.details)
+            keys = [field.alias or field.name for field in attrs.fields(registered.kind.settings_type)] if attrs.has(
+                registered.kind.settings_type
+            ) else []
+            problems.extend(ConfigProblem(d["path"], with_suggestion(d["path"], d["message"], keys)) for d in exc.details)
             continue
         try:
             # Typed as taking two arguments; one that accepts_context also takes ``context``.
@@ -107,3 +112,30 @@ def assemble(
     if problems:
         raise ConfigError(source, problems)
     return Assembly(registry=registry, plugins=plugins, config=config)
+
+
+def with_suggestion(path: str, message: str, keys: list[str]) -> str:
+    """``message``, with "did you mean ...?" when it is an unknown key close to one of ``keys``."""
+    if message != "unknown field":
+        return message
+    key = path.rpartition(".")[2].strip("[]'\"")
+    suggestion = closest_key(key, keys)
+    return f"{message}; did you mean {suggestion!r}?" if suggestion else message
+
+
+def _how_to_enable(kind: str, plugins: PluginSet) -> str:
+    """Why a kind is missing when a disabled plugin likely provides it, and how to enable that plugin.
+
+    A disabled plugin is never imported, so which kinds it provides is not
+    known; by convention (and ``new-kind``'s template) a plugin is named after
+    its kind, so a disabled plugin of the kind's name is the likely provider.
+    """
+    for info in plugins.plugins:
+        if info.state is not PluginState.DISABLED or info.name != kind:
+            continue
+        if info.reason == "disabled by configuration":
+            how = "remove it from [plugins] disabled and from RUNTIME_REGISTRY_DISABLE_PLUGINS"
+        else:
+            how = "add it to [plugins] enabled (or to RUNTIME_REGISTRY_PLUGINS, which replaces that list)"
+        return f"; plugin {info.name!r}, which provides it, is disabled: {how}"
+    return ""

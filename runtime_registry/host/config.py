@@ -21,6 +21,7 @@ Problems are :class:`ConfigError`: every one names its file and field.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import os
 import re
@@ -233,7 +234,7 @@ def parse_config(text: str, *, source: str = "<config>") -> RegistryConfig:
     try:
         config = structure(data, RegistryConfig)
     except InvalidRequest as exc:
-        raise ConfigError(source, [ConfigProblem(d["path"], d["message"]) for d in exc.details]) from None
+        raise ConfigError(source, [ConfigProblem(d["path"], _suggest(d["path"], d["message"])) for d in exc.details]) from None
     problems = [
         ConfigProblem(f"runtimes[{index}].id", f"runtime id {runtime.id!r} is used more than once")
         for index, runtime in enumerate(config.runtimes)
@@ -264,3 +265,17 @@ def apply_environment(config: RegistryConfig, environ: Mapping[str, str] = os.en
 
 def _names(value: str) -> tuple[str, ...]:
     return tuple(name.strip() for name in value.split(",") if name.strip())
+
+
+def _suggest(path: str, message: str) -> str:
+    """An unknown key of a table of the config gets the closest known key as a suggestion."""
+    if message != "unknown field":
+        return message
+    table, _, key = path.rpartition(".")
+    table_type = {"": RegistryConfig, "server": ServerSettings, "plugins": PluginSettings}.get(table)
+    if table_type is None and re.fullmatch(r"runtimes\[\d+\]", table):
+        table_type = RuntimeConfig
+    if table_type is None:
+        return message
+    match = difflib.get_close_matches(key, [field.name for field in attrs.fields(table_type)], n=1)
+    return f"{message}; did you mean {match[0]!r}?" if match else message

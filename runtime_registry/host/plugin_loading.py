@@ -23,7 +23,9 @@ import attrs
 import pluggy
 
 from registry_core import hookspecs
-from registry_core.models import PluginInfo, PluginRef, PluginState
+from registry_core.kinds import RuntimeKind
+from registry_core.models import PluginInfo, PluginRef, PluginState, SettingInfo
+from runtime_registry.host.kind_settings import describe_settings
 from runtime_registry.host.registration_hooks import (
     REGISTRATION_HOOKS,
     RUNTIME_KINDS,
@@ -86,6 +88,7 @@ class PluginSet:
     plugins: tuple[PluginInfo, ...]
     registered: Mapping[str, Mapping[str, Any]]
     manager: pluggy.PluginManager = attrs.field(eq=False, repr=False)
+    _listing: list[tuple[PluginInfo, ...]] = attrs.field(factory=list, eq=False, repr=False, init=False)
 
     @property
     def kinds(self) -> Mapping[str, RegisteredKind]:
@@ -95,6 +98,36 @@ class PluginSet:
     def kind(self, name: str) -> RegisteredKind | None:
         """The registered kind called ``name``, if any."""
         return self.kinds.get(name)
+
+    def listing(self) -> tuple[PluginInfo, ...]:
+        """:attr:`plugins` with each loaded kind's settings listed (``GET /api/plugins``, ``plugins --json``).
+
+        Derived on first use and kept: reading the settings classes costs about
+        a millisecond per kind, which startup does not pay (docs/performance.md).
+        """
+        if not self._listing:
+            self._listing.append(tuple(self._with_settings(info) for info in self.plugins))
+        return self._listing[0]
+
+    def _with_settings(self, info: PluginInfo) -> PluginInfo:
+        if info.state is not PluginState.LOADED:
+            return info
+        settings = {}
+        for name in info.kinds:
+            registered = self.kinds.get(name)
+            if registered is not None and registered.plugin.name == info.name:
+                settings[name] = _settings_of(info.name, registered.kind)
+        return attrs.evolve(info, settings=settings)
+
+
+def _settings_of(plugin: str, kind: RuntimeKind) -> tuple[SettingInfo, ...]:
+    # The listing is a courtesy: a settings class it cannot read costs the
+    # listing of that kind, never the plugin.
+    try:
+        return describe_settings(kind.settings_type)
+    except Exception:
+        log.warning("plugin %r: the settings of kind %r cannot be listed", plugin, kind.name, exc_info=True)
+        return ()
 
 
 def make_plugin_manager() -> pluggy.PluginManager:

@@ -84,7 +84,10 @@ def test_plugins_json_lists_every_plugin_with_version_kinds_and_state(capsys):
     code, out, _ = run(capsys, "plugins", "--json")
     plugins = {p["name"]: p for p in json.loads("\n".join(out))["items"]}
     assert code == 0
-    assert plugins["embedded"] == {"name": "embedded", "version": version("runtime-registry"), "kinds": ["embedded"], "state": "loaded", "reason": None}
+    embedded = plugins["embedded"]
+    settings = embedded.pop("settings")
+    assert embedded == {"name": "embedded", "version": version("runtime-registry"), "kinds": ["embedded"], "state": "loaded", "reason": None}
+    assert list(settings) == ["embedded"] and "max_workers" in [setting["name"] for setting in settings["embedded"]]
 
 
 def test_plugins_json_stays_json_when_a_plugin_prints_while_it_is_imported(capsys, monkeypatch):
