@@ -42,6 +42,7 @@ reply, the same text the transcript serves.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
@@ -50,38 +51,38 @@ import attrs
 from registry_core.models import Event
 
 __all__ = [
+    "CANCEL_REASONS",
+    "EVENT_SPECS",
+    "TURN_ENDS",
     "WORKER_CREATED",
+    "WORKER_DELETED",
     "WORKER_INPUT_ACCEPTED",
-    "WORKER_TURN_STARTED",
-    "WORKER_OUTPUT_DELTA",
-    "WORKER_TOOL_CALL_STARTED",
-    "WORKER_TOOL_CALL_FINISHED",
     "WORKER_OUTPUT",
-    "WORKER_TURN_COMPLETED",
+    "WORKER_OUTPUT_DELTA",
+    "WORKER_STOPPED",
+    "WORKER_TOOL_CALL_FINISHED",
+    "WORKER_TOOL_CALL_STARTED",
     "WORKER_TURN_CANCELLED",
+    "WORKER_TURN_COMPLETED",
     "WORKER_TURN_FAILED",
     "WORKER_TURN_INTERRUPTED",
-    "WORKER_STOPPED",
-    "WORKER_DELETED",
-    "TURN_ENDS",
-    "CANCEL_REASONS",
-    "WorkerCreatedData",
+    "WORKER_TURN_STARTED",
+    "EventSpec",
     "InputAcceptedData",
-    "TurnStartedData",
-    "OutputDeltaData",
-    "ToolCallStartedData",
-    "ToolCallFinishedData",
     "OutputData",
-    "TurnCompletedData",
+    "OutputDeltaData",
+    "ToolCallFinishedData",
+    "ToolCallStartedData",
     "TurnCancelledData",
+    "TurnCompletedData",
     "TurnFailedData",
     "TurnInterruptedData",
-    "WorkerStoppedData",
+    "TurnStartedData",
+    "WorkerCreatedData",
     "WorkerDeletedData",
-    "EventSpec",
-    "EVENT_SPECS",
-    "event_data",
+    "WorkerStoppedData",
     "data_problems",
+    "event_data",
     "order_problems",
 ]
 
@@ -113,7 +114,9 @@ WORKER_STOPPED: Final = "worker.stopped"
 WORKER_DELETED: Final = "worker.deleted"
 
 #: The types that end a turn: exactly one of them follows each ``worker.turn_started``.
-TURN_ENDS: Final = frozenset({WORKER_TURN_COMPLETED, WORKER_TURN_CANCELLED, WORKER_TURN_FAILED, WORKER_TURN_INTERRUPTED})
+TURN_ENDS: Final = frozenset(
+    {WORKER_TURN_COMPLETED, WORKER_TURN_CANCELLED, WORKER_TURN_FAILED, WORKER_TURN_INTERRUPTED}
+)
 #: The ``reason`` of a ``worker.turn_cancelled``: what cancelled the turn.
 CANCEL_REASONS: Final = frozenset({"cancel", "stop", "delete", "shutdown"})
 
@@ -284,7 +287,7 @@ class EventSpec:
     """
 
     type: str
-    data: type
+    data: builtins.type[Any]
     required: bool
 
 
@@ -321,7 +324,8 @@ def event_data(data: object) -> dict[str, Any]:
     """
     if type(data) not in _TYPE_OF_DATA:
         raise TypeError(f"{type(data).__name__} is not an event data model of registry_core.event_contract")
-    return {field.name: value for field in attrs.fields(type(data)) if (value := getattr(data, field.name)) is not None}
+    model: Any = type(data)  # checked above: one of the attrs data models
+    return {field.name: value for field in attrs.fields(model) if (value := getattr(data, field.name)) is not None}
 
 
 def data_problems(event: Event, *, kind: str | None = None) -> list[str]:

@@ -23,7 +23,7 @@ import attrs
 
 from registry_core.models import SettingInfo
 
-__all__ = ["describe_settings", "closest_key"]
+__all__ = ["closest_key", "describe_settings"]
 
 _FIELD_DOC = re.compile(r"^\s*:(?:param|ivar)\s+(\w+):\s*(.*?)(?=^\s*:\w|\Z)", re.M | re.S)
 # Annotated-types constraints, as the words of a range.
@@ -107,7 +107,9 @@ def _type_text(annotation: Any) -> str:
 
 def _constraint_text(constraint: Any) -> list[str]:
     if isinstance(constraint, annotated_types.Interval):
-        return [f"{word} {getattr(constraint, attr)}" for attr, word in _BOUNDS if getattr(constraint, attr) is not None]
+        return [
+            f"{word} {getattr(constraint, attr)}" for attr, word in _BOUNDS if getattr(constraint, attr) is not None
+        ]
     for attr, word in _BOUNDS:
         if type(constraint).__name__.lower() == attr:
             return [f"{word} {getattr(constraint, attr)}"]

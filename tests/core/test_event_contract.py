@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -26,7 +26,7 @@ from registry_core import (
 )
 from runtime_registry.runtimes.embedded import EmbeddedRuntime, EmbeddedSettings
 
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 
 
 def events(*specs: tuple[str, dict]) -> list[Event]:
@@ -109,7 +109,10 @@ def test_a_full_life_in_order_has_no_problems():
         ([(WORKER_CREATED, {}), *turn(1)[:3], (WORKER_TURN_COMPLETED, {"turn": 5})], "not the running turn"),
         ([(WORKER_CREATED, {}), (WORKER_STOPPED, {}), *turn(1)], "after worker.stopped"),
         ([(WORKER_CREATED, {}), (WORKER_DELETED, {})], "must come before worker.deleted"),
-        ([(WORKER_CREATED, {}), (WORKER_STOPPED, {}), (WORKER_DELETED, {}), (WORKER_CREATED, {})], "after worker.deleted"),
+        (
+            [(WORKER_CREATED, {}), (WORKER_STOPPED, {}), (WORKER_DELETED, {}), (WORKER_CREATED, {})],
+            "after worker.deleted",
+        ),
         ([(WORKER_CREATED, {}), *turn(1)[:2], (WORKER_STOPPED, {})], "had no end event"),
     ],
 )

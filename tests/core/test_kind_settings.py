@@ -75,7 +75,9 @@ def test_a_mistyped_settings_key_gets_the_closest_key():
 def test_a_mistyped_config_key_gets_the_closest_key(text, path, suggestion):
     with pytest.raises(ConfigError) as caught:
         parse_config(text)
-    assert (path, f"unknown field; did you mean {suggestion!r}?") in [(p.path, p.message) for p in caught.value.problems]
+    assert (path, f"unknown field; did you mean {suggestion!r}?") in [
+        (p.path, p.message) for p in caught.value.problems
+    ]
 
 
 def test_a_kind_of_a_disabled_plugin_says_so_and_how_to_enable_it():
@@ -119,5 +121,8 @@ async def test_api_plugins_lists_the_settings_and_disabled_plugins_list_none():
     app = create_app(assembly=assemble(config))
     async with serving(app) as client:
         items = {item["name"]: item for item in (await client.get("/api/plugins")).json()["items"]}
-    assert [s["name"] for s in items["embedded"]["settings"]["embedded"]][:2] == ["max_workers", "max_transcript_entries"]
+    assert [s["name"] for s in items["embedded"]["settings"]["embedded"]][:2] == [
+        "max_workers",
+        "max_transcript_entries",
+    ]
     assert (items["local-compat"]["state"], items["local-compat"]["settings"]) == (PluginState.DISABLED.value, {})

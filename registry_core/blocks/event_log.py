@@ -1,0 +1,276 @@
+"""An event log for a runtime kind: strictly increasing ids, bounded retention, cursors, waiting.
+
+A building block of the plugin API: the embedded runtime's log, made public so
+that a kind does not re-implement the cursor rules (docs/plugins.md).
+
+Ids have no gaps, so the retained events are always the ids
+``first_id .. last_id`` and an event's position is arithmetic: poll cost does
+not depend on how many events are retained. Storage is a list with a moving
+head (compacted now and then, amortised O(1) per event) rather than a deque,
+because a deque's random access walks its blocks.
+
+A log's first id is its ``start_id``: by default the wall clock in
+microseconds when the log is made (about 1.8e15, 16 digits, below 2**53 so
+JavaScript clients keep exact integers). Ids therefore never repeat across
+restarts of the process: a cursor from an earlier run is always below the new
+run's ids, and is expired instead of being taken as a point in the new run
+(decision 0055). Tests that reason about small ids pass ``start_id=1``; a kind
+that stores its events continues from its last id (``start_id=last + 1``).
+
+Each worker has an index of its own event ids (also a list with a head). When
+the log drops its oldest event, that event is by construction the oldest entry
+of its worker's index, so the index is trimmed in O(1) and per-worker polls
+stay exact and O(page): a bisect in the worker's ids, then arithmetic.
+
+Cursor rules (``RuntimeProvider.read_events``): a cursor older than what is
+retained (an earlier run's included), or newer than any id issued, is
+:class:`CursorExpired` — never a silent skip. ``0``, which no log ever issues,
+means "before this log's first event": it is expired only once that event was
+dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from registry_core.errors import CursorExpired, InvalidRequest
+from registry_core.models import Event, EventPage
+
+__all__ = ["EventLog", "EventSlice", "clock_start_id"]
+
+# Compact a list's dead head once it is this long and at least half the list:
+# each compaction moves at most as many items as were dropped since the last.
+_COMPACT_AFTER = 1024
+# The same rule for each worker's index, with a small floor: there is one index
+# per worker, so a floor of 1,024 would let every worker keep ~1,000 dead ids
+# (~40 KiB) long after their events were dropped — memory growing with
+# max_workers instead of event_retention. Still amortised O(1) per event.
+_INDEX_COMPACT_AFTER = 16
+
+
+class _IdIndex:
+    """One worker's event ids, oldest first, with a head that moves as the log drops events."""
+
+    __slots__ = ("head", "ids")
+
+    def __init__(self) -> None:
+        self.ids: list[int] = []
+        self.head = 0
+
+    def drop_oldest(self) -> None:
+        self.head += 1
+        if self.head >= _INDEX_COMPACT_AFTER and self.head * 2 >= len(self.ids):
+            del self.ids[: self.head]
+            self.head = 0
+
+
+class EventSlice:
+    """A poll's answer: the events, where to poll from next, and whether more matching events follow."""
+
+    __slots__ = ("events", "has_more", "next_cursor")
+
+    def __init__(self, events: list[Event], next_cursor: int, has_more: bool) -> None:
+        #: The events, oldest first.
+        self.events = events
+        #: Where the next read starts (``cursor=next_cursor``).
+        self.next_cursor = next_cursor
+        #: Whether more matching events follow.
+        self.has_more = has_more
+
+
+def clock_start_id() -> int:
+    """A new log's first id: the wall clock in microseconds.
+
+    It grows from one run to the next as long as the clock does and a run
+    averages fewer than one event per microsecond (an append alone costs more).
+    """
+    return time.time_ns() // 1000
+
+
+class EventLog:
+    """The newest ``retention`` events of one runtime, polled by cursor and awaited by streams.
+
+    Call it from the event loop's thread only (it is not thread-safe, and needs
+    no lock: no method suspends between reading and writing state).
+
+    :param retention: how many events to keep (at least 1).
+    :param start_id: the first event's id (at least 1); ``None`` for
+        :func:`clock_start_id`, which makes ids unique across runs.
+    """
+
+    def __init__(self, retention: int, *, start_id: int | None = None) -> None:
+        if retention < 1:
+            raise ValueError("retention must be at least 1")
+        if start_id is None:
+            start_id = clock_start_id()
+        if isinstance(start_id, bool) or not isinstance(start_id, int) or start_id < 1:
+            raise ValueError("start_id must be an integer of at least 1")
+        self.retention = retention
+        self.start_id = start_id
+        self._events: list[Event | None] = []
+        self._head = 0
+        self._last_id = start_id - 1
+        self._by_worker: dict[str, _IdIndex] = {}
+        self._arrived: asyncio.Event | None = None
+        self._closed = False
+
+    # -- state -------------------------------------------------------------------
+
+    @property
+    def last_id(self) -> int:
+        """The id of the newest event (``start_id - 1`` before the first)."""
+        return self._last_id
+
+    @property
+    def first_id(self) -> int:
+        """The id of the oldest retained event (``last_id + 1`` while none is retained)."""
+        return self._last_id - (len(self._events) - self._head) + 1
+
+    def __len__(self) -> int:
+        """How many events are retained."""
+        return len(self._events) - self._head
+
+    # -- writing -----------------------------------------------------------------
+
+    def append(self, type_: str, worker_id: str | None, data: Mapping[str, Any]) -> Event:
+        """Record an event with the next id, drop the oldest beyond retention, wake waiters."""
+        self._last_id += 1
+        event = Event(self._last_id, type_, worker_id, data, datetime.now(UTC))
+        self._events.append(event)
+        if worker_id is not None:
+            index = self._by_worker.get(worker_id)
+            if index is None:
+                index = self._by_worker[worker_id] = _IdIndex()
+            index.ids.append(event.id)
+        if len(self._events) - self._head > self.retention:
+            self._drop_oldest()
+        arrived = self._arrived
+        if arrived is not None:
+            # Waiters hold this asyncio.Event; the next wait makes a new one.
+            # Nobody waiting means no Event is made at all.
+            self._arrived = None
+            arrived.set()
+        return event
+
+    def _drop_oldest(self) -> None:
+        dropped = self._events[self._head]
+        self._events[self._head] = None
+        self._head += 1
+        if dropped is not None and dropped.worker_id is not None:
+            index = self._by_worker.get(dropped.worker_id)
+            if index is not None:  # None: the worker was forgotten (deleted)
+                index.drop_oldest()
+        if self._head >= _COMPACT_AFTER and self._head * 2 >= len(self._events):
+            del self._events[: self._head]
+            self._head = 0
+
+    def forget_worker(self, worker_id: str) -> None:
+        """Drop ``worker_id``'s index: the worker was deleted, so nobody reads its events alone again.
+
+        Its events stay in the log (and in runtime-wide reads) until retention
+        drops them. Without this, a runtime that creates and deletes workers
+        for ever would keep one index per worker it ever had (decision 0065).
+        """
+        self._by_worker.pop(worker_id, None)
+
+    # -- reading -----------------------------------------------------------------
+
+    def read(self, *, cursor: int | None, limit: int, worker_id: str | None = None) -> EventSlice:
+        """Events after ``cursor`` (``None``: from the oldest retained), at most ``limit``, oldest first.
+
+        With ``worker_id``, only that worker's events; ``next_cursor`` then moves
+        past other workers' events too when this worker has no more, so a
+        client polling one worker never re-reads what it already passed.
+
+        :raises CursorExpired: events after ``cursor`` were dropped (or it
+            comes from an earlier run: below ``start_id - 1``), or ``cursor`` is
+            newer than any event this log issued.
+        """
+        first_id = self.first_id
+        if cursor is None:
+            after = first_id - 1
+        elif cursor == 0:
+            after = self.start_id - 1
+        else:
+            after = cursor
+        if after < first_id - 1:
+            raise CursorExpired(
+                "events after this cursor are no longer retained (or it comes from before a restart); "
+                "read again without a cursor to start from the oldest retained event"
+            )
+        if after > self._last_id:
+            raise CursorExpired(
+                "this cursor is newer than any event of this runtime (it may come from an earlier run); "
+                "read again without a cursor"
+            )
+        if worker_id is None:
+            start = self._head + (after - first_id + 1)
+            events = self._events[start : start + limit]
+            has_more = start + limit < len(self._events)
+            next_cursor = events[-1].id if events else after  # type: ignore[union-attr]
+            return EventSlice(events, next_cursor, has_more)  # type: ignore[arg-type]
+        index = self._by_worker.get(worker_id)
+        if index is None:
+            return EventSlice([], self._last_id, False)
+        ids = index.ids
+        position = bisect.bisect_right(ids, after, index.head)
+        chosen = ids[position : position + limit]
+        events, offset = self._events, self._head - first_id  # an id's place in the list is offset + id
+        page = [events[offset + event_id] for event_id in chosen]
+        has_more = position + limit < len(ids)
+        next_cursor = chosen[-1] if has_more else self._last_id
+        return EventSlice(page, next_cursor, has_more)  # type: ignore[arg-type]
+
+    def page(self, runtime_id: str, *, cursor: int | None, limit: int, worker_id: str | None = None) -> EventPage:
+        """:meth:`read` as the :class:`~registry_core.models.EventPage` that ``RuntimeProvider.read_events`` returns.
+
+        :raises InvalidRequest: ``cursor`` is not ``None`` or an integer of at least 0.
+        :raises CursorExpired: as :meth:`read`.
+        """
+        if cursor is not None and (isinstance(cursor, bool) or not isinstance(cursor, int) or cursor < 0):
+            raise InvalidRequest(
+                "cursor must be a non-negative integer",
+                details=({"path": "cursor", "message": "must be a non-negative integer"},),
+            )
+        found = self.read(cursor=cursor, limit=limit, worker_id=worker_id)
+        return EventPage(runtime_id, tuple(found.events), found.next_cursor, found.has_more)
+
+    # -- waiting -----------------------------------------------------------------
+
+    async def wait(self, *, cursor: int, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for an event after ``cursor``.
+
+        Returns whether there is one; returns ``False`` at once after :meth:`close`.
+        """
+        if cursor == 0:
+            cursor = self.start_id - 1
+        if self._last_id > cursor:
+            return True
+        if self._closed or timeout <= 0:
+            return False
+        arrived = self._arrived
+        if arrived is None:
+            arrived = self._arrived = asyncio.Event()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await arrived.wait()
+        return self._last_id > cursor
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
+    def close(self) -> None:
+        """Wake every waiter for good: streams must not hold up shutdown."""
+        self._closed = True
+        arrived = self._arrived
+        if arrived is None:
+            arrived = self._arrived = asyncio.Event()
+        arrived.set()
