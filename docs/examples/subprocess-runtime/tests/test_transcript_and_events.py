@@ -6,9 +6,7 @@ import asyncio
 import time
 
 import pytest
-from registry_core import CreateWorkerRequest, CursorExpired, InputRequest, UnknownWorker
-
-from subprocess_runtime.events import EventLog
+from registry_core import CreateWorkerRequest, CursorExpired, InputRequest, UnknownWorker, data_problems, order_problems
 
 from processes import wait_until_idle
 
@@ -58,7 +56,16 @@ async def test_a_turn_emits_its_events_in_order_with_increasing_ids(start_provid
         "worker.turn_completed",
     ]
     assert [e.id for e in events] == list(range(1, 6))
-    assert events[-1].data == {"outcome": "succeeded", "exit_code": 0}
+    assert events[-1].data == {"turn": 1, "outcome": "succeeded", "exit_code": 0}
+
+
+async def test_every_event_holds_to_the_event_contract(start_provider):
+    provider = await start_provider()
+    worker_id = await worker_with_turns(provider, "a", "b")
+    await provider.stop_worker(worker_id)
+    events = (await provider.read_events(cursor=0, limit=100, worker_id=worker_id)).events
+    assert [problem for event in events for problem in data_problems(event, kind="subprocess")] == []
+    assert order_problems(events) == []
 
 
 async def test_a_cursor_returns_only_later_events_and_where_to_go_on(start_provider):
@@ -179,9 +186,3 @@ async def test_cursor_zero_is_expired_once_the_first_event_was_dropped(start_pro
         await provider.create_worker(CreateWorkerRequest())
     with pytest.raises(CursorExpired):
         await provider.read_events(cursor=0, limit=10)
-
-
-@pytest.mark.parametrize("start_id", [0, -5, True, 1.5])
-def test_a_start_id_that_is_not_a_positive_integer_is_refused(start_id):
-    with pytest.raises(ValueError, match="start_id"):
-        EventLog(10, start_id=start_id)

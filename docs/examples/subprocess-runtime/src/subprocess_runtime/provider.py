@@ -11,23 +11,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 
 from registry_core import (
+    WORKER_CREATED,
+    WORKER_INPUT_ACCEPTED,
+    WORKER_OUTPUT,
+    WORKER_STOPPED,
+    WORKER_TURN_CANCELLED,
+    WORKER_TURN_COMPLETED,
+    WORKER_TURN_STARTED,
     CapacityExceeded,
     CreateWorkerRequest,
     Diagnostic,
     EventPage,
     InputAccepted,
     InputRequest,
-    InvalidCursor,
     InvalidRequest,
     RuntimeLimits,
     RuntimeProvider,
     RuntimeState,
     RuntimeStatus,
     TranscriptPage,
-    UnknownWorker,
     Worker,
     WorkerActionResult,
     WorkerBusy,
@@ -35,7 +39,8 @@ from registry_core import (
     WorkerStopped,
 )
 
-from subprocess_runtime.events import EventLog
+from registry_core.blocks import EventLog, Roster, Transcript
+
 from subprocess_runtime.process import CommandResult, command_environment, command_is_available, run_command
 from subprocess_runtime.settings import ENTRIES_PER_TURN, SubprocessSettings
 from subprocess_runtime.workers import STOPPED, WorkerState
@@ -59,7 +64,7 @@ class SubprocessProvider(RuntimeProvider):
         """``event_start_id`` is the first event's id; ``None`` (what the server uses) starts at the clock.
 
         Tests pass 1 to reason about small ids; nothing else should, since
-        ids must never repeat across restarts (see ``events.py``).
+        ids must never repeat across restarts (the EventLog block's rule).
         """
         super().__init__(runtime_id)
         self.settings = settings
@@ -71,17 +76,19 @@ class SubprocessProvider(RuntimeProvider):
             max_transcript_entries=settings.max_transcript_entries,
             max_input_chars=settings.max_input_chars,
             event_retention=settings.event_retention,
+            kind_specific={"timeout_seconds": settings.timeout_seconds, "max_output_chars": settings.max_output_chars},
         )
         self._environment = command_environment(settings.environment)
-        self._workers: dict[str, WorkerState] = {}
-        self._order: list[str] = []
+        # The building blocks keep the rules: ids never reused, list cursors
+        # that survive deletes, event cursors that expire instead of skipping.
+        self._workers: Roster[WorkerState] = Roster(id_prefix="sp-")
         self._events = EventLog(settings.event_retention, start_id=event_start_id)
 
     # -- lifecycle -------------------------------------------------------------
 
     async def close(self) -> None:
         """Kill every running command and wake every event waiter."""
-        turns = [worker.turn for worker in self._workers.values() if worker.turn is not None]
+        turns = [worker.turn for worker in self._workers if worker.turn is not None]
         for turn in turns:
             turn.cancel()
         if turns:
@@ -102,20 +109,13 @@ class SubprocessProvider(RuntimeProvider):
     # -- workers ---------------------------------------------------------------
 
     async def list_workers(self, *, limit: int, cursor: str | None) -> WorkerPage:
-        """Workers in creation order; the cursor is the id of the last worker of the previous page."""
-        start = 0
-        if cursor is not None:
-            if cursor not in self._workers:
-                raise InvalidCursor("cursor is not one this runtime issued")
-            start = self._order.index(cursor) + 1
-        ids = self._order[start : start + limit]
-        more = start + limit < len(self._order)
-        items = tuple(self._workers[worker_id].to_model(self.runtime_id, KIND) for worker_id in ids)
-        return WorkerPage(self.runtime_id, items, ids[-1] if more and ids else None)
+        """Workers in creation order; the opaque cursor names the last worker of the previous page."""
+        workers, next_cursor = self._workers.page(cursor=cursor, limit=limit)
+        return WorkerPage(self.runtime_id, tuple(w.to_model(self.runtime_id, KIND) for w in workers), next_cursor)
 
     async def get_worker(self, worker_id: str) -> Worker:
         """One worker."""
-        return self._worker(worker_id).to_model(self.runtime_id, KIND)
+        return self._workers.get(worker_id).to_model(self.runtime_id, KIND)
 
     async def create_worker(self, request: CreateWorkerRequest) -> Worker:
         """A new idle worker. Workers run only the configured command, so they grant no capabilities."""
@@ -137,15 +137,16 @@ class SubprocessProvider(RuntimeProvider):
                     f"this runtime has one profile, {DEFAULT_PROFILE!r}, which runs the configured command",
                 ),
             )
-        worker = WorkerState(self._new_worker_id(), request.label, request.intent, DEFAULT_PROFILE)
-        self._workers[worker.worker_id] = worker
-        self._order.append(worker.worker_id)
-        self._events.append("worker.created", worker.worker_id, {"profile": DEFAULT_PROFILE})
+        transcript = Transcript(max_entries=self.settings.max_transcript_entries)
+        worker = self._workers.add(
+            lambda worker_id: WorkerState(worker_id, request.label, request.intent, DEFAULT_PROFILE, transcript)
+        )
+        self._events.append(WORKER_CREATED, worker.worker_id, {"profile": DEFAULT_PROFILE})
         return worker.to_model(self.runtime_id, KIND, diagnostics)
 
     async def send_input(self, worker_id: str, request: InputRequest) -> InputAccepted:
         """Start a turn: the command runs with the input on stdin. Never queues."""
-        worker = self._worker(worker_id)
+        worker = self._workers.get(worker_id)
         if worker.stopped:
             raise WorkerStopped("the worker is stopped and takes no more input")
         if worker.turn is not None:
@@ -155,56 +156,56 @@ class SubprocessProvider(RuntimeProvider):
                 f"input is longer than {self.settings.max_input_chars} characters",
                 details=({"path": "content", "message": f"must be at most {self.settings.max_input_chars} characters"},),
             )
-        if len(worker.transcript) + ENTRIES_PER_TURN > self.settings.max_transcript_entries:
-            raise CapacityExceeded("the worker's transcript is full")
+        worker.transcript.reserve(ENTRIES_PER_TURN, worker_id=worker_id)
         # No await from the checks above to the task below: a concurrent
         # send_input sees the turn and is refused as busy.
         role = request.kind.value
         accepted = self._events.append(
-            "worker.input_accepted", worker_id, {"transcript_sequence": worker.next_sequence, "kind": role}
+            WORKER_INPUT_ACCEPTED,
+            worker_id,
+            {"transcript_sequence": worker.transcript.next_sequence, "role": role, "content": request.content},
         )
-        entry = worker.add_entry(role, request.content, accepted.id)
+        entry = worker.transcript.append(role, request.content, accepted.id)
         turn = asyncio.create_task(self._run_turn(worker, request.content), name=f"{self.runtime_id}/{worker_id} turn")
         # The callback also runs for a task cancelled before it ever started,
         # which its own body could not clean up after.
         turn.add_done_callback(lambda finished: self._turn_ended(worker, finished))
-        worker.turn = turn
-        self._events.append("worker.turn_started", worker_id, {})
+        worker.turn, worker.turn_number, worker.cancel_reason = turn, worker.turn_number + 1, "shutdown"
+        self._events.append(WORKER_TURN_STARTED, worker_id, {"turn": worker.turn_number})
         return InputAccepted(self.runtime_id, worker_id, entry.sequence, accepted.id, worker.status)
 
     async def cancel_worker(self, worker_id: str) -> WorkerActionResult:
         """Kill the running command, if any; the worker is idle afterwards."""
-        worker = self._worker(worker_id)
+        worker = self._workers.get(worker_id)
         if worker.stopped:
             raise WorkerStopped("the worker is stopped")
-        changed = await self._cancel_turn(worker)
+        changed = await self._cancel_turn(worker, "cancel")
         return WorkerActionResult(self.runtime_id, worker_id, "cancel", changed, worker.status)
 
     async def stop_worker(self, worker_id: str) -> WorkerActionResult:
         """Kill the running command, if any, and refuse all further input. Idempotent."""
-        worker = self._worker(worker_id)
+        worker = self._workers.get(worker_id)
         if worker.stopped:
             if worker.turn is not None:
                 # A stop is in progress: answer once its command is gone.
                 await asyncio.wait([worker.turn])
             return WorkerActionResult(self.runtime_id, worker_id, "stop", False, STOPPED)
         worker.stopped = True
-        await self._cancel_turn(worker)
-        self._events.append("worker.stopped", worker_id, {})
+        await self._cancel_turn(worker, "stop")
+        self._events.append(WORKER_STOPPED, worker_id, {})
         return WorkerActionResult(self.runtime_id, worker_id, "stop", True, STOPPED)
 
     async def read_transcript(self, worker_id: str, *, start: int, limit: int) -> TranscriptPage:
         """A bounded transcript page."""
-        return self._worker(worker_id).page(self.runtime_id, start=start, limit=limit)
+        return self._workers.get(worker_id).transcript.page(self.runtime_id, worker_id, start=start, limit=limit)
 
     # -- events ----------------------------------------------------------------
 
     async def read_events(self, *, cursor: int | None, limit: int, worker_id: str | None = None) -> EventPage:
         """Events after ``cursor``; ``CursorExpired`` for a cursor out of the retained range."""
         if worker_id is not None:
-            self._worker(worker_id)
-        events, next_cursor, has_more = self._events.read(cursor=cursor, limit=limit, worker_id=worker_id)
-        return EventPage(self.runtime_id, tuple(events), next_cursor, has_more)
+            self._workers.get(worker_id)  # UnknownWorker for a worker this runtime does not have
+        return self._events.page(self.runtime_id, cursor=cursor, limit=limit, worker_id=worker_id)
 
     async def wait_for_events(self, *, cursor: int, timeout: float) -> bool:
         """Wait for an event after ``cursor``; returns ``False`` at once after :meth:`close`."""
@@ -240,12 +241,13 @@ class SubprocessProvider(RuntimeProvider):
             )
         output = result.output.rstrip("\r\n")
         if output:
+            sequence = worker.transcript.next_sequence
             event = self._events.append(
-                "worker.output",
+                WORKER_OUTPUT,
                 worker.worker_id,
-                {"transcript_sequence": worker.next_sequence, "chars": len(output), "truncated": result.truncated},
+                {"transcript_sequence": sequence, "role": "assistant", "content": output, "truncated": result.truncated},
             )
-            worker.add_entry("assistant", output, event.id)
+            worker.transcript.append("assistant", output, event.id)
         notes = []
         if result.timed_out:
             outcome = "timed_out"
@@ -261,12 +263,12 @@ class SubprocessProvider(RuntimeProvider):
 
     def _complete_turn(self, worker: WorkerState, outcome: str, exit_code: int | None, note: str | None) -> None:
         """Emit ``worker.turn_completed``, add the ``system`` note if any, and make the worker idle."""
-        data: dict[str, object] = {"outcome": outcome, "exit_code": exit_code}
+        data: dict[str, object] = {"turn": worker.turn_number, "outcome": outcome, "exit_code": exit_code}
         if note is not None:
-            data["transcript_sequence"] = worker.next_sequence
-        completed = self._events.append("worker.turn_completed", worker.worker_id, data)
+            data["transcript_sequence"] = worker.transcript.next_sequence
+        completed = self._events.append(WORKER_TURN_COMPLETED, worker.worker_id, data)
         if note is not None:
-            worker.add_entry("system", note, completed.id)
+            worker.transcript.append("system", note, completed.id)
         worker.turn = None
 
     def _turn_ended(self, worker: WorkerState, turn: asyncio.Task[None]) -> None:
@@ -275,35 +277,24 @@ class SubprocessProvider(RuntimeProvider):
             return  # it completed and recorded itself, or was recorded already
         worker.turn = None
         event = self._events.append(
-            "worker.turn_cancelled", worker.worker_id, {"transcript_sequence": worker.next_sequence}
+            WORKER_TURN_CANCELLED,
+            worker.worker_id,
+            {"turn": worker.turn_number, "reason": worker.cancel_reason, "transcript_sequence": worker.transcript.next_sequence},
         )
-        worker.add_entry("system", "the turn was cancelled; its command was killed", event.id)
+        worker.transcript.append("system", "the turn was cancelled; its command was killed", event.id)
 
-    async def _cancel_turn(self, worker: WorkerState) -> bool:
+    async def _cancel_turn(self, worker: WorkerState, reason: str) -> bool:
         """Cancel the running turn and wait until its command is gone; whether this call cancelled it."""
         turn = worker.turn
         if turn is None:
             return False
         first = turn.cancelling() == 0
+        if first:
+            worker.cancel_reason = reason
         turn.cancel()
         await asyncio.wait([turn])
         self._turn_ended(worker, turn)
         return first
-
-    # -- plumbing ----------------------------------------------------------------
-
-    def _worker(self, worker_id: str) -> WorkerState:
-        try:
-            return self._workers[worker_id]
-        except KeyError:
-            raise UnknownWorker("no such worker in this runtime") from None
-
-    def _new_worker_id(self) -> str:
-        # Opaque, unguessable, and made only of id characters.
-        while (worker_id := f"sp-{secrets.token_hex(6)}") in self._workers:
-            continue
-        return worker_id
-
 
 def _describe_exit(exit_code: int | None) -> str:
     if exit_code is not None and exit_code < 0:

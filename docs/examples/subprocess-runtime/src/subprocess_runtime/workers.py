@@ -6,7 +6,8 @@ import asyncio
 from datetime import datetime, timezone
 
 import attrs
-from registry_core import Diagnostic, Intent, TranscriptEntry, TranscriptPage, Worker
+from registry_core import Diagnostic, Intent, Worker
+from registry_core.blocks import Transcript
 
 __all__ = ["WorkerState", "IDLE", "BUSY", "STOPPED"]
 
@@ -19,16 +20,20 @@ class WorkerState:
     """A worker of a ``subprocess`` runtime.
 
     ``turn`` is the task running the command for the current input, ``None``
-    while idle. ``stopped`` is final.
+    while idle; ``turn_number`` counts the turns started. ``stopped`` is final.
+    ``cancel_reason`` says who cancels the running turn (``cancel``, ``stop``;
+    ``shutdown`` when nobody said).
     """
 
     worker_id: str
     label: str | None
     intent: Intent | None
     profile: str
+    transcript: Transcript
     created_at: datetime = attrs.Factory(lambda: datetime.now(timezone.utc))
-    transcript: list[TranscriptEntry] = attrs.Factory(list)
     turn: asyncio.Task[None] | None = None
+    turn_number: int = 0
+    cancel_reason: str = "shutdown"
     stopped: bool = False
 
     @property
@@ -37,24 +42,6 @@ class WorkerState:
         if self.stopped:
             return STOPPED
         return BUSY if self.turn is not None else IDLE
-
-    @property
-    def next_sequence(self) -> int:
-        """The sequence number the next transcript entry gets."""
-        return len(self.transcript) + 1
-
-    def add_entry(self, role: str, content: str, event_id: int | None) -> TranscriptEntry:
-        """Append a transcript entry with the next sequence number."""
-        entry = TranscriptEntry(self.next_sequence, role, content, event_id, datetime.now(timezone.utc))
-        self.transcript.append(entry)
-        return entry
-
-    def page(self, runtime_id: str, *, start: int, limit: int) -> TranscriptPage:
-        """Entries from ``start`` (1-based), at most ``limit``; ``next_start`` is ``None`` at the end."""
-        items = tuple(self.transcript[start - 1 : start - 1 + limit])
-        end = start + len(items)
-        next_start = end if items and end <= len(self.transcript) else None
-        return TranscriptPage(runtime_id, self.worker_id, items, start, limit, len(self.transcript), next_start)
 
     def to_model(self, runtime_id: str, kind: str, diagnostics: tuple[Diagnostic, ...] = ()) -> Worker:
         """The worker as clients see it."""
