@@ -1,4 +1,4 @@
-"""The ``runtime-registry`` command: ``serve``, ``plugins`` and ``check-config``.
+"""The ``runtime-registry`` command: ``serve``, ``plugins``, ``check-config`` and ``new-kind``.
 
 Everything an operator can get wrong (a missing or broken config file, a port
 in use, a public address without a token) ends in one line on stderr and a
@@ -61,6 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check-config", help="validate a configuration file", description="Validate a configuration file without serving.")
     check.add_argument("file", metavar="FILE")
+
+    new_kind = commands.add_parser(
+        "new-kind", help="write a new runtime kind's package",
+        description="Write a pip package providing a new runtime kind: entry point, provider, settings, tests, README.",
+    )
+    new_kind.add_argument("name", metavar="NAME", help="the kind name (lowercase letters, digits and '-')")
+    new_kind.add_argument("directory", metavar="DIR", nargs="?", help="where to write it (default: ./runtime-registry-NAME)")
     return parser
 
 
@@ -73,7 +80,7 @@ def _port(value: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     args = build_parser().parse_args(argv)
-    command = {"serve": _serve, "plugins": _plugins, "check-config": _check_config}[args.command]
+    command = {"serve": _serve, "plugins": _plugins, "check-config": _check_config, "new-kind": _new_kind}[args.command]
     try:
         return command(args)
     except ConfigError as exc:
@@ -265,6 +272,29 @@ def _check_config(args: argparse.Namespace) -> int:
         print(f"{PROG}: warning: {args.file}: server.host: {warning}", file=sys.stderr)
     summary = ", ".join(f"{r.runtime_id} ({r.kind})" for r in runtimes.items) or "no runtimes"
     print(f"{args.file}: ok: {summary}")
+    return EXIT_OK
+
+
+# -- new-kind ------------------------------------------------------------------
+
+
+def _new_kind(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from runtime_registry.server.new_kind import NewKindError, write_kind_package
+
+    try:
+        root, written = write_kind_package(args.name, Path(args.directory) if args.directory else None)
+    except NewKindError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    except OSError as exc:
+        _error(f"cannot write the package ({exc.strerror or type(exc).__name__})")
+        return EXIT_FAILED
+    print(f"wrote the {args.name!r} runtime kind's package to {root}:")
+    for path in written:
+        print(f"  {path}")
+    print(f"next: cd {root} && pip install -e '.[test]' && pytest && runtime-registry plugins")
     return EXIT_OK
 
 

@@ -32,8 +32,8 @@ def host_site_directories() -> list[str]:
     return list(dict.fromkeys(directories))
 
 
-def create_plugin_environment(root: Path) -> Path:
-    """Create the venv, pip-install the example package into it, and return the venv's Python."""
+def create_plugin_environment(root: Path, package: Path = EXAMPLE_PACKAGE) -> Path:
+    """Create the venv, pip-install ``package`` (the example by default) into it, and return the venv's Python."""
     venv.EnvBuilder(with_pip=False).create(root / "venv")
     python = root / "venv" / "bin" / "python"
     site_packages = subprocess.run(
@@ -44,7 +44,7 @@ def create_plugin_environment(root: Path) -> Path:
     (Path(site_packages) / "_runtime_registry_under_test.pth").write_text(bridge)
     # Build from a copy: setuptools writes build/ and *.egg-info into the source tree.
     source = shutil.copytree(
-        EXAMPLE_PACKAGE, root / "source",
+        package, root / "source",
         ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__", ".pytest_cache"),
     )
     result = subprocess.run(
@@ -53,7 +53,7 @@ def create_plugin_environment(root: Path) -> Path:
         capture_output=True, text=True, timeout=300,
     )
     if result.returncode != 0:
-        raise AssertionError(f"pip install of the example package failed:\n{result.stdout}\n{result.stderr}")
+        raise AssertionError(f"pip install of {package.name} failed:\n{result.stdout}\n{result.stderr}")
     return python
 
 
