@@ -236,7 +236,7 @@ def _plugins(args: argparse.Namespace) -> int:
     with _logging_off(), contextlib.redirect_stdout(sys.stderr):
         plugins = load_plugins(discover_plugins(), enabled=config.plugins.enabled, disabled=config.plugins.disabled)
     if args.json:
-        print(json.dumps({"items": unstructure(plugins.plugins)}, indent=2))
+        print(json.dumps({"items": unstructure(plugins.listing())}, indent=2))
         return EXIT_OK
     rows = [("NAME", "VERSION", "KINDS", "STATE", "REASON")]
     rows += [(p.name, p.version, ",".join(p.kinds) or "-", p.state.value, p.reason or "") for p in plugins.plugins]

@@ -74,7 +74,7 @@ def _handlers(
         return Response(openapi_document, media_type=JSON_MEDIA_TYPE)
 
     async def list_plugins() -> PluginList:
-        return PluginList(tuple(plugins.plugins))
+        return PluginList(plugins.listing())
 
     async def create_worker(runtime_id: str, body: Any, root_path: str) -> Reply:
         worker = await registry.create_worker(runtime_id, body)

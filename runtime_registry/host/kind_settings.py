@@ -26,6 +26,8 @@ from registry_core.models import SettingInfo
 __all__ = ["closest_key", "describe_settings"]
 
 _FIELD_DOC = re.compile(r"^\s*:(?:param|ivar)\s+(\w+):\s*(.*?)(?=^\s*:\w|\Z)", re.M | re.S)
+# What can end a clause, and the parentheses that keep one going.
+_CLAUSE_MARKS = re.compile(r"[()]|[.;](?= |$)")
 # Annotated-types constraints, as the words of a range.
 _BOUNDS = (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"))
 
@@ -78,10 +80,14 @@ def _field_docs(docstring: str) -> dict[str, str]:
 def _first_clause(text: str) -> str:
     """Up to the first ``.`` or ``;`` that ends a clause outside parentheses."""
     depth = 0
-    for index, char in enumerate(text):
-        depth += {"(": 1, ")": -1}.get(char, 0)
-        if char in ".;" and depth <= 0 and (index + 1 == len(text) or text[index + 1] == " "):
-            return text[:index]
+    for match in _CLAUSE_MARKS.finditer(text):
+        mark = match[0]
+        if mark == "(":
+            depth += 1
+        elif mark == ")":
+            depth -= 1
+        elif depth <= 0:
+            return text[: match.start()]
     return text
 
 

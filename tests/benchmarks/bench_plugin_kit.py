@@ -1,0 +1,108 @@
+"""The plugin kit's costs, each against a baseline measured in the same run.
+
+Run: python tests/benchmarks/bench_plugin_kit.py [--repeat N]
+
+- Settings listing: ``describe_settings`` of the built-in kinds' settings
+  classes, against ``load_plugins`` of the built-in plugins: what deriving the
+  listing at load time would add to startup (it is derived on the first
+  ``GET /api/plugins`` or ``plugins --json`` instead, and kept).
+- Worker list pages: a page of 50 from the ``Roster`` block, 2,000 workers
+  created and every other one deleted, against the embedded runtime's roster
+  (the same rules, decision 0065) and against what the subprocess example did
+  before the blocks (a list of ids and ``list.index`` of the cursor).
+- Event reads: a page of 100 of one worker's events from the ``EventLog``
+  block against the embedded runtime's log (the same algorithm).
+
+Best of ``--repeat`` rounds, each a ``timeit`` of many calls, in µs per call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import timeit
+
+from registry_core.blocks import EventLog, Roster
+from runtime_registry.host.kind_settings import describe_settings
+from runtime_registry.host.plugin_loading import discover_plugins, load_plugins
+from runtime_registry.runtimes.embedded import EmbeddedSettings
+from runtime_registry.runtimes.embedded.events import EventLog as EmbeddedEventLog
+from runtime_registry.runtimes.embedded.roster import Roster as EmbeddedRoster
+from runtime_registry.runtimes.local_compat import LocalCompatSettings
+
+WORKERS = 2_000
+PAGE = 50
+
+
+class _Record:
+    __slots__ = ("serial", "worker_id")
+
+    def __init__(self, serial: int) -> None:
+        self.serial = serial
+        self.worker_id = f"w{serial}"
+
+
+def best(statement, number: int, repeat: int) -> float:
+    return min(timeit.repeat(statement, number=number, repeat=repeat)) / number * 1e6
+
+
+def settings_listing(repeat: int) -> None:
+    discovered = [p for p in discover_plugins() if p.builtin]
+    loading = best(lambda: load_plugins(discovered), 20, repeat)
+    listing = best(lambda: (describe_settings(EmbeddedSettings), describe_settings(LocalCompatSettings)), 200, repeat)
+    print(
+        f"settings listing, 2 built-in kinds: {listing:8.1f} µs; load_plugins of the built-ins: {loading:8.1f} µs "
+        f"(the listing would add {listing / loading:.0%}; it is derived on the first listing instead)"
+    )
+
+
+def list_pages(repeat: int) -> None:
+    block: Roster[str] = Roster(first_serial=1)
+    ids = [block.add(str) for _ in range(WORKERS)]
+    for worker_id in ids[::2]:
+        block.remove(worker_id)
+    embedded = EmbeddedRoster(1)
+    records = [_Record(serial) for serial in range(1, WORKERS + 1)]
+    for record in records:
+        embedded.append(record)
+    for record in records[::2]:
+        embedded.remove(record)
+    order = ids[1::2]  # the example's old way: ids in a list, the cursor found with list.index
+    middle_block = block.page(cursor=None, limit=WORKERS // 4)[0][-1]
+    block_cursor = block.page(cursor=None, limit=WORKERS // 4)[1]
+    middle_serial = records[WORKERS // 2 - 1].serial
+
+    def old_way() -> list[str]:
+        start = order.index(middle_block) + 1
+        return order[start : start + PAGE]
+
+    block_us = best(lambda: block.page(cursor=block_cursor, limit=PAGE), 2_000, repeat)
+    embedded_us = best(lambda: embedded.page(after=middle_serial, limit=PAGE), 2_000, repeat)
+    old_us = best(old_way, 2_000, repeat)
+    print(f"list page of {PAGE} mid-way, {WORKERS} created / half deleted: Roster block {block_us:6.2f} µs, "
+          f"embedded roster {embedded_us:6.2f} µs ({block_us / embedded_us:.2f}x), "
+          f"list + index {old_us:6.2f} µs ({block_us / old_us:.2f}x)")
+
+
+def event_reads(repeat: int) -> None:
+    logs = (EventLog(10_000, start_id=1), EmbeddedEventLog(10_000, start_id=1))
+    for log in logs:
+        for index in range(10_000):
+            log.append("worker.output", f"w{index % 10}", {})
+    block_us, embedded_us = (
+        best(lambda log=log: log.read(cursor=5_000, limit=100, worker_id="w3"), 2_000, repeat) for log in logs
+    )
+    print(f"one worker's event page of 100 in 10,000: EventLog block {block_us:6.2f} µs, "
+          f"embedded log {embedded_us:6.2f} µs ({block_us / embedded_us:.2f}x)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=7)
+    repeat = parser.parse_args().repeat
+    settings_listing(repeat)
+    list_pages(repeat)
+    event_reads(repeat)
+
+
+if __name__ == "__main__":
+    main()
