@@ -78,9 +78,11 @@ def list_pages(repeat: int) -> None:
     block_us = best(lambda: block.page(cursor=block_cursor, limit=PAGE), 2_000, repeat)
     embedded_us = best(lambda: embedded.page(after=middle_serial, limit=PAGE), 2_000, repeat)
     old_us = best(old_way, 2_000, repeat)
-    print(f"list page of {PAGE} mid-way, {WORKERS} created / half deleted: Roster block {block_us:6.2f} µs, "
-          f"embedded roster {embedded_us:6.2f} µs ({block_us / embedded_us:.2f}x), "
-          f"list + index {old_us:6.2f} µs ({block_us / old_us:.2f}x)")
+    print(
+        f"list page of {PAGE} mid-way, {WORKERS} created / half deleted: Roster block {block_us:6.2f} µs, "
+        f"embedded roster {embedded_us:6.2f} µs ({block_us / embedded_us:.2f}x), "
+        f"list + index {old_us:6.2f} µs ({block_us / old_us:.2f}x)"
+    )
 
 
 def event_reads(repeat: int) -> None:
@@ -91,8 +93,10 @@ def event_reads(repeat: int) -> None:
     block_us, embedded_us = (
         best(lambda log=log: log.read(cursor=5_000, limit=100, worker_id="w3"), 2_000, repeat) for log in logs
     )
-    print(f"one worker's event page of 100 in 10,000: EventLog block {block_us:6.2f} µs, "
-          f"embedded log {embedded_us:6.2f} µs ({block_us / embedded_us:.2f}x)")
+    print(
+        f"one worker's event page of 100 in 10,000: EventLog block {block_us:6.2f} µs, "
+        f"embedded log {embedded_us:6.2f} µs ({block_us / embedded_us:.2f}x)"
+    )
 
 
 def main() -> None:

@@ -120,7 +120,8 @@ FOLDER_OF_LAYER = {
 # Which layers each layer may import: server → host → plugin API ← plugins → runtimes.
 MAY_IMPORT = {
     "server": {"server", "host", "api"},
-    "testing": {"testing", "host", "api"},
+    # server: the kind_app harness serves the real app (imported when used; decision 0104).
+    "testing": {"testing", "server", "host", "api"},
     "host": {"host", "api"},
     "plugins": {"plugins", "runtimes", "api"},
     "runtimes": {"runtimes", "api"},
