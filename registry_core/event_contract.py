@@ -370,12 +370,13 @@ def data_problems(event: Event, *, kind: str | None = None) -> list[str]:
     return problems
 
 
-def order_problems(events: Iterable[Event]) -> list[str]:
+def order_problems(events: Iterable[Event], *, finished: bool = False) -> list[str]:
     """What breaks the order rules in one worker's events, oldest first (an empty list: nothing).
 
     Give it every event of one worker from its ``worker.created`` on (a
     ``read_events(worker_id=...)`` from the start). Types outside the contract
-    are ignored.
+    are ignored. With ``finished``, the worker's turns are over (it is idle),
+    so a turn without its end, or input without its turn, is a problem too.
     """
     problems: list[str] = []
     seen_any = created = stopped = deleted = False
@@ -429,4 +430,8 @@ def order_problems(events: Iterable[Event]) -> list[str]:
             if not stopped:
                 problems.append(f"{where}: worker.stopped must come before worker.deleted")
             deleted = True
+    if finished and awaiting_start:
+        problems.append("the last worker.input_accepted has no worker.turn_started after it")
+    if finished and turn is not None:
+        problems.append(f"turn {turn} has no end event (worker.turn_completed, _cancelled, _failed or _interrupted)")
     return problems

@@ -19,6 +19,7 @@ import pytest
 
 from registry_core import (
     CreateWorkerRequest,
+    CursorExpired,
     Diagnostic,
     EventPage,
     InputAccepted,
@@ -426,7 +427,7 @@ class InputOnlyRestartsIdsAtOne(TakesInputButCannotCreate):
 
 def test_event_ids_reused_after_a_restart_are_caught_in_a_kind_that_only_takes_input():
     message = violation(InputOnlyRestartsIdsAtOne, "test_event_ids_are_not_reused_across_restarts")
-    assert "read_events(cursor=2) after a restart" in message and "it skipped ids [1, 2]" in message
+    assert "read_events(cursor=4) after a restart" in message and "it skipped ids [1, 2, 3, 4]" in message
 
 
 class NeverReportsEvents(ReferenceProvider):
@@ -468,9 +469,8 @@ class QueuesInput(ReferenceProvider):
     async def send_input(self, worker_id: str, request: InputRequest) -> InputAccepted:
         worker = self.worker(worker_id)
         if worker.turn is not None:
-            event = self.emit("worker.input_accepted", worker_id)
-            entry = self.record(worker, "user", request.content, event)
-            return InputAccepted(self.runtime_id, worker_id, entry.sequence, event.id, "busy")
+            entry = self.record(worker, "user", request.content, "worker.input_accepted")
+            return InputAccepted(self.runtime_id, worker_id, entry.sequence, entry.event_id, "busy")
         return await super().send_input(worker_id, request)
 
 
@@ -637,7 +637,7 @@ class RecordsRefusedInput(ReferenceProvider):
     async def send_input(self, worker_id: str, request: InputRequest) -> InputAccepted:
         worker = self.worker(worker_id)
         if worker.turn is not None:
-            self.record(worker, "user", request.content, self.emit("worker.input_accepted", worker_id))
+            self.record(worker, "user", request.content, "worker.input_accepted")
         return await super().send_input(worker_id, request)
 
 
@@ -678,6 +678,79 @@ def test_input_accepted_naming_an_event_that_does_not_exist_is_caught():
     )
 
 
+# -- the event contract -------------------------------------------------------------------
+
+
+class TurnStartedWithoutItsNumber(ReferenceProvider):
+    def emit(self, type_, worker_id, **data):
+        if type_ == "worker.turn_started":
+            data.pop("turn")
+        return super().emit(type_, worker_id, **data)
+
+
+def test_event_data_without_a_required_field_is_caught():
+    message = violation(TurnStartedWithoutItsNumber, "test_event_data_follows_the_event_contract")
+    assert "events must follow the event contract" in message and "lacks the required field 'turn'" in message
+
+
+class InventsAContractType(ReferenceProvider):
+    def emit(self, type_, worker_id, **data):
+        return super().emit("worker.spawned" if type_ == "worker.created" else type_, worker_id, **data)
+
+
+def test_an_event_type_in_the_contracts_namespace_that_it_lacks_is_caught():
+    assert "'worker.spawned' is not an event type of the contract" in violation(
+        InventsAContractType, "test_event_data_follows_the_event_contract"
+    )
+
+
+class NeverSaysTheTurnStarted(ReferenceProvider):
+    def emit(self, type_, worker_id, **data):
+        if type_ == "worker.turn_started":
+            return self.events[-1]  # the event is never issued
+        return super().emit(type_, worker_id, **data)
+
+
+def test_a_turn_that_never_starts_is_caught():
+    message = violation(NeverSaysTheTurnStarted, "test_a_turns_events_come_in_the_contracts_order")
+    assert "must come in the event contract's order" in message and "outside any turn" in message
+
+
+class CompletesTurnsTwice(ReferenceProvider):
+    async def run_turn(self, worker, content):
+        await super().run_turn(worker, content)
+        self.emit("worker.turn_completed", worker.worker_id, turn=worker.turns)
+
+
+def test_a_turn_with_two_ends_is_caught():
+    assert "comes outside any turn" in violation(CompletesTurnsTwice, "test_a_turns_events_come_in_the_contracts_order")
+
+
+class CursorZeroIsExpired(ReferenceProvider):
+    """Reads ``0`` as an id older than anything its clock-numbered run holds."""
+
+    async def read_events(self, *, cursor: int | None, limit: int, worker_id: str | None = None) -> EventPage:
+        if cursor == 0:
+            raise CursorExpired("events after this cursor are no longer retained")
+        return await super().read_events(cursor=cursor, limit=limit, worker_id=worker_id)
+
+
+def test_cursor_zero_read_as_an_expired_id_is_caught():
+    message = violation(CursorZeroIsExpired, "test_cursor_zero_means_before_the_first_event")
+    assert "read_events(cursor=0), before the runtime's first event" in message and "CursorExpired" in message
+
+
+class CursorZeroSkipsTheFirstEvent(ReferenceProvider):
+    async def read_events(self, *, cursor: int | None, limit: int, worker_id: str | None = None) -> EventPage:
+        return await super().read_events(cursor=self.first_event_id if cursor == 0 else cursor, limit=limit, worker_id=worker_id)
+
+
+def test_cursor_zero_that_skips_the_first_event_is_caught():
+    assert "read_events(cursor=0) must start at the runtime's first event" in violation(
+        CursorZeroSkipsTheFirstEvent, "test_cursor_zero_means_before_the_first_event"
+    )
+
+
 def test_every_check_of_the_suite_has_a_breach_test_here():
     # A check that no broken provider makes fail is a check that may never fail.
     from pathlib import Path
@@ -687,7 +760,7 @@ def test_every_check_of_the_suite_has_a_breach_test_here():
     source = Path(__file__).read_text()
     checks = RuntimeConformance.check_names()
     # Every test method of the suite is a declared check, so none escapes this count.
-    assert set(checks) == {name for name in dir(RuntimeConformance) if name.startswith("test_")} and len(checks) >= 22
+    assert set(checks) == {name for name in dir(RuntimeConformance) if name.startswith("test_")} and len(checks) >= 25
     assert [check for check in checks if f'"{check}"' not in source] == []
 
 

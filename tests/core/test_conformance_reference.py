@@ -51,6 +51,7 @@ class ReferenceWorker:
         self.created_at = now()
         self.transcript: list[TranscriptEntry] = []
         self.turn: asyncio.Task[None] | None = None
+        self.turns = 0
         self.stopped = False
 
     @property
@@ -104,8 +105,13 @@ class ReferenceProvider(RuntimeProvider):
         except KeyError:
             raise UnknownWorker("no such worker in this runtime") from None
 
-    def record(self, worker: ReferenceWorker, role: str, content: str, event: Event) -> TranscriptEntry:
-        entry = TranscriptEntry(len(worker.transcript) + 1, role, content, event.id, now())
+    def record(self, worker: ReferenceWorker, role: str, content: str, event_type: str, **data: object) -> TranscriptEntry:
+        """Emit the event announcing a transcript entry (with the event contract's data), then add the entry."""
+        sequence = len(worker.transcript) + 1
+        if event_type in ("worker.input_accepted", "worker.output"):
+            data = {"transcript_sequence": sequence, "role": role, "content": content, **data}
+        event = self.emit(event_type, worker.worker_id, **data)
+        entry = TranscriptEntry(sequence, role, content, event.id, now())
         worker.transcript.append(entry)
         return entry
 
@@ -144,15 +150,17 @@ class ReferenceProvider(RuntimeProvider):
             raise WorkerStopped("the worker is stopped")
         if worker.turn is not None:
             raise WorkerBusy("the worker is in a turn")
-        event = self.emit("worker.input_accepted", worker_id)
-        entry = self.record(worker, request.kind.value, request.content, event)
+        entry = self.record(worker, request.kind.value, request.content, "worker.input_accepted")
+        worker.turns += 1
+        self.emit("worker.turn_started", worker_id, turn=worker.turns)
         worker.turn = asyncio.ensure_future(self.run_turn(worker, request.content))
-        return InputAccepted(self.runtime_id, worker_id, entry.sequence, event.id, "busy")
+        return InputAccepted(self.runtime_id, worker_id, entry.sequence, entry.event_id, "busy")
 
     async def run_turn(self, worker: ReferenceWorker, content: str) -> None:
         try:
             await asyncio.sleep(SLOW_TURN_SECONDS if worker.slow else 0)
-            self.record(worker, "assistant", content.upper(), self.emit("worker.output", worker.worker_id))
+            self.record(worker, "assistant", content.upper(), "worker.output")
+            self.emit("worker.turn_completed", worker.worker_id, turn=worker.turns)
         finally:
             worker.turn = None
 
@@ -160,7 +168,7 @@ class ReferenceProvider(RuntimeProvider):
         worker = self.worker(worker_id)
         if worker.stopped:
             raise WorkerStopped("the worker is stopped")
-        changed = await self.end_turn(worker)
+        changed = await self.end_turn(worker, "cancel")
         return WorkerActionResult(self.runtime_id, worker_id, "cancel", changed, worker.status)
 
     async def stop_worker(self, worker_id: str) -> WorkerActionResult:
@@ -168,7 +176,7 @@ class ReferenceProvider(RuntimeProvider):
         if worker.stopped:
             return WorkerActionResult(self.runtime_id, worker_id, "stop", False, "stopped")
         worker.stopped = True
-        await self.end_turn(worker)
+        await self.end_turn(worker, "stop")
         self.emit("worker.stopped", worker_id)
         return WorkerActionResult(self.runtime_id, worker_id, "stop", True, "stopped")
 
@@ -180,7 +188,7 @@ class ReferenceProvider(RuntimeProvider):
         self.emit("worker.deleted", worker_id)
         return WorkerActionResult(self.runtime_id, worker_id, "delete", True, "stopped")
 
-    async def end_turn(self, worker: ReferenceWorker) -> bool:
+    async def end_turn(self, worker: ReferenceWorker, reason: str) -> bool:
         turn = worker.turn
         if turn is None:
             return False
@@ -188,7 +196,7 @@ class ReferenceProvider(RuntimeProvider):
         await asyncio.wait([turn])
         # A task cancelled before its first step never runs its finally.
         worker.turn = None
-        self.record(worker, "system", "the turn was cancelled", self.emit("worker.turn_cancelled", worker.worker_id))
+        self.record(worker, "system", "the turn was cancelled", "worker.turn_cancelled", turn=worker.turns, reason=reason)
         return True
 
     async def read_transcript(self, worker_id: str, *, start: int, limit: int) -> TranscriptPage:

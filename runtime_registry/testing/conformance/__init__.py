@@ -24,6 +24,7 @@ The checks live in one module per topic:
 - :mod:`.workers` — valid opaque ids, complete listings, unknown workers, routing by runtime;
 - :mod:`.transcript` — gapless bounded pages; accepted input where it says;
 - :mod:`.events` — ids and cursors, one worker's events, expired cursors, waiting;
+- :mod:`.event_contract` — event types and data, their order in a turn and a life, ``cursor=0``;
 - :mod:`.restarts` — event ids never reused when the runtime restarts;
 - :mod:`.busy` — input while a turn runs is refused and not queued;
 - :mod:`.control` — cancel, stop and delete;
@@ -57,6 +58,7 @@ from runtime_registry.testing.paths import find_path_like
 from .busy import BusyChecks
 from .contract import ContractViolation
 from .control import ControlChecks
+from .event_contract import EventContractChecks
 from .events import EventChecks
 from .harness import MISSING_WORKER, RUNTIME_IDS, conformance_check
 from .leaks import LeakChecks
@@ -78,7 +80,15 @@ __all__ = [
 # pytest runs inherited tests base-first (in reverse method resolution order),
 # so the topics are listed last to first: it runs the summary checks first.
 class RuntimeConformance(
-    LeakChecks, ControlChecks, BusyChecks, RestartChecks, EventChecks, TranscriptChecks, WorkerChecks, SummaryChecks
+    LeakChecks,
+    ControlChecks,
+    BusyChecks,
+    RestartChecks,
+    EventContractChecks,
+    EventChecks,
+    TranscriptChecks,
+    WorkerChecks,
+    SummaryChecks,
 ):
     """Contract checks for one runtime kind. Subclass (as ``Test...``) and implement :meth:`make_provider`.
 
