@@ -13,8 +13,9 @@ off). It then:
   everything else;
 - says, after collection, how many checks were collected from which classes.
 
-Fixtures for plugin authors belong here too (they are defined in this module
-and import what they need when a test asks for them).
+It also registers the fixtures for kind authors (``kind_plugin``,
+``kind_registry``, ``kind_app``: :mod:`runtime_registry.testing.fixtures`)
+when pytest configures the session.
 """
 
 from __future__ import annotations
@@ -29,13 +30,21 @@ if TYPE_CHECKING:
 SUITE_MODULE = "runtime_registry.testing.conformance"
 #: The marker every conformance check carries.
 MARKER = "conformance"
+#: The name the fixtures module is registered under (``-p no:runtime_registry`` turns it off with the rest).
+FIXTURES_PLUGIN = "runtime_registry.fixtures"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Declare the ``conformance`` marker, so ``--strict-markers`` accepts it."""
+    """Declare the ``conformance`` marker, so ``--strict-markers`` accepts it; offer the fixtures for kind authors."""
     config.addinivalue_line(
         "markers", f"{MARKER}: a check of runtime-registry's conformance suite (added to every check)"
     )
+    # Here rather than at import: the fixtures need pytest, which this
+    # module's import must not load (every pytest run imports it).
+    from runtime_registry.testing import fixtures
+
+    if not config.pluginmanager.is_registered(fixtures):
+        config.pluginmanager.register(fixtures, FIXTURES_PLUGIN)
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
