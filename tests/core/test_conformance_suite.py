@@ -173,3 +173,20 @@ def test_a_check_declared_with_a_capability_that_does_not_exist_is_refused_at_on
 
     with pytest.raises(ValueError, match=r"names no capability: \['read_event'\]"):
         conformance_check(needs=("read_event",))
+
+
+def test_the_path_detector_does_not_flag_what_the_client_sent():
+    from runtime_registry.testing import find_path_like
+
+    sent = "please keep /home/me/notes.txt in mind"
+    echoed = {"content": sent, "reply": f"you said: {sent}"}
+    assert find_path_like(echoed) == [sent, f"you said: {sent}"]
+    assert find_path_like(echoed, sent=[sent]) == []
+
+
+def test_a_path_next_to_what_the_client_sent_is_still_flagged():
+    from runtime_registry.testing import find_path_like
+
+    sent = "look at /home/me/notes.txt"
+    reply = f"{sent}; I saved it to /srv/kind/state.db"
+    assert find_path_like({"reply": reply}, sent=[sent, ""]) == [reply]
