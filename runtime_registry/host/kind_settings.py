@@ -50,7 +50,7 @@ def describe_settings(settings_type: type) -> tuple[SettingInfo, ...]:
         default = field.default
         required = default is attrs.NOTHING
         if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
-            default = default.factory() if not default.takes_self else None  # type: ignore[union-attr]
+            default = default.factory() if not default.takes_self else None
         infos.append(
             SettingInfo(
                 name=name,
