@@ -27,7 +27,7 @@ requires-python = ">=3.11"
 dependencies = ["$requirement"]
 
 [project.optional-dependencies]
-test = ["pytest>=8", "pytest-asyncio>=0.24"]
+test = ["pytest>=8", "pytest-asyncio>=0.24", "httpx>=0.27"]
 
 # runtime-registry finds the plugin through this entry point: the name is the
 # plugin's name (what operators enable and disable), the value the module with
@@ -66,7 +66,7 @@ src/$module/
   plugin.py      the register_runtime_kinds hook (the entry point names it)
   settings.py    ${Class}Settings: what operators configure
   provider.py    ${Class}Provider: the kind, on registry_core's building blocks
-tests/           the conformance suite and behaviour tests
+tests/           the conformance suite, behaviour tests, and HTTP tests (the kind_app fixture)
 ```
 
 ## Develop
@@ -436,6 +436,44 @@ async def test_the_events_hold_to_the_event_contract(registry):
     assert order_problems(events) == []
 '''
 
+_CONFTEST = '''\
+"""The plugin under test, for runtime-registry's kind_registry and kind_app fixtures."""
+
+import pytest
+
+from $module import plugin
+
+
+@pytest.fixture
+def kind_plugin():
+    return plugin
+'''
+
+_TEST_HTTP = '''\
+"""The ``$kind`` kind served by the real HTTP app, in-process (runtime-registry's kind_app fixture)."""
+
+
+async def test_a_worker_answers_over_http(kind_app):
+    async with kind_app(settings={"max_workers": 1}) as client:
+        worker = (await client.post("/api/runtimes/test/workers", json={})).json()
+        path = f"/api/runtimes/test/workers/{worker['worker_id']}"
+        accepted = await client.post(f"{path}/input", json={"content": "hello"})
+        transcript = (await client.get(f"{path}/transcript")).json()
+        full = await client.post("/api/runtimes/test/workers", json={})
+    assert accepted.status_code == 202
+    assert [entry["content"] for entry in transcript["items"]] == ["hello", "hello"]
+    assert full.json()["error"]["code"] == "capacity_exceeded"
+
+
+async def test_settings_that_do_not_fit_are_refused(kind_registry):
+    import pytest
+    from runtime_registry.host import ConfigError
+
+    with pytest.raises(ConfigError, match="page_max"):
+        async with kind_registry(settings={"page_max": 0}):
+            pass
+'''
+
 #: Path in the package (with ``$module`` for the import name) -> template.
 TEMPLATES: dict[str, Template] = {
     "pyproject.toml": Template(_PYPROJECT),
@@ -447,4 +485,6 @@ TEMPLATES: dict[str, Template] = {
     "src/$module/plugin.py": Template(_PLUGIN),
     "tests/test_conformance.py": Template(_TEST_CONFORMANCE),
     "tests/test_$module.py": Template(_TEST_BEHAVIOUR),
+    "tests/conftest.py": Template(_CONFTEST),
+    "tests/test_http.py": Template(_TEST_HTTP),
 }
