@@ -25,7 +25,7 @@ from array import array
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
-from registry_core.errors import InvalidRequest, UnknownWorker
+from registry_core.errors import InvalidCursor, UnknownWorker
 from registry_core.identifiers import is_valid_identifier
 
 __all__ = ["Roster"]
@@ -115,7 +115,7 @@ class Roster(Generic[T]):
 
         The next cursor is ``None`` at the end.
 
-        :raises InvalidRequest: ``cursor`` is not one this roster issued (names ``cursor``).
+        :raises InvalidCursor: ``cursor`` is not one this roster issued (``400 malformed_request`` naming ``cursor``).
         """
         after = None if cursor is None else self._serial_of(cursor)
         slot = 0 if after is None else bisect.bisect_right(self._serials, after)
@@ -138,9 +138,7 @@ class Roster(Generic[T]):
             value = int(serial)
             if self._first_serial <= value < self.next_serial:
                 return value
-        raise InvalidRequest(
-            "cursor is not one this runtime issued", details=({"path": "cursor", "message": "unknown cursor"},)
-        )
+        raise InvalidCursor()
 
     def _live_from(self, slot: int) -> int:
         """The first slot at or after ``slot`` that holds a live worker (``len`` if none)."""

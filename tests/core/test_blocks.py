@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from registry_core import CapacityExceeded, CursorExpired, InvalidRequest, UnknownWorker, is_valid_identifier
+from registry_core import CapacityExceeded, CursorExpired, InvalidCursor, InvalidRequest, UnknownWorker, is_valid_identifier
 from registry_core.blocks import EventLog, Roster, Transcript
 
 # -- the event log ---------------------------------------------------------------
@@ -166,10 +166,10 @@ def test_pages_list_exactly_the_live_workers_in_order(operations, limit):
 
 
 @pytest.mark.parametrize("cursor", ["", "1", "1-nottag", "01-{tag}", "999-{tag}", "x-{tag}", "1" * 30 + "-{tag}"])
-def test_a_cursor_this_roster_did_not_issue_is_invalid_request(cursor):
+def test_a_cursor_this_roster_did_not_issue_is_invalid_cursor(cursor):
     roster: Roster[str] = Roster(first_serial=1)
     roster.add(str)
-    with pytest.raises(InvalidRequest) as caught:
+    with pytest.raises(InvalidCursor) as caught:
         roster.page(cursor=cursor.format(tag=roster.cursor_tag), limit=1)
     assert caught.value.details[0]["path"] == "cursor"
 
@@ -179,7 +179,7 @@ def test_an_earlier_runs_cursor_is_refused():
     for _ in range(3):
         first.add(str)
     _, cursor = first.page(cursor=None, limit=1)
-    with pytest.raises(InvalidRequest):
+    with pytest.raises(InvalidCursor):
         Roster[str]().page(cursor=cursor, limit=1)
 
 
