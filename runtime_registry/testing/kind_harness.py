@@ -16,7 +16,8 @@ Each is an async context manager, so it works under any pytest-asyncio mode
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Mapping, Sequence
+import tempfile
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -33,6 +34,16 @@ TEST_RUNTIME_ID = "test"
 TEST_PLUGIN_NAME = "plugin-under-test"
 
 
+@contextlib.contextmanager
+def _data_dir(data_dir: str | None) -> Iterator[str]:
+    """The server's ``data_dir`` for the harness: the one given, or a new temporary directory removed afterwards."""
+    if data_dir is not None:
+        yield data_dir
+        return
+    with tempfile.TemporaryDirectory(prefix="runtime-registry-test-") as temporary:
+        yield temporary
+
+
 def _assemble(
     plugin: object,
     *,
@@ -40,6 +51,7 @@ def _assemble(
     settings: Mapping[str, Any] | None,
     runtime_ids: Sequence[str],
     token: str | None,
+    data_dir: str,
 ) -> Assembly:
     from registry_core.models import Identifier, PluginState
     from runtime_registry.host.assembly import assemble
@@ -56,7 +68,7 @@ def _assemble(
             raise ValueError(f"the plugin registers {len(info.kinds)} kinds {list(info.kinds)}; say which with kind=")
         kind = info.kinds[0]
     config = RegistryConfig(
-        server=ServerSettings(token=token),
+        server=ServerSettings(token=token, data_dir=data_dir),
         plugins=PluginSettings(),
         runtimes=tuple(
             RuntimeConfig(id=Identifier(runtime_id), kind=kind, settings=dict(settings or {}))
@@ -73,6 +85,7 @@ async def registry_with_kind(
     settings: Mapping[str, Any] | None = None,
     kind: str | None = None,
     runtime_ids: Sequence[str] = (TEST_RUNTIME_ID,),
+    data_dir: str | None = None,
 ) -> AsyncIterator[RuntimeRegistry]:
     """A started :class:`~runtime_registry.host.registry.RuntimeRegistry` with one runtime of your kind per id.
 
@@ -80,11 +93,16 @@ async def registry_with_kind(
     :param settings: the runtime's ``settings`` table, as an operator writes it in TOML.
     :param kind: the kind to run, if the plugin registers more than one.
     :param runtime_ids: the runtimes to create (two, to test that they share nothing).
+    :param data_dir: the server's ``data_dir`` (where kinds keep files); by
+        default a new temporary directory, removed when the block ends.
     :raises ConfigError: ``settings`` do not fit the kind's settings class.
     """
-    assembly = _assemble(plugin, kind=kind, settings=settings, runtime_ids=runtime_ids, token=None)
-    async with assembly.registry:
-        yield assembly.registry
+    with _data_dir(data_dir) as directory:
+        assembly = _assemble(
+            plugin, kind=kind, settings=settings, runtime_ids=runtime_ids, token=None, data_dir=directory
+        )
+        async with assembly.registry:
+            yield assembly.registry
 
 
 @contextlib.asynccontextmanager
@@ -95,12 +113,14 @@ async def serving_kind(
     kind: str | None = None,
     runtime_id: str = TEST_RUNTIME_ID,
     token: str | None = None,
+    data_dir: str | None = None,
 ) -> AsyncIterator[httpx.AsyncClient]:
     """An ``httpx.AsyncClient`` talking to the real HTTP app, in-process, serving one runtime of your kind.
 
     The app's lifespan runs (the runtime starts and, at the end, closes); the
     client's base URL is ``http://localhost`` and it sends ``token`` as a
-    bearer token when one is given (the app then requires it).
+    bearer token when one is given (the app then requires it). ``data_dir``
+    is as for :func:`registry_with_kind`.
 
     :raises ConfigError: ``settings`` do not fit the kind's settings class.
     """
@@ -108,9 +128,13 @@ async def serving_kind(
 
     from runtime_registry.server.app import create_app
 
-    app = create_app(assembly=_assemble(plugin, kind=kind, settings=settings, runtime_ids=(runtime_id,), token=token))
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://localhost", headers=headers) as client:
-            yield client
+    with _data_dir(data_dir) as directory:
+        assembly = _assemble(
+            plugin, kind=kind, settings=settings, runtime_ids=(runtime_id,), token=token, data_dir=directory
+        )
+        app = create_app(assembly=assembly)
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://localhost", headers=headers) as client:
+                yield client

@@ -69,3 +69,13 @@ async def test_a_plugin_with_two_kinds_needs_the_kind_named():
             pass
     async with registry_with_kind(TwoKinds, kind="second") as registry:
         assert (await registry.describe_runtime("test")).kind == "second"
+
+
+async def test_files_a_kind_keeps_go_to_a_temporary_data_dir_that_is_removed(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    async with registry_with_kind(embedded) as registry:
+        await registry.create_worker("test", CreateWorkerRequest())
+        data_dir = registry.provider("test").runtime.store.path.parent  # the embedded SQLite store's file
+        assert data_dir.exists() and tmp_path not in data_dir.parents
+    assert not data_dir.exists()
+    assert list(tmp_path.iterdir()) == []
