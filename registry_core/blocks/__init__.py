@@ -8,7 +8,8 @@
 - :class:`Roster` — workers by id: opaque ids that are never reused, and list
   cursors that survive deletes.
 
-The embedded runtime follows the same rules (decisions 0055, 0065).
+The embedded runtime's event log is this ``EventLog``; its roster and
+transcripts follow the same rules (decisions 0055, 0065).
 Importing this package loads no host machinery.
 
 .. versionadded:: 0.3

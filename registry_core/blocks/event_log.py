@@ -14,8 +14,10 @@ microseconds when the log is made (about 1.8e15, 16 digits, below 2**53 so
 JavaScript clients keep exact integers). Ids therefore never repeat across
 restarts of the process: a cursor from an earlier run is always below the new
 run's ids, and is expired instead of being taken as a point in the new run
-(decision 0055). Tests that reason about small ids pass ``start_id=1``; a kind
-that stores its events continues from its last id (``start_id=last + 1``).
+(decision 0055). Tests that reason about small ids pass ``start_id=1``. A kind
+that stores its events passes ``on_append`` (each new event, to queue for its
+store) and, on the next start, gives back what it kept with :meth:`EventLog.restore`,
+so ids and cursors continue (the embedded runtime's SQLite store does).
 
 Each worker has an index of its own event ids (also a list with a head). When
 the log drops its oldest event, that event is by construction the oldest entry
@@ -35,7 +37,7 @@ import asyncio
 import bisect
 import contextlib
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -102,9 +104,13 @@ class EventLog:
     :param retention: how many events to keep (at least 1).
     :param start_id: the first event's id (at least 1); ``None`` for
         :func:`clock_start_id`, which makes ids unique across runs.
+    :param on_append: called with every appended event (a durable store
+        queues it); ``None`` for nothing.
     """
 
-    def __init__(self, retention: int, *, start_id: int | None = None) -> None:
+    def __init__(
+        self, retention: int, *, start_id: int | None = None, on_append: Callable[[Event], None] | None = None
+    ) -> None:
         if retention < 1:
             raise ValueError("retention must be at least 1")
         if start_id is None:
@@ -119,6 +125,7 @@ class EventLog:
         self._by_worker: dict[str, _IdIndex] = {}
         self._arrived: asyncio.Event | None = None
         self._closed = False
+        self._on_append = on_append
 
     # -- state -------------------------------------------------------------------
 
@@ -150,6 +157,8 @@ class EventLog:
             index.ids.append(event.id)
         if len(self._events) - self._head > self.retention:
             self._drop_oldest()
+        if self._on_append is not None:
+            self._on_append(event)
         arrived = self._arrived
         if arrived is not None:
             # Waiters hold this asyncio.Event; the next wait makes a new one.
@@ -169,6 +178,31 @@ class EventLog:
         if self._head >= _COMPACT_AFTER and self._head * 2 >= len(self._events):
             del self._events[: self._head]
             self._head = 0
+
+    def restore(self, events: Iterable[Event], *, last_id: int, worker_ids: Iterable[str]) -> None:
+        """Take back what a durable store kept: its retained events (gapless, oldest first) and the newest id.
+
+        Per-worker indexes are rebuilt for ``worker_ids`` (deleted workers get
+        none, as :meth:`forget_worker` leaves them). Call it on a new log only.
+        """
+        if self._last_id != self.start_id - 1:
+            raise ValueError("restore() is for a log that has no events yet")
+        kept = list(events)[-self.retention :]
+        if kept and (kept[-1].id != last_id or kept[-1].id - kept[0].id + 1 != len(kept)):
+            raise ValueError("restored events must be gapless and end at last_id")
+        if last_id < self.start_id - 1:
+            raise ValueError("last_id is below start_id - 1")
+        self._events = kept  # type: ignore[assignment]
+        self._head = 0
+        self._last_id = last_id
+        known = set(worker_ids)
+        for event in kept:
+            worker_id = event.worker_id
+            if worker_id is not None and worker_id in known:
+                index = self._by_worker.get(worker_id)
+                if index is None:
+                    index = self._by_worker[worker_id] = _IdIndex()
+                index.ids.append(event.id)
 
     def forget_worker(self, worker_id: str) -> None:
         """Drop ``worker_id``'s index: the worker was deleted, so nobody reads its events alone again.

@@ -10,8 +10,6 @@ Run: python tests/benchmarks/bench_plugin_kit.py [--repeat N]
   created and every other one deleted, against the embedded runtime's roster
   (the same rules, decision 0065) and against what the subprocess example did
   before the blocks (a list of ids and ``list.index`` of the cursor).
-- Event reads: a page of 100 of one worker's events from the ``EventLog``
-  block against the embedded runtime's log (the same algorithm).
 
 Best of ``--repeat`` rounds, each a ``timeit`` of many calls, in µs per call.
 """
@@ -21,11 +19,10 @@ from __future__ import annotations
 import argparse
 import timeit
 
-from registry_core.blocks import EventLog, Roster
+from registry_core.blocks import Roster
 from runtime_registry.host.kind_settings import describe_settings
 from runtime_registry.host.plugin_loading import discover_plugins, load_plugins
 from runtime_registry.runtimes.embedded import EmbeddedSettings
-from runtime_registry.runtimes.embedded.events import EventLog as EmbeddedEventLog
 from runtime_registry.runtimes.embedded.roster import Roster as EmbeddedRoster
 from runtime_registry.runtimes.local_compat import LocalCompatSettings
 
@@ -85,27 +82,12 @@ def list_pages(repeat: int) -> None:
     )
 
 
-def event_reads(repeat: int) -> None:
-    logs = (EventLog(10_000, start_id=1), EmbeddedEventLog(10_000, start_id=1))
-    for log in logs:
-        for index in range(10_000):
-            log.append("worker.output", f"w{index % 10}", {})
-    block_us, embedded_us = (
-        best(lambda log=log: log.read(cursor=5_000, limit=100, worker_id="w3"), 2_000, repeat) for log in logs
-    )
-    print(
-        f"one worker's event page of 100 in 10,000: EventLog block {block_us:6.2f} µs, "
-        f"embedded log {embedded_us:6.2f} µs ({block_us / embedded_us:.2f}x)"
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=7)
     repeat = parser.parse_args().repeat
     settings_listing(repeat)
     list_pages(repeat)
-    event_reads(repeat)
 
 
 if __name__ == "__main__":

@@ -186,3 +186,21 @@ def test_an_earlier_runs_cursor_is_refused():
 def test_a_prefix_of_non_id_characters_is_refused():
     with pytest.raises(ValueError):
         Roster(id_prefix="a/b")
+
+
+def test_the_embedded_runtime_keeps_its_events_in_the_event_log_block():
+    from runtime_registry.runtimes.embedded import EmbeddedRuntime
+    from runtime_registry.runtimes.embedded import EventLog as EmbeddedEventLog
+
+    assert EmbeddedEventLog is EventLog
+    assert isinstance(EmbeddedRuntime().events, EventLog)
+
+
+def test_restore_continues_ids_and_cursors_of_a_stored_log():
+    first = EventLog(10, start_id=1)
+    kept = [first.append("worker.created", f"w{index}", {}) for index in range(3)]
+    second = EventLog(10, start_id=1)
+    second.restore(kept, last_id=first.last_id, worker_ids=["w1", "w2"])
+    assert [e.id for e in second.read(cursor=1, limit=10).events] == [2, 3]
+    assert [e.id for e in second.read(cursor=0, limit=10, worker_id="w2").events] == [3]
+    assert second.append("worker.created", "w3", {}).id == 4
