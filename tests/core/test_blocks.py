@@ -11,7 +11,14 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from registry_core import CapacityExceeded, CursorExpired, InvalidCursor, InvalidRequest, UnknownWorker, is_valid_identifier
+from registry_core import (
+    CapacityExceeded,
+    CursorExpired,
+    InvalidCursor,
+    InvalidRequest,
+    UnknownWorker,
+    is_valid_identifier,
+)
 from registry_core.blocks import EventLog, Roster, Transcript
 
 # -- the event log ---------------------------------------------------------------
