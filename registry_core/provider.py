@@ -6,6 +6,11 @@ override the operations your kind supports; the ones you leave alone raise
 capabilities are derived from which operations you overrode — so a capability
 can never say ``true`` for an operation that answers "unsupported".
 
+A kind that learns only at run time what it can do (a proxy of another
+server) may *narrow* those capabilities with :meth:`RuntimeProvider.offer_capabilities`,
+never widen them; the registry answers ``UnsupportedOperation`` for a narrowed
+operation without calling the provider (decision 0096).
+
 The registry calls a provider only with ids that passed
 :func:`~registry_core.identifiers.validate_identifier` and page limits within
 ``limits``; it guards every call with a timeout and turns unexpected exceptions
@@ -35,7 +40,7 @@ from registry_core.models import (
     WorkerPage,
 )
 
-__all__ = ["RuntimeProvider", "capabilities_of", "OPERATIONS"]
+__all__ = ["RuntimeProvider", "capabilities_of", "narrowed", "OPERATIONS"]
 
 #: The optional operations, by capability name: every capability of
 #: :class:`~registry_core.models.Capabilities` but ``stream_events``, which
@@ -66,6 +71,9 @@ class RuntimeProvider:
 
     kind: ClassVar[str] = ""
     limits: RuntimeLimits = RuntimeLimits()
+    # What offer_capabilities narrowed the class's capabilities to (None: not narrowed).
+    # A class attribute, so a subclass that skips super().__init__ still works.
+    _offered: Capabilities | None = None
 
     def __init__(self, runtime_id: str) -> None:
         self.runtime_id = runtime_id
@@ -161,15 +169,39 @@ class RuntimeProvider:
 
     @property
     def capabilities(self) -> Capabilities:
-        """The capabilities this provider's class implements."""
+        """What this provider does: the operations its class implements, narrowed by
+        :meth:`offer_capabilities` if it was called."""
+        if self._offered is not None:
+            return self._offered
         # A class is hashable; mypy reads the instance __hash__ signature here.
         return capabilities_of(type(self))  # type: ignore[arg-type]
+
+    def offer_capabilities(self, offered: Capabilities | None) -> None:
+        """Narrow this provider's capabilities to ``offered`` (``None``: back to what the class implements).
+
+        For kinds that know only at run time what they can do — a ``remote``
+        runtime does what the runtime it fronts does. A capability is ``true``
+        only if the class implements the operation *and* ``offered`` says so:
+        an offer can take capabilities away, never add one the class lacks.
+        The registry answers ``UnsupportedOperation`` for a narrowed operation
+        without calling the provider, so a capability still never lies. Call it
+        whenever you learn more (at start, on a refresh); it takes effect at once.
+        """
+        implemented = capabilities_of(type(self))  # type: ignore[arg-type]
+        self._offered = None if offered is None else narrowed(implemented, offered)
 
     def _unsupported(self, operation: str) -> UnsupportedOperation:
         return UnsupportedOperation(
             f"runtime kind {self.kind or type(self).__name__!r} does not support {operation}",
             runtime_id=self.runtime_id,
         )
+
+
+def narrowed(implemented: Capabilities, offered: Capabilities) -> Capabilities:
+    """The capabilities true in both ``implemented`` and ``offered``."""
+    return Capabilities(
+        **{field.name: getattr(implemented, field.name) and getattr(offered, field.name) for field in attrs.fields(Capabilities)}
+    )
 
 
 @functools.cache

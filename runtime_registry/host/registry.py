@@ -56,7 +56,7 @@ from registry_core.models import (
     WorkerOverview,
     WorkerPage,
 )
-from registry_core.provider import RuntimeProvider, capabilities_of
+from registry_core.provider import OPERATIONS, RuntimeProvider, capabilities_of
 from runtime_registry.host.call_guard import run_bounded
 
 __all__ = ["RuntimeRegistry", "EventStreamStart", "DEFAULT_PAGE_SIZE", "OVERVIEW_PAGE_MAX"]
@@ -118,8 +118,13 @@ class _Runtime:
     display_name: str
     kind: str
     plugin: PluginRef
-    capabilities: Capabilities
     state: _State
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What the provider does now: its class's operations, narrowed if it offered less (decision 0096)."""
+        provider: RuntimeProvider | None = getattr(self.state, "provider", None)
+        return provider.capabilities if provider is not None else _NO_CAPABILITIES
 
 
 @attrs.frozen
@@ -167,7 +172,6 @@ class RuntimeRegistry:
             display_name=display_name or runtime_id,
             kind=provider.kind,
             plugin=plugin,
-            capabilities=capabilities_of(type(provider)),
             state=_Created(provider),
         )
 
@@ -185,7 +189,6 @@ class RuntimeRegistry:
             display_name=display_name or runtime_id,
             kind=kind,
             plugin=plugin,
-            capabilities=_NO_CAPABILITIES,
             state=_Failed(reason),
         )
 
@@ -403,6 +406,8 @@ class RuntimeRegistry:
         Not bounded by the call timeout (waiting is the point), but by ``timeout``.
         """
         runtime, provider = self._usable(runtime_id)
+        if not runtime.capabilities.stream_events:
+            _refuse_narrowed(runtime, provider, "stream_events")
         try:
             async with asyncio.timeout(timeout + self.call_timeout):
                 return bool(await provider.wait_for_events(cursor=cursor, timeout=timeout))
@@ -508,6 +513,8 @@ class RuntimeRegistry:
         self, runtime: _Runtime, operation: str, call: Callable[..., Awaitable[T]], *args: Any,
         worker_id: str | None = None, **kwargs: Any,
     ) -> T:
+        if operation in _OPERATIONS and not getattr(runtime.capabilities, operation):
+            _refuse_narrowed(runtime, getattr(runtime.state, "provider", None), operation)
         try:
             return await run_bounded(call(*args, **kwargs), self.call_timeout)
         except RegistryError as exc:
@@ -522,6 +529,23 @@ class RuntimeRegistry:
             raise RuntimeUnavailable(
                 "the runtime failed to handle the request", runtime_id=runtime.runtime_id, worker_id=worker_id
             ) from None
+
+
+#: The operations whose capability is checked before the provider is called.
+_OPERATIONS = frozenset(OPERATIONS)
+
+
+def _refuse_narrowed(runtime: _Runtime, provider: RuntimeProvider | None, operation: str) -> None:
+    """Raise ``UnsupportedOperation`` if ``operation``'s capability is false because the provider narrowed it.
+
+    A class that does not implement an operation raises this itself (and the
+    conformance suite catches one that does not); this is for capabilities a
+    provider narrowed at run time (decision 0096), so that a narrowed ``false``
+    answers 405 without calling the provider. capabilities_of is cached: the
+    class's own capabilities are always the same object.
+    """
+    if provider is not None and provider.capabilities is not capabilities_of(type(provider)):  # type: ignore[arg-type]
+        raise UnsupportedOperation(f"runtime kind {runtime.kind!r} does not support {operation}", runtime_id=runtime.runtime_id)
 
 
 def _running_provider(runtime: _Runtime) -> RuntimeProvider:
