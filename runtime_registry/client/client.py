@@ -1,0 +1,321 @@
+"""``RegistryClient``: the typed async client of the HTTP API (docs/api.md), over httpx.
+
+One method per route, each returning the model the server rendered
+(``registry_core.models``, structured by ``registry_core``'s converter) or
+raising the typed error of the answer's envelope (:mod:`.errors`). Pages have
+async iterators; the live stream is an :class:`~.subscription.EventSubscription`
+that resumes by itself.
+
+Ids are checked here with the server's own rules before they become part of a
+URL, so a hostile id can never reach another path (it is ``InvalidIdentifier``,
+as the server would answer).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, TypeVar
+
+import httpx
+
+from registry_core.converter import structure, unstructure
+from registry_core.errors import InvalidRequest
+from registry_core.identifiers import validate_identifier
+from registry_core.models import (
+    CreateWorkerRequest,
+    Event,
+    EventPage,
+    InputAccepted,
+    InputKind,
+    InputRequest,
+    PluginInfo,
+    RuntimeList,
+    RuntimeSummary,
+    TranscriptEntry,
+    TranscriptPage,
+    Worker,
+    WorkerActionResult,
+    WorkerOverview,
+    WorkerPage,
+)
+from runtime_registry.client.errors import ConnectionFailed, MalformedResponse, RequestTimedOut, error_from_answer
+from runtime_registry.client.subscription import EventSubscription
+
+__all__ = ["RegistryClient", "DEFAULT_TIMEOUT_SECONDS", "DEFAULT_MAX_CONNECTIONS"]
+
+T = TypeVar("T")
+
+#: Seconds a request may take (connect, each read, each write) by default.
+DEFAULT_TIMEOUT_SECONDS = 10.0
+#: Connections the client keeps open to the server at most, by default.
+DEFAULT_MAX_CONNECTIONS = 20
+
+_JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+class RegistryClient:
+    """A client of one runtime-registry server.
+
+    :param base_url: the server, e.g. ``http://127.0.0.1:8000`` (a path prefix is kept).
+    :param token: the bearer token, if the server has one.
+    :param timeout: seconds for connecting and for each read and write.
+    :param max_connections: connections open to the server at most; more
+        concurrent requests wait for one (``max_keepalive`` of them stay open).
+    :param max_keepalive: idle connections kept for reuse (default: ``max_connections``).
+    :param trust_env: whether httpx reads proxy settings from the environment
+        (``HTTP_PROXY``...). Off by default: the token goes to the server only.
+    :param transport: an httpx transport, e.g. ``httpx.ASGITransport(app=...)``
+        to talk to an app in the same process.
+
+    Use it as ``async with RegistryClient(url) as client: ...``, or call :meth:`aclose`.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        max_keepalive: int | None = None,
+        trust_env: bool = False,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if timeout <= 0:
+            raise ValueError("timeout must be positive")
+        if max_connections < 1:
+            raise ValueError("max_connections must be at least 1")
+        headers = {"Accept": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self.timeout = timeout
+        self._http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"),
+            headers=headers,
+            timeout=httpx.Timeout(timeout),
+            limits=httpx.Limits(
+                max_connections=max_connections,
+                max_keepalive_connections=max_connections if max_keepalive is None else max_keepalive,
+            ),
+            trust_env=trust_env,
+            follow_redirects=False,
+            transport=transport,
+        )
+
+    async def aclose(self) -> None:
+        """Close every connection; the client cannot be used afterwards."""
+        await self._http.aclose()
+
+    async def __aenter__(self) -> RegistryClient:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.aclose()
+
+    # -- the server ------------------------------------------------------------
+
+    async def health(self) -> bool:
+        """Whether ``/healthz`` answers ``200 {"status": "ok"}``."""
+        data = await self._json("GET", "/healthz", expect=200)
+        return isinstance(data, Mapping) and data.get("status") == "ok"
+
+    async def list_plugins(self) -> tuple[PluginInfo, ...]:
+        """``GET /api/plugins``: every discovered plugin and its state."""
+        data = await self._json("GET", "/api/plugins", expect=200)
+        if not isinstance(data, Mapping):
+            raise MalformedResponse("the plugin list is not a JSON object")
+        return _structure(data.get("items"), tuple[PluginInfo, ...])
+
+    async def list_runtimes(self) -> RuntimeList:
+        """``GET /api/runtimes``: every runtime, in configuration order."""
+        return await self._model("GET", "/api/runtimes", RuntimeList, expect=200)
+
+    async def get_runtime(self, runtime_id: str) -> RuntimeSummary:
+        """``GET /api/runtimes/{runtime_id}``: status, capabilities, limits."""
+        return await self._model("GET", _runtime_path(runtime_id), RuntimeSummary, expect=200)
+
+    async def list_all_workers(self, *, limit: int | None = None, cursor: str | None = None) -> WorkerOverview:
+        """``GET /api/workers``: one page of the read-only overview across runtimes."""
+        return await self._model("GET", "/api/workers", WorkerOverview, expect=200, params=_params(limit=limit, cursor=cursor))
+
+    # -- workers -----------------------------------------------------------------
+
+    async def list_workers(self, runtime_id: str, *, limit: int | None = None, cursor: str | None = None) -> WorkerPage:
+        """``GET .../workers``: one page of a runtime's workers after the opaque ``cursor``."""
+        path = _runtime_path(runtime_id) + "/workers"
+        return await self._model("GET", path, WorkerPage, expect=200, params=_params(limit=limit, cursor=cursor))
+
+    async def create_worker(self, runtime_id: str, request: CreateWorkerRequest | None = None) -> Worker:
+        """``POST .../workers``: a new worker (``201``)."""
+        body = _compact(unstructure(request)) if request is not None else {}
+        return await self._model("POST", _runtime_path(runtime_id) + "/workers", Worker, expect=201, body=body)
+
+    async def get_worker(self, runtime_id: str, worker_id: str) -> Worker:
+        """``GET .../workers/{worker_id}``."""
+        return await self._model("GET", _worker_path(runtime_id, worker_id), Worker, expect=200)
+
+    async def delete_worker(self, runtime_id: str, worker_id: str) -> WorkerActionResult:
+        """``DELETE .../workers/{worker_id}``: remove the worker for good."""
+        return await self._model("DELETE", _worker_path(runtime_id, worker_id), WorkerActionResult, expect=200)
+
+    async def send_input(
+        self, runtime_id: str, worker_id: str, content: str | InputRequest, *, kind: InputKind = InputKind.USER
+    ) -> InputAccepted:
+        """``POST .../input`` (``202``); ``WorkerBusy`` while a turn runs (nothing is queued)."""
+        request = content if isinstance(content, InputRequest) else InputRequest(content, kind)  # type: ignore[arg-type]
+        path = _worker_path(runtime_id, worker_id) + "/input"
+        return await self._model("POST", path, InputAccepted, expect=202, body=unstructure(request))
+
+    async def cancel_worker(self, runtime_id: str, worker_id: str) -> WorkerActionResult:
+        """``POST .../cancel``: end the turn in flight, if any."""
+        return await self._model("POST", _worker_path(runtime_id, worker_id) + "/cancel", WorkerActionResult, expect=200)
+
+    async def stop_worker(self, runtime_id: str, worker_id: str) -> WorkerActionResult:
+        """``POST .../stop``: stop the worker for good (idempotent)."""
+        return await self._model("POST", _worker_path(runtime_id, worker_id) + "/stop", WorkerActionResult, expect=200)
+
+    async def read_transcript(
+        self, runtime_id: str, worker_id: str, *, start: int | None = None, limit: int | None = None
+    ) -> TranscriptPage:
+        """``GET .../transcript``: entries from ``start`` (1-based)."""
+        path = _worker_path(runtime_id, worker_id) + "/transcript"
+        return await self._model("GET", path, TranscriptPage, expect=200, params=_params(start=start, limit=limit))
+
+    async def read_events(
+        self, runtime_id: str, *, cursor: int | None = None, limit: int | None = None, worker_id: str | None = None
+    ) -> EventPage:
+        """``GET .../events`` (or one worker's): events after ``cursor``; ``CursorExpired`` when they are gone."""
+        path = (_worker_path(runtime_id, worker_id) if worker_id is not None else _runtime_path(runtime_id)) + "/events"
+        return await self._model("GET", path, EventPage, expect=200, params=_params(cursor=cursor, limit=limit))
+
+    # -- pages as iterators ------------------------------------------------------
+
+    async def iter_workers(self, runtime_id: str, *, page_size: int | None = None) -> AsyncIterator[Worker]:
+        """Every worker of a runtime, page after page."""
+        cursor: str | None = None
+        while True:
+            page = await self.list_workers(runtime_id, limit=page_size, cursor=cursor)
+            for worker in page.items:
+                yield worker
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    async def iter_all_workers(self, *, page_size: int | None = None) -> AsyncIterator[Worker]:
+        """Every worker of the overview across runtimes, page after page."""
+        cursor: str | None = None
+        while True:
+            page = await self.list_all_workers(limit=page_size, cursor=cursor)
+            for worker in page.items:
+                yield worker
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    async def iter_transcript(
+        self, runtime_id: str, worker_id: str, *, start: int = 1, page_size: int | None = None
+    ) -> AsyncIterator[TranscriptEntry]:
+        """A worker's transcript from ``start`` to its end as it is now."""
+        next_start: int | None = start
+        while next_start is not None:
+            page = await self.read_transcript(runtime_id, worker_id, start=next_start, limit=page_size)
+            for entry in page.items:
+                yield entry
+            next_start = page.next_start
+
+    async def iter_events(
+        self, runtime_id: str, *, cursor: int | None = None, worker_id: str | None = None, page_size: int | None = None
+    ) -> AsyncIterator[Event]:
+        """The events after ``cursor`` that exist now, page after page (see :meth:`subscribe` to follow new ones)."""
+        while True:
+            page = await self.read_events(runtime_id, cursor=cursor, limit=page_size, worker_id=worker_id)
+            for event in page.events:
+                yield event
+            if not page.has_more:
+                return
+            cursor = page.next_cursor
+
+    def subscribe(
+        self,
+        runtime_id: str,
+        *,
+        cursor: int | None = None,
+        reconnect_attempts: int = 10,
+        reconnect_delay: float = 0.2,
+        idle_timeout: float = 60.0,
+    ) -> EventSubscription:
+        """Follow a runtime's events live over ``GET .../events/stream``.
+
+        Starts after ``cursor`` (``None``: the oldest retained event). After a
+        dropped connection it reconnects by itself with ``Last-Event-ID`` (up
+        to ``reconnect_attempts`` times in a row, waiting ``reconnect_delay``
+        seconds, doubling up to 5 s); a stream silent for ``idle_timeout``
+        seconds (no event, no heartbeat) counts as dropped. It raises
+        ``CursorExpired`` when the server says the resume point is gone —
+        never skips silently. Use ``async with client.subscribe(...) as events:
+        async for event in events: ...``.
+        """
+        return EventSubscription(
+            self._http,
+            _runtime_path(runtime_id) + "/events/stream",
+            cursor=cursor,
+            reconnect_attempts=reconnect_attempts,
+            reconnect_delay=reconnect_delay,
+            idle_timeout=idle_timeout,
+        )
+
+    # -- plumbing ------------------------------------------------------------------
+
+    async def _model(
+        self, method: str, path: str, model: type[T], *, expect: int,
+        params: Mapping[str, str] | None = None, body: Any = None,
+    ) -> T:
+        return _structure(await self._json(method, path, expect=expect, params=params, body=body), model)
+
+    async def _json(
+        self, method: str, path: str, *, expect: int, params: Mapping[str, str] | None = None, body: Any = None,
+    ) -> Any:
+        content = None if body is None else json.dumps(body, separators=(",", ":")).encode()
+        try:
+            response = await self._http.request(
+                method, path, params=params, content=content, headers=_JSON_HEADERS if content is not None else None
+            )
+        except httpx.TimeoutException:
+            raise RequestTimedOut("the server did not answer in time") from None
+        except httpx.HTTPError:
+            # httpx's own message names the URL: not repeated here, so a
+            # caller can show this error anywhere.
+            raise ConnectionFailed("the server could not be reached") from None
+        if response.status_code != expect:
+            raise error_from_answer(response.status_code, response.content, response.headers.get("content-type", ""))
+        try:
+            return json.loads(response.content)
+        except (ValueError, UnicodeDecodeError):
+            raise MalformedResponse("the server's answer is not JSON") from None
+
+
+def _structure(data: Any, model: type[T]) -> T:
+    try:
+        return structure(data, model)
+    except InvalidRequest as exc:
+        raise MalformedResponse(f"the server's answer is not a valid {getattr(model, '__name__', 'value')}", details=exc.details[:5]) from None
+
+
+def _runtime_path(runtime_id: str) -> str:
+    return "/api/runtimes/" + validate_identifier(runtime_id, field="runtime_id")
+
+
+def _worker_path(runtime_id: str, worker_id: str) -> str:
+    return _runtime_path(runtime_id) + "/workers/" + validate_identifier(worker_id, field="worker_id")
+
+
+def _params(**values: int | str | None) -> dict[str, str]:
+    return {name: str(value) for name, value in values.items() if value is not None}
+
+
+def _compact(value: Any) -> Any:
+    """A request body without ``null`` fields: the server reads a missing field as its default."""
+    if isinstance(value, dict):
+        return {key: _compact(item) for key, item in value.items() if item is not None}
+    return value
