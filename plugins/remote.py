@@ -45,7 +45,7 @@ from runtime_registry.runtimes.remote.settings import RemoteSettings
 if TYPE_CHECKING:
     from runtime_registry.runtimes.remote.runtime import RemoteRuntime
 
-__all__ = ["RemoteProvider", "KIND", "register_runtime_kinds"]
+__all__ = ["KIND", "RemoteProvider", "register_runtime_kinds"]
 
 #: The kind name, as registered and as put in every worker row.
 KIND = "remote"
@@ -66,7 +66,9 @@ class RemoteProvider(RuntimeProvider):
         environ = os.environ if environ is None else environ  # type: ignore[assignment]
         token = environ.get(settings.token_env) if settings.token_env else None  # type: ignore[union-attr]
         missing = settings.token_env if settings.token_env and not token else None
-        self.remote: RemoteRuntime = RemoteRuntime(settings, token=token, missing_token_variable=missing, on_summary=self._adopt)
+        self.remote: RemoteRuntime = RemoteRuntime(
+            settings, token=token, missing_token_variable=missing, on_summary=self._adopt
+        )
 
     def _adopt(self, summary: RuntimeSummary) -> None:
         """Take the remote runtime's capabilities and limits as this runtime's."""
@@ -129,7 +131,9 @@ class RemoteProvider(RuntimeProvider):
 
     async def read_transcript(self, worker_id: str, *, start: int, limit: int) -> TranscriptPage:
         """The remote's transcript page, unchanged but for the runtime id."""
-        page = await self.remote.call(lambda client, rid: client.read_transcript(rid, worker_id, start=start, limit=limit))
+        page = await self.remote.call(
+            lambda client, rid: client.read_transcript(rid, worker_id, start=start, limit=limit)
+        )
         return attrs.evolve(page, runtime_id=self.runtime_id)
 
     # -- events --------------------------------------------------------------------------

@@ -40,7 +40,7 @@ from registry_core.models import (
     WorkerPage,
 )
 
-__all__ = ["RuntimeProvider", "capabilities_of", "narrowed", "OPERATIONS"]
+__all__ = ["OPERATIONS", "RuntimeProvider", "capabilities_of", "narrowed"]
 
 #: The optional operations, by capability name: every capability of
 #: :class:`~registry_core.models.Capabilities` but ``stream_events``, which

@@ -42,7 +42,7 @@ from registry_core.models import (
 from runtime_registry.client.errors import ConnectionFailed, MalformedResponse, RequestTimedOut, error_from_answer
 from runtime_registry.client.subscription import EventSubscription
 
-__all__ = ["RegistryClient", "DEFAULT_TIMEOUT_SECONDS", "DEFAULT_MAX_CONNECTIONS"]
+__all__ = ["DEFAULT_MAX_CONNECTIONS", "DEFAULT_TIMEOUT_SECONDS", "RegistryClient"]
 
 T = TypeVar("T")
 
@@ -137,7 +137,9 @@ class RegistryClient:
 
     async def list_all_workers(self, *, limit: int | None = None, cursor: str | None = None) -> WorkerOverview:
         """``GET /api/workers``: one page of the read-only overview across runtimes."""
-        return await self._model("GET", "/api/workers", WorkerOverview, expect=200, params=_params(limit=limit, cursor=cursor))
+        return await self._model(
+            "GET", "/api/workers", WorkerOverview, expect=200, params=_params(limit=limit, cursor=cursor)
+        )
 
     # -- workers -----------------------------------------------------------------
 
@@ -169,7 +171,9 @@ class RegistryClient:
 
     async def cancel_worker(self, runtime_id: str, worker_id: str) -> WorkerActionResult:
         """``POST .../cancel``: end the turn in flight, if any."""
-        return await self._model("POST", _worker_path(runtime_id, worker_id) + "/cancel", WorkerActionResult, expect=200)
+        return await self._model(
+            "POST", _worker_path(runtime_id, worker_id) + "/cancel", WorkerActionResult, expect=200
+        )
 
     async def stop_worker(self, runtime_id: str, worker_id: str) -> WorkerActionResult:
         """``POST .../stop``: stop the worker for good (idempotent)."""
@@ -268,13 +272,25 @@ class RegistryClient:
     # -- plumbing ------------------------------------------------------------------
 
     async def _model(
-        self, method: str, path: str, model: type[T], *, expect: int,
-        params: Mapping[str, str] | None = None, body: Any = None,
+        self,
+        method: str,
+        path: str,
+        model: type[T],
+        *,
+        expect: int,
+        params: Mapping[str, str] | None = None,
+        body: Any = None,
     ) -> T:
         return _structure(await self._json(method, path, expect=expect, params=params, body=body), model)
 
     async def _json(
-        self, method: str, path: str, *, expect: int, params: Mapping[str, str] | None = None, body: Any = None,
+        self,
+        method: str,
+        path: str,
+        *,
+        expect: int,
+        params: Mapping[str, str] | None = None,
+        body: Any = None,
     ) -> Any:
         content = None if body is None else json.dumps(body, separators=(",", ":")).encode()
         try:
@@ -299,7 +315,9 @@ def _structure(data: Any, model: type[T]) -> T:
     try:
         return structure(data, model)
     except InvalidRequest as exc:
-        raise MalformedResponse(f"the server's answer is not a valid {getattr(model, '__name__', 'value')}", details=exc.details[:5]) from None
+        raise MalformedResponse(
+            f"the server's answer is not a valid {getattr(model, '__name__', 'value')}", details=exc.details[:5]
+        ) from None
 
 
 def _runtime_path(runtime_id: str) -> str:

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterable, AsyncIterator
 
 import attrs
 
-__all__ = ["ServerSentMessage", "read_messages", "MAX_MESSAGE_CHARS"]
+__all__ = ["MAX_MESSAGE_CHARS", "ServerSentMessage", "read_messages"]
 
 #: A message larger than this is not the server's (an event is bounded by the
 #: runtime's input limit): the reader stops with ``ValueError`` rather than grow without end.

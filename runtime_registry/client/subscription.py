@@ -32,7 +32,7 @@ from runtime_registry.client.errors import (
 )
 from runtime_registry.client.sse import read_messages
 
-__all__ = ["EventSubscription", "MAX_RECONNECT_DELAY_SECONDS"]
+__all__ = ["MAX_RECONNECT_DELAY_SECONDS", "EventSubscription"]
 
 #: The longest wait between two reconnection attempts.
 MAX_RECONNECT_DELAY_SECONDS = 5.0
@@ -50,8 +50,14 @@ class EventSubscription:
     """
 
     def __init__(
-        self, http: httpx.AsyncClient, path: str, *, cursor: int | None,
-        reconnect_attempts: int, reconnect_delay: float, idle_timeout: float,
+        self,
+        http: httpx.AsyncClient,
+        path: str,
+        *,
+        cursor: int | None,
+        reconnect_attempts: int,
+        reconnect_delay: float,
+        idle_timeout: float,
     ) -> None:
         if reconnect_attempts < 0 or reconnect_delay < 0 or idle_timeout <= 0:
             raise ValueError("reconnect_attempts and reconnect_delay must be >= 0, idle_timeout > 0")
@@ -112,7 +118,9 @@ class EventSubscription:
             params["cursor"] = str(self._cursor)
         timeout = httpx.Timeout(self._http.timeout.connect, read=self._idle_timeout)
         try:
-            async with self._http.stream("GET", self._path, params=params, headers=headers, timeout=timeout) as response:
+            async with self._http.stream(
+                "GET", self._path, params=params, headers=headers, timeout=timeout
+            ) as response:
                 if response.status_code != 200:
                     content = await response.aread()
                     error = error_from_answer(response.status_code, content, response.headers.get("content-type", ""))

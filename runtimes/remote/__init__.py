@@ -17,7 +17,10 @@ from typing import Any
 
 __all__ = ["RemoteRuntime", "RemoteSettings"]
 
-_LAZY = {"RemoteRuntime": "runtime_registry.runtimes.remote.runtime", "RemoteSettings": "runtime_registry.runtimes.remote.settings"}
+_LAZY = {
+    "RemoteRuntime": "runtime_registry.runtimes.remote.runtime",
+    "RemoteSettings": "runtime_registry.runtimes.remote.settings",
+}
 
 
 def __getattr__(name: str) -> Any:

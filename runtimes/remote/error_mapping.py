@@ -50,17 +50,17 @@ from runtime_registry.client.errors import (
 )
 
 __all__ = [
-    "Fault",
-    "UNREACHABLE",
-    "SLOW",
     "BUSY",
-    "TOKEN_REFUSED",
-    "NO_SUCH_RUNTIME",
     "NOT_THE_API",
+    "NO_SUCH_RUNTIME",
     "REQUEST_REFUSED",
+    "SLOW",
+    "TOKEN_REFUSED",
+    "UNREACHABLE",
+    "Fault",
+    "scrub",
     "token_missing",
     "translate",
-    "scrub",
 ]
 
 
@@ -72,16 +72,22 @@ class Fault:
     diagnostic: Diagnostic
 
 
-UNREACHABLE = Fault(RuntimeStatus.UNAVAILABLE, Diagnostic.error("remote_unreachable", "the remote server cannot be reached"))
+UNREACHABLE = Fault(
+    RuntimeStatus.UNAVAILABLE, Diagnostic.error("remote_unreachable", "the remote server cannot be reached")
+)
 SLOW = Fault(RuntimeStatus.DEGRADED, Diagnostic.warning("remote_slow", "the remote server did not answer in time"))
 BUSY = Fault(RuntimeStatus.DEGRADED, Diagnostic.warning("remote_busy", "the remote server is at its connection limit"))
 TOKEN_REFUSED = Fault(
     RuntimeStatus.UNAVAILABLE,
-    Diagnostic.error("remote_unauthorized", "the remote server refused this runtime's token (see the runtime's token_env setting)"),
+    Diagnostic.error(
+        "remote_unauthorized", "the remote server refused this runtime's token (see the runtime's token_env setting)"
+    ),
 )
 NO_SUCH_RUNTIME = Fault(
     RuntimeStatus.UNAVAILABLE,
-    Diagnostic.error("remote_unknown_runtime", "the remote server has no runtime with this runtime's configured runtime_id"),
+    Diagnostic.error(
+        "remote_unknown_runtime", "the remote server has no runtime with this runtime's configured runtime_id"
+    ),
 )
 NOT_THE_API = Fault(
     RuntimeStatus.UNAVAILABLE,
@@ -89,7 +95,9 @@ NOT_THE_API = Fault(
 )
 REQUEST_REFUSED = Fault(
     RuntimeStatus.UNAVAILABLE,
-    Diagnostic.error("remote_refused", "the remote server refused this runtime's requests (its host name or origin policy)"),
+    Diagnostic.error(
+        "remote_refused", "the remote server refused this runtime's requests (its host name or origin policy)"
+    ),
 )
 
 

@@ -13,7 +13,7 @@ import time
 from registry_core.models import Diagnostic, RuntimeState, RuntimeStatus
 from runtime_registry.runtimes.remote.error_mapping import Fault
 
-__all__ = ["RemoteHealth", "NOT_YET_REACHED"]
+__all__ = ["NOT_YET_REACHED", "RemoteHealth"]
 
 NOT_YET_REACHED = Diagnostic.info("remote_not_reached", "the remote server has not been reached yet")
 

@@ -35,7 +35,7 @@ from runtime_registry.runtimes.remote.error_mapping import scrub, token_missing,
 from runtime_registry.runtimes.remote.health import RemoteHealth
 from runtime_registry.runtimes.remote.settings import RemoteSettings
 
-__all__ = ["RemoteRuntime", "UNREACHABLE_RETRY_SECONDS"]
+__all__ = ["UNREACHABLE_RETRY_SECONDS", "RemoteRuntime"]
 
 log = logging.getLogger("runtime_registry.runtimes.remote")
 
@@ -87,12 +87,18 @@ class RemoteRuntime:
         """Open the connection pools and read the remote's summary; never raises for a remote that is down."""
         if self._missing_token_variable is not None:
             self.health.failed(token_missing(self._missing_token_variable))
-            log.error("remote runtime: the environment variable %s (token_env) is not set", self._missing_token_variable)
+            log.error(
+                "remote runtime: the environment variable %s (token_env) is not set", self._missing_token_variable
+            )
             return
         log.debug("remote runtime fronts %r at %s", self.remote_runtime_id, self.settings.url)
         timeout = self.settings.timeout_seconds
-        self._calls = RegistryClient(self.settings.url, token=self._token, timeout=timeout, max_connections=self.settings.max_connections)
-        self._streams = RegistryClient(self.settings.url, token=self._token, timeout=timeout, max_connections=self.settings.max_streams)
+        self._calls = RegistryClient(
+            self.settings.url, token=self._token, timeout=timeout, max_connections=self.settings.max_connections
+        )
+        self._streams = RegistryClient(
+            self.settings.url, token=self._token, timeout=timeout, max_connections=self.settings.max_streams
+        )
         await self.refresh()
         self._spawn(self._refresh_periodically())
 
@@ -129,7 +135,8 @@ class RemoteRuntime:
     async def _read_summary(self) -> RuntimeSummary:
         summary = await self._exchange(lambda client: client.get_runtime(self.remote_runtime_id))
         diagnostics = tuple(
-            Diagnostic(d.code, d.severity, scrub(d.message, self.secrets, _SCRUBBED_DIAGNOSTIC)) for d in summary.diagnostics
+            Diagnostic(d.code, d.severity, scrub(d.message, self.secrets, _SCRUBBED_DIAGNOSTIC))
+            for d in summary.diagnostics
         )
         self.summary = summary
         self.health.summarised(RuntimeState(summary.status, diagnostics))
@@ -163,7 +170,9 @@ class RemoteRuntime:
         client = self._calls
         if client is None:
             fault = self.health.fault
-            raise RuntimeUnavailable(fault.diagnostic.message if fault is not None else "the remote runtime is not started")
+            raise RuntimeUnavailable(
+                fault.diagnostic.message if fault is not None else "the remote runtime is not started"
+            )
         try:
             result = await operation(client)
         except RegistryError as exc:
@@ -205,13 +214,14 @@ class RemoteRuntime:
                     task.cancel()
                     with contextlib.suppress(BaseException):
                         await task
-        if first in done and not first.cancelled():
-            return True
-        return False
+        return first in done and not first.cancelled()
 
     async def _first_event(self, client: RegistryClient, cursor: int, timeout: float) -> None:
         subscription = client.subscribe(
-            self.remote_runtime_id, cursor=cursor, reconnect_attempts=0, idle_timeout=timeout + self.settings.timeout_seconds
+            self.remote_runtime_id,
+            cursor=cursor,
+            reconnect_attempts=0,
+            idle_timeout=timeout + self.settings.timeout_seconds,
         )
         async with subscription:
             with contextlib.suppress(RegistryError):
