@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+import os
+import signal
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-__all__ = ["BACK_RUNTIMES", "back_config", "front_config"]
+from .server_process import ServerProcess, serve_command, started, wait_until_healthy
+
+__all__ = ["BACK_RUNTIMES", "back_config", "front_config", "server_on_port", "stopped_process"]
 
 #: The embedded runtimes of a back server; the tests' profiles are in each.
 BACK_RUNTIMES = ("back-a", "back-b")
@@ -59,3 +64,29 @@ def front_config(
     path = folder / name
     path.write_text(text)
     return path
+
+
+@contextlib.contextmanager
+def server_on_port(
+    port: int, config: Path, *, log: Path, environ: dict[str, str] | None = None
+) -> Iterator[ServerProcess]:
+    """Serve ``config`` on ``port`` (a restart of a server must come back where clients look for it)."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("RUNTIME_REGISTRY_")}
+    env.update(environ or {})
+    arguments = ("--host", "127.0.0.1", "--port", str(port), "--config", str(config))
+    with (
+        log.open("ab") as output,
+        started(serve_command(*arguments), cwd=config.parent, env=env, output=output) as process,
+    ):
+        wait_until_healthy(process, port, log=log)
+        yield ServerProcess(f"http://127.0.0.1:{port}", process, log)
+
+
+@contextlib.contextmanager
+def stopped_process(server: ServerProcess) -> Iterator[None]:
+    """Freeze ``server`` (SIGSTOP: it accepts connections, answers nothing) until the block ends (SIGCONT)."""
+    server.signal(signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        server.signal(signal.SIGCONT)
