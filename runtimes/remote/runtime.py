@@ -47,6 +47,18 @@ UNREACHABLE_RETRY_SECONDS = 2.0
 _SCRUBBED_DIAGNOSTIC = "the remote runtime reported a problem"
 
 
+def _quiet_request_log() -> None:
+    """Keep the remote's URL out of the log above debug.
+
+    httpx logs every request, URL included, at INFO on its ``httpx`` logger.
+    Unless the operator set that logger's level themselves, it is raised to
+    WARNING; this runtime logs its own URL-free lines.
+    """
+    requests = logging.getLogger("httpx")
+    if requests.level == logging.NOTSET:
+        requests.setLevel(logging.WARNING)
+
+
 class RemoteRuntime:
     """The remote runtime ``settings.runtime_id`` of the server at ``settings.url``.
 
@@ -91,6 +103,7 @@ class RemoteRuntime:
                 "remote runtime: the environment variable %s (token_env) is not set", self._missing_token_variable
             )
             return
+        _quiet_request_log()
         log.debug("remote runtime fronts %r at %s", self.remote_runtime_id, self.settings.url)
         timeout = self.settings.timeout_seconds
         self._calls = RegistryClient(
