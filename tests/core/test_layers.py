@@ -27,6 +27,8 @@ PLUGIN_SIDE_MODULES = [
     "runtime_registry.runtimes.local_compat",
     "runtime_registry.plugins.embedded",
     "runtime_registry.plugins.local_compat",
+    "runtime_registry.plugins.remote",
+    "runtime_registry.runtimes.remote",
 ]
 
 
@@ -56,6 +58,12 @@ def test_the_plugin_side_loads_no_host_module_and_no_web_framework(module):
 
 def test_the_plugin_api_defers_cattrs_until_json_is_converted():
     assert "cattrs" not in modules_loaded_by("registry_core")
+
+
+def test_the_client_loads_no_host_no_server_and_no_web_framework():
+    loaded = modules_loaded_by("runtime_registry.client")
+    assert [name for name in loaded if name.startswith(HOST_PREFIXES)] == []
+    assert {name.split(".")[0] for name in loaded} & {"starlette", "uvicorn", "sse_starlette", "pytest"} == set()
 
 
 def test_the_host_loads_no_web_framework():
@@ -102,6 +110,7 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 LAYER_FOLDERS = {
     "server": "runtime_registry.server",
     "testing": "runtime_registry.testing",
+    "client": "runtime_registry.client",
     "host": "runtime_registry.host",
     "plugins": "runtime_registry.plugins",
     "runtimes": "runtime_registry.runtimes",
@@ -111,6 +120,7 @@ LAYER_FOLDERS = {
 FOLDER_OF_LAYER = {
     "server": REPOSITORY / "server",
     "testing": REPOSITORY / "runtime_registry" / "testing",
+    "client": REPOSITORY / "runtime_registry" / "client",
     "host": REPOSITORY / "runtime_registry" / "host",
     "plugins": REPOSITORY / "plugins",
     "runtimes": REPOSITORY / "runtimes",
@@ -118,13 +128,16 @@ FOLDER_OF_LAYER = {
 }
 
 # Which layers each layer may import: server → host → plugin API ← plugins → runtimes.
+# The client speaks only the plugin API's models and errors; a runtime that is
+# another server (remote) reaches it through the client, never httpx itself.
 MAY_IMPORT = {
     "server": {"server", "host", "api"},
     # server: the kind_app harness serves the real app (imported when used; decision 0104).
     "testing": {"testing", "server", "host", "api"},
+    "client": {"client", "api"},
     "host": {"host", "api"},
     "plugins": {"plugins", "runtimes", "api"},
-    "runtimes": {"runtimes", "api"},
+    "runtimes": {"runtimes", "client", "api"},
     "api": {"api"},
 }
 
@@ -134,6 +147,7 @@ FORBIDDEN_PACKAGES = {
     "runtimes": {"pluggy", "starlette", "uvicorn", "sse_starlette", "httpx"},
     "plugins": {"starlette", "uvicorn", "sse_starlette"},
     "host": {"starlette", "uvicorn", "sse_starlette"},
+    "client": {"starlette", "uvicorn", "sse_starlette", "pluggy", "pytest"},
     "api": {"starlette", "uvicorn", "sse_starlette", "httpx", "pytest"},
 }
 
