@@ -174,14 +174,12 @@ def error_from_envelope(status: int | None, envelope: Any) -> RegistryError | No
     if error_type is None:
         return None
     error = error_type(
-        _short(body.get("message")) or code,
+        _short(body.get("message")) or str(code),
         runtime_id=_short(body.get("runtime_id")),
         worker_id=_short(body.get("worker_id")),
         details=_details(body.get("details")),
     )
-    error.status = status  # type: ignore[attr-defined]
-    error.request_id = _short(body.get("request_id"))  # type: ignore[attr-defined]
-    return error
+    return _annotated(error, status, _short(body.get("request_id")))
 
 
 def error_from_answer(status: int, content: bytes, content_type: str) -> RegistryError:
@@ -198,6 +196,12 @@ def error_from_answer(status: int, content: bytes, content_type: str) -> Registr
             error = ServerBusy("the server is at its connection limit; retry later")
         else:
             error = MalformedResponse(f"the server answered {status} without an error this client knows")
-        error.status = status  # type: ignore[attr-defined]
-        error.request_id = None  # type: ignore[attr-defined]
+        _annotated(error, status, None)
+    return error
+
+
+def _annotated(error: RegistryError, status: int | None, request_id: str | None) -> RegistryError:
+    """Attach what the answer said besides the envelope; registry_core's errors have no field for it."""
+    error.status = status  # type: ignore[attr-defined]
+    error.request_id = request_id  # type: ignore[attr-defined]
     return error

@@ -31,7 +31,8 @@ class ServerSentMessage:
 
 async def read_messages(lines: AsyncIterable[str]) -> AsyncIterator[ServerSentMessage]:
     """The messages of an event stream, given its lines without line ends."""
-    event, data, event_id, size = "", [], None, 0
+    event, event_id, size = "", None, 0
+    data: list[str] = []
     async for line in lines:
         if not line:
             if data or event:
