@@ -1,0 +1,130 @@
+"""The ``remote`` kind: a front server against the remote directly, in one run.
+
+Run: python tests/benchmarks/bench_remote.py   (needs wrk; about two minutes)
+Goal (issue 14): get-worker and send-input through a front server reach
+>= 0.5x the requests/s of the remote server asked directly; and one front
+server over four remote servers lists ``/api/workers`` (400 workers, one page)
+— compared with one server holding the same four runtimes in-process.
+
+Every server is the real CLI (uvicorn, no access log, log level warning) on
+loopback in its own process. wrk runs ``-t1 -c16 -d4s`` per scenario; the
+sides of each comparison alternate over ``BENCH_ROUNDS`` rounds and each side's
+median is reported, since the machine is shared and its load drifts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import statistics
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(HERE))
+
+from bench_http import DURATION, ROUNDS, wrk  # noqa: E402
+
+from tests.support.server_process import free_port, serve_command, started, wait_until_healthy  # noqa: E402
+
+RUNTIME = "backend-internal"
+WORKERS = 1000
+OVERVIEW_WORKERS_PER_RUNTIME = 100
+
+
+@contextlib.contextmanager
+def server(config: Path | None, folder: Path) -> Iterator[str]:
+    port = free_port()
+    arguments = ["--port", str(port), "--log-level", "warning", "--no-access-log"]
+    if config is not None:
+        arguments += ["--config", str(config)]
+    with started(serve_command(*arguments), cwd=folder) as process:
+        wait_until_healthy(process, port)
+        yield f"http://127.0.0.1:{port}"
+
+
+def front_config(folder: Path, name: str, remotes: list[tuple[str, str, str]]) -> Path:
+    text = "".join(
+        f'[[runtimes]]\nid = "{runtime_id}"\nkind = "remote"\n[runtimes.settings]\nurl = "{url}"\nruntime_id = "{remote}"\n\n'
+        for runtime_id, url, remote in remotes
+    )
+    path = folder / name
+    path.write_text(text)
+    return path
+
+
+def compare(name: str, direct: str, front: str, script: tuple[str, ...] = (), direct_args=(), front_args=()) -> float:
+    direct_runs, front_runs = [], []
+    for _ in range(ROUNDS):
+        direct_runs.append(wrk(direct, script, direct_args))
+        front_runs.append(wrk(front, script, front_args))
+    direct_rps = statistics.median(r[0] for r in direct_runs)
+    front_rps = statistics.median(r[0] for r in front_runs)
+    direct_p99 = statistics.median(r[1] for r in direct_runs)
+    front_p99 = statistics.median(r[1] for r in front_runs)
+    errors = sum(r[2] for r in direct_runs + front_runs)
+    ratio = front_rps / direct_rps
+    print(
+        f"{name:<34} direct {direct_rps:8.0f}/s p99 {direct_p99:6.1f} ms | front {front_rps:8.0f}/s p99 {front_p99:6.1f} ms"
+        f" | {ratio:4.2f}x{'' if not errors else f'  ({errors} non-2xx)'}"
+    )
+    return ratio
+
+
+def main() -> None:
+    print(f"wrk -t1 -c16 -d{DURATION} --latency, median of {ROUNDS} interleaved rounds; loopback, 2 shared cores")
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        with server(None, folder) as back:
+            with server(front_config(folder, "front.toml", [("gpu", back, RUNTIME)]), folder) as front:
+                with httpx.Client(base_url=front, timeout=30) as client:
+                    ids = [client.post("/api/runtimes/gpu/workers", json={"label": "bench"}).json()["worker_id"] for _ in range(WORKERS)]
+                ids_file = folder / "ids.txt"
+                ids_file.write_text("\n".join(ids[1:]))
+                worker = ids[0]
+                compare(
+                    "get worker",
+                    f"{back}/api/runtimes/{RUNTIME}/workers/{worker}",
+                    f"{front}/api/runtimes/gpu/workers/{worker}",
+                )
+                compare(
+                    "send input (rotating workers)",
+                    back + "/",
+                    front + "/",
+                    ("-s", str(HERE / "rotate_post.lua")),
+                    (str(ids_file), f"/api/runtimes/{RUNTIME}/workers"),
+                    (str(ids_file), "/api/runtimes/gpu/workers"),
+                )
+        overview(folder)
+
+
+def overview(folder: Path) -> None:
+    """/api/workers?limit=500: one front over four remote servers, against one server with the four runtimes."""
+    runtimes = [f"rt-{i}" for i in range(4)]
+    together = folder / "together.toml"
+    together.write_text("".join(f'[[runtimes]]\nid = "{rt}"\nkind = "embedded"\n\n' for rt in runtimes))
+    with contextlib.ExitStack() as stack:
+        backs = [stack.enter_context(server(None, folder)) for _ in runtimes]
+        one = stack.enter_context(server(together, folder))
+        front = stack.enter_context(server(front_config(folder, "front4.toml", [(rt, url, RUNTIME) for rt, url in zip(runtimes, backs, strict=True)]), folder))
+        for rt, url in zip(runtimes, backs, strict=True):
+            with httpx.Client(timeout=30) as client:
+                for _ in range(OVERVIEW_WORKERS_PER_RUNTIME):
+                    client.post(f"{url}/api/runtimes/{RUNTIME}/workers", json={})
+                    client.post(f"{one}/api/runtimes/{rt}/workers", json={})
+        with httpx.Client(timeout=30) as client:
+            assert len(client.get(f"{front}/api/workers", params={"limit": 500}).json()["items"]) == 4 * OVERVIEW_WORKERS_PER_RUNTIME
+            assert len(client.get(f"{one}/api/workers", params={"limit": 500}).json()["items"]) == 4 * OVERVIEW_WORKERS_PER_RUNTIME
+        compare("/api/workers, 400 rows (4 runtimes)", f"{one}/api/workers?limit=500", f"{front}/api/workers?limit=500")
+    print("(the overview's direct side is one server holding the four runtimes in-process)")
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONDONTWRITEBYTECODE", "1")
+    main()
