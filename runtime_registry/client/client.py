@@ -13,9 +13,11 @@ as the server would answer).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, TypeVar
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 
@@ -39,6 +41,7 @@ from registry_core.models import (
     WorkerOverview,
     WorkerPage,
 )
+from runtime_registry.client.connections import ConnectionLost, ConnectionPool, ProtocolError
 from runtime_registry.client.errors import ConnectionFailed, MalformedResponse, RequestTimedOut, error_from_answer
 from runtime_registry.client.subscription import EventSubscription
 
@@ -52,6 +55,7 @@ DEFAULT_TIMEOUT_SECONDS = 10.0
 DEFAULT_MAX_CONNECTIONS = 20
 
 _JSON_HEADERS = {"Content-Type": "application/json"}
+_JSON_CONTENT_LINE = b"Content-Type: application/json\r\n"
 
 
 class RegistryClient:
@@ -67,6 +71,10 @@ class RegistryClient:
         (``HTTP_PROXY``...). Off by default: the token goes to the server only.
     :param transport: an httpx transport, e.g. ``httpx.ASGITransport(app=...)``
         to talk to an app in the same process.
+
+    Over plain ``http://`` (and without ``transport``), the JSON calls use a
+    lean keep-alive pool of their own (:mod:`.connections`, decision 0099);
+    httpx serves the event stream, ``https://`` and custom transports.
 
     Use it as ``async with RegistryClient(url) as client: ...``, or call :meth:`aclose`.
     """
@@ -90,6 +98,15 @@ class RegistryClient:
         if token:
             headers["Authorization"] = f"Bearer {token}"
         self.timeout = timeout
+        self._pool: ConnectionPool | None = None
+        self._prefix = ""
+        parts = urlsplit(base_url)
+        if transport is None and parts.scheme == "http" and parts.hostname:
+            self._pool = ConnectionPool(
+                parts.hostname, parts.port or 80, host_header=parts.netloc, max_connections=max_connections
+            )
+            self._prefix = parts.path.rstrip("/")
+            self._header_lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items()).encode("latin-1")
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             headers=headers,
@@ -105,6 +122,8 @@ class RegistryClient:
 
     async def aclose(self) -> None:
         """Close every connection; the client cannot be used afterwards."""
+        if self._pool is not None:
+            await self._pool.aclose()
         await self._http.aclose()
 
     async def __aenter__(self) -> RegistryClient:
@@ -293,6 +312,8 @@ class RegistryClient:
         body: Any = None,
     ) -> Any:
         content = None if body is None else json.dumps(body, separators=(",", ":")).encode()
+        if self._pool is not None:
+            return await self._json_over_pool(method, path, expect=expect, params=params, content=content)
         try:
             response = await self._http.request(
                 method, path, params=params, content=content, headers=_JSON_HEADERS if content is not None else None
@@ -307,6 +328,28 @@ class RegistryClient:
             raise error_from_answer(response.status_code, response.content, response.headers.get("content-type", ""))
         try:
             return json.loads(response.content)
+        except (ValueError, UnicodeDecodeError):
+            raise MalformedResponse("the server's answer is not JSON") from None
+
+    async def _json_over_pool(
+        self, method: str, path: str, *, expect: int, params: Mapping[str, str] | None, content: bytes | None
+    ) -> Any:
+        assert self._pool is not None
+        target = self._prefix + path + ("?" + urlencode(params) if params else "")
+        headers = self._header_lines + (_JSON_CONTENT_LINE if content is not None else b"")
+        try:
+            async with asyncio.timeout(self.timeout):
+                answer = await self._pool.request(method, target, headers, content)
+        except TimeoutError:
+            raise RequestTimedOut("the server did not answer in time") from None
+        except ConnectionLost:
+            raise ConnectionFailed("the server could not be reached") from None
+        except ProtocolError:
+            raise MalformedResponse("the server's answer is not HTTP this client reads") from None
+        if answer.status != expect:
+            raise error_from_answer(answer.status, answer.body, answer.content_type)
+        try:
+            return json.loads(answer.body)
         except (ValueError, UnicodeDecodeError):
             raise MalformedResponse("the server's answer is not JSON") from None
 

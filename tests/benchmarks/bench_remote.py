@@ -38,6 +38,10 @@ WORKERS = 1000
 OVERVIEW_WORKERS_PER_RUNTIME = 100
 
 
+#: Each server's process id by its base URL, to read its CPU time.
+PIDS: dict[str, int] = {}
+
+
 @contextlib.contextmanager
 def server(config: Path | None, folder: Path) -> Iterator[str]:
     port = free_port()
@@ -46,7 +50,24 @@ def server(config: Path | None, folder: Path) -> Iterator[str]:
         arguments += ["--config", str(config)]
     with started(serve_command(*arguments), cwd=folder) as process:
         wait_until_healthy(process, port)
-        yield f"http://127.0.0.1:{port}"
+        url = f"http://127.0.0.1:{port}"
+        PIDS[url] = process.pid
+        yield url
+
+
+def cpu_seconds(url: str) -> float:
+    """User plus system CPU time the server at ``url`` has used (``/proc/PID/stat``)."""
+    fields = Path(f"/proc/{PIDS[url]}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measured(target: str, servers: list[str], script=(), script_args=()) -> tuple[float, float, int, float]:
+    """One wrk run: requests/s, p99, non-2xx, and CPU ms per request of ``servers`` together."""
+    before = sum(cpu_seconds(url) for url in servers)
+    rps, p99, errors = wrk(target, script, script_args)
+    spent = sum(cpu_seconds(url) for url in servers) - before
+    requests = rps * float(DURATION.rstrip("s"))
+    return rps, p99, errors, spent / requests * 1000 if requests else float("nan")
 
 
 def front_config(folder: Path, name: str, remotes: list[tuple[str, str, str]]) -> Path:
@@ -59,22 +80,41 @@ def front_config(folder: Path, name: str, remotes: list[tuple[str, str, str]]) -
     return path
 
 
-def compare(name: str, direct: str, front: str, script: tuple[str, ...] = (), direct_args=(), front_args=()) -> float:
+def compare(
+    name: str,
+    direct: str,
+    front: str,
+    *,
+    backs: list[str],
+    front_url: str,
+    direct_servers: list[str] | None = None,
+    script: tuple[str, ...] = (),
+    direct_args=(),
+    front_args=(),
+) -> float:
+    """wrk against ``direct`` and ``front`` in turn; requests/s, p99 and CPU per request of each server involved."""
     direct_runs, front_runs = [], []
     for _ in range(ROUNDS):
-        direct_runs.append(wrk(direct, script, direct_args))
-        front_runs.append(wrk(front, script, front_args))
-    direct_rps = statistics.median(r[0] for r in direct_runs)
-    front_rps = statistics.median(r[0] for r in front_runs)
-    direct_p99 = statistics.median(r[1] for r in direct_runs)
-    front_p99 = statistics.median(r[1] for r in front_runs)
+        direct_runs.append(measured(direct, direct_servers or backs, script, direct_args))
+        before_back = sum(cpu_seconds(url) for url in backs)
+        before_front = cpu_seconds(front_url)
+        run = wrk(front, script, front_args)
+        requests = run[0] * float(DURATION.rstrip("s"))
+        front_cpu = (cpu_seconds(front_url) - before_front) / requests * 1000
+        back_cpu = (sum(cpu_seconds(url) for url in backs) - before_back) / requests * 1000
+        front_runs.append((*run, front_cpu, back_cpu))
+    median = statistics.median
+    direct_rps, front_rps = median(r[0] for r in direct_runs), median(r[0] for r in front_runs)
+    direct_cpu = median(r[3] for r in direct_runs)
+    front_cpu, behind_cpu = median(r[3] for r in front_runs), median(r[4] for r in front_runs)
     errors = sum(r[2] for r in direct_runs + front_runs)
-    ratio = front_rps / direct_rps
     print(
-        f"{name:<34} direct {direct_rps:8.0f}/s p99 {direct_p99:6.1f} ms | front {front_rps:8.0f}/s p99 {front_p99:6.1f} ms"
-        f" | {ratio:4.2f}x{'' if not errors else f'  ({errors} non-2xx)'}"
+        f"{name:<36} direct {direct_rps:6.0f}/s p99 {median(r[1] for r in direct_runs):6.1f} ms cpu {direct_cpu:5.2f} ms"
+        f" | front {front_rps:6.0f}/s p99 {median(r[1] for r in front_runs):6.1f} ms cpu front {front_cpu:5.2f} + remote {behind_cpu:5.2f} ms"
+        f" | {front_rps / direct_rps:4.2f}x same box, {direct_cpu / front_cpu:4.2f}x front on its own cores"
+        f"{'' if not errors else f'  ({errors} non-2xx)'}"
     )
-    return ratio
+    return front_rps / direct_rps
 
 
 def main() -> None:
@@ -84,7 +124,10 @@ def main() -> None:
         with server(None, folder) as back:
             with server(front_config(folder, "front.toml", [("gpu", back, RUNTIME)]), folder) as front:
                 with httpx.Client(base_url=front, timeout=30) as client:
-                    ids = [client.post("/api/runtimes/gpu/workers", json={"label": "bench"}).json()["worker_id"] for _ in range(WORKERS)]
+                    ids = [
+                        client.post("/api/runtimes/gpu/workers", json={"label": "bench"}).json()["worker_id"]
+                        for _ in range(WORKERS)
+                    ]
                 ids_file = folder / "ids.txt"
                 ids_file.write_text("\n".join(ids[1:]))
                 worker = ids[0]
@@ -92,14 +135,18 @@ def main() -> None:
                     "get worker",
                     f"{back}/api/runtimes/{RUNTIME}/workers/{worker}",
                     f"{front}/api/runtimes/gpu/workers/{worker}",
+                    backs=[back],
+                    front_url=front,
                 )
                 compare(
                     "send input (rotating workers)",
                     back + "/",
                     front + "/",
-                    ("-s", str(HERE / "rotate_post.lua")),
-                    (str(ids_file), f"/api/runtimes/{RUNTIME}/workers"),
-                    (str(ids_file), "/api/runtimes/gpu/workers"),
+                    backs=[back],
+                    front_url=front,
+                    script=("-s", str(HERE / "rotate_post.lua")),
+                    direct_args=(str(ids_file), f"/api/runtimes/{RUNTIME}/workers"),
+                    front_args=(str(ids_file), "/api/runtimes/gpu/workers"),
                 )
         overview(folder)
 
@@ -112,16 +159,36 @@ def overview(folder: Path) -> None:
     with contextlib.ExitStack() as stack:
         backs = [stack.enter_context(server(None, folder)) for _ in runtimes]
         one = stack.enter_context(server(together, folder))
-        front = stack.enter_context(server(front_config(folder, "front4.toml", [(rt, url, RUNTIME) for rt, url in zip(runtimes, backs, strict=True)]), folder))
+        front = stack.enter_context(
+            server(
+                front_config(
+                    folder, "front4.toml", [(rt, url, RUNTIME) for rt, url in zip(runtimes, backs, strict=True)]
+                ),
+                folder,
+            )
+        )
         for rt, url in zip(runtimes, backs, strict=True):
             with httpx.Client(timeout=30) as client:
                 for _ in range(OVERVIEW_WORKERS_PER_RUNTIME):
                     client.post(f"{url}/api/runtimes/{RUNTIME}/workers", json={})
                     client.post(f"{one}/api/runtimes/{rt}/workers", json={})
         with httpx.Client(timeout=30) as client:
-            assert len(client.get(f"{front}/api/workers", params={"limit": 500}).json()["items"]) == 4 * OVERVIEW_WORKERS_PER_RUNTIME
-            assert len(client.get(f"{one}/api/workers", params={"limit": 500}).json()["items"]) == 4 * OVERVIEW_WORKERS_PER_RUNTIME
-        compare("/api/workers, 400 rows (4 runtimes)", f"{one}/api/workers?limit=500", f"{front}/api/workers?limit=500")
+            assert (
+                len(client.get(f"{front}/api/workers", params={"limit": 500}).json()["items"])
+                == 4 * OVERVIEW_WORKERS_PER_RUNTIME
+            )
+            assert (
+                len(client.get(f"{one}/api/workers", params={"limit": 500}).json()["items"])
+                == 4 * OVERVIEW_WORKERS_PER_RUNTIME
+            )
+        compare(
+            "/api/workers, 400 rows (4 runtimes)",
+            f"{one}/api/workers?limit=500",
+            f"{front}/api/workers?limit=500",
+            backs=backs,
+            front_url=front,
+            direct_servers=[one],
+        )
     print("(the overview's direct side is one server holding the four runtimes in-process)")
 
 

@@ -36,12 +36,13 @@ async def _next(events, timeout: float = 5.0) -> Event:
     return await asyncio.wait_for(events.__anext__(), timeout)
 
 
-async def test_a_dropped_stream_resumes_after_the_last_event_without_gaps_or_repeats(relay):
-    async with RegistryClient(relay.base_url) as client:
+async def test_a_dropped_stream_resumes_after_the_last_event_without_gaps_or_repeats(relay, small_retention_server):
+    # Only the stream goes through the relay: it is the connection that drops.
+    async with RegistryClient(small_retention_server.base_url) as client, RegistryClient(relay.base_url) as streaming:
         start = (await client.read_events(RUNTIME, limit=1000)).next_cursor
         worker = await client.create_worker(RUNTIME)
         seen: list[int] = []
-        async with client.subscribe(RUNTIME, cursor=start, reconnect_delay=0.05) as events:
+        async with streaming.subscribe(RUNTIME, cursor=start, reconnect_delay=0.05) as events:
             seen.append((await _next(events)).id)
             relay.drop()
             for text in ("one", "two"):
@@ -55,11 +56,11 @@ async def test_a_dropped_stream_resumes_after_the_last_event_without_gaps_or_rep
     assert seen == expected
 
 
-async def test_a_resume_point_no_longer_retained_raises_cursor_expired(relay):
-    async with RegistryClient(relay.base_url) as client:
+async def test_a_resume_point_no_longer_retained_raises_cursor_expired(relay, small_retention_server):
+    async with RegistryClient(small_retention_server.base_url) as client, RegistryClient(relay.base_url) as streaming:
         start = (await client.read_events(RUNTIME, limit=1000)).next_cursor
         await client.create_worker(RUNTIME)
-        async with client.subscribe(RUNTIME, cursor=start, reconnect_delay=1.0) as events:
+        async with streaming.subscribe(RUNTIME, cursor=start, reconnect_delay=1.0) as events:
             await _next(events)
             relay.drop()
             # While the subscription waits to reconnect, retention passes its resume point.
@@ -94,10 +95,10 @@ async def test_a_server_that_stays_away_ends_the_subscription_with_connection_fa
 
 
 async def test_a_silent_stream_counts_as_dropped_and_is_resumed(relay, small_retention_server):
-    async with RegistryClient(relay.base_url) as client:
+    async with RegistryClient(small_retention_server.base_url) as client, RegistryClient(relay.base_url) as streaming:
         start = (await client.read_events(RUNTIME, limit=1000)).next_cursor
         worker = await client.create_worker(RUNTIME)
-        async with client.subscribe(RUNTIME, cursor=start, reconnect_delay=0.05, idle_timeout=0.8) as events:
+        async with streaming.subscribe(RUNTIME, cursor=start, reconnect_delay=0.05, idle_timeout=0.8) as events:
             await _next(events)
             waiting = asyncio.ensure_future(_next(events))
             relay.hold()  # the connection stays open but nothing arrives, not even heartbeats
