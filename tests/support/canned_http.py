@@ -30,10 +30,16 @@ def answer(status: int, body: bytes, content_type: str = "application/json") -> 
 
 
 class CannedServer:
-    """Answers ``self.response`` (raw bytes) to every request; ``None`` means never answer."""
+    """Answers ``self.response`` (raw bytes) to every request; ``None`` means never answer.
 
-    def __init__(self, response: bytes | None) -> None:
+    ``close_after``: close the connection after each answer. ``connections``
+    counts the connections accepted.
+    """
+
+    def __init__(self, response: bytes | None, *, close_after: bool = False) -> None:
         self.response = response
+        self.close_after = close_after
+        self.connections = 0
         self.requests: list[bytes] = []
         self.port = 0
         self._server: asyncio.Server | None = None
@@ -61,6 +67,7 @@ class CannedServer:
         task = asyncio.current_task()
         assert task is not None
         self._connections.add(task)
+        self.connections += 1
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -75,6 +82,9 @@ class CannedServer:
                     await asyncio.Event().wait()  # hang: never answer
                 writer.write(self.response)
                 await writer.drain()
+                if self.close_after:
+                    writer.close()
+                    return
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError, asyncio.CancelledError):
             pass  # the client left, or the server is closing (asyncio would log a cancelled handler)
         finally:
