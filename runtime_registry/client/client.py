@@ -17,7 +17,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, TypeVar
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
 
@@ -105,7 +105,8 @@ class RegistryClient:
             self._pool = ConnectionPool(
                 parts.hostname, parts.port or 80, host_header=parts.netloc, max_connections=max_connections
             )
-            self._prefix = parts.path.rstrip("/")
+            # Ids and parameters are ASCII by construction; a prefix in the URL is percent-encoded here.
+            self._prefix = quote(parts.path.rstrip("/"), safe="/%")
             self._header_lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items()).encode("latin-1")
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),

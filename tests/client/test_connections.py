@@ -94,3 +94,9 @@ async def test_the_token_and_host_are_sent():
         assert await client.health()
     head = canned.requests[0].decode()
     assert "Authorization: Bearer t0k3n\r\n" in head and f"Host: 127.0.0.1:{canned.port}\r\n" in head
+
+
+async def test_a_prefix_that_is_not_ascii_is_percent_encoded():
+    async with CannedServer(HEALTHY) as canned, RegistryClient(canned.base_url + "/régistre") as client:
+        assert await client.health()
+    assert canned.requests[0].startswith(b"GET /r%C3%A9gistre/healthz HTTP/1.1\r\n")

@@ -89,6 +89,7 @@ def test_config_and_environment_disabling_are_reported_alike_everywhere(installe
     assert states(api) == {
         "embedded": ("loaded", None),
         "local-compat": ("disabled", "disabled by configuration"),
+        "remote": ("loaded", None),
         "alpha": ("loaded", None),
         "beta": ("disabled", "disabled by configuration"),
         "gamma": ("failed", "import failed (ImportError)"),
