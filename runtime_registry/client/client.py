@@ -140,6 +140,13 @@ class RegistryClient:
         data = await self._json("GET", "/healthz", expect=200)
         return isinstance(data, Mapping) and data.get("status") == "ok"
 
+    async def openapi(self) -> dict[str, Any]:
+        """``GET /openapi.json``: the server's OpenAPI 3.1 document, as JSON data."""
+        data = await self._json("GET", "/openapi.json", expect=200)
+        if not isinstance(data, dict):
+            raise MalformedResponse("the OpenAPI document is not a JSON object")
+        return data
+
     async def list_plugins(self) -> tuple[PluginInfo, ...]:
         """``GET /api/plugins``: every discovered plugin and its state."""
         data = await self._json("GET", "/api/plugins", expect=200)

@@ -38,8 +38,10 @@ async def raw(server):
         yield raw
 
 
-async def test_health_and_plugins(client):
+async def test_health_openapi_and_plugins(client):
     assert await client.health() is True
+    document = await client.openapi()
+    assert document["openapi"].startswith("3.1") and "/api/runtimes/{runtime_id}/workers" in document["paths"]
     plugins = {plugin.name: plugin for plugin in await client.list_plugins()}
     assert plugins["embedded"].state is PluginState.LOADED
     assert "remote" in plugins
@@ -114,3 +116,37 @@ async def _until_idle(client: RegistryClient, worker_id: str) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError("the worker stayed busy")
+
+
+#: Every route of the contract and the client method that calls it.
+CLIENT_METHOD_OF_ROUTE = {
+    ("get", "/healthz"): "health",
+    ("get", "/openapi.json"): "openapi",
+    ("get", "/api/plugins"): "list_plugins",
+    ("get", "/api/runtimes"): "list_runtimes",
+    ("get", "/api/runtimes/{runtime_id}"): "get_runtime",
+    ("get", "/api/runtimes/{runtime_id}/workers"): "list_workers",
+    ("post", "/api/runtimes/{runtime_id}/workers"): "create_worker",
+    ("get", "/api/runtimes/{runtime_id}/workers/{worker_id}"): "get_worker",
+    ("delete", "/api/runtimes/{runtime_id}/workers/{worker_id}"): "delete_worker",
+    ("post", "/api/runtimes/{runtime_id}/workers/{worker_id}/input"): "send_input",
+    ("post", "/api/runtimes/{runtime_id}/workers/{worker_id}/cancel"): "cancel_worker",
+    ("post", "/api/runtimes/{runtime_id}/workers/{worker_id}/stop"): "stop_worker",
+    ("get", "/api/runtimes/{runtime_id}/workers/{worker_id}/transcript"): "read_transcript",
+    ("get", "/api/runtimes/{runtime_id}/events"): "read_events",
+    ("get", "/api/runtimes/{runtime_id}/workers/{worker_id}/events"): "read_events",
+    ("get", "/api/runtimes/{runtime_id}/events/stream"): "subscribe",
+    ("get", "/api/workers"): "list_all_workers",
+}
+
+
+async def test_the_client_has_a_method_for_every_route_the_server_documents(client):
+    document = await client.openapi()
+    routes = {
+        (method, path)
+        for path, operations in document["paths"].items()
+        for method in operations
+        if method in ("get", "post", "delete", "put", "patch")
+    }
+    assert routes == set(CLIENT_METHOD_OF_ROUTE)
+    assert all(callable(getattr(client, name)) for name in CLIENT_METHOD_OF_ROUTE.values())
