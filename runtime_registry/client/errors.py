@@ -1,9 +1,11 @@
 """Errors of the client: the server's error envelope mapped back to typed errors.
 
 Every code of the server's error table becomes an exception whose ``code`` is
-that code: the runtime errors are :mod:`registry_core.errors`' own classes (a
-``409 worker_busy`` is a :class:`~registry_core.errors.WorkerBusy` here, as it
-is in the server), and the codes only HTTP has get the classes below. What the
+that code: the codes of the plugin API are :mod:`registry_core.errors`' own
+classes (a ``409 worker_busy`` is a :class:`~registry_core.errors.WorkerBusy`
+here, as it is in the server; a ``400 malformed_request`` is its
+``MalformedRequest``, re-exported here), and the codes only HTTP has get the
+classes below. What the
 client itself observes — no connection, no answer in time, an answer that is
 not the API — gets its own codes, which no server sends.
 
@@ -17,7 +19,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from registry_core.errors import ERROR_TYPES, RegistryError
+from registry_core.errors import ERROR_TYPES, MalformedRequest, RegistryError
 
 __all__ = [
     "HTTP_ERROR_TYPES",
@@ -46,12 +48,6 @@ _DETAILS_MAX = 50
 
 class ClientError(RegistryError):
     """Base class of the errors only HTTP (or the client itself) has."""
-
-
-class MalformedRequest(ClientError):
-    """``400``: a query parameter, header or body the server could not parse."""
-
-    code = "malformed_request"
 
 
 class Unauthorized(ClientError):
@@ -130,7 +126,6 @@ class MalformedResponse(ClientError):
 HTTP_ERROR_TYPES: Mapping[str, type[ClientError]] = {
     cls.code: cls
     for cls in (
-        MalformedRequest,
         Unauthorized,
         ForbiddenOrigin,
         MisdirectedRequest,

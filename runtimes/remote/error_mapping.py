@@ -24,9 +24,11 @@ import attrs
 from registry_core.errors import (
     CapacityExceeded,
     CursorExpired,
+    InvalidCursor,
     InvalidIdentifier,
     InvalidRequest,
     LimitTooLarge,
+    MalformedRequest,
     RegistryError,
     RuntimeTimeout,
     RuntimeUnavailable,
@@ -41,7 +43,6 @@ from runtime_registry.client.errors import (
     ConnectionFailed,
     ForbiddenOrigin,
     InternalServerError,
-    MalformedRequest,
     MisdirectedRequest,
     PayloadTooLarge,
     RequestTimedOut,
@@ -143,8 +144,11 @@ def translate(error: RegistryError, secrets: Iterable[str]) -> tuple[RegistryErr
             if type(error) is passed:
                 return passed(scrub(error.message, secrets, _GENERIC_MESSAGE), details=error.details), None
     if isinstance(error, MalformedRequest):
-        # The remote could not parse a parameter the front passed on (a list cursor it did not issue).
-        return InvalidRequest(scrub(error.message, secrets, _GENERIC_MESSAGE), details=error.details), None
+        # Every parameter the front passes on was checked by the front's own rules but the
+        # opaque list cursor, which only the remote can read: its 400 is a cursor it did not issue.
+        return InvalidCursor(
+            scrub(error.message, secrets, InvalidCursor().message), details=error.details or InvalidCursor().details
+        ), None
     if isinstance(error, PayloadTooLarge):
         return InvalidRequest("the request is larger than the remote server accepts"), None
     if isinstance(error, RuntimeUnavailable):

@@ -124,3 +124,10 @@ async def test_the_overview_rows_and_json_are_the_front_runtimes(pair, front):
         body = (await raw.get(f"/api/runtimes/gpu/workers/{worker.worker_id}")).json()
     assert body == unstructure(await front.get_worker("gpu", worker.worker_id))
     assert (body["runtime_id"], body["kind"]) == ("gpu", "remote")
+
+
+async def test_a_list_cursor_the_remote_did_not_issue_is_400_here_too(pair):
+    async with httpx.AsyncClient(base_url=pair.front.base_url) as raw:
+        answer = await raw.get("/api/runtimes/gpu/workers", params={"cursor": "not-a-cursor-it-issued"})
+    assert (answer.status_code, answer.json()["error"]["code"]) == (400, "malformed_request")
+    assert answer.json()["error"]["details"][0]["path"] == "cursor"
