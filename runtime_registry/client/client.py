@@ -192,7 +192,7 @@ class RegistryClient:
         self, runtime_id: str, worker_id: str, content: str | InputRequest, *, kind: InputKind = InputKind.USER
     ) -> InputAccepted:
         """``POST .../input`` (``202``); ``WorkerBusy`` while a turn runs (nothing is queued)."""
-        request = content if isinstance(content, InputRequest) else InputRequest(content, kind)  # type: ignore[arg-type]
+        request = content if isinstance(content, InputRequest) else InputRequest(content, kind)
         path = _worker_path(runtime_id, worker_id) + "/input"
         return await self._model("POST", path, InputAccepted, expect=202, body=unstructure(request))
 
