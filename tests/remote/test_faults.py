@@ -94,12 +94,16 @@ async def test_a_killed_remote_is_unavailable_503_with_a_diagnostic(tmp_path):
         assert_hides(front.log_text(), back.base_url)
 
 
-async def test_a_restarted_remote_is_used_again_and_old_cursors_are_expired(tmp_path):
+@pytest.mark.parametrize("store", ["memory", "sqlite"])
+async def test_a_restarted_remote_is_used_again_and_seen_exactly_as_it_says(tmp_path, store):
     port = free_port()
-    config = back_config(tmp_path)
+    config = back_config(tmp_path, store=store)
     url = f"http://127.0.0.1:{port}"
     with front_over(tmp_path, url) as front:
-        async with httpx.AsyncClient(base_url=front.base_url, timeout=30) as raw:
+        async with (
+            httpx.AsyncClient(base_url=front.base_url, timeout=30) as raw,
+            httpx.AsyncClient(base_url=url, timeout=30) as direct,
+        ):
             with server_on_port(port, config, log=tmp_path / "back.log"):
                 await until_status(front, "running")
                 worker = (await raw.post("/api/runtimes/gpu/workers", json={})).json()["worker_id"]
@@ -108,16 +112,32 @@ async def test_a_restarted_remote_is_used_again_and_old_cursors_are_expired(tmp_
             assert down.status_code == 503
             with server_on_port(port, config, log=tmp_path / "back.log"):
                 await until_status(front, "running")  # recovered by itself
-                # The remote's memory store forgot the worker; its new run does not continue the old cursor.
-                gone = await raw.get(f"/api/runtimes/gpu/workers/{worker}")
-                assert (gone.status_code, gone.json()["error"]["code"]) == (404, "unknown_worker")
-                expired = await raw.get("/api/runtimes/gpu/events", params={"cursor": cursor})
-                assert (expired.status_code, expired.json()["error"]["code"]) == (410, "cursor_expired")
-                async with raw.stream(
-                    "GET", "/api/runtimes/gpu/events/stream", headers={"Last-Event-ID": str(cursor)}
-                ) as stream:
-                    text = (await stream.aread()).decode()
-                assert "event: cursor_expired" in text
+                # The front answers what the restarted remote answers.
+                for path, params in ((f"/workers/{worker}", {}), ("/events", {"cursor": cursor})):
+                    through = await raw.get("/api/runtimes/gpu" + path, params=params)
+                    remote = await direct.get("/api/runtimes/back-a" + path, params=params)
+                    assert through.status_code == remote.status_code
+                    if remote.status_code >= 400:
+                        assert through.json()["error"]["code"] == remote.json()["error"]["code"]
+                    else:
+                        assert {k: v for k, v in through.json().items() if k != "runtime_id" and k != "kind"} == {
+                            k: v for k, v in remote.json().items() if k != "runtime_id" and k != "kind"
+                        }
+                if store == "memory":
+                    # Nothing survived: the worker is unknown and the old cursor is from another run.
+                    gone = await raw.get(f"/api/runtimes/gpu/workers/{worker}")
+                    assert (gone.status_code, gone.json()["error"]["code"]) == (404, "unknown_worker")
+                    expired = await raw.get("/api/runtimes/gpu/events", params={"cursor": cursor})
+                    assert (expired.status_code, expired.json()["error"]["code"]) == (410, "cursor_expired")
+                    async with raw.stream(
+                        "GET", "/api/runtimes/gpu/events/stream", headers={"Last-Event-ID": str(cursor)}
+                    ) as stream:
+                        text = (await stream.aread()).decode()
+                    assert "event: cursor_expired" in text
+                else:
+                    # The store kept the worker and its events: the old cursor continues.
+                    assert (await raw.get(f"/api/runtimes/gpu/workers/{worker}")).status_code == 200
+                    assert (await raw.get("/api/runtimes/gpu/events", params={"cursor": cursor})).status_code == 200
                 assert (await raw.post("/api/runtimes/gpu/workers", json={})).status_code == 201
         assert_hides(front.log_text(), url)
 

@@ -25,8 +25,13 @@ reply_delay_seconds = 60.0
 """
 
 
-def back_config(folder: Path, *, token: str | None = None, extra: str = "", retention: int | None = None) -> Path:
-    """A back server's config: two embedded runtimes (``back-a``, ``back-b``) with slow profiles."""
+def back_config(
+    folder: Path, *, token: str | None = None, extra: str = "", retention: int | None = None, store: str | None = None
+) -> Path:
+    """A back server's config: two embedded runtimes (``back-a``, ``back-b``) with slow profiles.
+
+    :param store: the embedded store backend (``"memory"`` or ``"sqlite"``; ``None``: the kind's default).
+    """
     server = "[server]\ncall_timeout_seconds = 5.0\nstream_heartbeat_seconds = 0.5\n"
     if token is not None:
         server += f'token = "{token}"\n'
@@ -36,6 +41,8 @@ def back_config(folder: Path, *, token: str | None = None, extra: str = "", rete
         if retention is not None:
             runtimes += f"event_retention = {retention}\n"
         runtimes += _PROFILES
+        if store is not None:
+            runtimes += f'[runtimes.settings.store]\nbackend = "{store}"\n'
     path = folder / "back.toml"
     path.write_text(server + runtimes + extra)
     return path
