@@ -48,7 +48,10 @@ def server(config: Path | None, folder: Path) -> Iterator[str]:
     arguments = ["--port", str(port), "--log-level", "warning", "--no-access-log"]
     if config is not None:
         arguments += ["--config", str(config)]
-    with started(serve_command(*arguments), cwd=folder) as process:
+    # Each server in a folder of its own: the embedded runtime's SQLite store is relative to it.
+    home = folder / f"server-{port}"
+    home.mkdir()
+    with started(serve_command(*arguments), cwd=home) as process:
         wait_until_healthy(process, port)
         url = f"http://127.0.0.1:{port}"
         PIDS[url] = process.pid
