@@ -41,7 +41,7 @@ from runtime_registry.runtimes.local_compat.settings import LocalCompatSettings
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
 
-    from runtime_registry.runtimes.local_compat import LocalWorker
+    from runtime_registry.runtimes.local_compat.metadata import LocalWorker
 
 __all__ = ["LocalCompatProvider", "KIND", "STUCK_AFTER_SECONDS", "register_runtime_kinds"]
 

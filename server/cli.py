@@ -242,7 +242,7 @@ def _plugins(args: argparse.Namespace) -> int:
     rows += [(p.name, p.version, ",".join(p.kinds) or "-", p.state.value, p.reason or "") for p in plugins.plugins]
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     for row in rows:
-        print(("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[4]).rstrip())
+        print(("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[4]).rstrip())
     return EXIT_OK
 
 

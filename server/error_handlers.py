@@ -72,7 +72,7 @@ def _check_identifiers_in_raw_path(request: Request, templates: list[tuple[str, 
         if len(template) != len(segments):
             continue
         names = []
-        for expected, segment in zip(template, segments):
+        for expected, segment in zip(template, segments, strict=False):
             if expected.startswith("{"):
                 names.append((expected[1:-1], unquote(segment, errors="replace")))
             elif expected != segment:

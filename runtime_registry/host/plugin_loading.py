@@ -264,7 +264,9 @@ class _Loading:
             if index not in self.outcome:
                 self.outcome[index] = self._accept(plugin, items, names, registered, owners)
             state, reason = self.outcome[index]
-            fields = {hook.info_field: tuple(names[hook.name]) for hook in REGISTRATION_HOOKS if hook.info_field}
+            fields: dict[str, Any] = {
+                hook.info_field: tuple(names[hook.name]) for hook in REGISTRATION_HOOKS if hook.info_field
+            }
             infos.append(PluginInfo(name=plugin.name, version=plugin.version, state=state, reason=reason, **fields))
         return PluginSet(plugins=tuple(infos), registered=registered, manager=self.manager)
 

@@ -21,8 +21,8 @@ import functools
 import json
 import logging
 import warnings
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar, cast
 
 import attrs
 
@@ -62,6 +62,9 @@ from runtime_registry.host.call_guard import run_bounded
 __all__ = ["RuntimeRegistry", "EventStreamStart", "DEFAULT_PAGE_SIZE", "OVERVIEW_PAGE_MAX"]
 
 log = logging.getLogger("runtime_registry.host.registry")
+
+#: The plugin of a runtime added without one (tests, embedding applications).
+UNKNOWN_PLUGIN = PluginRef("unknown", "0")
 
 T = TypeVar("T")
 
@@ -161,7 +164,7 @@ class RuntimeRegistry:
         provider: RuntimeProvider,
         *,
         display_name: str | None = None,
-        plugin: PluginRef = PluginRef("unknown", "0"),
+        plugin: PluginRef = UNKNOWN_PLUGIN,
     ) -> None:
         """Add a provider under its ``provider.runtime_id``; ids must be unique and valid."""
         runtime_id = self._new_runtime_id(provider.runtime_id)
@@ -177,7 +180,7 @@ class RuntimeRegistry:
 
     def register_unavailable(
         self, runtime_id: str, *, kind: str, reason: str, display_name: str | None = None,
-        plugin: PluginRef = PluginRef("unknown", "0"),
+        plugin: PluginRef = UNKNOWN_PLUGIN,
     ) -> None:
         """Add a runtime that could not be built, so clients see it as ``unavailable``.
 
@@ -412,7 +415,7 @@ class RuntimeRegistry:
             async with asyncio.timeout(timeout + self.call_timeout):
                 return bool(await provider.wait_for_events(cursor=cursor, timeout=timeout))
         except RegistryError as exc:
-            raise exc.locate(runtime.runtime_id)
+            raise exc.locate(runtime.runtime_id) from None
         except TimeoutError:
             raise RuntimeTimeout("the runtime did not answer in time", runtime_id=runtime.runtime_id) from None
         except Exception:
@@ -437,7 +440,7 @@ class RuntimeRegistry:
             runtime = self._runtimes[runtime_id]
             if not runtime.capabilities.list_workers and not isinstance(runtime.state, _Failed):
                 continue
-            inner, added = await self._collect_overview(runtime, inner, limit - len(items), items, diagnostics)
+            inner, _added = await self._collect_overview(runtime, inner, limit - len(items), items, diagnostics)
             if inner is not None:
                 next_cursor = _encode_overview_cursor(runtime_id, inner)
                 break
@@ -510,7 +513,7 @@ class RuntimeRegistry:
         return runtime, _running_provider(runtime), worker_id
 
     async def _guarded(
-        self, runtime: _Runtime, operation: str, call: Callable[..., Awaitable[T]], *args: Any,
+        self, runtime: _Runtime, operation: str, call: Callable[..., Coroutine[Any, Any, T]], *args: Any,
         worker_id: str | None = None, **kwargs: Any,
     ) -> T:
         if operation in _OPERATIONS and not getattr(runtime.capabilities, operation):
@@ -518,7 +521,7 @@ class RuntimeRegistry:
         try:
             return await run_bounded(call(*args, **kwargs), self.call_timeout)
         except RegistryError as exc:
-            raise exc.locate(runtime.runtime_id, worker_id)
+            raise exc.locate(runtime.runtime_id, worker_id) from None
         except TimeoutError:
             log.warning("runtime %r: %s did not answer within %ss", runtime.runtime_id, operation, self.call_timeout)
             raise RuntimeTimeout(
@@ -601,7 +604,7 @@ def _expect_worker(worker: Any, runtime: _Runtime, operation: str) -> Worker:
     _expect(worker, Worker, runtime, operation)
     if worker.kind != runtime.kind:
         raise _malformed(runtime, operation)
-    return worker
+    return cast(Worker, worker)
 
 
 def _expect_page(page: Any, model: type, items: tuple[Any, ...], runtime: _Runtime, operation: str) -> None:

@@ -27,7 +27,7 @@ PREFIX_MAX_CHARS = 48
 DIGEST_HEX_CHARS = 16
 
 _UNSAFE_RUN = re.compile(r"[^A-Za-z0-9_-]+")
-_LOCAL_ID = re.compile(r"[A-Za-z0-9_-]{1,%d}-[0-9a-f]{%d}" % (PREFIX_MAX_CHARS, DIGEST_HEX_CHARS))
+_LOCAL_ID = re.compile(rf"[A-Za-z0-9_-]{{1,{PREFIX_MAX_CHARS}}}-[0-9a-f]{{{DIGEST_HEX_CHARS}}}")
 # A fixed personalisation: ids from this scheme never equal digests made for
 # another purpose from the same bytes.
 _PERSON = b"rr-local-compat"

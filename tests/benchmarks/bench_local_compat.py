@@ -157,8 +157,11 @@ def main() -> None:
     print(f"\nA page of {PAGE} (median; ms per page)")
     print(f"{'scenario':34} {options.small:>8} dirs {options.large:>8} dirs {'ratio':>7} {'µs / extra dir':>15}")
     for scenario in small_times:
-        s, l = small_times[scenario], large_times[scenario]
-        print(f"{scenario:34} {s * 1e3:13.3f} {l * 1e3:13.3f} {l / s:7.2f} {(l - s) / extra * 1e6:15.3f}")
+        small, large = small_times[scenario], large_times[scenario]
+        print(
+            f"{scenario:34} {small * 1e3:13.3f} {large * 1e3:13.3f} {large / small:7.2f}"
+            f" {(large - small) / extra * 1e6:15.3f}"
+        )
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from tests.reliability.app_config import EMBEDDED, embedded_toml, write_config  
 from tests.reliability.mixed_load import LoadTally, run_mixed_load  # noqa: E402
 from tests.support.server_process import running_server  # noqa: E402
 
-CONFIG = dict(max_workers=400, max_transcript_entries=100, event_retention=10_000, slow_delay_seconds=0.05)
+CONFIG = {"max_workers": 400, "max_transcript_entries": 100, "event_retention": 10_000, "slow_delay_seconds": 0.05}
 
 
 async def sample(server, tally: LoadTally, every: float, until: float, rows: list[tuple]) -> None:

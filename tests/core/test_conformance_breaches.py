@@ -793,7 +793,7 @@ def test_a_check_that_runs_out_of_time_is_a_violation_not_a_bare_timeout():
     suite = ReferenceConformance()
     suite.provider_type = SlowToCreate  # type: ignore[assignment]
     suite.check_timeout = 0.2  # each call may take 0.1 s; five creates take 0.3 s
-    with pytest.raises(ContractViolation, match="did not finish within 0.2 s"):
+    with pytest.raises(ContractViolation, match=r"did not finish within 0\.2 s"):
         suite.test_listed_workers_are_valid_unique_and_complete()
 
 
@@ -807,5 +807,5 @@ def test_an_operation_that_hangs_is_a_violation_pointing_at_the_call_timeout():
     suite = ReferenceConformance()
     suite.provider_type = HangsInGetWorker  # type: ignore[assignment]
     suite.check_timeout = 0.2
-    with pytest.raises(ContractViolation, match="get_worker .*RuntimeTimeout.*did not answer within the call timeout"):
+    with pytest.raises(ContractViolation, match=r"get_worker .*RuntimeTimeout.*did not answer within the call timeout"):
         suite.test_true_capabilities_work()

@@ -212,7 +212,7 @@ class ReferenceProvider(RuntimeProvider):
         if worker_id is not None:
             self.worker(worker_id)
         # None and 0 both mean "before this run's first event".
-        after = self.first_event_id - 1 if not cursor else cursor
+        after = cursor if cursor else self.first_event_id - 1
         if after < self.first_event_id - 1:
             raise CursorExpired("this cursor is from before a restart")
         if after > self.last_event_id:

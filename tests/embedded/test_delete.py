@@ -90,7 +90,7 @@ async def test_the_deleted_workers_earlier_events_stay_in_the_log(registry):
     await asyncio.sleep(0.01)
     before = await event_types(registry, worker_id)
     await registry.delete_worker(A, worker_id)
-    assert await runtime_event_types(registry, worker_id) == before + ["worker.stopped", "worker.deleted"]
+    assert await runtime_event_types(registry, worker_id) == [*before, "worker.stopped", "worker.deleted"]
 
 
 async def test_deleting_frees_the_workers_capacity_slot():

@@ -212,7 +212,7 @@ def test_event_log_reads_match_a_naive_model(start, retention, appends, cursor, 
         log.append("t", worker_id, {})
     issued = [start + index for index in range(len(appends))]
     retained = issued[-retention:]
-    owner = dict(zip(issued, appends))
+    owner = dict(zip(issued, appends, strict=False))
     before_first = start - 1
     last = issued[-1] if issued else before_first
     oldest = retained[0] - 1 if retained else last

@@ -102,7 +102,7 @@ def test_workers_appended_after_removals_are_listed_last():
     roster.remove(records[3])
     newest = record_for(roster)
     roster.append(newest)
-    assert walk(roster, 2) == serials(records[:3]) + [newest.serial]
+    assert walk(roster, 2) == [*serials(records[:3]), newest.serial]
 
 
 @settings(max_examples=150, deadline=None)

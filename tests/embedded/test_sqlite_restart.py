@@ -80,7 +80,7 @@ async def test_event_ids_continue_and_an_old_cursor_resumes_without_a_gap(tmp_pa
 async def test_after_a_crash_no_event_or_worker_id_is_issued_again(tmp_path):
     first = await started(tmp_path)
     worker = await create(first)
-    events, cursor = await all_events(first)
+    _events, cursor = await all_events(first)
     await first.close()
     # A run that ended without closing leaves the marker at 0 (the real-process
     # SIGKILL test in tests/reliability/test_durable_process.py does it for real).

@@ -453,7 +453,7 @@ kind = "returns-unrenderable-data"
 @contextlib.asynccontextmanager
 async def serving_unrenderable() -> AsyncIterator[httpx.AsyncClient]:
     builtin = tuple(p for p in discover_plugins() if p.name == "embedded")
-    discovered = builtin + (kinds_plugin("odd-plugin", ReturnsUnrenderableData),)
+    discovered = (*builtin, kinds_plugin("odd-plugin", ReturnsUnrenderableData))
     app = create_app(assembly=assemble(parse_config(UNRENDERABLE_CONFIG), discovered=discovered))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)

@@ -178,7 +178,7 @@ def test_the_table_of_models_gives_every_field_in_order_with_its_default():
         documented = [f for f in re.findall(r"`(\w+(?:=[^`]*)?)`", cells.split(" — ")[0]) if not f[0].isupper()]
         fields = attrs.fields(getattr(registry_core, name))
         assert [f.split("=")[0] for f in documented] == [field.name for field in fields], name
-        for text, field in zip(documented, fields):
+        for text, field in zip(documented, fields, strict=False):
             if "=" in text:
                 default = field.default.factory() if isinstance(field.default, attrs.Factory) else field.default
                 assert eval(text.split("=", 1)[1], vars(registry_core)) == default, f"{name}.{field.name}"

@@ -68,7 +68,7 @@ def assert_unauthorized(reply, request) -> None:
 async def test_every_api_route_and_method_without_a_token_is_401(server, worker_id):
     requests = requests_without_token(worker_id)
     replies = await send_all(server, requests)
-    for request, reply in zip(requests, replies):
+    for request, reply in zip(requests, replies, strict=False):
         assert_unauthorized(reply, request)
 
 
@@ -97,7 +97,7 @@ WRONG_CREDENTIALS = [
 async def test_a_wrong_or_malformed_authorization_header_is_401_on_every_route(server, worker_id, authorization):
     requests = [(route.method, route.path(EMBEDDED, worker_id)) for route in ROUTES]
     replies = await send_all(server, requests, headers={"Authorization": authorization})
-    for request, reply in zip(requests, replies):
+    for request, reply in zip(requests, replies, strict=False):
         assert_unauthorized(reply, request)
 
 
@@ -137,6 +137,6 @@ def test_the_token_from_the_environment_protects_every_route(tmp_path):
     with running_server(config, log=tmp_path / "server.log", environ={"RUNTIME_REGISTRY_TOKEN": TOKEN}) as served:
         requests = [(route.method, route.path(EMBEDDED, "w-0")) for route in ROUTES]
         replies = asyncio.run(send_all(served, requests))
-        for request, reply in zip(requests, replies):
+        for request, reply in zip(requests, replies, strict=False):
             assert_unauthorized(reply, request)
         assert httpx.get(f"{served.base_url}/api/runtimes", headers=GOOD).status_code == 200

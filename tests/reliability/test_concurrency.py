@@ -74,7 +74,7 @@ async def test_1000_concurrent_inputs_over_100_workers_lose_and_double_nothing(s
         statuses = collections.Counter((r.status, r.error_code) for r in responses)
         assert set(statuses) <= {(202, None), (409, "worker_busy")}, statuses
         accepted = collections.defaultdict(list)
-        for (worker_id, content), response in zip(targets, responses):
+        for (worker_id, content), response in zip(targets, responses, strict=False):
             if response.status == 202:
                 accepted[worker_id].append((response.json()["transcript_sequence"], content, response.json()["event_id"]))
         assert all(accepted[w] for w in workers), "every worker accepts at least its first input"
@@ -128,7 +128,7 @@ async def test_racing_stop_cancel_and_input_end_every_worker_stopped_and_consist
             )
         )
         by_worker = collections.defaultdict(list)
-        for (worker_id, action), response in zip(actions, responses):
+        for (worker_id, action), response in zip(actions, responses, strict=False):
             by_worker[worker_id].append((action, response))
         events, _ = await all_events(api, EMBEDDED)
         for worker_id in workers:

@@ -70,7 +70,7 @@ async def test_a_stream_never_skips_an_event_without_saying_cursor_expired(serve
     quiet = asyncio.Event()
     opened = [asyncio.Event() for _ in range(STREAMS)]
     seen: list[Seen] = [[] for _ in range(STREAMS)]
-    streams = [asyncio.create_task(read_stream(server.base_url, flag, quiet, mine)) for flag, mine in zip(opened, seen)]
+    streams = [asyncio.create_task(read_stream(server.base_url, flag, quiet, mine)) for flag, mine in zip(opened, seen, strict=False)]
     await asyncio.wait_for(asyncio.gather(*(flag.wait() for flag in opened)), timeout=10)
     async with LoadClient(server.base_url, connections=200) as api:
         workers = [(await api.post(f"{RUNTIME}/workers", {"profile": "echo"})).json()["worker_id"] for _ in range(40)]

@@ -51,7 +51,7 @@ def test_check_config_accepts_a_good_file_and_exits_0(capsys, config_file):
 
 def test_check_config_names_each_bad_field_and_exits_2(capsys, config_file):
     path = config_file(GOOD.replace("max_workers = 10", "max_workers = 0") + '\n[[runtimes]]\nid = "x"\nkind = "acme"\n')
-    code, out, err = run(capsys, "check-config", str(path))
+    code, _out, err = run(capsys, "check-config", str(path))
     assert code == 2
     assert err == [
         f"runtime-registry: {path}: runtimes[0].settings.max_workers: must be at least 1",
