@@ -28,6 +28,7 @@ from runtime_registry.host.config import ConfigError, RegistryConfig, ServerSett
 from registry_core.converter import unstructure
 from runtime_registry.host.plugin_loading import discover_plugins, load_plugins
 from runtime_registry.server.binding import BindError, bind_socket, insecure_bind_problem
+from runtime_registry.server.http_protocol import ParserUnavailable, protocol_class
 
 __all__ = ["main", "build_parser", "connection_limits", "GRACEFUL_SHUTDOWN_SECONDS"]
 
@@ -121,6 +122,13 @@ def _serve(args: argparse.Namespace) -> int:
 
     _configure_logging(args.log_level)
     try:
+        http_protocol = protocol_class(
+            server_settings.http_parser.value, header_timeout_seconds=server_settings.header_timeout_seconds
+        )
+    except ParserUnavailable as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    try:
         sock = bind_socket(server_settings.host, server_settings.port)
     except BindError as exc:
         _error(str(exc))
@@ -142,11 +150,18 @@ def _serve(args: argparse.Namespace) -> int:
                 lifespan="on",
                 timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
                 server_header=False,
+                http=http_protocol,
+                # uvloop when it is installed (uvicorn[standard]), else asyncio's own loop.
+                loop="auto",
+                # The API has no WebSocket route: an upgrade is answered as plain HTTP.
+                ws="none",
                 **connection_limits(server_settings),
             )
             server = uvicorn.Server(uvicorn_config)
         bound_host, bound_port = sock.getsockname()[:2]
-        logging.getLogger("server").info("listening on http://%s:%d", _url_host(bound_host), bound_port)
+        logging.getLogger("server").info(
+            "listening on http://%s:%d (HTTP parser %s)", _url_host(bound_host), bound_port, http_protocol.parser_name  # type: ignore[attr-defined]
+        )
         with _signals_end_the_server_quietly():
             try:
                 server.run(sockets=[sock])
@@ -180,8 +195,9 @@ def connection_limits(settings: ServerSettings) -> dict[str, Any]:
     ``limit_concurrency``: uvicorn answers a plain-text ``503`` to a request
     arriving while that many connections are open or requests in flight (the
     connection it arrives on counts). ``timeout_keep_alive``: an idle
-    keep-alive connection is closed after that long. uvicorn has no timeout
-    for reading request headers; docs/configuration.md says what to do.
+    keep-alive connection is closed after that long. The timeout for a
+    request head is the protocol's (:mod:`runtime_registry.server.http_protocol`);
+    docs/configuration.md says what still needs a proxy.
     """
     return {
         "limit_concurrency": settings.max_connections,

@@ -22,6 +22,7 @@ Problems are :class:`ConfigError`: every one names its file and field.
 from __future__ import annotations
 
 import difflib
+import enum
 import ipaddress
 import os
 import re
@@ -45,6 +46,7 @@ __all__ = [
     "DISABLE_PLUGINS_ENVIRONMENT_VARIABLE",
     "ENABLE_PLUGINS_ENVIRONMENT_VARIABLE",
     "TOKEN_ENVIRONMENT_VARIABLE",
+    "HttpParser",
     "ConfigError",
     "ConfigProblem",
     "HostPattern",
@@ -114,6 +116,17 @@ converter.register_structure_hook(HostPattern, _structure_host_pattern)
 converter.register_structure_hook(WebOrigin, _structure_web_origin)
 
 
+class HttpParser(enum.Enum):
+    """Which HTTP/1.1 parser uvicorn runs (``server.http_parser``)."""
+
+    #: httptools (C) when it is installed, else h11.
+    AUTO = "auto"
+    #: httptools (llhttp, C): what ``uvicorn[standard]`` brings; fast.
+    HTTPTOOLS = "httptools"
+    #: h11 (pure Python): slower; always available.
+    H11 = "h11"
+
+
 @attrs.frozen
 class ServerSettings:
     """The ``[server]`` table.
@@ -135,6 +148,10 @@ class ServerSettings:
     :param keep_alive_timeout_seconds: how long an idle keep-alive connection stays open.
     :param data_dir: where runtimes keep their files (the embedded runtime's
         SQLite store); relative to the working directory. Never shown to clients.
+    :param header_timeout_seconds: how long a connection may take to send a
+        complete request head (a new connection, or the next request on a
+        kept-alive one) before it is closed.
+    :param http_parser: the HTTP/1.1 parser (``auto``: httptools if installed, else h11).
     """
 
     host: str = "127.0.0.1"
@@ -149,6 +166,8 @@ class ServerSettings:
     max_connections: Annotated[int, Ge(2)] | None = 1000
     keep_alive_timeout_seconds: Annotated[float, Interval(gt=0, le=3600)] = 5.0
     data_dir: str = DEFAULT_DATA_DIR
+    header_timeout_seconds: Annotated[float, Interval(gt=0, le=3600)] = 10.0
+    http_parser: HttpParser = HttpParser.AUTO
 
     def __attrs_post_init__(self) -> None:
         if not self.data_dir.strip() or "\x00" in self.data_dir:
