@@ -32,6 +32,7 @@ from runtime_registry.server.error_handlers import exception_handlers
 from runtime_registry.server.host_policy import HostPolicy
 from runtime_registry.server.openapi import openapi_bytes
 from runtime_registry.server.origin_policy import OriginPolicy
+from runtime_registry.server.request_head import RequestHeadMiddleware
 from runtime_registry.server.request_ids import RequestIdMiddleware
 
 __all__ = ["create_app"]
@@ -73,11 +74,13 @@ def create_app(config: RegistryConfig | None = None, *, assembly: Assembly | Non
             log.info("runtimes closed")
 
     # Outermost first: every response (421, 403, 401 and 413 included) gets a
-    # request id; a misdirected or cross-site request is refused before auth
+    # request id; a head that repeats Host, Origin or Authorization is refused
+    # before any check reads one copy of them; a misdirected or cross-site request is refused before auth
     # (and CORS preflights, which never carry the token, are answered there);
     # auth runs before any body is looked at.
     middleware = [
         Middleware(RequestIdMiddleware),
+        Middleware(RequestHeadMiddleware),
         Middleware(
             BrowserGuardMiddleware,
             host_policy=_host_policy(settings.allowed_hosts, token=token),
