@@ -13,6 +13,7 @@ a silently ignored field.
 from __future__ import annotations
 
 import enum
+import itertools
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
@@ -34,7 +35,7 @@ from cattrs.gen import make_dict_structure_fn
 from registry_core.constraints import Pattern
 from registry_core.errors import InvalidRequest
 
-__all__ = ["converter", "structure", "unstructure", "format_timestamp", "FieldProblem"]
+__all__ = ["converter", "structure", "unstructure", "format_timestamp", "FieldProblem", "DETAILS_MAX"]
 
 T = TypeVar("T")
 
@@ -42,6 +43,8 @@ T = TypeVar("T")
 FieldProblem = dict[str, str]
 
 _MESSAGE_MAX = 160
+#: The most problems one :class:`InvalidRequest` from :func:`structure` lists in ``details``.
+DETAILS_MAX = 20
 
 
 def format_timestamp(value: datetime) -> str:
@@ -271,12 +274,19 @@ def structure(data: Any, cls: type[T], *, path: str = "") -> T:
     """Structure ``data`` into ``cls``, raising :class:`InvalidRequest` with field paths.
 
     :param path: a prefix for every reported path, e.g. ``runtimes[0].settings``.
+
+    ``details`` lists at most :data:`DETAILS_MAX` problems, and the message
+    says how many there are in all: a body of 120,000 unknown keys once made
+    a 4.9 MB answer and took half a second of the event loop (issue 12).
     """
     try:
         return converter.structure(data, cls)
     except (ClassValidationError, IterableValidationError, InvalidRequest, ValueError, TypeError, KeyError) as exc:
-        problems = list(_walk(exc, path))
+        problems = list(itertools.islice(_walk(exc, path), DETAILS_MAX))
         summary = "; ".join(f"{p['path'] or '(body)'}: {p['message']}" for p in problems[:3])
+        total = _count(exc)
+        if total > len(problems):
+            summary += f" ({total:,} problems in all; details lists the first {len(problems)})"
         raise InvalidRequest(f"invalid value: {summary}", details=problems) from None
 
 
@@ -289,8 +299,10 @@ def _join(path: str, name: str | int) -> str:
 def _walk(exc: BaseException, path: str) -> Iterator[dict[str, str]]:
     """Yield a ``{"path", "message"}`` for every leaf failure in a cattrs error tree."""
     if isinstance(exc, ForbiddenExtraKeysError):
-        for key in sorted(exc.extra_fields):
-            yield {"path": _join(path, _quotable_key(str(key))), "message": "unknown field"}
+        # All of them, sorted, when they fit in details; else any DETAILS_MAX
+        # of them, sorted: choosing the smallest of 120,000 keys cost 80 ms.
+        for key in sorted(map(str, itertools.islice(exc.extra_fields, DETAILS_MAX))):
+            yield {"path": _join(path, _quotable_key(key)), "message": "unknown field"}
     elif isinstance(exc, ClassValidationError):
         located, unlocated = exc.group_exceptions()
         for sub, attribute_note in located:
@@ -312,6 +324,17 @@ def _walk(exc: BaseException, path: str) -> Iterator[dict[str, str]]:
         yield {"path": path, "message": _one_line(str(exc)) or "invalid value"}
     else:
         yield {"path": path, "message": "invalid value"}
+
+
+def _count(exc: BaseException) -> int:
+    """How many problems :func:`_walk` would yield, without building them."""
+    if isinstance(exc, ForbiddenExtraKeysError):
+        return len(exc.extra_fields)
+    if isinstance(exc, (ClassValidationError, IterableValidationError)):
+        return sum(_count(sub) for sub in exc.exceptions)
+    if isinstance(exc, InvalidRequest):
+        return max(1, len(exc.details or ()))
+    return 1
 
 
 def _quotable_key(key: str) -> str:
