@@ -48,11 +48,23 @@ async def test_deeply_nested_json_is_400_not_a_crash(api):
     assert error_of(response) == (400, "malformed_request")
 
 
-@pytest.mark.parametrize("limit", ["x", "0", "-1", "1.5", " 1", "1_0", "", "9" * 40])
+@pytest.mark.parametrize("limit", ["x", "0", "-1", "1.5", " 1", "1_0", "", "-" + "9" * 40])
 async def test_a_limit_that_is_not_a_positive_integer_is_400_naming_limit(api, limit):
     response = await api.get(f"{BASE}/workers", params={"limit": limit})
     assert error_of(response) == (400, "malformed_request")
     assert response.json()["error"]["details"] == [{"path": "limit", "message": "must be an integer of at least 1"}]
+
+
+@pytest.mark.parametrize("limit", ["9" * 19, "1" + "0" * 18, "9" * 40, "9" * 5000])
+async def test_a_limit_of_more_than_18_digits_is_400_limit_too_large(api, limit):
+    response = await api.get(f"{BASE}/workers", params={"limit": limit})
+    assert error_of(response) == (400, "limit_too_large")
+    assert response.json()["error"]["details"][0]["path"] == "limit"
+
+
+async def test_a_limit_with_leading_zeros_is_its_number(api):
+    response = await api.get(f"{BASE}/workers", params={"limit": "0" * 30 + "5"})
+    assert response.status_code == 200
 
 
 async def test_a_transcript_start_below_one_is_400_naming_start(api):
