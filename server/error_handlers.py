@@ -52,7 +52,9 @@ def exception_handlers(routes: Sequence[BaseRoute]) -> dict[object, object]:
                 return error_response(invalid)
             return error_response(RouteNotFound("no such route; see /openapi.json for the routes"))
         if exc.status_code == 405:
-            allow = (exc.headers or {}).get("Allow", "")
+            # Starlette joins a set of methods, whose order changes with the
+            # process's hash seed: sorted, every process answers alike.
+            allow = ", ".join(sorted(method.strip() for method in (exc.headers or {}).get("Allow", "").split(",") if method.strip()))
             error = MethodNotAllowed(f"method {request.method} is not allowed here; allowed: {allow}")
             return error_response(error, headers={"Allow": allow})
         if exc.status_code == 400:
