@@ -28,6 +28,7 @@ from runtime_registry.host.config import ConfigError, RegistryConfig, ServerSett
 from registry_core.converter import unstructure
 from runtime_registry.host.plugin_loading import discover_plugins, load_plugins
 from runtime_registry.server.binding import BindError, bind_socket, insecure_bind_problem
+from runtime_registry.server.log_redaction import CredentialRedactingFilter
 from runtime_registry.server.http_protocol import ParserUnavailable, protocol_class
 
 __all__ = ["main", "build_parser", "connection_limits", "GRACEFUL_SHUTDOWN_SECONDS"]
@@ -229,6 +230,9 @@ def _configure_logging(level: str) -> None:
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # On the handler, not a logger: every line written passes through it.
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(CredentialRedactingFilter())
 
 
 @contextlib.contextmanager
