@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import annotated_types
 
-__all__ = ["Pattern", "ID_PATTERN", "SINGLE_LINE", "NOT_BLANK"]
+__all__ = ["Pattern", "ID_PATTERN", "SINGLE_LINE", "NOT_BLANK", "NO_BIDI_CONTROLS", "VISIBLE"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,3 +61,20 @@ ID_PATTERN = Pattern("^[A-Za-z0-9_:\\-]{1,120}$", "must be 1-120 characters of A
 SINGLE_LINE = Pattern("^[^\\u0000-\\u001f\\u007f-\\u009f]*$", "must not contain control characters")
 #: Something other than whitespace (``\\S`` in Python is ``not str.isspace()``, what ``str.strip`` strips).
 NOT_BLANK = Pattern("\\S", "must not be empty")
+#: No bidirectional embedding, override or isolate (U+202A-202E, U+2066-2069):
+#: one of them reorders how the rest of a line is shown ("txt.exe" as
+#: "exe.txt"), so a label holding one can pass for another in a console. The
+#: directional marks (LRM, RLM, ALM), which only orient neutral characters, stay.
+NO_BIDI_CONTROLS = Pattern(
+    "^[^\\u202a-\\u202e\\u2066-\\u2069]*$",
+    "must not contain bidirectional embedding, override or isolate characters (U+202A-202E, U+2066-2069)",
+)
+#: At least one character that draws something: not whitespace, not a
+#: zero-width or other invisible format character (soft hyphen, U+200B-200F,
+#: U+2060-206F, BOM, ...), not a Hangul filler or the blank Braille cell, not a
+#: combining mark with nothing to combine with.
+VISIBLE = Pattern(
+    "[^\\s\\u00ad\\u034f\\u061c\\u115f\\u1160\\u17b4\\u17b5\\u180b-\\u180f\\u200b-\\u200f\\u202a-\\u202e"
+    "\\u2060-\\u206f\\u2800\\u3164\\ufe00-\\ufe0f\\ufeff\\uffa0\\ufff9-\\ufffb\\u0300-\\u036f\\u20d0-\\u20ff]",
+    "must contain a visible character (not only spaces or zero-width characters)",
+)

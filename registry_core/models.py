@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 import attrs
 from annotated_types import Len, doc
 
-from registry_core.constraints import ID_PATTERN, NOT_BLANK, SINGLE_LINE, Pattern
+from registry_core.constraints import ID_PATTERN, NO_BIDI_CONTROLS, NOT_BLANK, SINGLE_LINE, VISIBLE, Pattern
 
 __all__ = [
     "Severity",
@@ -61,8 +61,9 @@ __all__ = [
 # field) and the server's OpenAPI document shows it (decision 0073).
 #: A runtime or worker id in a document (config): the rules of :mod:`registry_core.identifiers`.
 Identifier = Annotated[str, ID_PATTERN]
-#: A display label: 1–200 characters, no control characters.
-Label = Annotated[str, Len(1, 200), SINGLE_LINE]
+#: A display label: 1–200 characters, no control characters, no bidi
+#: embedding, override or isolate, and something visible (issue 12).
+Label = Annotated[str, Len(1, 200), SINGLE_LINE, NO_BIDI_CONTROLS, VISIBLE]
 #: A profile selector: ``default``, ``builtin:NAME`` or ``NAME`` (id characters).
 ProfileSelector = Annotated[str, ID_PATTERN]
 #: A capability name asked for at create: 1–64 id characters.

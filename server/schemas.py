@@ -161,6 +161,9 @@ def _keywords(metadata: Any, schema: Mapping[str, Any], *, request: bool) -> dic
     if isinstance(metadata, annotated_types.MaxLen):
         return {("maxLength" if text else "maxItems"): metadata.max_length}
     if isinstance(metadata, Pattern):
+        if "pattern" in schema:
+            # JSON Schema has one "pattern" per schema: further ones must all hold too.
+            return {"allOf": [*schema.get("allOf", ()), {"pattern": metadata.regex}]}
         return {"pattern": metadata.regex}
     bounds = (
         (annotated_types.Ge, "ge", "minimum"),

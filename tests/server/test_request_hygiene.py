@@ -101,3 +101,18 @@ def test_allow_is_sorted_and_the_same_whatever_the_hash_seed():
         ).stdout
         answers.add(output)
     assert answers == {"GET, HEAD, POST\nDELETE, GET, HEAD\nGET, HEAD\n"}
+
+
+# -- 10: labels cannot spoof a console ---------------------------------------------
+
+
+async def test_a_label_with_a_right_to_left_override_is_422_naming_label(api):
+    response = await api.post(f"{BASE}/workers", json={"label": "report\u202egpj.exe"})
+    assert error_of(response) == (422, "invalid_request")
+    assert [d["path"] for d in response.json()["error"]["details"]] == ["label"]
+
+
+async def test_a_label_of_zero_width_spaces_is_422_naming_label(api):
+    response = await api.post(f"{BASE}/workers", json={"label": "\u200b\u200b "})
+    assert error_of(response) == (422, "invalid_request")
+    assert [d["path"] for d in response.json()["error"]["details"]] == ["label"]
