@@ -29,7 +29,7 @@ from registry_core.converter import unstructure
 from runtime_registry.host.plugin_loading import discover_plugins, load_plugins
 from runtime_registry.server.binding import BindError, bind_socket, insecure_bind_problem
 from runtime_registry.server.log_redaction import CredentialRedactingFilter
-from runtime_registry.server.http_protocol import ParserUnavailable, protocol_class
+from runtime_registry.server.http_protocol import ParserUnavailable, available_loop, protocol_class
 
 __all__ = ["main", "build_parser", "connection_limits", "GRACEFUL_SHUTDOWN_SECONDS"]
 
@@ -126,6 +126,7 @@ def _serve(args: argparse.Namespace) -> int:
         http_protocol = protocol_class(
             server_settings.http_parser.value, header_timeout_seconds=server_settings.header_timeout_seconds
         )
+        loop = available_loop(server_settings.event_loop.value)
     except ParserUnavailable as exc:
         _error(str(exc))
         return EXIT_USAGE
@@ -152,8 +153,7 @@ def _serve(args: argparse.Namespace) -> int:
                 timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
                 server_header=False,
                 http=http_protocol,
-                # uvloop when it is installed (uvicorn[standard]), else asyncio's own loop.
-                loop="auto",
+                loop=loop,
                 # The API has no WebSocket route: an upgrade is answered as plain HTTP.
                 ws="none",
                 **connection_limits(server_settings),
@@ -161,7 +161,8 @@ def _serve(args: argparse.Namespace) -> int:
             server = uvicorn.Server(uvicorn_config)
         bound_host, bound_port = sock.getsockname()[:2]
         logging.getLogger("server").info(
-            "listening on http://%s:%d (HTTP parser %s)", _url_host(bound_host), bound_port, http_protocol.parser_name  # type: ignore[attr-defined]
+            "listening on http://%s:%d (HTTP parser %s, event loop %s)",
+            _url_host(bound_host), bound_port, http_protocol.parser_name, loop,  # type: ignore[attr-defined]
         )
         with _signals_end_the_server_quietly():
             try:

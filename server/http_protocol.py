@@ -13,7 +13,8 @@ before it fired (decision 0082).
 
 The parser: httptools (llhttp, C) when it is installed, which is what
 ``uvicorn[standard]`` brings; h11 (pure Python) otherwise, or when the
-operator asks for it (``server.http_parser``).
+operator asks for it (``server.http_parser``). The event loop likewise:
+uvloop when installed, else asyncio's own (``server.event_loop``).
 """
 
 from __future__ import annotations
@@ -23,16 +24,18 @@ import importlib.util
 import logging
 from typing import Any
 
-__all__ = ["HTTP_PARSERS", "protocol_class", "available_parser", "ParserUnavailable"]
+__all__ = ["HTTP_PARSERS", "EVENT_LOOPS", "protocol_class", "available_parser", "available_loop", "ParserUnavailable"]
 
 log = logging.getLogger("runtime_registry.server.http_protocol")
 
 #: The parsers ``server.http_parser`` may name.
 HTTP_PARSERS = ("auto", "httptools", "h11")
+#: The loops ``server.event_loop`` may name.
+EVENT_LOOPS = ("auto", "uvloop", "asyncio")
 
 
 class ParserUnavailable(Exception):
-    """The configured parser's library is not installed; ``str()`` is one line for the operator."""
+    """The configured parser's (or event loop's) library is not installed; ``str()`` is one line for the operator."""
 
 
 def available_parser(requested: str) -> str:
@@ -46,6 +49,21 @@ def available_parser(requested: str) -> str:
         raise ParserUnavailable(
             "server.http_parser is 'httptools' but httptools is not installed; "
             "install runtime-registry with its dependencies, or set http_parser = 'auto'"
+        )
+    return requested
+
+
+def available_loop(requested: str) -> str:
+    """The event loop that ``requested`` means here: ``auto`` is uvloop when it can be imported, else asyncio."""
+    if requested not in EVENT_LOOPS:
+        raise ValueError(f"unknown event loop {requested!r}")
+    has_uvloop = importlib.util.find_spec("uvloop") is not None
+    if requested == "auto":
+        return "uvloop" if has_uvloop else "asyncio"
+    if requested == "uvloop" and not has_uvloop:
+        raise ParserUnavailable(
+            "server.event_loop is 'uvloop' but uvloop is not installed (it has no build for this platform?); "
+            "set event_loop = 'auto' or 'asyncio'"
         )
     return requested
 

@@ -47,6 +47,7 @@ __all__ = [
     "ENABLE_PLUGINS_ENVIRONMENT_VARIABLE",
     "TOKEN_ENVIRONMENT_VARIABLE",
     "HttpParser",
+    "EventLoopKind",
     "ConfigError",
     "ConfigProblem",
     "HostPattern",
@@ -127,6 +128,17 @@ class HttpParser(enum.Enum):
     H11 = "h11"
 
 
+class EventLoopKind(enum.Enum):
+    """Which asyncio event loop the server runs (``server.event_loop``)."""
+
+    #: uvloop when it is installed, else asyncio's own.
+    AUTO = "auto"
+    #: uvloop (libuv): what ``uvicorn[standard]`` brings; fast.
+    UVLOOP = "uvloop"
+    #: the standard library's loop: always available.
+    ASYNCIO = "asyncio"
+
+
 @attrs.frozen
 class ServerSettings:
     """The ``[server]`` table.
@@ -152,6 +164,7 @@ class ServerSettings:
         complete request head (a new connection, or the next request on a
         kept-alive one) before it is closed.
     :param http_parser: the HTTP/1.1 parser (``auto``: httptools if installed, else h11).
+    :param event_loop: the event loop (``auto``: uvloop if installed, else asyncio's).
     """
 
     host: str = "127.0.0.1"
@@ -168,6 +181,7 @@ class ServerSettings:
     data_dir: str = DEFAULT_DATA_DIR
     header_timeout_seconds: Annotated[float, Interval(gt=0, le=3600)] = 10.0
     http_parser: HttpParser = HttpParser.AUTO
+    event_loop: EventLoopKind = EventLoopKind.AUTO
 
     def __attrs_post_init__(self) -> None:
         if not self.data_dir.strip() or "\x00" in self.data_dir:
