@@ -122,6 +122,13 @@ async def _events(
         while True:
             for event in page.events:
                 yield _event_message(event, runtime_id)
+                # Writing to a socket whose client is gone neither fails nor
+                # suspends: the transport drops the bytes (asyncio's logs a
+                # warning for each), and the disconnect is only seen by a
+                # task that gets to run. Yielding to the loop after each event
+                # lets it run, so a dropped replay ends at once instead of
+                # pushing the whole retained log into a closed socket.
+                await asyncio.sleep(0)
             cursor = page.next_cursor
             if not page.has_more:
                 while True:
