@@ -43,6 +43,7 @@ from typing import Any
 
 from registry_core.errors import CursorExpired, InvalidRequest
 from registry_core.models import Event, EventPage
+from registry_core.page_bytes import fit_to_bytes, json_size, text_size
 
 __all__ = ["EventLog", "EventSlice", "clock_start_id"]
 
@@ -54,6 +55,21 @@ _COMPACT_AFTER = 1024
 # (~40 KiB) long after their events were dropped — memory growing with
 # max_workers instead of event_retention. Still amortised O(1) per event.
 _INDEX_COMPACT_AFTER = 16
+
+
+#: An upper bound of an event's JSON besides its type, worker id and data:
+#: the keys, the id, the timestamp and the punctuation.
+EVENT_ENVELOPE_BYTES = 112
+
+
+def event_size(type_: str, worker_id: str | None, data: Mapping[str, Any], data_size: int | None = None) -> int:
+    """An upper bound of an event's JSON: its envelope, type, worker id and data (``data_size`` if measured)."""
+    return (
+        EVENT_ENVELOPE_BYTES
+        + len(type_)
+        + (0 if worker_id is None else text_size(worker_id))
+        + (json_size(data) if data_size is None else data_size)
+    )
 
 
 class _IdIndex:
@@ -106,10 +122,18 @@ class EventLog:
         :func:`clock_start_id`, which makes ids unique across runs.
     :param on_append: called with every appended event (a durable store
         queues it); ``None`` for nothing.
+    :param max_retained_bytes: drop the oldest events also while the retained
+        ones take more than this many bytes as JSON (the newest is always
+        kept); ``None`` for no such bound (decision 0081).
     """
 
     def __init__(
-        self, retention: int, *, start_id: int | None = None, on_append: Callable[[Event], None] | None = None
+        self,
+        retention: int,
+        *,
+        start_id: int | None = None,
+        on_append: Callable[[Event], None] | None = None,
+        max_retained_bytes: int | None = None,
     ) -> None:
         if retention < 1:
             raise ValueError("retention must be at least 1")
@@ -120,6 +144,13 @@ class EventLog:
         self.retention = retention
         self.start_id = start_id
         self._events: list[Event | None] = []
+        # Each event's JSON size (an upper bound), at the same index as the
+        # event: pages are cut by bytes without rendering anything (decision 0080).
+        self._sizes: list[int] = []
+        #: The JSON bytes of the retained events.
+        self.retained_bytes = 0
+        #: The byte bound of the retained events (``None``: none).
+        self.max_retained_bytes = max_retained_bytes
         self._head = 0
         self._last_id = start_id - 1
         self._by_worker: dict[str, _IdIndex] = {}
@@ -145,11 +176,20 @@ class EventLog:
 
     # -- writing -----------------------------------------------------------------
 
-    def append(self, type_: str, worker_id: str | None, data: Mapping[str, Any]) -> Event:
-        """Record an event with the next id, drop the oldest beyond retention, wake waiters."""
+    def append(
+        self, type_: str, worker_id: str | None, data: Mapping[str, Any], *, data_size: int | None = None
+    ) -> Event:
+        """Record an event with the next id, drop the oldest beyond retention, wake waiters.
+
+        :param data_size: the JSON size of ``data`` if the caller measured it
+            (the text it quotes); else it is measured here.
+        """
         self._last_id += 1
         event = Event(self._last_id, type_, worker_id, data, datetime.now(UTC))
+        size = event_size(type_, worker_id, data, data_size)
         self._events.append(event)
+        self._sizes.append(size)
+        self.retained_bytes += size
         if worker_id is not None:
             index = self._by_worker.get(worker_id)
             if index is None:
@@ -159,6 +199,9 @@ class EventLog:
             self._drop_oldest()
         if self._on_append is not None:
             self._on_append(event)
+        max_bytes = self.max_retained_bytes
+        while max_bytes is not None and self.retained_bytes > max_bytes and len(self._events) - self._head > 1:
+            self._drop_oldest()
         arrived = self._arrived
         if arrived is not None:
             # Waiters hold this asyncio.Event; the next wait makes a new one.
@@ -170,6 +213,7 @@ class EventLog:
     def _drop_oldest(self) -> None:
         dropped = self._events[self._head]
         self._events[self._head] = None
+        self.retained_bytes -= self._sizes[self._head]
         self._head += 1
         if dropped is not None and dropped.worker_id is not None:
             index = self._by_worker.get(dropped.worker_id)
@@ -177,6 +221,7 @@ class EventLog:
                 index.drop_oldest()
         if self._head >= _COMPACT_AFTER and self._head * 2 >= len(self._events):
             del self._events[: self._head]
+            del self._sizes[: self._head]
             self._head = 0
 
     def restore(self, events: Iterable[Event], *, last_id: int, worker_ids: Iterable[str]) -> None:
@@ -193,6 +238,8 @@ class EventLog:
         if last_id < self.start_id - 1:
             raise ValueError("last_id is below start_id - 1")
         self._events = kept  # type: ignore[assignment]
+        self._sizes = [event_size(event.type, event.worker_id, event.data, None) for event in kept]
+        self.retained_bytes = sum(self._sizes)
         self._head = 0
         self._last_id = last_id
         known = set(worker_ids)
@@ -215,8 +262,14 @@ class EventLog:
 
     # -- reading -----------------------------------------------------------------
 
-    def read(self, *, cursor: int | None, limit: int, worker_id: str | None = None) -> EventSlice:
+    def read(
+        self, *, cursor: int | None, limit: int, worker_id: str | None = None, max_bytes: int | None = None
+    ) -> EventSlice:
         """Events after ``cursor`` (``None``: from the oldest retained), at most ``limit``, oldest first.
+
+        With ``max_bytes``, also at most as many as fit in that many bytes of
+        JSON (at least one); a page cut short by bytes says ``has_more`` and
+        its ``next_cursor`` is its last event, as with ``limit`` (decision 0080).
 
         With ``worker_id``, only that worker's events; ``next_cursor`` then moves
         past other workers' events too when this worker has no more, so a
@@ -247,6 +300,10 @@ class EventLog:
             start = self._head + (after - first_id + 1)
             events = self._events[start : start + limit]
             has_more = start + limit < len(self._events)
+            if max_bytes is not None and events:
+                kept = fit_to_bytes(self._sizes[start : start + len(events)], max_bytes)
+                if kept < len(events):
+                    events, has_more = events[:kept], True
             next_cursor = events[-1].id if events else after  # type: ignore[union-attr]
             return EventSlice(events, next_cursor, has_more)  # type: ignore[arg-type]
         index = self._by_worker.get(worker_id)
@@ -258,10 +315,17 @@ class EventLog:
         events, offset = self._events, self._head - first_id  # an id's place in the list is offset + id
         page = [events[offset + event_id] for event_id in chosen]
         has_more = position + limit < len(ids)
+        if max_bytes is not None and page:
+            sizes = self._sizes
+            kept = fit_to_bytes((sizes[offset + event_id] for event_id in chosen), max_bytes)
+            if kept < len(page):
+                page, chosen, has_more = page[:kept], chosen[:kept], True
         next_cursor = chosen[-1] if has_more else self._last_id
         return EventSlice(page, next_cursor, has_more)  # type: ignore[arg-type]
 
-    def page(self, runtime_id: str, *, cursor: int | None, limit: int, worker_id: str | None = None) -> EventPage:
+    def page(
+        self, runtime_id: str, *, cursor: int | None, limit: int, worker_id: str | None = None, max_bytes: int | None = None
+    ) -> EventPage:
         """:meth:`read` as the :class:`~registry_core.models.EventPage` that ``RuntimeProvider.read_events`` returns.
 
         :raises InvalidRequest: ``cursor`` is not ``None`` or an integer of at least 0.
@@ -272,7 +336,7 @@ class EventLog:
                 "cursor must be a non-negative integer",
                 details=({"path": "cursor", "message": "must be a non-negative integer"},),
             )
-        found = self.read(cursor=cursor, limit=limit, worker_id=worker_id)
+        found = self.read(cursor=cursor, limit=limit, worker_id=worker_id, max_bytes=max_bytes)
         return EventPage(runtime_id, tuple(found.events), found.next_cursor, found.has_more)
 
     # -- waiting -----------------------------------------------------------------

@@ -464,7 +464,8 @@ class RuntimeRegistry:
                 # A runtime that failed to start or to be built is not usable:
                 # _usable raises RuntimeUnavailable for it, a diagnostic below.
                 page_max = self._usable(runtime.runtime_id)[1].limits.worker_page_max
-                page = await self.list_workers(runtime.runtime_id, limit=min(room - added, page_max), cursor=cursor)
+                asked = min(room - added, page_max)
+                page = await self.list_workers(runtime.runtime_id, limit=asked, cursor=cursor)
             except InvalidCursor:
                 if clients_cursor:
                     raise
@@ -484,11 +485,13 @@ class RuntimeRegistry:
             if page.next_cursor is None:
                 return None, added
             cursor, clients_cursor = page.next_cursor, False
-            if not page.items:
-                # A runtime may answer an empty page with a cursor when its own
-                # per-request work bound ran out (local-compat skipping many bad
-                # entries). Hand the cursor to the client rather than looping here:
-                # the overview's work per request stays bounded, nothing is skipped.
+            if len(page.items) < asked:
+                # A runtime answers a short page with a cursor when one of its
+                # own bounds ran out: its per-request work (local-compat
+                # skipping many bad entries) or its page bytes (embedded
+                # max_page_bytes). Hand the cursor to the client rather than
+                # looping here: the overview's work and size per request stay
+                # bounded, and nothing is skipped.
                 return cursor, added
 
     # -- plumbing --------------------------------------------------------------

@@ -51,12 +51,14 @@ from registry_core.event_contract import (
     WORKER_TURN_STARTED,
 )
 from registry_core.models import Diagnostic, Intent, IntentKind, TranscriptEntry
+from registry_core.page_bytes import fit_to_bytes, json_size, text_size
 from runtime_registry.runtimes.embedded.events import EventLog, EventSlice, clock_start_id
 from runtime_registry.runtimes.embedded.profiles import ProfileBook
 from runtime_registry.runtimes.embedded.roster import Roster
 from runtime_registry.runtimes.embedded.settings import EmbeddedSettings
 from runtime_registry.runtimes.embedded.store import MemoryStore, StoreMeta, StoreSnapshot, StoreUnusable, WorkerStore
-from runtime_registry.runtimes.embedded.transcript import ASSISTANT
+from runtime_registry.runtimes.embedded.store_budget import WORKER_RECORD_BYTES, StoreBudget
+from runtime_registry.runtimes.embedded.transcript import ASSISTANT, ENTRY_ENVELOPE_BYTES
 from runtime_registry.runtimes.embedded.workers import BUSY, IDLE, STOPPED, WorkerRecord
 
 __all__ = ["DEFAULT_INTENT", "WORKER_ID_PREFIX", "CreatedWorker", "EmbeddedRuntime", "TranscriptSlice"]
@@ -116,8 +118,14 @@ class EmbeddedRuntime:
         self.profiles = ProfileBook(settings.profiles, settings.default_profile)
         self.store = store = MemoryStore() if store is None else store
         self.events = EventLog(
-            settings.event_retention, start_id=event_start_id, on_append=store.event_appended if store.durable else None
+            settings.event_retention,
+            start_id=event_start_id,
+            on_append=store.event_appended if store.durable else None,
+            max_retained_bytes=settings.max_store_bytes,
         )
+        # The budget bounds what the memory store holds; a durable store keeps
+        # transcripts on disk, where memory does not grow with them (decision 0081).
+        self.budget: StoreBudget | None = None if store.durable else StoreBudget(settings.max_store_bytes)
         self._workers: dict[str, WorkerRecord] = {}
         store.bind(self._workers)
         # Creation order, for list pages that cost O(page) and cursors that
@@ -127,6 +135,8 @@ class EmbeddedRuntime:
         # or one from before a restart, is then refused rather than misread.
         self._cursor_tag = secrets.token_hex(4)
         self._closed = False
+        # The largest JSON size of any worker created (never lowered): a bound for list pages.
+        self._largest_worker_bytes = 0
         # A durable store must be opened (start) before the runtime is used;
         # this is why it cannot be, when it is not.
         self._unavailable: str | None = "the runtime has not been started" if store.durable else None
@@ -170,7 +180,12 @@ class EmbeddedRuntime:
 
     def _restore(self, snapshot: StoreSnapshot) -> None:
         meta = snapshot.meta
-        self.events = EventLog(self.settings.event_retention, start_id=meta.first_event_id, on_append=self.store.event_appended)
+        self.events = EventLog(
+            self.settings.event_retention,
+            start_id=meta.first_event_id,
+            on_append=self.store.event_appended,
+            max_retained_bytes=self.settings.max_store_bytes,
+        )
         self.events.restore(snapshot.events, last_id=meta.last_event_id, worker_ids=(w.worker_id for w in snapshot.workers))
         self._cursor_tag = meta.cursor_tag
         records = []
@@ -185,6 +200,7 @@ class EmbeddedRuntime:
             record.turn_number = stored.turn_number
             records.append(record)
             self._workers[record.worker_id] = record
+            self._largest_worker_bytes = max(self._largest_worker_bytes, _worker_page_bytes(record))
         self._roster = Roster.restored(meta.first_serial, meta.next_serial, records)
         for record in records:
             if record.status is BUSY:
@@ -230,6 +246,10 @@ class EmbeddedRuntime:
             )
         if len(self._workers) >= self.settings.max_workers:
             raise CapacityExceeded(f"this runtime holds at most {self.settings.max_workers} workers")
+        intent = intent or DEFAULT_INTENT
+        worker_bytes = _worker_bytes(label, intent)
+        if self.budget is not None:
+            self.budget.require(worker_bytes, what="the worker")
         resolution = self.profiles.resolve(profile)
         diagnostics: tuple[Diagnostic, ...] = ()
         if resolution.fell_back:
@@ -241,12 +261,15 @@ class EmbeddedRuntime:
             )
         serial = self._roster.next_serial
         worker = WorkerRecord(
-            _worker_id(serial), label, intent or DEFAULT_INTENT, resolution.profile, datetime.now(UTC), serial,
+            _worker_id(serial), label, intent, resolution.profile, datetime.now(UTC), serial,
             self.store.new_transcript(serial),
         )
         self._roster.append(worker)
         self._workers[worker.worker_id] = worker
         self.store.worker_added(worker)
+        if self.budget is not None:
+            self.budget.charge(worker.worker_id, worker_bytes)
+        self._largest_worker_bytes = max(self._largest_worker_bytes, _worker_page_bytes(worker))
         data: dict[str, object] = {"profile": worker.profile.name, "intent": worker.intent.kind.value}
         if resolution.fell_back:
             data["requested_profile"] = profile
@@ -279,6 +302,12 @@ class EmbeddedRuntime:
             if after is None or not self._roster.issued(after):
                 raise InvalidCursor("cursor is not one this runtime issued")
         workers, more = self._roster.page(after=after, limit=limit)
+        # Measuring each worker cost a third of a 50-worker page; while no
+        # worker is large, no page of this many can be over the bound.
+        if workers and len(workers) * self._largest_worker_bytes > self.settings.max_page_bytes:
+            kept = fit_to_bytes(map(_worker_page_bytes, workers), self.settings.max_page_bytes)
+            if kept < len(workers):
+                workers, more = workers[:kept], True
         return workers, (f"{workers[-1].serial}-{self._cursor_tag}" if more and workers else None)
 
     def _parse_cursor(self, cursor: str) -> int | None:
@@ -326,6 +355,13 @@ class EmbeddedRuntime:
                 f"the worker's transcript is full ({self.settings.max_transcript_entries} entries)",
                 worker_id=worker_id,
             )
+        # The input and, for a replying profile, its reply (the same text).
+        content_size = text_size(content)
+        entry_bytes = ENTRY_ENVELOPE_BYTES + content_size
+        budget = self.budget
+        if budget is not None:
+            reply_bytes = entry_bytes if worker.profile.replies else 0
+            budget.require(entry_bytes + reply_bytes, worker_id=worker_id, what="the input and its reply")
         # From the checks above to the status change below nothing awaits:
         # that is the whole of the busy rule's atomicity.
         worker.status = BUSY
@@ -335,8 +371,12 @@ class EmbeddedRuntime:
             WORKER_INPUT_ACCEPTED,
             worker_id,
             {"transcript_sequence": sequence, "role": role, "content": content},
+            data_size=_CONTENT_EVENT_DATA_BYTES + content_size,
         )
         worker.transcript.append(role, content, accepted.id)
+        if budget is not None:
+            budget.charge(worker_id, entry_bytes)
+            budget.reserve(worker_id, reply_bytes)
         self.events.append(WORKER_TURN_STARTED, worker_id, {"turn": worker.turn_number})
         # Even an instant turn ends on a later step of the loop (the task's
         # first), so that "busy" is a real state cancel can observe.
@@ -360,10 +400,18 @@ class EmbeddedRuntime:
         """Reply if the profile echoes, and make the worker idle."""
         if worker.profile.replies:
             sequence = len(worker.transcript) + 1
+            content_size = text_size(content)
             output = self.events.append(
-                WORKER_OUTPUT, worker.worker_id, {"transcript_sequence": sequence, "role": ASSISTANT, "content": content}
+                WORKER_OUTPUT,
+                worker.worker_id,
+                {"transcript_sequence": sequence, "role": ASSISTANT, "content": content},
+                data_size=_CONTENT_EVENT_DATA_BYTES + content_size,
             )
             worker.transcript.append(ASSISTANT, content, output.id)
+            if self.budget is not None:
+                self.budget.charge(worker.worker_id, ENTRY_ENVELOPE_BYTES + content_size)
+        if self.budget is not None:
+            self.budget.settle(worker.worker_id)
         worker.turn = None
         worker.status = IDLE
         self.events.append(WORKER_TURN_COMPLETED, worker.worker_id, {"turn": turn_number})
@@ -374,6 +422,8 @@ class EmbeddedRuntime:
         # is no longer the worker's (cancelled, or a newer one started).
         log.exception("embedded runtime: a turn of worker %s failed", worker.worker_id)
         if worker.turn is not None and worker.turn_number == turn_number:
+            if self.budget is not None:
+                self.budget.settle(worker.worker_id)
             worker.turn = None
             worker.status = IDLE
             self.events.append(WORKER_TURN_FAILED, worker.worker_id, {"turn": turn_number})
@@ -425,6 +475,8 @@ class EmbeddedRuntime:
         del self._workers[worker_id]
         self._roster.remove(worker)
         self.store.worker_removed(worker)
+        if self.budget is not None:
+            self.budget.release_worker(worker_id)
         self.events.append(WORKER_DELETED, worker_id, {})
         self.events.forget_worker(worker_id)
 
@@ -434,6 +486,8 @@ class EmbeddedRuntime:
             return False
         worker.turn = None
         turn.cancel()
+        if self.budget is not None:
+            self.budget.settle(worker.worker_id)
         self.events.append(WORKER_TURN_CANCELLED, worker.worker_id, {"turn": worker.turn_number, "reason": reason})
         return True
 
@@ -443,6 +497,13 @@ class EmbeddedRuntime:
         """Entries with ``sequence >= start`` (1-based), at most ``limit``; O(page)."""
         transcript = self.get_worker(worker_id).transcript
         items, next_start = transcript.page(start=start, limit=limit)
+        if items:
+            # Bounded by bytes too (decision 0080); the sizes are measured
+            # lazily, only as far as the bound reaches.
+            sizes = (ENTRY_ENVELOPE_BYTES + text_size(entry.content) for entry in items)
+            kept = fit_to_bytes(sizes, self.settings.max_page_bytes)
+            if kept < len(items):
+                items, next_start = items[:kept], start + kept
         return TranscriptSlice(items, len(transcript), next_start)
 
     # -- events ------------------------------------------------------------------
@@ -453,7 +514,7 @@ class EmbeddedRuntime:
             self.get_worker(worker_id)
         elif self._unavailable is not None:
             raise RuntimeUnavailable(self._unavailable)
-        return self.events.read(cursor=cursor, limit=limit, worker_id=worker_id)
+        return self.events.read(cursor=cursor, limit=limit, worker_id=worker_id, max_bytes=self.settings.max_page_bytes)
 
     async def wait_for_events(self, *, cursor: int, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds for an event after ``cursor``; ``False`` at once after close."""
@@ -504,6 +565,29 @@ class EmbeddedRuntime:
 
 
 _STATUSES = {status: status for status in (IDLE, BUSY, STOPPED)}
+
+
+#: An upper bound of the JSON of an input or output event's data besides its content.
+_CONTENT_EVENT_DATA_BYTES = 80
+#: An upper bound of a worker's JSON besides its texts (ids, kind, status,
+#: profile, timestamp, keys); runtime ids are at most 120 characters.
+_WORKER_ENVELOPE_BYTES = 640
+
+
+def _intent_bytes(intent: Intent | None) -> int:
+    if intent is None:
+        return 4
+    return 64 + sum(json_size(text) for text in (intent.purpose, intent.objective, intent.role))
+
+
+def _worker_bytes(label: str | None, intent: Intent | None) -> int:
+    """What a worker's own texts charge against the store budget."""
+    return WORKER_RECORD_BYTES + json_size(label) + _intent_bytes(intent)
+
+
+def _worker_page_bytes(worker: WorkerRecord) -> int:
+    """An upper bound of a worker's JSON in a list page."""
+    return _WORKER_ENVELOPE_BYTES + json_size(worker.label) + _intent_bytes(worker.intent)
 
 
 def _worker_id(serial: int) -> str:

@@ -31,6 +31,8 @@ from typing import Annotated
 import attrs
 from annotated_types import Ge, Interval, MaxLen
 
+from registry_core.page_bytes import DEFAULT_MAX_PAGE_BYTES
+
 __all__ = [
     "BUILTIN_PREFIX",
     "DEFAULT_SELECTOR",
@@ -134,6 +136,13 @@ class EmbeddedSettings:
     :param transcript_page_max: the largest transcript page.
     :param event_page_max: the largest event page.
     :param event_retention: events kept in the runtime's log.
+    :param max_page_bytes: the most JSON bytes one page of workers, transcript
+        entries or events holds (besides its count limit; one item larger than
+        this is still served alone). A page cut short carries its cursor.
+    :param max_store_bytes: the most bytes of stored content (transcript
+        entries and worker texts, measured as JSON) the runtime holds; input
+        or a worker that would go over it is ``capacity_exceeded``. The event
+        log also drops its oldest events beyond this many bytes.
     :param default_profile: the profile for a selector that is omitted,
         ``"default"`` or unknown: a builtin selector or a name in ``profiles``.
     :param profiles: operator-defined profiles by name (letters, digits,
@@ -148,6 +157,8 @@ class EmbeddedSettings:
     transcript_page_max: _PageMax = 500
     event_page_max: _PageMax = 1000
     event_retention: Annotated[int, Ge(1)] = 10_000
+    max_page_bytes: Annotated[int, Interval(ge=1024, le=1 << 30)] = DEFAULT_MAX_PAGE_BYTES
+    max_store_bytes: Annotated[int, Ge(65_536)] = 128 * 1024 * 1024
     default_profile: str = ProfileBase.DEFAULT.value
     profiles: dict[str, ProfileSettings] = attrs.Factory(dict)
     store: StoreSettings = StoreSettings()

@@ -16,13 +16,16 @@ from typing import Protocol
 
 from registry_core.models import TranscriptEntry
 
-__all__ = ["ASSISTANT", "ROLES", "SYSTEM", "USER", "Transcript", "TranscriptStorage"]
+__all__ = ["ASSISTANT", "ENTRY_ENVELOPE_BYTES", "ROLES", "SYSTEM", "USER", "Transcript", "TranscriptStorage"]
 
 USER = "user"
 SYSTEM = "system"
 ASSISTANT = "assistant"
 #: The roles an entry may have, as the shared strings every entry refers to.
 ROLES = {role: role for role in (USER, SYSTEM, ASSISTANT)}
+#: An upper bound of an entry's JSON besides its content: keys, sequence,
+#: role, event id, timestamp and punctuation (pages bounded by bytes, decision 0080).
+ENTRY_ENVELOPE_BYTES = 128
 
 
 class TranscriptStorage(Protocol):

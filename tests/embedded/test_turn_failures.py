@@ -17,10 +17,10 @@ _append = Transcript.append
 def replies_fail(monkeypatch):
     """Make every assistant reply raise, as a bug in a turn would."""
 
-    def append(self, role, content, event_id):
+    def append(self, role, content, event_id, **sizes):
         if role == ASSISTANT:
             raise RuntimeError("a bug in the turn")
-        return _append(self, role, content, event_id)
+        return _append(self, role, content, event_id, **sizes)
 
     monkeypatch.setattr(Transcript, "append", append)
 
