@@ -1,6 +1,6 @@
 """HTTP throughput and startup of the real server versus a bare Starlette app, in one run.
 
-Run: python tests/benchmarks/bench_http.py   (needs wrk; about a minute)
+Run: python tests/benchmarks/bench_http.py   (needs wrk; about a minute; BENCH_STACK=pure for h11 + asyncio)
 Goal (issue 3): on each route shape, >= 80% of the bare app's requests/s and a
 p99 within 1.5x; startup to the first 200 on /healthz within 1.5x of a bare
 uvicorn app.
@@ -94,17 +94,27 @@ BARE_APP = BARE_APP_DEFINITION + textwrap.dedent(
     import sys
     import uvicorn
     app = build_bare_app({name: json.loads(text) for name, text in json.load(open(sys.argv[1])).items()})
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", access_log=False)
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", access_log=False,
+                http=sys.argv[3], loop=sys.argv[4])
     """
 )
 
+#: The server stack both apps run on: ``BENCH_STACK=speedups`` (default:
+#: httptools and uvloop, what an install brings where they have wheels) or
+#: ``BENCH_STACK=pure`` (h11 and asyncio's loop: the fallback, and the stack
+#: before issue 12).
+STACK = os.environ.get("BENCH_STACK", "speedups")
+_PARSER, _LOOP = {"speedups": ("httptools", "uvloop"), "pure": ("h11", "asyncio")}[STACK]
+_STACK_CONFIG = Path(tempfile.gettempdir()) / f"bench-http-{os.getpid()}.toml"
+_STACK_CONFIG.write_text(f'[server]\nhttp_parser = "{_PARSER}"\nevent_loop = "{_LOOP}"\n')
+
 
 def real_server(port: int) -> list[str]:
-    return serve_command("--port", str(port), "--log-level", "warning", "--no-access-log")
+    return serve_command("--config", str(_STACK_CONFIG), "--port", str(port), "--log-level", "warning", "--no-access-log")
 
 
 def bare_server(bodies: Path, port: int) -> list[str]:
-    return [sys.executable, "-c", BARE_APP, str(bodies), str(port)]
+    return [sys.executable, "-c", BARE_APP, str(bodies), str(port), _PARSER, _LOOP]
 
 
 def prepare(base: str) -> tuple[dict[str, str], list[str], str]:
@@ -224,7 +234,10 @@ def main() -> None:
                     real_runs.append(wrk(real + path, script, lua_args))
                 rows.append((name, *_medians(real_runs), *_medians(bare_runs)))
 
-    print(f"\nwrk -t1 -c16 -d{DURATION} --latency, uvicorn, one process each, loopback; median of {ROUNDS} interleaved rounds")
+    print(
+        f"\nwrk -t1 -c16 -d{DURATION} --latency, uvicorn ({_PARSER} + {_LOOP}), one process each, loopback; "
+        f"median of {ROUNDS} interleaved rounds"
+    )
     print(f"{'scenario':<26} {'ours req/s':>10} {'bare req/s':>10} {'ratio':>6}   {'ours p99':>9} {'bare p99':>9} {'ratio':>6}  non-2xx")
     for name, real_rps, real_p99, real_errors, bare_rps, bare_p99, bare_errors in rows:
         print(
