@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["json_size", "text_size", "fit_to_bytes", "DEFAULT_MAX_PAGE_BYTES"]
+__all__ = ["DEFAULT_MAX_PAGE_BYTES", "fit_to_bytes", "json_size", "text_size"]
 
 #: A page size bound that suits most runtimes: 1 MiB, the size of the largest request body by default.
 DEFAULT_MAX_PAGE_BYTES = 1_048_576

@@ -54,7 +54,9 @@ def exception_handlers(routes: Sequence[BaseRoute]) -> dict[object, object]:
         if exc.status_code == 405:
             # Starlette joins a set of methods, whose order changes with the
             # process's hash seed: sorted, every process answers alike.
-            allow = ", ".join(sorted(method.strip() for method in (exc.headers or {}).get("Allow", "").split(",") if method.strip()))
+            allow = ", ".join(
+                sorted(method.strip() for method in (exc.headers or {}).get("Allow", "").split(",") if method.strip())
+            )
             error = MethodNotAllowed(f"method {request.method} is not allowed here; allowed: {allow}")
             return error_response(error, headers={"Allow": allow})
         if exc.status_code == 400:

@@ -24,7 +24,7 @@ import importlib.util
 import logging
 from typing import Any
 
-__all__ = ["HTTP_PARSERS", "EVENT_LOOPS", "protocol_class", "available_parser", "available_loop", "ParserUnavailable"]
+__all__ = ["EVENT_LOOPS", "HTTP_PARSERS", "ParserUnavailable", "available_loop", "available_parser", "protocol_class"]
 
 log = logging.getLogger("runtime_registry.server.http_protocol")
 
@@ -113,7 +113,9 @@ class _HeaderTimeout:
         if self._header_timer is not None:
             self._header_timer.cancel()
         self._header_timer = self.loop.call_later(  # type: ignore[attr-defined]
-            self.header_timeout_seconds, self._header_timer_fired, self.cycle  # type: ignore[attr-defined]
+            self.header_timeout_seconds,
+            self._header_timer_fired,
+            self.cycle,  # type: ignore[attr-defined]
         )
 
     def _header_timer_fired(self, cycle_when_armed: Any) -> None:

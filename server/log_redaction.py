@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import re
 
-__all__ = ["CredentialRedactingFilter", "redact_credentials", "REDACTED"]
+__all__ = ["REDACTED", "CredentialRedactingFilter", "redact_credentials"]
 
 #: What replaces a credential's value.
 REDACTED = "[redacted]"

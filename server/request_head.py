@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from runtime_registry.server.errors import MalformedRequest
 from runtime_registry.server.responses import error_response
 
-__all__ = ["RequestHeadMiddleware", "SINGLE_HEADERS"]
+__all__ = ["SINGLE_HEADERS", "RequestHeadMiddleware"]
 
 #: Headers a request may carry once at most.
 SINGLE_HEADERS = (b"host", b"origin", b"authorization")
@@ -43,7 +43,9 @@ class RequestHeadMiddleware:
         for name, _ in scope["headers"]:
             if name in SINGLE_HEADERS:
                 if name in seen:
-                    error = MalformedRequest(f"the request repeats the {name.decode('ascii').title()} header; send it once")
+                    error = MalformedRequest(
+                        f"the request repeats the {name.decode('ascii').title()} header; send it once"
+                    )
                     await error_response(error, headers={"Connection": "close"})(scope, receive, send)
                     return
                 seen.add(name)

@@ -79,7 +79,9 @@ class RequestIdMiddleware:
         except ClientDisconnect:
             # The client hung up while its body was being read: not a server
             # error, and there is nobody left to answer (issue 12, point 6).
-            log.debug("request %s (%s): the client disconnected before its body was complete", request_id, scope.get("method"))
+            log.debug(
+                "request %s (%s): the client disconnected before its body was complete", request_id, scope.get("method")
+            )
         except Exception:
             log.exception("request %s (%s %s) failed", request_id, scope.get("method"), scope.get("path"))
             if not started:

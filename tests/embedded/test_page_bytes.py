@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 
-from hypothesis import given, settings as hypothesis_settings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from registry_core import Intent, IntentKind
 from registry_core.models import LongText, ShortText
@@ -36,9 +38,13 @@ def test_text_size_is_the_size_of_the_json_string(text):
     assert text_size(text) == len(encode_json(text).encode("utf-8"))
 
 
-@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
-                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-                    max_leaves=20))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+        max_leaves=20,
+    )
+)
 @hypothesis_settings(max_examples=200)
 def test_json_size_never_undercounts(value):
     assert json_size(value) >= len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
@@ -60,7 +66,7 @@ async def _filled(inputs: int, content: str):
 
 
 async def test_event_pages_are_cut_by_bytes_and_lose_nothing():
-    registry, worker_id = await _filled(12, "\U0001f600" * 1500)  # 6 KB of UTF-8 each
+    registry, _ = await _filled(12, "\U0001f600" * 1500)  # 6 KB of UTF-8 each
     try:
         seen, cursor, pages = [], 0, 0
         while True:

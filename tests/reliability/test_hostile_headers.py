@@ -12,8 +12,8 @@ import socket
 
 import pytest
 
-from .app_config import EMBEDDED, embedded_toml, write_config
 from ..support.server_process import running_server
+from .app_config import EMBEDDED, embedded_toml, write_config
 
 TOKEN = "hostile-headers-token-1234"
 GOOD_ORIGIN = "https://console.example"
@@ -103,7 +103,9 @@ def test_a_repeated_authorization_is_refused_whichever_comes_first(server, token
 
 def test_a_repeated_host_is_refused(server):
     port = int(server.base_url.rsplit(":", 1)[1])
-    raw = f"GET {WORKERS} HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"
+    raw = (
+        f"GET {WORKERS} HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"
+    )
     responses, _ = _exchange(server, raw.encode())
     assert _status(responses[0]) == 400
 

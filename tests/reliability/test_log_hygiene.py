@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from .app_config import EMBEDDED, embedded_toml, write_config
 from ..support.server_process import running_server
+from .app_config import EMBEDDED, embedded_toml, write_config
 
 SECRET = "sEcReT-value-0123456789"
 
@@ -54,7 +54,7 @@ def test_a_client_hanging_up_mid_body_is_not_logged_as_an_error(server):
         with socket.create_connection(("127.0.0.1", _port(server)), timeout=5) as connection:
             connection.sendall(
                 f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                "Content-Length: 1000\r\n\r\n{\"label\": \"half".encode()
+                'Content-Length: 1000\r\n\r\n{"label": "half'.encode()
             )
             time.sleep(0.1)
     # A request after them, so the log has caught up when it is read.

@@ -11,15 +11,14 @@ page a reading client gets holds at most ``max_page_bytes`` of JSON.
 from __future__ import annotations
 
 import asyncio
-import json
 import socket
 import time
 
 import pytest
 
+from ..support.server_process import running_server
 from .app_config import EMBEDDED, embedded_toml, write_config
 from .load_client import LoadClient
-from ..support.server_process import running_server
 
 RUNTIME = f"/api/runtimes/{EMBEDDED}"
 INPUTS = 40
@@ -50,7 +49,9 @@ def server(tmp_path_factory):
             async with LoadClient(served.base_url, connections=4) as api:
                 worker = (await api.post(f"{RUNTIME}/workers", {"profile": "echo"})).json()["worker_id"]
                 for _ in range(INPUTS):
-                    while (reply := await api.post(f"{RUNTIME}/workers/{worker}/input", {"content": CONTENT})).status == 409:
+                    while (
+                        reply := await api.post(f"{RUNTIME}/workers/{worker}/input", {"content": CONTENT})
+                    ).status == 409:
                         await asyncio.sleep(0.005)
                     assert reply.status == 202, reply.body[:200]
                 while (await api.get(f"{RUNTIME}/workers/{worker}")).json()["status"] != "idle":

@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from .app_config import embedded_toml, write_config
 from ..support.server_process import healthz_status, running_server
+from .app_config import embedded_toml, write_config
 
 HEADER_TIMEOUT = 0.6
 MAX_CONNECTIONS = 40
@@ -52,7 +52,9 @@ def _read_response(connection: socket.socket) -> bytes:
         assert chunk, "the server closed the connection"
         data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
-    length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:"))
+    length = next(
+        int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")
+    )
     while len(body) < length:
         body += connection.recv(4096)
     return head + b"\r\n\r\n" + body
@@ -117,9 +119,7 @@ def test_a_kept_alive_connection_is_closed_when_its_next_head_does_not_come(serv
 def test_a_request_that_takes_longer_than_the_header_timeout_is_not_cut(server):
     connection = _connect(_port(server))
     with connection:
-        connection.sendall(
-            b"GET /api/runtimes/backend-internal/events/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
-        )
+        connection.sendall(b"GET /api/runtimes/backend-internal/events/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         assert connection.recv(1024).startswith(b"HTTP/1.1 200")
         time.sleep(HEADER_TIMEOUT + 0.8)
         # Still open: the stream answers the next event.

@@ -17,15 +17,17 @@ import time
 
 import pytest
 
+from ..support.server_process import running_server
 from .app_config import EMBEDDED, embedded_toml, write_config
 from .load_client import LoadClient
-from ..support.server_process import running_server
 
 INPUTS = 600  # four events each: 2,400 retained events of about 2 KB
 CONTENT = "x" * 2000
 
 
-@pytest.fixture(scope="module", params=[("httptools", "uvloop"), ("h11", "asyncio")], ids=["httptools-uvloop", "h11-asyncio"])
+@pytest.fixture(
+    scope="module", params=[("httptools", "uvloop"), ("h11", "asyncio")], ids=["httptools-uvloop", "h11-asyncio"]
+)
 def server(request, tmp_path_factory):
     parser, loop = request.param
     directory = tmp_path_factory.mktemp(f"drop-{parser}")
@@ -42,7 +44,9 @@ def server(request, tmp_path_factory):
 
                 async def feed(worker: str) -> None:
                     for _ in range(INPUTS // len(workers)):
-                        while (await api.post(f"/api/runtimes/{EMBEDDED}/workers/{worker}/input", {"content": CONTENT})).status != 202:
+                        while (
+                            await api.post(f"/api/runtimes/{EMBEDDED}/workers/{worker}/input", {"content": CONTENT})
+                        ).status != 202:
                             await asyncio.sleep(0.001)
 
                 await asyncio.gather(*(feed(worker) for worker in workers))
@@ -52,7 +56,8 @@ def server(request, tmp_path_factory):
 
 
 def _cpu_seconds(pid: int) -> float:
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / 100  # utime + stime, in clock ticks of 1/100 s
 
 

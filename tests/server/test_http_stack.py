@@ -16,7 +16,9 @@ from runtime_registry.server.http_protocol import ParserUnavailable, available_l
 def without_speedups(monkeypatch):
     """A platform where httptools and uvloop have no wheel: neither can be found."""
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in ("httptools", "uvloop") else real(name, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name in ("httptools", "uvloop") else real(name, *a)
+    )
 
 
 def test_auto_is_httptools_and_uvloop_when_installed():

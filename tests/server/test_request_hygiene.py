@@ -3,6 +3,7 @@ random request ids, a stable ``Allow`` header."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -60,7 +61,7 @@ async def test_request_ids_are_random_not_a_counter(api):
     assert len(set(ids)) == len(ids)
     assert all(len(value) == 16 and int(value, 16) >= 0 for value in ids)
     values = [int(value, 16) for value in ids]
-    steps = [later - earlier for earlier, later in zip(values, values[1:])]
+    steps = [later - earlier for earlier, later in itertools.pairwise(values)]
     # A counter (with or without a prefix) steps by one; random ids go up and down.
     assert sum(step == 1 for step in steps) == 0
     assert 50 < sum(step > 0 for step in steps) < 250
@@ -97,7 +98,13 @@ def test_allow_is_sorted_and_the_same_whatever_the_hash_seed():
         env = {key: value for key, value in os.environ.items() if not key.startswith("RUNTIME_REGISTRY_")}
         env["PYTHONHASHSEED"] = seed
         output = subprocess.run(
-            [sys.executable, "-c", _ALLOW_SCRIPT], cwd=root, env=env, capture_output=True, text=True, check=True, timeout=60
+            [sys.executable, "-c", _ALLOW_SCRIPT],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
         ).stdout
         answers.add(output)
     assert answers == {"GET, HEAD, POST\nDELETE, GET, HEAD\nGET, HEAD\n"}
