@@ -23,10 +23,12 @@ JSON = {"Content-Type": "application/json"}
 MAX_BODY = 8192
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("hostile")
-    config = write_config(directory, embedded_toml().replace("[server]\n", f"[server]\nmax_body_bytes = {MAX_BODY}\n"))
+@pytest.fixture(scope="module", params=["httptools", "h11"])
+def server(request, tmp_path_factory):
+    # Both parsers: they differ on malformed framing (decision 0083).
+    directory = tmp_path_factory.mktemp(f"hostile-{request.param}")
+    settings = f'[server]\nmax_body_bytes = {MAX_BODY}\nhttp_parser = "{request.param}"\n'
+    config = write_config(directory, embedded_toml().replace("[server]\n", settings))
     with running_server(config, log=directory / "server.log") as served:
         yield served
 
