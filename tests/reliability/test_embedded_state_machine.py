@@ -352,6 +352,18 @@ class EmbeddedRuntimeMachine(RuleBasedStateMachine):
         assert seen == self.order
 
     @invariant()
+    def the_store_budget_counts_exactly_what_is_stored_and_reserved(self):
+        # Decision 0081: every charge is given back by a reply, a cancel, a stop or a delete.
+        from runtime_registry.runtimes.embedded.runtime import _worker_bytes
+
+        runtime = self.registry.provider(RUNTIME).runtime
+        stored = sum(
+            _worker_bytes(record.label, record.intent) + record.transcript.stored_bytes + runtime.budget.reserved(worker_id)
+            for worker_id, record in runtime._workers.items()
+        )
+        assert runtime.budget.used == stored <= runtime.settings.max_store_bytes
+
+    @invariant()
     def the_event_log_holds_exactly_the_newest_retained_events(self):
         events = self._all_events()
         ids = [event.id for event in events]
