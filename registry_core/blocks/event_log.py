@@ -324,7 +324,13 @@ class EventLog:
         return EventSlice(page, next_cursor, has_more)  # type: ignore[arg-type]
 
     def page(
-        self, runtime_id: str, *, cursor: int | None, limit: int, worker_id: str | None = None, max_bytes: int | None = None
+        self,
+        runtime_id: str,
+        *,
+        cursor: int | None,
+        limit: int,
+        worker_id: str | None = None,
+        max_bytes: int | None = None,
     ) -> EventPage:
         """:meth:`read` as the :class:`~registry_core.models.EventPage` that ``RuntimeProvider.read_events`` returns.
 

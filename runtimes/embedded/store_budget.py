@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from registry_core.errors import CapacityExceeded
 
-__all__ = ["StoreBudget", "WORKER_RECORD_BYTES"]
+__all__ = ["WORKER_RECORD_BYTES", "StoreBudget"]
 
 #: What a worker is charged besides its texts: its record, ids and timestamps, as JSON.
 WORKER_RECORD_BYTES = 512
