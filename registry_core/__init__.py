@@ -2,6 +2,8 @@
 
 - :class:`RuntimeProvider` — subclass it to implement a runtime kind;
 - :class:`RuntimeKind` and :data:`hookimpl` — register the kind from a plugin;
+- :class:`TurnEngine` (with :class:`Turn`, :class:`TurnResult`, :class:`TurnFailed`)
+  and :class:`WorkerTool` — what a turn does and the tools a model may call;
 - the models (:class:`Worker`, :class:`TranscriptPage`, ...) and typed errors
   (:class:`UnknownWorker`, :class:`WorkerBusy`, ...) the provider speaks;
 - the event contract (:mod:`registry_core.event_contract`: the ``WORKER_*``
@@ -72,9 +74,20 @@ from registry_core.event_contract import (
     data_problems,
     order_problems,
 )
+from registry_core.engines import (
+    TURN_FAILURE_CODES,
+    EngineProfile,
+    TokenUsage,
+    Turn,
+    TurnEngine,
+    TurnFailed,
+    TurnResult,
+)
 from registry_core.hookspecs import hookimpl
 from registry_core.identifiers import is_valid_identifier, validate_identifier
+from registry_core.extensions import HostExtensions
 from registry_core.kinds import NoSettings, RuntimeContext, RuntimeKind
+from registry_core.live import LiveSubscription
 from registry_core.models import (
     Capabilities,
     CreateWorkerRequest,
@@ -104,9 +117,23 @@ from registry_core.models import (
     WorkerPage,
 )
 from registry_core.provider import RuntimeProvider, capabilities_of
+from registry_core.tools import ToolCall, ToolOutcome, WorkerTool
 
 __all__ = [
     "CANCEL_REASONS",
+    "ERROR_TYPES",
+    "TURN_FAILURE_CODES",
+    "EngineProfile",
+    "HostExtensions",
+    "LiveSubscription",
+    "TokenUsage",
+    "ToolCall",
+    "ToolOutcome",
+    "Turn",
+    "TurnEngine",
+    "TurnFailed",
+    "TurnResult",
+    "WorkerTool",
     "Capabilities",
     "CapacityExceeded",
     "CreateWorkerRequest",

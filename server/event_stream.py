@@ -15,7 +15,11 @@ passes). The stream:
 - when the resume point is no longer retained, sends one ``cursor_expired``
   event (the error envelope as data) and closes: nothing is skipped silently;
 - when the runtime stops or fails mid-stream, sends one ``error`` event with
-  the error envelope and closes.
+  the error envelope and closes;
+- sends the runtime's live-only events (``worker.output_delta``) that happen
+  while it is connected, each right after the stored event it follows and
+  without an ``id:`` line, so a reconnecting client resumes from stored ids
+  only (decision 0091).
 
 Errors known before the first byte (unknown runtime, bad id, bad cursor, a
 runtime that cannot stream) are ordinary JSON error responses.
@@ -36,6 +40,7 @@ import anyio
 from starlette.responses import Response
 
 from registry_core.errors import CursorExpired, RegistryError, RuntimeUnavailable
+from registry_core.live import LiveSubscription
 from registry_core.models import Event, EventPage
 from runtime_registry.host.registry import RuntimeRegistry
 from runtime_registry.server.errors import envelope
@@ -97,8 +102,12 @@ def event_stream_endpoint(registry: RuntimeRegistry, *, heartbeat_seconds: float
         # generator then returns, so the response ends as a complete HTTP
         # body instead of being cancelled mid-stream.
         shutdown = anyio.Event()
+        live = registry.open_live_events(runtime_id) if not isinstance(first, CursorExpired) else None
         return _sse().EventSourceResponse(
-            _events(registry, runtime_id, first, page_max=page_max, heartbeat_seconds=heartbeat_seconds, shutdown=shutdown),
+            _events(
+                registry, runtime_id, first, page_max=page_max, heartbeat_seconds=heartbeat_seconds,
+                shutdown=shutdown, live=live,
+            ),
             ping=0,  # heartbeats are ours: sent only while idle
             sep=_SEPARATOR,
             headers={"Cache-Control": "no-store"},
@@ -111,7 +120,7 @@ def event_stream_endpoint(registry: RuntimeRegistry, *, heartbeat_seconds: float
 
 async def _events(
     registry: RuntimeRegistry, runtime_id: str, first: EventPage | CursorExpired, *,
-    page_max: int, heartbeat_seconds: float, shutdown: anyio.Event,
+    page_max: int, heartbeat_seconds: float, shutdown: anyio.Event, live: LiveSubscription | None = None,
 ) -> AsyncIterator[ServerSentEvent]:
     if isinstance(first, CursorExpired):
         yield _error_event("cursor_expired", first)
@@ -121,15 +130,27 @@ async def _events(
     try:
         while True:
             for event in page.events:
+                if live is not None and live.pending():
+                    # Live events that came before this stored one go first.
+                    for early in live.take(up_to=event.id - 1):
+                        yield _event_message(early, runtime_id, stored=False)
                 yield _event_message(event, runtime_id)
             cursor = page.next_cursor
             if not page.has_more:
                 while True:
-                    more = await _wait_for_events(registry, runtime_id, cursor, heartbeat_seconds, shutting_down)
+                    if live is not None and live.pending():
+                        taken = live.take(up_to=cursor)
+                        for event in taken:
+                            yield _event_message(event, runtime_id, stored=False)
+                        if taken:
+                            continue
+                    more = await _wait_for_events(registry, runtime_id, cursor, heartbeat_seconds, shutting_down, live)
                     if more is None:
                         return  # the server is shutting down: end the body cleanly
                     if more:
                         break
+                    if live is not None and live.pending():
+                        continue
                     yield _sse().ServerSentEvent(comment=HEARTBEAT_COMMENT, sep=_SEPARATOR)
             page = await registry.read_events(runtime_id, cursor=cursor, limit=page_max)
     except CursorExpired as exc:
@@ -138,30 +159,45 @@ async def _events(
         yield _error_event("error", exc)
     finally:
         shutting_down.cancel()
+        if live is not None:
+            live.close()
 
 
 async def _wait_for_events(
-    registry: RuntimeRegistry, runtime_id: str, cursor: int, timeout: float, shutting_down: asyncio.Future[object]
+    registry: RuntimeRegistry, runtime_id: str, cursor: int, timeout: float, shutting_down: asyncio.Future[object],
+    live: LiveSubscription | None = None,
 ) -> bool | None:
-    """Whether there are events after ``cursor`` within ``timeout``; ``None`` if shutdown began first."""
+    """Whether there are stored events after ``cursor`` within ``timeout``; ``None`` if shutdown began first.
+
+    Returns ``False`` early when a live event arrives first (the caller sends it).
+    """
     if shutting_down.done():
         return None
     waiting = asyncio.ensure_future(registry.wait_for_events(runtime_id, cursor=cursor, timeout=timeout))
+    live_waiting = asyncio.ensure_future(live.wait()) if live is not None else None
     try:
-        await asyncio.wait((waiting, shutting_down), return_when=asyncio.FIRST_COMPLETED)
+        watched = (waiting, shutting_down) if live_waiting is None else (waiting, shutting_down, live_waiting)
+        await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        if not waiting.done():
-            waiting.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await waiting
+        for pending in (waiting, live_waiting):
+            if pending is not None and not pending.done():
+                pending.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pending
     if shutting_down.done():
         return None
+    if not waiting.done() or waiting.cancelled():
+        return False
     return waiting.result()
 
 
-def _event_message(event: Event, runtime_id: str) -> ServerSentEvent:
+def _event_message(event: Event, runtime_id: str, *, stored: bool = True) -> ServerSentEvent:
     try:
-        return _sse().ServerSentEvent(encode_json(to_json_data(event)), id=str(event.id), event=event.type, sep=_SEPARATOR)
+        # A live event has no id line: its id is the stored event it follows,
+        # and the client's Last-Event-ID must only ever name stored events.
+        return _sse().ServerSentEvent(
+            encode_json(to_json_data(event)), id=str(event.id) if stored else None, event=event.type, sep=_SEPARATOR
+        )
     except Exception:
         # Event data is the provider's free-form mapping: a value that cannot
         # become JSON is the runtime's fault, reported like any runtime failure.

@@ -16,13 +16,17 @@ from typing import Protocol
 
 from registry_core.models import TranscriptEntry
 
-__all__ = ["ASSISTANT", "ROLES", "SYSTEM", "USER", "Transcript", "TranscriptStorage"]
+__all__ = ["ASSISTANT", "ROLES", "SYSTEM", "TOOL_CALL", "TOOL_RESULT", "USER", "Transcript", "TranscriptStorage"]
 
 USER = "user"
 SYSTEM = "system"
 ASSISTANT = "assistant"
+#: A model's call of a tool; the content is the JSON of ``{call_id, name, arguments}``.
+TOOL_CALL = "tool_call"
+#: A tool call's outcome; the content is the JSON of ``{call_id, name, output, is_error}``.
+TOOL_RESULT = "tool_result"
 #: The roles an entry may have, as the shared strings every entry refers to.
-ROLES = {role: role for role in (USER, SYSTEM, ASSISTANT)}
+ROLES = {role: role for role in (USER, SYSTEM, ASSISTANT, TOOL_CALL, TOOL_RESULT)}
 
 
 class TranscriptStorage(Protocol):
