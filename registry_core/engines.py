@@ -48,15 +48,15 @@ from registry_core.models import TranscriptEntry
 from registry_core.tools import ToolCall, ToolOutcome, WorkerTool
 
 __all__ = [
-    "TurnEngine",
-    "EngineProfile",
-    "Turn",
-    "TurnResult",
-    "TokenUsage",
-    "TurnFailed",
-    "TURN_FAILURE_CODES",
-    "EngineRun",
     "ENGINE_NAME_PATTERN",
+    "TURN_FAILURE_CODES",
+    "EngineProfile",
+    "EngineRun",
+    "TokenUsage",
+    "Turn",
+    "TurnEngine",
+    "TurnFailed",
+    "TurnResult",
 ]
 
 #: Engine names: lowercase letters, digits and ``-``, starting with a letter, at most 64.
@@ -188,7 +188,7 @@ class Turn:
 EngineRun = Callable[[Turn], Awaitable[TurnResult]]
 
 
-def _check_engine_name(_instance: object, _attribute: attrs.Attribute, value: str) -> None:
+def _check_engine_name(_instance: object, _attribute: attrs.Attribute[Any], value: str) -> None:
     if not isinstance(value, str) or not ENGINE_NAME_PATTERN.fullmatch(value):
         raise ValueError("engine names are 1-64 lowercase letters, digits or '-', starting with a letter")
 

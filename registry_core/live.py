@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from registry_core.models import Event
 
-__all__ = ["LiveSubscription", "DEFAULT_LIVE_BACKLOG"]
+__all__ = ["DEFAULT_LIVE_BACKLOG", "LiveSubscription"]
 
 #: Live events one subscriber may have unread before the oldest are dropped.
 DEFAULT_LIVE_BACKLOG = 1024
@@ -33,9 +33,11 @@ class LiveSubscription:
     :param on_close: called once by :meth:`close` (the runtime forgets the subscription).
     """
 
-    __slots__ = ("_queue", "_ready", "_on_close", "dropped", "closed")
+    __slots__ = ("_on_close", "_queue", "_ready", "closed", "dropped")
 
-    def __init__(self, on_close: Callable[[LiveSubscription], None] | None = None, *, backlog: int = DEFAULT_LIVE_BACKLOG) -> None:
+    def __init__(
+        self, on_close: Callable[[LiveSubscription], None] | None = None, *, backlog: int = DEFAULT_LIVE_BACKLOG
+    ) -> None:
         self._queue: deque[Event] = deque(maxlen=backlog)
         self._ready = asyncio.Event()
         self._on_close = on_close

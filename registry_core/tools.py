@@ -14,7 +14,7 @@ from typing import Any
 
 import attrs
 
-__all__ = ["WorkerTool", "ToolCall", "ToolOutcome", "TOOL_NAME_PATTERN", "TOOL_CAPABILITY_PREFIX"]
+__all__ = ["TOOL_CAPABILITY_PREFIX", "TOOL_NAME_PATTERN", "ToolCall", "ToolOutcome", "WorkerTool"]
 
 #: Tool names: letters, digits and ``_``, starting with a letter, at most 64
 #: (what model APIs accept as function names).
@@ -23,12 +23,12 @@ TOOL_NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 TOOL_CAPABILITY_PREFIX = "tool:"
 
 
-def _check_tool_name(_instance: object, _attribute: attrs.Attribute, value: str) -> None:
+def _check_tool_name(_instance: object, _attribute: attrs.Attribute[Any], value: str) -> None:
     if not isinstance(value, str) or not TOOL_NAME_PATTERN.fullmatch(value):
         raise ValueError("tool names are 1-64 letters, digits or '_', starting with a letter")
 
 
-def _check_timeout(_instance: object, _attribute: attrs.Attribute, value: float) -> None:
+def _check_timeout(_instance: object, _attribute: attrs.Attribute[Any], value: float) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 3600:
         raise ValueError("timeout_seconds must be more than 0 and at most 3600")
 

@@ -13,7 +13,11 @@ async def current_time(utc_offset_minutes: int = 0) -> str:
     """The current date and time, ISO 8601, at ``utc_offset_minutes`` from UTC (-1440..1440)."""
     from datetime import timedelta
 
-    if isinstance(utc_offset_minutes, bool) or not isinstance(utc_offset_minutes, int) or not -1440 < utc_offset_minutes < 1440:
+    if (
+        isinstance(utc_offset_minutes, bool)
+        or not isinstance(utc_offset_minutes, int)
+        or not -1440 < utc_offset_minutes < 1440
+    ):
         raise ValueError("utc_offset_minutes must be an integer between -1439 and 1439")
     zone = timezone(timedelta(minutes=utc_offset_minutes))
     return datetime.now(zone).isoformat(timespec="seconds")

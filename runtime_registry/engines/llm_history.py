@@ -26,7 +26,9 @@ def history_messages(system_prompt: str | None, entries: Sequence[TranscriptEntr
     if system_prompt:
         messages.append(Message("system", [TextPart(system_prompt)]))
     answered = {
-        call_id for entry in entries if entry.role == "tool_result" and (call_id := _field(entry, "call_id")) is not None
+        call_id
+        for entry in entries
+        if entry.role == "tool_result" and (call_id := _field(entry, "call_id")) is not None
     }
     for entry in entries:
         role = entry.role
@@ -36,13 +38,17 @@ def history_messages(system_prompt: str | None, entries: Sequence[TranscriptEntr
             data = _load(entry)
             if data is None or data.get("call_id") not in answered:
                 continue
-            part = ToolCallPart(name=data.get("name", ""), arguments=data.get("arguments") or {}, tool_call_id=data["call_id"])
+            part = ToolCallPart(
+                name=data.get("name", ""), arguments=data.get("arguments") or {}, tool_call_id=data["call_id"]
+            )
             _append_part(messages, "assistant", part, ToolCallPart)
         elif role == "tool_result":
             data = _load(entry)
             if data is None:
                 continue
-            part = ToolResultPart(name=data.get("name", ""), output=str(data.get("output", "")), tool_call_id=data.get("call_id"))
+            part = ToolResultPart(
+                name=data.get("name", ""), output=str(data.get("output", "")), tool_call_id=data.get("call_id")
+            )
             _append_part(messages, "tool", part, ToolResultPart)
     return messages
 

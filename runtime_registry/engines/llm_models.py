@@ -27,24 +27,23 @@ import os
 import tempfile
 from typing import Any
 
-import httpx
 import llm
 import openai
 from llm.default_plugins.openai_models import AsyncChat
 
 from registry_core.engines import EngineProfile
 
-__all__ = ["build_model", "TunedAsyncChat", "HTTP_TIMEOUT", "MAX_RETRIES", "isolate_llm_user_dir", "turn_key"]
+__all__ = ["HTTP_TIMEOUT", "MAX_RETRIES", "TunedAsyncChat", "build_model", "isolate_llm_user_dir", "turn_key"]
 
 #: Per-phase HTTP timeouts of the model client (the turn as a whole: ``max_turn_seconds``).
-HTTP_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=30.0, pool=10.0)
+HTTP_TIMEOUT = openai.Timeout(connect=10.0, read=60.0, write=30.0, pool=10.0)
 #: Retries of the model client: none (see the module docstring).
 MAX_RETRIES = 0
 
 # httpx logs every request with its URL at INFO, and the openai client logs
 # retries and URLs too: neither may reach the default log (the URL is the
 # operator's api_base). Debug logging, when an operator turns it on, still shows them.
-for _name in ("httpx", "httpcore", "openai"):
+for _name in ("httpx", "httpcore", "httpx2", "httpcore2", "openai"):
     if logging.getLogger(_name).level == logging.NOTSET:
         logging.getLogger(_name).setLevel(logging.WARNING)
 

@@ -22,15 +22,19 @@ from pydantic import ValidationError
 
 from registry_core.engines import EngineProfile, TokenUsage, Turn, TurnFailed, TurnResult
 from registry_core.tools import ToolCall
-
 from runtime_registry.engines.llm_failures import turn_failure
 from runtime_registry.engines.llm_history import history_messages, round_messages
 from runtime_registry.engines.llm_models import TunedAsyncChat, build_model, resolve_model, turn_key
 
-__all__ = ["run_turn", "check_profile"]
+__all__ = ["check_profile", "run_turn"]
 
 # What OpenAI-style finish reasons mean in our stop_reason vocabulary.
-_STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "content_filter": "content_filter", "tool_calls": "tool_use"}
+_STOP_REASONS = {
+    "stop": "end_turn",
+    "length": "max_tokens",
+    "content_filter": "content_filter",
+    "tool_calls": "tool_use",
+}
 
 
 def check_profile(profile: EngineProfile) -> None:
@@ -50,7 +54,9 @@ def check_profile(profile: EngineProfile) -> None:
         model.Options(**profile.options)
     except ValidationError as exc:
         names = sorted({str(error["loc"][0]) for error in exc.errors() if error.get("loc")})
-        raise ValueError(f"options: not options this model takes, or not values it accepts: {', '.join(names)}") from None
+        raise ValueError(
+            f"options: not options this model takes, or not values it accepts: {', '.join(names)}"
+        ) from None
     if profile.tools and not getattr(model, "supports_tools", False):
         raise ValueError(f"tools: model {profile.model[:100]!r} does not support tools in llm")
 
@@ -67,12 +73,19 @@ async def run_turn(turn: Turn) -> TurnResult:
     try:
         while True:
             response = model.prompt(
-                messages=messages, tools=tools or None, options=dict(profile.options), stream=True, **_key_argument(model, profile)
+                messages=messages,
+                tools=tools or None,
+                options=dict(profile.options),
+                stream=True,
+                **_key_argument(model, profile),
             )
             text = await _stream(turn, response)
             reply.append(text)
             usage.append(_usage(response))
-            calls = [ToolCall(c.tool_call_id or f"call-{index}", c.name, c.arguments or {}) for index, c in enumerate(response.tool_calls_or_raise())]
+            calls = [
+                ToolCall(c.tool_call_id or f"call-{index}", c.name, c.arguments or {})
+                for index, c in enumerate(response.tool_calls_or_raise())
+            ]
             if not calls:
                 return TurnResult("".join(reply), _sum(usage), _stop_reason(response))
             outcomes = await turn.run_tools(calls)

@@ -11,7 +11,7 @@ import asyncio
 
 from registry_core.engines import EngineProfile, Turn, TurnEngine, TurnResult
 
-__all__ = ["RECORD", "ECHO", "BUILTIN_ENGINES"]
+__all__ = ["BUILTIN_ENGINES", "ECHO", "RECORD"]
 
 # Settings that only make sense for an engine that calls a model.
 _MODEL_SETTINGS = ("model", "api_base", "key_env", "system_prompt")
@@ -47,7 +47,13 @@ async def _pause(seconds: float) -> None:
 
 
 #: Records the input; no reply.
-RECORD = TurnEngine("record", record, description="Keeps the input in the transcript; no reply", check=check_no_model_settings, replies=False)
+RECORD = TurnEngine(
+    "record",
+    record,
+    description="Keeps the input in the transcript; no reply",
+    check=check_no_model_settings,
+    replies=False,
+)
 #: Replies with the input.
 ECHO = TurnEngine("echo", echo, description="Replies with the input", check=check_no_model_settings)
 #: Both, by name.

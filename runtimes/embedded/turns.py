@@ -26,14 +26,13 @@ from registry_core.engines import EngineProfile, Turn, TurnFailed
 from registry_core.event_contract import WORKER_OUTPUT_DELTA, WORKER_TOOL_CALL_FINISHED, WORKER_TOOL_CALL_STARTED
 from registry_core.models import TranscriptEntry
 from registry_core.tools import ToolCall, ToolOutcome, WorkerTool
-
 from runtime_registry.runtimes.embedded.transcript import TOOL_CALL, TOOL_RESULT
 
 if TYPE_CHECKING:
     from runtime_registry.runtimes.embedded.events import EventLog
     from runtime_registry.runtimes.embedded.workers import WorkerRecord
 
-__all__ = ["EmbeddedTurn", "DeltaCoalescer"]
+__all__ = ["DeltaCoalescer", "EmbeddedTurn"]
 
 log = logging.getLogger("runtime_registry.runtimes.embedded.turns")
 
@@ -41,7 +40,7 @@ log = logging.getLogger("runtime_registry.runtimes.embedded.turns")
 class DeltaCoalescer:
     """Buffers streamed pieces of one turn and publishes them at most ``rate`` times per second."""
 
-    __slots__ = ("_publish", "_interval", "_pieces", "_handle", "_last", "_loop")
+    __slots__ = ("_handle", "_interval", "_last", "_loop", "_pieces", "_publish")
 
     def __init__(self, publish: Callable[[str], None], rate: float) -> None:
         self._publish = publish
@@ -146,7 +145,8 @@ class EmbeddedTurn(Turn):
         self._rounds += 1
         if self._rounds > self.profile.max_tool_rounds:
             raise TurnFailed(
-                "tool_round_limit", f"the model asked for tools more than {self.profile.max_tool_rounds} rounds in one turn"
+                "tool_round_limit",
+                f"the model asked for tools more than {self.profile.max_tool_rounds} rounds in one turn",
             )
         # Room for every call, every result and the reply that should follow.
         if len(self._worker.transcript) + 2 * len(calls) + 1 > self._max_entries:
@@ -176,7 +176,9 @@ class EmbeddedTurn(Turn):
 
 def call_content(call: ToolCall) -> str:
     """A ``tool_call`` transcript entry's content."""
-    return json.dumps({"call_id": call.call_id, "name": call.name, "arguments": dict(call.arguments)}, ensure_ascii=False)
+    return json.dumps(
+        {"call_id": call.call_id, "name": call.name, "arguments": dict(call.arguments)}, ensure_ascii=False
+    )
 
 
 def outcome_content(outcome: ToolOutcome) -> str:
@@ -195,7 +197,9 @@ async def _run_one(tool: WorkerTool | None, call: ToolCall) -> ToolOutcome:
         async with asyncio.timeout(tool.timeout_seconds):
             output = await tool.function(**dict(call.arguments))
     except TimeoutError:
-        return ToolOutcome(call.call_id, call.name, f"the tool did not answer within {tool.timeout_seconds:g} seconds", True)
+        return ToolOutcome(
+            call.call_id, call.name, f"the tool did not answer within {tool.timeout_seconds:g} seconds", True
+        )
     except TypeError:
         return ToolOutcome(call.call_id, call.name, "the arguments do not fit the tool's parameters", True)
     except Exception as exc:

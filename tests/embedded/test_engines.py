@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 import pytest
@@ -41,7 +42,9 @@ async def test_an_engine_gets_the_history_the_input_and_the_profile():
     seen = []
 
     async def remember(turn):
-        seen.append(([(e.role, e.content) for e in turn.history], turn.input, turn.input_role, turn.number, turn.profile.model))
+        seen.append(
+            ([(e.role, e.content) for e in turn.history], turn.input, turn.input_role, turn.number, turn.profile.model)
+        )
         return TurnResult(f"reply {turn.number}")
 
     runtime = runtime_with(TurnEngine("remember", remember), model="m-1")
@@ -78,7 +81,10 @@ async def test_usage_is_null_when_the_engine_reports_none():
     worker = runtime.create_worker().worker.worker_id
     runtime.send_input(worker, "x")
     await until_idle(runtime, worker)
-    assert events_of(runtime, worker)[-1] == ("worker.turn_completed", {"turn": 1, "usage": None, "stop_reason": "end_turn"})
+    assert events_of(runtime, worker)[-1] == (
+        "worker.turn_completed",
+        {"turn": 1, "usage": None, "stop_reason": "end_turn"},
+    )
 
 
 @pytest.mark.parametrize("code", sorted(TURN_FAILURE_CODES))
@@ -90,7 +96,10 @@ async def test_a_typed_failure_becomes_turn_failed_with_its_code_and_the_input_s
     worker = runtime.create_worker().worker.worker_id
     runtime.send_input(worker, "q")
     await until_idle(runtime, worker)
-    assert events_of(runtime, worker)[-1] == ("worker.turn_failed", {"turn": 1, "code": code, "message": "it did not work"})
+    assert events_of(runtime, worker)[-1] == (
+        "worker.turn_failed",
+        {"turn": 1, "code": code, "message": "it did not work"},
+    )
     assert transcript_of(runtime, worker) == [("user", "q")]
     runtime.send_input(worker, "again")  # idle and usable
 
@@ -110,7 +119,10 @@ async def test_an_engine_bug_is_engine_error_without_its_text_and_is_logged(capl
         runtime.send_input(worker, "q")
         await until_idle(runtime, worker)
     event = events_of(runtime, worker)[-1]
-    assert event == ("worker.turn_failed", {"turn": 1, "code": "engine_error", "message": "the turn failed unexpectedly"})
+    assert event == (
+        "worker.turn_failed",
+        {"turn": 1, "code": "engine_error", "message": "the turn failed unexpectedly"},
+    )
     assert any(record.exc_info for record in caplog.records)
 
 
@@ -175,10 +187,8 @@ async def test_cancel_stop_delete_and_close_cancel_the_engine_at_its_await_and_a
 
 async def test_a_cancelled_engine_that_swallows_the_cancel_still_writes_nothing():
     async def stubborn(turn):
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await asyncio.sleep(30)
-        except asyncio.CancelledError:
-            pass
         return TurnResult("late reply")
 
     runtime = runtime_with(TurnEngine("stubborn", stubborn))
@@ -206,14 +216,23 @@ def test_an_engine_check_that_refuses_a_setting_is_a_config_error_at_that_key():
 
     engine = TurnEngine("picky", run, check=check)
     with pytest.raises(InvalidRequest) as caught:
-        EmbeddedRuntime(EmbeddedSettings(profiles={"p": ProfileSettings(engine="picky", model="x")}), engines={"picky": engine})
+        EmbeddedRuntime(
+            EmbeddedSettings(profiles={"p": ProfileSettings(engine="picky", model="x")}), engines={"picky": engine}
+        )
     assert caught.value.details == ({"path": "profiles.p.model", "message": "not a model this engine knows"},)
 
 
-@pytest.mark.parametrize("key,value", [
-    ("model", "m"), ("api_base", "http://127.0.0.1:1/v1"), ("key_env", "K"), ("system_prompt", "s"),
-    ("options", {"temperature": 1}), ("tools", ["clock"]),
-])
+@pytest.mark.parametrize(
+    "key,value",
+    [
+        ("model", "m"),
+        ("api_base", "http://127.0.0.1:1/v1"),
+        ("key_env", "K"),
+        ("system_prompt", "s"),
+        ("options", {"temperature": 1}),
+        ("tools", ["clock"]),
+    ],
+)
 def test_record_and_echo_refuse_model_settings(key, value):
     with pytest.raises(InvalidRequest) as caught:
         EmbeddedRuntime(EmbeddedSettings(profiles={"p": ProfileSettings(engine="echo", **{key: value})}))

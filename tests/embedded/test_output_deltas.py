@@ -23,8 +23,10 @@ def streaming(pieces: int, gap: float) -> TurnEngine:
 
 def runtime_for(engine: TurnEngine, rate: float = 20.0, retention: int = 10_000) -> EmbeddedRuntime:
     settings = EmbeddedSettings(
-        profiles={"p": ProfileSettings(engine=engine.name)}, default_profile="p",
-        output_deltas_per_second=rate, event_retention=retention,
+        profiles={"p": ProfileSettings(engine=engine.name)},
+        default_profile="p",
+        output_deltas_per_second=rate,
+        event_retention=retention,
     )
     return EmbeddedRuntime(settings, event_start_id=1, engines={**BUILTIN_ENGINES, engine.name: engine})
 

@@ -30,7 +30,9 @@ async def _add(a: int, b: int) -> int:
 
 BOOM = WorkerTool("boom", "always fails", {"type": "object"}, _boom)
 SLEEPY = WorkerTool("sleepy", "never answers in time", {"type": "object"}, _sleepy, timeout_seconds=0.05)
-ADD = WorkerTool("add", "adds", {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}}, _add)
+ADD = WorkerTool(
+    "add", "adds", {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}}, _add
+)
 TOOLS = {tool.name: tool for tool in (CLOCK, BOOM, SLEEPY, ADD)}
 
 
@@ -54,7 +56,9 @@ def runtime_for(engine: TurnEngine, tools=("clock", "boom", "sleepy", "add"), **
     return EmbeddedRuntime(settings, event_start_id=1, engines={**BUILTIN_ENGINES, engine.name: engine}, tools=TOOLS)
 
 
-async def run_one_turn(runtime: EmbeddedRuntime, capabilities=("tool:clock", "tool:boom", "tool:sleepy", "tool:add")) -> str:
+async def run_one_turn(
+    runtime: EmbeddedRuntime, capabilities=("tool:clock", "tool:boom", "tool:sleepy", "tool:add")
+) -> str:
     worker = runtime.create_worker(capabilities=list(capabilities)).worker.worker_id
     runtime.send_input(worker, "go")
     await until_idle(runtime, worker)
@@ -69,9 +73,22 @@ async def test_a_tool_call_and_its_result_go_into_the_transcript_and_events():
     assert json.loads(entries[1][1]) == {"call_id": "c1", "name": "add", "arguments": {"a": 2, "b": 3}}
     assert json.loads(entries[2][1]) == {"call_id": "c1", "name": "add", "output": "5", "is_error": False}
     assert entries[3][1] == "add:ok:5"
-    kinds = {t: d for t, d in events_of(runtime, worker)}
-    assert kinds["worker.tool_call_started"] == {"turn": 1, "call_id": "c1", "name": "add", "arguments": {"a": 2, "b": 3}, "transcript_sequence": 2}
-    assert kinds["worker.tool_call_finished"] == {"turn": 1, "call_id": "c1", "name": "add", "is_error": False, "output": "5", "transcript_sequence": 3}
+    kinds = dict(events_of(runtime, worker))
+    assert kinds["worker.tool_call_started"] == {
+        "turn": 1,
+        "call_id": "c1",
+        "name": "add",
+        "arguments": {"a": 2, "b": 3},
+        "transcript_sequence": 2,
+    }
+    assert kinds["worker.tool_call_finished"] == {
+        "turn": 1,
+        "call_id": "c1",
+        "name": "add",
+        "is_error": False,
+        "output": "5",
+        "transcript_sequence": 3,
+    }
 
 
 async def test_the_clock_tool_tells_the_time():
@@ -92,7 +109,9 @@ async def test_a_tool_that_raises_is_an_error_result_naming_only_the_exception_t
 async def test_a_tool_that_times_out_is_an_error_result_and_the_turn_goes_on():
     runtime = runtime_for(scripted([[ToolCall("c", "sleepy", {})], [ToolCall("d", "add", {"a": 1, "b": 1})]]))
     worker = await run_one_turn(runtime)
-    assert transcript_of(runtime, worker)[-1][1] == "sleepy:error:the tool did not answer within 0.05 seconds | add:ok:2"
+    assert (
+        transcript_of(runtime, worker)[-1][1] == "sleepy:error:the tool did not answer within 0.05 seconds | add:ok:2"
+    )
 
 
 async def test_arguments_that_do_not_fit_are_an_error_result():
@@ -123,7 +142,9 @@ async def test_more_rounds_than_max_tool_rounds_fail_the_turn_with_tool_round_li
 
 async def test_a_round_without_room_in_the_transcript_fails_the_turn_with_transcript_full():
     settings = EmbeddedSettings(
-        max_transcript_entries=4, profiles={"p": ProfileSettings(engine="scripted", tools=["clock"])}, default_profile="p"
+        max_transcript_entries=4,
+        profiles={"p": ProfileSettings(engine="scripted", tools=["clock"])},
+        default_profile="p",
     )
     engine = scripted([[ToolCall("a", "clock", {}), ToolCall("b", "clock", {})]])
     runtime = EmbeddedRuntime(settings, engines={**BUILTIN_ENGINES, "scripted": engine}, tools=TOOLS)
