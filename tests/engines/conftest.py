@@ -6,7 +6,6 @@ import pytest
 
 from . import fake_llm_plugin
 
-
 #: The environment variable the test profiles name in ``key_env``.
 KEY_ENV = "FAKE_LLM_TEST_KEY"
 

@@ -58,7 +58,9 @@ class FakeAsyncModel(llm.AsyncKeyModel):
         PROMPTS.append([_flatten(m) for m in messages])
         KEYS.append(key)
         last_user = next(_flatten(m)[1] for m in reversed(messages) if m.role == "user")
-        results = [p for p in messages[-1].parts if isinstance(p, ToolResultPart)] if messages[-1].role == "tool" else []
+        results = (
+            [p for p in messages[-1].parts if isinstance(p, ToolResultPart)] if messages[-1].role == "tool" else []
+        )
         if last_user.startswith("fail:"):
             raise UpstreamError({"auth": 401, "rate": 429, "server": 500}[last_user[5:]])
         if last_user.startswith("tool:") and not results:

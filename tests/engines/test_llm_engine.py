@@ -14,15 +14,17 @@ from runtime_registry.engines.llm_engine import LLM
 from runtime_registry.runtimes.embedded import EmbeddedRuntime, EmbeddedSettings, ProfileSettings
 from runtime_registry.runtimes.embedded.builtin_engines import BUILTIN_ENGINES
 
-from .conftest import KEY_ENV
 from ..embedded.test_engines import events_of, transcript_of, until_idle
+from .conftest import KEY_ENV
 
 ENGINES = {**BUILTIN_ENGINES, "llm": LLM}
 
 
 def runtime(**profile: object) -> EmbeddedRuntime:
     fields = {"engine": "llm", "model": "fake-model", "key_env": KEY_ENV, **profile}
-    settings = EmbeddedSettings(profiles={"p": ProfileSettings(**fields)}, default_profile="p", output_deltas_per_second=1000)  # type: ignore[arg-type]
+    settings = EmbeddedSettings(
+        profiles={"p": ProfileSettings(**fields)}, default_profile="p", output_deltas_per_second=1000
+    )  # type: ignore[arg-type]
     return EmbeddedRuntime(settings, event_start_id=1, engines=ENGINES, tools={"clock": CLOCK})
 
 
@@ -40,7 +42,8 @@ async def test_a_turn_streams_deltas_replies_once_and_reports_usage():
     deltas = [e.data["text"] for e in live.take(up_to=2**62) if e.type == "worker.output_delta"]
     assert "".join(deltas) == "echo: hello there"
     assert events_of(rt, worker)[-1] == (
-        "worker.turn_completed", {"turn": 1, "usage": {"input_tokens": 1, "output_tokens": 3}, "stop_reason": "end_turn"}
+        "worker.turn_completed",
+        {"turn": 1, "usage": {"input_tokens": 1, "output_tokens": 3}, "stop_reason": "end_turn"},
     )
 
 
@@ -50,7 +53,10 @@ async def test_every_turn_replays_the_history_from_the_transcript_with_the_syste
     await turn(rt, worker, "one")
     await turn(rt, worker, "two")
     assert fake_llm_model.PROMPTS[-1] == [
-        ("system", "be brief"), ("user", "one"), ("assistant", "echo: one"), ("user", "two"),
+        ("system", "be brief"),
+        ("user", "one"),
+        ("assistant", "echo: one"),
+        ("user", "two"),
     ]
 
 
@@ -174,5 +180,9 @@ def test_the_tool_call_transcript_entries_are_json():
     from registry_core import ToolCall, ToolOutcome
     from runtime_registry.runtimes.embedded.turns import call_content, outcome_content
 
-    assert json.loads(call_content(ToolCall("c", "clock", {"x": 1}))) == {"call_id": "c", "name": "clock", "arguments": {"x": 1}}
+    assert json.loads(call_content(ToolCall("c", "clock", {"x": 1}))) == {
+        "call_id": "c",
+        "name": "clock",
+        "arguments": {"x": 1},
+    }
     assert json.loads(outcome_content(ToolOutcome("c", "clock", "out", True)))["is_error"] is True
