@@ -30,6 +30,7 @@ disconnects and closes streams when uvicorn begins to shut down (decision 0011).
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -57,6 +58,11 @@ log = logging.getLogger("runtime_registry.server.event_stream")
 HEARTBEAT_COMMENT = "heartbeat"
 #: How long a stream may take to end itself once shutdown begins before it is cancelled.
 SHUTDOWN_GRACE_SECONDS = 2.0
+#: How long a stream woken by a live event waits for others before it sends them together.
+LIVE_BATCH_SECONDS = 0.01
+#: Rendered frames kept, so that N streams render an event once (about 300 B each).
+FRAME_CACHE_SIZE = 4096
+_FRAMES: collections.OrderedDict[int, tuple[Event, bytes]] = collections.OrderedDict()
 #: Plain LF line ends (the spec allows LF, CRLF or CR): readable in curl and easy to parse.
 _SEPARATOR = "\n"
 
@@ -121,7 +127,7 @@ def event_stream_endpoint(registry: RuntimeRegistry, *, heartbeat_seconds: float
 async def _events(
     registry: RuntimeRegistry, runtime_id: str, first: EventPage | CursorExpired, *,
     page_max: int, heartbeat_seconds: float, shutdown: anyio.Event, live: LiveSubscription | None = None,
-) -> AsyncIterator[ServerSentEvent]:
+) -> AsyncIterator[ServerSentEvent | bytes]:
     if isinstance(first, CursorExpired):
         yield _error_event("cursor_expired", first)
         return
@@ -129,20 +135,23 @@ async def _events(
     shutting_down = asyncio.ensure_future(shutdown.wait())
     try:
         while True:
+            # Everything ready goes out as one write: a busy runtime costs one
+            # send per batch, not one per event.
+            frames: list[bytes] = []
             for event in page.events:
                 if live is not None and live.pending():
                     # Live events that came before this stored one go first.
-                    for early in live.take(up_to=event.id - 1):
-                        yield _event_message(early, runtime_id, stored=False)
-                yield _event_message(event, runtime_id)
+                    frames.extend(_frame(early, runtime_id, stored=False) for early in live.take(up_to=event.id - 1))
+                frames.append(_frame(event, runtime_id))
+            if frames:
+                yield b"".join(frames)
             cursor = page.next_cursor
             if not page.has_more:
                 while True:
                     if live is not None and live.pending():
                         taken = live.take(up_to=cursor)
-                        for event in taken:
-                            yield _event_message(event, runtime_id, stored=False)
                         if taken:
+                            yield b"".join(_frame(event, runtime_id, stored=False) for event in taken)
                             continue
                     more = await _wait_for_events(registry, runtime_id, cursor, heartbeat_seconds, shutting_down, live)
                     if more is None:
@@ -150,6 +159,10 @@ async def _events(
                     if more:
                         break
                     if live is not None and live.pending():
+                        # Woken by a live event: let the others of this moment
+                        # join it, so a stream wakes at most ~1/LIVE_BATCH_SECONDS
+                        # times a second however many workers stream.
+                        await asyncio.sleep(LIVE_BATCH_SECONDS)
                         continue
                     yield _sse().ServerSentEvent(comment=HEARTBEAT_COMMENT, sep=_SEPARATOR)
             page = await registry.read_events(runtime_id, cursor=cursor, limit=page_max)
@@ -191,18 +204,28 @@ async def _wait_for_events(
     return waiting.result()
 
 
-def _event_message(event: Event, runtime_id: str, *, stored: bool = True) -> ServerSentEvent:
+def _frame(event: Event, runtime_id: str, *, stored: bool = True) -> bytes:
+    """The event's SSE frame, rendered once however many streams send it."""
+    cached = _FRAMES.get(id(event))
+    if cached is not None and cached[0] is event:
+        return cached[1]
     try:
         # A live event has no id line: its id is the stored event it follows,
         # and the client's Last-Event-ID must only ever name stored events.
-        return _sse().ServerSentEvent(
+        frame = _sse().ServerSentEvent(
             encode_json(to_json_data(event)), id=str(event.id) if stored else None, event=event.type, sep=_SEPARATOR
-        )
+        ).encode()
     except Exception:
         # Event data is the provider's free-form mapping: a value that cannot
         # become JSON is the runtime's fault, reported like any runtime failure.
         log.exception("runtime %r returned an event that cannot be rendered as JSON", runtime_id)
         raise RuntimeUnavailable("the runtime returned malformed data", runtime_id=runtime_id) from None
+    # Keyed by identity and holding the event itself, so a key can never
+    # name another object; the oldest frames go first.
+    _FRAMES[id(event)] = (event, frame)
+    if len(_FRAMES) > FRAME_CACHE_SIZE:
+        _FRAMES.popitem(last=False)
+    return frame
 
 
 def _error_event(name: str, error: RegistryError) -> ServerSentEvent:
