@@ -102,10 +102,10 @@ class TokenUsage:
 class TurnResult:
     """What an engine returns when its turn ends normally.
 
-    :param text: the reply, added as one ``assistant`` entry and one
+    :ivar text: the reply, added as one ``assistant`` entry and one
         ``worker.output`` event; ``None`` for no reply (the ``record`` engine).
-    :param usage: tokens used, or ``None`` where the model did not report them.
-    :param stop_reason: why the turn ended, e.g. ``"end_turn"``, ``"max_tokens"``.
+    :ivar usage: tokens used, or ``None`` where the model did not report them.
+    :ivar stop_reason: why the turn ended, e.g. ``"end_turn"``, ``"max_tokens"``.
     """
 
     text: str | None
@@ -117,18 +117,18 @@ class TurnResult:
 class EngineProfile:
     """The settings of the profile a turn runs under, as the operator configured them.
 
-    :param name: the profile's name (``builtin:echo`` or the operator's name).
-    :param engine: the engine's name.
-    :param model: the model id (engines that call a model; ``None`` otherwise).
-    :param api_base: an OpenAI-compatible server's base URL, if any. Secret:
+    :ivar name: the profile's name (``builtin:echo`` or the operator's name).
+    :ivar engine: the engine's name.
+    :ivar model: the model id (engines that call a model; ``None`` otherwise).
+    :ivar api_base: an OpenAI-compatible server's base URL, if any. Secret:
         never put it in a message, event or log line above debug.
-    :param key_env: the environment variable that holds the key, if any.
-    :param system_prompt: the system prompt, if any.
-    :param options: options passed to the model (engine-specific).
-    :param tools: the tool names this profile may grant.
-    :param max_turn_seconds: the longest a turn may take (the runtime enforces it).
-    :param max_tool_rounds: the most rounds of tool calls one turn may make.
-    :param reply_delay_seconds: a fixed delay of ``record``/``echo`` turns.
+    :ivar key_env: the environment variable that holds the key, if any.
+    :ivar system_prompt: the system prompt, if any.
+    :ivar options: options passed to the model (engine-specific).
+    :ivar tools: the tool names this profile may grant.
+    :ivar max_turn_seconds: the longest a turn may take (the runtime enforces it).
+    :ivar max_tool_rounds: the most rounds of tool calls one turn may make.
+    :ivar reply_delay_seconds: a fixed delay of ``record``/``echo`` turns.
     """
 
     name: str
@@ -197,15 +197,15 @@ def _check_engine_name(_instance: object, _attribute: attrs.Attribute[Any], valu
 class TurnEngine:
     """A turn engine a plugin registers with ``register_turn_engines``.
 
-    :param name: what operators write in a profile (``engine = "llm"``).
-    :param run: ``async def run(turn: Turn) -> TurnResult``.
-    :param description: one line for ``runtime-registry plugins``.
-    :param check: optional ``check(profile: EngineProfile) -> None``, called at
+    :ivar name: what operators write in a profile (``engine = "llm"``).
+    :ivar run: ``async def run(turn: Turn) -> TurnResult``.
+    :ivar description: one line for ``runtime-registry plugins``.
+    :ivar check: optional ``check(profile: EngineProfile) -> None``, called at
         startup for every profile that uses this engine; raise ``ValueError``
         with a one-line message for a setting the engine cannot use (the
         operator sees it as a configuration error of that profile). It may
         import heavy libraries: it runs only when a profile uses the engine.
-    :param replies: whether turns add an ``assistant`` entry (the runtime keeps
+    :ivar replies: whether turns add an ``assistant`` entry (the runtime keeps
         room for it before accepting input). ``False`` only for engines that
         never reply.
     """

@@ -16,8 +16,9 @@ __all__ = ["HostExtensions"]
 class HostExtensions:
     """What every loaded plugin registered besides kinds: turn engines and worker tools, by name.
 
-    A kind that sets ``RuntimeKind(uses_extensions=True)`` gets one as
-    ``factory(runtime_id, settings, extensions=...)``.
+    A kind whose factory takes an ``extensions`` keyword parameter gets one
+    as ``factory(runtime_id, settings, extensions=...)`` (like ``context``:
+    :class:`~registry_core.kinds.RuntimeContext`).
     """
 
     engines: Mapping[str, TurnEngine] = attrs.field(factory=dict)

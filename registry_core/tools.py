@@ -37,14 +37,14 @@ def _check_timeout(_instance: object, _attribute: attrs.Attribute[Any], value: f
 class WorkerTool:
     """A tool a model may call.
 
-    :param name: the function name the model sees and profiles list.
-    :param description: what the tool does, for the model.
-    :param input_schema: a JSON schema (an ``object``) of the arguments.
-    :param function: ``async def function(**arguments) -> str``; what it
+    :ivar name: the function name the model sees and profiles list.
+    :ivar description: what the tool does, for the model.
+    :ivar input_schema: a JSON schema (an ``object``) of the arguments.
+    :ivar function: ``async def function(**arguments) -> str``; what it
         returns (made a string with ``str`` if it is not one) goes back to
         the model. If it raises, the model gets an error result naming only the
         exception's type.
-    :param timeout_seconds: how long a call may take before it becomes an
+    :ivar timeout_seconds: how long a call may take before it becomes an
         error result.
     """
 
@@ -59,9 +59,9 @@ class WorkerTool:
 class ToolCall:
     """A model's request to call a tool.
 
-    :param call_id: the model's id for the call (ties the result to it).
-    :param name: the tool's name.
-    :param arguments: the arguments the model sent.
+    :ivar call_id: the model's id for the call (ties the result to it).
+    :ivar name: the tool's name.
+    :ivar arguments: the arguments the model sent.
     """
 
     call_id: str
