@@ -17,8 +17,9 @@ __all__ = ["DEFAULT_DATA_DIR", "KIND_NAME_PATTERN", "NoSettings", "ProviderFacto
 #: Kind names: lowercase letters, digits and ``-``, starting with a letter, at most 64.
 KIND_NAME_PATTERN = re.compile(r"[a-z][a-z0-9\-]{0,63}")
 
-#: Builds a provider: ``factory(runtime_id, settings) -> RuntimeProvider``.
-ProviderFactory = Callable[[str, Any], RuntimeProvider]
+#: Builds a provider: ``factory(runtime_id, settings) -> RuntimeProvider`` (with
+#: ``extensions=`` too when the kind sets ``uses_extensions``).
+ProviderFactory = Callable[..., RuntimeProvider]
 
 
 #: The data directory of a host that configures none: relative to the working directory.

@@ -212,7 +212,7 @@ def _frame(event: Event, runtime_id: str, *, stored: bool = True) -> bytes:
     try:
         # A live event has no id line: its id is the stored event it follows,
         # and the client's Last-Event-ID must only ever name stored events.
-        frame = _sse().ServerSentEvent(
+        frame: bytes = _sse().ServerSentEvent(
             encode_json(to_json_data(event)), id=str(event.id) if stored else None, event=event.type, sep=_SEPARATOR
         ).encode()
     except Exception:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import Any
 
-from llm.parts import Message, TextPart, ToolCallPart, ToolResultPart
+from llm.parts import Message, Part, TextPart, ToolCallPart, ToolResultPart
 
 from registry_core.models import TranscriptEntry
 from registry_core.tools import ToolCall, ToolOutcome
@@ -38,30 +39,30 @@ def history_messages(system_prompt: str | None, entries: Sequence[TranscriptEntr
             data = _load(entry)
             if data is None or data.get("call_id") not in answered:
                 continue
-            part = ToolCallPart(
+            call = ToolCallPart(
                 name=data.get("name", ""), arguments=data.get("arguments") or {}, tool_call_id=data["call_id"]
             )
-            _append_part(messages, "assistant", part, ToolCallPart)
+            _append_part(messages, "assistant", call, ToolCallPart)
         elif role == "tool_result":
             data = _load(entry)
             if data is None:
                 continue
-            part = ToolResultPart(
+            result = ToolResultPart(
                 name=data.get("name", ""), output=str(data.get("output", "")), tool_call_id=data.get("call_id")
             )
-            _append_part(messages, "tool", part, ToolResultPart)
+            _append_part(messages, "tool", result, ToolResultPart)
     return messages
 
 
 def round_messages(text: str, calls: Sequence[ToolCall], outcomes: Sequence[ToolOutcome]) -> list[Message]:
     """The messages one tool round adds within a turn: the model's calls, then their results."""
-    parts: list = [TextPart(text)] if text else []
+    parts: list[Part] = [TextPart(text)] if text else []
     parts.extend(ToolCallPart(name=c.name, arguments=dict(c.arguments), tool_call_id=c.call_id) for c in calls)
-    results = [ToolResultPart(name=o.name, output=o.output, tool_call_id=o.call_id) for o in outcomes]
+    results: list[Part] = [ToolResultPart(name=o.name, output=o.output, tool_call_id=o.call_id) for o in outcomes]
     return [Message("assistant", parts), Message("tool", results)]
 
 
-def _append_part(messages: list[Message], role: str, part: object, kind: type) -> None:
+def _append_part(messages: list[Message], role: str, part: Part, kind: type) -> None:
     # Calls of one round share an assistant message, results a tool message.
     last = messages[-1] if messages else None
     if last is not None and last.role == role and last.parts and all(isinstance(p, kind) for p in last.parts):
@@ -70,7 +71,7 @@ def _append_part(messages: list[Message], role: str, part: object, kind: type) -
         messages.append(Message(role, [part]))
 
 
-def _load(entry: TranscriptEntry) -> dict | None:
+def _load(entry: TranscriptEntry) -> dict[str, Any] | None:
     try:
         data = json.loads(entry.content)
     except ValueError:

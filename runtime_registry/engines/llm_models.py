@@ -67,8 +67,8 @@ class TunedAsyncChat(AsyncChat):
     other than the stream read.
     """
 
-    needs_key = None  # the key is ours to give, never llm's to look up
-    key_env_var = None
+    needs_key = None  # type: ignore[assignment]  # the key is ours to give, never llm's to look up
+    key_env_var = None  # type: ignore[assignment]
 
     def get_client(self, key: str | None, *, async_: bool = False) -> Any:
         if not async_:
@@ -86,7 +86,7 @@ class TunedAsyncChat(AsyncChat):
         return client
 
     _turn_key: str | None = None
-    _clients: list
+    _clients: list[Any]
 
 
 def turn_key(profile: EngineProfile) -> str | None:
@@ -96,15 +96,15 @@ def turn_key(profile: EngineProfile) -> str | None:
     return os.environ.get(profile.key_env) or None
 
 
-def resolve_model(profile: EngineProfile) -> llm.AsyncModel | llm.AsyncKeyModel:
+def resolve_model(profile: EngineProfile) -> Any:
     """The model object llm knows for the profile (no key attached yet).
 
     :raises llm.UnknownModelError: no such model (without ``api_base``).
     """
     isolate_llm_user_dir()
     if profile.api_base is not None:
-        return TunedAsyncChat(profile.model, model_name=profile.model, api_base=profile.api_base, supports_tools=True)
-    model = llm.get_async_model(profile.model)
+        return TunedAsyncChat(profile.model, model_name=profile.model, api_base=profile.api_base, supports_tools=True)  # type: ignore[no-untyped-call]
+    model: Any = llm.get_async_model(profile.model)
     if type(model) is AsyncChat:
         tuned = copy.copy(model)
         tuned.__class__ = TunedAsyncChat

@@ -20,7 +20,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from registry_core.engines import EngineProfile, Turn, TurnFailed
 from registry_core.event_contract import WORKER_OUTPUT_DELTA, WORKER_TOOL_CALL_FINISHED, WORKER_TOOL_CALL_STARTED
@@ -165,7 +165,7 @@ class EmbeddedTurn(Turn):
             })
         return list(outcomes)
 
-    def _record(self, role: str, content: str, event_type: str, data: dict) -> None:
+    def _record(self, role: str, content: str, event_type: str, data: dict[str, Any]) -> None:
         if not self.current:
             raise asyncio.CancelledError  # the turn is no longer the worker's: write nothing more
         transcript = self._worker.transcript

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import multiprocessing
 import os
 import statistics
@@ -68,7 +67,9 @@ async def per_delta_overhead(count: int = 50_000) -> None:
         done.set()
         return TurnResult(None)
 
-    settings = EmbeddedSettings(profiles={"e": ProfileSettings(engine="emitting")}, default_profile="e", output_deltas_per_second=1000)
+    settings = EmbeddedSettings(
+        profiles={"e": ProfileSettings(engine="emitting")}, default_profile="e", output_deltas_per_second=1000
+    )
     runtime = EmbeddedRuntime(settings, engines={**BUILTIN_ENGINES, "emitting": TurnEngine("emitting", emitting)})
     live = runtime.events.subscribe()
     live._queue = __import__("collections").deque(maxlen=count + 10)  # keep every delta for this measurement
@@ -89,9 +90,11 @@ async def per_delta_overhead(count: int = 50_000) -> None:
         queue.get_nowait()
     bare = (time.perf_counter() - started) / count
     await runtime.close()
-    print(f"1. per delta, engine emit to SSE frame: {ours * 1e6:.2f} µs ({frames} frames); "
-          f"bare asyncio.Queue put+get: {bare * 1e6:.2f} µs; ratio {ours / bare:.1f}x; "
-          f"difference {(ours - bare) * 1e6:.2f} µs")
+    print(
+        f"1. per delta, engine emit to SSE frame: {ours * 1e6:.2f} µs ({frames} frames); "
+        f"bare asyncio.Queue put+get: {bare * 1e6:.2f} µs; ratio {ours / bare:.1f}x; "
+        f"difference {(ours - bare) * 1e6:.2f} µs"
+    )
 
 
 # -- 2. delivery under load -------------------------------------------------------
@@ -167,7 +170,7 @@ def delivery_under_load(workers: int, subscribers: int, seconds: float) -> None:
 
     config = parse_config(
         f'[server]\nstream_heartbeat_seconds = 5\n[[runtimes]]\nid = "backend-internal"\nkind = "embedded"\n'
-        f'[runtimes.settings]\nmax_workers = {workers + 10}\n'
+        f"[runtimes.settings]\nmax_workers = {workers + 10}\n"
         '[runtimes.settings.profiles.stream]\nengine = "bench-stream"\nmax_turn_seconds = 600\n'
     )
     discovered = (*discover_plugins(), DiscoveredPlugin("bench", "1", "bench", load=lambda: streaming_plugin(seconds)))
@@ -216,9 +219,15 @@ def delivery_under_load(workers: int, subscribers: int, seconds: float) -> None:
         f"2. {workers} workers x {PIECES_PER_SECOND} pieces/s, {subscribers} SSE subscribers, {seconds:g} s: "
         f"{len(latest)} deltas received ({len(latest) / subscribers / seconds:.0f}/s per subscriber)"
     )
-    print(f"   delivery latency (newest piece): p50 {percentile(latest, 0.5):.1f} ms, p99 {percentile(latest, 0.99):.1f} ms, max {max(latest):.1f} ms")
-    print(f"   with coalescing wait (oldest piece): p50 {percentile(oldest, 0.5):.1f} ms, p99 {percentile(oldest, 0.99):.1f} ms")
-    print(f"   event-loop lag: p50 {percentile(measured_lags, 0.5):.1f} ms, p99 {percentile(measured_lags, 0.99):.1f} ms, max {max(measured_lags):.1f} ms")
+    print(
+        f"   delivery latency (newest piece): p50 {percentile(latest, 0.5):.1f} ms, p99 {percentile(latest, 0.99):.1f} ms, max {max(latest):.1f} ms"
+    )
+    print(
+        f"   with coalescing wait (oldest piece): p50 {percentile(oldest, 0.5):.1f} ms, p99 {percentile(oldest, 0.99):.1f} ms"
+    )
+    print(
+        f"   event-loop lag: p50 {percentile(measured_lags, 0.5):.1f} ms, p99 {percentile(measured_lags, 0.99):.1f} ms, max {max(measured_lags):.1f} ms"
+    )
 
 
 # -- 3. startup -------------------------------------------------------------------
@@ -248,8 +257,10 @@ def startup(rounds: int) -> None:
                 imported[name] = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "?"
         base = statistics.median(times["default"])
         for name, values in times.items():
-            print(f"3. check-config, {name}: median {statistics.median(values):.0f} ms, best {min(values):.0f} ms "
-                  f"({statistics.median(values) / base:.2f}x); imported of llm/openai: {imported[name]}")
+            print(
+                f"3. check-config, {name}: median {statistics.median(values):.0f} ms, best {min(values):.0f} ms "
+                f"({statistics.median(values) / base:.2f}x); imported of llm/openai: {imported[name]}"
+            )
 
 
 def main() -> None:

@@ -20,7 +20,9 @@ ASSEMBLE = textwrap.dedent(
 
 
 def top_level_modules_after_assembling(config: str) -> set[str]:
-    result = subprocess.run([sys.executable, "-c", ASSEMBLE.format(config=config)], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", ASSEMBLE.format(config=config)], capture_output=True, text=True, check=True
+    )
     return set(json.loads(result.stdout))
 
 
