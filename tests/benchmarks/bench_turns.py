@@ -100,7 +100,7 @@ async def per_delta_overhead(count: int = 50_000) -> None:
 # -- 2. delivery under load -------------------------------------------------------
 
 
-def streaming_plugin(seconds: float) -> types.SimpleNamespace:
+def streaming_plugin(seconds: float) -> types.ModuleType:
     from registry_core import TurnEngine, TurnResult, hookimpl
 
     async def stream(turn):
@@ -115,7 +115,10 @@ def streaming_plugin(seconds: float) -> types.SimpleNamespace:
     def register_turn_engines(register):
         register(TurnEngine("bench-stream", stream))
 
-    return types.SimpleNamespace(register_turn_engines=register_turn_engines)
+    # A module, as a real plugin is (pluggy needs plugins it can hash).
+    plugin = types.ModuleType("test_engine_plugin")
+    plugin.register_turn_engines = register_turn_engines  # type: ignore[attr-defined]
+    return plugin
 
 
 def subscriber_process(port: int, subscribers: int, until: float, ready, results) -> None:

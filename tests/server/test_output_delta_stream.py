@@ -24,12 +24,15 @@ async def drip(turn):
     return TurnResult("one two three ")
 
 
-def drip_plugin() -> types.SimpleNamespace:
+def drip_plugin() -> types.ModuleType:
     @hookimpl
     def register_turn_engines(register):
         register(TurnEngine("drip", drip))
 
-    return types.SimpleNamespace(register_turn_engines=register_turn_engines)
+    # A module, as a real plugin is (pluggy needs plugins it can hash).
+    plugin = types.ModuleType("test_engine_plugin")
+    plugin.register_turn_engines = register_turn_engines  # type: ignore[attr-defined]
+    return plugin
 
 
 def app():
