@@ -99,10 +99,12 @@ RUNTIME_KINDS = RegistrationHook(
 )
 
 #: ``register_turn_engines(register)``: the turn engines a plugin provides (decision 0090).
-TURN_ENGINES = RegistrationHook("register_turn_engines", TurnEngine, "turn engine", RegisteredEngine)
+TURN_ENGINES = RegistrationHook(
+    "register_turn_engines", TurnEngine, "turn engine", RegisteredEngine, info_field="engines"
+)
 
 #: ``register_worker_tools(register)``: the tools a plugin provides to workers' models (decision 0094).
-WORKER_TOOLS = RegistrationHook("register_worker_tools", WorkerTool, "worker tool", RegisteredTool)
+WORKER_TOOLS = RegistrationHook("register_worker_tools", WorkerTool, "worker tool", RegisteredTool, info_field="tools")
 
 #: Every registration hook, called in this order at startup.
 REGISTRATION_HOOKS: tuple[RegistrationHook, ...] = (RUNTIME_KINDS, TURN_ENGINES, WORKER_TOOLS)
