@@ -152,7 +152,7 @@ def documented_embedded_defaults() -> dict[str, str]:
 
 
 def documented_store_defaults() -> dict[str, str]:
-    section = DOCS.read_text().split("### The store", 1)[1].split("\n## ", 1)[0]
+    section = DOCS.read_text().split("### The store", 1)[1].split("\n## ", 1)[0].split("\n### ", 1)[0]
     return dict(re.findall(r"^\| `(\w+)` \| `([^`]*)` \|", section, re.MULTILINE))
 
 
