@@ -153,16 +153,32 @@ class EmbeddedTurn(Turn):
             raise TurnFailed("transcript_full", "the worker's transcript has no room for this turn's tool calls")
         self.deltas.flush()  # what the model said before asking comes first
         for call in calls:
-            self._record(TOOL_CALL, call_content(call), WORKER_TOOL_CALL_STARTED, {
-                "turn": self.number, "call_id": call.call_id, "tool": call.name, "arguments": dict(call.arguments),
-            })
+            self._record(
+                TOOL_CALL,
+                call_content(call),
+                WORKER_TOOL_CALL_STARTED,
+                {
+                    "turn": self.number,
+                    "call_id": call.call_id,
+                    "tool": call.name,
+                    "arguments": dict(call.arguments),
+                },
+            )
         granted = {tool.name: tool for tool in self.tools}
         outcomes = await asyncio.gather(*(_run_one(granted.get(call.name), call) for call in calls))
         for outcome in outcomes:
-            self._record(TOOL_RESULT, outcome_content(outcome), WORKER_TOOL_CALL_FINISHED, {
-                "turn": self.number, "call_id": outcome.call_id, "tool": outcome.name,
-                "is_error": outcome.is_error, "output": outcome.output,
-            })
+            self._record(
+                TOOL_RESULT,
+                outcome_content(outcome),
+                WORKER_TOOL_CALL_FINISHED,
+                {
+                    "turn": self.number,
+                    "call_id": outcome.call_id,
+                    "tool": outcome.name,
+                    "is_error": outcome.is_error,
+                    "output": outcome.output,
+                },
+            )
         return list(outcomes)
 
     def _record(self, role: str, content: str, event_type: str, data: dict[str, Any]) -> None:

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from registry_core import InvalidRequest, ToolCall, TurnEngine, TurnResult, WorkerTool
+from registry_core import InvalidRequest, ToolCall, TurnEngine, TurnResult, WorkerTool, data_problems
 from runtime_registry.engines.clock import CLOCK
 from runtime_registry.runtimes.embedded import EmbeddedRuntime, EmbeddedSettings, ProfileSettings
 from runtime_registry.runtimes.embedded.builtin_engines import BUILTIN_ENGINES
@@ -74,17 +74,18 @@ async def test_a_tool_call_and_its_result_go_into_the_transcript_and_events():
     assert json.loads(entries[2][1]) == {"call_id": "c1", "name": "add", "output": "5", "is_error": False}
     assert entries[3][1] == "add:ok:5"
     kinds = dict(events_of(runtime, worker))
+    assert all(data_problems(event) == [] for event in runtime.read_events(cursor=None, limit=100).events)
     assert kinds["worker.tool_call_started"] == {
         "turn": 1,
         "call_id": "c1",
-        "name": "add",
+        "tool": "add",
         "arguments": {"a": 2, "b": 3},
         "transcript_sequence": 2,
     }
     assert kinds["worker.tool_call_finished"] == {
         "turn": 1,
         "call_id": "c1",
-        "name": "add",
+        "tool": "add",
         "is_error": False,
         "output": "5",
         "transcript_sequence": 3,
