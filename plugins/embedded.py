@@ -22,14 +22,12 @@ from pathlib import Path
 
 from registry_core import (
     CreateWorkerRequest,
-    HostExtensions,
-    LiveSubscription,
-    TurnEngine,
-    WorkerTool,
     Diagnostic,
     EventPage,
+    HostExtensions,
     InputAccepted,
     InputRequest,
+    LiveSubscription,
     RuntimeContext,
     RuntimeKind,
     RuntimeLimits,
@@ -37,9 +35,11 @@ from registry_core import (
     RuntimeState,
     RuntimeStatus,
     TranscriptPage,
+    TurnEngine,
     Worker,
     WorkerActionResult,
     WorkerPage,
+    WorkerTool,
     hookimpl,
 )
 from registry_core.kinds import DEFAULT_DATA_DIR

@@ -23,9 +23,9 @@ from typing import Any
 import attrs
 
 from registry_core import __version__
+from registry_core.converter import unstructure
 from runtime_registry.host.assembly import assemble
 from runtime_registry.host.config import ConfigError, RegistryConfig, ServerSettings, apply_environment, load_config
-from registry_core.converter import unstructure
 from runtime_registry.host.plugin_loading import discover_plugins, load_plugins
 from runtime_registry.server.binding import BindError, bind_socket, insecure_bind_problem
 

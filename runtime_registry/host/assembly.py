@@ -15,8 +15,8 @@ from pathlib import Path
 import attrs
 
 from registry_core.converter import structure
-from registry_core.extensions import HostExtensions
 from registry_core.errors import InvalidRequest
+from registry_core.extensions import HostExtensions
 from registry_core.kinds import RuntimeContext, accepts_context, accepts_keyword
 from registry_core.models import PluginState
 from registry_core.provider import RuntimeProvider

@@ -22,7 +22,6 @@ import attrs
 from registry_core.engines import EngineProfile, TurnEngine
 from registry_core.errors import InvalidRequest
 from registry_core.tools import WorkerTool
-
 from runtime_registry.runtimes.embedded.builtin_engines import BUILTIN_ENGINES, ECHO, RECORD
 from runtime_registry.runtimes.embedded.settings import DEFAULT_SELECTOR, ProfileBase, ProfileSettings
 

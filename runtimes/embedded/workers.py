@@ -7,7 +7,6 @@ from datetime import datetime
 
 from registry_core.models import Intent
 from registry_core.tools import WorkerTool
-
 from runtime_registry.runtimes.embedded.profiles import Profile
 from runtime_registry.runtimes.embedded.transcript import Transcript, TranscriptStorage
 

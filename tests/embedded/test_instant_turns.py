@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from runtime_registry.plugins.embedded import EmbeddedProvider
 from registry_core import CreateWorkerRequest, InputRequest
 from registry_core.models import InputContent, ProfileSelector
+from runtime_registry.plugins.embedded import EmbeddedProvider
 
 from .conftest import A, create, event_types, send, settings, until_idle
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from importlib.metadata import version
 import socket
 import textwrap
+from importlib.metadata import version
 
 import pytest
 
