@@ -10,19 +10,21 @@ docs/performance.md).
 from __future__ import annotations
 
 import importlib
+from types import ModuleType
 
 from registry_core.engines import EngineProfile, Turn, TurnEngine, TurnResult
 
 __all__ = ["LLM"]
 
 
-def _turns():  # the heavy half, on first use
+def _turns() -> ModuleType:  # the heavy half, on first use
     return importlib.import_module("runtime_registry.engines.llm_turns")
 
 
 async def run(turn: Turn) -> TurnResult:
     """Run one turn through the profile's model (see :mod:`.llm_turns`)."""
-    return await _turns().run_turn(turn)
+    result: TurnResult = await _turns().run_turn(turn)
+    return result
 
 
 def check(profile: EngineProfile) -> None:
