@@ -24,8 +24,10 @@ from registry_core import (
     CreateWorkerRequest,
     Diagnostic,
     EventPage,
+    HostExtensions,
     InputAccepted,
     InputRequest,
+    LiveSubscription,
     RuntimeContext,
     RuntimeKind,
     RuntimeLimits,
@@ -33,17 +35,24 @@ from registry_core import (
     RuntimeState,
     RuntimeStatus,
     TranscriptPage,
+    TurnEngine,
     Worker,
     WorkerActionResult,
     WorkerPage,
+    WorkerTool,
     hookimpl,
 )
 from registry_core.kinds import DEFAULT_DATA_DIR
+from runtime_registry.engines.clock import CLOCK
+from runtime_registry.engines.llm_engine import LLM
 from runtime_registry.runtimes.embedded import EmbeddedRuntime, EmbeddedSettings, WorkerRecord
+from runtime_registry.runtimes.embedded.builtin_engines import ECHO, RECORD
 from runtime_registry.runtimes.embedded.settings import StoreBackend
 from runtime_registry.runtimes.embedded.store import MemoryStore, WorkerStore
 
-__all__ = ["KIND", "EmbeddedProvider", "make_store", "register_runtime_kinds"]
+__all__ = [
+    "KIND", "EmbeddedProvider", "make_store", "register_runtime_kinds", "register_turn_engines", "register_worker_tools",
+]
 
 #: The kind name, as registered and as put in every worker.
 KIND = "embedded"
@@ -71,17 +80,30 @@ class EmbeddedProvider(RuntimeProvider):
         a SQLite store, ``acknowledged``).
     :param context: where the host keeps files; without one, ``data_dir`` is
         ``.runtime-registry`` in the working directory.
+    :param extensions: the engines and tools its profiles may use (the host
+        passes what every loaded plugin registered); the builtin ``record``
+        and ``echo`` engines and no tools if omitted.
     """
 
     kind = KIND
 
     def __init__(
-        self, runtime_id: str, settings: EmbeddedSettings | None = None, *, context: RuntimeContext | None = None
+        self,
+        runtime_id: str,
+        settings: EmbeddedSettings | None = None,
+        *,
+        context: RuntimeContext | None = None,
+        extensions: HostExtensions | None = None,
     ) -> None:
         super().__init__(runtime_id)
         settings = settings or EmbeddedSettings()
         data_dir = context.data_dir if context is not None else Path(DEFAULT_DATA_DIR).absolute()
-        self.runtime = EmbeddedRuntime(settings, store=make_store(runtime_id, settings, data_dir))
+        self.runtime = EmbeddedRuntime(
+            settings,
+            store=make_store(runtime_id, settings, data_dir),
+            engines=extensions.engines if extensions is not None else None,
+            tools=extensions.tools if extensions is not None else None,
+        )
         self.limits = RuntimeLimits(
             worker_page_max=settings.worker_page_max,
             transcript_page_max=settings.transcript_page_max,
@@ -205,6 +227,12 @@ class EmbeddedProvider(RuntimeProvider):
         """Wait for an event after ``cursor``; ``False`` at once after close."""
         return await self.runtime.wait_for_events(cursor=cursor, timeout=timeout)
 
+    def open_live_events(self) -> LiveSubscription | None:
+        """A subscription to live-only ``worker.output_delta`` events; ``None`` after close."""
+        if self.runtime.closed:
+            return None
+        return self.runtime.events.subscribe()
+
 
 @hookimpl
 def register_runtime_kinds(register: Callable[[RuntimeKind], None]) -> None:
@@ -212,8 +240,21 @@ def register_runtime_kinds(register: Callable[[RuntimeKind], None]) -> None:
     register(
         RuntimeKind(
             name=KIND,
-            description="In-process workers with a durable SQLite or a memory store (no tools; builtin default and echo profiles)",
+            description="In-process workers with a durable SQLite or a memory store; turns run through turn engines",
             factory=EmbeddedProvider,
             settings_type=EmbeddedSettings,
         )
     )
+
+
+@hookimpl
+def register_turn_engines(register: Callable[[TurnEngine], None]) -> None:
+    """Register the builtin engines: ``record``, ``echo`` and ``llm`` (which imports llm only when a turn runs or a profile is checked)."""
+    for engine in (RECORD, ECHO, LLM):
+        register(engine)
+
+
+@hookimpl
+def register_worker_tools(register: Callable[[WorkerTool], None]) -> None:
+    """Register the builtin tool ``clock``."""
+    register(CLOCK)

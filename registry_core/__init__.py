@@ -2,6 +2,8 @@
 
 - :class:`RuntimeProvider` — subclass it to implement a runtime kind;
 - :class:`RuntimeKind` and :data:`hookimpl` — register the kind from a plugin;
+- :class:`TurnEngine` (with :class:`Turn`, :class:`TurnResult`, :class:`TurnFailed`)
+  and :class:`WorkerTool` — what a turn does and the tools a model may call;
 - the models (:class:`Worker`, :class:`TranscriptPage`, ...) and typed errors
   (:class:`UnknownWorker`, :class:`WorkerBusy`, ...) the provider speaks;
 - the event contract (:mod:`registry_core.event_contract`: the ``WORKER_*``
@@ -19,6 +21,15 @@ DeprecationWarning for one minor release.
 import importlib
 from typing import Any
 
+from registry_core.engines import (
+    TURN_FAILURE_CODES,
+    EngineProfile,
+    TokenUsage,
+    Turn,
+    TurnEngine,
+    TurnFailed,
+    TurnResult,
+)
 from registry_core.errors import (
     ERROR_TYPES,
     CapacityExceeded,
@@ -38,43 +49,45 @@ from registry_core.errors import (
     WorkerStopped,
 )
 from registry_core.event_contract import (
+    CANCEL_REASONS,
+    EVENT_SPECS,
+    TURN_ENDS,
     WORKER_CREATED,
+    WORKER_DELETED,
     WORKER_INPUT_ACCEPTED,
-    WORKER_TURN_STARTED,
-    WORKER_OUTPUT_DELTA,
-    WORKER_TOOL_CALL_STARTED,
-    WORKER_TOOL_CALL_FINISHED,
     WORKER_OUTPUT,
-    WORKER_TURN_COMPLETED,
+    WORKER_OUTPUT_DELTA,
+    WORKER_STOPPED,
+    WORKER_TOOL_CALL_FINISHED,
+    WORKER_TOOL_CALL_STARTED,
     WORKER_TURN_CANCELLED,
+    WORKER_TURN_COMPLETED,
     WORKER_TURN_FAILED,
     WORKER_TURN_INTERRUPTED,
-    WORKER_STOPPED,
-    WORKER_DELETED,
-    TURN_ENDS,
-    CANCEL_REASONS,
-    WorkerCreatedData,
+    WORKER_TURN_STARTED,
+    EventSpec,
     InputAcceptedData,
-    TurnStartedData,
-    OutputDeltaData,
-    ToolCallStartedData,
-    ToolCallFinishedData,
     OutputData,
-    TurnCompletedData,
+    OutputDeltaData,
+    ToolCallFinishedData,
+    ToolCallStartedData,
     TurnCancelledData,
+    TurnCompletedData,
     TurnFailedData,
     TurnInterruptedData,
-    WorkerStoppedData,
+    TurnStartedData,
+    WorkerCreatedData,
     WorkerDeletedData,
-    EventSpec,
-    EVENT_SPECS,
-    event_data,
+    WorkerStoppedData,
     data_problems,
+    event_data,
     order_problems,
 )
+from registry_core.extensions import HostExtensions
 from registry_core.hookspecs import hookimpl
 from registry_core.identifiers import is_valid_identifier, validate_identifier
 from registry_core.kinds import NoSettings, RuntimeContext, RuntimeKind
+from registry_core.live import LiveSubscription
 from registry_core.models import (
     Capabilities,
     CreateWorkerRequest,
@@ -104,15 +117,28 @@ from registry_core.models import (
     WorkerPage,
 )
 from registry_core.provider import RuntimeProvider, capabilities_of
+from registry_core.tools import ToolCall, ToolOutcome, WorkerTool
 
 __all__ = [
     "CANCEL_REASONS",
+    "ERROR_TYPES",
+    "TURN_FAILURE_CODES",
+    "EngineProfile",
+    "HostExtensions",
+    "LiveSubscription",
+    "TokenUsage",
+    "ToolCall",
+    "ToolOutcome",
+    "Turn",
+    "TurnEngine",
+    "TurnFailed",
+    "TurnResult",
+    "WorkerTool",
     "Capabilities",
     "CapacityExceeded",
     "CreateWorkerRequest",
     "CursorExpired",
     "Diagnostic",
-    "ERROR_TYPES",
     "EVENT_SPECS",
     "Event",
     "EventPage",

@@ -1,4 +1,4 @@
-"""What a plugin registers: a :class:`RuntimeKind`."""
+"""What a plugin registers: a :class:`RuntimeKind`; and what the host gives its factory."""
 
 from __future__ import annotations
 
@@ -12,13 +12,14 @@ import attrs
 
 from registry_core.provider import RuntimeProvider
 
-__all__ = ["DEFAULT_DATA_DIR", "KIND_NAME_PATTERN", "NoSettings", "ProviderFactory", "RuntimeContext", "RuntimeKind", "accepts_context"]
+__all__ = ["DEFAULT_DATA_DIR", "KIND_NAME_PATTERN", "NoSettings", "ProviderFactory", "RuntimeContext", "RuntimeKind", "accepts_context", "accepts_keyword"]
 
 #: Kind names: lowercase letters, digits and ``-``, starting with a letter, at most 64.
 KIND_NAME_PATTERN = re.compile(r"[a-z][a-z0-9\-]{0,63}")
 
-#: Builds a provider: ``factory(runtime_id, settings) -> RuntimeProvider``.
-ProviderFactory = Callable[[str, Any], RuntimeProvider]
+#: Builds a provider: ``factory(runtime_id, settings) -> RuntimeProvider`` (with
+#: ``extensions=`` too when the kind sets ``uses_extensions``).
+ProviderFactory = Callable[..., RuntimeProvider]
 
 
 #: The data directory of a host that configures none: relative to the working directory.
@@ -42,11 +43,16 @@ class RuntimeContext:
 
 def accepts_context(factory: Callable[..., Any]) -> bool:
     """Whether ``factory`` takes the ``context`` keyword argument."""
+    return accepts_keyword(factory, "context")
+
+
+def accepts_keyword(factory: Callable[..., Any], name: str) -> bool:
+    """Whether ``factory`` takes the keyword argument ``name`` (``context``, ``extensions``)."""
     try:
         parameters = inspect.signature(factory).parameters
     except (TypeError, ValueError):  # a builtin or C callable without a signature
         return False
-    parameter = parameters.get("context")
+    parameter = parameters.get(name)
     return parameter is not None and parameter.kind in (
         inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD
     )
@@ -75,7 +81,14 @@ class RuntimeKind:
         started :class:`~registry_core.provider.RuntimeProvider`. It runs at
         startup, outside any event loop: do not start tasks here, do that in
         ``start()``. A factory with a ``context`` keyword parameter is also
-        given a :class:`RuntimeContext` (where to keep files).
+        given a :class:`RuntimeContext` (where to keep files); one with an
+        ``extensions`` keyword parameter a
+        :class:`~registry_core.extensions.HostExtensions` (every registered
+        turn engine and worker tool, for kinds that run turns through
+        engines, like ``embedded``). A factory that finds a setting it cannot
+        use raises :class:`~registry_core.errors.InvalidRequest` with
+        ``details`` whose paths are relative to the ``settings`` table: the
+        operator sees them as configuration errors.
     :ivar settings_type: an attrs class the runtime's ``settings`` table is
         structured into (unknown keys are errors, every field should have a
         default). The factory receives an instance.

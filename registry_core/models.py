@@ -396,7 +396,7 @@ class SettingInfo:
 
 @attrs.frozen
 class PluginInfo:
-    """A discovered plugin: its name, version, the kinds it registered and its state.
+    """A discovered plugin: its name, version, the kinds, turn engines and tools it registered, and its state.
 
     ``reason`` is one line, set when the plugin is ``disabled`` or ``failed``.
     ``settings`` lists, for each kind of a loaded plugin, the keys of its
@@ -409,3 +409,5 @@ class PluginInfo:
     state: PluginState
     reason: str | None = None
     settings: Mapping[str, tuple[SettingInfo, ...]] = attrs.field(factory=dict)
+    engines: tuple[str, ...] = ()
+    tools: tuple[str, ...] = ()

@@ -26,6 +26,7 @@ from typing import ClassVar
 import attrs
 
 from registry_core.errors import UnsupportedOperation
+from registry_core.live import LiveSubscription
 from registry_core.models import (
     Capabilities,
     CreateWorkerRequest,
@@ -164,6 +165,19 @@ class RuntimeProvider:
         ``stream_events`` capability. Return promptly (``False``) after ``close``.
         """
         raise self._unsupported("stream_events")
+
+    def open_live_events(self) -> LiveSubscription | None:
+        """Subscribe one stream to live-only events (``worker.output_delta``), or ``None`` for none.
+
+        Live events are not stored: they are never in ``read_events`` and
+        only subscribers connected when they happen see them. The stream
+        closes the subscription when it ends. Optional, and not a
+        capability: a runtime without live events streams its stored events
+        only. Must not suspend (it is a plain method).
+
+        .. versionadded:: 0.3
+        """
+        return None
 
     # -- helpers ---------------------------------------------------------------
 

@@ -23,9 +23,9 @@ from typing import Any
 import attrs
 
 from registry_core import __version__
+from registry_core.converter import unstructure
 from runtime_registry.host.assembly import assemble
 from runtime_registry.host.config import ConfigError, RegistryConfig, ServerSettings, apply_environment, load_config
-from registry_core.converter import unstructure
 from runtime_registry.host.plugin_loading import discover_plugins, load_plugins
 from runtime_registry.server.binding import BindError, bind_socket, insecure_bind_problem
 from runtime_registry.server.log_redaction import CredentialRedactingFilter
@@ -259,11 +259,14 @@ def _plugins(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"items": unstructure(plugins.listing())}, indent=2))
         return EXIT_OK
-    rows = [("NAME", "VERSION", "KINDS", "STATE", "REASON")]
-    rows += [(p.name, p.version, ",".join(p.kinds) or "-", p.state.value, p.reason or "") for p in plugins.plugins]
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    rows = [("NAME", "VERSION", "KINDS", "ENGINES", "TOOLS", "STATE", "REASON")]
+    rows += [
+        (p.name, p.version, ",".join(p.kinds) or "-", ",".join(p.engines) or "-", ",".join(p.tools) or "-", p.state.value, p.reason or "")
+        for p in plugins.plugins
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(6)]
     for row in rows:
-        print(("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[4]).rstrip())
+        print(("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[6]).rstrip())
     return EXIT_OK
 
 

@@ -15,7 +15,11 @@ passes). The stream:
 - when the resume point is no longer retained, sends one ``cursor_expired``
   event (the error envelope as data) and closes: nothing is skipped silently;
 - when the runtime stops or fails mid-stream, sends one ``error`` event with
-  the error envelope and closes.
+  the error envelope and closes;
+- sends the runtime's live-only events (``worker.output_delta``) that happen
+  while it is connected, each right after the stored event it follows and
+  without an ``id:`` line, so a reconnecting client resumes from stored ids
+  only (decision 0091).
 
 Errors known before the first byte (unknown runtime, bad id, bad cursor, a
 runtime that cannot stream) are ordinary JSON error responses.
@@ -26,6 +30,7 @@ disconnects and closes streams when uvicorn begins to shut down (decision 0011).
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -36,6 +41,7 @@ import anyio
 from starlette.responses import Response
 
 from registry_core.errors import CursorExpired, RegistryError, RuntimeUnavailable
+from registry_core.live import LiveSubscription
 from registry_core.models import Event, EventPage
 from runtime_registry.host.registry import RuntimeRegistry
 from runtime_registry.server.errors import envelope
@@ -52,6 +58,11 @@ log = logging.getLogger("runtime_registry.server.event_stream")
 HEARTBEAT_COMMENT = "heartbeat"
 #: How long a stream may take to end itself once shutdown begins before it is cancelled.
 SHUTDOWN_GRACE_SECONDS = 2.0
+#: How long a stream woken by a live event waits for others before it sends them together.
+LIVE_BATCH_SECONDS = 0.01
+#: Rendered frames kept, so that N streams render an event once (about 300 B each).
+FRAME_CACHE_SIZE = 4096
+_FRAMES: collections.OrderedDict[int, tuple[Event, bytes]] = collections.OrderedDict()
 #: Plain LF line ends (the spec allows LF, CRLF or CR): readable in curl and easy to parse.
 _SEPARATOR = "\n"
 
@@ -97,8 +108,12 @@ def event_stream_endpoint(registry: RuntimeRegistry, *, heartbeat_seconds: float
         # generator then returns, so the response ends as a complete HTTP
         # body instead of being cancelled mid-stream.
         shutdown = anyio.Event()
+        live = registry.open_live_events(runtime_id) if not isinstance(first, CursorExpired) else None
         return _sse().EventSourceResponse(
-            _events(registry, runtime_id, first, page_max=page_max, heartbeat_seconds=heartbeat_seconds, shutdown=shutdown),
+            _events(
+                registry, runtime_id, first, page_max=page_max, heartbeat_seconds=heartbeat_seconds,
+                shutdown=shutdown, live=live,
+            ),
             ping=0,  # heartbeats are ours: sent only while idle
             sep=_SEPARATOR,
             headers={"Cache-Control": "no-store"},
@@ -111,8 +126,8 @@ def event_stream_endpoint(registry: RuntimeRegistry, *, heartbeat_seconds: float
 
 async def _events(
     registry: RuntimeRegistry, runtime_id: str, first: EventPage | CursorExpired, *,
-    page_max: int, heartbeat_seconds: float, shutdown: anyio.Event,
-) -> AsyncIterator[ServerSentEvent]:
+    page_max: int, heartbeat_seconds: float, shutdown: anyio.Event, live: LiveSubscription | None = None,
+) -> AsyncIterator[ServerSentEvent | bytes]:
     if isinstance(first, CursorExpired):
         yield _error_event("cursor_expired", first)
         return
@@ -120,23 +135,42 @@ async def _events(
     shutting_down = asyncio.ensure_future(shutdown.wait())
     try:
         while True:
+            # Everything ready goes out as one write: a busy runtime costs one
+            # send per batch, not one per event.
+            frames: list[bytes] = []
             for event in page.events:
-                yield _event_message(event, runtime_id)
+                if live is not None and live.pending():
+                    # Live events that came before this stored one go first.
+                    frames.extend(_frame(early, runtime_id, stored=False) for early in live.take(up_to=event.id - 1))
+                frames.append(_frame(event, runtime_id))
+            if frames:
+                yield b"".join(frames)
                 # Writing to a socket whose client is gone neither fails nor
-                # suspends: the transport drops the bytes (asyncio's logs a
-                # warning for each), and the disconnect is only seen by a
-                # task that gets to run. Yielding to the loop after each event
-                # lets it run, so a dropped replay ends at once instead of
-                # pushing the whole retained log into a closed socket.
+                # suspends: the transport drops the bytes (asyncio logs a
+                # warning for each), and the disconnect is only seen by a task
+                # that gets to run. Yielding to the loop after each write lets
+                # it run, so a dropped replay ends at once instead of pushing
+                # the whole retained log into a closed socket.
                 await asyncio.sleep(0)
             cursor = page.next_cursor
             if not page.has_more:
                 while True:
-                    more = await _wait_for_events(registry, runtime_id, cursor, heartbeat_seconds, shutting_down)
+                    if live is not None and live.pending():
+                        taken = live.take(up_to=cursor)
+                        if taken:
+                            yield b"".join(_frame(event, runtime_id, stored=False) for event in taken)
+                            continue
+                    more = await _wait_for_events(registry, runtime_id, cursor, heartbeat_seconds, shutting_down, live)
                     if more is None:
                         return  # the server is shutting down: end the body cleanly
                     if more:
                         break
+                    if live is not None and live.pending():
+                        # Woken by a live event: let the others of this moment
+                        # join it, so a stream wakes at most ~1/LIVE_BATCH_SECONDS
+                        # times a second however many workers stream.
+                        await asyncio.sleep(LIVE_BATCH_SECONDS)
+                        continue
                     yield _sse().ServerSentEvent(comment=HEARTBEAT_COMMENT, sep=_SEPARATOR)
             page = await registry.read_events(runtime_id, cursor=cursor, limit=page_max)
     except CursorExpired as exc:
@@ -145,35 +179,60 @@ async def _events(
         yield _error_event("error", exc)
     finally:
         shutting_down.cancel()
+        if live is not None:
+            live.close()
 
 
 async def _wait_for_events(
-    registry: RuntimeRegistry, runtime_id: str, cursor: int, timeout: float, shutting_down: asyncio.Future[object]
+    registry: RuntimeRegistry, runtime_id: str, cursor: int, timeout: float, shutting_down: asyncio.Future[object],
+    live: LiveSubscription | None = None,
 ) -> bool | None:
-    """Whether there are events after ``cursor`` within ``timeout``; ``None`` if shutdown began first."""
+    """Whether there are stored events after ``cursor`` within ``timeout``; ``None`` if shutdown began first.
+
+    Returns ``False`` early when a live event arrives first (the caller sends it).
+    """
     if shutting_down.done():
         return None
     waiting = asyncio.ensure_future(registry.wait_for_events(runtime_id, cursor=cursor, timeout=timeout))
+    live_waiting = asyncio.ensure_future(live.wait()) if live is not None else None
     try:
-        await asyncio.wait((waiting, shutting_down), return_when=asyncio.FIRST_COMPLETED)
+        watched = (waiting, shutting_down) if live_waiting is None else (waiting, shutting_down, live_waiting)
+        await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        if not waiting.done():
-            waiting.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await waiting
+        for pending in (waiting, live_waiting):
+            if pending is not None and not pending.done():
+                pending.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pending
     if shutting_down.done():
         return None
+    if not waiting.done() or waiting.cancelled():
+        return False
     return waiting.result()
 
 
-def _event_message(event: Event, runtime_id: str) -> ServerSentEvent:
+def _frame(event: Event, runtime_id: str, *, stored: bool = True) -> bytes:
+    """The event's SSE frame, rendered once however many streams send it."""
+    cached = _FRAMES.get(id(event))
+    if cached is not None and cached[0] is event:
+        return cached[1]
     try:
-        return _sse().ServerSentEvent(encode_json(to_json_data(event)), id=str(event.id), event=event.type, sep=_SEPARATOR)
+        # A live event has no id line: its id is the stored event it follows,
+        # and the client's Last-Event-ID must only ever name stored events.
+        frame: bytes = _sse().ServerSentEvent(
+            encode_json(to_json_data(event)), id=str(event.id) if stored else None, event=event.type, sep=_SEPARATOR
+        ).encode()
     except Exception:
         # Event data is the provider's free-form mapping: a value that cannot
         # become JSON is the runtime's fault, reported like any runtime failure.
         log.exception("runtime %r returned an event that cannot be rendered as JSON", runtime_id)
         raise RuntimeUnavailable("the runtime returned malformed data", runtime_id=runtime_id) from None
+    # Keyed by identity and holding the event itself, so a key can never
+    # name another object; the oldest frames go first.
+    _FRAMES[id(event)] = (event, frame)
+    if len(_FRAMES) > FRAME_CACHE_SIZE:
+        _FRAMES.popitem(last=False)
+    return frame
 
 
 def _error_event(name: str, error: RegistryError) -> ServerSentEvent:

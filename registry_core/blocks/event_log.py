@@ -42,6 +42,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from registry_core.errors import CursorExpired, InvalidRequest
+from registry_core.live import LiveSubscription
 from registry_core.models import Event, EventPage
 from registry_core.page_bytes import fit_to_bytes, json_size, text_size
 
@@ -156,6 +157,7 @@ class EventLog:
         self._by_worker: dict[str, _IdIndex] = {}
         self._arrived: asyncio.Event | None = None
         self._closed = False
+        self._live: set[LiveSubscription] = set()
         self._on_append = on_append
 
     # -- state -------------------------------------------------------------------
@@ -259,6 +261,28 @@ class EventLog:
         for ever would keep one index per worker it ever had (decision 0065).
         """
         self._by_worker.pop(worker_id, None)
+
+    # -- live-only events ------------------------------------------------------
+
+    def subscribe(self) -> LiveSubscription:
+        """A new subscription to live-only events (:meth:`publish`); close it when the stream ends."""
+        subscription = LiveSubscription(self._live.discard)
+        self._live.add(subscription)
+        return subscription
+
+    def publish(self, type_: str, worker_id: str | None, data: Mapping[str, Any]) -> Event | None:
+        """Send a live-only event to the current subscribers; it is not stored (decision 0091).
+
+        The event carries the id of the newest stored event (the one it
+        follows), so a stream sends it in order. Returns ``None`` (and builds
+        nothing) when nobody is subscribed.
+        """
+        if not self._live:
+            return None
+        event = Event(self._last_id, type_, worker_id, data, datetime.now(UTC))
+        for subscription in self._live:
+            subscription.push(event)
+        return event
 
     # -- reading -----------------------------------------------------------------
 
@@ -374,6 +398,8 @@ class EventLog:
     def close(self) -> None:
         """Wake every waiter for good: streams must not hold up shutdown."""
         self._closed = True
+        for subscription in list(self._live):
+            subscription.close()
         arrived = self._arrived
         if arrived is None:
             arrived = self._arrived = asyncio.Event()

@@ -16,7 +16,8 @@ import attrs
 
 from registry_core.converter import structure
 from registry_core.errors import InvalidRequest
-from registry_core.kinds import RuntimeContext, accepts_context
+from registry_core.extensions import HostExtensions
+from registry_core.kinds import RuntimeContext, accepts_context, accepts_keyword
 from registry_core.models import PluginState
 from registry_core.provider import RuntimeProvider
 from runtime_registry.host.config import ConfigError, ConfigProblem, RegistryConfig
@@ -65,6 +66,10 @@ def assemble(
     # Enabling a plugin that is not installed is always a mistake (a typo, a
     # missing pip install): an error for check-config, a warning for serve.
     installed = {plugin.name for plugin in discovered}
+    extensions = HostExtensions(
+        engines={name: registered.engine for name, registered in plugins.engines.items()},
+        tools={name: registered.tool for name, registered in plugins.tools.items()},
+    )
     for index, name in enumerate(config.plugins.enabled or ()):
         if name not in installed:
             message = f"no installed plugin is called {name!r}"
@@ -94,12 +99,31 @@ def assemble(
             problems.extend(ConfigProblem(d["path"], with_suggestion(d["path"], d["message"], keys)) for d in exc.details)
             continue
         try:
-            # Typed as taking two arguments; one that accepts_context also takes ``context``.
+            # Typed as taking two arguments; one that accepts ``context`` or
+            # ``extensions`` is given them too.
             factory: Callable[..., RuntimeProvider] = registered.kind.factory
+            extra: dict[str, object] = {}
             if accepts_context(factory):
-                provider = factory(runtime.id, settings, context=context)
-            else:
-                provider = factory(runtime.id, settings)
+                extra["context"] = context
+            if accepts_keyword(factory, "extensions"):
+                extra["extensions"] = extensions
+            provider = factory(runtime.id, settings, **extra)
+        except InvalidRequest as exc:
+            # The kind checked its settings against the loaded engines and tools:
+            # an operator's mistake, reported like a structuring error.
+            prefix = f"runtimes[{index}].settings"
+            problems.extend(ConfigProblem(f"{prefix}.{d['path']}" if d.get("path") else prefix, d["message"]) for d in exc.details)
+            if not exc.details:
+                problems.append(ConfigProblem(prefix, exc.message))
+            continue
+        except Exception:
+            log.exception("runtime %r: the %r factory failed", runtime.id, runtime.kind)
+            registry.register_unavailable(
+                runtime.id, kind=runtime.kind, display_name=runtime.display_name,
+                plugin=registered.plugin, reason="the runtime could not be created",
+            )
+            continue
+        try:
             if not isinstance(provider, RuntimeProvider) or (provider.runtime_id, provider.kind) != (runtime.id, runtime.kind):
                 raise TypeError("the factory did not return a provider of this kind for this runtime id")
             registry.register(provider, display_name=runtime.display_name, plugin=registered.plugin)

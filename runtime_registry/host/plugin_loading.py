@@ -29,7 +29,11 @@ from runtime_registry.host.kind_settings import describe_settings
 from runtime_registry.host.registration_hooks import (
     REGISTRATION_HOOKS,
     RUNTIME_KINDS,
+    TURN_ENGINES,
+    WORKER_TOOLS,
+    RegisteredEngine,
     RegisteredKind,
+    RegisteredTool,
     RegistrationHook,
     call_for_plugin,
     plugins_in_call_order,
@@ -41,7 +45,9 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "DiscoveredPlugin",
     "PluginSet",
+    "RegisteredEngine",
     "RegisteredKind",
+    "RegisteredTool",
     "discover_plugins",
     "load_plugins",
     "make_plugin_manager",
@@ -98,6 +104,16 @@ class PluginSet:
     def kind(self, name: str) -> RegisteredKind | None:
         """The registered kind called ``name``, if any."""
         return self.kinds.get(name)
+
+    @property
+    def engines(self) -> Mapping[str, RegisteredEngine]:
+        """The registered turn engines by name."""
+        return self.registered[TURN_ENGINES.name]
+
+    @property
+    def tools(self) -> Mapping[str, RegisteredTool]:
+        """The registered worker tools by name."""
+        return self.registered[WORKER_TOOLS.name]
 
     def listing(self) -> tuple[PluginInfo, ...]:
         """:attr:`plugins` with each loaded kind's settings listed (``GET /api/plugins``, ``plugins --json``).

@@ -26,13 +26,19 @@ from typing import Any
 import attrs
 import pluggy
 
+from registry_core.engines import TurnEngine
 from registry_core.kinds import RuntimeKind
 from registry_core.models import PluginRef
+from registry_core.tools import WorkerTool
 
 __all__ = [
     "REGISTRATION_HOOKS",
     "RUNTIME_KINDS",
+    "TURN_ENGINES",
+    "WORKER_TOOLS",
+    "RegisteredEngine",
     "RegisteredKind",
+    "RegisteredTool",
     "RegistrationHook",
     "call_for_plugin",
     "plugins_in_call_order",
@@ -45,6 +51,22 @@ class RegisteredKind:
     """A runtime kind and the plugin that registered it."""
 
     kind: RuntimeKind
+    plugin: PluginRef
+
+
+@attrs.frozen
+class RegisteredEngine:
+    """A turn engine and the plugin that registered it."""
+
+    engine: TurnEngine
+    plugin: PluginRef
+
+
+@attrs.frozen
+class RegisteredTool:
+    """A worker tool and the plugin that registered it."""
+
+    tool: WorkerTool
     plugin: PluginRef
 
 
@@ -76,8 +98,16 @@ RUNTIME_KINDS = RegistrationHook(
     "register_runtime_kinds", RuntimeKind, "runtime kind", RegisteredKind, info_field="kinds"
 )
 
+#: ``register_turn_engines(register)``: the turn engines a plugin provides (decision 0090).
+TURN_ENGINES = RegistrationHook(
+    "register_turn_engines", TurnEngine, "turn engine", RegisteredEngine, info_field="engines"
+)
+
+#: ``register_worker_tools(register)``: the tools a plugin provides to workers' models (decision 0094).
+WORKER_TOOLS = RegistrationHook("register_worker_tools", WorkerTool, "worker tool", RegisteredTool, info_field="tools")
+
 #: Every registration hook, called in this order at startup.
-REGISTRATION_HOOKS: tuple[RegistrationHook, ...] = (RUNTIME_KINDS,)
+REGISTRATION_HOOKS: tuple[RegistrationHook, ...] = (RUNTIME_KINDS, TURN_ENGINES, WORKER_TOOLS)
 
 
 def plugins_in_call_order(manager: pluggy.PluginManager, hook: RegistrationHook) -> list[str]:

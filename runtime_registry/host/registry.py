@@ -37,6 +37,7 @@ from registry_core.errors import (
     UnsupportedOperation,
 )
 from registry_core.identifiers import validate_identifier
+from registry_core.live import LiveSubscription
 from registry_core.models import (
     Capabilities,
     CreateWorkerRequest,
@@ -421,6 +422,20 @@ class RuntimeRegistry:
         except Exception:
             log.exception("runtime %r raised in wait_for_events", runtime.runtime_id)
             raise RuntimeUnavailable("the runtime failed", runtime_id=runtime.runtime_id) from None
+
+    def open_live_events(self, runtime_id: str) -> LiveSubscription | None:
+        """The runtime's live-only events for one stream, or ``None`` (it has none, or failed to subscribe).
+
+        A provider that raises here is logged and treated as having no live
+        events: the stream of stored events goes on without them.
+        """
+        runtime, provider = self._usable(runtime_id)
+        try:
+            subscription = provider.open_live_events()
+        except Exception:
+            log.exception("runtime %r raised in open_live_events", runtime.runtime_id)
+            return None
+        return subscription if isinstance(subscription, LiveSubscription) else None
 
     # -- the cross-runtime overview ------------------------------------------
 

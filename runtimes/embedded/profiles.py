@@ -1,5 +1,10 @@
 """Profiles: what a worker's turn does, and how a create request's selector is resolved.
 
+A profile names the turn engine its workers' turns run through (``record``,
+``echo``, ``llm`` or a third party's) and the engine's settings. Engines and
+tools are resolved once, when the book is built: a name no plugin registered
+is a configuration error, never a failed turn later.
+
 Selectors (the contract's rules):
 
 - omitted or ``"default"`` — the runtime's configured default profile;
@@ -14,6 +19,10 @@ from collections.abc import Mapping
 
 import attrs
 
+from registry_core.engines import EngineProfile, TurnEngine
+from registry_core.errors import InvalidRequest
+from registry_core.tools import WorkerTool
+from runtime_registry.runtimes.embedded.builtin_engines import BUILTIN_ENGINES, ECHO, RECORD
 from runtime_registry.runtimes.embedded.settings import DEFAULT_SELECTOR, ProfileBase, ProfileSettings
 
 __all__ = ["BUILTIN_PROFILES", "Profile", "ProfileBook", "Resolution"]
@@ -25,25 +34,36 @@ class Profile:
 
     :param name: what clients see as the worker's ``profile``: ``builtin:echo``
         for a builtin, the bare name for an operator's profile.
-    :param replies: whether a turn adds an ``assistant`` entry echoing the input.
-    :param reply_delay_seconds: how long a turn takes.
+    :param engine: the turn engine its turns run through.
+    :param settings: the engine's view of the profile.
+    :param tools: the tools the profile may grant, by name.
     """
 
     name: str
-    replies: bool
-    reply_delay_seconds: float = 0.0
+    engine: TurnEngine
+    settings: EngineProfile
+    tools: Mapping[str, WorkerTool] = attrs.field(factory=dict)
     description: str = ""
 
     @property
+    def replies(self) -> bool:
+        """Whether a turn adds an ``assistant`` entry."""
+        return self.engine.replies
+
+    @property
     def entries_per_turn(self) -> int:
-        """Transcript entries one turn adds: the input, and the reply if there is one."""
+        """Transcript entries a turn needs room for: the input, and the reply if there is one."""
         return 2 if self.replies else 1
 
 
 #: The builtin profiles by selector.
 BUILTIN_PROFILES: Mapping[str, Profile] = {
-    ProfileBase.DEFAULT.value: Profile(ProfileBase.DEFAULT.value, replies=False, description="accepts input; no reply"),
-    ProfileBase.ECHO.value: Profile(ProfileBase.ECHO.value, replies=True, description="replies with the input"),
+    ProfileBase.DEFAULT.value: Profile(
+        ProfileBase.DEFAULT.value, RECORD, EngineProfile(ProfileBase.DEFAULT.value, RECORD.name), description="accepts input; no reply"
+    ),
+    ProfileBase.ECHO.value: Profile(
+        ProfileBase.ECHO.value, ECHO, EngineProfile(ProfileBase.ECHO.value, ECHO.name), description="replies with the input"
+    ),
 }
 
 
@@ -56,18 +76,34 @@ class Resolution:
 
 
 class ProfileBook:
-    """The builtin profiles plus the operator's, and the default; resolves selectors in O(1)."""
+    """The builtin profiles plus the operator's, and the default; resolves selectors in O(1).
 
-    def __init__(self, profiles: Mapping[str, ProfileSettings], default_selector: str) -> None:
-        configured = {
-            name: Profile(
-                name,
-                replies=settings.base is ProfileBase.ECHO,
-                reply_delay_seconds=settings.reply_delay_seconds,
-                description=settings.description,
-            )
-            for name, settings in profiles.items()
-        }
+    :param engines: the turn engines profiles may name (the builtin ``record``
+        and ``echo`` when omitted).
+    :param tools: the tools profiles may list.
+    :raises InvalidRequest: a profile names an engine or tool that is not
+        registered, or its engine's ``check`` refused a setting; ``details``
+        paths are relative to the runtime's settings (``profiles.NAME.engine``).
+    """
+
+    def __init__(
+        self,
+        profiles: Mapping[str, ProfileSettings],
+        default_selector: str,
+        *,
+        engines: Mapping[str, TurnEngine] | None = None,
+        tools: Mapping[str, WorkerTool] | None = None,
+    ) -> None:
+        engines = BUILTIN_ENGINES if engines is None else engines
+        tools = tools or {}
+        problems: list[dict[str, str]] = []
+        configured = {}
+        for name, settings in profiles.items():
+            profile = _resolve(name, settings, engines, tools, problems)
+            if profile is not None:
+                configured[name] = profile
+        if problems:
+            raise InvalidRequest("a profile cannot be used as configured", details=problems)
         self._by_selector: dict[str, Profile] = {**BUILTIN_PROFILES, **configured}
         default = self._by_selector.get(default_selector)
         if default is None:
@@ -98,3 +134,53 @@ class ProfileBook:
     def names(self) -> tuple[str, ...]:
         """Every selectable profile name (builtin selectors first)."""
         return tuple(name for name in self._by_selector if name != DEFAULT_SELECTOR)
+
+
+def _resolve(
+    name: str,
+    settings: ProfileSettings,
+    engines: Mapping[str, TurnEngine],
+    tools: Mapping[str, WorkerTool],
+    problems: list[dict[str, str]],
+) -> Profile | None:
+    path = f"profiles.{name}"
+    engine_name = settings.engine_name
+    engine = engines.get(engine_name)
+    if engine is None:
+        known = ", ".join(sorted(engines)) or "none"
+        problems.append({"path": f"{path}.engine", "message": f"no loaded plugin registers an engine {engine_name!r} (loaded: {known})"})
+        return None
+    granted = {}
+    for index, tool_name in enumerate(settings.tools):
+        tool = tools.get(tool_name)
+        if tool is None:
+            problems.append({"path": f"{path}.tools[{index}]", "message": f"no loaded plugin registers a tool {tool_name[:64]!r}"})
+        else:
+            granted[tool_name] = tool
+    engine_profile = EngineProfile(
+        name=name,
+        engine=engine_name,
+        model=settings.model,
+        api_base=settings.api_base,
+        key_env=settings.key_env,
+        system_prompt=settings.system_prompt,
+        options=dict(settings.options),
+        tools=tuple(settings.tools),
+        max_turn_seconds=settings.max_turn_seconds,
+        max_tool_rounds=settings.max_tool_rounds,
+        reply_delay_seconds=settings.reply_delay_seconds,
+    )
+    if engine.check is not None:
+        try:
+            engine.check(engine_profile)
+        except ValueError as exc:
+            # Messages start with the key they are about ("model: ..."): put
+            # the problem at that key's path when they do.
+            message = str(exc) or "the engine cannot use this profile"
+            key, colon, rest = message.partition(": ")
+            if colon and key.isidentifier() and key in attrs.fields_dict(ProfileSettings):
+                problems.append({"path": f"{path}.{key}", "message": rest})
+            else:
+                problems.append({"path": path, "message": message})
+            return None
+    return Profile(name, engine, engine_profile, granted, settings.description)

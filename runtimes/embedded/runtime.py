@@ -24,11 +24,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 import attrs
 
+from registry_core.engines import TokenUsage, TurnEngine, TurnFailed, TurnResult
 from registry_core.errors import (
     CapacityExceeded,
     InvalidCursor,
@@ -52,13 +53,15 @@ from registry_core.event_contract import (
 )
 from registry_core.models import Diagnostic, Intent, IntentKind, TranscriptEntry
 from registry_core.page_bytes import fit_to_bytes, json_size, text_size
+from registry_core.tools import TOOL_CAPABILITY_PREFIX, WorkerTool
 from runtime_registry.runtimes.embedded.events import EventLog, EventSlice, clock_start_id
-from runtime_registry.runtimes.embedded.profiles import ProfileBook
+from runtime_registry.runtimes.embedded.profiles import Profile, ProfileBook
 from runtime_registry.runtimes.embedded.roster import Roster
 from runtime_registry.runtimes.embedded.settings import EmbeddedSettings
 from runtime_registry.runtimes.embedded.store import MemoryStore, StoreMeta, StoreSnapshot, StoreUnusable, WorkerStore
 from runtime_registry.runtimes.embedded.store_budget import WORKER_RECORD_BYTES, StoreBudget
 from runtime_registry.runtimes.embedded.transcript import ASSISTANT, ENTRY_ENVELOPE_BYTES
+from runtime_registry.runtimes.embedded.turns import EmbeddedTurn
 from runtime_registry.runtimes.embedded.workers import BUSY, IDLE, STOPPED, WorkerRecord
 
 __all__ = ["DEFAULT_INTENT", "WORKER_ID_PREFIX", "CreatedWorker", "EmbeddedRuntime", "TranscriptSlice"]
@@ -104,6 +107,11 @@ class EmbeddedRuntime:
         :class:`MemoryStore` (this runtime is usable at once). A durable store
         is usable after :meth:`start` has restored what it holds: ids, list
         cursors and event ids then continue from the previous run (decision 0086).
+    :param engines: the turn engines profiles may use (what the loaded
+        plugins registered); ``None`` for the builtin ``record`` and ``echo``.
+    :param tools: the tools profiles may list (none if omitted).
+    :raises InvalidRequest: a profile names an engine or tool that is not
+        there, or its engine refused a setting (paths relative to the settings).
     """
 
     def __init__(
@@ -113,9 +121,11 @@ class EmbeddedRuntime:
         event_start_id: int | None = None,
         worker_start_serial: int | None = None,
         store: WorkerStore | None = None,
+        engines: Mapping[str, TurnEngine] | None = None,
+        tools: Mapping[str, WorkerTool] | None = None,
     ) -> None:
         self.settings = settings = settings or EmbeddedSettings()
-        self.profiles = ProfileBook(settings.profiles, settings.default_profile)
+        self.profiles = ProfileBook(settings.profiles, settings.default_profile, engines=engines, tools=tools)
         self.store = store = MemoryStore() if store is None else store
         self.events = EventLog(
             settings.event_retention,
@@ -231,26 +241,21 @@ class EmbeddedRuntime:
     ) -> CreatedWorker:
         """Create an idle worker.
 
-        :raises InvalidRequest: a capability was asked for (v0 workers have no
-            tools); ``details`` names each ``capabilities[i]``.
+        :param capabilities: the tools to grant, as ``tool:NAME``; each must
+            be one the profile may grant. None asked for: the worker has no tools.
+        :raises InvalidRequest: a capability the profile cannot grant;
+            ``details`` names each such ``capabilities[i]``.
         :raises CapacityExceeded: the runtime holds ``max_workers`` workers.
         """
         self._check_writable()
-        if capabilities:
-            raise InvalidRequest(
-                "workers of the embedded runtime have no tools and can be granted no capabilities",
-                details=tuple(
-                    {"path": f"capabilities[{index}]", "message": "not available in the embedded runtime"}
-                    for index in range(len(capabilities))
-                ),
-            )
+        resolution = self.profiles.resolve(profile)
+        tools = _granted_tools(capabilities, resolution.profile)
         if len(self._workers) >= self.settings.max_workers:
             raise CapacityExceeded(f"this runtime holds at most {self.settings.max_workers} workers")
         intent = intent or DEFAULT_INTENT
         worker_bytes = _worker_bytes(label, intent)
         if self.budget is not None:
             self.budget.require(worker_bytes, what="the worker")
-        resolution = self.profiles.resolve(profile)
         diagnostics: tuple[Diagnostic, ...] = ()
         if resolution.fell_back:
             diagnostics = (
@@ -264,6 +269,7 @@ class EmbeddedRuntime:
             _worker_id(serial), label, intent, resolution.profile, datetime.now(UTC), serial,
             self.store.new_transcript(serial),
         )
+        worker.tools = tools
         self._roster.append(worker)
         self._workers[worker.worker_id] = worker
         self.store.worker_added(worker)
@@ -378,55 +384,92 @@ class EmbeddedRuntime:
             budget.charge(worker_id, entry_bytes)
             budget.reserve(worker_id, reply_bytes)
         self.events.append(WORKER_TURN_STARTED, worker_id, {"turn": worker.turn_number})
-        # Even an instant turn ends on a later step of the loop (the task's
-        # first), so that "busy" is a real state cancel can observe.
-        worker.turn = loop.create_task(self._run_turn(worker, worker.turn_number, content))
+        profile = worker.profile
+        turn = EmbeddedTurn(
+            worker=worker,
+            number=worker.turn_number,
+            history_length=sequence - 1,
+            content=content,
+            role=role,
+            profile=profile.settings,
+            tools=worker.tools,
+            events=self.events,
+            max_transcript_entries=self.settings.max_transcript_entries,
+            deltas_per_second=self.settings.output_deltas_per_second,
+            budget=budget,
+        )
+        worker.turn = loop.create_task(self._run_turn(worker, turn))
         return sequence, accepted.id
 
-    async def _run_turn(self, worker: WorkerRecord, turn_number: int, content: str) -> None:
-        """A turn: wait out the profile's delay, if any, then end it, unless it was cancelled meanwhile.
+    async def _run_turn(self, worker: WorkerRecord, turn: EmbeddedTurn) -> None:
+        """Run the profile's engine for one turn and end the turn by what it did.
 
-        A task cancelled before its first step never runs this body at all.
+        Cancel, stop, delete and close detach the task from the worker first
+        and then cancel it: the ``CancelledError`` lands on whatever the engine
+        awaits, and a cancelled turn writes nothing more.
         """
+        profile = worker.profile
         try:
-            if worker.profile.reply_delay_seconds > 0:
-                await asyncio.sleep(worker.profile.reply_delay_seconds)
-            if worker.turn is asyncio.current_task():
-                self._end_turn(worker, turn_number, content)
+            async with asyncio.timeout(profile.settings.max_turn_seconds):
+                result = await profile.engine.run(turn)
+            if not isinstance(result, TurnResult):
+                raise TypeError(f"engine {profile.engine.name!r} returned {type(result).__name__}, not a TurnResult")
+            if turn.current:
+                turn.deltas.flush()
+                self._end_turn(worker, turn.number, result)
+        except asyncio.CancelledError:
+            turn.deltas.discard()
+            raise
+        except TimeoutError:
+            self._fail_turn(turn, "turn_timeout", f"the turn took longer than {profile.settings.max_turn_seconds:g} seconds")
+        except TurnFailed as exc:
+            self._fail_turn(turn, exc.code, exc.message)
         except Exception:
-            self._turn_failed(worker, turn_number)
+            # A bug, not a client's doing: log it, leave the worker usable and
+            # say so without the exception's text.
+            log.exception("embedded runtime: engine %r failed in a turn of worker %s", profile.engine.name, worker.worker_id)
+            self._fail_turn(turn, "engine_error", "the turn failed unexpectedly")
 
-    def _end_turn(self, worker: WorkerRecord, turn_number: int, content: str) -> None:
-        """Reply if the profile echoes, and make the worker idle."""
-        if worker.profile.replies:
+    def _end_turn(self, worker: WorkerRecord, turn_number: int, result: TurnResult) -> None:
+        """Add the reply, if any, and make the worker idle."""
+        text = result.text
+        if text and worker.profile.replies:
+            if len(worker.transcript) >= self.settings.max_transcript_entries:
+                self._fail_turn_of(worker, turn_number, "transcript_full", "the worker's transcript has no room for the reply")
+                return
             sequence = len(worker.transcript) + 1
-            content_size = text_size(content)
+            content_size = text_size(text)
             output = self.events.append(
                 WORKER_OUTPUT,
                 worker.worker_id,
-                {"transcript_sequence": sequence, "role": ASSISTANT, "content": content},
+                {"transcript_sequence": sequence, "role": ASSISTANT, "content": text},
                 data_size=_CONTENT_EVENT_DATA_BYTES + content_size,
             )
-            worker.transcript.append(ASSISTANT, content, output.id)
+            worker.transcript.append(ASSISTANT, text, output.id)
             if self.budget is not None:
                 self.budget.charge(worker.worker_id, ENTRY_ENVELOPE_BYTES + content_size)
         if self.budget is not None:
             self.budget.settle(worker.worker_id)
         worker.turn = None
         worker.status = IDLE
-        self.events.append(WORKER_TURN_COMPLETED, worker.worker_id, {"turn": turn_number})
+        self.events.append(
+            WORKER_TURN_COMPLETED,
+            worker.worker_id,
+            {"turn": turn_number, "usage": _usage_data(result.usage), "stop_reason": result.stop_reason},
+        )
 
-    def _turn_failed(self, worker: WorkerRecord, turn_number: int) -> None:
-        # A bug, not a client's doing: log it, leave the worker usable and say
-        # so in the event log without the exception's text -- unless the turn
-        # is no longer the worker's (cancelled, or a newer one started).
-        log.exception("embedded runtime: a turn of worker %s failed", worker.worker_id)
+    def _fail_turn(self, turn: EmbeddedTurn, code: str, message: str) -> None:
+        turn.deltas.discard()
+        self._fail_turn_of(turn._worker, turn.number, code, message)
+
+    def _fail_turn_of(self, worker: WorkerRecord, turn_number: int, code: str, message: str) -> None:
+        # Only while the turn is still the worker's (not cancelled, or superseded).
         if worker.turn is not None and worker.turn_number == turn_number:
             if self.budget is not None:
                 self.budget.settle(worker.worker_id)
             worker.turn = None
             worker.status = IDLE
-            self.events.append(WORKER_TURN_FAILED, worker.worker_id, {"turn": turn_number})
+            self.events.append(WORKER_TURN_FAILED, worker.worker_id, {"turn": turn_number, "code": code, "message": message})
 
     def cancel(self, worker_id: str) -> bool:
         """Cancel the in-flight turn; the worker is idle and usable afterwards.
@@ -588,6 +631,29 @@ def _worker_bytes(label: str | None, intent: Intent | None) -> int:
 def _worker_page_bytes(worker: WorkerRecord) -> int:
     """An upper bound of a worker's JSON in a list page."""
     return _WORKER_ENVELOPE_BYTES + json_size(worker.label) + _intent_bytes(worker.intent)
+
+
+def _granted_tools(capabilities: Sequence[str], profile: Profile) -> tuple[WorkerTool, ...]:
+    """The tools ``capabilities`` asks for, each one the profile may grant; else ``InvalidRequest``."""
+    granted = []
+    problems = []
+    for index, capability in enumerate(capabilities):
+        name = capability[len(TOOL_CAPABILITY_PREFIX):] if capability.startswith(TOOL_CAPABILITY_PREFIX) else None
+        tool = profile.tools.get(name) if name else None
+        if tool is None:
+            problems.append({"path": f"capabilities[{index}]", "message": f"not a tool profile {profile.name!r} can grant"})
+        elif tool not in granted:
+            granted.append(tool)
+    if problems:
+        allowed = ", ".join(TOOL_CAPABILITY_PREFIX + name for name in profile.tools) or "none"
+        raise InvalidRequest(f"a capability cannot be granted (profile {profile.name!r} grants: {allowed})", details=problems)
+    return tuple(granted)
+
+
+def _usage_data(usage: TokenUsage | None) -> dict[str, int] | None:
+    if usage is None:
+        return None
+    return {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens}
 
 
 def _worker_id(serial: int) -> str:

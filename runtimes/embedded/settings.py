@@ -20,16 +20,26 @@ Example (in the registry's config file)::
     base = "builtin:echo"
     reply_delay_seconds = 2.0
     description = "Echoes after two seconds"
+
+    [runtimes.settings.profiles.assistant]
+    engine = "llm"
+    model = "gpt-4o-mini"
+    key_env = "OPENAI_API_KEY"
+    tools = ["clock"]
+
+Whether an engine, model or tool named here exists is checked when the
+runtime is built (against what the loaded plugins registered), and reported
+as a configuration error of the profile's key.
 """
 
 from __future__ import annotations
 
 import enum
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
 import attrs
-from annotated_types import Ge, Interval, MaxLen
+from annotated_types import Ge, Gt, Interval, Le, MaxLen
 
 from registry_core.page_bytes import DEFAULT_MAX_PAGE_BYTES
 
@@ -37,6 +47,7 @@ __all__ = [
     "BUILTIN_PREFIX",
     "DEFAULT_SELECTOR",
     "MAX_REPLY_DELAY_SECONDS",
+    "MAX_TURN_SECONDS",
     "Durability",
     "EmbeddedSettings",
     "ProfileBase",
@@ -52,7 +63,13 @@ DEFAULT_SELECTOR = "default"
 #: The longest reply delay a profile may configure (an hour: longer is a mistake).
 MAX_REPLY_DELAY_SECONDS = 3600.0
 
+#: The longest a turn may be allowed to take (an hour).
+MAX_TURN_SECONDS = 3600.0
+
 _PROFILE_NAME = re.compile(r"[A-Za-z0-9_\-]{1,64}")
+_ENGINE_NAME = re.compile(r"[a-z][a-z0-9\-]{0,63}")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+_OPTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
 
 class ProfileBase(enum.Enum):
@@ -66,18 +83,79 @@ class ProfileBase(enum.Enum):
 
 @attrs.frozen
 class ProfileSettings:
-    """One operator-defined profile: a builtin base and how it behaves.
+    """One operator-defined profile: the engine its turns run through, and how it behaves.
 
-    :param base: ``"builtin:default"`` or ``"builtin:echo"``.
-    :param reply_delay_seconds: how long every turn takes before it completes
-        (and, for an echo profile, before it replies): 0–3600 seconds.
-        A delay makes ``busy`` and ``cancel`` observable, for demos and tests.
+    :param base: ``"builtin:default"`` (engine ``record``) or ``"builtin:echo"``
+        (engine ``echo``); ignored when ``engine`` is given, and then it must
+        be left out.
+    :param engine: a turn engine a loaded plugin registered: ``record``,
+        ``echo``, ``llm`` or a third party's.
+    :param model: the model id (``llm``: any model llm or an installed llm
+        plugin knows, or any name an ``api_base`` server serves).
+    :param api_base: an OpenAI-compatible server's base URL (``http``/``https``).
+    :param key_env: the environment variable that holds the key.
+    :param system_prompt: the system prompt of every turn.
+    :param options: options passed to the model (numbers, strings, booleans).
+    :param tools: tools this profile may grant (registered tool names).
+    :param max_turn_seconds: the longest a turn may take; then it fails with
+        ``turn_timeout``.
+    :param max_tool_rounds: the most rounds of tool calls in one turn.
+    :param reply_delay_seconds: how long every ``record``/``echo`` turn takes
+        before it completes (and, for echo, before it replies): 0–3600
+        seconds. A delay makes ``busy`` and ``cancel`` observable, for demos
+        and tests.
     :param description: one line for people reading the configuration.
     """
 
     base: ProfileBase = ProfileBase.DEFAULT
+    engine: str | None = None
+    model: Annotated[str, MaxLen(200)] | None = None
+    api_base: Annotated[str, MaxLen(2000)] | None = None
+    key_env: str | None = None
+    system_prompt: Annotated[str, MaxLen(100_000)] | None = None
+    options: dict[str, Any] = attrs.Factory(dict)
+    tools: list[str] = attrs.Factory(list)
+    max_turn_seconds: Annotated[float, Gt(0), Le(MAX_TURN_SECONDS)] = 300.0
+    max_tool_rounds: Annotated[int, Interval(ge=1, le=64)] = 8
     reply_delay_seconds: Annotated[float, Interval(ge=0, le=MAX_REPLY_DELAY_SECONDS)] = 0.0
     description: Annotated[str, MaxLen(200)] = ""
+
+    def __attrs_post_init__(self) -> None:
+        # Each message starts with its field's name: the converter reports it
+        # at the profile's path, so the operator sees which key to fix.
+        if self.engine is not None:
+            if not _ENGINE_NAME.fullmatch(self.engine):
+                raise ValueError("engine: 1-64 lowercase letters, digits or '-', starting with a letter")
+            if self.base is not ProfileBase.DEFAULT:
+                raise ValueError("base: give either base or engine, not both")
+        if self.api_base is not None and not _is_http_url(self.api_base):
+            raise ValueError("api_base: must be an http:// or https:// URL with a host")
+        if self.key_env is not None and not _ENV_NAME.fullmatch(self.key_env):
+            raise ValueError("key_env: must be an environment variable name (letters, digits, '_')")
+        for name, value in self.options.items():
+            if not _OPTION_NAME.fullmatch(name):
+                raise ValueError(f"options: {name[:64]!r} is not an option name")
+            if not isinstance(value, (str, int, float, bool)):
+                raise ValueError(f"options: {name!r} must be a number, a string or a boolean")
+        if len(set(self.tools)) != len(self.tools):
+            raise ValueError("tools: a tool is listed twice")
+
+    @property
+    def engine_name(self) -> str:
+        """The engine the profile's turns run through (``base`` decides when ``engine`` is not given)."""
+        if self.engine is not None:
+            return self.engine
+        return "echo" if self.base is ProfileBase.ECHO else "record"
+
+
+def _is_http_url(value: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and not any(c.isspace() for c in value)
 
 
 class StoreBackend(enum.Enum):
@@ -148,6 +226,9 @@ class EmbeddedSettings:
     :param profiles: operator-defined profiles by name (letters, digits,
         ``-`` and ``_``; not ``default``; selected by bare name).
     :param store: where workers, transcripts and events live (:class:`StoreSettings`).
+    :param output_deltas_per_second: the most ``worker.output_delta`` events
+        per second per worker: an engine's streamed pieces are coalesced to
+        this rate.
     """
 
     max_workers: Annotated[int, Ge(1)] = 1000
@@ -162,6 +243,7 @@ class EmbeddedSettings:
     default_profile: str = ProfileBase.DEFAULT.value
     profiles: dict[str, ProfileSettings] = attrs.Factory(dict)
     store: StoreSettings = StoreSettings()
+    output_deltas_per_second: Annotated[float, Interval(ge=1, le=1000)] = 20.0
 
     def __attrs_post_init__(self) -> None:
         # Cross-field rules: reported at the settings table's path, so each

@@ -16,13 +16,27 @@ from typing import Protocol
 
 from registry_core.models import TranscriptEntry
 
-__all__ = ["ASSISTANT", "ENTRY_ENVELOPE_BYTES", "ROLES", "SYSTEM", "USER", "Transcript", "TranscriptStorage"]
+__all__ = [
+    "ASSISTANT",
+    "ENTRY_ENVELOPE_BYTES",
+    "ROLES",
+    "SYSTEM",
+    "TOOL_CALL",
+    "TOOL_RESULT",
+    "USER",
+    "Transcript",
+    "TranscriptStorage",
+]
 
 USER = "user"
 SYSTEM = "system"
 ASSISTANT = "assistant"
+#: A model's call of a tool; the content is the JSON of ``{call_id, name, arguments}``.
+TOOL_CALL = "tool_call"
+#: A tool call's outcome; the content is the JSON of ``{call_id, name, output, is_error}``.
+TOOL_RESULT = "tool_result"
 #: The roles an entry may have, as the shared strings every entry refers to.
-ROLES = {role: role for role in (USER, SYSTEM, ASSISTANT)}
+ROLES = {role: role for role in (USER, SYSTEM, ASSISTANT, TOOL_CALL, TOOL_RESULT)}
 #: An upper bound of an entry's JSON besides its content: keys, sequence,
 #: role, event id, timestamp and punctuation (pages bounded by bytes, decision 0080).
 ENTRY_ENVELOPE_BYTES = 128

@@ -6,6 +6,7 @@ import asyncio
 from datetime import datetime
 
 from registry_core.models import Intent
+from registry_core.tools import WorkerTool
 from runtime_registry.runtimes.embedded.profiles import Profile
 from runtime_registry.runtimes.embedded.transcript import Transcript, TranscriptStorage
 
@@ -22,7 +23,7 @@ class WorkerRecord:
     """One worker's state. Slotted, so an idle worker stays within its memory goal (docs/performance.md).
 
     ``turn`` is the in-flight turn's asyncio task (``None`` when idle or
-    stopped). ``turn_number`` counts the turns
+    stopped); it runs the profile's engine. ``turn_number`` counts the turns
     started so far. ``serial`` is the worker's creation serial: unique in the
     runtime, never reused, increasing with creation order (decision 0065).
     """
@@ -34,6 +35,7 @@ class WorkerRecord:
         "profile",
         "serial",
         "status",
+        "tools",
         "transcript",
         "turn",
         "turn_number",
@@ -62,3 +64,5 @@ class WorkerRecord:
         self.turn: asyncio.Task[None] | None = None
         self.turn_number = 0
         self.serial = serial
+        #: The tools granted at create (a subset of the profile's).
+        self.tools: tuple[WorkerTool, ...] = ()

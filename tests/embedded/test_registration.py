@@ -21,7 +21,7 @@ from runtime_registry.host import (
     parse_config,
 )
 from runtime_registry.plugins.embedded import EmbeddedProvider
-from runtime_registry.runtimes.embedded import EmbeddedSettings, ProfileBase
+from runtime_registry.runtimes.embedded import EmbeddedSettings, ProfileBase, ProfileSettings
 from runtime_registry.runtimes.embedded.settings import StoreSettings
 from runtime_registry.testing.conformance import find_path_like
 
@@ -71,7 +71,7 @@ async def test_settings_from_the_config_file_set_the_runtime_limits_and_profiles
         provider = registry.provider("inside")
     assert (limits.max_workers, limits.worker_page_max, limits.event_retention) == (7, 3, 50)
     profile = provider.runtime.profiles.default
-    assert (profile.name, profile.replies, profile.reply_delay_seconds) == ("slow", True, 1.5)
+    assert (profile.name, profile.replies, profile.settings.reply_delay_seconds, profile.engine.name) == ("slow", True, 1.5, "echo")
 
 
 @pytest.mark.parametrize(
@@ -146,14 +146,20 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 
 def documented_embedded_defaults() -> dict[str, str]:
     section = DOCS.read_text().split("## Settings of the `embedded` kind", 1)[1].split("\n## ", 1)[0]
-    section = section.split("### The store", 1)[0]
+    section = section.split("\n### ", 1)[0]  # the store and the profiles have tables of their own
     rows = re.findall(r"^\| `(\w+)` \| `([^`]*)` \|", section, re.MULTILINE)
     return dict(rows)
 
 
 def documented_store_defaults() -> dict[str, str]:
-    section = DOCS.read_text().split("### The store", 1)[1].split("\n## ", 1)[0]
+    section = DOCS.read_text().split("### The store", 1)[1].split("\n## ", 1)[0].split("\n### ", 1)[0]
     return dict(re.findall(r"^\| `(\w+)` \| `([^`]*)` \|", section, re.MULTILINE))
+
+
+def test_every_profile_key_is_documented():
+    section = DOCS.read_text().split("### Profiles and turn engines", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"^\| `(\w+)` \|", section, re.MULTILINE))
+    assert documented == {field.name for field in attrs.fields(ProfileSettings)}
 
 
 def test_documented_defaults_are_the_settings_defaults():

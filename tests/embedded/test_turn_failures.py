@@ -51,9 +51,9 @@ async def test_a_worker_takes_input_again_after_a_failed_turn(registry, replies_
     assert accepted.transcript_sequence == 2
 
 
-async def test_a_failed_turn_event_carries_only_the_turn_number(registry, replies_fail):
+async def test_a_failed_turn_event_carries_the_turn_a_code_and_no_exception_text(registry, replies_fail):
     worker_id = await create(registry, "echo-now")
     await send(registry, worker_id)
     await until_idle(registry, worker_id)
     page = await registry.read_events(A, worker_id=worker_id, limit=100)
-    assert page.events[-1].data == {"turn": 1}
+    assert page.events[-1].data == {"turn": 1, "code": "engine_error", "message": "the turn failed unexpectedly"}

@@ -28,6 +28,7 @@ import asyncio
 import json
 import os
 import shutil
+import time
 import uuid
 from pathlib import Path
 
@@ -345,3 +346,57 @@ def test_the_scan_covers_a_damaged_store_and_an_interrupted_turn(deployment):
     assert [d["code"] for d in runtimes[DAMAGED]["diagnostics"]] == ["store_unusable"]
     events = httpx.get(f"{base_url}/api/runtimes/{EMBEDDED}/events", headers=AUTH, params={"cursor": 0}).json()["events"]
     assert "worker.turn_interrupted" in [event["type"] for event in events]
+
+
+# -- turns through the llm engine: deltas, tool calls, failures ---------------------------------
+
+LLM_KEY = "sk-leak-test-7c1d0e9f3a"
+
+
+def test_no_turn_event_transcript_or_log_line_shows_the_key_endpoint_or_upstream_body(tmp_path):
+    """A real server with an ``llm`` profile on a loopback OpenAI-compatible server, a secret key and
+    an upstream that puts a secret in its error bodies: every answer, every stored and live event
+    (``output_delta``, ``tool_call_*``, ``turn_failed``) and the server's log above debug stay clean."""
+    from ..engines.openai_server import SECRET_BODY, openai_server
+    from ..support.server_process import running_server
+    from .app_config import write_config
+
+    with openai_server() as upstream:
+        endpoint = upstream.base_url.removeprefix("http://").removesuffix("/v1")
+        extra = (
+            "[runtimes.settings.profiles.assistant]\n"
+            f'engine = "llm"\nmodel = "local-model"\napi_base = "{upstream.base_url}"\n'
+            'key_env = "LEAK_TEST_LLM_KEY"\ntools = ["clock"]\nmax_turn_seconds = 5\n'
+        )
+        config = write_config(tmp_path, embedded_toml(heartbeat_seconds=0.2, extra=extra))
+        forbidden = {LLM_KEY, endpoint, upstream.base_url, SECRET_BODY, "Traceback"}
+        environ = {"LEAK_TEST_LLM_KEY": LLM_KEY}
+        with running_server(config, log=tmp_path / "server.log", environ=environ) as server, httpx.Client(base_url=server.base_url, timeout=10) as api:
+            runtime = f"/api/runtimes/{EMBEDDED}"
+            with api.stream("GET", f"{runtime}/events/stream") as stream:
+                worker = exercise(api, forbidden, "POST", f"{runtime}/workers", json={"profile": "assistant", "capabilities": ["tool:clock"]}).json()["worker_id"]
+                for text in ("hello there", "tool:clock", "status:401", "status:500", "slow"):
+                    exercise(api, forbidden, "POST", f"{runtime}/workers/{worker}/input", json={"content": text})
+                    if text == "slow":
+                        time.sleep(0.5)
+                        exercise(api, forbidden, "POST", f"{runtime}/workers/{worker}/cancel")
+                    deadline = time.monotonic() + 10
+                    while api.get(f"{runtime}/workers/{worker}").json()["status"] != "idle" and time.monotonic() < deadline:
+                        time.sleep(0.02)
+                seen = []
+                for line in stream.iter_lines():
+                    seen.append(line)
+                    if '"worker.turn_cancelled"' in line:
+                        break
+            streamed = "\n".join(seen)
+            assert "worker.output_delta" in streamed and "worker.tool_call_finished" in streamed
+            assert [secret for secret in forbidden if secret in streamed] == []
+            events = exercise(api, forbidden, "GET", f"{runtime}/events", params={"limit": 1000}).json()["events"]
+            codes = [e["data"].get("code") for e in events if e["type"] == "worker.turn_failed"]
+            assert codes == ["provider_auth", "provider_error"]
+            assert find_path_like(events) == []
+            exercise(api, forbidden, "GET", f"{runtime}/workers/{worker}/transcript")
+            exercise(api, forbidden, "GET", f"{runtime}/workers/{worker}")
+            exercise(api, forbidden, "GET", "/api/runtimes")
+        log_text = (tmp_path / "server.log").read_text()
+        assert [secret for secret in forbidden - {"Traceback"} if secret in log_text] == []

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from importlib.metadata import version
 import socket
 import textwrap
+from importlib.metadata import version
 
 import pytest
 
@@ -86,7 +86,10 @@ def test_plugins_json_lists_every_plugin_with_version_kinds_and_state(capsys):
     assert code == 0
     embedded = plugins["embedded"]
     settings = embedded.pop("settings")
-    assert embedded == {"name": "embedded", "version": version("runtime-registry"), "kinds": ["embedded"], "state": "loaded", "reason": None}
+    assert embedded == {
+        "name": "embedded", "version": version("runtime-registry"), "kinds": ["embedded"], "state": "loaded", "reason": None,
+        "engines": ["record", "echo", "llm"], "tools": ["clock"],
+    }
     assert list(settings) == ["embedded"] and "max_workers" in [setting["name"] for setting in settings["embedded"]]
 
 
@@ -114,7 +117,9 @@ def test_plugins_shows_a_disabled_plugin_with_its_reason(capsys, config_file):
 
 def test_plugins_prints_a_table_with_a_header(capsys):
     code, out, _ = run(capsys, "plugins")
-    assert code == 0 and out[0].split() == ["NAME", "VERSION", "KINDS", "STATE", "REASON"]
+    assert code == 0 and out[0].split() == ["NAME", "VERSION", "KINDS", "ENGINES", "TOOLS", "STATE", "REASON"]
+    embedded = next(line for line in out if line.startswith("embedded"))
+    assert "record,echo,llm" in embedded and "clock" in embedded
 
 
 # -- serve's refusals ----------------------------------------------------------------

@@ -1,0 +1,217 @@
+"""Turn engines: what a worker's turn does, as a plugin.
+
+A turn engine is an async function ``run(turn) -> TurnResult``. The runtime
+that hosts it (the embedded runtime) owns everything that is the same for every
+engine: the busy rule, cancel/stop/delete, the transcript, events, limits. The
+engine gets one :class:`Turn` and decides what the turn does: record the input,
+echo it, ask a model through ``llm``, run a third party's agent::
+
+    from registry_core import TurnEngine, TurnResult, hookimpl
+
+    async def shout(turn):
+        for word in turn.input.split():
+            turn.emit(word.upper() + " ")        # streamed as worker.output_delta
+        return TurnResult(turn.input.upper())    # one assistant entry, worker.output
+
+    @hookimpl
+    def register_turn_engines(register):
+        register(TurnEngine("shout", shout, description="Shouts the input back"))
+
+Rules an engine keeps:
+
+- **The transcript is the conversation.** ``turn.history`` holds every entry
+  before this turn's input; rebuild whatever the engine needs from it on every
+  turn. Never keep a second copy in a library object: a restart would lose it.
+- **Cancellable at any await.** Cancel, stop, delete and shutdown cancel the
+  engine's task; whatever it awaits then raises ``CancelledError``. Let it
+  propagate (close what you opened in ``finally``/``async with``). A cancelled
+  turn adds no assistant entry.
+- **Emit without waiting.** :meth:`Turn.emit` never suspends: the runtime
+  coalesces deltas itself. An engine that streams should make its only awaits
+  the reads of its upstream stream, so a cancel lands on the read and closes
+  the connection.
+- **Fail with a code.** Raise :class:`TurnFailed` with a code of
+  :data:`TURN_FAILURE_CODES` and a message that names no endpoint, key or
+  upstream body. Any other exception is a bug: logged, and reported to clients
+  as ``engine_error`` without its text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from registry_core.models import TranscriptEntry
+from registry_core.tools import ToolCall, ToolOutcome, WorkerTool
+
+__all__ = [
+    "ENGINE_NAME_PATTERN",
+    "TURN_FAILURE_CODES",
+    "EngineProfile",
+    "EngineRun",
+    "TokenUsage",
+    "Turn",
+    "TurnEngine",
+    "TurnFailed",
+    "TurnResult",
+]
+
+#: Engine names: lowercase letters, digits and ``-``, starting with a letter, at most 64.
+ENGINE_NAME_PATTERN = re.compile(r"[a-z][a-z0-9\-]{0,63}")
+
+#: The codes a ``worker.turn_failed`` event may carry, and what each means.
+TURN_FAILURE_CODES: Mapping[str, str] = {
+    "provider_error": "the model provider failed or answered with an error",
+    "provider_auth": "the model provider refused the credentials (or none were configured)",
+    "provider_rate_limited": "the model provider asked us to slow down",
+    "turn_timeout": "the turn took longer than the profile's max_turn_seconds",
+    "tool_round_limit": "the model asked for tools more rounds than the profile's max_tool_rounds",
+    "transcript_full": "the worker's transcript had no room for the turn's entries",
+    "engine_error": "the engine failed unexpectedly (details are in the server log only)",
+}
+
+
+class TurnFailed(Exception):
+    """Raise from an engine to end the turn with ``worker.turn_failed`` and a typed ``code``.
+
+    :param code: one of :data:`TURN_FAILURE_CODES`.
+    :param message: one line for people; it reaches clients, so it must name no
+        endpoint, key, path or upstream body.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        if code not in TURN_FAILURE_CODES:
+            raise ValueError(f"unknown turn failure code {code!r}")
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@attrs.frozen
+class TokenUsage:
+    """Tokens a turn used, as the model reported them (summed over tool rounds)."""
+
+    input_tokens: int
+    output_tokens: int
+
+
+@attrs.frozen
+class TurnResult:
+    """What an engine returns when its turn ends normally.
+
+    :ivar text: the reply, added as one ``assistant`` entry and one
+        ``worker.output`` event; ``None`` for no reply (the ``record`` engine).
+    :ivar usage: tokens used, or ``None`` where the model did not report them.
+    :ivar stop_reason: why the turn ended, e.g. ``"end_turn"``, ``"max_tokens"``.
+    """
+
+    text: str | None
+    usage: TokenUsage | None = None
+    stop_reason: str = "end_turn"
+
+
+@attrs.frozen
+class EngineProfile:
+    """The settings of the profile a turn runs under, as the operator configured them.
+
+    :ivar name: the profile's name (``builtin:echo`` or the operator's name).
+    :ivar engine: the engine's name.
+    :ivar model: the model id (engines that call a model; ``None`` otherwise).
+    :ivar api_base: an OpenAI-compatible server's base URL, if any. Secret:
+        never put it in a message, event or log line above debug.
+    :ivar key_env: the environment variable that holds the key, if any.
+    :ivar system_prompt: the system prompt, if any.
+    :ivar options: options passed to the model (engine-specific).
+    :ivar tools: the tool names this profile may grant.
+    :ivar max_turn_seconds: the longest a turn may take (the runtime enforces it).
+    :ivar max_tool_rounds: the most rounds of tool calls one turn may make.
+    :ivar reply_delay_seconds: a fixed delay of ``record``/``echo`` turns.
+    """
+
+    name: str
+    engine: str
+    model: str | None = None
+    api_base: str | None = attrs.field(default=None, repr=False)
+    key_env: str | None = None
+    system_prompt: str | None = None
+    options: Mapping[str, Any] = attrs.field(factory=dict)
+    tools: tuple[str, ...] = ()
+    max_turn_seconds: float = 300.0
+    max_tool_rounds: int = 8
+    reply_delay_seconds: float = 0.0
+
+
+class Turn:
+    """One turn, as an engine sees it. The hosting runtime builds it; engines only read and call it.
+
+    :ivar number: the worker's turn number (1, 2, ...).
+    :ivar worker_id: the worker's id (for logs; never needed to address anything).
+    :ivar history: the transcript before this turn's input, oldest first
+        (roles ``user``, ``system``, ``assistant``, ``tool_call``, ``tool_result``).
+    :ivar input: this turn's input text.
+    :ivar input_role: ``user`` or ``system``.
+    :ivar profile: the profile's settings.
+    :ivar tools: the tools this worker was granted (a subset of the profile's).
+    """
+
+    number: int
+    worker_id: str
+    history: Sequence[TranscriptEntry]
+    input: str
+    input_role: str
+    profile: EngineProfile
+    tools: Sequence[WorkerTool]
+
+    def emit(self, text: str) -> None:
+        """Stream a piece of the reply. Never suspends; empty text is ignored."""
+        raise NotImplementedError
+
+    async def run_tools(self, calls: Sequence[ToolCall]) -> list[ToolOutcome]:
+        """Run one round of tool calls and return their outcomes, in order.
+
+        Each call and its outcome are added to the transcript (roles
+        ``tool_call`` and ``tool_result``) and announced as
+        ``worker.tool_call_started`` / ``worker.tool_call_finished``. A tool
+        that is not granted, raises or times out gives an error outcome
+        (``is_error``); it never ends the turn.
+
+        :raises TurnFailed: ``tool_round_limit`` past ``profile.max_tool_rounds``
+            rounds, ``transcript_full`` without room for the round and a reply.
+        """
+        raise NotImplementedError
+
+
+#: An engine's entry point: ``async def run(turn) -> TurnResult``.
+EngineRun = Callable[[Turn], Awaitable[TurnResult]]
+
+
+def _check_engine_name(_instance: object, _attribute: attrs.Attribute[Any], value: str) -> None:
+    if not isinstance(value, str) or not ENGINE_NAME_PATTERN.fullmatch(value):
+        raise ValueError("engine names are 1-64 lowercase letters, digits or '-', starting with a letter")
+
+
+@attrs.frozen
+class TurnEngine:
+    """A turn engine a plugin registers with ``register_turn_engines``.
+
+    :ivar name: what operators write in a profile (``engine = "llm"``).
+    :ivar run: ``async def run(turn: Turn) -> TurnResult``.
+    :ivar description: one line for ``runtime-registry plugins``.
+    :ivar check: optional ``check(profile: EngineProfile) -> None``, called at
+        startup for every profile that uses this engine; raise ``ValueError``
+        with a one-line message for a setting the engine cannot use (the
+        operator sees it as a configuration error of that profile). It may
+        import heavy libraries: it runs only when a profile uses the engine.
+    :ivar replies: whether turns add an ``assistant`` entry (the runtime keeps
+        room for it before accepting input). ``False`` only for engines that
+        never reply.
+    """
+
+    name: str = attrs.field(validator=_check_engine_name)
+    run: EngineRun = attrs.field(repr=False)
+    description: str = ""
+    check: Callable[[EngineProfile], None] | None = attrs.field(default=None, repr=False)
+    replies: bool = True

@@ -1,0 +1,144 @@
+"""The ``llm`` engine's turn: history from the transcript, a streamed model call, tool rounds.
+
+Imported on first use only (see :mod:`.llm_engine`). One turn:
+
+1. rebuild the messages from the transcript (the system prompt first);
+2. stream the model's answer, emitting each text chunk as it arrives -- the
+   only await in the loop is the read of the upstream stream, so a cancel
+   lands there; the clients the turn opened are closed in ``finally`` as well,
+   so the HTTP connection ends whatever was awaited;
+3. if the model asked for tools, run them through ``turn.run_tools`` (which
+   records them and enforces the round limit) and ask again with the results;
+4. return the text of every round as the reply, the summed usage and why it stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import llm
+from pydantic import ValidationError
+
+from registry_core.engines import EngineProfile, TokenUsage, Turn, TurnFailed, TurnResult
+from registry_core.tools import ToolCall
+from runtime_registry.engines.llm_failures import turn_failure
+from runtime_registry.engines.llm_history import history_messages, round_messages
+from runtime_registry.engines.llm_models import TunedAsyncChat, build_model, resolve_model, turn_key
+
+__all__ = ["check_profile", "run_turn"]
+
+# What OpenAI-style finish reasons mean in our stop_reason vocabulary.
+_STOP_REASONS = {
+    "stop": "end_turn",
+    "length": "max_tokens",
+    "content_filter": "content_filter",
+    "tool_calls": "tool_use",
+}
+
+
+def check_profile(profile: EngineProfile) -> None:
+    """Refuse, at startup, a profile the engine cannot run: no model, an unknown model, unknown options."""
+    if not profile.model:
+        raise ValueError("model: the llm engine needs a model id")
+    if profile.reply_delay_seconds:
+        raise ValueError("reply_delay_seconds: the llm engine takes no reply delay")
+    try:
+        model = resolve_model(profile)
+    except llm.UnknownModelError:
+        raise ValueError(
+            f"model: {profile.model[:100]!r} is not a model llm or an installed llm plugin knows "
+            "(give api_base for a model on an OpenAI-compatible server)"
+        ) from None
+    try:
+        model.Options(**profile.options)
+    except ValidationError as exc:
+        names = sorted({str(error["loc"][0]) for error in exc.errors() if error.get("loc")})
+        raise ValueError(
+            f"options: not options this model takes, or not values it accepts: {', '.join(names)}"
+        ) from None
+    if profile.tools and not getattr(model, "supports_tools", False):
+        raise ValueError(f"tools: model {profile.model[:100]!r} does not support tools in llm")
+
+
+async def run_turn(turn: Turn) -> TurnResult:
+    """One turn of the ``llm`` engine."""
+    profile = turn.profile
+    model = build_model(profile, turn_key(profile))
+    tools = [llm.Tool(name=t.name, description=t.description, input_schema=dict(t.input_schema)) for t in turn.tools]
+    messages = history_messages(profile.system_prompt, turn.history)
+    messages.append(llm.parts.Message(turn.input_role, [llm.parts.TextPart(turn.input)]))
+    reply: list[str] = []
+    usage: list[TokenUsage | None] = []
+    try:
+        while True:
+            response = model.prompt(
+                messages=messages,
+                tools=tools or None,
+                options=dict(profile.options),
+                stream=True,
+                **_key_argument(model, profile),
+            )
+            text = await _stream(turn, response)
+            reply.append(text)
+            usage.append(_usage(response))
+            calls = [
+                ToolCall(c.tool_call_id or f"call-{index}", c.name, c.arguments or {})
+                for index, c in enumerate(response.tool_calls_or_raise())
+            ]
+            if not calls:
+                return TurnResult("".join(reply), _sum(usage), _stop_reason(response))
+            outcomes = await turn.run_tools(calls)
+            messages.extend(round_messages(text, calls, outcomes))
+    except (TurnFailed, llm.ModelError, Exception) as exc:
+        if isinstance(exc, TurnFailed):
+            raise
+        raise turn_failure(exc) from None
+    finally:
+        await _close_clients(model)
+
+
+async def _stream(turn: Turn, response: Any) -> str:
+    """Read one response's stream, emitting text as it comes; the reads are the only awaits."""
+    pieces = []
+    async for event in response.astream_events():
+        if event.type == "text" and event.chunk:
+            pieces.append(event.chunk)
+            turn.emit(event.chunk)
+    return "".join(pieces)
+
+
+def _key_argument(model: Any, profile: EngineProfile) -> dict[str, str]:
+    # Tuned OpenAI models take the key through their client; other llm models
+    # (plugins) take it as llm's explicit key.
+    if isinstance(model, TunedAsyncChat):
+        return {}
+    key = turn_key(profile)
+    return {"key": key} if key and isinstance(model, llm.AsyncKeyModel) else {}
+
+
+def _usage(response: Any) -> TokenUsage | None:
+    if response.input_tokens is None and response.output_tokens is None:
+        return None
+    return TokenUsage(response.input_tokens or 0, response.output_tokens or 0)
+
+
+def _sum(usages: list[TokenUsage | None]) -> TokenUsage | None:
+    reported = [u for u in usages if u is not None]
+    if not reported:
+        return None
+    return TokenUsage(sum(u.input_tokens for u in reported), sum(u.output_tokens for u in reported))
+
+
+def _stop_reason(response: Any) -> str:
+    data = response.response_json if isinstance(response.response_json, dict) else {}
+    reason = data.get("finish_reason")
+    if not isinstance(reason, str):
+        return "end_turn"
+    return _STOP_REASONS.get(reason, "other")
+
+
+async def _close_clients(model: Any) -> None:
+    for client in getattr(model, "_clients", ()) or ():
+        with contextlib.suppress(Exception):
+            await client.close()

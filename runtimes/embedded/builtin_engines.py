@@ -1,0 +1,60 @@
+"""The first two turn engines: ``record`` (keep the input, no reply) and ``echo`` (reply with it).
+
+They are the behaviour of the builtin profiles ``builtin:default`` and
+``builtin:echo``, written as engines like any other: the ``embedded`` plugin
+registers them through ``register_turn_engines``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from registry_core.engines import EngineProfile, Turn, TurnEngine, TurnResult
+
+__all__ = ["BUILTIN_ENGINES", "ECHO", "RECORD"]
+
+# Settings that only make sense for an engine that calls a model.
+_MODEL_SETTINGS = ("model", "api_base", "key_env", "system_prompt")
+
+
+def check_no_model_settings(profile: EngineProfile) -> None:
+    """``record`` and ``echo`` call no model: a model setting on them is a mistake, not a no-op."""
+    for name in _MODEL_SETTINGS:
+        if getattr(profile, name) is not None:
+            raise ValueError(f"{name}: the {profile.engine!r} engine calls no model and takes no {name}")
+    if profile.options:
+        raise ValueError(f"options: the {profile.engine!r} engine takes no options")
+    if profile.tools:
+        raise ValueError(f"tools: the {profile.engine!r} engine calls no tools")
+
+
+async def record(turn: Turn) -> TurnResult:
+    """Keep the input (the runtime already put it in the transcript); reply with nothing."""
+    await _pause(turn.profile.reply_delay_seconds)
+    return TurnResult(None)
+
+
+async def echo(turn: Turn) -> TurnResult:
+    """Reply with the input, after the profile's delay."""
+    await _pause(turn.profile.reply_delay_seconds)
+    return TurnResult(turn.input)
+
+
+async def _pause(seconds: float) -> None:
+    # Even an instant turn yields once, so that "busy" is a real state that a
+    # cancel can observe (decision 0006).
+    await asyncio.sleep(seconds)
+
+
+#: Records the input; no reply.
+RECORD = TurnEngine(
+    "record",
+    record,
+    description="Keeps the input in the transcript; no reply",
+    check=check_no_model_settings,
+    replies=False,
+)
+#: Replies with the input.
+ECHO = TurnEngine("echo", echo, description="Replies with the input", check=check_no_model_settings)
+#: Both, by name.
+BUILTIN_ENGINES = {RECORD.name: RECORD, ECHO.name: ECHO}

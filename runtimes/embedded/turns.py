@@ -1,0 +1,235 @@
+"""One turn of an embedded worker, as its engine sees it: history, input, streaming, tools.
+
+:class:`EmbeddedTurn` is the runtime's implementation of
+``registry_core.engines.Turn``. It writes to the worker's transcript and the
+runtime's event log only while the turn is still the worker's: a turn that was
+cancelled (or stopped, deleted, shut down) can never write late.
+
+Streaming: :meth:`EmbeddedTurn.emit` never suspends. Pieces are buffered and
+published as one ``worker.output_delta`` live event at most every
+``1 / output_deltas_per_second`` seconds (leading edge: a piece after a quiet
+spell goes out at once; then at most one per interval). Because the engine
+never waits on our coalescing, a cancel always lands on the engine's own
+await -- for the ``llm`` engine, the read of the upstream HTTP stream, which
+then closes the connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from registry_core.engines import EngineProfile, Turn, TurnFailed
+from registry_core.event_contract import WORKER_OUTPUT_DELTA, WORKER_TOOL_CALL_FINISHED, WORKER_TOOL_CALL_STARTED
+from registry_core.models import TranscriptEntry
+from registry_core.page_bytes import text_size
+from registry_core.tools import ToolCall, ToolOutcome, WorkerTool
+from runtime_registry.runtimes.embedded.store_budget import StoreBudget
+from runtime_registry.runtimes.embedded.transcript import ENTRY_ENVELOPE_BYTES, TOOL_CALL, TOOL_RESULT
+
+if TYPE_CHECKING:
+    from runtime_registry.runtimes.embedded.events import EventLog
+    from runtime_registry.runtimes.embedded.workers import WorkerRecord
+
+__all__ = ["DeltaCoalescer", "EmbeddedTurn"]
+
+log = logging.getLogger("runtime_registry.runtimes.embedded.turns")
+
+
+class DeltaCoalescer:
+    """Buffers streamed pieces of one turn and publishes them at most ``rate`` times per second."""
+
+    __slots__ = ("_handle", "_interval", "_last", "_loop", "_pieces", "_publish")
+
+    def __init__(self, publish: Callable[[str], None], rate: float) -> None:
+        self._publish = publish
+        self._interval = 1.0 / rate
+        self._pieces: list[str] = []
+        self._handle: asyncio.TimerHandle | None = None
+        self._last = float("-inf")
+        self._loop = asyncio.get_running_loop()
+
+    def add(self, text: str) -> None:
+        """Buffer ``text``; publish now if the last delta is an interval old, else once it is."""
+        self._pieces.append(text)
+        if self._handle is not None:
+            return
+        due = self._last + self._interval
+        if self._loop.time() >= due:
+            self.flush()
+        else:
+            self._handle = self._loop.call_at(due, self.flush)
+
+    def flush(self) -> None:
+        """Publish what is buffered, if anything (also called when the turn ends)."""
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        if self._pieces:
+            text = "".join(self._pieces)
+            self._pieces.clear()
+            self._last = self._loop.time()
+            self._publish(text)
+
+    def discard(self) -> None:
+        """Drop what is buffered (the turn was cancelled)."""
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        self._pieces.clear()
+
+
+class EmbeddedTurn(Turn):
+    """The embedded runtime's ``Turn``. Built by the runtime when it accepts input."""
+
+    def __init__(
+        self,
+        *,
+        worker: WorkerRecord,
+        number: int,
+        history_length: int,
+        content: str,
+        role: str,
+        profile: EngineProfile,
+        tools: Sequence[WorkerTool],
+        events: EventLog,
+        max_transcript_entries: int,
+        deltas_per_second: float,
+        budget: StoreBudget | None = None,
+    ) -> None:
+        self.number = number
+        self.worker_id = worker.worker_id
+        self._history_length = history_length
+        self._history: tuple[TranscriptEntry, ...] | None = None
+        self.input = content
+        self.input_role = role
+        self.profile = profile
+        self.tools = tuple(tools)
+        self._worker = worker
+        self._events = events
+        self._max_entries = max_transcript_entries
+        # The memory store's byte budget: tool calls and results are charged as
+        # they are written (the input's reservation covers a reply the size of
+        # the input; a turn may go past it, and the next input is then refused).
+        self._budget = budget
+        self._rounds = 0
+        self.deltas = DeltaCoalescer(self._publish_delta, deltas_per_second)
+
+    @property
+    def history(self) -> Sequence[TranscriptEntry]:  # type: ignore[override]
+        """The transcript before this turn's input, read on first use.
+
+        Engines that never look at it (``record``, ``echo``) cost no read of
+        the transcript, which a durable store keeps on disk.
+        """
+        if self._history is None:
+            count = self._history_length
+            self._history = self._worker.transcript.page(start=1, limit=count)[0] if count else ()
+        return self._history
+
+    @property
+    def current(self) -> bool:
+        """Whether this is still the worker's turn (not cancelled, stopped, deleted or superseded)."""
+        worker = self._worker
+        return worker.turn is not None and worker.turn_number == self.number
+
+    def emit(self, text: str) -> None:
+        """Stream ``text`` as part of the reply (coalesced; never suspends)."""
+        if text and self.current:
+            self.deltas.add(text)
+
+    def _publish_delta(self, text: str) -> None:
+        if self.current:
+            self._events.publish(WORKER_OUTPUT_DELTA, self.worker_id, {"turn": self.number, "text": text})
+
+    async def run_tools(self, calls: Sequence[ToolCall]) -> list[ToolOutcome]:
+        """One round of tool calls: recorded, run concurrently with their timeouts, recorded again."""
+        if not calls:
+            return []
+        self._rounds += 1
+        if self._rounds > self.profile.max_tool_rounds:
+            raise TurnFailed(
+                "tool_round_limit",
+                f"the model asked for tools more than {self.profile.max_tool_rounds} rounds in one turn",
+            )
+        # Room for every call, every result and the reply that should follow.
+        if len(self._worker.transcript) + 2 * len(calls) + 1 > self._max_entries:
+            raise TurnFailed("transcript_full", "the worker's transcript has no room for this turn's tool calls")
+        self.deltas.flush()  # what the model said before asking comes first
+        for call in calls:
+            self._record(
+                TOOL_CALL,
+                call_content(call),
+                WORKER_TOOL_CALL_STARTED,
+                {
+                    "turn": self.number,
+                    "call_id": call.call_id,
+                    "tool": call.name,
+                    "arguments": dict(call.arguments),
+                },
+            )
+        granted = {tool.name: tool for tool in self.tools}
+        outcomes = await asyncio.gather(*(_run_one(granted.get(call.name), call) for call in calls))
+        for outcome in outcomes:
+            self._record(
+                TOOL_RESULT,
+                outcome_content(outcome),
+                WORKER_TOOL_CALL_FINISHED,
+                {
+                    "turn": self.number,
+                    "call_id": outcome.call_id,
+                    "tool": outcome.name,
+                    "is_error": outcome.is_error,
+                    "output": outcome.output,
+                },
+            )
+        return list(outcomes)
+
+    def _record(self, role: str, content: str, event_type: str, data: dict[str, Any]) -> None:
+        if not self.current:
+            raise asyncio.CancelledError  # the turn is no longer the worker's: write nothing more
+        transcript = self._worker.transcript
+        data["transcript_sequence"] = len(transcript) + 1
+        event = self._events.append(event_type, self.worker_id, data)
+        transcript.append(role, content, event.id)
+        if self._budget is not None:
+            self._budget.charge(self.worker_id, ENTRY_ENVELOPE_BYTES + text_size(content))
+
+
+def call_content(call: ToolCall) -> str:
+    """A ``tool_call`` transcript entry's content."""
+    return json.dumps(
+        {"call_id": call.call_id, "name": call.name, "arguments": dict(call.arguments)}, ensure_ascii=False
+    )
+
+
+def outcome_content(outcome: ToolOutcome) -> str:
+    """A ``tool_result`` transcript entry's content."""
+    return json.dumps(
+        {"call_id": outcome.call_id, "name": outcome.name, "output": outcome.output, "is_error": outcome.is_error},
+        ensure_ascii=False,
+    )
+
+
+async def _run_one(tool: WorkerTool | None, call: ToolCall) -> ToolOutcome:
+    """Run one call; every way it can go wrong becomes an error outcome for the model."""
+    if tool is None:
+        return ToolOutcome(call.call_id, call.name, f"there is no tool called {call.name[:64]!r} for this worker", True)
+    try:
+        async with asyncio.timeout(tool.timeout_seconds):
+            output = await tool.function(**dict(call.arguments))
+    except TimeoutError:
+        return ToolOutcome(
+            call.call_id, call.name, f"the tool did not answer within {tool.timeout_seconds:g} seconds", True
+        )
+    except TypeError:
+        return ToolOutcome(call.call_id, call.name, "the arguments do not fit the tool's parameters", True)
+    except Exception as exc:
+        # The exception's text may hold anything (paths, hosts): the model and
+        # the transcript get its type only; the log gets the rest at debug.
+        log.debug("tool %r failed", call.name, exc_info=True)
+        return ToolOutcome(call.call_id, call.name, f"the tool failed ({type(exc).__name__})", True)
+    return ToolOutcome(call.call_id, call.name, output if isinstance(output, str) else str(output), False)

@@ -1,0 +1,77 @@
+"""docs/plugins.md, "Write a turn engine instead", works as written."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from registry_core import CreateWorkerRequest, InputRequest
+from registry_core.models import InputContent, ProfileSelector
+from runtime_registry.host import assemble, discover_plugins, parse_config
+from runtime_registry.host.plugin_loading import DiscoveredPlugin
+
+TUTORIAL = Path(__file__).resolve().parents[2] / "docs" / "plugins.md"
+BLOCK = re.compile(r"^```\w*\n# engine tutorial: (?P<name>\S+)\n(?P<text>.*?)^```", re.MULTILINE | re.DOTALL)
+R = "backend-internal"
+
+
+def chapter_files() -> dict[str, str]:
+    return {match["name"]: match["text"] for match in BLOCK.finditer(TUTORIAL.read_text())}
+
+
+@pytest.fixture
+async def registry():
+    files = chapter_files()
+    module = types.ModuleType("acme_shout")
+    exec(compile(files["acme_shout.py"], "acme_shout.py", "exec"), module.__dict__)
+    sys.modules.setdefault("acme_shout", module)
+    discovered = (
+        *(p for p in discover_plugins() if p.name == "embedded"),
+        DiscoveredPlugin("shout", "1.0.0", "acme-shout", load=lambda: module),
+    )
+    assembly = assemble(parse_config(files["registry.toml"]), discovered=discovered, strict=True)
+    async with assembly.registry as registry:
+        yield registry
+
+
+async def run_turn(registry, worker: str, text: str) -> None:
+    await registry.send_input(R, worker, InputRequest(InputContent(text)))
+    async with asyncio.timeout(5):
+        while (await registry.get_worker(R, worker)).status != "idle":
+            await asyncio.sleep(0.005)
+
+
+async def test_the_chapter_has_its_two_files():
+    assert set(chapter_files()) == {"acme_shout.py", "registry.toml"}
+
+
+async def test_the_engine_replies_remembers_and_streams(registry):
+    live = registry.open_live_events(R)
+    worker = (await registry.create_worker(R, CreateWorkerRequest(profile=ProfileSelector("loud")))).worker_id
+    await run_turn(registry, worker, "hello there")
+    await run_turn(registry, worker, "again")
+    page = await registry.read_transcript(R, worker)
+    assert [(e.role, e.content) for e in page.items][-1] == ("assistant", "AGAIN (input 2)")
+    deltas = [e.data["text"] for e in live.take(up_to=2**62) if e.type == "worker.output_delta"]
+    assert "".join(deltas) == "HELLO THERE AGAIN "
+
+
+async def test_the_engine_fails_with_its_code(registry):
+    worker = (await registry.create_worker(R, CreateWorkerRequest(profile=ProfileSelector("loud")))).worker_id
+    await run_turn(registry, worker, "!")
+    events = (await registry.read_events(R, worker_id=worker)).events
+    assert (events[-1].type, events[-1].data["code"]) == ("worker.turn_failed", "provider_error")
+
+
+async def test_the_engine_is_cancelled_at_its_await(registry):
+    worker = (await registry.create_worker(R, CreateWorkerRequest(profile=ProfileSelector("loud")))).worker_id
+    await registry.send_input(R, worker, InputRequest(InputContent("a b c d e f g h")))
+    await asyncio.sleep(0.02)
+    assert (await registry.cancel_worker(R, worker)).changed
+    page = await registry.read_transcript(R, worker)
+    assert [e.role for e in page.items] == ["user"]
