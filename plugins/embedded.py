@@ -51,7 +51,12 @@ from runtime_registry.runtimes.embedded.settings import StoreBackend
 from runtime_registry.runtimes.embedded.store import MemoryStore, WorkerStore
 
 __all__ = [
-    "KIND", "EmbeddedProvider", "make_store", "register_runtime_kinds", "register_turn_engines", "register_worker_tools",
+    "KIND",
+    "EmbeddedProvider",
+    "make_store",
+    "register_runtime_kinds",
+    "register_turn_engines",
+    "register_worker_tools",
 ]
 
 #: The kind name, as registered and as put in every worker.
@@ -68,9 +73,7 @@ def make_store(runtime_id: str, settings: EmbeddedSettings, data_dir: Path) -> W
     from runtime_registry.runtimes.embedded.sqlite_store import SQLiteStore
 
     path = Path(settings.store.path) if settings.store.path is not None else Path("state") / f"{runtime_id}.db"
-    return SQLiteStore(
-        data_dir / path, durability=settings.store.durability, retention=settings.event_retention
-    )
+    return SQLiteStore(data_dir / path, durability=settings.store.durability, retention=settings.event_retention)
 
 
 class EmbeddedProvider(RuntimeProvider):
@@ -139,7 +142,12 @@ class EmbeddedProvider(RuntimeProvider):
         if held >= most:
             return RuntimeState(
                 RuntimeStatus.DEGRADED,
-                (Diagnostic.warning("worker_capacity_reached", f"the runtime holds {held} of {most} workers; creating more is refused"),),
+                (
+                    Diagnostic.warning(
+                        "worker_capacity_reached",
+                        f"the runtime holds {held} of {most} workers; creating more is refused",
+                    ),
+                ),
             )
         return RuntimeState(RuntimeStatus.RUNNING)
 
@@ -180,21 +188,27 @@ class EmbeddedProvider(RuntimeProvider):
     async def send_input(self, worker_id: str, request: InputRequest) -> InputAccepted:
         """Accept input and start a turn; ``WorkerBusy`` while one runs."""
         sequence, event_id = self.runtime.send_input(worker_id, request.content, role=request.kind.value)
-        accepted = InputAccepted(self.runtime_id, worker_id, sequence, event_id, self.runtime.get_worker(worker_id).status)
+        accepted = InputAccepted(
+            self.runtime_id, worker_id, sequence, event_id, self.runtime.get_worker(worker_id).status
+        )
         await self._committed()
         return accepted
 
     async def cancel_worker(self, worker_id: str) -> WorkerActionResult:
         """Cancel the in-flight turn; ``changed`` is ``False`` when there was none."""
         changed = self.runtime.cancel(worker_id)
-        result = WorkerActionResult(self.runtime_id, worker_id, "cancel", changed, self.runtime.get_worker(worker_id).status)
+        result = WorkerActionResult(
+            self.runtime_id, worker_id, "cancel", changed, self.runtime.get_worker(worker_id).status
+        )
         await self._committed()
         return result
 
     async def stop_worker(self, worker_id: str) -> WorkerActionResult:
         """Stop the worker for good; ``changed`` is ``False`` when it already was."""
         changed = self.runtime.stop(worker_id)
-        result = WorkerActionResult(self.runtime_id, worker_id, "stop", changed, self.runtime.get_worker(worker_id).status)
+        result = WorkerActionResult(
+            self.runtime_id, worker_id, "stop", changed, self.runtime.get_worker(worker_id).status
+        )
         await self._committed()
         return result
 

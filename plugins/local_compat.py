@@ -33,6 +33,7 @@ from registry_core import (
     WorkerPage,
     hookimpl,
 )
+
 # Only the settings type at import: the plugin is imported at every start to
 # register the kind, and the reader's modules (docs/performance.md) are needed only
 # when a local-compat runtime is configured; its provider imports them.

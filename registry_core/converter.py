@@ -16,7 +16,7 @@ import enum
 import itertools
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, TypeVar, get_args, get_origin
 
 import annotated_types
@@ -50,7 +50,7 @@ DETAILS_MAX = 20
 def format_timestamp(value: datetime) -> str:
     """ISO 8601 in UTC with a ``Z``, millisecond precision: ``2026-11-24T02:30:00.123Z``."""
     if value.tzinfo is not None:
-        value = value.astimezone(timezone.utc)
+        value = value.astimezone(UTC)
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
@@ -122,8 +122,11 @@ def _sequence_hook(conv: cattrs.Converter, type_: Any) -> Callable[[Any, Any], A
         for index, item in enumerate(value):
             try:
                 items.append(conv.structure(item, element))
-            except Exception as exc:  # noqa: BLE001 - collected and re-raised as a group
-                exc.__notes__ = [*getattr(exc, "__notes__", []), IterableValidationNote(f"@ index {index}", index, element)]
+            except Exception as exc:
+                exc.__notes__ = [
+                    *getattr(exc, "__notes__", []),
+                    IterableValidationNote(f"@ index {index}", index, element),
+                ]
                 errors.append(exc)
         if errors:
             raise IterableValidationError("While structuring an array", errors, type_)
@@ -145,8 +148,11 @@ def _mapping_hook(conv: cattrs.Converter, type_: Any) -> Callable[[Any, Any], An
         for key, item in value.items():
             try:
                 items[_strict_str(key, str)] = conv.structure(item, value_type)
-            except Exception as exc:  # noqa: BLE001 - collected and re-raised as a group
-                exc.__notes__ = [*getattr(exc, "__notes__", []), AttributeValidationNote(f"@ key {key}", str(key), value_type)]
+            except Exception as exc:
+                exc.__notes__ = [
+                    *getattr(exc, "__notes__", []),
+                    AttributeValidationNote(f"@ key {key}", str(key), value_type),
+                ]
                 errors.append(exc)
         if errors:
             raise ClassValidationError("While structuring an object", errors, type_)
@@ -200,7 +206,9 @@ def _constraint_check(constraint: Any) -> Callable[[Any], None] | None:
             if len(value) < low:
                 raise ValueError(f"must have at least {low} {unit}" if low > 1 else "must not be empty")
             if high is not None and len(value) > high:
-                raise ValueError(f"must be at most {high} {unit}" if unit == "characters" else f"must have at most {high} items")
+                raise ValueError(
+                    f"must be at most {high} {unit}" if unit == "characters" else f"must have at most {high} items"
+                )
 
         return check_length
     if isinstance(constraint, Pattern):

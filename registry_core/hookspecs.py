@@ -18,7 +18,14 @@ from registry_core.engines import TurnEngine
 from registry_core.kinds import RuntimeKind
 from registry_core.tools import WorkerTool
 
-__all__ = ["PROJECT_NAME", "hookspec", "hookimpl", "register_runtime_kinds", "register_turn_engines", "register_worker_tools"]
+__all__ = [
+    "PROJECT_NAME",
+    "hookspec",
+    "hookimpl",
+    "register_runtime_kinds",
+    "register_turn_engines",
+    "register_worker_tools",
+]
 
 #: The pluggy project name shared by specs and implementations.
 PROJECT_NAME = "runtime_registry"

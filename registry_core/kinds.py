@@ -12,7 +12,16 @@ import attrs
 
 from registry_core.provider import RuntimeProvider
 
-__all__ = ["DEFAULT_DATA_DIR", "KIND_NAME_PATTERN", "NoSettings", "ProviderFactory", "RuntimeContext", "RuntimeKind", "accepts_context", "accepts_keyword"]
+__all__ = [
+    "DEFAULT_DATA_DIR",
+    "KIND_NAME_PATTERN",
+    "NoSettings",
+    "ProviderFactory",
+    "RuntimeContext",
+    "RuntimeKind",
+    "accepts_context",
+    "accepts_keyword",
+]
 
 #: Kind names: lowercase letters, digits and ``-``, starting with a letter, at most 64.
 KIND_NAME_PATTERN = re.compile(r"[a-z][a-z0-9\-]{0,63}")
@@ -54,7 +63,8 @@ def accepts_keyword(factory: Callable[..., Any], name: str) -> bool:
         return False
     parameter = parameters.get(name)
     return parameter is not None and parameter.kind in (
-        inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD
+        inspect.Parameter.KEYWORD_ONLY,
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
     )
 
 
@@ -65,9 +75,7 @@ class NoSettings:
 
 def _check_kind_name(_instance: object, _attribute: attrs.Attribute[str], value: str) -> None:
     if not isinstance(value, str) or not KIND_NAME_PATTERN.fullmatch(value):
-        raise ValueError(
-            "runtime kind names are 1-64 lowercase letters, digits or '-', starting with a letter"
-        )
+        raise ValueError("runtime kind names are 1-64 lowercase letters, digits or '-', starting with a letter")
 
 
 @attrs.frozen

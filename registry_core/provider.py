@@ -47,9 +47,7 @@ __all__ = ["OPERATIONS", "RuntimeProvider", "capabilities_of", "narrowed"]
 #: :class:`~registry_core.models.Capabilities` but ``stream_events``, which
 #: needs both ``read_events`` and ``wait_for_events``. (The capability list is
 #: stated once, as that model's fields.)
-OPERATIONS: tuple[str, ...] = tuple(
-    field.name for field in attrs.fields(Capabilities) if field.name != "stream_events"
-)
+OPERATIONS: tuple[str, ...] = tuple(field.name for field in attrs.fields(Capabilities) if field.name != "stream_events")
 
 
 class RuntimeProvider:
@@ -214,18 +212,16 @@ class RuntimeProvider:
 def narrowed(implemented: Capabilities, offered: Capabilities) -> Capabilities:
     """The capabilities true in both ``implemented`` and ``offered``."""
     return Capabilities(
-        **{field.name: getattr(implemented, field.name) and getattr(offered, field.name) for field in attrs.fields(Capabilities)}
+        **{
+            field.name: getattr(implemented, field.name) and getattr(offered, field.name)
+            for field in attrs.fields(Capabilities)
+        }
     )
 
 
 @functools.cache
 def capabilities_of(provider_type: type[RuntimeProvider]) -> Capabilities:
     """Derive capabilities from which operations ``provider_type`` overrides."""
-    implemented = {
-        name: getattr(provider_type, name) is not getattr(RuntimeProvider, name) for name in OPERATIONS
-    }
-    streams = (
-        implemented["read_events"]
-        and provider_type.wait_for_events is not RuntimeProvider.wait_for_events
-    )
+    implemented = {name: getattr(provider_type, name) is not getattr(RuntimeProvider, name) for name in OPERATIONS}
+    streams = implemented["read_events"] and provider_type.wait_for_events is not RuntimeProvider.wait_for_events
     return Capabilities(**implemented, stream_events=streams)

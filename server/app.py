@@ -115,7 +115,9 @@ def _host_policy(allowed_hosts: tuple[str, ...], *, token: str | None) -> HostPo
     return HostPolicy(allowed_hosts)
 
 
-def browser_safety_summary(allowed_hosts: tuple[str, ...], cors_allowed_origins: tuple[str, ...], *, token: str | None) -> str:
+def browser_safety_summary(
+    allowed_hosts: tuple[str, ...], cors_allowed_origins: tuple[str, ...], *, token: str | None
+) -> str:
     """One log line saying which Hosts and Origins the server answers (decision 0060); never the token."""
     if _host_policy(allowed_hosts, token=token) is None:
         hosts = "any Host (a token is configured and server.allowed_hosts is empty)"
@@ -138,8 +140,12 @@ async def _log_startup(assembly: Assembly) -> None:
         problems = "; ".join(d.message for d in runtime.diagnostics if d.severity.value == "error")
         log.info(
             "runtime %s (kind %s, plugin %s %s): %s%s",
-            runtime.runtime_id, runtime.kind, runtime.plugin.name, runtime.plugin.version,
-            runtime.status.value, f" ({problems})" if problems else "",
+            runtime.runtime_id,
+            runtime.kind,
+            runtime.plugin.name,
+            runtime.plugin.version,
+            runtime.status.value,
+            f" ({problems})" if problems else "",
         )
     if not runtimes.items:
         log.warning("no runtimes are configured")

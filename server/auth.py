@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from runtime_registry.server.errors import Unauthorized
@@ -27,8 +28,9 @@ def is_protected_path(path: str) -> bool:
 
 def _route_path(scope: Scope) -> str:
     """The path below the app's mount point (ASGI's ``path`` includes ``root_path``)."""
-    path, root = scope["path"], scope.get("root_path", "")
-    return path[len(root):] if root and path.startswith(root) else path
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
 
 
 class BearerAuthMiddleware:
@@ -63,7 +65,7 @@ class BearerAuthMiddleware:
         return scheme.lower() == b"bearer" and hmac.compare_digest(credentials.strip(), self._expected)
 
     @staticmethod
-    def _refuse(token_presented: bool):
+    def _refuse(token_presented: bool) -> Response:
         if token_presented:
             message = "the bearer token is not valid"
             challenge = f'{_CHALLENGE}, error="invalid_token"'

@@ -51,7 +51,9 @@ _REASONS = {
 def bind_socket(host: str, port: int) -> socket.socket:
     """A listening TCP socket on ``host:port``, or :class:`BindError` with one line."""
     try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
     except (socket.gaierror, UnicodeError):
         raise BindError(f"cannot listen on {host}:{port}: the host name does not resolve") from None
     sock = socket.socket(family, kind, proto)
@@ -61,7 +63,7 @@ def bind_socket(host: str, port: int) -> socket.socket:
         sock.listen(2048)
     except OSError as exc:
         sock.close()
-        reason = _REASONS.get(exc.errno, exc.strerror or type(exc).__name__)
+        reason = _REASONS.get(exc.errno or 0, exc.strerror or type(exc).__name__)
         raise BindError(f"cannot listen on {host}:{port}: {reason}") from None
     sock.set_inheritable(True)
     return sock

@@ -33,7 +33,9 @@ class BodyLimitMiddleware:
         for name, value in scope["headers"]:
             if name == b"content-length":
                 if not value.isdigit():
-                    await error_response(MalformedRequest("the Content-Length header is not a number"))(scope, receive, send)
+                    await error_response(MalformedRequest("the Content-Length header is not a number"))(
+                        scope, receive, send
+                    )
                     return
                 if int(value) > limit:
                     await error_response(self._too_large())(scope, receive, send)

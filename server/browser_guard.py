@@ -82,7 +82,7 @@ class BrowserGuardMiddleware:
             and not hosts.accepts(host)
             and _route_path(scope) not in HOST_CHECK_EXEMPT_PATHS
         ):
-            await self._misdirected(host)(scope, receive, send)
+            await self._misdirected(host or b"")(scope, receive, send)
             return
         method = scope["method"]
         origins = self._origins
@@ -122,7 +122,8 @@ class BrowserGuardMiddleware:
                 self._logged_hosts.add(name)
                 log.warning(
                     "refused a request for host %r: not an address, not localhost and not in server.allowed_hosts "
-                    "(DNS rebinding defence; logged once per name)", name,
+                    "(DNS rebinding defence; logged once per name)",
+                    name,
                 )
         return error_response(MisdirectedRequest(message))
 
@@ -160,5 +161,6 @@ def _preflight_answer(origin: bytes) -> Response:
 
 def _route_path(scope: Scope) -> str:
     """The path below the app's mount point (ASGI's ``path`` includes ``root_path``)."""
-    path, root = scope["path"], scope.get("root_path", "")
-    return path[len(root):] if root and path.startswith(root) else path
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path

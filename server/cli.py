@@ -28,14 +28,14 @@ from runtime_registry.host.assembly import assemble
 from runtime_registry.host.config import ConfigError, RegistryConfig, ServerSettings, apply_environment, load_config
 from runtime_registry.host.plugin_loading import discover_plugins, load_plugins
 from runtime_registry.server.binding import BindError, bind_socket, insecure_bind_problem
-from runtime_registry.server.log_redaction import CredentialRedactingFilter
 from runtime_registry.server.http_protocol import ParserUnavailable, available_loop, protocol_class
+from runtime_registry.server.log_redaction import CredentialRedactingFilter
 
 __all__ = ["main", "build_parser", "connection_limits", "GRACEFUL_SHUTDOWN_SECONDS"]
 
 PROG = "runtime-registry"
 #: How long shutdown waits for open connections (live streams close at once) before cancelling them.
-GRACEFUL_SHUTDOWN_SECONDS = 5.0
+GRACEFUL_SHUTDOWN_SECONDS = 5
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -51,25 +51,35 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to bind (default: server.host, 127.0.0.1)")
     serve.add_argument("--port", type=_port, help="TCP port (default: server.port, 8000)")
     serve.add_argument(
-        "--allow-insecure-bind", action="store_true",
+        "--allow-insecure-bind",
+        action="store_true",
         help="allow a non-loopback host without a token (anyone who reaches it can drive the workers)",
     )
     serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default="info")
     serve.add_argument("--no-access-log", action="store_true", help="do not log one line per request")
 
-    plugins = commands.add_parser("plugins", help="list discovered plugins", description="List discovered plugins and their state.")
+    plugins = commands.add_parser(
+        "plugins", help="list discovered plugins", description="List discovered plugins and their state."
+    )
     plugins.add_argument("--config", metavar="FILE", help="TOML configuration whose [plugins] table applies")
     plugins.add_argument("--json", action="store_true", help="print JSON (the body of GET /api/plugins)")
 
-    check = commands.add_parser("check-config", help="validate a configuration file", description="Validate a configuration file without serving.")
+    check = commands.add_parser(
+        "check-config",
+        help="validate a configuration file",
+        description="Validate a configuration file without serving.",
+    )
     check.add_argument("file", metavar="FILE")
 
     new_kind = commands.add_parser(
-        "new-kind", help="write a new runtime kind's package",
+        "new-kind",
+        help="write a new runtime kind's package",
         description="Write a pip package providing a new runtime kind: entry point, provider, settings, tests, README.",
     )
     new_kind.add_argument("name", metavar="NAME", help="the kind name (lowercase letters, digits and '-')")
-    new_kind.add_argument("directory", metavar="DIR", nargs="?", help="where to write it (default: ./runtime-registry-NAME)")
+    new_kind.add_argument(
+        "directory", metavar="DIR", nargs="?", help="where to write it (default: ./runtime-registry-NAME)"
+    )
     return parser
 
 
@@ -114,7 +124,8 @@ def _serve(args: argparse.Namespace) -> int:
         server_settings = attrs.evolve(server_settings, port=args.port)
     config = attrs.evolve(config, server=server_settings)
     problem = insecure_bind_problem(
-        server_settings.host, token=server_settings.token,
+        server_settings.host,
+        token=server_settings.token,
         allow_insecure_bind=args.allow_insecure_bind or server_settings.allow_insecure_bind,
     )
     if problem is not None:
@@ -162,7 +173,10 @@ def _serve(args: argparse.Namespace) -> int:
         bound_host, bound_port = sock.getsockname()[:2]
         logging.getLogger("server").info(
             "listening on http://%s:%d (HTTP parser %s, event loop %s)",
-            _url_host(bound_host), bound_port, http_protocol.parser_name, loop,  # type: ignore[attr-defined]
+            _url_host(bound_host),
+            bound_port,
+            http_protocol.parser_name,  # type: ignore[attr-defined]
+            loop,
         )
         with _signals_end_the_server_quietly():
             try:
@@ -261,7 +275,15 @@ def _plugins(args: argparse.Namespace) -> int:
         return EXIT_OK
     rows = [("NAME", "VERSION", "KINDS", "ENGINES", "TOOLS", "STATE", "REASON")]
     rows += [
-        (p.name, p.version, ",".join(p.kinds) or "-", ",".join(p.engines) or "-", ",".join(p.tools) or "-", p.state.value, p.reason or "")
+        (
+            p.name,
+            p.version,
+            ",".join(p.kinds) or "-",
+            ",".join(p.engines) or "-",
+            ",".join(p.tools) or "-",
+            p.state.value,
+            p.reason or "",
+        )
         for p in plugins.plugins
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(6)]

@@ -35,7 +35,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from starlette.responses import Response
@@ -109,10 +109,15 @@ def event_stream_endpoint(registry: RuntimeRegistry, *, heartbeat_seconds: float
         # body instead of being cancelled mid-stream.
         shutdown = anyio.Event()
         live = registry.open_live_events(runtime_id) if not isinstance(first, CursorExpired) else None
-        return _sse().EventSourceResponse(
+        response: Response = _sse().EventSourceResponse(
             _events(
-                registry, runtime_id, first, page_max=page_max, heartbeat_seconds=heartbeat_seconds,
-                shutdown=shutdown, live=live,
+                registry,
+                runtime_id,
+                first,
+                page_max=page_max,
+                heartbeat_seconds=heartbeat_seconds,
+                shutdown=shutdown,
+                live=live,
             ),
             ping=0,  # heartbeats are ours: sent only while idle
             sep=_SEPARATOR,
@@ -120,13 +125,20 @@ def event_stream_endpoint(registry: RuntimeRegistry, *, heartbeat_seconds: float
             shutdown_event=shutdown,
             shutdown_grace_period=SHUTDOWN_GRACE_SECONDS,
         )
+        return response
 
     return stream_events
 
 
 async def _events(
-    registry: RuntimeRegistry, runtime_id: str, first: EventPage | CursorExpired, *,
-    page_max: int, heartbeat_seconds: float, shutdown: anyio.Event, live: LiveSubscription | None = None,
+    registry: RuntimeRegistry,
+    runtime_id: str,
+    first: EventPage | CursorExpired,
+    *,
+    page_max: int,
+    heartbeat_seconds: float,
+    shutdown: anyio.Event,
+    live: LiveSubscription | None = None,
 ) -> AsyncIterator[ServerSentEvent | bytes]:
     if isinstance(first, CursorExpired):
         yield _error_event("cursor_expired", first)
@@ -184,7 +196,11 @@ async def _events(
 
 
 async def _wait_for_events(
-    registry: RuntimeRegistry, runtime_id: str, cursor: int, timeout: float, shutting_down: asyncio.Future[object],
+    registry: RuntimeRegistry,
+    runtime_id: str,
+    cursor: int,
+    timeout: float,
+    shutting_down: asyncio.Future[Any],
     live: LiveSubscription | None = None,
 ) -> bool | None:
     """Whether there are stored events after ``cursor`` within ``timeout``; ``None`` if shutdown began first.
@@ -219,9 +235,13 @@ def _frame(event: Event, runtime_id: str, *, stored: bool = True) -> bytes:
     try:
         # A live event has no id line: its id is the stored event it follows,
         # and the client's Last-Event-ID must only ever name stored events.
-        frame: bytes = _sse().ServerSentEvent(
-            encode_json(to_json_data(event)), id=str(event.id) if stored else None, event=event.type, sep=_SEPARATOR
-        ).encode()
+        frame: bytes = (
+            _sse()
+            .ServerSentEvent(
+                encode_json(to_json_data(event)), id=str(event.id) if stored else None, event=event.type, sep=_SEPARATOR
+            )
+            .encode()
+        )
     except Exception:
         # Event data is the provider's free-form mapping: a value that cannot
         # become JSON is the runtime's fault, reported like any runtime failure.
@@ -236,4 +256,5 @@ def _frame(event: Event, runtime_id: str, *, stored: bool = True) -> bytes:
 
 
 def _error_event(name: str, error: RegistryError) -> ServerSentEvent:
-    return _sse().ServerSentEvent(encode_json(envelope(error)), event=name, sep=_SEPARATOR)
+    event: ServerSentEvent = _sse().ServerSentEvent(encode_json(envelope(error)), event=name, sep=_SEPARATOR)
+    return event

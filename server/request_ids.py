@@ -49,7 +49,8 @@ _random_ids: list[str] = []
 
 def request_id_of(scope: Scope) -> str:
     """The id of the request ``scope`` belongs to (``"-"`` outside the middleware)."""
-    return scope.get(REQUEST_ID_SCOPE_KEY, "-")
+    request_id: str = scope.get(REQUEST_ID_SCOPE_KEY, "-")
+    return request_id
 
 
 class RequestIdMiddleware:

@@ -70,10 +70,11 @@ async def read_model(request: Request, model: type[T]) -> T:
     data = await read_json_object(request)
     shortcut = _SHORTCUTS.get(model)
     if shortcut is not None:
-        value = shortcut(data)
+        value: T | None = shortcut(data)
         if value is not None:
             return value
-    return structure(data, model)
+    structured: T = structure(data, model)
+    return structured
 
 
 # -- shortcuts past the converter -------------------------------------------
@@ -98,7 +99,7 @@ def _input_request(data: dict[str, Any]) -> InputRequest | None:
     if type(content) is not str or not content.isascii() or not content.strip() or type(kind) is not str:
         return None
     member = _INPUT_KINDS.get(kind)
-    return None if member is None else InputRequest(content, member)  # type: ignore[arg-type]
+    return None if member is None else InputRequest(content, member)
 
 
 _SHORTCUTS: dict[type, Callable[[dict[str, Any]], Any]] = {InputRequest: _input_request}

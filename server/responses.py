@@ -77,7 +77,8 @@ def overview_response(overview: WorkerOverview) -> JSONResponse:
         else:
             kept.append(worker)
     diagnostics = overview.diagnostics + tuple(
-        Diagnostic.error("runtime_unavailable", f"runtime {runtime_id!r} returned malformed data") for runtime_id in broken
+        Diagnostic.error("runtime_unavailable", f"runtime {runtime_id!r} returned malformed data")
+        for runtime_id in broken
     )
     return JSONResponse(attrs.evolve(overview, items=tuple(kept), diagnostics=diagnostics))
 

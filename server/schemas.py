@@ -105,7 +105,7 @@ class SchemaSet:
             schema["additionalProperties"] = False
         return schema
 
-    def _field(self, field: "attrs.Attribute[Any]", hint: Any, *, request: bool) -> dict[str, Any]:
+    def _field(self, field: attrs.Attribute[Any], hint: Any, *, request: bool) -> dict[str, Any]:
         schema = self.schema_of(hint, request=request)
         # attrs.NOTHING (no default) is an enum member too.
         if request and field.default is not attrs.NOTHING and isinstance(field.default, enum.Enum):

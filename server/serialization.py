@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from registry_core.converter import unstructure
@@ -51,7 +51,7 @@ def _timestamp(value: datetime) -> str:
     # strftime; cached because the same worker's created_at is rendered on
     # every read of it.
     if value.tzinfo is not None:
-        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        value = value.astimezone(UTC).replace(tzinfo=None)
     return value.isoformat(timespec="milliseconds") + "Z"
 
 
@@ -82,11 +82,22 @@ def _worker(w: Worker) -> dict[str, Any]:
 
 def _event(e: Event) -> dict[str, Any]:
     # ``data`` is free-form: the converter decides how its values render.
-    return {"id": e.id, "type": e.type, "worker_id": e.worker_id, "data": unstructure(e.data), "created_at": _timestamp(e.created_at)}
+    return {
+        "id": e.id,
+        "type": e.type,
+        "worker_id": e.worker_id,
+        "data": unstructure(e.data),
+        "created_at": _timestamp(e.created_at),
+    }
 
 
 def _event_page(page: EventPage) -> dict[str, Any]:
-    return {"runtime_id": page.runtime_id, "events": [_event(e) for e in page.events], "next_cursor": page.next_cursor, "has_more": page.has_more}
+    return {
+        "runtime_id": page.runtime_id,
+        "events": [_event(e) for e in page.events],
+        "next_cursor": page.next_cursor,
+        "has_more": page.has_more,
+    }
 
 
 #: The models with a fast path to JSON data (the event stream sends events one
@@ -125,7 +136,13 @@ def _worker_text(worker: Worker) -> str:
 
 
 def _entry_data(e: TranscriptEntry) -> dict[str, Any]:
-    return {"sequence": e.sequence, "role": e.role, "content": e.content, "event_id": e.event_id, "created_at": _timestamp(e.created_at)}
+    return {
+        "sequence": e.sequence,
+        "role": e.role,
+        "content": e.content,
+        "event_id": e.event_id,
+        "created_at": _timestamp(e.created_at),
+    }
 
 
 @functools.lru_cache(maxsize=FRAGMENT_CACHE_SIZE)

@@ -18,13 +18,22 @@ def test_the_documentation_builds_strictly_with_the_api_reference(tmp_path):
     site = tmp_path / "site"
     result = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
-        cwd=REPOSITORY, capture_output=True, text=True, timeout=120,
+        cwd=REPOSITORY,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     reference = (site / "reference" / "plugin-api" / "index.html").read_text()
     for name in ("RuntimeProvider", "RuntimeKind", "register_runtime_kinds", "WorkerBusy", "TranscriptPage"):
         assert name in reference
     testing = (site / "reference" / "testing" / "index.html").read_text()
-    for name in ("RuntimeConformance", "make_provider", "slow_turn_request", "check_timeout", "find_path_like",
-                 "test_event_ids_are_not_reused_across_restarts"):
+    for name in (
+        "RuntimeConformance",
+        "make_provider",
+        "slow_turn_request",
+        "check_timeout",
+        "find_path_like",
+        "test_event_ids_are_not_reused_across_restarts",
+    ):
         assert name in testing

@@ -239,9 +239,18 @@ class EventLog:
             raise ValueError("restored events must be gapless and end at last_id")
         if last_id < self.start_id - 1:
             raise ValueError("last_id is below start_id - 1")
+        sizes = [event_size(event.type, event.worker_id, event.data, None) for event in kept]
+        total = sum(sizes)
+        # The byte bound holds from the start, as it does while appending: a
+        # store may keep more events than fit (it bounds them by count only).
+        first = 0
+        while self.max_retained_bytes is not None and total > self.max_retained_bytes and len(kept) - first > 1:
+            total -= sizes[first]
+            first += 1
+        kept, sizes = kept[first:], sizes[first:]
         self._events = kept  # type: ignore[assignment]
-        self._sizes = [event_size(event.type, event.worker_id, event.data, None) for event in kept]
-        self.retained_bytes = sum(self._sizes)
+        self._sizes = sizes
+        self.retained_bytes = total
         self._head = 0
         self._last_id = last_id
         known = set(worker_ids)

@@ -86,17 +86,25 @@ def assemble(
             else:
                 log.error("runtime %r: %s", runtime.id, message)
                 registry.register_unavailable(
-                    runtime.id, kind=runtime.kind, display_name=runtime.display_name,
+                    runtime.id,
+                    kind=runtime.kind,
+                    display_name=runtime.display_name,
                     reason="no loaded plugin provides this runtime kind",
                 )
             continue
         try:
-            settings: object = structure(runtime.settings, registered.kind.settings_type, path=f"runtimes[{index}].settings")
+            settings: object = structure(
+                runtime.settings, registered.kind.settings_type, path=f"runtimes[{index}].settings"
+            )
         except InvalidRequest as exc:
-            keys = [field.alias or field.name for field in attrs.fields(registered.kind.settings_type)] if attrs.has(
-                registered.kind.settings_type
-            ) else []
-            problems.extend(ConfigProblem(d["path"], with_suggestion(d["path"], d["message"], keys)) for d in exc.details)
+            keys = (
+                [field.alias or field.name for field in attrs.fields(registered.kind.settings_type)]
+                if attrs.has(registered.kind.settings_type)
+                else []
+            )
+            problems.extend(
+                ConfigProblem(d["path"], with_suggestion(d["path"], d["message"], keys)) for d in exc.details
+            )
             continue
         try:
             # Typed as taking two arguments; one that accepts ``context`` or
@@ -112,26 +120,37 @@ def assemble(
             # The kind checked its settings against the loaded engines and tools:
             # an operator's mistake, reported like a structuring error.
             prefix = f"runtimes[{index}].settings"
-            problems.extend(ConfigProblem(f"{prefix}.{d['path']}" if d.get("path") else prefix, d["message"]) for d in exc.details)
+            problems.extend(
+                ConfigProblem(f"{prefix}.{d['path']}" if d.get("path") else prefix, d["message"]) for d in exc.details
+            )
             if not exc.details:
                 problems.append(ConfigProblem(prefix, exc.message))
             continue
         except Exception:
             log.exception("runtime %r: the %r factory failed", runtime.id, runtime.kind)
             registry.register_unavailable(
-                runtime.id, kind=runtime.kind, display_name=runtime.display_name,
-                plugin=registered.plugin, reason="the runtime could not be created",
+                runtime.id,
+                kind=runtime.kind,
+                display_name=runtime.display_name,
+                plugin=registered.plugin,
+                reason="the runtime could not be created",
             )
             continue
         try:
-            if not isinstance(provider, RuntimeProvider) or (provider.runtime_id, provider.kind) != (runtime.id, runtime.kind):
+            if not isinstance(provider, RuntimeProvider) or (provider.runtime_id, provider.kind) != (
+                runtime.id,
+                runtime.kind,
+            ):
                 raise TypeError("the factory did not return a provider of this kind for this runtime id")
             registry.register(provider, display_name=runtime.display_name, plugin=registered.plugin)
         except Exception:
             log.exception("runtime %r: the %r factory failed", runtime.id, runtime.kind)
             registry.register_unavailable(
-                runtime.id, kind=runtime.kind, display_name=runtime.display_name,
-                plugin=registered.plugin, reason="the runtime could not be created",
+                runtime.id,
+                kind=runtime.kind,
+                display_name=runtime.display_name,
+                plugin=registered.plugin,
+                reason="the runtime could not be created",
             )
     if problems:
         raise ConfigError(source, problems)

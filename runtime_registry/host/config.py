@@ -91,9 +91,7 @@ def _structure_host_pattern(value: Any, _type: Any) -> HostPattern:
     name = value.removeprefix("*.")
     if value == "*" or (_HOST_NAME.fullmatch(name) and len(name) <= 253):
         return HostPattern(value)
-    raise ValueError(
-        "must be a lower-case host name without a port ('registry.example'), '*.registry.example' or '*'"
-    )
+    raise ValueError("must be a lower-case host name without a port ('registry.example'), '*.registry.example' or '*'")
 
 
 def _structure_web_origin(value: Any, _type: Any) -> WebOrigin:
@@ -254,7 +252,9 @@ def load_config(path: str | os.PathLike[str] | None) -> RegistryConfig:
     except UnicodeDecodeError:
         raise ConfigError(source, [ConfigProblem("", "is not UTF-8 text")]) from None
     except OSError as exc:
-        raise ConfigError(source, [ConfigProblem("", f"cannot be read ({exc.strerror or type(exc).__name__})")]) from None
+        raise ConfigError(
+            source, [ConfigProblem("", f"cannot be read ({exc.strerror or type(exc).__name__})")]
+        ) from None
     return parse_config(text, source=source)
 
 
@@ -267,7 +267,9 @@ def parse_config(text: str, *, source: str = "<config>") -> RegistryConfig:
     try:
         config = structure(data, RegistryConfig)
     except InvalidRequest as exc:
-        raise ConfigError(source, [ConfigProblem(d["path"], _suggest(d["path"], d["message"])) for d in exc.details]) from None
+        raise ConfigError(
+            source, [ConfigProblem(d["path"], _suggest(d["path"], d["message"])) for d in exc.details]
+        ) from None
     problems = [
         ConfigProblem(f"runtimes[{index}].id", f"runtime id {runtime.id!r} is used more than once")
         for index, runtime in enumerate(config.runtimes)

@@ -180,7 +180,12 @@ class RuntimeRegistry:
         )
 
     def register_unavailable(
-        self, runtime_id: str, *, kind: str, reason: str, display_name: str | None = None,
+        self,
+        runtime_id: str,
+        *,
+        kind: str,
+        reason: str,
+        display_name: str | None = None,
         plugin: PluginRef = UNKNOWN_PLUGIN,
     ) -> None:
         """Add a runtime that could not be built, so clients see it as ``unavailable``.
@@ -332,7 +337,9 @@ class RuntimeRegistry:
     async def send_input(self, runtime_id: str, worker_id: str, request: InputRequest) -> InputAccepted:
         """Send input to a worker; raises ``WorkerBusy`` rather than queueing."""
         runtime, provider, worker_id = self._usable_worker(runtime_id, worker_id)
-        accepted = await self._guarded(runtime, "send_input", provider.send_input, worker_id, request, worker_id=worker_id)
+        accepted = await self._guarded(
+            runtime, "send_input", provider.send_input, worker_id, request, worker_id=worker_id
+        )
         return _expect(accepted, InputAccepted, runtime, "send_input")
 
     async def cancel_worker(self, runtime_id: str, worker_id: str) -> WorkerActionResult:
@@ -359,10 +366,18 @@ class RuntimeRegistry:
         """A bounded transcript page from ``start`` (1-based)."""
         runtime, provider, worker_id = self._usable_worker(runtime_id, worker_id)
         if isinstance(start, bool) or not isinstance(start, int) or start < 1:
-            raise InvalidRequest("start must be an integer of at least 1", details=({"path": "start", "message": "must be at least 1"},))
+            raise InvalidRequest(
+                "start must be an integer of at least 1", details=({"path": "start", "message": "must be at least 1"},)
+            )
         limit = _page_limit(limit, provider.limits.transcript_page_max)
         page = await self._guarded(
-            runtime, "read_transcript", provider.read_transcript, worker_id, start=start, limit=limit, worker_id=worker_id
+            runtime,
+            "read_transcript",
+            provider.read_transcript,
+            worker_id,
+            start=start,
+            limit=limit,
+            worker_id=worker_id,
         )
         _expect_page(page, TranscriptPage, (), runtime, "read_transcript")
         if page.worker_id != worker_id:
@@ -387,15 +402,26 @@ class RuntimeRegistry:
         """
         runtime, provider = self._usable(runtime_id)
         if not runtime.capabilities.stream_events:
-            raise UnsupportedOperation(f"runtime kind {runtime.kind!r} does not support stream_events", runtime_id=runtime.runtime_id)
+            raise UnsupportedOperation(
+                f"runtime kind {runtime.kind!r} does not support stream_events", runtime_id=runtime.runtime_id
+            )
         first = await self._read_events(runtime, provider, cursor=cursor, limit=None, worker_id=None)
         return EventStreamStart(first, provider.limits.event_page_max)
 
     async def _read_events(
-        self, runtime: _Runtime, provider: RuntimeProvider, *, cursor: int | None, limit: int | None, worker_id: str | None
+        self,
+        runtime: _Runtime,
+        provider: RuntimeProvider,
+        *,
+        cursor: int | None,
+        limit: int | None,
+        worker_id: str | None,
     ) -> EventPage:
         if cursor is not None and (isinstance(cursor, bool) or not isinstance(cursor, int) or cursor < 0):
-            raise InvalidRequest("cursor must be a non-negative integer", details=({"path": "cursor", "message": "must be a non-negative integer"},))
+            raise InvalidRequest(
+                "cursor must be a non-negative integer",
+                details=({"path": "cursor", "message": "must be a non-negative integer"},),
+            )
         limit = _page_limit(limit, provider.limits.event_page_max)
         # ``worker_id=`` is _guarded's own argument (it locates errors), so the
         # provider's worker filter is bound here: otherwise it would never arrive.
@@ -485,7 +511,11 @@ class RuntimeRegistry:
                 if clients_cursor:
                     raise
                 log.error("runtime %r refused a worker-list cursor it issued itself", runtime.runtime_id)
-                diagnostics.append(Diagnostic.error("runtime_unavailable", f"runtime {runtime.runtime_id!r} could not list its workers"))
+                diagnostics.append(
+                    Diagnostic.error(
+                        "runtime_unavailable", f"runtime {runtime.runtime_id!r} could not list its workers"
+                    )
+                )
                 return None, added
             except RegistryError as exc:
                 diagnostics.append(
@@ -531,8 +561,13 @@ class RuntimeRegistry:
         return runtime, _running_provider(runtime), worker_id
 
     async def _guarded(
-        self, runtime: _Runtime, operation: str, call: Callable[..., Coroutine[Any, Any, T]], *args: Any,
-        worker_id: str | None = None, **kwargs: Any,
+        self,
+        runtime: _Runtime,
+        operation: str,
+        call: Callable[..., Coroutine[Any, Any, T]],
+        *args: Any,
+        worker_id: str | None = None,
+        **kwargs: Any,
     ) -> T:
         if operation in _OPERATIONS and not getattr(runtime.capabilities, operation):
             _refuse_narrowed(runtime, getattr(runtime.state, "provider", None), operation)
@@ -566,7 +601,9 @@ def _refuse_narrowed(runtime: _Runtime, provider: RuntimeProvider | None, operat
     class's own capabilities are always the same object.
     """
     if provider is not None and provider.capabilities is not capabilities_of(type(provider)):  # type: ignore[arg-type]
-        raise UnsupportedOperation(f"runtime kind {runtime.kind!r} does not support {operation}", runtime_id=runtime.runtime_id)
+        raise UnsupportedOperation(
+            f"runtime kind {runtime.kind!r} does not support {operation}", runtime_id=runtime.runtime_id
+        )
 
 
 def _running_provider(runtime: _Runtime) -> RuntimeProvider:
@@ -587,9 +624,13 @@ def _page_limit(limit: int | None, maximum: int) -> int:
     if limit is None:
         return min(DEFAULT_PAGE_SIZE, maximum)
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise InvalidRequest("limit must be a positive integer", details=({"path": "limit", "message": "must be at least 1"},))
+        raise InvalidRequest(
+            "limit must be a positive integer", details=({"path": "limit", "message": "must be at least 1"},)
+        )
     if limit > maximum:
-        raise LimitTooLarge(f"limit must be at most {maximum}", details=({"path": "limit", "message": f"must be at most {maximum}"},))
+        raise LimitTooLarge(
+            f"limit must be at most {maximum}", details=({"path": "limit", "message": f"must be at most {maximum}"},)
+        )
     return limit
 
 
@@ -613,7 +654,10 @@ def _expect(value: Any, model: type[T], runtime: _Runtime, operation: str) -> T:
 
 def _are_diagnostics(values: Any) -> bool:
     return isinstance(values, tuple) and all(
-        type(d) is Diagnostic and isinstance(d.severity, Severity) and isinstance(d.code, str) and isinstance(d.message, str)
+        type(d) is Diagnostic
+        and isinstance(d.severity, Severity)
+        and isinstance(d.code, str)
+        and isinstance(d.message, str)
         for d in values
     )
 

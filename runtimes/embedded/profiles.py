@@ -59,10 +59,16 @@ class Profile:
 #: The builtin profiles by selector.
 BUILTIN_PROFILES: Mapping[str, Profile] = {
     ProfileBase.DEFAULT.value: Profile(
-        ProfileBase.DEFAULT.value, RECORD, EngineProfile(ProfileBase.DEFAULT.value, RECORD.name), description="accepts input; no reply"
+        ProfileBase.DEFAULT.value,
+        RECORD,
+        EngineProfile(ProfileBase.DEFAULT.value, RECORD.name),
+        description="accepts input; no reply",
     ),
     ProfileBase.ECHO.value: Profile(
-        ProfileBase.ECHO.value, ECHO, EngineProfile(ProfileBase.ECHO.value, ECHO.name), description="replies with the input"
+        ProfileBase.ECHO.value,
+        ECHO,
+        EngineProfile(ProfileBase.ECHO.value, ECHO.name),
+        description="replies with the input",
     ),
 }
 
@@ -148,13 +154,20 @@ def _resolve(
     engine = engines.get(engine_name)
     if engine is None:
         known = ", ".join(sorted(engines)) or "none"
-        problems.append({"path": f"{path}.engine", "message": f"no loaded plugin registers an engine {engine_name!r} (loaded: {known})"})
+        problems.append(
+            {
+                "path": f"{path}.engine",
+                "message": f"no loaded plugin registers an engine {engine_name!r} (loaded: {known})",
+            }
+        )
         return None
     granted = {}
     for index, tool_name in enumerate(settings.tools):
         tool = tools.get(tool_name)
         if tool is None:
-            problems.append({"path": f"{path}.tools[{index}]", "message": f"no loaded plugin registers a tool {tool_name[:64]!r}"})
+            problems.append(
+                {"path": f"{path}.tools[{index}]", "message": f"no loaded plugin registers a tool {tool_name[:64]!r}"}
+            )
         else:
             granted[tool_name] = tool
     engine_profile = EngineProfile(

@@ -196,13 +196,20 @@ class EmbeddedRuntime:
             on_append=self.store.event_appended,
             max_retained_bytes=self.settings.max_store_bytes,
         )
-        self.events.restore(snapshot.events, last_id=meta.last_event_id, worker_ids=(w.worker_id for w in snapshot.workers))
+        self.events.restore(
+            snapshot.events, last_id=meta.last_event_id, worker_ids=(w.worker_id for w in snapshot.workers)
+        )
         self._cursor_tag = meta.cursor_tag
         records = []
         for stored in snapshot.workers:
             profile = self.profiles.by_name(stored.profile)
             record = WorkerRecord(
-                stored.worker_id, stored.label, stored.intent, profile, stored.created_at, stored.serial,
+                stored.worker_id,
+                stored.label,
+                stored.intent,
+                profile,
+                stored.created_at,
+                stored.serial,
                 self.store.restored_transcript(stored.serial, stored.entries),
             )
             # The runtime compares statuses by identity: take the shared constants.
@@ -229,6 +236,7 @@ class EmbeddedRuntime:
     def _check_writable(self) -> None:
         self._check_open()
         self.store.check_writable()
+
     # -- workers -----------------------------------------------------------------
 
     def create_worker(
@@ -266,7 +274,12 @@ class EmbeddedRuntime:
             )
         serial = self._roster.next_serial
         worker = WorkerRecord(
-            _worker_id(serial), label, intent, resolution.profile, datetime.now(UTC), serial,
+            _worker_id(serial),
+            label,
+            intent,
+            resolution.profile,
+            datetime.now(UTC),
+            serial,
             self.store.new_transcript(serial),
         )
         worker.tools = tools
@@ -421,13 +434,17 @@ class EmbeddedRuntime:
             turn.deltas.discard()
             raise
         except TimeoutError:
-            self._fail_turn(turn, "turn_timeout", f"the turn took longer than {profile.settings.max_turn_seconds:g} seconds")
+            self._fail_turn(
+                turn, "turn_timeout", f"the turn took longer than {profile.settings.max_turn_seconds:g} seconds"
+            )
         except TurnFailed as exc:
             self._fail_turn(turn, exc.code, exc.message)
         except Exception:
             # A bug, not a client's doing: log it, leave the worker usable and
             # say so without the exception's text.
-            log.exception("embedded runtime: engine %r failed in a turn of worker %s", profile.engine.name, worker.worker_id)
+            log.exception(
+                "embedded runtime: engine %r failed in a turn of worker %s", profile.engine.name, worker.worker_id
+            )
             self._fail_turn(turn, "engine_error", "the turn failed unexpectedly")
 
     def _end_turn(self, worker: WorkerRecord, turn_number: int, result: TurnResult) -> None:
@@ -435,7 +452,9 @@ class EmbeddedRuntime:
         text = result.text
         if text and worker.profile.replies:
             if len(worker.transcript) >= self.settings.max_transcript_entries:
-                self._fail_turn_of(worker, turn_number, "transcript_full", "the worker's transcript has no room for the reply")
+                self._fail_turn_of(
+                    worker, turn_number, "transcript_full", "the worker's transcript has no room for the reply"
+                )
                 return
             sequence = len(worker.transcript) + 1
             content_size = text_size(text)
@@ -469,7 +488,9 @@ class EmbeddedRuntime:
                 self.budget.settle(worker.worker_id)
             worker.turn = None
             worker.status = IDLE
-            self.events.append(WORKER_TURN_FAILED, worker.worker_id, {"turn": turn_number, "code": code, "message": message})
+            self.events.append(
+                WORKER_TURN_FAILED, worker.worker_id, {"turn": turn_number, "code": code, "message": message}
+            )
 
     def cancel(self, worker_id: str) -> bool:
         """Cancel the in-flight turn; the worker is idle and usable afterwards.
@@ -638,15 +659,19 @@ def _granted_tools(capabilities: Sequence[str], profile: Profile) -> tuple[Worke
     granted = []
     problems = []
     for index, capability in enumerate(capabilities):
-        name = capability[len(TOOL_CAPABILITY_PREFIX):] if capability.startswith(TOOL_CAPABILITY_PREFIX) else None
+        name = capability[len(TOOL_CAPABILITY_PREFIX) :] if capability.startswith(TOOL_CAPABILITY_PREFIX) else None
         tool = profile.tools.get(name) if name else None
         if tool is None:
-            problems.append({"path": f"capabilities[{index}]", "message": f"not a tool profile {profile.name!r} can grant"})
+            problems.append(
+                {"path": f"capabilities[{index}]", "message": f"not a tool profile {profile.name!r} can grant"}
+            )
         elif tool not in granted:
             granted.append(tool)
     if problems:
         allowed = ", ".join(TOOL_CAPABILITY_PREFIX + name for name in profile.tools) or "none"
-        raise InvalidRequest(f"a capability cannot be granted (profile {profile.name!r} grants: {allowed})", details=problems)
+        raise InvalidRequest(
+            f"a capability cannot be granted (profile {profile.name!r} grants: {allowed})", details=problems
+        )
     return tuple(granted)
 
 

@@ -499,9 +499,7 @@ def _recover_from_an_unclean_end(connection: sqlite3.Connection) -> None:
         "UPDATE meta SET value = ? WHERE key = ?",
         [(floor, "first_event_id"), (floor - 1, "last_event_id")],
     )
-    connection.execute(
-        "UPDATE meta SET value = MAX(CAST(value AS INTEGER), ?) WHERE key = 'next_serial'", (floor,)
-    )
+    connection.execute("UPDATE meta SET value = MAX(CAST(value AS INTEGER), ?) WHERE key = 'next_serial'", (floor,))
     connection.execute("COMMIT")
 
 

@@ -51,8 +51,8 @@ def decode_cursor(cursor: str) -> str:
             text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
         except (binascii.Error, UnicodeDecodeError, ValueError):
             text = ""
-        if text.startswith(_MAGIC) and _POSITION.fullmatch(text[len(_MAGIC):]):
-            return text[len(_MAGIC):]
+        if text.startswith(_MAGIC) and _POSITION.fullmatch(text[len(_MAGIC) :]):
+            return text[len(_MAGIC) :]
     raise InvalidCursor(
         "cursor is not one this runtime issued; start again without a cursor",
         details=({"path": "cursor", "message": "not a cursor issued by this runtime"},),

@@ -205,7 +205,8 @@ class PodStore:
         if collisions:
             diagnostics.append(
                 Diagnostic.warning(
-                    SkipReason.ID_COLLISION.value, f"{collisions} pod entries not listed: {SkipReason.ID_COLLISION.explanation}"
+                    SkipReason.ID_COLLISION.value,
+                    f"{collisions} pod entries not listed: {SkipReason.ID_COLLISION.explanation}",
                 )
             )
         return PodListing(tuple(ids), tuple(names), tuple(types), {w: i for i, w in enumerate(ids)}, tuple(diagnostics))

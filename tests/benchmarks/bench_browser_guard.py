@@ -24,7 +24,10 @@ BROWSER_HEADERS = [
     (b"host", b"localhost:8000"),
     (b"connection", b"keep-alive"),
     (b"sec-ch-ua-platform", b'"Linux"'),
-    (b"user-agent", b"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"),
+    (
+        b"user-agent",
+        b"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+    ),
     (b"accept", b"application/json"),
     (b"origin", b"http://localhost:8000"),
     (b"sec-fetch-site", b"same-origin"),
@@ -37,7 +40,13 @@ BROWSER_HEADERS = [
 
 
 def scope(method: str, headers: list[tuple[bytes, bytes]]) -> dict:
-    return {"type": "http", "method": method, "path": "/api/runtimes/backend-internal/workers", "root_path": "", "headers": headers}
+    return {
+        "type": "http",
+        "method": method,
+        "path": "/api/runtimes/backend-internal/workers",
+        "root_path": "",
+        "headers": headers,
+    }
 
 
 async def inner(scope, receive, send) -> None:

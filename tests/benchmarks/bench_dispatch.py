@@ -13,11 +13,11 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from runtime_registry.plugins.embedded import EmbeddedProvider
 from registry_core import CreateWorkerRequest, RuntimeProvider, UnknownWorker, Worker
 from runtime_registry.host import RuntimeRegistry
+from runtime_registry.plugins.embedded import EmbeddedProvider
 
 CALLS = 100_000
 ROUNDS = 7
@@ -30,7 +30,7 @@ class DictProvider(RuntimeProvider):
 
     def __init__(self, runtime_id: str) -> None:
         super().__init__(runtime_id)
-        self.worker = Worker(runtime_id, "w-1", self.kind, None, "idle", None, None, datetime.now(timezone.utc), 0)
+        self.worker = Worker(runtime_id, "w-1", self.kind, None, "idle", None, None, datetime.now(UTC), 0)
 
     async def get_worker(self, worker_id: str) -> Worker:
         if worker_id != "w-1":

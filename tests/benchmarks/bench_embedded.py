@@ -21,9 +21,9 @@ import gc
 import time
 import tracemalloc
 
-from runtime_registry.plugins.embedded import EmbeddedProvider
 from registry_core import CreateWorkerRequest, InputRequest
 from registry_core.models import InputContent, ProfileSelector
+from runtime_registry.plugins.embedded import EmbeddedProvider
 from runtime_registry.runtimes.embedded import EmbeddedRuntime, EmbeddedSettings, ProfileBase, ProfileSettings
 
 PAGE = 100
@@ -121,7 +121,9 @@ async def scaling() -> bool:
     after_deletes = await page_after_deletes(large)
     ratio = after_deletes / base["worker-list page"]
     met &= ratio <= RATIO_GOAL
-    print(f"{'list page, 49% deleted':24} {base['worker-list page'] * 1e6:8.1f}µs {after_deletes * 1e6:8.1f}µs {ratio:6.2f}x")
+    print(
+        f"{'list page, 49% deleted':24} {base['worker-list page'] * 1e6:8.1f}µs {after_deletes * 1e6:8.1f}µs {ratio:6.2f}x"
+    )
     print(f"goal: every ratio <= {RATIO_GOAL}x -> {'MET' if met else 'MISSED'}")
     return met
 
@@ -175,8 +177,12 @@ def memory() -> bool:
     per_worker = measure(idle_workers, 10_000)
     per_entry = measure(transcript_entries, 100_000)
     worker_ok, entry_ok = per_worker <= 2048, per_entry <= 250
-    print(f"\nmemory per idle worker          : {per_worker:7.0f} B (goal <= 2048 B) -> {'MET' if worker_ok else 'MISSED'}")
-    print(f"memory per transcript entry     : {per_entry:7.0f} B beyond content (goal <= 250 B) -> {'MET' if entry_ok else 'MISSED'}")
+    print(
+        f"\nmemory per idle worker          : {per_worker:7.0f} B (goal <= 2048 B) -> {'MET' if worker_ok else 'MISSED'}"
+    )
+    print(
+        f"memory per transcript entry     : {per_entry:7.0f} B beyond content (goal <= 250 B) -> {'MET' if entry_ok else 'MISSED'}"
+    )
     return worker_ok and entry_ok
 
 

@@ -110,7 +110,9 @@ _STACK_CONFIG.write_text(f'[server]\nhttp_parser = "{_PARSER}"\nevent_loop = "{_
 
 
 def real_server(port: int) -> list[str]:
-    return serve_command("--config", str(_STACK_CONFIG), "--port", str(port), "--log-level", "warning", "--no-access-log")
+    return serve_command(
+        "--config", str(_STACK_CONFIG), "--port", str(port), "--log-level", "warning", "--no-access-log"
+    )
 
 
 def bare_server(bodies: Path, port: int) -> list[str]:
@@ -120,17 +122,27 @@ def bare_server(bodies: Path, port: int) -> list[str]:
 def prepare(base: str) -> tuple[dict[str, str], list[str], str]:
     """Create the workers and a 50-entry transcript; return the bodies the real server answers with."""
     with httpx.Client(base_url=base, timeout=10) as client:
-        ids = [client.post(f"/api/runtimes/{RUNTIME}/workers", json={"label": "bench"}).json()["worker_id"] for _ in range(WORKERS)]
+        ids = [
+            client.post(f"/api/runtimes/{RUNTIME}/workers", json={"label": "bench"}).json()["worker_id"]
+            for _ in range(WORKERS)
+        ]
         chatty = ids[0]
         for _ in range(50):
             while client.get(f"/api/runtimes/{RUNTIME}/workers/{chatty}").json()["status"] != "idle":
                 time.sleep(0.001)
-            assert client.post(f"/api/runtimes/{RUNTIME}/workers/{chatty}/input", json={"content": "benchmark input"}).status_code == 202
+            assert (
+                client.post(
+                    f"/api/runtimes/{RUNTIME}/workers/{chatty}/input", json={"content": "benchmark input"}
+                ).status_code
+                == 202
+            )
         while client.get(f"/api/runtimes/{RUNTIME}/workers/{chatty}").json()["status"] != "idle":
             time.sleep(0.001)
         bodies = {
             "worker": client.get(f"/api/runtimes/{RUNTIME}/workers/{ids[1]}").text,
-            "accepted": client.post(f"/api/runtimes/{RUNTIME}/workers/{ids[1]}/input", json={"content": "benchmark input"}).text,
+            "accepted": client.post(
+                f"/api/runtimes/{RUNTIME}/workers/{ids[1]}/input", json={"content": "benchmark input"}
+            ).text,
             "workers": client.get(f"/api/runtimes/{RUNTIME}/workers", params={"limit": 50}).text,
             "transcript": client.get(f"/api/runtimes/{RUNTIME}/workers/{chatty}/transcript", params={"limit": 50}).text,
         }
@@ -238,7 +250,9 @@ def main() -> None:
         f"\nwrk -t1 -c16 -d{DURATION} --latency, uvicorn ({_PARSER} + {_LOOP}), one process each, loopback; "
         f"median of {ROUNDS} interleaved rounds"
     )
-    print(f"{'scenario':<26} {'ours req/s':>10} {'bare req/s':>10} {'ratio':>6}   {'ours p99':>9} {'bare p99':>9} {'ratio':>6}  non-2xx")
+    print(
+        f"{'scenario':<26} {'ours req/s':>10} {'bare req/s':>10} {'ratio':>6}   {'ours p99':>9} {'bare p99':>9} {'ratio':>6}  non-2xx"
+    )
     for name, real_rps, real_p99, real_errors, bare_rps, bare_p99, bare_errors in rows:
         print(
             f"{name:<26} {real_rps:>10.0f} {bare_rps:>10.0f} {real_rps / bare_rps:>6.2f}   "
@@ -355,7 +369,10 @@ async def _in_process(profile: str | None) -> None:
         ours = _Connection(app, server_header=False)
         body = b'{"content":"benchmark input"}'
         workers = f"/api/runtimes/{RUNTIME}/workers"
-        ids = [json.loads((await ours.request("POST", workers, b'{"label":"bench"}'))[1])["worker_id"] for _ in range(WORKERS)]
+        ids = [
+            json.loads((await ours.request("POST", workers, b'{"label":"bench"}'))[1])["worker_id"]
+            for _ in range(WORKERS)
+        ]
         chatty, rotating = ids[0], ids[2:]
         for _ in range(50):
             assert (await ours.request("POST", f"{workers}/{chatty}/input", body))[0] == 202
@@ -369,7 +386,9 @@ async def _in_process(profile: str | None) -> None:
         await asyncio.sleep(0)
         namespace: dict[str, object] = {}
         exec(BARE_APP_DEFINITION, namespace)
-        bare = _Connection(namespace["build_bare_app"]({k: json.loads(v) for k, v in documents.items()}), server_header=True)
+        bare = _Connection(
+            namespace["build_bare_app"]({k: json.loads(v) for k, v in documents.items()}), server_header=True
+        )
         scenarios = {
             "get worker": lambda i: ("GET", f"{workers}/{rotating[0]}", b""),
             "send input (rotating)": lambda i: ("POST", f"{workers}/{rotating[i % len(rotating)]}/input", body),
@@ -379,7 +398,9 @@ async def _in_process(profile: str | None) -> None:
         if profile is not None:
             scenarios = {name: make for name, make in scenarios.items() if name.startswith(profile)}
         requests, rounds = 3000, 5
-        print(f"in process: uvicorn's h11 protocol, one connection; best of {rounds} rounds of {requests} requests, CPU µs per request")
+        print(
+            f"in process: uvicorn's h11 protocol, one connection; best of {rounds} rounds of {requests} requests, CPU µs per request"
+        )
         print(f"{'scenario':<26} {'ours':>8} {'bare':>8} {'ratio':>6}")
         for name, make in scenarios.items():
             best = {}

@@ -34,8 +34,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from runtime_registry.plugins.local_compat import LocalCompatProvider
 from runtime_registry.host import RuntimeRegistry
+from runtime_registry.plugins.local_compat import LocalCompatProvider
 from runtime_registry.runtimes.local_compat import LocalCompatSettings, LocalCompatSource, worker_id_for
 from runtime_registry.runtimes.local_compat.cursor import encode_cursor
 

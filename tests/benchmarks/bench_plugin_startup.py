@@ -158,7 +158,9 @@ def main() -> None:
             f"{figure['startup'] * 1e3:>8.2f} ({spread['startup'] * 1e3:>6.2f}){figure['startup'] / base['startup']:>8.2f}x"
             f"{figure['cli'] * 1e3:>10.1f} ({spread['cli'] * 1e3:>5.1f}){figure['cli'] / base['cli']:>8.2f}x"
         )
-    print(f"\n'startup' = discover + assemble; importing registry_core itself, not included: {base['import'] * 1e3:.1f} ms")
+    print(
+        f"\n'startup' = discover + assemble; importing registry_core itself, not included: {base['import'] * 1e3:.1f} ms"
+    )
     quiet = best[f"{EXTRA_PLUGINS} not enabled"]
     extra = (quiet["startup"] - base["startup"]) * 1e3
     per_quiet = extra / EXTRA_PLUGINS

@@ -30,12 +30,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import schemathesis  # noqa: E402
-from schemathesis.cli import schemathesis as schemathesis_cli  # noqa: E402
+import schemathesis
+from schemathesis.cli import schemathesis as schemathesis_cli
 
-from tests.reliability.app_config import embedded_toml, write_config  # noqa: E402
-from tests.reliability.fuzz_checks import valid_data_is_accepted_unless_a_runtime_limit_refuses_it  # noqa: E402
-from tests.support.server_process import running_server  # noqa: E402
+from tests.reliability.app_config import embedded_toml, write_config
+from tests.reliability.fuzz_checks import valid_data_is_accepted_unless_a_runtime_limit_refuses_it
+from tests.support.server_process import running_server
 
 TOKEN = "fuzz-long-token"
 
@@ -50,20 +50,35 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as directory:
         config = write_config(
             Path(directory),
-            embedded_toml(token=TOKEN, max_workers=300, max_transcript_entries=60, event_retention=2000,
-                          slow_delay_seconds=0.2, heartbeat_seconds=0.5),
+            embedded_toml(
+                token=TOKEN,
+                max_workers=300,
+                max_transcript_entries=60,
+                event_retention=2000,
+                slow_delay_seconds=0.2,
+                heartbeat_seconds=0.5,
+            ),
         )
         with running_server(config, log=Path(directory) / "server.log") as server:
             cli_args = [
-                "run", f"{server.base_url}/openapi.json",
-                "--header", f"Authorization: Bearer {TOKEN}",
-                "--checks", "all",
-                "--exclude-checks", "positive_data_acceptance",
-                "--phases", "examples,coverage,fuzzing,stateful",
-                "--max-examples", str(args.max_examples),
-                "--request-timeout", "2",
-                "--seed", str(args.seed),
-                "--workers", "2",
+                "run",
+                f"{server.base_url}/openapi.json",
+                "--header",
+                f"Authorization: Bearer {TOKEN}",
+                "--checks",
+                "all",
+                "--exclude-checks",
+                "positive_data_acceptance",
+                "--phases",
+                "examples,coverage,fuzzing,stateful",
+                "--max-examples",
+                str(args.max_examples),
+                "--request-timeout",
+                "2",
+                "--seed",
+                str(args.seed),
+                "--workers",
+                "2",
                 "--continue-on-failure",
             ]
             if args.max_time:
@@ -76,8 +91,10 @@ def main() -> int:
                 status = int(exc.code or 0)
             took = time.monotonic() - started
             log = server.log_text()
-    print(f"\nfuzz run: {took:.0f} s, exit status {status}; server log: "
-          f"{log.count('Traceback')} tracebacks, {log.count(' 500')} responses of status 500")
+    print(
+        f"\nfuzz run: {took:.0f} s, exit status {status}; server log: "
+        f"{log.count('Traceback')} tracebacks, {log.count(' 500')} responses of status 500"
+    )
     return status
 
 

@@ -28,9 +28,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.reliability.app_config import EMBEDDED, embedded_toml, write_config  # noqa: E402
-from tests.reliability.mixed_load import LoadTally, run_mixed_load  # noqa: E402
-from tests.support.server_process import running_server  # noqa: E402
+from tests.reliability.app_config import EMBEDDED, embedded_toml, write_config
+from tests.reliability.mixed_load import LoadTally, run_mixed_load
+from tests.support.server_process import running_server
 
 CONFIG = {"max_workers": 400, "max_transcript_entries": 100, "event_retention": 10_000, "slow_delay_seconds": 0.05}
 
@@ -58,8 +58,12 @@ async def soak(server, seconds: float, users: int, every: float) -> None:
     rss_end, fds_end = server.rss_kib(), await server.settled_fds(at_most=fds_start)
 
     print(f"config: {CONFIG}, users: {users}, warm-up {warm_up_seconds:.0f} s, load {load_seconds:.0f} s")
-    print(f"warm-up: {warm.requests} requests ({warm.requests / warm_up_seconds:.0f}/s), unexpected answers: {len(warm.errors)}")
-    print(f"load   : {tally.requests} requests ({tally.requests / elapsed:.0f}/s), unexpected answers: {len(tally.errors)}")
+    print(
+        f"warm-up: {warm.requests} requests ({warm.requests / warm_up_seconds:.0f}/s), unexpected answers: {len(warm.errors)}"
+    )
+    print(
+        f"load   : {tally.requests} requests ({tally.requests / elapsed:.0f}/s), unexpected answers: {len(tally.errors)}"
+    )
     for error in (warm.errors + tally.errors)[:10]:
         print(f"  unexpected: {error}")
     print()
@@ -68,9 +72,13 @@ async def soak(server, seconds: float, users: int, every: float) -> None:
     print(f"{'warm':>7} {warm.requests:>9} {rss_warm:>9} {fds_warm:>5}")
     for at, requests, rss, fds in rows:
         print(f"{at:>7.0f} {warm.requests + requests:>9} {rss:>9} {fds:>5}")
-    print(f"{'end':>7} {warm.requests + tally.requests:>9} {rss_end:>9} {fds_end:>5}  (descriptors after clients closed)")
+    print(
+        f"{'end':>7} {warm.requests + tally.requests:>9} {rss_end:>9} {fds_end:>5}  (descriptors after clients closed)"
+    )
     print()
-    print(f"RSS end / after warm-up: {rss_end / rss_warm:.3f} ({rss_end - rss_warm:+d} KiB over {tally.requests} requests)")
+    print(
+        f"RSS end / after warm-up: {rss_end / rss_warm:.3f} ({rss_end - rss_warm:+d} KiB over {tally.requests} requests)"
+    )
     print(f"descriptors end / start: {fds_end} / {fds_start}")
     print()
     print("answers per operation (load phase):")

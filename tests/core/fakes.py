@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from registry_core import (
     CreateWorkerRequest,
@@ -15,7 +15,7 @@ from registry_core import (
     WorkerPage,
 )
 
-NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 class MemoryProvider(RuntimeProvider):

@@ -211,3 +211,16 @@ def test_restore_continues_ids_and_cursors_of_a_stored_log():
     assert [e.id for e in second.read(cursor=1, limit=10).events] == [2, 3]
     assert [e.id for e in second.read(cursor=0, limit=10, worker_id="w2").events] == [3]
     assert second.append("worker.created", "w3", {}).id == 4
+
+
+def test_restore_keeps_the_byte_bound_by_dropping_the_oldest_restored_events():
+    stored = EventLog(10, start_id=1)
+    kept = [stored.append("worker.output", "w1", {"content": "x" * 1000}) for _ in range(5)]
+    one_event = stored.retained_bytes // 5
+    bounded = EventLog(10, start_id=1, max_retained_bytes=2 * one_event)
+    bounded.restore(kept, last_id=stored.last_id, worker_ids=["w1"])
+    assert [e.id for e in bounded.read(cursor=None, limit=10).events] == [4, 5]
+    assert bounded.retained_bytes <= 2 * one_event
+    assert [e.id for e in bounded.read(cursor=None, limit=10, worker_id="w1").events] == [4, 5]
+    with pytest.raises(CursorExpired):
+        bounded.read(cursor=1, limit=10)

@@ -20,7 +20,8 @@ def test_registry_core_imports_no_starlette_or_uvicorn():
 
 def test_every_public_name_has_a_docstring():
     undocumented = [
-        name for name in registry_core.__all__
+        name
+        for name in registry_core.__all__
         if (inspect.isclass(obj := getattr(registry_core, name)) or inspect.isfunction(obj)) and not inspect.getdoc(obj)
     ]
     assert undocumented == []

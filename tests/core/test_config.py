@@ -90,7 +90,9 @@ def test_settings_errors_name_the_runtime_settings_field():
     config = parse_config('[[runtimes]]\nid = "a"\nkind = "embedded"\nsettings = { no_such_setting = 1 }\n')
     with pytest.raises(ConfigError) as caught:
         assemble(config, discovered=discover_plugins(), source="ops.toml")
-    assert ("runtimes[0].settings.no_such_setting", "unknown field") in [(p.path, p.message) for p in caught.value.problems]
+    assert ("runtimes[0].settings.no_such_setting", "unknown field") in [
+        (p.path, p.message) for p in caught.value.problems
+    ]
 
 
 def test_unknown_kind_is_an_error_when_strict_and_unavailable_otherwise():
@@ -104,7 +106,11 @@ def test_unknown_kind_is_an_error_when_strict_and_unavailable_otherwise():
 def test_environment_overrides_token_and_plugin_selection():
     config = apply_environment(
         load_config(None),
-        {"RUNTIME_REGISTRY_TOKEN": "t", "RUNTIME_REGISTRY_PLUGINS": "embedded, x", "RUNTIME_REGISTRY_DISABLE_PLUGINS": "x"},
+        {
+            "RUNTIME_REGISTRY_TOKEN": "t",
+            "RUNTIME_REGISTRY_PLUGINS": "embedded, x",
+            "RUNTIME_REGISTRY_DISABLE_PLUGINS": "x",
+        },
     )
     assert config.server.token == "t"
     assert config.plugins.enabled == ("embedded", "x")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from registry_core import (
     CreateWorkerRequest,
@@ -38,7 +38,7 @@ SLOW_TURN_SECONDS = 0.25
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class ReferenceWorker:
@@ -95,8 +95,15 @@ class ReferenceProvider(RuntimeProvider):
 
     def model(self, worker: ReferenceWorker) -> Worker:
         return Worker(
-            self.runtime_id, worker.worker_id, self.kind, worker.label, worker.status, "default", None,
-            worker.created_at, len(worker.transcript),
+            self.runtime_id,
+            worker.worker_id,
+            self.kind,
+            worker.label,
+            worker.status,
+            "default",
+            None,
+            worker.created_at,
+            len(worker.transcript),
         )
 
     def worker(self, worker_id: str) -> ReferenceWorker:
@@ -105,7 +112,9 @@ class ReferenceProvider(RuntimeProvider):
         except KeyError:
             raise UnknownWorker("no such worker in this runtime") from None
 
-    def record(self, worker: ReferenceWorker, role: str, content: str, event_type: str, **data: object) -> TranscriptEntry:
+    def record(
+        self, worker: ReferenceWorker, role: str, content: str, event_type: str, **data: object
+    ) -> TranscriptEntry:
         """Emit the event announcing a transcript entry (with the event contract's data), then add the entry."""
         sequence = len(worker.transcript) + 1
         if event_type in ("worker.input_accepted", "worker.output"):
@@ -133,7 +142,9 @@ class ReferenceProvider(RuntimeProvider):
         start = order.index(cursor) + 1 if cursor is not None else 0
         chosen = order[start : start + limit]
         more = start + limit < len(order)
-        return WorkerPage(self.runtime_id, tuple(self.model(self.workers[i]) for i in chosen), chosen[-1] if more else None)
+        return WorkerPage(
+            self.runtime_id, tuple(self.model(self.workers[i]) for i in chosen), chosen[-1] if more else None
+        )
 
     async def get_worker(self, worker_id: str) -> Worker:
         return self.model(self.worker(worker_id))
@@ -196,7 +207,9 @@ class ReferenceProvider(RuntimeProvider):
         await asyncio.wait([turn])
         # A task cancelled before its first step never runs its finally.
         worker.turn = None
-        self.record(worker, "system", "the turn was cancelled", "worker.turn_cancelled", turn=worker.turns, reason=reason)
+        self.record(
+            worker, "system", "the turn was cancelled", "worker.turn_cancelled", turn=worker.turns, reason=reason
+        )
         return True
 
     async def read_transcript(self, worker_id: str, *, start: int, limit: int) -> TranscriptPage:

@@ -21,7 +21,7 @@ CHECKS = sorted(RuntimeConformance.check_names())
 
 #: A plugin author's test module for a read-only kind: two fixed workers it
 #: lists, shows and reads transcripts of; nothing else. ``LABEL`` is filled in.
-READ_ONLY_KIND_TESTS = '''
+READ_ONLY_KIND_TESTS = """
 from datetime import datetime, timezone
 
 from registry_core import RuntimeProvider, TranscriptPage, UnknownWorker, Worker, WorkerPage
@@ -59,7 +59,7 @@ class ArchiveProvider(RuntimeProvider):
 class TestArchiveConformance(RuntimeConformance):
     def make_provider(self, runtime_id):
         return ArchiveProvider(runtime_id)
-'''
+"""
 
 
 def author_tests(label: str) -> str:
@@ -70,8 +70,16 @@ def author_tests(label: str) -> str:
 #: the heavy plugins this environment has installed that a plugin author would not (schemathesis
 #: alone takes a second to import in a subprocess).
 INNER_OPTIONS = (
-    "-p", "no:cacheprovider", "-p", "no:schemathesis", "-p", "no:hypothesispytest", "-p", "no:anyio",
-    "-o", "asyncio_default_fixture_loop_scope=function",
+    "-p",
+    "no:cacheprovider",
+    "-p",
+    "no:schemathesis",
+    "-p",
+    "no:hypothesispytest",
+    "-p",
+    "no:anyio",
+    "-o",
+    "asyncio_default_fixture_loop_scope=function",
 )
 
 
@@ -93,9 +101,14 @@ def test_subclassing_the_suite_collects_every_check(pytester):
 def test_a_conforming_read_only_kind_passes_what_it_supports_and_skips_the_rest(pytester):
     found = run_author_tests(pytester, "Archive")
     assert "failed" not in found.values()
-    for check in ("test_summary_has_the_contract_shape", "test_false_capabilities_answer_unsupported",
-                  "test_listed_workers_are_valid_unique_and_complete", "test_unknown_worker_is_a_typed_error",
-                  "test_transcript_pages_are_gapless_and_bounded", "test_nothing_returned_looks_like_a_path"):
+    for check in (
+        "test_summary_has_the_contract_shape",
+        "test_false_capabilities_answer_unsupported",
+        "test_listed_workers_are_valid_unique_and_complete",
+        "test_unknown_worker_is_a_typed_error",
+        "test_transcript_pages_are_gapless_and_bounded",
+        "test_nothing_returned_looks_like_a_path",
+    ):
         assert found[check] == "passed", check
     assert found["test_stop_is_final_and_idempotent"] == "skipped"
 
@@ -108,23 +121,30 @@ def test_a_skip_says_which_operation_the_kind_lacks(pytester):
 
 def test_a_breach_fails_only_its_check(pytester):
     found = run_author_tests(pytester, "/srv/archive/w1")
-    assert [name for name, outcome in found.items() if outcome == "failed"] == ["test_nothing_returned_looks_like_a_path"]
+    assert [name for name, outcome in found.items() if outcome == "failed"] == [
+        "test_nothing_returned_looks_like_a_path"
+    ]
 
 
 def test_a_breach_is_reported_with_a_message_naming_the_rule(pytester):
     pytester.makepyfile(test_archive_conformance=author_tests("/srv/archive/w1"))
     result = pytester.runpytest_inprocess(*INNER_OPTIONS)
-    result.stdout.fnmatch_lines(["*ContractViolation: get_worker returned data must not contain paths*/srv/archive/w1*"])
+    result.stdout.fnmatch_lines(
+        ["*ContractViolation: get_worker returned data must not contain paths*/srv/archive/w1*"]
+    )
 
 
 def test_an_authors_module_written_against_0_1_still_runs_every_check_with_a_deprecation_warning(pytester):
     old_import = author_tests("Archive").replace(
-        "from runtime_registry.testing import RuntimeConformance", "from registry_core.conformance import RuntimeConformance"
+        "from runtime_registry.testing import RuntimeConformance",
+        "from registry_core.conformance import RuntimeConformance",
     )
     assert "registry_core.conformance" in old_import
     pytester.makepyfile(test_archive_conformance=old_import)
     result = pytester.runpytest_subprocess("-W", "always::DeprecationWarning", *INNER_OPTIONS)
-    result.stdout.fnmatch_lines(["*DeprecationWarning: registry_core.conformance moved to runtime_registry.testing.conformance*"])
+    result.stdout.fnmatch_lines(
+        ["*DeprecationWarning: registry_core.conformance moved to runtime_registry.testing.conformance*"]
+    )
     outcomes = result.parseoutcomes()
     assert outcomes.get("failed", 0) == 0 and outcomes["passed"] + outcomes["skipped"] == len(CHECKS)
 

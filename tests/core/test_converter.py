@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
-from registry_core import CreateWorkerRequest, Diagnostic, InputKind, InputRequest, InvalidRequest, IntentKind, structure, unstructure
+from registry_core import (
+    CreateWorkerRequest,
+    Diagnostic,
+    InputKind,
+    InputRequest,
+    IntentKind,
+    InvalidRequest,
+    structure,
+    unstructure,
+)
 from registry_core.errors import ERROR_TYPES
 
 
@@ -17,7 +26,10 @@ def details(data, cls):
 
 
 def test_valid_create_request():
-    request = structure({"intent": {"kind": "task", "objective": "sort"}, "profile": "builtin:echo", "label": "Sorter"}, CreateWorkerRequest)
+    request = structure(
+        {"intent": {"kind": "task", "objective": "sort"}, "profile": "builtin:echo", "label": "Sorter"},
+        CreateWorkerRequest,
+    )
     assert request.intent.kind is IntentKind.TASK
     assert request.profile == "builtin:echo"
 
@@ -58,7 +70,7 @@ def test_booleans_are_not_integers():
 
 
 def test_unstructure_gives_plain_json():
-    when = datetime(2026, 11, 24, 2, 30, 0, 123456, tzinfo=timezone.utc)
+    when = datetime(2026, 11, 24, 2, 30, 0, 123456, tzinfo=UTC)
     assert unstructure({"d": Diagnostic.info("c", "m"), "t": when, "k": InputKind.SYSTEM}) == {
         "d": {"code": "c", "severity": "info", "message": "m"},
         "t": "2026-11-24T02:30:00.123Z",
@@ -68,8 +80,18 @@ def test_unstructure_gives_plain_json():
 
 def test_every_error_code_is_distinct_and_in_the_contract():
     contract = {
-        "unknown_runtime", "unknown_worker", "worker_busy", "worker_stopped", "runtime_unavailable",
-        "runtime_timeout", "unsupported_operation", "invalid_identifier", "invalid_request",
-        "limit_too_large", "capacity_exceeded", "cursor_expired", "malformed_request",
+        "unknown_runtime",
+        "unknown_worker",
+        "worker_busy",
+        "worker_stopped",
+        "runtime_unavailable",
+        "runtime_timeout",
+        "unsupported_operation",
+        "invalid_identifier",
+        "invalid_request",
+        "limit_too_large",
+        "capacity_exceeded",
+        "cursor_expired",
+        "malformed_request",
     }
     assert set(ERROR_TYPES) == contract

@@ -16,8 +16,8 @@ from registry_core import (
     UnsupportedOperation,
     WorkerActionResult,
 )
-from runtime_registry.host import RuntimeRegistry
 from registry_core.provider import OPERATIONS, capabilities_of
+from runtime_registry.host import RuntimeRegistry
 
 from .fakes import MemoryProvider
 

@@ -152,7 +152,15 @@ FORBIDDEN_PACKAGES = {
 }
 
 # The 0.1 module paths in registry_core forward to the host by name, for one release.
-DEPRECATED_FORWARDERS = {"_moved.py", "registry.py", "assembly.py", "plugin_loading.py", "config.py", "call_guard.py", "conformance.py"}
+DEPRECATED_FORWARDERS = {
+    "_moved.py",
+    "registry.py",
+    "assembly.py",
+    "plugin_loading.py",
+    "config.py",
+    "call_guard.py",
+    "conformance.py",
+}
 
 
 def layer_of(module: str) -> str | None:
@@ -204,7 +212,9 @@ def test_each_layer_imports_only_the_layers_below_it(layer):
 def test_the_layer_check_sees_a_breach(tmp_path, monkeypatch):
     folder = tmp_path / "runtimes"
     folder.mkdir()
-    (folder / "sneaky.py").write_text("def f():\n    from runtime_registry.host import RuntimeRegistry\n    import pluggy\n")
+    (folder / "sneaky.py").write_text(
+        "def f():\n    from runtime_registry.host import RuntimeRegistry\n    import pluggy\n"
+    )
     monkeypatch.setitem(FOLDER_OF_LAYER, "runtimes", folder)
     monkeypatch.setattr(sys.modules[__name__], "REPOSITORY", tmp_path)
     assert layer_breaches("runtimes") == [

@@ -41,7 +41,9 @@ def test_third_party_distribution_is_discovered_and_loaded(site):
 
 
 def test_plugin_that_fails_to_import_is_failed_and_others_load(site):
-    make_distribution(site, dist="broken-dist", version="1.0", plugins={"broken": "raise ImportError('/home/x/secret')"})
+    make_distribution(
+        site, dist="broken-dist", version="1.0", plugins={"broken": "raise ImportError('/home/x/secret')"}
+    )
     make_distribution(site, dist="fine-dist", version="1.0", plugins={"fine": WORKING_PLUGIN.format(kind="fine")})
     loaded = load_discovered("broken", "fine")
     state, reason = states(loaded)["broken"]
@@ -73,7 +75,10 @@ def test_plugin_whose_hook_fails_is_failed_naming_the_exception_type(site, name,
 def test_kind_conflict_with_builtin_is_decided_for_the_builtin(site):
     make_distribution(site, dist="aaa-usurper", version="1.0", plugins={"aaa": WORKING_PLUGIN.format(kind="embedded")})
     loaded = load_discovered("aaa", "embedded")
-    assert states(loaded)["aaa"] == (PluginState.FAILED, "runtime kind 'embedded' is already registered by plugin 'embedded'")
+    assert states(loaded)["aaa"] == (
+        PluginState.FAILED,
+        "runtime kind 'embedded' is already registered by plugin 'embedded'",
+    )
     assert loaded.kind("embedded").plugin.name == "embedded"
 
 
@@ -90,7 +95,10 @@ def test_kind_conflict_between_third_parties_goes_to_the_first_by_name(site):
 def test_disabled_plugins_are_not_imported(site):
     make_distribution(site, dist="tripwire", version="1.0", plugins={"tripwire": "raise SystemError('imported')"})
     discovered = [p for p in discover_plugins() if p.name == "tripwire"]
-    assert states(load_plugins(discovered, disabled=["tripwire"]))["tripwire"] == (PluginState.DISABLED, "disabled by configuration")
+    assert states(load_plugins(discovered, disabled=["tripwire"]))["tripwire"] == (
+        PluginState.DISABLED,
+        "disabled by configuration",
+    )
     assert states(load_plugins(discovered, enabled=["other"]))["tripwire"][0] is PluginState.DISABLED
 
 
@@ -98,7 +106,9 @@ def test_same_plugin_name_from_two_distributions_keeps_one():
     imported = []
 
     def plugin(name):
-        return DiscoveredPlugin(name="twin", version="1", distribution=name, load=lambda: imported.append(name) or object())
+        return DiscoveredPlugin(
+            name="twin", version="1", distribution=name, load=lambda: imported.append(name) or object()
+        )
 
     loaded = load_plugins([plugin("dist-b"), plugin("dist-a")])
     assert [p.state for p in loaded.plugins] == [PluginState.LOADED, PluginState.FAILED]

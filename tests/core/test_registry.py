@@ -197,7 +197,9 @@ async def test_overview_lists_every_runtime_and_reports_failures_as_diagnostics(
     assert "token=abc123" not in str(overview)
 
 
-async def every_overview_item(registry: RuntimeRegistry, *, limit: int, pages_at_most: int = 10) -> list[tuple[str, str]]:
+async def every_overview_item(
+    registry: RuntimeRegistry, *, limit: int, pages_at_most: int = 10
+) -> list[tuple[str, str]]:
     """``(runtime_id, worker_id)`` of every worker the overview lists, following its cursor page by page."""
     seen, cursor = [], None
     for _ in range(pages_at_most):  # bounded: a cursor that never ends fails the test instead of hanging it
@@ -282,7 +284,11 @@ async def test_a_runtime_that_refuses_its_own_next_cursor_is_a_diagnostic_of_tha
         registry.register(provider)
     async with registry:
         overview = await registry.list_all_workers(limit=10)
-    assert [(w.runtime_id, w.worker_id) for w in overview.items] == [("refusing", "w0"), ("other", "w0"), ("other", "w1")]
+    assert [(w.runtime_id, w.worker_id) for w in overview.items] == [
+        ("refusing", "w0"),
+        ("other", "w0"),
+        ("other", "w1"),
+    ]
     assert [d.code for d in overview.diagnostics] == ["runtime_unavailable"]
 
 

@@ -34,7 +34,13 @@ async def runtime_event_types(registry, worker_id: str) -> list[str]:
 async def test_deleting_an_idle_worker_answers_a_changed_delete(registry):
     worker_id = await create(registry)
     result = await registry.delete_worker(A, worker_id)
-    assert (result.runtime_id, result.worker_id, result.action, result.changed, result.status) == (A, worker_id, "delete", True, "stopped")
+    assert (result.runtime_id, result.worker_id, result.action, result.changed, result.status) == (
+        A,
+        worker_id,
+        "delete",
+        True,
+        "stopped",
+    )
 
 
 async def test_a_deleted_worker_is_unknown_to_every_operation(registry):
@@ -74,7 +80,11 @@ async def test_deleting_a_busy_worker_cancels_its_turn(registry):
     await registry.delete_worker(A, worker_id)
     await asyncio.sleep(0)
     assert turn.cancelled()
-    assert (await runtime_event_types(registry, worker_id))[-3:] == ["worker.turn_cancelled", "worker.stopped", "worker.deleted"]
+    assert (await runtime_event_types(registry, worker_id))[-3:] == [
+        "worker.turn_cancelled",
+        "worker.stopped",
+        "worker.deleted",
+    ]
 
 
 async def test_deleting_a_stopped_worker_appends_only_the_deleted_event(registry):
@@ -182,16 +192,29 @@ async def test_workers_created_after_deletes_are_listed_last(registry):
     assert await listed_ids(registry, limit=1) == [ids[1], ids[2], later]
 
 
-@pytest.mark.parametrize("forge", [
-    lambda serial, tag: str(serial),
-    lambda serial, tag: f"0{serial}-{tag}",
-    lambda serial, tag: f"{serial + 1000}-{tag}",
-    lambda serial, tag: f"{serial}-{tag}x",
-    lambda serial, tag: f"-{tag}",
-    lambda serial, tag: f"{serial}.0-{tag}",
-    lambda serial, tag: f"{'9' * 30}-{tag}",
-    lambda serial, tag: "w-0123456789abcdef",
-], ids=["no tag", "leading zero", "not yet issued", "other tag", "no serial", "not an integer", "too long", "a worker id"])
+@pytest.mark.parametrize(
+    "forge",
+    [
+        lambda serial, tag: str(serial),
+        lambda serial, tag: f"0{serial}-{tag}",
+        lambda serial, tag: f"{serial + 1000}-{tag}",
+        lambda serial, tag: f"{serial}-{tag}x",
+        lambda serial, tag: f"-{tag}",
+        lambda serial, tag: f"{serial}.0-{tag}",
+        lambda serial, tag: f"{'9' * 30}-{tag}",
+        lambda serial, tag: "w-0123456789abcdef",
+    ],
+    ids=[
+        "no tag",
+        "leading zero",
+        "not yet issued",
+        "other tag",
+        "no serial",
+        "not an integer",
+        "too long",
+        "a worker id",
+    ],
+)
 async def test_a_cursor_the_runtime_did_not_issue_is_invalid(registry, forge):
     await create(registry)
     await create(registry)

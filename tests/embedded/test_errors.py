@@ -17,10 +17,10 @@ from registry_core import (
     WorkerBusy,
     WorkerStopped,
 )
-from runtime_registry.testing.conformance import find_path_like
 from registry_core.converter import structure
 from registry_core.models import CapabilityName, InputRequest
 from runtime_registry.runtimes.embedded import EmbeddedRuntime, EmbeddedSettings
+from runtime_registry.testing.conformance import find_path_like
 
 from .conftest import A, create, open_registry, send
 
@@ -37,7 +37,9 @@ async def test_every_error_of_the_kind_is_typed_located_and_leaks_nothing():
             UnknownWorker: lambda: registry.get_worker(A, "w-0000000000000000"),
             WorkerBusy: lambda: send(registry, busy, "more"),
             WorkerStopped: lambda: send(registry, stopped, "late"),
-            InvalidRequest: lambda: registry.create_worker(A, CreateWorkerRequest(capabilities=(CapabilityName("shell"),))),
+            InvalidRequest: lambda: registry.create_worker(
+                A, CreateWorkerRequest(capabilities=(CapabilityName("shell"),))
+            ),
             CapacityExceeded: lambda: registry.create_worker(A, CreateWorkerRequest()),
             CursorExpired: lambda: registry.read_events(A, cursor=10_000),
             # Raised by the registry before the provider is called:
@@ -67,7 +69,9 @@ async def test_input_longer_than_the_limit_names_the_limit_not_the_content():
         await registry.close()
 
 
-@pytest.mark.parametrize(("body", "field"), [({"content": "   "}, "content"), ({"content": "hi", "kind": "assistant"}, "kind")])
+@pytest.mark.parametrize(
+    ("body", "field"), [({"content": "   "}, "content"), ({"content": "hi", "kind": "assistant"}, "kind")]
+)
 def test_blank_input_and_unknown_roles_are_refused_by_the_converter_before_the_runtime(body, field):
     # Validate once (decision 0074): the runtime trusts a structured InputRequest.
     with pytest.raises(InvalidRequest) as caught:

@@ -6,7 +6,9 @@ import asyncio
 import time
 
 import pytest
-from hypothesis import given, settings as hypothesis_settings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from registry_core import CursorExpired, UnknownWorker
 from runtime_registry.host import RuntimeRegistry
@@ -124,7 +126,11 @@ async def test_worker_event_pages_continue_from_their_cursor(registry):
     assert first.has_more and first.next_cursor == first.events[-1].id
     rest = await registry.read_events(A, worker_id=worker_id, cursor=first.next_cursor, limit=10)
     assert [e.type for e in first.events + rest.events] == [
-        "worker.created", "worker.input_accepted", "worker.turn_started", "worker.output", "worker.turn_completed",
+        "worker.created",
+        "worker.input_accepted",
+        "worker.turn_started",
+        "worker.output",
+        "worker.turn_completed",
     ]
     assert not rest.has_more and rest.next_cursor == (await registry.read_events(A, limit=1000)).events[-1].id
 
@@ -237,7 +243,7 @@ def test_event_log_reads_match_a_naive_model(start, retention, appends, cursor, 
     assert all(found.next_cursor >= e.id for e in found.events)
     # Continuing from next_cursor never skips a matching event.
     rest = [i for i in matching if i > found.next_cursor]
-    assert rest == matching[len(found.events):]
+    assert rest == matching[len(found.events) :]
 
 
 def test_event_log_compaction_keeps_ids_and_positions_right():

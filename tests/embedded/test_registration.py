@@ -50,12 +50,26 @@ async def test_default_configuration_serves_backend_internal_as_an_embedded_runt
     assembly = assemble(load_config(None), discovered=embedded_only())
     async with assembly.registry as registry:
         summary = await registry.describe_runtime("backend-internal")
-    assert (summary.kind, summary.status, summary.display_name) == ("embedded", RuntimeStatus.RUNNING, "Backend (embedded)")
+    assert (summary.kind, summary.status, summary.display_name) == (
+        "embedded",
+        RuntimeStatus.RUNNING,
+        "Backend (embedded)",
+    )
     assert summary.plugin.name == "embedded"
-    assert all(getattr(summary.capabilities, name) for name in (
-        "list_workers", "get_worker", "create_worker", "send_input", "cancel_worker", "stop_worker",
-        "read_transcript", "read_events", "stream_events",
-    ))
+    assert all(
+        getattr(summary.capabilities, name)
+        for name in (
+            "list_workers",
+            "get_worker",
+            "create_worker",
+            "send_input",
+            "cancel_worker",
+            "stop_worker",
+            "read_transcript",
+            "read_events",
+            "stream_events",
+        )
+    )
 
 
 async def test_settings_from_the_config_file_set_the_runtime_limits_and_profiles():
@@ -71,7 +85,12 @@ async def test_settings_from_the_config_file_set_the_runtime_limits_and_profiles
         provider = registry.provider("inside")
     assert (limits.max_workers, limits.worker_page_max, limits.event_retention) == (7, 3, 50)
     profile = provider.runtime.profiles.default
-    assert (profile.name, profile.replies, profile.settings.reply_delay_seconds, profile.engine.name) == ("slow", True, 1.5, "echo")
+    assert (profile.name, profile.replies, profile.settings.reply_delay_seconds, profile.engine.name) == (
+        "slow",
+        True,
+        1.5,
+        "echo",
+    )
 
 
 @pytest.mark.parametrize(
@@ -81,10 +100,16 @@ async def test_settings_from_the_config_file_set_the_runtime_limits_and_profiles
         ('max_workers = "10"', "runtimes[0].settings.max_workers", "must be an integer"),
         ("max_transcript_entries = 1", "runtimes[0].settings.max_transcript_entries", "must be at least 2"),
         ("event_page_max = 0", "runtimes[0].settings.event_page_max", "must be at least 1"),
-        ("profiles = { p = { base = \"builtin:nope\" } }", "runtimes[0].settings.profiles.p.base",
-         "must be one of 'builtin:default', 'builtin:echo'"),
-        ("profiles = { p = { reply_delay_seconds = -1 } }", "runtimes[0].settings.profiles.p.reply_delay_seconds",
-         "must be at least 0"),
+        (
+            'profiles = { p = { base = "builtin:nope" } }',
+            "runtimes[0].settings.profiles.p.base",
+            "must be one of 'builtin:default', 'builtin:echo'",
+        ),
+        (
+            "profiles = { p = { reply_delay_seconds = -1 } }",
+            "runtimes[0].settings.profiles.p.reply_delay_seconds",
+            "must be at least 0",
+        ),
         ("profiles = { p = { colour = 1 } }", "runtimes[0].settings.profiles.p.colour", "unknown field"),
     ],
 )
@@ -114,8 +139,14 @@ def test_cross_field_setting_errors_are_reported_at_the_settings_table(settings,
 def test_default_settings_match_the_documented_defaults():
     settings = EmbeddedSettings()
     assert (
-        settings.max_workers, settings.max_transcript_entries, settings.max_input_chars, settings.worker_page_max,
-        settings.transcript_page_max, settings.event_page_max, settings.event_retention, settings.default_profile,
+        settings.max_workers,
+        settings.max_transcript_entries,
+        settings.max_input_chars,
+        settings.worker_page_max,
+        settings.transcript_page_max,
+        settings.event_page_max,
+        settings.event_retention,
+        settings.default_profile,
     ) == (1000, 10_000, 65_536, 200, 500, 1000, 10_000, ProfileBase.DEFAULT.value)
 
 
@@ -127,8 +158,14 @@ async def test_summary_names_no_endpoint_token_socket_or_path(registry):
 
 def test_the_runtime_package_imports_neither_pluggy_nor_http_nor_the_registry():
     forbidden = {"pluggy", "starlette", "uvicorn", "sse_starlette", "httpx", "plugins", "server"}
-    forbidden_core = {"runtime_registry.host.registry", "registry_core.hookspecs", "runtime_registry.host.plugin_loading",
-                      "registry_core.provider", "runtime_registry.host.assembly", "registry_core.kinds"}
+    forbidden_core = {
+        "runtime_registry.host.registry",
+        "registry_core.hookspecs",
+        "runtime_registry.host.plugin_loading",
+        "registry_core.provider",
+        "runtime_registry.host.assembly",
+        "registry_core.kinds",
+    }
     imported = set()
     for source in RUNTIME_PACKAGE.glob("*.py"):
         for node in ast.walk(ast.parse(source.read_text())):
@@ -138,7 +175,6 @@ def test_the_runtime_package_imports_neither_pluggy_nor_http_nor_the_registry():
                 imported.add(node.module)
     assert not {name for name in imported if name.split(".")[0] in forbidden or name in forbidden_core}
     assert "registry_core" not in imported, "import registry_core.errors / .models, not the package's hosts"
-
 
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given, settings
@@ -29,7 +29,7 @@ def record_for(roster: Roster) -> WorkerRecord:
     """A worker record carrying the roster's next serial."""
     serial = roster.next_serial
     profile = next(iter(BUILTIN_PROFILES.values()))
-    return WorkerRecord(f"w-{serial}", None, Intent(IntentKind.ASSISTANT), profile, datetime.now(timezone.utc), serial)
+    return WorkerRecord(f"w-{serial}", None, Intent(IntentKind.ASSISTANT), profile, datetime.now(UTC), serial)
 
 
 def serials(workers: list[WorkerRecord]) -> list[int]:
@@ -106,7 +106,11 @@ def test_workers_appended_after_removals_are_listed_last():
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["append", "remove", "page"]), st.integers(0, 40), st.integers(1, 7)), max_size=80))
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["append", "remove", "page"]), st.integers(0, 40), st.integers(1, 7)), max_size=80
+    )
+)
 def test_any_sequence_of_appends_removals_and_pages_agrees_with_a_plain_list(steps):
     roster, live = Roster(FIRST), []
     for action, index, limit in steps:

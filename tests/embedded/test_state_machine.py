@@ -58,7 +58,9 @@ class EmbeddedRuntimeMachine(RuleBasedStateMachine):
                 return operation()
             finally:
                 for _ in range(100):
-                    if not any(w.turn is not None and w.profile.name == "now" for w in map(self.runtime.get_worker, self.model)):
+                    if not any(
+                        w.turn is not None and w.profile.name == "now" for w in map(self.runtime.get_worker, self.model)
+                    ):
                         break
                     await asyncio.sleep(0)
 

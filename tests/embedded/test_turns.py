@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
-from runtime_registry.plugins.embedded import EmbeddedProvider
 from registry_core import CreateWorkerRequest, InputKind, InputRequest, WorkerBusy, WorkerStopped
 from registry_core.models import InputContent, ProfileSelector
+from runtime_registry.plugins.embedded import EmbeddedProvider
 
 from .conftest import A, create, event_types, send, settings, until_idle
 
@@ -16,7 +16,12 @@ from .conftest import A, create, event_types, send, settings, until_idle
 async def test_input_is_accepted_into_the_transcript_and_the_worker_is_busy(registry):
     worker_id = await create(registry)
     accepted = await send(registry, worker_id, "hello")
-    assert (accepted.runtime_id, accepted.worker_id, accepted.transcript_sequence, accepted.status) == (A, worker_id, 1, "busy")
+    assert (accepted.runtime_id, accepted.worker_id, accepted.transcript_sequence, accepted.status) == (
+        A,
+        worker_id,
+        1,
+        "busy",
+    )
     assert (await registry.get_worker(A, worker_id)).status == "busy"
 
 
@@ -27,7 +32,10 @@ async def test_default_profile_turn_completes_without_a_reply(registry):
     page = await registry.read_transcript(A, worker_id)
     assert [(e.role, e.content) for e in page.items] == [("user", "hello")]
     assert await event_types(registry, worker_id) == [
-        "worker.created", "worker.input_accepted", "worker.turn_started", "worker.turn_completed",
+        "worker.created",
+        "worker.input_accepted",
+        "worker.turn_started",
+        "worker.turn_completed",
     ]
 
 
@@ -38,7 +46,11 @@ async def test_echo_profile_replies_with_an_assistant_entry_repeating_the_input(
     page = await registry.read_transcript(A, worker_id)
     assert [(e.sequence, e.role, e.content) for e in page.items] == [(1, "user", "ping"), (2, "assistant", "ping")]
     assert await event_types(registry, worker_id) == [
-        "worker.created", "worker.input_accepted", "worker.turn_started", "worker.output", "worker.turn_completed",
+        "worker.created",
+        "worker.input_accepted",
+        "worker.turn_started",
+        "worker.output",
+        "worker.turn_completed",
     ]
 
 
@@ -106,8 +118,12 @@ async def test_cancel_ends_the_turn_and_leaves_the_worker_usable(registry):
     assert accepted.transcript_sequence == 2
     types = await event_types(registry, worker_id)
     assert types == [
-        "worker.created", "worker.input_accepted", "worker.turn_started", "worker.turn_cancelled",
-        "worker.input_accepted", "worker.turn_started",
+        "worker.created",
+        "worker.input_accepted",
+        "worker.turn_started",
+        "worker.turn_cancelled",
+        "worker.input_accepted",
+        "worker.turn_started",
     ]
 
 

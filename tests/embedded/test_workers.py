@@ -49,8 +49,13 @@ async def test_worker_keeps_the_intent_it_was_created_with(registry):
 
 @pytest.mark.parametrize(
     ("selector", "resolved"),
-    [(None, "builtin:default"), ("default", "builtin:default"), ("builtin:default", "builtin:default"),
-     ("builtin:echo", "builtin:echo"), ("hold", "hold")],
+    [
+        (None, "builtin:default"),
+        ("default", "builtin:default"),
+        ("builtin:default", "builtin:default"),
+        ("builtin:echo", "builtin:echo"),
+        ("hold", "hold"),
+    ],
 )
 async def test_profile_selectors_resolve_without_diagnostics(registry, selector, resolved):
     request = structure({"profile": selector} if selector else {}, CreateWorkerRequest)
@@ -163,4 +168,7 @@ async def test_a_worker_id_of_one_runtime_is_unknown_in_the_other(registry):
 async def test_the_cross_runtime_overview_lists_workers_of_both_runtimes_with_their_runtime(registry):
     in_a, in_b = await create(registry, runtime_id=A), await create(registry, runtime_id=B)
     overview = await registry.list_all_workers()
-    assert {(w.runtime_id, w.worker_id, w.kind) for w in overview.items} == {(A, in_a, "embedded"), (B, in_b, "embedded")}
+    assert {(w.runtime_id, w.worker_id, w.kind) for w in overview.items} == {
+        (A, in_a, "embedded"),
+        (B, in_b, "embedded"),
+    }

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from runtime_registry.plugins.local_compat import LocalCompatProvider
-from runtime_registry.testing.conformance import RuntimeConformance
 from registry_core.provider import RuntimeProvider
+from runtime_registry.plugins.local_compat import LocalCompatProvider
 from runtime_registry.runtimes.local_compat import LocalCompatSettings, worker_id_for
+from runtime_registry.testing.conformance import RuntimeConformance
 
 from .conftest import EXAMPLE_WORKSPACE, EXAMPLES, PodTree
 

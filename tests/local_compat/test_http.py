@@ -64,7 +64,9 @@ async def test_the_overview_marks_every_row_with_its_kind(api: httpx.AsyncClient
     assert (await api.post(f"/api/runtimes/{EMBEDDED}/workers", json={})).status_code == 201
     rows = (await api.get("/api/workers")).json()["items"]
     assert sorted((row["runtime_id"], row["kind"]) for row in rows) == [
-        (EMBEDDED, "embedded"), (LOCAL, "local-compat"), (LOCAL, "local-compat")
+        (EMBEDDED, "embedded"),
+        (LOCAL, "local-compat"),
+        (LOCAL, "local-compat"),
     ]
 
 
@@ -114,7 +116,9 @@ async def test_a_missing_data_dir_is_degraded_and_the_api_keeps_working(tmp_path
 
 
 async def test_no_http_response_shows_a_secret_of_the_examples(api: httpx.AsyncClient) -> None:
-    bodies = [(await api.get(path)).json() for path in ("/api/runtimes", "/api/workers", f"/api/runtimes/{LOCAL}/workers")]
+    bodies = [
+        (await api.get(path)).json() for path in ("/api/runtimes", "/api/workers", f"/api/runtimes/{LOCAL}/workers")
+    ]
     for worker in bodies[-1]["items"]:
         bodies.append((await api.get(f"/api/runtimes/{LOCAL}/workers/{worker['worker_id']}")).json())
     text = json.dumps(bodies)

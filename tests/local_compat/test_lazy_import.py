@@ -9,12 +9,19 @@ import pytest
 
 import runtime_registry.runtimes.local_compat
 
-READER_MODULES = ("runtime_registry.runtimes.local_compat.source", "runtime_registry.runtimes.local_compat.pod_store", "runtime_registry.runtimes.local_compat.metadata")
+READER_MODULES = (
+    "runtime_registry.runtimes.local_compat.source",
+    "runtime_registry.runtimes.local_compat.pod_store",
+    "runtime_registry.runtimes.local_compat.metadata",
+)
 
 
 def modules_after(code: str) -> set[str]:
     """The ``runtime_registry.runtimes.local_compat`` modules loaded by ``code`` in a fresh interpreter."""
-    probe = code + "\nimport sys\nprint(' '.join(m for m in sys.modules if m.startswith('runtime_registry.runtimes.local_compat')))"
+    probe = (
+        code
+        + "\nimport sys\nprint(' '.join(m for m in sys.modules if m.startswith('runtime_registry.runtimes.local_compat')))"
+    )
     return set(subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True).stdout.split())
 
 

@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from runtime_registry.plugins.local_compat import LocalCompatProvider
 from registry_core import CreateWorkerRequest, InputRequest, RegistryError, unstructure
 from runtime_registry.host import RuntimeRegistry
-from runtime_registry.testing.conformance import find_path_like
+from runtime_registry.plugins.local_compat import LocalCompatProvider
 from runtime_registry.runtimes.local_compat import LocalCompatSettings, worker_id_for
+from runtime_registry.testing.conformance import find_path_like
 
 from .conftest import (
     EXAMPLE_WORKSPACE,
@@ -76,8 +76,18 @@ def example_secrets() -> set[str]:
 
 def own_secrets(data_dir: Path) -> set[str]:
     return {
-        SECRET_SESSION, SECRET_SEGMENT, SECRET_SOCKET, SECRET_CALLBACK, SECRET_SCOPE, SECRET_PROVIDER_KEY,
-        WORKSPACE, "secret-workspace", str(data_dir), "very-secret-child", "/etc/yoi", "secret-profile-file",
+        SECRET_SESSION,
+        SECRET_SEGMENT,
+        SECRET_SOCKET,
+        SECRET_CALLBACK,
+        SECRET_SCOPE,
+        SECRET_PROVIDER_KEY,
+        WORKSPACE,
+        "secret-workspace",
+        str(data_dir),
+        "very-secret-child",
+        "/etc/yoi",
+        "secret-profile-file",
         "foreign-workspace-root",
     }
 
@@ -106,8 +116,11 @@ async def every_output(settings: LocalCompatSettings) -> list[Any]:
             if cursor is None:
                 break
         await attempt(registry.list_all_workers(limit=1))
-        hidden = [worker_id_for(os.fsencode(entry)) for entry in os.listdir(os.fsencode(Path(settings.data_dir) / "pods"))] \
-            if (Path(settings.data_dir) / "pods").is_dir() else []
+        hidden = (
+            [worker_id_for(os.fsencode(entry)) for entry in os.listdir(os.fsencode(Path(settings.data_dir) / "pods"))]
+            if (Path(settings.data_dir) / "pods").is_dir()
+            else []
+        )
         for worker_id in [*worker_ids, *hidden, "missing-0000000000000000"]:
             await attempt(registry.get_worker(RUNTIME, worker_id))
             await attempt(registry.send_input(RUNTIME, worker_id, InputRequest("hi")))
@@ -133,7 +146,9 @@ def odd_tree(root: Path) -> PodTree:
     tree.add("plain")
     tree.add("pending", active={"session_id": SECRET_SESSION})
     tree.add(b"odd\xff\x1b[31mname")
-    tree.add("path-hint", resolved_manifest_snapshot={"role": "r", "profile_selector": "/etc/yoi/secret-profile-file.toml"})
+    tree.add(
+        "path-hint", resolved_manifest_snapshot={"role": "r", "profile_selector": "/etc/yoi/secret-profile-file.toml"}
+    )
     tree.add("foreign", workspace_root="/foreign-workspace-root")
     tree.add_raw("corrupt", b'{"worker_name": "corrupt", "socket_path": "' + SECRET_SOCKET.encode())
     tree.add("huge", full_metadata("huge", padding="y" * 5000))

@@ -8,7 +8,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runtime_registry.runtimes.local_compat.metadata import ACTIVE, ACTIVE_PENDING, INACTIVE, UNKNOWN, LocalWorker, project_metadata
+from runtime_registry.runtimes.local_compat.metadata import (
+    ACTIVE,
+    ACTIVE_PENDING,
+    INACTIVE,
+    UNKNOWN,
+    LocalWorker,
+    project_metadata,
+)
 from runtime_registry.runtimes.local_compat.skips import SkipReason
 from runtime_registry.runtimes.local_compat.workspace import workspace_parts
 
@@ -17,7 +24,9 @@ WORKSPACE = "/srv/ws/alpha"
 
 def project(data: object, *, name: bytes = b"w1", raw: bytes | None = None) -> LocalWorker | SkipReason:
     content = raw if raw is not None else json.dumps(data).encode()
-    return project_metadata(content, directory_name=name, worker_id="w1-0000000000000000", workspace=workspace_parts(WORKSPACE))
+    return project_metadata(
+        content, directory_name=name, worker_id="w1-0000000000000000", workspace=workspace_parts(WORKSPACE)
+    )
 
 
 def worker(**fields: object) -> LocalWorker:
@@ -155,12 +164,22 @@ json_values = st.recursive(
     active=json_values,
     children=json_values,
     manifest_rest=st.dictionaries(st.sampled_from(["provider", "tools", "env", "role_claim"]), json_values, max_size=3),
-    extra=st.dictionaries(st.text(max_size=10).filter(lambda k: k not in ("worker_name", "workspace_root", "resolved_manifest_snapshot")), json_values, max_size=3),
+    extra=st.dictionaries(
+        st.text(max_size=10).filter(lambda k: k not in ("worker_name", "workspace_root", "resolved_manifest_snapshot")),
+        json_values,
+        max_size=3,
+    ),
 )
 def test_values_outside_the_projection_never_reach_the_worker(active, children, manifest_rest, extra) -> None:
     manifest = {**manifest_rest, "role": "coder", "profile_selector": {"name": "builtin:coder"}}
-    data = {**extra, "worker_name": "w1", "workspace_root": WORKSPACE, "active": active,
-            "spawned_children": children, "resolved_manifest_snapshot": manifest}
+    data = {
+        **extra,
+        "worker_name": "w1",
+        "workspace_root": WORKSPACE,
+        "active": active,
+        "spawned_children": children,
+        "resolved_manifest_snapshot": manifest,
+    }
     result = project(data)
     assert isinstance(result, LocalWorker)
     assert MARKER not in repr(result)

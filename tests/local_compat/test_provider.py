@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from runtime_registry.plugins.local_compat import LocalCompatProvider
 from registry_core import (
     CreateWorkerRequest,
     InputRequest,
@@ -19,6 +18,7 @@ from registry_core import (
     UnsupportedOperation,
 )
 from runtime_registry.host import ConfigError, RuntimeRegistry, assemble, parse_config
+from runtime_registry.plugins.local_compat import LocalCompatProvider
 from runtime_registry.runtimes.local_compat import LocalCompatSettings
 
 from .conftest import PodTree
@@ -54,7 +54,11 @@ async def test_the_kind_is_discovered_through_its_entry_point(tree: PodTree) -> 
     async with assembly.registry as registry:
         assert isinstance(registry.provider(RUNTIME), LocalCompatProvider)
         summary = await registry.describe_runtime(RUNTIME)
-    assert (summary.kind, summary.plugin.name, summary.display_name) == ("local-compat", "local-compat", "Local workers (read-only)")
+    assert (summary.kind, summary.plugin.name, summary.display_name) == (
+        "local-compat",
+        "local-compat",
+        "Local workers (read-only)",
+    )
 
 
 async def test_settings_take_their_defaults(tree: PodTree) -> None:
@@ -171,7 +175,9 @@ async def test_a_missing_data_dir_is_degraded_not_unavailable(tmp_path: Path) ->
 
 
 async def test_a_data_dir_that_appears_later_is_picked_up(tmp_path: Path) -> None:
-    registry = await registry_over(LocalCompatSettings(data_dir=str(tmp_path / "later"), workspace_root="/home/operator/projects/secret-workspace"))
+    registry = await registry_over(
+        LocalCompatSettings(data_dir=str(tmp_path / "later"), workspace_root="/home/operator/projects/secret-workspace")
+    )
     async with registry:
         PodTree(tmp_path / "elsewhere").data_dir.rename(tmp_path / "later")
         assert (await registry.describe_runtime(RUNTIME)).status is RuntimeStatus.RUNNING
@@ -195,7 +201,12 @@ async def test_a_row_has_the_role_as_intent_no_creation_time_and_no_transcript(t
     async with registry:
         worker = await registry.get_worker(RUNTIME, worker_id)
     assert (worker.intent.kind, worker.intent.role) == (IntentKind.ROLE, "coder")
-    assert (worker.profile, worker.status, worker.created_at, worker.transcript_length) == ("builtin:coder", "active", None, 0)
+    assert (worker.profile, worker.status, worker.created_at, worker.transcript_length) == (
+        "builtin:coder",
+        "active",
+        None,
+        0,
+    )
 
 
 async def test_a_worker_without_a_role_has_no_intent(tree: PodTree) -> None:

@@ -11,12 +11,17 @@ import pytest
 
 from registry_core.errors import InvalidCursor, RuntimeUnavailable, UnknownWorker
 from registry_core.identifiers import is_valid_identifier
-from runtime_registry.runtimes.local_compat import ACTIVE, INACTIVE, LocalCompatSettings, LocalCompatSource, worker_id_for
-from runtime_registry.runtimes.local_compat import pod_store
+from runtime_registry.runtimes.local_compat import (
+    ACTIVE,
+    INACTIVE,
+    LocalCompatSettings,
+    LocalCompatSource,
+    pod_store,
+    worker_id_for,
+)
 from runtime_registry.runtimes.local_compat.cursor import decode_cursor
 
 from .conftest import PodTree, all_pages, codes, full_metadata
-
 
 # -- the shared examples ---------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from tests.support.server_process import CLI, free_port, serve_command, started,
 
 from .example_package import EXAMPLE_PACKAGE
 
+
 def host_site_directories() -> list[str]:
     """Where this environment's runtime-registry and its dependencies are installed."""
     directories = list(site.getsitepackages())
@@ -38,19 +39,34 @@ def create_plugin_environment(root: Path, package: Path = EXAMPLE_PACKAGE) -> Pa
     python = root / "venv" / "bin" / "python"
     site_packages = subprocess.run(
         [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     bridge = "".join(f"import site; site.addsitedir({directory!r})\n" for directory in host_site_directories())
     (Path(site_packages) / "_runtime_registry_under_test.pth").write_text(bridge)
     # Build from a copy: setuptools writes build/ and *.egg-info into the source tree.
     source = shutil.copytree(
-        package, root / "source",
+        package,
+        root / "source",
         ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__", ".pytest_cache"),
     )
     result = subprocess.run(
-        [python, "-m", "pip", "install", "--no-deps", "--no-cache-dir", "--disable-pip-version-check", "--quiet",
-         *_build_isolation_options(), str(source)],
-        capture_output=True, text=True, timeout=300,
+        [
+            python,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--no-cache-dir",
+            "--disable-pip-version-check",
+            "--quiet",
+            *_build_isolation_options(),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     if result.returncode != 0:
         raise AssertionError(f"pip install of {package.name} failed:\n{result.stdout}\n{result.stderr}")

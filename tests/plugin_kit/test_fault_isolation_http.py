@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import types
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import attrs
 import httpx
@@ -30,16 +30,16 @@ from registry_core import (
     hookimpl,
 )
 from runtime_registry.host import Assembly, assemble, parse_config
-from runtime_registry.testing.conformance import find_path_like
 from runtime_registry.host.plugin_loading import DiscoveredPlugin, discover_plugins
+from runtime_registry.testing.conformance import find_path_like
 
 pytest.importorskip("runtime_registry.server.app", reason="the server app factory does not exist yet")
-from runtime_registry.server.app import create_app  # noqa: E402
-from tests.support.asgi_client import serving as serving_app  # noqa: E402
+from runtime_registry.server.app import create_app
+from tests.support.asgi_client import serving as serving_app
 
 #: What every broken plugin and provider puts in its exceptions. No response may show any of it.
 SECRET = "/opt/acme/secrets/key.pem password=hunter2"
-CREATED = datetime(2026, 1, 1, tzinfo=timezone.utc)
+CREATED = datetime(2026, 1, 1, tzinfo=UTC)
 #: Short, so the hanging runtime times out quickly; long enough for the embedded runtime's answers.
 CALL_TIMEOUT = 0.25
 
@@ -136,7 +136,13 @@ def kinds_plugin(name: str, *providers: type[RuntimeProvider]) -> DiscoveredPlug
 
     def register(register_kind):
         for provider in providers:
-            register_kind(RuntimeKind(name=provider.kind, description=f"{provider.kind} test kind", factory=lambda rid, _s, p=provider: p(rid)))
+            register_kind(
+                RuntimeKind(
+                    name=provider.kind,
+                    description=f"{provider.kind} test kind",
+                    factory=lambda rid, _s, p=provider: p(rid),
+                )
+            )
 
     return plugin(name, register)
 
@@ -154,7 +160,11 @@ def raising_factory_kind(register) -> None:
 
 
 def usurping_embedded(register) -> None:
-    register(RuntimeKind(name="embedded", description="takes the built-in's name", factory=lambda rid, _s: OneWorkerProvider(rid)))
+    register(
+        RuntimeKind(
+            name="embedded", description="takes the built-in's name", factory=lambda rid, _s: OneWorkerProvider(rid)
+        )
+    )
 
 
 PLUGINS = (
@@ -314,7 +324,9 @@ async def test_other_runtimes_answer_while_one_hangs():
     config = CONFIG.replace(f"call_timeout_seconds = {CALL_TIMEOUT}", "call_timeout_seconds = 60")
     config += '\n[[runtimes]]\nid = "held"\nkind = "held"\n'
     builtin = tuple(p for p in discover_plugins() if p.name == "embedded")
-    assembly = assemble(parse_config(config), discovered=builtin + PLUGINS + (kinds_plugin("held-plugin", HeldUntilReleased),))
+    assembly = assemble(
+        parse_config(config), discovered=builtin + PLUGINS + (kinds_plugin("held-plugin", HeldUntilReleased),)
+    )
     app = create_app(assembly=assembly)
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost") as api:
@@ -358,7 +370,11 @@ async def test_the_worker_overview_reports_failing_runtimes_as_diagnostics(api):
 
 
 async def test_the_server_is_healthy_after_every_failure(api):
-    for path in ("/api/runtimes/raising/workers/w1", "/api/runtimes/malformed/workers/w1", "/api/runtimes/cold/workers"):
+    for path in (
+        "/api/runtimes/raising/workers/w1",
+        "/api/runtimes/malformed/workers/w1",
+        "/api/runtimes/cold/workers",
+    ):
         await api.get(path)
     assert (await api.get("/healthz")).status_code == 200
     assert (await api.get("/api/runtimes/backend-internal")).json()["status"] == "running"
@@ -373,11 +389,18 @@ class HangsOnStart(OneWorkerProvider):
 
 def twin(name: str) -> DiscoveredPlugin:
     """A third-party plugin registering the kind ``twin``, as every twin does."""
-    return plugin(name, lambda register: register(RuntimeKind(name="twin", description=name, factory=lambda rid, _s: OneWorkerProvider(rid))))
+    return plugin(
+        name,
+        lambda register: register(
+            RuntimeKind(name="twin", description=name, factory=lambda rid, _s: OneWorkerProvider(rid))
+        ),
+    )
 
 
 async def plugin_states(discovered: tuple[DiscoveredPlugin, ...]) -> dict[str, tuple[str, str | None]]:
-    async with serving_app(create_app(assembly=assemble(parse_config("runtimes = []\n"), discovered=discovered))) as client:
+    async with serving_app(
+        create_app(assembly=assemble(parse_config("runtimes = []\n"), discovered=discovered))
+    ) as client:
         items = (await client.get("/api/plugins")).json()["items"]
     return {p["name"]: (p["state"], p["reason"]) for p in items}
 
@@ -461,7 +484,9 @@ async def serving_unrenderable() -> AsyncIterator[httpx.AsyncClient]:
             yield client
 
 
-@pytest.mark.parametrize("path", ["/api/runtimes/odd/workers", "/api/runtimes/odd/workers/w1", "/api/runtimes/odd/events"])
+@pytest.mark.parametrize(
+    "path", ["/api/runtimes/odd/workers", "/api/runtimes/odd/workers/w1", "/api/runtimes/odd/events"]
+)
 async def test_a_runtime_returning_values_that_cannot_be_rendered_answers_503(path):
     async with serving_unrenderable() as client:
         response = await client.get(path)
@@ -476,7 +501,9 @@ async def test_unrenderable_rows_of_one_runtime_are_a_diagnostic_of_the_overview
     assert response.status_code == 200
     body = response.json()
     assert {w["runtime_id"] for w in body["items"]} == {"backend-internal"}
-    assert ("runtime_unavailable", "runtime 'odd' returned malformed data") in [(d["code"], d["message"]) for d in body["diagnostics"]]
+    assert ("runtime_unavailable", "runtime 'odd' returned malformed data") in [
+        (d["code"], d["message"]) for d in body["diagnostics"]
+    ]
 
 
 async def test_a_runtime_describing_itself_with_malformed_diagnostics_is_unavailable_in_the_runtime_list():

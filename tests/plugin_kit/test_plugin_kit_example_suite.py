@@ -18,8 +18,18 @@ def test_the_example_package_passes_its_own_tests():
     # Its conformance module is left out here only because
     # test_plugin_kit_conformance.py runs the same suite against the same kind.
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", *UNRELATED_PLUGINS,
-         "--ignore", "tests/test_conformance.py"],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-rs",
+            "-p",
+            "no:cacheprovider",
+            *UNRELATED_PLUGINS,
+            "--ignore",
+            "tests/test_conformance.py",
+        ],
         cwd=EXAMPLE_PACKAGE,
         env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
         capture_output=True,

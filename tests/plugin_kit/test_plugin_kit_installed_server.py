@@ -20,7 +20,8 @@ from .installed_plugin import create_plugin_environment, run_cli, running_server
 
 pytestmark = [
     pytest.mark.skipif(
-        importlib.util.find_spec("runtime_registry.server.cli") is None, reason="the runtime-registry CLI (server/cli.py) does not exist yet"
+        importlib.util.find_spec("runtime_registry.server.cli") is None,
+        reason="the runtime-registry CLI (server/cli.py) does not exist yet",
     ),
     pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="process checks read /proc"),
 ]
@@ -147,7 +148,11 @@ def test_input_comes_back_through_the_command_into_the_transcript(api):
     assert eventually(assistant_entry)["content"] == "HELLO, PLUGIN"
     events = api.get(f"/api/runtimes/shouter/workers/{worker_id}/events").json()["events"]
     assert [e["type"] for e in events] == [
-        "worker.created", "worker.input_accepted", "worker.turn_started", "worker.output", "worker.turn_completed",
+        "worker.created",
+        "worker.input_accepted",
+        "worker.turn_started",
+        "worker.output",
+        "worker.turn_completed",
     ]
 
 

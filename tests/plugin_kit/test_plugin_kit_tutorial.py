@@ -24,8 +24,8 @@ import pytest
 
 from registry_core import PluginState
 from runtime_registry.host import ConfigError, assemble, parse_config
-from runtime_registry.testing import RuntimeConformance
 from runtime_registry.host.plugin_loading import DiscoveredPlugin
+from runtime_registry.testing import RuntimeConformance
 
 TUTORIAL = Path(__file__).resolve().parents[2] / "docs" / "plugins.md"
 BLOCK = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
@@ -83,9 +83,16 @@ def plugin(package, monkeypatch) -> DiscoveredPlugin:
 
 def test_the_tutorial_builds_the_whole_package():
     assert set(tutorial_files()) == {
-        "pyproject.toml", "registry.toml", "src/acme_wordcount/__init__.py", "src/acme_wordcount/settings.py",
-        "src/acme_wordcount/provider.py", "src/acme_wordcount/plugin.py",
-        "tests/test_conformance.py", "tests/test_wordcount.py", "tests/conftest.py", "tests/test_wordcount_http.py",
+        "pyproject.toml",
+        "registry.toml",
+        "src/acme_wordcount/__init__.py",
+        "src/acme_wordcount/settings.py",
+        "src/acme_wordcount/provider.py",
+        "src/acme_wordcount/plugin.py",
+        "tests/test_conformance.py",
+        "tests/test_wordcount.py",
+        "tests/conftest.py",
+        "tests/test_wordcount_http.py",
     }
 
 
@@ -103,9 +110,26 @@ def test_every_python_and_toml_block_is_valid():
 
 def test_the_packages_own_tests_pass(package):
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
-         "-p", "no:schemathesis", "-p", "no:hypothesispytest", "-p", "no:anyio"],
-        cwd=package, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-rs",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:schemathesis",
+            "-p",
+            "no:hypothesispytest",
+            "-p",
+            "no:anyio",
+        ],
+        cwd=package,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     passed = int(re.search(r"(\d+) passed", result.stdout)[1])
@@ -119,7 +143,12 @@ def test_the_plugin_loads_through_its_declared_entry_point(plugin):
     config = parse_config(tutorial_file("registry.toml"))
     assembly = assemble(config, discovered=(plugin,))
     (info,) = assembly.plugins.plugins
-    assert (info.name, info.version, info.kinds, info.state) == ("wordcount", "1.0.0", ("wordcount",), PluginState.LOADED)
+    assert (info.name, info.version, info.kinds, info.state) == (
+        "wordcount",
+        "1.0.0",
+        ("wordcount",),
+        PluginState.LOADED,
+    )
 
 
 async def test_the_tutorials_config_serves_the_kind_over_http(plugin):
@@ -143,7 +172,9 @@ async def test_the_tutorials_config_serves_the_kind_over_http(plugin):
 
 
 def test_the_settings_errors_the_page_shows_are_the_real_ones(plugin):
-    shown = re.search(r"```\n(registry\.toml: runtimes\[0\]\.settings.*?)```", TUTORIAL.read_text(), re.DOTALL)[1].splitlines()
+    shown = re.search(r"```\n(registry\.toml: runtimes\[0\]\.settings.*?)```", TUTORIAL.read_text(), re.DOTALL)[
+        1
+    ].splitlines()
     actual = []
     for settings in ('{ max_workers = 0, page_max = "50", colour = "red" }', "{ event_retention = 10, page_max = 50 }"):
         config = parse_config(f'[[runtimes]]\nid = "counter"\nkind = "wordcount"\nsettings = {settings}\n')

@@ -23,14 +23,17 @@ from tests.core.distributions import WORKING_PLUGIN, make_distribution
 from .installed_plugin import run_cli, running_server
 
 pytestmark = pytest.mark.skipif(
-    __import__("importlib").util.find_spec("runtime_registry.server.cli") is None, reason="the runtime-registry CLI does not exist yet"
+    __import__("importlib").util.find_spec("runtime_registry.server.cli") is None,
+    reason="the runtime-registry CLI does not exist yet",
 )
 
 #: The plugin module that leaves a mark when it is imported.
 MARKING_PLUGIN = "open({marker!r}, 'a').write('imported\\n')\n" + WORKING_PLUGIN
 
 #: The startup log's line per plugin: ``plugin NAME VERSION: STATE, KINDS (REASON)``.
-LOG_LINE = re.compile(r"plugin (?P<name>\S+) (?P<version>\S+): (?P<state>loaded|disabled|failed), (?P<kinds>.*?)(?: \((?P<reason>.*)\))?$")
+LOG_LINE = re.compile(
+    r"plugin (?P<name>\S+) (?P<version>\S+): (?P<state>loaded|disabled|failed), (?P<kinds>.*?)(?: \((?P<reason>.*)\))?$"
+)
 
 CONFIG = '[plugins]\ndisabled = ["local-compat"]\n\n[[runtimes]]\nid = "backend-internal"\nkind = "embedded"\n'
 
@@ -41,8 +44,12 @@ def installed(tmp_path_factory) -> tuple[Path, Path]:
     site = tmp_path_factory.mktemp("site")
     marker = site / "beta-was-imported"
     make_distribution(site, dist="acme-alpha", version="1.2.3", plugins={"alpha": WORKING_PLUGIN.format(kind="alpha")})
-    make_distribution(site, dist="acme-beta", version="0.4", plugins={"beta": MARKING_PLUGIN.format(kind="beta", marker=str(marker))})
-    make_distribution(site, dist="acme-gamma", version="2.0", plugins={"gamma": "raise ImportError('/opt/gamma/secret.key')\n"})
+    make_distribution(
+        site, dist="acme-beta", version="0.4", plugins={"beta": MARKING_PLUGIN.format(kind="beta", marker=str(marker))}
+    )
+    make_distribution(
+        site, dist="acme-gamma", version="2.0", plugins={"gamma": "raise ImportError('/opt/gamma/secret.key')\n"}
+    )
     make_distribution(site, dist="acme-delta", version="0.1", plugins={"delta": WORKING_PLUGIN.format(kind="embedded")})
     return site, marker
 
@@ -63,7 +70,10 @@ def three_views(installed: tuple[Path, Path], tmp_path: Path, **variables: str) 
     env = environment(site, **variables)
     listed = run_cli(Path(sys.executable), "plugins", "--config", str(config), "--json", cwd=tmp_path, env=env)
     assert listed.returncode == 0, listed.stderr
-    cli = {p["name"]: (p["version"], tuple(p["kinds"]), p["state"], p["reason"]) for p in json.loads(listed.stdout)["items"]}
+    cli = {
+        p["name"]: (p["version"], tuple(p["kinds"]), p["state"], p["reason"])
+        for p in json.loads(listed.stdout)["items"]
+    }
     log = tmp_path / "server.log"
     with running_server(Path(sys.executable), config, log=log, env=env) as (base_url, _):
         items = httpx.get(f"{base_url}/api/plugins", timeout=10).json()["items"]
@@ -115,7 +125,9 @@ def test_an_enabled_plugin_is_imported(installed, tmp_path):
     # The counterpart of the two checks above: the marker does appear when beta loads.
     site, marker = installed
     marker.unlink(missing_ok=True)
-    listed = run_cli(Path(sys.executable), "plugins", "--json", cwd=tmp_path, env=environment(site, RUNTIME_REGISTRY_PLUGINS="beta"))
+    listed = run_cli(
+        Path(sys.executable), "plugins", "--json", cwd=tmp_path, env=environment(site, RUNTIME_REGISTRY_PLUGINS="beta")
+    )
     assert {p["name"]: p["state"] for p in json.loads(listed.stdout)["items"]}["beta"] == "loaded"
     assert marker.exists()
 
@@ -125,7 +137,10 @@ def test_check_config_refuses_enabling_a_plugin_that_is_not_installed(tmp_path):
     config.write_text('[plugins]\nenabled = ["embedded", "embeded"]\n')
     checked = run_cli(Path(sys.executable), "check-config", str(config), cwd=tmp_path, env=environment(tmp_path))
     assert checked.returncode == 2
-    assert checked.stderr.strip() == f"runtime-registry: {config}: plugins.enabled[1]: no installed plugin is called 'embeded'"
+    assert (
+        checked.stderr.strip()
+        == f"runtime-registry: {config}: plugins.enabled[1]: no installed plugin is called 'embeded'"
+    )
 
 
 def test_serving_with_an_enabled_plugin_that_is_not_installed_warns_and_serves(caplog):

@@ -81,7 +81,9 @@ class LoadClient:
         for connection in idle:
             await connection.writer.wait_closed()
 
-    async def get(self, path: str, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None) -> Reply:
+    async def get(
+        self, path: str, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None
+    ) -> Reply:
         """``GET path?params``."""
         if params:
             path = f"{path}?{urlencode(params)}"
@@ -92,7 +94,9 @@ class LoadClient:
         body = b"" if json_body is None else json.dumps(json_body).encode()
         return await self.request("POST", path, body=body, headers=headers)
 
-    async def request(self, method: str, path: str, *, body: bytes = b"", headers: Mapping[str, str] | None = None) -> Reply:
+    async def request(
+        self, method: str, path: str, *, body: bytes = b"", headers: Mapping[str, str] | None = None
+    ) -> Reply:
         """Send one request on a pooled connection and read its response."""
         extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
         content = f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n" if body else ""

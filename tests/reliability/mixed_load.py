@@ -40,8 +40,16 @@ ALLOWED: dict[str, set[tuple[int, str | None]]] = {
     "overview": {(200, None)},
 }
 _WEIGHTS = {
-    "input": 34, "transcript": 18, "events": 14, "worker": 9, "worker_events": 5,
-    "create": 6, "cancel": 5, "stop": 1, "list": 3, "overview": 3,
+    "input": 34,
+    "transcript": 18,
+    "events": 14,
+    "worker": 9,
+    "worker_events": 5,
+    "create": 6,
+    "cancel": 5,
+    "stop": 1,
+    "list": 3,
+    "overview": 3,
 }
 
 
@@ -91,7 +99,9 @@ class _VirtualUser:
         self.tally.record(operation, reply.status, reply.error_code)
 
     async def create(self) -> None:
-        reply = await self.api.post(f"{self.base}/workers", {"profile": self.random.choice(["echo", "slow-echo", "default"])})
+        reply = await self.api.post(
+            f"{self.base}/workers", {"profile": self.random.choice(["echo", "slow-echo", "default"])}
+        )
         self._record("create", reply)
         if reply.status == 201:
             self.workers.append(reply.json()["worker_id"])
@@ -132,8 +142,14 @@ class _VirtualUser:
 
 
 async def run_mixed_load(
-    base_url: str, runtime_id: str, *, seconds: float, users: int = 32, seed: int = 0,
-    headers: dict[str, str] | None = None, tally: LoadTally | None = None,
+    base_url: str,
+    runtime_id: str,
+    *,
+    seconds: float,
+    users: int = 32,
+    seed: int = 0,
+    headers: dict[str, str] | None = None,
+    tally: LoadTally | None = None,
 ) -> LoadTally:
     """Drive ``runtime_id`` of the server at ``base_url`` for ``seconds`` with ``users`` virtual users.
 

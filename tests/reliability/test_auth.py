@@ -18,10 +18,10 @@ import base64
 import httpx
 import pytest
 
+from ..support.server_process import running_server
 from .app_config import EMBEDDED, embedded_toml, write_config
 from .load_client import LoadClient
 from .routes import METHODS, PUBLIC_ROUTES, ROUTES, UNKNOWN_API_PATHS
-from ..support.server_process import running_server
 
 TOKEN = "reliability-token-5f2c9a"
 GOOD = {"Authorization": f"Bearer {TOKEN}"}
@@ -52,8 +52,15 @@ def requests_without_token(worker_id: str) -> list[tuple[str, str]]:
 async def send_all(server, requests, headers=None):
     async with LoadClient(server.base_url, connections=20) as api:
         return await asyncio.gather(
-            *(api.request(method, path, body=b'{"content": "x"}' if method in ("POST", "PUT", "PATCH") else b"", headers=headers)
-              for method, path in requests)
+            *(
+                api.request(
+                    method,
+                    path,
+                    body=b'{"content": "x"}' if method in ("POST", "PUT", "PATCH") else b"",
+                    headers=headers,
+                )
+                for method, path in requests
+            )
         )
 
 

@@ -13,10 +13,10 @@ import itertools
 
 import pytest
 
+from ..support.server_process import running_server
 from .api_pages import all_events, whole_transcript
 from .app_config import EMBEDDED, SLOW_PROFILE, embedded_toml, write_config
 from .load_client import LoadClient
-from ..support.server_process import running_server
 
 RUNTIME = f"/api/runtimes/{EMBEDDED}"
 
@@ -58,9 +58,9 @@ async def test_of_256_concurrent_inputs_to_one_idle_worker_exactly_one_is_accept
         assert outcomes == {(202, None): 1, (409, "worker_busy"): 255}
         accepted = next(r for r in responses if r.status == 202)
         transcript = await whole_transcript(api, EMBEDDED, worker_id)
-        assert [(e["sequence"], e["content"]) for e in transcript] == [
-            (1, f"n{responses.index(accepted)}")
-        ], "a refused input reached the transcript"
+        assert [(e["sequence"], e["content"]) for e in transcript] == [(1, f"n{responses.index(accepted)}")], (
+            "a refused input reached the transcript"
+        )
         await api.post(f"{RUNTIME}/workers/{worker_id}/stop")
 
 
@@ -76,7 +76,9 @@ async def test_1000_concurrent_inputs_over_100_workers_lose_and_double_nothing(s
         accepted = collections.defaultdict(list)
         for (worker_id, content), response in zip(targets, responses, strict=False):
             if response.status == 202:
-                accepted[worker_id].append((response.json()["transcript_sequence"], content, response.json()["event_id"]))
+                accepted[worker_id].append(
+                    (response.json()["transcript_sequence"], content, response.json()["event_id"])
+                )
         assert all(accepted[w] for w in workers), "every worker accepts at least its first input"
         await until_idle(api, workers)
 
@@ -94,7 +96,9 @@ async def test_1000_concurrent_inputs_over_100_workers_lose_and_double_nothing(s
             for sequence, content, event_id in inputs:
                 event = accepted_events[event_id]
                 assert (event["worker_id"], event["data"]["content"], event["data"]["transcript_sequence"]) == (
-                    worker_id, content, sequence,
+                    worker_id,
+                    content,
+                    sequence,
                 )
         ours = set(workers)
         assert sum(map(len, accepted.values())) == sum(1 for e in accepted_events.values() if e["worker_id"] in ours)
@@ -138,7 +142,10 @@ async def test_racing_stop_cancel_and_input_end_every_worker_stopped_and_consist
             assert sorted(r.json()["changed"] for r in stops) == [False, True], "exactly one stop changes the worker"
             for action, response in outcomes:
                 assert (response.status, response.error_code) in {
-                    (200, None), (202, None), (409, "worker_busy"), (409, "worker_stopped"),
+                    (200, None),
+                    (202, None),
+                    (409, "worker_busy"),
+                    (409, "worker_stopped"),
                 }, (action, response.body)
             detail = (await api.get(f"{RUNTIME}/workers/{worker_id}")).json()
             assert detail["status"] == "stopped"

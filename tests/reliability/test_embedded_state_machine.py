@@ -360,7 +360,9 @@ class EmbeddedRuntimeMachine(RuleBasedStateMachine):
         runtime = self.registry.provider(RUNTIME).runtime
         if runtime.budget is None:  # a durable store: transcripts live on disk, unbudgeted
             return
-        stored = sum(runtime.budget.charged(worker_id) + runtime.budget.reserved(worker_id) for worker_id in runtime._workers)
+        stored = sum(
+            runtime.budget.charged(worker_id) + runtime.budget.reserved(worker_id) for worker_id in runtime._workers
+        )
         assert runtime.budget.used == stored <= runtime.settings.max_store_bytes
         for worker_id, record in runtime._workers.items():
             content = sum(128 + text_size(entry.content) for entry in self._whole_transcript(worker_id))

@@ -81,7 +81,11 @@ async def test_hung_and_failing_runtimes_do_not_hold_up_the_healthy_one(base_url
             finished.append(runtime_id)
             return runtime_id, reply
 
-        requests = [("hanging", n) for n in range(60)] + [("raising", n) for n in range(60)] + [(EMBEDDED, n) for n in range(180)]
+        requests = (
+            [("hanging", n) for n in range(60)]
+            + [("raising", n) for n in range(60)]
+            + [(EMBEDDED, n) for n in range(180)]
+        )
         results = await asyncio.gather(*(one(runtime_id, n) for runtime_id, n in requests))
 
     outcomes = collections.Counter((runtime_id, reply.status, reply.error_code) for runtime_id, reply in results)

@@ -43,7 +43,10 @@ def fresh_app():
     config allows that name, as an operator would list theirs (decision 0060).
     """
     config = embedded_config(
-        max_workers=200, max_transcript_entries=50, event_retention=500, slow_delay_seconds=0.2,
+        max_workers=200,
+        max_transcript_entries=50,
+        event_retention=500,
+        slow_delay_seconds=0.2,
         # batched: the contract is the same, without a disk sync per write (which doubled this test's time).
         extra='[runtimes.settings.store]\ndurability = "batched"\n',
     )
@@ -94,7 +97,5 @@ class LinkedOperations(schema.as_state_machine()):
         case.validate_response(response, **REFINED_CHECKS)
 
 
-LinkedOperations.TestCase.settings = hypothesis.settings(
-    SETTINGS, max_examples=15, stateful_step_count=8
-)
+LinkedOperations.TestCase.settings = hypothesis.settings(SETTINGS, max_examples=15, stateful_step_count=8)
 TestLinkedOperationsAnswerAsDocumented = LinkedOperations.TestCase

@@ -14,9 +14,9 @@ import asyncio
 
 import pytest
 
+from ..support.server_process import running_server
 from .app_config import EMBEDDED, embedded_toml, write_config
 from .load_client import LoadClient
-from ..support.server_process import running_server
 
 RUNTIME = f"/api/runtimes/{EMBEDDED}"
 JSON = {"Content-Type": "application/json"}
@@ -49,7 +49,14 @@ def body_requests(worker: str) -> list[tuple[str, str, bytes, dict, int, str]]:
     return [
         ("lone surrogate in content", input_path, b'{"content": "a\\ud800b"}', JSON, 422, "invalid_request"),
         ("lone low surrogate in label", create_path, b'{"label": "\\udfff"}', JSON, 422, "invalid_request"),
-        ("lone surrogate as an unknown key", input_path, b'{"content": "x", "\\ud800": 1}', JSON, 422, "invalid_request"),
+        (
+            "lone surrogate as an unknown key",
+            input_path,
+            b'{"content": "x", "\\ud800": 1}',
+            JSON,
+            422,
+            "invalid_request",
+        ),
         ("surrogate pair is fine", input_path, b'{"content": "\\ud83d\\ude00"}', JSON, 202, ""),
         ("nested 100,000 deep", input_path, b"[" * 100_000, JSON, 413, "payload_too_large"),
         ("nested 2,000 deep", input_path, b"[" * 2000 + b"]" * 2000, JSON, 400, "malformed_request"),
@@ -62,8 +69,22 @@ def body_requests(worker: str) -> list[tuple[str, str, bytes, dict, int, str]]:
         ("content of the wrong type", input_path, b'{"content": ["a"]}', JSON, 422, "invalid_request"),
         ("blank content", input_path, b'{"content": " \\t\\n "}', JSON, 422, "invalid_request"),
         ("unknown input kind", input_path, b'{"content": "a", "kind": "assistant"}', JSON, 422, "invalid_request"),
-        ("declared body over the limit", input_path, b'{"content": "' + b"a" * MAX_BODY + b'"}', JSON, 413, "payload_too_large"),
-        ("form body", input_path, b"content=a", {"Content-Type": "application/x-www-form-urlencoded"}, 415, "unsupported_media_type"),
+        (
+            "declared body over the limit",
+            input_path,
+            b'{"content": "' + b"a" * MAX_BODY + b'"}',
+            JSON,
+            413,
+            "payload_too_large",
+        ),
+        (
+            "form body",
+            input_path,
+            b"content=a",
+            {"Content-Type": "application/x-www-form-urlencoded"},
+            415,
+            "unsupported_media_type",
+        ),
     ]
 
 

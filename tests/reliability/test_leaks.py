@@ -82,7 +82,11 @@ def unbuildable(runtime_id, settings):
 class LeakyPlugin:
     @hookimpl
     def register_runtime_kinds(self, register):
-        register(RuntimeKind("leaky", "raises with secrets in its messages", lambda runtime_id, _settings: LeakyProvider(runtime_id)))
+        register(
+            RuntimeKind(
+                "leaky", "raises with secrets in its messages", lambda runtime_id, _settings: LeakyProvider(runtime_id)
+            )
+        )
         register(RuntimeKind("unbuildable", "its factory raises", unbuildable))
 
 
@@ -111,25 +115,47 @@ def write_pods(data_dir: Path, outside: Path) -> None:
         "scope_delegated": [{"target": "/home/alice/private-repo", "permission": "write", "recursive": True}],
         "callback_address": "tcp://10.20.30.40:47111/callback",
     }
-    pod("mine-active", {
-        "worker_name": "mine-active",
-        "active": {"session_id": str(uuid.uuid4()), "segment_id": str(uuid.uuid4())},
-        "workspace_root": WORKSPACE,
-        "spawned_children": [child, {**child, "socket_path": "/run/user/1000/yoi/other-9c2e.sock",
-                                     "callback_address": "unix:/run/yoi/callback-5d1e.sock"}],
-        "reclaimed_children": [{"worker_name": "old", "scope_delegated": [{"target": "/etc/yoi/secret-scope"}]}],
-        "resolved_manifest_snapshot": {"role": "coder", "profile_selector": "builtin:coder",
-                                       "env": {"API_TOKEN": "manifest-secret-6b1f"}},
-    })
-    pod("mine-pending", {"worker_name": "mine-pending", "active": {"session_id": str(uuid.uuid4())},
-                         "workspace_root": WORKSPACE + "/"})
-    pod("odd \u202e name\twith ..\\ bits", {"worker_name": "odd \u202e name\twith ..\\ bits", "workspace_root": WORKSPACE})
+    pod(
+        "mine-active",
+        {
+            "worker_name": "mine-active",
+            "active": {"session_id": str(uuid.uuid4()), "segment_id": str(uuid.uuid4())},
+            "workspace_root": WORKSPACE,
+            "spawned_children": [
+                child,
+                {
+                    **child,
+                    "socket_path": "/run/user/1000/yoi/other-9c2e.sock",
+                    "callback_address": "unix:/run/yoi/callback-5d1e.sock",
+                },
+            ],
+            "reclaimed_children": [{"worker_name": "old", "scope_delegated": [{"target": "/etc/yoi/secret-scope"}]}],
+            "resolved_manifest_snapshot": {
+                "role": "coder",
+                "profile_selector": "builtin:coder",
+                "env": {"API_TOKEN": "manifest-secret-6b1f"},
+            },
+        },
+    )
+    pod(
+        "mine-pending",
+        {"worker_name": "mine-pending", "active": {"session_id": str(uuid.uuid4())}, "workspace_root": WORKSPACE + "/"},
+    )
+    pod(
+        "odd \u202e name\twith ..\\ bits",
+        {"worker_name": "odd \u202e name\twith ..\\ bits", "workspace_root": WORKSPACE},
+    )
     pod("not-json", "{ this is not json " + str(data_dir))
     (pods / "stray-file").write_text(str(data_dir))
-    (outside / "metadata.json").write_text(json.dumps({
-        "worker_name": "through-a-symlink", "workspace_root": WORKSPACE,
-        "active": {"session_id": str(uuid.uuid4()), "segment_id": str(uuid.uuid4())},
-    }))
+    (outside / "metadata.json").write_text(
+        json.dumps(
+            {
+                "worker_name": "through-a-symlink",
+                "workspace_root": WORKSPACE,
+                "active": {"session_id": str(uuid.uuid4()), "segment_id": str(uuid.uuid4())},
+            }
+        )
+    )
     (pods / "linked").symlink_to(outside)
 
 
@@ -190,9 +216,22 @@ def deployment(tmp_path_factory):
     )
     config = attrs.evolve(config, server=attrs.evolve(config.server, max_body_bytes=4096, data_dir=str(store_dir)))
     assembly = assemble(config, discovered=(*discover_plugins(), *IN_PROCESS_PLUGINS))
-    forbidden = {TOKEN, str(root), str(data_dir), str(outside), WORKSPACE, PLUGIN_SECRET_PATH, PROVIDER_SECRET_PATH,
-                 str(store_dir), "secret-embedded-store-dir", "secret-damaged-store", "backend-internal.db",
-                 "/srv/workspaces", "Traceback", *secret_values(data_dir)}
+    forbidden = {
+        TOKEN,
+        str(root),
+        str(data_dir),
+        str(outside),
+        WORKSPACE,
+        PLUGIN_SECRET_PATH,
+        PROVIDER_SECRET_PATH,
+        str(store_dir),
+        "secret-embedded-store-dir",
+        "secret-damaged-store",
+        "backend-internal.db",
+        "/srv/workspaces",
+        "Traceback",
+        *secret_values(data_dir),
+    }
     forbidden |= {value for value in os.environ.values() if len(value) >= 8}
     with serving_in_a_thread(create_app(assembly=assembly)) as base_url:
         yield base_url, forbidden
@@ -264,11 +303,19 @@ def test_no_response_of_any_route_shows_a_secret(deployment):
         ("GET", "/api/workers", {"params": {"cursor": "eyJ4Ijp9"}}),
         ("GET", f"/api/runtimes/{EMBEDDED}/events", {"params": {"cursor": "99999999"}}),
         ("GET", f"/api/runtimes/{EMBEDDED}/events", {"params": {"cursor": "-1"}}),
-        ("POST", f"/api/runtimes/{EMBEDDED}/workers", {"content": b"{not json", "headers": {"content-type": "application/json"}}),
+        (
+            "POST",
+            f"/api/runtimes/{EMBEDDED}/workers",
+            {"content": b"{not json", "headers": {"content-type": "application/json"}},
+        ),
         ("POST", f"/api/runtimes/{EMBEDDED}/workers", {"json": [1, 2]}),
         ("POST", f"/api/runtimes/{EMBEDDED}/workers", {"json": {"capabilities": ["shell"], "label": 5, "x": 1}}),
         ("POST", f"/api/runtimes/{EMBEDDED}/workers", {"json": {"profile": "/etc/passwd"}}),
-        ("POST", f"/api/runtimes/{EMBEDDED}/workers", {"content": b"label=x", "headers": {"content-type": "text/plain"}}),
+        (
+            "POST",
+            f"/api/runtimes/{EMBEDDED}/workers",
+            {"content": b"label=x", "headers": {"content-type": "text/plain"}},
+        ),
         ("POST", f"/api/runtimes/{EMBEDDED}/workers", {"json": {"label": "x" * 5000}}),
         ("POST", f"/api/runtimes/{LOCAL}/workers", {"json": {}}),
         ("PUT", f"/api/runtimes/{EMBEDDED}/workers", {}),
@@ -344,7 +391,9 @@ def test_the_scan_covers_a_damaged_store_and_an_interrupted_turn(deployment):
     runtimes = {r["runtime_id"]: r for r in httpx.get(f"{base_url}/api/runtimes", headers=AUTH).json()["items"]}
     assert runtimes[DAMAGED]["status"] == "unavailable"
     assert [d["code"] for d in runtimes[DAMAGED]["diagnostics"]] == ["store_unusable"]
-    events = httpx.get(f"{base_url}/api/runtimes/{EMBEDDED}/events", headers=AUTH, params={"cursor": 0}).json()["events"]
+    events = httpx.get(f"{base_url}/api/runtimes/{EMBEDDED}/events", headers=AUTH, params={"cursor": 0}).json()[
+        "events"
+    ]
     assert "worker.turn_interrupted" in [event["type"] for event in events]
 
 
@@ -371,17 +420,29 @@ def test_no_turn_event_transcript_or_log_line_shows_the_key_endpoint_or_upstream
         config = write_config(tmp_path, embedded_toml(heartbeat_seconds=0.2, extra=extra))
         forbidden = {LLM_KEY, endpoint, upstream.base_url, SECRET_BODY, "Traceback"}
         environ = {"LEAK_TEST_LLM_KEY": LLM_KEY}
-        with running_server(config, log=tmp_path / "server.log", environ=environ) as server, httpx.Client(base_url=server.base_url, timeout=10) as api:
+        with (
+            running_server(config, log=tmp_path / "server.log", environ=environ) as server,
+            httpx.Client(base_url=server.base_url, timeout=10) as api,
+        ):
             runtime = f"/api/runtimes/{EMBEDDED}"
             with api.stream("GET", f"{runtime}/events/stream") as stream:
-                worker = exercise(api, forbidden, "POST", f"{runtime}/workers", json={"profile": "assistant", "capabilities": ["tool:clock"]}).json()["worker_id"]
+                worker = exercise(
+                    api,
+                    forbidden,
+                    "POST",
+                    f"{runtime}/workers",
+                    json={"profile": "assistant", "capabilities": ["tool:clock"]},
+                ).json()["worker_id"]
                 for text in ("hello there", "tool:clock", "status:401", "status:500", "slow"):
                     exercise(api, forbidden, "POST", f"{runtime}/workers/{worker}/input", json={"content": text})
                     if text == "slow":
                         time.sleep(0.5)
                         exercise(api, forbidden, "POST", f"{runtime}/workers/{worker}/cancel")
                     deadline = time.monotonic() + 10
-                    while api.get(f"{runtime}/workers/{worker}").json()["status"] != "idle" and time.monotonic() < deadline:
+                    while (
+                        api.get(f"{runtime}/workers/{worker}").json()["status"] != "idle"
+                        and time.monotonic() < deadline
+                    ):
                         time.sleep(0.02)
                 seen = []
                 for line in stream.iter_lines():

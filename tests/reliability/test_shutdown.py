@@ -16,8 +16,8 @@ import time
 import httpx
 import pytest
 
-from .app_config import EMBEDDED, SLOW_PROFILE, embedded_toml, write_config
 from ..support.server_process import running_server
+from .app_config import EMBEDDED, SLOW_PROFILE, embedded_toml, write_config
 
 STREAMS = 3
 BUSY_WORKERS = 5
@@ -35,7 +35,7 @@ async def read_stream(api: httpx.AsyncClient, received: asyncio.Event) -> tuple[
                 if line.startswith("event:"):
                     names.append(line.split(":", 1)[1].strip())
                     received.set()
-    except Exception as exc:  # noqa: BLE001 - the test reports how the stream ended
+    except Exception as exc:
         return names, exc
     return names, None
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import pytest
 
+from ..support.server_process import running_server
 from .app_config import EMBEDDED, embedded_toml, write_config
 from .mixed_load import run_mixed_load
-from ..support.server_process import running_server
 
 WARM_UP_SECONDS = 4.0
 LOAD_SECONDS = 7.0
@@ -27,7 +27,8 @@ RSS_GROWTH_LIMIT_KIB = 8 * 1024
 @pytest.fixture
 def server(tmp_path):
     config = write_config(
-        tmp_path, embedded_toml(max_workers=60, max_transcript_entries=40, event_retention=1500, slow_delay_seconds=0.05)
+        tmp_path,
+        embedded_toml(max_workers=60, max_transcript_entries=40, event_retention=1500, slow_delay_seconds=0.05),
     )
     with running_server(config, log=tmp_path / "server.log") as served:
         yield served

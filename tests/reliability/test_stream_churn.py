@@ -12,9 +12,9 @@ import asyncio
 
 import pytest
 
+from ..support.server_process import running_server
 from .app_config import EMBEDDED, embedded_toml, write_config
 from .load_client import LoadClient
-from ..support.server_process import running_server
 
 WAVES = 6
 STREAMS_PER_WAVE = 100
@@ -51,13 +51,18 @@ async def test_streams_opened_and_dropped_in_waves_free_their_descriptors_and_me
         rss_after_first_wave = None
         for wave in range(WAVES):
             feeding = asyncio.gather(
-                *(api.post(f"/api/runtimes/{EMBEDDED}/workers/{worker_id}/input", {"content": f"w{wave}-{n}"}) for n in range(20))
+                *(
+                    api.post(f"/api/runtimes/{EMBEDDED}/workers/{worker_id}/input", {"content": f"w{wave}-{n}"})
+                    for n in range(20)
+                )
             )
             heads = await asyncio.gather(*(open_read_and_drop(port) for _ in range(STREAMS_PER_WAVE)))
             await feeding
             assert all(head.startswith(b"HTTP/1.1 200") for head in heads)
             # The api client's one connection stays open: the baseline includes it.
-            assert await server.settled_fds(at_most=fds_at_start) <= fds_at_start, f"wave {wave}: descriptors were not freed"
+            assert await server.settled_fds(at_most=fds_at_start) <= fds_at_start, (
+                f"wave {wave}: descriptors were not freed"
+            )
             if rss_after_first_wave is None:
                 rss_after_first_wave = server.rss_kib()
         rss_at_end = server.rss_kib()

@@ -16,10 +16,10 @@ import json
 import httpx
 import pytest
 
+from ..support.server_process import running_server
 from .api_pages import all_events
 from .app_config import EMBEDDED, embedded_toml, write_config
 from .load_client import LoadClient
-from ..support.server_process import running_server
 
 RUNTIME = f"/api/runtimes/{EMBEDDED}"
 STREAMS = 6
@@ -70,11 +70,16 @@ async def test_a_stream_never_skips_an_event_without_saying_cursor_expired(serve
     quiet = asyncio.Event()
     opened = [asyncio.Event() for _ in range(STREAMS)]
     seen: list[Seen] = [[] for _ in range(STREAMS)]
-    streams = [asyncio.create_task(read_stream(server.base_url, flag, quiet, mine)) for flag, mine in zip(opened, seen, strict=False)]
+    streams = [
+        asyncio.create_task(read_stream(server.base_url, flag, quiet, mine))
+        for flag, mine in zip(opened, seen, strict=False)
+    ]
     await asyncio.wait_for(asyncio.gather(*(flag.wait() for flag in opened)), timeout=10)
     async with LoadClient(server.base_url, connections=200) as api:
         workers = [(await api.post(f"{RUNTIME}/workers", {"profile": "echo"})).json()["worker_id"] for _ in range(40)]
-        await asyncio.gather(*(api.post(f"{RUNTIME}/workers/{workers[n % 40]}/input", {"content": f"n{n}"}) for n in range(400)))
+        await asyncio.gather(
+            *(api.post(f"{RUNTIME}/workers/{workers[n % 40]}/input", {"content": f"n{n}"}) for n in range(400))
+        )
         _, last_id = await all_events(api, EMBEDDED)
     # Streams that keep up reach the newest id; on a loaded machine that takes a
     # while, so wait for it (bounded) instead of for a fixed time.

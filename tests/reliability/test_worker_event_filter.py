@@ -7,9 +7,9 @@ Found by the embedded state machine (test_embedded_state_machine.py).
 
 from __future__ import annotations
 
-from runtime_registry.plugins.embedded import EmbeddedProvider
 from registry_core import CreateWorkerRequest
 from runtime_registry.host import RuntimeRegistry
+from runtime_registry.plugins.embedded import EmbeddedProvider
 
 
 async def test_a_worker_event_poll_holds_only_that_workers_events():

@@ -61,7 +61,9 @@ class StreamingCall:
 
 
 @contextlib.asynccontextmanager
-async def streaming_get(app: ASGIApp, path: str, *, query: str = "", headers: dict[str, str] | None = None) -> AsyncIterator[StreamingCall]:
+async def streaming_get(
+    app: ASGIApp, path: str, *, query: str = "", headers: dict[str, str] | None = None
+) -> AsyncIterator[StreamingCall]:
     """Start a GET; on exit the client disconnects and the app call must end within two seconds."""
     call = StreamingCall()
     disconnected = asyncio.Event()

@@ -58,7 +58,9 @@ def embedded_assembly(text: str = EMBEDDED_CONFIG) -> Assembly:
     return assemble(parse_config(text), discovered=_DISCOVERED)
 
 
-def fake_assembly(*providers: RuntimeProvider, config: RegistryConfig | None = None, call_timeout: float = 5.0) -> Assembly:
+def fake_assembly(
+    *providers: RuntimeProvider, config: RegistryConfig | None = None, call_timeout: float = 5.0
+) -> Assembly:
     """A registry of hand-made providers (no plugins)."""
     registry = RuntimeRegistry(call_timeout=call_timeout)
     for provider in providers:

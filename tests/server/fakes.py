@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from registry_core import (
     CreateWorkerRequest,
@@ -16,7 +16,7 @@ from registry_core import (
     WorkerPage,
 )
 
-NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
 #: What the misbehaving providers put in their exceptions; no response may show it.
 SECRET = "/var/lib/secret-store/state.db token=s3cr3t-from-exception"
 

@@ -12,7 +12,14 @@ from runtime_registry.server.app import create_app
 from .conftest import RUNTIME, embedded_assembly, error_of, serving
 
 TOKEN = "correct horse battery staple"
-PROTECTED = ["/api/plugins", "/api/runtimes", f"/api/runtimes/{RUNTIME}", f"/api/runtimes/{RUNTIME}/workers", "/api/workers", "/api/no-such-route"]
+PROTECTED = [
+    "/api/plugins",
+    "/api/runtimes",
+    f"/api/runtimes/{RUNTIME}",
+    f"/api/runtimes/{RUNTIME}/workers",
+    "/api/workers",
+    "/api/no-such-route",
+]
 
 
 def with_token(token: str | None):
@@ -35,7 +42,9 @@ async def test_without_the_token_every_api_route_is_401(guarded, path):
 
 
 async def test_a_post_without_the_token_is_401_before_its_body_is_looked_at(guarded):
-    response = await guarded.post(f"/api/runtimes/{RUNTIME}/workers", content=b"not json", headers={"Content-Type": "application/json"})
+    response = await guarded.post(
+        f"/api/runtimes/{RUNTIME}/workers", content=b"not json", headers={"Content-Type": "application/json"}
+    )
     assert error_of(response) == (401, "unauthorized")
 
 

@@ -48,7 +48,9 @@ class Client:
     async def __aexit__(self, *exc_info) -> None:
         await self._lifespan.__aexit__(*exc_info)
 
-    async def request(self, method: str, path: str, *, host: str = "localhost:8000", headers=None, **kwargs) -> httpx.Response:
+    async def request(
+        self, method: str, path: str, *, host: str = "localhost:8000", headers=None, **kwargs
+    ) -> httpx.Response:
         transport = httpx.ASGITransport(app=self.app)
         async with httpx.AsyncClient(transport=transport, base_url=f"http://{host}") as client:
             return await client.request(method, path, headers=headers, **kwargs)
@@ -80,7 +82,10 @@ async def test_the_misdirected_answer_names_the_host_and_where_to_allow_it(defau
 
 
 async def test_the_openapi_document_is_refused_to_a_foreign_host_too(default_app):
-    assert error_of(await default_app.request("GET", "/openapi.json", host="evil.example")) == (421, "misdirected_request")
+    assert error_of(await default_app.request("GET", "/openapi.json", host="evil.example")) == (
+        421,
+        "misdirected_request",
+    )
 
 
 async def test_healthz_answers_whatever_the_host(default_app):
@@ -90,7 +95,16 @@ async def test_healthz_answers_whatever_the_host(default_app):
 
 @pytest.mark.parametrize(
     "host",
-    ["localhost", "localhost:8000", "LOCALHOST:8000", "127.0.0.1", "127.0.0.1:8000", "127.42.0.9:1", "[::1]", "[::1]:8000"],
+    [
+        "localhost",
+        "localhost:8000",
+        "LOCALHOST:8000",
+        "127.0.0.1",
+        "127.0.0.1:8000",
+        "127.42.0.9:1",
+        "[::1]",
+        "[::1]:8000",
+    ],
 )
 async def test_loopback_hosts_are_served(default_app, host):
     assert (await default_app.request("GET", "/api/runtimes", host=host)).status_code == 200
@@ -103,7 +117,17 @@ async def test_address_hosts_are_served_because_rebinding_needs_a_name(default_a
 
 @pytest.mark.parametrize(
     "host",
-    ["localhost.", "my.localhost", "127.0.0.1.evil.example", "localhost:http", "localhost:123456", "[::1", "[::1]x", "[nope]:80", "::1"],
+    [
+        "localhost.",
+        "my.localhost",
+        "127.0.0.1.evil.example",
+        "localhost:http",
+        "localhost:123456",
+        "[::1",
+        "[::1]x",
+        "[nope]:80",
+        "::1",
+    ],
 )
 async def test_names_that_only_look_local_are_refused(default_app, host):
     response = await default_app.request("GET", "/api/runtimes", headers={"Host": host})
@@ -121,9 +145,18 @@ async def get_raw(app, headers: list[tuple[bytes, bytes]], *, http_version: str 
         sent.append(message)
 
     scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": http_version, "method": "GET", "scheme": "http",
-        "path": "/api/runtimes", "raw_path": b"/api/runtimes", "root_path": "", "query_string": b"",
-        "headers": headers, "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8000),
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": http_version,
+        "method": "GET",
+        "scheme": "http",
+        "path": "/api/runtimes",
+        "raw_path": b"/api/runtimes",
+        "root_path": "",
+        "query_string": b"",
+        "headers": headers,
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 8000),
     }
     await app(scope, receive, send)
     return sent[0]["status"], b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
@@ -168,13 +201,17 @@ async def test_a_star_turns_the_host_check_off():
 
 async def test_with_a_token_and_no_allowed_hosts_the_host_is_not_checked():
     async with Client(app_with(f'token = "{TOKEN}"')) as client:
-        response = await client.request("GET", "/api/runtimes", host="registry.internal", headers={"Authorization": f"Bearer {TOKEN}"})
+        response = await client.request(
+            "GET", "/api/runtimes", host="registry.internal", headers={"Authorization": f"Bearer {TOKEN}"}
+        )
     assert response.status_code == 200
 
 
 async def test_with_a_token_and_allowed_hosts_the_host_is_checked():
     async with Client(app_with(f'token = "{TOKEN}"\nallowed_hosts = ["registry.internal"]')) as client:
-        response = await client.request("GET", "/api/runtimes", host="other.internal", headers={"Authorization": f"Bearer {TOKEN}"})
+        response = await client.request(
+            "GET", "/api/runtimes", host="other.internal", headers={"Authorization": f"Bearer {TOKEN}"}
+        )
     assert error_of(response) == (421, "misdirected_request")
 
 
@@ -199,7 +236,9 @@ async def test_a_cross_site_create_is_refused_and_creates_nothing(default_app, o
 
 @pytest.mark.parametrize("action", ["cancel", "stop"])
 async def test_a_cross_site_cancel_or_stop_is_refused(default_app, action):
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=default_app.app), base_url="http://localhost:8000") as api:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=default_app.app), base_url="http://localhost:8000"
+    ) as api:
         worker = await create_worker(api)
         refused = await api.post(f"{WORKERS}/{worker}/{action}", headers={"Origin": "http://evil.example"})
         status = (await api.get(f"{WORKERS}/{worker}")).json()["status"]
@@ -207,10 +246,13 @@ async def test_a_cross_site_cancel_or_stop_is_refused(default_app, action):
 
 
 async def test_a_cross_site_text_plain_input_is_refused_before_the_body_is_looked_at(default_app):
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=default_app.app), base_url="http://localhost:8000") as api:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=default_app.app), base_url="http://localhost:8000"
+    ) as api:
         worker = await create_worker(api)
         refused = await api.post(
-            f"{WORKERS}/{worker}/input", content=b'{"content": "rm -rf"}',
+            f"{WORKERS}/{worker}/input",
+            content=b'{"content": "rm -rf"}',
             headers={"Origin": "http://evil.example", "Content-Type": "text/plain"},
         )
         length = (await api.get(f"{WORKERS}/{worker}")).json()["transcript_length"]
@@ -257,7 +299,9 @@ async def test_the_origin_is_checked_even_with_a_token(default_app):
 
 
 async def test_the_forbidden_answer_names_the_setting_and_not_the_origin(default_app):
-    message = (await default_app.request("POST", WORKERS, headers={"Origin": "http://evil.example"})).json()["error"]["message"]
+    message = (await default_app.request("POST", WORKERS, headers={"Origin": "http://evil.example"})).json()["error"][
+        "message"
+    ]
     assert "server.cors_allowed_origins" in message and "evil" not in message
 
 
@@ -270,14 +314,20 @@ async def cors_app():
         yield client
 
 
-PREFLIGHT = {"Origin": CONSOLE, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization, content-type"}
+PREFLIGHT = {
+    "Origin": CONSOLE,
+    "Access-Control-Request-Method": "POST",
+    "Access-Control-Request-Headers": "authorization, content-type",
+}
 
 
 async def test_a_preflight_from_an_allowed_origin_is_answered_before_auth(cors_app):
     response = await cors_app.request("OPTIONS", WORKERS, headers=PREFLIGHT)
     assert response.status_code == 204
     assert response.headers["access-control-allow-origin"] == CONSOLE
-    assert {"authorization", "content-type"} <= {h.strip().lower() for h in response.headers["access-control-allow-headers"].split(",")}
+    assert {"authorization", "content-type"} <= {
+        h.strip().lower() for h in response.headers["access-control-allow-headers"].split(",")
+    }
     assert "POST" in response.headers["access-control-allow-methods"] and response.headers["vary"] == "Origin"
 
 
@@ -297,7 +347,9 @@ async def test_an_options_request_that_is_not_a_preflight_is_not_answered_by_cor
 
 
 async def test_an_allowed_origin_may_post_and_read_the_answer(cors_app):
-    response = await cors_app.request("POST", WORKERS, json={}, headers={"Origin": CONSOLE, "Authorization": f"Bearer {TOKEN}"})
+    response = await cors_app.request(
+        "POST", WORKERS, json={}, headers={"Origin": CONSOLE, "Authorization": f"Bearer {TOKEN}"}
+    )
     assert response.status_code == 201
     assert response.headers["access-control-allow-origin"] == CONSOLE
     assert "Location" in response.headers["access-control-expose-headers"]
@@ -330,7 +382,9 @@ def test_every_operation_but_healthz_documents_421(path, method):
     assert DOCUMENT["paths"][path][method]["responses"]["421"] == {"$ref": "#/components/responses/Error421"}
 
 
-@pytest.mark.parametrize(("path", "method"), [(p, m) for p, item in DOCUMENT["paths"].items() for m in item if m == "post"])
+@pytest.mark.parametrize(
+    ("path", "method"), [(p, m) for p, item in DOCUMENT["paths"].items() for m in item if m == "post"]
+)
 def test_every_state_changing_operation_documents_403(path, method):
     assert DOCUMENT["paths"][path][method]["responses"]["403"] == {"$ref": "#/components/responses/Error403"}
 
@@ -341,8 +395,10 @@ def test_healthz_documents_neither_refusal():
 
 @pytest.mark.parametrize(
     ("status", "request_args"),
-    [(421, {"method": "GET", "path": "/api/runtimes", "host": "evil.example"}),
-     (403, {"method": "POST", "path": WORKERS, "headers": {"Origin": "http://evil.example"}})],
+    [
+        (421, {"method": "GET", "path": "/api/runtimes", "host": "evil.example"}),
+        (403, {"method": "POST", "path": WORKERS, "headers": {"Origin": "http://evil.example"}}),
+    ],
 )
 async def test_the_refusals_match_their_documented_schema(default_app, status, request_args):
     response = await default_app.request(**request_args)
@@ -359,7 +415,6 @@ def test_the_new_codes_are_in_the_one_status_table():
     assert STATUS_BY_CODE["misdirected_request"] == 421 and STATUS_BY_CODE["forbidden_origin"] == 403
 
 
-
 def test_the_memory_of_accepted_hosts_is_bounded_whatever_ports_clients_name():
     from runtime_registry.server.host_policy import HostPolicy
 
@@ -370,10 +425,12 @@ def test_the_memory_of_accepted_hosts_is_bounded_whatever_ports_clients_name():
 
 @pytest.mark.parametrize(
     ("server", "expected"),
-    [("", "Host localhost or an address;"),
-     ('allowed_hosts = ["registry.example"]', "Host localhost or an address or registry.example;"),
-     (f'token = "{TOKEN}"', "any Host (a token is configured"),
-     ('allowed_hosts = ["*"]', "any Host (server.allowed_hosts has '*')")],
+    [
+        ("", "Host localhost or an address;"),
+        ('allowed_hosts = ["registry.example"]', "Host localhost or an address or registry.example;"),
+        (f'token = "{TOKEN}"', "any Host (a token is configured"),
+        ('allowed_hosts = ["*"]', "any Host (server.allowed_hosts has '*')"),
+    ],
 )
 async def test_startup_logs_which_hosts_are_answered(caplog, server, expected):
     app = app_with(server)

@@ -50,7 +50,9 @@ def test_check_config_accepts_a_good_file_and_exits_0(capsys, config_file):
 
 
 def test_check_config_names_each_bad_field_and_exits_2(capsys, config_file):
-    path = config_file(GOOD.replace("max_workers = 10", "max_workers = 0") + '\n[[runtimes]]\nid = "x"\nkind = "acme"\n')
+    path = config_file(
+        GOOD.replace("max_workers = 10", "max_workers = 0") + '\n[[runtimes]]\nid = "x"\nkind = "acme"\n'
+    )
     code, _out, err = run(capsys, "check-config", str(path))
     assert code == 2
     assert err == [
@@ -87,8 +89,13 @@ def test_plugins_json_lists_every_plugin_with_version_kinds_and_state(capsys):
     embedded = plugins["embedded"]
     settings = embedded.pop("settings")
     assert embedded == {
-        "name": "embedded", "version": version("runtime-registry"), "kinds": ["embedded"], "state": "loaded", "reason": None,
-        "engines": ["record", "echo", "llm"], "tools": ["clock"],
+        "name": "embedded",
+        "version": version("runtime-registry"),
+        "kinds": ["embedded"],
+        "state": "loaded",
+        "reason": None,
+        "engines": ["record", "echo", "llm"],
+        "tools": ["clock"],
     }
     assert list(settings) == ["embedded"] and "max_workers" in [setting["name"] for setting in settings["embedded"]]
 

@@ -18,7 +18,13 @@ async def test_delete_answers_the_action_result_of_a_delete(api):
     worker_id = await create_worker(api)
     response = await api.delete(f"{BASE}/workers/{worker_id}")
     assert response.status_code == 200
-    assert response.json() == {"runtime_id": RUNTIME, "worker_id": worker_id, "action": "delete", "changed": True, "status": "stopped"}
+    assert response.json() == {
+        "runtime_id": RUNTIME,
+        "worker_id": worker_id,
+        "action": "delete",
+        "changed": True,
+        "status": "stopped",
+    }
 
 
 async def test_a_deleted_worker_is_404_unknown_worker(api):
@@ -39,7 +45,11 @@ async def test_deleting_a_busy_worker_cancels_its_turn(api):
     worker_id = await create_worker(api, profile="slow")
     await api.post(f"{BASE}/workers/{worker_id}/input", json={"content": "take your time"})
     assert (await api.delete(f"{BASE}/workers/{worker_id}")).status_code == 200
-    types = [e["type"] for e in (await api.get(f"{BASE}/events", params={"limit": 1000})).json()["events"] if e["worker_id"] == worker_id]
+    types = [
+        e["type"]
+        for e in (await api.get(f"{BASE}/events", params={"limit": 1000})).json()["events"]
+        if e["worker_id"] == worker_id
+    ]
     assert types[-3:] == ["worker.turn_cancelled", "worker.stopped", "worker.deleted"]
 
 
@@ -104,7 +114,9 @@ async def test_a_preflight_for_delete_names_delete_among_the_allowed_methods():
     config = f'[server]\ncors_allowed_origins = ["https://console.example"]\n[[runtimes]]\nid = "{RUNTIME}"\nkind = "embedded"\n'
     app = create_app(assembly=embedded_assembly(config))
     async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost:8000") as client:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://localhost:8000"
+        ) as client:
             response = await client.options(
                 f"{BASE}/workers/w-1",
                 headers={"Origin": "https://console.example", "Access-Control-Request-Method": "DELETE"},

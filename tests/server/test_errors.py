@@ -21,7 +21,12 @@ JSON = {"Content-Type": "application/json"}
 async def test_an_error_is_an_envelope_with_code_message_and_the_ids_it_concerns(api):
     response = await api.get(f"{BASE}/workers/w-nope")
     assert response.json() == {
-        "error": {"code": "unknown_worker", "message": response.json()["error"]["message"], "runtime_id": RUNTIME, "worker_id": "w-nope"}
+        "error": {
+            "code": "unknown_worker",
+            "message": response.json()["error"]["message"],
+            "runtime_id": RUNTIME,
+            "worker_id": "w-nope",
+        }
     }
 
 
@@ -76,7 +81,10 @@ async def test_a_transcript_start_below_one_is_400_naming_start(api):
 
 async def test_an_event_cursor_that_is_not_an_integer_is_400_naming_cursor(api):
     response = await api.get(f"{BASE}/events", params={"cursor": "abc"})
-    assert (error_of(response), response.json()["error"]["details"][0]["path"]) == ((400, "malformed_request"), "cursor")
+    assert (error_of(response), response.json()["error"]["details"][0]["path"]) == (
+        (400, "malformed_request"),
+        "cursor",
+    )
 
 
 async def test_a_worker_cursor_the_runtime_did_not_issue_is_400_malformed_request(api):
@@ -211,12 +219,16 @@ async def test_a_streamed_body_over_the_limit_is_413(api):
 
 
 async def test_a_body_that_is_not_declared_json_is_415(api):
-    response = await api.post(f"{BASE}/workers", content=b"{}", headers={"Content-Type": "application/x-www-form-urlencoded"})
+    response = await api.post(
+        f"{BASE}/workers", content=b"{}", headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
     assert error_of(response) == (415, "unsupported_media_type")
 
 
 async def test_a_json_suffix_media_type_is_json(api):
-    response = await api.post(f"{BASE}/workers", content=b"{}", headers={"Content-Type": "application/merge-patch+json; charset=utf-8"})
+    response = await api.post(
+        f"{BASE}/workers", content=b"{}", headers={"Content-Type": "application/merge-patch+json; charset=utf-8"}
+    )
     assert response.status_code == 201
 
 
@@ -241,7 +253,15 @@ async def test_asking_for_a_capability_the_runtime_cannot_grant_is_422(api):
     assert error_of(response) == (422, "invalid_request")
 
 
-@pytest.mark.parametrize(("body", "path"), [({"content": ""}, "content"), ({"content": "  "}, "content"), ({}, "content"), ({"content": "x", "kind": "root"}, "kind")])
+@pytest.mark.parametrize(
+    ("body", "path"),
+    [
+        ({"content": ""}, "content"),
+        ({"content": "  "}, "content"),
+        ({}, "content"),
+        ({"content": "x", "kind": "root"}, "kind"),
+    ],
+)
 async def test_an_input_body_of_the_wrong_shape_is_422_naming_the_field(api, body, path):
     worker_id = await create_worker(api)
     response = await api.post(f"{BASE}/workers/{worker_id}/input", json=body)

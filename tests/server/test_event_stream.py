@@ -18,7 +18,9 @@ STREAM = f"/api/runtimes/{RUNTIME}/events/stream"
 
 def documented_last_event_id() -> jsonschema_rs.Validator:
     """A validator for the ``Last-Event-ID`` header as /openapi.json documents it on the stream."""
-    operation = build_openapi(version="test", bearer_auth=False)["paths"]["/api/runtimes/{runtime_id}/events/stream"]["get"]
+    operation = build_openapi(version="test", bearer_auth=False)["paths"]["/api/runtimes/{runtime_id}/events/stream"][
+        "get"
+    ]
     [header] = [p for p in operation["parameters"] if (p["in"], p["name"]) == ("header", "Last-Event-ID")]
     return jsonschema_rs.validator_for(header["schema"])
 
@@ -39,7 +41,9 @@ async def test_the_stream_is_text_event_stream_and_not_cached(app_and_client):
     app, _ = app_and_client
     async with streaming_get(app, STREAM) as call:
         assert (call.status, call.headers["content-type"], call.headers["cache-control"]) == (
-            200, "text/event-stream; charset=utf-8", "no-store",
+            200,
+            "text/event-stream; charset=utf-8",
+            "no-store",
         )
 
 
@@ -51,7 +55,11 @@ async def test_each_event_carries_its_id_type_and_json(app_and_client):
     [created] = await polled_ids(client)
     event = call.data_events()[0]
     assert (event["id"], event["event"]) == (str(created), "worker.created")
-    assert (event["data"]["id"], event["data"]["type"], event["data"]["worker_id"]) == (created, "worker.created", worker_id)
+    assert (event["data"]["id"], event["data"]["type"], event["data"]["worker_id"]) == (
+        created,
+        "worker.created",
+        worker_id,
+    )
 
 
 async def test_events_after_subscribing_arrive_live(app_and_client):

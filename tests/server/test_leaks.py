@@ -26,7 +26,17 @@ async def test_the_tour_reaches_every_status_the_contract_has(visits):
 
 async def test_no_body_or_header_holds_a_secret(visits):
     found, tmp_path = visits
-    secrets = [TOKEN, SECRET, "s3cr3t", str(tmp_path), "secret-data-dir", "secret-workspace", "env-value-5a4b3c2d", os.getcwd(), "Traceback"]
+    secrets = [
+        TOKEN,
+        SECRET,
+        "s3cr3t",
+        str(tmp_path),
+        "secret-data-dir",
+        "secret-workspace",
+        "env-value-5a4b3c2d",
+        os.getcwd(),
+        "Traceback",
+    ]
     for visit in found:
         text = visit.response.text + "".join(f"{k}: {v}\n" for k, v in visit.response.headers.items())
         assert [s for s in secrets if s in text] == [], (visit.method, visit.response.request.url)

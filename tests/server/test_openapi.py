@@ -76,7 +76,7 @@ def _response_schema(template: str, method: str, status: int) -> tuple[str, dict
     response = responses[str(status)]
     if "$ref" in response:
         response = DOCUMENT["components"]["responses"][response["$ref"].rsplit("/", 1)[1]]
-    (media_type, content), = response["content"].items()
+    ((media_type, content),) = response["content"].items()
     return media_type, content.get("schema")
 
 

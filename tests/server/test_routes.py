@@ -58,7 +58,11 @@ async def test_runtimes_lists_every_configured_runtime_in_order(api):
 
 async def test_a_runtime_summary_has_status_capabilities_limits_and_kind(api):
     summary = (await api.get(BASE)).json()
-    assert (summary["kind"], summary["status"], summary["display_name"]) == ("embedded", "running", "Backend (embedded)")
+    assert (summary["kind"], summary["status"], summary["display_name"]) == (
+        "embedded",
+        "running",
+        "Backend (embedded)",
+    )
     assert all(summary["capabilities"].values())
     assert summary["limits"]["max_input_chars"] == 100
 
@@ -67,7 +71,12 @@ async def test_create_answers_201_with_the_worker_and_its_location(api):
     response = await api.post(f"{BASE}/workers", json={"profile": "builtin:echo", "label": "demo"})
     assert response.status_code == 201
     worker = response.json()
-    assert (worker["runtime_id"], worker["kind"], worker["profile"], worker["label"]) == (RUNTIME, "embedded", "builtin:echo", "demo")
+    assert (worker["runtime_id"], worker["kind"], worker["profile"], worker["label"]) == (
+        RUNTIME,
+        "embedded",
+        "builtin:echo",
+        "demo",
+    )
     assert response.headers["location"] == f"{BASE}/workers/{worker['worker_id']}"
 
 
@@ -110,7 +119,10 @@ async def test_the_echo_reply_reaches_the_transcript(api):
     await api.post(f"{BASE}/workers/{worker_id}/input", json={"content": "hello", "kind": "user"})
     await wait_for_status(api, worker_id, "idle")
     page = (await api.get(f"{BASE}/workers/{worker_id}/transcript")).json()
-    assert [(e["sequence"], e["role"], e["content"]) for e in page["items"]] == [(1, "user", "hello"), (2, "assistant", "hello")]
+    assert [(e["sequence"], e["role"], e["content"]) for e in page["items"]] == [
+        (1, "user", "hello"),
+        (2, "assistant", "hello"),
+    ]
     assert (page["start"], page["total"], page["next_start"]) == (1, 2, None)
 
 
@@ -127,7 +139,11 @@ async def test_cancel_of_a_turn_leaves_the_worker_idle_and_usable(api):
     await api.post(f"{BASE}/workers/{worker_id}/input", json={"content": "take your time"})
     response = await api.post(f"{BASE}/workers/{worker_id}/cancel")
     assert response.status_code == 200
-    assert (response.json()["action"], response.json()["changed"], response.json()["status"]) == ("cancel", True, "idle")
+    assert (response.json()["action"], response.json()["changed"], response.json()["status"]) == (
+        "cancel",
+        True,
+        "idle",
+    )
 
 
 async def test_cancel_while_idle_changes_nothing(api):
@@ -169,7 +185,10 @@ async def test_the_overview_lists_workers_of_every_runtime_with_their_runtime(ap
     here = await create_worker(api)
     there = await create_worker(api, OTHER)
     body = (await api.get("/api/workers")).json()
-    assert {(w["runtime_id"], w["worker_id"], w["kind"]) for w in body["items"]} == {(RUNTIME, here, "embedded"), (OTHER, there, "embedded")}
+    assert {(w["runtime_id"], w["worker_id"], w["kind"]) for w in body["items"]} == {
+        (RUNTIME, here, "embedded"),
+        (OTHER, there, "embedded"),
+    }
 
 
 async def test_the_overview_pages_with_limit_and_cursor(api):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import attrs
 import pytest
@@ -23,13 +23,30 @@ from registry_core.models import (
     WorkerOverview,
     WorkerPage,
 )
-from runtime_registry.server.serialization import FAST_TEXT_TYPES, FAST_TYPES, FRAGMENT_MAX_CONTENT, encode_json, render_json, to_json_data
+from runtime_registry.server.serialization import (
+    FAST_TEXT_TYPES,
+    FAST_TYPES,
+    FRAGMENT_MAX_CONTENT,
+    encode_json,
+    render_json,
+    to_json_data,
+)
 
-UTC = datetime(2026, 3, 4, 5, 6, 7, 891234, tzinfo=timezone.utc)
+UTC = datetime(2026, 3, 4, 5, 6, 7, 891234, tzinfo=UTC)
 OFFSET = datetime(2026, 3, 4, 23, 59, 59, 999999, tzinfo=timezone(timedelta(hours=-5)))
 NAIVE = datetime(2026, 3, 4, 5, 6, 7)
-WORKER = Worker("rt", "w1", "embedded", "label ü", "idle", "builtin:echo", Intent(IntentKind.TASK, objective="do it"), UTC, 3,
-                (Diagnostic.warning("profile_fallback", "fell back"),))
+WORKER = Worker(
+    "rt",
+    "w1",
+    "embedded",
+    "label ü",
+    "idle",
+    "builtin:echo",
+    Intent(IntentKind.TASK, objective="do it"),
+    UTC,
+    3,
+    (Diagnostic.warning("profile_fallback", "fell back"),),
+)
 BARE_WORKER = Worker("rt", "w2", "embedded", None, "busy", None, None, None, 0)
 ENTRY = TranscriptEntry(1, "user", "hi\nthere", 7, OFFSET)
 EVENT = Event(9, "worker.output", "w1", {"content": "x", "nested": {"n": [1, 2]}}, NAIVE)
@@ -41,7 +58,7 @@ SAMPLES = [
     WorkerOverview((WORKER,), None),
     InputAccepted("rt", "w1", 1, 2, "busy"),
     # Fields of the wrong type (the registry checks model types, not field types) render as the converter renders them.
-    InputAccepted("rt \u00fc\"", "w1", True, "2", None),
+    InputAccepted('rt \u00fc"', "w1", True, "2", None),
     WorkerActionResult("rt", "w1", "stop", True, "stopped"),
     ENTRY,
     TranscriptPage("rt", "w1", (ENTRY, TranscriptEntry(2, "assistant", "", None, NAIVE)), 1, 50, 2, None),
@@ -60,7 +77,9 @@ def test_every_fast_type_has_a_sample():
 
 
 def test_other_values_go_through_the_converter():
-    assert to_json_data({"items": (Diagnostic.error("e", "m"),)}) == {"items": [{"code": "e", "severity": "error", "message": "m"}]}
+    assert to_json_data({"items": (Diagnostic.error("e", "m"),)}) == {
+        "items": [{"code": "e", "severity": "error", "message": "m"}]
+    }
 
 
 @pytest.mark.parametrize("model", SAMPLES, ids=lambda m: type(m).__name__)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import signal
-from importlib.metadata import version
 import time
+from importlib.metadata import version
 
 import httpx
 
@@ -25,7 +25,9 @@ def test_serve_drives_a_worker_and_on_sigterm_ends_open_streams_cleanly_and_exit
         with httpx.Client(base_url=served.base_url, timeout=5) as client:
             worker = client.post("/api/runtimes/backend-internal/workers", json={"profile": "builtin:echo"})
             assert worker.status_code == 201
-            accepted = client.post(f"/api/runtimes/backend-internal/workers/{worker.json()['worker_id']}/input", json={"content": "hi"})
+            accepted = client.post(
+                f"/api/runtimes/backend-internal/workers/{worker.json()['worker_id']}/input", json={"content": "hi"}
+            )
             assert accepted.status_code == 202
             with client.stream("GET", "/api/runtimes/backend-internal/events/stream") as stream:
                 lines = stream.iter_lines()

@@ -24,7 +24,10 @@ def test_allowed_hosts_takes_names_wildcards_and_star():
     assert config.server.allowed_hosts == ("registry.example", "*.corp.example", "*")
 
 
-@pytest.mark.parametrize("bad", ["Registry.example", "registry.example:8000", "http://registry.example", "a b", "", "-x.example", "*x.example"])
+@pytest.mark.parametrize(
+    "bad",
+    ["Registry.example", "registry.example:8000", "http://registry.example", "a b", "", "-x.example", "*x.example"],
+)
 def test_an_allowed_host_that_is_not_a_lower_case_name_is_an_error_naming_its_index(bad):
     [(path, message)] = problems(f'[server]\nallowed_hosts = ["ok.example", "{bad}"]\n')
     assert path == "server.allowed_hosts[1]" and "host name" in message
@@ -41,8 +44,19 @@ def test_cors_allowed_origins_takes_http_and_https_origins():
 
 
 @pytest.mark.parametrize(
-    "bad", ["*", "console.example", "https://console.example/", "https://console.example/app", "ftp://console.example",
-            "https://Console.example", "https://console.example:0", "https://console.example:99999", "http://[zz]:1", "null"],
+    "bad",
+    [
+        "*",
+        "console.example",
+        "https://console.example/",
+        "https://console.example/app",
+        "ftp://console.example",
+        "https://Console.example",
+        "https://console.example:0",
+        "https://console.example:99999",
+        "http://[zz]:1",
+        "null",
+    ],
 )
 def test_a_cors_origin_that_is_not_an_origin_is_an_error_naming_its_index(bad):
     [(path, message)] = problems(f'[server]\ncors_allowed_origins = ["{bad}"]\n')
@@ -61,7 +75,9 @@ def test_max_connections_below_two_is_an_error():
 
 @pytest.mark.parametrize(("value", "message"), [("0", "must be greater than 0"), ("3601", "must be at most 3600")])
 def test_keep_alive_timeout_out_of_range_is_an_error(value, message):
-    assert problems(f"[server]\nkeep_alive_timeout_seconds = {value}\n") == [("server.keep_alive_timeout_seconds", message)]
+    assert problems(f"[server]\nkeep_alive_timeout_seconds = {value}\n") == [
+        ("server.keep_alive_timeout_seconds", message)
+    ]
 
 
 def test_serve_hands_uvicorn_the_connection_limits():
@@ -77,7 +93,9 @@ def _get(port: int) -> tuple[socket.socket, bytes]:
     while b"\r\n\r\n" not in response:  # the head, then as many bytes as it announces
         response += connection.recv(4096) or b"\r\n\r\n"
     head, _, body = response.partition(b"\r\n\r\n")
-    length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")), 0)
+    length = next(
+        (int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")), 0
+    )
     while len(body) < length:
         chunk = connection.recv(4096)
         if not chunk:

@@ -76,7 +76,13 @@ async def touring_client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     data_dir, workspace = tmp_path / "secret-data-dir", tmp_path / "secret-workspace"
     data_dir.mkdir()
     assembly = embedded_assembly(tour_config(data_dir, workspace))
-    for provider in (RaisingProvider("raising"), StrangeCodeProvider("strange"), FailingStartProvider("down"), HangingProvider("hanging"), ReadOnlyProvider("read-only")):
+    for provider in (
+        RaisingProvider("raising"),
+        StrangeCodeProvider("strange"),
+        FailingStartProvider("down"),
+        HangingProvider("hanging"),
+        ReadOnlyProvider("read-only"),
+    ):
         assembly.registry.register(provider, plugin=PluginRef("fakes", "0.0.1"))
     async with serving(create_app(assembly=assembly)) as client:
         client.headers["Authorization"] = f"Bearer {TOKEN}"
@@ -99,12 +105,27 @@ async def take_tour(client: httpx.AsyncClient) -> list[Visit]:
     for runtime_id in (R, LC, "down", "nowhere", "bad id"):
         await visit("GET", rt, f"/api/runtimes/{runtime_id}")
 
-    echo = (await visit("POST", rt + "/workers", f"/api/runtimes/{R}/workers", json={"profile": "builtin:echo", "label": "tour"})).json()["worker_id"]
-    slow = (await visit("POST", rt + "/workers", f"/api/runtimes/{R}/workers", json={"profile": "slow", "intent": {"kind": "task", "objective": "wait"}})).json()["worker_id"]
+    echo = (
+        await visit(
+            "POST", rt + "/workers", f"/api/runtimes/{R}/workers", json={"profile": "builtin:echo", "label": "tour"}
+        )
+    ).json()["worker_id"]
+    slow = (
+        await visit(
+            "POST",
+            rt + "/workers",
+            f"/api/runtimes/{R}/workers",
+            json={"profile": "slow", "intent": {"kind": "task", "objective": "wait"}},
+        )
+    ).json()["worker_id"]
     await visit("POST", rt + "/workers", f"/api/runtimes/{R}/workers", json={"profile": "unknown-profile"})
     for body, headers in [
-        (b"{oops", JSON), (b"[]", JSON), (b'{"label": 1}', JSON), (b'{"capabilities": ["shell"]}', JSON),
-        (b"{}", {"Content-Type": "text/plain"}), (b"{" + b" " * 5000 + b"}", JSON),
+        (b"{oops", JSON),
+        (b"[]", JSON),
+        (b'{"label": 1}', JSON),
+        (b'{"capabilities": ["shell"]}', JSON),
+        (b"{}", {"Content-Type": "text/plain"}),
+        (b"{" + b" " * 5000 + b"}", JSON),
     ]:
         await visit("POST", rt + "/workers", f"/api/runtimes/{R}/workers", content=body, headers=headers)
     other = (await visit("POST", rt + "/workers", f"/api/runtimes/{O}/workers", json={})).json()["worker_id"]
@@ -112,24 +133,44 @@ async def take_tour(client: httpx.AsyncClient) -> list[Visit]:
     for runtime_id in (LC, "raising", "down", "read-only"):
         await visit("POST", rt + "/workers", f"/api/runtimes/{runtime_id}/workers", json={})
 
-    for runtime_id, query in [(R, {}), (R, {"limit": 1}), (R, {"limit": "0"}), (R, {"cursor": "forged"}), (R, {"limit": 100000}), (LC, {}), ("down", {}), ("nowhere", {})]:
+    for runtime_id, query in [
+        (R, {}),
+        (R, {"limit": 1}),
+        (R, {"limit": "0"}),
+        (R, {"cursor": "forged"}),
+        (R, {"limit": 100000}),
+        (LC, {}),
+        ("down", {}),
+        ("nowhere", {}),
+    ]:
         await visit("GET", rt + "/workers", f"/api/runtimes/{runtime_id}/workers", params=query)
 
-    for runtime_id, worker_id in [(R, echo), (R, "w-unknown"), (O, echo), (R, "bad id"), ("raising", "w1"), ("strange", "w1"), ("hanging", "w1"), (LC, "w-unknown")]:
+    for runtime_id, worker_id in [
+        (R, echo),
+        (R, "w-unknown"),
+        (O, echo),
+        (R, "bad id"),
+        ("raising", "w1"),
+        ("strange", "w1"),
+        ("hanging", "w1"),
+        (LC, "w-unknown"),
+    ]:
         await visit("GET", wk, f"/api/runtimes/{runtime_id}/workers/{worker_id}")
 
     await visit("POST", wk + "/input", f"/api/runtimes/{R}/workers/{echo}/input", json={"content": "hello"})
-    await visit("POST", wk + "/input", f"/api/runtimes/{R}/workers/{slow}/input", json={"content": "first", "kind": "system"})
+    await visit(
+        "POST", wk + "/input", f"/api/runtimes/{R}/workers/{slow}/input", json={"content": "first", "kind": "system"}
+    )
     await visit("POST", wk + "/input", f"/api/runtimes/{R}/workers/{slow}/input", json={"content": "busy now"})
     await _wait_until_idle(client, R, echo)
     for body in ({"content": ""}, {"content": "x" * 101}, {"content": 3}, {"kind": "user"}):
         await visit("POST", wk + "/input", f"/api/runtimes/{R}/workers/{echo}/input", json=body)
-    await visit("POST", wk + "/input", f"/api/runtimes/raising/workers/w1/input", json={"content": "x"})
-    await visit("POST", wk + "/input", f"/api/runtimes/read-only/workers/w1/input", json={"content": "x"})
+    await visit("POST", wk + "/input", "/api/runtimes/raising/workers/w1/input", json={"content": "x"})
+    await visit("POST", wk + "/input", "/api/runtimes/read-only/workers/w1/input", json={"content": "x"})
 
     await visit("POST", wk + "/cancel", f"/api/runtimes/{R}/workers/{slow}/cancel")
     await visit("POST", wk + "/cancel", f"/api/runtimes/{R}/workers/{echo}/cancel")
-    await visit("POST", wk + "/cancel", f"/api/runtimes/read-only/workers/w1/cancel")
+    await visit("POST", wk + "/cancel", "/api/runtimes/read-only/workers/w1/cancel")
     await _wait_until_idle(client, R, echo)
 
     for query in ({}, {"start": 2, "limit": 1}, {"start": "0"}, {"limit": 100000}):
@@ -138,8 +179,12 @@ async def take_tour(client: httpx.AsyncClient) -> list[Visit]:
 
     first_event = (await client.get(f"/api/runtimes/{R}/events", params={"limit": 1})).json()["events"][0]["id"]
     for runtime_id, query in [
-        (R, {}), (R, {"cursor": first_event, "limit": 2}), (R, {"cursor": 1}),  # 1: an id of an earlier run, 410
-        (R, {"cursor": "abc"}), (LC, {}), ("down", {}),
+        (R, {}),
+        (R, {"cursor": first_event, "limit": 2}),
+        (R, {"cursor": 1}),  # 1: an id of an earlier run, 410
+        (R, {"cursor": "abc"}),
+        (LC, {}),
+        ("down", {}),
     ]:
         await visit("GET", rt + "/events", f"/api/runtimes/{runtime_id}/events", params=query)
     await visit("GET", wk + "/events", f"/api/runtimes/{R}/workers/{echo}/events")
@@ -153,7 +198,13 @@ async def take_tour(client: httpx.AsyncClient) -> list[Visit]:
     await visit("DELETE", wk, f"/api/runtimes/{O}/workers/{other}")
     await visit("GET", wk, f"/api/runtimes/{O}/workers/{other}")
     await visit("POST", rt + "/workers", f"/api/runtimes/{O}/workers", json={})
-    for runtime_id, worker_id in [(R, "bad id"), (LC, "w-unknown"), ("read-only", "w1"), ("down", "w1"), ("nowhere", "w1")]:
+    for runtime_id, worker_id in [
+        (R, "bad id"),
+        (LC, "w-unknown"),
+        ("read-only", "w1"),
+        ("down", "w1"),
+        ("nowhere", "w1"),
+    ]:
         await visit("DELETE", wk, f"/api/runtimes/{runtime_id}/workers/{worker_id}")
     await visit("GET", rt + "/events/stream", f"/api/runtimes/{O}/events/stream", params={"cursor": 0})
     await visit("GET", rt + "/events/stream", f"/api/runtimes/{R}/events/stream", headers={"Last-Event-ID": "x"})
@@ -163,7 +214,7 @@ async def take_tour(client: httpx.AsyncClient) -> list[Visit]:
     await visit("POST", wk + "/stop", f"/api/runtimes/{R}/workers/{echo}/stop")
     await visit("POST", wk + "/stop", f"/api/runtimes/{R}/workers/{echo}/stop")
     await visit("POST", wk + "/input", f"/api/runtimes/{R}/workers/{echo}/input", json={"content": "late"})
-    await visit("POST", wk + "/stop", f"/api/runtimes/read-only/workers/w1/stop")
+    await visit("POST", wk + "/stop", "/api/runtimes/read-only/workers/w1/stop")
 
     # A well-formed overview cursor whose inner cursor the runtime never issued: 400 (issue 12.5).
     tampered = base64.urlsafe_b64encode(json.dumps([R, "1-forged"]).encode()).decode().rstrip("=")
@@ -186,7 +237,9 @@ async def take_tour(client: httpx.AsyncClient) -> list[Visit]:
     cross_site = {"Origin": "https://elsewhere.example"}
     await visit("POST", rt + "/workers", f"/api/runtimes/{R}/workers", headers=cross_site, json={})
     for action in ("input", "cancel", "stop"):
-        await visit("POST", wk + "/" + action, f"/api/runtimes/{R}/workers/{slow}/{action}", headers=cross_site, content=b"{}")
+        await visit(
+            "POST", wk + "/" + action, f"/api/runtimes/{R}/workers/{slow}/{action}", headers=cross_site, content=b"{}"
+        )
     await visit("DELETE", wk, f"/api/runtimes/{R}/workers/{slow}", headers=cross_site)
     await visit("DELETE", wk, f"/api/runtimes/{R}/workers/{slow}")  # busy: its turn is cancelled
     return visits

@@ -70,6 +70,7 @@ def wait_until_healthy(
 
     The error carries the server's output (``log``) when there is one.
     """
+
     def output() -> str:
         return f":\n{log.read_text(errors='replace')}" if log is not None else ""
 
@@ -186,6 +187,9 @@ def running_server(
     env = {key: value for key, value in os.environ.items() if not key.startswith("RUNTIME_REGISTRY_")}
     env.update(environ or {})
     cwd = config.parent if config is not None else None
-    with log.open("wb") as log_file, started(serve_command(*arguments, python=python), cwd=cwd, env=env, output=log_file) as process:
+    with (
+        log.open("wb") as log_file,
+        started(serve_command(*arguments, python=python), cwd=cwd, env=env, output=log_file) as process,
+    ):
         wait_until_healthy(process, port, log=log)
         yield ServerProcess(f"http://127.0.0.1:{port}", process, log)

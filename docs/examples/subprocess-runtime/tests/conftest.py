@@ -5,10 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from subprocess_runtime import SubprocessProvider, SubprocessSettings
-
 from processes import UPPERCASE, python_command
+from subprocess_runtime import SubprocessProvider, SubprocessSettings
 
 
 @pytest.fixture

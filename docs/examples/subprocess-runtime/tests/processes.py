@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from subprocess_runtime import SubprocessProvider
 
 #: Replies with the input in capitals.

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from registry_core import CreateWorkerRequest
-from runtime_registry.testing import RuntimeConformance
-
+from processes import python_command
 from subprocess_runtime import SubprocessProvider, SubprocessSettings
 
-from processes import python_command
+from registry_core import CreateWorkerRequest
+from runtime_registry.testing import RuntimeConformance
 
 #: Slow enough for the busy check (which needs turns of ~0.2 s or more).
 SLOW_UPPERCASE = "import sys, time; text = sys.stdin.read(); time.sleep(0.3); print(text.upper())"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from registry_core import CreateWorkerRequest, InputRequest, WorkerBusy, WorkerStopped
-
 from processes import SLEEPER, ends_soon, process_is_running, python_command, read_pids, requires_proc, wait_until_idle
+
+from registry_core import CreateWorkerRequest, InputRequest, WorkerBusy, WorkerStopped
 
 
 async def start_sleeping_turn(start_provider, pid_file):

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import pytest
+import subprocess_runtime.plugin
+from processes import UPPERCASE, python_command
+from subprocess_runtime import SubprocessProvider, SubprocessSettings
+
 from registry_core import InvalidRequest, PluginState, structure
 from runtime_registry.host import assemble, load_plugins, parse_config
 from runtime_registry.host.plugin_loading import DiscoveredPlugin
-
-import subprocess_runtime.plugin
-from subprocess_runtime import SubprocessProvider, SubprocessSettings
-
-from processes import UPPERCASE, python_command
 
 
 def problems(settings: dict) -> list[tuple[str, str]]:
@@ -60,7 +59,9 @@ def test_the_limits_follow_the_settings():
 
 
 def the_plugin() -> DiscoveredPlugin:
-    return DiscoveredPlugin("subprocess", "0.1.0", "runtime-registry-subprocess", load=lambda: subprocess_runtime.plugin)
+    return DiscoveredPlugin(
+        "subprocess", "0.1.0", "runtime-registry-subprocess", load=lambda: subprocess_runtime.plugin
+    )
 
 
 def test_the_plugin_registers_the_subprocess_kind():

@@ -6,9 +6,9 @@ import asyncio
 import time
 
 import pytest
-from registry_core import CreateWorkerRequest, CursorExpired, InputRequest, UnknownWorker, data_problems, order_problems
-
 from processes import wait_until_idle
+
+from registry_core import CreateWorkerRequest, CursorExpired, InputRequest, UnknownWorker, data_problems, order_problems
 
 
 async def worker_with_turns(provider, *inputs):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from registry_core import CreateWorkerRequest, InputKind, InputRequest, RuntimeStatus
-from runtime_registry.testing import find_path_like
-from registry_core.converter import unstructure
-
 from processes import UPPERCASE, python_command, wait_until_idle
+
+from registry_core import CreateWorkerRequest, InputKind, InputRequest, RuntimeStatus
+from registry_core.converter import unstructure
+from runtime_registry.testing import find_path_like
 
 
 async def transcript_of(provider, worker_id):
@@ -84,8 +84,13 @@ async def test_output_beyond_the_bound_is_cut_and_the_cut_is_noted(start_provide
 async def test_a_command_running_past_its_timeout_is_killed(start_provider):
     provider = await start_provider(python_command("import time; time.sleep(60)"), timeout_seconds=0.1)
     worker_id = await run_one_turn(provider)
-    assert (await transcript_of(provider, worker_id))[-1] == ("system", "the command ran longer than 0.1 s and was killed")
-    completed = [e for e in (await provider.read_events(cursor=None, limit=100)).events if e.type == "worker.turn_completed"]
+    assert (await transcript_of(provider, worker_id))[-1] == (
+        "system",
+        "the command ran longer than 0.1 s and was killed",
+    )
+    completed = [
+        e for e in (await provider.read_events(cursor=None, limit=100)).events if e.type == "worker.turn_completed"
+    ]
     assert completed[0].data["outcome"] == "timed_out"
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from processes import wait_until_idle
+
 from registry_core import (
     CapacityExceeded,
     CreateWorkerRequest,
@@ -15,13 +17,16 @@ from registry_core import (
     is_valid_identifier,
 )
 
-from processes import wait_until_idle
-
 
 async def test_a_new_worker_is_idle_with_an_opaque_valid_id(start_provider):
     provider = await start_provider()
     worker = await provider.create_worker(CreateWorkerRequest())
-    assert (worker.kind, worker.status, worker.profile, worker.transcript_length) == ("subprocess", "idle", "default", 0)
+    assert (worker.kind, worker.status, worker.profile, worker.transcript_length) == (
+        "subprocess",
+        "idle",
+        "default",
+        0,
+    )
     assert is_valid_identifier(worker.worker_id)
     assert worker.worker_id != (await provider.create_worker(CreateWorkerRequest())).worker_id
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from registry_core import RuntimeKind, hookimpl
-
 from subprocess_runtime.provider import KIND, SubprocessProvider
 from subprocess_runtime.settings import SubprocessSettings
 

@@ -38,9 +38,7 @@ from registry_core import (
     WorkerPage,
     WorkerStopped,
 )
-
 from registry_core.blocks import EventLog, Roster, Transcript
-
 from subprocess_runtime.process import CommandResult, command_environment, command_is_available, run_command
 from subprocess_runtime.settings import ENTRIES_PER_TURN, SubprocessSettings
 from subprocess_runtime.workers import STOPPED, WorkerState
@@ -154,7 +152,9 @@ class SubprocessProvider(RuntimeProvider):
         if len(request.content) > self.settings.max_input_chars:
             raise InvalidRequest(
                 f"input is longer than {self.settings.max_input_chars} characters",
-                details=({"path": "content", "message": f"must be at most {self.settings.max_input_chars} characters"},),
+                details=(
+                    {"path": "content", "message": f"must be at most {self.settings.max_input_chars} characters"},
+                ),
             )
         worker.transcript.reserve(ENTRIES_PER_TURN, worker_id=worker_id)
         # No await from the checks above to the task below: a concurrent
@@ -237,7 +237,10 @@ class SubprocessProvider(RuntimeProvider):
         if result.exit_code not in (0, None) and result.stderr:
             log.warning(
                 "runtime %r worker %r: the command exited with %s; stderr begins: %r",
-                self.runtime_id, worker.worker_id, result.exit_code, result.stderr,
+                self.runtime_id,
+                worker.worker_id,
+                result.exit_code,
+                result.stderr,
             )
         output = result.output.rstrip("\r\n")
         if output:
@@ -245,7 +248,12 @@ class SubprocessProvider(RuntimeProvider):
             event = self._events.append(
                 WORKER_OUTPUT,
                 worker.worker_id,
-                {"transcript_sequence": sequence, "role": "assistant", "content": output, "truncated": result.truncated},
+                {
+                    "transcript_sequence": sequence,
+                    "role": "assistant",
+                    "content": output,
+                    "truncated": result.truncated,
+                },
             )
             worker.transcript.append("assistant", output, event.id)
         notes = []
@@ -279,7 +287,11 @@ class SubprocessProvider(RuntimeProvider):
         event = self._events.append(
             WORKER_TURN_CANCELLED,
             worker.worker_id,
-            {"turn": worker.turn_number, "reason": worker.cancel_reason, "transcript_sequence": worker.transcript.next_sequence},
+            {
+                "turn": worker.turn_number,
+                "reason": worker.cancel_reason,
+                "transcript_sequence": worker.transcript.next_sequence,
+            },
         )
         worker.transcript.append("system", "the turn was cancelled; its command was killed", event.id)
 
@@ -295,6 +307,7 @@ class SubprocessProvider(RuntimeProvider):
         await asyncio.wait([turn])
         self._turn_ended(worker, turn)
         return first
+
 
 def _describe_exit(exit_code: int | None) -> str:
     if exit_code is not None and exit_code < 0:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import attrs
+
 from registry_core import Diagnostic, Intent, Worker
 from registry_core.blocks import Transcript
 
@@ -30,7 +31,7 @@ class WorkerState:
     intent: Intent | None
     profile: str
     transcript: Transcript
-    created_at: datetime = attrs.Factory(lambda: datetime.now(timezone.utc))
+    created_at: datetime = attrs.Factory(lambda: datetime.now(UTC))
     turn: asyncio.Task[None] | None = None
     turn_number: int = 0
     cancel_reason: str = "shutdown"
