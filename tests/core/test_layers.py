@@ -221,3 +221,18 @@ def test_the_layer_check_sees_a_breach(tmp_path, monkeypatch):
         "runtimes/sneaky.py imports runtime_registry.host (runtimes → host)",
         "runtimes/sneaky.py imports pluggy",
     ]
+
+
+def test_every_package_folder_is_in_the_distributions_package_list():
+    """pyproject.toml lists the packages (package-dir cannot be found automatically): none may be left out."""
+    import tomllib
+
+    setuptools_table = tomllib.loads((REPOSITORY / "pyproject.toml").read_text())["tool"]["setuptools"]
+    folder_of = {name: REPOSITORY / folder for name, folder in setuptools_table["package-dir"].items()}
+    folder_of.update({root: REPOSITORY / root for root in OUR_TOP_LEVEL_NAMES})
+    found = set()
+    for name, folder in folder_of.items():
+        for marker in folder.rglob("__init__.py"):
+            relative = marker.parent.relative_to(folder).parts
+            found.add(".".join((name, *relative)))
+    assert found == set(setuptools_table["packages"])
