@@ -115,6 +115,11 @@ class EmbeddedProvider(RuntimeProvider):
             max_transcript_entries=settings.max_transcript_entries,
             max_input_chars=settings.max_input_chars,
             event_retention=settings.event_retention,
+            # A page may be cut short of its count limit by bytes (decision 0080):
+            # clients see the bound that did it. The byte budget bounds only a
+            # memory store, so only a memory store shows it.
+            kind_specific={"max_page_bytes": settings.max_page_bytes}
+            | ({} if settings.store.backend is StoreBackend.SQLITE else {"max_store_bytes": settings.max_store_bytes}),
         )
 
     # -- lifecycle -----------------------------------------------------------

@@ -80,6 +80,13 @@ def _strict_float(value: Any, _type: Any) -> float:
     return float(value)
 
 
+def _strict_number(value: Any, _type: Any) -> int | float:
+    """``int | float``: a JSON number keeps its kind (``1`` stays an int, ``1.5`` a float)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError("must be a number")
+    return value
+
+
 def _strict_bool(value: Any, _type: Any) -> bool:
     if not isinstance(value, bool):
         raise TypeError("must be true or false")
@@ -244,6 +251,7 @@ def _make_converter() -> cattrs.Converter:
     conv.register_structure_hook(int, _strict_int)
     conv.register_structure_hook(float, _strict_float)
     conv.register_structure_hook(bool, _strict_bool)
+    conv.register_structure_hook(int | float, _strict_number)
     conv.register_structure_hook(enum.Enum, _strict_enum)
     conv.register_unstructure_hook(enum.Enum, lambda member: member.value)
     conv.register_structure_hook(datetime, _structure_datetime)

@@ -13,6 +13,7 @@ from registry_core import (
     InputRequest,
     IntentKind,
     InvalidRequest,
+    RuntimeLimits,
     structure,
     unstructure,
 )
@@ -95,3 +96,14 @@ def test_every_error_code_is_distinct_and_in_the_contract():
         "malformed_request",
     }
     assert set(ERROR_TYPES) == contract
+
+
+def test_kind_specific_limits_read_back_as_the_numbers_they_were():
+    # What a client reads back from a summary (the remote kind and the Python client structure it).
+    data = unstructure(RuntimeLimits(1, 1, 1, kind_specific={"max_page_bytes": 65536, "timeout_seconds": 2.5}))
+    limits = structure(data, RuntimeLimits)
+    assert dict(limits.kind_specific) == {"max_page_bytes": 65536, "timeout_seconds": 2.5}
+    assert type(limits.kind_specific["max_page_bytes"]) is int
+    with pytest.raises(InvalidRequest) as refused:
+        structure({**data, "kind_specific": {"flag": True}}, RuntimeLimits)
+    assert refused.value.details == ({"path": "kind_specific.flag", "message": "must be a number"},)

@@ -226,3 +226,22 @@ def test_the_documented_example_configuration_is_valid_for_the_embedded_kind():
 async def _profiles_of(registry, runtime_id: str) -> tuple[str, ...]:
     async with registry:
         return registry.provider(runtime_id).runtime.profiles.names()
+
+
+@pytest.mark.parametrize(
+    ("backend", "shown"),
+    [
+        ("memory", {"max_page_bytes": 65536, "max_store_bytes": 1048576}),
+        ("sqlite", {"max_page_bytes": 65536}),  # the byte budget bounds a memory store only
+    ],
+)
+async def test_the_summary_shows_the_byte_bounds_as_kind_specific_limits(backend, shown):
+    config = parse_config(
+        '[[runtimes]]\nid = "inside"\nkind = "embedded"\n'
+        "[runtimes.settings]\nmax_page_bytes = 65536\nmax_store_bytes = 1048576\n"
+        f'[runtimes.settings.store]\nbackend = "{backend}"\n'
+    )
+    assembly = assemble(config, discovered=embedded_only(), strict=True)
+    async with assembly.registry as registry:
+        limits = (await registry.describe_runtime("inside")).limits
+    assert dict(limits.kind_specific) == shown
