@@ -212,6 +212,9 @@ class EmbeddedRuntime:
                 stored.serial,
                 self.store.restored_transcript(stored.serial, stored.entries),
             )
+            # Tools come back as the profile grants them now: one it no longer
+            # lists is not granted again (as a removed profile falls back).
+            record.tools = tuple(tool for name in stored.tools if (tool := profile.tools.get(name)) is not None)
             # The runtime compares statuses by identity: take the shared constants.
             record.status = _STATUSES.get(stored.status, IDLE)
             record.turn_number = stored.turn_number

@@ -27,7 +27,7 @@ __all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "check_file", "create_schema", "m
 #: ``PRAGMA application_id`` of every store file: "RREG". Tells our files from foreign SQLite files.
 APPLICATION_ID = 0x52524547
 #: The schema version this code writes.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _HEADER_MAGIC = b"SQLite format 3\x00"
 
@@ -37,7 +37,7 @@ _SCHEMA = (
     "CREATE TABLE workers ("
     " serial INTEGER PRIMARY KEY, worker_id TEXT NOT NULL UNIQUE, label TEXT, intent TEXT NOT NULL,"
     " profile TEXT NOT NULL, created_us INTEGER NOT NULL, status TEXT NOT NULL,"
-    " turn_number INTEGER NOT NULL, entries INTEGER NOT NULL DEFAULT 0)",
+    " turn_number INTEGER NOT NULL, entries INTEGER NOT NULL DEFAULT 0, tools TEXT NOT NULL DEFAULT '[]')",
     "CREATE TABLE entries ("
     " serial INTEGER NOT NULL, sequence INTEGER NOT NULL, role TEXT NOT NULL, content TEXT NOT NULL,"
     " event_id INTEGER NOT NULL, created_us INTEGER NOT NULL, PRIMARY KEY (serial, sequence)) WITHOUT ROWID",
@@ -115,8 +115,13 @@ def _migrate_1_to_2(connection: sqlite3.Connection) -> None:
     )
 
 
+def _migrate_2_to_3(connection: sqlite3.Connection) -> None:
+    # The tools granted at create (issue 10): workers of older files had none.
+    connection.execute("ALTER TABLE workers ADD COLUMN tools TEXT NOT NULL DEFAULT '[]'")
+
+
 #: ``from version -> step to the next``.
-_MIGRATIONS = {1: _migrate_1_to_2}
+_MIGRATIONS = {1: _migrate_1_to_2, 2: _migrate_2_to_3}
 
 
 def migrate(connection: sqlite3.Connection, version: int) -> None:

@@ -83,6 +83,13 @@ def _intent_of(text: str) -> Intent:
     return Intent(IntentKind(data["kind"]), data.get("purpose"), data.get("objective"), data.get("role"))
 
 
+def _tool_names_of(text: str) -> tuple[str, ...]:
+    names = json.loads(text)
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        raise ValueError("a worker's tools must be a list of names")
+    return tuple(names)
+
+
 class StoredTranscript:
     """A worker's transcript in the SQLite store: its length and uncommitted tail in memory, the rest in the file."""
 
@@ -259,10 +266,19 @@ class SQLiteStore(WorkerStore):
         meta = dict(connection.execute("SELECT key, value FROM meta").fetchall())
         workers = tuple(
             StoredWorker(
-                serial, worker_id, label, _intent_of(intent), profile, _from_us(created), status, turn, entries
+                serial,
+                worker_id,
+                label,
+                _intent_of(intent),
+                profile,
+                _from_us(created),
+                status,
+                turn,
+                entries,
+                _tool_names_of(tools),
             )
-            for serial, worker_id, label, intent, profile, created, status, turn, entries in connection.execute(
-                "SELECT serial, worker_id, label, intent, profile, created_us, status, turn_number, entries"
+            for serial, worker_id, label, intent, profile, created, status, turn, entries, tools in connection.execute(
+                "SELECT serial, worker_id, label, intent, profile, created_us, status, turn_number, entries, tools"
                 " FROM workers ORDER BY serial"
             )
         )
@@ -319,6 +335,7 @@ class SQLiteStore(WorkerStore):
                 worker.status,
                 worker.turn_number,
                 len(worker.transcript),
+                json.dumps([tool.name for tool in worker.tools]),
             )
         )
         batch.next_serial = worker.serial + 1

@@ -191,7 +191,7 @@ class GroupWriter:
                 if batch.workers_added:
                     connection.executemany(
                         "INSERT INTO workers (serial, worker_id, label, intent, profile, created_us, status,"
-                        " turn_number, entries) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        " turn_number, entries, tools) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         batch.workers_added,
                     )
                 if batch.entries:

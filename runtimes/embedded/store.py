@@ -69,6 +69,8 @@ class StoredWorker:
     status: str
     turn_number: int
     entries: int
+    #: The names of the tools granted at create (``capabilities: ["tool:NAME"]``).
+    tools: tuple[str, ...] = ()
 
 
 @attrs.frozen

@@ -6,9 +6,16 @@ import sqlite3
 
 import pytest
 
+from registry_core import HostExtensions, RuntimeContext, Turn, TurnEngine, TurnResult
 from registry_core.errors import CursorExpired, UnknownWorker
+from registry_core.models import CapabilityName
+from runtime_registry.engines.clock import CLOCK
+from runtime_registry.plugins.embedded import EmbeddedProvider
+from runtime_registry.runtimes.embedded import ProfileSettings
+from runtime_registry.runtimes.embedded.builtin_engines import BUILTIN_ENGINES
 from runtime_registry.runtimes.embedded.settings import Durability
 from tests.embedded.durable import (
+    RUNTIME,
     all_events,
     create,
     durable_settings,
@@ -212,3 +219,32 @@ async def test_batched_answers_before_commit_and_close_commits_everything(tmp_pa
     assert [w.worker_id for w in (await reopened.list_workers(limit=50, cursor=None)).items] == workers
     assert [len(await transcript(reopened, w)) for w in workers] == [1] * len(workers)
     await reopened.close()
+
+
+async def test_granted_tools_come_back_as_the_profile_still_grants_them(tmp_path):
+    async def reply(turn: Turn) -> TurnResult:
+        return TurnResult("done")
+
+    engine = TurnEngine("tool-user", reply)
+    extensions = HostExtensions(engines={**BUILTIN_ENGINES, engine.name: engine}, tools={"clock": CLOCK})
+
+    def provider_with(tools: list[str]) -> EmbeddedProvider:
+        settings = durable_settings(profiles={"helper": ProfileSettings(engine=engine.name, tools=tools)})
+        return EmbeddedProvider(RUNTIME, settings, context=RuntimeContext(tmp_path), extensions=extensions)
+
+    first = provider_with(["clock"])
+    await first.start()
+    granted = await create(first, "helper", capabilities=[CapabilityName("tool:clock")])
+    plain = await create(first, "helper")
+    await first.close()
+
+    second = provider_with(["clock"])
+    await second.start()
+    assert [tool.name for tool in second.runtime.get_worker(granted).tools] == ["clock"]
+    assert second.runtime.get_worker(plain).tools == ()
+    await second.close()
+
+    third = provider_with([])  # the operator took the tool away from the profile: it is not granted again
+    await third.start()
+    assert third.runtime.get_worker(granted).tools == ()
+    await third.close()
