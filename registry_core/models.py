@@ -45,6 +45,8 @@ __all__ = [
     "EventPage",
     "PluginState",
     "PluginInfo",
+    "ProfileInfo",
+    "ProfileList",
     "SettingInfo",
     "Identifier",
     "Label",
@@ -154,6 +156,8 @@ class Capabilities:
     stream_events: bool
     #: Added after v0 (decision 0065), so it comes last: positional construction keeps working.
     delete_worker: bool = False
+    #: Added in 0.3 (decision 0141): ``GET .../profiles``; last for the same reason.
+    list_profiles: bool = False
 
 
 @attrs.frozen
@@ -321,6 +325,41 @@ class WorkerActionResult:
     action: WorkerAction
     changed: bool
     status: str
+
+
+@attrs.frozen
+class ProfileInfo:
+    """One profile a client may name when creating a worker: what it is, never how it is configured.
+
+    Only these fields reach a client: no endpoint, key variable, option value
+    or anything else from the profile's settings (decision 0141).
+
+    :param name: the selector to send as ``CreateWorkerRequest.profile`` (and
+        the name a worker created with it carries as ``profile``).
+    :param engine: the turn engine its turns run through (``echo``, ``llm``, ...).
+    :param description: one line the operator wrote; ``None`` when there is none.
+    :param tools: the names of the tools a worker of this profile may be granted.
+    :param default: whether an omitted profile means this one.
+
+    .. versionadded:: 0.3
+    """
+
+    name: str
+    engine: str
+    description: str | None = None
+    tools: tuple[str, ...] = ()
+    default: bool = False
+
+
+@attrs.frozen
+class ProfileList:
+    """Every profile of one runtime a client may name, the default among them.
+
+    .. versionadded:: 0.3
+    """
+
+    runtime_id: str
+    items: tuple[ProfileInfo, ...]
 
 
 @attrs.frozen

@@ -27,6 +27,7 @@ from runtime_registry.host.config import RegistryConfig, apply_environment
 from runtime_registry.server.auth import BearerAuthMiddleware
 from runtime_registry.server.body_limit import BodyLimitMiddleware
 from runtime_registry.server.browser_guard import BrowserGuardMiddleware
+from runtime_registry.server.console import console_routes
 from runtime_registry.server.endpoints import build_routes
 from runtime_registry.server.error_handlers import exception_handlers
 from runtime_registry.server.host_policy import HostPolicy
@@ -61,6 +62,8 @@ def create_app(config: RegistryConfig | None = None, *, assembly: Assembly | Non
         openapi_document=openapi_bytes(version=__version__, bearer_auth=token is not None),
         heartbeat_seconds=settings.stream_heartbeat_seconds,
     )
+    if settings.console:
+        routes += console_routes()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
