@@ -1,6 +1,6 @@
 // Building elements. Every child that is not a Node becomes a text node and
 // every property is set as an attribute value or a DOM property: nothing a
-// server, a client or a model wrote is ever parsed as HTML (no innerHTML).
+// server, a client or a model wrote is ever parsed as HTML (markup is never assigned from a string).
 
 /** Only in-page links: anything else (a javascript: URL from data) becomes "#". */
 function safeHref(value) {

@@ -393,6 +393,17 @@ def test_no_event_stream_shows_a_secret(deployment, runtime_id, kwargs):
         scan(response, forbidden, f"GET {path} {kwargs}")
 
 
+def test_the_console_files_show_no_secret(deployment):
+    """The console is open (no token): its files must hold nothing of this deployment."""
+    from runtime_registry.server.console import load_console_files
+
+    base_url, forbidden = deployment
+    with httpx.Client(base_url=base_url, timeout=10) as anonymous:
+        for path in ["/console", "/console/", *(f"/console/{name}" for name in load_console_files())]:
+            response = exercise(anonymous, forbidden, "GET", path)
+            assert response.status_code in (200, 308), path
+
+
 def test_the_profiles_route_shows_a_profile_with_secret_settings_and_none_of_them(deployment):
     base_url, forbidden = deployment
     with httpx.Client(base_url=base_url, headers=AUTH, timeout=10) as api:
