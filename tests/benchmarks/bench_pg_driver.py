@@ -23,7 +23,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
 
-from tests.support.pg_server import throwaway_server  # noqa: E402
+from tests.support.pg_server import throwaway_server
 
 CLIENTS = 16
 
@@ -34,7 +34,9 @@ CREATE TABLE events (id bigint PRIMARY KEY, worker_id text, type text NOT NULL, 
 INSERT INTO counter VALUES (1, 0);
 """
 
-ACCEPT = "UPDATE workers SET turn_number = turn_number + 1 WHERE worker_id = $1 AND status = 'idle' RETURNING turn_number"
+ACCEPT = (
+    "UPDATE workers SET turn_number = turn_number + 1 WHERE worker_id = $1 AND status = 'idle' RETURNING turn_number"
+)
 NEXT_ID = "UPDATE counter SET last_id = last_id + 1 WHERE one = 1 RETURNING last_id"
 INSERT = "INSERT INTO events (id, worker_id, type, data) VALUES ($1, $2, 'worker.input_accepted', $3)"
 #: The id taken and the event inserted in one statement (for a pipelined round trip).

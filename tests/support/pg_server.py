@@ -157,7 +157,19 @@ class PgServer:
         """Start the server and wait until it accepts connections."""
         options = [f"-h 127.0.0.1 -p {self.port} -k {self.root}"]
         options += [f"-c {key}={value}" for key, value in self.settings.items()]
-        self._run("pg_ctl", "-D", str(self.data_dir), "-l", str(self.log_path), "-w", "-t", "60", "-o", " ".join(options), "start")
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data_dir),
+            "-l",
+            str(self.log_path),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            " ".join(options),
+            "start",
+        )
 
     def stop(self, mode: str = "fast") -> None:
         """Stop the server (``fast``: roll back open transactions, disconnect, write out; ``immediate``: a crash)."""
