@@ -156,7 +156,7 @@ class Capabilities:
     stream_events: bool
     #: Added after v0 (decision 0065), so it comes last: positional construction keeps working.
     delete_worker: bool = False
-    #: Added in 0.3 (decision 0141): ``GET .../profiles``; last for the same reason.
+    #: Added in 0.4 (decision 0141): ``GET .../profiles``; last for the same reason.
     list_profiles: bool = False
 
 
@@ -341,7 +341,7 @@ class ProfileInfo:
     :param tools: the names of the tools a worker of this profile may be granted.
     :param default: whether an omitted profile means this one.
 
-    .. versionadded:: 0.3
+    .. versionadded:: 0.4
     """
 
     name: str
@@ -355,7 +355,7 @@ class ProfileInfo:
 class ProfileList:
     """Every profile of one runtime a client may name, the default among them.
 
-    .. versionadded:: 0.3
+    .. versionadded:: 0.4
     """
 
     runtime_id: str

@@ -152,7 +152,7 @@ class RuntimeProvider:
         Say what each is (name, engine, description, tool names), never how it
         is configured: no endpoint, key variable or option value (decision 0141).
 
-        .. versionadded:: 0.3
+        .. versionadded:: 0.4
         """
         raise self._unsupported("list_profiles")
 
