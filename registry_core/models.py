@@ -334,12 +334,12 @@ class ProfileInfo:
     Only these fields reach a client: no endpoint, key variable, option value
     or anything else from the profile's settings (decision 0141).
 
-    :param name: the selector to send as ``CreateWorkerRequest.profile`` (and
+    :ivar name: the selector to send as ``CreateWorkerRequest.profile`` (and
         the name a worker created with it carries as ``profile``).
-    :param engine: the turn engine its turns run through (``echo``, ``llm``, ...).
-    :param description: one line the operator wrote; ``None`` when there is none.
-    :param tools: the names of the tools a worker of this profile may be granted.
-    :param default: whether an omitted profile means this one.
+    :ivar engine: the turn engine its turns run through (``echo``, ``llm``, ...).
+    :ivar description: one line the operator wrote; ``None`` when there is none.
+    :ivar tools: the names of the tools a worker of this profile may be granted.
+    :ivar default: whether an omitted profile means this one.
 
     .. versionadded:: 0.4
     """
