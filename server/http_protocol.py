@@ -215,7 +215,7 @@ def _bad_request_bytes(message: str, default_headers: list[tuple[bytes, bytes]])
 
 #: What a client whose request head is too large is told.
 HEAD_TOO_LARGE_MESSAGE = f"the request head (request line and headers) is over {MAX_HEAD_BYTES} bytes"
-_NOT_HTTP_MESSAGE = "the request is not valid HTTP/1.1"
+_NOT_HTTP_MESSAGE = "the request is not well-formed HTTP"
 
 
 class _EnvelopeBadRequest:
