@@ -86,9 +86,7 @@ NO_BIDI_CONTROLS = Pattern(
 )
 #: No line or paragraph separator (U+2028, U+2029): not controls, but they
 #: break a line where they are shown (and end a line in JavaScript source).
-NO_LINE_SEPARATORS = Pattern(
-    "^[^\\u2028\\u2029]*$", "must not contain line or paragraph separators (U+2028, U+2029)"
-)
+NO_LINE_SEPARATORS = Pattern("^[^\\u2028\\u2029]*$", "must not contain line or paragraph separators (U+2028, U+2029)")
 #: No Unicode tag characters (U+E0000-E007F): invisible copies of ASCII that
 #: a reader cannot see and a program (or a language model) reads as text.
 #: ECMA-262 sees them as U+DB40 followed by U+DC00-DC7F.

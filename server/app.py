@@ -33,8 +33,8 @@ from runtime_registry.server.host_policy import HostPolicy
 from runtime_registry.server.openapi import openapi_bytes
 from runtime_registry.server.origin_policy import OriginPolicy
 from runtime_registry.server.request_head import RequestHeadMiddleware
-from runtime_registry.server.token_guesses import TokenGuessPacer
 from runtime_registry.server.request_ids import RequestIdMiddleware
+from runtime_registry.server.token_guesses import TokenGuessPacer
 
 __all__ = ["create_app"]
 

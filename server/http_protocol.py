@@ -194,7 +194,6 @@ def with_host(headers: list[tuple[bytes, bytes]], host: bytes) -> list[tuple[byt
     return [*(header for header in headers if header[0] != b"host"), (b"host", host)]
 
 
-
 class _HeadTooLarge(Exception):
     """Raised inside a parser callback: llhttp stops and uvicorn answers its 400 (ours, below)."""
 

@@ -36,6 +36,8 @@ __all__ = ["SINGLE_HEADERS", "RequestHeadMiddleware"]
 #: Headers a request may carry once at most.
 SINGLE_HEADERS = (b"host", b"origin", b"authorization")
 _CLOSE = (b"connection", b"close")
+
+
 def _origin_form(scope: Scope) -> Scope:
     """The scope as if an absolute-form target (as h11 reports it) had been sent in origin form with its host."""
     raw_path: bytes = scope.get("raw_path") or b""

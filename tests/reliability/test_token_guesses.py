@@ -75,7 +75,10 @@ async def test_guesses_past_the_burst_are_paced_then_refused_with_429(server):
     # All at once, each on its own connection: concurrency must not multiply the guesses.
     async with LoadClient(server.base_url, connections=guesses) as api:
         replies = await asyncio.gather(
-            *(api.request("GET", "/api/runtimes", headers={"Authorization": f"Bearer guess-{i}"}) for i in range(guesses))
+            *(
+                api.request("GET", "/api/runtimes", headers={"Authorization": f"Bearer guess-{i}"})
+                for i in range(guesses)
+            )
         )
     elapsed = time.monotonic() - started
     checked = [reply for reply in replies if reply.status == 401]
