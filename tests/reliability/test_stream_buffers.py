@@ -36,7 +36,8 @@ def server(tmp_path_factory):
             worker = client.post(f"/api/runtimes/{EMBEDDED}/workers", json={"profile": "echo"}).json()["worker_id"]
             for number in range(INPUTS):
                 response = client.post(
-                    f"/api/runtimes/{EMBEDDED}/workers/{worker}/input", json={"content": f"{number} " + "x" * EVENT_CHARS}
+                    f"/api/runtimes/{EMBEDDED}/workers/{worker}/input",
+                    json={"content": f"{number} " + "x" * EVENT_CHARS},
                 )
                 assert response.status_code in (200, 202), response.text
                 _until_idle(client, worker)

@@ -13,7 +13,7 @@ import time
 import httpx
 import pytest
 
-from runtime_registry.server.token_guesses import TokenGuessPacer
+from runtime_registry.server.middleware.token_guesses import TokenGuessPacer
 
 from ..support.server_process import running_server
 from .app_config import embedded_toml, write_config

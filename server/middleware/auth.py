@@ -5,7 +5,7 @@ that says nothing, the second describes an open-source API and holds no data
 (decision 0012). Everything under ``/api`` — data and plugin listing alike —
 needs ``Authorization: Bearer <token>`` when a token is configured.
 
-Failed guesses are paced per client (:mod:`runtime_registry.server.token_guesses`),
+Failed guesses are paced per client (:mod:`runtime_registry.server.middleware.token_guesses`),
 and a token too short to resist guessing is named at start
 (:func:`short_token_warning`; issue 24, point 11).
 """
@@ -19,8 +19,8 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from runtime_registry.server.errors import TooManyRequests, Unauthorized
+from runtime_registry.server.middleware.token_guesses import TokenGuessPacer
 from runtime_registry.server.responses import error_response
-from runtime_registry.server.token_guesses import TokenGuessPacer
 
 __all__ = ["BearerAuthMiddleware", "MIN_TOKEN_CHARS", "is_protected_path", "short_token_warning"]
 
