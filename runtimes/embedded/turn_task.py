@@ -114,7 +114,9 @@ async def run_turn_task(
         fail("engine_error", ENGINE_ERROR_MESSAGE, "CancelledError")
     except TurnFailed as exc:
         fail(exc.code, exc.message, None)
-    except BaseException as exc:
+    except GeneratorExit:
+        raise  # the task's coroutine is being closed (its loop ended with it pending): write nothing
+    except BaseException as exc:  # any exception of an engine ends its turn, never the server
         log.debug("engine %r failed in turn %d of worker %s", engine.name, turn.number, turn.worker_id, exc_info=exc)
         fail("engine_error", ENGINE_ERROR_MESSAGE, type(exc).__name__)
     finally:
