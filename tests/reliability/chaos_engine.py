@@ -8,6 +8,7 @@ above debug, no event and no transcript entry ever shows an exception's text.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 
 from registry_core import TokenUsage, ToolCall, Turn, TurnEngine, TurnFailed, TurnResult
@@ -34,10 +35,8 @@ class Chaos:
     async def _deaf(self) -> None:
         """Sleep until released, swallowing every cancel."""
         while not self.released:
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.sleep(0.002)
-            except asyncio.CancelledError:
-                pass
 
 
 async def _ok(chaos: Chaos, turn: Turn) -> TurnResult:
@@ -73,10 +72,8 @@ async def _emit_after_cancel(chaos: Chaos, turn: Turn) -> TurnResult:
         await asyncio.sleep(3600)
     except asyncio.CancelledError:
         turn.emit("after the cancel")
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await turn.run_tools([ToolCall("late", "nope", {})])
-        except asyncio.CancelledError:
-            pass
         return TurnResult("after the cancel")
     return TurnResult("never")
 

@@ -25,6 +25,7 @@ whatever the engines still running (deaf ones) do.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 
@@ -145,10 +146,8 @@ class TurnChaos(RuleBasedStateMachine):
         worker = data.draw(st.sampled_from(self.workers))
 
         async def send():
-            try:
+            with contextlib.suppress(WorkerBusy, WorkerStopped):
                 self.runtime.send_input(worker, f"{behaviour}:x")
-            except (WorkerBusy, WorkerStopped):
-                pass
             await asyncio.sleep(0)
 
         self.run(send())
@@ -159,10 +158,8 @@ class TurnChaos(RuleBasedStateMachine):
         worker = data.draw(st.sampled_from(self.workers))
 
         async def act():
-            try:
+            with contextlib.suppress(WorkerStopped):
                 getattr(self.runtime, action)(worker)
-            except WorkerStopped:
-                pass
             await asyncio.sleep(0)
 
         self.run(act())
