@@ -101,6 +101,7 @@ export async function workerView(main, signal, runtimeId, workerId) {
 
   // Reads forward from lastSeq + 1 to the end (after a gap, a reconnect, or a poll).
   function catchUp() {
+    if (!caps.read_transcript) return Promise.resolve();
     if (catchingUp) return catchingUp;
     catchingUp = (async () => {
       try {
@@ -296,7 +297,7 @@ export async function workerView(main, signal, runtimeId, workerId) {
     h("h1", null, worker.label || worker.worker_id, " ", statusBadge),
     facts,
     diagnosticList(worker.diagnostics),
-    transcript,
+    caps.read_transcript ? transcript : h("p", { id: "no-transcript", class: "quiet" }, "This runtime does not keep transcripts: only the worker's state is shown."),
     caps.stream_events ? streamState : null,
     caps.send_input ? form : h("p", { class: "quiet" }, "This runtime is read-only: it takes no input."),
   );
@@ -304,17 +305,21 @@ export async function workerView(main, signal, runtimeId, workerId) {
   setInputState();
 
   // The last page first.
-  const start = Math.max(1, worker.transcript_length - page + 1);
-  const answer = await get(`${base}/transcript`, { start, limit: page }, signal);
-  firstSeq = start;
-  appendEntries(answer.items);
-  if (answer.next_start !== null) await catchUp();
-  earlier.hidden = firstSeq <= 1;
-  transcript.scrollTop = transcript.scrollHeight;
+  let answer = { items: [], next_start: null };
+  if (caps.read_transcript) {
+    const start = Math.max(1, worker.transcript_length - page + 1);
+    answer = await get(`${base}/transcript`, { start, limit: page }, signal);
+    firstSeq = start;
+    appendEntries(answer.items);
+    if (answer.next_start !== null) await catchUp();
+    earlier.hidden = firstSeq <= 1;
+    transcript.scrollTop = transcript.scrollHeight;
+  }
 
   if (!caps.stream_events) {
+    // Without a stream the view polls: the worker, and the transcript where there is one.
     const timer = window.setInterval(() => {
-      refreshWorker().then(catchUp).catch((error) => {
+      refreshWorker().then(() => (caps.read_transcript ? catchUp() : null)).catch((error) => {
         if (error && error.name !== "AbortError") failed(error, null);
       });
     }, POLL_MS);
