@@ -61,6 +61,7 @@ export async function workerView(main, signal, runtimeId, workerId) {
   let catchingUp = null;
   let liveTurn = null; // {turn, element, text: Text, tools}
   let sending = false;
+  let turnsEnded = 0;
   const handled = new Set();
 
   function renderFacts() {
@@ -162,7 +163,8 @@ export async function workerView(main, signal, runtimeId, workerId) {
   function onEvent(event) {
     if (event.worker_id !== workerId) return;
     // A resume from an older point (after cursor_expired) repeats events: each is reflected once.
-    if (event.id !== undefined && event.id !== null) {
+    // (Live deltas are not stored: they carry the id of the stored event they follow, and are never repeated.)
+    if (event.type !== "worker.output_delta" && event.id !== undefined && event.id !== null) {
       if (handled.has(event.id)) return;
       handled.add(event.id);
     }
@@ -227,7 +229,10 @@ export async function workerView(main, signal, runtimeId, workerId) {
       default:
         break;
     }
-    if (TURN_ENDS.has(event.type)) worker = { ...worker, status: "idle" };
+    if (TURN_ENDS.has(event.type)) {
+      turnsEnded += 1;
+      worker = { ...worker, status: "idle" };
+    }
     if (event.type !== "worker.output_delta") {
       worker = { ...worker, transcript_length: Math.max(worker.transcript_length, lastSeq) };
       renderFacts();
@@ -248,10 +253,12 @@ export async function workerView(main, signal, runtimeId, workerId) {
     if (!content.trim() || input.disabled) return;
     sending = true;
     setInputState();
+    const endsBefore = turnsEnded;
     try {
-      await post(`${base}/input`, { content });
+      const accepted = await post(`${base}/input`, { content });
       input.value = "";
-      worker = { ...worker, status: "busy" };
+      // The stream may already have told of this turn's end (a quick turn): then the answer's "busy" is old news.
+      if (turnsEnded === endsBefore) worker = { ...worker, status: accepted.status };
       if (!caps.stream_events) await catchUp();
     } catch (error) {
       if (failed(error, null)) return;
