@@ -141,11 +141,13 @@ class Page:
         return self.driver.find_elements(By.CSS_SELECTOR, css)
 
     def wait(self, css: str, *, text: str | None = None, timeout: float = 15.0) -> Any:
-        """The element matching ``css`` (containing ``text``, if given), once there."""
+        """The first element matching ``css`` (and containing ``text``, if given), once there."""
 
         def found() -> Any:
-            element = self.find(css)
-            return element if text is None or text in element.text else None
+            for element in self.find_all(css):
+                if text is None or text in element.text:
+                    return element
+            return None
 
         return wait_for(found, timeout=timeout, what=f"{css!r}" + (f" showing {text!r}" if text else ""))
 
