@@ -33,21 +33,27 @@ LOCAL = "local-workers"
 EXAMPLE_PODS = Path(__file__).resolve().parents[1] / "fixtures" / "pod_store_examples"
 #: Rendered as HTML it would run; rendered as text it is just these characters.
 XSS_IMG = '<img src=x onerror="window.__xss=1">'
-XSS_SCRIPT = '</script><script>window.__xss=2</script>'
+XSS_SCRIPT = "</script><script>window.__xss=2</script>"
 XSS_LINK = "javascript:window.__xss=3"
 
 _DISCOVERED = (*discover_plugins(), DRIP_PLUGIN)
 
 
-def console_config(data_dir: Path, *, token: str | None = None, store: str = "sqlite", extra: str = "") -> str:
-    """An embedded runtime with streaming, slow, tool-calling and failing profiles, and a local-compat one."""
+def console_config(
+    data_dir: Path, *, token: str | None = None, store: str = "sqlite", drip: bool = True, extra: str = ""
+) -> str:
+    """An embedded runtime with streaming, slow, tool-calling and failing profiles, and a local-compat one.
+
+    :param drip: include the profiles of the in-process ``drip`` engine (``False`` for a server in its own
+        process, which does not have that engine).
+    """
     pods = data_dir / "pods-data"
     if not pods.exists():
         shutil.copytree(EXAMPLE_PODS, pods)
     server = f'[server]\nstream_heartbeat_seconds = 0.5\ndata_dir = "{data_dir}"\n'
     if token is not None:
         server += f'token = "{token}"\n'
-    return server + textwrap.dedent(
+    embedded = textwrap.dedent(
         f"""
         [[runtimes]]
         id = "{EMBEDDED}"
@@ -56,35 +62,43 @@ def console_config(data_dir: Path, *, token: str | None = None, store: str = "sq
         [runtimes.settings]
         max_workers = 20000
         store = {{ backend = "{store}" }}
-        [runtimes.settings.profiles.drip]
-        engine = "drip"
-        options = {{ pieces = 30, interval = 0.1 }}
-        description = "streams a reply over three seconds"
         [runtimes.settings.profiles.slow]
         base = "builtin:echo"
         reply_delay_seconds = 60.0
         description = "replies after a minute"
-        [runtimes.settings.profiles.tooling]
-        engine = "drip"
-        tools = ["clock"]
-        options = {{ pieces = 2, interval = 0.05, tool = true }}
-        [runtimes.settings.profiles.failing]
-        engine = "drip"
-        options = {{ fail = true, interval = 0.05 }}
-        [runtimes.settings.profiles.burst]
-        engine = "drip"
-        options = {{ pieces = 200, interval = 0.02 }}
         [runtimes.settings.profiles.xss]
         base = "builtin:echo"
         description = '{XSS_IMG}'
-
+        """
+    )
+    drip_profiles = textwrap.dedent(
+        """
+        [runtimes.settings.profiles.drip]
+        engine = "drip"
+        options = { pieces = 30, interval = 0.1 }
+        description = "streams a reply over three seconds"
+        [runtimes.settings.profiles.tooling]
+        engine = "drip"
+        tools = ["clock"]
+        options = { pieces = 2, interval = 0.05, tool = true }
+        [runtimes.settings.profiles.failing]
+        engine = "drip"
+        options = { fail = true, interval = 0.05 }
+        [runtimes.settings.profiles.burst]
+        engine = "drip"
+        options = { pieces = 200, interval = 0.02 }
+        """
+    )
+    local = textwrap.dedent(
+        f"""
         [[runtimes]]
         id = "{LOCAL}"
         kind = "local-compat"
         display_name = "Local workers"
         settings = {{ data_dir = "{pods}", workspace_root = "/srv/workspaces/alpha" }}
         """
-    ) + extra
+    )
+    return server + embedded + (drip_profiles if drip else "") + local + extra
 
 
 def console_app(config_text: str):
@@ -120,10 +134,15 @@ class Page:
 
     driver: Any
     allowed_statuses: set[int] = attrs.field(factory=set)
+    connection_refusals_expected: bool = False
 
     def expect_http_errors(self, *statuses: int) -> None:
         """Declare the HTTP errors this test provokes: their failed-load log lines are not console errors."""
         self.allowed_statuses.update(statuses)
+
+    def expect_connection_refused(self) -> None:
+        """Declare that this test stops the server while the page is open (its reconnect attempts are refused)."""
+        self.connection_refusals_expected = True
 
     def open(self, base_url: str, fragment: str = "/runtimes") -> None:
         """Load the console afresh (a new document, not a hash change) at ``#fragment``."""
@@ -166,6 +185,12 @@ class Page:
             status = _STATUS.search(entry["message"])
             if entry.get("source") == "network" and status and int(status.group(1)) in self.allowed_statuses:
                 continue
+            if (
+                entry.get("source") == "network"
+                and self.connection_refusals_expected
+                and "net::ERR_CONNECTION_REFUSED" in entry["message"]
+            ):
+                continue
             errors.append(entry)
         return errors
 
@@ -176,6 +201,8 @@ def page(browser) -> Iterator[Page]:
     browser.get_log("browser")  # what earlier tests left
     current = Page(browser)
     yield current
+    # Leave the page: its event stream closes, so the test's server can stop at once.
+    browser.get("about:blank")
     errors = current.console_errors()
     assert errors == [], f"errors in the browser console: {errors}"
 

@@ -7,7 +7,17 @@ from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.common.by import By
 
 from .browser import wait_for
-from .conftest import EMBEDDED, XSS_IMG, XSS_LINK, XSS_SCRIPT, api, console_config, console_server, create_worker, wait_idle
+from .conftest import (
+    EMBEDDED,
+    XSS_IMG,
+    XSS_LINK,
+    XSS_SCRIPT,
+    api,
+    console_config,
+    console_server,
+    create_worker,
+    wait_idle,
+)
 
 TOKEN = "console-token-4f7a2c9e1b"
 PAYLOADS = (XSS_IMG, XSS_SCRIPT, XSS_LINK)

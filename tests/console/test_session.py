@@ -96,7 +96,9 @@ def test_a_busy_worker_disables_the_input_and_a_409_says_why(page, served):
         assert not page.find("#input").is_enabled()
         assert "busy" in page.find("#busy-reason").text
         # A view that had not heard yet (its box still enabled) gets the server's 409, shown plainly.
-        page.script("document.getElementById('input').disabled = false; document.getElementById('send').disabled = false;")
+        page.script(
+            "document.getElementById('input').disabled = false; document.getElementById('send').disabled = false;"
+        )
         page.find("#input").send_keys("too soon")
         page.find("#send").click()
         refused = page.wait("#busy-reason .error", text="409 worker_busy")

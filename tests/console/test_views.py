@@ -16,7 +16,9 @@ def served(tmp_path_factory):
     with console_server(console_config(folder)) as base_url:
         with api(base_url) as client:
             chatty = create_worker(client, profile="builtin:echo", label="chatty")
-            client.post(f"/api/runtimes/{EMBEDDED}/workers/{chatty['worker_id']}/input", json={"content": "hello there"})
+            client.post(
+                f"/api/runtimes/{EMBEDDED}/workers/{chatty['worker_id']}/input", json={"content": "hello there"}
+            )
             wait_idle(client, chatty["worker_id"])
             for number in range(WORKERS - 1):
                 create_worker(client, label=f"worker {number:02d}")
@@ -34,7 +36,9 @@ def test_the_runtimes_view_shows_each_runtime_its_capabilities_limits_and_the_pl
     def names(css: str) -> set[str]:
         return {e.get_attribute("textContent").split(" ", 1)[1] for e in page.find_all(css)}
 
-    assert {"create_worker", "list_profiles", "stream_events"} <= names(f'[data-runtime="{EMBEDDED}"] .capabilities .yes')
+    assert {"create_worker", "list_profiles", "stream_events"} <= names(
+        f'[data-runtime="{EMBEDDED}"] .capabilities .yes'
+    )
     assert {"create_worker", "send_input", "list_profiles"} <= names(f'[data-runtime="{LOCAL}"] .capabilities .no')
     limits = page.find(f'[data-runtime="{EMBEDDED}"] details:last-of-type dl').get_attribute("textContent")
     assert "max_workers" in limits and "20000" in limits
@@ -70,7 +74,7 @@ def test_the_overview_lists_every_runtimes_workers_read_only(page, served):
     page.open(base_url, "/workers")
     page.wait(".pager-status", text="Page 1: 50 workers")
     text = page.main_text()
-    assert EMBEDDED in text and "chatty" in text or "worker 0" in text
+    assert (EMBEDDED in text and "chatty" in text) or "worker 0" in text
     assert page.find_all("#create-worker") == [] and page.find_all("button.action-delete") == []
     page.find("button.next").click()
     wait_for(lambda: LOCAL in page.main_text(), what="the local-compat runtime's workers on a later page")
