@@ -70,7 +70,7 @@ def test_the_workers_view_of_a_runtime_is_paged_and_offers_create_with_the_profi
 
 
 def test_the_overview_lists_every_runtimes_workers_read_only(page, served):
-    base_url, chatty = served
+    base_url, _ = served
     page.open(base_url, "/workers")
     page.wait(".pager-status", text="Page 1: 50 workers")
     text = page.main_text()
