@@ -106,6 +106,7 @@ class EmbeddedProvider(RuntimeProvider):
             store=make_store(runtime_id, settings, data_dir),
             engines=extensions.engines if extensions is not None else None,
             tools=extensions.tools if extensions is not None else None,
+            name=runtime_id,
         )
         self.limits = RuntimeLimits(
             worker_page_max=settings.worker_page_max,

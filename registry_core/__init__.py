@@ -22,6 +22,7 @@ import importlib
 from typing import Any
 
 from registry_core.engines import (
+    STOP_REASONS,
     TURN_FAILURE_CODES,
     EngineProfile,
     TokenUsage,
@@ -122,6 +123,7 @@ from registry_core.tools import ToolCall, ToolOutcome, WorkerTool
 __all__ = [
     "CANCEL_REASONS",
     "ERROR_TYPES",
+    "STOP_REASONS",
     "TURN_FAILURE_CODES",
     "EngineProfile",
     "HostExtensions",

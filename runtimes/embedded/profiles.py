@@ -181,6 +181,7 @@ def _resolve(
         tools=tuple(settings.tools),
         max_turn_seconds=settings.max_turn_seconds,
         max_tool_rounds=settings.max_tool_rounds,
+        max_history_bytes=settings.max_history_bytes,
         reply_delay_seconds=settings.reply_delay_seconds,
     )
     if engine.check is not None:
