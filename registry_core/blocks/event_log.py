@@ -131,7 +131,7 @@ class EventLog:
         high watermark): a kind that stores its events calls :meth:`commit`
         when they are durable, so no reader sees an event a crash can take
         back. Without it (the default) every event is visible when appended.
-        (decision 0111; .. versionadded:: 0.3)
+        (decision 0111; added in 0.4)
     """
 
     def __init__(
@@ -181,7 +181,7 @@ class EventLog:
     def committed_id(self) -> int:
         """The newest id readers see: :attr:`last_id`, or less while later events wait for :meth:`commit`.
 
-        .. versionadded:: 0.3
+        .. versionadded:: 0.4
         """
         return self._committed
 
@@ -232,7 +232,7 @@ class EventLog:
 
         Ids at or below the watermark are ignored; ids above :attr:`last_id` are refused.
 
-        .. versionadded:: 0.3
+        .. versionadded:: 0.4
         """
         if through_id > self._last_id:
             raise ValueError("commit() beyond the newest event")
