@@ -318,14 +318,14 @@ class EventLog:
     def publish(self, type_: str, worker_id: str | None, data: Mapping[str, Any]) -> Event | None:
         """Send a live-only event to the current subscribers; it is not stored (decision 0091).
 
-        The event carries the id of the newest stored event readers can see
-        (the one it follows, :attr:`committed_id`), so a stream sends it in
-        order and at once. Returns ``None`` (and builds nothing) when nobody
-        is subscribed.
+        The event carries the id of the newest stored event (the one it
+        follows), so a stream sends it in order: after that event, which with
+        a watermark means once that event is committed (decision 0111).
+        Returns ``None`` (and builds nothing) when nobody is subscribed.
         """
         if not self._live:
             return None
-        event = Event(self._committed, type_, worker_id, data, datetime.now(UTC))
+        event = Event(self._last_id, type_, worker_id, data, datetime.now(UTC))
         for subscription in self._live:
             subscription.push(event)
         return event

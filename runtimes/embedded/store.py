@@ -30,7 +30,7 @@ without suspending. A store that is not the authority keeps them current
 its committed watermark only (:meth:`EventLog.commit`): a store moves it when
 what it appended is durable in its sense, so no reader ever sees an event that
 a crash can take back (decision 0111). Live-only events
-(``worker.output_delta``) are never stored and go out at once.
+(``worker.output_delta``) are never stored and wait for no commit of their own.
 
 **Durability** is asked for with :meth:`WorkerStore.settle`: runtime
 operations that change something await it before they return, and it returns
