@@ -17,7 +17,16 @@ from typing import Annotated, Any, Literal
 import attrs
 from annotated_types import Len, doc
 
-from registry_core.constraints import ID_PATTERN, NO_BIDI_CONTROLS, NOT_BLANK, SINGLE_LINE, VISIBLE, Pattern
+from registry_core.constraints import (
+    ID_PATTERN,
+    NO_BIDI_CONTROLS,
+    NO_LINE_SEPARATORS,
+    NO_TAG_CHARACTERS,
+    NOT_BLANK,
+    SINGLE_LINE,
+    VISIBLE,
+    Pattern,
+)
 
 __all__ = [
     "Severity",
@@ -62,8 +71,9 @@ __all__ = [
 #: A runtime or worker id in a document (config): the rules of :mod:`registry_core.identifiers`.
 Identifier = Annotated[str, ID_PATTERN]
 #: A display label: 1–200 characters, no control characters, no bidi
-#: embedding, override or isolate, and something visible (issue 12).
-Label = Annotated[str, Len(1, 200), SINGLE_LINE, NO_BIDI_CONTROLS, VISIBLE]
+#: embedding, override or isolate, and something visible (issue 12); no line
+#: separators and no invisible tag characters (issue 24).
+Label = Annotated[str, Len(1, 200), SINGLE_LINE, NO_LINE_SEPARATORS, NO_BIDI_CONTROLS, NO_TAG_CHARACTERS, VISIBLE]
 #: A profile selector: ``default``, ``builtin:NAME`` or ``NAME`` (id characters).
 ProfileSelector = Annotated[str, ID_PATTERN]
 #: A capability name asked for at create: 1–64 id characters.
