@@ -70,7 +70,7 @@ def test_more_than_half_removed_compacts_and_keeps_order_and_cursors():
 
 
 def test_a_cursor_of_a_serial_never_issued_is_refused():
-    roster, ids = filled(3)
+    roster, _ids = filled(3)
     for cursor in (f"{FIRST - 1}-t", f"{FIRST + 3}-t", f"{FIRST}-other"):
         with pytest.raises(InvalidCursor):
             roster.page(cursor=cursor, limit=1)
@@ -97,7 +97,9 @@ def test_restoring_serials_out_of_order_or_range_is_refused(workers, next_serial
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["add", "remove", "page"]), st.integers(0, 40), st.integers(1, 7)), max_size=80))
+@given(
+    st.lists(st.tuples(st.sampled_from(["add", "remove", "page"]), st.integers(0, 40), st.integers(1, 7)), max_size=80)
+)
 def test_any_sequence_of_adds_removals_and_pages_agrees_with_a_plain_list(steps):
     roster: Roster[str] = Roster(first_serial=FIRST)
     live: list[str] = []
