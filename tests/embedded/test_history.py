@@ -7,10 +7,10 @@ import json
 import pytest
 
 from registry_core import TurnEngine, TurnResult
+from registry_core.blocks import Transcript
 from runtime_registry.runtimes.embedded import EmbeddedRuntime, EmbeddedSettings, ProfileSettings
 from runtime_registry.runtimes.embedded.builtin_engines import BUILTIN_ENGINES
 from runtime_registry.runtimes.embedded.history import PAGE_ENTRIES, read_history, read_history_now
-from runtime_registry.runtimes.embedded.transcript import Transcript
 
 from .history_lag import ENTRIES, filled_runtime, measure
 from .test_turns_always_end import until_idle
