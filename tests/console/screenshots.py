@@ -26,12 +26,18 @@ def populate(base_url: str) -> tuple[str, str]:
     with api(base_url) as client:
         for label in ("triage bot", "nightly report", "release notes draft"):
             worker = create_worker(client, profile="builtin:echo", label=label)
-            client.post(f"/api/runtimes/{EMBEDDED}/workers/{worker['worker_id']}/input", json={"content": f"hello, {label}"})
+            client.post(
+                f"/api/runtimes/{EMBEDDED}/workers/{worker['worker_id']}/input", json={"content": f"hello, {label}"}
+            )
         tooling = create_worker(client, profile="tooling", label="clock reader", capabilities=["tool:clock"])
-        client.post(f"/api/runtimes/{EMBEDDED}/workers/{tooling['worker_id']}/input", json={"content": "What time is it?"})
+        client.post(
+            f"/api/runtimes/{EMBEDDED}/workers/{tooling['worker_id']}/input", json={"content": "What time is it?"}
+        )
         wait_idle(client, tooling["worker_id"])
         streaming = create_worker(client, profile="drip", label="streaming assistant")
-        client.post(f"/api/runtimes/{EMBEDDED}/workers/{streaming['worker_id']}/input", json={"content": "Summarise the week"})
+        client.post(
+            f"/api/runtimes/{EMBEDDED}/workers/{streaming['worker_id']}/input", json={"content": "Summarise the week"}
+        )
         wait_idle(client, streaming["worker_id"])
         return tooling["worker_id"], streaming["worker_id"]
 

@@ -19,13 +19,20 @@ def served(tmp_path_factory):
         with api(base_url) as client:
             long = create_worker(client, profile="builtin:echo", label="long")
             for number in range(TURNS):
-                client.post(f"/api/runtimes/{EMBEDDED}/workers/{long['worker_id']}/input", json={"content": f"input {number}"})
+                client.post(
+                    f"/api/runtimes/{EMBEDDED}/workers/{long['worker_id']}/input", json={"content": f"input {number}"}
+                )
                 wait_idle(client, long["worker_id"])
         yield base_url, long["worker_id"]
 
 
 def sequences(page) -> list[int]:
-    return [int(s) for s in page.script("return [...document.querySelectorAll('#entries [data-sequence]')].map(e => e.dataset.sequence)")]
+    return [
+        int(s)
+        for s in page.script(
+            "return [...document.querySelectorAll('#entries [data-sequence]')].map(e => e.dataset.sequence)"
+        )
+    ]
 
 
 def test_the_transcript_opens_at_its_last_page_and_loads_earlier_pages_on_scroll_up(page, served):
