@@ -1,6 +1,12 @@
 """Streamed turns: the cost of a delta, delivery under load, event-loop lag, and what llm costs at startup.
 
-Run: python tests/benchmarks/bench_turns.py [--workers 100] [--subscribers 50] [--seconds 5]
+Run: python tests/benchmarks/bench_turns.py [--workers 100] [--subscribers 1 10 50 200] [--seconds 5]
+     [--before TREE]
+
+``--before TREE`` runs parts 1 and 2 twice per setting, alternately against
+TREE (a package tree laid out as installed — ``runtime_registry/server`` etc.,
+as ``.ci/check`` builds for mypy — of an older checkout) and against this one,
+each in a fresh interpreter: before and after in the same run.
 
 1. **Per-delta overhead** (in process, no sockets): an engine's ``emit`` → the
    coalescer → the event log's live publish → a stream's subscription →
@@ -38,6 +44,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+if os.environ.get("BENCH_TREE"):  # an older checkout's packages, for --before
+    sys.path.insert(0, os.environ["BENCH_TREE"])
 
 PIECES_PER_SECOND = 50
 
@@ -54,7 +62,13 @@ async def per_delta_overhead(count: int = 50_000) -> None:
     from registry_core import TurnEngine, TurnResult
     from runtime_registry.runtimes.embedded import EmbeddedRuntime, EmbeddedSettings, ProfileSettings
     from runtime_registry.runtimes.embedded.builtin_engines import BUILTIN_ENGINES
-    from runtime_registry.server.event_stream import _frame
+
+    try:  # this checkout: the per-runtime fan-out renders each live event once
+        from runtime_registry.server.live_fanout import LiveFanout, LiveReader
+    except ImportError:  # before it: a frame cache in front of each stream's render
+        from runtime_registry.server.event_stream import _frame
+
+        LiveFanout = None
 
     text = "a few words "
     done = asyncio.Event()
@@ -77,9 +91,15 @@ async def per_delta_overhead(count: int = 50_000) -> None:
     started = time.perf_counter()
     runtime.send_input(worker, "go")
     await done.wait()
-    for event in live.take(up_to=2**62):
-        _frame(event, "rt", stored=False)
-        frames += 1
+    if LiveFanout is not None:
+        fanout = LiveFanout(live, "rt", batch_seconds=0, ring_size=count + 10)
+        reader = LiveReader(fanout, 0)
+        fanout.add(live.take(up_to=2**62))
+        frames = reader.take(up_to=2**62).count(b"event: ")
+    else:
+        for event in live.take(up_to=2**62):
+            _frame(event, "rt", stored=False)
+            frames += 1
     ours = (time.perf_counter() - started) / count
 
     queue: asyncio.Queue[str] = asyncio.Queue()
@@ -277,18 +297,40 @@ def startup(rounds: int) -> None:
             )
 
 
+def compare(before: str, args: argparse.Namespace) -> None:
+    """Parts 1 and 2 against ``before`` and this checkout, alternately, each in a fresh interpreter."""
+    script = str(Path(__file__).resolve())
+    for subscribers in args.subscribers:
+        for label, tree in (("before", before), ("after", "")):
+            skip = ["startup"] if subscribers == args.subscribers[0] else ["startup", "overhead"]
+            command = [sys.executable, script, "--workers", str(args.workers), "--seconds", str(args.seconds)]
+            command += ["--subscribers", str(subscribers), "--skip", *skip]
+            load = os.getloadavg()
+            print(f"--- {label}, {subscribers} subscribers (load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f})")
+            env = {key: value for key, value in os.environ.items() if key != "BENCH_TREE"}
+            if tree:
+                env["BENCH_TREE"] = tree
+            done = subprocess.run(command, capture_output=True, text=True, env=env, cwd="/")
+            print(done.stdout.rstrip() or done.stderr[-2000:], flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--workers", type=int, default=100)
-    parser.add_argument("--subscribers", type=int, default=50)
+    parser.add_argument("--subscribers", type=int, nargs="+", default=[50])
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--startup-rounds", type=int, default=7)
     parser.add_argument("--skip", nargs="*", default=[], choices=["overhead", "load", "startup"])
+    parser.add_argument("--before", help="a package tree of an older checkout to compare with (parts 1 and 2)")
     args = parser.parse_args()
+    if args.before:
+        compare(args.before, args)
+        return
     if "overhead" not in args.skip:
         asyncio.run(per_delta_overhead())
     if "load" not in args.skip:
-        delivery_under_load(args.workers, args.subscribers, args.seconds)
+        for subscribers in args.subscribers:
+            delivery_under_load(args.workers, subscribers, args.seconds)
     if "startup" not in args.skip:
         startup(args.startup_rounds)
 
