@@ -193,7 +193,7 @@ def delivery_under_load(workers: int, subscribers: int, seconds: float) -> None:
 
     config = parse_config(
         f'[server]\nstream_heartbeat_seconds = 5\n[[runtimes]]\nid = "backend-internal"\nkind = "embedded"\n'
-        f"[runtimes.settings]\nmax_workers = {workers + 10}\n"
+        f"[runtimes.settings]\nmax_workers = {workers + 10}\n[runtimes.settings.store]\nbackend = \"memory\"\n"
         '[runtimes.settings.profiles.stream]\nengine = "bench-stream"\nmax_turn_seconds = 600\n'
     )
     discovered = (*discover_plugins(), DiscoveredPlugin("bench", "1", "bench", load=lambda: streaming_plugin(seconds)))
