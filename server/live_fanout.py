@@ -138,6 +138,16 @@ class LiveFanout:
             self._end += 1
         self._wake()
 
+    def pull(self) -> None:
+        """Render what the runtime published and the task has not taken yet.
+
+        A stream calls this (through :meth:`LiveReader.pending`) before it
+        sends stored events: a live event published before a stored one must
+        go out before it, even while the task still waits out its batch.
+        """
+        if self._source.pending():
+            self.add(self._source.take(up_to=_ALL))
+
     def _take(self, reader: LiveReader, up_to: int) -> bytes:
         position = reader.position
         if position < self._base:
@@ -177,8 +187,10 @@ class LiveReader:
         self._closed = False
 
     def pending(self) -> bool:
-        """Whether frames were added that this reader has not taken."""
-        return self.position < self._fanout._end
+        """Whether there are live frames this reader has not taken (the runtime's newest included)."""
+        fanout = self._fanout
+        fanout.pull()
+        return self.position < fanout._end
 
     def take(self, *, up_to: int) -> bytes:
         """The frames of the live events that follow stored events up to ``up_to``, joined ("" for none).

@@ -21,6 +21,9 @@ each in a fresh interpreter: before and after in the same run.
    is receipt minus emission of the newest piece in a delta (delivery) and of
    the oldest (delivery + coalescing wait). A task in the server's loop
    sleeps 10 ms at a time and records how late it wakes (event-loop lag).
+4. **serve to /healthz** (``--before`` compares with an older tree): wall time
+   from starting ``runtime-registry serve`` to its first ``/healthz`` 200, with
+   and without an ``llm`` profile, interleaved fresh processes.
 3. **Startup**: wall time of ``runtime-registry check-config`` (a fresh
    interpreter: imports, plugin discovery, assembly) for the default
    configuration against one with an ``llm`` profile, interleaved; and which
@@ -193,7 +196,7 @@ def delivery_under_load(workers: int, subscribers: int, seconds: float) -> None:
 
     config = parse_config(
         f'[server]\nstream_heartbeat_seconds = 5\n[[runtimes]]\nid = "backend-internal"\nkind = "embedded"\n'
-        f"[runtimes.settings]\nmax_workers = {workers + 10}\n[runtimes.settings.store]\nbackend = \"memory\"\n"
+        f'[runtimes.settings]\nmax_workers = {workers + 10}\n[runtimes.settings.store]\nbackend = "memory"\n'
         '[runtimes.settings.profiles.stream]\nengine = "bench-stream"\nmax_turn_seconds = 600\n'
     )
     discovered = (*discover_plugins(), DiscoveredPlugin("bench", "1", "bench", load=lambda: streaming_plugin(seconds)))
@@ -297,12 +300,66 @@ def startup(rounds: int) -> None:
             )
 
 
+def serve_startup(rounds: int, before: str | None) -> None:
+    """Wall time from starting ``runtime-registry serve`` to its first ``/healthz`` 200, with and without an llm profile.
+
+    Interleaved fresh processes; with ``before``, the older tree's serve too
+    (its packages first on ``PYTHONPATH``).
+    """
+    from tests.support.server_process import free_port, healthz_status, serve_command
+
+    with tempfile.TemporaryDirectory() as folder:
+        configs = {}
+        for name, profile in (
+            ("default", ""),
+            ("llm profile", '[runtimes.settings.profiles.assistant]\nengine = "llm"\nmodel = "gpt-4o-mini"\n'),
+        ):
+            path = Path(folder) / f"{name.replace(' ', '-')}.toml"
+            path.write_text(
+                '[[runtimes]]\nid = "backend-internal"\nkind = "embedded"\n[runtimes.settings.store]\nbackend = "memory"\n'
+                + profile
+            )
+            configs[name] = path
+        trees = {"after": ""} if before is None else {"before": before, "after": ""}
+        times: dict[tuple[str, str], list[float]] = {(t, c): [] for t in trees for c in configs}
+        for _ in range(rounds):
+            for tree_name, tree in trees.items():
+                for config_name, path in configs.items():
+                    env = {key: value for key, value in os.environ.items() if not key.startswith("RUNTIME_REGISTRY_")}
+                    env.pop("BENCH_TREE", None)
+                    if tree:
+                        env["PYTHONPATH"] = tree
+                    port = free_port()
+                    command = serve_command("--host", "127.0.0.1", "--port", str(port), "--config", str(path))
+                    started = time.perf_counter()
+                    process = subprocess.Popen(
+                        command, cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                    )
+                    try:
+                        while healthz_status(port) != 200:
+                            if process.poll() is not None:
+                                raise SystemExit(f"serve exited with {process.returncode} ({tree_name}, {config_name})")
+                            time.sleep(0.005)
+                        times[(tree_name, config_name)].append((time.perf_counter() - started) * 1000)
+                    finally:
+                        process.terminate()
+                        process.wait(15)
+        for tree_name in trees:
+            base = statistics.median(times[(tree_name, "default")])
+            for config_name in configs:
+                values = times[(tree_name, config_name)]
+                print(
+                    f"4. serve to /healthz 200, {tree_name}, {config_name}: median {statistics.median(values):.0f} ms, "
+                    f"best {min(values):.0f} ms ({statistics.median(values) / base:.2f}x of default)"
+                )
+
+
 def compare(before: str, args: argparse.Namespace) -> None:
     """Parts 1 and 2 against ``before`` and this checkout, alternately, each in a fresh interpreter."""
     script = str(Path(__file__).resolve())
     for subscribers in args.subscribers:
         for label, tree in (("before", before), ("after", "")):
-            skip = ["startup"] if subscribers == args.subscribers[0] else ["startup", "overhead"]
+            skip = ["startup", "serve"] if subscribers == args.subscribers[0] else ["startup", "serve", "overhead"]
             command = [sys.executable, script, "--workers", str(args.workers), "--seconds", str(args.seconds)]
             command += ["--subscribers", str(subscribers), "--skip", *skip]
             load = os.getloadavg()
@@ -320,11 +377,14 @@ def main() -> None:
     parser.add_argument("--subscribers", type=int, nargs="+", default=[50])
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--startup-rounds", type=int, default=7)
-    parser.add_argument("--skip", nargs="*", default=[], choices=["overhead", "load", "startup"])
+    parser.add_argument("--skip", nargs="*", default=[], choices=["overhead", "load", "startup", "serve"])
     parser.add_argument("--before", help="a package tree of an older checkout to compare with (parts 1 and 2)")
     args = parser.parse_args()
     if args.before:
-        compare(args.before, args)
+        if "serve" not in args.skip:
+            serve_startup(args.startup_rounds, args.before)
+        if "load" not in args.skip:
+            compare(args.before, args)
         return
     if "overhead" not in args.skip:
         asyncio.run(per_delta_overhead())
@@ -333,6 +393,8 @@ def main() -> None:
             delivery_under_load(args.workers, subscribers, args.seconds)
     if "startup" not in args.skip:
         startup(args.startup_rounds)
+    if "serve" not in args.skip:
+        serve_startup(args.startup_rounds, None)
 
 
 if __name__ == "__main__":

@@ -138,3 +138,15 @@ async def test_the_batch_wait_gathers_a_moments_events_into_one_wake():
     await asyncio.wait_for(reader.changed(), 1)
     assert texts(reader.take(up_to=1)) == ["a", "b"]
     reader.close()
+
+
+async def test_a_live_event_still_in_the_batch_wait_goes_out_before_a_later_stored_event():
+    source = LiveSubscription()
+    fanout = LiveFanout(source, "rt", batch_seconds=10)  # the task would hold it for 10 s
+    reader = fanout.open()
+    await asyncio.sleep(0)
+    source.push(delta(5, "early"))
+    # The stream is about to send stored event 6: it asks first, and gets the delta now.
+    assert reader.pending()
+    assert texts(reader.take(up_to=5)) == ["early"]
+    reader.close()
