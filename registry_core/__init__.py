@@ -221,13 +221,13 @@ __all__ = [
     "validate_identifier",
 ]
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 # The converter pulls in cattrs; a plugin that never converts JSON never pays for it.
 _LAZY = dict.fromkeys(("converter", "format_timestamp", "structure", "unstructure"), "registry_core.converter")
 
 # Host names that version 0.1 exported from here: they keep working, with a
-# DeprecationWarning, until 0.3 (docs/decisions/0070).
+# DeprecationWarning, until 1.0 (docs/decisions/0070, 0161).
 _MOVED_TO_HOST = frozenset(
     {
         "Assembly",

@@ -1,4 +1,4 @@
-"""Keeps the module paths that moved out of registry_core in 0.2 importable for one release."""
+"""Keeps the module paths that moved out of registry_core in 0.2 importable, with a warning, until 1.0 (decision 0161)."""
 
 import importlib
 import warnings
@@ -11,7 +11,7 @@ def forward(old_name: str, new_name: str) -> ModuleType:
     The import is by name, so the plugin API holds no static import of the host.
     """
     warnings.warn(
-        f"{old_name} moved to {new_name}; the old path goes in 0.3",
+        f"{old_name} moved to {new_name}; the old path goes in 1.0",
         DeprecationWarning,
         stacklevel=3,
     )
@@ -21,7 +21,7 @@ def forward(old_name: str, new_name: str) -> ModuleType:
 def host_name(name: str) -> object:
     """Warn that ``registry_core.<name>`` moved to the host and return it from there."""
     warnings.warn(
-        f"registry_core.{name} moved to runtime_registry.host.{name}; the old name goes in 0.3",
+        f"registry_core.{name} moved to runtime_registry.host.{name}; the old name goes in 1.0",
         DeprecationWarning,
         stacklevel=3,
     )

@@ -1,4 +1,4 @@
-"""Deprecated: moved to :mod:`runtime_registry.host.registry` in 0.2; this path goes in 0.3."""
+"""Deprecated: moved to :mod:`runtime_registry.host.registry` in 0.2; this path goes in 1.0 (docs/decisions/0161)."""
 
 import sys
 

@@ -11,4 +11,4 @@ The installed import names all belong to this project (docs/decisions/0070):
 - :mod:`runtime_registry.testing` — the conformance suite and test helpers for plugin authors.
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

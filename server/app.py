@@ -24,16 +24,16 @@ from starlette.middleware import Middleware
 from registry_core import __version__
 from runtime_registry.host.assembly import Assembly, assemble
 from runtime_registry.host.config import RegistryConfig, apply_environment
-from runtime_registry.server.auth import BearerAuthMiddleware
-from runtime_registry.server.body_limit import BodyLimitMiddleware
-from runtime_registry.server.browser_guard import BrowserGuardMiddleware
 from runtime_registry.server.endpoints import build_routes
 from runtime_registry.server.error_handlers import exception_handlers
-from runtime_registry.server.host_policy import HostPolicy
+from runtime_registry.server.middleware.auth import BearerAuthMiddleware
+from runtime_registry.server.middleware.body_limit import BodyLimitMiddleware
+from runtime_registry.server.middleware.browser_guard import BrowserGuardMiddleware
+from runtime_registry.server.middleware.host_policy import HostPolicy
+from runtime_registry.server.middleware.origin_policy import OriginPolicy
+from runtime_registry.server.middleware.request_head import RequestHeadMiddleware
+from runtime_registry.server.middleware.request_ids import RequestIdMiddleware
 from runtime_registry.server.openapi import openapi_bytes
-from runtime_registry.server.origin_policy import OriginPolicy
-from runtime_registry.server.request_head import RequestHeadMiddleware
-from runtime_registry.server.request_ids import RequestIdMiddleware
 
 __all__ = ["create_app"]
 

@@ -21,7 +21,7 @@ from starlette.routing import BaseRoute, Route
 from registry_core.errors import RegistryError
 from registry_core.identifiers import validate_identifier
 from runtime_registry.server.errors import MalformedRequest, MethodNotAllowed, RouteNotFound, status_of
-from runtime_registry.server.request_ids import request_id_of
+from runtime_registry.server.middleware.request_ids import request_id_of
 from runtime_registry.server.responses import error_response, internal_error_response
 
 __all__ = ["exception_handlers"]

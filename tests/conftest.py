@@ -36,3 +36,32 @@ def _own_working_directory(
     monkeypatch.chdir(directory)
     monkeypatch.delenv("RUNTIME_REGISTRY_DATA_DIR", raising=False)
     return directory
+
+
+# -- CI must run the PostgreSQL tests (tests/postgres, marked ``postgres``) ------
+
+#: Set by .ci/run: the session fails if a ``postgres`` test was skipped or none passed.
+REQUIRE_POSTGRES = "RUNTIME_REGISTRY_REQUIRE_POSTGRES"
+_postgres_reports = {"passed": 0, "skipped": 0}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    # Under pytest-xdist the controller sees every worker's reports here.
+    if "postgres" not in report.keywords:
+        return
+    if report.skipped:
+        _postgres_reports["skipped"] += 1
+    elif report.when == "call" and report.passed:
+        _postgres_reports["passed"] += 1
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if not os.environ.get(REQUIRE_POSTGRES) or hasattr(session.config, "workerinput"):
+        return
+    passed, skipped = _postgres_reports["passed"], _postgres_reports["skipped"]
+    if skipped or not passed:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        message = f"{REQUIRE_POSTGRES}: {passed} PostgreSQL tests passed and {skipped} were skipped; all must run"
+        if reporter is not None:
+            reporter.write_line(message, red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

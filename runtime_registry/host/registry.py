@@ -700,11 +700,11 @@ def _deprecated_cursor_error(error: InvalidRequest, runtime: _Runtime) -> Invali
     ``list_workers`` takes no body and the registry has checked ``limit``, so
     the only request it can find invalid is the cursor. Providers written for
     0.1 raised ``InvalidRequest`` for it; that keeps working, with a
-    DeprecationWarning, until 0.3 (docs/decisions/0074).
+    DeprecationWarning, until 1.0 (docs/decisions/0074, 0161).
     """
     warnings.warn(
         f"runtime kind {runtime.kind!r}: raise registry_core.InvalidCursor, not InvalidRequest, for a list cursor "
-        "the runtime did not issue; InvalidRequest from list_workers stops meaning that in 0.3",
+        "the runtime did not issue; InvalidRequest from list_workers stops meaning that in 1.0",
         DeprecationWarning,
         stacklevel=2,
     )

@@ -13,9 +13,9 @@ from __future__ import annotations
 import asyncio
 import time
 
-from runtime_registry.server.browser_guard import BrowserGuardMiddleware
-from runtime_registry.server.host_policy import HostPolicy
-from runtime_registry.server.origin_policy import OriginPolicy
+from runtime_registry.server.middleware.browser_guard import BrowserGuardMiddleware
+from runtime_registry.server.middleware.host_policy import HostPolicy
+from runtime_registry.server.middleware.origin_policy import OriginPolicy
 
 ROUNDS, REQUESTS = 7, 50_000
 

@@ -190,9 +190,20 @@ def imported_modules(path: Path) -> list[str]:
     return names
 
 
+def is_module(path: Path, root: Path) -> bool:
+    """Is ``path`` a module of the package at ``root``: is every folder between them a package?
+
+    Package data that happens to be Python (the new-kind template) is not.
+    """
+    return all(
+        (folder / "__init__.py").exists() for folder in path.parents if folder != root and folder.is_relative_to(root)
+    )
+
+
 def layer_breaches(layer: str) -> list[str]:
     breaches = []
-    for path in sorted(FOLDER_OF_LAYER[layer].rglob("*.py")):
+    root = FOLDER_OF_LAYER[layer]
+    for path in sorted(p for p in root.rglob("*.py") if is_module(p, root)):
         if layer == "api" and path.name in DEPRECATED_FORWARDERS:
             continue
         for module in imported_modules(path):
@@ -233,6 +244,8 @@ def test_every_package_folder_is_in_the_distributions_package_list():
     found = set()
     for name, folder in folder_of.items():
         for marker in folder.rglob("__init__.py"):
+            if not is_module(marker, folder):
+                continue
             relative = marker.parent.relative_to(folder).parts
             found.add(".".join((name, *relative)))
     assert found == set(setuptools_table["packages"])

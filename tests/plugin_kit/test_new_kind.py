@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from runtime_registry.server.cli import main
-from runtime_registry.server.new_kind import names_for
+from runtime_registry.server.cli.new_kind import names_for
 
 from .installed_plugin import create_plugin_environment, run_cli
 

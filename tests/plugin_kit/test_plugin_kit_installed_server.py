@@ -21,7 +21,7 @@ from .installed_plugin import create_plugin_environment, run_cli, running_server
 pytestmark = [
     pytest.mark.skipif(
         importlib.util.find_spec("runtime_registry.server.cli") is None,
-        reason="the runtime-registry CLI (server/cli.py) does not exist yet",
+        reason="the runtime-registry CLI (server/cli/) does not exist yet",
     ),
     pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="process checks read /proc"),
 ]

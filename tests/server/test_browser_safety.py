@@ -216,7 +216,7 @@ async def test_with_a_token_and_allowed_hosts_the_host_is_checked():
 
 
 async def test_a_refused_host_is_logged_once_per_name(default_app, caplog):
-    with caplog.at_level(logging.WARNING, logger="runtime_registry.server.browser_guard"):
+    with caplog.at_level(logging.WARNING, logger="runtime_registry.server.middleware.browser_guard"):
         for _ in range(3):
             await default_app.request("GET", "/api/runtimes", host="evil.example")
         await default_app.request("GET", "/api/runtimes", host="other.example")
@@ -416,7 +416,7 @@ def test_the_new_codes_are_in_the_one_status_table():
 
 
 def test_the_memory_of_accepted_hosts_is_bounded_whatever_ports_clients_name():
-    from runtime_registry.server.host_policy import HostPolicy
+    from runtime_registry.server.middleware.host_policy import HostPolicy
 
     policy = HostPolicy()
     assert all(policy.accepts(f"127.0.0.1:{port}".encode()) for port in range(1, 3000))

@@ -108,7 +108,7 @@ def test_plugins_json_stays_json_when_a_plugin_prints_while_it_is_imported(capsy
         return object()
 
     chatty = DiscoveredPlugin(name="chatty", version="1.0", distribution="chatty", load=chatty_plugin)
-    monkeypatch.setattr("runtime_registry.server.cli.discover_plugins", lambda: (chatty,))
+    monkeypatch.setattr("runtime_registry.server.cli.plugins.discover_plugins", lambda: (chatty,))
     code, out, err = run(capsys, "plugins", "--json")
     assert code == 0
     assert [p["name"] for p in json.loads("\n".join(out))["items"]] == ["chatty"]

@@ -2,12 +2,12 @@
 
 One header scan per request, then:
 
-1. ``Host`` (:class:`~runtime_registry.server.host_policy.HostPolicy`), when the policy is on:
+1. ``Host`` (:class:`~runtime_registry.server.middleware.host_policy.HostPolicy`), when the policy is on:
    anything else than an address, ``localhost`` or an allowed name is
    ``421 misdirected_request`` — a DNS-rebinding page never reaches a route.
    ``/healthz`` is exempt: probes send whatever ``Host`` they like, and it
    says nothing.
-2. ``Origin`` (:class:`~runtime_registry.server.origin_policy.OriginPolicy`) on state-changing
+2. ``Origin`` (:class:`~runtime_registry.server.middleware.origin_policy.OriginPolicy`) on state-changing
    methods: another site's page is ``403 forbidden_origin``.
 3. CORS for the configured origins: preflights answered here (before auth: a
    browser never sends credentials on a preflight), and their answers —
@@ -27,8 +27,8 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runtime_registry.server.errors import ForbiddenOrigin, MisdirectedRequest
-from runtime_registry.server.host_policy import HostPolicy, host_name_of
-from runtime_registry.server.origin_policy import (
+from runtime_registry.server.middleware.host_policy import HostPolicy, host_name_of
+from runtime_registry.server.middleware.origin_policy import (
     CORS_ALLOWED_HEADERS,
     CORS_ALLOWED_METHODS,
     CORS_EXPOSED_HEADERS,
@@ -40,7 +40,7 @@ from runtime_registry.server.responses import error_response
 
 __all__ = ["BrowserGuardMiddleware", "HOST_CHECK_EXEMPT_PATHS"]
 
-log = logging.getLogger("runtime_registry.server.browser_guard")
+log = logging.getLogger("runtime_registry.server.middleware.browser_guard")
 
 #: Paths served whatever the ``Host``: liveness probes.
 HOST_CHECK_EXEMPT_PATHS = frozenset({"/healthz"})

@@ -1,0 +1,95 @@
+"""The ``runtime-registry`` command: ``serve``, ``plugins``, ``check-config`` and ``new-kind``.
+
+Everything an operator can get wrong (a missing or broken config file, a port
+in use, a public address without a token) ends in one line on stderr and a
+non-zero exit, never a traceback. Exit codes: 0 success (also after SIGTERM or
+Ctrl-C while serving), 1 the server could not start, 2 the configuration or the
+command line is wrong, 130 interrupted before the server started.
+
+One module per command (:mod:`.serve`, :mod:`.plugins`, :mod:`.check_config`,
+:mod:`.new_kind`); :mod:`.common` holds what they share.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from registry_core import __version__
+from runtime_registry.host.config import ConfigError
+from runtime_registry.server.cli.common import EXIT_INTERRUPTED, EXIT_USAGE, PROG, error
+from runtime_registry.server.cli.serve import GRACEFUL_SHUTDOWN_SECONDS, connection_limits
+
+__all__ = ["main", "build_parser", "connection_limits", "GRACEFUL_SHUTDOWN_SECONDS"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for documentation and tests)."""
+    parser = argparse.ArgumentParser(prog=PROG, description="A registry of runtimes for long-lived agent workers.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="serve the HTTP API", description="Serve the HTTP API with uvicorn.")
+    serve.add_argument("--config", metavar="FILE", help="TOML configuration (default: one embedded runtime)")
+    serve.add_argument("--host", help="address to bind (default: server.host, 127.0.0.1)")
+    serve.add_argument("--port", type=_port, help="TCP port (default: server.port, 8000)")
+    serve.add_argument(
+        "--allow-insecure-bind",
+        action="store_true",
+        help="allow a non-loopback host without a token (anyone who reaches it can drive the workers)",
+    )
+    serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default="info")
+    serve.add_argument("--no-access-log", action="store_true", help="do not log one line per request")
+
+    plugins = commands.add_parser(
+        "plugins", help="list discovered plugins", description="List discovered plugins and their state."
+    )
+    plugins.add_argument("--config", metavar="FILE", help="TOML configuration whose [plugins] table applies")
+    plugins.add_argument("--json", action="store_true", help="print JSON (the body of GET /api/plugins)")
+
+    check = commands.add_parser(
+        "check-config",
+        help="validate a configuration file",
+        description="Validate a configuration file without serving.",
+    )
+    check.add_argument("file", metavar="FILE")
+
+    new_kind = commands.add_parser(
+        "new-kind",
+        help="write a new runtime kind's package",
+        description="Write a pip package providing a new runtime kind: entry point, provider, settings, tests, README.",
+    )
+    new_kind.add_argument("name", metavar="NAME", help="the kind name (lowercase letters, digits and '-')")
+    new_kind.add_argument(
+        "directory", metavar="DIR", nargs="?", help="where to write it (default: ./runtime-registry-NAME)"
+    )
+    return parser
+
+
+def _port(value: str) -> int:
+    if value.isdigit() and 0 <= int(value) <= 65535:
+        return int(value)
+    raise argparse.ArgumentTypeError("must be an integer from 0 to 65535")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    args = build_parser().parse_args(argv)
+    # Each command's module is imported when it runs, so that `plugins` and `check-config` stay quick.
+    if args.command == "serve":
+        from runtime_registry.server.cli.serve import serve as command
+    elif args.command == "plugins":
+        from runtime_registry.server.cli.plugins import plugins as command
+    elif args.command == "check-config":
+        from runtime_registry.server.cli.check_config import check_config as command
+    else:
+        from runtime_registry.server.cli.new_kind import new_kind as command
+    try:
+        return command(args)
+    except ConfigError as exc:
+        for line in exc.lines():
+            error(line)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        # Ctrl-C before the server took over the signals (while loading plugins, say).
+        return EXIT_INTERRUPTED
