@@ -41,6 +41,11 @@ __all__ = ["DEFAULT_BATCH_SECONDS", "DEFAULT_RING_SIZE", "LiveFanout", "LiveRead
 
 #: How long the fan-out waits after a live event for others before it renders and wakes the streams.
 DEFAULT_BATCH_SECONDS = 0.01
+#: Readers per DEFAULT_BATCH_SECONDS of wait: with more streams the wait grows (one
+#: socket send per stream per batch is most of the cost), up to MAX_BATCH_SECONDS.
+READERS_PER_BATCH_STEP = 20
+#: The longest batch wait, whatever the number of streams (it adds to every delta's latency).
+MAX_BATCH_SECONDS = 0.025
 #: Rendered live frames kept per runtime for streams that are behind (about 300 B each).
 DEFAULT_RING_SIZE = 4096
 _ALL = 2**63
@@ -101,6 +106,11 @@ class LiveFanout:
             self._wake()
             self._on_empty(self)
 
+    def batch_wait(self) -> float:
+        """The wait for a batch now: ``batch_seconds``, longer with many readers (at most ``MAX_BATCH_SECONDS``)."""
+        steps = max(1.0, self._readers / READERS_PER_BATCH_STEP)
+        return min(self._batch_seconds * steps, max(self._batch_seconds, MAX_BATCH_SECONDS))
+
     def changed(self) -> asyncio.Future[None]:
         """A future that completes when frames are added (one future shared by every reader)."""
         if self._changed is None or self._changed.done():
@@ -119,7 +129,7 @@ class LiveFanout:
                 # Let the other events of this moment join: the streams then
                 # wake about 1/batch_seconds times a second however many
                 # workers stream.
-                await asyncio.sleep(self._batch_seconds)
+                await asyncio.sleep(self.batch_wait())
             self.add(source.take(up_to=_ALL))
 
     def add(self, events: list[Event]) -> None:

@@ -150,3 +150,15 @@ async def test_a_live_event_still_in_the_batch_wait_goes_out_before_a_later_stor
     assert reader.pending()
     assert texts(reader.take(up_to=5)) == ["early"]
     reader.close()
+
+
+async def test_the_batch_wait_grows_with_readers_up_to_a_bound():
+    fanout = LiveFanout(LiveSubscription(), "rt")
+    readers = [fanout.open()]
+    assert fanout.batch_wait() == pytest.approx(0.01)
+    readers += [fanout.open() for _ in range(39)]
+    assert fanout.batch_wait() == pytest.approx(0.02)
+    readers += [fanout.open() for _ in range(160)]
+    assert fanout.batch_wait() == pytest.approx(0.025)
+    for reader in readers:
+        reader.close()
