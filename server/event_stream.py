@@ -55,6 +55,10 @@ __all__ = ["event_stream_endpoint", "HEARTBEAT_COMMENT"]
 HEARTBEAT_COMMENT = "heartbeat"
 #: How long a stream may take to end itself once shutdown begins before it is cancelled.
 SHUTDOWN_GRACE_SECONDS = 2.0
+#: The most one write to a stream's client holds (a larger frame goes alone):
+#: what a client that does not read keeps in the server's memory, beside the
+#: transport's own high-water mark.
+WRITE_BYTES = 64 * 1024
 
 
 def _sse() -> ModuleType:
@@ -147,13 +151,24 @@ async def _events(
             # Everything ready goes out as one write: a busy runtime costs one
             # send per batch, not one per event.
             frames: list[bytes] = []
+            buffered = 0
             for event in page.events:
                 if live is not None and live.pending():
                     # Live events that came before this stored one go first.
                     frames.append(live.take(up_to=event.id - 1))
-                frames.append(stored_frame(event, runtime_id))
+                frame = stored_frame(event, runtime_id)
+                frames.append(frame)
+                buffered += len(frame)
+                if buffered >= WRITE_BYTES:
+                    # A write goes whole into the transport's buffer, read or
+                    # not; the next waits until the client has taken it (flow
+                    # control). So a client that does not read holds about
+                    # WRITE_BYTES (or one large frame), not a page (issue 24, point 10).
+                    yield _joined(frames)
+                    frames, buffered = [], 0
+                    await asyncio.sleep(0)
             if frames:
-                yield b"".join(frames)
+                yield _joined(frames)
                 # Writing to a socket whose client is gone neither fails nor
                 # suspends: the transport drops the bytes (asyncio logs a
                 # warning for each), and the disconnect is only seen by a task
@@ -168,9 +183,12 @@ async def _events(
                     if live is not None and live.pending():
                         chunk = live.take(up_to=cursor)
                         if chunk:
-                            yield chunk
+                            # At most WRITE_BYTES a write, as for stored events (the
+                            # chunk is shared; a slice is this client's copy).
+                            for start in range(0, len(chunk), WRITE_BYTES):
+                                yield chunk if len(chunk) <= WRITE_BYTES else chunk[start : start + WRITE_BYTES]
+                                await asyncio.sleep(0)  # as above: let a dropped client be noticed
                             sent_live = True
-                            await asyncio.sleep(0)  # as above: let a dropped client be noticed
                             continue
                     if stored is None:
                         stored = asyncio.ensure_future(
@@ -203,6 +221,11 @@ async def _events(
                 await stored
         if live is not None:
             live.close()
+
+
+def _joined(frames: list[bytes]) -> bytes:
+    """One write of ``frames``; a single frame is sent as it is (the cached object, no copy)."""
+    return frames[0] if len(frames) == 1 else b"".join(frames)
 
 
 def _error_event(name: str, error: RegistryError) -> ServerSentEvent:

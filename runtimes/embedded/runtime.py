@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 
 import attrs
 
-from registry_core.engines import TokenUsage, TurnEngine, TurnFailed, TurnResult
+from registry_core.engines import TokenUsage, TurnEngine, TurnResult
 from registry_core.errors import (
     CapacityExceeded,
     InvalidCursor,
@@ -61,6 +61,7 @@ from runtime_registry.runtimes.embedded.settings import EmbeddedSettings
 from runtime_registry.runtimes.embedded.store import MemoryStore, StoreMeta, StoreSnapshot, StoreUnusable, WorkerStore
 from runtime_registry.runtimes.embedded.store_budget import WORKER_RECORD_BYTES, StoreBudget
 from runtime_registry.runtimes.embedded.transcript import ASSISTANT, ENTRY_ENVELOPE_BYTES
+from runtime_registry.runtimes.embedded.turn_task import TurnTasks, log_failure, run_turn_task
 from runtime_registry.runtimes.embedded.turns import EmbeddedTurn
 from runtime_registry.runtimes.embedded.workers import BUSY, IDLE, STOPPED, WorkerRecord
 
@@ -110,6 +111,7 @@ class EmbeddedRuntime:
     :param engines: the turn engines profiles may use (what the loaded
         plugins registered); ``None`` for the builtin ``record`` and ``echo``.
     :param tools: the tools profiles may list (none if omitted).
+    :param name: what log lines call this runtime (the provider gives its runtime id).
     :raises InvalidRequest: a profile names an engine or tool that is not
         there, or its engine refused a setting (paths relative to the settings).
     """
@@ -123,8 +125,12 @@ class EmbeddedRuntime:
         store: WorkerStore | None = None,
         engines: Mapping[str, TurnEngine] | None = None,
         tools: Mapping[str, WorkerTool] | None = None,
+        name: str = "embedded",
     ) -> None:
         self.settings = settings = settings or EmbeddedSettings()
+        self.name = name
+        # Every turn task until it ends (cancelled ones too): close waits for them.
+        self._turn_tasks = TurnTasks()
         self.profiles = ProfileBook(settings.profiles, settings.default_profile, engines=engines, tools=tools)
         self.store = store = MemoryStore() if store is None else store
         self.events = EventLog(
@@ -359,7 +365,7 @@ class EmbeddedRuntime:
         self._check_writable()
         # Before anything changes: outside a running loop this raises, and the
         # worker must not be left busy with no turn.
-        loop = asyncio.get_running_loop()
+        asyncio.get_running_loop()
         worker = self.get_worker(worker_id)
         if worker.status is STOPPED:
             raise WorkerStopped("the worker is stopped and takes no more input", worker_id=worker_id)
@@ -414,41 +420,15 @@ class EmbeddedRuntime:
             deltas_per_second=self.settings.output_deltas_per_second,
             budget=budget,
         )
-        worker.turn = loop.create_task(self._run_turn(worker, turn))
+        worker.turn = self._turn_tasks.start(
+            run_turn_task(
+                turn,
+                profile.engine,
+                complete=lambda result: self._end_turn(worker, turn.number, result),
+                fail=lambda code, message, cause: self._fail_turn(turn, code, message, cause),
+            )
+        )
         return sequence, accepted.id
-
-    async def _run_turn(self, worker: WorkerRecord, turn: EmbeddedTurn) -> None:
-        """Run the profile's engine for one turn and end the turn by what it did.
-
-        Cancel, stop, delete and close detach the task from the worker first
-        and then cancel it: the ``CancelledError`` lands on whatever the engine
-        awaits, and a cancelled turn writes nothing more.
-        """
-        profile = worker.profile
-        try:
-            async with asyncio.timeout(profile.settings.max_turn_seconds):
-                result = await profile.engine.run(turn)
-            if not isinstance(result, TurnResult):
-                raise TypeError(f"engine {profile.engine.name!r} returned {type(result).__name__}, not a TurnResult")
-            if turn.current:
-                turn.deltas.flush()
-                self._end_turn(worker, turn.number, result)
-        except asyncio.CancelledError:
-            turn.deltas.discard()
-            raise
-        except TimeoutError:
-            self._fail_turn(
-                turn, "turn_timeout", f"the turn took longer than {profile.settings.max_turn_seconds:g} seconds"
-            )
-        except TurnFailed as exc:
-            self._fail_turn(turn, exc.code, exc.message)
-        except Exception:
-            # A bug, not a client's doing: log it, leave the worker usable and
-            # say so without the exception's text.
-            log.exception(
-                "embedded runtime: engine %r failed in a turn of worker %s", profile.engine.name, worker.worker_id
-            )
-            self._fail_turn(turn, "engine_error", "the turn failed unexpectedly")
 
     def _end_turn(self, worker: WorkerRecord, turn_number: int, result: TurnResult) -> None:
         """Add the reply, if any, and make the worker idle."""
@@ -480,13 +460,16 @@ class EmbeddedRuntime:
             {"turn": turn_number, "usage": _usage_data(result.usage), "stop_reason": result.stop_reason},
         )
 
-    def _fail_turn(self, turn: EmbeddedTurn, code: str, message: str) -> None:
+    def _fail_turn(self, turn: EmbeddedTurn, code: str, message: str, cause: str | None = None) -> None:
         turn.deltas.discard()
-        self._fail_turn_of(turn._worker, turn.number, code, message)
+        self._fail_turn_of(turn._worker, turn.number, code, message, cause)
 
-    def _fail_turn_of(self, worker: WorkerRecord, turn_number: int, code: str, message: str) -> None:
+    def _fail_turn_of(
+        self, worker: WorkerRecord, turn_number: int, code: str, message: str, cause: str | None = None
+    ) -> None:
         # Only while the turn is still the worker's (not cancelled, or superseded).
         if worker.turn is not None and worker.turn_number == turn_number:
+            log_failure(self.name, worker.worker_id, turn_number, code, cause)
             if self.budget is not None:
                 self.budget.settle(worker.worker_id)
             worker.turn = None
@@ -607,7 +590,6 @@ class EmbeddedRuntime:
             return
         self._closed = True
         durable = self.store.durable
-        turns = []
         for worker in self._workers.values():
             turn = worker.turn
             if turn is not None:
@@ -617,11 +599,10 @@ class EmbeddedRuntime:
                 else:
                     self._cancel_turn(worker, "shutdown")
                     worker.status = IDLE
-                turns.append(turn)
         self.events.close()
-        if turns:
-            # Let the cancelled tasks finish so none is destroyed pending.
-            await asyncio.wait(turns)
+        # Let the cancelled tasks finish so none is destroyed pending (for a
+        # bounded time: an engine that ignores cancellation may never finish).
+        await self._turn_tasks.drain()
         await self.store.close()
 
     def _check_open(self) -> None:

@@ -261,6 +261,8 @@ class ReferenceProvider(RuntimeProvider):
 class ReferenceConformance(RuntimeConformance):
     """The suite, pointed at :class:`ReferenceProvider` (or a subclass named by ``provider_type``)."""
 
+    contract_version = "0.3"
+
     provider_type: type[ReferenceProvider] = ReferenceProvider
 
     def make_provider(self, runtime_id: str) -> RuntimeProvider:
