@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
 import multiprocessing
 import os
 import statistics
@@ -95,9 +96,13 @@ async def per_delta_overhead(count: int = 20_000, rounds: int = 7) -> None:
         runtime = EmbeddedRuntime(settings, engines={**BUILTIN_ENGINES, "emitting": TurnEngine("emitting", emitting)})
         live = runtime.events.subscribe()
         live._queue = __import__("collections").deque(maxlen=count + 10)  # keep every delta for this measurement
-        worker = runtime.create_worker().worker.worker_id
+        # Awaited since the store seam (issue 17); plain calls in older trees (--before).
+        created = runtime.create_worker()
+        worker = (await created if inspect.isawaitable(created) else created).worker.worker_id
         started = time.thread_time()
-        runtime.send_input(worker, "go")
+        accepted = runtime.send_input(worker, "go")
+        if inspect.isawaitable(accepted):
+            await accepted
         await done.wait()
         emitted = time.thread_time()
         if LiveFanout is not None:
