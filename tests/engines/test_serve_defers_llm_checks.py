@@ -47,7 +47,7 @@ def test_a_bad_model_does_not_stop_serve_but_degrades_its_runtime_and_fails_its_
             assert accepted.status_code == 202
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline:
-                events = client.get(f"{RUNTIME}/events", params={"worker_id": worker}).json()["events"]
+                events = client.get(f"{RUNTIME}/workers/{worker}/events").json()["events"]
                 failed = [e for e in events if e["type"] == "worker.turn_failed"]
                 if failed:
                     break
