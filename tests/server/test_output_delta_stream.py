@@ -49,7 +49,7 @@ def read_sse(lines) -> list[dict]:
     messages, current = [], {}
     for line in lines:
         if not line:
-            if current:
+            if current and set(current) != {""}:  # a comment alone (a heartbeat) is not a message
                 messages.append(current)
             current = {}
             if messages and messages[-1].get("event") == "worker.turn_completed":
@@ -95,7 +95,7 @@ def test_two_streams_each_get_every_delta_in_order_and_a_third_opened_later_gets
             deltas = [
                 httpx.Response(200, content=m["data"]).json()["data"]["text"]
                 for m in messages
-                if m["event"] == "worker.output_delta"
+                if m.get("event") == "worker.output_delta"
             ]
             assert "".join(deltas) == "one two three "
         # Both streams gone: the fan-out closed; a new stream opens a new one and still sees deltas.
@@ -103,5 +103,6 @@ def test_two_streams_each_get_every_delta_in_order_and_a_third_opened_later_gets
         with api.stream("GET", f"{RUNTIME}/events/stream", headers={"Last-Event-ID": last}) as three:
             assert api.post(f"{RUNTIME}/workers/{worker}/input", json={"content": "again"}).status_code == 202
             messages = read_sse(three.iter_lines())
-        assert [m["event"] for m in messages].count("worker.output_delta") >= 1
+        # Heartbeats (comments, no event) may come between: this machine is slow at times.
+        assert [m.get("event") for m in messages].count("worker.output_delta") >= 1
         assert all(int(m["id"]) > int(last) for m in messages if "id" in m)
