@@ -163,6 +163,8 @@ class ServerSettings:
         kept-alive one) before it is closed.
     :param http_parser: the HTTP/1.1 parser (``auto``: httptools if installed, else h11).
     :param event_loop: the event loop (``auto``: uvloop if installed, else asyncio's).
+    :param metrics_public: serve ``/metrics`` without the token (it needs it, like ``/api``, by default).
+    :param readiness_optional_runtimes: runtime ids that may be unavailable without ``/readyz`` answering 503.
     """
 
     host: str = "127.0.0.1"
@@ -180,6 +182,8 @@ class ServerSettings:
     header_timeout_seconds: Annotated[float, Interval(gt=0, le=3600)] = 10.0
     http_parser: HttpParser = HttpParser.AUTO
     event_loop: EventLoopKind = EventLoopKind.AUTO
+    metrics_public: bool = False
+    readiness_optional_runtimes: tuple[Identifier, ...] = ()
 
     def __attrs_post_init__(self) -> None:
         if not self.data_dir.strip() or "\x00" in self.data_dir:
