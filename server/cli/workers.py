@@ -85,7 +85,7 @@ def workers(args: argparse.Namespace) -> int:
                 w.worker_id,
                 w.status,
                 w.profile or "-",
-                w.created_at.isoformat(timespec="seconds"),
+                w.created_at.isoformat(timespec="seconds") if w.created_at else "-",
                 _one_line(w.label or ""),
             )
             async for w in listing

@@ -118,7 +118,7 @@ def test_send_exits_3_when_the_turn_is_cancelled_and_2_when_the_worker_is_busy(s
     busy = cli(server, "send", EMBEDDED, worker_id, "again")
     assert busy.returncode == 2 and "worker_busy" in busy.stderr
     threading.Timer(0.3, lambda: httpx.post(f"{path}/cancel", headers=AUTH)).start()
-    out, err = sending.communicate(timeout=60)
+    _out, err = sending.communicate(timeout=60)
     assert sending.returncode == 3, err
     assert "the turn was cancelled" in err
 
