@@ -46,11 +46,17 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: str, log_format: str = "text") -> None:
-    """Send the root logger's records to stderr in ``log_format``, at ``level``, through the redaction."""
+    """Send the root logger's records to stderr in ``log_format``, at ``level``, through the redaction.
+
+    Like :func:`logging.basicConfig`, it leaves a root logger that already has handlers as it is
+    (a host that configured logging itself; pytest).
+    """
+    root = logging.getLogger()
+    root.setLevel(level.upper())
+    if root.handlers:
+        return
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT))
     # On the handler, not a logger: every line written passes through it.
     handler.addFilter(CredentialRedactingFilter())
-    root = logging.getLogger()
-    root.setLevel(level.upper())
     root.addHandler(handler)

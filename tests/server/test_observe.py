@@ -18,6 +18,7 @@ from runtime_registry.server.observe.logs import JsonFormatter
 
 from ..engines.openai_server import SECRET_BODY, openai_server
 from ..support.asgi_client import serving
+from .asgi_stream import streaming_get
 from .conftest import OTHER, RUNTIME, create_worker, embedded_assembly, fake_assembly
 from .fakes import SECRET, FailingStartProvider, ReadOnlyProvider
 
@@ -164,12 +165,10 @@ async def test_workers_are_counted_by_runtime_and_status(monkeypatch):
 async def test_open_event_streams_are_counted_while_open():
     app = create_app(assembly=embedded_assembly())
     async with serving(app) as client:
-        metrics = app.state.metrics
-        stream = client.stream("GET", f"/api/runtimes/{RUNTIME}/events/stream")
-        async with stream as response:
-            assert response.status_code == 200
-            assert metrics.streams_open.labels(RUNTIME)._value.get() == 1
-        await until(lambda: _true(metrics.streams_open.labels(RUNTIME)._value.get() == 0))
+        async with streaming_get(app, f"/api/runtimes/{RUNTIME}/events/stream") as call:
+            await call.wait_until(lambda c: c.status is not None)
+            assert call.status == 200
+            assert value(await scrape(client), "runtime_registry_event_streams_open", runtime=RUNTIME) == 1
         text = await scrape(client)
     assert value(text, "runtime_registry_event_streams_open", runtime=RUNTIME) == 0
 
