@@ -24,6 +24,8 @@ PROFILES = {"slow-echo": ProfileSettings(base=ProfileBase.ECHO, reply_delay_seco
 class TestEmbeddedSQLiteConformance(RuntimeConformance):
     """The default store: SQLite, acknowledged."""
 
+    contract_version = "0.3"
+
     store = StoreSettings()
 
     @pytest.fixture(autouse=True)

@@ -18,6 +18,8 @@ from .conftest import EXAMPLE_WORKSPACE, EXAMPLES, PodTree
 class TestLocalCompatOverTheExamples(RuntimeConformance):
     """The shared example tree: two listable workers, one corrupt, one foreign."""
 
+    contract_version = "0.3"
+
     @pytest.fixture(autouse=True)
     def _data(self, tmp_path: Path) -> None:
         shutil.copytree(EXAMPLES, tmp_path / "data")
@@ -32,6 +34,8 @@ class TestLocalCompatOverTheExamples(RuntimeConformance):
 
 class TestLocalCompatOverAnOddTree(RuntimeConformance):
     """A tree of our own: odd names, secrets in every field, pages of two."""
+
+    contract_version = "0.3"
 
     @pytest.fixture(autouse=True)
     def _data(self, tmp_path: Path) -> None:

@@ -14,6 +14,8 @@ SLOW_UPPERCASE = "import sys, time; text = sys.stdin.read(); time.sleep(0.3); pr
 
 
 class TestSubprocessKindConforms(RuntimeConformance):
+    contract_version = "0.3"
+
     def make_provider(self, runtime_id: str) -> SubprocessProvider:
         return SubprocessProvider(runtime_id, SubprocessSettings(command=(sys.executable, "-c", SLOW_UPPERCASE)))
 

@@ -20,6 +20,8 @@ REMOTE_OF = dict(zip(RUNTIME_IDS, BACK_RUNTIMES, strict=True))
 
 
 class TestRemoteConformance(RuntimeConformance):
+    contract_version = "0.3"
+
     url = ""
 
     @pytest.fixture(scope="class", autouse=True)
@@ -58,6 +60,8 @@ workspace_root = "/srv/workspace"
 
 class TestRemoteOfAReadOnlyRuntimeConformance(RuntimeConformance):
     """Capabilities known only at run time: false exactly where the remote's are, and then 405."""
+
+    contract_version = "0.3"
 
     url = ""
 

@@ -28,6 +28,8 @@ The checks live in one module per topic:
 - :mod:`.restarts` — event ids never reused when the runtime restarts;
 - :mod:`.busy` — input while a turn runs is refused and not queued;
 - :mod:`.control` — cancel, stop and delete;
+- :mod:`.turns` — busy status, events against the transcript, a turn ended
+  by cancel, stop or delete, ``max_workers`` after delete, profile fallback;
 - :mod:`.leaks` — everything returned becomes JSON and holds no path.
 
 They are written on :mod:`.harness` (the hooks, the run of one check,
@@ -43,6 +45,10 @@ Hooks to override:
 - :meth:`RuntimeConformance.slow_turn_request` to enable the busy and cancel
   checks: a create request whose workers stay busy for at least ~0.2 s after
   an input;
+- ``contract_version``: the contract your kind follows (``"0.3"`` for a
+  kind written now). Rules added after it warn
+  (:class:`NewerContractWarning`) instead of failing, so a kind written to
+  an older release's docs passes unchanged (decision 0162);
 - the attributes ``check_timeout`` (seconds a check may take; provider calls
   get half) and ``close_grace_seconds`` (how soon waiters must return after
   ``close()``).
@@ -60,17 +66,20 @@ from .contract import ContractViolation
 from .control import ControlChecks
 from .event_contract import EventContractChecks
 from .events import EventChecks
-from .harness import MISSING_WORKER, RUNTIME_IDS, conformance_check
+from .harness import CONTRACT_VERSIONS, MISSING_WORKER, RUNTIME_IDS, NewerContractWarning, conformance_check
 from .leaks import LeakChecks
 from .restarts import RestartChecks
 from .summary import SummaryChecks
 from .transcript import TranscriptChecks
+from .turns import TurnChecks
 from .workers import WorkerChecks
 
 __all__ = [
+    "CONTRACT_VERSIONS",
     "MISSING_WORKER",
     "RUNTIME_IDS",
     "ContractViolation",
+    "NewerContractWarning",
     "RuntimeConformance",
     "conformance_check",
     "find_path_like",
@@ -81,6 +90,7 @@ __all__ = [
 # so the topics are listed last to first: it runs the summary checks first.
 class RuntimeConformance(
     LeakChecks,
+    TurnChecks,
     ControlChecks,
     BusyChecks,
     RestartChecks,

@@ -20,7 +20,7 @@ SHOWN = 5
 class EventContractChecks(ConformanceHarness):
     """What events carry and in which order, as ``registry_core.event_contract`` and docs/api.md define it."""
 
-    @conformance_check(needs=("read_events", "create_worker"))
+    @conformance_check(needs=("read_events", "create_worker"), since="0.3")
     async def test_event_data_follows_the_event_contract(self, run: CheckRun) -> None:
         """Every event's type is the contract's (or `KIND.something`), with the contract's data fields and types."""
         await live_a_life(run)
@@ -28,7 +28,7 @@ class EventContractChecks(ConformanceHarness):
         problems = [problem for event in await run.all_events() for problem in data_problems(event, kind=kind)]
         require(not problems, f"events must follow the event contract (docs/api.md): {'; '.join(problems[:SHOWN])}")
 
-    @conformance_check(needs=("read_events", "create_worker", "send_input"))
+    @conformance_check(needs=("read_events", "create_worker", "send_input"), since="0.3")
     async def test_a_turns_events_come_in_the_contracts_order(self, run: CheckRun) -> None:
         """A turn is `worker.input_accepted`, `worker.turn_started`, its output, then one end; `worker.created` comes first."""
         created = await live_a_life(run)

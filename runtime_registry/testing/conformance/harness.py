@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
@@ -25,7 +26,23 @@ from runtime_registry.host.registry import RuntimeRegistry
 from .contract import ContractViolation, require
 from .driving import RuntimeUnderTest
 
-__all__ = ["MISSING_WORKER", "RUNTIME_IDS", "CheckRun", "CheckSpec", "ConformanceHarness", "conformance_check"]
+__all__ = [
+    "CONTRACT_VERSIONS",
+    "MISSING_WORKER",
+    "RUNTIME_IDS",
+    "CheckRun",
+    "CheckSpec",
+    "ConformanceHarness",
+    "NewerContractWarning",
+    "conformance_check",
+]
+
+#: The contract versions a kind can declare, oldest first: the releases that added rules a kind must follow.
+#: ``0.3`` added the event contract (``registry_core.event_contract``): event data and order, cancel
+#: reasons, ``worker.deleted``, events after a cancel, stop or delete, content that matches the transcript.
+CONTRACT_VERSIONS = ("0.1", "0.2", "0.3")
+#: What a conformance class that declares nothing is held to: the contract before kinds could declare one.
+UNDECLARED_CONTRACT = "0.2"
 
 #: Ids of the runtimes every check registers; the first is the one under test.
 RUNTIME_IDS = ("conformance-0", "conformance-1")
@@ -46,8 +63,32 @@ _CAPABILITY_PHRASES = {
 }
 
 
+class NewerContractWarning(UserWarning):
+    """A kind breaks a rule of a contract newer than the one its conformance class declares.
+
+    The check passes (a minor release does not fail a kind that followed the
+    contract it was written to, decision 0162); the warning names the rule,
+    what the kind did, and the ``contract_version`` that turns it into a
+    failure. ``-W error::runtime_registry.testing.conformance.NewerContractWarning``
+    makes it fail now.
+
+    .. versionadded:: 0.4
+    """
+
+
 class ConformanceHarness:
     """The hooks of the suite and the run of one check; :class:`~runtime_registry.testing.RuntimeConformance` adds the checks."""
+
+    contract_version: str = UNDECLARED_CONTRACT
+    """The contract your kind follows: one of :data:`CONTRACT_VERSIONS`, the release whose docs it was written to.
+
+    Checks of rules added after it still run, and a breach of one is a
+    :class:`NewerContractWarning`, not a failure. Undeclared, a kind is held
+    to the ``0.2`` contract (kinds written before 0.3 declared nothing). New
+    kinds set the newest version (``contract_version = "0.3"``).
+
+    .. versionadded:: 0.4
+    """
 
     check_timeout: float = 20.0
     """How long a single check may run before it fails, in seconds; provider calls get half of it."""
@@ -132,8 +173,13 @@ class CheckSpec:
     slow_turn: bool = False
     #: Why the check needs what it needs, for the skip message.
     why: str | None = None
+    #: The contract version that added the rule (one of :data:`CONTRACT_VERSIONS`): a kind that declares an
+    #: older one gets a :class:`NewerContractWarning` instead of a failure.
+    since: str = "0.1"
 
     def __post_init__(self) -> None:
+        if self.since not in CONTRACT_VERSIONS:
+            raise ValueError(f"conformance_check(since=...) must be one of {CONTRACT_VERSIONS}; it is {self.since!r}")
         # A misspelt capability would otherwise surface only when the check runs, as an AttributeError.
         unknown = [name for name in self.needs if name not in attrs.fields_dict(Capabilities)]
         if unknown:
@@ -175,7 +221,12 @@ CheckBody = Callable[[Suite, CheckRun], Awaitable[None]]
 
 
 def conformance_check(
-    *, needs: tuple[str, ...] = (), runtimes: int = 1, slow_turn: bool = False, why: str | None = None
+    *,
+    needs: tuple[str, ...] = (),
+    runtimes: int = 1,
+    slow_turn: bool = False,
+    why: str | None = None,
+    since: str = "0.1",
 ) -> Callable[[CheckBody[Suite]], Callable[[Suite], None]]:
     """Make an ``async def test_...(self, run)`` body a check: a plain pytest test method of the suite.
 
@@ -183,8 +234,10 @@ def conformance_check(
     with ``slow_turn``, unless the suite gives a slow turn request), then
     runs the body with a :class:`CheckRun` in a fresh event loop against
     ``runtimes`` fresh providers, within the suite's ``check_timeout``.
+    ``since`` is the contract version that added the rule: against a suite
+    whose ``contract_version`` is older, a breach warns instead of failing.
     """
-    spec = CheckSpec(needs, runtimes, slow_turn, why)
+    spec = CheckSpec(needs, runtimes, slow_turn, why, since)
 
     def decorate(body: CheckBody[Suite]) -> Callable[[Suite], None]:
         def test(self: Suite) -> None:
@@ -200,6 +253,20 @@ def conformance_check(
                     pytest.skip(spec.skip_reason())
                 await body(self, CheckRun(under_test, self, slow))
 
+            declared = declared_contract(self)
+            if _older(declared, spec.since):
+                try:
+                    self.run_check(check, runtimes=spec.runtimes)
+                except ContractViolation as exc:
+                    warnings.warn(
+                        NewerContractWarning(
+                            f"{body.__name__}: {exc} -- a rule of the {spec.since} contract; this kind declares "
+                            f"contract_version = {declared!r}, so it warns. Set contract_version = {spec.since!r} "
+                            f"once the kind follows it."
+                        ),
+                        stacklevel=2,
+                    )
+                return
             self.run_check(check, runtimes=spec.runtimes)
 
         # Not functools.wraps: pytest would follow __wrapped__ to the body's
@@ -210,6 +277,20 @@ def conformance_check(
         return test
 
     return decorate
+
+
+def declared_contract(suite: ConformanceHarness) -> str:
+    """The suite's ``contract_version``, checked: a typo must not silently hold a kind to an older contract."""
+    version = suite.contract_version
+    if version not in CONTRACT_VERSIONS:
+        raise ValueError(
+            f"{type(suite).__name__}.contract_version must be one of {CONTRACT_VERSIONS}; it is {version!r}"
+        )
+    return version
+
+
+def _older(declared: str, since: str) -> bool:
+    return CONTRACT_VERSIONS.index(declared) < CONTRACT_VERSIONS.index(since)
 
 
 def _checks_in_pytest_order(cls: type) -> Iterator[tuple[str, CheckSpec]]:

@@ -13,6 +13,8 @@ SLOW_UPPERCASE = "import sys, time; text = sys.stdin.read(); time.sleep(0.3); pr
 
 
 class TestSubprocessConformance(RuntimeConformance):
+    contract_version = "0.3"
+
     def make_provider(self, runtime_id: str) -> SubprocessProvider:
         return SubprocessProvider(runtime_id, SubprocessSettings(command=python_command(SLOW_UPPERCASE)))
 

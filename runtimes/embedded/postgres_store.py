@@ -1,0 +1,828 @@
+"""The PostgreSQL store: one embedded runtime shared by any number of replicas (issue 18).
+
+Every decision that must be unique across replicas is made by the database,
+in one transaction, never in a replica's memory (docs/design-notes "Version
+three"):
+
+- **the busy rule** — a conditional ``UPDATE workers ... WHERE status =
+  'idle'``: of N concurrent inputs to one worker on any replicas, one row
+  update wins; the others find the worker busy (``WorkerBusy``);
+- **capacity** — the ``workers`` counter row is raised only ``WHERE value <
+  max_workers``;
+- **event order** — ids come from the ``event_id`` counter row, taken as the
+  transaction's last write, so its row lock is held to the commit: ids are
+  assigned in commit order, without gaps, and a reader that saw id N can
+  never later find a committed id below N (decision 0132);
+- **turn ownership** — a busy worker names the replica running its turn
+  (``owner``); every write of a turn is conditioned on it still being that
+  replica's turn, so a turn cancelled elsewhere, or taken as lost, writes
+  nothing more (decision 0133).
+
+Readers see only committed rows; live-only ``worker.output_delta`` events
+and wake-ups travel over LISTEN/NOTIFY (:mod:`.postgres_signals`).
+
+The connection string is read from the environment variable the
+configuration names and is never shown or logged: errors say
+``store_unreachable`` and nothing of the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from registry_core.errors import CapacityExceeded, RuntimeUnavailable, UnknownWorker, WorkerBusy, WorkerStopped
+from registry_core.event_contract import (
+    WORKER_CREATED,
+    WORKER_DELETED,
+    WORKER_INPUT_ACCEPTED,
+    WORKER_OUTPUT,
+    WORKER_STOPPED,
+    WORKER_TURN_CANCELLED,
+    WORKER_TURN_COMPLETED,
+    WORKER_TURN_FAILED,
+    WORKER_TURN_INTERRUPTED,
+    WORKER_TURN_STARTED,
+)
+from registry_core.models import Event, Intent, IntentKind, TranscriptEntry
+from runtime_registry.runtimes.embedded.postgres_schema import migrate, schema_name
+from runtime_registry.runtimes.embedded.store import StoreUnusable
+
+__all__ = [
+    "AcceptedInput",
+    "PgStore",
+    "PgWorker",
+    "StoreUnreachable",
+    "TurnLost",
+    "UNREACHABLE_MESSAGE",
+]
+
+log = logging.getLogger("runtime_registry.runtimes.embedded.postgres")
+
+#: What clients are told while the database cannot be reached (no host, no DSN, no driver text).
+UNREACHABLE_MESSAGE = "the runtime's database cannot be reached; try again shortly"
+
+#: The roles of a transcript entry written by a turn's end.
+ASSISTANT = "assistant"
+
+
+class StoreUnreachable(RuntimeUnavailable):
+    """The database did not answer (down, restarting, network): a 503 that names nothing of it."""
+
+    def __init__(self) -> None:
+        super().__init__(UNREACHABLE_MESSAGE)
+
+
+class TurnLost(Exception):
+    """The turn is no longer this replica's: cancelled, stopped, deleted, or taken as lost elsewhere."""
+
+
+@attrs.frozen
+class PgWorker:
+    """A worker row as the runtime serves it."""
+
+    serial: int
+    worker_id: str
+    label: str | None
+    intent: Intent
+    profile: str
+    created_at: datetime
+    status: str
+    turn_number: int
+    entries: int
+    tools: tuple[str, ...]
+    owner: str | None
+
+
+@attrs.frozen
+class AcceptedInput:
+    """An input the database accepted: the turn it starts is this replica's to run."""
+
+    worker: PgWorker
+    transcript_sequence: int
+    event_id: int
+
+
+#: One event to append: its type, its worker and its data.
+NewEvent = tuple[str, str | None, Mapping[str, Any]]
+#: One transcript entry to add with an event: role, content, and which of the
+#: transaction's new events (by position) it belongs to.
+NewEntry = tuple[str, str, int]
+
+_WORKER_COLUMNS = "serial, worker_id, label, intent, profile, created_at, status, turn_number, entries, tools, owner"
+
+# Ids are taken from the counter row and the events inserted in one
+# statement, the transaction's last write before its entries: the row lock
+# it takes is what orders commits (decision 0132). Duplicate notifications in
+# one transaction are folded by PostgreSQL, so the wake-up costs one.
+_APPEND = """
+WITH next AS (
+    UPDATE counters SET value = value + cardinality($1::text[]) WHERE name = 'event_id' RETURNING value
+), added AS (
+    INSERT INTO events (id, type, worker_id, created_at, data)
+    SELECT next.value - cardinality($1::text[]) + e.ord, e.type, e.worker_id, clock_timestamp(), e.data::jsonb
+    FROM next, unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS e(type, worker_id, data, ord)
+    RETURNING id, created_at
+)
+SELECT id, created_at, pg_notify($4, 'e') FROM added ORDER BY id
+"""
+
+
+#: libpq keywords a key=value connection string may use, and asyncpg's names for them.
+_DSN_KEYWORDS = {
+    "host": "host",
+    "hostaddr": "host",
+    "port": "port",
+    "user": "user",
+    "password": "password",
+    "dbname": "database",
+    "sslmode": "ssl",
+}
+
+
+def connect_kwargs(dsn: str) -> dict[str, Any]:
+    """asyncpg's arguments for ``dsn``: a ``postgresql://`` URL as it is, or libpq's ``key=value`` form.
+
+    :raises StoreUnusable: a ``key=value`` string with a malformed pair or a key not supported here
+        (the message names the key, never a value).
+    """
+    if dsn.startswith(("postgresql://", "postgres://")):
+        return {"dsn": dsn}
+    import shlex
+
+    arguments: dict[str, Any] = {}
+    try:
+        pairs = shlex.split(dsn)
+    except ValueError:
+        raise StoreUnusable("the PostgreSQL connection string cannot be read") from None
+    for pair in pairs:
+        key, equals, value = pair.partition("=")
+        if not equals:
+            raise StoreUnusable("the PostgreSQL connection string cannot be read (expected key=value pairs or a URL)")
+        if key == "connect_timeout":
+            continue
+        if key not in _DSN_KEYWORDS:
+            raise StoreUnusable(
+                f"the PostgreSQL connection string has a key this server does not support: {key[:40]!r}"
+            )
+        arguments[_DSN_KEYWORDS[key]] = int(value) if key == "port" and value.isdigit() else value
+    return arguments
+
+
+def _is_unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database is down or the connection was lost (not a bug or a constraint)."""
+    import asyncpg
+
+    if isinstance(exc, (OSError, asyncio.TimeoutError, ConnectionError)):
+        return True
+    if isinstance(
+        exc,
+        (
+            asyncpg.exceptions.ConnectionDoesNotExistError,
+            asyncpg.exceptions.InterfaceError,
+            asyncpg.exceptions.CannotConnectNowError,
+            asyncpg.exceptions.AdminShutdownError,
+            asyncpg.exceptions.CrashShutdownError,
+            asyncpg.exceptions.ConnectionFailureError,
+            asyncpg.exceptions.TooManyConnectionsError,
+        ),
+    ):
+        return True
+    return isinstance(exc, asyncpg.exceptions.PostgresConnectionError)
+
+
+class PgStore:
+    """One replica's handle on a runtime's tables.
+
+    :param dsn: the connection string (from the environment; never shown).
+    :param runtime_id: names the runtime's PostgreSQL schema.
+    :param lease_seconds: how long this replica may be silent before its
+        turns are taken as lost by another (decision 0133).
+    :param pool_size: connections this replica keeps.
+    """
+
+    def __init__(self, dsn: str, runtime_id: str, *, lease_seconds: float, pool_size: int = 8) -> None:
+        self._dsn = dsn
+        self.schema = schema_name(runtime_id)
+        #: The channel this runtime's replicas signal each other on.
+        self.channel = self.schema
+        self.lease_seconds = lease_seconds
+        self.pool_size = pool_size
+        #: This replica's id: random per process, so a restarted replica is a new one.
+        self.replica_id = secrets.token_hex(8)
+        self._pool: Any = None
+        #: Set once the schema is known good; read by the runtime.
+        self.first_serial = 0
+        self.first_event_id = 0
+        self.cursor_tag = ""
+
+    # -- connections ----------------------------------------------------------------
+
+    async def open(self, *, first_serial: int, first_event_id: int, cursor_tag: str) -> None:
+        """Connect, create or migrate the schema, and register this replica.
+
+        :raises StoreUnusable: the schema is newer than this code or not a runtime's.
+        :raises StoreUnreachable: the database cannot be reached.
+        """
+        import asyncpg
+
+        try:
+            connection = await asyncpg.connect(**connect_kwargs(self._dsn), timeout=10)
+        except StoreUnusable:
+            raise
+        except Exception as exc:
+            log.error("embedded runtime: the PostgreSQL store cannot be reached (%s)", type(exc).__name__)
+            raise StoreUnreachable() from None
+        try:
+            await migrate(
+                connection, self.schema, first_serial=first_serial, first_event_id=first_event_id, cursor_tag=cursor_tag
+            )
+        except StoreUnusable:
+            raise
+        except Exception as exc:
+            if _is_unreachable(exc):
+                raise StoreUnreachable() from None
+            raise
+        finally:
+            await connection.close()
+        try:
+            self._pool = await asyncpg.create_pool(
+                **connect_kwargs(self._dsn),
+                min_size=1,
+                max_size=self.pool_size,
+                # A startup setting, not a SET: the pool's RESET ALL on release keeps it.
+                server_settings={"search_path": f'"{self.schema}"'},
+                timeout=10,
+                command_timeout=30,
+            )
+        except Exception as exc:
+            log.error("embedded runtime: the PostgreSQL store cannot be reached (%s)", type(exc).__name__)
+            raise StoreUnreachable() from None
+        row = await self._fetchrow("SELECT first_serial, first_event_id, cursor_tag FROM meta")
+        self.first_serial, self.first_event_id, self.cursor_tag = row[0], row[1], row[2]
+        await self.renew_lease()
+
+    async def close(self, *, leave: bool = True) -> None:
+        """Release the pool; with ``leave``, remove this replica so others end its turns at once."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        if leave:
+            try:
+                async with pool.acquire(timeout=2) as connection:
+                    await connection.execute(
+                        "UPDATE replicas SET expires_at = clock_timestamp() WHERE replica_id = $1", self.replica_id
+                    )
+            except Exception:
+                pass  # the database is away: the lease expires by itself
+        try:
+            await asyncio.wait_for(pool.close(), 5)
+        except Exception:
+            pool.terminate()
+
+    def _acquire(self) -> Any:
+        if self._pool is None:
+            raise RuntimeUnavailable("the runtime is closed")
+        return self._pool.acquire(timeout=10)
+
+    async def _run(self, work: Any) -> Any:
+        """Run ``work(connection)`` in a transaction; database outages become :class:`StoreUnreachable`."""
+        try:
+            async with self._acquire() as connection, connection.transaction():
+                return await work(connection)
+        except (RuntimeUnavailable, UnknownWorker, WorkerBusy, WorkerStopped, CapacityExceeded, TurnLost):
+            raise
+        except Exception as exc:
+            if _is_unreachable(exc):
+                raise StoreUnreachable() from None
+            raise
+
+    async def _fetchrow(self, sql: str, *args: Any) -> Any:
+        async def work(connection: Any) -> Any:
+            return await connection.fetchrow(sql, *args)
+
+        return await self._run(work)
+
+    async def _fetch(self, sql: str, *args: Any) -> list[Any]:
+        async def work(connection: Any) -> Any:
+            return await connection.fetch(sql, *args)
+
+        return list(await self._run(work))
+
+    # -- events (decision 0132) --------------------------------------------------------
+
+    async def _append(
+        self, connection: Any, events: Sequence[NewEvent], entries: Sequence[tuple[int, NewEntry]] = ()
+    ) -> list[Event]:
+        """Append ``events`` (and the transcript ``entries`` that go with them) in the caller's transaction.
+
+        Must be the transaction's last write to the counters: the ids it
+        takes are locked until the commit.
+        """
+        rows = await connection.fetch(
+            _APPEND,
+            [kind for kind, _, _ in events],
+            [worker_id for _, worker_id, _ in events],
+            [json.dumps(data, ensure_ascii=False) for _, _, data in events],
+            self.channel,
+        )
+        appended = [
+            Event(row[0], kind, worker_id, data, row[1])
+            for row, (kind, worker_id, data) in zip(rows, events, strict=True)
+        ]
+        if entries:
+            await connection.executemany(
+                "INSERT INTO entries (serial, sequence, role, content, event_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                [
+                    (
+                        serial,
+                        _entry_sequence(events[index]),
+                        role,
+                        content,
+                        appended[index].id,
+                        appended[index].created_at,
+                    )
+                    for serial, (role, content, index) in entries
+                ],
+            )
+        return appended
+
+    async def last_event_id(self) -> int:
+        """The newest committed event id (``first_event_id - 1`` before any)."""
+        row = await self._fetchrow("SELECT value FROM counters WHERE name = 'event_id'")
+        return int(row[0])
+
+    async def oldest_event_id(self) -> int | None:
+        """The oldest retained event's id, or ``None`` when none is retained."""
+        row = await self._fetchrow("SELECT min(id) FROM events")
+        return None if row[0] is None else int(row[0])
+
+    async def read_events(self, *, after: int, limit: int, worker_id: str | None = None) -> list[Event]:
+        """Committed events with ``id > after``, oldest first, at most ``limit``; one worker's with ``worker_id``."""
+        if worker_id is None:
+            rows = await self._fetch(
+                "SELECT id, type, worker_id, data::text, created_at FROM events WHERE id > $1 ORDER BY id LIMIT $2",
+                after,
+                limit,
+            )
+        else:
+            rows = await self._fetch(
+                "SELECT id, type, worker_id, data::text, created_at FROM events "
+                "WHERE worker_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+                worker_id,
+                after,
+                limit,
+            )
+        return [Event(row[0], row[1], row[2], json.loads(row[3]), row[4]) for row in rows]
+
+    async def prune_events(self, retention: int) -> int:
+        """Drop all but the newest ``retention`` events; how many were dropped."""
+
+        async def work(connection: Any) -> int:
+            last = await connection.fetchval("SELECT value FROM counters WHERE name = 'event_id'")
+            status = await connection.execute("DELETE FROM events WHERE id <= $1", last - retention)
+            return int(status.split()[-1])
+
+        return int(await self._run(work))
+
+    # -- workers ---------------------------------------------------------------------
+
+    async def create_worker(
+        self,
+        *,
+        make_id: Any,
+        label: str | None,
+        intent: Intent,
+        profile: str,
+        tools: Sequence[str],
+        created_at: datetime,
+        max_workers: int,
+        event_data: Mapping[str, Any],
+    ) -> tuple[PgWorker, Event]:
+        """Create an idle worker if the runtime holds fewer than ``max_workers``.
+
+        :param make_id: builds the worker id from its serial.
+        :raises CapacityExceeded: the runtime holds ``max_workers`` workers (decided in the database).
+        """
+
+        async def work(connection: Any) -> tuple[PgWorker, Event]:
+            counted = await connection.fetchval(
+                "UPDATE counters SET value = value + 1 WHERE name = 'workers' AND value < $1 RETURNING value",
+                max_workers,
+            )
+            if counted is None:
+                raise CapacityExceeded(f"this runtime holds at most {max_workers} workers")
+            serial = await connection.fetchval(
+                "UPDATE counters SET value = value + 1 WHERE name = 'serial' RETURNING value - 1"
+            )
+            worker_id = make_id(serial)
+            row = await connection.fetchrow(
+                "INSERT INTO workers (serial, worker_id, label, intent, profile, created_at, status, tools) "
+                "VALUES ($1, $2, $3, $4::jsonb, $5, $6, 'idle', $7::jsonb) RETURNING " + _WORKER_COLUMNS,
+                serial,
+                worker_id,
+                label,
+                json.dumps(_intent_json(intent)),
+                profile,
+                created_at,
+                json.dumps(list(tools)),
+            )
+            (event,) = await self._append(connection, [(WORKER_CREATED, worker_id, event_data)])
+            return _worker(row), event
+
+        result: tuple[PgWorker, Event] = await self._run(work)
+        return result
+
+    async def get_worker(self, worker_id: str) -> PgWorker:
+        """One worker. :raises UnknownWorker: no such worker."""
+        row = await self._fetchrow(f"SELECT {_WORKER_COLUMNS} FROM workers WHERE worker_id = $1", worker_id)
+        if row is None:
+            raise UnknownWorker("no such worker in this runtime", worker_id=worker_id)
+        return _worker(row)
+
+    async def list_workers(self, *, after: int | None, limit: int) -> tuple[list[PgWorker], bool]:
+        """Workers in creation order after serial ``after``, at most ``limit``, and whether more follow."""
+        rows = await self._fetch(
+            f"SELECT {_WORKER_COLUMNS} FROM workers WHERE serial > $1 ORDER BY serial LIMIT $2",
+            after if after is not None else -1,
+            limit + 1,
+        )
+        return [_worker(row) for row in rows[:limit]], len(rows) > limit
+
+    async def serial_issued(self, serial: int) -> bool:
+        """Whether ``serial`` was ever issued by this runtime (a list cursor's check)."""
+        row = await self._fetchrow("SELECT value FROM counters WHERE name = 'serial'")
+        return self.first_serial <= serial < int(row[0])
+
+    async def count_workers(self) -> int:
+        """How many workers the runtime holds, on every replica."""
+        row = await self._fetchrow("SELECT value FROM counters WHERE name = 'workers'")
+        return int(row[0])
+
+    # -- turns (the busy rule; decision 0133) ---------------------------------------------
+
+    async def accept_input(
+        self, worker_id: str, *, content: str, role: str, max_entries: int, entries_per_turn: int
+    ) -> AcceptedInput:
+        """The busy rule, decided by one conditional ``UPDATE``: the worker becomes busy with this replica as owner.
+
+        :raises UnknownWorker: no such worker.
+        :raises WorkerStopped: it was stopped.
+        :raises WorkerBusy: a turn is in flight, on any replica.
+        :raises CapacityExceeded: its transcript has no room for the input and its reply.
+        """
+
+        async def work(connection: Any) -> AcceptedInput:
+            row = await connection.fetchrow(
+                "UPDATE workers SET status = 'busy', owner = $2, turn_number = turn_number + 1, entries = entries + 1 "
+                "WHERE worker_id = $1 AND status = 'idle' AND entries + $3 <= $4 RETURNING " + _WORKER_COLUMNS,
+                worker_id,
+                self.replica_id,
+                entries_per_turn,
+                max_entries,
+            )
+            if row is None:
+                await self._refuse(connection, worker_id, max_entries)
+            worker = _worker(row)
+            sequence = worker.entries
+            events = await self._append(
+                connection,
+                [
+                    (
+                        WORKER_INPUT_ACCEPTED,
+                        worker_id,
+                        {"transcript_sequence": sequence, "role": role, "content": content},
+                    ),
+                    (WORKER_TURN_STARTED, worker_id, {"turn": worker.turn_number}),
+                ],
+                [(worker.serial, (role, content, 0))],
+            )
+            return AcceptedInput(worker, sequence, events[0].id)
+
+        result: AcceptedInput = await self._run(work)
+        return result
+
+    async def _refuse(self, connection: Any, worker_id: str, max_entries: int) -> None:
+        status = await connection.fetchval("SELECT status FROM workers WHERE worker_id = $1", worker_id)
+        if status is None:
+            raise UnknownWorker("no such worker in this runtime", worker_id=worker_id)
+        if status == "stopped":
+            raise WorkerStopped("the worker is stopped and takes no more input", worker_id=worker_id)
+        if status == "busy":
+            raise WorkerBusy("the worker is in a turn; wait for it to finish or cancel it", worker_id=worker_id)
+        raise CapacityExceeded(f"the worker's transcript is full ({max_entries} entries)", worker_id=worker_id)
+
+    async def _own_turn(self, connection: Any, worker_id: str, turn: int) -> PgWorker:
+        row = await connection.fetchrow(
+            f"SELECT {_WORKER_COLUMNS} FROM workers WHERE worker_id = $1 AND status = 'busy' "
+            "AND owner = $2 AND turn_number = $3 FOR UPDATE",
+            worker_id,
+            self.replica_id,
+            turn,
+        )
+        if row is None:
+            raise TurnLost()
+        return _worker(row)
+
+    async def record_in_turn(
+        self, worker_id: str, turn: int, records: Sequence[tuple[str, str, str, dict[str, Any]]]
+    ) -> list[Event]:
+        """Write transcript entries with their events during a turn (tool calls and results).
+
+        :param records: ``(role, content, event_type, data)``; each event's data gets its ``transcript_sequence``.
+        :raises TurnLost: the turn is no longer this replica's; nothing was written.
+        """
+
+        async def work(connection: Any) -> list[Event]:
+            worker = await self._own_turn(connection, worker_id, turn)
+            events: list[NewEvent] = []
+            entries: list[tuple[int, NewEntry]] = []
+            for index, (role, content, kind, data) in enumerate(records):
+                events.append((kind, worker_id, {**data, "transcript_sequence": worker.entries + index + 1}))
+                entries.append((worker.serial, (role, content, index)))
+            await connection.execute(
+                "UPDATE workers SET entries = entries + $2 WHERE serial = $1", worker.serial, len(records)
+            )
+            return await self._append(connection, events, entries)
+
+        result: list[Event] = await self._run(work)
+        return result
+
+    async def complete_turn(
+        self, worker_id: str, turn: int, *, reply: str | None, max_entries: int, completed: Mapping[str, Any]
+    ) -> list[Event]:
+        """End a turn this replica runs: its reply (if any), then ``worker.turn_completed``; the worker is idle.
+
+        A reply that does not fit fails the turn with ``transcript_full`` instead.
+
+        :raises TurnLost: the turn is no longer this replica's; nothing was written.
+        """
+
+        async def work(connection: Any) -> list[Event]:
+            worker = await self._own_turn(connection, worker_id, turn)
+            events: list[NewEvent] = []
+            entries: list[tuple[int, NewEntry]] = []
+            added = 0
+            if reply:
+                if worker.entries >= max_entries:
+                    events.append(
+                        (
+                            WORKER_TURN_FAILED,
+                            worker_id,
+                            {
+                                "turn": turn,
+                                "code": "transcript_full",
+                                "message": "the worker's transcript has no room for the reply",
+                            },
+                        )
+                    )
+                else:
+                    added = 1
+                    events.append(
+                        (
+                            WORKER_OUTPUT,
+                            worker_id,
+                            {"transcript_sequence": worker.entries + 1, "role": ASSISTANT, "content": reply},
+                        )
+                    )
+                    entries.append((worker.serial, (ASSISTANT, reply, 0)))
+            if not events or added:
+                events.append((WORKER_TURN_COMPLETED, worker_id, {"turn": turn, **completed}))
+            await connection.execute(
+                "UPDATE workers SET status = 'idle', owner = NULL, entries = entries + $2 WHERE serial = $1",
+                worker.serial,
+                added,
+            )
+            return await self._append(connection, events, entries)
+
+        result: list[Event] = await self._run(work)
+        return result
+
+    async def fail_turn(self, worker_id: str, turn: int, code: str, message: str) -> Event:
+        """End a turn this replica runs with ``worker.turn_failed``; the worker is idle.
+
+        :raises TurnLost: the turn is no longer this replica's; nothing was written.
+        """
+
+        async def work(connection: Any) -> Event:
+            worker = await self._own_turn(connection, worker_id, turn)
+            await connection.execute(
+                "UPDATE workers SET status = 'idle', owner = NULL WHERE serial = $1", worker.serial
+            )
+            (event,) = await self._append(
+                connection, [(WORKER_TURN_FAILED, worker_id, {"turn": turn, "code": code, "message": message})]
+            )
+            return event
+
+        result: Event = await self._run(work)
+        return result
+
+    async def cancel(self, worker_id: str) -> tuple[bool, str | None, int]:
+        """Cancel the worker's turn, whichever replica runs it.
+
+        :return: whether there was a turn, the replica that ran it, and its number.
+        :raises UnknownWorker: no such worker. :raises WorkerStopped: it was stopped.
+        """
+
+        async def work(connection: Any) -> tuple[bool, str | None, int]:
+            worker = await self._lock_worker(connection, worker_id)
+            if worker.status == "stopped":
+                raise WorkerStopped("the worker is stopped", worker_id=worker_id)
+            if worker.status != "busy":
+                return False, None, worker.turn_number
+            await connection.execute(
+                "UPDATE workers SET status = 'idle', owner = NULL WHERE serial = $1", worker.serial
+            )
+            await self._append(
+                connection, [(WORKER_TURN_CANCELLED, worker_id, {"turn": worker.turn_number, "reason": "cancel"})]
+            )
+            return True, worker.owner, worker.turn_number
+
+        result: tuple[bool, str | None, int] = await self._run(work)
+        return result
+
+    async def stop(self, worker_id: str) -> tuple[bool, str | None, int]:
+        """Cancel any turn and stop the worker for good.
+
+        :return: whether it was running (``False``: already stopped), the replica whose turn was cancelled, and its number.
+        """
+
+        async def work(connection: Any) -> tuple[bool, str | None, int]:
+            worker = await self._lock_worker(connection, worker_id)
+            if worker.status == "stopped":
+                return False, None, worker.turn_number
+            events = self._stop_events(worker, "stop")
+            await connection.execute(
+                "UPDATE workers SET status = 'stopped', owner = NULL WHERE serial = $1", worker.serial
+            )
+            await self._append(connection, events)
+            return True, worker.owner, worker.turn_number
+
+        result: tuple[bool, str | None, int] = await self._run(work)
+        return result
+
+    async def delete(self, worker_id: str) -> tuple[str | None, int]:
+        """Cancel any turn, stop the worker and remove it with its transcript; its capacity slot is free at once.
+
+        :return: the replica whose turn was cancelled (if any), and its number.
+        :raises UnknownWorker: no such worker.
+        """
+
+        async def work(connection: Any) -> tuple[str | None, int]:
+            worker = await self._lock_worker(connection, worker_id)
+            events = self._stop_events(worker, "delete") if worker.status != "stopped" else []
+            events.append((WORKER_DELETED, worker_id, {}))
+            await connection.execute("DELETE FROM workers WHERE serial = $1", worker.serial)
+            await connection.execute("UPDATE counters SET value = value - 1 WHERE name = 'workers'")
+            await self._append(connection, events)
+            return worker.owner, worker.turn_number
+
+        result: tuple[str | None, int] = await self._run(work)
+        return result
+
+    def _stop_events(self, worker: PgWorker, reason: str) -> list[NewEvent]:
+        events: list[NewEvent] = []
+        if worker.status == "busy":
+            events.append((WORKER_TURN_CANCELLED, worker.worker_id, {"turn": worker.turn_number, "reason": reason}))
+        events.append((WORKER_STOPPED, worker.worker_id, {}))
+        return events
+
+    async def _lock_worker(self, connection: Any, worker_id: str) -> PgWorker:
+        row = await connection.fetchrow(
+            f"SELECT {_WORKER_COLUMNS} FROM workers WHERE worker_id = $1 FOR UPDATE", worker_id
+        )
+        if row is None:
+            raise UnknownWorker("no such worker in this runtime", worker_id=worker_id)
+        return _worker(row)
+
+    # -- transcripts -----------------------------------------------------------------------
+
+    async def read_transcript(
+        self, worker_id: str, *, start: int, limit: int
+    ) -> tuple[PgWorker, list[TranscriptEntry]]:
+        """The worker and its entries with ``sequence >= start``, at most ``limit``."""
+
+        async def work(connection: Any) -> tuple[PgWorker, list[TranscriptEntry]]:
+            row = await connection.fetchrow(f"SELECT {_WORKER_COLUMNS} FROM workers WHERE worker_id = $1", worker_id)
+            if row is None:
+                raise UnknownWorker("no such worker in this runtime", worker_id=worker_id)
+            worker = _worker(row)
+            rows = await connection.fetch(
+                "SELECT sequence, role, content, event_id, created_at FROM entries "
+                "WHERE serial = $1 AND sequence >= $2 ORDER BY sequence LIMIT $3",
+                worker.serial,
+                start,
+                limit,
+            )
+            return worker, [TranscriptEntry(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
+        result: tuple[PgWorker, list[TranscriptEntry]] = await self._run(work)
+        return result
+
+    # -- leases (decision 0133) ---------------------------------------------------------------
+
+    async def renew_lease(self) -> bool:
+        """Extend this replica's lease by ``lease_seconds``; ``False`` if it had lapsed and was taken back.
+
+        A replica whose lease lapsed (it was silent too long) comes back as
+        live, but its turns were already ended by another replica, and every
+        write of those turns is refused (:class:`TurnLost`).
+        """
+
+        async def work(connection: Any) -> bool:
+            kept = await connection.fetchval(
+                "UPDATE replicas SET expires_at = clock_timestamp() + make_interval(secs => $2) "
+                "WHERE replica_id = $1 AND expires_at > clock_timestamp() RETURNING true",
+                self.replica_id,
+                float(self.lease_seconds),
+            )
+            if kept:
+                return True
+            await connection.execute(
+                "INSERT INTO replicas (replica_id, expires_at) VALUES ($1, clock_timestamp() + make_interval(secs => $2)) "
+                "ON CONFLICT (replica_id) DO UPDATE SET expires_at = excluded.expires_at",
+                self.replica_id,
+                float(self.lease_seconds),
+            )
+            return False
+
+        return bool(await self._run(work))
+
+    async def end_lost_turns(self) -> list[Event]:
+        """End every turn whose replica's lease expired: ``worker.turn_interrupted`` (``replica_lost``), idle again.
+
+        Any replica may run this; rows another replica is ending right now are skipped.
+        """
+
+        async def work(connection: Any) -> list[Event]:
+            rows = await connection.fetch(
+                "SELECT serial, worker_id, turn_number FROM workers w WHERE status = 'busy' AND NOT EXISTS "
+                "(SELECT 1 FROM replicas r WHERE r.replica_id = w.owner AND r.expires_at > clock_timestamp()) "
+                "ORDER BY serial FOR UPDATE SKIP LOCKED"
+            )
+            await connection.execute(
+                "DELETE FROM replicas WHERE expires_at < clock_timestamp() - make_interval(secs => $1)",
+                float(self.lease_seconds) * 10,
+            )
+            if not rows:
+                return []
+            await connection.execute(
+                "UPDATE workers SET status = 'idle', owner = NULL WHERE serial = ANY($1::bigint[])",
+                [r[0] for r in rows],
+            )
+            return await self._append(
+                connection,
+                [(WORKER_TURN_INTERRUPTED, r[1], {"turn": r[2], "reason": "replica_lost"}) for r in rows],
+            )
+
+        result: list[Event] = await self._run(work)
+        return result
+
+    async def notify(self, payload: str) -> None:
+        """Send ``payload`` to every replica's listener (outside any transaction: delivered at once)."""
+
+        async def work(connection: Any) -> None:
+            await connection.execute("SELECT pg_notify($1, $2)", self.channel, payload)
+
+        await self._run(work)
+
+    def connect_args(self) -> tuple[str, str]:
+        """The DSN and schema a listener connects with (kept inside the store's modules)."""
+        return self._dsn, self.schema
+
+
+def _entry_sequence(event: NewEvent) -> int:
+    return int(event[2]["transcript_sequence"])
+
+
+def _intent_json(intent: Intent) -> dict[str, Any]:
+    return {"kind": intent.kind.value, "purpose": intent.purpose, "objective": intent.objective, "role": intent.role}
+
+
+def _intent(data: Mapping[str, Any]) -> Intent:
+    return Intent(IntentKind(data["kind"]), data.get("purpose"), data.get("objective"), data.get("role"))
+
+
+def _worker(row: Any) -> PgWorker:
+    intent = row[3]
+    tools = row[9]
+    return PgWorker(
+        row[0],
+        row[1],
+        row[2],
+        _intent(json.loads(intent) if isinstance(intent, str) else intent),
+        row[4],
+        row[5],
+        row[6],
+        row[7],
+        row[8],
+        tuple(json.loads(tools) if isinstance(tools, str) else tools),
+        row[10],
+    )
