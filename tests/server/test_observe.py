@@ -311,3 +311,24 @@ def test_a_json_log_line_is_one_object_with_the_fields_and_redacted():
     assert entry["path"] == "/x?api_key=[redacted]"
     assert (entry["request_id"], entry["status"], entry["latency_ms"]) == ("r1", 200, 1.5)
     assert "abc" not in line and "def" not in line
+
+
+async def test_a_failed_turn_is_one_warning_line_with_runtime_worker_turn_and_code(model_server, monkeypatch, caplog):
+    monkeypatch.setenv("LOCAL_TEST_KEY", "sk-local-test")
+    async with serving(create_app(assembly=model_assembly(model_server))) as client:
+        worker_id = await create_worker(client, profile="model")
+        with caplog.at_level(logging.INFO):
+            await turn(client, worker_id, text="status:500")
+
+            async def counted():
+                return value(await scrape(client), "runtime_registry_turns_ended_total", end="failed") == 1
+
+            await until(counted)
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1, [r.getMessage() for r in warnings]
+    line = warnings[0].getMessage()
+    assert f"runtime={RUNTIME}" in line and f"worker={worker_id}" in line
+    assert "turn=1" in line and "code=provider_error" in line
+    everything = "\n".join(r.getMessage() for r in caplog.records)
+    assert SECRET_BODY not in everything and "sk-local-test" not in everything
+    assert model_server.base_url not in everything
