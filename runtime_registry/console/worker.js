@@ -61,6 +61,7 @@ export async function workerView(main, signal, runtimeId, workerId) {
   let catchingUp = null;
   let liveTurn = null; // {turn, element, text: Text, tools}
   let sending = false;
+  let turnsEnded = 0;
   const handled = new Set();
 
   function renderFacts() {
@@ -101,6 +102,7 @@ export async function workerView(main, signal, runtimeId, workerId) {
 
   // Reads forward from lastSeq + 1 to the end (after a gap, a reconnect, or a poll).
   function catchUp() {
+    if (!caps.read_transcript) return Promise.resolve();
     if (catchingUp) return catchingUp;
     catchingUp = (async () => {
       try {
@@ -161,7 +163,8 @@ export async function workerView(main, signal, runtimeId, workerId) {
   function onEvent(event) {
     if (event.worker_id !== workerId) return;
     // A resume from an older point (after cursor_expired) repeats events: each is reflected once.
-    if (event.id !== undefined && event.id !== null) {
+    // (Live deltas are not stored: they carry the id of the stored event they follow, and are never repeated.)
+    if (event.type !== "worker.output_delta" && event.id !== undefined && event.id !== null) {
       if (handled.has(event.id)) return;
       handled.add(event.id);
     }
@@ -226,7 +229,10 @@ export async function workerView(main, signal, runtimeId, workerId) {
       default:
         break;
     }
-    if (TURN_ENDS.has(event.type)) worker = { ...worker, status: "idle" };
+    if (TURN_ENDS.has(event.type)) {
+      turnsEnded += 1;
+      worker = { ...worker, status: "idle" };
+    }
     if (event.type !== "worker.output_delta") {
       worker = { ...worker, transcript_length: Math.max(worker.transcript_length, lastSeq) };
       renderFacts();
@@ -247,10 +253,12 @@ export async function workerView(main, signal, runtimeId, workerId) {
     if (!content.trim() || input.disabled) return;
     sending = true;
     setInputState();
+    const endsBefore = turnsEnded;
     try {
-      await post(`${base}/input`, { content });
+      const accepted = await post(`${base}/input`, { content });
       input.value = "";
-      worker = { ...worker, status: "busy" };
+      // The stream may already have told of this turn's end (a quick turn): then the answer's "busy" is old news.
+      if (turnsEnded === endsBefore) worker = { ...worker, status: accepted.status };
       if (!caps.stream_events) await catchUp();
     } catch (error) {
       if (failed(error, null)) return;
@@ -296,7 +304,7 @@ export async function workerView(main, signal, runtimeId, workerId) {
     h("h1", null, worker.label || worker.worker_id, " ", statusBadge),
     facts,
     diagnosticList(worker.diagnostics),
-    transcript,
+    caps.read_transcript ? transcript : h("p", { id: "no-transcript", class: "quiet" }, "This runtime does not keep transcripts: only the worker's state is shown."),
     caps.stream_events ? streamState : null,
     caps.send_input ? form : h("p", { class: "quiet" }, "This runtime is read-only: it takes no input."),
   );
@@ -304,17 +312,21 @@ export async function workerView(main, signal, runtimeId, workerId) {
   setInputState();
 
   // The last page first.
-  const start = Math.max(1, worker.transcript_length - page + 1);
-  const answer = await get(`${base}/transcript`, { start, limit: page }, signal);
-  firstSeq = start;
-  appendEntries(answer.items);
-  if (answer.next_start !== null) await catchUp();
-  earlier.hidden = firstSeq <= 1;
-  transcript.scrollTop = transcript.scrollHeight;
+  let answer = { items: [], next_start: null };
+  if (caps.read_transcript) {
+    const start = Math.max(1, worker.transcript_length - page + 1);
+    answer = await get(`${base}/transcript`, { start, limit: page }, signal);
+    firstSeq = start;
+    appendEntries(answer.items);
+    if (answer.next_start !== null) await catchUp();
+    earlier.hidden = firstSeq <= 1;
+    transcript.scrollTop = transcript.scrollHeight;
+  }
 
   if (!caps.stream_events) {
+    // Without a stream the view polls: the worker, and the transcript where there is one.
     const timer = window.setInterval(() => {
-      refreshWorker().then(catchUp).catch((error) => {
+      refreshWorker().then(() => (caps.read_transcript ? catchUp() : null)).catch((error) => {
         if (error && error.name !== "AbortError") failed(error, null);
       });
     }, POLL_MS);
