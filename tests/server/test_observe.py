@@ -262,8 +262,8 @@ async def test_the_access_line_has_latency_and_the_request_id(caplog):
     lines = [r for r in caplog.records if r.name == "runtime_registry.access"]
     assert len(lines) == 1
     record = lines[0]
-    assert re.search(rf'"GET /api/runtimes\?\S+ HTTP/1.1" 200 \d+\.\dms id={request_id}$', record.getMessage())
-    assert record.request_id == request_id and record.status == 200 and record.latency_ms >= 0
+    assert re.search(rf'"GET /api/runtimes\?\S+ HTTP/1.1" 400 \d+\.\dms id={request_id}$', record.getMessage())
+    assert record.request_id == request_id and record.status == 400 and record.latency_ms >= 0
 
 
 async def test_a_runtime_that_becomes_degraded_is_a_warning_and_its_recovery_info(monkeypatch, caplog):
