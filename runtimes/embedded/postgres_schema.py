@@ -79,6 +79,7 @@ CREATE TABLE entries (
     created_at timestamptz NOT NULL,
     PRIMARY KEY (serial, sequence)
 );
+CREATE INDEX entries_by_event ON entries (event_id);
 CREATE TABLE events (
     id bigint PRIMARY KEY,
     type text NOT NULL,

@@ -292,10 +292,14 @@ class PgStore:
             raise RuntimeUnavailable("the runtime is closed")
         return self._pool.acquire(timeout=10)
 
-    async def _run(self, work: Any) -> Any:
-        """Run ``work(connection)`` in a transaction; database outages become :class:`StoreUnreachable`."""
+    async def _run(self, work: Any, *, snapshot: bool = False) -> Any:
+        """Run ``work(connection)`` in a transaction; database outages become :class:`StoreUnreachable`.
+
+        :param snapshot: read everything from one snapshot (``REPEATABLE READ``, read only).
+        """
+        isolation = "repeatable_read" if snapshot else "read_committed"
         try:
-            async with self._acquire() as connection, connection.transaction():
+            async with self._acquire() as connection, connection.transaction(isolation=isolation, readonly=snapshot):
                 return await work(connection)
         except (RuntimeUnavailable, UnknownWorker, WorkerBusy, WorkerStopped, CapacityExceeded, TurnLost):
             raise
@@ -624,7 +628,7 @@ class PgStore:
         result: Event = await self._run(work)
         return result
 
-    async def cancel(self, worker_id: str) -> tuple[bool, str | None, int]:
+    async def cancel(self, worker_id: str, reason: str = "cancel") -> tuple[bool, str | None, int]:
         """Cancel the worker's turn, whichever replica runs it.
 
         :return: whether there was a turn, the replica that ran it, and its number.
@@ -641,14 +645,14 @@ class PgStore:
                 "UPDATE workers SET status = 'idle', owner = NULL WHERE serial = $1", worker.serial
             )
             await self._append(
-                connection, [(WORKER_TURN_CANCELLED, worker_id, {"turn": worker.turn_number, "reason": "cancel"})]
+                connection, [(WORKER_TURN_CANCELLED, worker_id, {"turn": worker.turn_number, "reason": reason})]
             )
             return True, worker.owner, worker.turn_number
 
         result: tuple[bool, str | None, int] = await self._run(work)
         return result
 
-    async def stop(self, worker_id: str) -> tuple[bool, str | None, int]:
+    async def stop(self, worker_id: str, reason: str = "stop") -> tuple[bool, str | None, int]:
         """Cancel any turn and stop the worker for good.
 
         :return: whether it was running (``False``: already stopped), the replica whose turn was cancelled, and its number.
@@ -658,7 +662,7 @@ class PgStore:
             worker = await self._lock_worker(connection, worker_id)
             if worker.status == "stopped":
                 return False, None, worker.turn_number
-            events = self._stop_events(worker, "stop")
+            events = self._stop_events(worker, reason)
             await connection.execute(
                 "UPDATE workers SET status = 'stopped', owner = NULL WHERE serial = $1", worker.serial
             )
@@ -724,6 +728,64 @@ class PgStore:
             return worker, [TranscriptEntry(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
         result: tuple[PgWorker, list[TranscriptEntry]] = await self._run(work)
+        return result
+
+    # -- what a replica caches ----------------------------------------------------------------
+
+    async def load(self, retention: int) -> tuple[int, int, list[PgWorker], list[Any], list[Event]]:
+        """Everything a replica caches, in one snapshot: the counters, the workers, every
+        transcript entry ``(serial, role, content, event_id)`` and the newest ``retention`` events.
+
+        :return: ``(next_serial, last_event_id, workers, entries, events)``.
+        """
+
+        async def work(connection: Any) -> tuple[int, int, list[PgWorker], list[Any], list[Event]]:
+            # One snapshot for all of it (the caller's transaction is REPEATABLE READ).
+            counters = dict(await connection.fetch("SELECT name, value FROM counters"))
+            workers = [
+                _worker(r) for r in await connection.fetch(f"SELECT {_WORKER_COLUMNS} FROM workers ORDER BY serial")
+            ]
+            entries = await connection.fetch(
+                "SELECT serial, role, content, event_id FROM entries ORDER BY serial, sequence"
+            )
+            rows = await connection.fetch(
+                "SELECT id, type, worker_id, data::text, created_at FROM events ORDER BY id DESC LIMIT $1", retention
+            )
+            events = [Event(r[0], r[1], r[2], json.loads(r[3]), r[4]) for r in reversed(rows)]
+            return int(counters["serial"]), int(counters["event_id"]), workers, list(entries), events
+
+        result: tuple[int, int, list[PgWorker], list[Any], list[Event]] = await self._run(work, snapshot=True)
+        return result
+
+    async def tail(
+        self, *, after: int, limit: int
+    ) -> tuple[list[tuple[Event, tuple[str, str] | None]], dict[str, PgWorker]]:
+        """Committed events after ``after`` (at most ``limit``), each with its transcript entry
+        ``(role, content)`` if it wrote one, and the rows of the workers they created that still exist."""
+
+        async def work(connection: Any) -> tuple[list[tuple[Event, tuple[str, str] | None]], dict[str, PgWorker]]:
+            rows = await connection.fetch(
+                "SELECT e.id, e.type, e.worker_id, e.data::text, e.created_at, en.role, en.content "
+                "FROM events e LEFT JOIN entries en ON en.event_id = e.id WHERE e.id > $1 ORDER BY e.id LIMIT $2",
+                after,
+                limit,
+            )
+            found = [
+                (Event(r[0], r[1], r[2], json.loads(r[3]), r[4]), None if r[5] is None else (r[5], r[6])) for r in rows
+            ]
+            created = [event.worker_id for event, _ in found if event.type == WORKER_CREATED]
+            workers: dict[str, PgWorker] = {}
+            if created:
+                for row in await connection.fetch(
+                    f"SELECT {_WORKER_COLUMNS} FROM workers WHERE worker_id = ANY($1::text[])", created
+                ):
+                    worker = _worker(row)
+                    workers[worker.worker_id] = worker
+            return found, workers
+
+        result: tuple[list[tuple[Event, tuple[str, str] | None]], dict[str, PgWorker]] = await self._run(
+            work, snapshot=True
+        )
         return result
 
     # -- leases (decision 0133) ---------------------------------------------------------------

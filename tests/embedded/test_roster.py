@@ -97,7 +97,9 @@ def test_restoring_serials_out_of_order_or_range_is_refused(workers, next_serial
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["add", "remove", "page"]), st.integers(0, 40), st.integers(1, 7)), max_size=80))
+@given(
+    st.lists(st.tuples(st.sampled_from(["add", "remove", "page"]), st.integers(0, 40), st.integers(1, 7)), max_size=80)
+)
 def test_any_sequence_of_adds_removals_and_pages_agrees_with_a_plain_list(steps):
     roster: Roster[str] = Roster(first_serial=FIRST)
     live: list[str] = []
