@@ -484,16 +484,21 @@ class PgStore:
         """
 
         async def work(connection: Any) -> AcceptedInput:
-            row = await connection.fetchrow(
-                "UPDATE workers SET status = 'busy', owner = $2, turn_number = turn_number + 1, entries = entries + 1 "
-                "WHERE worker_id = $1 AND status = 'idle' AND entries + $3 <= $4 RETURNING " + _WORKER_COLUMNS,
-                worker_id,
-                self.replica_id,
-                entries_per_turn,
-                max_entries,
-            )
-            if row is None:
-                await self._refuse(connection, worker_id, max_entries)
+            while True:
+                row = await connection.fetchrow(
+                    "UPDATE workers SET status = 'busy', owner = $2, turn_number = turn_number + 1, entries = entries + 1 "
+                    "WHERE worker_id = $1 AND status = 'idle' AND entries + $3 <= $4 RETURNING " + _WORKER_COLUMNS,
+                    worker_id,
+                    self.replica_id,
+                    entries_per_turn,
+                    max_entries,
+                )
+                if row is not None:
+                    break
+                # Why not, read under the row's lock: a turn that ended between
+                # the update and this read leaves an idle worker with room, and
+                # the update is tried again (it holds the lock now, so it wins).
+                await self._refuse(connection, worker_id, max_entries, entries_per_turn)
             worker = _worker(row)
             sequence = worker.entries
             events = await self._append(
@@ -513,15 +518,20 @@ class PgStore:
         result: AcceptedInput = await self._run(work)
         return result
 
-    async def _refuse(self, connection: Any, worker_id: str, max_entries: int) -> None:
-        status = await connection.fetchval("SELECT status FROM workers WHERE worker_id = $1", worker_id)
+    async def _refuse(self, connection: Any, worker_id: str, max_entries: int, entries_per_turn: int) -> None:
+        """Raise why ``worker_id`` takes no input; return if it does now (idle, with room)."""
+        row = await connection.fetchrow(
+            "SELECT status, entries FROM workers WHERE worker_id = $1 FOR UPDATE", worker_id
+        )
+        status = None if row is None else row[0]
         if status is None:
             raise UnknownWorker("no such worker in this runtime", worker_id=worker_id)
         if status == "stopped":
             raise WorkerStopped("the worker is stopped and takes no more input", worker_id=worker_id)
         if status == "busy":
             raise WorkerBusy("the worker is in a turn; wait for it to finish or cancel it", worker_id=worker_id)
-        raise CapacityExceeded(f"the worker's transcript is full ({max_entries} entries)", worker_id=worker_id)
+        if row[1] + entries_per_turn > max_entries:
+            raise CapacityExceeded(f"the worker's transcript is full ({max_entries} entries)", worker_id=worker_id)
 
     async def _own_turn(self, connection: Any, worker_id: str, turn: int) -> PgWorker:
         row = await connection.fetchrow(

@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.support.pg_server import PgServer
 from tests.support.server_process import ServerProcess, running_server

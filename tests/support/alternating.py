@@ -12,6 +12,7 @@ import itertools
 from collections.abc import Sequence
 
 from registry_core import RuntimeProvider
+from registry_core.live import LiveSubscription
 from registry_core.models import (
     CreateWorkerRequest,
     EventPage,
@@ -23,7 +24,6 @@ from registry_core.models import (
     WorkerActionResult,
     WorkerPage,
 )
-from registry_core.live import LiveSubscription
 
 __all__ = ["Alternating"]
 
