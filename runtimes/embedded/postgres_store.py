@@ -257,8 +257,12 @@ class PgStore:
                 **connect_kwargs(self._dsn),
                 min_size=1,
                 max_size=self.pool_size,
-                # A startup setting, not a SET: the pool's RESET ALL on release keeps it.
+                # A startup setting, not a SET: it is the session's default.
                 server_settings={"search_path": f'"{self.schema}"'},
+                # No reset round trip on every release: these connections keep
+                # no session state (no SET, LISTEN, temporary tables or locks
+                # outside transactions; the listener has its own connection).
+                reset=_no_reset,
                 timeout=10,
                 command_timeout=30,
             )
@@ -309,16 +313,28 @@ class PgStore:
             raise
 
     async def _fetchrow(self, sql: str, *args: Any) -> Any:
-        async def work(connection: Any) -> Any:
-            return await connection.fetchrow(sql, *args)
-
-        return await self._run(work)
+        """One statement on its own (no BEGIN/COMMIT round trips: a statement is its own transaction)."""
+        try:
+            async with self._acquire() as connection:
+                return await connection.fetchrow(sql, *args)
+        except RuntimeUnavailable:
+            raise
+        except Exception as exc:
+            if _is_unreachable(exc):
+                raise StoreUnreachable() from None
+            raise
 
     async def _fetch(self, sql: str, *args: Any) -> list[Any]:
-        async def work(connection: Any) -> Any:
-            return await connection.fetch(sql, *args)
-
-        return list(await self._run(work))
+        """One statement on its own, all rows."""
+        try:
+            async with self._acquire() as connection:
+                return list(await connection.fetch(sql, *args))
+        except RuntimeUnavailable:
+            raise
+        except Exception as exc:
+            if _is_unreachable(exc):
+                raise StoreUnreachable() from None
+            raise
 
     # -- events (decision 0132) --------------------------------------------------------
 
@@ -868,6 +884,10 @@ class PgStore:
     def connect_args(self) -> tuple[str, str]:
         """The DSN and schema a listener connects with (kept inside the store's modules)."""
         return self._dsn, self.schema
+
+
+async def _no_reset(_connection: Any) -> None:
+    """The pool's reset: nothing to undo (see ``PgStore.open``)."""
 
 
 def _entry_sequence(event: NewEvent) -> int:
