@@ -246,6 +246,10 @@ class PostgresStore(WorkerStore):
                     return
                 if found[0][0].id != self.events.last_id + 1:
                     # Retention dropped events this replica had not replayed: start over from a snapshot.
+                    log.warning(
+                        "embedded runtime: events %d.. are no longer in the database; reloading the replica's cache",
+                        self.events.last_id + 1,
+                    )
                     break
                 for event, entry in found:
                     self._apply(event, entry, rows)

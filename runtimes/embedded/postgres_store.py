@@ -208,7 +208,7 @@ class PgStore:
     :param pool_size: connections this replica keeps.
     """
 
-    def __init__(self, dsn: str, runtime_id: str, *, lease_seconds: float, pool_size: int = 8) -> None:
+    def __init__(self, dsn: str, runtime_id: str, *, lease_seconds: float, pool_size: int = 16) -> None:
         self._dsn = dsn
         self.schema = schema_name(runtime_id)
         #: The channel this runtime's replicas signal each other on.
@@ -789,30 +789,23 @@ class PgStore:
         """Committed events after ``after`` (at most ``limit``), each with its transcript entry
         ``(role, content)`` if it wrote one, and the rows of the workers they created that still exist."""
 
-        async def work(connection: Any) -> tuple[list[tuple[Event, tuple[str, str] | None]], dict[str, PgWorker]]:
-            rows = await connection.fetch(
-                "SELECT e.id, e.type, e.worker_id, e.data::text, e.created_at, en.role, en.content "
-                "FROM events e LEFT JOIN entries en ON en.event_id = e.id WHERE e.id > $1 ORDER BY e.id LIMIT $2",
-                after,
-                limit,
-            )
-            found = [
-                (Event(r[0], r[1], r[2], json.loads(r[3]), r[4]), None if r[5] is None else (r[5], r[6])) for r in rows
-            ]
-            created = [event.worker_id for event, _ in found if event.type == WORKER_CREATED]
-            workers: dict[str, PgWorker] = {}
-            if created:
-                for row in await connection.fetch(
-                    f"SELECT {_WORKER_COLUMNS} FROM workers WHERE worker_id = ANY($1::text[])", created
-                ):
-                    worker = _worker(row)
-                    workers[worker.worker_id] = worker
-            return found, workers
-
-        result: tuple[list[tuple[Event, tuple[str, str] | None]], dict[str, PgWorker]] = await self._run(
-            work, snapshot=True
+        # One statement (one snapshot, one round trip): the events, the entry
+        # each wrote, and the row of each worker they created that still exists.
+        columns = ", ".join(f"w.{name.strip()}" for name in _WORKER_COLUMNS.split(","))
+        rows = await self._fetch(
+            "SELECT e.id, e.type, e.worker_id, e.data::text, e.created_at, en.role, en.content, "
+            + columns
+            + " FROM events e LEFT JOIN entries en ON en.event_id = e.id "
+            "LEFT JOIN workers w ON e.type = 'worker.created' AND w.worker_id = e.worker_id "
+            "WHERE e.id > $1 ORDER BY e.id LIMIT $2",
+            after,
+            limit,
         )
-        return result
+        found = [
+            (Event(r[0], r[1], r[2], json.loads(r[3]), r[4]), None if r[5] is None else (r[5], r[6])) for r in rows
+        ]
+        workers = {r[8]: _worker(r[7:]) for r in rows if r[7] is not None}
+        return found, workers
 
     # -- leases (decision 0133) ---------------------------------------------------------------
 

@@ -36,7 +36,9 @@ def test_bad_postgres_settings_are_config_errors_at_their_path(store: str, path:
     assert raised.value.problems[0].path.startswith(path)
 
 
-async def test_the_issues_configuration_serves_the_runtime(pg_server: PgServer, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_the_issues_configuration_serves_the_runtime(
+    pg_server: PgServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("RUNTIME_REGISTRY_PG_DSN", pg_server.dsn(pg_server.create_database()))
     text = config('backend = "postgres"\ndsn_env = "RUNTIME_REGISTRY_PG_DSN"\nlease_seconds = 10')
     assembly = assemble(parse_config(text), discovered=embedded_only(), strict=True)
@@ -49,7 +51,9 @@ async def test_the_issues_configuration_serves_the_runtime(pg_server: PgServer, 
         await assembly.registry.close()
 
 
-async def test_an_unset_variable_makes_the_runtime_unavailable_naming_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_an_unset_variable_makes_the_runtime_unavailable_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.delenv("RR_UNSET_PG_DSN", raising=False)
     text = config('backend = "postgres"\ndsn_env = "RR_UNSET_PG_DSN"')
     assembly = assemble(parse_config(text), discovered=embedded_only(), strict=True)
