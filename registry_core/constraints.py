@@ -24,7 +24,16 @@ from dataclasses import dataclass, field
 
 import annotated_types
 
-__all__ = ["Pattern", "ID_PATTERN", "SINGLE_LINE", "NOT_BLANK", "NO_BIDI_CONTROLS", "VISIBLE"]
+__all__ = [
+    "Pattern",
+    "ID_PATTERN",
+    "SINGLE_LINE",
+    "NOT_BLANK",
+    "NO_BIDI_CONTROLS",
+    "NO_LINE_SEPARATORS",
+    "NO_TAG_CHARACTERS",
+    "VISIBLE",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,15 +48,21 @@ class Pattern(annotated_types.BaseMetadata):
         read it alike (character classes, ``\\uXXXX`` escapes, ``{m,n}``).
     :param message: the validation message when the text does not match
         (``"must not contain control characters"``).
+    :param python_regex: the same rule for Python's :mod:`re`, for the rare
+        rule the two cannot read alike: characters beyond U+FFFF are one code
+        point to Python and a surrogate pair to ECMA-262 (``regex`` then names
+        the pair). ``None``: ``regex`` serves both.
     """
 
     regex: str
     message: str
+    python_regex: str | None = None
     #: ``regex`` compiled for Python's :mod:`re`, with ECMA-262's meaning of a final ``$``.
     compiled: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        python = self.regex[:-1] + r"\Z" if self.regex.endswith("$") and not self.regex.endswith("\\$") else self.regex
+        regex = self.python_regex if self.python_regex is not None else self.regex
+        python = regex[:-1] + r"\Z" if regex.endswith("$") and not regex.endswith("\\$") else regex
         object.__setattr__(self, "compiled", re.compile(python))
 
     def matches(self, text: str) -> bool:
@@ -68,6 +83,17 @@ NOT_BLANK = Pattern("\\S", "must not be empty")
 NO_BIDI_CONTROLS = Pattern(
     "^[^\\u202a-\\u202e\\u2066-\\u2069]*$",
     "must not contain bidirectional embedding, override or isolate characters (U+202A-202E, U+2066-2069)",
+)
+#: No line or paragraph separator (U+2028, U+2029): not controls, but they
+#: break a line where they are shown (and end a line in JavaScript source).
+NO_LINE_SEPARATORS = Pattern("^[^\\u2028\\u2029]*$", "must not contain line or paragraph separators (U+2028, U+2029)")
+#: No Unicode tag characters (U+E0000-E007F): invisible copies of ASCII that
+#: a reader cannot see and a program (or a language model) reads as text.
+#: ECMA-262 sees them as U+DB40 followed by U+DC00-DC7F.
+NO_TAG_CHARACTERS = Pattern(
+    "^(?:[^\\udb40]|\\udb40[^\\udc00-\\udc7f])*$",
+    "must not contain Unicode tag characters (U+E0000-E007F), which are invisible",
+    python_regex="^[^\\U000e0000-\\U000e007f]*$",
 )
 #: At least one character that draws something: not whitespace, not a
 #: zero-width or other invisible format character (soft hyphen, U+200B-200F,

@@ -17,7 +17,16 @@ from typing import Annotated, Any, Literal
 import attrs
 from annotated_types import Len, doc
 
-from registry_core.constraints import ID_PATTERN, NO_BIDI_CONTROLS, NOT_BLANK, SINGLE_LINE, VISIBLE, Pattern
+from registry_core.constraints import (
+    ID_PATTERN,
+    NO_BIDI_CONTROLS,
+    NO_LINE_SEPARATORS,
+    NO_TAG_CHARACTERS,
+    NOT_BLANK,
+    SINGLE_LINE,
+    VISIBLE,
+    Pattern,
+)
 
 __all__ = [
     "Severity",
@@ -45,6 +54,8 @@ __all__ = [
     "EventPage",
     "PluginState",
     "PluginInfo",
+    "ProfileInfo",
+    "ProfileList",
     "SettingInfo",
     "Identifier",
     "Label",
@@ -62,8 +73,9 @@ __all__ = [
 #: A runtime or worker id in a document (config): the rules of :mod:`registry_core.identifiers`.
 Identifier = Annotated[str, ID_PATTERN]
 #: A display label: 1–200 characters, no control characters, no bidi
-#: embedding, override or isolate, and something visible (issue 12).
-Label = Annotated[str, Len(1, 200), SINGLE_LINE, NO_BIDI_CONTROLS, VISIBLE]
+#: embedding, override or isolate, and something visible (issue 12); no line
+#: separators and no invisible tag characters (issue 24).
+Label = Annotated[str, Len(1, 200), SINGLE_LINE, NO_LINE_SEPARATORS, NO_BIDI_CONTROLS, NO_TAG_CHARACTERS, VISIBLE]
 #: A profile selector: ``default``, ``builtin:NAME`` or ``NAME`` (id characters).
 ProfileSelector = Annotated[str, ID_PATTERN]
 #: A capability name asked for at create: 1–64 id characters.
@@ -154,6 +166,8 @@ class Capabilities:
     stream_events: bool
     #: Added after v0 (decision 0065), so it comes last: positional construction keeps working.
     delete_worker: bool = False
+    #: Added in 0.4 (decision 0141): ``GET .../profiles``; last for the same reason.
+    list_profiles: bool = False
 
 
 @attrs.frozen
@@ -321,6 +335,41 @@ class WorkerActionResult:
     action: WorkerAction
     changed: bool
     status: str
+
+
+@attrs.frozen
+class ProfileInfo:
+    """One profile a client may name when creating a worker: what it is, never how it is configured.
+
+    Only these fields reach a client: no endpoint, key variable, option value
+    or anything else from the profile's settings (decision 0141).
+
+    :ivar name: the selector to send as ``CreateWorkerRequest.profile`` (and
+        the name a worker created with it carries as ``profile``).
+    :ivar engine: the turn engine its turns run through (``echo``, ``llm``, ...).
+    :ivar description: one line the operator wrote; ``None`` when there is none.
+    :ivar tools: the names of the tools a worker of this profile may be granted.
+    :ivar default: whether an omitted profile means this one.
+
+    .. versionadded:: 0.4
+    """
+
+    name: str
+    engine: str
+    description: str | None = None
+    tools: tuple[str, ...] = ()
+    default: bool = False
+
+
+@attrs.frozen
+class ProfileList:
+    """Every profile of one runtime a client may name, the default among them.
+
+    .. versionadded:: 0.4
+    """
+
+    runtime_id: str
+    items: tuple[ProfileInfo, ...]
 
 
 @attrs.frozen

@@ -24,15 +24,17 @@ from starlette.middleware import Middleware
 from registry_core import __version__
 from runtime_registry.host.assembly import Assembly, assemble
 from runtime_registry.host.config import RegistryConfig, apply_environment
+from runtime_registry.server.console import console_routes
 from runtime_registry.server.endpoints import build_routes
 from runtime_registry.server.error_handlers import exception_handlers
-from runtime_registry.server.middleware.auth import BearerAuthMiddleware
+from runtime_registry.server.middleware.auth import BearerAuthMiddleware, short_token_warning
 from runtime_registry.server.middleware.body_limit import BodyLimitMiddleware
 from runtime_registry.server.middleware.browser_guard import BrowserGuardMiddleware
 from runtime_registry.server.middleware.host_policy import HostPolicy
 from runtime_registry.server.middleware.origin_policy import OriginPolicy
 from runtime_registry.server.middleware.request_head import RequestHeadMiddleware
 from runtime_registry.server.middleware.request_ids import RequestIdMiddleware
+from runtime_registry.server.middleware.token_guesses import TokenGuessPacer
 from runtime_registry.server.openapi import openapi_bytes
 
 __all__ = ["create_app"]
@@ -61,12 +63,17 @@ def create_app(config: RegistryConfig | None = None, *, assembly: Assembly | Non
         openapi_document=openapi_bytes(version=__version__, bearer_auth=token is not None),
         heartbeat_seconds=settings.stream_heartbeat_seconds,
     )
+    if settings.console:
+        routes += console_routes()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await registry.start()
         await _log_startup(assembly)
         log.info("%s", browser_safety_summary(settings.allowed_hosts, settings.cors_allowed_origins, token=token))
+        weak_token = short_token_warning(token)
+        if weak_token is not None:
+            log.warning("%s", weak_token)
         try:
             yield
         finally:
@@ -88,7 +95,8 @@ def create_app(config: RegistryConfig | None = None, *, assembly: Assembly | Non
         ),
     ]
     if token is not None:
-        middleware.append(Middleware(BearerAuthMiddleware, token=token))
+        pacer = TokenGuessPacer(burst=settings.failed_token_burst, rate_per_second=settings.failed_tokens_per_second)
+        middleware.append(Middleware(BearerAuthMiddleware, token=token, pacer=pacer))
     middleware.append(Middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes))
 
     app = Starlette(

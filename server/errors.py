@@ -25,6 +25,7 @@ __all__ = [
     "MethodNotAllowed",
     "PayloadTooLarge",
     "UnsupportedMediaType",
+    "TooManyRequests",
     "status_of",
     "envelope",
     "internal_error_envelope",
@@ -73,6 +74,12 @@ class UnsupportedMediaType(RegistryError):
     code = "unsupported_media_type"
 
 
+class TooManyRequests(RegistryError):
+    """A client failed the bearer token too often; ``Retry-After`` says when its next one is checked."""
+
+    code = "too_many_requests"
+
+
 #: Every error code the API answers with, and its HTTP status. One table, here only.
 STATUS_BY_CODE: Mapping[str, int] = {
     "malformed_request": 400,
@@ -92,6 +99,7 @@ STATUS_BY_CODE: Mapping[str, int] = {
     "payload_too_large": 413,
     "unsupported_media_type": 415,
     "misdirected_request": 421,
+    "too_many_requests": 429,
     "invalid_request": 422,
     "internal_error": 500,
     "runtime_unavailable": 503,

@@ -63,6 +63,10 @@ LIVE_BATCH_SECONDS = 0.01
 #: Rendered frames kept, so that N streams render an event once (about 300 B each).
 FRAME_CACHE_SIZE = 4096
 _FRAMES: collections.OrderedDict[int, tuple[Event, bytes]] = collections.OrderedDict()
+#: The most one write to a stream's client holds (a larger frame goes alone):
+#: what a client that does not read keeps in the server's memory, beside the
+#: transport's own high-water mark.
+WRITE_BYTES = 64 * 1024
 #: Plain LF line ends (the spec allows LF, CRLF or CR): readable in curl and easy to parse.
 _SEPARATOR = "\n"
 
@@ -150,13 +154,24 @@ async def _events(
             # Everything ready goes out as one write: a busy runtime costs one
             # send per batch, not one per event.
             frames: list[bytes] = []
+            buffered = 0
             for event in page.events:
                 if live is not None and live.pending():
                     # Live events that came before this stored one go first.
                     frames.extend(_frame(early, runtime_id, stored=False) for early in live.take(up_to=event.id - 1))
-                frames.append(_frame(event, runtime_id))
+                frame = _frame(event, runtime_id)
+                frames.append(frame)
+                buffered += len(frame)
+                if buffered >= WRITE_BYTES:
+                    # A write goes whole into the transport's buffer, read or
+                    # not; the next waits until the client has taken it (flow
+                    # control). So a client that does not read holds about
+                    # WRITE_BYTES (or one large frame), not a page (issue 24, point 10).
+                    yield _joined(frames)
+                    frames, buffered = [], 0
+                    await asyncio.sleep(0)
             if frames:
-                yield b"".join(frames)
+                yield _joined(frames)
                 # Writing to a socket whose client is gone neither fails nor
                 # suspends: the transport drops the bytes (asyncio logs a
                 # warning for each), and the disconnect is only seen by a task
@@ -253,6 +268,11 @@ def _frame(event: Event, runtime_id: str, *, stored: bool = True) -> bytes:
     if len(_FRAMES) > FRAME_CACHE_SIZE:
         _FRAMES.popitem(last=False)
     return frame
+
+
+def _joined(frames: list[bytes]) -> bytes:
+    """One write of ``frames``; a single frame is sent as it is (the cached object, no copy)."""
+    return frames[0] if len(frames) == 1 else b"".join(frames)
 
 
 def _error_event(name: str, error: RegistryError) -> ServerSentEvent:

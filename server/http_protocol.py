@@ -15,16 +15,45 @@ The parser: httptools (llhttp, C) when it is installed, which is what
 ``uvicorn[standard]`` brings; h11 (pure Python) otherwise, or when the
 operator asks for it (``server.http_parser``). The event loop likewise:
 uvloop when installed, else asyncio's own (``server.event_loop``).
+
+The request head is bounded on both parsers (issue 24, point 9): h11 keeps
+at most 16 KiB of an incomplete event (its default, which uvicorn keeps);
+llhttp has no bound at all, and uvicorn appends every URL and header
+fragment it reports, so a 32 MiB header cost seconds of CPU on the loop. The
+httptools protocol here counts the head as the parser reports it and stops
+at :data:`MAX_HEAD_BYTES`. A head either parser refuses (too large or not
+HTTP) is answered ``400 malformed_request`` in the API's JSON envelope, not
+uvicorn's plain text, and the connection is closed.
+
+An absolute-form target (``GET http://name/path HTTP/1.1``) names its host
+in the target, which RFC 9112 section 3.2.2 says wins over ``Host``; the
+host it names becomes the request's ``Host``, so the Host check refuses a
+foreign one as it refuses a foreign ``Host`` (issue 24, point 13).
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib.util
+import json
 import logging
 from typing import Any
 
-__all__ = ["EVENT_LOOPS", "HTTP_PARSERS", "ParserUnavailable", "available_loop", "available_parser", "protocol_class"]
+from runtime_registry.server.errors import MalformedRequest, envelope
+
+__all__ = [
+    "EVENT_LOOPS",
+    "HTTP_PARSERS",
+    "HEAD_TOO_LARGE_MESSAGE",
+    "MAX_HEAD_BYTES",
+    "ParserUnavailable",
+    "available_loop",
+    "available_parser",
+    "protocol_class",
+    "absolute_form_host",
+    "split_absolute_form",
+    "with_host",
+]
 
 log = logging.getLogger("runtime_registry.server.http_protocol")
 
@@ -32,6 +61,11 @@ log = logging.getLogger("runtime_registry.server.http_protocol")
 HTTP_PARSERS = ("auto", "httptools", "h11")
 #: The loops ``server.event_loop`` may name.
 EVENT_LOOPS = ("auto", "uvloop", "asyncio")
+#: The most a request head (request line and headers) may take: h11's own bound, held on httptools too.
+MAX_HEAD_BYTES = 16 * 1024
+#: What a header line costs beyond its name and value (``": "`` and CRLF), and a request line beyond its target.
+_LINE_OVERHEAD = 4
+_REQUEST_LINE_OVERHEAD = 16
 
 
 class ParserUnavailable(Exception):
@@ -130,6 +164,130 @@ class _HeaderTimeout:
             transport.close()
 
 
+_SCHEMES = (b"http://", b"https://")
+
+
+def split_absolute_form(target: bytes) -> tuple[bytes, bytes] | None:
+    """``(authority, path-and-query)`` of an ``http(s)://`` target; ``None`` for any other form."""
+    lowered = target[:8].lower()
+    scheme = next((s for s in _SCHEMES if lowered.startswith(s)), None)
+    if scheme is None:
+        return None
+    rest = target[len(scheme) :]
+    end = min((i for i in (rest.find(b"/"), rest.find(b"?"), rest.find(b"#")) if i >= 0), default=len(rest))
+    path = rest[end:]
+    return rest[:end], path if path.startswith(b"/") else b"/" + path
+
+
+def absolute_form_host(target: bytes) -> bytes | None:
+    """The authority an absolute-form request target names (``b"name:port"``), else ``None``.
+
+    A user part (``http://user@name/``) stays in it, so the Host check, which
+    accepts ``name[:port]`` only, refuses it.
+    """
+    split = split_absolute_form(target)
+    return None if split is None else split[0]
+
+
+def with_host(headers: list[tuple[bytes, bytes]], host: bytes) -> list[tuple[bytes, bytes]]:
+    """``headers`` with every ``Host`` replaced by one carrying ``host``."""
+    return [*(header for header in headers if header[0] != b"host"), (b"host", host)]
+
+
+class _HeadTooLarge(Exception):
+    """Raised inside a parser callback: llhttp stops and uvicorn answers its 400 (ours, below)."""
+
+
+def _bad_request_bytes(message: str, default_headers: list[tuple[bytes, bytes]]) -> bytes:
+    """A complete ``400 malformed_request`` response in the API's envelope, closing the connection."""
+    body = json.dumps(envelope(MalformedRequest(message)), separators=(",", ":")).encode("utf-8")
+    lines = [b"HTTP/1.1 400 Bad Request\r\n"]
+    lines += [name + b": " + value + b"\r\n" for name, value in default_headers]
+    lines += [
+        b"content-type: application/json; charset=utf-8\r\n",
+        b"content-length: " + str(len(body)).encode("ascii") + b"\r\n",
+        b"connection: close\r\n\r\n",
+        body,
+    ]
+    return b"".join(lines)
+
+
+#: What a client whose request head is too large is told.
+HEAD_TOO_LARGE_MESSAGE = f"the request head (request line and headers) is over {MAX_HEAD_BYTES} bytes"
+_NOT_HTTP_MESSAGE = "the request is not well-formed HTTP"
+
+
+class _EnvelopeBadRequest:
+    """uvicorn's 400 for a head the parser refused, in the API's JSON envelope (both parsers)."""
+
+    _head_too_large = False
+
+    def send_400_response(self, msg: str) -> None:
+        # uvicorn's messages are generic; the one thing worth saying is which bound was hit.
+        # h11 says only "invalid"; its receive buffer tells: it refuses a head only once it holds more than the bound.
+        conn = getattr(self, "conn", None)
+        too_large = self._head_too_large or (conn is not None and len(conn.trailing_data[0]) > MAX_HEAD_BYTES)
+        message = HEAD_TOO_LARGE_MESSAGE if too_large else _NOT_HTTP_MESSAGE
+        transport = self.transport  # type: ignore[attr-defined]
+        if not transport.is_closing():
+            transport.write(_bad_request_bytes(message, self.server_state.default_headers))  # type: ignore[attr-defined]
+            transport.close()
+
+
+class _HttpToolsHeadBound(_EnvelopeBadRequest):
+    """Count the head as llhttp parses it; past :data:`MAX_HEAD_BYTES`, stop reading it.
+
+    httptools reports the target in pieces as they arrive, but keeps a header
+    to itself until its line ends, so the count has two sources: the pieces
+    and lines it reports, and every read that arrived while one head was
+    being parsed from start to end of the read (all of it belongs to that
+    head). The bound is held to within one read, and nothing larger is kept.
+    """
+
+    _head_bytes = 0
+    _in_head = False
+    _heads_begun = 0
+
+    def data_received(self, data: bytes) -> None:
+        counted, begun = self._head_bytes, self._heads_begun
+        super().data_received(data)  # type: ignore[misc]
+        if self._in_head and self._heads_begun == begun and not self._head_too_large:
+            # The whole read went into the head being parsed.
+            self._head_bytes = max(self._head_bytes, counted + len(data))
+            if self._head_bytes > MAX_HEAD_BYTES:
+                self._head_too_large = True
+                self.send_400_response("")
+
+    def on_message_begin(self) -> None:
+        self._head_bytes = _REQUEST_LINE_OVERHEAD
+        self._in_head = True
+        self._heads_begun += 1
+        super().on_message_begin()  # type: ignore[misc]
+
+    def on_url(self, url: bytes) -> None:
+        self._count_head(len(url))
+        super().on_url(url)  # type: ignore[misc]
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_head(len(name) + len(value) + _LINE_OVERHEAD)
+        super().on_header(name, value)  # type: ignore[misc]
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        host = absolute_form_host(self.url)  # type: ignore[attr-defined]
+        if host is not None:
+            # scope["headers"] is this same list: the app sees the target's host as Host.
+            self.headers[:] = with_host(self.headers, host)  # type: ignore[attr-defined]
+        super().on_headers_complete()  # type: ignore[misc]
+
+    def _count_head(self, size: int) -> None:
+        self._head_bytes += size
+        if self._head_bytes > MAX_HEAD_BYTES:
+            # llhttp stops at the exception; uvicorn answers with send_400_response.
+            self._head_too_large = True
+            raise _HeadTooLarge
+
+
 def protocol_class(parser: str, *, header_timeout_seconds: float) -> type[asyncio.Protocol]:
     """uvicorn's protocol for ``parser`` (``auto``, ``httptools`` or ``h11``) with the request-head timeout.
 
@@ -139,8 +297,9 @@ def protocol_class(parser: str, *, header_timeout_seconds: float) -> type[asynci
         raise ValueError("header_timeout_seconds must be positive")
     chosen = available_parser(parser)
     base = _base_class(chosen)
+    head_bound = _HttpToolsHeadBound if chosen == "httptools" else _EnvelopeBadRequest
     return type(
         f"HeaderTimeout{base.__name__}",
-        (_HeaderTimeout, base),
+        (_HeaderTimeout, head_bound, base),
         {"header_timeout_seconds": header_timeout_seconds, "parser_name": chosen, "__module__": __name__},
     )

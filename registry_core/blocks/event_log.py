@@ -131,7 +131,7 @@ class EventLog:
         high watermark): a kind that stores its events calls :meth:`commit`
         when they are durable, so no reader sees an event a crash can take
         back. Without it (the default) every event is visible when appended.
-        (decision 0111; .. versionadded:: 0.3)
+        (decision 0111; added in 0.4)
     """
 
     def __init__(
@@ -181,7 +181,7 @@ class EventLog:
     def committed_id(self) -> int:
         """The newest id readers see: :attr:`last_id`, or less while later events wait for :meth:`commit`.
 
-        .. versionadded:: 0.3
+        .. versionadded:: 0.4
         """
         return self._committed
 
@@ -241,7 +241,7 @@ class EventLog:
 
         Ids at or below the watermark are ignored; ids above :attr:`last_id` are refused.
 
-        .. versionadded:: 0.3
+        .. versionadded:: 0.4
         """
         if through_id > self._last_id:
             raise ValueError("commit() beyond the newest event")
@@ -327,14 +327,14 @@ class EventLog:
     def publish(self, type_: str, worker_id: str | None, data: Mapping[str, Any]) -> Event | None:
         """Send a live-only event to the current subscribers; it is not stored (decision 0091).
 
-        The event carries the id of the newest stored event readers can see
-        (the one it follows, :attr:`committed_id`), so a stream sends it in
-        order and at once. Returns ``None`` (and builds nothing) when nobody
-        is subscribed.
+        The event carries the id of the newest stored event (the one it
+        follows), so a stream sends it in order: after that event, which with
+        a watermark means once that event is committed (decision 0111).
+        Returns ``None`` (and builds nothing) when nobody is subscribed.
         """
         if not self._live:
             return None
-        event = Event(self._committed, type_, worker_id, data, datetime.now(UTC))
+        event = Event(self._last_id, type_, worker_id, data, datetime.now(UTC))
         for subscription in self._live:
             subscription.push(event)
         return event

@@ -106,7 +106,7 @@ class Roster(Generic[T]):
         Serials must increase and lie in ``first_serial .. next_serial - 1``;
         deleted workers are simply absent. Call it on a new roster only.
 
-        .. versionadded:: 0.3
+        .. versionadded:: 0.4
         """
         if self._items:
             raise ValueError("restore() is for a roster that holds no workers yet")
@@ -126,7 +126,7 @@ class Roster(Generic[T]):
     def find(self, worker_id: str) -> T | None:
         """The worker with ``worker_id``, or ``None``.
 
-        .. versionadded:: 0.3
+        .. versionadded:: 0.4
         """
         found = self._by_id.get(worker_id)
         return None if found is None else found[1]
@@ -134,7 +134,7 @@ class Roster(Generic[T]):
     def cursor_after(self, worker_id: str) -> str:
         """The list cursor that continues after ``worker_id`` (a page cut short by another bound).
 
-        .. versionadded:: 0.3
+        .. versionadded:: 0.4
         """
         return f"{self._by_id[worker_id][0]}-{self.cursor_tag}"
 

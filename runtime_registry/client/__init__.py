@@ -32,6 +32,7 @@ from runtime_registry.client.errors import (
     RequestTimedOut,
     RouteNotFound,
     ServerBusy,
+    TooManyRequests,
     Unauthorized,
     UnsupportedMediaType,
 )
@@ -54,6 +55,7 @@ __all__ = [
     "RequestTimedOut",
     "RouteNotFound",
     "ServerBusy",
+    "TooManyRequests",
     "Unauthorized",
     "UnsupportedMediaType",
 ]

@@ -35,6 +35,7 @@ __all__ = [
     "RequestTimedOut",
     "RouteNotFound",
     "ServerBusy",
+    "TooManyRequests",
     "Unauthorized",
     "UnsupportedMediaType",
     "error_from_answer",
@@ -66,6 +67,12 @@ class MisdirectedRequest(ClientError):
     """``421``: the server does not answer for the host name in the URL."""
 
     code = "misdirected_request"
+
+
+class TooManyRequests(ClientError):
+    """``429``: this client failed the bearer token too often; the server checks its next one later."""
+
+    code = "too_many_requests"
 
 
 class RouteNotFound(ClientError):
@@ -129,6 +136,7 @@ HTTP_ERROR_TYPES: Mapping[str, type[ClientError]] = {
         Unauthorized,
         ForbiddenOrigin,
         MisdirectedRequest,
+        TooManyRequests,
         RouteNotFound,
         MethodNotAllowed,
         PayloadTooLarge,

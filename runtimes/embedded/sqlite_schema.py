@@ -20,6 +20,7 @@ import os
 import sqlite3
 from pathlib import Path
 
+from runtime_registry.runtimes.embedded.sqlite_errors import start_failure_message
 from runtime_registry.runtimes.embedded.store import StoreUnusable
 
 __all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "check_file", "create_schema", "migrate"]
@@ -74,8 +75,8 @@ def check_file(path: Path) -> int | None:
         raise StoreUnusable("the store file is truncated; it was left untouched")
     try:
         connection = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, isolation_level=None)
-    except sqlite3.Error:
-        raise StoreUnusable("the store file cannot be opened; it was left untouched") from None
+    except sqlite3.Error as error:
+        raise StoreUnusable(start_failure_message(error, path.parent)) from None
     try:
         application_id = connection.execute("PRAGMA application_id").fetchone()[0]
         tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -85,8 +86,10 @@ def check_file(path: Path) -> int | None:
             raise StoreUnusable("the store file belongs to another program; it was left untouched")
         row = connection.execute("SELECT max(version) FROM schema_version").fetchone()
         version = row[0] if row else None
-    except sqlite3.DatabaseError:
-        raise StoreUnusable("the store file is damaged; it was left untouched") from None
+    except sqlite3.DatabaseError as error:
+        # A full or read-only filesystem fails here too (a read-only open of a
+        # WAL file needs its shared-memory file): say which, not "damaged".
+        raise StoreUnusable(start_failure_message(error, path.parent)) from None
     finally:
         connection.close()
     if not isinstance(version, int) or version < 1:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import fcntl
 import json
 import logging
@@ -37,6 +36,7 @@ from registry_core.errors import RuntimeUnavailable
 from registry_core.models import Diagnostic, Event, Intent, IntentKind, TranscriptEntry
 from runtime_registry.runtimes.embedded.memory_store import LocalStore
 from runtime_registry.runtimes.embedded.settings import Durability
+from runtime_registry.runtimes.embedded.sqlite_errors import start_failure_message
 from runtime_registry.runtimes.embedded.sqlite_schema import check_file, create_schema, ensure_directory, migrate
 from runtime_registry.runtimes.embedded.sqlite_writer import Batch, GroupWriter
 from runtime_registry.runtimes.embedded.store import StoredWorker, StoreMeta, StoreSnapshot, StoreUnusable
@@ -221,9 +221,7 @@ class SQLiteStore(LocalStore):
             ensure_directory(path)
             self._lock(path)
         except OSError as error:
-            raise StoreUnusable(
-                f"the store file cannot be opened ({errno.errorcode.get(error.errno or 0, 'error')})"
-            ) from None
+            raise StoreUnusable(start_failure_message(error, path.parent)) from None
         try:
             version = check_file(path)
             writer = self._connect(path)
@@ -262,11 +260,11 @@ class SQLiteStore(LocalStore):
         except sqlite3.DatabaseError as error:
             self._unlock()
             log.error("embedded store %s: cannot be opened: %s", path, error)
-            raise StoreUnusable("the store file is damaged or unreadable; it was left untouched") from None
+            raise StoreUnusable(start_failure_message(error, path.parent)) from None
         except OSError as error:
             self._unlock()
             log.error("embedded store %s: cannot be opened: %s", path, error)
-            raise StoreUnusable("the store file cannot be opened") from None
+            raise StoreUnusable(start_failure_message(error, path.parent)) from None
         return snapshot, writer
 
     def _lock(self, path: Path) -> None:

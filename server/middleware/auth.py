@@ -4,26 +4,51 @@
 that says nothing, the second describes an open-source API and holds no data
 (decision 0012). Everything under ``/api`` — data and plugin listing alike —
 needs ``Authorization: Bearer <token>`` when a token is configured.
+
+Failed guesses are paced per client (:mod:`runtime_registry.server.middleware.token_guesses`),
+and a token too short to resist guessing is named at start
+(:func:`short_token_warning`; issue 24, point 11).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from runtime_registry.server.errors import Unauthorized
+from runtime_registry.server.errors import TooManyRequests, Unauthorized
+from runtime_registry.server.middleware.token_guesses import TokenGuessPacer
 from runtime_registry.server.responses import error_response
 
-__all__ = ["BearerAuthMiddleware", "is_protected_path"]
+__all__ = ["BearerAuthMiddleware", "MIN_TOKEN_CHARS", "is_protected_path", "short_token_warning"]
 
 _CHALLENGE = 'Bearer realm="runtime-registry"'
+#: Shorter tokens get a warning at start: 16 random characters of a URL-safe
+#: alphabet are about 96 bits, out of reach of any guessing this server allows.
+MIN_TOKEN_CHARS = 16
+
+
+def short_token_warning(token: str | None) -> str | None:
+    """The start-up warning for a token that is too short to resist guessing, else ``None`` (never the token)."""
+    if not token or len(token) >= MIN_TOKEN_CHARS:
+        return None
+    return (
+        f"server.token has {len(token)} characters: a short token can be guessed; "
+        f"use at least {MIN_TOKEN_CHARS} random characters (python -c 'import secrets; print(secrets.token_urlsafe())')"
+    )
 
 
 def is_protected_path(path: str) -> bool:
     """Whether ``path`` needs the token: ``/api`` and everything below it."""
     return path == "/api" or path.startswith("/api/")
+
+
+def _client_of(scope: Scope) -> str:
+    """The client's address as the server sees it (a proxy's, behind one)."""
+    client = scope.get("client")
+    return str(client[0]) if client else ""
 
 
 def _route_path(scope: Scope) -> str:
@@ -39,11 +64,12 @@ class BearerAuthMiddleware:
     :param token: the expected token; must not be empty.
     """
 
-    def __init__(self, app: ASGIApp, *, token: str) -> None:
+    def __init__(self, app: ASGIApp, *, token: str, pacer: TokenGuessPacer | None = None) -> None:
         if not token:
             raise ValueError("an empty token protects nothing")
         self.app = app
         self._expected = token.encode("utf-8")
+        self._pacer = pacer if pacer is not None else TokenGuessPacer()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and is_protected_path(_route_path(scope)):
@@ -52,10 +78,32 @@ class BearerAuthMiddleware:
                 if name == b"authorization":
                     presented = value or None
                     break
-            if not self._accepts(presented):
-                await self._refuse(presented is not None)(scope, receive, send)
+            if presented is None:
+                # Nothing guessed: no pacing, the plain challenge.
+                await self._refuse(False)(scope, receive, send)
                 return
+            client = _client_of(scope)
+            turn = self._pacer.turn(client)
+            if turn is None:
+                await self._too_many(client)(scope, receive, send)
+                return
+            if turn > 0:
+                # A reserved turn: the check waits for it (the pacer counted it already).
+                await asyncio.sleep(turn)
+            if not self._accepts(presented):
+                if turn == 0:
+                    self._pacer.failed(client)
+                await self._refuse(True)(scope, receive, send)
+                return
+            self._pacer.succeeded(client)
         await self.app(scope, receive, send)
+
+    def _too_many(self, client: str) -> Response:
+        retry_after = self._pacer.retry_after(client)
+        error = TooManyRequests(
+            f"too many failed bearer tokens from this client; the next one is checked in {retry_after} s"
+        )
+        return error_response(error, headers={"Retry-After": str(retry_after)})
 
     def _accepts(self, header: bytes | None) -> bool:
         if header is None:

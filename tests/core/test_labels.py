@@ -25,6 +25,12 @@ from registry_core.models import CreateWorkerRequest, InputRequest
         " \u3164 ",  # a Hangul filler: a letter that draws nothing
         "\u2800",  # the blank Braille cell
         "\u0301",  # a combining mark with nothing to combine with
+        "\U000e0041\U000e0042",  # tag characters only: an invisible label (issue 24)
+        "build\U000e0069\U000e0067bot",  # tag characters hidden in visible text
+        "\U000e0001x",  # the language tag
+        "x\U000e007f",  # cancel tag
+        "line\u2028break",  # line separator
+        "para\u2029break",  # paragraph separator
     ],
 )
 def test_a_spoofing_or_invisible_label_is_refused_naming_label(label):
@@ -41,6 +47,8 @@ def test_a_spoofing_or_invisible_label_is_refused_naming_label(label):
         ("abc\u200fdef", "abc\u200fdef"),  # a right-to-left mark only fixes neutral characters
         ("\U0001f469\u200d\U0001f4bb dev", "\U0001f469\u200d\U0001f4bb dev"),  # an emoji joined with ZWJ
         ("e\u0301", "e\u0301"),
+        ("flag \U0001f3f4", "flag \U0001f3f4"),  # beyond U+FFFF, not a tag character
+        ("\U000e0100x", "\U000e0100x"),  # a variation selector of the same surrogate block
     ],
 )
 def test_a_visible_label_is_kept_as_sent(sent, stored):
@@ -53,7 +61,7 @@ def test_input_content_stays_exactly_the_users_text():
 
 
 def test_the_label_rules_are_in_the_openapi_document():
-    from registry_core.constraints import NO_BIDI_CONTROLS, VISIBLE
+    from registry_core.constraints import NO_BIDI_CONTROLS, NO_LINE_SEPARATORS, NO_TAG_CHARACTERS, VISIBLE
     from runtime_registry.server.openapi import build_openapi
 
     def strings(node):
@@ -67,4 +75,20 @@ def test_the_label_rules_are_in_the_openapi_document():
             yield node
 
     found = set(strings(build_openapi(version="0", bearer_auth=False)))
-    assert {NO_BIDI_CONTROLS.regex, VISIBLE.regex} <= found
+    assert {NO_BIDI_CONTROLS.regex, VISIBLE.regex, NO_LINE_SEPARATORS.regex, NO_TAG_CHARACTERS.regex} <= found
+
+
+def test_the_tag_character_rule_reads_alike_in_ecma_262_terms():
+    """The OpenAPI pattern (UTF-16 code units) refuses what the Python rule refuses."""
+    import re
+
+    from registry_core.constraints import NO_TAG_CHARACTERS
+
+    def utf16_units(text: str) -> str:
+        """``text`` as ECMA-262 sees it: one character per UTF-16 code unit."""
+        encoded = text.encode("utf-16-le")
+        return "".join(chr(int.from_bytes(encoded[i : i + 2], "little")) for i in range(0, len(encoded), 2))
+
+    ecma = re.compile(NO_TAG_CHARACTERS.regex[:-1] + r"\Z")
+    for text in ["abc", "\U000e0041", "a\U000e007fb", "\U000e0100", "\U0001f600", "\U000e0000"]:
+        assert (ecma.search(utf16_units(text)) is not None) == NO_TAG_CHARACTERS.matches(text), text

@@ -24,6 +24,7 @@ from tests.embedded.durable import (
     transcript,
     until_idle,
 )
+from tests.support.small_filesystem import small_filesystem
 
 V1_FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "embedded_store" / "v1.sql"
 
@@ -248,3 +249,29 @@ async def test_a_read_only_store_refuses_writes_and_recovers_by_itself(tmp_path)
     reopened = await started(tmp_path)
     assert [e.content for e in await transcript(reopened, worker)] == ["not acknowledged", "acknowledged"]
     await reopened.close()
+
+
+async def test_a_read_only_filesystem_at_start_says_read_only_not_damaged(tmp_path):
+    with small_filesystem(tmp_path / "fs", 8 * 1024 * 1024) as fs:
+        await make_store(fs.path)
+        path = store_file(fs.path)
+        before = digest(path)
+        fs.read_only()
+        await assert_unusable(fs.path, "read-only")
+        assert digest(path) == before
+
+
+async def test_a_full_disk_at_start_says_full_not_damaged(tmp_path):
+    with small_filesystem(tmp_path / "fs", 8 * 1024 * 1024) as fs:
+        await make_store(fs.path)
+        path = store_file(fs.path)
+        before = digest(path)
+        fs.fill()
+        provider = await started(fs.path)
+        state = await provider.describe()
+        await provider.close()
+        # Opening a WAL file maps its shared-memory file, which needs room (issue 24, point 2: it was "damaged").
+        assert state.status is RuntimeStatus.UNAVAILABLE
+        [diagnostic] = state.diagnostics
+        assert "disk is full" in diagnostic.message and "damaged" not in diagnostic.message
+        assert digest(path) == before

@@ -30,7 +30,9 @@ GOOD = {"Authorization": f"Bearer {TOKEN}"}
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     directory = tmp_path_factory.mktemp("auth")
-    config = write_config(directory, embedded_toml(token=TOKEN))
+    # Every wrong header below is a failed guess from one client: pacing (tested on its own) is off here.
+    toml = embedded_toml(token=TOKEN).replace("[server]\n", "[server]\nfailed_token_burst = 1000000\n")
+    config = write_config(directory, toml)
     with running_server(config, log=directory / "server.log") as served:
         yield served
 
