@@ -63,7 +63,14 @@ from runtime_registry.runtimes.embedded.postgres_store import (
     TurnLost,
     connect_kwargs,
 )
-from runtime_registry.runtimes.embedded.store import Accepted, StoreSetup, StoreUnusable, WorkerDraft, WorkerStore
+from runtime_registry.runtimes.embedded.store import (
+    COMPLETED,
+    Accepted,
+    StoreSetup,
+    StoreUnusable,
+    WorkerDraft,
+    WorkerStore,
+)
 from runtime_registry.runtimes.embedded.workers import BUSY, IDLE, STOPPED, WorkerRecord
 
 __all__ = ["PostgresStore"]
@@ -414,10 +421,10 @@ class PostgresStore(WorkerStore):
 
     async def complete_turn(
         self, worker: WorkerRecord, turn: int, reply: str | None, data: Mapping[str, object]
-    ) -> bool:
+    ) -> str | None:
         """The reply and the end, written only while the turn is still this replica's."""
         try:
-            await self._decide(
+            events = await self._decide(
                 self.db.complete_turn(
                     worker.worker_id,
                     turn,
@@ -427,8 +434,10 @@ class PostgresStore(WorkerStore):
                 )
             )
         except TurnLost:
-            return False
-        return True
+            return None
+        if events and events[-1].type == WORKER_TURN_FAILED:
+            return str(events[-1].data["code"])  # transcript_full
+        return COMPLETED
 
     async def fail_turn(self, worker: WorkerRecord, turn: int, code: str, message: str) -> bool:
         """``worker.turn_failed``, written only while the turn is still this replica's."""

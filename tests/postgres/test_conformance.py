@@ -26,7 +26,9 @@ from tests.support.pg_server import PgServer
 from tests.support.remote_servers import BACK_RUNTIMES
 from tests.support.server_process import running_server
 
-PROFILES = {"slow-echo": ProfileSettings(base=ProfileBase.ECHO, reply_delay_seconds=0.3)}
+# Longer than the embedded tests' 0.3 s: a request here costs several database round trips, and on a
+# loaded machine ten concurrent inputs must all arrive while the first turn still runs.
+PROFILES = {"slow-echo": ProfileSettings(base=ProfileBase.ECHO, reply_delay_seconds=1.0)}
 DSN_ENV = "RR_TEST_CONFORMANCE_PG_DSN"
 STORE = StoreSettings(backend=StoreBackend.POSTGRES, dsn_env=DSN_ENV, lease_seconds=2)
 
@@ -69,7 +71,7 @@ id = "{runtime_id}"
 kind = "embedded"
 [runtimes.settings.profiles.slow-echo]
 base = "builtin:echo"
-reply_delay_seconds = 0.3
+reply_delay_seconds = 1.0
 [runtimes.settings.store]
 backend = "postgres"
 dsn_env = "{dsn_env}"

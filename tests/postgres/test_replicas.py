@@ -74,9 +74,8 @@ def worker(server: ServerProcess, worker_id: str) -> httpx.Response:
 
 def events(server: ServerProcess, worker_id: str | None = None, cursor: int = 0) -> list[dict]:
     params: dict[str, str | int] = {"cursor": cursor, "limit": 500}
-    if worker_id is not None:
-        params["worker_id"] = worker_id
-    answer = httpx.get(f"{server.base_url}{RUNTIME}/events", params=params, timeout=10)
+    path = f"{RUNTIME}/events" if worker_id is None else f"{RUNTIME}/workers/{worker_id}/events"
+    answer = httpx.get(f"{server.base_url}{path}", params=params, timeout=10)
     assert answer.status_code == 200, answer.text
     return list(answer.json()["events"])
 
