@@ -62,6 +62,7 @@ export async function workerView(main, signal, runtimeId, workerId) {
   let liveTurn = null; // {turn, element, text: Text, tools}
   let sending = false;
   let turnsEnded = 0;
+  let refocus = false;
   const handled = new Set();
 
   function renderFacts() {
@@ -84,6 +85,11 @@ export async function workerView(main, signal, runtimeId, workerId) {
     input.disabled = busy || stopped || sending;
     send.disabled = input.disabled;
     cancel.disabled = !busy;
+    // A keyboard user who sent from the box gets it back once it takes input again.
+    if (!input.disabled && refocus && (document.activeElement === document.body || document.activeElement === null)) {
+      refocus = false;
+      input.focus();
+    }
     if (stopped) reason.textContent = "The worker is stopped: it takes no more input.";
     else if (busy) reason.textContent = "The worker is busy with a turn: input is accepted again when it ends (or cancel it).";
     else reason.textContent = "";
@@ -251,6 +257,7 @@ export async function workerView(main, signal, runtimeId, workerId) {
     event.preventDefault();
     const content = input.value;
     if (!content.trim() || input.disabled) return;
+    refocus = document.activeElement === input;
     sending = true;
     setInputState();
     const endsBefore = turnsEnded;
@@ -274,7 +281,6 @@ export async function workerView(main, signal, runtimeId, workerId) {
     }
     sending = false;
     setInputState();
-    input.focus();
   }
 
   cancel.addEventListener("click", async () => {
