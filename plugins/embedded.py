@@ -183,16 +183,17 @@ class EmbeddedProvider(RuntimeProvider):
                 0,
                 diagnostics,
             )
+        status, entries = worker.visible()
         return Worker(
             self.runtime_id,
             worker.worker_id,
             KIND,
             worker.label,
-            worker.status,
+            status,
             worker.profile.name,
             worker.intent,
             worker.created_at,
-            len(worker.transcript),
+            entries,
         )
 
     async def list_workers(self, *, limit: int, cursor: str | None) -> WorkerPage:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from registry_core.engines import EngineProfile, Turn, TurnEngine, TurnResult
+from registry_core.engines import EngineProfile, ProfileProblem, Turn, TurnEngine, TurnResult
 
 __all__ = ["LLM"]
 
@@ -27,9 +27,10 @@ async def run(turn: Turn) -> TurnResult:
     return result
 
 
-def check(profile: EngineProfile) -> None:
+def check(profile: EngineProfile) -> list[ProfileProblem]:
     """Check a profile at startup: a model is named and known, options fit it."""
-    _turns().check_profile(profile)
+    problems: list[ProfileProblem] = _turns().check_profile(profile)
+    return problems
 
 
 #: The ``llm`` engine: a model through Simon Willison's llm library.
