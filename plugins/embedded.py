@@ -183,17 +183,17 @@ class EmbeddedProvider(RuntimeProvider):
                 0,
                 diagnostics,
             )
-        status, entries = worker.visible()
+        shown = worker.shown  # what readers see while a change is not committed (decision 0111)
         return Worker(
             self.runtime_id,
             worker.worker_id,
             KIND,
             worker.label,
-            status,
+            worker.status if shown is None else shown[0],
             worker.profile.name,
             worker.intent,
             worker.created_at,
-            entries,
+            len(worker.transcript) if shown is None else shown[2],
         )
 
     async def list_workers(self, *, limit: int, cursor: str | None) -> WorkerPage:

@@ -412,7 +412,8 @@ class SQLiteStore(LocalStore):
             worker = roster.find(worker_id)
             if worker is not None:
                 batch.worker_states.append((worker.status, worker.turn_number, len(worker.transcript), worker.serial))
-                batch.shown.append((worker, (worker.status, worker.turn_number, len(worker.transcript))))
+                if worker.shown is not None:  # readers see the committed state (acknowledged mode)
+                    batch.shown.append((worker, (worker.status, worker.turn_number, len(worker.transcript))))
         self._dirty.clear()
         if self._writer is not None:
             self._writer.submit(batch)
@@ -469,7 +470,9 @@ class SQLiteStore(LocalStore):
             for worker, state in batch.shown:
                 # Readers see the committed state; once it is the worker's
                 # state now, they see the worker as it is.
-                worker.shown = None if state == (worker.status, worker.turn_number, len(worker.transcript)) else state
+                if worker.shown is not None:
+                    now = (worker.status, worker.turn_number, len(worker.transcript))
+                    worker.shown = None if state == now else state
             waiter = batch.waiter
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)

@@ -72,10 +72,3 @@ class WorkerRecord:
         #: committed watermark): ``(status, turn_number, transcript length)``;
         #: ``None`` when they see the record as it is (decision 0111).
         self.shown: tuple[str, int, int] | None = None
-
-    def visible(self) -> tuple[str, int]:
-        """The status and transcript length readers see: the committed ones, for a store with a watermark."""
-        shown = self.shown
-        if shown is None:
-            return self.status, len(self.transcript)
-        return shown[0], shown[2]
