@@ -16,6 +16,7 @@ costs nothing (decision 0001).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
@@ -36,6 +37,7 @@ from registry_core import (
     RuntimeStatus,
     TranscriptPage,
     TurnEngine,
+    UnsupportedOperation,
     Worker,
     WorkerActionResult,
     WorkerPage,
@@ -43,7 +45,7 @@ from registry_core import (
     hookimpl,
 )
 from runtime_registry.engines.clock import CLOCK
-from runtime_registry.engines.llm_engine import LLM
+from runtime_registry.engines.llm_engine import LLM, profile_problem
 from runtime_registry.runtimes.embedded import IDLE, STOPPED, EmbeddedRuntime, EmbeddedSettings, WorkerRecord
 from runtime_registry.runtimes.embedded.builtin_engines import ECHO, RECORD
 from runtime_registry.runtimes.embedded.memory_store import MemoryStore
@@ -141,6 +143,31 @@ class EmbeddedProvider(RuntimeProvider):
         """Cancel in-flight turns, wake every event waiter, and commit what the store has queued."""
         await self.runtime.close()
 
+    async def backup_store(self, directory: Path) -> tuple[str, ...]:
+        """Copy the store's durable state into ``directory`` while the runtime may be serving in another process.
+
+        The file names written (``<runtime id>.db`` for a SQLite store); none for a
+        memory store, which keeps nothing durable. ``runtime-registry backup`` calls
+        this (docs/operations.md); it needs no ``start``.
+
+        :raises UnsupportedOperation: a store this command cannot copy (a database
+            server's: use its own tools, ``pg_dump`` for PostgreSQL).
+        :raises BackupError: the copy failed (one line for the operator).
+        """
+        store = self.runtime.store
+        if isinstance(store, MemoryStore):
+            return ()
+        from runtime_registry.runtimes.embedded.sqlite_backup import backup_sqlite
+        from runtime_registry.runtimes.embedded.sqlite_store import SQLiteStore
+
+        if not isinstance(store, SQLiteStore):
+            raise UnsupportedOperation(
+                "this store is a database server's: back it up with its own tools (pg_dump for PostgreSQL)"
+            )
+        name = f"{self.runtime_id}.db"
+        await asyncio.to_thread(backup_sqlite, store.path, directory / name)
+        return (name,)
+
     async def describe(self) -> RuntimeState:
         """``running``; ``unavailable`` with ``store_unusable`` when the store cannot be opened;
         ``degraded`` while the store cannot write or at ``max_workers``; ``stopped`` after close."""
@@ -152,6 +179,9 @@ class EmbeddedProvider(RuntimeProvider):
         store_problems = self.runtime.store.diagnostics()
         if store_problems:
             return RuntimeState(RuntimeStatus.DEGRADED, store_problems)
+        engine_problems = self._engine_problems()
+        if engine_problems:
+            return RuntimeState(RuntimeStatus.DEGRADED, engine_problems)
         held, most = len(self.runtime), self.runtime.settings.max_workers
         if held >= most:
             return RuntimeState(
@@ -164,6 +194,17 @@ class EmbeddedProvider(RuntimeProvider):
                 ),
             )
         return RuntimeState(RuntimeStatus.RUNNING)
+
+    def _engine_problems(self) -> tuple[Diagnostic, ...]:
+        # serve checks llm profiles once it listens (decision 0172): one that
+        # failed is reported here, where an operator looks, for as long as it runs.
+        problems = []
+        for name in self.runtime.profiles.names():
+            profile = self.runtime.profiles.by_name(name)
+            problem = profile_problem(profile.settings) if profile.engine is LLM else None
+            if problem is not None:
+                problems.append(Diagnostic.error("engine_profile_invalid", f"profile {name!r}: {problem}"))
+        return tuple(problems)
 
     # -- workers -------------------------------------------------------------
 
