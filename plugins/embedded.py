@@ -16,6 +16,7 @@ costs nothing (decision 0001).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
@@ -36,6 +37,7 @@ from registry_core import (
     RuntimeStatus,
     TranscriptPage,
     TurnEngine,
+    UnsupportedOperation,
     Worker,
     WorkerActionResult,
     WorkerPage,
@@ -131,6 +133,31 @@ class EmbeddedProvider(RuntimeProvider):
     async def close(self) -> None:
         """Cancel in-flight turns, wake every event waiter, and commit what the store has queued."""
         await self.runtime.close()
+
+    async def backup_store(self, directory: Path) -> tuple[str, ...]:
+        """Copy the store's durable state into ``directory`` while the runtime may be serving in another process.
+
+        The file names written (``<runtime id>.db`` for a SQLite store); none for a
+        memory store, which keeps nothing durable. ``runtime-registry backup`` calls
+        this (docs/operations.md); it needs no ``start``.
+
+        :raises UnsupportedOperation: a store this command cannot copy (a database
+            server's: use its own tools, ``pg_dump`` for PostgreSQL).
+        :raises BackupError: the copy failed (one line for the operator).
+        """
+        store = self.runtime.store
+        if isinstance(store, MemoryStore):
+            return ()
+        from runtime_registry.runtimes.embedded.sqlite_backup import backup_sqlite
+        from runtime_registry.runtimes.embedded.sqlite_store import SQLiteStore
+
+        if not isinstance(store, SQLiteStore):
+            raise UnsupportedOperation(
+                "this store is a database server's: back it up with its own tools (pg_dump for PostgreSQL)"
+            )
+        name = f"{self.runtime_id}.db"
+        await asyncio.to_thread(backup_sqlite, store.path, directory / name)
+        return (name,)
 
     async def describe(self) -> RuntimeState:
         """``running``; ``unavailable`` with ``store_unusable`` when the store cannot be opened;

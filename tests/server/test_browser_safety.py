@@ -10,6 +10,7 @@ import jsonschema_rs
 import pytest
 
 from runtime_registry.server.app import create_app
+from runtime_registry.server.contract import PROBE_PATHS
 from runtime_registry.server.openapi import build_openapi
 
 from .conftest import RUNTIME, create_worker, embedded_assembly, error_of
@@ -376,9 +377,9 @@ DOCUMENT = build_openapi(version="test", bearer_auth=False)
 
 
 @pytest.mark.parametrize(
-    ("path", "method"), [(p, m) for p, item in DOCUMENT["paths"].items() for m in item if p != "/healthz"]
+    ("path", "method"), [(p, m) for p, item in DOCUMENT["paths"].items() for m in item if p not in PROBE_PATHS]
 )
-def test_every_operation_but_healthz_documents_421(path, method):
+def test_every_operation_but_the_probes_documents_421(path, method):
     assert DOCUMENT["paths"][path][method]["responses"]["421"] == {"$ref": "#/components/responses/Error421"}
 
 
@@ -389,8 +390,9 @@ def test_every_state_changing_operation_documents_403(path, method):
     assert DOCUMENT["paths"][path][method]["responses"]["403"] == {"$ref": "#/components/responses/Error403"}
 
 
-def test_healthz_documents_neither_refusal():
-    assert not {"403", "421"} & set(DOCUMENT["paths"]["/healthz"]["get"]["responses"])
+@pytest.mark.parametrize("path", sorted(PROBE_PATHS))
+def test_the_probes_document_neither_refusal(path):
+    assert not {"403", "421"} & set(DOCUMENT["paths"][path]["get"]["responses"])
 
 
 @pytest.mark.parametrize(
