@@ -121,7 +121,7 @@ from registry_core.models import (
     WorkerPage,
 )
 from registry_core.provider import RuntimeProvider, capabilities_of
-from registry_core.tools import ToolCall, ToolOutcome, WorkerTool
+from registry_core.tools import ToolCall, ToolError, ToolOutcome, WorkerTool
 
 __all__ = [
     "CANCEL_REASONS",
@@ -134,6 +134,7 @@ __all__ = [
     "LiveSubscription",
     "TokenUsage",
     "ToolCall",
+    "ToolError",
     "ToolOutcome",
     "Turn",
     "TurnEngine",
