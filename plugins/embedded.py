@@ -44,7 +44,6 @@ from registry_core import (
     WorkerTool,
     hookimpl,
 )
-from registry_core.kinds import DEFAULT_DATA_DIR
 from runtime_registry.engines.clock import CLOCK
 from runtime_registry.engines.llm_engine import LLM, profile_problem
 from runtime_registry.runtimes.embedded import IDLE, STOPPED, EmbeddedRuntime, EmbeddedSettings, WorkerRecord
@@ -66,26 +65,36 @@ __all__ = [
 KIND = "embedded"
 
 
-def make_store(runtime_id: str, settings: EmbeddedSettings, data_dir: Path) -> WorkerStore:
+def make_store(runtime_id: str, settings: EmbeddedSettings, data_dir: Path | None) -> WorkerStore:
     """The store ``settings.store`` asks for; a relative path resolves against ``data_dir``.
+
+    Without a ``data_dir`` (a runtime built as a library, with no
+    :class:`~registry_core.RuntimeContext`) a SQLite store needs its
+    ``store.path``; without one the runtime writes no file and keeps
+    everything in memory. ``serve`` and the config file always give a
+    ``data_dir``, so their default stays SQLite under it.
 
     The SQLite store's module (and ``sqlite3``) is imported only when a runtime uses it.
     """
-    if settings.store.backend is StoreBackend.MEMORY:
+    path = settings.store.path
+    if settings.store.backend is StoreBackend.MEMORY or (data_dir is None and path is None):
         return MemoryStore()
     from runtime_registry.runtimes.embedded.sqlite_store import SQLiteStore
 
-    path = Path(settings.store.path) if settings.store.path is not None else Path("state") / f"{runtime_id}.db"
-    return SQLiteStore(data_dir / path, durability=settings.store.durability, retention=settings.event_retention)
+    file = Path(path) if path is not None else Path("state") / f"{runtime_id}.db"
+    if data_dir is not None:
+        file = data_dir / file
+    return SQLiteStore(file.absolute(), durability=settings.store.durability, retention=settings.event_retention)
 
 
 class EmbeddedProvider(RuntimeProvider):
     """One embedded runtime, registered under ``runtime_id``.
 
-    :param settings: the runtime's settings (``EmbeddedSettings()`` if omitted:
-        a SQLite store, ``acknowledged``).
-    :param context: where the host keeps files; without one, ``data_dir`` is
-        ``.runtime-registry`` in the working directory.
+    :param settings: the runtime's settings (``EmbeddedSettings()`` if omitted).
+    :param context: where the host keeps files (``data_dir``): the SQLite
+        store's file is ``state/<runtime_id>.db`` under it by default. Without
+        one (a library caller) the runtime writes no file unless
+        ``settings.store.path`` says where, and keeps everything in memory.
     :param extensions: the engines and tools its profiles may use (the host
         passes what every loaded plugin registered); the builtin ``record``
         and ``echo`` engines and no tools if omitted.
@@ -103,7 +112,7 @@ class EmbeddedProvider(RuntimeProvider):
     ) -> None:
         super().__init__(runtime_id)
         settings = settings or EmbeddedSettings()
-        data_dir = context.data_dir if context is not None else Path(DEFAULT_DATA_DIR).absolute()
+        data_dir = context.data_dir if context is not None else None
         self.runtime = EmbeddedRuntime(
             settings,
             store=make_store(runtime_id, settings, data_dir),
@@ -215,16 +224,17 @@ class EmbeddedProvider(RuntimeProvider):
                 0,
                 diagnostics,
             )
+        shown = worker.shown  # what readers see while a change is not committed (decision 0111)
         return Worker(
             self.runtime_id,
             worker.worker_id,
             KIND,
             worker.label,
-            worker.status,
+            worker.status if shown is None else shown[0],
             worker.profile.name,
             worker.intent,
             worker.created_at,
-            len(worker.transcript),
+            len(worker.transcript) if shown is None else shown[2],
         )
 
     async def list_workers(self, *, limit: int, cursor: str | None) -> WorkerPage:
