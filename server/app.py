@@ -45,7 +45,7 @@ from runtime_registry.server.openapi import openapi_bytes
 
 __all__ = ["create_app"]
 
-log = logging.getLogger("server")
+log = logging.getLogger("runtime_registry.server")
 
 
 def create_app(

@@ -84,6 +84,22 @@ class Roster(Generic[T]):
         self._by_id[worker_id] = (serial, item)
         return item
 
+    def insert(self, worker_id: str, serial: int, worker: T) -> T:
+        """Add a worker whose id and serial were issued elsewhere (another replica of a shared store).
+
+        ``serial`` must be at least :attr:`next_serial` (workers arrive in
+        serial order); :attr:`next_serial` moves past it.
+
+        .. versionadded:: 0.3
+        """
+        if serial < self.next_serial or worker_id in self._by_id:
+            raise ValueError("insert() takes workers in serial order, each once")
+        self._items.append(worker)
+        self._serials.append(serial)
+        self._by_id[worker_id] = (serial, worker)
+        self.next_serial = serial + 1
+        return worker
+
     def restore(self, workers: Iterable[tuple[str, int, T]], *, next_serial: int) -> None:
         """Take back the workers a store kept: ``(worker_id, serial, worker)`` in serial order.
 
@@ -127,10 +143,10 @@ class Roster(Generic[T]):
 
         :raises UnknownWorker: no such worker here (never created, or deleted).
         """
-        found = self._by_id.get(worker_id)
-        if found is None:
-            raise UnknownWorker("no such worker in this runtime", worker_id=worker_id)
-        return found[1]
+        try:
+            return self._by_id[worker_id][1]
+        except KeyError:
+            raise UnknownWorker("no such worker in this runtime", worker_id=worker_id) from None
 
     def remove(self, worker_id: str) -> T:
         """Delete a worker for good (amortised O(log n)) and return it.

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from runtime_registry.runtimes.embedded.sqlite_store import StoredTranscript
+    from runtime_registry.runtimes.embedded.workers import WorkerRecord
 
 __all__ = ["Batch", "GroupWriter"]
 
@@ -40,6 +41,7 @@ class Batch:
         "events",
         "last_event_id",
         "next_serial",
+        "shown",
         "size",
         "transcripts",
         "waiter",
@@ -58,6 +60,8 @@ class Batch:
         self.last_event_id: int | None = None
         #: (transcript, sequence) pairs: entries up to ``sequence`` are committed with this batch.
         self.transcripts: list[tuple[StoredTranscript, int]] = []
+        #: (record, its state as sealed): what readers may see of it once this batch is committed.
+        self.shown: list[tuple[WorkerRecord, tuple[str, int, int]]] = []
         #: The loop's future that acknowledged requests await (``None``: nobody waits).
         self.waiter: asyncio.Future[None] | None = None
         #: How many changes the batch holds.
@@ -97,6 +101,14 @@ class GroupWriter:
         self._thread = threading.Thread(target=self._run, name="embedded-store-writer", daemon=True)
         #: Batches that could not be committed when the writer stopped (lost with the process).
         self.abandoned = 0
+        #: Successful commits so far, and the seconds they took in all (``/metrics``: commit latency).
+        self.commits = 0
+        self.commit_seconds = 0.0
+
+    @property
+    def queue_depth(self) -> int:
+        """Batches waiting for the next commit (read from any thread: a length, no lock needed)."""
+        return len(self._queue)
 
     def start(self) -> None:
         """Start the thread."""
@@ -162,6 +174,8 @@ class GroupWriter:
                 last_commit = time.monotonic()
                 try:
                     self._commit(pending)
+                    self.commit_seconds += time.monotonic() - last_commit
+                    self.commits += 1
                 except sqlite3.Error as error:
                     self._failed(pending, error)
                     if stopping:

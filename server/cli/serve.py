@@ -88,7 +88,7 @@ def serve(args: argparse.Namespace) -> int:
             )
             server = uvicorn.Server(uvicorn_config)
         bound_host, bound_port = sock.getsockname()[:2]
-        logging.getLogger("server").info(
+        logging.getLogger("runtime_registry.server").info(
             "listening on http://%s:%d (HTTP parser %s, event loop %s)",
             _url_host(bound_host),
             bound_port,

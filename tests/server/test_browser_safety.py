@@ -436,7 +436,7 @@ def test_the_memory_of_accepted_hosts_is_bounded_whatever_ports_clients_name():
 )
 async def test_startup_logs_which_hosts_are_answered(caplog, server, expected):
     app = app_with(server)
-    with caplog.at_level(logging.INFO, logger="server"):
+    with caplog.at_level(logging.INFO, logger="runtime_registry.server"):
         async with app.router.lifespan_context(app):
             pass
     [line] = [r.getMessage() for r in caplog.records if "browser safety" in r.getMessage()]
@@ -445,7 +445,7 @@ async def test_startup_logs_which_hosts_are_answered(caplog, server, expected):
 
 async def test_startup_logs_the_cors_origins(caplog):
     app = app_with(f'cors_allowed_origins = ["{CONSOLE}"]')
-    with caplog.at_level(logging.INFO, logger="server"):
+    with caplog.at_level(logging.INFO, logger="runtime_registry.server"):
         async with app.router.lifespan_context(app):
             pass
     assert any(f"CORS origins: {CONSOLE}" in r.getMessage() for r in caplog.records)
