@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -37,7 +38,7 @@ from runtime_registry.runtimes.embedded.events import clock_start_id
 from runtime_registry.runtimes.embedded.settings import Durability
 from runtime_registry.runtimes.embedded.sqlite_errors import start_failure_message
 from runtime_registry.runtimes.embedded.sqlite_schema import check_file, create_schema, ensure_directory, migrate
-from runtime_registry.runtimes.embedded.sqlite_writer import Batch, GroupWriter
+from runtime_registry.runtimes.embedded.sqlite_writer import Batch, GroupWriter, Reserve
 from runtime_registry.runtimes.embedded.store import (
     StoredWorker,
     StoreMeta,
@@ -54,8 +55,17 @@ log = logging.getLogger("runtime_registry.runtimes.embedded.store")
 
 #: In ``batched`` mode, the most time between an answer and the commit of what it answered.
 BATCH_INTERVAL_SECONDS = 0.05
-#: How long closing may take to commit what is queued (within the server's 5 s shutdown).
+#: How long closing may take to commit what is queued (within the server's 5 s shutdown):
+#: with answers held back beyond MAX_UNCOMMITTED_BYTES, that is one or two commits.
 CLOSE_TIMEOUT_SECONDS = 4.0
+#: ``batched``: the most bytes of changes answered and not yet committed; past it, answers wait (decision 0181).
+MAX_UNCOMMITTED_BYTES = 4 * 1024 * 1024
+#: ``batched``: answers wait while the oldest uncommitted batch is older than this.
+BEHIND_SECONDS = 2 * BATCH_INTERVAL_SECONDS
+#: ``batched``: the disk space kept for committing what was answered when the disk fills.
+RESERVE_BYTES = 2 * MAX_UNCOMMITTED_BYTES + 1024 * 1024
+#: What a row costs beyond its text (keys, ids, timestamps, page overhead), for the byte counts.
+_ROW_BYTES = 64
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -181,6 +191,8 @@ class SQLiteStore(WorkerStore):
             interval=BATCH_INTERVAL_SECONDS if self.durability is Durability.BATCHED else 0.0,
             committed=self._committed_in_thread,
             failed=self._failed_in_thread,
+            recovered=self._recovered_in_thread,
+            reserve=self._reserve(),
         )
         self._writer.start()
         return snapshot
@@ -350,19 +362,14 @@ class SQLiteStore(WorkerStore):
             (transcript.serial, entry.sequence, entry.role, entry.content, entry.event_id, _to_us(entry.created_at))
         )
         batch.transcripts.append((transcript, entry.sequence))
+        batch.bytes += len(entry.content) + _ROW_BYTES
 
     def event_appended(self, event: Event) -> None:
         """Queue an event; its worker's hot state is saved with the batch."""
         batch = self._current()
-        batch.events.append(
-            (
-                event.id,
-                event.type,
-                event.worker_id,
-                json.dumps(dict(event.data), separators=(",", ":")),
-                _to_us(event.created_at),
-            )
-        )
+        data = json.dumps(dict(event.data), separators=(",", ":"))
+        batch.events.append((event.id, event.type, event.worker_id, data, _to_us(event.created_at)))
+        batch.bytes += len(data) + _ROW_BYTES
         batch.last_event_id = event.id
         if event.worker_id is not None:
             self._dirty.add(event.worker_id)
@@ -386,13 +393,37 @@ class SQLiteStore(WorkerStore):
             raise RuntimeUnavailable(_WRITE_REFUSED)
 
     def barrier(self) -> asyncio.Future[None] | None:
-        """In ``acknowledged`` mode, the future of the batch being filled; ``None`` in ``batched`` mode."""
-        if self.durability is not Durability.ACKNOWLEDGED or self._batch.size == 0 or self._loop is None:
+        """The future of the batch being filled, when the answer must wait for its commit; else ``None``.
+
+        ``acknowledged``: always. ``batched``: only while the writer is behind
+        (backpressure, decision 0181) — so what is answered and not yet
+        committed stays within :data:`MAX_UNCOMMITTED_BYTES` and was never
+        older than :data:`BEHIND_SECONDS` when it was answered.
+        """
+        if self._batch.size == 0 or self._loop is None:
+            return None
+        if self.durability is not Durability.ACKNOWLEDGED and not self._behind():
             return None
         waiter = self._batch.waiter
         if waiter is None:
             waiter = self._batch.waiter = self._loop.create_future()
         return waiter
+
+    def _behind(self) -> bool:
+        """Whether the writer is too far behind for a ``batched`` answer to go out before its commit."""
+        writer = self._writer
+        if writer is None:
+            return False
+        if writer.uncommitted_bytes + self._batch.bytes > MAX_UNCOMMITTED_BYTES:
+            return True
+        oldest = writer.oldest_uncommitted
+        return oldest is not None and time.monotonic() - oldest > BEHIND_SECONDS
+
+    def _reserve(self) -> Reserve | None:
+        """``batched`` mode keeps disk space for committing what it answered when the disk fills (decision 0181)."""
+        if self.durability is not Durability.BATCHED:
+            return None
+        return Reserve(self.path.with_name(self.path.name + ".reserve"), RESERVE_BYTES)
 
     def diagnostics(self) -> tuple[Diagnostic, ...]:
         """``store_write_failed`` while writes are refused."""
@@ -408,6 +439,9 @@ class SQLiteStore(WorkerStore):
     def _failed_in_thread(self, batches: list[Batch], error: sqlite3.Error) -> None:
         self._to_loop(self._failed, batches, _error_kind(error))
 
+    def _recovered_in_thread(self) -> None:
+        self._to_loop(self._recovered)
+
     def _to_loop(self, callback: Callable[..., None], *arguments: object) -> None:
         loop = self._loop
         if loop is None:
@@ -415,10 +449,13 @@ class SQLiteStore(WorkerStore):
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
             loop.call_soon_threadsafe(callback, *arguments)
 
-    def _committed(self, batches: list[Batch]) -> None:
+    def _recovered(self) -> None:
+        # Every batch is committed and the reserve is held again: room for the next batch.
         if self._write_error is not None:
             log.warning("embedded store %s: writes work again", self.path)
             self._write_error = None
+
+    def _committed(self, batches: list[Batch]) -> None:
         for batch in batches:
             for transcript, sequence in batch.transcripts:
                 transcript.committed(sequence)
