@@ -41,7 +41,9 @@ async def feed(api: LoadClient, client: int, answered: set[str], refused: list[i
     while not stop.is_set():
         marker = f"{client}/{number}/"
         try:
-            reply = await api.post(f"{RUNTIME}/workers/{worker}/input", {"content": marker + "x" * (SIZE - len(marker))})
+            reply = await api.post(
+                f"{RUNTIME}/workers/{worker}/input", {"content": marker + "x" * (SIZE - len(marker))}
+            )
         except (OSError, asyncio.IncompleteReadError, ConnectionError):
             return
         if reply.status == 202:
