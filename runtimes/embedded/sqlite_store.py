@@ -38,7 +38,15 @@ from registry_core.models import Diagnostic, Event, Intent, IntentKind, Transcri
 from runtime_registry.runtimes.embedded.memory_store import LocalStore
 from runtime_registry.runtimes.embedded.settings import Durability
 from runtime_registry.runtimes.embedded.sqlite_errors import start_failure_message
-from runtime_registry.runtimes.embedded.sqlite_schema import check_file, create_schema, ensure_directory, migrate
+from runtime_registry.runtimes.embedded.sqlite_schema import (
+    SCHEMA_VERSION,
+    check_file,
+    check_structure,
+    create_file,
+    ensure_directory,
+    migrate,
+    restrict_file,
+)
 from runtime_registry.runtimes.embedded.sqlite_writer import Batch, GroupWriter, Reserve
 from runtime_registry.runtimes.embedded.store import StoredWorker, StoreMeta, StoreSnapshot, StoreUnusable
 from runtime_registry.runtimes.embedded.transcript import ROLES
@@ -168,6 +176,7 @@ class SQLiteStore(LocalStore):
         self._writer: GroupWriter | None = None
         self._reader: sqlite3.Connection | None = None
         self._lock_fd: int | None = None
+        self._database_lock_fd: int | None = None
         self._batch = Batch()
         self._dirty: set[str] = set()
         self._write_error: str | None = None
@@ -236,34 +245,37 @@ class SQLiteStore(LocalStore):
             raise StoreUnusable(start_failure_message(error, path.parent)) from None
         try:
             version = check_file(path)
+            if version is None:
+                # Built aside and renamed into place: the file never exists
+                # half-made, so an empty file found here is never ours (point 12).
+                create_file(path, _fresh_meta_rows(fresh))
+                version = SCHEMA_VERSION
+            restrict_file(path)
+            self._lock_database(path)
             writer = self._connect(path)
             try:
-                if version is None:
-                    writer.execute("BEGIN IMMEDIATE")
-                    create_schema(writer)
-                    writer.executemany(
-                        "INSERT INTO meta (key, value) VALUES (?, ?)",
-                        [
-                            ("first_serial", fresh.first_serial),
-                            ("next_serial", fresh.next_serial),
-                            ("first_event_id", fresh.first_event_id),
-                            ("last_event_id", fresh.last_event_id),
-                            ("cursor_tag", fresh.cursor_tag),
-                        ],
-                    )
-                    writer.execute("COMMIT")
+                self._reader = self._connect(path, reader=True)
+                if version == SCHEMA_VERSION:
+                    # Everything a start reads is read before anything is
+                    # written: damage found here leaves the file untouched
+                    # (issue 24, point 3).
+                    snapshot = self._load(self._reader)
                 else:
-                    migrate(writer, version)
-                    _recover_from_an_unclean_end(writer)
+                    check_structure(self._reader)
+                migrate(writer, version)
+                recovered = _recover_from_an_unclean_end(writer)
                 # Until close() says otherwise, this run may end in a crash; and
                 # whether readers of this run see only committed events.
                 writer.executemany(
                     "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
                     [("closed_cleanly", 0), ("watermark", int(self.durability is Durability.ACKNOWLEDGED))],
                 )
-                self._reader = self._connect(path, reader=True)
-                snapshot = self._load(self._reader)
+                if recovered or version != SCHEMA_VERSION:
+                    snapshot = self._load(self._reader)
             except BaseException:
+                if self._reader is not None:
+                    self._reader.close()
+                    self._reader = None
                 writer.close()
                 raise
         except StoreUnusable:
@@ -292,10 +304,25 @@ class SQLiteStore(LocalStore):
             raise StoreUnusable("the store file is in use by another runtime or process") from None
         self._lock_fd = fd
 
+    def _lock_database(self, path: Path) -> None:
+        # The lock the filesystem holds on the database itself (issue 24,
+        # point 12): deleting ``.lock`` while a server runs must not let a
+        # second one in. flock is per open file, so SQLite's own fcntl locks
+        # and descriptors neither see nor release it.
+        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise StoreUnusable("the store file is in use by another runtime or process") from None
+        self._database_lock_fd = fd
+
     def _unlock(self) -> None:
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
+        for name in ("_database_lock_fd", "_lock_fd"):
+            fd = getattr(self, name)
+            if fd is not None:
+                os.close(fd)
+                setattr(self, name, None)
 
     def _connect(self, path: Path, *, reader: bool = False) -> sqlite3.Connection:
         connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -396,7 +423,8 @@ class SQLiteStore(LocalStore):
     def _event_appended(self, event: Event) -> None:
         """Queue an event; its worker's hot state is saved with the batch."""
         batch = self._current()
-        data = json.dumps(dict(event.data), separators=(",", ":"))
+        # UTF-8, not \\u escapes: an emoji is 4 bytes in the file, not 12 (issue 24, point 12).
+        data = json.dumps(dict(event.data), separators=(",", ":"), ensure_ascii=False)
         batch.events.append((event.id, event.type, event.worker_id, data, _to_us(event.created_at)))
         batch.bytes += len(data) + _ROW_BYTES
         batch.last_event_id = event.id
@@ -565,7 +593,7 @@ class SQLiteStore(LocalStore):
             self._writer.run_in_writer(statement)
 
 
-def _recover_from_an_unclean_end(connection: sqlite3.Connection) -> None:
+def _recover_from_an_unclean_end(connection: sqlite3.Connection) -> bool:
     """After a crash (no clean close recorded), never issue an id the crashed run may have shown.
 
     Worker serials: lists and lookups show a worker before its batch commits,
@@ -582,8 +610,16 @@ def _recover_from_an_unclean_end(connection: sqlite3.Connection) -> None:
     """
     row = connection.execute("SELECT value FROM meta WHERE key = 'closed_cleanly'").fetchone()
     if row is None or str(row[0]) == "1":
-        return  # closed cleanly, or written before the marker existed (its ids continue, as they did)
-    floor = clock_start_id()
+        return False  # closed cleanly, or written before the marker existed (its ids continue, as they did)
+    # Above every id the file holds too, not only above the clock: a clock
+    # set back (an hour, after a crash) must not make ids go backwards
+    # (issue 24, point 6).
+    in_file = connection.execute(
+        "SELECT MAX(COALESCE((SELECT MAX(id) FROM events), 0),"
+        " COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'last_event_id'), 0),"
+        " COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'next_serial'), 0) - 1)"
+    ).fetchone()[0]
+    floor = max(clock_start_id(), int(in_file) + 1)
     watermark = connection.execute("SELECT value FROM meta WHERE key = 'watermark'").fetchone()
     connection.execute("BEGIN IMMEDIATE")
     if watermark is None or str(watermark[0]) != "1":
@@ -594,6 +630,17 @@ def _recover_from_an_unclean_end(connection: sqlite3.Connection) -> None:
         )
     connection.execute("UPDATE meta SET value = MAX(CAST(value AS INTEGER), ?) WHERE key = 'next_serial'", (floor,))
     connection.execute("COMMIT")
+    return True
+
+
+def _fresh_meta_rows(fresh: StoreMeta) -> list[tuple[str, object]]:
+    return [
+        ("first_serial", fresh.first_serial),
+        ("next_serial", fresh.next_serial),
+        ("first_event_id", fresh.first_event_id),
+        ("last_event_id", fresh.last_event_id),
+        ("cursor_tag", fresh.cursor_tag),
+    ]
 
 
 def _error_kind(error: sqlite3.Error) -> str:
