@@ -377,6 +377,16 @@ class EmbeddedRuntime:
                 items, next_start = items[:kept], start + kept
         return TranscriptSlice(items, len(transcript), next_start)
 
+    async def read_transcript_bounded(self, worker_id: str, *, start: int, limit: int) -> TranscriptSlice:
+        """:meth:`read_transcript` as the API serves it: a store that reads a file does it off the loop's
+        thread and stops at ``max_page_bytes`` (issue 24, points 5 and 8); others answer in memory."""
+        transcript = self.get_worker(worker_id).transcript
+        bounded = getattr(transcript, "bounded_entries", None)
+        if bounded is None:
+            return self.read_transcript(worker_id, start=start, limit=limit)
+        items, next_start = await bounded(start=start, limit=limit, max_bytes=self.settings.max_page_bytes)
+        return TranscriptSlice(items, len(transcript), next_start)
+
     # -- events ------------------------------------------------------------------
 
     def read_events(self, *, cursor: int | None, limit: int, worker_id: str | None = None) -> EventSlice:

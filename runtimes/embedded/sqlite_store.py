@@ -21,12 +21,14 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import fcntl
 import json
 import logging
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -35,6 +37,7 @@ from pathlib import Path
 from registry_core.blocks import EventLog, clock_start_id
 from registry_core.errors import RuntimeUnavailable
 from registry_core.models import Diagnostic, Event, Intent, IntentKind, TranscriptEntry
+from registry_core.page_bytes import text_size
 from runtime_registry.runtimes.embedded.memory_store import LocalStore
 from runtime_registry.runtimes.embedded.settings import Durability
 from runtime_registry.runtimes.embedded.sqlite_errors import start_failure_message
@@ -49,7 +52,7 @@ from runtime_registry.runtimes.embedded.sqlite_schema import (
 )
 from runtime_registry.runtimes.embedded.sqlite_writer import Batch, GroupWriter, Reserve
 from runtime_registry.runtimes.embedded.store import StoredWorker, StoreMeta, StoreSnapshot, StoreUnusable
-from runtime_registry.runtimes.embedded.transcript import ROLES
+from runtime_registry.runtimes.embedded.transcript import ENTRY_ENVELOPE_BYTES, ROLES
 from runtime_registry.runtimes.embedded.workers import WorkerRecord
 
 __all__ = ["BATCH_INTERVAL_SECONDS", "CLOSE_TIMEOUT_SECONDS", "SQLiteStore", "StoredTranscript"]
@@ -74,6 +77,11 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
 _WRITE_REFUSED = "the runtime's store cannot write right now (disk full or read-only); reads keep working"
+
+
+def entry_page_bytes(content: str) -> int:
+    """What an entry adds to a transcript page's JSON (the runtime's own measure, decision 0080)."""
+    return ENTRY_ENVELOPE_BYTES + text_size(content)
 
 
 def _to_us(moment: datetime) -> int:
@@ -141,6 +149,40 @@ class StoredTranscript:
         following = start + len(items)
         return tuple(items), (following if items and following <= self._length else None)
 
+    async def bounded_entries(
+        self, *, start: int, limit: int, max_bytes: int
+    ) -> tuple[tuple[TranscriptEntry, ...], int | None]:
+        """Like :meth:`entries`, bounded by ``max_bytes`` of page JSON, with the file read off the loop's thread.
+
+        The file is read in the store's reader thread, row by row, and the
+        read stops at the byte bound (issue 24, points 5 and 8): a page of
+        ``limit`` 262 KB entries reads what fits in ``max_bytes``, and a
+        frozen filesystem holds that thread, not the event loop. The
+        uncommitted tail is taken (copied) before the read, so entries the
+        writer commits meanwhile are neither lost nor repeated.
+        """
+        if start > self._length:
+            return (), None
+        end = min(start + limit, self._length + 1)  # exclusive
+        first_pending = self._pending[0].sequence if self._pending else self._length + 1
+        tail = (
+            self._pending[max(start, first_pending) - first_pending : end - first_pending]
+            if end > first_pending
+            else []
+        )
+        items: list[TranscriptEntry] = []
+        budget = max_bytes
+        if start < first_pending:
+            items, budget = await self._store.read_entries_bounded(self.serial, start, min(end, first_pending), budget)
+        if len(items) == max(0, min(end, first_pending) - start):  # the file part was not cut short
+            for entry in tail:
+                budget -= entry_page_bytes(entry.content)
+                if budget < 0 and items:
+                    break
+                items.append(entry)
+        following = start + len(items)
+        return tuple(items), (following if items and following <= self._length else None)
+
     def committed(self, sequence: int) -> None:
         """Entries up to ``sequence`` are in the file: stop holding them."""
         pending = self._pending
@@ -177,6 +219,10 @@ class SQLiteStore(LocalStore):
         self._reader: sqlite3.Connection | None = None
         self._lock_fd: int | None = None
         self._database_lock_fd: int | None = None
+        # Transcript reads run here, one at a time, never on the loop's thread
+        # (a frozen filesystem holds this thread, not the event loop).
+        self._read_executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="embedded-store-reader")
+        self._read_lock = threading.Lock()
         self._batch = Batch()
         self._dirty: set[str] = set()
         self._write_error: str | None = None
@@ -560,6 +606,45 @@ class SQLiteStore(LocalStore):
             for sequence, role, content, event_id, created in rows
         ]
 
+    async def read_entries_bounded(
+        self, serial: int, start: int, end: int, max_bytes: int
+    ) -> tuple[list[TranscriptEntry], int]:
+        """Committed entries from ``start`` (before ``end``) that fit in ``max_bytes`` (at least one), read in the reader thread.
+
+        Returns the entries and the bytes left of ``max_bytes``.
+        """
+        if self._reader is None:
+            raise RuntimeUnavailable("the runtime's store is closed")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._read_executor, self._read_bounded, serial, start, end, max_bytes)
+
+    def _read_bounded(self, serial: int, start: int, end: int, max_bytes: int) -> tuple[list[TranscriptEntry], int]:
+        reader = self._reader
+        if reader is None:
+            raise RuntimeUnavailable("the runtime's store is closed")
+        items: list[TranscriptEntry] = []
+        budget = max_bytes
+        try:
+            with self._read_lock:
+                cursor = reader.execute(
+                    "SELECT sequence, role, content, event_id, created_us FROM entries"
+                    " WHERE serial = ? AND sequence >= ? AND sequence < ? ORDER BY sequence",
+                    (serial, start, end),
+                )
+                try:
+                    # Row by row: the read stops where the page's bytes end.
+                    for sequence, role, content, event_id, created in cursor:
+                        budget -= entry_page_bytes(content)
+                        if budget < 0 and items:
+                            break
+                        items.append(TranscriptEntry(sequence, ROLES[role], content, event_id, _from_us(created)))
+                finally:
+                    cursor.close()
+        except sqlite3.Error as error:
+            log.error("embedded store %s: a transcript read failed: %s", self.path, error)
+            raise RuntimeUnavailable("the runtime's store could not be read") from None
+        return items, budget
+
     # -- closing -------------------------------------------------------------------------
 
     async def close(self) -> None:
@@ -576,11 +661,18 @@ class SQLiteStore(LocalStore):
                     "embedded store %s: the writer did not finish within %.0f s", self.path, CLOSE_TIMEOUT_SECONDS
                 )
                 return  # the thread still uses the connection and the lock; the process is ending
-        if self._reader is not None:
-            self._reader.close()
-            self._reader = None
+        # File work, after the reads already queued: in the reader thread, never on the loop's.
+        clean = self._write_error is None
+        await asyncio.get_running_loop().run_in_executor(self._read_executor, self._release, writer, clean)
+        self._read_executor.shutdown(wait=False)
+
+    def _release(self, writer: GroupWriter | None, clean: bool) -> None:
+        with self._read_lock:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
         if writer is not None:
-            if self._write_error is None:
+            if clean:
                 # Everything is committed: the next run continues the ids.
                 with contextlib.suppress(sqlite3.Error):
                     writer.mark_closed_cleanly()
