@@ -61,4 +61,4 @@ def test_a_transcript_read_on_a_frozen_filesystem_does_not_stall_healthz(tmp_pat
                 assert healthz_took < 2.0
                 after = client.get(f"{RUNTIME}/workers/{worker}/transcript")
                 assert after.status_code == 200
-                assert [entry["content"] for entry in after.json()["items"]][0] == "hello"
+                assert after.json()["items"][0]["content"] == "hello"
