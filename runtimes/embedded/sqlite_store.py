@@ -35,6 +35,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from registry_core.blocks import EventLog, clock_start_id
+from registry_core.blocks.event_log import EVENT_ENVELOPE_BYTES
 from registry_core.errors import RuntimeUnavailable
 from registry_core.models import Diagnostic, Event, Intent, IntentKind, TranscriptEntry
 from registry_core.page_bytes import text_size
@@ -399,10 +400,7 @@ class SQLiteStore(LocalStore):
                 " FROM workers ORDER BY serial"
             )
         )
-        rows = connection.execute(
-            "SELECT id, type, worker_id, data, created_us FROM events ORDER BY id DESC LIMIT ?", (self.retention,)
-        ).fetchall()
-        rows.reverse()
+        rows = self._newest_events(connection)
         events = tuple(
             Event(id_, type_, worker_id, json.loads(data), _from_us(created))
             for id_, type_, worker_id, data, created in rows
@@ -419,6 +417,32 @@ class SQLiteStore(LocalStore):
             workers,
             events,
         )
+
+    def _newest_events(self, connection: sqlite3.Connection) -> list[tuple[int, str, str | None, str, int]]:
+        """The newest events (oldest first) that the event log keeps: by count, and by bytes as it reads.
+
+        Read newest first, row by row, and stopped once they fill the log's
+        byte bound (``max_store_bytes``): a table of 1.36 GB of event JSON
+        was read whole, then cut (issue 24, point 4). The log's own restore
+        makes the exact cut; this only never reads far past it.
+        """
+        max_bytes = self.settings.max_store_bytes
+        rows: list[tuple[int, str, str | None, str, int]] = []
+        total = 0
+        cursor = connection.execute(
+            "SELECT id, type, worker_id, data, created_us FROM events ORDER BY id DESC LIMIT ?", (self.retention,)
+        )
+        try:
+            for row in cursor:
+                size = EVENT_ENVELOPE_BYTES + len(row[1]) + len(row[2] or "") + len(row[3])
+                if rows and max_bytes is not None and total + size > max_bytes:
+                    break
+                total += size
+                rows.append(row)
+        finally:
+            cursor.close()
+        rows.reverse()
+        return rows
 
     # -- changes (the loop's thread) ---------------------------------------------------
 
