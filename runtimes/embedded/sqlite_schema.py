@@ -22,7 +22,7 @@ import sqlite3
 import stat
 from pathlib import Path
 
-from runtime_registry.runtimes.embedded.sqlite_errors import start_failure_message
+from runtime_registry.runtimes.embedded.sqlite_errors import start_failure
 from runtime_registry.runtimes.embedded.store import StoreUnusable
 
 __all__ = [
@@ -101,7 +101,7 @@ def _version_of(path: Path) -> int | None:
     try:
         connection = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, isolation_level=None)
     except sqlite3.Error as error:
-        raise StoreUnusable(start_failure_message(error, path.parent)) from None
+        raise start_failure(error, path.parent) from None
     try:
         application_id = connection.execute("PRAGMA application_id").fetchone()[0]
         tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -114,7 +114,7 @@ def _version_of(path: Path) -> int | None:
     except sqlite3.DatabaseError as error:
         # A full or read-only filesystem fails here too (a read-only open of a
         # WAL file needs its shared-memory file): say which, not "damaged".
-        raise StoreUnusable(start_failure_message(error, path.parent)) from None
+        raise start_failure(error, path.parent) from None
     finally:
         connection.close()
     if not isinstance(version, int) or version < 1:
@@ -233,6 +233,6 @@ def check_structure(connection: sqlite3.Connection) -> None:
     try:
         result = connection.execute("PRAGMA quick_check(1)").fetchone()
     except sqlite3.DatabaseError as error:
-        raise StoreUnusable(start_failure_message(error)) from None
+        raise start_failure(error) from None
     if not result or result[0] != "ok":
         raise StoreUnusable("the store file is damaged; it was left untouched")

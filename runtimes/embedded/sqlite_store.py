@@ -41,7 +41,7 @@ from registry_core.models import Diagnostic, Event, Intent, IntentKind, Transcri
 from registry_core.page_bytes import text_size
 from runtime_registry.runtimes.embedded.memory_store import LocalStore
 from runtime_registry.runtimes.embedded.settings import Durability
-from runtime_registry.runtimes.embedded.sqlite_errors import start_failure_message
+from runtime_registry.runtimes.embedded.sqlite_errors import start_failure
 from runtime_registry.runtimes.embedded.sqlite_schema import (
     SCHEMA_VERSION,
     check_file,
@@ -289,7 +289,7 @@ class SQLiteStore(LocalStore):
             ensure_directory(path)
             self._lock(path)
         except OSError as error:
-            raise StoreUnusable(start_failure_message(error, path.parent)) from None
+            raise start_failure(error, path.parent) from None
         try:
             version = check_file(path)
             if version is None:
@@ -331,11 +331,11 @@ class SQLiteStore(LocalStore):
         except sqlite3.DatabaseError as error:
             self._unlock()
             log.error("embedded store %s: cannot be opened: %s", path, error)
-            raise StoreUnusable(start_failure_message(error, path.parent)) from None
+            raise start_failure(error, path.parent) from None
         except OSError as error:
             self._unlock()
             log.error("embedded store %s: cannot be opened: %s", path, error)
-            raise StoreUnusable(start_failure_message(error, path.parent)) from None
+            raise start_failure(error, path.parent) from None
         return snapshot, writer
 
     def _lock(self, path: Path) -> None:
@@ -348,7 +348,7 @@ class SQLiteStore(LocalStore):
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise StoreUnusable("the store file is in use by another runtime or process") from None
+            raise StoreUnusable("the store file is in use by another runtime or process", transient=True) from None
         self._lock_fd = fd
 
     def _lock_database(self, path: Path) -> None:
@@ -361,7 +361,7 @@ class SQLiteStore(LocalStore):
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise StoreUnusable("the store file is in use by another runtime or process") from None
+            raise StoreUnusable("the store file is in use by another runtime or process", transient=True) from None
         self._database_lock_fd = fd
 
     def _unlock(self) -> None:
