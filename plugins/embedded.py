@@ -27,6 +27,7 @@ from registry_core import (
     InputAccepted,
     InputRequest,
     LiveSubscription,
+    ProfileList,
     RuntimeContext,
     RuntimeKind,
     RuntimeLimits,
@@ -106,6 +107,7 @@ class EmbeddedProvider(RuntimeProvider):
             store=make_store(runtime_id, settings, data_dir),
             engines=extensions.engines if extensions is not None else None,
             tools=extensions.tools if extensions is not None else None,
+            name=runtime_id,
         )
         self.limits = RuntimeLimits(
             worker_page_max=settings.worker_page_max,
@@ -199,6 +201,10 @@ class EmbeddedProvider(RuntimeProvider):
             intent=request.intent, profile=request.profile, label=request.label, capabilities=request.capabilities
         )
         return self._model(created.worker, created.diagnostics)
+
+    async def list_profiles(self) -> ProfileList:
+        """The builtin profiles and the operator's: name, engine, description, tools, which is the default."""
+        return ProfileList(self.runtime_id, self.runtime.profiles.listing())
 
     async def send_input(self, worker_id: str, request: InputRequest) -> InputAccepted:
         """Accept input and start a turn; ``WorkerBusy`` while one runs."""

@@ -22,6 +22,7 @@ import importlib
 from typing import Any
 
 from registry_core.engines import (
+    STOP_REASONS,
     TURN_FAILURE_CODES,
     EngineProfile,
     TokenUsage,
@@ -102,6 +103,8 @@ from registry_core.models import (
     PluginInfo,
     PluginRef,
     PluginState,
+    ProfileInfo,
+    ProfileList,
     RuntimeLimits,
     RuntimeList,
     RuntimeState,
@@ -122,6 +125,7 @@ from registry_core.tools import ToolCall, ToolOutcome, WorkerTool
 __all__ = [
     "CANCEL_REASONS",
     "ERROR_TYPES",
+    "STOP_REASONS",
     "TURN_FAILURE_CODES",
     "EngineProfile",
     "HostExtensions",
@@ -160,6 +164,8 @@ __all__ = [
     "PluginInfo",
     "PluginRef",
     "PluginState",
+    "ProfileInfo",
+    "ProfileList",
     "RegistryError",
     "RuntimeContext",
     "RuntimeKind",

@@ -19,8 +19,9 @@ echo it, ask a model through ``llm``, run a third party's agent::
 
 Rules an engine keeps:
 
-- **The transcript is the conversation.** ``turn.history`` holds every entry
-  before this turn's input; rebuild whatever the engine needs from it on every
+- **The transcript is the conversation.** ``turn.history`` holds the entries
+  before this turn's input (the newest within the profile's
+  ``max_history_bytes``); rebuild whatever the engine needs from it on every
   turn. Never keep a second copy in a library object: a restart would lose it.
 - **Cancellable at any await.** Cancel, stop, delete and shutdown cancel the
   engine's task; whatever it awaits then raises ``CancelledError``. Let it
@@ -32,8 +33,13 @@ Rules an engine keeps:
   the connection.
 - **Fail with a code.** Raise :class:`TurnFailed` with a code of
   :data:`TURN_FAILURE_CODES` and a message that names no endpoint, key or
-  upstream body. Any other exception is a bug: logged, and reported to clients
-  as ``engine_error`` without its text.
+  upstream body. Any other exception (``TimeoutError`` and a
+  ``CancelledError`` the engine raises itself included) is a bug: logged,
+  and reported to clients as ``engine_error`` without its text.
+- **The limit is the limit.** At ``max_turn_seconds`` the turn ends
+  (``turn_timeout``) whatever the engine does; an engine that ignores the
+  cancel keeps running, but nothing it emits, records or returns afterwards
+  is written anywhere.
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ from registry_core.tools import ToolCall, ToolOutcome, WorkerTool
 
 __all__ = [
     "ENGINE_NAME_PATTERN",
+    "STOP_REASONS",
     "TURN_FAILURE_CODES",
     "EngineProfile",
     "EngineRun",
@@ -74,6 +81,10 @@ TURN_FAILURE_CODES: Mapping[str, str] = {
 }
 
 
+#: The values a ``TurnResult.stop_reason`` (and so a ``worker.turn_completed`` event) may carry.
+STOP_REASONS: frozenset[str] = frozenset({"end_turn", "max_tokens", "content_filter", "other"})
+
+
 class TurnFailed(Exception):
     """Raise from an engine to end the turn with ``worker.turn_failed`` and a typed ``code``.
 
@@ -90,27 +101,61 @@ class TurnFailed(Exception):
         self.message = message
 
 
+def _check_token_count(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    # bool is an int in Python, and never a count of tokens.
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise TypeError(f"TokenUsage.{attribute.name} must be an int >= 0, not {type(value).__name__}")
+
+
 @attrs.frozen
 class TokenUsage:
-    """Tokens a turn used, as the model reported them (summed over tool rounds)."""
+    """Tokens a turn used, as the model reported them (summed over tool rounds).
 
-    input_tokens: int
-    output_tokens: int
+    Both counts are ``int`` and at least 0; anything else raises ``TypeError``.
+    """
+
+    input_tokens: int = attrs.field(validator=_check_token_count)
+    output_tokens: int = attrs.field(validator=_check_token_count)
+
+
+def _check_text(_instance: object, _attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"TurnResult.text must be a str or None, not {type(value).__name__}")
+
+
+def _check_usage(_instance: object, _attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is None:
+        return
+    if not isinstance(value, TokenUsage):
+        raise TypeError(f"TurnResult.usage must be a TokenUsage or None, not {type(value).__name__}")
+    attrs.validate(value)
+
+
+def _check_stop_reason(_instance: object, _attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, str) or value not in STOP_REASONS:
+        shown = repr(value)[:40] if isinstance(value, str) else type(value).__name__
+        raise ValueError(f"TurnResult.stop_reason must be one of {sorted(STOP_REASONS)}, not {shown}")
 
 
 @attrs.frozen
 class TurnResult:
     """What an engine returns when its turn ends normally.
 
+    Every field is checked when the result is built (``TypeError`` or
+    ``ValueError``, which ends the turn as ``engine_error``) and again by the
+    runtime before it writes anything of it.
+
     :ivar text: the reply, added as one ``assistant`` entry and one
         ``worker.output`` event; ``None`` for no reply (the ``record`` engine).
-    :ivar usage: tokens used, or ``None`` where the model did not report them.
-    :ivar stop_reason: why the turn ended, e.g. ``"end_turn"``, ``"max_tokens"``.
+    :ivar usage: a :class:`TokenUsage`, or ``None`` where the model did not
+        report it (a ``dict`` is refused).
+    :ivar stop_reason: why the turn ended: one of :data:`STOP_REASONS`
+        (``"end_turn"``, ``"max_tokens"``, ``"content_filter"``, ``"other"``).
     """
 
-    text: str | None
-    usage: TokenUsage | None = None
-    stop_reason: str = "end_turn"
+    text: str | None = attrs.field(validator=_check_text)
+    usage: TokenUsage | None = attrs.field(default=None, validator=_check_usage)
+    stop_reason: str = attrs.field(default="end_turn", validator=_check_stop_reason)
 
 
 @attrs.frozen
@@ -129,6 +174,9 @@ class EngineProfile:
     :ivar max_turn_seconds: the longest a turn may take (the runtime enforces it).
     :ivar max_tool_rounds: the most rounds of tool calls one turn may make.
     :ivar reply_delay_seconds: a fixed delay of ``record``/``echo`` turns.
+    :ivar max_history_bytes: the most ``turn.history`` holds, in UTF-8 bytes
+        of its entries' contents: the newest entries that fit, the oldest
+        dropped first (the runtime enforces it).
     """
 
     name: str
@@ -142,6 +190,7 @@ class EngineProfile:
     max_turn_seconds: float = 300.0
     max_tool_rounds: int = 8
     reply_delay_seconds: float = 0.0
+    max_history_bytes: int = 1024 * 1024
 
 
 class Turn:
@@ -150,7 +199,10 @@ class Turn:
     :ivar number: the worker's turn number (1, 2, ...).
     :ivar worker_id: the worker's id (for logs; never needed to address anything).
     :ivar history: the transcript before this turn's input, oldest first
-        (roles ``user``, ``system``, ``assistant``, ``tool_call``, ``tool_result``).
+        (roles ``user``, ``system``, ``assistant``, ``tool_call``,
+        ``tool_result``): its newest entries within the profile's
+        ``max_history_bytes``, the oldest dropped first, never starting with
+        a ``tool_result`` whose call was dropped.
     :ivar input: this turn's input text.
     :ivar input_role: ``user`` or ``system``.
     :ivar profile: the profile's settings.
@@ -208,6 +260,10 @@ class TurnEngine:
     :ivar replies: whether turns add an ``assistant`` entry (the runtime keeps
         room for it before accepting input). ``False`` only for engines that
         never reply.
+    :ivar reads_history: whether the engine reads ``turn.history``. The
+        runtime then reads the history before the turn starts, in pages that
+        never block the event loop for long; ``False`` spares engines that
+        never look at it (``record``, ``echo``) that read.
     """
 
     name: str = attrs.field(validator=_check_engine_name)
@@ -215,3 +271,4 @@ class TurnEngine:
     description: str = ""
     check: Callable[[EngineProfile], None] | None = attrs.field(default=None, repr=False)
     replies: bool = True
+    reads_history: bool = True

@@ -4,7 +4,8 @@ Roles map to llm messages: ``user``/``system``/``assistant`` to messages of
 that role; consecutive ``tool_call`` entries to one assistant message of tool
 call parts, and their ``tool_result`` entries to one tool message. A tool
 call without a result (its turn was cancelled while the tool ran) is left
-out: model APIs refuse a call that is not answered.
+out: model APIs refuse a call that is not answered; so is a result without
+its call (the history budget dropped the call, decision 0121).
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ def history_messages(system_prompt: str | None, entries: Sequence[TranscriptEntr
         for entry in entries
         if entry.role == "tool_result" and (call_id := _field(entry, "call_id")) is not None
     }
+    called = {
+        call_id for entry in entries if entry.role == "tool_call" and (call_id := _field(entry, "call_id")) is not None
+    }
     for entry in entries:
         role = entry.role
         if role in ("user", "system", "assistant"):
@@ -45,7 +49,7 @@ def history_messages(system_prompt: str | None, entries: Sequence[TranscriptEntr
             _append_part(messages, "assistant", call, ToolCallPart)
         elif role == "tool_result":
             data = _load(entry)
-            if data is None:
+            if data is None or data.get("call_id") not in called:
                 continue
             result = ToolResultPart(
                 name=data.get("name", ""), output=str(data.get("output", "")), tool_call_id=data.get("call_id")

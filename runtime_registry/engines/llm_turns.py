@@ -28,12 +28,13 @@ from runtime_registry.engines.llm_models import TunedAsyncChat, build_model, res
 
 __all__ = ["check_profile", "run_turn"]
 
-# What OpenAI-style finish reasons mean in our stop_reason vocabulary.
+# What OpenAI-style finish reasons mean in our stop_reason vocabulary
+# (registry_core.STOP_REASONS); anything else, "tool_calls" without calls
+# included, is "other".
 _STOP_REASONS = {
     "stop": "end_turn",
     "length": "max_tokens",
     "content_filter": "content_filter",
-    "tool_calls": "tool_use",
 }
 
 

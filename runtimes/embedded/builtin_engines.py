@@ -53,8 +53,11 @@ RECORD = TurnEngine(
     description="Keeps the input in the transcript; no reply",
     check=check_no_model_settings,
     replies=False,
+    reads_history=False,
 )
 #: Replies with the input.
-ECHO = TurnEngine("echo", echo, description="Replies with the input", check=check_no_model_settings)
+ECHO = TurnEngine(
+    "echo", echo, description="Replies with the input", check=check_no_model_settings, reads_history=False
+)
 #: Both, by name.
 BUILTIN_ENGINES = {RECORD.name: RECORD, ECHO.name: ECHO}

@@ -39,7 +39,14 @@ from registry_core.event_contract import (
 from registry_core.models import Event
 from registry_core.page_bytes import json_size, text_size
 from runtime_registry.runtimes.embedded.settings import EmbeddedSettings
-from runtime_registry.runtimes.embedded.store import Accepted, StoreSetup, StoreSnapshot, WorkerDraft, WorkerStore
+from runtime_registry.runtimes.embedded.store import (
+    COMPLETED,
+    Accepted,
+    StoreSetup,
+    StoreSnapshot,
+    WorkerDraft,
+    WorkerStore,
+)
 from runtime_registry.runtimes.embedded.store_budget import WORKER_RECORD_BYTES, StoreBudget
 from runtime_registry.runtimes.embedded.transcript import ASSISTANT, ENTRY_ENVELOPE_BYTES, TranscriptStorage
 from runtime_registry.runtimes.embedded.workers import BUSY, IDLE, STOPPED, WorkerRecord
@@ -212,15 +219,16 @@ class LocalStore(WorkerStore):
 
     async def complete_turn(
         self, worker: WorkerRecord, turn: int, reply: str | None, data: Mapping[str, object]
-    ) -> bool:
+    ) -> str | None:
         """The reply and ``worker.turn_completed`` while turn ``turn`` is the worker's."""
         if not _in_turn(worker, turn):
-            return False
+            return None
         if reply:
             if len(worker.transcript) >= self.settings.max_transcript_entries:
-                return await self.fail_turn(
+                await self.fail_turn(
                     worker, turn, "transcript_full", "the worker's transcript has no room for the reply"
                 )
+                return "transcript_full"
             output = self.events.append(
                 WORKER_OUTPUT,
                 worker.worker_id,
@@ -231,7 +239,7 @@ class LocalStore(WorkerStore):
             self._entry_written(worker, reply)
         self._leave_turn(worker)
         self.events.append(WORKER_TURN_COMPLETED, worker.worker_id, data)
-        return True
+        return COMPLETED
 
     async def fail_turn(self, worker: WorkerRecord, turn: int, code: str, message: str) -> bool:
         """``worker.turn_failed`` while turn ``turn`` is the worker's."""

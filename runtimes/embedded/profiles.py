@@ -21,6 +21,7 @@ import attrs
 
 from registry_core.engines import EngineProfile, TurnEngine
 from registry_core.errors import InvalidRequest
+from registry_core.models import ProfileInfo
 from registry_core.tools import WorkerTool
 from runtime_registry.runtimes.embedded.builtin_engines import BUILTIN_ENGINES, ECHO, RECORD
 from runtime_registry.runtimes.embedded.settings import DEFAULT_SELECTOR, ProfileBase, ProfileSettings
@@ -141,6 +142,20 @@ class ProfileBook:
         """Every selectable profile name (builtin selectors first)."""
         return tuple(name for name in self._by_selector if name != DEFAULT_SELECTOR)
 
+    def listing(self) -> tuple[ProfileInfo, ...]:
+        """What a client may see of every selectable profile (decision 0141): never its engine settings."""
+        return tuple(
+            ProfileInfo(
+                name=name,
+                engine=profile.engine.name,
+                description=profile.description or None,
+                tools=tuple(profile.tools),
+                default=profile is self.default,
+            )
+            for name, profile in self._by_selector.items()
+            if name != DEFAULT_SELECTOR
+        )
+
 
 def _resolve(
     name: str,
@@ -181,6 +196,7 @@ def _resolve(
         tools=tuple(settings.tools),
         max_turn_seconds=settings.max_turn_seconds,
         max_tool_rounds=settings.max_tool_rounds,
+        max_history_bytes=settings.max_history_bytes,
         reply_delay_seconds=settings.reply_delay_seconds,
     )
     if engine.check is not None:

@@ -36,7 +36,7 @@ from datetime import UTC, datetime
 import attrs
 
 from registry_core.blocks import EventLog, EventSlice
-from registry_core.engines import TokenUsage, TurnEngine, TurnFailed, TurnResult
+from registry_core.engines import TokenUsage, TurnEngine, TurnResult
 from registry_core.errors import InvalidRequest, RuntimeUnavailable
 from registry_core.models import Diagnostic, Intent, IntentKind, TranscriptEntry
 from registry_core.page_bytes import fit_to_bytes, json_size, text_size
@@ -44,8 +44,9 @@ from registry_core.tools import TOOL_CAPABILITY_PREFIX, WorkerTool
 from runtime_registry.runtimes.embedded.memory_store import WORKER_ID_PREFIX, MemoryStore
 from runtime_registry.runtimes.embedded.profiles import Profile, ProfileBook
 from runtime_registry.runtimes.embedded.settings import EmbeddedSettings
-from runtime_registry.runtimes.embedded.store import StoreSetup, StoreUnusable, WorkerDraft, WorkerStore
+from runtime_registry.runtimes.embedded.store import COMPLETED, StoreSetup, StoreUnusable, WorkerDraft, WorkerStore
 from runtime_registry.runtimes.embedded.transcript import ENTRY_ENVELOPE_BYTES
+from runtime_registry.runtimes.embedded.turn_task import TurnTasks, log_failure, run_turn_task
 from runtime_registry.runtimes.embedded.turns import EmbeddedTurn
 from runtime_registry.runtimes.embedded.workers import WorkerRecord
 
@@ -119,6 +120,7 @@ class EmbeddedRuntime:
     :param engines: the turn engines profiles may use (what the loaded
         plugins registered); ``None`` for the builtin ``record`` and ``echo``.
     :param tools: the tools profiles may list (none if omitted).
+    :param name: what log lines call this runtime (the provider gives its runtime id).
     :raises InvalidRequest: a profile names an engine or tool that is not
         there, or its engine refused a setting (paths relative to the settings).
     """
@@ -132,8 +134,12 @@ class EmbeddedRuntime:
         store: WorkerStore | None = None,
         engines: Mapping[str, TurnEngine] | None = None,
         tools: Mapping[str, WorkerTool] | None = None,
+        name: str = "embedded",
     ) -> None:
         self.settings = settings = settings or EmbeddedSettings()
+        self.name = name
+        # Every turn task until it ends (cancelled ones too): close waits for them.
+        self._turn_tasks = TurnTasks()
         self.profiles = ProfileBook(settings.profiles, settings.default_profile, engines=engines, tools=tools)
         self.store = store = MemoryStore() if store is None else store
         store.setup(StoreSetup(settings, event_start_id, worker_start_serial, self.profiles.by_name))
@@ -293,7 +299,7 @@ class EmbeddedRuntime:
         self._check_writable()
         # Before anything changes: outside a running loop this raises, and the
         # worker must not be left busy with no turn.
-        loop = asyncio.get_running_loop()
+        asyncio.get_running_loop()
         worker = self.get_worker(worker_id)
         accepted = await self.store.accept_input(worker, role, content)
         turn = EmbeddedTurn(
@@ -308,51 +314,35 @@ class EmbeddedRuntime:
             max_transcript_entries=self.settings.max_transcript_entries,
             deltas_per_second=self.settings.output_deltas_per_second,
         )
-        worker.turn = loop.create_task(self._run_turn(worker, turn))
+        worker.turn = self._turn_tasks.start(
+            run_turn_task(
+                turn,
+                worker.profile.engine,
+                complete=lambda result: self._complete_turn(worker, turn, result),
+                fail=lambda code, message, cause: self._fail_turn(worker, turn, code, message, cause),
+            )
+        )
         status = worker.status
         await self.store.settle()
         return InputOutcome(accepted.sequence, accepted.event_id, status)
 
-    async def _run_turn(self, worker: WorkerRecord, turn: EmbeddedTurn) -> None:
-        """Run the profile's engine for one turn and end the turn by what it did.
+    async def _complete_turn(self, worker: WorkerRecord, turn: EmbeddedTurn, result: TurnResult) -> None:
+        """Ask the store to end the turn with the reply (if the profile replies) and ``worker.turn_completed``."""
+        data = {"turn": turn.number, "usage": _usage_data(result.usage), "stop_reason": result.stop_reason}
+        reply = result.text if worker.profile.replies else None
+        ended = await self.store.complete_turn(worker, turn.number, reply, data)
+        if ended is not None:
+            _detach(worker)
+            if ended != COMPLETED:
+                log_failure(self.name, worker.worker_id, turn.number, ended)
 
-        Cancel, stop, delete and close end the turn in the store, detach the
-        task from the worker and then cancel it: the ``CancelledError`` lands
-        on whatever the engine awaits, and a turn that is no longer the
-        worker's writes nothing more.
-        """
-        profile = worker.profile
-        try:
-            async with asyncio.timeout(profile.settings.max_turn_seconds):
-                result = await profile.engine.run(turn)
-            if not isinstance(result, TurnResult):
-                raise TypeError(f"engine {profile.engine.name!r} returned {type(result).__name__}, not a TurnResult")
-            if turn.current:
-                turn.deltas.flush()
-                data = {"turn": turn.number, "usage": _usage_data(result.usage), "stop_reason": result.stop_reason}
-                reply = result.text if profile.replies else None
-                if await self.store.complete_turn(worker, turn.number, reply, data):
-                    _detach(worker)
-        except asyncio.CancelledError:
-            turn.deltas.discard()
-            raise
-        except TimeoutError:
-            await self._fail_turn(
-                worker, turn, "turn_timeout", f"the turn took longer than {profile.settings.max_turn_seconds:g} seconds"
-            )
-        except TurnFailed as exc:
-            await self._fail_turn(worker, turn, exc.code, exc.message)
-        except Exception:
-            # A bug, not a client's doing: log it, leave the worker usable and
-            # say so without the exception's text.
-            log.exception(
-                "embedded runtime: engine %r failed in a turn of worker %s", profile.engine.name, worker.worker_id
-            )
-            await self._fail_turn(worker, turn, "engine_error", "the turn failed unexpectedly")
-
-    async def _fail_turn(self, worker: WorkerRecord, turn: EmbeddedTurn, code: str, message: str) -> None:
+    async def _fail_turn(
+        self, worker: WorkerRecord, turn: EmbeddedTurn, code: str, message: str, cause: str | None = None
+    ) -> None:
+        """Ask the store to end the turn with ``worker.turn_failed``; log it if it was still the worker's."""
         turn.deltas.discard()
         if await self.store.fail_turn(worker, turn.number, code, message):
+            log_failure(self.name, worker.worker_id, turn.number, code, cause)
             _detach(worker)
 
     async def cancel(self, worker_id: str) -> ActionOutcome:
@@ -461,18 +451,16 @@ class EmbeddedRuntime:
             self._reopening.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reopening
-        turns = []
         for worker in list(self.store.roster):
             task = worker.turn
             if task is not None:
                 worker.turn = None
                 await self.store.abandon_turn(worker)
                 task.cancel()
-                turns.append(task)
         self.store.events.close()
-        if turns:
-            # Let the cancelled tasks finish so none is destroyed pending.
-            await asyncio.wait(turns)
+        # Let the cancelled tasks finish so none is destroyed pending (for a
+        # bounded time: an engine that ignores cancellation may never finish).
+        await self._turn_tasks.drain()
         await self.store.close()
 
     def _check_open(self) -> None:

@@ -45,7 +45,9 @@ from registry_core.page_bytes import DEFAULT_MAX_PAGE_BYTES
 
 __all__ = [
     "BUILTIN_PREFIX",
+    "DEFAULT_HISTORY_BYTES",
     "DEFAULT_SELECTOR",
+    "MAX_HISTORY_BYTES",
     "MAX_REPLY_DELAY_SECONDS",
     "MAX_TURN_SECONDS",
     "Durability",
@@ -65,6 +67,11 @@ MAX_REPLY_DELAY_SECONDS = 3600.0
 
 #: The longest a turn may be allowed to take (an hour).
 MAX_TURN_SECONDS = 3600.0
+#: A profile's history budget unless it sets one: 1 MiB of contents, about
+#: 250k tokens, past the context of most models (decision 0121).
+DEFAULT_HISTORY_BYTES = 1024 * 1024
+#: The largest history budget a profile may set (64 MiB: past it, a mistake).
+MAX_HISTORY_BYTES = 64 * 1024 * 1024
 
 _PROFILE_NAME = re.compile(r"[A-Za-z0-9_\-]{1,64}")
 _ENGINE_NAME = re.compile(r"[a-z][a-z0-9\-]{0,63}")
@@ -100,6 +107,9 @@ class ProfileSettings:
     :param max_turn_seconds: the longest a turn may take; then it fails with
         ``turn_timeout``.
     :param max_tool_rounds: the most rounds of tool calls in one turn.
+    :param max_history_bytes: the most of the transcript a turn's engine is
+        given (``turn.history``), in UTF-8 bytes of the entries' contents: the
+        newest entries that fit, the oldest dropped first; 0 gives none.
     :param reply_delay_seconds: how long every ``record``/``echo`` turn takes
         before it completes (and, for echo, before it replies): 0–3600
         seconds. A delay makes ``busy`` and ``cancel`` observable, for demos
@@ -117,6 +127,7 @@ class ProfileSettings:
     tools: list[str] = attrs.Factory(list)
     max_turn_seconds: Annotated[float, Gt(0), Le(MAX_TURN_SECONDS)] = 300.0
     max_tool_rounds: Annotated[int, Interval(ge=1, le=64)] = 8
+    max_history_bytes: Annotated[int, Interval(ge=0, le=MAX_HISTORY_BYTES)] = DEFAULT_HISTORY_BYTES
     reply_delay_seconds: Annotated[float, Interval(ge=0, le=MAX_REPLY_DELAY_SECONDS)] = 0.0
     description: Annotated[str, MaxLen(200)] = ""
 

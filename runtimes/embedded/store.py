@@ -59,6 +59,7 @@ if TYPE_CHECKING:
     from runtime_registry.runtimes.embedded.workers import WorkerRecord
 
 __all__ = [
+    "COMPLETED",
     "Accepted",
     "StoreMeta",
     "StoreSetup",
@@ -68,6 +69,10 @@ __all__ = [
     "WorkerDraft",
     "WorkerStore",
 ]
+
+
+#: What :meth:`WorkerStore.complete_turn` answers when the turn completed.
+COMPLETED = "completed"
 
 
 class StoreUnusable(Exception):
@@ -245,12 +250,12 @@ class WorkerStore(abc.ABC):
     @abc.abstractmethod
     async def complete_turn(
         self, worker: WorkerRecord, turn: int, reply: str | None, data: Mapping[str, object]
-    ) -> bool:
+    ) -> str | None:
         """End turn ``turn``: the reply (if any, with ``worker.output``), idle, ``worker.turn_completed``.
 
-        A reply that finds the transcript full fails the turn
-        (``transcript_full``) instead. Returns ``False``, writing nothing,
-        when the turn is no longer the worker's.
+        :return: :data:`COMPLETED`; or the code the turn failed with instead
+            (``transcript_full``: a reply that finds the transcript full);
+            or ``None``, writing nothing, when the turn is no longer the worker's.
         """
 
     @abc.abstractmethod

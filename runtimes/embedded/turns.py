@@ -26,6 +26,7 @@ from registry_core.engines import EngineProfile, Turn, TurnFailed
 from registry_core.event_contract import WORKER_OUTPUT_DELTA, WORKER_TOOL_CALL_FINISHED, WORKER_TOOL_CALL_STARTED
 from registry_core.models import TranscriptEntry
 from registry_core.tools import ToolCall, ToolOutcome, WorkerTool
+from runtime_registry.runtimes.embedded.history import read_history, read_history_now
 from runtime_registry.runtimes.embedded.transcript import TOOL_CALL, TOOL_RESULT
 from runtime_registry.runtimes.embedded.workers import BUSY
 
@@ -116,15 +117,25 @@ class EmbeddedTurn(Turn):
 
     @property
     def history(self) -> Sequence[TranscriptEntry]:  # type: ignore[override]
-        """The transcript before this turn's input, read on first use.
+        """The transcript before this turn's input: its newest entries within ``max_history_bytes``.
 
-        Engines that never look at it (``record``, ``echo``) cost no read of
-        the transcript, which a durable store keeps on disk.
+        Loaded before the engine runs when the engine ``reads_history``
+        (:meth:`load_history`, a page per event-loop step); read here in one
+        piece on first use otherwise. Engines that never look at it
+        (``record``, ``echo``) cost no read of the transcript.
         """
         if self._history is None:
-            count = self._history_length
-            self._history = self._worker.transcript.entries(start=1, limit=count)[0] if count else ()
+            self._history = read_history_now(
+                self._worker.transcript, self._history_length, self.profile.max_history_bytes
+            )
         return self._history
+
+    async def load_history(self) -> None:
+        """Read :attr:`history` without holding the event loop for more than a page at a time."""
+        if self._history is None:
+            history = await read_history(self._worker.transcript, self._history_length, self.profile.max_history_bytes)
+            if self._history is None:
+                self._history = history
 
     @property
     def current(self) -> bool:
@@ -133,7 +144,12 @@ class EmbeddedTurn(Turn):
         return worker.status is BUSY and worker.turn_number == self.number
 
     def emit(self, text: str) -> None:
-        """Stream ``text`` as part of the reply (coalesced; never suspends)."""
+        """Stream ``text`` as part of the reply (coalesced; never suspends).
+
+        :raises TypeError: ``text`` is not a ``str`` (the turn then fails as ``engine_error``).
+        """
+        if not isinstance(text, str):
+            raise TypeError(f"Turn.emit takes a str, not {type(text).__name__}")
         if text and self.current:
             self.deltas.add(text)
 
@@ -143,6 +159,8 @@ class EmbeddedTurn(Turn):
 
     async def run_tools(self, calls: Sequence[ToolCall]) -> list[ToolOutcome]:
         """One round of tool calls: recorded, run concurrently with their timeouts, recorded again."""
+        if not self.current:
+            raise asyncio.CancelledError  # the turn has ended: run no tool, write nothing
         if not calls:
             return []
         self._rounds += 1

@@ -115,7 +115,7 @@ async def test_an_engine_bug_is_engine_error_without_its_text_and_is_logged(capl
 
     runtime = runtime_with(TurnEngine("buggy", buggy))
     worker = (await runtime.create_worker()).worker.worker_id
-    with caplog.at_level(logging.ERROR):
+    with caplog.at_level(logging.DEBUG):
         await runtime.send_input(worker, "q")
         await until_idle(runtime, worker)
     event = events_of(runtime, worker)[-1]
@@ -123,7 +123,10 @@ async def test_an_engine_bug_is_engine_error_without_its_text_and_is_logged(capl
         "worker.turn_failed",
         {"turn": 1, "code": "engine_error", "message": "the turn failed unexpectedly"},
     )
-    assert any(record.exc_info for record in caplog.records)
+    # One WARNING line without the text; the traceback at debug only.
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [f"turn failed: runtime=embedded worker={worker} turn=1 code=engine_error cause=RuntimeError"]
+    assert any(record.exc_info for record in caplog.records if record.levelno == logging.DEBUG)
 
 
 async def test_an_engine_that_returns_something_else_is_engine_error():

@@ -70,7 +70,7 @@ def test_more_than_half_removed_compacts_and_keeps_order_and_cursors():
 
 
 def test_a_cursor_of_a_serial_never_issued_is_refused():
-    roster, ids = filled(3)
+    roster, _ids = filled(3)
     for cursor in (f"{FIRST - 1}-t", f"{FIRST + 3}-t", f"{FIRST}-other"):
         with pytest.raises(InvalidCursor):
             roster.page(cursor=cursor, limit=1)

@@ -95,7 +95,7 @@ def _as_if_crashed(tmp_path) -> None:
 async def test_after_a_crash_in_acknowledged_mode_events_stay_and_old_cursors_resume(tmp_path):
     first = await started(tmp_path)
     worker = await create(first)
-    events, cursor = await all_events(first)
+    events, _cursor = await all_events(first)
     middle = events[0].id  # a cursor from before the crash, with events after it
     await send(first, worker)
     await until_idle(first, worker)

@@ -37,10 +37,12 @@ async def test_a_failed_turn_leaves_the_worker_idle_and_records_turn_failed(regi
 @pytest.mark.parametrize("profile", ["echo-now", "brief"])
 async def test_a_failed_turn_is_logged_with_its_worker(registry, replies_fail, profile, caplog):
     worker_id = await create(registry, profile)
-    with caplog.at_level(logging.ERROR, logger="runtime_registry.runtimes.embedded"):
+    with caplog.at_level(logging.DEBUG, logger="runtime_registry.runtimes.embedded"):
         await send(registry, worker_id)
         await until_idle(registry, worker_id)
-    assert any(worker_id in record.getMessage() and record.exc_info for record in caplog.records)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [f"turn failed: runtime={A} worker={worker_id} turn=1 code=engine_error cause=RuntimeError"]
+    assert any(record.exc_info for record in caplog.records if record.levelno == logging.DEBUG)
 
 
 @pytest.mark.parametrize("profile", ["echo-now", "brief"])

@@ -186,3 +186,23 @@ def test_the_tool_call_transcript_entries_are_json():
         "arguments": {"x": 1},
     }
     assert json.loads(outcome_content(ToolOutcome("c", "clock", "out", True)))["is_error"] is True
+
+
+def test_a_tool_result_whose_call_is_not_in_the_history_is_left_out():
+    from datetime import UTC, datetime
+
+    from registry_core.models import TranscriptEntry
+    from runtime_registry.engines.llm_history import history_messages
+
+    now = datetime.now(UTC)
+    call = json.dumps({"call_id": "c2", "name": "clock", "arguments": {}})
+    orphan = json.dumps({"call_id": "c1", "name": "clock", "output": "12:00", "is_error": False})
+    answer = json.dumps({"call_id": "c2", "name": "clock", "output": "13:00", "is_error": False})
+    entries = [
+        TranscriptEntry(1, "tool_call", call, 1, now),
+        TranscriptEntry(2, "tool_result", orphan, 2, now),
+        TranscriptEntry(3, "tool_result", answer, 3, now),
+    ]
+    messages = history_messages(None, entries)
+    results = [part.tool_call_id for message in messages for part in message.parts if message.role == "tool"]
+    assert results == ["c2"]

@@ -1,0 +1,169 @@
+"""How one turn's task runs and how it always ends (decision 0120).
+
+A turn ends exactly once, with ``worker.turn_completed``, ``worker.turn_failed``,
+``worker.turn_cancelled`` or (after a restart) ``worker.turn_interrupted``,
+whatever its engine does:
+
+- **The limit is a deadline, not a request.** ``max_turn_seconds`` is a timer
+  beside the task, not ``asyncio.timeout`` around the engine: at the deadline
+  the turn fails with ``turn_timeout`` and the worker is idle at once, then the
+  task is cancelled. An engine that swallows the cancel keeps running, but the
+  turn is no longer the worker's (:attr:`EmbeddedTurn.current`), so nothing it
+  emits, records or returns afterwards is written (the fence).
+- **Only a cancel of ours is a cancel.** A ``CancelledError`` the engine
+  raises itself, while nobody cancelled the task, is an engine bug
+  (``engine_error``), not a cancelled turn: nobody else would end it.
+- **Any other exception is the engine's**, ``TimeoutError`` included (a socket
+  timeout inside the engine is not our limit): ``engine_error``.
+- **A result is checked before anything of it is written**: a wrong type, a
+  ``dict`` for ``usage`` or an unknown ``stop_reason`` is ``engine_error``,
+  and no ``worker.output`` precedes it.
+- **Every failure is one WARNING line** with runtime, worker, turn and code
+  (and an exception's type, never its text: it may hold an upstream body, a
+  URL or a key); the traceback goes to debug only.
+
+:class:`TurnTasks` keeps every turn task until it ends, so that closing the
+runtime can wait for them -- for a bounded time, since an engine that ignores
+cancellation may never end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from registry_core.engines import TurnEngine, TurnFailed, TurnResult
+
+if TYPE_CHECKING:
+    from runtime_registry.runtimes.embedded.turns import EmbeddedTurn
+
+__all__ = ["CLOSE_GRACE_SECONDS", "TurnTasks", "check_result", "log_failure", "run_turn_task"]
+
+log = logging.getLogger("runtime_registry.runtimes.embedded.turns")
+
+#: How long closing the runtime waits for cancelled turn tasks to end.
+CLOSE_GRACE_SECONDS = 2.0
+#: What clients read of a turn that failed by the engine's fault.
+ENGINE_ERROR_MESSAGE = "the turn failed unexpectedly"
+
+
+def log_failure(runtime: str, worker_id: str, turn: int, code: str, cause: str | None = None) -> None:
+    """The one WARNING line of a failed turn: who, which turn, the code (and the exception's type)."""
+    log.warning(
+        "turn failed: runtime=%s worker=%s turn=%d code=%s%s",
+        runtime,
+        worker_id,
+        turn,
+        code,
+        f" cause={cause}" if cause else "",
+    )
+
+
+def check_result(result: object) -> TurnResult:
+    """``result`` if it is a valid :class:`TurnResult`; else ``TypeError``/``ValueError``.
+
+    ``TurnResult`` checks its fields when built; this checks them again, for a
+    result changed afterwards (``object.__setattr__``) or built without
+    ``__init__``.
+    """
+    if not isinstance(result, TurnResult):
+        raise TypeError(f"the engine returned {type(result).__name__}, not a TurnResult")
+    attrs.validate(result)
+    return result
+
+
+async def run_turn_task(
+    turn: EmbeddedTurn,
+    engine: TurnEngine,
+    *,
+    complete: Callable[[TurnResult], Coroutine[Any, Any, None]],
+    fail: Callable[[str, str, str | None], Coroutine[Any, Any, None]],
+) -> None:
+    """Run ``engine`` for ``turn`` and end the turn by what it did (see the module docstring).
+
+    :param complete: has the store write the reply and ``worker.turn_completed`` (the turn is current).
+    :param fail: ``fail(code, message, cause)`` has the store write
+        ``worker.turn_failed`` and logs it, if the turn is still current.
+        Both are the store's decisions (decision 0110): they may suspend.
+    """
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    limit = turn.profile.max_turn_seconds
+
+    def time_out() -> None:
+        # The failure is the store's decision, so it runs as its own task,
+        # scheduled before the cancel reaches the turn's task: by the time the
+        # engine sees the cancel, the turn is no longer the worker's.
+        ending = loop.create_task(fail("turn_timeout", f"the turn took longer than {limit:g} seconds", None))
+        _ending.add(ending)
+        ending.add_done_callback(_ending.discard)
+        if task is not None:
+            task.cancel()
+
+    timer = loop.call_later(limit, time_out)
+    try:
+        if engine.reads_history:
+            await turn.load_history()
+        result = check_result(await engine.run(turn))
+        if turn.current:
+            turn.deltas.flush()
+            await complete(result)  # a failure in here too ends the turn (as engine_error)
+    except asyncio.CancelledError:
+        turn.deltas.discard()
+        if not turn.current or (task is not None and task.cancelling()):
+            raise  # cancel, stop, delete, shutdown or the deadline: already ended
+        # Nobody cancelled the task: the engine raised it itself.
+        await fail("engine_error", ENGINE_ERROR_MESSAGE, "CancelledError")
+    except TurnFailed as exc:
+        await fail(exc.code, exc.message, None)
+    except GeneratorExit:
+        raise  # the task's coroutine is being closed (its loop ended with it pending): write nothing
+    except BaseException as exc:  # any exception of an engine ends its turn, never the server
+        log.debug("engine %r failed in turn %d of worker %s", engine.name, turn.number, turn.worker_id, exc_info=exc)
+        await fail("engine_error", ENGINE_ERROR_MESSAGE, type(exc).__name__)
+    finally:
+        timer.cancel()
+
+
+#: Deadline failures being written (kept referenced until they end).
+_ending: set[asyncio.Task[None]] = set()
+
+
+class TurnTasks:
+    """Every turn task that has not ended yet, cancelled ones included."""
+
+    __slots__ = ("_tasks",)
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def start(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Run ``coroutine`` as a task, kept until it ends."""
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    async def drain(self, timeout: float | None = None) -> int:
+        """Cancel every task still running and wait up to ``timeout`` seconds
+        (:data:`CLOSE_GRACE_SECONDS` if ``None``); return how many never ended.
+
+        A task that outlives the wait belongs to an engine that ignores
+        cancellation: its turn has ended already and it can write nothing.
+        """
+        if not self._tasks:
+            return 0
+        for task in self._tasks:
+            task.cancel()
+        wait = CLOSE_GRACE_SECONDS if timeout is None else timeout
+        _done, pending = await asyncio.wait(set(self._tasks), timeout=wait)
+        if pending:
+            log.warning("%d turn task(s) ignored cancellation and were still running at close", len(pending))
+        return len(pending)
