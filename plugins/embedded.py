@@ -44,7 +44,7 @@ from registry_core import (
 )
 from registry_core.kinds import DEFAULT_DATA_DIR
 from runtime_registry.engines.clock import CLOCK
-from runtime_registry.engines.llm_engine import LLM
+from runtime_registry.engines.llm_engine import LLM, profile_problem
 from runtime_registry.runtimes.embedded import IDLE, STOPPED, EmbeddedRuntime, EmbeddedSettings, WorkerRecord
 from runtime_registry.runtimes.embedded.builtin_engines import ECHO, RECORD
 from runtime_registry.runtimes.embedded.memory_store import MemoryStore
@@ -143,6 +143,9 @@ class EmbeddedProvider(RuntimeProvider):
         store_problems = self.runtime.store.diagnostics()
         if store_problems:
             return RuntimeState(RuntimeStatus.DEGRADED, store_problems)
+        engine_problems = self._engine_problems()
+        if engine_problems:
+            return RuntimeState(RuntimeStatus.DEGRADED, engine_problems)
         held, most = len(self.runtime), self.runtime.settings.max_workers
         if held >= most:
             return RuntimeState(
@@ -155,6 +158,17 @@ class EmbeddedProvider(RuntimeProvider):
                 ),
             )
         return RuntimeState(RuntimeStatus.RUNNING)
+
+    def _engine_problems(self) -> tuple[Diagnostic, ...]:
+        # serve checks llm profiles once it listens (decision 0172): one that
+        # failed is reported here, where an operator looks, for as long as it runs.
+        problems = []
+        for name in self.runtime.profiles.names():
+            profile = self.runtime.profiles.by_name(name)
+            problem = profile_problem(profile.settings) if profile.engine is LLM else None
+            if problem is not None:
+                problems.append(Diagnostic.error("engine_profile_invalid", f"profile {name!r}: {problem}"))
+        return tuple(problems)
 
     # -- workers -------------------------------------------------------------
 
