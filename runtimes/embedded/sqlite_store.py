@@ -52,7 +52,13 @@ from runtime_registry.runtimes.embedded.sqlite_schema import (
     restrict_file,
 )
 from runtime_registry.runtimes.embedded.sqlite_writer import Batch, GroupWriter, Reserve
-from runtime_registry.runtimes.embedded.store import StoredWorker, StoreMeta, StoreSnapshot, StoreUnusable
+from runtime_registry.runtimes.embedded.store import (
+    CommitStats,
+    StoredWorker,
+    StoreMeta,
+    StoreSnapshot,
+    StoreUnusable,
+)
 from runtime_registry.runtimes.embedded.transcript import ENTRY_ENVELOPE_BYTES, ROLES
 from runtime_registry.runtimes.embedded.workers import WorkerRecord
 
@@ -564,6 +570,13 @@ class SQLiteStore(LocalStore):
         if self.durability is not Durability.BATCHED:
             return None
         return Reserve(self.path.with_name(self.path.name + ".reserve"), RESERVE_BYTES)
+
+    def commit_stats(self) -> CommitStats | None:
+        """The writer's commits, their time, and its queue (``None`` before the store opened)."""
+        writer = self._writer
+        if writer is None:
+            return None
+        return CommitStats(writer.commits, writer.commit_seconds, writer.queue_depth)
 
     def diagnostics(self) -> tuple[Diagnostic, ...]:
         """``store_write_failed`` while writes are refused."""

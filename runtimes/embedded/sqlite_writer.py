@@ -204,6 +204,14 @@ class GroupWriter:
         self._thread = threading.Thread(target=self._run, name="embedded-store-writer", daemon=True)
         #: Batches that could not be committed when the writer stopped (lost with the process).
         self.abandoned = 0
+        #: Successful commits so far, and the seconds they took in all (``/metrics``: commit latency).
+        self.commits = 0
+        self.commit_seconds = 0.0
+
+    @property
+    def queue_depth(self) -> int:
+        """Batches waiting for the next commit (read from any thread: a length, no lock needed)."""
+        return len(self._queue)
 
     @property
     def uncommitted_bytes(self) -> int:
@@ -330,8 +338,11 @@ class GroupWriter:
         reserve_given = False
         while pending:
             group = self._next_group(pending)
+            started = time.monotonic()
             try:
                 self._commit(group)
+                self.commit_seconds += time.monotonic() - started
+                self.commits += 1
             except sqlite3.Error as error:
                 if not reserve_given and _is_full(error) and self._reserve is not None and self._reserve.release():
                     # The reserve is for this: what was answered goes into its room.
