@@ -17,6 +17,7 @@ nothing (decision 0001).
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -47,6 +48,7 @@ from runtime_registry.engines.clock import CLOCK
 from runtime_registry.engines.llm_engine import LLM
 from runtime_registry.runtimes.embedded import EmbeddedRuntime, EmbeddedSettings, WorkerRecord
 from runtime_registry.runtimes.embedded.builtin_engines import ECHO, RECORD
+from runtime_registry.runtimes.embedded.profile_keys import unset_keys
 from runtime_registry.runtimes.embedded.settings import StoreBackend
 from runtime_registry.runtimes.embedded.store import MemoryStore, WorkerStore
 
@@ -126,7 +128,15 @@ class EmbeddedProvider(RuntimeProvider):
     # -- lifecycle -----------------------------------------------------------
 
     async def start(self) -> None:
-        """Open the store and take back what it holds (nothing for a memory store)."""
+        """Open the store and take back what it holds (nothing for a memory store).
+
+        A profile whose ``key_env`` variable is not set is logged here (and
+        shown by :meth:`describe`) before its first turn fails.
+        """
+        for problem in unset_keys(self.runtime.profiles):
+            logging.getLogger("runtime_registry.runtimes.embedded").warning(
+                "runtime %s: %s", self.runtime_id, problem.message
+            )
         await self.runtime.start()
 
     async def close(self) -> None:
@@ -135,27 +145,24 @@ class EmbeddedProvider(RuntimeProvider):
 
     async def describe(self) -> RuntimeState:
         """``running``; ``unavailable`` with ``store_unusable`` when the store cannot be opened;
-        ``degraded`` while the store cannot write or at ``max_workers``; ``stopped`` after close."""
+        ``degraded`` while the store cannot write, at ``max_workers``, or while a profile's
+        ``key_env`` variable is not set (``profile_key_unset``); ``stopped`` after close."""
         if self.runtime.closed:
             return RuntimeState(RuntimeStatus.STOPPED)
+        keys = unset_keys(self.runtime.profiles)
         reason = self.runtime.unavailable_reason
         if reason is not None:
-            return RuntimeState(RuntimeStatus.UNAVAILABLE, (Diagnostic.error("store_unusable", reason),))
-        store_problems = self.runtime.store.diagnostics()
-        if store_problems:
-            return RuntimeState(RuntimeStatus.DEGRADED, store_problems)
+            return RuntimeState(RuntimeStatus.UNAVAILABLE, (Diagnostic.error("store_unusable", reason), *keys))
+        problems = self.runtime.store.diagnostics() + keys
         held, most = len(self.runtime), self.runtime.settings.max_workers
         if held >= most:
-            return RuntimeState(
-                RuntimeStatus.DEGRADED,
-                (
-                    Diagnostic.warning(
-                        "worker_capacity_reached",
-                        f"the runtime holds {held} of {most} workers; creating more is refused",
-                    ),
+            problems += (
+                Diagnostic.warning(
+                    "worker_capacity_reached",
+                    f"the runtime holds {held} of {most} workers; creating more is refused",
                 ),
             )
-        return RuntimeState(RuntimeStatus.RUNNING)
+        return RuntimeState(RuntimeStatus.DEGRADED if problems else RuntimeStatus.RUNNING, problems)
 
     # -- workers -------------------------------------------------------------
 

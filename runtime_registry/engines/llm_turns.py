@@ -72,7 +72,13 @@ def check_profile(profile: EngineProfile) -> None:
 async def run_turn(turn: Turn) -> TurnResult:
     """One turn of the ``llm`` engine."""
     profile = turn.profile
-    model = build_model(profile, turn_key(profile))
+    key = turn_key(profile)
+    if profile.key_env is not None and key is None:
+        # Say so rather than send no key and blame the provider for refusing it.
+        raise TurnFailed(
+            "provider_auth", f"the environment variable {profile.key_env} that key_env names is not set (or is empty)"
+        )
+    model = build_model(profile, key)
     tools = [llm.Tool(name=t.name, description=t.description, input_schema=dict(t.input_schema)) for t in turn.tools]
     messages = history_messages(profile.system_prompt, turn.history)
     # A user input goes as prompt= (llm appends it to the messages); a system
