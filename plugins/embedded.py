@@ -29,6 +29,7 @@ from registry_core import (
     InputAccepted,
     InputRequest,
     LiveSubscription,
+    ProfileList,
     RuntimeContext,
     RuntimeKind,
     RuntimeLimits,
@@ -197,6 +198,10 @@ class EmbeddedProvider(RuntimeProvider):
         model = self._model(created.worker, created.diagnostics)
         await self._committed()
         return model
+
+    async def list_profiles(self) -> ProfileList:
+        """The builtin profiles and the operator's: name, engine, description, tools, which is the default."""
+        return ProfileList(self.runtime_id, self.runtime.profiles.listing())
 
     async def send_input(self, worker_id: str, request: InputRequest) -> InputAccepted:
         """Accept input and start a turn; ``WorkerBusy`` while one runs."""

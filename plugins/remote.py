@@ -30,6 +30,7 @@ from registry_core import (
     EventPage,
     InputAccepted,
     InputRequest,
+    ProfileList,
     RuntimeKind,
     RuntimeProvider,
     RuntimeState,
@@ -140,6 +141,11 @@ class RemoteProvider(RuntimeProvider):
         """The remote's delete."""
         result = await self.remote.call(lambda client, rid: client.delete_worker(rid, worker_id))
         return attrs.evolve(result, runtime_id=self.runtime_id)
+
+    async def list_profiles(self) -> ProfileList:
+        """The remote runtime's profiles (a remote without the route narrows this capability away)."""
+        profiles = await self.remote.call(lambda client, rid: client.list_profiles(rid))
+        return ProfileList(self.runtime_id, profiles.items)
 
     async def read_transcript(self, worker_id: str, *, start: int, limit: int) -> TranscriptPage:
         """The remote's transcript page, unchanged but for the runtime id."""

@@ -54,6 +54,8 @@ __all__ = [
     "EventPage",
     "PluginState",
     "PluginInfo",
+    "ProfileInfo",
+    "ProfileList",
     "SettingInfo",
     "Identifier",
     "Label",
@@ -164,6 +166,8 @@ class Capabilities:
     stream_events: bool
     #: Added after v0 (decision 0065), so it comes last: positional construction keeps working.
     delete_worker: bool = False
+    #: Added in 0.4 (decision 0141): ``GET .../profiles``; last for the same reason.
+    list_profiles: bool = False
 
 
 @attrs.frozen
@@ -331,6 +335,41 @@ class WorkerActionResult:
     action: WorkerAction
     changed: bool
     status: str
+
+
+@attrs.frozen
+class ProfileInfo:
+    """One profile a client may name when creating a worker: what it is, never how it is configured.
+
+    Only these fields reach a client: no endpoint, key variable, option value
+    or anything else from the profile's settings (decision 0141).
+
+    :ivar name: the selector to send as ``CreateWorkerRequest.profile`` (and
+        the name a worker created with it carries as ``profile``).
+    :ivar engine: the turn engine its turns run through (``echo``, ``llm``, ...).
+    :ivar description: one line the operator wrote; ``None`` when there is none.
+    :ivar tools: the names of the tools a worker of this profile may be granted.
+    :ivar default: whether an omitted profile means this one.
+
+    .. versionadded:: 0.4
+    """
+
+    name: str
+    engine: str
+    description: str | None = None
+    tools: tuple[str, ...] = ()
+    default: bool = False
+
+
+@attrs.frozen
+class ProfileList:
+    """Every profile of one runtime a client may name, the default among them.
+
+    .. versionadded:: 0.4
+    """
+
+    runtime_id: str
+    items: tuple[ProfileInfo, ...]
 
 
 @attrs.frozen

@@ -33,6 +33,7 @@ from registry_core.models import (
     EventPage,
     InputAccepted,
     InputRequest,
+    ProfileList,
     RuntimeLimits,
     RuntimeState,
     TranscriptPage,
@@ -144,6 +145,16 @@ class RuntimeProvider:
     async def read_transcript(self, worker_id: str, *, start: int, limit: int) -> TranscriptPage:
         """Entries with ``sequence >= start`` (1-based), at most ``limit`` of them."""
         raise self._unsupported("read_transcript")
+
+    async def list_profiles(self) -> ProfileList:
+        """The profiles a client may name at create, each marked whether it is the default.
+
+        Say what each is (name, engine, description, tool names), never how it
+        is configured: no endpoint, key variable or option value (decision 0141).
+
+        .. versionadded:: 0.4
+        """
+        raise self._unsupported("list_profiles")
 
     # -- events --------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from starlette.middleware import Middleware
 from registry_core import __version__
 from runtime_registry.host.assembly import Assembly, assemble
 from runtime_registry.host.config import RegistryConfig, apply_environment
+from runtime_registry.server.console import console_routes
 from runtime_registry.server.endpoints import build_routes
 from runtime_registry.server.error_handlers import exception_handlers
 from runtime_registry.server.middleware.auth import BearerAuthMiddleware, short_token_warning
@@ -62,6 +63,8 @@ def create_app(config: RegistryConfig | None = None, *, assembly: Assembly | Non
         openapi_document=openapi_bytes(version=__version__, bearer_auth=token is not None),
         heartbeat_seconds=settings.stream_heartbeat_seconds,
     )
+    if settings.console:
+        routes += console_routes()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -32,6 +32,7 @@ from registry_core.models import (
     InputAccepted,
     InputRequest,
     PluginInfo,
+    ProfileList,
     RuntimeList,
     RuntimeSummary,
     TranscriptPage,
@@ -441,6 +442,16 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         errors=_RUNTIME_CALL,
         parameters=(EVENT_CURSOR, LAST_EVENT_ID),
+    ),
+    Operation(
+        operation_id="list_profiles",
+        method="GET",
+        path=RUNTIME + "/profiles",
+        summary="The profiles a create may name: name, engine, description, tools, which is the default; "
+        "never how a profile is configured",
+        tag="runtimes",
+        success=Success(200, "every profile, the default marked", ProfileList),
+        errors=_RUNTIME_CALL,
     ),
     Operation(
         operation_id="get_runtime",

@@ -101,6 +101,7 @@ def _handlers(
         "list_plugins": list_plugins,
         "list_runtimes": _registry_call(registry, "list_runtimes"),
         "get_runtime": _registry_call(registry, "describe_runtime"),
+        "list_profiles": _registry_call(registry, "list_profiles"),
         "list_workers": _registry_call(registry, "list_workers"),
         "create_worker": create_worker,
         "get_worker": _registry_call(registry, "get_worker"),

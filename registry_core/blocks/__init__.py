@@ -6,7 +6,10 @@
   waiting for the live stream;
 - :class:`Transcript` — a worker's entries, gapless from 1, paged in O(page);
 - :class:`Roster` — workers by id: opaque ids that are never reused, and list
-  cursors that survive deletes.
+  cursors that survive deletes;
+- :class:`WorkerLifecycle` — workers whose turns run your turn function: the
+  busy rule, status, cancel/stop/delete/shutdown with the contract's events
+  and reasons, ``max_workers``, profile fallback, input length (0.4).
 
 The embedded runtime's event log is this ``EventLog``; its roster and
 transcripts follow the same rules (decisions 0055, 0065).
@@ -16,7 +19,17 @@ Importing this package loads no host machinery.
 """
 
 from registry_core.blocks.event_log import EventLog, EventSlice, clock_start_id
+from registry_core.blocks.lifecycle import TurnFunction, TurnInput, WorkerLifecycle
 from registry_core.blocks.roster import Roster
 from registry_core.blocks.transcript import Transcript
 
-__all__ = ["EventLog", "EventSlice", "Roster", "Transcript", "clock_start_id"]
+__all__ = [
+    "EventLog",
+    "EventSlice",
+    "Roster",
+    "Transcript",
+    "TurnFunction",
+    "TurnInput",
+    "WorkerLifecycle",
+    "clock_start_id",
+]

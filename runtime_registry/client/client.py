@@ -32,6 +32,7 @@ from registry_core.models import (
     InputKind,
     InputRequest,
     PluginInfo,
+    ProfileList,
     RuntimeList,
     RuntimeSummary,
     TranscriptEntry,
@@ -161,6 +162,13 @@ class RegistryClient:
     async def get_runtime(self, runtime_id: str) -> RuntimeSummary:
         """``GET /api/runtimes/{runtime_id}``: status, capabilities, limits."""
         return await self._model("GET", _runtime_path(runtime_id), RuntimeSummary, expect=200)
+
+    async def list_profiles(self, runtime_id: str) -> ProfileList:
+        """``GET /api/runtimes/{runtime_id}/profiles``: the profiles a create may name, the default marked.
+
+        ``UnsupportedOperation`` (405) where the runtime's kind has no profiles.
+        """
+        return await self._model("GET", _runtime_path(runtime_id) + "/profiles", ProfileList, expect=200)
 
     async def list_all_workers(self, *, limit: int | None = None, cursor: str | None = None) -> WorkerOverview:
         """``GET /api/workers``: one page of the read-only overview across runtimes."""

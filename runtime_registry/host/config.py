@@ -167,6 +167,9 @@ class ServerSettings:
         send at once before its token checks are paced.
     :param failed_tokens_per_second: how many token checks a second a client
         past its burst gets; one due more than 5 s away is ``429``.
+    :param console: serve the web console at ``/console`` (static files; it
+        reads and drives the runtimes through ``/api`` like any client, with
+        the same token); ``false`` answers ``/console`` with 404 (decision 0140).
     """
 
     host: str = "127.0.0.1"
@@ -186,6 +189,7 @@ class ServerSettings:
     event_loop: EventLoopKind = EventLoopKind.AUTO
     failed_token_burst: Annotated[int, Interval(ge=1, le=1_000_000)] = 20
     failed_tokens_per_second: Annotated[float, Interval(gt=0, le=1_000_000)] = 2.0
+    console: bool = True
 
     def __attrs_post_init__(self) -> None:
         if not self.data_dir.strip() or "\x00" in self.data_dir:

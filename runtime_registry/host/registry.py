@@ -46,6 +46,8 @@ from registry_core.models import (
     InputAccepted,
     InputRequest,
     PluginRef,
+    ProfileInfo,
+    ProfileList,
     RuntimeList,
     RuntimeState,
     RuntimeStatus,
@@ -303,6 +305,15 @@ class RuntimeRegistry:
             limits=limits,
             diagnostics=diagnostics,
         )
+
+    async def list_profiles(self, runtime_id: str) -> ProfileList:
+        """The profiles a client may name at create in one runtime (``UnsupportedOperation`` where the kind has none)."""
+        runtime, provider = self._usable(runtime_id)
+        profiles = await self._guarded(runtime, "list_profiles", provider.list_profiles)
+        _expect(profiles, ProfileList, runtime, "list_profiles")
+        if not isinstance(profiles.items, tuple) or not all(type(p) is ProfileInfo for p in profiles.items):
+            raise _malformed(runtime, "list_profiles")
+        return profiles
 
     # -- worker operations -----------------------------------------------------
 

@@ -21,6 +21,7 @@ import attrs
 
 from registry_core.engines import EngineProfile, TurnEngine
 from registry_core.errors import InvalidRequest
+from registry_core.models import ProfileInfo
 from registry_core.tools import WorkerTool
 from runtime_registry.runtimes.embedded.builtin_engines import BUILTIN_ENGINES, ECHO, RECORD
 from runtime_registry.runtimes.embedded.settings import DEFAULT_SELECTOR, ProfileBase, ProfileSettings
@@ -140,6 +141,20 @@ class ProfileBook:
     def names(self) -> tuple[str, ...]:
         """Every selectable profile name (builtin selectors first)."""
         return tuple(name for name in self._by_selector if name != DEFAULT_SELECTOR)
+
+    def listing(self) -> tuple[ProfileInfo, ...]:
+        """What a client may see of every selectable profile (decision 0141): never its engine settings."""
+        return tuple(
+            ProfileInfo(
+                name=name,
+                engine=profile.engine.name,
+                description=profile.description or None,
+                tools=tuple(profile.tools),
+                default=profile is self.default,
+            )
+            for name, profile in self._by_selector.items()
+            if name != DEFAULT_SELECTOR
+        )
 
 
 def _resolve(

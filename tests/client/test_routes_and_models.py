@@ -56,6 +56,13 @@ async def test_runtimes_are_the_servers_summaries(client, raw):
     assert (await client.get_runtime("ghost")).status is RuntimeStatus.UNAVAILABLE
 
 
+async def test_profiles_are_the_servers_list(client, raw):
+    profiles = await client.list_profiles(RUNTIME)
+    assert unstructure(profiles) == (await raw.get(f"/api/runtimes/{RUNTIME}/profiles")).json()
+    assert profiles.runtime_id == RUNTIME
+    assert [p.name for p in profiles.items if p.default] == ["builtin:default"]
+
+
 async def test_a_worker_through_its_whole_life(client, raw):
     request = CreateWorkerRequest(
         intent=Intent(IntentKind.TASK, objective=LongText("check the client")),
@@ -125,6 +132,7 @@ CLIENT_METHOD_OF_ROUTE = {
     ("get", "/api/plugins"): "list_plugins",
     ("get", "/api/runtimes"): "list_runtimes",
     ("get", "/api/runtimes/{runtime_id}"): "get_runtime",
+    ("get", "/api/runtimes/{runtime_id}/profiles"): "list_profiles",
     ("get", "/api/runtimes/{runtime_id}/workers"): "list_workers",
     ("post", "/api/runtimes/{runtime_id}/workers"): "create_worker",
     ("get", "/api/runtimes/{runtime_id}/workers/{worker_id}"): "get_worker",

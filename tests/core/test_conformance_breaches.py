@@ -37,7 +37,12 @@ from registry_core import (
 )
 from runtime_registry.testing.conformance import ContractViolation
 
-from .test_conformance_reference import ReferenceConformance, ReferenceProvider, TakesInputButCannotCreate
+from .test_conformance_reference import (
+    ReferenceConformance,
+    ReferenceProvider,
+    ReferenceWorker,
+    TakesInputButCannotCreate,
+)
 
 
 def violation(provider_type: type[RuntimeProvider], check: str) -> str:
@@ -858,3 +863,165 @@ def test_an_operation_that_hangs_is_a_violation_pointing_at_the_call_timeout():
     suite.check_timeout = 0.2
     with pytest.raises(ContractViolation, match=r"get_worker .*RuntimeTimeout.*did not answer within the call timeout"):
         suite.test_true_capabilities_work()
+
+
+# -- turns: status, events against the transcript, a turn ended by control -----------------
+
+
+class AnswersIdleToInput(ReferenceProvider):
+    async def send_input(self, worker_id, request):
+        return attrs.evolve(await super().send_input(worker_id, request), status="idle")
+
+
+class NeverSaysBusy(ReferenceProvider):
+    def model(self, worker):
+        worker_model = super().model(worker)
+        return attrs.evolve(worker_model, status="idle") if worker_model.status == "busy" else worker_model
+
+
+@pytest.mark.parametrize(
+    ("provider_type", "expected"),
+    [
+        (AnswersIdleToInput, "the answer to an input that starts a slow turn must say status 'busy'; it says 'idle'"),
+        (NeverSaysBusy, "a worker must say status 'busy' while its turn runs; it says 'idle'"),
+    ],
+    ids=["input answer always idle", "status never busy"],
+)
+def test_busy_that_is_not_said_is_caught(provider_type, expected):
+    assert expected in violation(provider_type, "test_input_answers_and_status_say_busy_while_a_turn_runs")
+
+
+class TranscriptLengthOffByOne(ReferenceProvider):
+    def model(self, worker):
+        worker_model = super().model(worker)
+        return attrs.evolve(worker_model, transcript_length=worker_model.transcript_length + 1)
+
+
+def test_a_transcript_length_off_by_one_is_caught():
+    assert "transcript_length must be the number of transcript entries" in violation(
+        TranscriptLengthOffByOne, "test_transcript_length_is_the_transcripts"
+    )
+
+
+class OutputNamesTheInputsEntry(ReferenceProvider):
+    def emit(self, type_, worker_id, **data):
+        if type_ == "worker.output":
+            data["transcript_sequence"] -= 1
+        return super().emit(type_, worker_id, **data)
+
+
+class InputEventQuotesOtherContent(ReferenceProvider):
+    def emit(self, type_, worker_id, **data):
+        if type_ == "worker.input_accepted":
+            data["content"] = data["content"].strip().title()
+        return super().emit(type_, worker_id, **data)
+
+
+@pytest.mark.parametrize(
+    ("provider_type", "expected"),
+    [
+        (OutputNamesTheInputsEntry, "which was announced by event"),
+        (InputEventQuotesOtherContent, "'Conformance Entry One'; entry 1 holds 'user': 'conformance entry one'"),
+    ],
+    ids=["output naming the wrong entry", "input content unlike the transcript's"],
+)
+def test_events_that_misname_their_transcript_entry_are_caught(provider_type, expected):
+    message = violation(provider_type, "test_input_and_output_events_name_their_transcript_entries")
+    assert "input and output events must name the transcript entry they announce" in message and expected in message
+
+
+class CancelSaysNothing(ReferenceProvider):
+    def record(self, worker, role, content, event_type, **data):
+        if event_type == "worker.turn_cancelled":
+            return None  # the turn ends without its end event
+        return super().record(worker, role, content, event_type, **data)
+
+
+class CancelledTurnTakesEffect(ReferenceProvider):
+    async def end_turn(self, worker, reason):
+        if worker.turn is None:
+            return False
+        worker.turn = None  # idle at once, but the turn's task runs on and replies
+        self.record(worker, "system", "cancelled", "worker.turn_cancelled", turn=worker.turns, reason=reason)
+        return True
+
+
+class EveryCancelSaysCancel(ReferenceProvider):
+    async def end_turn(self, worker, reason):
+        return await super().end_turn(worker, "cancel")
+
+
+def test_a_cancel_without_turn_cancelled_is_caught():
+    message = violation(CancelSaysNothing, "test_a_cancelled_turn_ends_once_with_reason_cancel_and_takes_no_effect")
+    assert (
+        "after a cancel in the middle of a turn" in message
+        and "input was accepted while turn 1 was still running" in message
+    )
+
+
+def test_a_cancelled_turn_that_still_completes_is_caught():
+    message = violation(
+        CancelledTurnTakesEffect, "test_a_cancelled_turn_ends_once_with_reason_cancel_and_takes_no_effect"
+    )
+    assert "comes outside any turn" in message or "while turn" in message
+
+
+def test_stop_that_leaves_the_turn_running_is_caught():
+    message = violation(CancelledTurnTakesEffect, "test_stop_in_the_middle_of_a_turn_ends_it_with_reason_stop")
+    assert "after a stop in the middle of a turn" in message and "comes outside any turn" in message
+
+
+@pytest.mark.parametrize(
+    ("check", "reason"),
+    [
+        ("test_stop_in_the_middle_of_a_turn_ends_it_with_reason_stop", "stop"),
+        ("test_delete_in_the_middle_of_a_turn_ends_it_with_reason_delete_and_says_deleted", "delete"),
+    ],
+)
+def test_a_cancel_reason_that_is_always_cancel_is_caught(check, reason):
+    message = violation(EveryCancelSaysCancel, check)
+    assert (
+        f"must end it with one worker.turn_cancelled of reason {reason!r}; the worker's cancelled turns say ['cancel']"
+        in message
+    )
+
+
+class DeletesSilently(ReferenceProvider):
+    def emit(self, type_, worker_id, **data):
+        if type_ == "worker.deleted":
+            return self.events[-1]
+        return super().emit(type_, worker_id, **data)
+
+
+def test_a_delete_without_worker_deleted_is_caught():
+    assert "worker.deleted must be a deleted worker's last event; the last is worker.stopped" in violation(
+        DeletesSilently, "test_delete_in_the_middle_of_a_turn_ends_it_with_reason_delete_and_says_deleted"
+    )
+
+
+class DeleteKeepsItsSlot(ReferenceProvider):
+    async def delete_worker(self, worker_id):
+        result = await super().delete_worker(worker_id)
+        self.workers[f"{worker_id}-ghost"] = ReferenceWorker(f"{worker_id}-ghost", None, slow=False)
+        return result
+
+    async def list_workers(self, *, limit, cursor):
+        page = await super().list_workers(limit=limit, cursor=cursor)
+        return attrs.evolve(page, items=tuple(w for w in page.items if not w.worker_id.endswith("-ghost")))
+
+
+def test_a_delete_that_does_not_free_a_max_workers_slot_is_caught():
+    assert "create_worker after a delete at max_workers (a deleted worker frees its slot) must succeed" in violation(
+        DeleteKeepsItsSlot, "test_a_delete_frees_a_max_workers_slot"
+    )
+
+
+class FallsBackSilently(ReferenceProvider):
+    async def create_worker(self, request):
+        return attrs.evolve(await super().create_worker(request), diagnostics=())
+
+
+def test_a_profile_fallback_without_its_diagnostic_is_caught():
+    assert "must carry a profile_fallback diagnostic; it carries []" in violation(
+        FallsBackSilently, "test_an_unknown_profile_falls_back_with_a_diagnostic"
+    )

@@ -12,9 +12,13 @@ import itertools
 import time
 from datetime import UTC, datetime
 
+import attrs
+
 from registry_core import (
+    CapacityExceeded,
     CreateWorkerRequest,
     CursorExpired,
+    Diagnostic,
     Event,
     EventPage,
     InputAccepted,
@@ -63,7 +67,7 @@ class ReferenceProvider(RuntimeProvider):
     """Every operation, done the way the contract says. Workers created with profile ``slow`` take 0.25 s a turn."""
 
     kind = "reference"
-    limits = RuntimeLimits(worker_page_max=50, transcript_page_max=50, event_page_max=50)
+    limits = RuntimeLimits(worker_page_max=50, transcript_page_max=50, event_page_max=50, max_workers=20)
 
     def __init__(self, runtime_id: str) -> None:
         super().__init__(runtime_id)
@@ -150,10 +154,16 @@ class ReferenceProvider(RuntimeProvider):
         return self.model(self.worker(worker_id))
 
     async def create_worker(self, request: CreateWorkerRequest) -> Worker:
+        if len(self.workers) >= self.limits.max_workers:  # type: ignore[operator]
+            raise CapacityExceeded("this runtime holds at most 20 workers")
         worker = ReferenceWorker(self.new_worker_id(request), request.label, slow=request.profile == "slow")
         self.workers[worker.worker_id] = worker
         self.emit("worker.created", worker.worker_id)
-        return self.model(worker)
+        if request.profile in (None, "default", "slow"):
+            return self.model(worker)
+        return attrs.evolve(
+            self.model(worker), diagnostics=(Diagnostic.warning("profile_fallback", "no such profile: 'default'"),)
+        )
 
     async def send_input(self, worker_id: str, request: InputRequest) -> InputAccepted:
         worker = self.worker(worker_id)
@@ -182,19 +192,19 @@ class ReferenceProvider(RuntimeProvider):
         changed = await self.end_turn(worker, "cancel")
         return WorkerActionResult(self.runtime_id, worker_id, "cancel", changed, worker.status)
 
-    async def stop_worker(self, worker_id: str) -> WorkerActionResult:
+    async def stop_worker(self, worker_id: str, reason: str = "stop") -> WorkerActionResult:
         worker = self.worker(worker_id)
         if worker.stopped:
             return WorkerActionResult(self.runtime_id, worker_id, "stop", False, "stopped")
         worker.stopped = True
-        await self.end_turn(worker, "stop")
+        await self.end_turn(worker, reason)
         self.emit("worker.stopped", worker_id)
         return WorkerActionResult(self.runtime_id, worker_id, "stop", True, "stopped")
 
     async def delete_worker(self, worker_id: str) -> WorkerActionResult:
         worker = self.worker(worker_id)
         if not worker.stopped:
-            await self.stop_worker(worker_id)
+            await self.stop_worker(worker_id, "delete")
         del self.workers[worker_id]
         self.emit("worker.deleted", worker_id)
         return WorkerActionResult(self.runtime_id, worker_id, "delete", True, "stopped")

@@ -60,7 +60,10 @@ def test_the_capability_follows_the_override():
 
 def test_capabilities_built_without_delete_worker_still_construct_and_say_false():
     legacy = Capabilities(True, True, True, True, True, True, True, True, True)
-    assert legacy.delete_worker is False and attrs.fields(Capabilities)[-1].name == "delete_worker"
+    assert legacy.delete_worker is False and [f.name for f in attrs.fields(Capabilities)][9:] == [
+        "delete_worker",
+        "list_profiles",
+    ]
 
 
 async def test_the_registry_routes_a_delete_to_the_runtime_named():

@@ -30,6 +30,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/plugins"),
     Route("GET", "/api/runtimes"),
     Route("GET", "/api/runtimes/{runtime_id}"),
+    Route("GET", "/api/runtimes/{runtime_id}/profiles"),
     Route("GET", "/api/runtimes/{runtime_id}/workers"),
     Route("POST", "/api/runtimes/{runtime_id}/workers", {"label": "reliability"}),
     Route("GET", "/api/runtimes/{runtime_id}/workers/{worker_id}"),

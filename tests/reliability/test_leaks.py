@@ -63,6 +63,23 @@ RUNTIMES = (EMBEDDED, LOCAL, DAMAGED, "orphan-runtime", "leaky-runtime", "unbuil
 SECRET_KEYS = {"session_id", "segment_id", "socket_path", "callback_address", "target", "workspace_root", "api_key_env"}
 
 
+#: A profile whose settings are secret: the profiles route shows its name, engine, description and tools only.
+PROFILE_SECRETS = (
+    "http://10.61.62.63:7001/secret-upstream/v1",
+    "10.61.62.63",
+    "LEAK_PROFILE_KEY_VARIABLE",
+    "secret system prompt a41f",
+    "0.31337",
+    "secret-upstream-model",
+)
+SECRET_PROFILE = (
+    "[runtimes.settings.profiles.secretive]\n"
+    f'engine = "llm"\nmodel = "{PROFILE_SECRETS[5]}"\napi_base = "{PROFILE_SECRETS[0]}"\n'
+    f'key_env = "{PROFILE_SECRETS[2]}"\nsystem_prompt = "{PROFILE_SECRETS[3]}"\n'
+    f'options = {{ temperature = {PROFILE_SECRETS[4]} }}\ntools = ["clock"]\ndescription = "has secrets"\n'
+)
+
+
 class LeakyProvider(RuntimeProvider):
     """Every operation fails with an exception whose text holds a path and the token."""
 
@@ -205,7 +222,7 @@ def deployment(tmp_path_factory):
     outside.mkdir()
     write_pods(data_dir, outside)
     config = parse_config(
-        embedded_toml(token=TOKEN, max_workers=50)
+        embedded_toml(token=TOKEN, max_workers=50, extra=SECRET_PROFILE)
         + f'[[runtimes]]\nid = "{LOCAL}"\nkind = "local-compat"\n'
         + f'settings = {{ data_dir = "{data_dir}", workspace_root = "{WORKSPACE}" }}\n\n'
         + '[[runtimes]]\nid = "orphan-runtime"\nkind = "broken-kind"\n\n'
@@ -230,6 +247,7 @@ def deployment(tmp_path_factory):
         "backend-internal.db",
         "/srv/workspaces",
         "Traceback",
+        *PROFILE_SECRETS,
         *secret_values(data_dir),
     }
     forbidden |= {value for value in os.environ.values() if len(value) >= 8}
@@ -373,6 +391,27 @@ def test_no_event_stream_shows_a_secret(deployment, runtime_id, kwargs):
         path = f"/api/runtimes/{runtime_id}/events/stream"
         response = read_stream_briefly(api, path, **kwargs)
         scan(response, forbidden, f"GET {path} {kwargs}")
+
+
+def test_the_console_files_show_no_secret(deployment):
+    """The console is open (no token): its files must hold nothing of this deployment."""
+    from runtime_registry.server.console import load_console_files
+
+    base_url, forbidden = deployment
+    with httpx.Client(base_url=base_url, timeout=10) as anonymous:
+        for path in ["/console", "/console/", *(f"/console/{name}" for name in load_console_files())]:
+            response = exercise(anonymous, forbidden, "GET", path)
+            assert response.status_code in (200, 308), path
+
+
+def test_the_profiles_route_shows_a_profile_with_secret_settings_and_none_of_them(deployment):
+    base_url, forbidden = deployment
+    with httpx.Client(base_url=base_url, headers=AUTH, timeout=10) as api:
+        response = exercise(api, forbidden, "GET", f"/api/runtimes/{EMBEDDED}/profiles")
+    secretive = [item for item in response.json()["items"] if item["name"] == "secretive"]
+    assert secretive == [
+        {"name": "secretive", "engine": "llm", "description": "has secrets", "tools": ["clock"], "default": False}
+    ]
 
 
 def test_the_scan_covers_a_provider_that_raises_and_one_that_could_not_be_built(deployment):

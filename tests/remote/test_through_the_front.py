@@ -49,6 +49,18 @@ async def test_an_operation_the_remote_does_not_do_is_405_here_too(pair, front, 
         assert (await raw.get("/api/runtimes/ro/workers")).status_code == 200
 
 
+async def test_the_remotes_profiles_pass_through_and_a_kind_without_them_is_405(pair, front, back):
+    profiles = await front.list_profiles("gpu")
+    assert profiles.runtime_id == "gpu"
+    assert profiles.items == (await back.list_profiles("back-a")).items
+    assert {"slow-echo", "hold", "builtin:echo"} <= {p.name for p in profiles.items}
+    assert (await front.get_runtime("gpu")).capabilities.list_profiles
+    assert not (await front.get_runtime("ro")).capabilities.list_profiles
+    async with httpx.AsyncClient(base_url=pair.front.base_url) as raw:
+        answer = await raw.get("/api/runtimes/ro/profiles")
+        assert answer.status_code == 405 and answer.json()["error"]["code"] == "unsupported_operation"
+
+
 async def test_ids_transcripts_and_events_pass_through_unchanged(front, back):
     worker = await front.create_worker("gpu", CreateWorkerRequest(profile=ProfileSelector("slow-echo")))
     assert (worker.runtime_id, worker.kind) == ("gpu", "remote")

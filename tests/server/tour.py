@@ -104,6 +104,8 @@ async def take_tour(client: httpx.AsyncClient) -> list[Visit]:
     await visit("GET", "/api/runtimes", "/api/runtimes")
     for runtime_id in (R, LC, "down", "nowhere", "bad id"):
         await visit("GET", rt, f"/api/runtimes/{runtime_id}")
+    for runtime_id in (R, LC, "read-only", "down", "nowhere", "bad id"):
+        await visit("GET", rt + "/profiles", f"/api/runtimes/{runtime_id}/profiles")
 
     echo = (
         await visit(

@@ -28,6 +28,8 @@ The checks live in one module per topic:
 - :mod:`.restarts` — event ids never reused when the runtime restarts;
 - :mod:`.busy` — input while a turn runs is refused and not queued;
 - :mod:`.control` — cancel, stop and delete;
+- :mod:`.turns` — busy status, events against the transcript, a turn ended
+  by cancel, stop or delete, ``max_workers`` after delete, profile fallback;
 - :mod:`.leaks` — everything returned becomes JSON and holds no path.
 
 They are written on :mod:`.harness` (the hooks, the run of one check,
@@ -69,6 +71,7 @@ from .leaks import LeakChecks
 from .restarts import RestartChecks
 from .summary import SummaryChecks
 from .transcript import TranscriptChecks
+from .turns import TurnChecks
 from .workers import WorkerChecks
 
 __all__ = [
@@ -87,6 +90,7 @@ __all__ = [
 # so the topics are listed last to first: it runs the summary checks first.
 class RuntimeConformance(
     LeakChecks,
+    TurnChecks,
     ControlChecks,
     BusyChecks,
     RestartChecks,

@@ -62,6 +62,7 @@ class SummaryChecks(ConformanceHarness):
             "list_workers": lambda: registry.list_workers(runtime_id, limit=1),
             "create_worker": lambda: registry.create_worker(runtime_id, CreateWorkerRequest()),
             "read_events": lambda: registry.read_events(runtime_id, limit=1),
+            "list_profiles": lambda: registry.list_profiles(runtime_id),
         }
         require(set(calls) == set(OPERATIONS), "the suite is out of date with registry_core's operations")
         unsupported = [name for name in OPERATIONS if not getattr(capabilities, name)]
@@ -92,6 +93,12 @@ class SummaryChecks(ConformanceHarness):
                 "wait_for_events (capability true)", registry.wait_for_events(runtime_id, cursor=latest, timeout=0.01)
             )
             require(isinstance(waited, bool), f"wait_for_events must return a bool; it returned {waited!r}")
+        if capabilities.list_profiles:
+            profiles = await succeeds("list_profiles (capability true)", registry.list_profiles(runtime_id))
+            names = [profile.name for profile in profiles.items]
+            require(len(names) == len(set(names)), f"list_profiles names a profile twice: {names}")
+            defaults = [profile.name for profile in profiles.items if profile.default]
+            require(len(defaults) <= 1, f"list_profiles marks more than one default: {defaults}")
         worker_id = await run.a_worker()
         if worker_id is None:
             return
