@@ -49,7 +49,7 @@ from runtime_registry.engines.clock import CLOCK
 from runtime_registry.engines.llm_engine import LLM
 from runtime_registry.runtimes.embedded import EmbeddedRuntime, EmbeddedSettings, WorkerRecord
 from runtime_registry.runtimes.embedded.builtin_engines import ECHO, RECORD
-from runtime_registry.runtimes.embedded.profile_keys import unset_keys
+from runtime_registry.runtimes.embedded.profile_keys import unset_key_diagnostics, unset_key_lines
 from runtime_registry.runtimes.embedded.settings import StoreBackend
 from runtime_registry.runtimes.embedded.store import MemoryStore, WorkerStore
 
@@ -134,11 +134,13 @@ class EmbeddedProvider(RuntimeProvider):
         A profile whose ``key_env`` variable is not set is logged here (and
         shown by :meth:`describe`) before its first turn fails.
         """
-        for problem in unset_keys(self.runtime.profiles):
-            logging.getLogger("runtime_registry.runtimes.embedded").warning(
-                "runtime %s: %s", self.runtime_id, problem.message
-            )
+        for line in unset_key_lines(self.runtime.profiles):
+            logging.getLogger("runtime_registry.runtimes.embedded").warning("runtime %s: %s", self.runtime_id, line)
         await self.runtime.start()
+
+    def configuration_warnings(self) -> tuple[str, ...]:
+        """Each profile whose ``key_env`` variable is not set (``check-config`` prints them)."""
+        return unset_key_lines(self.runtime.profiles)
 
     async def close(self) -> None:
         """Cancel in-flight turns, wake every event waiter, and commit what the store has queued."""
@@ -150,7 +152,7 @@ class EmbeddedProvider(RuntimeProvider):
         ``key_env`` variable is not set (``profile_key_unset``); ``stopped`` after close."""
         if self.runtime.closed:
             return RuntimeState(RuntimeStatus.STOPPED)
-        keys = unset_keys(self.runtime.profiles)
+        keys = unset_key_diagnostics(self.runtime.profiles)
         reason = self.runtime.unavailable_reason
         if reason is not None:
             return RuntimeState(RuntimeStatus.UNAVAILABLE, (Diagnostic.error("store_unusable", reason), *keys))

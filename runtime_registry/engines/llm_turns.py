@@ -75,9 +75,8 @@ async def run_turn(turn: Turn) -> TurnResult:
     key = turn_key(profile)
     if profile.key_env is not None and key is None:
         # Say so rather than send no key and blame the provider for refusing it.
-        raise TurnFailed(
-            "provider_auth", f"the environment variable {profile.key_env} that key_env names is not set (or is empty)"
-        )
+        # The variable's name is the operator's (the log and check-config show it), not the client's.
+        raise TurnFailed("provider_auth", "the environment variable the profile's key_env names is not set")
     model = build_model(profile, key)
     tools = [llm.Tool(name=t.name, description=t.description, input_schema=dict(t.input_schema)) for t in turn.tools]
     messages = history_messages(profile.system_prompt, turn.history)

@@ -3,52 +3,52 @@
 A key is read from the environment at every turn, so an unset variable is not
 a configuration error (it may be set for the next start, or the server
 started without it by mistake). It is a warning the operator should see
-before the first turn fails: ``check-config`` prints it, the runtime's status
-is ``degraded`` with a ``profile_key_unset`` diagnostic per profile, and the
-start logs it. The diagnostic names the variable, never a value.
+before the first turn fails: ``check-config`` prints it (with the variable's
+name), the start logs it, and the runtime's status is ``degraded`` with a
+``profile_key_unset`` diagnostic per profile. Clients see the profile's name
+only: which variable holds a key is the operator's business (the profiles
+route and the leak scan treat it as a secret), and a value is never shown
+anywhere.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Iterator
 
 from registry_core.models import Diagnostic
 from runtime_registry.runtimes.embedded.profiles import ProfileBook
 
-__all__ = ["PROFILE_KEY_UNSET", "unset_keys", "unset_keys_in_settings"]
+__all__ = ["PROFILE_KEY_UNSET", "unset_key_diagnostics", "unset_key_lines", "unset_keys"]
 
 #: The diagnostic's code.
 PROFILE_KEY_UNSET = "profile_key_unset"
 
 
-def unset_keys(profiles: ProfileBook) -> tuple[Diagnostic, ...]:
-    """One warning per profile whose ``key_env`` variable is unset or empty now."""
-    problems = []
+def unset_keys(profiles: ProfileBook) -> Iterator[tuple[str, str]]:
+    """``(profile name, variable)`` for each profile whose ``key_env`` variable is unset or empty now."""
     for name in profiles.names():
         key_env = profiles.by_name(name).settings.key_env
         if key_env is not None and not os.environ.get(key_env):
-            problems.append(
-                Diagnostic.warning(
-                    PROFILE_KEY_UNSET,
-                    f"profile {name!r}: key_env names {key_env}, which is not set in the server's environment; "
-                    "the profile's turns fail with provider_auth until it is",
-                )
-            )
-    return tuple(problems)
-
-
-def unset_keys_in_settings(settings: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
-    """``(profile name, variable)`` for each unset ``key_env`` in a runtime's raw ``settings`` table.
-
-    For ``check-config``, which checks a file without starting its runtimes;
-    the table has already been converted once (so its shapes are valid).
-    """
-    profiles = settings.get("profiles")
-    if not isinstance(profiles, Mapping):
-        return
-    for name, profile in profiles.items():
-        key_env = profile.get("key_env") if isinstance(profile, Mapping) else None
-        if isinstance(key_env, str) and not os.environ.get(key_env):
             yield name, key_env
+
+
+def unset_key_diagnostics(profiles: ProfileBook) -> tuple[Diagnostic, ...]:
+    """One client-safe warning per such profile (the variable is not named)."""
+    return tuple(
+        Diagnostic.warning(
+            PROFILE_KEY_UNSET,
+            f"profile {name!r}: the environment variable its key_env names is not set; "
+            "its turns fail with provider_auth until it is",
+        )
+        for name, _variable in unset_keys(profiles)
+    )
+
+
+def unset_key_lines(profiles: ProfileBook) -> tuple[str, ...]:
+    """One operator line per such profile, naming the setting and the variable (for check-config and the log)."""
+    return tuple(
+        f"profiles.{name}.key_env: {variable} is not set in this environment; "
+        "the profile's turns fail with provider_auth until it is"
+        for name, variable in unset_keys(profiles)
+    )

@@ -7,7 +7,6 @@ import asyncio
 import sys
 
 from runtime_registry.host.assembly import assemble
-from runtime_registry.runtimes.embedded.profile_keys import unset_keys_in_settings
 from runtime_registry.server.cli.binding import insecure_bind_problem
 from runtime_registry.server.cli.common import EXIT_OK, EXIT_USAGE, PROG, error, load, logging_off
 
@@ -30,16 +29,12 @@ def check_config(args: argparse.Namespace) -> int:
         error(line)
     if failed:
         return EXIT_USAGE
-    for index, entry in enumerate(config.runtimes):
-        if entry.kind != "embedded":
-            continue
-        # Keys are read at every turn, so an unset one is a warning, not an error (issue 17).
-        for name, variable in unset_keys_in_settings(entry.settings):
-            print(
-                f"{PROG}: warning: {args.file}: runtimes[{index}].settings.profiles.{name}.key_env: "
-                f"{variable} is not set in this environment; the profile's turns fail with provider_auth until it is",
-                file=sys.stderr,
-            )
+    # Problems that do not stop a runtime from starting (an unset key_env), as
+    # each kind reports them, with the settings path they start with.
+    indexes = {entry.id: index for index, entry in enumerate(config.runtimes)}
+    for runtime_id, lines in assembly.registry.configuration_warnings().items():
+        for line in lines:
+            print(f"{PROG}: warning: {args.file}: runtimes[{indexes[runtime_id]}].settings.{line}", file=sys.stderr)
     warning = insecure_bind_problem(
         config.server.host, token=config.server.token, allow_insecure_bind=config.server.allow_insecure_bind
     )
