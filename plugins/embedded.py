@@ -7,16 +7,15 @@ adapter: it adds the runtime's identity (``runtime_id``, ``kind``) to what
 ``registry_core`` page models. The runtime raises ``registry_core``'s typed
 errors itself (decision 0004), so there is no error mapping here.
 
-No method of the provider suspends except ``wait_for_events``, ``start`` and
-``close`` — and, with a SQLite store in ``acknowledged`` mode, the operations
-that write, which wait for their commit after the runtime has changed its state
-synchronously (decision 0085). Otherwise the registry's eager call guard costs
-nothing (decision 0001).
+Reads never suspend. Operations that change something suspend only when the
+store makes them: a SQLite store in ``acknowledged`` mode waits for the commit
+(decision 0085), a store shared by replicas for its database; over a memory
+store they finish on their first step, and the registry's eager call guard
+costs nothing (decision 0001).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -47,11 +46,12 @@ from registry_core import (
 from registry_core.kinds import DEFAULT_DATA_DIR
 from runtime_registry.engines.clock import CLOCK
 from runtime_registry.engines.llm_engine import LLM
-from runtime_registry.runtimes.embedded import EmbeddedRuntime, EmbeddedSettings, WorkerRecord
+from runtime_registry.runtimes.embedded import IDLE, STOPPED, EmbeddedRuntime, EmbeddedSettings, WorkerRecord
 from runtime_registry.runtimes.embedded.builtin_engines import ECHO, RECORD
+from runtime_registry.runtimes.embedded.memory_store import MemoryStore
 from runtime_registry.runtimes.embedded.profile_keys import unset_key_diagnostics, unset_key_lines
 from runtime_registry.runtimes.embedded.settings import StoreBackend
-from runtime_registry.runtimes.embedded.store import MemoryStore, WorkerStore
+from runtime_registry.runtimes.embedded.store import WorkerStore
 
 __all__ = [
     "KIND",
@@ -120,10 +120,8 @@ class EmbeddedProvider(RuntimeProvider):
             max_input_chars=settings.max_input_chars,
             event_retention=settings.event_retention,
             # A page may be cut short of its count limit by bytes (decision 0080):
-            # clients see the bound that did it. The byte budget bounds only a
-            # memory store, so only a memory store shows it.
-            kind_specific={"max_page_bytes": settings.max_page_bytes}
-            | ({} if settings.store.backend is StoreBackend.SQLITE else {"max_store_bytes": settings.max_store_bytes}),
+            # clients see the bound that did it, and the bounds of its store.
+            kind_specific={"max_page_bytes": settings.max_page_bytes, **self.runtime.store.kind_specific_limits()},
         )
 
     # -- lifecycle -----------------------------------------------------------
@@ -169,7 +167,22 @@ class EmbeddedProvider(RuntimeProvider):
 
     # -- workers -------------------------------------------------------------
 
-    def _model(self, worker: WorkerRecord, diagnostics: tuple[Diagnostic, ...] = ()) -> Worker:
+    def _model(self, worker: WorkerRecord, diagnostics: tuple[Diagnostic, ...] | None = None) -> Worker:
+        if diagnostics is not None:
+            # Just created: as created (idle, no entries), whatever happened to
+            # it while its commit was awaited.
+            return Worker(
+                self.runtime_id,
+                worker.worker_id,
+                KIND,
+                worker.label,
+                IDLE,
+                worker.profile.name,
+                worker.intent,
+                worker.created_at,
+                0,
+                diagnostics,
+            )
         return Worker(
             self.runtime_id,
             worker.worker_id,
@@ -180,7 +193,6 @@ class EmbeddedProvider(RuntimeProvider):
             worker.intent,
             worker.created_at,
             len(worker.transcript),
-            diagnostics,
         )
 
     async def list_workers(self, *, limit: int, cursor: str | None) -> WorkerPage:
@@ -194,12 +206,10 @@ class EmbeddedProvider(RuntimeProvider):
 
     async def create_worker(self, request: CreateWorkerRequest) -> Worker:
         """A new idle worker, with a ``profile_fallback`` diagnostic if the profile was unknown."""
-        created = self.runtime.create_worker(
+        created = await self.runtime.create_worker(
             intent=request.intent, profile=request.profile, label=request.label, capabilities=request.capabilities
         )
-        model = self._model(created.worker, created.diagnostics)
-        await self._committed()
-        return model
+        return self._model(created.worker, created.diagnostics)
 
     async def list_profiles(self) -> ProfileList:
         """The builtin profiles and the operator's: name, engine, description, tools, which is the default."""
@@ -207,43 +217,23 @@ class EmbeddedProvider(RuntimeProvider):
 
     async def send_input(self, worker_id: str, request: InputRequest) -> InputAccepted:
         """Accept input and start a turn; ``WorkerBusy`` while one runs."""
-        sequence, event_id = self.runtime.send_input(worker_id, request.content, role=request.kind.value)
-        accepted = InputAccepted(
-            self.runtime_id, worker_id, sequence, event_id, self.runtime.get_worker(worker_id).status
-        )
-        await self._committed()
-        return accepted
+        done = await self.runtime.send_input(worker_id, request.content, role=request.kind.value)
+        return InputAccepted(self.runtime_id, worker_id, done.sequence, done.event_id, done.status)
 
     async def cancel_worker(self, worker_id: str) -> WorkerActionResult:
         """Cancel the in-flight turn; ``changed`` is ``False`` when there was none."""
-        changed = self.runtime.cancel(worker_id)
-        result = WorkerActionResult(
-            self.runtime_id, worker_id, "cancel", changed, self.runtime.get_worker(worker_id).status
-        )
-        await self._committed()
-        return result
+        done = await self.runtime.cancel(worker_id)
+        return WorkerActionResult(self.runtime_id, worker_id, "cancel", done.changed, done.status)
 
     async def stop_worker(self, worker_id: str) -> WorkerActionResult:
         """Stop the worker for good; ``changed`` is ``False`` when it already was."""
-        changed = self.runtime.stop(worker_id)
-        result = WorkerActionResult(
-            self.runtime_id, worker_id, "stop", changed, self.runtime.get_worker(worker_id).status
-        )
-        await self._committed()
-        return result
+        done = await self.runtime.stop(worker_id)
+        return WorkerActionResult(self.runtime_id, worker_id, "stop", done.changed, done.status)
 
     async def delete_worker(self, worker_id: str) -> WorkerActionResult:
         """Remove the worker for good, freeing its capacity slot; ``UnknownWorker`` afterwards."""
-        self.runtime.delete(worker_id)
-        await self._committed()
-        return WorkerActionResult(self.runtime_id, worker_id, "delete", True, "stopped")
-
-    async def _committed(self) -> None:
-        """In ``acknowledged`` mode, wait until this call's changes are committed (no wait otherwise)."""
-        waiter = self.runtime.store.barrier()
-        if waiter is not None:
-            # shield: a client that goes away must not cancel the future other requests of the batch await.
-            await asyncio.shield(waiter)
+        await self.runtime.delete(worker_id)
+        return WorkerActionResult(self.runtime_id, worker_id, "delete", True, STOPPED)
 
     async def read_transcript(self, worker_id: str, *, start: int, limit: int) -> TranscriptPage:
         """A bounded transcript page."""

@@ -262,7 +262,8 @@ class Operation:
 
     def error_statuses(self) -> list[int]:
         """Every error status the operation can answer, sorted."""
-        statuses = set(self.errors) | {500}
+        # Every operation refuses a query parameter it does not take (400).
+        statuses = set(self.errors) | {400, 500}
         if self.path != "/healthz":
             statuses.add(421)
         if self.path.startswith("/api/"):

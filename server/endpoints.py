@@ -27,7 +27,7 @@ from runtime_registry.host.plugin_loading import PluginSet
 from runtime_registry.host.registry import RuntimeRegistry
 from runtime_registry.server.contract import OPERATIONS, Operation, PluginList
 from runtime_registry.server.event_stream import event_stream_endpoint
-from runtime_registry.server.request_parsing import read_model
+from runtime_registry.server.request_parsing import read_model, refuse_unknown_parameters
 from runtime_registry.server.responses import JSON_MEDIA_TYPE, overview_response, runtime_response
 
 __all__ = ["build_routes", "Reply"]
@@ -131,11 +131,14 @@ def _registry_call(registry: RuntimeRegistry, method: str) -> Handler:
 def _endpoint(op: Operation, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     """The Starlette endpoint of one row: read what the row names, call ``handler``, render its answer."""
     parameters = tuple((p.argument, p.read) for p in op.parameters)
+    query_names = frozenset(p.name for p in op.parameters if p.openapi()["in"] == "query")
     ids = tuple(p.name for p in op.path_ids)
     body, status = op.body, op.success.status
     wants_root_path = "Location" in op.success.headers
 
     async def endpoint(request: Request) -> Response:
+        if request.scope["query_string"]:
+            refuse_unknown_parameters(request.query_params, query_names)
         arguments: dict[str, Any] = request.path_params
         if parameters or body is not None or wants_root_path:
             arguments = dict(arguments)

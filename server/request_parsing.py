@@ -8,8 +8,9 @@ naming the parameter; a body that is JSON of the wrong shape is left to
 
 from __future__ import annotations
 
+import difflib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, TypeVar
 
 from starlette.datastructures import QueryParams
@@ -26,6 +27,7 @@ __all__ = [
     "integer_parameter",
     "parse_integer",
     "opaque_parameter",
+    "refuse_unknown_parameters",
     "INTEGER_PARAMETER_MAX",
     "OPAQUE_PARAMETER_MAX",
 ]
@@ -146,3 +148,25 @@ def opaque_parameter(query: QueryParams, name: str) -> str | None:
         message = "is not a cursor this server issued"
         raise MalformedRequest(f"{name} {message}", details=({"path": name, "message": message},))
     return raw
+
+
+def refuse_unknown_parameters(query: QueryParams, known: Collection[str]) -> None:
+    """``MalformedRequest`` naming the first query parameter the route does not take.
+
+    A mistyped name (``?limt=1``) would otherwise be ignored and the client
+    would read a default page as if it were the one it asked for.
+    """
+    for name in query:
+        if name in known:
+            continue
+        if not known:
+            message = "this route takes no query parameters"
+        else:
+            message = f"this route takes: {', '.join(sorted(known))}"
+            closest = difflib.get_close_matches(name, known, n=1)
+            if closest:
+                message = f"did you mean '{closest[0]}'? {message}"
+        shown = name if name.isprintable() and len(name) <= 64 else "(a name)"
+        raise MalformedRequest(
+            f"unknown query parameter '{shown}': {message}", details=({"path": shown, "message": message},)
+        )

@@ -126,6 +126,12 @@ class EventLog:
     :param max_retained_bytes: drop the oldest events also while the retained
         ones take more than this many bytes as JSON (the newest is always
         kept); ``None`` for no such bound (decision 0081).
+    :param watermark: readers see an event only once :meth:`commit` passed
+        its id (a committed watermark, as Kafka consumers see only up to the
+        high watermark): a kind that stores its events calls :meth:`commit`
+        when they are durable, so no reader sees an event a crash can take
+        back. Without it (the default) every event is visible when appended.
+        (decision 0111; added in 0.4)
     """
 
     def __init__(
@@ -135,6 +141,7 @@ class EventLog:
         start_id: int | None = None,
         on_append: Callable[[Event], None] | None = None,
         max_retained_bytes: int | None = None,
+        watermark: bool = False,
     ) -> None:
         if retention < 1:
             raise ValueError("retention must be at least 1")
@@ -154,6 +161,9 @@ class EventLog:
         self.max_retained_bytes = max_retained_bytes
         self._head = 0
         self._last_id = start_id - 1
+        # The newest id readers may see; equal to _last_id without a watermark.
+        self._committed = start_id - 1
+        self._watermark = watermark
         self._by_worker: dict[str, _IdIndex] = {}
         self._arrived: asyncio.Event | None = None
         self._closed = False
@@ -166,6 +176,14 @@ class EventLog:
     def last_id(self) -> int:
         """The id of the newest event (``start_id - 1`` before the first)."""
         return self._last_id
+
+    @property
+    def committed_id(self) -> int:
+        """The newest id readers see: :attr:`last_id`, or less while later events wait for :meth:`commit`.
+
+        .. versionadded:: 0.4
+        """
+        return self._committed
 
     @property
     def first_id(self) -> int:
@@ -204,13 +222,31 @@ class EventLog:
         max_bytes = self.max_retained_bytes
         while max_bytes is not None and self.retained_bytes > max_bytes and len(self._events) - self._head > 1:
             self._drop_oldest()
+        if not self._watermark:
+            self._committed = event.id
+            self._wake()
+        return event
+
+    def commit(self, through_id: int) -> None:
+        """Show readers every event up to ``through_id`` (a log made with ``watermark=True``); wake waiters.
+
+        Ids at or below the watermark are ignored; ids above :attr:`last_id` are refused.
+
+        .. versionadded:: 0.4
+        """
+        if through_id > self._last_id:
+            raise ValueError("commit() beyond the newest event")
+        if through_id > self._committed:
+            self._committed = through_id
+            self._wake()
+
+    def _wake(self) -> None:
         arrived = self._arrived
         if arrived is not None:
             # Waiters hold this asyncio.Event; the next wait makes a new one.
             # Nobody waiting means no Event is made at all.
             self._arrived = None
             arrived.set()
-        return event
 
     def _drop_oldest(self) -> None:
         dropped = self._events[self._head]
@@ -252,7 +288,7 @@ class EventLog:
         self._sizes = sizes
         self.retained_bytes = total
         self._head = 0
-        self._last_id = last_id
+        self._last_id = self._committed = last_id  # what a store kept is committed
         known = set(worker_ids)
         for event in kept:
             worker_id = event.worker_id
@@ -283,8 +319,9 @@ class EventLog:
         """Send a live-only event to the current subscribers; it is not stored (decision 0091).
 
         The event carries the id of the newest stored event (the one it
-        follows), so a stream sends it in order. Returns ``None`` (and builds
-        nothing) when nobody is subscribed.
+        follows), so a stream sends it in order: after that event, which with
+        a watermark means once that event is committed (decision 0111).
+        Returns ``None`` (and builds nothing) when nobody is subscribed.
         """
         if not self._live:
             return None
@@ -308,11 +345,15 @@ class EventLog:
         past other workers' events too when this worker has no more, so a
         client polling one worker never re-reads what it already passed.
 
+        Only events up to :attr:`committed_id` are read; a cursor between it
+        and :attr:`last_id` reads nothing yet.
+
         :raises CursorExpired: events after ``cursor`` were dropped (or it
             comes from an earlier run: below ``start_id - 1``), or ``cursor`` is
             newer than any event this log issued.
         """
         first_id = self.first_id
+        visible = self._committed
         if cursor is None:
             after = first_id - 1
         elif cursor == 0:
@@ -331,8 +372,9 @@ class EventLog:
             )
         if worker_id is None:
             start = self._head + (after - first_id + 1)
-            events = self._events[start : start + limit]
-            has_more = start + limit < len(self._events)
+            end = self._head + (visible - first_id + 1)  # past the newest visible event
+            events = self._events[start : min(start + limit, end)]
+            has_more = start + limit < end
             if max_bytes is not None and events:
                 kept = fit_to_bytes(self._sizes[start : start + len(events)], max_bytes)
                 if kept < len(events):
@@ -341,19 +383,20 @@ class EventLog:
             return EventSlice(events, next_cursor, has_more)  # type: ignore[arg-type]
         index = self._by_worker.get(worker_id)
         if index is None:
-            return EventSlice([], self._last_id, False)
+            return EventSlice([], max(visible, after), False)
         ids = index.ids
         position = bisect.bisect_right(ids, after, index.head)
-        chosen = ids[position : position + limit]
+        stop = len(ids) if visible == self._last_id else bisect.bisect_right(ids, visible, position)
+        chosen = ids[position : min(position + limit, stop)]
         events, offset = self._events, self._head - first_id  # an id's place in the list is offset + id
         page = [events[offset + event_id] for event_id in chosen]
-        has_more = position + limit < len(ids)
+        has_more = position + limit < stop
         if max_bytes is not None and page:
             sizes = self._sizes
             kept = fit_to_bytes((sizes[offset + event_id] for event_id in chosen), max_bytes)
             if kept < len(page):
                 page, chosen, has_more = page[:kept], chosen[:kept], True
-        next_cursor = chosen[-1] if has_more else self._last_id
+        next_cursor = chosen[-1] if has_more else max(visible, after)
         return EventSlice(page, next_cursor, has_more)  # type: ignore[arg-type]
 
     def page(
@@ -387,7 +430,7 @@ class EventLog:
         """
         if cursor == 0:
             cursor = self.start_id - 1
-        if self._last_id > cursor:
+        if self._committed > cursor:
             return True
         if self._closed or timeout <= 0:
             return False
@@ -397,7 +440,7 @@ class EventLog:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
                 await arrived.wait()
-        return self._last_id > cursor
+        return self._committed > cursor
 
     @property
     def closed(self) -> bool:

@@ -22,7 +22,7 @@ import bisect
 import secrets
 import time
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Generic, TypeVar
 
 from registry_core.errors import InvalidCursor, UnknownWorker
@@ -83,6 +83,44 @@ class Roster(Generic[T]):
         self._serials.append(serial)
         self._by_id[worker_id] = (serial, item)
         return item
+
+    def restore(self, workers: Iterable[tuple[str, int, T]], *, next_serial: int) -> None:
+        """Take back the workers a store kept: ``(worker_id, serial, worker)`` in serial order.
+
+        Serials must increase and lie in ``first_serial .. next_serial - 1``;
+        deleted workers are simply absent. Call it on a new roster only.
+
+        .. versionadded:: 0.4
+        """
+        if self._items:
+            raise ValueError("restore() is for a roster that holds no workers yet")
+        restored = list(workers)
+        serials = [serial for _, serial, _ in restored]
+        if serials != sorted(set(serials)) or (
+            serials and (serials[0] < self._first_serial or serials[-1] >= next_serial)
+        ):
+            raise ValueError("restored workers must be in serial order, within first_serial .. next_serial - 1")
+        if next_serial < self._first_serial:
+            raise ValueError("next_serial is below first_serial")
+        self._items = [item for _, _, item in restored]
+        self._serials = array("q", serials)
+        self._by_id = {worker_id: (serial, item) for worker_id, serial, item in restored}
+        self.next_serial = next_serial
+
+    def find(self, worker_id: str) -> T | None:
+        """The worker with ``worker_id``, or ``None``.
+
+        .. versionadded:: 0.4
+        """
+        found = self._by_id.get(worker_id)
+        return None if found is None else found[1]
+
+    def cursor_after(self, worker_id: str) -> str:
+        """The list cursor that continues after ``worker_id`` (a page cut short by another bound).
+
+        .. versionadded:: 0.4
+        """
+        return f"{self._by_id[worker_id][0]}-{self.cursor_tag}"
 
     def get(self, worker_id: str) -> T:
         """The worker with ``worker_id``.

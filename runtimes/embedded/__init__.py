@@ -1,21 +1,26 @@
-"""The embedded worker runtime: an in-process runtime over a store (SQLite or memory).
+"""The embedded worker runtime: an in-process runtime over a store (memory, SQLite, ...).
 
-Workers without tools, builtin and operator-defined profiles with a default
-fallback, turns as asyncio tasks, bounded transcripts and a bounded event log.
-Where workers, transcripts and events live is the store's business
-(:mod:`~runtime_registry.runtimes.embedded.store`; the SQLite store is
-imported only when used).
+Workers with the tools their profile grants, builtin and operator-defined
+profiles with a default fallback, turns run by turn engines as asyncio tasks,
+bounded transcripts and a bounded event log — built on the public blocks of
+:mod:`registry_core.blocks` (roster, transcript, event log). Where workers,
+transcripts and events live, and every decision that must be unique, is the
+store's business (the seam, :mod:`~runtime_registry.runtimes.embedded.store`;
+the SQLite store is imported only when used).
 It knows nothing of pluggy or HTTP: ``runtime_registry.plugins.embedded`` adapts it to the
 registry.
 """
 
-from runtime_registry.runtimes.embedded.events import EventLog, EventSlice, clock_start_id
+from registry_core.blocks import EventLog, EventSlice, clock_start_id
+from runtime_registry.runtimes.embedded.memory_store import LocalStore, MemoryStore
 from runtime_registry.runtimes.embedded.profiles import BUILTIN_PROFILES, Profile, ProfileBook, Resolution
 from runtime_registry.runtimes.embedded.runtime import (
     DEFAULT_INTENT,
     WORKER_ID_PREFIX,
+    ActionOutcome,
     CreatedWorker,
     EmbeddedRuntime,
+    InputOutcome,
     TranscriptSlice,
 )
 from runtime_registry.runtimes.embedded.settings import (
@@ -26,7 +31,7 @@ from runtime_registry.runtimes.embedded.settings import (
     StoreBackend,
     StoreSettings,
 )
-from runtime_registry.runtimes.embedded.store import MemoryStore, StoreUnusable, WorkerStore
+from runtime_registry.runtimes.embedded.store import StoreUnusable, WorkerStore
 from runtime_registry.runtimes.embedded.workers import BUSY, IDLE, STATUSES, STOPPED, WorkerRecord
 
 __all__ = [
@@ -37,12 +42,15 @@ __all__ = [
     "STATUSES",
     "STOPPED",
     "WORKER_ID_PREFIX",
+    "ActionOutcome",
     "CreatedWorker",
     "Durability",
     "EmbeddedRuntime",
     "EmbeddedSettings",
     "EventLog",
     "EventSlice",
+    "InputOutcome",
+    "LocalStore",
     "MemoryStore",
     "Profile",
     "ProfileBase",

@@ -53,7 +53,7 @@ def _collect(transcript: TranscriptStorage, length: int, max_bytes: int, kept: l
     end = length  # the newest entry not read yet
     while end >= 1:
         start = max(1, end - PAGE_ENTRIES + 1)
-        items, _next = transcript.page(start=start, limit=end - start + 1)
+        items, _next = transcript.entries(start=start, limit=end - start + 1)
         for entry in reversed(items):
             used += text_size(entry.content)
             if used > max_bytes:

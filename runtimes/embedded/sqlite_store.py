@@ -27,24 +27,19 @@ import json
 import logging
 import os
 import sqlite3
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from registry_core.blocks import EventLog, clock_start_id
 from registry_core.errors import RuntimeUnavailable
 from registry_core.models import Diagnostic, Event, Intent, IntentKind, TranscriptEntry
-from runtime_registry.runtimes.embedded.events import clock_start_id
+from runtime_registry.runtimes.embedded.memory_store import LocalStore
 from runtime_registry.runtimes.embedded.settings import Durability
 from runtime_registry.runtimes.embedded.sqlite_errors import start_failure_message
 from runtime_registry.runtimes.embedded.sqlite_schema import check_file, create_schema, ensure_directory, migrate
 from runtime_registry.runtimes.embedded.sqlite_writer import Batch, GroupWriter
-from runtime_registry.runtimes.embedded.store import (
-    StoredWorker,
-    StoreMeta,
-    StoreSnapshot,
-    StoreUnusable,
-    WorkerStore,
-)
+from runtime_registry.runtimes.embedded.store import StoredWorker, StoreMeta, StoreSnapshot, StoreUnusable
 from runtime_registry.runtimes.embedded.transcript import ROLES
 from runtime_registry.runtimes.embedded.workers import WorkerRecord
 
@@ -105,16 +100,16 @@ class StoredTranscript:
     def __len__(self) -> int:
         return self._length
 
-    def append(self, role: str, content: str, event_id: int) -> int:
-        """Add an entry (queued for the writer) and return its sequence number."""
+    def append(self, role: str, content: str, event_id: int | None) -> TranscriptEntry:
+        """Add an entry (queued for the writer) and return it."""
         sequence = self._length + 1
         entry = TranscriptEntry(sequence, ROLES[role], content, event_id, datetime.now(UTC))
         self._pending.append(entry)
         self._length = sequence
         self._store.entry_appended(self, entry)
-        return sequence
+        return entry
 
-    def page(self, *, start: int, limit: int) -> tuple[tuple[TranscriptEntry, ...], int | None]:
+    def entries(self, *, start: int, limit: int) -> tuple[tuple[TranscriptEntry, ...], int | None]:
         """Entries from ``start``: committed ones read from the file, then the uncommitted tail; O(page)."""
         if start > self._length:
             return (), None
@@ -137,21 +132,28 @@ class StoredTranscript:
                 del pending[:count]
 
 
-class SQLiteStore(WorkerStore):
-    """A durable store in one SQLite file.
+class SQLiteStore(LocalStore):
+    """A durable store in one SQLite file: decisions in memory (:class:`LocalStore`), every change queued for the file.
+
+    In ``acknowledged`` mode the event log has a committed watermark: readers
+    see an event once its batch is committed, so after a crash every event a
+    reader saw, and every id a client was given, is in the file, and ids and
+    cursors continue (decision 0111). In ``batched`` mode readers see events
+    at once; after a crash the last interval's events may be gone, so the
+    next run starts a new event window (decision 0086).
 
     :param path: the database file (absolute; its directory is created).
     :param durability: when answers go out relative to commits.
-    :param retention: events kept (the runtime's ``event_retention``).
+    :param retention: events kept (the runtime's ``event_retention``; read
+        from the runtime's settings at setup when omitted).
     """
 
-    durable = True
+    unavailable: str | None = "the runtime has not been started"
 
-    def __init__(self, path: Path, *, durability: Durability, retention: int) -> None:
+    def __init__(self, path: Path, *, durability: Durability, retention: int | None = None) -> None:
         self.path = path
         self.durability = durability
-        self.retention = retention
-        self._workers: Mapping[str, WorkerRecord] = {}
+        self.retention = retention or 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._writer: GroupWriter | None = None
         self._reader: sqlite3.Connection | None = None
@@ -163,17 +165,33 @@ class SQLiteStore(WorkerStore):
 
     # -- opening -----------------------------------------------------------------
 
-    def bind(self, workers: Mapping[str, WorkerRecord]) -> None:
-        """Keep the runtime's worker map: sealing a batch reads each changed worker's hot state from it."""
-        self._workers = workers
+    def _event_log(self, start_id: int | None) -> EventLog:
+        if not self.retention:
+            self.retention = self.settings.event_retention
+        return EventLog(
+            self.retention,
+            start_id=start_id,
+            max_retained_bytes=self.settings.max_store_bytes,
+            on_append=self._event_appended,
+            # Readers see only what is committed (decision 0111); batched mode shows events at once.
+            watermark=self.durability is Durability.ACKNOWLEDGED,
+        )
 
-    async def open(self, fresh: StoreMeta) -> StoreSnapshot:
-        """Check, migrate and load the file in a thread; start the writer.
+    async def open(self) -> None:
+        """Check, migrate and load the file in a thread; start the writer; take back workers and events.
 
         :raises StoreUnusable: the file is damaged, foreign, newer, or in use
-            by another runtime (or process); it is left untouched.
+            by another runtime (or process), or its rows break the runtime's
+            invariants; it is left untouched.
         """
         self._loop = asyncio.get_running_loop()
+        fresh = StoreMeta(
+            first_serial=self.roster.next_serial,
+            next_serial=self.roster.next_serial,
+            first_event_id=self.events.start_id,
+            last_event_id=self.events.last_id,
+            cursor_tag=self.roster.cursor_tag,
+        )
         snapshot, writer_connection = await asyncio.to_thread(self._open_file, fresh)
         self._writer = GroupWriter(
             writer_connection,
@@ -183,7 +201,19 @@ class SQLiteStore(WorkerStore):
             failed=self._failed_in_thread,
         )
         self._writer.start()
-        return snapshot
+        try:
+            self._restore(snapshot)
+        except (ValueError, KeyError, TypeError):
+            # Rows that break the runtime's invariants (serials out of order,
+            # events with gaps): refuse them as a damaged file.
+            log.exception("embedded store %s: the file's contents are inconsistent", self.path)
+            await self.close()
+            raise StoreUnusable("the store file's contents are inconsistent; it was left untouched") from None
+        await self.settle()  # the restart's own events (turn_interrupted) are committed before anyone reads
+        self.unavailable = None
+
+    def _restored_transcript(self, serial: int, length: int) -> StoredTranscript:
+        return StoredTranscript(self, serial, length)
 
     def _open_file(self, fresh: StoreMeta) -> tuple[StoreSnapshot, sqlite3.Connection]:
         path = self.path
@@ -213,8 +243,12 @@ class SQLiteStore(WorkerStore):
                 else:
                     migrate(writer, version)
                     _recover_from_an_unclean_end(writer)
-                # Until close() says otherwise, this run may end in a crash.
-                writer.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('closed_cleanly', 0)")
+                # Until close() says otherwise, this run may end in a crash; and
+                # whether readers of this run see only committed events.
+                writer.executemany(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                    [("closed_cleanly", 0), ("watermark", int(self.durability is Durability.ACKNOWLEDGED))],
+                )
                 self._reader = self._connect(path, reader=True)
                 snapshot = self._load(self._reader)
             except BaseException:
@@ -303,13 +337,8 @@ class SQLiteStore(WorkerStore):
 
     # -- changes (the loop's thread) ---------------------------------------------------
 
-    def new_transcript(self, serial: int) -> StoredTranscript:
-        """An empty transcript whose entries go to the file."""
+    def _new_transcript(self, serial: int) -> StoredTranscript:
         return StoredTranscript(self, serial, 0)
-
-    def restored_transcript(self, serial: int, length: int) -> StoredTranscript:
-        """The transcript of a worker read at open: ``length`` entries, all in the file."""
-        return StoredTranscript(self, serial, length)
 
     def _current(self) -> Batch:
         batch = self._batch
@@ -319,7 +348,7 @@ class SQLiteStore(WorkerStore):
         batch.size += 1
         return batch
 
-    def worker_added(self, worker: WorkerRecord) -> None:
+    def _worker_written(self, worker: WorkerRecord) -> None:
         """Queue the new worker's row and the next serial."""
         batch = self._current()
         batch.workers_added.append(
@@ -338,7 +367,7 @@ class SQLiteStore(WorkerStore):
         )
         batch.next_serial = worker.serial + 1
 
-    def worker_removed(self, worker: WorkerRecord) -> None:
+    def _worker_removed(self, worker: WorkerRecord) -> None:
         """Queue the removal of the worker and its transcript."""
         self._current().workers_removed.append(worker.serial)
         self._dirty.discard(worker.worker_id)
@@ -351,7 +380,7 @@ class SQLiteStore(WorkerStore):
         )
         batch.transcripts.append((transcript, entry.sequence))
 
-    def event_appended(self, event: Event) -> None:
+    def _event_appended(self, event: Event) -> None:
         """Queue an event; its worker's hot state is saved with the batch."""
         batch = self._current()
         batch.events.append(
@@ -371,9 +400,9 @@ class SQLiteStore(WorkerStore):
         batch, self._batch = self._batch, Batch()
         if batch.size == 0:
             return
-        workers = self._workers
+        roster = self.roster
         for worker_id in self._dirty:
-            worker = workers.get(worker_id)
+            worker = roster.find(worker_id)
             if worker is not None:
                 batch.worker_states.append((worker.status, worker.turn_number, len(worker.transcript), worker.serial))
         self._dirty.clear()
@@ -385,14 +414,18 @@ class SQLiteStore(WorkerStore):
         if self._write_error is not None:
             raise RuntimeUnavailable(_WRITE_REFUSED)
 
-    def barrier(self) -> asyncio.Future[None] | None:
-        """In ``acknowledged`` mode, the future of the batch being filled; ``None`` in ``batched`` mode."""
+    async def settle(self) -> None:
+        """In ``acknowledged`` mode, wait for the commit of the batch being filled; at once in ``batched`` mode."""
         if self.durability is not Durability.ACKNOWLEDGED or self._batch.size == 0 or self._loop is None:
-            return None
+            return
         waiter = self._batch.waiter
         if waiter is None:
             waiter = self._batch.waiter = self._loop.create_future()
-        return waiter
+        # shield: a client that goes away must not cancel the future other requests of the batch await.
+        await asyncio.shield(waiter)
+
+    async def abandon_turn(self, worker: WorkerRecord) -> None:
+        """Write nothing: the next run brings the worker back with ``worker.turn_interrupted``."""
 
     def diagnostics(self) -> tuple[Diagnostic, ...]:
         """``store_write_failed`` while writes are refused."""
@@ -419,9 +452,12 @@ class SQLiteStore(WorkerStore):
         if self._write_error is not None:
             log.warning("embedded store %s: writes work again", self.path)
             self._write_error = None
+        events = self.events
         for batch in batches:
             for transcript, sequence in batch.transcripts:
                 transcript.committed(sequence)
+            if batch.last_event_id is not None and batch.last_event_id <= events.last_id:
+                events.commit(batch.last_event_id)  # readers see them now (decision 0111)
             waiter = batch.waiter
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
@@ -495,25 +531,30 @@ class SQLiteStore(WorkerStore):
 def _recover_from_an_unclean_end(connection: sqlite3.Connection) -> None:
     """After a crash (no clean close recorded), never issue an id the crashed run may have shown.
 
-    A run shows clients event ids and worker ids before their batch commits;
-    the ones a crash lost would be issued again, for something else, if the
-    ids continued from the file. So the ids start above every id that run
-    could have issued (the clock in microseconds, as a memory store's do:
-    decision 0055), and the event window starts empty, since the event log
-    has no gaps. Clients holding an older event cursor get ``cursor_expired``
-    and start over; workers, transcripts and list cursors are unaffected
+    Worker serials: lists and lookups show a worker before its batch commits,
+    so serials start above every serial that run could have issued (the
+    clock in microseconds, decision 0055); list cursors stay valid.
+
+    Event ids: a run with a committed watermark (``acknowledged``) showed
+    readers and clients only committed ids, so ids simply continue from the
+    file and every cursor stays valid (decision 0111). A ``batched`` run
+    showed ids before their commit; the ones a crash lost would be issued
+    again, for something else, so ids start above them and the event window
+    starts empty (the log has no gaps): older cursors get ``cursor_expired``
     (decision 0086).
     """
     row = connection.execute("SELECT value FROM meta WHERE key = 'closed_cleanly'").fetchone()
     if row is None or str(row[0]) == "1":
         return  # closed cleanly, or written before the marker existed (its ids continue, as they did)
     floor = clock_start_id()
+    watermark = connection.execute("SELECT value FROM meta WHERE key = 'watermark'").fetchone()
     connection.execute("BEGIN IMMEDIATE")
-    connection.execute("DELETE FROM events")
-    connection.executemany(
-        "UPDATE meta SET value = ? WHERE key = ?",
-        [(floor, "first_event_id"), (floor - 1, "last_event_id")],
-    )
+    if watermark is None or str(watermark[0]) != "1":
+        connection.execute("DELETE FROM events")
+        connection.executemany(
+            "UPDATE meta SET value = ? WHERE key = ?",
+            [(floor, "first_event_id"), (floor - 1, "last_event_id")],
+        )
     connection.execute("UPDATE meta SET value = MAX(CAST(value AS INTEGER), ?) WHERE key = 'next_serial'", (floor,))
     connection.execute("COMMIT")
 

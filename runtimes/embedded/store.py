@@ -1,33 +1,78 @@
-"""The store seam: where an embedded runtime's workers, transcripts and events live.
+"""The store seam: the one place where an embedded runtime's stores differ (decision 0110).
 
-The runtime keeps its *hot state* in memory whatever the store: every worker's
-record (status, turn number, transcript length) and the event log's retained
-window. That keeps every operation synchronous in the event loop, so the busy
-rule stays atomic without a lock (decision 0006). A store is told of each
-change as it happens, in the loop's thread, and decides where it goes:
+The runtime *tells* the store what happened and *asks* it to decide what must
+be unique; the store answers, and is the only code that knows which store it
+is. Behind it: :class:`~runtime_registry.runtimes.embedded.memory_store.MemoryStore`
+(nothing outlives the process), :class:`~runtime_registry.runtimes.embedded.sqlite_store.SQLiteStore`
+(one file, one process) and, next, a PostgreSQL store shared by several
+replicas.
 
-- :class:`MemoryStore` keeps transcripts in memory and nothing else: today's
-  behaviour, everything ends with the process;
-- :class:`~runtime_registry.runtimes.embedded.sqlite_store.SQLiteStore` queues
-  each change for one writer thread that commits them in groups, and reads
-  transcripts back from its file page by page (decision 0085).
+**Decisions are the store's.** Everything that must be decided once for all
+readers and replicas is an ``async`` method of :class:`WorkerStore`: creating
+a worker under ``max_workers`` (with its serial), accepting input under the
+busy rule, a turn's writes and its end, cancel, stop, delete — and, with
+each, the ids of the events they append, in commit order. A store shared by
+replicas may suspend in them for a database round trip (a conditional update
+in one transaction). A store that decides in this process's memory (memory,
+SQLite) decides at once and never suspends in them, so the memory path is as
+fast as a plain call and stays atomic without a lock: nothing else runs
+between a check and its change.
 
-A store decides *where state lives*, never *what a turn does*.
+**The runtime's memory is the store's cache.** The store owns the worker
+records (:attr:`WorkerStore.roster`, the public
+:class:`~registry_core.blocks.Roster`) and the retained event window
+(:attr:`WorkerStore.events`, the public :class:`~registry_core.blocks.EventLog`);
+reads (get, list, transcript and event pages, waits) are served from them
+without suspending. A store that is not the authority keeps them current
+(for PostgreSQL: from the database and its notifications).
+
+**Readers see what is committed.** The event log shows readers events up to
+its committed watermark only (:meth:`EventLog.commit`): a store moves it when
+what it appended is durable in its sense, so no reader ever sees an event that
+a crash can take back (decision 0111). Live-only events
+(``worker.output_delta``) are never stored and wait for no commit of their own.
+
+**Durability** is asked for with :meth:`WorkerStore.settle`: runtime
+operations that change something await it before they return, and it returns
+at once unless the store promised more (``acknowledged``: the commit).
+
+A store decides *where state lives and what is unique*, never *what a turn
+does*: engines, profiles, limits of requests and the turn tasks themselves
+are the runtime's.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Mapping
+import abc
+from collections.abc import Callable, Mapping
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from registry_core.blocks import EventLog, Roster
 from registry_core.models import Diagnostic, Event, Intent
-from runtime_registry.runtimes.embedded.transcript import Transcript, TranscriptStorage
-from runtime_registry.runtimes.embedded.workers import WorkerRecord
 
-__all__ = ["MemoryStore", "StoreMeta", "StoreSnapshot", "StoreUnusable", "StoredWorker", "WorkerStore"]
+if TYPE_CHECKING:
+    from runtime_registry.runtimes.embedded.profiles import Profile
+    from runtime_registry.runtimes.embedded.settings import EmbeddedSettings
+    from runtime_registry.runtimes.embedded.workers import WorkerRecord
+
+__all__ = [
+    "COMPLETED",
+    "Accepted",
+    "StoreMeta",
+    "StoreSetup",
+    "StoreSnapshot",
+    "StoreUnusable",
+    "StoredWorker",
+    "WorkerDraft",
+    "WorkerStore",
+]
+
+
+#: What :meth:`WorkerStore.complete_turn` answers when the turn completed.
+COMPLETED = "completed"
 
 
 class StoreUnusable(Exception):
@@ -58,7 +103,7 @@ class StoreMeta:
 
 @attrs.frozen
 class StoredWorker:
-    """One worker as a store keeps it."""
+    """One worker as a durable store keeps it."""
 
     serial: int
     worker_id: str
@@ -82,60 +127,181 @@ class StoreSnapshot:
     events: tuple[Event, ...] = ()
 
 
-class WorkerStore:
-    """The seam. Every method but :meth:`open` and :meth:`close` is called in the loop's thread and never suspends."""
+@attrs.frozen
+class StoreSetup:
+    """What the runtime gives its store before anything else (:meth:`WorkerStore.setup`).
 
-    #: Whether what the store holds outlives the process.
-    durable: bool = False
+    :param settings: the runtime's settings (retention, byte bounds, limits).
+    :param event_start_id: the first event id of a store that holds none
+        (``None``: the clock in microseconds, decision 0055).
+    :param first_serial: the first worker serial of a store that holds none
+        (``None``: the clock in microseconds, decision 0065).
+    :param profile: the profile a stored worker's profile name resolves to now
+        (a removed profile falls back to the default).
+    """
 
-    def bind(self, workers: Mapping[str, WorkerRecord]) -> None:
-        """Give the store the runtime's worker map (it reads records' hot state when it saves)."""
+    settings: EmbeddedSettings
+    event_start_id: int | None
+    first_serial: int | None
+    profile: Callable[[str], Profile]
 
-    async def open(self, fresh: StoreMeta) -> StoreSnapshot | None:
-        """Open the store: ``None`` when it holds nothing by design (memory), else what it holds.
 
-        :param fresh: the ids a store that holds nothing yet starts from.
+@attrs.frozen
+class WorkerDraft:
+    """A worker the runtime asks the store to create; the store gives it its serial and id."""
+
+    label: str | None
+    intent: Intent
+    profile: Profile
+    created_at: datetime
+    tools: tuple[Any, ...]
+    #: The ``worker.created`` event's data.
+    event_data: Mapping[str, object]
+
+
+@attrs.frozen
+class Accepted:
+    """Input accepted under the busy rule: its transcript sequence, its event's id, the turn it starts."""
+
+    sequence: int
+    event_id: int
+    turn: int
+
+
+class WorkerStore(abc.ABC):
+    """The seam. See the module docstring; every public name here is what a new store implements.
+
+    The runtime calls :meth:`setup` once (synchronously, in ``__init__``),
+    then :meth:`open` (``EmbeddedRuntime.start``) and :meth:`close`. Between
+    them it calls the decisions, each with the worker record it read from
+    :attr:`roster`; a store that finds its cache stale (another replica
+    changed the worker) refreshes the record and decides on the fresh state.
+    """
+
+    #: The workers, in creation order, as this process knows them (the store's cache).
+    roster: Roster[WorkerRecord]
+    #: The retained events; readers see them up to its committed watermark.
+    events: EventLog
+    #: Why the store cannot be used now (client-safe), or ``None``.
+    unavailable: str | None = None
+
+    # -- life --------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def setup(self, setup: StoreSetup) -> None:
+        """Build the caches for a runtime's settings; called once, before anything else."""
+
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Take back what the store holds (nothing for memory) into :attr:`roster` and :attr:`events`.
+
+        Workers that were in a turn when the last run ended come back idle,
+        each with a ``worker.turn_interrupted`` event (``reason: "restart"``).
+
         :raises StoreUnusable: the store must not be used (and is left untouched).
         """
-        return None
 
-    def new_transcript(self, serial: int) -> TranscriptStorage:
-        """An empty transcript for the worker with ``serial``."""
-        return Transcript()
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Make durable what is queued and release the store; idempotent and bounded in time."""
 
-    def restored_transcript(self, serial: int, length: int) -> TranscriptStorage:
-        """The transcript of a restored worker, ``length`` entries long."""
-        raise NotImplementedError("a memory store restores nothing")
+    def kind_specific_limits(self) -> Mapping[str, int]:
+        """Limits only this store enforces, for the runtime summary (``max_store_bytes``)."""
+        return {}
 
-    def worker_added(self, worker: WorkerRecord) -> None:
-        """A worker was created (called before its ``worker.created`` event)."""
+    # -- decisions (may suspend; memory and SQLite never do) -----------------------
 
-    def worker_removed(self, worker: WorkerRecord) -> None:
-        """A worker was deleted: forget it and its transcript."""
+    @abc.abstractmethod
+    async def create_worker(self, draft: WorkerDraft, *, max_workers: int) -> WorkerRecord:
+        """Create a worker with the next serial and append ``worker.created``.
 
-    def event_appended(self, event: Event) -> None:
-        """An event was appended to the log (its worker's hot state may have changed)."""
-
-    def check_writable(self) -> None:
-        """Raise ``RuntimeUnavailable`` while the store cannot take writes (disk full, read-only)."""
-
-    def barrier(self) -> asyncio.Future[None] | None:
-        """A future that completes when every change made so far is committed; ``None`` if nothing waits.
-
-        It fails with ``RuntimeUnavailable`` if the commit fails (the changes
-        stay queued and are committed once the store can write again).
+        :raises CapacityExceeded: the runtime holds ``max_workers`` workers, or
+            the store has no room for it.
         """
-        return None
+
+    @abc.abstractmethod
+    async def accept_input(self, worker: WorkerRecord, role: str, content: str) -> Accepted:
+        """Take input under the busy rule: worker busy, a new turn, the entry, ``worker.input_accepted``
+        and ``worker.turn_started``.
+
+        :raises WorkerStopped: the worker is stopped.
+        :raises WorkerBusy: the worker is in a turn.
+        :raises CapacityExceeded: its transcript (``max_transcript_entries``)
+            or the store has no room for the input and its reply.
+        """
+
+    @abc.abstractmethod
+    async def add_turn_entry(
+        self, worker: WorkerRecord, turn: int, role: str, content: str, event_type: str, data: dict[str, Any]
+    ) -> Event | None:
+        """Write an entry of turn ``turn`` (a tool call or result) with its announcing event.
+
+        ``data`` gets the entry's ``transcript_sequence``. Returns ``None``,
+        writing nothing, when the turn is no longer the worker's.
+        """
+
+    @abc.abstractmethod
+    async def complete_turn(
+        self, worker: WorkerRecord, turn: int, reply: str | None, data: Mapping[str, object]
+    ) -> str | None:
+        """End turn ``turn``: the reply (if any, with ``worker.output``), idle, ``worker.turn_completed``.
+
+        :return: :data:`COMPLETED`; or the code the turn failed with instead
+            (``transcript_full``: a reply that finds the transcript full);
+            or ``None``, writing nothing, when the turn is no longer the worker's.
+        """
+
+    @abc.abstractmethod
+    async def fail_turn(self, worker: WorkerRecord, turn: int, code: str, message: str) -> bool:
+        """End turn ``turn`` with ``worker.turn_failed``; ``False`` (nothing written) when it is no longer the worker's."""
+
+    @abc.abstractmethod
+    async def cancel_turn(self, worker: WorkerRecord, reason: str) -> bool:
+        """End the worker's turn, if it has one, with ``worker.turn_cancelled`` (``reason``); the worker is idle.
+
+        :return: whether there was a turn. :raises WorkerStopped: the worker is stopped.
+        """
+
+    @abc.abstractmethod
+    async def stop_worker(self, worker: WorkerRecord, reason: str = "stop") -> bool:
+        """Cancel any turn (``reason``) and stop the worker for good (``worker.stopped``).
+
+        :return: whether it was running (``False``: already stopped).
+        """
+
+    @abc.abstractmethod
+    async def delete_worker(self, worker: WorkerRecord) -> None:
+        """Stop the worker if it runs, forget it and its transcript, append ``worker.deleted``.
+
+        Its ``max_workers`` slot is free at once; its id is never issued again.
+        """
+
+    @abc.abstractmethod
+    async def abandon_turn(self, worker: WorkerRecord) -> None:
+        """The runtime is closing while ``worker`` is in a turn.
+
+        A store that ends with the process ends the turn (``worker.turn_cancelled``,
+        ``reason: "shutdown"``); a durable store writes nothing, and the next
+        run brings the worker back with ``worker.turn_interrupted`` — the same
+        as after a crash (decision 0086).
+        """
+
+    # -- durability and health -------------------------------------------------------
+
+    @abc.abstractmethod
+    async def settle(self) -> None:
+        """Return once every change made so far is as durable as the store promises.
+
+        Memory: at once. SQLite ``acknowledged``: once committed (a client
+        that goes away does not cancel the commit others wait for).
+
+        :raises RuntimeUnavailable: the commit failed (the changes stay queued
+            and are committed once the store can write again).
+        """
+
+    def check_writable(self) -> None:  # noqa: B027 - most stores can always write
+        """Raise ``RuntimeUnavailable`` while the store cannot take writes (disk full, read-only)."""
 
     def diagnostics(self) -> tuple[Diagnostic, ...]:
         """Problems to report in the runtime's status (``store_write_failed``); client-safe."""
         return ()
-
-    async def close(self) -> None:
-        """Commit everything queued and release the store; idempotent."""
-
-
-class MemoryStore(WorkerStore):
-    """Everything in the process's memory: nothing outlives it. The default for a runtime built as a library."""
-
-    durable = False

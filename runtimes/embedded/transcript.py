@@ -1,17 +1,14 @@
-"""A worker's transcript: gapless 1-based sequences, immutable entries, O(page) reads.
+"""A worker's transcript as the runtime sees it: roles, sizes, and what a store's transcript provides.
 
-Entries never change once appended, so each is stored as the public
-:class:`~registry_core.models.TranscriptEntry` itself, built once at append
-time. A page is then a slice of the list: reading 50 entries no longer builds
-50 models and 50 ``datetime`` objects per request, and the server's per-entry
-JSON fragment cache finds the very same objects again. The price is memory per
-entry, within its goal (decision 0050; the figures are in docs/performance.md,
-"Embedded runtime scaling and memory").
+A memory store keeps each worker's entries in the public
+:class:`registry_core.blocks.Transcript` block (immutable
+:class:`~registry_core.models.TranscriptEntry` objects built once at append,
+pages as slices: decision 0050); the SQLite store's transcript has the same
+API over its file (:class:`TranscriptStorage`).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Protocol
 
 from registry_core.models import TranscriptEntry
@@ -24,7 +21,6 @@ __all__ = [
     "TOOL_CALL",
     "TOOL_RESULT",
     "USER",
-    "Transcript",
     "TranscriptStorage",
 ]
 
@@ -43,38 +39,14 @@ ENTRY_ENVELOPE_BYTES = 128
 
 
 class TranscriptStorage(Protocol):
-    """What the runtime needs of a worker's transcript, wherever its entries live (decision 0085)."""
+    """What the runtime needs of a worker's transcript, wherever its entries live: the block's API (decision 0112)."""
 
     def __len__(self) -> int: ...
 
-    def append(self, role: str, content: str, event_id: int) -> int:
-        """Add an entry and return its sequence number (1-based)."""
+    def append(self, role: str, content: str, event_id: int | None) -> TranscriptEntry:
+        """Add an entry with the next sequence (1-based) and return it."""
         ...
 
-    def page(self, *, start: int, limit: int) -> tuple[tuple[TranscriptEntry, ...], int | None]:
+    def entries(self, *, start: int, limit: int) -> tuple[tuple[TranscriptEntry, ...], int | None]:
         """Entries with ``sequence >= start``, at most ``limit``, and the next start (``None`` at the end)."""
         ...
-
-
-class Transcript:
-    """The entries of one worker, in order, in memory. Entries are never removed or changed."""
-
-    __slots__ = ("_entries",)
-
-    def __init__(self) -> None:
-        self._entries: list[TranscriptEntry] = []
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def append(self, role: str, content: str, event_id: int) -> int:
-        """Add an entry and return its sequence number (1-based)."""
-        sequence = len(self._entries) + 1
-        self._entries.append(TranscriptEntry(sequence, ROLES[role], content, event_id, datetime.now(UTC)))
-        return sequence
-
-    def page(self, *, start: int, limit: int) -> tuple[tuple[TranscriptEntry, ...], int | None]:
-        """Entries with ``sequence >= start``, at most ``limit``, and the next start (``None`` at the end)."""
-        items = tuple(self._entries[start - 1 : start - 1 + limit])
-        following = start + len(items)
-        return items, (following if items and following <= len(self._entries) else None)

@@ -80,21 +80,27 @@ async def run_turn_task(
     turn: EmbeddedTurn,
     engine: TurnEngine,
     *,
-    complete: Callable[[TurnResult], None],
-    fail: Callable[[str, str, str | None], None],
+    complete: Callable[[TurnResult], Coroutine[Any, Any, None]],
+    fail: Callable[[str, str, str | None], Coroutine[Any, Any, None]],
 ) -> None:
     """Run ``engine`` for ``turn`` and end the turn by what it did (see the module docstring).
 
-    :param complete: writes the reply and ``worker.turn_completed`` (the turn is current).
-    :param fail: ``fail(code, message, cause)`` writes ``worker.turn_failed``
-        and logs it, if the turn is still current.
+    :param complete: has the store write the reply and ``worker.turn_completed`` (the turn is current).
+    :param fail: ``fail(code, message, cause)`` has the store write
+        ``worker.turn_failed`` and logs it, if the turn is still current.
+        Both are the store's decisions (decision 0110): they may suspend.
     """
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     limit = turn.profile.max_turn_seconds
 
     def time_out() -> None:
-        fail("turn_timeout", f"the turn took longer than {limit:g} seconds", None)
+        # The failure is the store's decision, so it runs as its own task,
+        # scheduled before the cancel reaches the turn's task: by the time the
+        # engine sees the cancel, the turn is no longer the worker's.
+        ending = loop.create_task(fail("turn_timeout", f"the turn took longer than {limit:g} seconds", None))
+        _ending.add(ending)
+        ending.add_done_callback(_ending.discard)
         if task is not None:
             task.cancel()
 
@@ -105,22 +111,26 @@ async def run_turn_task(
         result = check_result(await engine.run(turn))
         if turn.current:
             turn.deltas.flush()
-            complete(result)  # a failure in here too ends the turn (as engine_error)
+            await complete(result)  # a failure in here too ends the turn (as engine_error)
     except asyncio.CancelledError:
         turn.deltas.discard()
         if not turn.current or (task is not None and task.cancelling()):
             raise  # cancel, stop, delete, shutdown or the deadline: already ended
         # Nobody cancelled the task: the engine raised it itself.
-        fail("engine_error", ENGINE_ERROR_MESSAGE, "CancelledError")
+        await fail("engine_error", ENGINE_ERROR_MESSAGE, "CancelledError")
     except TurnFailed as exc:
-        fail(exc.code, exc.message, None)
+        await fail(exc.code, exc.message, None)
     except GeneratorExit:
         raise  # the task's coroutine is being closed (its loop ended with it pending): write nothing
     except BaseException as exc:  # any exception of an engine ends its turn, never the server
         log.debug("engine %r failed in turn %d of worker %s", engine.name, turn.number, turn.worker_id, exc_info=exc)
-        fail("engine_error", ENGINE_ERROR_MESSAGE, type(exc).__name__)
+        await fail("engine_error", ENGINE_ERROR_MESSAGE, type(exc).__name__)
     finally:
         timer.cancel()
+
+
+#: Deadline failures being written (kept referenced until they end).
+_ending: set[asyncio.Task[None]] = set()
 
 
 class TurnTasks:

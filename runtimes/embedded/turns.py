@@ -25,14 +25,13 @@ from typing import TYPE_CHECKING, Any
 from registry_core.engines import EngineProfile, Turn, TurnFailed
 from registry_core.event_contract import WORKER_OUTPUT_DELTA, WORKER_TOOL_CALL_FINISHED, WORKER_TOOL_CALL_STARTED
 from registry_core.models import TranscriptEntry
-from registry_core.page_bytes import text_size
 from registry_core.tools import ToolCall, ToolOutcome, WorkerTool
 from runtime_registry.runtimes.embedded.history import read_history, read_history_now
-from runtime_registry.runtimes.embedded.store_budget import StoreBudget
-from runtime_registry.runtimes.embedded.transcript import ENTRY_ENVELOPE_BYTES, TOOL_CALL, TOOL_RESULT
+from runtime_registry.runtimes.embedded.transcript import TOOL_CALL, TOOL_RESULT
+from runtime_registry.runtimes.embedded.workers import BUSY
 
 if TYPE_CHECKING:
-    from runtime_registry.runtimes.embedded.events import EventLog
+    from runtime_registry.runtimes.embedded.store import WorkerStore
     from runtime_registry.runtimes.embedded.workers import WorkerRecord
 
 __all__ = ["DeltaCoalescer", "EmbeddedTurn"]
@@ -96,10 +95,9 @@ class EmbeddedTurn(Turn):
         role: str,
         profile: EngineProfile,
         tools: Sequence[WorkerTool],
-        events: EventLog,
+        store: WorkerStore,
         max_transcript_entries: int,
         deltas_per_second: float,
-        budget: StoreBudget | None = None,
     ) -> None:
         self.number = number
         self.worker_id = worker.worker_id
@@ -110,12 +108,10 @@ class EmbeddedTurn(Turn):
         self.profile = profile
         self.tools = tuple(tools)
         self._worker = worker
-        self._events = events
+        # The turn's writes go through the store, which decides whether the
+        # turn is still the worker's (decision 0110).
+        self._store = store
         self._max_entries = max_transcript_entries
-        # The memory store's byte budget: tool calls and results are charged as
-        # they are written (the input's reservation covers a reply the size of
-        # the input; a turn may go past it, and the next input is then refused).
-        self._budget = budget
         self._rounds = 0
         self.deltas = DeltaCoalescer(self._publish_delta, deltas_per_second)
 
@@ -145,7 +141,7 @@ class EmbeddedTurn(Turn):
     def current(self) -> bool:
         """Whether this is still the worker's turn (not cancelled, stopped, deleted or superseded)."""
         worker = self._worker
-        return worker.turn is not None and worker.turn_number == self.number
+        return worker.status is BUSY and worker.turn_number == self.number
 
     def emit(self, text: str) -> None:
         """Stream ``text`` as part of the reply (coalesced; never suspends).
@@ -159,7 +155,7 @@ class EmbeddedTurn(Turn):
 
     def _publish_delta(self, text: str) -> None:
         if self.current:
-            self._events.publish(WORKER_OUTPUT_DELTA, self.worker_id, {"turn": self.number, "text": text})
+            self._store.events.publish(WORKER_OUTPUT_DELTA, self.worker_id, {"turn": self.number, "text": text})
 
     async def run_tools(self, calls: Sequence[ToolCall]) -> list[ToolOutcome]:
         """One round of tool calls: recorded, run concurrently with their timeouts, recorded again."""
@@ -178,7 +174,7 @@ class EmbeddedTurn(Turn):
             raise TurnFailed("transcript_full", "the worker's transcript has no room for this turn's tool calls")
         self.deltas.flush()  # what the model said before asking comes first
         for call in calls:
-            self._record(
+            await self._record(
                 TOOL_CALL,
                 call_content(call),
                 WORKER_TOOL_CALL_STARTED,
@@ -192,7 +188,7 @@ class EmbeddedTurn(Turn):
         granted = {tool.name: tool for tool in self.tools}
         outcomes = await asyncio.gather(*(_run_one(granted.get(call.name), call) for call in calls))
         for outcome in outcomes:
-            self._record(
+            await self._record(
                 TOOL_RESULT,
                 outcome_content(outcome),
                 WORKER_TOOL_CALL_FINISHED,
@@ -206,15 +202,9 @@ class EmbeddedTurn(Turn):
             )
         return list(outcomes)
 
-    def _record(self, role: str, content: str, event_type: str, data: dict[str, Any]) -> None:
-        if not self.current:
+    async def _record(self, role: str, content: str, event_type: str, data: dict[str, Any]) -> None:
+        if await self._store.add_turn_entry(self._worker, self.number, role, content, event_type, data) is None:
             raise asyncio.CancelledError  # the turn is no longer the worker's: write nothing more
-        transcript = self._worker.transcript
-        data["transcript_sequence"] = len(transcript) + 1
-        event = self._events.append(event_type, self.worker_id, data)
-        transcript.append(role, content, event.id)
-        if self._budget is not None:
-            self._budget.charge(self.worker_id, ENTRY_ENVELOPE_BYTES + text_size(content))
 
 
 def call_content(call: ToolCall) -> str:

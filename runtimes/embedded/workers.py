@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 
+from registry_core.blocks import Transcript
 from registry_core.models import Intent
 from registry_core.tools import WorkerTool
 from runtime_registry.runtimes.embedded.profiles import Profile
-from runtime_registry.runtimes.embedded.transcript import Transcript, TranscriptStorage
+from runtime_registry.runtimes.embedded.transcript import TranscriptStorage
 
 __all__ = ["BUSY", "IDLE", "STATUSES", "STOPPED", "WorkerRecord"]
 

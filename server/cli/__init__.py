@@ -63,6 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
     new_kind.add_argument(
         "directory", metavar="DIR", nargs="?", help="where to write it (default: ./runtime-registry-NAME)"
     )
+    new_kind.add_argument(
+        "--turns",
+        action="store_true",
+        help="a kind whose turns take time, on the WorkerLifecycle block (busy, cancel, stop, delete done for you)",
+    )
     return parser
 
 

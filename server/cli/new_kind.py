@@ -11,6 +11,11 @@ rest of the tree. It is written for the kind ``template-kind`` (module
 ``template_kind_runtime``, classes ``TemplateKind...``); writing it for another
 kind replaces those names (:data:`PLACEHOLDERS`). ``gitignore`` is written as
 ``.gitignore`` (setuptools' package data leaves dot-files out).
+
+``--turns`` writes a kind whose turns take time: the files under the
+template's ``turns/`` replace their namesakes (the provider on the
+``WorkerLifecycle`` block, settings with ``turn_seconds``, tests whose
+conformance class gives a slow turn, so the busy and cancel checks run).
 """
 
 from __future__ import annotations
@@ -63,8 +68,15 @@ def names_for(kind: str) -> dict[str, str]:
     }
 
 
-def template_files() -> list[tuple[str, Traversable]]:
-    """The template's files: (path relative to the template, file), sorted by path."""
+#: The folder of the template whose files replace their namesakes for ``--turns``.
+TURNS_OVERLAY = "turns/"
+
+
+def template_files(*, turns: bool = False) -> list[tuple[str, Traversable]]:
+    """The template's files: (path relative to the template, file), sorted by path.
+
+    With ``turns``, the slow kind's: each file under :data:`TURNS_OVERLAY` replaces its namesake.
+    """
     found: list[tuple[str, Traversable]] = []
 
     def walk(folder: Traversable, prefix: str) -> None:
@@ -77,11 +89,18 @@ def template_files() -> list[tuple[str, Traversable]]:
                 found.append((prefix + item.name, item))
 
     walk(files("runtime_registry.server.cli") / "kind_template", "")
-    return sorted(found, key=lambda pair: pair[0])
+    chosen = {path: item for path, item in found if not path.startswith(TURNS_OVERLAY)}
+    if turns:
+        chosen.update(
+            (path.removeprefix(TURNS_OVERLAY), item) for path, item in found if path.startswith(TURNS_OVERLAY)
+        )
+    return sorted(chosen.items(), key=lambda pair: pair[0])
 
 
-def write_kind_package(kind: str, directory: Path | None = None) -> tuple[Path, list[Path]]:
+def write_kind_package(kind: str, directory: Path | None = None, *, turns: bool = False) -> tuple[Path, list[Path]]:
     """Write the package for ``kind`` into ``directory`` (default ``./runtime-registry-KIND``).
+
+    With ``turns``, a kind whose turns take time, on the ``WorkerLifecycle`` block.
 
     :return: the directory and the files written, relative to it.
     :raises NewKindError: a bad name, or a directory that exists and is not empty
@@ -96,7 +115,7 @@ def write_kind_package(kind: str, directory: Path | None = None) -> tuple[Path, 
         return _PLACEHOLDER.sub(lambda match: names[PLACEHOLDERS[match.group()]], text)
 
     written = []
-    for template_path, template in template_files():
+    for template_path, template in template_files(turns=turns):
         relative = Path(substitute(_RENAMED.get(template_path, template_path)))
         target = root / relative
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -117,7 +136,9 @@ def _minor_version() -> str:
 def new_kind(args: argparse.Namespace) -> int:
     """The ``new-kind`` command."""
     try:
-        root, written = write_kind_package(args.name, Path(args.directory) if args.directory else None)
+        root, written = write_kind_package(
+            args.name, Path(args.directory) if args.directory else None, turns=getattr(args, "turns", False)
+        )
     except NewKindError as exc:
         error(str(exc))
         return EXIT_USAGE

@@ -73,9 +73,9 @@ async def per_delta_overhead(count: int = 50_000) -> None:
     runtime = EmbeddedRuntime(settings, engines={**BUILTIN_ENGINES, "emitting": TurnEngine("emitting", emitting)})
     live = runtime.events.subscribe()
     live._queue = __import__("collections").deque(maxlen=count + 10)  # keep every delta for this measurement
-    worker = runtime.create_worker().worker.worker_id
+    worker = (await runtime.create_worker()).worker.worker_id
     started = time.perf_counter()
-    runtime.send_input(worker, "go")
+    await runtime.send_input(worker, "go")
     await done.wait()
     for event in live.take(up_to=2**62):
         _frame(event, "rt", stored=False)

@@ -122,13 +122,13 @@ def test_order_breaches_are_named(specs, problem):
 
 async def test_the_embedded_runtime_holds_to_the_contract_through_a_whole_life():
     runtime = EmbeddedRuntime(EmbeddedSettings(), event_start_id=1)
-    worker = runtime.create_worker(profile="builtin:echo").worker.worker_id
+    worker = (await runtime.create_worker(profile="builtin:echo")).worker.worker_id
     for text in ("one", "two"):
-        runtime.send_input(worker, text)
+        await runtime.send_input(worker, text)
         await asyncio.sleep(0)
         await asyncio.sleep(0)
-    runtime.send_input(worker, "three")
-    runtime.delete(worker)
+    await runtime.send_input(worker, "three")
+    await runtime.delete(worker)
     found = runtime.read_events(cursor=0, limit=100).events
     assert [problem for event in found for problem in data_problems(event)] == []
     assert order_problems(found) == []

@@ -84,10 +84,10 @@ async def filled_runtime(directory: Path, entries: int = ENTRIES) -> tuple[Embed
     profile ``p`` runs :data:`READER`.
     """
     runtime = await _runtime(directory, FILLER)
-    worker = runtime.create_worker().worker.worker_id
+    worker = (await runtime.create_worker()).worker.worker_id
     text = "x" * (ENTRY_CHARS - 8)
     for index in range(entries):
-        runtime.send_input(worker, f"{index:07d} {text}")
+        await runtime.send_input(worker, f"{index:07d} {text}")
         while runtime.get_worker(worker).status != "idle":
             await asyncio.sleep(0)
     await runtime.close()  # commits everything: the reads come from the file
@@ -130,7 +130,7 @@ async def measure(runtime: EmbeddedRuntime, worker: str) -> LagFigures:
     async def read_turn() -> None:
         nonlocal paged_total
         started = loop.time()
-        runtime.send_input(worker, "read")
+        await runtime.send_input(worker, "read")
         while runtime.get_worker(worker).status != "idle":
             await asyncio.sleep(0)
         paged_total = loop.time() - started

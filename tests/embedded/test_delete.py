@@ -131,18 +131,18 @@ async def test_a_deleted_workers_id_is_never_issued_again():
     runtime = EmbeddedRuntime(settings(max_workers=1))
     deleted = set()
     for _ in range(200):
-        worker_id = runtime.create_worker().worker.worker_id
+        worker_id = (await runtime.create_worker()).worker.worker_id
         assert worker_id not in deleted
-        runtime.delete(worker_id)
+        await runtime.delete(worker_id)
         deleted.add(worker_id)
 
 
 async def test_a_new_worker_gets_a_new_id_even_when_the_random_part_repeats(monkeypatch):
     runtime = EmbeddedRuntime(settings())
-    monkeypatch.setattr("runtime_registry.runtimes.embedded.runtime.secrets.token_hex", lambda n: "0" * (2 * n))
-    first = runtime.create_worker().worker.worker_id
-    runtime.delete(first)
-    assert runtime.create_worker().worker.worker_id != first
+    monkeypatch.setattr("registry_core.blocks.roster.secrets.token_hex", lambda n: "0" * (2 * n))
+    first = (await runtime.create_worker()).worker.worker_id
+    await runtime.delete(first)
+    assert (await runtime.create_worker()).worker.worker_id != first
 
 
 async def test_the_list_skips_deleted_workers_and_keeps_creation_order(registry):
@@ -227,11 +227,11 @@ async def test_a_cursor_the_runtime_did_not_issue_is_invalid(registry, forge):
 async def test_a_cursor_from_before_a_restart_is_invalid_even_with_the_same_serials():
     earlier = EmbeddedRuntime(settings(), worker_start_serial=100)
     for _ in range(3):
-        earlier.create_worker()
+        await earlier.create_worker()
     _, cursor = earlier.list_workers(limit=1)
     later = EmbeddedRuntime(settings(), worker_start_serial=100)
     for _ in range(3):
-        later.create_worker()
+        await later.create_worker()
     with pytest.raises(InvalidCursor):
         later.list_workers(limit=1, cursor=cursor)
 
@@ -248,20 +248,20 @@ async def test_a_cursor_of_another_runtime_is_invalid(registry):
 async def test_deleting_after_close_still_forgets_the_worker(registry):
     worker_id = await create(registry)
     await registry.provider(A).runtime.close()
-    registry.provider(A).runtime.delete(worker_id)
+    await registry.provider(A).runtime.delete(worker_id)
     with pytest.raises(UnknownWorker):
         registry.provider(A).runtime.get_worker(worker_id)
 
 
-def churned_bytes(cycles: int) -> int:
+async def churned_bytes(cycles: int) -> int:
     """Bytes a runtime keeps after ``cycles`` creates, each with an input, each deleted."""
     gc.collect()
     tracemalloc.start()
     runtime = EmbeddedRuntime(settings(max_workers=1, event_retention=50))
     for _ in range(cycles):
-        worker = runtime.create_worker().worker
+        worker = (await runtime.create_worker()).worker
         runtime.events.append("worker.output", worker.worker_id, {})
-        runtime.delete(worker.worker_id)
+        await runtime.delete(worker.worker_id)
     gc.collect()
     kept = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
@@ -269,16 +269,16 @@ def churned_bytes(cycles: int) -> int:
     return kept
 
 
-def test_creating_and_deleting_for_ever_keeps_memory_bounded():
+async def test_creating_and_deleting_for_ever_keeps_memory_bounded():
     # One index of event ids per worker ever created would add ~200 B a cycle: 800 KB here.
-    assert churned_bytes(5_000) - churned_bytes(1_000) < 50_000
+    assert await churned_bytes(5_000) - await churned_bytes(1_000) < 50_000
 
 
-def test_a_deleted_workers_events_leave_the_log_by_retention_as_before():
+async def test_a_deleted_workers_events_leave_the_log_by_retention_as_before():
     runtime = EmbeddedRuntime(settings(event_retention=3))
-    worker_id = runtime.create_worker().worker.worker_id
-    runtime.delete(worker_id)
-    kept = runtime.create_worker().worker.worker_id
+    worker_id = (await runtime.create_worker()).worker.worker_id
+    await runtime.delete(worker_id)
+    kept = (await runtime.create_worker()).worker.worker_id
     for _ in range(3):
         runtime.events.append("worker.output", kept, {})
     assert {event.worker_id for event in runtime.read_events(cursor=None, limit=10).events} == {kept}

@@ -48,10 +48,10 @@ async def test_an_engine_gets_the_history_the_input_and_the_profile():
         return TurnResult(f"reply {turn.number}")
 
     runtime = runtime_with(TurnEngine("remember", remember), model="m-1")
-    worker = runtime.create_worker().worker.worker_id
-    runtime.send_input(worker, "one")
+    worker = (await runtime.create_worker()).worker.worker_id
+    await runtime.send_input(worker, "one")
     await until_idle(runtime, worker)
-    runtime.send_input(worker, "two", role="system")
+    await runtime.send_input(worker, "two", role="system")
     await until_idle(runtime, worker)
     assert seen == [
         ([], "one", "user", 1, "m-1"),
@@ -64,8 +64,8 @@ async def test_a_reply_is_one_assistant_entry_and_one_output_event_and_usage_is_
         return TurnResult("the answer", TokenUsage(12, 3), "max_tokens")
 
     runtime = runtime_with(TurnEngine("answer", answer))
-    worker = runtime.create_worker().worker.worker_id
-    runtime.send_input(worker, "q")
+    worker = (await runtime.create_worker()).worker.worker_id
+    await runtime.send_input(worker, "q")
     await until_idle(runtime, worker)
     assert transcript_of(runtime, worker) == [("user", "q"), ("assistant", "the answer")]
     kinds = events_of(runtime, worker)
@@ -78,8 +78,8 @@ async def test_a_reply_is_one_assistant_entry_and_one_output_event_and_usage_is_
 
 async def test_usage_is_null_when_the_engine_reports_none():
     runtime = EmbeddedRuntime(EmbeddedSettings(default_profile="builtin:echo"), event_start_id=1)
-    worker = runtime.create_worker().worker.worker_id
-    runtime.send_input(worker, "x")
+    worker = (await runtime.create_worker()).worker.worker_id
+    await runtime.send_input(worker, "x")
     await until_idle(runtime, worker)
     assert events_of(runtime, worker)[-1] == (
         "worker.turn_completed",
@@ -93,15 +93,15 @@ async def test_a_typed_failure_becomes_turn_failed_with_its_code_and_the_input_s
         raise TurnFailed(code, "it did not work")
 
     runtime = runtime_with(TurnEngine("fail", fail))
-    worker = runtime.create_worker().worker.worker_id
-    runtime.send_input(worker, "q")
+    worker = (await runtime.create_worker()).worker.worker_id
+    await runtime.send_input(worker, "q")
     await until_idle(runtime, worker)
     assert events_of(runtime, worker)[-1] == (
         "worker.turn_failed",
         {"turn": 1, "code": code, "message": "it did not work"},
     )
     assert transcript_of(runtime, worker) == [("user", "q")]
-    runtime.send_input(worker, "again")  # idle and usable
+    await runtime.send_input(worker, "again")  # idle and usable
 
 
 def test_an_unknown_failure_code_is_refused_when_raised():
@@ -114,9 +114,9 @@ async def test_an_engine_bug_is_engine_error_without_its_text_and_is_logged(capl
         raise RuntimeError("secret /var/lib/thing")
 
     runtime = runtime_with(TurnEngine("buggy", buggy))
-    worker = runtime.create_worker().worker.worker_id
+    worker = (await runtime.create_worker()).worker.worker_id
     with caplog.at_level(logging.DEBUG):
-        runtime.send_input(worker, "q")
+        await runtime.send_input(worker, "q")
         await until_idle(runtime, worker)
     event = events_of(runtime, worker)[-1]
     assert event == (
@@ -134,8 +134,8 @@ async def test_an_engine_that_returns_something_else_is_engine_error():
         return "just a string"
 
     runtime = runtime_with(TurnEngine("wrong", wrong))  # type: ignore[arg-type]
-    worker = runtime.create_worker().worker.worker_id
-    runtime.send_input(worker, "q")
+    worker = (await runtime.create_worker()).worker.worker_id
+    await runtime.send_input(worker, "q")
     await until_idle(runtime, worker)
     assert events_of(runtime, worker)[-1][1]["code"] == "engine_error"
 
@@ -152,8 +152,8 @@ async def test_a_turn_longer_than_max_turn_seconds_is_turn_timeout_and_its_engin
         return TurnResult("late")
 
     runtime = runtime_with(TurnEngine("slow", slow), max_turn_seconds=0.05)
-    worker = runtime.create_worker().worker.worker_id
-    runtime.send_input(worker, "q")
+    worker = (await runtime.create_worker()).worker.worker_id
+    await runtime.send_input(worker, "q")
     await until_idle(runtime, worker)
     assert events_of(runtime, worker)[-1][1]["code"] == "turn_timeout"
     assert cancelled.is_set()
@@ -175,13 +175,13 @@ async def test_cancel_stop_delete_and_close_cancel_the_engine_at_its_await_and_a
         return TurnResult("never")
 
     runtime = runtime_with(TurnEngine("waits", waits))
-    worker = runtime.create_worker().worker.worker_id
-    runtime.send_input(worker, "q")
+    worker = (await runtime.create_worker()).worker.worker_id
+    await runtime.send_input(worker, "q")
     await asyncio.wait_for(started.wait(), 1)
     if action == "close":
         await runtime.close()
     else:
-        getattr(runtime, action)(worker)
+        await getattr(runtime, action)(worker)
     await asyncio.wait_for(cancelled.wait(), 1)
     if action != "delete":
         assert transcript_of(runtime, worker) == [("user", "q")]
@@ -195,10 +195,10 @@ async def test_a_cancelled_engine_that_swallows_the_cancel_still_writes_nothing(
         return TurnResult("late reply")
 
     runtime = runtime_with(TurnEngine("stubborn", stubborn))
-    worker = runtime.create_worker().worker.worker_id
-    runtime.send_input(worker, "q")
+    worker = (await runtime.create_worker()).worker.worker_id
+    await runtime.send_input(worker, "q")
     await asyncio.sleep(0.01)
-    runtime.cancel(worker)
+    await runtime.cancel(worker)
     await asyncio.sleep(0.05)
     assert transcript_of(runtime, worker) == [("user", "q")]
     assert [t for t, _ in events_of(runtime, worker)][-1] == "worker.turn_cancelled"

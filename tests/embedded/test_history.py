@@ -7,10 +7,10 @@ import json
 import pytest
 
 from registry_core import TurnEngine, TurnResult
+from registry_core.blocks import Transcript
 from runtime_registry.runtimes.embedded import EmbeddedRuntime, EmbeddedSettings, ProfileSettings
 from runtime_registry.runtimes.embedded.builtin_engines import BUILTIN_ENGINES
 from runtime_registry.runtimes.embedded.history import PAGE_ENTRIES, read_history, read_history_now
-from runtime_registry.runtimes.embedded.transcript import Transcript
 
 from .history_lag import ENTRIES, filled_runtime, measure
 from .test_turns_always_end import until_idle
@@ -74,9 +74,9 @@ async def test_an_engine_is_given_the_history_within_its_profiles_budget():
         default_profile="p",
     )
     runtime = EmbeddedRuntime(settings, engines={**BUILTIN_ENGINES, "remember": TurnEngine("remember", remember)})
-    worker = runtime.create_worker().worker.worker_id
+    worker = (await runtime.create_worker()).worker.worker_id
     for text in ("first-----", "second----", "third-----"):
-        runtime.send_input(worker, text)
+        await runtime.send_input(worker, text)
         await until_idle(runtime, worker)
     assert seen == [[], ["first-----", "r" * 10], ["second----", "r" * 10]]
     # The transcript itself keeps everything.

@@ -38,9 +38,9 @@ def drain(subscription) -> list:
 async def test_deltas_are_coalesced_to_the_configured_rate_and_lose_no_text():
     runtime = runtime_for(streaming(pieces=100, gap=0.002), rate=20)
     live = runtime.events.subscribe()
-    worker = runtime.create_worker().worker.worker_id
+    worker = (await runtime.create_worker()).worker.worker_id
     started = asyncio.get_running_loop().time()
-    runtime.send_input(worker, "go")
+    await runtime.send_input(worker, "go")
     await until_idle(runtime, worker)
     elapsed = asyncio.get_running_loop().time() - started
     deltas = [e for e in drain(live) if e.type == "worker.output_delta"]
@@ -60,8 +60,8 @@ async def test_a_piece_after_a_quiet_spell_goes_out_at_once():
 
     runtime = runtime_for(TurnEngine("once", run), rate=1)  # one per second: a trailing delta would wait
     live = runtime.events.subscribe()
-    worker = runtime.create_worker().worker.worker_id
-    runtime.send_input(worker, "go")
+    worker = (await runtime.create_worker()).worker.worker_id
+    await runtime.send_input(worker, "go")
     await asyncio.sleep(0.01)
     assert [e.data["text"] for e in drain(live) if e.type == "worker.output_delta"] == ["first"]
     gate.set()
@@ -71,8 +71,8 @@ async def test_a_piece_after_a_quiet_spell_goes_out_at_once():
 async def test_deltas_come_before_the_output_event_and_carry_the_id_of_the_stored_event_they_follow():
     runtime = runtime_for(streaming(pieces=5, gap=0.001), rate=1000)
     live = runtime.events.subscribe()
-    worker = runtime.create_worker().worker.worker_id
-    runtime.send_input(worker, "go")
+    worker = (await runtime.create_worker()).worker.worker_id
+    await runtime.send_input(worker, "go")
     await until_idle(runtime, worker)
     stored = runtime.read_events(cursor=None, limit=100).events
     output_id = next(e.id for e in stored if e.type == "worker.output")
@@ -84,9 +84,9 @@ async def test_deltas_come_before_the_output_event_and_carry_the_id_of_the_store
 async def test_deltas_are_never_stored_so_a_long_reply_cannot_push_state_events_out_of_retention():
     runtime = runtime_for(streaming(pieces=300, gap=0), rate=1000, retention=20)
     live = runtime.events.subscribe()
-    quiet = runtime.create_worker().worker.worker_id  # its worker.created must survive the long reply
-    worker = runtime.create_worker().worker.worker_id
-    runtime.send_input(worker, "go")
+    quiet = (await runtime.create_worker()).worker.worker_id  # its worker.created must survive the long reply
+    worker = (await runtime.create_worker()).worker.worker_id
+    await runtime.send_input(worker, "go")
     await until_idle(runtime, worker)
     assert any(e.type == "worker.output_delta" for e in drain(live))
     assert all(t != "worker.output_delta" for t, _ in events_of(runtime, worker))
@@ -108,10 +108,10 @@ async def test_a_cancelled_turn_publishes_no_more_deltas():
 
     runtime = runtime_for(TurnEngine("cut", run), rate=1)
     live = runtime.events.subscribe()
-    worker = runtime.create_worker().worker.worker_id
-    runtime.send_input(worker, "go")
+    worker = (await runtime.create_worker()).worker.worker_id
+    await runtime.send_input(worker, "go")
     await asyncio.sleep(0.01)
-    runtime.cancel(worker)
+    await runtime.cancel(worker)
     await asyncio.sleep(0.01)
     assert [e.data["text"] for e in drain(live) if e.type == "worker.output_delta"] == ["a"]
 

@@ -84,18 +84,49 @@ async def test_event_ids_continue_and_an_old_cursor_resumes_without_a_gap(tmp_pa
     await second.close()
 
 
-async def test_after_a_crash_no_event_or_worker_id_is_issued_again(tmp_path):
-    first = await started(tmp_path)
-    worker = await create(first)
-    _events, cursor = await all_events(first)
-    await first.close()
+def _as_if_crashed(tmp_path) -> None:
     # A run that ended without closing leaves the marker at 0 (the real-process
-    # SIGKILL test in tests/reliability/test_durable_process.py does it for real).
+    # SIGKILL tests in tests/reliability/test_durable_process.py do it for real).
     with sqlite3.connect(store_file(tmp_path)) as connection:
         connection.execute("UPDATE meta SET value = 0 WHERE key = 'closed_cleanly'")
     connection.close()
 
+
+async def test_after_a_crash_in_acknowledged_mode_events_stay_and_old_cursors_resume(tmp_path):
+    first = await started(tmp_path)
+    worker = await create(first)
+    events, _cursor = await all_events(first)
+    middle = events[0].id  # a cursor from before the crash, with events after it
+    await send(first, worker)
+    await until_idle(first, worker)
+    later, _ = await all_events(first, middle)
+    await first.close()
+    _as_if_crashed(tmp_path)
+
     second = await started(tmp_path)
+    assert (await second.get_worker(worker)).worker_id == worker  # workers and transcripts come back
+    kept, last = await all_events(second)
+    seen = events + later
+    assert kept[: len(seen)] == seen  # every event a reader saw is still there
+    resumed, _ = await all_events(second, middle)
+    assert resumed[: len(later)] == later  # an old cursor resumes: no gap, no repeat
+    assert (await second.read_events(cursor=0, limit=1)).events[0] == events[0]  # cursor=0 keeps its meaning
+    newer = await create(second)
+    fresh, _ = await all_events(second, last)
+    assert fresh[0].id == last + 1 and fresh[0].worker_id == newer  # ids continue from the file
+    assert newer > worker  # worker ids (their serials) moved up past anything the crashed run could issue
+    await second.close()
+
+
+async def test_after_a_crash_in_batched_mode_no_event_or_worker_id_is_issued_again(tmp_path):
+    settings = durable_settings(Durability.BATCHED)
+    first = await started(tmp_path, settings)
+    worker = await create(first)
+    _events, cursor = await all_events(first)
+    await first.close()
+    _as_if_crashed(tmp_path)
+
+    second = await started(tmp_path, settings)
     assert (await second.get_worker(worker)).worker_id == worker  # workers and transcripts come back
     assert (await second.read_events(cursor=None, limit=10)).events == ()  # the event window starts over
     with pytest.raises(CursorExpired):
@@ -106,7 +137,7 @@ async def test_after_a_crash_no_event_or_worker_id_is_issued_again(tmp_path):
     assert newer > worker  # worker ids (their serials) moved up past anything the crashed run could issue
     await second.close()
 
-    third = await started(tmp_path)  # a clean close again: ids continue from here
+    third = await started(tmp_path, settings)  # a clean close again: ids continue from here
     assert [e.id for e in (await all_events(third))[0]] == [e.id for e in fresh]
     await third.close()
 
@@ -192,7 +223,8 @@ async def test_the_file_keeps_only_the_retained_events(tmp_path):
     with sqlite3.connect(store_file(tmp_path)) as connection:
         ids = [row[0] for row in connection.execute("SELECT id FROM events ORDER BY id")]
     connection.close()
-    assert ids == list(range(last - 9, last + 1))
+    # The newest events a reader saw are there (later ones, committed at close, too).
+    assert ids == list(range(ids[-1] - 9, ids[-1] + 1)) and last in ids
     reopened = await started(tmp_path, settings)
     events, _ = await all_events(reopened)
     assert [e.id for e in events] == ids

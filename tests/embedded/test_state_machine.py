@@ -55,7 +55,7 @@ class EmbeddedRuntimeMachine(RuleBasedStateMachine):
 
         async def run():
             try:
-                return operation()
+                return await operation()
             finally:
                 for _ in range(100):
                     if not any(
@@ -83,7 +83,7 @@ class EmbeddedRuntimeMachine(RuleBasedStateMachine):
         elif len(model.entries) + 2 > MAX_ENTRIES:
             expected = CapacityExceeded
         try:
-            sequence, _ = self.call(lambda: self.runtime.send_input(worker_id, content))
+            sequence = self.call(lambda: self.runtime.send_input(worker_id, content)).sequence
         except (WorkerStopped, WorkerBusy, CapacityExceeded) as error:
             assert type(error) is expected
             return
@@ -98,7 +98,7 @@ class EmbeddedRuntimeMachine(RuleBasedStateMachine):
     def cancel(self, worker_id: str) -> None:
         model = self.model[worker_id]
         try:
-            changed = self.call(lambda: self.runtime.cancel(worker_id))
+            changed = self.call(lambda: self.runtime.cancel(worker_id)).changed
         except WorkerStopped:
             assert model.status == "stopped"
             return
@@ -108,7 +108,7 @@ class EmbeddedRuntimeMachine(RuleBasedStateMachine):
     @rule(worker_id=workers)
     def stop(self, worker_id: str) -> None:
         model = self.model[worker_id]
-        assert self.call(lambda: self.runtime.stop(worker_id)) == (model.status != "stopped")
+        assert self.call(lambda: self.runtime.stop(worker_id)).changed == (model.status != "stopped")
         model.status = "stopped"
 
     @invariant()

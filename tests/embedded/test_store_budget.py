@@ -38,7 +38,7 @@ async def test_input_beyond_the_budget_is_capacity_exceeded_and_leaves_no_trace(
         accepted = await _fill(registry, worker_id)
         assert accepted == 5  # 5 × 2 × ~9.1 KB fit in 100 KB; a sixth turn would not
         runtime = _runtime(registry)
-        assert runtime.budget.used <= BUDGET
+        assert runtime.store.budget.used <= BUDGET
         worker = await registry.get_worker(A, worker_id)
         assert worker.transcript_length == 2 * accepted and worker.status == "idle"
         assert (await event_types(registry, worker_id)).count("worker.input_accepted") == accepted
@@ -60,7 +60,7 @@ async def test_deleting_a_worker_frees_what_it_held():
         await send(registry, second, CONTENT)
         await until_idle(registry, second)
         await registry.delete_worker(A, second)
-        assert _runtime(registry).budget.used == 0  # every byte charged was given back
+        assert _runtime(registry).store.budget.used == 0  # every byte charged was given back
     finally:
         await registry.close()
 
@@ -71,13 +71,13 @@ async def test_a_reply_is_reserved_when_its_input_is_accepted_and_given_back_on_
         holding = await create(registry, "hold")
         other = await create(registry, "echo-now")
         runtime = _runtime(registry)
-        base = runtime.budget.used
+        base = runtime.store.budget.used
         await send(registry, holding, CONTENT)
-        charged = runtime.budget.used - base
-        assert runtime.budget.reserved(holding) == charged // 2  # the reply's entry, the same size as the input's
+        charged = runtime.store.budget.used - base
+        assert runtime.store.budget.reserved(holding) == charged // 2  # the reply's entry, the same size as the input's
         await registry.cancel_worker(A, holding)
-        assert runtime.budget.reserved(holding) == 0
-        assert runtime.budget.used - base == charged // 2
+        assert runtime.store.budget.reserved(holding) == 0
+        assert runtime.store.budget.used - base == charged // 2
         # Reservations count against the budget: held replies cannot be overrun.
         for _ in range(20):
             try:
@@ -85,7 +85,7 @@ async def test_a_reply_is_reserved_when_its_input_is_accepted_and_given_back_on_
             except CapacityExceeded:
                 break
             await until_idle(registry, other)
-        assert runtime.budget.used <= BUDGET
+        assert runtime.store.budget.used <= BUDGET
     finally:
         await registry.close()
 
@@ -96,7 +96,7 @@ async def test_a_stopped_turn_gives_its_reservation_back():
         worker_id = await create(registry, "hold")
         await send(registry, worker_id, CONTENT)
         await registry.stop_worker(A, worker_id)
-        assert _runtime(registry).budget.reserved(worker_id) == 0
+        assert _runtime(registry).store.budget.reserved(worker_id) == 0
     finally:
         await registry.close()
 

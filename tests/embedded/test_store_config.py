@@ -18,8 +18,8 @@ from runtime_registry.host import (
     parse_config,
 )
 from runtime_registry.plugins.embedded import EmbeddedProvider
+from runtime_registry.runtimes.embedded.memory_store import MemoryStore
 from runtime_registry.runtimes.embedded.sqlite_store import SQLiteStore
-from runtime_registry.runtimes.embedded.store import MemoryStore
 
 RUNTIME = "backend-internal"
 

@@ -59,8 +59,8 @@ def runtime_for(engine: TurnEngine, tools=("clock", "boom", "sleepy", "add"), **
 async def run_one_turn(
     runtime: EmbeddedRuntime, capabilities=("tool:clock", "tool:boom", "tool:sleepy", "tool:add")
 ) -> str:
-    worker = runtime.create_worker(capabilities=list(capabilities)).worker.worker_id
-    runtime.send_input(worker, "go")
+    worker = (await runtime.create_worker(capabilities=list(capabilities))).worker.worker_id
+    await runtime.send_input(worker, "go")
     await until_idle(runtime, worker)
     return worker
 
@@ -149,25 +149,25 @@ async def test_a_round_without_room_in_the_transcript_fails_the_turn_with_transc
     )
     engine = scripted([[ToolCall("a", "clock", {}), ToolCall("b", "clock", {})]])
     runtime = EmbeddedRuntime(settings, engines={**BUILTIN_ENGINES, "scripted": engine}, tools=TOOLS)
-    worker = runtime.create_worker(capabilities=["tool:clock"]).worker.worker_id
-    runtime.send_input(worker, "go")
+    worker = (await runtime.create_worker(capabilities=["tool:clock"])).worker.worker_id
+    await runtime.send_input(worker, "go")
     await until_idle(runtime, worker)
     assert events_of(runtime, worker)[-1][1]["code"] == "transcript_full"
     assert [role for role, _ in transcript_of(runtime, worker)] == ["user"]
 
 
-def test_asking_for_a_tool_the_profile_does_not_allow_is_invalid_request_at_its_index():
+async def test_asking_for_a_tool_the_profile_does_not_allow_is_invalid_request_at_its_index():
     runtime = runtime_for(scripted([]), tools=["clock"])
     with pytest.raises(InvalidRequest) as caught:
-        runtime.create_worker(capabilities=["tool:clock", "tool:add", "admin"])
+        await runtime.create_worker(capabilities=["tool:clock", "tool:add", "admin"])
     assert [d["path"] for d in caught.value.details] == ["capabilities[1]", "capabilities[2]"]
     assert len(runtime) == 0
 
 
-def test_builtin_profiles_grant_no_tools():
+async def test_builtin_profiles_grant_no_tools():
     runtime = EmbeddedRuntime(EmbeddedSettings(), tools=TOOLS)
     with pytest.raises(InvalidRequest):
-        runtime.create_worker(profile="builtin:echo", capabilities=["tool:clock"])
+        await runtime.create_worker(profile="builtin:echo", capabilities=["tool:clock"])
 
 
 def test_a_profile_listing_a_tool_nobody_registered_is_a_config_error_at_its_index():
@@ -178,10 +178,10 @@ def test_a_profile_listing_a_tool_nobody_registered_is_a_config_error_at_its_ind
 
 async def test_a_turn_cancelled_while_a_tool_runs_cancels_the_tool_and_records_no_result():
     runtime = runtime_for(scripted([[ToolCall("c", "sleepy", {})]]))
-    worker = runtime.create_worker(capabilities=["tool:sleepy"]).worker.worker_id
-    runtime.send_input(worker, "go")
+    worker = (await runtime.create_worker(capabilities=["tool:sleepy"])).worker.worker_id
+    await runtime.send_input(worker, "go")
     await asyncio.sleep(0.01)
-    runtime.cancel(worker)
+    await runtime.cancel(worker)
     await asyncio.sleep(0.1)
     assert [role for role, _ in transcript_of(runtime, worker)] == ["user", "tool_call"]
 

@@ -6,7 +6,8 @@ import logging
 
 import pytest
 
-from runtime_registry.runtimes.embedded.transcript import ASSISTANT, Transcript
+from registry_core.blocks import Transcript
+from runtime_registry.runtimes.embedded.transcript import ASSISTANT
 
 from .conftest import A, create, event_types, send, until_idle
 

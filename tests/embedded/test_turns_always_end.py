@@ -58,9 +58,9 @@ def warnings_of(caplog: pytest.LogCaptureFixture) -> list[str]:
 async def one_failed_turn(engine: TurnEngine, caplog: pytest.LogCaptureFixture, **profile: object):
     """Run one turn of ``engine``; return (runtime, worker, the end event's data, the warning lines)."""
     runtime = runtime_with(engine, **profile)
-    worker = runtime.create_worker().worker.worker_id
+    worker = (await runtime.create_worker()).worker.worker_id
     with caplog.at_level(logging.WARNING, logger=LOGGER):
-        runtime.send_input(worker, "q")
+        await runtime.send_input(worker, "q")
         await until_idle(runtime, worker)
     ends = ends_of(runtime, worker)
     assert len(ends) == 1, ends
@@ -76,7 +76,7 @@ async def test_1_an_engine_raising_cancelled_error_itself_ends_its_turn_as_engin
     runtime, worker, data, lines = await one_failed_turn(TurnEngine("raises-cancel", raises_cancel), caplog)
     assert data == {"turn": 1, "code": "engine_error", "message": "the turn failed unexpectedly"}
     assert lines == [f"turn failed: runtime=rt-turns worker={worker} turn=1 code=engine_error cause=CancelledError"]
-    runtime.send_input(worker, "again")  # usable: no 409 busy
+    await runtime.send_input(worker, "again")  # usable: no 409 busy
 
 
 @pytest.mark.parametrize(
@@ -141,8 +141,8 @@ async def test_4_every_documented_stop_reason_is_reported(reason):
         return TurnResult("r", None, reason)
 
     runtime = runtime_with(TurnEngine("fine", fine))
-    worker = runtime.create_worker().worker.worker_id
-    runtime.send_input(worker, "q")
+    worker = (await runtime.create_worker()).worker.worker_id
+    await runtime.send_input(worker, "q")
     await until_idle(runtime, worker)
     assert events_of(runtime, worker)[-1] == (
         "worker.turn_completed",
@@ -166,11 +166,11 @@ async def test_5_an_engine_that_swallows_the_cancel_is_ended_at_the_limit_and_fe
         return TurnResult("late reply", TokenUsage(1, 1))
 
     runtime = runtime_with(TurnEngine("stubborn", stubborn), max_turn_seconds=0.1)
-    worker = runtime.create_worker().worker.worker_id
+    worker = (await runtime.create_worker()).worker.worker_id
     loop = asyncio.get_running_loop()
     started = loop.time()
     with caplog.at_level(logging.WARNING, logger=LOGGER):
-        runtime.send_input(worker, "q")
+        await runtime.send_input(worker, "q")
         await until_idle(runtime, worker)
     took = loop.time() - started
     assert took < 1.0  # ended at the 0.1 s limit, not whenever the engine chose
@@ -178,7 +178,7 @@ async def test_5_an_engine_that_swallows_the_cancel_is_ended_at_the_limit_and_fe
         ("worker.turn_failed", {"turn": 1, "code": "turn_timeout", "message": "the turn took longer than 0.1 seconds"})
     ]
     # The next turn runs while the old engine still does; the old one's late output is fenced off.
-    runtime.send_input(worker, "second")
+    await runtime.send_input(worker, "second")
     released.set()
     await asyncio.wait_for(finished.wait(), 1)
     await until_idle(runtime, worker)
@@ -203,8 +203,8 @@ async def test_5_close_does_not_wait_forever_for_an_engine_that_ignores_cancella
                 await done.wait()
 
     runtime = runtime_with(TurnEngine("deaf", deaf), max_turn_seconds=0.05)
-    worker = runtime.create_worker().worker.worker_id
-    runtime.send_input(worker, "q")
+    worker = (await runtime.create_worker()).worker.worker_id
+    await runtime.send_input(worker, "q")
     await until_idle(runtime, worker)
     async with asyncio.timeout(2):
         await runtime.close()
@@ -238,9 +238,9 @@ async def test_an_exception_text_never_reaches_the_log_above_debug(caplog):
         raise RuntimeError("https://upstream.example/v1 said {'secret': 'sk-123'}")
 
     runtime = runtime_with(TurnEngine("leaky", leaky))
-    worker = runtime.create_worker().worker.worker_id
+    worker = (await runtime.create_worker()).worker.worker_id
     with caplog.at_level(logging.DEBUG):
-        runtime.send_input(worker, "q")
+        await runtime.send_input(worker, "q")
         await until_idle(runtime, worker)
     above_debug = [r for r in caplog.records if r.levelno > logging.DEBUG]
     assert above_debug

@@ -29,14 +29,14 @@ def runtime(**profile: object) -> EmbeddedRuntime:
 
 
 async def turn(rt: EmbeddedRuntime, worker: str, text: str) -> None:
-    rt.send_input(worker, text)
+    await rt.send_input(worker, text)
     await until_idle(rt, worker)
 
 
 async def test_a_turn_streams_deltas_replies_once_and_reports_usage():
     rt = runtime()
     live = rt.events.subscribe()
-    worker = rt.create_worker().worker.worker_id
+    worker = (await rt.create_worker()).worker.worker_id
     await turn(rt, worker, "hello there")
     assert transcript_of(rt, worker) == [("user", "hello there"), ("assistant", "echo: hello there")]
     deltas = [e.data["text"] for e in live.take(up_to=2**62) if e.type == "worker.output_delta"]
@@ -49,7 +49,7 @@ async def test_a_turn_streams_deltas_replies_once_and_reports_usage():
 
 async def test_every_turn_replays_the_history_from_the_transcript_with_the_system_prompt_first(fake_llm_model):
     rt = runtime(system_prompt="be brief")
-    worker = rt.create_worker().worker.worker_id
+    worker = (await rt.create_worker()).worker.worker_id
     await turn(rt, worker, "one")
     await turn(rt, worker, "two")
     assert fake_llm_model.PROMPTS[-1] == [
@@ -62,7 +62,7 @@ async def test_every_turn_replays_the_history_from_the_transcript_with_the_syste
 
 async def test_tool_calls_are_run_recorded_and_replayed_in_later_turns(fake_llm_model):
     rt = runtime(tools=["clock"])
-    worker = rt.create_worker(capabilities=["tool:clock"]).worker.worker_id
+    worker = (await rt.create_worker(capabilities=["tool:clock"])).worker.worker_id
     await turn(rt, worker, "tool:clock")
     roles = [role for role, _ in transcript_of(rt, worker)]
     assert roles == ["user", "tool_call", "tool_result", "assistant"]
@@ -76,7 +76,7 @@ async def test_tool_calls_are_run_recorded_and_replayed_in_later_turns(fake_llm_
 
 async def test_a_model_that_calls_tools_for_ever_stops_at_max_tool_rounds():
     rt = runtime(tools=["clock"], max_tool_rounds=2)
-    worker = rt.create_worker(capabilities=["tool:clock"]).worker.worker_id
+    worker = (await rt.create_worker(capabilities=["tool:clock"])).worker.worker_id
     await turn(rt, worker, "tools-forever")
     assert events_of(rt, worker)[-1][1]["code"] == "tool_round_limit"
 
@@ -87,7 +87,7 @@ async def test_a_model_that_calls_tools_for_ever_stops_at_max_tool_rounds():
 )
 async def test_upstream_failures_become_typed_codes_without_the_upstream_body(text, code):
     rt = runtime()
-    worker = rt.create_worker().worker.worker_id
+    worker = (await rt.create_worker()).worker.worker_id
     await turn(rt, worker, text)
     kind, data = events_of(rt, worker)[-1]
     assert (kind, data["code"]) == ("worker.turn_failed", code)
@@ -98,7 +98,7 @@ async def test_upstream_failures_become_typed_codes_without_the_upstream_body(te
 
 async def test_a_slow_model_is_cut_off_at_max_turn_seconds():
     rt = runtime(max_turn_seconds=0.2)
-    worker = rt.create_worker().worker.worker_id
+    worker = (await rt.create_worker()).worker.worker_id
     await turn(rt, worker, "slow")
     assert events_of(rt, worker)[-1][1]["code"] == "turn_timeout"
     assert transcript_of(rt, worker) == [("user", "slow")]
@@ -106,10 +106,10 @@ async def test_a_slow_model_is_cut_off_at_max_turn_seconds():
 
 async def test_cancel_during_a_stream_adds_no_assistant_entry():
     rt = runtime()
-    worker = rt.create_worker().worker.worker_id
-    rt.send_input(worker, "slow")
+    worker = (await rt.create_worker()).worker.worker_id
+    await rt.send_input(worker, "slow")
     await asyncio.sleep(0.1)
-    assert rt.cancel(worker)
+    assert (await rt.cancel(worker)).changed
     await asyncio.sleep(0.05)
     assert transcript_of(rt, worker) == [("user", "slow")]
     assert events_of(rt, worker)[-1][0] == "worker.turn_cancelled"
@@ -118,14 +118,14 @@ async def test_cancel_during_a_stream_adds_no_assistant_entry():
 async def test_the_key_comes_from_key_env_explicitly(fake_llm_model, monkeypatch):
     monkeypatch.setenv("FAKE_KEY_FOR_TEST", "k-123")
     rt = runtime(key_env="FAKE_KEY_FOR_TEST")
-    worker = rt.create_worker().worker.worker_id
+    worker = (await rt.create_worker()).worker.worker_id
     await turn(rt, worker, "hi")
     assert fake_llm_model.KEYS[-1] == "k-123"
 
 
 async def test_a_model_that_needs_a_key_and_has_none_fails_with_provider_auth():
     rt = runtime(key_env=None)  # the fake model needs a key, and llm's key store is isolated
-    worker = rt.create_worker().worker.worker_id
+    worker = (await rt.create_worker()).worker.worker_id
     await turn(rt, worker, "hi")
     assert events_of(rt, worker)[-1][1]["code"] == "provider_auth"
 
@@ -136,7 +136,7 @@ async def test_a_key_stored_in_the_operators_llm_directory_is_never_used(tmp_pat
     (tmp_path / "keys.json").write_text(json.dumps({"fake": "stored-key"}))
     monkeypatch.setenv("LLM_USER_PATH", str(tmp_path))
     rt = runtime(key_env=None)
-    worker = rt.create_worker().worker.worker_id
+    worker = (await rt.create_worker()).worker.worker_id
     await turn(rt, worker, "hi")
     assert events_of(rt, worker)[-1][1]["code"] == "provider_auth"
     assert "stored-key" not in fake_llm_model.KEYS

@@ -60,14 +60,14 @@ async def until_idle(rt: EmbeddedRuntime, worker: str, seconds: float = 10) -> N
 
 
 async def turn(rt: EmbeddedRuntime, worker: str, text: str) -> None:
-    rt.send_input(worker, text)
+    await rt.send_input(worker, text)
     await until_idle(rt, worker)
 
 
 async def test_history_system_prompt_key_and_options_reach_the_server(server, monkeypatch):
     monkeypatch.setenv("LOCAL_TEST_KEY", "sk-local-test")
     rt = runtime(server, system_prompt="be brief", options={"temperature": 0.25})
-    worker = rt.create_worker().worker.worker_id
+    worker = (await rt.create_worker()).worker.worker_id
     await turn(rt, worker, "one")
     await turn(rt, worker, "two")
     sent = server.observed.requests[-1]
@@ -84,7 +84,7 @@ async def test_history_system_prompt_key_and_options_reach_the_server(server, mo
 async def test_a_streamed_answer_becomes_deltas_one_reply_and_usage(server):
     rt = runtime(server)
     live = rt.events.subscribe()
-    worker = rt.create_worker().worker.worker_id
+    worker = (await rt.create_worker()).worker.worker_id
     await turn(rt, worker, "hello local model")
     assert transcript_of(rt, worker)[-1] == ("assistant", "echo: hello local model")
     deltas = [e.data["text"] for e in live.take(up_to=2**62) if e.type == "worker.output_delta"]
@@ -97,7 +97,7 @@ async def test_a_streamed_answer_becomes_deltas_one_reply_and_usage(server):
 
 async def test_a_tool_call_streamed_by_the_server_is_run_and_answered(server):
     rt = runtime(server, tools=["clock"])
-    worker = rt.create_worker(capabilities=["tool:clock"]).worker.worker_id
+    worker = (await rt.create_worker(capabilities=["tool:clock"])).worker.worker_id
     await turn(rt, worker, "tool:clock")
     assert [role for role, _ in transcript_of(rt, worker)] == ["user", "tool_call", "tool_result", "assistant"]
     assert transcript_of(rt, worker)[-1][1].startswith("the tool said 20")
@@ -112,7 +112,7 @@ async def test_a_tool_call_streamed_by_the_server_is_run_and_answered(server):
 )
 async def test_error_answers_become_typed_codes_at_once_without_retries_or_the_body(server, status, code):
     rt = runtime(server)
-    worker = rt.create_worker().worker.worker_id
+    worker = (await rt.create_worker()).worker.worker_id
     started = time.monotonic()
     await turn(rt, worker, f"status:{status}")
     kind, data = events_of(rt, worker)[-1]
@@ -129,7 +129,7 @@ async def test_an_unreachable_server_is_provider_error_naming_no_endpoint():
         base_url = f"http://127.0.0.1:{free_port()}/v1"
 
     rt = runtime(Nowhere)
-    worker = rt.create_worker().worker.worker_id
+    worker = (await rt.create_worker()).worker.worker_id
     await turn(rt, worker, "hi")
     kind, data = events_of(rt, worker)[-1]
     assert (kind, data["code"]) == ("worker.turn_failed", "provider_error")
@@ -140,8 +140,8 @@ async def test_an_unreachable_server_is_provider_error_naming_no_endpoint():
 async def test_cancel_stop_delete_and_shutdown_close_the_upstream_stream_within_a_second(server, action):
     rt = runtime(server)
     live = rt.events.subscribe()
-    worker = rt.create_worker().worker.worker_id
-    rt.send_input(worker, "slow")
+    worker = (await rt.create_worker()).worker.worker_id
+    await rt.send_input(worker, "slow")
     async with asyncio.timeout(5):  # the stream is flowing: a delta has arrived
         while not any(e.type == "worker.output_delta" for e in live.take(up_to=2**62)):
             await asyncio.sleep(0.01)
@@ -149,7 +149,7 @@ async def test_cancel_stop_delete_and_shutdown_close_the_upstream_stream_within_
     if action == "close":
         await rt.close()
     else:
-        getattr(rt, action)(worker)
+        await getattr(rt, action)(worker)
     assert await asyncio.to_thread(server.observed.disconnected.wait, 1.0), "the server still streams"
     assert server.observed.disconnects[-1] - acted < 1.0
     if action in ("cancel", "stop", "close"):
@@ -158,7 +158,7 @@ async def test_cancel_stop_delete_and_shutdown_close_the_upstream_stream_within_
 
 async def test_a_slow_stream_past_max_turn_seconds_is_turn_timeout_and_is_closed(server):
     rt = runtime(server, max_turn_seconds=0.5)
-    worker = rt.create_worker().worker.worker_id
+    worker = (await rt.create_worker()).worker.worker_id
     await turn(rt, worker, "slow")
     assert events_of(rt, worker)[-1][1]["code"] == "turn_timeout"
     assert await asyncio.to_thread(server.observed.disconnected.wait, 1.0)
@@ -166,7 +166,7 @@ async def test_a_slow_stream_past_max_turn_seconds_is_turn_timeout_and_is_closed
 
 async def test_no_log_line_above_debug_names_the_endpoint_or_the_upstream_body(server, caplog):
     rt = runtime(server)
-    worker = rt.create_worker().worker.worker_id
+    worker = (await rt.create_worker()).worker.worker_id
     with caplog.at_level(logging.INFO):
         await turn(rt, worker, "hello")
         await turn(rt, worker, "status:500")

@@ -40,9 +40,13 @@ async def registry():
 
 
 async def run_turn(registry, worker: str, text: str) -> None:
-    await registry.send_input(R, worker, InputRequest(InputContent(text)))
+    """Send ``text`` and wait for the turn's end event (the feed shows it once committed, decision 0111)."""
+    accepted = await registry.send_input(R, worker, InputRequest(InputContent(text)))
+    ends = {"worker.turn_completed", "worker.turn_failed", "worker.turn_cancelled"}
     async with asyncio.timeout(5):
-        while (await registry.get_worker(R, worker)).status != "idle":
+        while not any(
+            e.type in ends for e in (await registry.read_events(R, worker_id=worker, cursor=accepted.event_id)).events
+        ):
             await asyncio.sleep(0.005)
 
 

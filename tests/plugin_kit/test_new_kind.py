@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -91,3 +92,33 @@ def test_once_installed_check_config_accepts_a_runtime_of_the_kind(installed_pyt
     checked = run_cli(installed_python, "check-config", str(config), cwd=tmp_path)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "notes (field-notes)" in checked.stdout
+
+
+def test_new_kind_turns_writes_a_slow_kind_whose_busy_and_cancel_checks_run(tmp_path):
+    root = tmp_path / "slow"
+    assert main(["new-kind", "slow-notes", str(root), "--turns"]) == 0
+    provider = (root / "src" / "slow_notes_runtime" / "provider.py").read_text()
+    assert "WorkerLifecycle" in provider and len(provider.splitlines()) < 120
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST")}
+    env["PYTHONPATH"] = str(root / "src")
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert " passed" in result.stdout and "failed" not in result.stdout
+    # Nothing skips: the slow turn runs the busy and cancel checks (only a kind with every capability
+    # true would skip the false-capability check).
+    skipped = [line for line in result.stdout.splitlines() if line.startswith("SKIPPED")]
+    assert all("every capability is true" in line for line in skipped), skipped
+    assert "slow_turn_request" not in result.stdout
+
+
+def test_new_kind_without_turns_writes_no_file_of_the_turns_overlay(tmp_path):
+    assert main(["new-kind", "notes", str(tmp_path / "plain")]) == 0
+    assert not (tmp_path / "plain" / "turns").exists()
+    assert "WorkerLifecycle" not in (tmp_path / "plain" / "src" / "notes_runtime" / "provider.py").read_text()

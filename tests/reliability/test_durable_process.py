@@ -30,6 +30,9 @@ WORKERS = 100
 INPUTS_PER_WORKER = 10
 #: Event ids the killed server answered with (reset by each test that kills one).
 ANSWERED_EVENT_IDS: list[int] = []
+#: Event ids a reader polling the killed server saw, and the cursors it was given (reset likewise).
+SEEN_EVENT_IDS: list[int] = []
+SEEN_CURSORS: list[int] = []
 #: Scheduling slack on a loaded 2-core machine, on top of the batched mode's stated 50 ms.
 SLACK_SECONDS = 0.5
 
@@ -61,15 +64,32 @@ async def feed(api: LoadClient, worker_id: str, answered: dict[str, tuple[int, f
             await asyncio.sleep(0.001)
 
 
+async def poll(api: LoadClient, stop: asyncio.Event) -> None:
+    """Read the event feed as a client would, recording every id seen and every cursor given."""
+    cursor = 0
+    while not stop.is_set():
+        try:
+            reply = await api.get(f"{RUNTIME}/events", {"cursor": cursor, "limit": 200})
+        except (OSError, asyncio.IncompleteReadError, ConnectionError):
+            return  # the server was killed
+        page = reply.json()
+        SEEN_EVENT_IDS.extend(event["id"] for event in page["events"])
+        cursor = page["next_cursor"]
+        SEEN_CURSORS.append(cursor)
+        if not page["events"]:
+            await asyncio.sleep(0.002)
+
+
 async def load_until_killed(
     base_url: str, server, kill_after: int
 ) -> tuple[list[str], dict[str, tuple[int, float]], float]:
-    """Create the workers, feed them, SIGKILL the server once ``kill_after`` inputs were answered."""
+    """Create the workers, feed them while a reader polls, SIGKILL the server once ``kill_after`` inputs were answered."""
     answered: dict[str, tuple[int, float]] = {}
     stop = asyncio.Event()
     async with LoadClient(base_url, connections=32) as api:
         workers = await create_workers(api)
         feeders = [asyncio.create_task(feed(api, worker, answered, stop)) for worker in workers]
+        feeders.append(asyncio.create_task(poll(api, stop)))
         while len(answered) < kill_after and not all(task.done() for task in feeders):
             await asyncio.sleep(0.0005)
         killed_at = time.monotonic()
@@ -119,9 +139,21 @@ def check_consistent(transcripts: dict[str, list[dict]], events: list[dict]) -> 
     assert ids == list(range(ids[0], ids[0] + len(ids))) if ids else True, "retained event ids have a gap"
 
 
-@pytest.mark.parametrize("durability", ["acknowledged", "batched"])
-def test_sigkill_under_load_loses_nothing_answered(tmp_path, durability):
+async def resume(base_url: str, cursor: int) -> list[dict]:
+    """The first page after a cursor from before the kill."""
+    async with LoadClient(base_url, connections=1) as api:
+        reply = await api.get(f"{RUNTIME}/events", {"cursor": cursor, "limit": 10})
+        assert reply.status == 200, reply.json()
+        return reply.json()["events"]
+
+
+@pytest.mark.parametrize(
+    "durability, run", [("acknowledged", 1), ("acknowledged", 2), ("acknowledged", 3), ("batched", 1)]
+)
+def test_sigkill_under_load_loses_nothing_answered(tmp_path, durability, run):
     ANSWERED_EVENT_IDS.clear()
+    SEEN_EVENT_IDS.clear()
+    SEEN_CURSORS.clear()
     seed = random.randrange(1_000_000)
     kill_after = random.Random(seed).randrange(50, WORKERS * INPUTS_PER_WORKER - 50)
     print(f"seed {seed}: SIGKILL after {kill_after} answered inputs ({durability})")
@@ -130,6 +162,8 @@ def test_sigkill_under_load_loses_nothing_answered(tmp_path, durability):
         workers, answered, killed_at = asyncio.run(load_until_killed(first.base_url, first, kill_after))
     with running_server(config, log=tmp_path / "second.log") as second:
         transcripts, events = asyncio.run(read_back(second.base_url, workers))
+        cursors = SEEN_CURSORS[-3:] if durability == "acknowledged" else []
+        resumed = {cursor: asyncio.run(resume(second.base_url, cursor)) for cursor in cursors}
 
     if durability == "acknowledged":
         assert set(transcripts) == set(workers), "a worker whose create was answered is missing"
@@ -142,14 +176,25 @@ def test_sigkill_under_load_loses_nothing_answered(tmp_path, durability):
     assert not missing, f"{len(missing)} answered inputs are missing after the restart: {missing[:5]}"
     assert all(held[content] == sequence for content, (sequence, _) in must_hold.items())
     check_consistent(transcripts, events)
-    # After a crash no event id is issued again: the new run's ids are above every id the killed one answered with.
-    assert all(event["id"] > max(ANSWERED_EVENT_IDS) for event in events)
+    ids = {event["id"] for event in events}
+    if durability == "acknowledged":
+        # Readers saw only committed events (decision 0111): every id answered or seen is in the log,
+        # and a cursor from before the kill resumes right after itself, without a gap.
+        assert not set(ANSWERED_EVENT_IDS) - ids, "an answered event id is missing after the restart"
+        assert not set(SEEN_EVENT_IDS) - ids, "an event a reader saw is missing after the restart"
+        for cursor, page in resumed.items():
+            assert not page or page[0]["id"] == cursor + 1, f"cursor {cursor} resumed at {page[0]['id']}"
+    else:
+        # After a crash in batched mode no event id is issued again: the new run's ids are above every
+        # id the killed one answered with.
+        assert all(event["id"] > max(ANSWERED_EVENT_IDS) for event in events)
     # Workers that were in a turn at the kill came back idle, each with its interrupted turn said.
     interrupted = [event for event in events if event["type"] == "worker.turn_interrupted"]
     assert all(event["data"]["reason"] == "restart" for event in interrupted)
     lost = len(answered) - sum(content in held for content in answered)
     print(
-        f"answered {len(answered)}, present {len(answered) - lost}, lost {lost}, interrupted turns {len(interrupted)}"
+        f"answered {len(answered)}, present {len(answered) - lost}, lost {lost}, interrupted turns {len(interrupted)},"
+        f" event ids answered {len(ANSWERED_EVENT_IDS)} / seen by a reader {len(SEEN_EVENT_IDS)}"
     )
 
 

@@ -355,18 +355,17 @@ class EmbeddedRuntimeMachine(RuleBasedStateMachine):
     def the_store_budget_counts_exactly_what_is_stored_and_reserved(self):
         # Decision 0081: every charge is given back by a reply, a cancel, a stop or a delete.
         from registry_core.page_bytes import text_size
-        from runtime_registry.runtimes.embedded.runtime import _worker_bytes
+        from runtime_registry.runtimes.embedded.memory_store import MemoryStore, _worker_bytes
 
-        runtime = self.registry.provider(RUNTIME).runtime
-        if runtime.budget is None:  # a durable store: transcripts live on disk, unbudgeted
+        store = self.registry.provider(RUNTIME).runtime.store
+        if not isinstance(store, MemoryStore):  # a durable store: transcripts live on disk, unbudgeted
             return
-        stored = sum(
-            runtime.budget.charged(worker_id) + runtime.budget.reserved(worker_id) for worker_id in runtime._workers
-        )
-        assert runtime.budget.used == stored <= runtime.settings.max_store_bytes
-        for worker_id, record in runtime._workers.items():
-            content = sum(128 + text_size(entry.content) for entry in self._whole_transcript(worker_id))
-            assert runtime.budget.charged(worker_id) == _worker_bytes(record.label, record.intent) + content
+        budget = store.budget
+        stored = sum(budget.charged(record.worker_id) + budget.reserved(record.worker_id) for record in store.roster)
+        assert budget.used == stored <= store.settings.max_store_bytes
+        for record in store.roster:
+            content = sum(128 + text_size(entry.content) for entry in self._whole_transcript(record.worker_id))
+            assert budget.charged(record.worker_id) == _worker_bytes(record) + content
 
     @invariant()
     def the_event_log_holds_exactly_the_newest_retained_events(self):

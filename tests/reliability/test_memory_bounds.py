@@ -14,7 +14,7 @@ from __future__ import annotations
 import gc
 import tracemalloc
 
-from runtime_registry.runtimes.embedded.events import EventLog
+from registry_core.blocks import EventLog
 
 WORKERS = 200
 RETENTION = 500

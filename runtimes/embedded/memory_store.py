@@ -1,0 +1,376 @@
+"""Stores that decide in this process's memory: :class:`LocalStore`, and :class:`MemoryStore` on it.
+
+A :class:`LocalStore` is the authority for what it holds: its roster and event
+log *are* the state, so every decision of the seam is made at once, with no
+await — the busy rule is atomic without a lock because nothing else runs
+between the check and the change (decision 0006), and a decision costs what a
+plain method call costs. What a subclass adds is where the state also goes:
+
+- :class:`MemoryStore` keeps transcripts in memory and bounds what it holds
+  by bytes (``max_store_bytes``, :class:`~runtime_registry.runtimes.embedded.store_budget.StoreBudget`);
+  nothing outlives the process;
+- :class:`~runtime_registry.runtimes.embedded.sqlite_store.SQLiteStore` queues
+  every change for its file and moves the event log's committed watermark
+  when a commit lands.
+
+Subclasses hook in through the ``_admit_*`` (may refuse, before anything
+changes) and ``_*_written`` methods (after the change).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from registry_core.blocks import EventLog, Roster, Transcript
+from registry_core.errors import CapacityExceeded, InvalidRequest, WorkerBusy, WorkerStopped
+from registry_core.event_contract import (
+    WORKER_CREATED,
+    WORKER_DELETED,
+    WORKER_INPUT_ACCEPTED,
+    WORKER_OUTPUT,
+    WORKER_STOPPED,
+    WORKER_TURN_CANCELLED,
+    WORKER_TURN_COMPLETED,
+    WORKER_TURN_FAILED,
+    WORKER_TURN_INTERRUPTED,
+    WORKER_TURN_STARTED,
+)
+from registry_core.models import Event
+from registry_core.page_bytes import json_size, text_size
+from runtime_registry.runtimes.embedded.settings import EmbeddedSettings
+from runtime_registry.runtimes.embedded.store import (
+    COMPLETED,
+    Accepted,
+    StoreSetup,
+    StoreSnapshot,
+    WorkerDraft,
+    WorkerStore,
+)
+from runtime_registry.runtimes.embedded.store_budget import WORKER_RECORD_BYTES, StoreBudget
+from runtime_registry.runtimes.embedded.transcript import ASSISTANT, ENTRY_ENVELOPE_BYTES, TranscriptStorage
+from runtime_registry.runtimes.embedded.workers import BUSY, IDLE, STOPPED, WorkerRecord
+
+__all__ = ["WORKER_ID_PREFIX", "LocalStore", "MemoryStore"]
+
+#: Worker ids are this prefix, the worker's creation serial in 13 hex digits and
+#: 8 random hex digits: opaque, never derived from a label, and never reused,
+#: since serials are (decision 0065).
+WORKER_ID_PREFIX = "w-"
+#: An upper bound of the JSON of an input or output event's data besides its content.
+CONTENT_EVENT_DATA_BYTES = 80
+
+
+class LocalStore(WorkerStore):
+    """The seam's decisions made in this process's memory, at once (see the module docstring)."""
+
+    settings: EmbeddedSettings
+
+    def setup(self, setup: StoreSetup) -> None:
+        """Build the roster and the event log for the runtime's settings."""
+        self.settings = setup.settings
+        self._setup = setup
+        self.roster = Roster(id_prefix=WORKER_ID_PREFIX, first_serial=setup.first_serial)
+        self.events = self._event_log(setup.event_start_id)
+
+    def _event_log(self, start_id: int | None) -> EventLog:
+        return EventLog(
+            self.settings.event_retention, start_id=start_id, max_retained_bytes=self.settings.max_store_bytes
+        )
+
+    def _new_transcript(self, serial: int) -> TranscriptStorage:
+        return Transcript()
+
+    def _restored_transcript(self, serial: int, length: int) -> TranscriptStorage:
+        raise NotImplementedError("a memory store restores nothing")
+
+    def _restore(self, snapshot: StoreSnapshot) -> None:
+        """Take back what a durable store kept: a new roster and event log, then interrupt busy workers.
+
+        :raises ValueError: rows that break the invariants (serials out of
+            order, events with gaps): the caller refuses the store as damaged.
+        """
+        meta = snapshot.meta
+        events = self._event_log(meta.first_event_id)
+        events.restore(snapshot.events, last_id=meta.last_event_id, worker_ids=(w.worker_id for w in snapshot.workers))
+        roster: Roster[WorkerRecord] = Roster(
+            id_prefix=WORKER_ID_PREFIX, first_serial=meta.first_serial, cursor_tag=meta.cursor_tag
+        )
+        records = []
+        for stored in snapshot.workers:
+            profile = self._setup.profile(stored.profile)
+            record = WorkerRecord(
+                stored.worker_id,
+                stored.label,
+                stored.intent,
+                profile,
+                stored.created_at,
+                stored.serial,
+                self._restored_transcript(stored.serial, stored.entries),
+            )
+            # Tools come back as the profile grants them now: one it no longer
+            # lists is not granted again (as a removed profile falls back).
+            record.tools = tuple(tool for name in stored.tools if (tool := profile.tools.get(name)) is not None)
+            # Statuses are compared by identity: take the shared constants.
+            record.status = _STATUSES.get(stored.status, IDLE)
+            record.turn_number = stored.turn_number
+            records.append(record)
+        roster.restore(((record.worker_id, record.serial, record) for record in records), next_serial=meta.next_serial)
+        self.roster, self.events = roster, events
+        for record in records:
+            if record.status is BUSY:
+                self._interrupt(record)
+
+    # -- hooks (no-ops here) -----------------------------------------------------------
+
+    def _admit_worker(self, draft: WorkerDraft) -> None:
+        """Refuse (``CapacityExceeded``) a worker the store has no room for."""
+
+    def _worker_written(self, worker: WorkerRecord) -> None:
+        """A worker was created (before its ``worker.created`` event)."""
+
+    def _admit_input(self, worker: WorkerRecord, content: str) -> None:
+        """Refuse input (and its reply) the store has no room for."""
+
+    def _entry_written(self, worker: WorkerRecord, content: str) -> None:
+        """An entry was added to ``worker``'s transcript."""
+
+    def _input_written(self, worker: WorkerRecord, content: str) -> None:
+        """Input was accepted (its entry is written): room may be held for the reply."""
+
+    def _turn_ended(self, worker: WorkerRecord) -> None:
+        """``worker`` left its turn (completed, failed, cancelled or stopped)."""
+
+    def _worker_removed(self, worker: WorkerRecord) -> None:
+        """``worker`` was deleted."""
+
+    # -- decisions -------------------------------------------------------------------
+
+    async def create_worker(self, draft: WorkerDraft, *, max_workers: int) -> WorkerRecord:
+        """Create the worker with the roster's next serial (see :meth:`WorkerStore.create_worker`)."""
+        self.check_writable()
+        if len(self.roster) >= max_workers:
+            raise CapacityExceeded(f"this runtime holds at most {max_workers} workers")
+        self._admit_worker(draft)
+        serial = self.roster.next_serial
+        worker = self.roster.add(
+            lambda worker_id: WorkerRecord(
+                worker_id,
+                draft.label,
+                draft.intent,
+                draft.profile,
+                draft.created_at,
+                serial,
+                self._new_transcript(serial),
+            )
+        )
+        worker.tools = draft.tools
+        self._worker_written(worker)
+        self.events.append(WORKER_CREATED, worker.worker_id, draft.event_data)
+        return worker
+
+    async def accept_input(self, worker: WorkerRecord, role: str, content: str) -> Accepted:
+        """The busy rule and the input limits, then the input (see :meth:`WorkerStore.accept_input`)."""
+        self.check_writable()
+        worker_id = worker.worker_id
+        if worker.status is STOPPED:
+            raise WorkerStopped("the worker is stopped and takes no more input", worker_id=worker_id)
+        if worker.status is BUSY:
+            raise WorkerBusy("the worker is in a turn; wait for it to finish or cancel it", worker_id=worker_id)
+        settings = self.settings
+        limit = settings.max_input_chars
+        if len(content) > limit:
+            raise InvalidRequest(
+                f"input is longer than {limit} characters",
+                details=({"path": "content", "message": f"must be at most {limit} characters"},),
+            )
+        if settings.max_transcript_entries - len(worker.transcript) < worker.profile.entries_per_turn:
+            raise CapacityExceeded(
+                f"the worker's transcript is full ({settings.max_transcript_entries} entries)", worker_id=worker_id
+            )
+        self._admit_input(worker, content)
+        # From the checks above to the status change below nothing awaits:
+        # that is the whole of the busy rule's atomicity.
+        worker.status = BUSY
+        worker.turn_number += 1
+        sequence = len(worker.transcript) + 1
+        accepted = self.events.append(
+            WORKER_INPUT_ACCEPTED,
+            worker_id,
+            {"transcript_sequence": sequence, "role": role, "content": content},
+            data_size=CONTENT_EVENT_DATA_BYTES + text_size(content),
+        )
+        worker.transcript.append(role, content, accepted.id)
+        self._input_written(worker, content)
+        self.events.append(WORKER_TURN_STARTED, worker_id, {"turn": worker.turn_number})
+        return Accepted(sequence, accepted.id, worker.turn_number)
+
+    async def add_turn_entry(
+        self, worker: WorkerRecord, turn: int, role: str, content: str, event_type: str, data: dict[str, Any]
+    ) -> Event | None:
+        """Write a tool entry while turn ``turn`` is the worker's."""
+        if not _in_turn(worker, turn):
+            return None
+        data["transcript_sequence"] = len(worker.transcript) + 1
+        event = self.events.append(event_type, worker.worker_id, data)
+        worker.transcript.append(role, content, event.id)
+        self._entry_written(worker, content)
+        return event
+
+    async def complete_turn(
+        self, worker: WorkerRecord, turn: int, reply: str | None, data: Mapping[str, object]
+    ) -> str | None:
+        """The reply and ``worker.turn_completed`` while turn ``turn`` is the worker's."""
+        if not _in_turn(worker, turn):
+            return None
+        if reply:
+            if len(worker.transcript) >= self.settings.max_transcript_entries:
+                await self.fail_turn(
+                    worker, turn, "transcript_full", "the worker's transcript has no room for the reply"
+                )
+                return "transcript_full"
+            output = self.events.append(
+                WORKER_OUTPUT,
+                worker.worker_id,
+                {"transcript_sequence": len(worker.transcript) + 1, "role": ASSISTANT, "content": reply},
+                data_size=CONTENT_EVENT_DATA_BYTES + text_size(reply),
+            )
+            worker.transcript.append(ASSISTANT, reply, output.id)
+            self._entry_written(worker, reply)
+        self._leave_turn(worker)
+        self.events.append(WORKER_TURN_COMPLETED, worker.worker_id, data)
+        return COMPLETED
+
+    async def fail_turn(self, worker: WorkerRecord, turn: int, code: str, message: str) -> bool:
+        """``worker.turn_failed`` while turn ``turn`` is the worker's."""
+        if not _in_turn(worker, turn):
+            return False
+        self._leave_turn(worker)
+        self.events.append(WORKER_TURN_FAILED, worker.worker_id, {"turn": turn, "code": code, "message": message})
+        return True
+
+    async def cancel_turn(self, worker: WorkerRecord, reason: str) -> bool:
+        """End the turn, if any, with ``worker.turn_cancelled``."""
+        self.check_writable()
+        if worker.status is STOPPED:
+            raise WorkerStopped("the worker is stopped", worker_id=worker.worker_id)
+        return self._cancel(worker, reason)
+
+    def _cancel(self, worker: WorkerRecord, reason: str) -> bool:
+        if worker.status is not BUSY:
+            return False
+        self._leave_turn(worker)
+        self.events.append(WORKER_TURN_CANCELLED, worker.worker_id, {"turn": worker.turn_number, "reason": reason})
+        return True
+
+    def _leave_turn(self, worker: WorkerRecord) -> None:
+        worker.status = IDLE
+        self._turn_ended(worker)
+
+    async def stop_worker(self, worker: WorkerRecord, reason: str = "stop") -> bool:
+        """Cancel any turn and stop the worker; ``False`` if it already was."""
+        self.check_writable()
+        if worker.status is STOPPED:
+            return False
+        self._stop(worker, reason)
+        return True
+
+    def _stop(self, worker: WorkerRecord, reason: str) -> None:
+        self._cancel(worker, reason)
+        worker.status = STOPPED
+        self.events.append(WORKER_STOPPED, worker.worker_id, {})
+
+    async def delete_worker(self, worker: WorkerRecord) -> None:
+        """Stop, forget and announce the deletion."""
+        self.check_writable()
+        worker_id = worker.worker_id
+        if worker.status is not STOPPED:
+            self._stop(worker, "delete")
+        self.roster.remove(worker_id)
+        self._worker_removed(worker)
+        self.events.append(WORKER_DELETED, worker_id, {})
+        self.events.forget_worker(worker_id)
+
+    async def abandon_turn(self, worker: WorkerRecord) -> None:
+        """Nothing outlives the process: the turn ends as cancelled (``reason: "shutdown"``)."""
+        self._cancel(worker, "shutdown")
+
+    def _interrupt(self, worker: WorkerRecord) -> None:
+        """A worker restored busy: its turn died with the last run and is not re-run."""
+        worker.status = IDLE
+        self.events.append(WORKER_TURN_INTERRUPTED, worker.worker_id, {"turn": worker.turn_number, "reason": "restart"})
+
+    # -- life --------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Nothing to take back: a local store starts empty."""
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+    async def settle(self) -> None:
+        """Everything is as durable as it gets at once."""
+
+
+class MemoryStore(LocalStore):
+    """Everything in the process's memory, bounded by ``max_store_bytes``; nothing outlives the process.
+
+    What ``EmbeddedRuntime()`` and ``EmbeddedProvider(...)`` use when not
+    told where to keep files; ``serve`` and the config file default to SQLite.
+    """
+
+    budget: StoreBudget
+
+    def setup(self, setup: StoreSetup) -> None:
+        """Build the caches and the byte budget."""
+        super().setup(setup)
+        self.budget = StoreBudget(setup.settings.max_store_bytes)
+
+    def kind_specific_limits(self) -> Mapping[str, int]:
+        """``max_store_bytes``: the budget bounds what a memory store holds (decision 0081)."""
+        return {"max_store_bytes": self.budget.max_bytes}
+
+    def _admit_worker(self, draft: WorkerDraft) -> None:
+        self.budget.require(_worker_bytes(draft), what="the worker")
+
+    def _worker_written(self, worker: WorkerRecord) -> None:
+        self.budget.charge(worker.worker_id, _worker_bytes(worker))
+
+    def _admit_input(self, worker: WorkerRecord, content: str) -> None:
+        entry_bytes = ENTRY_ENVELOPE_BYTES + text_size(content)
+        reply_bytes = entry_bytes if worker.profile.replies else 0
+        self.budget.require(entry_bytes + reply_bytes, worker_id=worker.worker_id, what="the input and its reply")
+
+    def _entry_written(self, worker: WorkerRecord, content: str) -> None:
+        self.budget.charge(worker.worker_id, ENTRY_ENVELOPE_BYTES + text_size(content))
+
+    def _input_written(self, worker: WorkerRecord, content: str) -> None:
+        # The input is charged; a reply the size of the input is held, so an
+        # accepted input never finds the store full when it replies.
+        entry_bytes = ENTRY_ENVELOPE_BYTES + text_size(content)
+        self.budget.charge(worker.worker_id, entry_bytes)
+        self.budget.reserve(worker.worker_id, entry_bytes if worker.profile.replies else 0)
+
+    def _turn_ended(self, worker: WorkerRecord) -> None:
+        self.budget.settle(worker.worker_id)
+
+    def _worker_removed(self, worker: WorkerRecord) -> None:
+        self.budget.release_worker(worker.worker_id)
+
+
+_STATUSES = {status: status for status in (IDLE, BUSY, STOPPED)}
+
+
+def _in_turn(worker: WorkerRecord, turn: int) -> bool:
+    """Whether turn ``turn`` is still ``worker``'s (not cancelled, stopped, deleted or superseded)."""
+    return worker.status is BUSY and worker.turn_number == turn
+
+
+def _intent_bytes(worker: WorkerRecord | WorkerDraft) -> int:
+    intent = worker.intent
+    return 64 + sum(json_size(text) for text in (intent.purpose, intent.objective, intent.role))
+
+
+def _worker_bytes(worker: WorkerRecord | WorkerDraft) -> int:
+    """What a worker's own texts charge against the store budget."""
+    return WORKER_RECORD_BYTES + json_size(worker.label) + _intent_bytes(worker)
