@@ -46,8 +46,8 @@ async def test_the_turn_fails_saying_the_variable_is_unset_and_nothing_is_sent()
             engines={**BUILTIN_ENGINES, "llm": LLM},
             tools={"clock": CLOCK},
         )
-        worker = rt.create_worker().worker.worker_id
-        rt.send_input(worker, "hello")
+        worker = (await rt.create_worker()).worker.worker_id
+        await rt.send_input(worker, "hello")
         await until_idle(rt, worker)
         assert events_of(rt, worker)[-1] == (
             "worker.turn_failed",

@@ -38,7 +38,7 @@ def runtime(**profile: object) -> EmbeddedRuntime:
 
 async def turn(rt: EmbeddedRuntime, worker: str, text: str, role: str = "user") -> str:
     """Run one turn; return the assistant entry it added."""
-    rt.send_input(worker, text, role=role)
+    await rt.send_input(worker, text, role=role)
     await until_idle(rt, worker)
     last_type, last = events_of(rt, worker)[-1]
     assert last_type == "worker.turn_completed", last
@@ -61,7 +61,7 @@ def echoed(reply: str) -> list[dict]:
 
 async def test_llm_echo_gets_the_input_and_the_system_prompt():
     rt = runtime(model="echo", system_prompt="SYS")
-    worker = rt.create_worker().worker.worker_id
+    worker = (await rt.create_worker()).worker.worker_id
     (first,) = echoed(await turn(rt, worker, "hello"))
     assert (first["prompt"], first["system"]) == ("hello", "SYS")
     (second,) = echoed(await turn(rt, worker, "and again"))
@@ -70,7 +70,7 @@ async def test_llm_echo_gets_the_input_and_the_system_prompt():
 
 async def test_llm_echo_gets_a_tool_rounds_results_as_tool_results():
     rt = runtime(model="echo", tools=["clock"])
-    worker = rt.create_worker(capabilities=["tool:clock"]).worker.worker_id
+    worker = (await rt.create_worker(capabilities=["tool:clock"])).worker.worker_id
     request = json.dumps({"prompt": "what time is it", "tool_calls": [{"name": "clock"}]})
     rounds = echoed(await turn(rt, worker, request))
     assert rounds[0]["prompt"] == "what time is it"
@@ -82,7 +82,7 @@ async def test_llm_echo_gets_a_tool_rounds_results_as_tool_results():
 
 async def test_llm_echo_usage_and_stop_reason_are_reported():
     rt = runtime(model="echo", system_prompt="two words")
-    worker = rt.create_worker().worker.worker_id
+    worker = (await rt.create_worker()).worker.worker_id
     await turn(rt, worker, "three little words")
     _type, data = events_of(rt, worker)[-1]
     assert data["stop_reason"] == "end_turn"
@@ -102,7 +102,7 @@ def claude(monkeypatch):
 
 async def test_llm_anthropic_sends_the_system_prompt_once_and_the_whole_conversation(claude):
     rt = runtime(model=CLAUDE, key_env=ANTHROPIC_KEY_ENV, system_prompt="SYS")
-    worker = rt.create_worker().worker.worker_id
+    worker = (await rt.create_worker()).worker.worker_id
     assert await turn(rt, worker, "hello") == "echo: hello"
     assert await turn(rt, worker, "more") == "echo: more"
     headers, body = claude.seen.requests[-1]
@@ -116,7 +116,7 @@ async def test_llm_anthropic_sends_the_system_prompt_once_and_the_whole_conversa
 async def test_llm_anthropic_streams_and_reports_usage(claude):
     rt = runtime(model=CLAUDE, key_env=ANTHROPIC_KEY_ENV)
     live = rt.events.subscribe()
-    worker = rt.create_worker().worker.worker_id
+    worker = (await rt.create_worker()).worker.worker_id
     assert await turn(rt, worker, "one two three") == "echo: one two three"
     deltas = [e.data["text"] for e in live.take(up_to=2**62) if e.type == "worker.output_delta"]
     assert "".join(deltas) == "echo: one two three"

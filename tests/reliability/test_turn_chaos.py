@@ -138,7 +138,7 @@ class TurnChaos(RuleBasedStateMachine):
     @precondition(lambda self: len(self.workers) < 4)
     @rule()
     def create(self):
-        self.workers.append(self.runtime.create_worker().worker.worker_id)
+        self.workers.append(self.run(self.runtime.create_worker()).worker.worker_id)
 
     @precondition(lambda self: self.workers)
     @rule(data=st.data(), behaviour=st.sampled_from(sorted(BEHAVIOURS)))
@@ -147,7 +147,7 @@ class TurnChaos(RuleBasedStateMachine):
 
         async def send():
             with contextlib.suppress(WorkerBusy, WorkerStopped):
-                self.runtime.send_input(worker, f"{behaviour}:x")
+                await self.runtime.send_input(worker, f"{behaviour}:x")
             await asyncio.sleep(0)
 
         self.run(send())
@@ -159,7 +159,7 @@ class TurnChaos(RuleBasedStateMachine):
 
         async def act():
             with contextlib.suppress(WorkerStopped):
-                getattr(self.runtime, action)(worker)
+                await getattr(self.runtime, action)(worker)
             await asyncio.sleep(0)
 
         self.run(act())
