@@ -45,7 +45,7 @@ from registry_core import (
 )
 from registry_core.kinds import DEFAULT_DATA_DIR
 from runtime_registry.engines.clock import CLOCK
-from runtime_registry.engines.llm_engine import LLM
+from runtime_registry.engines.llm_engine import LLM, profile_problem
 from runtime_registry.runtimes.embedded import IDLE, STOPPED, EmbeddedRuntime, EmbeddedSettings, WorkerRecord
 from runtime_registry.runtimes.embedded.builtin_engines import ECHO, RECORD
 from runtime_registry.runtimes.embedded.memory_store import MemoryStore
@@ -146,7 +146,8 @@ class EmbeddedProvider(RuntimeProvider):
 
     async def describe(self) -> RuntimeState:
         """``running``; ``unavailable`` with ``store_unusable`` when the store cannot be opened;
-        ``degraded`` while the store cannot write, at ``max_workers``, or while a profile's
+        ``degraded`` while the store cannot write, an llm profile failed its check
+        (``engine_profile_invalid``), at ``max_workers``, or while a profile's
         ``key_env`` variable is not set (``profile_key_unset``); ``stopped`` after close."""
         if self.runtime.closed:
             return RuntimeState(RuntimeStatus.STOPPED)
@@ -154,7 +155,7 @@ class EmbeddedProvider(RuntimeProvider):
         reason = self.runtime.unavailable_reason
         if reason is not None:
             return RuntimeState(RuntimeStatus.UNAVAILABLE, (Diagnostic.error("store_unusable", reason), *keys))
-        problems = self.runtime.store.diagnostics() + keys
+        problems = self.runtime.store.diagnostics() + self._engine_problems() + keys
         held, most = len(self.runtime), self.runtime.settings.max_workers
         if held >= most:
             problems += (
@@ -164,6 +165,17 @@ class EmbeddedProvider(RuntimeProvider):
                 ),
             )
         return RuntimeState(RuntimeStatus.DEGRADED if problems else RuntimeStatus.RUNNING, problems)
+
+    def _engine_problems(self) -> tuple[Diagnostic, ...]:
+        # serve checks llm profiles once it listens (decision 0172): one that
+        # failed is reported here, where an operator looks, for as long as it runs.
+        problems = []
+        for name in self.runtime.profiles.names():
+            profile = self.runtime.profiles.by_name(name)
+            problem = profile_problem(profile.settings) if profile.engine is LLM else None
+            if problem is not None:
+                problems.append(Diagnostic.error("engine_profile_invalid", f"profile {name!r}: {problem}"))
+        return tuple(problems)
 
     # -- workers -------------------------------------------------------------
 

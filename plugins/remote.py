@@ -10,7 +10,10 @@ provider is a thin adapter over :class:`~runtime_registry.runtimes.remote.Remote
 - worker ids, transcripts, event ids and cursors pass through unchanged; the
   models are re-addressed to this runtime (``runtime_id``, ``kind``), as the
   registry requires of every provider;
-- the busy rule, cursor expiry and every refusal are the remote's own.
+- the busy rule, cursor expiry and every refusal are the remote's own;
+- the remote's live-only events (``worker.output_delta``) are relayed to the
+  front's streams in order; a front stream outlives a restart of the remote
+  (decision 0171).
 
 Only the settings type is imported here: the plugin is imported at every
 start, and httpx and the client are needed only when a remote runtime is
@@ -30,6 +33,7 @@ from registry_core import (
     EventPage,
     InputAccepted,
     InputRequest,
+    LiveSubscription,
     ProfileList,
     RuntimeKind,
     RuntimeProvider,
@@ -161,11 +165,17 @@ class RemoteProvider(RuntimeProvider):
         page = await self.remote.call(
             lambda client, rid: client.read_events(rid, cursor=cursor, limit=limit, worker_id=worker_id)
         )
+        if page.events:
+            self.remote.saw_event(page.events[-1].id)
         return attrs.evolve(page, runtime_id=self.runtime_id)
 
     async def wait_for_events(self, *, cursor: int, timeout: float) -> bool:
         """Wait on the remote's event stream for an event after ``cursor``."""
         return await self.remote.wait_for_events(cursor=cursor, timeout=timeout)
+
+    def open_live_events(self) -> LiveSubscription | None:
+        """The remote's live-only events (``worker.output_delta``), relayed from its event stream."""
+        return self.remote.open_live_events()
 
 
 @hookimpl

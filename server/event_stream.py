@@ -30,45 +30,35 @@ disconnects and closes streams when uvicorn begins to shut down (decision 0011).
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
-import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import anyio
 from starlette.responses import Response
 
-from registry_core.errors import CursorExpired, RegistryError, RuntimeUnavailable
-from registry_core.live import LiveSubscription
-from registry_core.models import Event, EventPage
+from registry_core.errors import CursorExpired, RegistryError
+from registry_core.models import EventPage
 from runtime_registry.host.registry import RuntimeRegistry
 from runtime_registry.server.errors import envelope
-from runtime_registry.server.serialization import encode_json, to_json_data
+from runtime_registry.server.live_fanout import LiveFanouts, LiveReader
+from runtime_registry.server.serialization import encode_json
+from runtime_registry.server.sse_frames import SEPARATOR, stored_frame
 
 if TYPE_CHECKING:
     from sse_starlette import ServerSentEvent
 
 __all__ = ["event_stream_endpoint", "HEARTBEAT_COMMENT"]
 
-log = logging.getLogger("runtime_registry.server.event_stream")
-
 #: The comment line an idle stream sends (``: heartbeat``) every ``server.stream_heartbeat_seconds``.
 HEARTBEAT_COMMENT = "heartbeat"
 #: How long a stream may take to end itself once shutdown begins before it is cancelled.
 SHUTDOWN_GRACE_SECONDS = 2.0
-#: How long a stream woken by a live event waits for others before it sends them together.
-LIVE_BATCH_SECONDS = 0.01
-#: Rendered frames kept, so that N streams render an event once (about 300 B each).
-FRAME_CACHE_SIZE = 4096
-_FRAMES: collections.OrderedDict[int, tuple[Event, bytes]] = collections.OrderedDict()
 #: The most one write to a stream's client holds (a larger frame goes alone):
 #: what a client that does not read keeps in the server's memory, beside the
 #: transport's own high-water mark.
 WRITE_BYTES = 64 * 1024
-#: Plain LF line ends (the spec allows LF, CRLF or CR): readable in curl and easy to parse.
-_SEPARATOR = "\n"
 
 
 def _sse() -> ModuleType:
@@ -96,6 +86,10 @@ def event_stream_endpoint(registry: RuntimeRegistry, *, heartbeat_seconds: float
     last event id is the "no id" state (decision 0056).
     """
 
+    # One fan-out per runtime with a stream open: live events are rendered
+    # once and shared by every stream of this server (decision 0170).
+    fanouts = LiveFanouts(registry.open_live_events)
+
     async def stream_events(runtime_id: str, cursor: int | None, last_event_id: int | None) -> Response:
         resume = last_event_id if last_event_id is not None else cursor
         # The first page is read before the response starts, so that every
@@ -112,7 +106,7 @@ def event_stream_endpoint(registry: RuntimeRegistry, *, heartbeat_seconds: float
         # generator then returns, so the response ends as a complete HTTP
         # body instead of being cancelled mid-stream.
         shutdown = anyio.Event()
-        live = registry.open_live_events(runtime_id) if not isinstance(first, CursorExpired) else None
+        live = fanouts.open(runtime_id) if not isinstance(first, CursorExpired) else None
         response: Response = _sse().EventSourceResponse(
             _events(
                 registry,
@@ -124,7 +118,7 @@ def event_stream_endpoint(registry: RuntimeRegistry, *, heartbeat_seconds: float
                 live=live,
             ),
             ping=0,  # heartbeats are ours: sent only while idle
-            sep=_SEPARATOR,
+            sep=SEPARATOR,
             headers={"Cache-Control": "no-store"},
             shutdown_event=shutdown,
             shutdown_grace_period=SHUTDOWN_GRACE_SECONDS,
@@ -142,13 +136,16 @@ async def _events(
     page_max: int,
     heartbeat_seconds: float,
     shutdown: anyio.Event,
-    live: LiveSubscription | None = None,
+    live: LiveReader | None = None,
 ) -> AsyncIterator[ServerSentEvent | bytes]:
     if isinstance(first, CursorExpired):
         yield _error_event("cursor_expired", first)
         return
     page = first
     shutting_down = asyncio.ensure_future(shutdown.wait())
+    # The wait for stored events after ``cursor`` outlives the wakes by live
+    # events: a live batch costs a stream no new task (decision 0170).
+    stored: asyncio.Future[bool] | None = None
     try:
         while True:
             # Everything ready goes out as one write: a busy runtime costs one
@@ -158,8 +155,8 @@ async def _events(
             for event in page.events:
                 if live is not None and live.pending():
                     # Live events that came before this stored one go first.
-                    frames.extend(_frame(early, runtime_id, stored=False) for early in live.take(up_to=event.id - 1))
-                frame = _frame(event, runtime_id)
+                    frames.append(live.take(up_to=event.id - 1))
+                frame = stored_frame(event, runtime_id)
                 frames.append(frame)
                 buffered += len(frame)
                 if buffered >= WRITE_BYTES:
@@ -181,24 +178,36 @@ async def _events(
                 await asyncio.sleep(0)
             cursor = page.next_cursor
             if not page.has_more:
+                sent_live = False
                 while True:
                     if live is not None and live.pending():
-                        taken = live.take(up_to=cursor)
-                        if taken:
-                            yield b"".join(_frame(event, runtime_id, stored=False) for event in taken)
+                        chunk = live.take(up_to=cursor)
+                        if chunk:
+                            # At most WRITE_BYTES a write, as for stored events (the
+                            # chunk is shared; a slice is this client's copy).
+                            for start in range(0, len(chunk), WRITE_BYTES):
+                                yield chunk if len(chunk) <= WRITE_BYTES else chunk[start : start + WRITE_BYTES]
+                                await asyncio.sleep(0)  # as above: let a dropped client be noticed
+                            sent_live = True
                             continue
-                    more = await _wait_for_events(registry, runtime_id, cursor, heartbeat_seconds, shutting_down, live)
-                    if more is None:
+                    if stored is None:
+                        stored = asyncio.ensure_future(
+                            registry.wait_for_events(runtime_id, cursor=cursor, timeout=heartbeat_seconds)
+                        )
+                    watched = (stored, shutting_down) if live is None else (stored, shutting_down, live.changed())
+                    await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+                    if shutting_down.done():
                         return  # the server is shutting down: end the body cleanly
+                    if not stored.done():
+                        continue  # woken by live frames
+                    more = stored.result()
+                    stored = None
                     if more:
                         break
-                    if live is not None and live.pending():
-                        # Woken by a live event: let the others of this moment
-                        # join it, so a stream wakes at most ~1/LIVE_BATCH_SECONDS
-                        # times a second however many workers stream.
-                        await asyncio.sleep(LIVE_BATCH_SECONDS)
-                        continue
-                    yield _sse().ServerSentEvent(comment=HEARTBEAT_COMMENT, sep=_SEPARATOR)
+                    if not sent_live:
+                        # Idle for a whole heartbeat period: say we are alive.
+                        yield _sse().ServerSentEvent(comment=HEARTBEAT_COMMENT, sep=SEPARATOR)
+                    sent_live = False
             page = await registry.read_events(runtime_id, cursor=cursor, limit=page_max)
     except CursorExpired as exc:
         yield _error_event("cursor_expired", exc)
@@ -206,68 +215,12 @@ async def _events(
         yield _error_event("error", exc)
     finally:
         shutting_down.cancel()
+        if stored is not None and not stored.done():
+            stored.cancel()
+            with contextlib.suppress(BaseException):
+                await stored
         if live is not None:
             live.close()
-
-
-async def _wait_for_events(
-    registry: RuntimeRegistry,
-    runtime_id: str,
-    cursor: int,
-    timeout: float,
-    shutting_down: asyncio.Future[Any],
-    live: LiveSubscription | None = None,
-) -> bool | None:
-    """Whether there are stored events after ``cursor`` within ``timeout``; ``None`` if shutdown began first.
-
-    Returns ``False`` early when a live event arrives first (the caller sends it).
-    """
-    if shutting_down.done():
-        return None
-    waiting = asyncio.ensure_future(registry.wait_for_events(runtime_id, cursor=cursor, timeout=timeout))
-    live_waiting = asyncio.ensure_future(live.wait()) if live is not None else None
-    try:
-        watched = (waiting, shutting_down) if live_waiting is None else (waiting, shutting_down, live_waiting)
-        await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for pending in (waiting, live_waiting):
-            if pending is not None and not pending.done():
-                pending.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await pending
-    if shutting_down.done():
-        return None
-    if not waiting.done() or waiting.cancelled():
-        return False
-    return waiting.result()
-
-
-def _frame(event: Event, runtime_id: str, *, stored: bool = True) -> bytes:
-    """The event's SSE frame, rendered once however many streams send it."""
-    cached = _FRAMES.get(id(event))
-    if cached is not None and cached[0] is event:
-        return cached[1]
-    try:
-        # A live event has no id line: its id is the stored event it follows,
-        # and the client's Last-Event-ID must only ever name stored events.
-        frame: bytes = (
-            _sse()
-            .ServerSentEvent(
-                encode_json(to_json_data(event)), id=str(event.id) if stored else None, event=event.type, sep=_SEPARATOR
-            )
-            .encode()
-        )
-    except Exception:
-        # Event data is the provider's free-form mapping: a value that cannot
-        # become JSON is the runtime's fault, reported like any runtime failure.
-        log.exception("runtime %r returned an event that cannot be rendered as JSON", runtime_id)
-        raise RuntimeUnavailable("the runtime returned malformed data", runtime_id=runtime_id) from None
-    # Keyed by identity and holding the event itself, so a key can never
-    # name another object; the oldest frames go first.
-    _FRAMES[id(event)] = (event, frame)
-    if len(_FRAMES) > FRAME_CACHE_SIZE:
-        _FRAMES.popitem(last=False)
-    return frame
 
 
 def _joined(frames: list[bytes]) -> bytes:
@@ -276,5 +229,5 @@ def _joined(frames: list[bytes]) -> bytes:
 
 
 def _error_event(name: str, error: RegistryError) -> ServerSentEvent:
-    event: ServerSentEvent = _sse().ServerSentEvent(encode_json(envelope(error)), event=name, sep=_SEPARATOR)
+    event: ServerSentEvent = _sse().ServerSentEvent(encode_json(envelope(error)), event=name, sep=SEPARATOR)
     return event

@@ -111,6 +111,15 @@ async function route() {
 // Every view starts by asking the API something; a 401 then shows the form.
 async function start() {
   window.addEventListener("hashchange", route);
+  // Leaving the page closes its streams and timers (a page kept in the back/forward cache would hold its
+  // event stream open); coming back to it renders the view afresh.
+  window.addEventListener("pagehide", () => {
+    if (cleanup) cleanup();
+    cleanup = null;
+  });
+  window.addEventListener("pageshow", (event) => {
+    if (event.persisted) route();
+  });
   try {
     await get("/api/runtimes");
   } catch (error) {

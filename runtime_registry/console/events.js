@@ -49,12 +49,13 @@ export async function eventsView(main, signal, runtimeId) {
 
   let stream = null;
   const onEvent = (event) => {
-    if (event.type === "worker.output_delta" && !showDeltas.checked) return;
+    const live = event.type === "worker.output_delta"; // not stored: it has no id of its own
+    if (live && !showDeltas.checked) return;
     rows.append(
       h(
         "tr",
-        { class: `event type-${event.type.replace(/[^a-z_.]/g, "")}`, dataset: { id: event.id === undefined ? "" : String(event.id) } },
-        h("td", { class: "number" }, event.id === undefined ? "live" : String(event.id)),
+        { class: `event type-${event.type.replace(/[^a-z_.]/g, "")}`, dataset: { id: live ? "" : String(event.id) } },
+        h("td", { class: "number" }, live ? "live" : String(event.id)),
         h("td", null, when(event.created_at)),
         h("td", null, event.type),
         h("td", null, event.worker_id ? h("a", { href: `#/runtimes/${segment(runtimeId)}/workers/${segment(event.worker_id)}` }, event.worker_id) : ""),

@@ -61,6 +61,8 @@ export async function workerView(main, signal, runtimeId, workerId) {
   let catchingUp = null;
   let liveTurn = null; // {turn, element, text: Text, tools}
   let sending = false;
+  let turnsEnded = 0;
+  let refocus = false;
   const handled = new Set();
 
   function renderFacts() {
@@ -83,6 +85,11 @@ export async function workerView(main, signal, runtimeId, workerId) {
     input.disabled = busy || stopped || sending;
     send.disabled = input.disabled;
     cancel.disabled = !busy;
+    // A keyboard user who sent from the box gets it back once it takes input again.
+    if (!input.disabled && refocus && (document.activeElement === document.body || document.activeElement === null)) {
+      refocus = false;
+      input.focus();
+    }
     if (stopped) reason.textContent = "The worker is stopped: it takes no more input.";
     else if (busy) reason.textContent = "The worker is busy with a turn: input is accepted again when it ends (or cancel it).";
     else reason.textContent = "";
@@ -101,6 +108,7 @@ export async function workerView(main, signal, runtimeId, workerId) {
 
   // Reads forward from lastSeq + 1 to the end (after a gap, a reconnect, or a poll).
   function catchUp() {
+    if (!caps.read_transcript) return Promise.resolve();
     if (catchingUp) return catchingUp;
     catchingUp = (async () => {
       try {
@@ -161,7 +169,8 @@ export async function workerView(main, signal, runtimeId, workerId) {
   function onEvent(event) {
     if (event.worker_id !== workerId) return;
     // A resume from an older point (after cursor_expired) repeats events: each is reflected once.
-    if (event.id !== undefined && event.id !== null) {
+    // (Live deltas are not stored: they carry the id of the stored event they follow, and are never repeated.)
+    if (event.type !== "worker.output_delta" && event.id !== undefined && event.id !== null) {
       if (handled.has(event.id)) return;
       handled.add(event.id);
     }
@@ -226,7 +235,10 @@ export async function workerView(main, signal, runtimeId, workerId) {
       default:
         break;
     }
-    if (TURN_ENDS.has(event.type)) worker = { ...worker, status: "idle" };
+    if (TURN_ENDS.has(event.type)) {
+      turnsEnded += 1;
+      worker = { ...worker, status: "idle" };
+    }
     if (event.type !== "worker.output_delta") {
       worker = { ...worker, transcript_length: Math.max(worker.transcript_length, lastSeq) };
       renderFacts();
@@ -245,12 +257,15 @@ export async function workerView(main, signal, runtimeId, workerId) {
     event.preventDefault();
     const content = input.value;
     if (!content.trim() || input.disabled) return;
+    refocus = document.activeElement === input;
     sending = true;
     setInputState();
+    const endsBefore = turnsEnded;
     try {
-      await post(`${base}/input`, { content });
+      const accepted = await post(`${base}/input`, { content });
       input.value = "";
-      worker = { ...worker, status: "busy" };
+      // The stream may already have told of this turn's end (a quick turn): then the answer's "busy" is old news.
+      if (turnsEnded === endsBefore) worker = { ...worker, status: accepted.status };
       if (!caps.stream_events) await catchUp();
     } catch (error) {
       if (failed(error, null)) return;
@@ -266,7 +281,6 @@ export async function workerView(main, signal, runtimeId, workerId) {
     }
     sending = false;
     setInputState();
-    input.focus();
   }
 
   cancel.addEventListener("click", async () => {
@@ -296,7 +310,7 @@ export async function workerView(main, signal, runtimeId, workerId) {
     h("h1", null, worker.label || worker.worker_id, " ", statusBadge),
     facts,
     diagnosticList(worker.diagnostics),
-    transcript,
+    caps.read_transcript ? transcript : h("p", { id: "no-transcript", class: "quiet" }, "This runtime does not keep transcripts: only the worker's state is shown."),
     caps.stream_events ? streamState : null,
     caps.send_input ? form : h("p", { class: "quiet" }, "This runtime is read-only: it takes no input."),
   );
@@ -304,17 +318,21 @@ export async function workerView(main, signal, runtimeId, workerId) {
   setInputState();
 
   // The last page first.
-  const start = Math.max(1, worker.transcript_length - page + 1);
-  const answer = await get(`${base}/transcript`, { start, limit: page }, signal);
-  firstSeq = start;
-  appendEntries(answer.items);
-  if (answer.next_start !== null) await catchUp();
-  earlier.hidden = firstSeq <= 1;
-  transcript.scrollTop = transcript.scrollHeight;
+  let answer = { items: [], next_start: null };
+  if (caps.read_transcript) {
+    const start = Math.max(1, worker.transcript_length - page + 1);
+    answer = await get(`${base}/transcript`, { start, limit: page }, signal);
+    firstSeq = start;
+    appendEntries(answer.items);
+    if (answer.next_start !== null) await catchUp();
+    earlier.hidden = firstSeq <= 1;
+    transcript.scrollTop = transcript.scrollHeight;
+  }
 
   if (!caps.stream_events) {
+    // Without a stream the view polls: the worker, and the transcript where there is one.
     const timer = window.setInterval(() => {
-      refreshWorker().then(catchUp).catch((error) => {
+      refreshWorker().then(() => (caps.read_transcript ? catchUp() : null)).catch((error) => {
         if (error && error.name !== "AbortError") failed(error, null);
       });
     }, POLL_MS);

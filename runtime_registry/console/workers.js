@@ -55,7 +55,7 @@ function pagedTable(columns, load, row, signal) {
 
 /** Inline confirmation: the button becomes "Really …? [Yes] [No]" in place; no dialog. */
 function confirmButton(label, question, action) {
-  const holder = h("span", { class: "confirm" });
+  const holder = h("span", { class: `confirm confirm-${label.toLowerCase()}` });
   const ask = () => {
     const yes = h("button", { type: "button", class: "danger confirm-yes", onclick: async () => { replace(holder, "…"); await action(holder); } }, `Yes, ${label.toLowerCase()}`);
     const no = h("button", { type: "button", class: "confirm-no", onclick: () => { replace(holder, button); button.focus(); } }, "No");

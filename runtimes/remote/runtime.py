@@ -16,7 +16,11 @@ Starting never fails because the remote is down: the runtime then starts
 Waiting for events opens the remote's event stream from the cursor and
 returns at the first event (or message that is not a heartbeat): one
 connection per waiting front stream, from a pool of its own (``max_streams``)
-so waiting streams never starve calls (decision 0098).
+so waiting streams never starve calls (decision 0098). While the remote is out
+of reach (a restart), the wait keeps trying until its timeout, for up to
+``STREAM_RESUME_SECONDS`` in a row: a front stream then resumes from the last
+id it sent, and its client sees heartbeats, not an error (decision 0171).
+Live-only events come through :class:`.live_relay.LiveRelay`.
 """
 
 from __future__ import annotations
@@ -29,13 +33,16 @@ from typing import TypeVar
 from urllib.parse import urlsplit
 
 from registry_core.errors import RegistryError, RuntimeUnavailable, UnsupportedOperation
+from registry_core.live import LiveSubscription
 from registry_core.models import Diagnostic, RuntimeState, RuntimeStatus, RuntimeSummary
 from runtime_registry.client import RegistryClient
+from runtime_registry.client.errors import ConnectionFailed, ServerBusy
 from runtime_registry.runtimes.remote.error_mapping import scrub, token_missing, translate
 from runtime_registry.runtimes.remote.health import RemoteHealth
+from runtime_registry.runtimes.remote.live_relay import LiveRelay
 from runtime_registry.runtimes.remote.settings import RemoteSettings
 
-__all__ = ["UNREACHABLE_RETRY_SECONDS", "RemoteRuntime"]
+__all__ = ["STREAM_RESUME_SECONDS", "UNREACHABLE_RETRY_SECONDS", "RemoteRuntime"]
 
 log = logging.getLogger("runtime_registry.runtimes.remote")
 
@@ -43,6 +50,12 @@ T = TypeVar("T")
 
 #: The longest pause between two summary reads while the remote is unreachable.
 UNREACHABLE_RETRY_SECONDS = 2.0
+#: How long front streams wait for a remote that is out of reach (a restart)
+#: before their next read reports it (an ``error`` event): long enough for a
+#: restart, short enough that a remote that is gone is not hidden for long.
+STREAM_RESUME_SECONDS = 30.0
+#: The longest pause between two attempts of a waiting stream to reach the remote.
+_STREAM_RETRY_SECONDS = 1.0
 
 _SCRUBBED_DIAGNOSTIC = "the remote runtime reported a problem"
 
@@ -92,6 +105,17 @@ class RemoteRuntime:
         self._streams: RegistryClient | None = None
         self._closed = asyncio.Event()
         self._background: set[asyncio.Task[None]] = set()
+        # Since when waiting streams have not reached the remote (None: they have).
+        self._streams_down_since: float | None = None
+        #: The newest event id seen from the remote (a live relay's fresh start).
+        self.newest_event_id: int | None = None
+        self.live = LiveRelay(
+            lambda: self._streams,
+            self.remote_runtime_id,
+            resume_point=lambda: self.newest_event_id,
+            spawn=self._spawn,
+            idle_timeout=settings.timeout_seconds + 60.0,
+        )
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -118,6 +142,7 @@ class RemoteRuntime:
     async def close(self) -> None:
         """Stop refreshing, wake every event waiter, close the connections."""
         self._closed.set()
+        self.live.close()
         for task in list(self._background):
             task.cancel()
         for task in list(self._background):
@@ -201,6 +226,7 @@ class RemoteRuntime:
                 self._spawn(self.refresh())
             raise error from None
         self.health.answered()
+        self._streams_down_since = None
         return result
 
     # -- events ----------------------------------------------------------------------------
@@ -230,16 +256,44 @@ class RemoteRuntime:
         return first in done and not first.cancelled()
 
     async def _first_event(self, client: RegistryClient, cursor: int, timeout: float) -> None:
-        subscription = client.subscribe(
-            self.remote_runtime_id,
-            cursor=cursor,
-            reconnect_attempts=0,
-            idle_timeout=timeout + self.settings.timeout_seconds,
-        )
-        async with subscription:
-            with contextlib.suppress(RegistryError):
-                async for _event in subscription:
+        loop = asyncio.get_running_loop()
+        delay = 0.05
+        while True:
+            subscription = client.subscribe(
+                self.remote_runtime_id,
+                cursor=cursor,
+                reconnect_attempts=0,
+                idle_timeout=timeout + self.settings.timeout_seconds,
+            )
+            try:
+                async with subscription:
+                    async for event in subscription:
+                        self._streams_down_since = None
+                        self.saw_event(event.id)
+                        return
+            except (ConnectionFailed, ServerBusy):
+                # Out of reach, or the stream dropped (a restart): try again,
+                # for a while, rather than end the front stream with an error.
+                now = loop.time()
+                if self._streams_down_since is None:
+                    self._streams_down_since = now
+                if now - self._streams_down_since >= STREAM_RESUME_SECONDS:
                     return
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _STREAM_RETRY_SECONDS)
+            except RegistryError:
+                return  # the remote refused: the caller's read raises the typed error
+
+    def saw_event(self, event_id: int) -> None:
+        """Note an event id the remote sent (the newest is where a live relay starts)."""
+        if self.newest_event_id is None or event_id > self.newest_event_id:
+            self.newest_event_id = event_id
+
+    def open_live_events(self) -> LiveSubscription | None:
+        """A subscription to the remote's live-only events, or ``None`` once closed."""
+        if self.closed or self._streams is None:
+            return None
+        return self.live.subscribe()
 
     def _spawn(self, work: Awaitable[None]) -> None:
         task = asyncio.ensure_future(work)

@@ -63,9 +63,12 @@ def serve(args: argparse.Namespace) -> int:
             # Imported here so that `plugins` and `check-config` stay quick.
             import uvicorn
 
+            from runtime_registry.engines.llm_engine import deferring_checks
             from runtime_registry.server.app import create_app
 
-            app = create_app(assembly=assemble(config, source=args.config or "<default config>"))
+            # Engine checks that need llm run once the server listens (decision 0172).
+            with deferring_checks():
+                app = create_app(assembly=assemble(config, source=args.config or "<default config>"))
             uvicorn_config = uvicorn.Config(
                 app,
                 log_config=None,
@@ -89,6 +92,9 @@ def serve(args: argparse.Namespace) -> int:
             http_protocol.parser_name,  # type: ignore[attr-defined]
             loop,
         )
+        from runtime_registry.server.cli.deferred_checks import check_engines_once_listening
+
+        check_engines_once_listening(server)
         with _signals_end_the_server_quietly():
             try:
                 server.run(sockets=[sock])

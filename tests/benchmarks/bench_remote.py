@@ -1,6 +1,10 @@
 """The ``remote`` kind: a front server against the remote directly, in one run.
 
-Run: python tests/benchmarks/bench_remote.py   (needs wrk; about two minutes)
+Run: python tests/benchmarks/bench_remote.py [--pin] [--only get]   (needs wrk; about two minutes)
+
+``--pin`` pins every back server to CPU 1 and the front to CPU 0 (``taskset``;
+wrk floats), as a front on a machine of its own would run (issue 23); the
+get-worker line then also gives the latency the front adds, p50 and p99.
 Goal (issue 14): get-worker and send-input through a front server reach
 >= 0.5x the requests/s of the remote server asked directly; and one front
 server over four remote servers lists ``/api/workers`` (400 workers, one page)
@@ -14,9 +18,12 @@ median is reported, since the machine is shared and its load drifts.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
+import re
 import statistics
+import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -42,8 +49,24 @@ OVERVIEW_WORKERS_PER_RUNTIME = 100
 PIDS: dict[str, int] = {}
 
 
+#: CPU per role with --pin (None: not pinned).
+PIN: dict[str, str] | None = None
+_P50 = re.compile(r"^\s+50%\s+([\d.]+)(us|ms|s)\s*$", re.M)
+_P99 = re.compile(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", re.M)
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def latency(url: str) -> tuple[float, float]:
+    """p50 and p99 in ms of one wrk run against ``url``."""
+    output = subprocess.run(
+        ["wrk", "-t1", "-c16", f"-d{DURATION}", "--latency", url], capture_output=True, text=True, check=True
+    ).stdout
+    found = [pattern.search(output) for pattern in (_P50, _P99)]
+    return tuple(float(m.group(1)) * _UNITS[m.group(2)] for m in found)  # type: ignore[return-value, union-attr]
+
+
 @contextlib.contextmanager
-def server(config: Path | None, folder: Path) -> Iterator[str]:
+def server(config: Path | None, folder: Path, role: str = "back") -> Iterator[str]:
     port = free_port()
     arguments = ["--port", str(port), "--log-level", "warning", "--no-access-log"]
     if config is not None:
@@ -51,7 +74,10 @@ def server(config: Path | None, folder: Path) -> Iterator[str]:
     # Each server in a folder of its own: the embedded runtime's SQLite store is relative to it.
     home = folder / f"server-{port}"
     home.mkdir()
-    with started(serve_command(*arguments), cwd=home) as process:
+    command = serve_command(*arguments)
+    if PIN is not None:
+        command = ["taskset", "-c", PIN[role], *command]
+    with started(command, cwd=home) as process:
         wait_until_healthy(process, port)
         url = f"http://127.0.0.1:{port}"
         PIDS[url] = process.pid
@@ -121,11 +147,19 @@ def compare(
 
 
 def main() -> None:
-    print(f"wrk -t1 -c16 -d{DURATION} --latency, median of {ROUNDS} interleaved rounds; loopback, 2 shared cores")
+    global PIN
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--pin", action="store_true", help="back servers on CPU 1, the front on CPU 0")
+    parser.add_argument("--only", choices=["get"], help="only the get-worker comparison (and its latency)")
+    args = parser.parse_args()
+    if args.pin:
+        PIN = {"back": "1", "front": "0"}
+    pinned = "front on CPU 0, back on CPU 1 (taskset)" if args.pin else "2 shared cores"
+    print(f"wrk -t1 -c16 -d{DURATION} --latency, median of {ROUNDS} interleaved rounds; loopback, {pinned}")
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
         with server(None, folder) as back:
-            with server(front_config(folder, "front.toml", [("gpu", back, RUNTIME)]), folder) as front:
+            with server(front_config(folder, "front.toml", [("gpu", back, RUNTIME)]), folder, "front") as front:
                 with httpx.Client(base_url=front, timeout=30) as client:
                     ids = [
                         client.post("/api/runtimes/gpu/workers", json={"label": "bench"}).json()["worker_id"]
@@ -134,13 +168,20 @@ def main() -> None:
                 ids_file = folder / "ids.txt"
                 ids_file.write_text("\n".join(ids[1:]))
                 worker = ids[0]
-                compare(
-                    "get worker",
-                    f"{back}/api/runtimes/{RUNTIME}/workers/{worker}",
-                    f"{front}/api/runtimes/gpu/workers/{worker}",
-                    backs=[back],
-                    front_url=front,
+                direct_url = f"{back}/api/runtimes/{RUNTIME}/workers/{worker}"
+                front_url = f"{front}/api/runtimes/gpu/workers/{worker}"
+                compare("get worker", direct_url, front_url, backs=[back], front_url=front)
+                direct_latency = [latency(direct_url) for _ in range(ROUNDS)]
+                front_latency = [latency(front_url) for _ in range(ROUNDS)]
+                median = statistics.median
+                d50, d99 = median(x[0] for x in direct_latency), median(x[1] for x in direct_latency)
+                f50, f99 = median(x[0] for x in front_latency), median(x[1] for x in front_latency)
+                print(
+                    f"{'get worker latency (16 connections)':<36} direct p50 {d50:.2f} ms p99 {d99:.2f} ms"
+                    f" | front p50 {f50:.2f} ms p99 {f99:.2f} ms | added p50 {f50 - d50:+.2f} ms p99 {f99 - d99:+.2f} ms"
                 )
+                if args.only == "get":
+                    return
                 compare(
                     "send input (rotating workers)",
                     back + "/",
@@ -151,7 +192,8 @@ def main() -> None:
                     direct_args=(str(ids_file), f"/api/runtimes/{RUNTIME}/workers"),
                     front_args=(str(ids_file), "/api/runtimes/gpu/workers"),
                 )
-        overview(folder)
+        if args.only is None:
+            overview(folder)
 
 
 def overview(folder: Path) -> None:
@@ -168,6 +210,7 @@ def overview(folder: Path) -> None:
                     folder, "front4.toml", [(rt, url, RUNTIME) for rt, url in zip(runtimes, backs, strict=True)]
                 ),
                 folder,
+                "front",
             )
         )
         for rt, url in zip(runtimes, backs, strict=True):

@@ -19,9 +19,13 @@ from ..support.server_process import free_port
 
 
 @contextlib.contextmanager
-def serving_in_a_thread(app) -> Iterator[str]:
-    """Serve ``app`` until the block ends; yields its base URL."""
-    port = free_port()
+def serving_in_a_thread(app, *, port: int | None = None) -> Iterator[str]:
+    """Serve ``app`` until the block ends; yields its base URL.
+
+    :param port: the port to listen on (a restarted server must come back where
+        its clients look for it); a free one if omitted.
+    """
+    port = free_port() if port is None else port
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on")
     )

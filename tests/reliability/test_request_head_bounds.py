@@ -146,7 +146,7 @@ def test_an_absolute_form_target_with_a_user_part_is_misdirected(server):
 
 
 def test_an_absolute_form_target_naming_this_server_is_served_on_both_parsers(server):
-    response, _ = _exchange(server, _get(f"http://127.0.0.1:{_port(server)}/api/runtimes?limit=5", host="evil.example"))
+    response, _ = _exchange(server, _get(f"http://127.0.0.1:{_port(server)}/api/runtimes", host="evil.example"))
     assert _status(response) == 200
     body = json.loads(response.partition(b"\r\n\r\n")[2])
     assert [item["runtime_id"] for item in body["items"]] == [EMBEDDED]

@@ -49,7 +49,7 @@ def read_sse(lines) -> list[dict]:
     messages, current = [], {}
     for line in lines:
         if not line:
-            if current:
+            if current and set(current) != {""}:  # a comment alone (a heartbeat) is not a message
                 messages.append(current)
             current = {}
             if messages and messages[-1].get("event") == "worker.turn_completed":
@@ -83,3 +83,26 @@ def test_a_plugin_that_registers_only_an_engine_loads():
     with serving_in_a_thread(app()) as base_url, httpx.Client(base_url=base_url, timeout=10) as api:
         plugins = {p["name"]: p for p in api.get("/api/plugins").json()["items"]}
         assert plugins["drip-plugin"]["state"] == "loaded"
+
+
+def test_two_streams_each_get_every_delta_in_order_and_a_third_opened_later_gets_the_next_turns():
+    with serving_in_a_thread(app()) as base_url, httpx.Client(base_url=base_url, timeout=10) as api:
+        worker = api.post(f"{RUNTIME}/workers", json={"profile": "drip"}).json()["worker_id"]
+        with api.stream("GET", f"{RUNTIME}/events/stream") as one, api.stream("GET", f"{RUNTIME}/events/stream") as two:
+            assert api.post(f"{RUNTIME}/workers/{worker}/input", json={"content": "go"}).status_code == 202
+            seen = [read_sse(one.iter_lines()), read_sse(two.iter_lines())]
+        for messages in seen:
+            deltas = [
+                httpx.Response(200, content=m["data"]).json()["data"]["text"]
+                for m in messages
+                if m.get("event") == "worker.output_delta"
+            ]
+            assert "".join(deltas) == "one two three "
+        # Both streams gone: the fan-out closed; a new stream opens a new one and still sees deltas.
+        last = seen[0][-1]["id"]
+        with api.stream("GET", f"{RUNTIME}/events/stream", headers={"Last-Event-ID": last}) as three:
+            assert api.post(f"{RUNTIME}/workers/{worker}/input", json={"content": "again"}).status_code == 202
+            messages = read_sse(three.iter_lines())
+        # Heartbeats (comments, no event) may come between: this machine is slow at times.
+        assert [m.get("event") for m in messages].count("worker.output_delta") >= 1
+        assert all(int(m["id"]) > int(last) for m in messages if "id" in m)

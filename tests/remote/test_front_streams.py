@@ -1,0 +1,173 @@
+"""A front's event stream: live deltas relayed in order, and a back that restarts never ends it (decision 0171).
+
+Real processes: a back server (embedded runtimes; an ``llm`` profile on a
+fake OpenAI-compatible server on loopback, for streamed deltas) and a front
+server whose runtime ``gpu`` is the back's ``back-a``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from ..engines.openai_server import openai_server
+from ..support.remote_servers import back_config, front_config, server_on_port
+from ..support.server_process import free_port, running_server
+
+KEY_ENV = "FRONT_STREAM_TEST_KEY"
+
+
+def llm_profile(api_base: str) -> str:
+    return (
+        "[runtimes.settings]\noutput_deltas_per_second = 1000\n"
+        f'[runtimes.settings.profiles.model]\nengine = "llm"\nmodel = "local-model"\napi_base = "{api_base}"\n'
+        f'key_env = "{KEY_ENV}"\n'
+    )
+
+
+class Stream:
+    """An SSE stream read in the background: its messages as they come."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, str]] = []
+
+    async def read(self, lines: AsyncIterator[str]) -> None:
+        current: dict[str, str] = {}
+        async for line in lines:
+            if not line:
+                if current:
+                    self.messages.append(current)
+                current = {}
+                continue
+            field, _, value = line.partition(":")
+            current[field] = value.strip()
+
+    def events(self, kind: str | None = None) -> list[dict[str, str]]:
+        return [m for m in self.messages if "event" in m and (kind is None or m["event"] == kind)]
+
+    async def until(self, predicate, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate(self):
+            assert time.monotonic() < deadline, f"not seen in time: {self.events()}"
+            await asyncio.sleep(0.05)
+
+
+@contextlib.asynccontextmanager
+async def streaming(client: httpx.AsyncClient, path: str, headers: dict[str, str] | None = None):
+    stream = Stream()
+    async with client.stream("GET", path, headers=headers or {}) as response:
+        assert response.status_code == 200
+        task = asyncio.create_task(stream.read(response.aiter_lines()))
+        try:
+            yield stream
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError):
+                await task
+
+
+def delta_text(messages: list[dict[str, str]]) -> str:
+    return "".join(json.loads(m["data"])["data"]["text"] for m in messages if m["event"] == "worker.output_delta")
+
+
+async def test_live_deltas_of_a_remote_llm_worker_reach_the_front_stream_in_order(tmp_path, monkeypatch):
+    with openai_server() as model:
+        back_path = back_config(tmp_path, store="memory", extra="")
+        # The llm profile goes in back-a's settings table (the first runtime).
+        text = back_path.read_text().replace('kind = "embedded"\n[runtimes.settings]\n', 'kind = "embedded"\n', 1)
+        text = text.replace(
+            'kind = "embedded"\n',
+            'kind = "embedded"\n'
+            + llm_profile(model.base_url).replace("[runtimes.settings]\n", "[runtimes.settings]\n", 1),
+            1,
+        )
+        back_path.write_text(text)
+        with running_server(back_path, log=tmp_path / "back.log", environ={KEY_ENV: "k"}) as back:
+            front_path = front_config(tmp_path, [("gpu", back.base_url, "back-a")])
+            with running_server(front_path, log=tmp_path / "front.log") as front:
+                async with (
+                    httpx.AsyncClient(base_url=front.base_url, timeout=30) as raw,
+                    httpx.AsyncClient(base_url=back.base_url, timeout=30) as direct,
+                ):
+                    worker = (await raw.post("/api/runtimes/gpu/workers", json={"profile": "model"})).json()
+                    worker_id = worker["worker_id"]
+                    async with (
+                        streaming(raw, "/api/runtimes/gpu/events/stream") as through,
+                        streaming(direct, "/api/runtimes/back-a/events/stream") as remote,
+                    ):
+                        await asyncio.sleep(0.5)  # both streams and the relay are open
+                        sent = await raw.post(
+                            f"/api/runtimes/gpu/workers/{worker_id}/input", json={"content": "three little words"}
+                        )
+                        assert sent.status_code == 202
+                        for stream in (through, remote):
+                            await stream.until(lambda s: s.events("worker.turn_completed"))
+                    kinds = [m["event"] for m in through.events()]
+                    assert "worker.output_delta" in kinds
+                    first_delta = kinds.index("worker.output_delta")
+                    assert kinds.index("worker.turn_started") < first_delta < kinds.index("worker.output")
+                    deltas = through.events("worker.output_delta")
+                    assert all("id" not in m for m in deltas)  # live: never a resume point
+                    assert delta_text(through.events()) == delta_text(remote.events()) == "echo: three little words"
+                    output = json.loads(through.events("worker.output")[0]["data"])
+                    assert output["data"]["content"] == delta_text(through.events())
+                    # Each delta carries the id of the stored event it follows, and comes after it.
+                    last_stored = 0
+                    for message in through.events():
+                        data = json.loads(message["data"])
+                        if "id" in message:
+                            last_stored = int(message["id"])
+                        else:
+                            assert data["id"] == last_stored
+
+
+@pytest.mark.parametrize("how", ["restart", "crash"])
+async def test_a_front_stream_outlives_the_back_going_away_and_resumes_where_it_was(tmp_path, how):
+    port = free_port()
+    config = back_config(tmp_path, store="sqlite")
+    url = f"http://127.0.0.1:{port}"
+    front_path = front_config(tmp_path, [("gpu", url, "back-a")], timeout_seconds=1.0, refresh_seconds=0.5)
+    with server_on_port(port, config, log=tmp_path / "back.log") as back:
+        with running_server(front_path, log=tmp_path / "front.log") as front:
+            async with (
+                httpx.AsyncClient(base_url=front.base_url, timeout=30) as raw,
+                httpx.AsyncClient(base_url=url, timeout=30) as direct,
+            ):
+                first = (await raw.post("/api/runtimes/gpu/workers", json={})).json()["worker_id"]
+                async with streaming(raw, "/api/runtimes/gpu/events/stream") as through:
+                    await through.until(lambda s: s.events("worker.created"))
+                    seen = int(through.events()[-1]["id"])
+                    if how == "crash":
+                        back.process.kill()
+                        back.process.wait()
+                    else:
+                        back.signal(__import__("signal").SIGTERM)
+                        assert back.wait(timeout=15) == 0
+                    await asyncio.sleep(1.5)  # the front's stream waits through it: heartbeats only
+                    assert not through.events("error")
+                    with server_on_port(port, config, log=tmp_path / "back.log"):
+                        # What a client resuming at `seen` directly on the back would get now.
+                        async with streaming(
+                            direct, "/api/runtimes/back-a/events/stream", {"Last-Event-ID": str(seen)}
+                        ) as verdict:
+                            await asyncio.sleep(1.0)
+                        if verdict.events("cursor_expired"):
+                            # The back lost the events after it (a crash before the committed
+                            # feed): the front says so, as the back does — never an error.
+                            await through.until(lambda s: s.events("cursor_expired"))
+                        else:
+                            second = (await raw.post("/api/runtimes/gpu/workers", json={})).json()["worker_id"]
+                            await through.until(
+                                lambda s: any(json.loads(m["data"]).get("worker_id") == second for m in s.events())
+                            )
+                            ids = [int(m["id"]) for m in through.events() if "id" in m]
+                            assert ids == sorted(set(ids))  # nothing twice, in order
+                            created = [json.loads(m["data"])["worker_id"] for m in through.events("worker.created")]
+                            assert created == [first, second]
+                        assert not through.events("error")
