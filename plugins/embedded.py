@@ -16,6 +16,7 @@ costs nothing (decision 0001).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -37,13 +38,13 @@ from registry_core import (
     RuntimeStatus,
     TranscriptPage,
     TurnEngine,
+    UnsupportedOperation,
     Worker,
     WorkerActionResult,
     WorkerPage,
     WorkerTool,
     hookimpl,
 )
-from registry_core.kinds import DEFAULT_DATA_DIR
 from runtime_registry.engines.clock import CLOCK
 from runtime_registry.engines.llm_engine import LLM, profile_problem
 from runtime_registry.runtimes.embedded import IDLE, STOPPED, EmbeddedRuntime, EmbeddedSettings, WorkerRecord
@@ -66,26 +67,36 @@ __all__ = [
 KIND = "embedded"
 
 
-def make_store(runtime_id: str, settings: EmbeddedSettings, data_dir: Path) -> WorkerStore:
+def make_store(runtime_id: str, settings: EmbeddedSettings, data_dir: Path | None) -> WorkerStore:
     """The store ``settings.store`` asks for; a relative path resolves against ``data_dir``.
+
+    Without a ``data_dir`` (a runtime built as a library, with no
+    :class:`~registry_core.RuntimeContext`) a SQLite store needs its
+    ``store.path``; without one the runtime writes no file and keeps
+    everything in memory. ``serve`` and the config file always give a
+    ``data_dir``, so their default stays SQLite under it.
 
     The SQLite store's module (and ``sqlite3``) is imported only when a runtime uses it.
     """
-    if settings.store.backend is StoreBackend.MEMORY:
+    path = settings.store.path
+    if settings.store.backend is StoreBackend.MEMORY or (data_dir is None and path is None):
         return MemoryStore()
     from runtime_registry.runtimes.embedded.sqlite_store import SQLiteStore
 
-    path = Path(settings.store.path) if settings.store.path is not None else Path("state") / f"{runtime_id}.db"
-    return SQLiteStore(data_dir / path, durability=settings.store.durability, retention=settings.event_retention)
+    file = Path(path) if path is not None else Path("state") / f"{runtime_id}.db"
+    if data_dir is not None:
+        file = data_dir / file
+    return SQLiteStore(file.absolute(), durability=settings.store.durability, retention=settings.event_retention)
 
 
 class EmbeddedProvider(RuntimeProvider):
     """One embedded runtime, registered under ``runtime_id``.
 
-    :param settings: the runtime's settings (``EmbeddedSettings()`` if omitted:
-        a SQLite store, ``acknowledged``).
-    :param context: where the host keeps files; without one, ``data_dir`` is
-        ``.runtime-registry`` in the working directory.
+    :param settings: the runtime's settings (``EmbeddedSettings()`` if omitted).
+    :param context: where the host keeps files (``data_dir``): the SQLite
+        store's file is ``state/<runtime_id>.db`` under it by default. Without
+        one (a library caller) the runtime writes no file unless
+        ``settings.store.path`` says where, and keeps everything in memory.
     :param extensions: the engines and tools its profiles may use (the host
         passes what every loaded plugin registered); the builtin ``record``
         and ``echo`` engines and no tools if omitted.
@@ -103,7 +114,7 @@ class EmbeddedProvider(RuntimeProvider):
     ) -> None:
         super().__init__(runtime_id)
         settings = settings or EmbeddedSettings()
-        data_dir = context.data_dir if context is not None else Path(DEFAULT_DATA_DIR).absolute()
+        data_dir = context.data_dir if context is not None else None
         self.runtime = EmbeddedRuntime(
             settings,
             store=make_store(runtime_id, settings, data_dir),
@@ -143,6 +154,31 @@ class EmbeddedProvider(RuntimeProvider):
     async def close(self) -> None:
         """Cancel in-flight turns, wake every event waiter, and commit what the store has queued."""
         await self.runtime.close()
+
+    async def backup_store(self, directory: Path) -> tuple[str, ...]:
+        """Copy the store's durable state into ``directory`` while the runtime may be serving in another process.
+
+        The file names written (``<runtime id>.db`` for a SQLite store); none for a
+        memory store, which keeps nothing durable. ``runtime-registry backup`` calls
+        this (docs/operations.md); it needs no ``start``.
+
+        :raises UnsupportedOperation: a store this command cannot copy (a database
+            server's: use its own tools, ``pg_dump`` for PostgreSQL).
+        :raises BackupError: the copy failed (one line for the operator).
+        """
+        store = self.runtime.store
+        if isinstance(store, MemoryStore):
+            return ()
+        from runtime_registry.runtimes.embedded.sqlite_backup import backup_sqlite
+        from runtime_registry.runtimes.embedded.sqlite_store import SQLiteStore
+
+        if not isinstance(store, SQLiteStore):
+            raise UnsupportedOperation(
+                "this store is a database server's: back it up with its own tools (pg_dump for PostgreSQL)"
+            )
+        name = f"{self.runtime_id}.db"
+        await asyncio.to_thread(backup_sqlite, store.path, directory / name)
+        return (name,)
 
     async def describe(self) -> RuntimeState:
         """``running``; ``unavailable`` with ``store_unusable`` when the store cannot be opened;
@@ -195,16 +231,17 @@ class EmbeddedProvider(RuntimeProvider):
                 0,
                 diagnostics,
             )
+        shown = worker.shown  # what readers see while a change is not committed (decision 0111)
         return Worker(
             self.runtime_id,
             worker.worker_id,
             KIND,
             worker.label,
-            worker.status,
+            worker.status if shown is None else shown[0],
             worker.profile.name,
             worker.intent,
             worker.created_at,
-            len(worker.transcript),
+            len(worker.transcript) if shown is None else shown[2],
         )
 
     async def list_workers(self, *, limit: int, cursor: str | None) -> WorkerPage:

@@ -25,6 +25,7 @@ from registry_core.engines import (
     STOP_REASONS,
     TURN_FAILURE_CODES,
     EngineProfile,
+    ProfileProblem,
     TokenUsage,
     Turn,
     TurnEngine,
@@ -120,7 +121,7 @@ from registry_core.models import (
     WorkerPage,
 )
 from registry_core.provider import RuntimeProvider, capabilities_of
-from registry_core.tools import ToolCall, ToolOutcome, WorkerTool
+from registry_core.tools import ToolCall, ToolError, ToolOutcome, WorkerTool
 
 __all__ = [
     "CANCEL_REASONS",
@@ -128,10 +129,12 @@ __all__ = [
     "STOP_REASONS",
     "TURN_FAILURE_CODES",
     "EngineProfile",
+    "ProfileProblem",
     "HostExtensions",
     "LiveSubscription",
     "TokenUsage",
     "ToolCall",
+    "ToolError",
     "ToolOutcome",
     "Turn",
     "TurnEngine",

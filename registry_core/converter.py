@@ -34,6 +34,7 @@ from cattrs.gen import make_dict_structure_fn
 
 from registry_core.constraints import Pattern
 from registry_core.errors import InvalidRequest
+from registry_core.models import RuntimeStatus
 
 __all__ = ["converter", "structure", "unstructure", "format_timestamp", "FieldProblem", "DETAILS_MAX"]
 
@@ -245,8 +246,9 @@ def _require(value: Any, types: Any, message: str) -> Any:
 
 def _make_converter() -> cattrs.Converter:
     conv = cattrs.Converter(forbid_extra_keys=True)
-    # Class hooks go through single dispatch, which is why the model enums are
-    # plain enums: a ``str``-based enum would be caught by the ``str`` hook.
+    # Class hooks go through single dispatch: a ``str``-based enum would be
+    # caught by the ``str`` hook, so each one (RuntimeStatus) is registered by
+    # its own class below, which single dispatch prefers.
     conv.register_structure_hook(str, _strict_str)
     conv.register_structure_hook(int, _strict_int)
     conv.register_structure_hook(float, _strict_float)
@@ -254,6 +256,9 @@ def _make_converter() -> cattrs.Converter:
     conv.register_structure_hook(int | float, _strict_number)
     conv.register_structure_hook(enum.Enum, _strict_enum)
     conv.register_unstructure_hook(enum.Enum, lambda member: member.value)
+    for str_enum in (RuntimeStatus,):
+        conv.register_structure_hook(str_enum, _strict_enum)
+        conv.register_unstructure_hook(str_enum, lambda member: member.value)
     conv.register_structure_hook(datetime, _structure_datetime)
     conv.register_unstructure_hook(datetime, format_timestamp)
     conv.register_structure_hook_factory(is_annotated, lambda t: _annotated_hook(conv, t))

@@ -45,7 +45,8 @@ Rules an engine keeps:
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import warnings
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -59,11 +60,13 @@ __all__ = [
     "TURN_FAILURE_CODES",
     "EngineProfile",
     "EngineRun",
+    "ProfileProblem",
     "TokenUsage",
     "Turn",
     "TurnEngine",
     "TurnFailed",
     "TurnResult",
+    "check_profile",
 ]
 
 #: Engine names: lowercase letters, digits and ``-``, starting with a letter, at most 64.
@@ -193,6 +196,51 @@ class EngineProfile:
     max_history_bytes: int = 1024 * 1024
 
 
+@attrs.frozen
+class ProfileProblem:
+    """A setting of a profile that an engine cannot use, as its ``check`` returns it.
+
+    :ivar key: the profile key it is about (``model``, ``options``, ...), as
+        operators write it; ``None`` for the profile as a whole.
+    :ivar message: one line for the operator; never a secret (an ``api_base``
+        or a key).
+
+    .. versionadded:: 0.4
+    """
+
+    key: str | None
+    message: str
+
+
+def check_profile(engine: TurnEngine, profile: EngineProfile) -> tuple[ProfileProblem, ...]:
+    """What ``engine.check`` finds wrong with ``profile`` (nothing for an engine without a check).
+
+    An engine written before 0.4 raises ``ValueError("key: message")``; that
+    still works until 1.0, with a ``DeprecationWarning``, and the message is
+    read back into a problem at that key (a message without one is about the
+    whole profile).
+
+    .. versionadded:: 0.4
+    """
+    if engine.check is None:
+        return ()
+    try:
+        found = engine.check(profile)
+    except ValueError as exc:
+        warnings.warn(
+            f"engine {engine.name!r}: check() raising ValueError is deprecated; return ProfileProblem objects "
+            "(goes in 1.0)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        message = str(exc) or "the engine cannot use this profile"
+        key, colon, rest = message.partition(": ")
+        if colon and key.isidentifier():
+            return (ProfileProblem(key, rest),)
+        return (ProfileProblem(None, message),)
+    return tuple(found or ())
+
+
 class Turn:
     """One turn, as an engine sees it. The hosting runtime builds it; engines only read and call it.
 
@@ -252,11 +300,14 @@ class TurnEngine:
     :ivar name: what operators write in a profile (``engine = "llm"``).
     :ivar run: ``async def run(turn: Turn) -> TurnResult``.
     :ivar description: one line for ``runtime-registry plugins``.
-    :ivar check: optional ``check(profile: EngineProfile) -> None``, called at
-        startup for every profile that uses this engine; raise ``ValueError``
-        with a one-line message for a setting the engine cannot use (the
-        operator sees it as a configuration error of that profile). It may
+    :ivar check: optional ``check(profile: EngineProfile) -> Iterable[ProfileProblem]``,
+        called at startup for every profile that uses this engine: return a
+        :class:`ProfileProblem` (key, one-line message) for each setting the
+        engine cannot use, none (or ``None``) when it can (the operator sees
+        each as a configuration error at that key of the profile). It may
         import heavy libraries: it runs only when a profile uses the engine.
+        *Deprecated since 0.4, working until 1.0:* raising
+        ``ValueError("key: message")`` instead (a ``DeprecationWarning``).
     :ivar replies: whether turns add an ``assistant`` entry (the runtime keeps
         room for it before accepting input). ``False`` only for engines that
         never reply.
@@ -269,6 +320,6 @@ class TurnEngine:
     name: str = attrs.field(validator=_check_engine_name)
     run: EngineRun = attrs.field(repr=False)
     description: str = ""
-    check: Callable[[EngineProfile], None] | None = attrs.field(default=None, repr=False)
+    check: Callable[[EngineProfile], Iterable[ProfileProblem] | None] | None = attrs.field(default=None, repr=False)
     replies: bool = True
     reads_history: bool = True

@@ -27,7 +27,7 @@ __all__ = [
 KIND_NAME_PATTERN = re.compile(r"[a-z][a-z0-9\-]{0,63}")
 
 #: Builds a provider: ``factory(runtime_id, settings) -> RuntimeProvider`` (with
-#: ``extensions=`` too when the kind sets ``uses_extensions``).
+#: ``context=`` and ``extensions=`` too when it takes those keyword arguments).
 ProviderFactory = Callable[..., RuntimeProvider]
 
 

@@ -128,8 +128,15 @@ class Diagnostic:
         return cls(code, Severity.ERROR, message)
 
 
-class RuntimeStatus(enum.Enum):
-    """The health of a runtime as a whole."""
+class RuntimeStatus(enum.StrEnum):
+    """The health of a runtime as a whole.
+
+    A ``str`` too (``RuntimeStatus.RUNNING == "running"``), as ``Worker.status``
+    is a plain string: comparing either with a literal works.
+
+    .. versionchanged:: 0.4
+       A ``StrEnum`` (it was a plain ``Enum``, so ``== "running"`` was silently false).
+    """
 
     RUNNING = "running"
     DEGRADED = "degraded"

@@ -22,9 +22,11 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from registry_core import __version__
+from registry_core.models import RuntimeStatus, RuntimeSummary
 from runtime_registry.host.assembly import Assembly, assemble
 from runtime_registry.host.config import RegistryConfig, apply_environment
 from runtime_registry.server.console import console_routes
+from runtime_registry.server.contract import METRICS_PATH
 from runtime_registry.server.endpoints import build_routes
 from runtime_registry.server.error_handlers import exception_handlers
 from runtime_registry.server.middleware.auth import BearerAuthMiddleware, short_token_warning
@@ -35,14 +37,20 @@ from runtime_registry.server.middleware.origin_policy import OriginPolicy
 from runtime_registry.server.middleware.request_head import RequestHeadMiddleware
 from runtime_registry.server.middleware.request_ids import RequestIdMiddleware
 from runtime_registry.server.middleware.token_guesses import TokenGuessPacer
+from runtime_registry.server.observe.http import ObserveMiddleware
+from runtime_registry.server.observe.metrics import Metrics, metrics_endpoint
+from runtime_registry.server.observe.readiness import readiness_endpoint
+from runtime_registry.server.observe.watch import RuntimeWatch
 from runtime_registry.server.openapi import openapi_bytes
 
 __all__ = ["create_app"]
 
-log = logging.getLogger("server")
+log = logging.getLogger("runtime_registry.server")
 
 
-def create_app(config: RegistryConfig | None = None, *, assembly: Assembly | None = None) -> Starlette:
+def create_app(
+    config: RegistryConfig | None = None, *, assembly: Assembly | None = None, access_log: bool = True
+) -> Starlette:
     """Build the app.
 
     :param config: the configuration, used as given (the CLI has already applied
@@ -50,6 +58,7 @@ def create_app(config: RegistryConfig | None = None, *, assembly: Assembly | Non
         configuration with the environment applied: one embedded runtime.
     :param assembly: an already assembled registry and plugin set (tests, or a
         host that built its own); its ``config`` supplies the server settings.
+    :param access_log: write one line per request (logger ``runtime_registry.access``, INFO).
     """
     if assembly is None:
         assembly = assemble(config if config is not None else apply_environment(RegistryConfig()))
@@ -57,11 +66,17 @@ def create_app(config: RegistryConfig | None = None, *, assembly: Assembly | Non
     registry = assembly.registry
     token = settings.token or None
 
+    metrics = Metrics(registry, assembly.plugins)
+    watch = RuntimeWatch(registry, metrics)
     routes = build_routes(
         registry,
         assembly.plugins,
         openapi_document=openapi_bytes(version=__version__, bearer_auth=token is not None),
         heartbeat_seconds=settings.stream_heartbeat_seconds,
+        service_handlers={
+            "readyz": readiness_endpoint(registry, optional=settings.readiness_optional_runtimes),
+            "metrics": metrics_endpoint(metrics),
+        },
     )
     if settings.console:
         routes += console_routes()
@@ -69,7 +84,7 @@ def create_app(config: RegistryConfig | None = None, *, assembly: Assembly | Non
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await registry.start()
-        await _log_startup(assembly)
+        await watch.start(await _log_startup(assembly))
         log.info("%s", browser_safety_summary(settings.allowed_hosts, settings.cors_allowed_origins, token=token))
         weak_token = short_token_warning(token)
         if weak_token is not None:
@@ -77,6 +92,7 @@ def create_app(config: RegistryConfig | None = None, *, assembly: Assembly | Non
         try:
             yield
         finally:
+            await watch.stop()
             await registry.close()
             log.info("runtimes closed")
 
@@ -87,6 +103,8 @@ def create_app(config: RegistryConfig | None = None, *, assembly: Assembly | Non
     # auth runs before any body is looked at.
     middleware = [
         Middleware(RequestIdMiddleware),
+        # Inside the request id (its line names it), outside every check (401s and 413s are counted).
+        Middleware(ObserveMiddleware, metrics=metrics, access_log_enabled=access_log),
         Middleware(RequestHeadMiddleware),
         Middleware(
             BrowserGuardMiddleware,
@@ -95,8 +113,9 @@ def create_app(config: RegistryConfig | None = None, *, assembly: Assembly | Non
         ),
     ]
     if token is not None:
+        also_protected = frozenset() if settings.metrics_public else frozenset({METRICS_PATH})
         pacer = TokenGuessPacer(burst=settings.failed_token_burst, rate_per_second=settings.failed_tokens_per_second)
-        middleware.append(Middleware(BearerAuthMiddleware, token=token, pacer=pacer))
+        middleware.append(Middleware(BearerAuthMiddleware, token=token, pacer=pacer, also_protected=also_protected))
     middleware.append(Middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes))
 
     app = Starlette(
@@ -108,6 +127,7 @@ def create_app(config: RegistryConfig | None = None, *, assembly: Assembly | Non
     # "/api/runtimes/" is not "/api/runtimes": a 404 in the envelope, not a redirect.
     app.router.redirect_slashes = False
     app.state.assembly = assembly
+    app.state.metrics = metrics
     return app
 
 
@@ -137,8 +157,12 @@ def browser_safety_summary(
     return f"browser safety: answering {hosts}; state-changing requests from other origins refused; CORS origins: {origins}"
 
 
-async def _log_startup(assembly: Assembly) -> None:
-    """One line per plugin and per runtime; names, versions and states only (never settings)."""
+async def _log_startup(assembly: Assembly) -> tuple[RuntimeSummary, ...]:
+    """One line per plugin and per runtime; names, versions and states only (never settings).
+
+    A runtime that starts ``degraded`` or ``unavailable`` is a WARNING line with its diagnostic codes.
+    Returns the runtimes as read.
+    """
     for plugin in assembly.plugins.plugins:
         kinds = ", ".join(plugin.kinds) or "no kinds"
         reason = f" ({plugin.reason})" if plugin.reason else ""
@@ -146,14 +170,18 @@ async def _log_startup(assembly: Assembly) -> None:
     runtimes = await assembly.registry.list_runtimes()
     for runtime in runtimes.items:
         problems = "; ".join(d.message for d in runtime.diagnostics if d.severity.value == "error")
-        log.info(
-            "runtime %s (kind %s, plugin %s %s): %s%s",
+        codes = sorted({d.code for d in runtime.diagnostics if d.severity.value in ("warning", "error")})
+        log.log(
+            logging.INFO if runtime.status is RuntimeStatus.RUNNING else logging.WARNING,
+            "runtime %s (kind %s, plugin %s %s): %s%s%s",
             runtime.runtime_id,
             runtime.kind,
             runtime.plugin.name,
             runtime.plugin.version,
             runtime.status.value,
+            f" (codes {', '.join(codes)})" if codes and runtime.status is not RuntimeStatus.RUNNING else "",
             f" ({problems})" if problems else "",
         )
     if not runtimes.items:
         log.warning("no runtimes are configured")
+    return runtimes.items

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 import attrs
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 
 from registry_core.constraints import ID_PATTERN
@@ -59,6 +60,10 @@ __all__ = [
     "CursorQuery",
     "ResumeHeader",
     "Health",
+    "Readiness",
+    "UnreadyRuntime",
+    "PROBE_PATHS",
+    "METRICS_PATH",
     "PluginList",
     "JSON",
     "EVENT_STREAM",
@@ -76,6 +81,23 @@ class Health:
     """The liveness answer."""
 
     status: Literal["ok"] = "ok"
+
+
+@attrs.frozen
+class UnreadyRuntime:
+    """A runtime that is neither ``running`` nor ``degraded``."""
+
+    runtime_id: str
+    status: str
+    codes: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class Readiness:
+    """The readiness answer: ``ready``, or ``unready`` with the runtimes that are not."""
+
+    status: Literal["ready", "unready"]
+    runtimes: tuple[UnreadyRuntime, ...] = ()
 
 
 @attrs.frozen
@@ -235,6 +257,11 @@ class Success:
     headers: Mapping[str, str] = attrs.field(factory=dict)
 
 
+#: Paths for probes: any ``Host`` (no 421), no token.
+PROBE_PATHS = frozenset({"/healthz", "/readyz"})
+#: The metrics route: guarded by the token like ``/api`` unless ``server.metrics_public``.
+METRICS_PATH = "/metrics"
+
 _PATH_PARAMETER = re.compile(r"\{(\w+)\}")
 _STATE_CHANGING = frozenset({"POST", "DELETE", "PUT", "PATCH"})
 
@@ -254,6 +281,8 @@ class Operation:
     parameters: tuple[Parameter, ...] = ()
     body: type | None = None
     body_required: bool = False
+    #: Answers besides ``success`` that are not errors (``/readyz``'s 503 names the runtimes that are not ready).
+    other_answers: tuple[Success, ...] = ()
 
     @property
     def path_ids(self) -> tuple[PathId, ...]:
@@ -264,7 +293,7 @@ class Operation:
         """Every error status the operation can answer, sorted."""
         # Every operation refuses a query parameter it does not take (400).
         statuses = set(self.errors) | {400, 500}
-        if self.path != "/healthz":
+        if self.path not in PROBE_PATHS:
             statuses.add(421)
         if self.path.startswith("/api/"):
             statuses.add(401)
@@ -496,6 +525,29 @@ OPERATIONS: tuple[Operation, ...] = (
         summary="Liveness; no auth, no detail, any Host",
         tag="service",
         success=Success(200, "the server is up", Health),
+    ),
+    Operation(
+        operation_id="readyz",
+        method="GET",
+        path="/readyz",
+        summary="Readiness: every runtime running or degraded; no auth, any Host",
+        tag="service",
+        success=Success(200, "every runtime that must be is running or degraded", Readiness),
+        other_answers=(Success(503, "the runtimes that are not ready, with their status and codes", Readiness),),
+    ),
+    Operation(
+        operation_id="metrics",
+        method="GET",
+        path=METRICS_PATH,
+        summary="Prometheus metrics (text format); the token as for /api unless server.metrics_public",
+        tag="service",
+        success=Success(
+            200,
+            "every metric family, in the Prometheus text exposition format",
+            schema={"type": "string"},
+            media_type=CONTENT_TYPE_LATEST,
+        ),
+        errors=frozenset({401}),
     ),
     Operation(
         operation_id="openapi",

@@ -46,10 +46,20 @@ class Reply:
 
 
 def build_routes(
-    registry: RuntimeRegistry, plugins: PluginSet, *, openapi_document: bytes, heartbeat_seconds: float
+    registry: RuntimeRegistry,
+    plugins: PluginSet,
+    *,
+    openapi_document: bytes,
+    heartbeat_seconds: float,
+    service_handlers: Mapping[str, Handler] | None = None,
 ) -> list[Route]:
-    """Every route of the contract table, bound to ``registry`` and ``plugins``."""
+    """Every route of the contract table, bound to ``registry`` and ``plugins``.
+
+    :param service_handlers: handlers built elsewhere, by operation id (``/readyz`` and ``/metrics``:
+        :mod:`runtime_registry.server.observe`).
+    """
     handlers = _handlers(registry, plugins, openapi_document=openapi_document, heartbeat_seconds=heartbeat_seconds)
+    handlers.update(service_handlers or {})
     missing = {op.operation_id for op in OPERATIONS} ^ set(handlers)
     if missing:
         raise LookupError(f"operations and handlers differ: {sorted(missing)}")

@@ -16,7 +16,7 @@ import json
 from collections import defaultdict
 from typing import Any
 
-from runtime_registry.server.contract import JSON, OPERATIONS, Operation
+from runtime_registry.server.contract import JSON, METRICS_PATH, OPERATIONS, Operation
 from runtime_registry.server.errors import STATUS_BY_CODE
 from runtime_registry.server.schemas import SchemaSet
 
@@ -83,6 +83,12 @@ def _operation(op: Operation, schemas: SchemaSet, *, bearer_auth: bool) -> dict[
     responses: dict[str, Any] = {str(success.status): answer}
     for status in op.error_statuses():
         responses[str(status)] = {"$ref": f"#/components/responses/Error{status}"}
+    for other in op.other_answers:
+        schema = schemas.reference(other.model) if other.model is not None else dict(other.schema or {})
+        responses[str(other.status)] = {
+            "description": other.description,
+            "content": {other.media_type: {"schema": schema}},
+        }
     operation: dict[str, Any] = {
         "operationId": op.operation_id,
         "summary": op.summary,
@@ -97,7 +103,7 @@ def _operation(op: Operation, schemas: SchemaSet, *, bearer_auth: bool) -> dict[
             "required": op.body_required,
             "content": {JSON: {"schema": schemas.reference(op.body, request=True)}},
         }
-    if bearer_auth and op.path.startswith("/api/"):
+    if bearer_auth and (op.path.startswith("/api/") or op.path == METRICS_PATH):
         operation["security"] = [{"bearer": []}]
     return operation
 

@@ -127,10 +127,10 @@ class Roster(Generic[T]):
 
         :raises UnknownWorker: no such worker here (never created, or deleted).
         """
-        found = self._by_id.get(worker_id)
-        if found is None:
-            raise UnknownWorker("no such worker in this runtime", worker_id=worker_id)
-        return found[1]
+        try:
+            return self._by_id[worker_id][1]
+        except KeyError:
+            raise UnknownWorker("no such worker in this runtime", worker_id=worker_id) from None
 
     def remove(self, worker_id: str) -> T:
         """Delete a worker for good (amortised O(log n)) and return it.

@@ -22,7 +22,7 @@ from urllib.parse import quote, urlencode, urlsplit
 import httpx
 
 from registry_core.converter import structure, unstructure
-from registry_core.errors import InvalidRequest
+from registry_core.errors import InvalidRequest, RegistryError
 from registry_core.identifiers import validate_identifier
 from registry_core.models import (
     CreateWorkerRequest,
@@ -68,14 +68,18 @@ class RegistryClient:
     :param max_connections: connections open to the server at most; more
         concurrent requests wait for one (``max_keepalive`` of them stay open).
     :param max_keepalive: idle connections kept for reuse (default: ``max_connections``).
-    :param trust_env: whether httpx reads proxy settings from the environment
-        (``HTTP_PROXY``...). Off by default: the token goes to the server only.
+    :param trust_env: whether every call reads proxy settings from the environment
+        (``HTTP_PROXY``, ``NO_PROXY``...), as httpx does. Off by default: the
+        token goes to the server only.
     :param transport: an httpx transport, e.g. ``httpx.ASGITransport(app=...)``
         to talk to an app in the same process.
 
-    Over plain ``http://`` (and without ``transport``), the JSON calls use a
-    lean keep-alive pool of their own (:mod:`.connections`, decision 0099);
-    httpx serves the event stream, ``https://`` and custom transports.
+    Over plain ``http://`` (without ``transport`` and without ``trust_env``),
+    the JSON calls use a lean keep-alive pool of their own
+    (:mod:`.connections`, decision 0099); httpx serves the event stream,
+    ``https://``, custom transports and — so that every call goes the same
+    way, through a proxy if the environment names one — every call of a
+    client with ``trust_env=True`` (decision 0165).
 
     Use it as ``async with RegistryClient(url) as client: ...``, or call :meth:`aclose`.
     """
@@ -102,7 +106,9 @@ class RegistryClient:
         self._pool: ConnectionPool | None = None
         self._prefix = ""
         parts = urlsplit(base_url)
-        if transport is None and parts.scheme == "http" and parts.hostname:
+        # The lean pool speaks to the server directly; with trust_env the
+        # environment may name a proxy, so every call goes through httpx.
+        if transport is None and not trust_env and parts.scheme == "http" and parts.hostname:
             self._pool = ConnectionPool(
                 parts.hostname, parts.port or 80, host_header=parts.netloc, max_connections=max_connections
             )
@@ -137,8 +143,12 @@ class RegistryClient:
     # -- the server ------------------------------------------------------------
 
     async def health(self) -> bool:
-        """Whether ``/healthz`` answers ``200 {"status": "ok"}``."""
-        data = await self._json("GET", "/healthz", expect=200)
+        """Whether ``/healthz`` answers ``200 {"status": "ok"}``: ``False`` also when the server is down,
+        does not answer in time, or answers anything else."""
+        try:
+            data = await self._json("GET", "/healthz", expect=200)
+        except RegistryError:  # ConnectionFailed, RequestTimedOut, a typed error answer, MalformedResponse
+            return False
         return isinstance(data, Mapping) and data.get("status") == "ok"
 
     async def openapi(self) -> dict[str, Any]:

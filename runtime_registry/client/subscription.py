@@ -15,8 +15,9 @@ event (the runtime stopped or failed) raises that error. Any other refusal (a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 
 import httpx
 
@@ -24,6 +25,7 @@ from registry_core.converter import structure
 from registry_core.errors import CursorExpired, InvalidRequest, RegistryError, RuntimeUnavailable
 from registry_core.models import Event
 from runtime_registry.client.errors import (
+    STATUS_OF_CODE,
     ConnectionFailed,
     MalformedResponse,
     ServerBusy,
@@ -67,7 +69,12 @@ class EventSubscription:
         self._reconnect_attempts = reconnect_attempts
         self._reconnect_delay = reconnect_delay
         self._idle_timeout = idle_timeout
-        self._events: AsyncIterator[Event] | None = None
+        self._events: AsyncGenerator[Event, None] | None = None
+        # The step of the iteration in flight: a task of its own, so that
+        # aclose() from another task can end it (an async generator cannot be
+        # closed while it runs).
+        self._step: asyncio.Future[Event] | None = None
+        self._closed = False
         self.last_event_id: int | None = None
         self.reconnects = 0
 
@@ -75,14 +82,32 @@ class EventSubscription:
         return self
 
     async def __anext__(self) -> Event:
-        if self._events is None:
-            self._events = self._follow()
-        return await self._events.__anext__()
+        if self._closed:
+            raise StopAsyncIteration
+        events = self._events
+        if events is None:
+            events = self._events = self._follow()
+        step = self._step = asyncio.ensure_future(events.__anext__())
+        try:
+            return await step
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if self._closed and (current is None or not current.cancelling()):
+                raise StopAsyncIteration from None  # aclose() ended the step: the iteration ends
+            raise
+        finally:
+            self._step = None
 
     async def aclose(self) -> None:
-        """Close the connection; the iteration ends."""
+        """Close the connection; the iteration ends (also when another task is waiting for the next event)."""
+        self._closed = True
+        step = self._step
+        if step is not None and not step.done():
+            step.cancel()
+            with contextlib.suppress(BaseException):
+                await asyncio.wait([step])
         if self._events is not None:
-            await self._events.aclose()  # type: ignore[attr-defined]
+            await self._events.aclose()
 
     async def __aenter__(self) -> EventSubscription:
         return self
@@ -90,7 +115,7 @@ class EventSubscription:
     async def __aexit__(self, *_exc: object) -> None:
         await self.aclose()
 
-    async def _follow(self) -> AsyncIterator[Event]:
+    async def _follow(self) -> AsyncGenerator[Event, None]:
         failures = 0
         while True:
             try:
@@ -153,8 +178,12 @@ def _stream_error(name: str, data: str) -> RegistryError:
         error = error_from_envelope(None, json.loads(data))
     except ValueError:
         error = None
-    if error is not None:
-        return error
-    if name == "cursor_expired":
-        return CursorExpired("the events after the resume point are no longer retained")
-    return RuntimeUnavailable("the runtime stopped or failed while streaming")
+    if error is None:
+        error = (
+            CursorExpired("the events after the resume point are no longer retained")
+            if name == "cursor_expired"
+            else RuntimeUnavailable("the runtime stopped or failed while streaming")
+        )
+    # The status a poll would have answered with the same error (410 for cursor_expired).
+    error.status = STATUS_OF_CODE.get(error.code)  # type: ignore[attr-defined]
+    return error

@@ -25,7 +25,7 @@ import threading
 from collections.abc import Iterator
 from types import ModuleType
 
-from registry_core.engines import EngineProfile, Turn, TurnEngine, TurnFailed, TurnResult
+from registry_core.engines import EngineProfile, ProfileProblem, Turn, TurnEngine, TurnFailed, TurnResult
 
 __all__ = ["LLM", "deferring_checks", "profile_problem", "run_deferred_checks"]
 
@@ -51,22 +51,25 @@ async def run(turn: Turn) -> TurnResult:
     return result
 
 
-def _check_shape(profile: EngineProfile) -> None:
+def _check_shape(profile: EngineProfile) -> list[ProfileProblem]:
     # What check_profile refuses without llm, with its messages.
     if not profile.model:
-        raise ValueError("model: the llm engine needs a model id")
+        return [ProfileProblem("model", "the llm engine needs a model id")]
     if profile.reply_delay_seconds:
-        raise ValueError("reply_delay_seconds: the llm engine takes no reply delay")
+        return [ProfileProblem("reply_delay_seconds", "the llm engine takes no reply delay")]
+    return []
 
 
-def check(profile: EngineProfile) -> None:
+def check(profile: EngineProfile) -> list[ProfileProblem]:
     """Check a profile at startup: a model is named and known, options fit it (see :func:`deferring_checks`)."""
     if _deferred is not None:
-        _check_shape(profile)
-        with _lock:
-            _deferred.append(profile)
-        return
-    _turns().check_profile(profile)
+        problems = _check_shape(profile)
+        if not problems:
+            with _lock:
+                _deferred.append(profile)
+        return problems
+    found: list[ProfileProblem] = _turns().check_profile(profile)
+    return found
 
 
 @contextlib.contextmanager
@@ -110,12 +113,8 @@ def run_deferred_checks() -> list[tuple[str, str]]:
 
 
 def _full_check(profile: EngineProfile) -> str | None:
-    try:
-        _turns().check_profile(profile)
-    except ValueError as exc:
-        problem: str | None = str(exc) or "the engine cannot use this profile"
-    else:
-        problem = None
+    found: list[ProfileProblem] = _turns().check_profile(profile)
+    problem = "; ".join(f"{p.key}: {p.message}" if p.key else p.message for p in found) or None
     with _lock:
         if problem is None:
             _problems.pop(id(profile), None)

@@ -27,7 +27,7 @@ from typing import Any
 import llm
 from pydantic import ValidationError
 
-from registry_core.engines import EngineProfile, TokenUsage, Turn, TurnFailed, TurnResult
+from registry_core.engines import EngineProfile, ProfileProblem, TokenUsage, Turn, TurnFailed, TurnResult
 from registry_core.tools import ToolCall
 from runtime_registry.engines.llm_failures import turn_failure
 from runtime_registry.engines.llm_history import history_messages, round_call_message, round_tool_results
@@ -45,28 +45,34 @@ _STOP_REASONS = {
 }
 
 
-def check_profile(profile: EngineProfile) -> None:
-    """Refuse, at startup, a profile the engine cannot run: no model, an unknown model, unknown options."""
+def check_profile(profile: EngineProfile) -> list[ProfileProblem]:
+    """What keeps the engine from running a profile, found at startup: no model, an unknown model, unknown options."""
     if not profile.model:
-        raise ValueError("model: the llm engine needs a model id")
+        return [ProfileProblem("model", "the llm engine needs a model id")]
+    problems = []
     if profile.reply_delay_seconds:
-        raise ValueError("reply_delay_seconds: the llm engine takes no reply delay")
+        problems.append(ProfileProblem("reply_delay_seconds", "the llm engine takes no reply delay"))
     try:
         model = resolve_model(profile)
     except llm.UnknownModelError:
-        raise ValueError(
-            f"model: {profile.model[:100]!r} is not a model llm or an installed llm plugin knows "
-            "(give api_base for a model on an OpenAI-compatible server)"
-        ) from None
+        problems.append(
+            ProfileProblem(
+                "model",
+                f"{profile.model[:100]!r} is not a model llm or an installed llm plugin knows "
+                "(give api_base for a model on an OpenAI-compatible server)",
+            )
+        )
+        return problems
     try:
         model.Options(**profile.options)
     except ValidationError as exc:
         names = sorted({str(error["loc"][0]) for error in exc.errors() if error.get("loc")})
-        raise ValueError(
-            f"options: not options this model takes, or not values it accepts: {', '.join(names)}"
-        ) from None
+        problems.append(
+            ProfileProblem("options", f"not options this model takes, or not values it accepts: {', '.join(names)}")
+        )
     if profile.tools and not getattr(model, "supports_tools", False):
-        raise ValueError(f"tools: model {profile.model[:100]!r} does not support tools in llm")
+        problems.append(ProfileProblem("tools", f"model {profile.model[:100]!r} does not support tools in llm"))
+    return problems
 
 
 async def run_turn(turn: Turn) -> TurnResult:

@@ -45,6 +45,7 @@ def assemble(
     discovered: tuple[DiscoveredPlugin, ...] | None = None,
     strict: bool = False,
     source: str = "<config>",
+    problems: list[ConfigProblem] | None = None,
 ) -> Assembly:
     """Load the enabled plugins and build one provider per configured runtime.
 
@@ -55,6 +56,8 @@ def assemble(
         (``check-config`` wants that; ``serve`` marks such runtimes
         unavailable and logs a warning).
     :param source: the config file's name, for error messages.
+    :param problems: with ``strict``, a list to add the problems to instead of
+        raising (``check-config`` goes on to start the runtimes that are sound).
     """
     if discovered is None:
         discovered = discover_plugins()
@@ -62,7 +65,8 @@ def assemble(
     registry = RuntimeRegistry(call_timeout=config.server.call_timeout_seconds)
     # Resolved once, at startup: a later chdir cannot move a runtime's files.
     context = RuntimeContext(data_dir=Path(config.server.data_dir).absolute())
-    problems: list[ConfigProblem] = []
+    collect = problems
+    problems = []
     # Enabling a plugin that is not installed is always a mistake (a typo, a
     # missing pip install): an error for check-config, a warning for serve.
     installed = {plugin.name for plugin in discovered}
@@ -152,7 +156,9 @@ def assemble(
                 plugin=registered.plugin,
                 reason="the runtime could not be created",
             )
-    if problems:
+    if collect is not None:
+        collect.extend(problems)
+    elif problems:
         raise ConfigError(source, problems)
     return Assembly(registry=registry, plugins=plugins, config=config)
 

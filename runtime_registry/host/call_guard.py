@@ -2,10 +2,12 @@
 
 ``asyncio.timeout`` arms and cancels a loop timer on every call, which is a
 measurable share of a cheap HTTP request (docs/performance.md, "The call guard
-and the turn path"; decisions 0001 and 0076). Most provider calls (an
-in-memory runtime answering a lookup) finish without ever suspending, and a
-call that never suspends cannot be interrupted by a timer anyway. So we start
-the coroutine eagerly: if it finishes on its first step we return at once; only
+and the turn path"; decisions 0001 and 0076). Many provider calls finish
+without ever suspending (a lookup in a runtime's memory, any call of an
+embedded runtime over a memory store), and a call that never suspends cannot
+be interrupted by a timer anyway; others do suspend (a write that waits for
+its commit, a database round trip, a remote runtime). So we start the
+coroutine eagerly: if it finishes on its first step we return at once; only
 if it suspends do we arm a timeout around the rest of it.
 """
 

@@ -29,7 +29,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, NewType
+from typing import Annotated, Any, NewType, TypeVar
 
 import attrs
 from annotated_types import Ge, Gt, Interval
@@ -170,6 +170,8 @@ class ServerSettings:
     :param console: serve the web console at ``/console`` (static files; it
         reads and drives the runtimes through ``/api`` like any client, with
         the same token); ``false`` answers ``/console`` with 404 (decision 0140).
+    :param metrics_public: serve ``/metrics`` without the token (it needs it, like ``/api``, by default).
+    :param readiness_optional_runtimes: runtime ids that may be unavailable without ``/readyz`` answering 503.
     """
 
     host: str = "127.0.0.1"
@@ -190,6 +192,8 @@ class ServerSettings:
     failed_token_burst: Annotated[int, Interval(ge=1, le=1_000_000)] = 20
     failed_tokens_per_second: Annotated[float, Interval(gt=0, le=1_000_000)] = 2.0
     console: bool = True
+    metrics_public: bool = False
+    readiness_optional_runtimes: tuple[Identifier, ...] = ()
 
     def __attrs_post_init__(self) -> None:
         if not self.data_dir.strip() or "\x00" in self.data_dir:
@@ -288,6 +292,65 @@ def parse_config(text: str, *, source: str = "<config>") -> RegistryConfig:
     if problems:
         raise ConfigError(source, problems)
     return config
+
+
+T = TypeVar("T")
+
+
+def check_config_data(data: Mapping[str, Any]) -> tuple[RegistryConfig, list[ConfigProblem]]:
+    """Every problem of a parsed config file, section by section, and the config its sound sections make.
+
+    ``parse_config`` stops at the first section that does not structure; a
+    check wants them all in one run: an unknown top-level key, a bad
+    ``[server]`` and a bad runtime are reported together, and the runtimes
+    that are sound are kept (with defaults for an unsound ``[server]`` or
+    ``[plugins]``) so that their kinds and settings can be checked next.
+    ``[runtimes]`` written for ``[[runtimes]]`` is explained, and its one
+    table checked as the one runtime it was meant to be.
+    """
+    problems: list[ConfigProblem] = []
+    for key in data:
+        if key not in ("server", "plugins", "runtimes"):
+            problems.append(ConfigProblem(key, _suggest(key, "unknown field")))
+
+    def section(name: str, cls: type[T], default: T) -> T:
+        try:
+            return structure(data.get(name, {}), cls, path=name)
+        except InvalidRequest as exc:
+            problems.extend(ConfigProblem(d["path"], _suggest(d["path"], d["message"])) for d in exc.details)
+            return default
+
+    server = section("server", ServerSettings, ServerSettings())
+    plugins = section("plugins", PluginSettings, PluginSettings())
+    raw_runtimes: Any = data.get("runtimes", None)
+    if isinstance(raw_runtimes, Mapping):
+        problems.append(
+            ConfigProblem(
+                "runtimes",
+                "written as [runtimes], one table; runtimes are an array of tables: write [[runtimes]] "
+                "(two brackets) before each runtime",
+            )
+        )
+        raw_runtimes = [raw_runtimes]
+    runtimes: list[RuntimeConfig] = []
+    if raw_runtimes is None:
+        runtimes = list(_default_runtimes())
+    elif not isinstance(raw_runtimes, list):
+        problems.append(ConfigProblem("runtimes", "must be an array of tables ([[runtimes]])"))
+    else:
+        for index, item in enumerate(raw_runtimes):
+            try:
+                runtime = structure(item, RuntimeConfig, path=f"runtimes[{index}]")
+            except InvalidRequest as exc:
+                problems.extend(ConfigProblem(d["path"], _suggest(d["path"], d["message"])) for d in exc.details)
+                continue
+            if any(other.id == runtime.id for other in runtimes):
+                problems.append(
+                    ConfigProblem(f"runtimes[{index}].id", f"runtime id {runtime.id!r} is used more than once")
+                )
+                continue
+            runtimes.append(runtime)
+    return RegistryConfig(server=server, plugins=plugins, runtimes=tuple(runtimes)), problems
 
 
 def apply_environment(config: RegistryConfig, environ: Mapping[str, str] = os.environ) -> RegistryConfig:

@@ -15,6 +15,7 @@ documents them; then decide name conflicts in load order.
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Collection, Iterable, Mapping
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
@@ -53,7 +54,9 @@ __all__ = [
     "make_plugin_manager",
 ]
 
-log = logging.getLogger("registry_core.plugins")
+log = logging.getLogger("runtime_registry.plugins")
+#: The logger's name before 0.4: setting it to DEBUG still traces hook calls, with a warning, until 1.0.
+_OLD_LOG_NAME = "registry_core.plugins"
 
 #: The entry-point group every plugin, built-in or third-party, is declared in.
 ENTRY_POINT_GROUP = "runtime_registry"
@@ -198,8 +201,16 @@ def load_plugins(
     """
     if manager is None:
         manager = make_plugin_manager()
-    if log.isEnabledFor(logging.DEBUG):
-        _trace_hook_calls(manager)
+    old = logging.getLogger(_OLD_LOG_NAME)
+    if old.level != logging.NOTSET and old.isEnabledFor(logging.DEBUG):
+        warnings.warn(
+            f"the {_OLD_LOG_NAME!r} logger is now 'runtime_registry.plugins'; the old name goes in 1.0",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        _trace_hook_calls(manager, old)
+    elif log.isEnabledFor(logging.DEBUG):
+        _trace_hook_calls(manager, log)
     loading = _Loading(manager)
     for plugin in sorted(discovered, key=lambda p: (not p.builtin, p.name, p.distribution)):
         loading.select(plugin, enabled, disabled)
@@ -323,7 +334,7 @@ class _Loading:
             self.manager.unregister(name=plugin.name)
 
 
-def _trace_hook_calls(manager: pluggy.PluginManager) -> None:
+def _trace_hook_calls(manager: pluggy.PluginManager, logger: logging.Logger) -> None:
     """Log every hook call and its result at debug level, through pluggy's own tracing."""
-    manager.trace.root.setwriter(lambda message: log.debug("%s", message.rstrip()))
+    manager.trace.root.setwriter(lambda message: logger.debug("%s", message.rstrip()))
     manager.enable_tracing()

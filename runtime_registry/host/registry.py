@@ -238,6 +238,14 @@ class RuntimeRegistry:
         """The running provider of ``runtime_id`` (for direct library use and tests)."""
         return self._usable(runtime_id)[1]
 
+    def built_provider(self, runtime_id: str) -> RuntimeProvider | None:
+        """The provider of ``runtime_id`` as built, whatever its state (``None``: it could not be built).
+
+        For tools that work beside a server rather than in it (``runtime-registry
+        backup`` reads where a provider keeps its store, without starting it).
+        """
+        return self._lookup(runtime_id).state.provider
+
     # -- lifecycle -------------------------------------------------------------
 
     async def start(self) -> None:

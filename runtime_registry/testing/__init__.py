@@ -3,7 +3,9 @@
 - :class:`RuntimeConformance` — subclass it as ``Test...`` and implement
   ``make_provider(runtime_id)``: pytest runs every contract check against your kind;
 - :class:`ContractViolation` — what a failing check raises;
-- :func:`find_path_like` — the scanner the suite uses for paths, sockets and file URLs.
+- :func:`find_path_like` — the scanner the suite uses for paths, sockets and file URLs;
+- :func:`engine_runtime` — the embedded runtime serving your turn engine under a test profile;
+- :class:`FakeTurn` — a ``Turn`` for unit tests of an engine function (0.4).
 
 The names load on first use (PEP 562): the pytest plugin in
 :mod:`runtime_registry.testing.pytest_plugin` is imported by every pytest run
@@ -18,15 +20,19 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from runtime_registry.testing.conformance import ContractViolation, RuntimeConformance
+    from runtime_registry.testing.engine_harness import engine_runtime
     from runtime_registry.testing.paths import find_path_like
+    from runtime_registry.testing.turn_double import FakeTurn
 
-__all__ = ["ContractViolation", "RuntimeConformance", "find_path_like"]
+__all__ = ["ContractViolation", "FakeTurn", "RuntimeConformance", "engine_runtime", "find_path_like"]
 
 #: Public name -> the module that defines it.
 _HOMES = {
     "ContractViolation": "runtime_registry.testing.conformance",
     "RuntimeConformance": "runtime_registry.testing.conformance",
     "find_path_like": "runtime_registry.testing.paths",
+    "engine_runtime": "runtime_registry.testing.engine_harness",
+    "FakeTurn": "runtime_registry.testing.turn_double",
 }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 
-from registry_core.engines import EngineProfile, Turn, TurnEngine, TurnResult
+from registry_core.engines import EngineProfile, ProfileProblem, Turn, TurnEngine, TurnResult
 
 __all__ = ["BUILTIN_ENGINES", "ECHO", "RECORD"]
 
@@ -17,15 +17,18 @@ __all__ = ["BUILTIN_ENGINES", "ECHO", "RECORD"]
 _MODEL_SETTINGS = ("model", "api_base", "key_env", "system_prompt")
 
 
-def check_no_model_settings(profile: EngineProfile) -> None:
+def check_no_model_settings(profile: EngineProfile) -> list[ProfileProblem]:
     """``record`` and ``echo`` call no model: a model setting on them is a mistake, not a no-op."""
-    for name in _MODEL_SETTINGS:
-        if getattr(profile, name) is not None:
-            raise ValueError(f"{name}: the {profile.engine!r} engine calls no model and takes no {name}")
+    problems = [
+        ProfileProblem(name, f"the {profile.engine!r} engine calls no model and takes no {name}")
+        for name in _MODEL_SETTINGS
+        if getattr(profile, name) is not None
+    ]
     if profile.options:
-        raise ValueError(f"options: the {profile.engine!r} engine takes no options")
+        problems.append(ProfileProblem("options", f"the {profile.engine!r} engine takes no options"))
     if profile.tools:
-        raise ValueError(f"tools: the {profile.engine!r} engine calls no tools")
+        problems.append(ProfileProblem("tools", f"the {profile.engine!r} engine calls no tools"))
+    return problems
 
 
 async def record(turn: Turn) -> TurnResult:

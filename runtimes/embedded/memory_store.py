@@ -132,6 +132,9 @@ class LocalStore(WorkerStore):
     def _admit_input(self, worker: WorkerRecord, content: str) -> None:
         """Refuse input (and its reply) the store has no room for."""
 
+    def _changing(self, worker: WorkerRecord) -> None:
+        """``worker``'s status, turn or transcript is about to change (every check passed)."""
+
     def _entry_written(self, worker: WorkerRecord, content: str) -> None:
         """An entry was added to ``worker``'s transcript."""
 
@@ -189,6 +192,7 @@ class LocalStore(WorkerStore):
                 f"the worker's transcript is full ({settings.max_transcript_entries} entries)", worker_id=worker_id
             )
         self._admit_input(worker, content)
+        self._changing(worker)
         # From the checks above to the status change below nothing awaits:
         # that is the whole of the busy rule's atomicity.
         worker.status = BUSY
@@ -211,6 +215,7 @@ class LocalStore(WorkerStore):
         """Write a tool entry while turn ``turn`` is the worker's."""
         if not _in_turn(worker, turn):
             return None
+        self._changing(worker)
         data["transcript_sequence"] = len(worker.transcript) + 1
         event = self.events.append(event_type, worker.worker_id, data)
         worker.transcript.append(role, content, event.id)
@@ -223,6 +228,7 @@ class LocalStore(WorkerStore):
         """The reply and ``worker.turn_completed`` while turn ``turn`` is the worker's."""
         if not _in_turn(worker, turn):
             return None
+        self._changing(worker)
         if reply:
             if len(worker.transcript) >= self.settings.max_transcript_entries:
                 await self.fail_turn(
@@ -245,6 +251,7 @@ class LocalStore(WorkerStore):
         """``worker.turn_failed`` while turn ``turn`` is the worker's."""
         if not _in_turn(worker, turn):
             return False
+        self._changing(worker)
         self._leave_turn(worker)
         self.events.append(WORKER_TURN_FAILED, worker.worker_id, {"turn": turn, "code": code, "message": message})
         return True
@@ -259,6 +266,7 @@ class LocalStore(WorkerStore):
     def _cancel(self, worker: WorkerRecord, reason: str) -> bool:
         if worker.status is not BUSY:
             return False
+        self._changing(worker)
         self._leave_turn(worker)
         self.events.append(WORKER_TURN_CANCELLED, worker.worker_id, {"turn": worker.turn_number, "reason": reason})
         return True
@@ -277,6 +285,7 @@ class LocalStore(WorkerStore):
 
     def _stop(self, worker: WorkerRecord, reason: str) -> None:
         self._cancel(worker, reason)
+        self._changing(worker)
         worker.status = STOPPED
         self.events.append(WORKER_STOPPED, worker.worker_id, {})
 

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 
 import attrs
 
-from registry_core.engines import EngineProfile, TurnEngine
+from registry_core.engines import EngineProfile, TurnEngine, check_profile
 from registry_core.errors import InvalidRequest
 from registry_core.models import ProfileInfo
 from registry_core.tools import WorkerTool
@@ -199,17 +199,15 @@ def _resolve(
         max_history_bytes=settings.max_history_bytes,
         reply_delay_seconds=settings.reply_delay_seconds,
     )
-    if engine.check is not None:
-        try:
-            engine.check(engine_profile)
-        except ValueError as exc:
-            # Messages start with the key they are about ("model: ..."): put
-            # the problem at that key's path when they do.
-            message = str(exc) or "the engine cannot use this profile"
-            key, colon, rest = message.partition(": ")
-            if colon and key.isidentifier() and key in attrs.fields_dict(ProfileSettings):
-                problems.append({"path": f"{path}.{key}", "message": rest})
-            else:
-                problems.append({"path": path, "message": message})
-            return None
+    problems_before = len(problems)
+    keys = attrs.fields_dict(ProfileSettings)
+    for problem in check_profile(engine, engine_profile):
+        # At the key it names when that is a key of the profile; else at the profile.
+        if problem.key is not None and problem.key in keys:
+            problems.append({"path": f"{path}.{problem.key}", "message": problem.message})
+        else:
+            about = f"{problem.key}: " if problem.key else ""
+            problems.append({"path": path, "message": about + problem.message})
+    if len(problems) > problems_before:
+        return None
     return Profile(name, engine, engine_profile, granted, settings.description)

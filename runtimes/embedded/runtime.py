@@ -139,6 +139,9 @@ class EmbeddedRuntime:
         self.profiles = ProfileBook(settings.profiles, settings.default_profile, engines=engines, tools=tools)
         self.store = store = MemoryStore() if store is None else store
         store.setup(StoreSetup(settings, event_start_id, worker_start_serial, self.profiles.by_name))
+        # The store's caches, held here for the hot paths (a store replaces them only in open()).
+        self._roster = store.roster
+        self._events = store.events
         self._closed = False
         # The largest JSON size of any worker created (never lowered): a bound for list pages.
         self._largest_worker_bytes = 0
@@ -148,7 +151,7 @@ class EmbeddedRuntime:
     @property
     def events(self) -> EventLog:
         """The event log (the store's): reads, waits and live-only publishing."""
-        return self.store.events
+        return self._events
 
     # -- the store ---------------------------------------------------------------
 
@@ -167,7 +170,8 @@ class EmbeddedRuntime:
             self._unavailable = str(exc)
             log.error("embedded runtime: the store cannot be used: %s", exc)
             return
-        for worker in self.store.roster:
+        self._roster, self._events = self.store.roster, self.store.events
+        for worker in self._roster:
             self._largest_worker_bytes = max(self._largest_worker_bytes, _worker_page_bytes(worker))
         self._unavailable = None
 
@@ -222,7 +226,7 @@ class EmbeddedRuntime:
         """One worker. :raises UnknownWorker: no such worker in this runtime."""
         if self._unavailable is not None:
             raise RuntimeUnavailable(self._unavailable)
-        return self.store.roster.get(worker_id)
+        return self._roster.get(worker_id)
 
     def list_workers(self, *, limit: int, cursor: str | None = None) -> tuple[list[WorkerRecord], str | None]:
         """Workers in creation order after ``cursor``, at most ``limit``, and the next cursor.
@@ -235,7 +239,7 @@ class EmbeddedRuntime:
         """
         if self._unavailable is not None:
             raise RuntimeUnavailable(self._unavailable)
-        roster = self.store.roster
+        roster = self._roster
         workers, next_cursor = roster.page(cursor=cursor, limit=limit)
         # Measuring each worker cost a third of a 50-worker page; while no
         # worker is large, no page of this many can be over the bound.
@@ -248,7 +252,7 @@ class EmbeddedRuntime:
 
     def __len__(self) -> int:
         """How many workers the runtime holds (stopped ones included, deleted ones not)."""
-        return len(self.store.roster)
+        return len(self._roster)
 
     # -- turns -------------------------------------------------------------------
 
@@ -375,13 +379,13 @@ class EmbeddedRuntime:
             self.get_worker(worker_id)
         elif self._unavailable is not None:
             raise RuntimeUnavailable(self._unavailable)
-        return self.store.events.read(
+        return self._events.read(
             cursor=cursor, limit=limit, worker_id=worker_id, max_bytes=self.settings.max_page_bytes
         )
 
     async def wait_for_events(self, *, cursor: int, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds for a committed event after ``cursor``; ``False`` at once after close."""
-        return await self.store.events.wait(cursor=cursor, timeout=timeout)
+        return await self._events.wait(cursor=cursor, timeout=timeout)
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -402,13 +406,13 @@ class EmbeddedRuntime:
         if self._closed:
             return
         self._closed = True
-        for worker in list(self.store.roster):
+        for worker in list(self._roster):
             task = worker.turn
             if task is not None:
                 worker.turn = None
                 await self.store.abandon_turn(worker)
                 task.cancel()
-        self.store.events.close()
+        self._events.close()
         # Let the cancelled tasks finish so none is destroyed pending (for a
         # bounded time: an engine that ignores cancellation may never finish).
         await self._turn_tasks.drain()

@@ -82,7 +82,7 @@ _OPTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 class ProfileBase(enum.Enum):
     """The builtin behaviour a profile is built on."""
 
-    #: Input goes into the transcript; the turn completes with no reply (v0 has no model provider).
+    #: Input goes into the transcript; the turn completes with no reply (the ``record`` engine).
     DEFAULT = "builtin:default"
     #: The turn replies with an ``assistant`` entry repeating the input.
     ECHO = "builtin:echo"

@@ -340,6 +340,13 @@ class SQLiteStore(LocalStore):
     def _new_transcript(self, serial: int) -> StoredTranscript:
         return StoredTranscript(self, serial, 0)
 
+    def _changing(self, worker: WorkerRecord) -> None:
+        # With a watermark, readers of the worker keep seeing its committed
+        # state until the change is committed, as they do its events: a client
+        # that sees a turn's worker idle then finds the turn's end event.
+        if worker.shown is None and self.durability is Durability.ACKNOWLEDGED:
+            worker.shown = (worker.status, worker.turn_number, len(worker.transcript))
+
     def _current(self) -> Batch:
         batch = self._batch
         if batch.size == 0 and self._loop is not None:
@@ -405,6 +412,8 @@ class SQLiteStore(LocalStore):
             worker = roster.find(worker_id)
             if worker is not None:
                 batch.worker_states.append((worker.status, worker.turn_number, len(worker.transcript), worker.serial))
+                if worker.shown is not None:  # readers see the committed state (acknowledged mode)
+                    batch.shown.append((worker, (worker.status, worker.turn_number, len(worker.transcript))))
         self._dirty.clear()
         if self._writer is not None:
             self._writer.submit(batch)
@@ -458,6 +467,12 @@ class SQLiteStore(LocalStore):
                 transcript.committed(sequence)
             if batch.last_event_id is not None and batch.last_event_id <= events.last_id:
                 events.commit(batch.last_event_id)  # readers see them now (decision 0111)
+            for worker, state in batch.shown:
+                # Readers see the committed state; once it is the worker's
+                # state now, they see the worker as it is.
+                if worker.shown is not None:
+                    now = (worker.status, worker.turn_number, len(worker.transcript))
+                    worker.shown = None if state == now else state
             waiter = batch.waiter
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)

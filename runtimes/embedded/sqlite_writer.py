@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from runtime_registry.runtimes.embedded.sqlite_store import StoredTranscript
+    from runtime_registry.runtimes.embedded.workers import WorkerRecord
 
 __all__ = ["Batch", "GroupWriter"]
 
@@ -40,6 +41,7 @@ class Batch:
         "events",
         "last_event_id",
         "next_serial",
+        "shown",
         "size",
         "transcripts",
         "waiter",
@@ -58,6 +60,8 @@ class Batch:
         self.last_event_id: int | None = None
         #: (transcript, sequence) pairs: entries up to ``sequence`` are committed with this batch.
         self.transcripts: list[tuple[StoredTranscript, int]] = []
+        #: (record, its state as sealed): what readers may see of it once this batch is committed.
+        self.shown: list[tuple[WorkerRecord, tuple[str, int, int]]] = []
         #: The loop's future that acknowledged requests await (``None``: nobody waits).
         self.waiter: asyncio.Future[None] | None = None
         #: How many changes the batch holds.

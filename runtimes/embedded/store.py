@@ -179,8 +179,9 @@ class WorkerStore(abc.ABC):
     """
 
     #: The workers, in creation order, as this process knows them (the store's cache).
+    #: Replaced, if at all, only in :meth:`open` (the runtime keeps a reference).
     roster: Roster[WorkerRecord]
-    #: The retained events; readers see them up to its committed watermark.
+    #: The retained events; readers see them up to its committed watermark. Replaced only in :meth:`open`.
     events: EventLog
     #: Why the store cannot be used now (client-safe), or ``None``.
     unavailable: str | None = None

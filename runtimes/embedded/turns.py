@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from registry_core.engines import EngineProfile, Turn, TurnFailed
 from registry_core.event_contract import WORKER_OUTPUT_DELTA, WORKER_TOOL_CALL_FINISHED, WORKER_TOOL_CALL_STARTED
 from registry_core.models import TranscriptEntry
-from registry_core.tools import ToolCall, ToolOutcome, WorkerTool
+from registry_core.tools import ToolCall, ToolOutcome, WorkerTool, run_tool_call
 from runtime_registry.runtimes.embedded.history import read_history, read_history_now
 from runtime_registry.runtimes.embedded.transcript import TOOL_CALL, TOOL_RESULT
 from runtime_registry.runtimes.embedded.workers import BUSY
@@ -186,7 +186,8 @@ class EmbeddedTurn(Turn):
                 },
             )
         granted = {tool.name: tool for tool in self.tools}
-        outcomes = await asyncio.gather(*(_run_one(granted.get(call.name), call) for call in calls))
+        # Each call as registry_core.tools.run_tool_call runs it: a ToolError's message reaches the model.
+        outcomes = await asyncio.gather(*(run_tool_call(granted.get(call.name), call) for call in calls))
         for outcome in outcomes:
             await self._record(
                 TOOL_RESULT,
@@ -220,24 +221,3 @@ def outcome_content(outcome: ToolOutcome) -> str:
         {"call_id": outcome.call_id, "name": outcome.name, "output": outcome.output, "is_error": outcome.is_error},
         ensure_ascii=False,
     )
-
-
-async def _run_one(tool: WorkerTool | None, call: ToolCall) -> ToolOutcome:
-    """Run one call; every way it can go wrong becomes an error outcome for the model."""
-    if tool is None:
-        return ToolOutcome(call.call_id, call.name, f"there is no tool called {call.name[:64]!r} for this worker", True)
-    try:
-        async with asyncio.timeout(tool.timeout_seconds):
-            output = await tool.function(**dict(call.arguments))
-    except TimeoutError:
-        return ToolOutcome(
-            call.call_id, call.name, f"the tool did not answer within {tool.timeout_seconds:g} seconds", True
-        )
-    except TypeError:
-        return ToolOutcome(call.call_id, call.name, "the arguments do not fit the tool's parameters", True)
-    except Exception as exc:
-        # The exception's text may hold anything (paths, hosts): the model and
-        # the transcript get its type only; the log gets the rest at debug.
-        log.debug("tool %r failed", call.name, exc_info=True)
-        return ToolOutcome(call.call_id, call.name, f"the tool failed ({type(exc).__name__})", True)
-    return ToolOutcome(call.call_id, call.name, output if isinstance(output, str) else str(output), False)

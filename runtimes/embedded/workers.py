@@ -35,6 +35,7 @@ class WorkerRecord:
         "label",
         "profile",
         "serial",
+        "shown",
         "status",
         "tools",
         "transcript",
@@ -67,3 +68,7 @@ class WorkerRecord:
         self.serial = serial
         #: The tools granted at create (a subset of the profile's).
         self.tools: tuple[WorkerTool, ...] = ()
+        #: What readers see while a change is not yet committed (a store with a
+        #: committed watermark): ``(status, turn_number, transcript length)``;
+        #: ``None`` when they see the record as it is (decision 0111).
+        self.shown: tuple[str, int, int] | None = None

@@ -1,4 +1,5 @@
-"""The ``runtime-registry`` command: ``serve``, ``plugins``, ``check-config`` and ``new-kind``.
+"""The ``runtime-registry`` command: ``serve``, ``plugins``, ``check-config``, ``new-kind``, ``backup``,
+and ``workers``, ``events``, ``send`` (a running server's workers, through the Python client).
 
 Everything an operator can get wrong (a missing or broken config file, a port
 in use, a public address without a token) ends in one line on stderr and a
@@ -7,7 +8,8 @@ Ctrl-C while serving), 1 the server could not start, 2 the configuration or the
 command line is wrong, 130 interrupted before the server started.
 
 One module per command (:mod:`.serve`, :mod:`.plugins`, :mod:`.check_config`,
-:mod:`.new_kind`); :mod:`.common` holds what they share.
+:mod:`.new_kind`, :mod:`.backup`; :mod:`.workers` for the three that talk to a
+server); :mod:`.common` holds what they share.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Sequence
 
 from registry_core import __version__
 from runtime_registry.host.config import ConfigError
-from runtime_registry.server.cli.common import EXIT_INTERRUPTED, EXIT_USAGE, PROG, error
+from runtime_registry.server.cli.common import EXIT_INTERRUPTED, EXIT_USAGE, PROG, add_connection_options, error
 from runtime_registry.server.cli.serve import GRACEFUL_SHUTDOWN_SECONDS, connection_limits
 
 __all__ = ["main", "build_parser", "connection_limits", "GRACEFUL_SHUTDOWN_SECONDS"]
@@ -39,6 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="allow a non-loopback host without a token (anyone who reaches it can drive the workers)",
     )
     serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default="info")
+    serve.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default="text",
+        help="text lines, or one JSON object per line (both redact credentials)",
+    )
     serve.add_argument("--no-access-log", action="store_true", help="do not log one line per request")
 
     plugins = commands.add_parser(
@@ -53,6 +61,43 @@ def build_parser() -> argparse.ArgumentParser:
         description="Validate a configuration file without serving.",
     )
     check.add_argument("file", metavar="FILE")
+
+    backup = commands.add_parser(
+        "backup",
+        help="copy each durable store while the server runs",
+        description="Make a consistent copy of each runtime's durable store (docs/operations.md: backup and restore).",
+    )
+    backup.add_argument("--config", metavar="FILE", help="the TOML configuration the server runs with")
+    backup.add_argument("destination", metavar="DEST_DIR", help="a new or empty directory for the copies")
+
+    workers = commands.add_parser(
+        "workers", help="list workers of a running server", description="List the workers of a running server."
+    )
+    workers.add_argument(
+        "runtime", metavar="RUNTIME", nargs="?", help="one runtime's workers (default: every runtime's)"
+    )
+    add_connection_options(workers)
+
+    events = commands.add_parser(
+        "events", help="print a runtime's events", description="Print a runtime's events, one line each."
+    )
+    events.add_argument("runtime", metavar="RUNTIME")
+    events.add_argument("--cursor", type=int, help="start after this event id (default: the oldest retained)")
+    events.add_argument(
+        "--follow", action="store_true", help="go on with new events until Ctrl-C (resuming after drops)"
+    )
+    add_connection_options(events)
+
+    send = commands.add_parser(
+        "send",
+        help="send a worker input and print its reply",
+        description="Send input to a worker and print the reply as it streams. Exit status: 0 completed, "
+        "1 failed, 3 cancelled, 4 interrupted, 2 input refused, 5 server unreachable.",
+    )
+    send.add_argument("runtime", metavar="RUNTIME")
+    send.add_argument("worker", metavar="WORKER")
+    send.add_argument("text", metavar="TEXT")
+    add_connection_options(send)
 
     new_kind = commands.add_parser(
         "new-kind",
@@ -85,6 +130,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from runtime_registry.server.cli.serve import serve as command
     elif args.command == "plugins":
         from runtime_registry.server.cli.plugins import plugins as command
+    elif args.command in ("workers", "events", "send"):
+        from runtime_registry.server.cli import workers
+
+        command = {"workers": workers.workers, "events": workers.events, "send": workers.send}[args.command]
+    elif args.command == "backup":
+        from runtime_registry.server.cli.backup import backup as command
     elif args.command == "check-config":
         from runtime_registry.server.cli.check_config import check_config as command
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import logging
 import sys
@@ -9,11 +10,36 @@ from collections.abc import Iterator
 
 from runtime_registry.host.config import RegistryConfig, apply_environment, load_config
 
-__all__ = ["PROG", "EXIT_OK", "EXIT_FAILED", "EXIT_USAGE", "EXIT_INTERRUPTED", "error", "load", "logging_off"]
+__all__ = [
+    "add_connection_options",
+    "URL_ENV",
+    "TOKEN_ENV",
+    "DEFAULT_URL",
+    "PROG",
+    "EXIT_OK",
+    "EXIT_FAILED",
+    "EXIT_USAGE",
+    "EXIT_INTERRUPTED",
+    "error",
+    "load",
+    "logging_off",
+]
 
 PROG = "runtime-registry"
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+#: Where the commands that talk to a running server find it (never printed).
+URL_ENV, TOKEN_ENV = "RUNTIME_REGISTRY_URL", "RUNTIME_REGISTRY_TOKEN"
+DEFAULT_URL = "http://127.0.0.1:8000"
+
+
+def add_connection_options(parser: argparse.ArgumentParser) -> None:
+    """``--url`` and ``--token``, defaulting to the environment."""
+    parser.add_argument("--url", help=f"the server (default: ${URL_ENV}, else {DEFAULT_URL})")
+    parser.add_argument(
+        "--token", help=f"the bearer token (default: ${TOKEN_ENV}); prefer the variable: ps shows options"
+    )
 
 
 def error(line: str) -> None:

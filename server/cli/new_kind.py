@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import re
+import sys
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -148,5 +149,10 @@ def new_kind(args: argparse.Namespace) -> int:
     print(f"wrote the {args.name!r} runtime kind's package to {root}:")
     for path in written:
         print(f"  {path}")
-    print(f"next: cd {root} && pip install -e '.[test]' && pytest && runtime-registry plugins")
+    # This Python's own pip: the package must land where runtime-registry runs, not in another Python.
+    python = sys.executable
+    scripts = Path(python).parent
+    print(
+        f"next: cd {root} && {python} -m pip install -e '.[test]' && {python} -m pytest && {scripts}/runtime-registry plugins"
+    )
     return EXIT_OK

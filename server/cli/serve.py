@@ -7,7 +7,6 @@ import contextlib
 import gc
 import logging
 import signal
-import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,7 +17,7 @@ from runtime_registry.host.config import ServerSettings
 from runtime_registry.server.cli.binding import BindError, bind_socket, insecure_bind_problem
 from runtime_registry.server.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, error, load
 from runtime_registry.server.http_protocol import ParserUnavailable, available_loop, protocol_class
-from runtime_registry.server.log_redaction import CredentialRedactingFilter
+from runtime_registry.server.observe.logs import configure_logging
 
 __all__ = ["serve", "connection_limits", "GRACEFUL_SHUTDOWN_SECONDS"]
 
@@ -43,7 +42,7 @@ def serve(args: argparse.Namespace) -> int:
         error(problem)
         return EXIT_USAGE
 
-    _configure_logging(args.log_level)
+    configure_logging(args.log_level, args.log_format)
     try:
         http_protocol = protocol_class(
             server_settings.http_parser.value, header_timeout_seconds=server_settings.header_timeout_seconds
@@ -68,12 +67,16 @@ def serve(args: argparse.Namespace) -> int:
 
             # Engine checks that need llm run once the server listens (decision 0172).
             with deferring_checks():
-                app = create_app(assembly=assemble(config, source=args.config or "<default config>"))
+                app = create_app(
+                    assembly=assemble(config, source=args.config or "<default config>"),
+                    access_log=not args.no_access_log,
+                )
             uvicorn_config = uvicorn.Config(
                 app,
                 log_config=None,
                 log_level=args.log_level,
-                access_log=not args.no_access_log,
+                # The app writes the access line itself (latency, request id: runtime_registry.server.observe.http).
+                access_log=False,
                 lifespan="on",
                 timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
                 server_header=False,
@@ -85,7 +88,7 @@ def serve(args: argparse.Namespace) -> int:
             )
             server = uvicorn.Server(uvicorn_config)
         bound_host, bound_port = sock.getsockname()[:2]
-        logging.getLogger("server").info(
+        logging.getLogger("runtime_registry.server").info(
             "listening on http://%s:%d (HTTP parser %s, event loop %s)",
             _url_host(bound_host),
             bound_port,
@@ -154,14 +157,3 @@ def _signals_end_the_server_quietly() -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-
-
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # On the handler, not a logger: every line written passes through it.
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(CredentialRedactingFilter())

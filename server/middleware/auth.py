@@ -62,17 +62,26 @@ class BearerAuthMiddleware:
     """Refuse protected requests without the configured token: ``401 unauthorized``.
 
     :param token: the expected token; must not be empty.
+    :param also_protected: exact paths outside ``/api`` that need it too (``/metrics``, unless public).
     """
 
-    def __init__(self, app: ASGIApp, *, token: str, pacer: TokenGuessPacer | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        token: str,
+        pacer: TokenGuessPacer | None = None,
+        also_protected: frozenset[str] = frozenset(),
+    ) -> None:
         if not token:
             raise ValueError("an empty token protects nothing")
         self.app = app
         self._expected = token.encode("utf-8")
         self._pacer = pacer if pacer is not None else TokenGuessPacer()
+        self._also_protected = also_protected
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and is_protected_path(_route_path(scope)):
+        if scope["type"] == "http" and (is_protected_path(path := _route_path(scope)) or path in self._also_protected):
             presented = None
             for name, value in scope["headers"]:
                 if name == b"authorization":

@@ -43,7 +43,7 @@ __all__ = ["BrowserGuardMiddleware", "HOST_CHECK_EXEMPT_PATHS"]
 log = logging.getLogger("runtime_registry.server.middleware.browser_guard")
 
 #: Paths served whatever the ``Host``: liveness probes.
-HOST_CHECK_EXEMPT_PATHS = frozenset({"/healthz"})
+HOST_CHECK_EXEMPT_PATHS = frozenset({"/healthz", "/readyz"})
 #: How many refused host names are logged (once each); a flood of names is not logged on and on.
 _LOGGED_HOSTS_MAX = 64
 

@@ -71,13 +71,14 @@ async def test_a_post_the_server_closes_on_without_answering_fails_and_is_not_se
 async def test_an_answer_that_is_not_http_is_malformed(response):
     async with CannedServer(response) as canned, RegistryClient(canned.base_url) as client:
         with pytest.raises(MalformedResponse):
-            await client.health()
+            await client.openapi()
+        assert await client.health() is False
 
 
 async def test_a_timed_out_call_leaves_the_pool_usable():
     async with CannedServer(None) as canned, RegistryClient(canned.base_url, timeout=0.2) as client:
         with pytest.raises(RequestTimedOut):
-            await client.health()
+            await client.openapi()  # (health() answers False rather than raising)
         canned.response = HEALTHY
         assert await client.health()  # on a new connection: the timed-out one was closed
     assert canned.connections == 2

@@ -114,3 +114,51 @@ async def test_connection_limits_bound_the_connections_to_the_server(relay):
     async with RegistryClient(relay.base_url, max_connections=2) as client:
         await asyncio.gather(*(client.list_runtimes() for _ in range(20)))
     assert relay.accepted <= 2
+
+
+async def test_aclose_from_another_task_ends_the_iteration_of_a_waiting_subscriber(small_retention_server):
+    async with RegistryClient(small_retention_server.base_url) as client:
+        cursor = (await client.read_events(RUNTIME, limit=1000)).next_cursor
+        events = client.subscribe(RUNTIME, cursor=cursor)
+        received: list[Event] = []
+
+        async def consume() -> None:
+            async for event in events:  # waits: nothing happens on the runtime
+                received.append(event)
+
+        consumer = asyncio.ensure_future(consume())
+        await asyncio.sleep(0.3)
+        assert not consumer.done()
+        await asyncio.wait_for(events.aclose(), 2)  # from this task, while the consumer waits in __anext__
+        await asyncio.wait_for(consumer, 2)  # the iteration ended: no RuntimeError, no CancelledError
+        assert received == []
+        with pytest.raises(StopAsyncIteration):
+            await events.__anext__()
+
+
+async def test_cancelling_the_subscriber_itself_still_cancels_it(small_retention_server):
+    async with RegistryClient(small_retention_server.base_url) as client:
+        cursor = (await client.read_events(RUNTIME, limit=1000)).next_cursor
+        async with client.subscribe(RUNTIME, cursor=cursor) as events:
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(events.__anext__(), 0.3)
+
+
+async def test_cursor_expired_from_the_stream_carries_the_status_a_poll_has(small_retention_server):
+    async with RegistryClient(small_retention_server.base_url) as client:
+        for _ in range(RETENTION + 1):
+            await client.create_worker(RUNTIME)
+        with pytest.raises(CursorExpired) as polled:
+            await client.read_events(RUNTIME, cursor=1)
+        async with client.subscribe(RUNTIME, cursor=0) as events:
+            with pytest.raises(CursorExpired) as streamed:
+                await _next(events)
+    assert streamed.value.status == polled.value.status == 410  # type: ignore[attr-defined]
+
+
+async def test_a_runtime_summarys_status_compares_equal_to_its_string_as_a_workers_does(small_retention_server):
+    async with RegistryClient(small_retention_server.base_url) as client:
+        summary = await client.get_runtime(RUNTIME)
+        worker = await client.create_worker(RUNTIME)
+    assert summary.status == "running" and worker.status == "idle"
+    assert f"{summary.status}" == "running"

@@ -182,3 +182,9 @@ async def test_a_hostile_message_is_cut_to_one_short_line():
             with pytest.raises(WorkerBusy) as raised:
                 await client.get_runtime("a")
     assert "\n" not in raised.value.message and len(raised.value.message) <= 500
+
+
+def test_the_clients_status_per_code_is_the_servers():
+    from runtime_registry.client.errors import STATUS_OF_CODE
+
+    assert dict(STATUS_OF_CODE) == dict(STATUS_BY_CODE)

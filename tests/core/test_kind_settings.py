@@ -98,7 +98,9 @@ def test_check_config_prints_the_suggestion(tmp_path, capsys):
     path = tmp_path / "ops.toml"
     path.write_text('[[runtimes]]\nid = "a"\nkind = "embedded"\nsettings = { max_worker = 3 }\n')
     assert main(["check-config", str(path)]) == 2
-    assert "runtimes[0].settings.max_worker: unknown field; did you mean 'max_workers'?" in capsys.readouterr().err
+    assert "ops.toml:4: runtime 'a': settings.max_worker: unknown field; did you mean 'max_workers'?" in (
+        capsys.readouterr().err
+    )
 
 
 def test_plugins_json_lists_each_loaded_kinds_settings(capsys):

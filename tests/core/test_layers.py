@@ -131,7 +131,8 @@ FOLDER_OF_LAYER = {
 # The client speaks only the plugin API's models and errors; a runtime that is
 # another server (remote) reaches it through the client, never httpx itself.
 MAY_IMPORT = {
-    "server": {"server", "host", "api"},
+    # client: the CLI's workers/events/send commands talk to a running server through it (decision 0153).
+    "server": {"server", "host", "client", "api"},
     # server: the kind_app harness serves the real app (imported when used; decision 0104).
     "testing": {"testing", "server", "host", "api"},
     "client": {"client", "api"},

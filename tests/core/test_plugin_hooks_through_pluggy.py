@@ -217,10 +217,17 @@ def test_hookcall_monitoring_sees_one_call_per_plugin_with_its_implementations()
 
 
 def test_debug_logging_traces_the_hook_calls(caplog):
-    with caplog.at_level(logging.DEBUG, logger="registry_core.plugins"):
+    with caplog.at_level(logging.DEBUG, logger="runtime_registry.plugins"):
         load_plugins([plugin("a", Registers([], "a", "kind-a"))])
     traced = [r.getMessage() for r in caplog.records if HOOK in r.getMessage() and "loaded" not in r.getMessage()]
     assert traced, "no hook call was traced"
+
+
+def test_the_old_logger_name_still_traces_with_a_deprecation_warning(caplog):
+    with caplog.at_level(logging.DEBUG, logger="registry_core.plugins"), pytest.warns(DeprecationWarning, match="1.0"):
+        load_plugins([plugin("a", Registers([], "a", "kind-a"))])
+    traced = [r for r in caplog.records if r.name == "registry_core.plugins" and HOOK in r.getMessage()]
+    assert traced, "no hook call was traced under the old name"
 
 
 def test_the_manager_passed_in_is_the_one_plugins_stay_registered_with():

@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from registry_core import InvalidRequest, TokenUsage, TurnEngine, TurnFailed, TurnResult
+from registry_core import InvalidRequest, ProfileProblem, TokenUsage, TurnEngine, TurnFailed, TurnResult
 from registry_core.engines import TURN_FAILURE_CODES
 from runtime_registry.runtimes.embedded import EmbeddedRuntime, EmbeddedSettings, ProfileSettings
 from runtime_registry.runtimes.embedded.builtin_engines import BUILTIN_ENGINES
@@ -212,7 +212,7 @@ def test_a_profile_naming_an_engine_nobody_registered_is_a_config_error_at_its_p
 
 def test_an_engine_check_that_refuses_a_setting_is_a_config_error_at_that_key():
     def check(profile):
-        raise ValueError("model: not a model this engine knows")
+        return [ProfileProblem("model", "not a model this engine knows"), ProfileProblem(None, "and more")]
 
     async def run(turn):
         return TurnResult(None)
@@ -221,6 +221,25 @@ def test_an_engine_check_that_refuses_a_setting_is_a_config_error_at_that_key():
     with pytest.raises(InvalidRequest) as caught:
         EmbeddedRuntime(
             EmbeddedSettings(profiles={"p": ProfileSettings(engine="picky", model="x")}), engines={"picky": engine}
+        )
+    assert caught.value.details == (
+        {"path": "profiles.p.model", "message": "not a model this engine knows"},
+        {"path": "profiles.p", "message": "and more"},
+    )
+
+
+def test_an_engine_check_that_raises_as_before_0_4_still_works_with_a_deprecation_warning():
+    def check(profile):
+        raise ValueError("model: not a model this engine knows")
+
+    async def run(turn):
+        return TurnResult(None)
+
+    engine = TurnEngine("old-style", run, check=check)
+    with pytest.raises(InvalidRequest) as caught, pytest.warns(DeprecationWarning, match="ProfileProblem"):
+        EmbeddedRuntime(
+            EmbeddedSettings(profiles={"p": ProfileSettings(engine="old-style", model="x")}),
+            engines={"old-style": engine},
         )
     assert caught.value.details == ({"path": "profiles.p.model", "message": "not a model this engine knows"},)
 

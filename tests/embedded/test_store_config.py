@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from registry_core import RuntimeContext, RuntimeKind, RuntimeStatus
+from registry_core import CreateWorkerRequest, RuntimeContext, RuntimeKind, RuntimeStatus
 from registry_core.kinds import accepts_context
 from runtime_registry.host import (
     ConfigError,
@@ -18,6 +18,7 @@ from runtime_registry.host import (
     parse_config,
 )
 from runtime_registry.plugins.embedded import EmbeddedProvider
+from runtime_registry.runtimes.embedded import EmbeddedSettings, StoreSettings
 from runtime_registry.runtimes.embedded.memory_store import MemoryStore
 from runtime_registry.runtimes.embedded.sqlite_store import SQLiteStore
 
@@ -134,3 +135,19 @@ def test_check_config_writes_no_file(tmp_path):
     os.chdir(tmp_path)
     assemble(RegistryConfig(), discovered=embedded_only(), strict=True)
     assert not Path(tmp_path / ".runtime-registry").exists()
+
+
+async def test_a_provider_built_as_a_library_writes_no_file_unless_told_where(tmp_path):
+    os.chdir(tmp_path)
+    provider = EmbeddedProvider("rt")
+    await provider.start()
+    worker = await provider.create_worker(CreateWorkerRequest())
+    assert isinstance(provider.runtime.store, MemoryStore) and worker.status == "idle"
+    await provider.close()
+    assert list(tmp_path.iterdir()) == []  # nothing in the working directory
+
+    told = EmbeddedProvider("rt", EmbeddedSettings(store=StoreSettings(path=str(tmp_path / "here.db"))))
+    await told.start()
+    assert isinstance(told.runtime.store, SQLiteStore) and told.runtime.store.path == tmp_path / "here.db"
+    await told.close()
+    assert (tmp_path / "here.db").is_file()

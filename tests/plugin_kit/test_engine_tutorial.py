@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import subprocess
 import sys
 import types
 from pathlib import Path
@@ -50,8 +52,37 @@ async def run_turn(registry, worker: str, text: str) -> None:
             await asyncio.sleep(0.005)
 
 
-async def test_the_chapter_has_its_two_files():
-    assert set(chapter_files()) == {"acme_shout.py", "registry.toml"}
+async def test_the_chapter_has_its_files():
+    assert set(chapter_files()) == {"acme_shout.py", "registry.toml", "test_acme_shout.py"}
+
+
+def test_the_chapters_own_tests_pass_with_the_engine_harness(tmp_path):
+    # The chapter's engine and its tests (FakeTurn, engine_runtime), written out and run by pytest.
+    files = chapter_files()
+    for name in ("acme_shout.py", "test_acme_shout.py"):
+        (tmp_path / name).write_text(files[name])
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-o",
+            "asyncio_mode=auto",
+            "-o",
+            "asyncio_default_fixture_loop_scope=function",
+            str(tmp_path),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}, "PYTHONPATH": str(tmp_path)},
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "3 passed" in result.stdout
 
 
 async def test_the_engine_replies_remembers_and_streams(registry):

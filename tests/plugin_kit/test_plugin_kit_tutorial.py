@@ -172,15 +172,15 @@ async def test_the_tutorials_config_serves_the_kind_over_http(plugin):
 
 
 def test_the_settings_errors_the_page_shows_are_the_real_ones(plugin):
-    shown = re.search(r"```\n(registry\.toml: runtimes\[0\]\.settings.*?)```", TUTORIAL.read_text(), re.DOTALL)[
-        1
-    ].splitlines()
+    shown = re.search(
+        r"```\n(runtime-registry: registry\.toml: runtimes\[0\]\.settings.*?)```", TUTORIAL.read_text(), re.DOTALL
+    )[1].splitlines()
     actual = []
     for settings in ('{ max_workers = 0, page_max = "50", colour = "red" }', "{ event_retention = 10, page_max = 50 }"):
         config = parse_config(f'[[runtimes]]\nid = "counter"\nkind = "wordcount"\nsettings = {settings}\n')
         with pytest.raises(ConfigError) as refused:
             assemble(config, discovered=(plugin,), strict=True, source="registry.toml")
-        actual += refused.value.lines()
+        actual += [f"runtime-registry: {line}" for line in refused.value.lines()]
     assert sorted(shown) == sorted(actual)
 
 

@@ -139,7 +139,7 @@ def test_check_config_refuses_enabling_a_plugin_that_is_not_installed(tmp_path):
     assert checked.returncode == 2
     assert (
         checked.stderr.strip()
-        == f"runtime-registry: {config}: plugins.enabled[1]: no installed plugin is called 'embeded'"
+        == f"runtime-registry: {config}:2: plugins.enabled[1]: no installed plugin is called 'embeded'"
     )
 
 

@@ -42,12 +42,14 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/runtimes/{runtime_id}/workers/{worker_id}/events"),
     Route("GET", "/api/runtimes/{runtime_id}/events/stream"),
     Route("GET", "/api/workers"),
+    # Outside /api, and guarded by the token like it (unless server.metrics_public).
+    Route("GET", "/metrics"),
     # Last: the tables walk routes in order with one worker, which a delete removes.
     Route("DELETE", "/api/runtimes/{runtime_id}/workers/{worker_id}"),
 )
 
 #: Routes outside ``/api`` that answer without a token.
-PUBLIC_ROUTES: tuple[Route, ...] = (Route("GET", "/healthz"), Route("GET", "/openapi.json"))
+PUBLIC_ROUTES: tuple[Route, ...] = (Route("GET", "/healthz"), Route("GET", "/readyz"), Route("GET", "/openapi.json"))
 
 #: Paths under ``/api`` that no route matches (a 404 must not be told before auth).
 UNKNOWN_API_PATHS: tuple[str, ...] = (

@@ -343,6 +343,9 @@ def test_no_response_of_any_route_shows_a_secret(deployment):
         ("GET", "/api/runtimes", {"headers": {"Authorization": "Bearer wrong"}}),
         ("GET", "/api/runtimes", {"headers": {"Authorization": ""}}),
         ("GET", "/healthz", {}),
+        ("GET", "/readyz", {}),
+        ("GET", "/metrics", {}),
+        ("GET", "/metrics", {"headers": {"Authorization": "Bearer wrong"}}),
         ("GET", "/openapi.json", {}),
     ],
 )

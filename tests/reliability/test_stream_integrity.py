@@ -80,7 +80,14 @@ async def test_a_stream_never_skips_an_event_without_saying_cursor_expired(serve
         await asyncio.gather(
             *(api.post(f"{RUNTIME}/workers/{workers[n % 40]}/input", {"content": f"n{n}"}) for n in range(400))
         )
+        # The feed shows what is committed (decision 0111): wait until it is still.
         _, last_id = await all_events(api, EMBEDDED)
+        while True:
+            await asyncio.sleep(0.2)
+            _, newest = await all_events(api, EMBEDDED)
+            if newest == last_id:
+                break
+            last_id = newest
     # Streams that keep up reach the newest id; on a loaded machine that takes a
     # while, so wait for it (bounded) instead of for a fixed time.
     loop = asyncio.get_running_loop()

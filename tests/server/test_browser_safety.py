@@ -10,6 +10,7 @@ import jsonschema_rs
 import pytest
 
 from runtime_registry.server.app import create_app
+from runtime_registry.server.contract import PROBE_PATHS
 from runtime_registry.server.openapi import build_openapi
 
 from .conftest import RUNTIME, create_worker, embedded_assembly, error_of
@@ -376,9 +377,9 @@ DOCUMENT = build_openapi(version="test", bearer_auth=False)
 
 
 @pytest.mark.parametrize(
-    ("path", "method"), [(p, m) for p, item in DOCUMENT["paths"].items() for m in item if p != "/healthz"]
+    ("path", "method"), [(p, m) for p, item in DOCUMENT["paths"].items() for m in item if p not in PROBE_PATHS]
 )
-def test_every_operation_but_healthz_documents_421(path, method):
+def test_every_operation_but_the_probes_documents_421(path, method):
     assert DOCUMENT["paths"][path][method]["responses"]["421"] == {"$ref": "#/components/responses/Error421"}
 
 
@@ -389,8 +390,9 @@ def test_every_state_changing_operation_documents_403(path, method):
     assert DOCUMENT["paths"][path][method]["responses"]["403"] == {"$ref": "#/components/responses/Error403"}
 
 
-def test_healthz_documents_neither_refusal():
-    assert not {"403", "421"} & set(DOCUMENT["paths"]["/healthz"]["get"]["responses"])
+@pytest.mark.parametrize("path", sorted(PROBE_PATHS))
+def test_the_probes_document_neither_refusal(path):
+    assert not {"403", "421"} & set(DOCUMENT["paths"][path]["get"]["responses"])
 
 
 @pytest.mark.parametrize(
@@ -434,7 +436,7 @@ def test_the_memory_of_accepted_hosts_is_bounded_whatever_ports_clients_name():
 )
 async def test_startup_logs_which_hosts_are_answered(caplog, server, expected):
     app = app_with(server)
-    with caplog.at_level(logging.INFO, logger="server"):
+    with caplog.at_level(logging.INFO, logger="runtime_registry.server"):
         async with app.router.lifespan_context(app):
             pass
     [line] = [r.getMessage() for r in caplog.records if "browser safety" in r.getMessage()]
@@ -443,7 +445,7 @@ async def test_startup_logs_which_hosts_are_answered(caplog, server, expected):
 
 async def test_startup_logs_the_cors_origins(caplog):
     app = app_with(f'cors_allowed_origins = ["{CONSOLE}"]')
-    with caplog.at_level(logging.INFO, logger="server"):
+    with caplog.at_level(logging.INFO, logger="runtime_registry.server"):
         async with app.router.lifespan_context(app):
             pass
     assert any(f"CORS origins: {CONSOLE}" in r.getMessage() for r in caplog.records)

@@ -56,9 +56,49 @@ def test_check_config_names_each_bad_field_and_exits_2(capsys, config_file):
     code, _out, err = run(capsys, "check-config", str(path))
     assert code == 2
     assert err == [
-        f"runtime-registry: {path}: runtimes[0].settings.max_workers: must be at least 1",
-        f"runtime-registry: {path}: runtimes[1].kind: no loaded plugin provides runtime kind 'acme'",
+        f"runtime-registry: {path}:8: runtime 'backend-internal': settings.max_workers: must be at least 1",
+        f"runtime-registry: {path}:12: runtime 'x': kind: no loaded plugin provides runtime kind 'acme'",
     ]
+
+
+SEVEN_MISTAKES = """\
+colour = "red"
+
+[server]
+port = 99999
+hots = "127.0.0.1"
+
+[runtimes]
+id = "notes"
+kind = "embeded"
+settings = { max_worker = 3 }
+"""
+
+
+def test_check_config_reports_every_mistake_of_a_file_in_one_run(capsys, config_file):
+    path = config_file(SEVEN_MISTAKES)
+    code, _out, err = run(capsys, "check-config", str(path))
+    assert code == 2
+    assert err == [
+        f"runtime-registry: {path}:1: colour: unknown field",
+        f"runtime-registry: {path}:4: server.port: must be at most 65535",
+        f"runtime-registry: {path}:5: server.hots: unknown field; did you mean 'host'?",
+        f"runtime-registry: {path}:7: runtimes: written as [runtimes], one table; runtimes are an array of tables: "
+        "write [[runtimes]] (two brackets) before each runtime",
+        f"runtime-registry: {path}:9: runtime 'notes': kind: no loaded plugin provides runtime kind 'embeded'; "
+        "did you mean 'embedded'?",
+    ]
+
+
+def test_check_config_suggests_the_closest_engine_and_tool(capsys, config_file):
+    path = config_file(
+        '[[runtimes]]\nid = "a"\nkind = "embedded"\n\n[runtimes.settings.profiles.p]\n'
+        'engine = "lm"\nmodel = "m"\n\n[runtimes.settings.profiles.q]\nengine = "llm"\nmodel = "m"\ntools = ["clok"]\n'
+    )
+    code, _out, err = run(capsys, "check-config", str(path))
+    assert code == 2
+    assert any(":6: runtime 'a': settings.profiles.p.engine:" in line and "did you mean 'llm'?" in line for line in err)
+    assert any("settings.profiles.q.tools[0]:" in line and "did you mean 'clock'?" in line for line in err), err
 
 
 def test_check_config_of_bad_toml_is_one_line_and_exit_2(capsys, config_file):

@@ -70,7 +70,12 @@ def test_the_app_has_one_route_per_path_of_the_table_with_exactly_its_methods():
 def test_operation_ids_are_unique_and_every_operation_has_a_handler():
     assert len({op.operation_id for op in OPERATIONS}) == len(OPERATIONS)
     assembly = embedded_assembly()
-    routes = build_routes(assembly.registry, assembly.plugins, openapi_document=b"{}", heartbeat_seconds=1.0)
+    service = {"readyz": object(), "metrics": object()}  # built by the app (runtime_registry.server.observe)
+    with pytest.raises(LookupError, match="metrics"):
+        build_routes(assembly.registry, assembly.plugins, openapi_document=b"{}", heartbeat_seconds=1.0)
+    routes = build_routes(
+        assembly.registry, assembly.plugins, openapi_document=b"{}", heartbeat_seconds=1.0, service_handlers=service
+    )
     assert len(routes) == len({op.path for op in OPERATIONS})
 
 
