@@ -155,6 +155,14 @@ class EmbeddedProvider(RuntimeProvider):
         """Cancel in-flight turns, wake every event waiter, and commit what the store has queued."""
         await self.runtime.close()
 
+    def store_stats(self) -> tuple[int, float, int] | None:
+        """``(commits, commit seconds in all, batches queued)`` of a store that commits (SQLite); else ``None``.
+
+        Read by ``/metrics`` when scraped (optional, duck-typed like :meth:`backup_store`).
+        """
+        stats = self.runtime.store.commit_stats()
+        return None if stats is None else (stats.commits, stats.commit_seconds, stats.queue_depth)
+
     async def backup_store(self, directory: Path) -> tuple[str, ...]:
         """Copy the store's durable state into ``directory`` while the runtime may be serving in another process.
 

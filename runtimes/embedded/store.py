@@ -59,6 +59,7 @@ if TYPE_CHECKING:
     from runtime_registry.runtimes.embedded.workers import WorkerRecord
 
 __all__ = [
+    "CommitStats",
     "COMPLETED",
     "Accepted",
     "StoreMeta",
@@ -168,6 +169,20 @@ class Accepted:
     turn: int
 
 
+@attrs.frozen
+class CommitStats:
+    """What a store that commits reports for ``/metrics``.
+
+    :ivar commits: successful commits since the store opened.
+    :ivar commit_seconds: the time they took, in all.
+    :ivar queue_depth: batches of changes waiting for the next commit.
+    """
+
+    commits: int
+    commit_seconds: float
+    queue_depth: int
+
+
 class WorkerStore(abc.ABC):
     """The seam. See the module docstring; every public name here is what a new store implements.
 
@@ -209,6 +224,10 @@ class WorkerStore(abc.ABC):
     def kind_specific_limits(self) -> Mapping[str, int]:
         """Limits only this store enforces, for the runtime summary (``max_store_bytes``)."""
         return {}
+
+    def commit_stats(self) -> CommitStats | None:
+        """Commits so far, their seconds in all, and the batches waiting (``/metrics``); ``None``: no commits to count."""
+        return None
 
     # -- decisions (may suspend; memory and SQLite never do) -----------------------
 
