@@ -125,6 +125,10 @@ class _Runtime:
     kind: str
     plugin: PluginRef
     state: _State
+    #: ``(operation, exception type)`` failures already logged with their traceback. A runtime that
+    #: keeps failing the same way (the status watcher asks every few seconds) logs it once at ERROR,
+    #: then at DEBUG, so the log is not a traceback every few seconds.
+    logged_failures: set[tuple[str, str]] = attrs.field(factory=set)
 
     @property
     def capabilities(self) -> Capabilities:
@@ -619,11 +623,26 @@ class RuntimeRegistry:
             raise RuntimeTimeout(
                 "the runtime did not answer in time", runtime_id=runtime.runtime_id, worker_id=worker_id
             ) from None
-        except Exception:
-            log.exception("runtime %r raised in %s", runtime.runtime_id, operation)
+        except Exception as exc:
+            _log_failure(runtime, operation, exc)
             raise RuntimeUnavailable(
                 "the runtime failed to handle the request", runtime_id=runtime.runtime_id, worker_id=worker_id
             ) from None
+
+
+#: How many distinct failures of one runtime are remembered as logged (bounds the set).
+_LOGGED_FAILURES_MAX = 64
+
+
+def _log_failure(runtime: _Runtime, operation: str, exc: Exception) -> None:
+    """Log a provider's unexpected exception: with its traceback the first time, at DEBUG when it repeats."""
+    key = (operation, type(exc).__qualname__)
+    if key in runtime.logged_failures:
+        log.debug("runtime %r raised in %s again", runtime.runtime_id, operation, exc_info=exc)
+        return
+    if len(runtime.logged_failures) < _LOGGED_FAILURES_MAX:
+        runtime.logged_failures.add(key)
+    log.error("runtime %r raised in %s", runtime.runtime_id, operation, exc_info=exc)
 
 
 #: The operations whose capability is checked before the provider is called.
