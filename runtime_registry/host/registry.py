@@ -218,6 +218,26 @@ class RuntimeRegistry:
         """Registered runtime ids, in registration order."""
         return tuple(self._runtimes)
 
+    def configuration_warnings(self) -> dict[str, tuple[str, ...]]:
+        """Each registered runtime's :meth:`RuntimeProvider.configuration_warnings`, started or not.
+
+        A provider whose method raises is skipped (its runtime reports its own
+        failure when it starts).
+        """
+        warnings: dict[str, tuple[str, ...]] = {}
+        for runtime_id, runtime in self._runtimes.items():
+            provider = runtime.state.provider
+            if provider is None:
+                continue
+            try:
+                lines = tuple(provider.configuration_warnings())
+            except Exception:
+                log.warning("runtime %r: configuration_warnings failed", runtime_id, exc_info=True)
+                continue
+            if lines:
+                warnings[runtime_id] = lines
+        return warnings
+
     def provider(self, runtime_id: str) -> RuntimeProvider:
         """The running provider of ``runtime_id`` (for direct library use and tests)."""
         return self._usable(runtime_id)[1]
