@@ -17,6 +17,7 @@ costs nothing (decision 0001).
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -74,8 +75,17 @@ def make_store(runtime_id: str, settings: EmbeddedSettings, data_dir: Path | Non
     everything in memory. ``serve`` and the config file always give a
     ``data_dir``, so their default stays SQLite under it.
 
-    The SQLite store's module (and ``sqlite3``) is imported only when a runtime uses it.
+    The SQLite and PostgreSQL stores' modules (and their drivers) are imported only when a runtime uses them.
     """
+    if settings.store.backend is StoreBackend.POSTGRES:
+        # Told where explicitly (the variable), whether or not there is a data_dir.
+        from runtime_registry.runtimes.embedded.postgres import PostgresStore
+
+        dsn_env = settings.store.dsn_env or ""
+        # The connection string is read here and goes nowhere but the driver.
+        return PostgresStore(
+            os.environ.get(dsn_env), runtime_id, lease_seconds=settings.store.lease_seconds, dsn_env=dsn_env
+        )
     path = settings.store.path
     if settings.store.backend is StoreBackend.MEMORY or (data_dir is None and path is None):
         return MemoryStore()
@@ -142,6 +152,14 @@ class EmbeddedProvider(RuntimeProvider):
     async def close(self) -> None:
         """Cancel in-flight turns, wake every event waiter, and commit what the store has queued."""
         await self.runtime.close()
+
+    def store_stats(self) -> tuple[int, float, int] | None:
+        """``(commits, commit seconds in all, batches queued)`` of a store that commits (SQLite); else ``None``.
+
+        Read by ``/metrics`` when scraped (optional, duck-typed like :meth:`backup_store`).
+        """
+        stats = self.runtime.store.commit_stats()
+        return None if stats is None else (stats.commits, stats.commit_seconds, stats.queue_depth)
 
     async def backup_store(self, directory: Path) -> tuple[str, ...]:
         """Copy the store's durable state into ``directory`` while the runtime may be serving in another process.
@@ -239,15 +257,18 @@ class EmbeddedProvider(RuntimeProvider):
 
     async def list_workers(self, *, limit: int, cursor: str | None) -> WorkerPage:
         """Workers in creation order; the opaque cursor names the last worker of the previous page."""
+        await self.runtime.refresh()
         workers, next_cursor = self.runtime.list_workers(limit=limit, cursor=cursor)
         return WorkerPage(self.runtime_id, tuple(map(self._model, workers)), next_cursor)
 
     async def get_worker(self, worker_id: str) -> Worker:
         """One worker."""
+        await self.runtime.refresh()
         return self._model(self.runtime.get_worker(worker_id))
 
     async def create_worker(self, request: CreateWorkerRequest) -> Worker:
         """A new idle worker, with a ``profile_fallback`` diagnostic if the profile was unknown."""
+        await self.runtime.refresh()
         created = await self.runtime.create_worker(
             intent=request.intent, profile=request.profile, label=request.label, capabilities=request.capabilities
         )
@@ -259,26 +280,31 @@ class EmbeddedProvider(RuntimeProvider):
 
     async def send_input(self, worker_id: str, request: InputRequest) -> InputAccepted:
         """Accept input and start a turn; ``WorkerBusy`` while one runs."""
+        await self.runtime.refresh()
         done = await self.runtime.send_input(worker_id, request.content, role=request.kind.value)
         return InputAccepted(self.runtime_id, worker_id, done.sequence, done.event_id, done.status)
 
     async def cancel_worker(self, worker_id: str) -> WorkerActionResult:
         """Cancel the in-flight turn; ``changed`` is ``False`` when there was none."""
+        await self.runtime.refresh()
         done = await self.runtime.cancel(worker_id)
         return WorkerActionResult(self.runtime_id, worker_id, "cancel", done.changed, done.status)
 
     async def stop_worker(self, worker_id: str) -> WorkerActionResult:
         """Stop the worker for good; ``changed`` is ``False`` when it already was."""
+        await self.runtime.refresh()
         done = await self.runtime.stop(worker_id)
         return WorkerActionResult(self.runtime_id, worker_id, "stop", done.changed, done.status)
 
     async def delete_worker(self, worker_id: str) -> WorkerActionResult:
         """Remove the worker for good, freeing its capacity slot; ``UnknownWorker`` afterwards."""
+        await self.runtime.refresh()
         await self.runtime.delete(worker_id)
         return WorkerActionResult(self.runtime_id, worker_id, "delete", True, STOPPED)
 
     async def read_transcript(self, worker_id: str, *, start: int, limit: int) -> TranscriptPage:
         """A bounded transcript page."""
+        await self.runtime.refresh()
         page = self.runtime.read_transcript(worker_id, start=start, limit=limit)
         return TranscriptPage(self.runtime_id, worker_id, page.items, start, limit, page.total, page.next_start)
 
@@ -286,6 +312,7 @@ class EmbeddedProvider(RuntimeProvider):
 
     async def read_events(self, *, cursor: int | None, limit: int, worker_id: str | None = None) -> EventPage:
         """Events after ``cursor``; ``CursorExpired`` outside the retained range."""
+        await self.runtime.refresh()
         found = self.runtime.read_events(cursor=cursor, limit=limit, worker_id=worker_id)
         return EventPage(self.runtime_id, tuple(found.events), found.next_cursor, found.has_more)
 
@@ -306,7 +333,7 @@ def register_runtime_kinds(register: Callable[[RuntimeKind], None]) -> None:
     register(
         RuntimeKind(
             name=KIND,
-            description="In-process workers with a durable SQLite or a memory store; turns run through turn engines",
+            description="In-process workers with a durable SQLite, a memory or a shared PostgreSQL store; turns run through turn engines",
             factory=EmbeddedProvider,
             settings_type=EmbeddedSettings,
         )

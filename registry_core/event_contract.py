@@ -256,10 +256,12 @@ class TurnFailedData:
 
 @attrs.frozen
 class TurnInterruptedData:
-    """``worker.turn_interrupted`` data: a restart cut the turn short; the input stays in the transcript.
+    """``worker.turn_interrupted`` data: a restart, or the loss of the replica running it, cut the turn
+    short; the input stays in the transcript.
 
     :ivar turn: the turn that was cut short.
-    :ivar reason: ``restart``.
+    :ivar reason: ``restart``, or ``replica_lost`` (the replica running it
+        stopped renewing its lease; an embedded runtime on PostgreSQL).
     """
 
     turn: int

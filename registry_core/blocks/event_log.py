@@ -197,15 +197,24 @@ class EventLog:
     # -- writing -----------------------------------------------------------------
 
     def append(
-        self, type_: str, worker_id: str | None, data: Mapping[str, Any], *, data_size: int | None = None
+        self,
+        type_: str,
+        worker_id: str | None,
+        data: Mapping[str, Any],
+        *,
+        data_size: int | None = None,
+        created_at: datetime | None = None,
     ) -> Event:
         """Record an event with the next id, drop the oldest beyond retention, wake waiters.
 
         :param data_size: the JSON size of ``data`` if the caller measured it
             (the text it quotes); else it is measured here.
+        :param created_at: when the event happened, if not now (a store that
+            replays events another replica appended keeps their time).
+            (.. versionadded:: 0.3)
         """
         self._last_id += 1
-        event = Event(self._last_id, type_, worker_id, data, datetime.now(UTC))
+        event = Event(self._last_id, type_, worker_id, data, created_at or datetime.now(UTC))
         size = event_size(type_, worker_id, data, data_size)
         self._events.append(event)
         self._sizes.append(size)

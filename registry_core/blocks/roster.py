@@ -84,6 +84,22 @@ class Roster(Generic[T]):
         self._by_id[worker_id] = (serial, item)
         return item
 
+    def insert(self, worker_id: str, serial: int, worker: T) -> T:
+        """Add a worker whose id and serial were issued elsewhere (another replica of a shared store).
+
+        ``serial`` must be at least :attr:`next_serial` (workers arrive in
+        serial order); :attr:`next_serial` moves past it.
+
+        .. versionadded:: 0.3
+        """
+        if serial < self.next_serial or worker_id in self._by_id:
+            raise ValueError("insert() takes workers in serial order, each once")
+        self._items.append(worker)
+        self._serials.append(serial)
+        self._by_id[worker_id] = (serial, worker)
+        self.next_serial = serial + 1
+        return worker
+
     def restore(self, workers: Iterable[tuple[str, int, T]], *, next_serial: int) -> None:
         """Take back the workers a store kept: ``(worker_id, serial, worker)`` in serial order.
 

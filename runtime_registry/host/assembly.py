@@ -8,9 +8,13 @@ otherwise — and always for a factory that raises — the runtime is registered
 
 from __future__ import annotations
 
+import collections.abc
 import logging
+import types
+import typing
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import attrs
 
@@ -107,7 +111,11 @@ def assemble(
                 else []
             )
             problems.extend(
-                ConfigProblem(d["path"], with_suggestion(d["path"], d["message"], keys)) for d in exc.details
+                ConfigProblem(
+                    d["path"],
+                    with_suggestion(d["path"], d["message"], keys_at(registered.kind.settings_type, d["path"]) or keys),
+                )
+                for d in exc.details
             )
             continue
         try:
@@ -161,6 +169,52 @@ def assemble(
     elif problems:
         raise ConfigError(source, problems)
     return Assembly(registry=registry, plugins=plugins, config=config)
+
+
+def keys_at(settings_type: object, path: str) -> list[str]:
+    """The keys of the nested table an error ``path`` points into (``...settings.profiles.NAME.key``), if any.
+
+    Walks the settings class's fields along the path (a mapping's key is
+    skipped: ``profiles.NAME`` is one profile), so a typo in a profile key is
+    compared with the profile's keys, not the runtime's. ``[]`` when the path
+    leaves the attrs classes.
+    """
+    segments = path.partition("settings.")[2].split(".")[:-1]
+    current: Any = settings_type
+    expect_key = False
+    for segment in segments:
+        current = _unwrap(current)
+        if expect_key:
+            expect_key = False
+            continue
+        if not attrs.has(current):
+            return []
+        hints = typing.get_type_hints(current, include_extras=True)
+        field = attrs.fields_dict(current).get(segment)
+        if field is None:
+            return []
+        current = _unwrap(hints.get(field.name, field.type))
+        if typing.get_origin(current) in (dict, collections.abc.Mapping):
+            current, expect_key = typing.get_args(current)[1], True
+    current = _unwrap(current)
+    if expect_key or not attrs.has(current):
+        return []
+    return [field.alias or field.name for field in attrs.fields(current)]
+
+
+def _unwrap(type_: Any) -> Any:
+    """``T`` of ``Annotated[T, ...]`` and of ``T | None``."""
+    while True:
+        origin = typing.get_origin(type_)
+        if origin is typing.Annotated:
+            type_ = typing.get_args(type_)[0]
+        elif origin in (typing.Union, types.UnionType):
+            args = [arg for arg in typing.get_args(type_) if arg is not type(None)]
+            if len(args) != 1:
+                return type_
+            type_ = args[0]
+        else:
+            return type_
 
 
 def with_suggestion(path: str, message: str, keys: list[str]) -> str:

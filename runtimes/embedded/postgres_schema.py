@@ -79,6 +79,7 @@ CREATE TABLE entries (
     created_at timestamptz NOT NULL,
     PRIMARY KEY (serial, sequence)
 );
+CREATE INDEX entries_by_event ON entries (event_id);
 CREATE TABLE events (
     id bigint PRIMARY KEY,
     type text NOT NULL,
@@ -94,9 +95,9 @@ MIGRATIONS: Sequence[str] = (_V1,)
 #: The version this code reads and writes.
 SCHEMA_VERSION = len(MIGRATIONS)
 
-#: The advisory-lock key under which a schema is created or migrated
-#: (with the schema's name hashed in, so runtimes do not wait on each other).
-_LOCK_NAMESPACE = 0x72725F70  # "rr_p"
+#: Hashed with the schema's name into the advisory-lock key under which a
+#: schema is created or migrated (so runtimes do not wait on each other).
+_LOCK_NAMESPACE = b"runtime-registry schema lock:"
 
 
 def schema_name(runtime_id: str) -> str:
@@ -111,7 +112,8 @@ def schema_name(runtime_id: str) -> str:
 
 
 def _lock_key(schema: str) -> int:
-    return int.from_bytes(hashlib.sha256(schema.encode()).digest()[:4], "big") ^ _LOCK_NAMESPACE
+    """A signed 64-bit key (``pg_advisory_xact_lock(bigint)``) for ``schema``."""
+    return int.from_bytes(hashlib.sha256(_LOCK_NAMESPACE + schema.encode()).digest()[:8], "big", signed=True)
 
 
 async def migrate(connection: Any, schema: str, *, first_serial: int, first_event_id: int, cursor_tag: str) -> int:
@@ -125,7 +127,7 @@ async def migrate(connection: Any, schema: str, *, first_serial: int, first_even
         tables that are not a runtime's (left untouched).
     """
     async with connection.transaction():
-        await connection.execute("SELECT pg_advisory_xact_lock($1::int, 0)", _lock_key(schema))
+        await connection.execute("SELECT pg_advisory_xact_lock($1::bigint)", _lock_key(schema))
         exists = await connection.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", schema)
         version = 0
         if exists:

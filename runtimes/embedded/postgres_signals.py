@@ -1,12 +1,9 @@
 """Signals between the replicas of one runtime, over PostgreSQL's LISTEN/NOTIFY (decision 0134).
 
-Three kinds travel on the runtime's channel:
+Two kinds travel on the runtime's channel:
 
 - ``e`` — events were committed: wake this replica's pollers and streams
   (sent by the appending transaction itself, so it arrives after the commit);
-- ``c`` — a turn was cancelled, stopped or deleted on another replica: the
-  owner cancels its task at once (the database already refuses that turn's
-  writes; this stops the engine's work);
 - ``d`` — a live ``worker.output_delta`` of a turn running here, for the
   other replicas' live streams. A payload must stay under 8,000 bytes, so a
   long delta is sent in pieces that the receivers join before publishing it
@@ -14,9 +11,12 @@ Three kinds travel on the runtime's channel:
   shows. One sending connection per replica keeps its deltas in order
   (PostgreSQL delivers one session's notifications in commit order).
 
+A turn cancelled, stopped or deleted on another replica needs no signal of
+its own: the ``e`` of that transaction makes the owner replay the end event,
+and replaying it cancels the turn's task (decision 0135).
+
 A listener that loses its connection reconnects by itself and then wakes
-everything (a wake-up may have been missed); a cancel missed meanwhile is
-caught by the replica's periodic check of the turns it owns.
+everything once (a wake-up may have been missed meanwhile).
 """
 
 from __future__ import annotations
@@ -60,7 +60,6 @@ class PgSignals:
     :param channel: the runtime's channel name.
     :param replica_id: this replica (its own deltas are not published twice).
     :param on_events: called when another transaction committed events.
-    :param on_cancel: ``(worker_id, turn)``: a turn this replica may run was ended elsewhere.
     :param on_delta: ``(worker_id, turn, text)``: a live delta of a turn on another replica.
     """
 
@@ -71,14 +70,12 @@ class PgSignals:
         replica_id: str,
         *,
         on_events: Callable[[], None],
-        on_cancel: Callable[[str, int], None],
         on_delta: Callable[[str, int, str], None],
     ) -> None:
         self._connect = connect
         self.channel = channel
         self.replica_id = replica_id
         self._on_events = on_events
-        self._on_cancel = on_cancel
         self._on_delta = on_delta
         self._outbox: asyncio.Queue[str] = asyncio.Queue(maxsize=10_000)
         self._tasks: list[asyncio.Task[None]] = []
@@ -102,10 +99,6 @@ class PgSignals:
 
     # -- sending ---------------------------------------------------------------------------
 
-    def send_cancel(self, worker_id: str, turn: int) -> None:
-        """Tell the owner of ``worker_id``'s turn ``turn`` to stop running it (never suspends)."""
-        self._put(json.dumps({"k": "c", "w": worker_id, "t": turn}))
-
     def send_delta(self, worker_id: str, turn: int, text: str) -> None:
         """Relay a live delta of a turn running here to the other replicas (never suspends)."""
         pieces = list(delta_pieces(text))
@@ -122,8 +115,7 @@ class PgSignals:
         try:
             self._outbox.put_nowait(payload)
         except asyncio.QueueFull:
-            # Live-only signals: a replica that cannot keep up drops them
-            # rather than grow (a cancel is caught by the ownership check).
+            # Live-only: a replica that cannot keep up drops deltas rather than grow.
             log.warning("embedded runtime: PostgreSQL signal queue full; a live signal was dropped")
 
     async def _send(self) -> None:
@@ -143,9 +135,8 @@ class PgSignals:
                     if self._closed:
                         return
                     await asyncio.sleep(0.5)
-                    # A live delta is worth nothing late: drop it; a cancel is retried.
-                    if '"k": "d"' in payload:
-                        break
+                    # A live delta is worth nothing late: drop it.
+                    break
         if connection is not None:
             await connection.close()
 
@@ -188,9 +179,7 @@ class PgSignals:
         try:
             message = json.loads(payload)
             kind = message["k"]
-            if kind == "c":
-                self._on_cancel(str(message["w"]), int(message["t"]))
-            elif kind == "d" and message["r"] != self.replica_id:
+            if kind == "d" and message["r"] != self.replica_id:
                 key = (str(message["r"]), str(message["w"]), int(message["t"]))
                 pieces = self._partial.setdefault(key, [])
                 pieces.append(str(message["x"]))

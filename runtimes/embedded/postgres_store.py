@@ -208,7 +208,7 @@ class PgStore:
     :param pool_size: connections this replica keeps.
     """
 
-    def __init__(self, dsn: str, runtime_id: str, *, lease_seconds: float, pool_size: int = 8) -> None:
+    def __init__(self, dsn: str, runtime_id: str, *, lease_seconds: float, pool_size: int = 16) -> None:
         self._dsn = dsn
         self.schema = schema_name(runtime_id)
         #: The channel this runtime's replicas signal each other on.
@@ -257,8 +257,12 @@ class PgStore:
                 **connect_kwargs(self._dsn),
                 min_size=1,
                 max_size=self.pool_size,
-                # A startup setting, not a SET: the pool's RESET ALL on release keeps it.
+                # A startup setting, not a SET: it is the session's default.
                 server_settings={"search_path": f'"{self.schema}"'},
+                # No reset round trip on every release: these connections keep
+                # no session state (no SET, LISTEN, temporary tables or locks
+                # outside transactions; the listener has its own connection).
+                reset=_no_reset,
                 timeout=10,
                 command_timeout=30,
             )
@@ -292,10 +296,14 @@ class PgStore:
             raise RuntimeUnavailable("the runtime is closed")
         return self._pool.acquire(timeout=10)
 
-    async def _run(self, work: Any) -> Any:
-        """Run ``work(connection)`` in a transaction; database outages become :class:`StoreUnreachable`."""
+    async def _run(self, work: Any, *, snapshot: bool = False) -> Any:
+        """Run ``work(connection)`` in a transaction; database outages become :class:`StoreUnreachable`.
+
+        :param snapshot: read everything from one snapshot (``REPEATABLE READ``, read only).
+        """
+        isolation = "repeatable_read" if snapshot else "read_committed"
         try:
-            async with self._acquire() as connection, connection.transaction():
+            async with self._acquire() as connection, connection.transaction(isolation=isolation, readonly=snapshot):
                 return await work(connection)
         except (RuntimeUnavailable, UnknownWorker, WorkerBusy, WorkerStopped, CapacityExceeded, TurnLost):
             raise
@@ -305,16 +313,28 @@ class PgStore:
             raise
 
     async def _fetchrow(self, sql: str, *args: Any) -> Any:
-        async def work(connection: Any) -> Any:
-            return await connection.fetchrow(sql, *args)
-
-        return await self._run(work)
+        """One statement on its own (no BEGIN/COMMIT round trips: a statement is its own transaction)."""
+        try:
+            async with self._acquire() as connection:
+                return await connection.fetchrow(sql, *args)
+        except RuntimeUnavailable:
+            raise
+        except Exception as exc:
+            if _is_unreachable(exc):
+                raise StoreUnreachable() from None
+            raise
 
     async def _fetch(self, sql: str, *args: Any) -> list[Any]:
-        async def work(connection: Any) -> Any:
-            return await connection.fetch(sql, *args)
-
-        return list(await self._run(work))
+        """One statement on its own, all rows."""
+        try:
+            async with self._acquire() as connection:
+                return list(await connection.fetch(sql, *args))
+        except RuntimeUnavailable:
+            raise
+        except Exception as exc:
+            if _is_unreachable(exc):
+                raise StoreUnreachable() from None
+            raise
 
     # -- events (decision 0132) --------------------------------------------------------
 
@@ -480,16 +500,21 @@ class PgStore:
         """
 
         async def work(connection: Any) -> AcceptedInput:
-            row = await connection.fetchrow(
-                "UPDATE workers SET status = 'busy', owner = $2, turn_number = turn_number + 1, entries = entries + 1 "
-                "WHERE worker_id = $1 AND status = 'idle' AND entries + $3 <= $4 RETURNING " + _WORKER_COLUMNS,
-                worker_id,
-                self.replica_id,
-                entries_per_turn,
-                max_entries,
-            )
-            if row is None:
-                await self._refuse(connection, worker_id, max_entries)
+            while True:
+                row = await connection.fetchrow(
+                    "UPDATE workers SET status = 'busy', owner = $2, turn_number = turn_number + 1, entries = entries + 1 "
+                    "WHERE worker_id = $1 AND status = 'idle' AND entries + $3 <= $4 RETURNING " + _WORKER_COLUMNS,
+                    worker_id,
+                    self.replica_id,
+                    entries_per_turn,
+                    max_entries,
+                )
+                if row is not None:
+                    break
+                # Why not, read under the row's lock: a turn that ended between
+                # the update and this read leaves an idle worker with room, and
+                # the update is tried again (it holds the lock now, so it wins).
+                await self._refuse(connection, worker_id, max_entries, entries_per_turn)
             worker = _worker(row)
             sequence = worker.entries
             events = await self._append(
@@ -509,15 +534,20 @@ class PgStore:
         result: AcceptedInput = await self._run(work)
         return result
 
-    async def _refuse(self, connection: Any, worker_id: str, max_entries: int) -> None:
-        status = await connection.fetchval("SELECT status FROM workers WHERE worker_id = $1", worker_id)
+    async def _refuse(self, connection: Any, worker_id: str, max_entries: int, entries_per_turn: int) -> None:
+        """Raise why ``worker_id`` takes no input; return if it does now (idle, with room)."""
+        row = await connection.fetchrow(
+            "SELECT status, entries FROM workers WHERE worker_id = $1 FOR UPDATE", worker_id
+        )
+        status = None if row is None else row[0]
         if status is None:
             raise UnknownWorker("no such worker in this runtime", worker_id=worker_id)
         if status == "stopped":
             raise WorkerStopped("the worker is stopped and takes no more input", worker_id=worker_id)
         if status == "busy":
             raise WorkerBusy("the worker is in a turn; wait for it to finish or cancel it", worker_id=worker_id)
-        raise CapacityExceeded(f"the worker's transcript is full ({max_entries} entries)", worker_id=worker_id)
+        if row[1] + entries_per_turn > max_entries:
+            raise CapacityExceeded(f"the worker's transcript is full ({max_entries} entries)", worker_id=worker_id)
 
     async def _own_turn(self, connection: Any, worker_id: str, turn: int) -> PgWorker:
         row = await connection.fetchrow(
@@ -624,7 +654,7 @@ class PgStore:
         result: Event = await self._run(work)
         return result
 
-    async def cancel(self, worker_id: str) -> tuple[bool, str | None, int]:
+    async def cancel(self, worker_id: str, reason: str = "cancel") -> tuple[bool, str | None, int]:
         """Cancel the worker's turn, whichever replica runs it.
 
         :return: whether there was a turn, the replica that ran it, and its number.
@@ -641,14 +671,14 @@ class PgStore:
                 "UPDATE workers SET status = 'idle', owner = NULL WHERE serial = $1", worker.serial
             )
             await self._append(
-                connection, [(WORKER_TURN_CANCELLED, worker_id, {"turn": worker.turn_number, "reason": "cancel"})]
+                connection, [(WORKER_TURN_CANCELLED, worker_id, {"turn": worker.turn_number, "reason": reason})]
             )
             return True, worker.owner, worker.turn_number
 
         result: tuple[bool, str | None, int] = await self._run(work)
         return result
 
-    async def stop(self, worker_id: str) -> tuple[bool, str | None, int]:
+    async def stop(self, worker_id: str, reason: str = "stop") -> tuple[bool, str | None, int]:
         """Cancel any turn and stop the worker for good.
 
         :return: whether it was running (``False``: already stopped), the replica whose turn was cancelled, and its number.
@@ -658,7 +688,7 @@ class PgStore:
             worker = await self._lock_worker(connection, worker_id)
             if worker.status == "stopped":
                 return False, None, worker.turn_number
-            events = self._stop_events(worker, "stop")
+            events = self._stop_events(worker, reason)
             await connection.execute(
                 "UPDATE workers SET status = 'stopped', owner = NULL WHERE serial = $1", worker.serial
             )
@@ -725,6 +755,57 @@ class PgStore:
 
         result: tuple[PgWorker, list[TranscriptEntry]] = await self._run(work)
         return result
+
+    # -- what a replica caches ----------------------------------------------------------------
+
+    async def load(self, retention: int) -> tuple[int, int, list[PgWorker], list[Any], list[Event]]:
+        """Everything a replica caches, in one snapshot: the counters, the workers, every
+        transcript entry ``(serial, role, content, event_id)`` and the newest ``retention`` events.
+
+        :return: ``(next_serial, last_event_id, workers, entries, events)``.
+        """
+
+        async def work(connection: Any) -> tuple[int, int, list[PgWorker], list[Any], list[Event]]:
+            # One snapshot for all of it (the caller's transaction is REPEATABLE READ).
+            counters = dict(await connection.fetch("SELECT name, value FROM counters"))
+            workers = [
+                _worker(r) for r in await connection.fetch(f"SELECT {_WORKER_COLUMNS} FROM workers ORDER BY serial")
+            ]
+            entries = await connection.fetch(
+                "SELECT serial, role, content, event_id FROM entries ORDER BY serial, sequence"
+            )
+            rows = await connection.fetch(
+                "SELECT id, type, worker_id, data::text, created_at FROM events ORDER BY id DESC LIMIT $1", retention
+            )
+            events = [Event(r[0], r[1], r[2], json.loads(r[3]), r[4]) for r in reversed(rows)]
+            return int(counters["serial"]), int(counters["event_id"]), workers, list(entries), events
+
+        result: tuple[int, int, list[PgWorker], list[Any], list[Event]] = await self._run(work, snapshot=True)
+        return result
+
+    async def tail(
+        self, *, after: int, limit: int
+    ) -> tuple[list[tuple[Event, tuple[str, str] | None]], dict[str, PgWorker]]:
+        """Committed events after ``after`` (at most ``limit``), each with its transcript entry
+        ``(role, content)`` if it wrote one, and the rows of the workers they created that still exist."""
+
+        # One statement (one snapshot, one round trip): the events, the entry
+        # each wrote, and the row of each worker they created that still exists.
+        columns = ", ".join(f"w.{name.strip()}" for name in _WORKER_COLUMNS.split(","))
+        rows = await self._fetch(
+            "SELECT e.id, e.type, e.worker_id, e.data::text, e.created_at, en.role, en.content, "
+            + columns
+            + " FROM events e LEFT JOIN entries en ON en.event_id = e.id "
+            "LEFT JOIN workers w ON e.type = 'worker.created' AND w.worker_id = e.worker_id "
+            "WHERE e.id > $1 ORDER BY e.id LIMIT $2",
+            after,
+            limit,
+        )
+        found = [
+            (Event(r[0], r[1], r[2], json.loads(r[3]), r[4]), None if r[5] is None else (r[5], r[6])) for r in rows
+        ]
+        workers = {r[8]: _worker(r[7:]) for r in rows if r[7] is not None}
+        return found, workers
 
     # -- leases (decision 0133) ---------------------------------------------------------------
 
@@ -796,6 +877,10 @@ class PgStore:
     def connect_args(self) -> tuple[str, str]:
         """The DSN and schema a listener connects with (kept inside the store's modules)."""
         return self._dsn, self.schema
+
+
+async def _no_reset(_connection: Any) -> None:
+    """The pool's reset: nothing to undo (see ``PgStore.open``)."""
 
 
 def _entry_sequence(event: NewEvent) -> int:

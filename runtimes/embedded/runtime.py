@@ -175,6 +175,15 @@ class EmbeddedRuntime:
             self._largest_worker_bytes = max(self._largest_worker_bytes, _worker_page_bytes(worker))
         self._unavailable = None
 
+    async def refresh(self) -> None:
+        """Bring the store's caches up to what is committed (a store shared by replicas); at once otherwise.
+
+        :raises RuntimeUnavailable: the runtime cannot be used, or its store cannot be reached.
+        """
+        if self._unavailable is not None:
+            raise RuntimeUnavailable(self._unavailable)
+        await self.store.refresh()
+
     @property
     def unavailable_reason(self) -> str | None:
         """Why the runtime cannot be used (client-safe), or ``None`` when it can."""

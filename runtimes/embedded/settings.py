@@ -176,6 +176,8 @@ class StoreBackend(enum.Enum):
     SQLITE = "sqlite"
     #: The process's memory: everything ends with the process.
     MEMORY = "memory"
+    #: A PostgreSQL database shared by every replica serving the runtime (issue 18; docs/scaling.md).
+    POSTGRES = "postgres"
 
 
 class Durability(enum.Enum):
@@ -188,6 +190,7 @@ class Durability(enum.Enum):
 
 
 _STORE_PATH = re.compile(r"[^\x00]{1,4096}")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,199}")
 
 
 @attrs.frozen
@@ -199,15 +202,35 @@ class StoreSettings:
         server's ``data_dir``. ``None`` (the default) is
         ``state/<runtime id>.db``. Never shown to clients.
     :param durability: ``"acknowledged"`` (the default) or ``"batched"``.
+    :param dsn_env: ``postgres`` only, and required there: the name of the
+        environment variable holding the connection string (a
+        ``postgresql://`` URL or libpq ``key=value`` pairs). The string itself
+        is never in the file, shown or logged.
+    :param lease_seconds: ``postgres`` only: how long a replica may be silent
+        before another takes its turns as lost (``worker.turn_interrupted``,
+        ``reason: "replica_lost"``); 1 and up, 10 by default (decision 0133).
     """
 
     backend: StoreBackend = StoreBackend.SQLITE
     path: str | None = None
     durability: Durability = Durability.ACKNOWLEDGED
+    dsn_env: str | None = None
+    lease_seconds: Annotated[float, Interval(ge=1, le=3600)] = 10.0
 
     def __attrs_post_init__(self) -> None:
         if self.path is not None and (not _STORE_PATH.fullmatch(self.path) or not self.path.strip()):
             raise ValueError("store.path: must be a non-empty file path without NUL characters")
+        if self.backend is StoreBackend.POSTGRES:
+            if self.dsn_env is None:
+                raise ValueError(
+                    'store.dsn_env: required with backend = "postgres" (the variable holding the connection string)'
+                )
+            if self.path is not None:
+                raise ValueError('store.path: only for backend = "sqlite"')
+        elif self.dsn_env is not None:
+            raise ValueError('store.dsn_env: only for backend = "postgres"')
+        if self.dsn_env is not None and not _ENV_NAME.fullmatch(self.dsn_env):
+            raise ValueError("store.dsn_env: must be an environment variable name (letters, digits, '_')")
 
 
 _PageMax = Annotated[int, Interval(ge=1, le=10_000)]

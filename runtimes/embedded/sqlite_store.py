@@ -39,7 +39,13 @@ from runtime_registry.runtimes.embedded.settings import Durability
 from runtime_registry.runtimes.embedded.sqlite_errors import start_failure_message
 from runtime_registry.runtimes.embedded.sqlite_schema import check_file, create_schema, ensure_directory, migrate
 from runtime_registry.runtimes.embedded.sqlite_writer import Batch, GroupWriter
-from runtime_registry.runtimes.embedded.store import StoredWorker, StoreMeta, StoreSnapshot, StoreUnusable
+from runtime_registry.runtimes.embedded.store import (
+    CommitStats,
+    StoredWorker,
+    StoreMeta,
+    StoreSnapshot,
+    StoreUnusable,
+)
 from runtime_registry.runtimes.embedded.transcript import ROLES
 from runtime_registry.runtimes.embedded.workers import WorkerRecord
 
@@ -435,6 +441,13 @@ class SQLiteStore(LocalStore):
 
     async def abandon_turn(self, worker: WorkerRecord) -> None:
         """Write nothing: the next run brings the worker back with ``worker.turn_interrupted``."""
+
+    def commit_stats(self) -> CommitStats | None:
+        """The writer's commits, their time, and its queue (``None`` before the store opened)."""
+        writer = self._writer
+        if writer is None:
+            return None
+        return CommitStats(writer.commits, writer.commit_seconds, writer.queue_depth)
 
     def diagnostics(self) -> tuple[Diagnostic, ...]:
         """``store_write_failed`` while writes are refused."""

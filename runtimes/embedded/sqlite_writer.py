@@ -101,6 +101,14 @@ class GroupWriter:
         self._thread = threading.Thread(target=self._run, name="embedded-store-writer", daemon=True)
         #: Batches that could not be committed when the writer stopped (lost with the process).
         self.abandoned = 0
+        #: Successful commits so far, and the seconds they took in all (``/metrics``: commit latency).
+        self.commits = 0
+        self.commit_seconds = 0.0
+
+    @property
+    def queue_depth(self) -> int:
+        """Batches waiting for the next commit (read from any thread: a length, no lock needed)."""
+        return len(self._queue)
 
     def start(self) -> None:
         """Start the thread."""
@@ -166,6 +174,8 @@ class GroupWriter:
                 last_commit = time.monotonic()
                 try:
                     self._commit(pending)
+                    self.commit_seconds += time.monotonic() - last_commit
+                    self.commits += 1
                 except sqlite3.Error as error:
                     self._failed(pending, error)
                     if stopping:

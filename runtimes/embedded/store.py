@@ -4,8 +4,8 @@ The runtime *tells* the store what happened and *asks* it to decide what must
 be unique; the store answers, and is the only code that knows which store it
 is. Behind it: :class:`~runtime_registry.runtimes.embedded.memory_store.MemoryStore`
 (nothing outlives the process), :class:`~runtime_registry.runtimes.embedded.sqlite_store.SQLiteStore`
-(one file, one process) and, next, a PostgreSQL store shared by several
-replicas.
+(one file, one process) and :class:`~runtime_registry.runtimes.embedded.postgres.PostgresStore`
+(one database shared by several replicas; issue 18).
 
 **Decisions are the store's.** Everything that must be decided once for all
 readers and replicas is an ``async`` method of :class:`WorkerStore`: creating
@@ -59,6 +59,7 @@ if TYPE_CHECKING:
     from runtime_registry.runtimes.embedded.workers import WorkerRecord
 
 __all__ = [
+    "CommitStats",
     "COMPLETED",
     "Accepted",
     "StoreMeta",
@@ -168,6 +169,20 @@ class Accepted:
     turn: int
 
 
+@attrs.frozen
+class CommitStats:
+    """What a store that commits reports for ``/metrics``.
+
+    :ivar commits: successful commits since the store opened.
+    :ivar commit_seconds: the time they took, in all.
+    :ivar queue_depth: batches of changes waiting for the next commit.
+    """
+
+    commits: int
+    commit_seconds: float
+    queue_depth: int
+
+
 class WorkerStore(abc.ABC):
     """The seam. See the module docstring; every public name here is what a new store implements.
 
@@ -209,6 +224,10 @@ class WorkerStore(abc.ABC):
     def kind_specific_limits(self) -> Mapping[str, int]:
         """Limits only this store enforces, for the runtime summary (``max_store_bytes``)."""
         return {}
+
+    def commit_stats(self) -> CommitStats | None:
+        """Commits so far, their seconds in all, and the batches waiting (``/metrics``); ``None``: no commits to count."""
+        return None
 
     # -- decisions (may suspend; memory and SQLite never do) -----------------------
 
@@ -285,6 +304,16 @@ class WorkerStore(abc.ABC):
         ``reason: "shutdown"``); a durable store writes nothing, and the next
         run brings the worker back with ``worker.turn_interrupted`` — the same
         as after a crash (decision 0086).
+        """
+
+    async def refresh(self) -> None:  # noqa: B027 - only a store shared by replicas has anything to do
+        """Bring :attr:`roster` and :attr:`events` up to what is committed now, before a request is served.
+
+        A store that is the authority (memory, SQLite) is always current and
+        returns at once. A store shared by replicas (PostgreSQL) catches its
+        cache up, so a client finds on any replica what another one answered.
+
+        :raises RuntimeUnavailable: the store cannot be reached (``store_unreachable``).
         """
 
     # -- durability and health -------------------------------------------------------

@@ -16,16 +16,19 @@ Families (all prefixed ``runtime_registry_``):
 - ``workers{runtime,status}`` (counted when scraped), ``runtime_up{runtime,status}``;
 - ``event_streams_open{runtime}``;
 - ``plugins{state}``, ``plugin_load_failures``;
+- ``store_commit_seconds{runtime}`` (count and sum), ``store_queue_depth{runtime}``: stores that commit (SQLite);
 - ``events_missed_total{runtime}``: events the watcher could not read (they left retention first).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+from prometheus_client.core import GaugeMetricFamily, Metric, SummaryMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.registry import Collector
 from starlette.responses import Response
 
 from registry_core.models import RuntimeStatus
@@ -114,6 +117,7 @@ class Metrics:
         self.profiles = BoundedValues()
         self.codes = BoundedValues()
         self.statuses = BoundedValues(limit=20)
+        self.collectors.register(_StoreCollector(registry))
         self._census_at = -WORKER_CENSUS_SECONDS
         self._census_statuses: dict[str, set[str]] = {}
 
@@ -189,6 +193,38 @@ class Metrics:
     def exposition(self) -> bytes:
         """The text exposition of every family."""
         return generate_latest(self.collectors)
+
+
+class _StoreCollector(Collector):
+    """Store commit latency and queue depth, read from each provider that reports them, when scraped.
+
+    A provider reports them through an optional ``store_stats()`` (the embedded
+    kind with a SQLite store: its writer thread's commits); the others have no row.
+    """
+
+    def __init__(self, registry: RuntimeRegistry) -> None:
+        self.registry = registry
+
+    def collect(self) -> Iterator[Metric]:
+        latency = SummaryMetricFamily(
+            f"{PREFIX}_store_commit_seconds", "Time the store's commits took (count and sum)", labels=["runtime"]
+        )
+        depth = GaugeMetricFamily(
+            f"{PREFIX}_store_queue_depth", "Batches of changes waiting for the store's next commit", labels=["runtime"]
+        )
+        for runtime_id in self.registry.runtime_ids:
+            stats_of = getattr(self.registry.built_provider(runtime_id), "store_stats", None)
+            stats = stats_of() if callable(stats_of) else None
+            if stats is None:
+                continue
+            commits, seconds, queued = stats
+            latency.add_metric([runtime_id], count_value=commits, sum_value=seconds)
+            depth.add_metric([runtime_id], queued)
+        yield latency
+        yield depth
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())
 
 
 def metrics_endpoint(metrics: Metrics) -> Callable[[], Awaitable[Response]]:

@@ -89,7 +89,7 @@ async def test_the_memory_backend_writes_no_file(tmp_path):
     "table, path",
     [
         ('{ durability = "sometimes" }', "runtimes[0].settings.store.durability"),
-        ('{ backend = "postgres" }', "runtimes[0].settings.store.backend"),
+        ('{ backend = "oracle" }', "runtimes[0].settings.store.backend"),
         ('{ path = "" }', "runtimes[0].settings.store"),
         ('{ colour = "blue" }', "runtimes[0].settings.store"),
     ],

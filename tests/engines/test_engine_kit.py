@@ -98,7 +98,7 @@ async def test_engine_runtime_serves_the_engine_and_its_tools_in_the_embedded_ru
 
 
 async def test_engine_runtime_refuses_a_profile_with_a_typo_as_check_config_would():
-    with pytest.raises(ConfigError, match="max_turn_secs"):
+    with pytest.raises(ConfigError, match="max_turn_secs: unknown field; did you mean 'max_turn_seconds'"):
         async with engine_runtime(calc_plugin(), profile={"max_turn_secs": 3}):
             pass
 

@@ -93,3 +93,25 @@ def test_a_turn_before_the_deferred_check_runs_it_first():
 def test_outside_serve_the_check_is_whole_at_once():
     [problem] = llm_engine.check(profile("no-such-model-ghi"))
     assert problem.key == "model" and "no-such-model-ghi" in problem.message
+
+
+def test_the_deferred_diagnostic_and_turn_failure_name_no_endpoint_or_key(tmp_path):
+    secret_base = "http://127.0.0.1:9/secret-path-5b7e/v1"
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[[runtimes]]\nid = "backend-internal"\nkind = "embedded"\n[runtimes.settings.store]\nbackend = "memory"\n'
+        '[runtimes.settings.profiles.assistant]\nengine = "llm"\nmodel = "local-model"\n'
+        f'api_base = "{secret_base}"\nkey_env = "DEFERRED_TEST_KEY"\noptions = {{ no_such_option_q = 1 }}\n'
+    )
+    log = tmp_path / "server.log"
+    with running_server(path, log=log, environ={"DEFERRED_TEST_KEY": "sk-secret-key-3c9d"}) as served:
+        with httpx.Client(base_url=served.base_url, timeout=10) as client:
+            state = runtime_state(client, until_not_running=True)
+            assert [d["code"] for d in state["diagnostics"]] == ["engine_profile_invalid"]
+            assert "no_such_option_q" in state["diagnostics"][0]["message"]
+            worker = client.post(f"{RUNTIME}/workers", json={"profile": "assistant"}).json()["worker_id"]
+            client.post(f"{RUNTIME}/workers/{worker}/input", json={"content": "hi"})
+            time.sleep(1.0)
+            seen = client.get(RUNTIME).text + client.get(f"{RUNTIME}/workers/{worker}/events").text
+    for secret in (secret_base, "secret-path-5b7e", "sk-secret-key-3c9d"):
+        assert secret not in seen and secret not in log.read_text()

@@ -360,3 +360,10 @@ async def test_an_unreachable_database_at_open_names_nothing_of_it(pg_server: Pg
     with pytest.raises(StoreUnreachable) as caught:
         await store.open(first_serial=1, first_event_id=1, cursor_tag="t")
     assert "secretuser" not in str(caught.value) and str(pg_server.port + 1) not in str(caught.value)
+
+
+async def test_runtime_ids_whose_lock_keys_are_large_migrate(pg_dsn: str) -> None:
+    # "back-a" once hashed to a lock key beyond int32 and failed to start.
+    for runtime in ("back-a", "back-b", "conformance-0", "x" * 120):
+        store = await _store(pg_dsn, runtime=runtime)
+        await store.close()

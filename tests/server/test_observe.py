@@ -332,3 +332,17 @@ async def test_a_failed_turn_is_one_warning_line_with_runtime_worker_turn_and_co
     everything = "\n".join(r.getMessage() for r in caplog.records)
     assert SECRET_BODY not in everything and "sk-local-test" not in everything
     assert model_server.base_url not in everything
+
+
+async def test_store_commits_and_queue_depth_are_reported_for_a_sqlite_store_only(model_server):
+    async with serving(create_app(assembly=embedded_assembly())) as client:
+        text = await scrape(client)
+        before = value(text, "runtime_registry_store_commit_seconds_count", runtime=RUNTIME)
+        for _ in range(3):
+            await create_worker(client)
+        text = await scrape(client)
+    assert value(text, "runtime_registry_store_commit_seconds_count", runtime=RUNTIME) >= before + 1
+    assert value(text, "runtime_registry_store_commit_seconds_sum", runtime=RUNTIME) > 0
+    assert f'runtime_registry_store_queue_depth{{runtime="{RUNTIME}"}}' in text
+    async with serving(create_app(assembly=model_assembly(model_server))) as client:  # a memory store
+        assert "runtime_registry_store_queue_depth{" not in await scrape(client)

@@ -1,0 +1,485 @@
+"""The store seam on PostgreSQL: one embedded runtime served by any number of replicas (issue 18).
+
+:class:`PostgresStore` is a :class:`~runtime_registry.runtimes.embedded.store.WorkerStore`
+whose decisions are made by the database (:class:`~.postgres_store.PgStore`:
+the busy rule, capacity, event ids in commit order, turn ownership) and
+whose roster, transcripts and event log are **this replica's cache** of the
+database (decision 0135):
+
+- the cache changes in one way only: by replaying the committed event feed
+  in id order (:meth:`PostgresStore._catch_up`). Ids are gapless and in
+  commit order (decision 0132), so every replica's cache passes through the
+  same states in the same order; a replica's own decisions are replayed like
+  anyone else's, right after their commit, before the operation returns;
+- before serving a request the provider asks for :meth:`refresh`: one
+  round trip reads the newest committed id, and the cache catches up to it.
+  So a client that got an answer from one replica finds what it did on any
+  other (read-your-writes across replicas), and a cursor from one replica
+  is valid on every other;
+- a ``NOTIFY`` from every appending transaction wakes each replica's tail,
+  so SSE streams and long polls see events from other replicas at once;
+  a turn this replica runs that another replica cancelled, stopped, deleted
+  or took as lost is cancelled when its end event is replayed here;
+- every replica renews its lease and ends the turns of replicas whose lease
+  expired (``replica_lost``), prunes events beyond retention, and
+  reconnects by itself after the database went away (``store_unreachable``
+  and 503 meanwhile; nothing acknowledged is lost, since everything
+  acknowledged was committed first).
+
+The cache holds every worker and transcript in memory, as the memory store
+does; docs/scaling.md says what that costs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+from registry_core.blocks import EventLog, Roster, Transcript, clock_start_id
+from registry_core.errors import InvalidRequest, RuntimeUnavailable
+from registry_core.event_contract import (
+    WORKER_CREATED,
+    WORKER_DELETED,
+    WORKER_INPUT_ACCEPTED,
+    WORKER_OUTPUT_DELTA,
+    WORKER_STOPPED,
+    WORKER_TURN_CANCELLED,
+    WORKER_TURN_COMPLETED,
+    WORKER_TURN_FAILED,
+    WORKER_TURN_INTERRUPTED,
+    WORKER_TURN_STARTED,
+)
+from registry_core.models import Diagnostic, Event, Intent, IntentKind
+from runtime_registry.runtimes.embedded.postgres_signals import PgSignals
+from runtime_registry.runtimes.embedded.postgres_store import (
+    UNREACHABLE_MESSAGE,
+    PgStore,
+    PgWorker,
+    StoreUnreachable,
+    TurnLost,
+    connect_kwargs,
+)
+from runtime_registry.runtimes.embedded.store import (
+    COMPLETED,
+    Accepted,
+    StoreSetup,
+    StoreUnusable,
+    WorkerDraft,
+    WorkerStore,
+)
+from runtime_registry.runtimes.embedded.workers import BUSY, IDLE, STOPPED, WorkerRecord
+
+__all__ = ["PostgresStore"]
+
+log = logging.getLogger("runtime_registry.runtimes.embedded.postgres")
+
+#: Worker ids: this prefix, the serial in 13 hex digits, 8 random hex digits (decision 0065).
+WORKER_ID_PREFIX = "w-"
+#: How many events one catch-up reads at a time.
+_TAIL_BATCH = 1000
+#: Ends of a turn that come from outside the turn itself: the owner cancels its task.
+_ENDED_FROM_OUTSIDE = frozenset({WORKER_TURN_CANCELLED, WORKER_TURN_INTERRUPTED, WORKER_STOPPED, WORKER_DELETED})
+_STATUSES = {status: status for status in (IDLE, BUSY, STOPPED)}
+
+
+class _RelayedEventLog(EventLog):
+    """The event log of a replica: live deltas of its own turns also go to the other replicas."""
+
+    relay: Any = None
+
+    def publish(self, type_: str, worker_id: str | None, data: Mapping[str, Any]) -> Event | None:
+        """Publish here, and relay a ``worker.output_delta`` to every other replica (decision 0134)."""
+        relay = self.relay
+        if relay is not None and type_ == WORKER_OUTPUT_DELTA and worker_id is not None:
+            relay.send_delta(worker_id, int(data["turn"]), str(data["text"]))
+        return super().publish(type_, worker_id, data)
+
+    def publish_here(self, type_: str, worker_id: str, data: Mapping[str, Any]) -> None:
+        """Publish a delta relayed from another replica (not relayed again)."""
+        super().publish(type_, worker_id, data)
+
+
+class PostgresStore(WorkerStore):
+    """A replica's store: decisions in PostgreSQL, a cache of its state here (see the module docstring).
+
+    :param dsn: the connection string (``None``: the variable ``dsn_env`` names is not set).
+    :param runtime_id: names the runtime's schema in the database.
+    :param lease_seconds: how long this replica may be silent before its turns are taken as lost.
+    :param dsn_env: the variable's name, for the diagnostic when it is not set.
+    """
+
+    durable = True
+    #: The event log cache, whose live deltas are relayed to the other replicas.
+    events: _RelayedEventLog
+
+    def __init__(self, dsn: str | None, runtime_id: str, *, lease_seconds: float, dsn_env: str = "") -> None:
+        self._dsn = dsn
+        self.db = PgStore(dsn or "", runtime_id, lease_seconds=lease_seconds)
+        self.unavailable = "the runtime has not been started"
+        if dsn is None:
+            self.unavailable = f"the environment variable {dsn_env} (store.dsn_env) is not set"
+        self._opened = False
+        self._unreachable = False
+        self._tail_lock = asyncio.Lock()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._signals: PgSignals | None = None
+        self._closed = False
+        self._tick = asyncio.Event()
+
+    # -- life --------------------------------------------------------------------------
+
+    def setup(self, setup: StoreSetup) -> None:
+        """Empty caches until :meth:`open` loads them."""
+        self.settings = setup.settings
+        self._setup = setup
+        self.roster = Roster(id_prefix=WORKER_ID_PREFIX, first_serial=setup.first_serial or 1)
+        self.events = self._event_log(setup.event_start_id or 1)
+
+    def _event_log(self, start_id: int) -> _RelayedEventLog:
+        return _RelayedEventLog(self.settings.event_retention, start_id=start_id)
+
+    async def open(self) -> None:
+        """Connect, migrate and load; if the database cannot be reached yet, keep trying in the background.
+
+        :raises StoreUnusable: the schema is newer than this code, or not a runtime's.
+        """
+        if self._dsn is None:
+            raise StoreUnusable(self.unavailable or "no connection string")
+        self.unavailable = None
+        try:
+            await self._connect()
+        except StoreUnreachable:
+            self._unreachable = True
+            log.error("embedded runtime: PostgreSQL store unreachable at start; retrying")
+        self._tasks.append(asyncio.create_task(self._maintain()))
+
+    async def _connect(self) -> None:
+        setup = self._setup
+        first_serial = setup.first_serial if setup.first_serial is not None else clock_start_id()
+        first_event = setup.event_start_id if setup.event_start_id is not None else clock_start_id()
+        await self.db.open(first_serial=first_serial, first_event_id=first_event, cursor_tag=secrets.token_hex(4))
+        await self._load()
+        if self._signals is None:
+            dsn = self._dsn or ""
+            self._signals = PgSignals(
+                lambda: _connect(dsn),
+                self.db.channel,
+                self.db.replica_id,
+                on_events=self._wake_tail,
+                on_delta=self._relayed_delta,
+            )
+            self._signals.start()
+            self.events.relay = self._signals
+        self._opened = True
+        self._unreachable = False
+
+    async def _load(self) -> None:
+        """Build the caches from one snapshot of the database."""
+        async with self._tail_lock:
+            next_serial, last_id, workers, entries, events = await self.db.load(self.settings.event_retention)
+            transcripts: dict[int, Transcript] = {worker.serial: Transcript() for worker in workers}
+            for serial, role, content, event_id in entries:
+                transcripts[serial].append(role, content, event_id)
+            log_ = self._event_log(self.db.first_event_id)
+            log_.relay = self._signals
+            log_.restore(events, last_id=last_id, worker_ids=(w.worker_id for w in workers))
+            roster: Roster[WorkerRecord] = Roster(
+                id_prefix=WORKER_ID_PREFIX, first_serial=self.db.first_serial, cursor_tag=self.db.cursor_tag
+            )
+            records = [self._record(worker, transcripts[worker.serial]) for worker in workers]
+            roster.restore(((r.worker_id, r.serial, r) for r in records), next_serial=next_serial)
+            old = self.events
+            self.roster, self.events = roster, log_
+            if old is not log_:
+                old.close()
+
+    def _record(self, row: PgWorker, transcript: Transcript) -> WorkerRecord:
+        profile = self._setup.profile(row.profile)
+        record = WorkerRecord(row.worker_id, row.label, row.intent, profile, row.created_at, row.serial, transcript)
+        record.tools = tuple(tool for name in row.tools if (tool := profile.tools.get(name)) is not None)
+        record.status = _STATUSES.get(row.status, IDLE)
+        record.turn_number = row.turn_number
+        return record
+
+    async def close(self) -> None:
+        """Stop the background work and the signals; leave, so another replica ends our turns at once."""
+        if self._closed:
+            return
+        self._closed = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._signals is not None:
+            await self._signals.close()
+        await self.db.close(leave=True)
+
+    # -- keeping the cache current ---------------------------------------------------------
+
+    def _wake_tail(self) -> None:
+        self._tick.set()
+
+    def _relayed_delta(self, worker_id: str, turn: int, text: str) -> None:
+        self.events.publish_here(WORKER_OUTPUT_DELTA, worker_id, {"turn": turn, "text": text})
+
+    async def refresh(self) -> None:
+        """Catch the cache up with everything committed before now (one round trip when it is current).
+
+        :raises StoreUnreachable: the database cannot be reached (a 503 naming nothing of it).
+        """
+        if not self._opened:
+            if self.unavailable is not None:
+                raise RuntimeUnavailable(self.unavailable)
+            raise StoreUnreachable()
+        try:
+            if await self.db.last_event_id() > self.events.last_id:
+                await self._catch_up()
+        except StoreUnreachable:
+            self._unreachable = True
+            raise
+        self._unreachable = False
+
+    async def _catch_up(self) -> None:
+        """Replay committed events after the cache's newest, in id order, until there are none."""
+        async with self._tail_lock:
+            while True:
+                found, rows = await self.db.tail(after=self.events.last_id, limit=_TAIL_BATCH)
+                if not found:
+                    return
+                if found[0][0].id != self.events.last_id + 1:
+                    # Retention dropped events this replica had not replayed: start over from a snapshot.
+                    log.warning(
+                        "embedded runtime: events %d.. are no longer in the database; reloading the replica's cache",
+                        self.events.last_id + 1,
+                    )
+                    break
+                for event, entry in found:
+                    self._apply(event, entry, rows)
+                if len(found) < _TAIL_BATCH:
+                    return
+        await self._load()
+
+    def _apply(self, event: Event, entry: tuple[str, str] | None, rows: Mapping[str, PgWorker]) -> None:
+        """Replay one committed event into the cache (the same change every replica makes)."""
+        worker_id = event.worker_id
+        kind = event.type
+        worker = self.roster.find(worker_id) if worker_id is not None else None
+        if kind == WORKER_CREATED and worker_id is not None and worker is None:
+            row = rows.get(worker_id)
+            if row is None:
+                # Deleted before this replica saw it: keep its place (its
+                # serial) so the deletion that follows finds it.
+                row = PgWorker(
+                    int(worker_id[len(WORKER_ID_PREFIX) : len(WORKER_ID_PREFIX) + 13], 16),
+                    worker_id,
+                    None,
+                    Intent(IntentKind.ASSISTANT),
+                    str(event.data.get("profile", "")),
+                    event.created_at,
+                    IDLE,
+                    0,
+                    0,
+                    (),
+                    None,
+                )
+            worker = self.roster.insert(worker_id, row.serial, self._record(row, Transcript()))
+            worker.status, worker.turn_number = IDLE, 0
+        appended = self.events.append(kind, worker_id, event.data, created_at=event.created_at)
+        if appended.id != event.id:
+            raise RuntimeError("the event cache went out of step with the database")
+        if worker is None:
+            return
+        if entry is not None:
+            worker.transcript.append(entry[0], entry[1], event.id)
+        if kind in (WORKER_INPUT_ACCEPTED, WORKER_TURN_STARTED):
+            worker.status = BUSY
+            if kind == WORKER_TURN_STARTED:
+                worker.turn_number = int(event.data["turn"])
+        elif kind in (WORKER_TURN_COMPLETED, WORKER_TURN_FAILED, WORKER_TURN_CANCELLED, WORKER_TURN_INTERRUPTED):
+            if worker.status is BUSY:
+                worker.status = IDLE
+        elif kind == WORKER_STOPPED:
+            worker.status = STOPPED
+        if kind in _ENDED_FROM_OUTSIDE:
+            # A turn this replica runs was ended elsewhere (or by this replica's
+            # own cancel, stop or delete): its task stops now; the database
+            # already refuses its writes.
+            task = worker.turn
+            if task is not None:
+                worker.turn = None
+                task.cancel()
+        if kind == WORKER_DELETED:
+            self.roster.remove(worker.worker_id)
+            self.events.forget_worker(worker.worker_id)
+
+    async def _maintain(self) -> None:
+        """Renew the lease, end lost turns, prune, replay notified events; reconnect after an outage."""
+        interval = min(1.0, self.db.lease_seconds / 3)
+        loop = asyncio.get_running_loop()
+        next_lease = 0.0
+        while not self._closed:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._tick.wait(), interval)
+            self._tick.clear()
+            try:
+                if not self._opened:
+                    await self._connect()
+                    log.warning("embedded runtime: PostgreSQL store reachable again")
+                    continue
+                if loop.time() >= next_lease:
+                    next_lease = loop.time() + interval
+                    await self.db.renew_lease()
+                    await self.db.end_lost_turns()
+                    await self.db.prune_events(self.settings.event_retention)
+                await self._catch_up()
+                if self._unreachable:
+                    self._unreachable = False
+                    log.warning("embedded runtime: PostgreSQL store reachable again")
+            except StoreUnreachable:
+                if not self._unreachable:
+                    log.error("embedded runtime: PostgreSQL store unreachable; answering 503 until it is back")
+                self._unreachable = True
+                await asyncio.sleep(0.5)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("embedded runtime: PostgreSQL store maintenance failed")
+                await asyncio.sleep(1)
+
+    # -- decisions ------------------------------------------------------------------------
+
+    async def _decide(self, decision: Any) -> Any:
+        """Run a decision in the database, then replay it (and whatever came before) into the cache."""
+        self.check_writable()
+        try:
+            result = await decision
+        except StoreUnreachable:
+            self._unreachable = True
+            raise
+        try:
+            await self._catch_up()
+        except StoreUnreachable:
+            # Committed: the answer stands; the cache catches up when the database is back.
+            self._unreachable = True
+        return result
+
+    async def create_worker(self, draft: WorkerDraft, *, max_workers: int) -> WorkerRecord:
+        """Create the worker under ``max_workers``, counted in the database."""
+        row, _ = await self._decide(
+            self.db.create_worker(
+                make_id=lambda serial: f"{WORKER_ID_PREFIX}{serial:013x}{secrets.token_hex(4)}",
+                label=draft.label,
+                intent=draft.intent,
+                profile=draft.profile.name,
+                tools=[tool.name for tool in draft.tools],
+                created_at=draft.created_at,
+                max_workers=max_workers,
+                event_data=draft.event_data,
+            )
+        )
+        worker = self.roster.find(row.worker_id)
+        if worker is None:  # deleted by another replica before we replayed it
+            worker = self._record(row, Transcript())
+        return worker
+
+    async def accept_input(self, worker: WorkerRecord, role: str, content: str) -> Accepted:
+        """The busy rule, decided by the database for every replica."""
+        limit = self.settings.max_input_chars
+        if len(content) > limit:
+            raise InvalidRequest(
+                f"input is longer than {limit} characters",
+                details=({"path": "content", "message": f"must be at most {limit} characters"},),
+            )
+        accepted = await self._decide(
+            self.db.accept_input(
+                worker.worker_id,
+                content=content,
+                role=role,
+                max_entries=self.settings.max_transcript_entries,
+                entries_per_turn=worker.profile.entries_per_turn,
+            )
+        )
+        return Accepted(accepted.transcript_sequence, accepted.event_id, accepted.worker.turn_number)
+
+    async def add_turn_entry(
+        self, worker: WorkerRecord, turn: int, role: str, content: str, event_type: str, data: dict[str, Any]
+    ) -> Event | None:
+        """A tool entry, written only while turn ``turn`` is still this replica's."""
+        try:
+            (event,) = await self._decide(
+                self.db.record_in_turn(worker.worker_id, turn, [(role, content, event_type, data)])
+            )
+        except TurnLost:
+            return None
+        data["transcript_sequence"] = event.data["transcript_sequence"]
+        return event  # type: ignore[no-any-return]
+
+    async def complete_turn(
+        self, worker: WorkerRecord, turn: int, reply: str | None, data: Mapping[str, object]
+    ) -> str | None:
+        """The reply and the end, written only while the turn is still this replica's."""
+        try:
+            events = await self._decide(
+                self.db.complete_turn(
+                    worker.worker_id,
+                    turn,
+                    reply=reply,
+                    max_entries=self.settings.max_transcript_entries,
+                    completed={key: value for key, value in data.items() if key != "turn"},
+                )
+            )
+        except TurnLost:
+            return None
+        if events and events[-1].type == WORKER_TURN_FAILED:
+            return str(events[-1].data["code"])  # transcript_full
+        return COMPLETED
+
+    async def fail_turn(self, worker: WorkerRecord, turn: int, code: str, message: str) -> bool:
+        """``worker.turn_failed``, written only while the turn is still this replica's."""
+        try:
+            await self._decide(self.db.fail_turn(worker.worker_id, turn, code, message))
+        except TurnLost:
+            return False
+        return True
+
+    async def cancel_turn(self, worker: WorkerRecord, reason: str) -> bool:
+        """End the worker's turn wherever it runs; its owner cancels the task when it replays the end."""
+        changed, _, _ = await self._decide(self.db.cancel(worker.worker_id, reason))
+        return bool(changed)
+
+    async def stop_worker(self, worker: WorkerRecord, reason: str = "stop") -> bool:
+        """Cancel any turn (wherever it runs) and stop the worker."""
+        changed, _, _ = await self._decide(self.db.stop(worker.worker_id, reason))
+        return bool(changed)
+
+    async def delete_worker(self, worker: WorkerRecord) -> None:
+        """Stop and remove the worker; its slot is free at once on every replica."""
+        await self._decide(self.db.delete(worker.worker_id))
+
+    async def abandon_turn(self, worker: WorkerRecord) -> None:
+        """Nothing is written: this replica leaves, and another ends the turn as ``replica_lost``."""
+
+    async def settle(self) -> None:
+        """Every decision was committed before it returned."""
+
+    def check_writable(self) -> None:
+        """``store_unreachable`` (503) while the database cannot be reached."""
+        if self._unreachable or not self._opened:
+            raise StoreUnreachable()
+
+    def diagnostics(self) -> tuple[Diagnostic, ...]:
+        """``store_unreachable`` while the database cannot be reached (nothing of it is named)."""
+        if self._unreachable or (not self._opened and self.unavailable is None):
+            return (Diagnostic.error("store_unreachable", UNREACHABLE_MESSAGE),)
+        return ()
+
+
+async def _connect(dsn: str) -> Any:
+    import asyncpg
+
+    return await asyncpg.connect(**connect_kwargs(dsn), timeout=10)
