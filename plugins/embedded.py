@@ -305,7 +305,7 @@ class EmbeddedProvider(RuntimeProvider):
     async def read_transcript(self, worker_id: str, *, start: int, limit: int) -> TranscriptPage:
         """A bounded transcript page."""
         await self.runtime.refresh()
-        page = self.runtime.read_transcript(worker_id, start=start, limit=limit)
+        page = await self.runtime.read_transcript_bounded(worker_id, start=start, limit=limit)
         return TranscriptPage(self.runtime_id, worker_id, page.items, start, limit, page.total, page.next_start)
 
     # -- events --------------------------------------------------------------

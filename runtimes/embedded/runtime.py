@@ -28,6 +28,7 @@ ranges, and the converter checks request bodies (``content`` not blank,
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -63,6 +64,9 @@ log = logging.getLogger("runtime_registry.runtimes.embedded")
 
 #: The intent of a worker created without one.
 DEFAULT_INTENT = Intent(IntentKind.ASSISTANT)
+#: How often a runtime whose store could not be opened for a passing reason
+#: (read-only or full filesystem, another server on the file) tries again.
+STORE_RETRY_SECONDS = 2.0
 
 
 @attrs.frozen
@@ -147,6 +151,7 @@ class EmbeddedRuntime:
         self._largest_worker_bytes = 0
         # Why the runtime cannot be used (a store that must be opened first says so).
         self._unavailable: str | None = store.unavailable
+        self._reopening: asyncio.Task[None] | None = None
 
     @property
     def events(self) -> EventLog:
@@ -169,11 +174,41 @@ class EmbeddedRuntime:
         except StoreUnusable as exc:
             self._unavailable = str(exc)
             log.error("embedded runtime: the store cannot be used: %s", exc)
+            if exc.transient and not self._closed:
+                # A read-only or full filesystem, or another server on the
+                # file: try again until it goes away (issue 24, point 7).
+                self._reopening = asyncio.create_task(self._reopen(), name="embedded-store-reopen")
             return
+        self._opened()
+
+    def _opened(self) -> None:
         self._roster, self._events = self.store.roster, self.store.events
         for worker in self._roster:
             self._largest_worker_bytes = max(self._largest_worker_bytes, _worker_page_bytes(worker))
         self._unavailable = None
+
+    async def _reopen(self) -> None:
+        """Open the store again every :data:`STORE_RETRY_SECONDS` while the reason it could not is transient."""
+        while not self._closed:
+            await asyncio.sleep(STORE_RETRY_SECONDS)
+            try:
+                await self.store.open()
+            except StoreUnusable as exc:
+                if str(exc) != self._unavailable:
+                    log.error("embedded runtime: the store cannot be used: %s", exc)
+                self._unavailable = str(exc)
+                if not exc.transient:
+                    return
+                continue
+            except Exception:
+                log.exception("embedded runtime: opening the store again failed")
+                return
+            if self._closed:
+                await self.store.close()
+                return
+            self._opened()
+            log.warning("embedded runtime: the store can be used again")
+            return
 
     async def refresh(self) -> None:
         """Bring the store's caches up to what is committed (a store shared by replicas); at once otherwise.
@@ -380,6 +415,16 @@ class EmbeddedRuntime:
                 items, next_start = items[:kept], start + kept
         return TranscriptSlice(items, len(transcript), next_start)
 
+    async def read_transcript_bounded(self, worker_id: str, *, start: int, limit: int) -> TranscriptSlice:
+        """:meth:`read_transcript` as the API serves it: a store that reads a file does it off the loop's
+        thread and stops at ``max_page_bytes`` (issue 24, points 5 and 8); others answer in memory."""
+        transcript = self.get_worker(worker_id).transcript
+        bounded = getattr(transcript, "bounded_entries", None)
+        if bounded is None:
+            return self.read_transcript(worker_id, start=start, limit=limit)
+        items, next_start = await bounded(start=start, limit=limit, max_bytes=self.settings.max_page_bytes)
+        return TranscriptSlice(items, len(transcript), next_start)
+
     # -- events ------------------------------------------------------------------
 
     def read_events(self, *, cursor: int | None, limit: int, worker_id: str | None = None) -> EventSlice:
@@ -415,6 +460,10 @@ class EmbeddedRuntime:
         if self._closed:
             return
         self._closed = True
+        if self._reopening is not None:
+            self._reopening.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reopening
         for worker in list(self._roster):
             task = worker.turn
             if task is not None:

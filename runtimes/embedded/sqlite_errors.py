@@ -15,7 +15,9 @@ import os
 import sqlite3
 from pathlib import Path
 
-__all__ = ["DISK_FULL", "READ_ONLY", "start_failure_message"]
+from runtime_registry.runtimes.embedded.store import StoreUnusable
+
+__all__ = ["DISK_FULL", "READ_ONLY", "start_failure", "start_failure_message"]
 
 #: The start failed because the filesystem has no room.
 DISK_FULL = "the store's disk is full; free some space and restart (the file was left untouched)"
@@ -80,3 +82,9 @@ def start_failure_message(error: BaseException, directory: Path | None = None) -
         if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
             return _DAMAGED
     return _filesystem_state(directory) or "the store file is damaged or unreadable; it was left untouched"
+
+
+def start_failure(error: BaseException, directory: Path | None = None) -> StoreUnusable:
+    """The :class:`StoreUnusable` for ``error``: transient (retried) when the filesystem is read-only or full."""
+    message = start_failure_message(error, directory)
+    return StoreUnusable(message, transient=message in (READ_ONLY, DISK_FULL))

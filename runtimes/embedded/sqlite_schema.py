@@ -16,14 +16,26 @@ Versions (the ``schema_version`` table; ``PRAGMA user_version`` mirrors it):
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
+import stat
 from pathlib import Path
 
-from runtime_registry.runtimes.embedded.sqlite_errors import start_failure_message
+from runtime_registry.runtimes.embedded.sqlite_errors import start_failure
 from runtime_registry.runtimes.embedded.store import StoreUnusable
 
-__all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "check_file", "create_schema", "migrate"]
+__all__ = [
+    "APPLICATION_ID",
+    "SCHEMA_VERSION",
+    "check_file",
+    "check_structure",
+    "create_file",
+    "create_schema",
+    "ensure_directory",
+    "migrate",
+    "restrict_file",
+]
 
 #: ``PRAGMA application_id`` of every store file: "RREG". Tells our files from foreign SQLite files.
 APPLICATION_ID = 0x52524547
@@ -56,8 +68,18 @@ def check_file(path: Path) -> int | None:
         size = path.stat().st_size
     except FileNotFoundError:
         return None
+    wal = path.with_name(path.name + "-wal")
+    wal_holds_frames = wal.exists() and wal.stat().st_size > 0
     if size == 0:
-        return None
+        if not wal_holds_frames:
+            # This code never leaves an empty file (it builds a new one aside
+            # and renames it into place): an empty file is a store that lost
+            # its contents (issue 24, point 12), never a new one.
+            raise StoreUnusable(
+                "the store file is empty (0 bytes) and was not created by this runtime; it was left untouched "
+                "(move it away to start a new store)"
+            )
+        return _version_of(path)
     with path.open("rb") as file:
         header = file.read(100)
     if len(header) < 100 or not header.startswith(_HEADER_MAGIC):
@@ -69,14 +91,17 @@ def check_file(path: Path) -> int | None:
     # the change counter; then a shorter file has lost its tail. Not while a
     # write-ahead log holds frames: a crash in the middle of a checkpoint can
     # leave the file short, and opening it replays the log.
-    wal = path.with_name(path.name + "-wal")
-    wal_holds_frames = wal.exists() and wal.stat().st_size > 0
     if not wal_holds_frames and header[92:96] == header[24:28] and size < pages * page_size:
         raise StoreUnusable("the store file is truncated; it was left untouched")
+    return _version_of(path)
+
+
+def _version_of(path: Path) -> int | None:
+    """The schema version, read through a read-only connection (``None``: an empty database)."""
     try:
         connection = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, isolation_level=None)
     except sqlite3.Error as error:
-        raise StoreUnusable(start_failure_message(error, path.parent)) from None
+        raise start_failure(error, path.parent) from None
     try:
         application_id = connection.execute("PRAGMA application_id").fetchone()[0]
         tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -89,7 +114,7 @@ def check_file(path: Path) -> int | None:
     except sqlite3.DatabaseError as error:
         # A full or read-only filesystem fails here too (a read-only open of a
         # WAL file needs its shared-memory file): say which, not "damaged".
-        raise StoreUnusable(start_failure_message(error, path.parent)) from None
+        raise start_failure(error, path.parent) from None
     finally:
         connection.close()
     if not isinstance(version, int) or version < 1:
@@ -146,5 +171,68 @@ def migrate(connection: sqlite3.Connection, version: int) -> None:
 
 
 def ensure_directory(path: Path) -> None:
-    """Create the store file's directory (owner-only) if it is missing."""
-    os.makedirs(path.parent, mode=0o700, exist_ok=True)
+    """Create the store file's directory (owner-only), or make an existing one owner-only.
+
+    Transcripts are private whatever the directory was before (issue 24,
+    point 11). A shared directory (sticky bit: ``/tmp``) is left as it is:
+    it is not the store's to change.
+    """
+    directory = path.parent
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    mode = directory.stat().st_mode
+    if mode & 0o077 and not mode & stat.S_ISVTX:
+        os.chmod(directory, stat.S_IMODE(mode) & 0o700)
+
+
+def restrict_file(path: Path) -> None:
+    """Make the store file and its companions owner-only (SQLite creates ``-wal`` and ``-shm`` with the file's mode)."""
+    for name in (path.name, path.name + "-wal", path.name + "-shm"):
+        companion = path.with_name(name)
+        with contextlib.suppress(FileNotFoundError):
+            mode = stat.S_IMODE(companion.stat().st_mode)
+            if mode & 0o077:
+                os.chmod(companion, mode & 0o700)
+
+
+def create_file(path: Path, meta: list[tuple[str, object]]) -> None:
+    """Build a new store (schema and ``meta`` rows) next to ``path``, owner-only, and rename it into place.
+
+    Nobody ever sees a half-made file at ``path``: a crash leaves only the
+    ``.new`` file, which the next start rebuilds.
+    """
+    building = path.with_name(path.name + ".new")
+    for name in (building.name, building.name + "-wal", building.name + "-shm", building.name + "-journal"):
+        with contextlib.suppress(FileNotFoundError):
+            path.with_name(name).unlink()
+    os.close(os.open(building, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+    connection = sqlite3.connect(building, isolation_level=None)
+    try:
+        connection.execute("PRAGMA journal_mode = WAL")
+        connection.execute("BEGIN IMMEDIATE")
+        create_schema(connection)
+        connection.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", meta)
+        connection.execute("COMMIT")
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        connection.close()
+    with open(building, "rb+") as file:
+        os.fsync(file.fileno())
+    os.replace(building, path)
+    directory = os.open(path.parent, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def check_structure(connection: sqlite3.Connection) -> None:
+    """Before a migration writes to an older file: every page's structure, read-only (``PRAGMA quick_check``).
+
+    :raises StoreUnusable: the file is damaged.
+    """
+    try:
+        result = connection.execute("PRAGMA quick_check(1)").fetchone()
+    except sqlite3.DatabaseError as error:
+        raise start_failure(error) from None
+    if not result or result[0] != "ok":
+        raise StoreUnusable("the store file is damaged; it was left untouched")

@@ -21,24 +21,37 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import fcntl
 import json
 import logging
 import os
 import sqlite3
+import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from registry_core.blocks import EventLog, clock_start_id
+from registry_core.blocks.event_log import EVENT_ENVELOPE_BYTES
 from registry_core.errors import RuntimeUnavailable
 from registry_core.models import Diagnostic, Event, Intent, IntentKind, TranscriptEntry
+from registry_core.page_bytes import text_size
 from runtime_registry.runtimes.embedded.memory_store import LocalStore
 from runtime_registry.runtimes.embedded.settings import Durability
-from runtime_registry.runtimes.embedded.sqlite_errors import start_failure_message
-from runtime_registry.runtimes.embedded.sqlite_schema import check_file, create_schema, ensure_directory, migrate
-from runtime_registry.runtimes.embedded.sqlite_writer import Batch, GroupWriter
+from runtime_registry.runtimes.embedded.sqlite_errors import start_failure
+from runtime_registry.runtimes.embedded.sqlite_schema import (
+    SCHEMA_VERSION,
+    check_file,
+    check_structure,
+    create_file,
+    ensure_directory,
+    migrate,
+    restrict_file,
+)
+from runtime_registry.runtimes.embedded.sqlite_writer import Batch, GroupWriter, Reserve
 from runtime_registry.runtimes.embedded.store import (
     CommitStats,
     StoredWorker,
@@ -46,7 +59,7 @@ from runtime_registry.runtimes.embedded.store import (
     StoreSnapshot,
     StoreUnusable,
 )
-from runtime_registry.runtimes.embedded.transcript import ROLES
+from runtime_registry.runtimes.embedded.transcript import ENTRY_ENVELOPE_BYTES, ROLES
 from runtime_registry.runtimes.embedded.workers import WorkerRecord
 
 __all__ = ["BATCH_INTERVAL_SECONDS", "CLOSE_TIMEOUT_SECONDS", "SQLiteStore", "StoredTranscript"]
@@ -55,13 +68,27 @@ log = logging.getLogger("runtime_registry.runtimes.embedded.store")
 
 #: In ``batched`` mode, the most time between an answer and the commit of what it answered.
 BATCH_INTERVAL_SECONDS = 0.05
-#: How long closing may take to commit what is queued (within the server's 5 s shutdown).
+#: How long closing may take to commit what is queued (within the server's 5 s shutdown):
+#: with answers held back beyond MAX_UNCOMMITTED_BYTES, that is one or two commits.
 CLOSE_TIMEOUT_SECONDS = 4.0
+#: ``batched``: the most bytes of changes answered and not yet committed; past it, answers wait (decision 0181).
+MAX_UNCOMMITTED_BYTES = 4 * 1024 * 1024
+#: ``batched``: answers wait while the oldest uncommitted batch is older than this.
+BEHIND_SECONDS = 2 * BATCH_INTERVAL_SECONDS
+#: ``batched``: the disk space kept for committing what was answered when the disk fills.
+RESERVE_BYTES = 2 * MAX_UNCOMMITTED_BYTES + 1024 * 1024
+#: What a row costs beyond its text (keys, ids, timestamps, page overhead), for the byte counts.
+_ROW_BYTES = 64
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
 _WRITE_REFUSED = "the runtime's store cannot write right now (disk full or read-only); reads keep working"
+
+
+def entry_page_bytes(content: str) -> int:
+    """What an entry adds to a transcript page's JSON (the runtime's own measure, decision 0080)."""
+    return ENTRY_ENVELOPE_BYTES + text_size(content)
 
 
 def _to_us(moment: datetime) -> int:
@@ -129,6 +156,40 @@ class StoredTranscript:
         following = start + len(items)
         return tuple(items), (following if items and following <= self._length else None)
 
+    async def bounded_entries(
+        self, *, start: int, limit: int, max_bytes: int
+    ) -> tuple[tuple[TranscriptEntry, ...], int | None]:
+        """Like :meth:`entries`, bounded by ``max_bytes`` of page JSON, with the file read off the loop's thread.
+
+        The file is read in the store's reader thread, row by row, and the
+        read stops at the byte bound (issue 24, points 5 and 8): a page of
+        ``limit`` 262 KB entries reads what fits in ``max_bytes``, and a
+        frozen filesystem holds that thread, not the event loop. The
+        uncommitted tail is taken (copied) before the read, so entries the
+        writer commits meanwhile are neither lost nor repeated.
+        """
+        if start > self._length:
+            return (), None
+        end = min(start + limit, self._length + 1)  # exclusive
+        first_pending = self._pending[0].sequence if self._pending else self._length + 1
+        tail = (
+            self._pending[max(start, first_pending) - first_pending : end - first_pending]
+            if end > first_pending
+            else []
+        )
+        items: list[TranscriptEntry] = []
+        budget = max_bytes
+        if start < first_pending:
+            items, budget = await self._store.read_entries_bounded(self.serial, start, min(end, first_pending), budget)
+        if len(items) == max(0, min(end, first_pending) - start):  # the file part was not cut short
+            for entry in tail:
+                budget -= entry_page_bytes(entry.content)
+                if budget < 0 and items:
+                    break
+                items.append(entry)
+        following = start + len(items)
+        return tuple(items), (following if items and following <= self._length else None)
+
     def committed(self, sequence: int) -> None:
         """Entries up to ``sequence`` are in the file: stop holding them."""
         pending = self._pending
@@ -164,6 +225,11 @@ class SQLiteStore(LocalStore):
         self._writer: GroupWriter | None = None
         self._reader: sqlite3.Connection | None = None
         self._lock_fd: int | None = None
+        self._database_lock_fd: int | None = None
+        # Transcript reads run here, one at a time, never on the loop's thread
+        # (a frozen filesystem holds this thread, not the event loop).
+        self._read_executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="embedded-store-reader")
+        self._read_lock = threading.Lock()
         self._batch = Batch()
         self._dirty: set[str] = set()
         self._write_error: str | None = None
@@ -205,6 +271,8 @@ class SQLiteStore(LocalStore):
             interval=BATCH_INTERVAL_SECONDS if self.durability is Durability.BATCHED else 0.0,
             committed=self._committed_in_thread,
             failed=self._failed_in_thread,
+            recovered=self._recovered_in_thread,
+            reserve=self._reserve(),
         )
         self._writer.start()
         try:
@@ -227,37 +295,40 @@ class SQLiteStore(LocalStore):
             ensure_directory(path)
             self._lock(path)
         except OSError as error:
-            raise StoreUnusable(start_failure_message(error, path.parent)) from None
+            raise start_failure(error, path.parent) from None
         try:
             version = check_file(path)
+            if version is None:
+                # Built aside and renamed into place: the file never exists
+                # half-made, so an empty file found here is never ours (point 12).
+                create_file(path, _fresh_meta_rows(fresh))
+                version = SCHEMA_VERSION
+            restrict_file(path)
+            self._lock_database(path)
             writer = self._connect(path)
             try:
-                if version is None:
-                    writer.execute("BEGIN IMMEDIATE")
-                    create_schema(writer)
-                    writer.executemany(
-                        "INSERT INTO meta (key, value) VALUES (?, ?)",
-                        [
-                            ("first_serial", fresh.first_serial),
-                            ("next_serial", fresh.next_serial),
-                            ("first_event_id", fresh.first_event_id),
-                            ("last_event_id", fresh.last_event_id),
-                            ("cursor_tag", fresh.cursor_tag),
-                        ],
-                    )
-                    writer.execute("COMMIT")
+                self._reader = self._connect(path, reader=True)
+                if version == SCHEMA_VERSION:
+                    # Everything a start reads is read before anything is
+                    # written: damage found here leaves the file untouched
+                    # (issue 24, point 3).
+                    snapshot = self._load(self._reader)
                 else:
-                    migrate(writer, version)
-                    _recover_from_an_unclean_end(writer)
+                    check_structure(self._reader)
+                migrate(writer, version)
+                recovered = _recover_from_an_unclean_end(writer)
                 # Until close() says otherwise, this run may end in a crash; and
                 # whether readers of this run see only committed events.
                 writer.executemany(
                     "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
                     [("closed_cleanly", 0), ("watermark", int(self.durability is Durability.ACKNOWLEDGED))],
                 )
-                self._reader = self._connect(path, reader=True)
-                snapshot = self._load(self._reader)
+                if recovered or version != SCHEMA_VERSION:
+                    snapshot = self._load(self._reader)
             except BaseException:
+                if self._reader is not None:
+                    self._reader.close()
+                    self._reader = None
                 writer.close()
                 raise
         except StoreUnusable:
@@ -266,11 +337,11 @@ class SQLiteStore(LocalStore):
         except sqlite3.DatabaseError as error:
             self._unlock()
             log.error("embedded store %s: cannot be opened: %s", path, error)
-            raise StoreUnusable(start_failure_message(error, path.parent)) from None
+            raise start_failure(error, path.parent) from None
         except OSError as error:
             self._unlock()
             log.error("embedded store %s: cannot be opened: %s", path, error)
-            raise StoreUnusable(start_failure_message(error, path.parent)) from None
+            raise start_failure(error, path.parent) from None
         return snapshot, writer
 
     def _lock(self, path: Path) -> None:
@@ -283,13 +354,28 @@ class SQLiteStore(LocalStore):
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise StoreUnusable("the store file is in use by another runtime or process") from None
+            raise StoreUnusable("the store file is in use by another runtime or process", transient=True) from None
         self._lock_fd = fd
 
+    def _lock_database(self, path: Path) -> None:
+        # The lock the filesystem holds on the database itself (issue 24,
+        # point 12): deleting ``.lock`` while a server runs must not let a
+        # second one in. flock is per open file, so SQLite's own fcntl locks
+        # and descriptors neither see nor release it.
+        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise StoreUnusable("the store file is in use by another runtime or process", transient=True) from None
+        self._database_lock_fd = fd
+
     def _unlock(self) -> None:
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
+        for name in ("_database_lock_fd", "_lock_fd"):
+            fd = getattr(self, name)
+            if fd is not None:
+                os.close(fd)
+                setattr(self, name, None)
 
     def _connect(self, path: Path, *, reader: bool = False) -> sqlite3.Connection:
         connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -320,10 +406,7 @@ class SQLiteStore(LocalStore):
                 " FROM workers ORDER BY serial"
             )
         )
-        rows = connection.execute(
-            "SELECT id, type, worker_id, data, created_us FROM events ORDER BY id DESC LIMIT ?", (self.retention,)
-        ).fetchall()
-        rows.reverse()
+        rows = self._newest_events(connection)
         events = tuple(
             Event(id_, type_, worker_id, json.loads(data), _from_us(created))
             for id_, type_, worker_id, data, created in rows
@@ -340,6 +423,32 @@ class SQLiteStore(LocalStore):
             workers,
             events,
         )
+
+    def _newest_events(self, connection: sqlite3.Connection) -> list[tuple[int, str, str | None, str, int]]:
+        """The newest events (oldest first) that the event log keeps: by count, and by bytes as it reads.
+
+        Read newest first, row by row, and stopped once they fill the log's
+        byte bound (``max_store_bytes``): a table of 1.36 GB of event JSON
+        was read whole, then cut (issue 24, point 4). The log's own restore
+        makes the exact cut; this only never reads far past it.
+        """
+        max_bytes = self.settings.max_store_bytes
+        rows: list[tuple[int, str, str | None, str, int]] = []
+        total = 0
+        cursor = connection.execute(
+            "SELECT id, type, worker_id, data, created_us FROM events ORDER BY id DESC LIMIT ?", (self.retention,)
+        )
+        try:
+            for row in cursor:
+                size = EVENT_ENVELOPE_BYTES + len(row[1]) + len(row[2] or "") + len(row[3])
+                if rows and max_bytes is not None and total + size > max_bytes:
+                    break
+                total += size
+                rows.append(row)
+        finally:
+            cursor.close()
+        rows.reverse()
+        return rows
 
     # -- changes (the loop's thread) ---------------------------------------------------
 
@@ -392,19 +501,15 @@ class SQLiteStore(LocalStore):
             (transcript.serial, entry.sequence, entry.role, entry.content, entry.event_id, _to_us(entry.created_at))
         )
         batch.transcripts.append((transcript, entry.sequence))
+        batch.bytes += len(entry.content) + _ROW_BYTES
 
     def _event_appended(self, event: Event) -> None:
         """Queue an event; its worker's hot state is saved with the batch."""
         batch = self._current()
-        batch.events.append(
-            (
-                event.id,
-                event.type,
-                event.worker_id,
-                json.dumps(dict(event.data), separators=(",", ":")),
-                _to_us(event.created_at),
-            )
-        )
+        # UTF-8, not \\u escapes: an emoji is 4 bytes in the file, not 12 (issue 24, point 12).
+        data = json.dumps(dict(event.data), separators=(",", ":"), ensure_ascii=False)
+        batch.events.append((event.id, event.type, event.worker_id, data, _to_us(event.created_at)))
+        batch.bytes += len(data) + _ROW_BYTES
         batch.last_event_id = event.id
         if event.worker_id is not None:
             self._dirty.add(event.worker_id)
@@ -430,8 +535,16 @@ class SQLiteStore(LocalStore):
             raise RuntimeUnavailable(_WRITE_REFUSED)
 
     async def settle(self) -> None:
-        """In ``acknowledged`` mode, wait for the commit of the batch being filled; at once in ``batched`` mode."""
-        if self.durability is not Durability.ACKNOWLEDGED or self._batch.size == 0 or self._loop is None:
+        """Wait for the commit of the batch being filled, when the answer must; else return at once.
+
+        ``acknowledged``: always. ``batched``: only while the writer is behind
+        (backpressure, decision 0181) — so what is answered and not yet
+        committed stays within :data:`MAX_UNCOMMITTED_BYTES` and was never
+        older than :data:`BEHIND_SECONDS` when it was answered.
+        """
+        if self._batch.size == 0 or self._loop is None:
+            return
+        if self.durability is not Durability.ACKNOWLEDGED and not self._behind():
             return
         waiter = self._batch.waiter
         if waiter is None:
@@ -441,6 +554,22 @@ class SQLiteStore(LocalStore):
 
     async def abandon_turn(self, worker: WorkerRecord) -> None:
         """Write nothing: the next run brings the worker back with ``worker.turn_interrupted``."""
+
+    def _behind(self) -> bool:
+        """Whether the writer is too far behind for a ``batched`` answer to go out before its commit."""
+        writer = self._writer
+        if writer is None:
+            return False
+        if writer.uncommitted_bytes + self._batch.bytes > MAX_UNCOMMITTED_BYTES:
+            return True
+        oldest = writer.oldest_uncommitted
+        return oldest is not None and time.monotonic() - oldest > BEHIND_SECONDS
+
+    def _reserve(self) -> Reserve | None:
+        """``batched`` mode keeps disk space for committing what it answered when the disk fills (decision 0181)."""
+        if self.durability is not Durability.BATCHED:
+            return None
+        return Reserve(self.path.with_name(self.path.name + ".reserve"), RESERVE_BYTES)
 
     def commit_stats(self) -> CommitStats | None:
         """The writer's commits, their time, and its queue (``None`` before the store opened)."""
@@ -463,6 +592,9 @@ class SQLiteStore(LocalStore):
     def _failed_in_thread(self, batches: list[Batch], error: sqlite3.Error) -> None:
         self._to_loop(self._failed, batches, _error_kind(error))
 
+    def _recovered_in_thread(self) -> None:
+        self._to_loop(self._recovered)
+
     def _to_loop(self, callback: Callable[..., None], *arguments: object) -> None:
         loop = self._loop
         if loop is None:
@@ -470,10 +602,13 @@ class SQLiteStore(LocalStore):
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
             loop.call_soon_threadsafe(callback, *arguments)
 
-    def _committed(self, batches: list[Batch]) -> None:
+    def _recovered(self) -> None:
+        # Every batch is committed and the reserve is held again: room for the next batch.
         if self._write_error is not None:
             log.warning("embedded store %s: writes work again", self.path)
             self._write_error = None
+
+    def _committed(self, batches: list[Batch]) -> None:
         events = self.events
         for batch in batches:
             for transcript, sequence in batch.transcripts:
@@ -523,6 +658,45 @@ class SQLiteStore(LocalStore):
             for sequence, role, content, event_id, created in rows
         ]
 
+    async def read_entries_bounded(
+        self, serial: int, start: int, end: int, max_bytes: int
+    ) -> tuple[list[TranscriptEntry], int]:
+        """Committed entries from ``start`` (before ``end``) that fit in ``max_bytes`` (at least one), read in the reader thread.
+
+        Returns the entries and the bytes left of ``max_bytes``.
+        """
+        if self._reader is None:
+            raise RuntimeUnavailable("the runtime's store is closed")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._read_executor, self._read_bounded, serial, start, end, max_bytes)
+
+    def _read_bounded(self, serial: int, start: int, end: int, max_bytes: int) -> tuple[list[TranscriptEntry], int]:
+        reader = self._reader
+        if reader is None:
+            raise RuntimeUnavailable("the runtime's store is closed")
+        items: list[TranscriptEntry] = []
+        budget = max_bytes
+        try:
+            with self._read_lock:
+                cursor = reader.execute(
+                    "SELECT sequence, role, content, event_id, created_us FROM entries"
+                    " WHERE serial = ? AND sequence >= ? AND sequence < ? ORDER BY sequence",
+                    (serial, start, end),
+                )
+                try:
+                    # Row by row: the read stops where the page's bytes end.
+                    for sequence, role, content, event_id, created in cursor:
+                        budget -= entry_page_bytes(content)
+                        if budget < 0 and items:
+                            break
+                        items.append(TranscriptEntry(sequence, ROLES[role], content, event_id, _from_us(created)))
+                finally:
+                    cursor.close()
+        except sqlite3.Error as error:
+            log.error("embedded store %s: a transcript read failed: %s", self.path, error)
+            raise RuntimeUnavailable("the runtime's store could not be read") from None
+        return items, budget
+
     # -- closing -------------------------------------------------------------------------
 
     async def close(self) -> None:
@@ -539,11 +713,18 @@ class SQLiteStore(LocalStore):
                     "embedded store %s: the writer did not finish within %.0f s", self.path, CLOSE_TIMEOUT_SECONDS
                 )
                 return  # the thread still uses the connection and the lock; the process is ending
-        if self._reader is not None:
-            self._reader.close()
-            self._reader = None
+        # File work, after the reads already queued: in the reader thread, never on the loop's.
+        clean = self._write_error is None
+        await asyncio.get_running_loop().run_in_executor(self._read_executor, self._release, writer, clean)
+        self._read_executor.shutdown(wait=False)
+
+    def _release(self, writer: GroupWriter | None, clean: bool) -> None:
+        with self._read_lock:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
         if writer is not None:
-            if self._write_error is None:
+            if clean:
                 # Everything is committed: the next run continues the ids.
                 with contextlib.suppress(sqlite3.Error):
                     writer.mark_closed_cleanly()
@@ -556,7 +737,7 @@ class SQLiteStore(LocalStore):
             self._writer.run_in_writer(statement)
 
 
-def _recover_from_an_unclean_end(connection: sqlite3.Connection) -> None:
+def _recover_from_an_unclean_end(connection: sqlite3.Connection) -> bool:
     """After a crash (no clean close recorded), never issue an id the crashed run may have shown.
 
     Worker serials: lists and lookups show a worker before its batch commits,
@@ -573,8 +754,16 @@ def _recover_from_an_unclean_end(connection: sqlite3.Connection) -> None:
     """
     row = connection.execute("SELECT value FROM meta WHERE key = 'closed_cleanly'").fetchone()
     if row is None or str(row[0]) == "1":
-        return  # closed cleanly, or written before the marker existed (its ids continue, as they did)
-    floor = clock_start_id()
+        return False  # closed cleanly, or written before the marker existed (its ids continue, as they did)
+    # Above every id the file holds too, not only above the clock: a clock
+    # set back (an hour, after a crash) must not make ids go backwards
+    # (issue 24, point 6).
+    in_file = connection.execute(
+        "SELECT MAX(COALESCE((SELECT MAX(id) FROM events), 0),"
+        " COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'last_event_id'), 0),"
+        " COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'next_serial'), 0) - 1)"
+    ).fetchone()[0]
+    floor = max(clock_start_id(), int(in_file) + 1)
     watermark = connection.execute("SELECT value FROM meta WHERE key = 'watermark'").fetchone()
     connection.execute("BEGIN IMMEDIATE")
     if watermark is None or str(watermark[0]) != "1":
@@ -585,6 +774,17 @@ def _recover_from_an_unclean_end(connection: sqlite3.Connection) -> None:
         )
     connection.execute("UPDATE meta SET value = MAX(CAST(value AS INTEGER), ?) WHERE key = 'next_serial'", (floor,))
     connection.execute("COMMIT")
+    return True
+
+
+def _fresh_meta_rows(fresh: StoreMeta) -> list[tuple[str, object]]:
+    return [
+        ("first_serial", fresh.first_serial),
+        ("next_serial", fresh.next_serial),
+        ("first_event_id", fresh.first_event_id),
+        ("last_event_id", fresh.last_event_id),
+        ("cursor_tag", fresh.cursor_tag),
+    ]
 
 
 def _error_kind(error: sqlite3.Error) -> str:

@@ -1,46 +1,74 @@
-"""The SQLite store's one writer thread: it commits queued batches in groups.
+"""The SQLite store's one writer thread: it commits queued batches in groups, bounded in bytes.
 
 The event loop seals a :class:`Batch` of changes per loop step and hands it
-over; the writer takes *every* batch waiting when it is free and commits them
-in one transaction. Under load that is group commit: one fsync for many
-requests, without any request waiting for a timer (decision 0085). In
-``batched`` mode the writer also waits until ``interval`` has passed since
-its last commit, trading a bounded delay for fewer commits.
+over; the writer takes the batches waiting when it is free and commits them
+together. Under load that is group commit: one fsync for many requests,
+without any request waiting for a timer (decision 0085). In ``batched`` mode
+the writer also waits until ``interval`` has passed since its last commit,
+trading a bounded delay for fewer commits.
 
-A failed commit (disk full, read-only file, I/O error) rolls back, keeps the
-batches in order, reports the failure to the loop, and is retried every
-``retry_seconds`` until it succeeds: nothing accepted is dropped, and the
-store recovers by itself when space returns.
+Bounds (issue 24, points 1, 2 and 7; decision 0181):
+
+- One transaction commits at most ``max_group_bytes`` of changes (at least
+  one batch): a backlog is committed as a run of bounded transactions, so the
+  write-ahead log never has to hold a whole backlog, and a retry after a
+  full disk needs room for one group, not for everything that waited.
+- :attr:`GroupWriter.uncommitted_bytes` and
+  :attr:`GroupWriter.oldest_uncommitted` say how far behind the writer is;
+  the store makes ``batched`` answers wait (backpressure) when it is too
+  far behind, so what is answered and not yet committed stays bounded.
+- A *reserve* file of ``reserve_bytes`` (``batched`` mode) holds disk space
+  for the day the disk fills: a commit that fails for want of room gives the
+  reserve back to the filesystem, checkpoints the log and commits what was
+  already answered into that room. Writes stay refused until the reserve
+  can be taken again (there is room for the next batch), then the store
+  says it recovered.
+
+A failed commit (disk full, read-only file, I/O error) rolls back, keeps
+the batches in order, reports the failure to the loop, and is retried every
+``retry_seconds`` until it succeeds: nothing accepted is dropped. Stopping
+commits everything queued, retrying failed commits until the stop's
+deadline.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
+import os
 import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from runtime_registry.runtimes.embedded.sqlite_store import StoredTranscript
     from runtime_registry.runtimes.embedded.workers import WorkerRecord
 
-__all__ = ["Batch", "GroupWriter"]
+__all__ = ["MAX_GROUP_BYTES", "Batch", "GroupWriter", "Reserve"]
 
 log = logging.getLogger("runtime_registry.runtimes.embedded.store")
+
+#: The most bytes of changes one transaction commits (a larger single batch is committed alone).
+MAX_GROUP_BYTES = 4 * 1024 * 1024
+#: SQLite's "database or disk is full".
+_SQLITE_FULL = 13
 
 
 class Batch:
     """Changes made in one step of the event loop, in the order they happened (as SQL rows)."""
 
     __slots__ = (
+        "bytes",
         "entries",
         "events",
         "last_event_id",
         "next_serial",
+        "sealed_at",
         "shown",
         "size",
         "transcripts",
@@ -66,6 +94,66 @@ class Batch:
         self.waiter: asyncio.Future[None] | None = None
         #: How many changes the batch holds.
         self.size = 0
+        #: About how many bytes its rows hold (texts and event JSON): what bounds groups and backlogs.
+        self.bytes = 0
+        #: ``time.monotonic()`` when it was handed to the writer.
+        self.sealed_at = 0.0
+
+
+class Reserve:
+    """A file that holds disk space for committing what was answered when the disk fills up.
+
+    :param path: the reserve file (owner-only), next to the database.
+    :param size: how many bytes it holds.
+    """
+
+    def __init__(self, path: Path, size: int) -> None:
+        self.path = path
+        self.size = size
+
+    def held(self) -> bool:
+        """Whether the reserve is there at full size."""
+        try:
+            return self.path.stat().st_size >= self.size
+        except OSError:
+            return False
+
+    def take(self) -> bool:
+        """Allocate the reserve (if it is not already held); ``False`` when there is no room (nothing is left behind)."""
+        if self.held():
+            return True
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError:
+            return False
+        try:
+            try:
+                os.posix_fallocate(fd, 0, self.size)
+            except OSError as error:
+                if error.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+                    raise
+                # No fallocate on this filesystem: write the bytes.
+                chunk = b"\0" * 65536
+                os.lseek(fd, 0, os.SEEK_SET)
+                for _ in range(0, self.size, len(chunk)):
+                    os.write(fd, chunk)
+            os.fsync(fd)
+        except OSError:
+            os.close(fd)
+            self.release()
+            return False
+        os.close(fd)
+        return True
+
+    def release(self) -> bool:
+        """Give the reserve's space back to the filesystem; whether there was any."""
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            return False
+        except OSError:
+            return False
+        return True
 
 
 class GroupWriter:
@@ -76,6 +164,10 @@ class GroupWriter:
     :param interval: the least time between two commits (``0``: commit as soon as there is work).
     :param committed: called in the writer thread with the batches of each successful commit.
     :param failed: called in the writer thread with the batches of a failed commit and the error.
+    :param recovered: called in the writer thread when, after failures, every
+        batch is committed and the reserve is held again: writes may resume.
+    :param max_group_bytes: the most bytes one transaction commits.
+    :param reserve: the space kept for a full disk (``None``: none).
     """
 
     def __init__(
@@ -86,18 +178,29 @@ class GroupWriter:
         interval: float,
         committed: Callable[[list[Batch]], None],
         failed: Callable[[list[Batch], sqlite3.Error], None],
+        recovered: Callable[[], None] | None = None,
         retry_seconds: float = 0.5,
+        max_group_bytes: int = MAX_GROUP_BYTES,
+        reserve: Reserve | None = None,
     ) -> None:
         self._connection = connection
         self._retention = retention
         self._interval = interval
         self._committed = committed
         self._failed = failed
+        self._recovered = recovered
         self._retry_seconds = retry_seconds
+        self._max_group_bytes = max_group_bytes
+        self._reserve = reserve
         self._queue: list[Batch] = []
         self._statements: list[str] = []
         self._condition = threading.Condition()
         self._stopping = False
+        self._deadline = float("inf")
+        #: A failure not yet recovered from (refuse writes until ``recovered``).
+        self._failing = False
+        self._uncommitted: list[Batch] = []  # submitted, in order, not yet committed
+        self._uncommitted_bytes = 0
         self._thread = threading.Thread(target=self._run, name="embedded-store-writer", daemon=True)
         #: Batches that could not be committed when the writer stopped (lost with the process).
         self.abandoned = 0
@@ -110,22 +213,40 @@ class GroupWriter:
         """Batches waiting for the next commit (read from any thread: a length, no lock needed)."""
         return len(self._queue)
 
+    @property
+    def uncommitted_bytes(self) -> int:
+        """Bytes handed to the writer and not committed yet."""
+        return self._uncommitted_bytes
+
+    @property
+    def oldest_uncommitted(self) -> float | None:
+        """When the oldest batch not yet committed was handed over (``time.monotonic()``), or ``None``."""
+        uncommitted = self._uncommitted
+        try:
+            return uncommitted[0].sealed_at
+        except IndexError:
+            return None
+
     def start(self) -> None:
-        """Start the thread."""
+        """Start the thread (it takes the reserve first, if there is one)."""
         self._thread.start()
 
     def submit(self, batch: Batch) -> None:
         """Queue a sealed batch (any thread)."""
+        batch.sealed_at = time.monotonic()
         with self._condition:
             self._queue.append(batch)
+            self._uncommitted.append(batch)
+            self._uncommitted_bytes += batch.bytes
             self._condition.notify()
 
     def stop(self, timeout: float) -> bool:
-        """Commit what is queued, then end the thread; wait at most ``timeout`` seconds. Returns whether it ended."""
+        """Commit what is queued (retrying failures), then end the thread; at most ``timeout`` seconds. Whether it ended."""
         with self._condition:
             self._stopping = True
+            self._deadline = time.monotonic() + timeout
             self._condition.notify()
-        self._thread.join(timeout)
+        self._thread.join(timeout + 0.5)
         return not self._thread.is_alive()
 
     def mark_closed_cleanly(self) -> None:
@@ -144,20 +265,18 @@ class GroupWriter:
             self._statements.append(statement)
             self._condition.notify()
 
+    # -- the thread ------------------------------------------------------------------
+
     def _run(self) -> None:
+        if self._reserve is not None and not self._reserve.take():
+            log.warning("embedded store: no room for the store's reserve of %d bytes", self._reserve.size)
         pending: list[Batch] = []
         last_commit = 0.0
         retry_at = 0.0
         while True:
             with self._condition:
-                while (
-                    not self._stopping
-                    and not self._statements
-                    and (not (self._queue or pending) or time.monotonic() < retry_at)
-                ):
-                    self._condition.wait(
-                        None if not (self._queue or pending) else max(0.0, retry_at - time.monotonic())
-                    )
+                while not self._stopping and not self._statements and not self._has_work(pending, retry_at):
+                    self._condition.wait(self._wait_time(pending, retry_at))
                 if self._interval and not self._stopping:
                     # batched: at most one commit per interval; what arrives meanwhile joins the group.
                     wait = last_commit + self._interval - time.monotonic()
@@ -172,13 +291,9 @@ class GroupWriter:
                 self._connection.execute(statement)
             if pending:
                 last_commit = time.monotonic()
-                try:
-                    self._commit(pending)
-                    self.commit_seconds += time.monotonic() - last_commit
-                    self.commits += 1
-                except sqlite3.Error as error:
-                    self._failed(pending, error)
-                    if stopping:
+                error = self._commit_groups(pending)
+                if error is not None:
+                    if stopping and time.monotonic() >= self._deadline:
                         self.abandoned = len(pending)
                         log.error(
                             "embedded store: %d batches of changes could not be written at shutdown (%s)",
@@ -186,15 +301,82 @@ class GroupWriter:
                             error,
                         )
                         return
-                    retry_at = time.monotonic() + self._retry_seconds
+                    retry_at = time.monotonic() + (min(0.05, self._retry_seconds) if stopping else self._retry_seconds)
                     continue
-                done, pending = pending, []
                 retry_at = 0.0
-                self._committed(done)
+            if self._failing and not pending and self._reserve_back():
+                self._failing = False
+                if self._recovered is not None:
+                    self._recovered()
+            elif self._failing and not pending:
+                retry_at = time.monotonic() + self._retry_seconds
             if stopping:
                 with self._condition:
                     if not self._queue:
                         return
+
+    def _has_work(self, pending: list[Batch], retry_at: float) -> bool:
+        if time.monotonic() < retry_at:
+            return False
+        return bool(self._queue or pending) or (self._failing and retry_at > 0)
+
+    def _wait_time(self, pending: list[Batch], retry_at: float) -> float | None:
+        if not (self._queue or pending or self._failing):
+            return None
+        return max(0.0, retry_at - time.monotonic())
+
+    def _reserve_back(self) -> bool:
+        """After a failure: whether the reserve is held again (trying to take it)."""
+        return self._reserve is None or self._reserve.take()
+
+    def _commit_groups(self, pending: list[Batch]) -> sqlite3.Error | None:
+        """Commit ``pending`` from the front in groups of at most ``max_group_bytes``; committed ones leave it.
+
+        Returns the error of the first group that failed (the rest stay in
+        ``pending``, in order), or ``None`` when all are committed.
+        """
+        reserve_given = False
+        while pending:
+            group = self._next_group(pending)
+            started = time.monotonic()
+            try:
+                self._commit(group)
+                self.commit_seconds += time.monotonic() - started
+                self.commits += 1
+            except sqlite3.Error as error:
+                if not reserve_given and _is_full(error) and self._reserve is not None and self._reserve.release():
+                    # The reserve is for this: what was answered goes into its room.
+                    reserve_given = True
+                    log.warning("embedded store: the disk is full; the store's reserve is given back to commit")
+                    self._checkpoint()
+                    self._failing = True
+                    self._failed(group, error)
+                    continue
+                self._failing = True
+                self._failed(list(pending), error)
+                self._checkpoint()
+                return error
+            del pending[: len(group)]
+            with self._condition:
+                del self._uncommitted[: len(group)]
+                self._uncommitted_bytes -= sum(batch.bytes for batch in group)
+            self._committed(group)
+        return None
+
+    def _next_group(self, pending: list[Batch]) -> list[Batch]:
+        total = 0
+        for count, batch in enumerate(pending):
+            total += batch.bytes
+            if total > self._max_group_bytes and count > 0:
+                return pending[:count]
+        return pending[:]
+
+    def _checkpoint(self) -> None:
+        # Frames already committed go into the database, so the log can be
+        # written again from its start (its file keeps its size: room a full
+        # disk does not have to give).
+        with contextlib.suppress(sqlite3.Error):
+            self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def _commit(self, batches: list[Batch]) -> None:
         connection = self._connection
@@ -242,3 +424,9 @@ class GroupWriter:
             with contextlib.suppress(sqlite3.Error):
                 connection.execute("ROLLBACK")
             raise
+
+
+def _is_full(error: sqlite3.Error) -> bool:
+    """Whether a failed commit is a full disk (SQLite's ``SQLITE_FULL``, or an I/O error of a full filesystem)."""
+    code = (getattr(error, "sqlite_errorcode", None) or 0) & 0xFF
+    return code == _SQLITE_FULL or "full" in str(error).lower()

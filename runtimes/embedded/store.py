@@ -80,7 +80,14 @@ class StoreUnusable(Exception):
     """The store cannot be opened: damaged, foreign, newer, or in use elsewhere.
 
     ``str()`` is safe to show to clients (a diagnostic): it names no path.
+    ``transient``: the cause can go away by itself (a read-only or full
+    filesystem, another server holding the file), and the runtime tries
+    again; a damaged, foreign or newer file is final.
     """
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 @attrs.frozen

@@ -275,3 +275,40 @@ async def test_a_full_disk_at_start_says_full_not_damaged(tmp_path):
         [diagnostic] = state.diagnostics
         assert "disk is full" in diagnostic.message and "damaged" not in diagnostic.message
         assert digest(path) == before
+
+
+async def test_a_read_only_start_recovers_when_the_filesystem_becomes_writable(tmp_path):
+    with small_filesystem(tmp_path / "fs", 8 * 1024 * 1024) as fs:
+        await make_store(fs.path)
+        fs.read_only()
+        provider = await started(fs.path)
+        try:
+            state = await provider.describe()
+            assert state.status is RuntimeStatus.UNAVAILABLE and "read-only" in state.diagnostics[0].message
+            fs.writable()
+            async with asyncio.timeout(10):
+                while (await provider.describe()).status is not RuntimeStatus.RUNNING:
+                    await asyncio.sleep(0.1)
+            [worker] = [w.worker_id for w in (await provider.list_workers(limit=10, cursor=None)).items]
+            await send(provider, worker, "after the remount")
+            await until_idle(provider, worker)
+            assert [e.content for e in await transcript(provider, worker)][-2:] == ["after the remount"] * 2
+        finally:
+            await provider.close()
+
+
+async def test_a_second_runtime_on_the_file_takes_over_once_the_first_has_stopped(tmp_path):
+    first = await started(tmp_path)
+    worker = await create(first)
+    second = await started(tmp_path)
+    try:
+        state = await second.describe()
+        assert state.status is RuntimeStatus.UNAVAILABLE and "in use" in state.diagnostics[0].message
+        await first.close()
+        async with asyncio.timeout(10):
+            while (await second.describe()).status is not RuntimeStatus.RUNNING:
+                await asyncio.sleep(0.1)
+        assert (await second.get_worker(worker)).worker_id == worker
+    finally:
+        await first.close()
+        await second.close()

