@@ -17,6 +17,7 @@ costs nothing (decision 0001).
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -50,6 +51,7 @@ from runtime_registry.engines.llm_engine import LLM, profile_problem
 from runtime_registry.runtimes.embedded import IDLE, STOPPED, EmbeddedRuntime, EmbeddedSettings, WorkerRecord
 from runtime_registry.runtimes.embedded.builtin_engines import ECHO, RECORD
 from runtime_registry.runtimes.embedded.memory_store import MemoryStore
+from runtime_registry.runtimes.embedded.profile_keys import unset_key_diagnostics, unset_key_lines
 from runtime_registry.runtimes.embedded.settings import StoreBackend
 from runtime_registry.runtimes.embedded.store import WorkerStore
 
@@ -146,8 +148,18 @@ class EmbeddedProvider(RuntimeProvider):
     # -- lifecycle -----------------------------------------------------------
 
     async def start(self) -> None:
-        """Open the store and take back what it holds (nothing for a memory store)."""
+        """Open the store and take back what it holds (nothing for a memory store).
+
+        A profile whose ``key_env`` variable is not set is logged here (and
+        shown by :meth:`describe`) before its first turn fails.
+        """
+        for line in unset_key_lines(self.runtime.profiles):
+            logging.getLogger("runtime_registry.runtimes.embedded").warning("runtime %s: %s", self.runtime_id, line)
         await self.runtime.start()
+
+    def configuration_warnings(self) -> tuple[str, ...]:
+        """Each profile whose ``key_env`` variable is not set (``check-config`` prints them)."""
+        return unset_key_lines(self.runtime.profiles)
 
     async def close(self) -> None:
         """Cancel in-flight turns, wake every event waiter, and commit what the store has queued."""
@@ -188,30 +200,25 @@ class EmbeddedProvider(RuntimeProvider):
 
     async def describe(self) -> RuntimeState:
         """``running``; ``unavailable`` with ``store_unusable`` when the store cannot be opened;
-        ``degraded`` while the store cannot write or at ``max_workers``; ``stopped`` after close."""
+        ``degraded`` while the store cannot write, an llm profile failed its check
+        (``engine_profile_invalid``), at ``max_workers``, or while a profile's
+        ``key_env`` variable is not set (``profile_key_unset``); ``stopped`` after close."""
         if self.runtime.closed:
             return RuntimeState(RuntimeStatus.STOPPED)
+        keys = unset_key_diagnostics(self.runtime.profiles)
         reason = self.runtime.unavailable_reason
         if reason is not None:
-            return RuntimeState(RuntimeStatus.UNAVAILABLE, (Diagnostic.error("store_unusable", reason),))
-        store_problems = self.runtime.store.diagnostics()
-        if store_problems:
-            return RuntimeState(RuntimeStatus.DEGRADED, store_problems)
-        engine_problems = self._engine_problems()
-        if engine_problems:
-            return RuntimeState(RuntimeStatus.DEGRADED, engine_problems)
+            return RuntimeState(RuntimeStatus.UNAVAILABLE, (Diagnostic.error("store_unusable", reason), *keys))
+        problems = self.runtime.store.diagnostics() + self._engine_problems() + keys
         held, most = len(self.runtime), self.runtime.settings.max_workers
         if held >= most:
-            return RuntimeState(
-                RuntimeStatus.DEGRADED,
-                (
-                    Diagnostic.warning(
-                        "worker_capacity_reached",
-                        f"the runtime holds {held} of {most} workers; creating more is refused",
-                    ),
+            problems += (
+                Diagnostic.warning(
+                    "worker_capacity_reached",
+                    f"the runtime holds {held} of {most} workers; creating more is refused",
                 ),
             )
-        return RuntimeState(RuntimeStatus.RUNNING)
+        return RuntimeState(RuntimeStatus.DEGRADED if problems else RuntimeStatus.RUNNING, problems)
 
     def _engine_problems(self) -> tuple[Diagnostic, ...]:
         # serve checks llm profiles once it listens (decision 0172): one that

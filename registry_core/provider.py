@@ -93,6 +93,17 @@ class RuntimeProvider:
         """Report health: ``running``, ``degraded`` (with diagnostics), ``unavailable`` or ``stopped``."""
         return RuntimeState()
 
+    def configuration_warnings(self) -> tuple[str, ...]:
+        """Problems of this runtime's configuration that do not stop it from starting, one line each.
+
+        ``runtime-registry check-config`` prints them as warnings without
+        starting the runtime (so this must not open files or connect to
+        anything). Each line is for the operator, not for clients: it may
+        name a setting's path (relative to the runtime's ``settings``) and an
+        environment variable, never a secret's value. None by default.
+        """
+        return ()
+
     # -- workers -------------------------------------------------------------
 
     async def list_workers(self, *, limit: int, cursor: str | None) -> WorkerPage:

@@ -14,12 +14,13 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from llm import ToolResult
 from llm.parts import Message, Part, TextPart, ToolCallPart, ToolResultPart
 
 from registry_core.models import TranscriptEntry
 from registry_core.tools import ToolCall, ToolOutcome
 
-__all__ = ["history_messages", "round_messages"]
+__all__ = ["history_messages", "round_call_message", "round_tool_results"]
 
 
 def history_messages(system_prompt: str | None, entries: Sequence[TranscriptEntry]) -> list[Message]:
@@ -58,12 +59,17 @@ def history_messages(system_prompt: str | None, entries: Sequence[TranscriptEntr
     return messages
 
 
-def round_messages(text: str, calls: Sequence[ToolCall], outcomes: Sequence[ToolOutcome]) -> list[Message]:
-    """The messages one tool round adds within a turn: the model's calls, then their results."""
+def round_call_message(text: str, calls: Sequence[ToolCall]) -> Message:
+    """The assistant message of one tool round within a turn: what the model said, then its calls."""
     parts: list[Part] = [TextPart(text)] if text else []
     parts.extend(ToolCallPart(name=c.name, arguments=dict(c.arguments), tool_call_id=c.call_id) for c in calls)
-    results: list[Part] = [ToolResultPart(name=o.name, output=o.output, tool_call_id=o.call_id) for o in outcomes]
-    return [Message("assistant", parts), Message("tool", results)]
+    return Message("assistant", parts)
+
+
+def round_tool_results(outcomes: Sequence[ToolOutcome]) -> list[ToolResult]:
+    """One round's outcomes as llm ``ToolResult``s: passed as ``tool_results=``, which llm adds to
+    the messages as a tool message and which plugins that read ``prompt.tool_results`` see too."""
+    return [ToolResult(name=o.name, output=o.output, tool_call_id=o.call_id) for o in outcomes]
 
 
 def _append_part(messages: list[Message], role: str, part: Part, kind: type) -> None:

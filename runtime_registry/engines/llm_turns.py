@@ -2,13 +2,20 @@
 
 Imported on first use only (see :mod:`.llm_engine`). One turn:
 
-1. rebuild the messages from the transcript (the system prompt first);
+1. rebuild the messages from the transcript (the system prompt first), and
+   pass the conversation both ways llm plugins read it (decision 0122): as
+   ``messages=`` (the history) with this turn's input as ``prompt=`` and the
+   system prompt as ``system=``, which llm folds into the messages -- so a
+   plugin that reads ``prompt.messages`` gets the whole conversation, and one
+   that reads ``prompt.prompt``/``prompt.system`` (llm-echo; llm-gemini reads
+   the system prompt only there) gets the input and the system prompt;
 2. stream the model's answer, emitting each text chunk as it arrives -- the
    only await in the loop is the read of the upstream stream, so a cancel
    lands there; the clients the turn opened are closed in ``finally`` as well,
    so the HTTP connection ends whatever was awaited;
 3. if the model asked for tools, run them through ``turn.run_tools`` (which
-   records them and enforces the round limit) and ask again with the results;
+   records them and enforces the round limit) and ask again with the results
+   as ``tool_results=`` (folded into the messages the same way);
 4. return the text of every round as the reply, the summed usage and why it stopped.
 """
 
@@ -23,7 +30,7 @@ from pydantic import ValidationError
 from registry_core.engines import EngineProfile, ProfileProblem, TokenUsage, Turn, TurnFailed, TurnResult
 from registry_core.tools import ToolCall
 from runtime_registry.engines.llm_failures import turn_failure
-from runtime_registry.engines.llm_history import history_messages, round_messages
+from runtime_registry.engines.llm_history import history_messages, round_call_message, round_tool_results
 from runtime_registry.engines.llm_models import TunedAsyncChat, build_model, resolve_model, turn_key
 
 __all__ = ["check_profile", "run_turn"]
@@ -71,21 +78,38 @@ def check_profile(profile: EngineProfile) -> list[ProfileProblem]:
 async def run_turn(turn: Turn) -> TurnResult:
     """One turn of the ``llm`` engine."""
     profile = turn.profile
-    model = build_model(profile, turn_key(profile))
+    key = turn_key(profile)
+    if profile.key_env is not None and key is None:
+        # Say so rather than send no key and blame the provider for refusing it.
+        # The variable's name is the operator's (the log and check-config show it), not the client's.
+        raise TurnFailed("provider_auth", "the environment variable the profile's key_env names is not set")
+    model = build_model(profile, key)
     tools = [llm.Tool(name=t.name, description=t.description, input_schema=dict(t.input_schema)) for t in turn.tools]
     messages = history_messages(profile.system_prompt, turn.history)
-    messages.append(llm.parts.Message(turn.input_role, [llm.parts.TextPart(turn.input)]))
+    # A user input goes as prompt= (llm appends it to the messages); a system
+    # input only as a message: prompt= would make it a user message.
+    prompt: str | None = turn.input
+    if turn.input_role != "user":
+        messages.append(llm.parts.Message(turn.input_role, [llm.parts.TextPart(turn.input)]))
+        prompt = None
+    tool_results: list[llm.ToolResult] | None = None
     reply: list[str] = []
     usage: list[TokenUsage | None] = []
     try:
         while True:
             response = model.prompt(
+                prompt,
                 messages=messages,
+                system=profile.system_prompt,
+                tool_results=tool_results,
                 tools=tools or None,
                 options=dict(profile.options),
                 stream=True,
                 **_key_argument(model, profile),
             )
+            # The chain as the model was sent it: the history, then this
+            # request's input or tool results, as llm folded them in.
+            messages = list(response.prompt.messages)
             text = await _stream(turn, response)
             reply.append(text)
             usage.append(_usage(response))
@@ -96,7 +120,8 @@ async def run_turn(turn: Turn) -> TurnResult:
             if not calls:
                 return TurnResult("".join(reply), _sum(usage), _stop_reason(response))
             outcomes = await turn.run_tools(calls)
-            messages.extend(round_messages(text, calls, outcomes))
+            messages.append(round_call_message(text, calls))
+            prompt, tool_results = None, round_tool_results(outcomes)
     except (TurnFailed, llm.ModelError, Exception) as exc:
         if isinstance(exc, TurnFailed):
             raise

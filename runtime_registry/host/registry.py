@@ -125,6 +125,10 @@ class _Runtime:
     kind: str
     plugin: PluginRef
     state: _State
+    #: ``(operation, exception type)`` failures already logged with their traceback. A runtime that
+    #: keeps failing the same way (the status watcher asks every few seconds) logs it once at ERROR,
+    #: then at DEBUG, so the log is not a traceback every few seconds.
+    logged_failures: set[tuple[str, str]] = attrs.field(factory=set)
 
     @property
     def capabilities(self) -> Capabilities:
@@ -213,6 +217,26 @@ class RuntimeRegistry:
     def runtime_ids(self) -> tuple[str, ...]:
         """Registered runtime ids, in registration order."""
         return tuple(self._runtimes)
+
+    def configuration_warnings(self) -> dict[str, tuple[str, ...]]:
+        """Each registered runtime's :meth:`RuntimeProvider.configuration_warnings`, started or not.
+
+        A provider whose method raises is skipped (its runtime reports its own
+        failure when it starts).
+        """
+        warnings: dict[str, tuple[str, ...]] = {}
+        for runtime_id, runtime in self._runtimes.items():
+            provider = runtime.state.provider
+            if provider is None:
+                continue
+            try:
+                lines = tuple(provider.configuration_warnings())
+            except Exception:
+                log.warning("runtime %r: configuration_warnings failed", runtime_id, exc_info=True)
+                continue
+            if lines:
+                warnings[runtime_id] = lines
+        return warnings
 
     def provider(self, runtime_id: str) -> RuntimeProvider:
         """The running provider of ``runtime_id`` (for direct library use and tests)."""
@@ -599,11 +623,26 @@ class RuntimeRegistry:
             raise RuntimeTimeout(
                 "the runtime did not answer in time", runtime_id=runtime.runtime_id, worker_id=worker_id
             ) from None
-        except Exception:
-            log.exception("runtime %r raised in %s", runtime.runtime_id, operation)
+        except Exception as exc:
+            _log_failure(runtime, operation, exc)
             raise RuntimeUnavailable(
                 "the runtime failed to handle the request", runtime_id=runtime.runtime_id, worker_id=worker_id
             ) from None
+
+
+#: How many distinct failures of one runtime are remembered as logged (bounds the set).
+_LOGGED_FAILURES_MAX = 64
+
+
+def _log_failure(runtime: _Runtime, operation: str, exc: Exception) -> None:
+    """Log a provider's unexpected exception: with its traceback the first time, at DEBUG when it repeats."""
+    key = (operation, type(exc).__qualname__)
+    if key in runtime.logged_failures:
+        log.debug("runtime %r raised in %s again", runtime.runtime_id, operation, exc_info=exc)
+        return
+    if len(runtime.logged_failures) < _LOGGED_FAILURES_MAX:
+        runtime.logged_failures.add(key)
+    log.error("runtime %r raised in %s", runtime.runtime_id, operation, exc_info=exc)
 
 
 #: The operations whose capability is checked before the provider is called.

@@ -66,6 +66,12 @@ def check_config(args: argparse.Namespace) -> int:
         for line in problem_lines(source, text, data, problems, assembly.plugins):
             error(line)
         return EXIT_USAGE
+    # Problems that do not stop a runtime from starting (an unset key_env), as
+    # each kind reports them, with the settings path they start with.
+    indexes = {entry.id: index for index, entry in enumerate(config.runtimes)}
+    for runtime_id, lines in assembly.registry.configuration_warnings().items():
+        for line in lines:
+            print(f"{PROG}: warning: {args.file}: runtimes[{indexes[runtime_id]}].settings.{line}", file=sys.stderr)
     warning = insecure_bind_problem(
         config.server.host, token=config.server.token, allow_insecure_bind=config.server.allow_insecure_bind
     )

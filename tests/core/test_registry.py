@@ -120,6 +120,23 @@ async def test_unexpected_exception_becomes_unavailable_without_its_text(caplog)
     assert "/secret/path" in caplog.text  # the operator gets the detail
 
 
+async def test_a_runtime_that_keeps_raising_the_same_way_logs_its_traceback_once(caplog):
+    registry = RuntimeRegistry(call_timeout=1)
+    registry.register(RaisingProvider("r"))
+    async with registry:
+        with caplog.at_level(logging.DEBUG, logger="runtime_registry.host.registry"):
+            for _ in range(3):
+                with pytest.raises(RuntimeUnavailable):
+                    await registry.get_worker("r", "w")
+            with pytest.raises(RuntimeUnavailable):
+                await registry.list_workers("r")
+    failures = [r for r in caplog.records if "raised in" in r.getMessage()]
+    by_level = [(r.levelname, r.getMessage().rsplit(" ", 2)[-2:]) for r in failures]
+    # get_worker: once with a traceback, then twice at debug; list_workers is another failure: logged once more.
+    assert [level for level, _ in by_level] == ["ERROR", "DEBUG", "DEBUG", "ERROR"]
+    assert all(r.exc_info for r in failures if r.levelname == "ERROR")
+
+
 async def test_hanging_call_becomes_timeout():
     registry = RuntimeRegistry(call_timeout=0.05)
     registry.register(HangingProvider("h"))

@@ -27,6 +27,12 @@ def server():
 
 
 @pytest.fixture(autouse=True)
+def local_key(monkeypatch):
+    # The profiles name key_env; an unset one fails the turn before any request (issue 17).
+    monkeypatch.setenv("LOCAL_TEST_KEY", "sk-local-test")
+
+
+@pytest.fixture(autouse=True)
 def fresh_observations(server):
     server.observed.requests.clear()
     server.observed.disconnects.clear()
