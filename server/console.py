@@ -100,7 +100,12 @@ def load_console_files() -> dict[str, ConsoleFile]:
 
 
 def console_routes(files: Mapping[str, ConsoleFile] | None = None) -> list[Route]:
-    """``/console`` (a redirect to ``/console/``), ``/console/`` (the page) and ``/console/{name}`` (its files)."""
+    """``/`` and ``/console`` (redirects to ``/console/``), ``/console/`` (the page) and ``/console/{name}`` (its files).
+
+    ``/`` sends a browser to the console, so a newcomer who opens the server's
+    address finds a page; it is a temporary redirect (307), since the root may
+    mean something else in a later release.
+    """
     served = dict(load_console_files() if files is None else files)
     not_found = RouteNotFound("no such route")
 
@@ -108,6 +113,10 @@ def console_routes(files: Mapping[str, ConsoleFile] | None = None) -> list[Route
         # Relative URLs in the page resolve against /console/, so the slash matters.
         root = request.scope.get("root_path", "")
         return RedirectResponse(f"{root}{CONSOLE_PATH}/", status_code=308, headers=dict(SECURITY_HEADERS))
+
+    async def from_the_root(request: Request) -> Response:
+        root = request.scope.get("root_path", "")
+        return RedirectResponse(f"{root}{CONSOLE_PATH}/", status_code=307, headers=dict(SECURITY_HEADERS))
 
     def answer(request: Request, name: str) -> Response:
         file = served.get(name)
@@ -125,6 +134,7 @@ def console_routes(files: Mapping[str, ConsoleFile] | None = None) -> list[Route
         return answer(request, request.path_params["name"])
 
     return [
+        Route("/", from_the_root, methods=["GET", "HEAD"]),
         Route(CONSOLE_PATH, redirect, methods=["GET", "HEAD"]),
         Route(CONSOLE_PATH + "/", index, methods=["GET", "HEAD"]),
         Route(CONSOLE_PATH + "/{name}", asset, methods=["GET", "HEAD"]),

@@ -41,6 +41,12 @@ async def test_console_without_a_slash_redirects_to_the_page(client):
     assert answer.status_code == 308 and answer.headers["location"] == "/console/"
 
 
+async def test_the_root_sends_a_browser_to_the_console(client):
+    answer = await client.get("/", follow_redirects=False)
+    assert answer.status_code == 307 and answer.headers["location"] == "/console/"
+    assert answer.headers["x-frame-options"] == "DENY"
+
+
 async def test_every_console_answer_forbids_inline_script_framing_and_other_origins(client):
     for path in ("/console/", "/console/app.js", "/console/console.css"):
         headers = (await client.get(path)).headers
@@ -98,7 +104,7 @@ async def test_a_rebinding_host_is_refused_for_the_console_too(client):
 async def test_console_false_turns_it_off():
     config = EMBEDDED_CONFIG.replace("[server]\n", "[server]\nconsole = false\n", 1)
     async with serving(create_app(assembly=embedded_assembly(config))) as client:
-        for path in ("/console", "/console/", "/console/app.js"):
+        for path in ("/", "/console", "/console/", "/console/app.js"):
             assert error_of(await client.get(path)) == (404, "not_found")
 
 

@@ -62,8 +62,8 @@ def test_the_app_has_one_route_per_path_of_the_table_with_exactly_its_methods():
     for op in OPERATIONS:
         table.setdefault(op.path, set()).add(op.method)
     # Besides the table: the console's files only (static, outside /api and the OpenAPI document).
-    console = {path: routes.pop(path) for path in list(routes) if path.startswith("/console")}
-    assert console == {"/console": {"GET"}, "/console/": {"GET"}, "/console/{name}": {"GET"}}
+    console = {path: routes.pop(path) for path in list(routes) if path == "/" or path.startswith("/console")}
+    assert console == {"/": {"GET"}, "/console": {"GET"}, "/console/": {"GET"}, "/console/{name}": {"GET"}}
     assert routes == table
 
 
