@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.pg_server import PgServer, PgUnavailable, throwaway_server
+from tests.support.pg_server import NO_SERVER, PgServer, PgUnavailable, throwaway_server
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -33,7 +33,7 @@ def pg_server() -> Iterator[PgServer]:
     except PgUnavailable as exc:
         if os.environ.get("CI"):
             pytest.fail(f"CI must run the PostgreSQL tests, and no server could be started: {exc}")
-        pytest.skip(f"no PostgreSQL server could be started: {exc}")
+        pytest.skip(f"{NO_SERVER}: {exc}")
 
 
 @pytest.fixture

@@ -94,8 +94,10 @@ def runtime_state(base_url: str) -> dict:
 
 
 def test_a_disk_filled_under_load_loses_nothing_answered_across_sigterm_and_restarts(tmp_path):
-    # Room for the load's first second (the log holds a copy of what it commits), then filled.
-    with small_filesystem(tmp_path / "fs", 128 * 1024 * 1024) as fs:
+    # Room for the load's first second (the log holds a copy of what it commits), then filled. Large
+    # enough that what a fast machine commits in that second still leaves room to start once the
+    # filler is freed (128 MiB did not, on a quiet machine: the third start found the disk full).
+    with small_filesystem(tmp_path / "fs", 512 * 1024 * 1024) as fs:
         config = write_config(tmp_path, batched_toml())
         environ = {"RUNTIME_REGISTRY_DATA_DIR": str(fs.path / "data")}
         with running_server(config, log=tmp_path / "first.log", environ=environ) as first:

@@ -20,8 +20,8 @@ def app_operations() -> set[tuple[str, str]]:
     return {
         (route.path, method.lower())
         for route in app.routes
-        # The console's static files are not API operations (decision 0140).
-        if isinstance(route, Route) and not route.path.startswith("/console")
+        # The console's static files and the root's redirect to them are not API operations (decision 0140).
+        if isinstance(route, Route) and route.path != "/" and not route.path.startswith("/console")
         for method in route.methods or ()
         if method != "HEAD"
     }
