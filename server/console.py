@@ -18,7 +18,7 @@ name that is not one of them is the envelope's ``404 not_found``.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from importlib import resources
 
 import attrs
@@ -109,14 +109,13 @@ def console_routes(files: Mapping[str, ConsoleFile] | None = None) -> list[Route
     served = dict(load_console_files() if files is None else files)
     not_found = RouteNotFound("no such route")
 
-    async def redirect(request: Request) -> Response:
-        # Relative URLs in the page resolve against /console/, so the slash matters.
-        root = request.scope.get("root_path", "")
-        return RedirectResponse(f"{root}{CONSOLE_PATH}/", status_code=308, headers=dict(SECURITY_HEADERS))
+    def to_the_page(status_code: int) -> Callable[[Request], Awaitable[Response]]:
+        async def redirect(request: Request) -> Response:
+            # Relative URLs in the page resolve against /console/, so the slash matters.
+            root = request.scope.get("root_path", "")
+            return RedirectResponse(f"{root}{CONSOLE_PATH}/", status_code=status_code, headers=dict(SECURITY_HEADERS))
 
-    async def from_the_root(request: Request) -> Response:
-        root = request.scope.get("root_path", "")
-        return RedirectResponse(f"{root}{CONSOLE_PATH}/", status_code=307, headers=dict(SECURITY_HEADERS))
+        return redirect
 
     def answer(request: Request, name: str) -> Response:
         file = served.get(name)
@@ -134,8 +133,8 @@ def console_routes(files: Mapping[str, ConsoleFile] | None = None) -> list[Route
         return answer(request, request.path_params["name"])
 
     return [
-        Route("/", from_the_root, methods=["GET", "HEAD"]),
-        Route(CONSOLE_PATH, redirect, methods=["GET", "HEAD"]),
+        Route("/", to_the_page(307), methods=["GET", "HEAD"]),
+        Route(CONSOLE_PATH, to_the_page(308), methods=["GET", "HEAD"]),
         Route(CONSOLE_PATH + "/", index, methods=["GET", "HEAD"]),
         Route(CONSOLE_PATH + "/{name}", asset, methods=["GET", "HEAD"]),
     ]

@@ -29,10 +29,11 @@ configuration names and is never shown or logged: errors say
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -176,6 +177,17 @@ def connect_kwargs(dsn: str) -> dict[str, Any]:
     return arguments
 
 
+@contextlib.contextmanager
+def _outages_as_unreachable() -> Iterator[None]:
+    """Turn an exception that means the database is down into :class:`StoreUnreachable`; let others through."""
+    try:
+        yield
+    except Exception as exc:
+        if _is_unreachable(exc):
+            raise StoreUnreachable() from None
+        raise
+
+
 def _is_unreachable(exc: BaseException) -> bool:
     """Whether ``exc`` means the database is down or the connection was lost (not a bug or a constraint)."""
     import asyncpg
@@ -302,39 +314,21 @@ class PgStore:
         :param snapshot: read everything from one snapshot (``REPEATABLE READ``, read only).
         """
         isolation = "repeatable_read" if snapshot else "read_committed"
-        try:
+        with _outages_as_unreachable():
             async with self._acquire() as connection, connection.transaction(isolation=isolation, readonly=snapshot):
                 return await work(connection)
-        except (RuntimeUnavailable, UnknownWorker, WorkerBusy, WorkerStopped, CapacityExceeded, TurnLost):
-            raise
-        except Exception as exc:
-            if _is_unreachable(exc):
-                raise StoreUnreachable() from None
-            raise
 
     async def _fetchrow(self, sql: str, *args: Any) -> Any:
         """One statement on its own (no BEGIN/COMMIT round trips: a statement is its own transaction)."""
-        try:
+        with _outages_as_unreachable():
             async with self._acquire() as connection:
                 return await connection.fetchrow(sql, *args)
-        except RuntimeUnavailable:
-            raise
-        except Exception as exc:
-            if _is_unreachable(exc):
-                raise StoreUnreachable() from None
-            raise
 
     async def _fetch(self, sql: str, *args: Any) -> list[Any]:
         """One statement on its own, all rows."""
-        try:
+        with _outages_as_unreachable():
             async with self._acquire() as connection:
                 return list(await connection.fetch(sql, *args))
-        except RuntimeUnavailable:
-            raise
-        except Exception as exc:
-            if _is_unreachable(exc):
-                raise StoreUnreachable() from None
-            raise
 
     # -- events (decision 0132) --------------------------------------------------------
 
