@@ -11,13 +11,15 @@ database (decision 0135):
   commit order (decision 0132), so every replica's cache passes through the
   same states in the same order; a replica's own decisions are replayed like
   anyone else's, right after their commit, before the operation returns;
-- before serving a request the provider asks for :meth:`refresh`: one
-  round trip reads the newest committed id, and the cache catches up to it.
-  So a client that got an answer from one replica finds what it did on any
-  other (read-your-writes across replicas), and a cursor from one replica
-  is valid on every other;
-- a ``NOTIFY`` from every appending transaction wakes each replica's tail,
-  so SSE streams and long polls see events from other replicas at once;
+- before serving a request the provider asks for :meth:`refresh`: a round
+  trip *sent after the request arrived* reads the newest committed id, and
+  the cache catches up to it. So a client that got an answer from one
+  replica finds what it did on any other (read-your-writes across
+  replicas), and a cursor from one replica is valid on every other. The
+  requests waiting at once share one such round trip (decision 0231);
+- a ``NOTIFY`` from every sequencing pass, carrying the newest id, wakes
+  each replica's tail unless it has read that far, so SSE streams and long
+  polls see events from other replicas at once;
   a turn this replica runs that another replica cancelled, stopped, deleted
   or took as lost is cancelled when its end event is replayed here;
 - every replica renews its lease and ends the turns of replicas whose lease
@@ -54,9 +56,11 @@ from registry_core.event_contract import (
     WORKER_TURN_STARTED,
 )
 from registry_core.models import Diagnostic, Event, Intent, IntentKind
+from runtime_registry.runtimes.embedded.postgres_batch import Batched
 from runtime_registry.runtimes.embedded.postgres_signals import PgSignals
 from runtime_registry.runtimes.embedded.postgres_store import (
     UNREACHABLE_MESSAGE,
+    AcceptedUnconfirmed,
     PgStore,
     PgWorker,
     StoreUnreachable,
@@ -129,6 +133,10 @@ class PostgresStore(WorkerStore):
         self._signals: PgSignals | None = None
         self._closed = False
         self._tick = asyncio.Event()
+        #: Requests waiting to learn the newest committed id share one round trip (decision 0231).
+        self._newest: Batched[None, int] = Batched(self._read_newest)
+        #: Turns committed as this replica's that no task runs (their input's answer was a 503).
+        self._unconfirmed: list[tuple[str, int]] = []
 
     # -- life --------------------------------------------------------------------------
 
@@ -217,12 +225,14 @@ class PostgresStore(WorkerStore):
                 await task
         if self._signals is not None:
             await self._signals.close()
+        await self._newest.close()
         await self.db.close(leave=True)
 
     # -- keeping the cache current ---------------------------------------------------------
 
-    def _wake_tail(self) -> None:
-        self._tick.set()
+    def _wake_tail(self, newest: int | None) -> None:
+        if newest is None or newest > self.events.last_id:
+            self._tick.set()
 
     def _relayed_delta(self, worker_id: str, turn: int, text: str) -> None:
         self.events.publish_here(WORKER_OUTPUT_DELTA, worker_id, {"turn": turn, "text": text})
@@ -237,16 +247,23 @@ class PostgresStore(WorkerStore):
                 raise RuntimeUnavailable(self.unavailable)
             raise StoreUnreachable()
         try:
-            if await self.db.last_event_id() > self.events.last_id:
-                await self._catch_up()
+            await self._catch_up(until=(await self._newest.ask((None,)))[None])
         except StoreUnreachable:
             self._unreachable = True
             raise
         self._unreachable = False
 
-    async def _catch_up(self) -> None:
-        """Replay committed events after the cache's newest, in id order, until there are none."""
+    async def _read_newest(self, _keys: list[None]) -> dict[None, int]:
+        return {None: await self.db.last_event_id()}
+
+    async def _catch_up(self, until: int | None = None) -> None:
+        """Replay committed events after the cache's newest, in id order, until there are none
+        (with ``until``: at once if the cache holds that id already, as after another caller's catch-up)."""
+        if until is not None and self.events.last_id >= until:
+            return
         async with self._tail_lock:
+            if until is not None and self.events.last_id >= until:
+                return
             while True:
                 found, rows = await self.db.tail(after=self.events.last_id, limit=_TAIL_BATCH)
                 if not found:
@@ -334,6 +351,9 @@ class PostgresStore(WorkerStore):
                 if loop.time() >= next_lease:
                     next_lease = loop.time() + interval
                     await self.db.renew_lease()
+                    # Events of a replica that died between a decision's commit and its numbering.
+                    await self.db.sequence_pending()
+                    await self._end_unconfirmed()
                     await self.db.end_lost_turns()
                     await self.db.prune_events(self.settings.event_retention)
                 await self._catch_up()
@@ -351,6 +371,14 @@ class PostgresStore(WorkerStore):
                 log.exception("embedded runtime: PostgreSQL store maintenance failed")
                 await asyncio.sleep(1)
 
+    async def _end_unconfirmed(self) -> None:
+        """End the turns of inputs answered 503 after their commit (no task runs them): ``turn_failed``."""
+        while self._unconfirmed:
+            worker_id, turn = self._unconfirmed[0]
+            with contextlib.suppress(TurnLost):
+                await self.db.fail_turn(worker_id, turn, "store_unreachable", UNREACHABLE_MESSAGE)
+            self._unconfirmed.pop(0)
+
     # -- decisions ------------------------------------------------------------------------
 
     async def _decide(self, decision: Any) -> Any:
@@ -358,11 +386,16 @@ class PostgresStore(WorkerStore):
         self.check_writable()
         try:
             result = await decision
+        except AcceptedUnconfirmed as exc:
+            self._unconfirmed.append((exc.worker_id, exc.turn))
+            self._unreachable = True
+            raise
         except StoreUnreachable:
             self._unreachable = True
             raise
         try:
-            await self._catch_up()
+            # Up to this decision's events (and whatever came before them).
+            await self._catch_up(until=self.db.newest_id)
         except StoreUnreachable:
             # Committed: the answer stands; the cache catches up when the database is back.
             self._unreachable = True

@@ -10,20 +10,27 @@ nothing (an older replica must not write rows it does not understand); an
 older one is migrated forward, one version per transaction, under an
 advisory lock so that replicas starting together migrate it once.
 
-The tables (version 1):
+The tables (version 1; version 2 changes how events get their ids, below):
 
 - ``meta`` — one row: the first worker serial, the first event id (the
   meaning of ``cursor=0``) and the list-cursor tag;
 - ``counters`` — ``event_id`` (the last event id issued), ``serial`` (the
   next worker serial) and ``workers`` (how many workers the runtime holds).
-  The event counter row is the id scheme (decision 0132): every transaction
-  that appends events takes its ids from it *last*, so its row lock is held
-  to the commit and ids are assigned in commit order with no gap;
+  The event counter row is the id scheme (decisions 0132, 0230): it moves
+  only in a sequencing pass, under a lock held to the pass's commit, so ids
+  are assigned in commit order with no gap;
 - ``replicas`` — each live replica and when its lease expires (decision 0133);
 - ``workers`` — one row per worker, with its status, turn number, transcript
   length and, while busy, the replica that runs the turn (``owner``);
 - ``entries`` — transcripts;
 - ``events`` — the retained event feed.
+
+Version 2 (decision 0230): an event is inserted with a ``seq`` (a sequence)
+and no ``id``; once its transaction committed, a sequencing pass
+(``sequence_events``) numbers every committed event that has none, in ``seq``
+order, under one lock held to its commit, so many decisions share one
+flush; readers see numbered events only. ``accept_input`` and
+``complete_turn`` are server-side functions: one round trip each.
 """
 
 from __future__ import annotations
@@ -90,8 +97,191 @@ CREATE TABLE events (
 CREATE INDEX events_by_worker ON events (worker_id, id);
 """
 
+#: Version 2 (decision 0230): events are inserted with a ``seq`` and get their
+#: ``id`` after their transaction committed, from a *sequencing pass*; a
+#: decision on the send-input path is one server-side function (one round
+#: trip, its own transaction). Existing events keep their ids (their ``seq``
+#: is their id, so the sequence starts above them).
+_V2 = """
+CREATE SEQUENCE event_seq;
+ALTER TABLE events ADD COLUMN seq bigint;
+UPDATE events SET seq = id;
+SELECT setval('event_seq', greatest(coalesce((SELECT max(id) FROM events), 1), 1));
+ALTER TABLE events DROP CONSTRAINT events_pkey;
+ALTER TABLE events ALTER COLUMN id DROP NOT NULL;
+ALTER TABLE events ALTER COLUMN seq SET DEFAULT nextval('event_seq');
+ALTER TABLE events ALTER COLUMN seq SET NOT NULL;
+ALTER SEQUENCE event_seq OWNED BY events.seq;
+ALTER TABLE events ADD PRIMARY KEY (seq);
+CREATE UNIQUE INDEX events_by_id ON events (id);
+CREATE INDEX events_pending ON events (seq) WHERE id IS NULL;
+ALTER TABLE entries ADD COLUMN event_seq bigint;
+UPDATE entries SET event_seq = event_id;
+ALTER TABLE entries ALTER COLUMN event_seq SET NOT NULL;
+ALTER TABLE entries ALTER COLUMN event_id DROP NOT NULL;
+CREATE INDEX entries_by_seq ON entries (event_seq) WHERE event_id IS NULL;
+
+-- The sequencing pass: under the runtime's sequencing lock (an advisory
+-- lock: taking it writes nothing, so a caller that finds its events already
+-- numbered commits without a flush), every committed event without an id
+-- gets the next ids in seq order, its transcript entry the same id, and the
+-- counter moves past them. The lock is held to the commit, so ids become
+-- visible in order and without gaps; decisions commit in parallel (their
+-- flushes are grouped) and one pass numbers what all of them committed.
+CREATE FUNCTION sequence_events(p_channel text) RETURNS bigint
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $fn$
+DECLARE
+    v_last bigint;
+    v_count bigint;
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtext('runtime-registry sequencing'), hashtext(current_schema()));
+    SELECT value INTO v_last FROM counters WHERE name = 'event_id';
+    WITH pending AS (
+        SELECT seq, row_number() OVER (ORDER BY seq) AS n FROM events WHERE id IS NULL
+    ), numbered AS (
+        UPDATE events e SET id = v_last + p.n FROM pending p WHERE e.seq = p.seq RETURNING e.seq, e.id
+    ), entry AS (
+        UPDATE entries en SET event_id = nb.id FROM numbered nb WHERE en.event_seq = nb.seq
+    )
+    SELECT count(*) INTO v_count FROM numbered;
+    IF v_count = 0 THEN
+        RETURN NULL;
+    END IF;
+    UPDATE counters SET value = v_last + v_count WHERE name = 'event_id';
+    -- Delivered at the commit, with the new watermark: replicas that are
+    -- already there need not read.
+    PERFORM pg_notify(p_channel, 'e' || (v_last + v_count));
+    RETURN v_last + v_count;
+END
+$fn$;
+
+-- The ids of events a caller committed: numbered by a pass already (no
+-- lock, no write), else after waiting for the pass in progress, else by a
+-- pass of the caller's own.
+CREATE FUNCTION own_events(p_seqs bigint[], p_channel text)
+RETURNS TABLE (seq bigint, id bigint, type text, worker_id text, data text, created_at timestamptz)
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $fn$
+BEGIN
+    IF EXISTS (SELECT 1 FROM events e WHERE e.seq = ANY(p_seqs) AND e.id IS NULL) THEN
+        PERFORM pg_advisory_xact_lock(hashtext('runtime-registry sequencing'), hashtext(current_schema()));
+        IF EXISTS (SELECT 1 FROM events e WHERE e.seq = ANY(p_seqs) AND e.id IS NULL) THEN
+            PERFORM sequence_events(p_channel);
+        END IF;
+    END IF;
+    RETURN QUERY SELECT e.seq, e.id, e.type, e.worker_id, e.data::text, e.created_at
+        FROM events e WHERE e.seq = ANY(p_seqs) ORDER BY e.seq;
+END
+$fn$;
+
+-- The busy rule in one round trip: the conditional update, or why not
+-- (read under the row's lock; a turn that ended meanwhile lets the update
+-- be tried again), then the input's entry and its two events.
+CREATE FUNCTION accept_input(
+    p_worker text, p_owner text, p_role text, p_content text, p_max integer, p_per_turn integer,
+    OUT outcome text, OUT w_serial bigint, OUT w_worker_id text, OUT w_label text, OUT w_intent jsonb,
+    OUT w_profile text, OUT w_created_at timestamptz, OUT w_status text, OUT w_turn_number integer,
+    OUT w_entries integer, OUT w_tools jsonb, OUT w_owner text, OUT seqs bigint[]
+)
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $fn$
+DECLARE
+    r workers%ROWTYPE;
+    v_now timestamptz;
+    v_first bigint;
+    v_second bigint;
+BEGIN
+    LOOP
+        UPDATE workers w SET status = 'busy', owner = p_owner, turn_number = w.turn_number + 1, entries = w.entries + 1
+        WHERE w.worker_id = p_worker AND w.status = 'idle' AND w.entries + p_per_turn <= p_max
+        RETURNING w.* INTO r;
+        EXIT WHEN FOUND;
+        SELECT w.* INTO r FROM workers w WHERE w.worker_id = p_worker FOR UPDATE;
+        IF NOT FOUND THEN
+            outcome := 'unknown';
+            RETURN;
+        ELSIF r.status = 'stopped' THEN
+            outcome := 'stopped';
+            RETURN;
+        ELSIF r.status = 'busy' THEN
+            outcome := 'busy';
+            RETURN;
+        ELSIF r.entries + p_per_turn > p_max THEN
+            outcome := 'full';
+            RETURN;
+        END IF;
+    END LOOP;
+    v_now := clock_timestamp();
+    INSERT INTO events (type, worker_id, created_at, data)
+    VALUES ('worker.input_accepted', p_worker, v_now,
+            jsonb_build_object('transcript_sequence', r.entries, 'role', p_role, 'content', p_content))
+    RETURNING events.seq INTO v_first;
+    INSERT INTO events (type, worker_id, created_at, data)
+    VALUES ('worker.turn_started', p_worker, v_now, jsonb_build_object('turn', r.turn_number))
+    RETURNING events.seq INTO v_second;
+    INSERT INTO entries (serial, sequence, role, content, event_seq, created_at)
+    VALUES (r.serial, r.entries, p_role, p_content, v_first, v_now);
+    outcome := 'accepted';
+    w_serial := r.serial; w_worker_id := r.worker_id; w_label := r.label; w_intent := r.intent;
+    w_profile := r.profile; w_created_at := r.created_at; w_status := r.status;
+    w_turn_number := r.turn_number; w_entries := r.entries; w_tools := r.tools; w_owner := r.owner;
+    seqs := ARRAY[v_first, v_second];
+END
+$fn$;
+
+-- A turn's end in one round trip, only while the turn is still the
+-- caller's: the reply (or transcript_full when it has no room), then
+-- worker.turn_completed; the worker is idle.
+CREATE FUNCTION complete_turn(
+    p_worker text, p_owner text, p_turn integer, p_reply text, p_max integer, p_completed jsonb,
+    p_full_message text, OUT outcome text, OUT seqs bigint[]
+)
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $fn$
+DECLARE
+    r workers%ROWTYPE;
+    v_now timestamptz;
+    v_seq bigint;
+    v_added integer := 0;
+BEGIN
+    SELECT w.* INTO r FROM workers w
+    WHERE w.worker_id = p_worker AND w.status = 'busy' AND w.owner = p_owner AND w.turn_number = p_turn FOR UPDATE;
+    IF NOT FOUND THEN
+        outcome := 'lost';
+        RETURN;
+    END IF;
+    v_now := clock_timestamp();
+    seqs := ARRAY[]::bigint[];
+    outcome := 'completed';
+    IF coalesce(p_reply, '') <> '' THEN
+        IF r.entries >= p_max THEN
+            INSERT INTO events (type, worker_id, created_at, data)
+            VALUES ('worker.turn_failed', p_worker, v_now,
+                    jsonb_build_object('turn', p_turn, 'code', 'transcript_full', 'message', p_full_message))
+            RETURNING events.seq INTO v_seq;
+            seqs := seqs || v_seq;
+            outcome := 'transcript_full';
+        ELSE
+            v_added := 1;
+            INSERT INTO events (type, worker_id, created_at, data)
+            VALUES ('worker.output', p_worker, v_now,
+                    jsonb_build_object('transcript_sequence', r.entries + 1, 'role', 'assistant', 'content', p_reply))
+            RETURNING events.seq INTO v_seq;
+            seqs := seqs || v_seq;
+            INSERT INTO entries (serial, sequence, role, content, event_seq, created_at)
+            VALUES (r.serial, r.entries + 1, 'assistant', p_reply, v_seq, v_now);
+        END IF;
+    END IF;
+    IF outcome = 'completed' THEN
+        INSERT INTO events (type, worker_id, created_at, data)
+        VALUES ('worker.turn_completed', p_worker, v_now, jsonb_build_object('turn', p_turn) || p_completed)
+        RETURNING events.seq INTO v_seq;
+        seqs := seqs || v_seq;
+    END IF;
+    UPDATE workers SET status = 'idle', owner = NULL, entries = entries + v_added WHERE serial = r.serial;
+END
+$fn$;
+"""
+
 #: Every migration, oldest first: ``MIGRATIONS[n - 1]`` makes version ``n``.
-MIGRATIONS: Sequence[str] = (_V1,)
+MIGRATIONS: Sequence[str] = (_V1, _V2)
 #: The version this code reads and writes.
 SCHEMA_VERSION = len(MIGRATIONS)
 

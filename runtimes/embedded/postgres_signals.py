@@ -2,8 +2,9 @@
 
 Two kinds travel on the runtime's channel:
 
-- ``e`` — events were committed: wake this replica's pollers and streams
-  (sent by the appending transaction itself, so it arrives after the commit);
+- ``e`` followed by an event id — events up to that id were committed:
+  wake this replica's pollers and streams if it has not read that far (sent
+  by the sequencing pass itself, so it arrives after the commit);
 - ``d`` — a live ``worker.output_delta`` of a turn running here, for the
   other replicas' live streams. A payload must stay under 8,000 bytes, so a
   long delta is sent in pieces that the receivers join before publishing it
@@ -59,7 +60,8 @@ class PgSignals:
     :param connect: makes a new asyncpg connection (the store's DSN, never seen here).
     :param channel: the runtime's channel name.
     :param replica_id: this replica (its own deltas are not published twice).
-    :param on_events: called when another transaction committed events.
+    :param on_events: called when a transaction committed events, with the newest
+        committed id when the message carries it (``None``: read to find out).
     :param on_delta: ``(worker_id, turn, text)``: a live delta of a turn on another replica.
     """
 
@@ -69,7 +71,7 @@ class PgSignals:
         channel: str,
         replica_id: str,
         *,
-        on_events: Callable[[], None],
+        on_events: Callable[[int | None], None],
         on_delta: Callable[[str, int, str], None],
     ) -> None:
         self._connect = connect
@@ -152,7 +154,7 @@ class PgSignals:
                 await connection.add_listener(self.channel, self._received)
                 self.listening.set()
                 # Anything committed while we were away.
-                self._on_events()
+                self._on_events(None)
                 while not lost.is_set():
                     # asyncpg notices a dead socket only when it uses it.
                     with contextlib.suppress(TimeoutError):
@@ -173,8 +175,10 @@ class PgSignals:
             await asyncio.sleep(0.5)
 
     def _received(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
-        if payload == "e":
-            self._on_events()
+        if payload[:1] == "e":
+            # ``e`` and the newest committed id (a sequencing pass's, decision 0230).
+            newest = payload[1:]
+            self._on_events(int(newest) if newest.isdigit() else None)
             return
         try:
             message = json.loads(payload)

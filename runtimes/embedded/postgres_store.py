@@ -9,10 +9,14 @@ three"):
   update wins; the others find the worker busy (``WorkerBusy``);
 - **capacity** — the ``workers`` counter row is raised only ``WHERE value <
   max_workers``;
-- **event order** — ids come from the ``event_id`` counter row, taken as the
-  transaction's last write, so its row lock is held to the commit: ids are
+- **event order** — a decision inserts its events with a ``seq`` only and
+  commits without any shared lock (PostgreSQL groups the flushes of
+  concurrent commits); a *sequencing pass* then gives every committed event
+  without an id the next ids, under a lock held to its commit, so ids are
   assigned in commit order, without gaps, and a reader that saw id N can
-  never later find a committed id below N (decision 0132);
+  never later find a committed id below N (decisions 0132, 0230). A decision
+  returns once its events are numbered; the callers waiting at once share
+  one round trip for it (:class:`~.postgres_batch.Batched`);
 - **turn ownership** — a busy worker names the replica running its turn
   (``owner``); every write of a turn is conditioned on it still being that
   replica's turn, so a turn cancelled elsewhere, or taken as lost, writes
@@ -30,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import logging
 import secrets
@@ -43,21 +48,19 @@ from registry_core.errors import CapacityExceeded, RuntimeUnavailable, UnknownWo
 from registry_core.event_contract import (
     WORKER_CREATED,
     WORKER_DELETED,
-    WORKER_INPUT_ACCEPTED,
-    WORKER_OUTPUT,
     WORKER_STOPPED,
     WORKER_TURN_CANCELLED,
-    WORKER_TURN_COMPLETED,
     WORKER_TURN_FAILED,
     WORKER_TURN_INTERRUPTED,
-    WORKER_TURN_STARTED,
 )
 from registry_core.models import Event, Intent, IntentKind, TranscriptEntry
+from runtime_registry.runtimes.embedded.postgres_batch import Batched
 from runtime_registry.runtimes.embedded.postgres_schema import migrate, schema_name
 from runtime_registry.runtimes.embedded.store import StoreUnusable
 
 __all__ = [
     "AcceptedInput",
+    "AcceptedUnconfirmed",
     "PgStore",
     "PgWorker",
     "StoreUnreachable",
@@ -79,6 +82,17 @@ class StoreUnreachable(RuntimeUnavailable):
 
     def __init__(self) -> None:
         super().__init__(UNREACHABLE_MESSAGE)
+
+
+class AcceptedUnconfirmed(StoreUnreachable):
+    """The input was committed (the worker is busy with this replica's turn ``turn``), but the
+    database went away before its events were numbered: the client is told 503, and the replica
+    ends the turn (``store_unreachable``) once the database is back, since no task runs it."""
+
+    def __init__(self, worker_id: str, turn: int) -> None:
+        super().__init__()
+        self.worker_id = worker_id
+        self.turn = turn
 
 
 class TurnLost(Exception):
@@ -119,21 +133,34 @@ NewEntry = tuple[str, str, int]
 
 _WORKER_COLUMNS = "serial, worker_id, label, intent, profile, created_at, status, turn_number, entries, tools, owner"
 
-# Ids are taken from the counter row and the events inserted in one
-# statement, the transaction's last write before its entries: the row lock
-# it takes is what orders commits (decision 0132). Duplicate notifications in
-# one transaction are folded by PostgreSQL, so the wake-up costs one.
+# A decision inserts its events with a ``seq`` only: no shared lock, so
+# decisions commit in parallel and PostgreSQL groups their flushes. They get
+# their ids after the commit (``own_events``, decision 0230).
 _APPEND = """
-WITH next AS (
-    UPDATE counters SET value = value + cardinality($1::text[]) WHERE name = 'event_id' RETURNING value
-), added AS (
-    INSERT INTO events (id, type, worker_id, created_at, data)
-    SELECT next.value - cardinality($1::text[]) + e.ord, e.type, e.worker_id, clock_timestamp(), e.data::jsonb
-    FROM next, unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS e(type, worker_id, data, ord)
-    RETURNING id, created_at
-)
-SELECT id, created_at, pg_notify($4, 'e') FROM added ORDER BY id
+INSERT INTO events (type, worker_id, created_at, data)
+SELECT e.type, e.worker_id, clock_timestamp(), e.data::jsonb
+FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS e(type, worker_id, data, ord)
+ORDER BY e.ord
+RETURNING seq, created_at
 """
+
+#: The events a decision appended in the running task's transaction, numbered after its commit.
+_APPENDED: contextvars.ContextVar[list[_Pending] | None] = contextvars.ContextVar("_APPENDED", default=None)
+
+
+@attrs.define
+class _Pending:
+    """An event appended in a transaction: its ``seq`` now, its ``id`` once numbered."""
+
+    seq: int
+    kind: str
+    worker_id: str | None
+    data: Mapping[str, Any]
+    created_at: datetime
+    id: int = 0
+
+    def event(self) -> Event:
+        return Event(self.id, self.kind, self.worker_id, self.data, self.created_at)
 
 
 #: libpq keywords a key=value connection string may use, and asyncpg's names for them.
@@ -230,6 +257,10 @@ class PgStore:
         #: This replica's id: random per process, so a restarted replica is a new one.
         self.replica_id = secrets.token_hex(8)
         self._pool: Any = None
+        #: Callers waiting for their committed events' ids share one round trip (decision 0231).
+        self._numbering: Batched[int, Event] = Batched(self._own_events)
+        #: The newest event id this replica knows to be committed (its own decisions' and passes').
+        self.newest_id = 0
         #: Set once the schema is known good; read by the runtime.
         self.first_serial = 0
         self.first_event_id = 0
@@ -287,6 +318,7 @@ class PgStore:
 
     async def close(self, *, leave: bool = True) -> None:
         """Release the pool; with ``leave``, remove this replica so others end its turns at once."""
+        await self._numbering.close()
         pool, self._pool = self._pool, None
         if pool is None:
             return
@@ -314,9 +346,50 @@ class PgStore:
         :param snapshot: read everything from one snapshot (``REPEATABLE READ``, read only).
         """
         isolation = "repeatable_read" if snapshot else "read_committed"
-        with _outages_as_unreachable():
-            async with self._acquire() as connection, connection.transaction(isolation=isolation, readonly=snapshot):
-                return await work(connection)
+        appended: list[_Pending] = []
+        token = _APPENDED.set(appended)
+        try:
+            with _outages_as_unreachable():
+                async with self._acquire() as connection, connection.transaction(
+                    isolation=isolation, readonly=snapshot
+                ):
+                    result = await work(connection)
+        finally:
+            _APPENDED.reset(token)
+        if appended:
+            # Committed: now the events get their ids (the Event objects the
+            # caller builds from ``appended`` see them).
+            numbered = await self._number([pending.seq for pending in appended])
+            for pending, event in zip(appended, numbered, strict=True):
+                pending.id = event.id
+        return result
+
+    async def _number(self, seqs: Sequence[int]) -> list[Event]:
+        """The events this replica committed with ``seqs``, numbered (by a pass already made, or one now)."""
+        found = await self._numbering.ask(seqs)
+        events = [found.get(seq) for seq in seqs]
+        if any(event is None or not event.id for event in events):
+            raise RuntimeError("events committed by this replica were not numbered")
+        return events  # type: ignore[return-value]
+
+    async def _own_events(self, seqs: list[int]) -> dict[int, Event]:
+        """One round trip for every waiting caller's events: numbered, with what they hold."""
+        rows = await self._fetch(
+            "SELECT seq, id, type, worker_id, data, created_at FROM own_events($1::bigint[], $2)", seqs, self.channel
+        )
+        found = {row[0]: Event(row[1], row[2], row[3], json.loads(row[4]), row[5]) for row in rows}
+        if found:
+            self.newest_id = max(self.newest_id, max(event.id for event in found.values()))
+        return found
+
+    async def sequence_pending(self) -> None:
+        """Number events a replica committed but did not live to number (any replica may; cheap when none)."""
+        row = await self._fetchrow(
+            "SELECT CASE WHEN EXISTS (SELECT 1 FROM events WHERE id IS NULL) THEN sequence_events($1) END",
+            self.channel,
+        )
+        if row[0] is not None:
+            self.newest_id = max(self.newest_id, int(row[0]))
 
     async def _fetchrow(self, sql: str, *args: Any) -> Any:
         """One statement on its own (no BEGIN/COMMIT round trips: a statement is its own transaction)."""
@@ -334,33 +407,35 @@ class PgStore:
 
     async def _append(
         self, connection: Any, events: Sequence[NewEvent], entries: Sequence[tuple[int, NewEntry]] = ()
-    ) -> list[Event]:
+    ) -> list[_Pending]:
         """Append ``events`` (and the transcript ``entries`` that go with them) in the caller's transaction.
 
-        Must be the transaction's last write to the counters: the ids it
-        takes are locked until the commit.
+        They get their ids after the commit (:meth:`_run` numbers them); the
+        returned objects carry them by the time :meth:`_run` returns.
         """
         rows = await connection.fetch(
             _APPEND,
             [kind for kind, _, _ in events],
             [worker_id for _, worker_id, _ in events],
             [json.dumps(data, ensure_ascii=False) for _, _, data in events],
-            self.channel,
         )
         appended = [
-            Event(row[0], kind, worker_id, data, row[1])
+            _Pending(row[0], kind, worker_id, data, row[1])
             for row, (kind, worker_id, data) in zip(rows, events, strict=True)
         ]
+        collected = _APPENDED.get()
+        if collected is not None:
+            collected.extend(appended)
         if entries:
             await connection.executemany(
-                "INSERT INTO entries (serial, sequence, role, content, event_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                "INSERT INTO entries (serial, sequence, role, content, event_seq, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
                 [
                     (
                         serial,
                         _entry_sequence(events[index]),
                         role,
                         content,
-                        appended[index].id,
+                        appended[index].seq,
                         appended[index].created_at,
                     )
                     for serial, (role, content, index) in entries
@@ -426,7 +501,7 @@ class PgStore:
         :raises CapacityExceeded: the runtime holds ``max_workers`` workers (decided in the database).
         """
 
-        async def work(connection: Any) -> tuple[PgWorker, Event]:
+        async def work(connection: Any) -> tuple[PgWorker, _Pending]:
             counted = await connection.fetchval(
                 "UPDATE counters SET value = value + 1 WHERE name = 'workers' AND value < $1 RETURNING value",
                 max_workers,
@@ -451,8 +526,8 @@ class PgStore:
             (event,) = await self._append(connection, [(WORKER_CREATED, worker_id, event_data)])
             return _worker(row), event
 
-        result: tuple[PgWorker, Event] = await self._run(work)
-        return result
+        worker, pending = await self._run(work)
+        return worker, pending.event()
 
     async def get_worker(self, worker_id: str) -> PgWorker:
         """One worker. :raises UnknownWorker: no such worker."""
@@ -493,55 +568,25 @@ class PgStore:
         :raises CapacityExceeded: its transcript has no room for the input and its reply.
         """
 
-        async def work(connection: Any) -> AcceptedInput:
-            while True:
-                row = await connection.fetchrow(
-                    "UPDATE workers SET status = 'busy', owner = $2, turn_number = turn_number + 1, entries = entries + 1 "
-                    "WHERE worker_id = $1 AND status = 'idle' AND entries + $3 <= $4 RETURNING " + _WORKER_COLUMNS,
-                    worker_id,
-                    self.replica_id,
-                    entries_per_turn,
-                    max_entries,
-                )
-                if row is not None:
-                    break
-                # Why not, read under the row's lock: a turn that ended between
-                # the update and this read leaves an idle worker with room, and
-                # the update is tried again (it holds the lock now, so it wins).
-                await self._refuse(connection, worker_id, max_entries, entries_per_turn)
-            worker = _worker(row)
-            sequence = worker.entries
-            events = await self._append(
-                connection,
-                [
-                    (
-                        WORKER_INPUT_ACCEPTED,
-                        worker_id,
-                        {"transcript_sequence": sequence, "role": role, "content": content},
-                    ),
-                    (WORKER_TURN_STARTED, worker_id, {"turn": worker.turn_number}),
-                ],
-                [(worker.serial, (role, content, 0))],
-            )
-            return AcceptedInput(worker, sequence, events[0].id)
-
-        result: AcceptedInput = await self._run(work)
-        return result
-
-    async def _refuse(self, connection: Any, worker_id: str, max_entries: int, entries_per_turn: int) -> None:
-        """Raise why ``worker_id`` takes no input; return if it does now (idle, with room)."""
-        row = await connection.fetchrow(
-            "SELECT status, entries FROM workers WHERE worker_id = $1 FOR UPDATE", worker_id
+        # One round trip: the function decides and writes (decision 0230).
+        row = await self._fetchrow(
+            "SELECT * FROM accept_input($1, $2, $3, $4, $5, $6)",
+            worker_id,
+            self.replica_id,
+            role,
+            content,
+            max_entries,
+            entries_per_turn,
         )
-        status = None if row is None else row[0]
-        if status is None:
-            raise UnknownWorker("no such worker in this runtime", worker_id=worker_id)
-        if status == "stopped":
-            raise WorkerStopped("the worker is stopped and takes no more input", worker_id=worker_id)
-        if status == "busy":
-            raise WorkerBusy("the worker is in a turn; wait for it to finish or cancel it", worker_id=worker_id)
-        if row[1] + entries_per_turn > max_entries:
-            raise CapacityExceeded(f"the worker's transcript is full ({max_entries} entries)", worker_id=worker_id)
+        outcome = row[0]
+        if outcome != "accepted":
+            raise _refusal(outcome, worker_id, max_entries)
+        worker = _worker(row[1:12])
+        try:
+            events = await self._number(row[12])
+        except StoreUnreachable:
+            raise AcceptedUnconfirmed(worker_id, worker.turn_number) from None
+        return AcceptedInput(worker, worker.entries, events[0].id)
 
     async def _own_turn(self, connection: Any, worker_id: str, turn: int) -> PgWorker:
         row = await connection.fetchrow(
@@ -564,7 +609,7 @@ class PgStore:
         :raises TurnLost: the turn is no longer this replica's; nothing was written.
         """
 
-        async def work(connection: Any) -> list[Event]:
+        async def work(connection: Any) -> list[_Pending]:
             worker = await self._own_turn(connection, worker_id, turn)
             events: list[NewEvent] = []
             entries: list[tuple[int, NewEntry]] = []
@@ -576,8 +621,7 @@ class PgStore:
             )
             return await self._append(connection, events, entries)
 
-        result: list[Event] = await self._run(work)
-        return result
+        return [pending.event() for pending in await self._run(work)]
 
     async def complete_turn(
         self, worker_id: str, turn: int, *, reply: str | None, max_entries: int, completed: Mapping[str, Any]
@@ -589,45 +633,20 @@ class PgStore:
         :raises TurnLost: the turn is no longer this replica's; nothing was written.
         """
 
-        async def work(connection: Any) -> list[Event]:
-            worker = await self._own_turn(connection, worker_id, turn)
-            events: list[NewEvent] = []
-            entries: list[tuple[int, NewEntry]] = []
-            added = 0
-            if reply:
-                if worker.entries >= max_entries:
-                    events.append(
-                        (
-                            WORKER_TURN_FAILED,
-                            worker_id,
-                            {
-                                "turn": turn,
-                                "code": "transcript_full",
-                                "message": "the worker's transcript has no room for the reply",
-                            },
-                        )
-                    )
-                else:
-                    added = 1
-                    events.append(
-                        (
-                            WORKER_OUTPUT,
-                            worker_id,
-                            {"transcript_sequence": worker.entries + 1, "role": ASSISTANT, "content": reply},
-                        )
-                    )
-                    entries.append((worker.serial, (ASSISTANT, reply, 0)))
-            if not events or added:
-                events.append((WORKER_TURN_COMPLETED, worker_id, {"turn": turn, **completed}))
-            await connection.execute(
-                "UPDATE workers SET status = 'idle', owner = NULL, entries = entries + $2 WHERE serial = $1",
-                worker.serial,
-                added,
-            )
-            return await self._append(connection, events, entries)
-
-        result: list[Event] = await self._run(work)
-        return result
+        # One round trip: the function checks the turn is ours and writes (decision 0230).
+        row = await self._fetchrow(
+            "SELECT * FROM complete_turn($1, $2, $3, $4, $5, $6::jsonb, $7)",
+            worker_id,
+            self.replica_id,
+            turn,
+            reply,
+            max_entries,
+            json.dumps(dict(completed), ensure_ascii=False),
+            "the worker's transcript has no room for the reply",
+        )
+        if row[0] == "lost":
+            raise TurnLost()
+        return await self._number(row[1])
 
     async def fail_turn(self, worker_id: str, turn: int, code: str, message: str) -> Event:
         """End a turn this replica runs with ``worker.turn_failed``; the worker is idle.
@@ -635,7 +654,7 @@ class PgStore:
         :raises TurnLost: the turn is no longer this replica's; nothing was written.
         """
 
-        async def work(connection: Any) -> Event:
+        async def work(connection: Any) -> _Pending:
             worker = await self._own_turn(connection, worker_id, turn)
             await connection.execute(
                 "UPDATE workers SET status = 'idle', owner = NULL WHERE serial = $1", worker.serial
@@ -645,8 +664,8 @@ class PgStore:
             )
             return event
 
-        result: Event = await self._run(work)
-        return result
+        pending: _Pending = await self._run(work)
+        return pending.event()
 
     async def cancel(self, worker_id: str, reason: str = "cancel") -> tuple[bool, str | None, int]:
         """Cancel the worker's turn, whichever replica runs it.
@@ -765,11 +784,14 @@ class PgStore:
             workers = [
                 _worker(r) for r in await connection.fetch(f"SELECT {_WORKER_COLUMNS} FROM workers ORDER BY serial")
             ]
+            # Only numbered ones: the rest come with their events' replay.
             entries = await connection.fetch(
-                "SELECT serial, role, content, event_id FROM entries ORDER BY serial, sequence"
+                "SELECT serial, role, content, event_id FROM entries WHERE event_id IS NOT NULL ORDER BY serial, sequence"
             )
             rows = await connection.fetch(
-                "SELECT id, type, worker_id, data::text, created_at FROM events ORDER BY id DESC LIMIT $1", retention
+                "SELECT id, type, worker_id, data::text, created_at FROM events WHERE id IS NOT NULL "
+                "ORDER BY id DESC LIMIT $1",
+                retention,
             )
             events = [Event(r[0], r[1], r[2], json.loads(r[3]), r[4]) for r in reversed(rows)]
             return int(counters["serial"]), int(counters["event_id"]), workers, list(entries), events
@@ -836,7 +858,7 @@ class PgStore:
         Any replica may run this; rows another replica is ending right now are skipped.
         """
 
-        async def work(connection: Any) -> list[Event]:
+        async def work(connection: Any) -> list[_Pending]:
             rows = await connection.fetch(
                 "SELECT serial, worker_id, turn_number FROM workers w WHERE status = 'busy' AND NOT EXISTS "
                 "(SELECT 1 FROM replicas r WHERE r.replica_id = w.owner AND r.expires_at > clock_timestamp()) "
@@ -857,8 +879,7 @@ class PgStore:
                 [(WORKER_TURN_INTERRUPTED, r[1], {"turn": r[2], "reason": "replica_lost"}) for r in rows],
             )
 
-        result: list[Event] = await self._run(work)
-        return result
+        return [pending.event() for pending in await self._run(work)]
 
     async def notify(self, payload: str) -> None:
         """Send ``payload`` to every replica's listener (outside any transaction: delivered at once)."""
@@ -871,6 +892,17 @@ class PgStore:
     def connect_args(self) -> tuple[str, str]:
         """The DSN and schema a listener connects with (kept inside the store's modules)."""
         return self._dsn, self.schema
+
+
+def _refusal(outcome: str, worker_id: str, max_entries: int) -> Exception:
+    """Why ``accept_input`` refused, as the typed error the API answers with."""
+    if outcome == "unknown":
+        return UnknownWorker("no such worker in this runtime", worker_id=worker_id)
+    if outcome == "stopped":
+        return WorkerStopped("the worker is stopped and takes no more input", worker_id=worker_id)
+    if outcome == "busy":
+        return WorkerBusy("the worker is in a turn; wait for it to finish or cancel it", worker_id=worker_id)
+    return CapacityExceeded(f"the worker's transcript is full ({max_entries} entries)", worker_id=worker_id)
 
 
 async def _no_reset(_connection: Any) -> None:

@@ -18,11 +18,13 @@ from tests.support.pg_server import PgServer
 class Inbox:
     def __init__(self) -> None:
         self.events = 0
+        self.newest: list[int | None] = []
         self.deltas: list[tuple[str, int, str]] = []
         self.changed = asyncio.Event()
 
-    def on_events(self) -> None:
+    def on_events(self, newest: int | None) -> None:
         self.events += 1
+        self.newest.append(newest)
         self.changed.set()
 
     def on_delta(self, worker_id: str, turn: int, text: str) -> None:
