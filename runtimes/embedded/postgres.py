@@ -133,6 +133,9 @@ class PostgresStore(WorkerStore):
         self._signals: PgSignals | None = None
         self._closed = False
         self._tick = asyncio.Event()
+        #: The newest id a notification announced, and whether one came that did not say.
+        self._notified = 0
+        self._notified_unknown = False
         #: Requests waiting to learn the newest committed id share one round trip (decision 0231).
         self._newest: Batched[None, int] = Batched(self._read_newest)
         #: Turns committed as this replica's that no task runs (their input's answer was a 503).
@@ -231,7 +234,11 @@ class PostgresStore(WorkerStore):
     # -- keeping the cache current ---------------------------------------------------------
 
     def _wake_tail(self, newest: int | None) -> None:
-        if newest is None or newest > self.events.last_id:
+        if newest is None:
+            self._notified_unknown = True
+            self._tick.set()
+        elif newest > self.events.last_id:
+            self._notified = max(self._notified, newest)
             self._tick.set()
 
     def _relayed_delta(self, worker_id: str, turn: int, text: str) -> None:
@@ -262,6 +269,7 @@ class PostgresStore(WorkerStore):
         if until is not None and self.events.last_id >= until:
             return
         async with self._tail_lock:
+            self._replay_fresh()
             if until is not None and self.events.last_id >= until:
                 return
             while True:
@@ -334,6 +342,16 @@ class PostgresStore(WorkerStore):
             self.roster.remove(worker.worker_id)
             self.events.forget_worker(worker.worker_id)
 
+    def _replay_fresh(self) -> None:
+        """Replay this replica's own just-numbered events that are next in line (no round trip)."""
+        fresh = self.db.fresh
+        while (found := fresh.pop(self.events.last_id + 1, None)) is not None:
+            self._apply(found[0], found[1], {})
+        # Those at or below what the cache holds were replayed from the feed.
+        if fresh and min(fresh) <= self.events.last_id:
+            for event_id in [event_id for event_id in fresh if event_id <= self.events.last_id]:
+                del fresh[event_id]
+
     async def _maintain(self) -> None:
         """Renew the lease, end lost turns, prune, replay notified events; reconnect after an outage."""
         interval = min(1.0, self.db.lease_seconds / 3)
@@ -348,7 +366,14 @@ class PostgresStore(WorkerStore):
                     await self._connect()
                     log.warning("embedded runtime: PostgreSQL store reachable again")
                     continue
+                # Woken by a notification that named the newest id: read only
+                # if the cache is not there yet (a replica's own decisions
+                # usually got it there first). Otherwise read to find out.
+                until: int | None = self._notified
+                if self._notified_unknown:
+                    until, self._notified_unknown = None, False
                 if loop.time() >= next_lease:
+                    until = None
                     next_lease = loop.time() + interval
                     await self.db.renew_lease()
                     # Events of a replica that died between a decision's commit and its numbering.
@@ -356,7 +381,7 @@ class PostgresStore(WorkerStore):
                     await self._end_unconfirmed()
                     await self.db.end_lost_turns()
                     await self.db.prune_events(self.settings.event_retention)
-                await self._catch_up()
+                await self._catch_up(until=until)
                 if self._unreachable:
                     self._unreachable = False
                     log.warning("embedded runtime: PostgreSQL store reachable again")

@@ -159,7 +159,8 @@ $fn$;
 -- lock, no write), else after waiting for the pass in progress, else by a
 -- pass of the caller's own.
 CREATE FUNCTION own_events(p_seqs bigint[], p_channel text)
-RETURNS TABLE (seq bigint, id bigint, type text, worker_id text, data text, created_at timestamptz)
+RETURNS TABLE (seq bigint, id bigint, type text, worker_id text, data text, created_at timestamptz,
+               role text, content text)
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $fn$
 BEGIN
     IF EXISTS (SELECT 1 FROM events e WHERE e.seq = ANY(p_seqs) AND e.id IS NULL) THEN
@@ -168,8 +169,9 @@ BEGIN
             PERFORM sequence_events(p_channel);
         END IF;
     END IF;
-    RETURN QUERY SELECT e.seq, e.id, e.type, e.worker_id, e.data::text, e.created_at
-        FROM events e WHERE e.seq = ANY(p_seqs) ORDER BY e.seq;
+    -- With the transcript entry each wrote: the caller replays them without reading them again.
+    RETURN QUERY SELECT e.seq, e.id, e.type, e.worker_id, e.data::text, e.created_at, en.role, en.content
+        FROM events e LEFT JOIN entries en ON en.event_seq = e.seq WHERE e.seq = ANY(p_seqs) ORDER BY e.seq;
 END
 $fn$;
 
@@ -189,6 +191,11 @@ DECLARE
     v_first bigint;
     v_second bigint;
 BEGIN
+    -- This transaction's commit need not wait for its flush: the caller
+    -- answers only after a sequencing pass numbered its events, and that
+    -- pass's commit (at the server's setting) flushes the log up to and past
+    -- this one. Nothing is acknowledged before it is durable (decision 0230).
+    PERFORM set_config('synchronous_commit', 'off', true);
     LOOP
         UPDATE workers w SET status = 'busy', owner = p_owner, turn_number = w.turn_number + 1, entries = w.entries + 1
         WHERE w.worker_id = p_worker AND w.status = 'idle' AND w.entries + p_per_turn <= p_max
@@ -241,6 +248,8 @@ DECLARE
     v_seq bigint;
     v_added integer := 0;
 BEGIN
+    -- As accept_input: durable once a pass numbered its events.
+    PERFORM set_config('synchronous_commit', 'off', true);
     SELECT w.* INTO r FROM workers w
     WHERE w.worker_id = p_worker AND w.status = 'busy' AND w.owner = p_owner AND w.turn_number = p_turn FOR UPDATE;
     IF NOT FOUND THEN

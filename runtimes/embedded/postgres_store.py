@@ -261,6 +261,9 @@ class PgStore:
         self._numbering: Batched[int, Event] = Batched(self._own_events)
         #: The newest event id this replica knows to be committed (its own decisions' and passes').
         self.newest_id = 0
+        #: This replica's own events just numbered, by id, with their transcript entries: the cache
+        #: replays them without reading the feed when they are next in line (emptied by the replay).
+        self.fresh: dict[int, tuple[Event, tuple[str, str] | None]] = {}
         #: Set once the schema is known good; read by the runtime.
         self.first_serial = 0
         self.first_event_id = 0
@@ -375,9 +378,17 @@ class PgStore:
     async def _own_events(self, seqs: list[int]) -> dict[int, Event]:
         """One round trip for every waiting caller's events: numbered, with what they hold."""
         rows = await self._fetch(
-            "SELECT seq, id, type, worker_id, data, created_at FROM own_events($1::bigint[], $2)", seqs, self.channel
+            "SELECT seq, id, type, worker_id, data, created_at, role, content FROM own_events($1::bigint[], $2)",
+            seqs,
+            self.channel,
         )
         found = {row[0]: Event(row[1], row[2], row[3], json.loads(row[4]), row[5]) for row in rows}
+        for row in rows:
+            event = found[row[0]]
+            # What the replay of this event needs is all here, except a new
+            # worker's row: those are read with the feed.
+            if event.type != WORKER_CREATED:
+                self.fresh[event.id] = (event, None if row[6] is None else (row[6], row[7]))
         if found:
             self.newest_id = max(self.newest_id, max(event.id for event in found.values()))
         return found

@@ -1,0 +1,158 @@
+"""Send input on one PostgreSQL replica against SQLite, in this process: throughput, CPU and round trips (issue 18).
+
+What ``bench_replicas.py`` measures through HTTP, without the HTTP layer,
+so the store's own cost shows: 16 clients at once, each a loop of what the
+provider does for ``POST .../input`` (``refresh`` then ``send_input``),
+rotating over 1,000 workers whose echo turns complete at once (each input
+costs the accept and the turn's end). Reported per side, medians of
+interleaved rounds:
+
+- inputs/s;
+- this process's CPU per input (the runtime and its store);
+- PostgreSQL's CPU per input (its cluster's processes, from ``/proc``);
+- database round trips per input (every asyncpg call that waits for the
+  server, ``BEGIN``/``COMMIT`` included; notifications received are not).
+
+The PostgreSQL server is a throwaway one with its durability settings at the
+defaults (``fsync``, ``synchronous_commit`` on), as SQLite ``acknowledged``
+syncs every commit.
+
+Run: ``.venv/bin/python tests/benchmarks/bench_pg_send_input.py [--seconds 3] [--rounds 3] [--profile]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import itertools
+import os
+import pstats
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.dirname(__file__))
+
+from bench_replicas import BENCH_PG_SETTINGS, postgres_cpu  # noqa: E402
+
+from registry_core.errors import WorkerBusy  # noqa: E402
+from runtime_registry.runtimes.embedded import EmbeddedRuntime, EmbeddedSettings  # noqa: E402
+from runtime_registry.runtimes.embedded.postgres import PostgresStore  # noqa: E402
+from runtime_registry.runtimes.embedded.sqlite_store import SQLiteStore  # noqa: E402
+from tests.support.pg_server import PgServer, throwaway_server  # noqa: E402
+
+CLIENTS = 16
+WORKERS = 1000
+RUNTIME = "backend-internal"
+
+#: Round trips so far (every asyncpg call that waits for the server).
+ROUND_TRIPS = [0]
+
+
+def count_round_trips() -> None:
+    """Count every asyncpg call that waits for an answer (statements, BEGIN, COMMIT, ROLLBACK)."""
+    import asyncpg.connection
+    import asyncpg.transaction
+
+    def counted(cls: Any, name: str) -> None:
+        original = getattr(cls, name)
+
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            ROUND_TRIPS[0] += 1
+            return await original(*args, **kwargs)
+
+        setattr(cls, name, wrapper)
+
+    for name in ("fetch", "fetchrow", "fetchval", "execute", "executemany"):
+        counted(asyncpg.connection.Connection, name)
+    for name in ("start", "commit", "rollback"):
+        counted(asyncpg.transaction.Transaction, name)
+
+
+async def one_side(runtime: EmbeddedRuntime, ids: list[str], seconds: float, pg: PgServer | None) -> tuple[float, ...]:
+    """Inputs/s, CPU ms per input here, PostgreSQL CPU ms per input, round trips per input."""
+    rotation = itertools.cycle(ids)
+    done, busy = [0], [0]
+    stop_at = time.monotonic() + seconds
+
+    async def client() -> None:
+        while time.monotonic() < stop_at:
+            await runtime.refresh()
+            try:
+                await runtime.send_input(next(rotation), "benchmark input")
+            except WorkerBusy:
+                # Its last turn has not ended yet: the rotation came round faster than the turn's end.
+                busy[0] += 1
+                await asyncio.sleep(0.001)
+                continue
+            done[0] += 1
+
+    cpu, trips = time.process_time(), ROUND_TRIPS[0]
+    database = postgres_cpu(pg) if pg is not None else 0.0
+    started = time.monotonic()
+    await asyncio.gather(*(client() for _ in range(CLIENTS)))
+    elapsed = time.monotonic() - started
+    # The turns those inputs started end too (their cost is the input's).
+    while any(runtime.get_worker(w).status == "busy" for w in ids):
+        await asyncio.sleep(0.01)
+    inputs = done[0]
+    if busy[0]:
+        print(f"  ({busy[0]} inputs found their worker busy; not counted)")
+    return (
+        inputs / elapsed,
+        (time.process_time() - cpu) / inputs * 1000,
+        ((postgres_cpu(pg) - database) / inputs * 1000) if pg is not None else 0.0,
+        (ROUND_TRIPS[0] - trips) / inputs,
+    )
+
+
+async def main(seconds: float, rounds: int, profile: bool) -> None:
+    count_round_trips()
+    print(f"{CLIENTS} clients, {seconds:.0f} s x {rounds} interleaved rounds; load {os.getloadavg()}")
+    settings = EmbeddedSettings()
+    with tempfile.TemporaryDirectory() as scratch, throwaway_server(BENCH_PG_SETTINGS) as pg:
+        lite = EmbeddedRuntime(settings, store=SQLiteStore(Path(scratch) / "lite.db", durability="acknowledged"))
+        post = EmbeddedRuntime(
+            settings, store=PostgresStore(pg.dsn(pg.create_database("bench")), RUNTIME, lease_seconds=10)
+        )
+        sides: dict[str, tuple[EmbeddedRuntime, PgServer | None]] = {"sqlite": (lite, None), "postgres": (post, pg)}
+        ids: dict[str, list[str]] = {}
+        for name, (runtime, _) in sides.items():
+            await runtime.start()
+            ids[name] = [(await runtime.create_worker()).worker.worker_id for _ in range(WORKERS)]
+        rows: dict[str, list[tuple[float, ...]]] = {name: [] for name in sides}
+        profiler = cProfile.Profile() if profile else None
+        for _ in range(rounds):
+            for name, (runtime, server) in sides.items():
+                if profiler is not None and name == "postgres":
+                    profiler.enable()
+                rows[name].append(await one_side(runtime, ids[name], seconds, server))
+                if profiler is not None:
+                    profiler.disable()
+        for runtime, _ in sides.values():
+            await runtime.close()
+    median: Callable[[Any], float] = statistics.median
+    for name, found in rows.items():
+        print(
+            f"{name:<9} {median(r[0] for r in found):7.0f} inputs/s | CPU here {median(r[1] for r in found):5.2f} ms"
+            f" + database {median(r[2] for r in found):5.2f} ms per input | {median(r[3] for r in found):5.1f} round trips per input"
+        )
+    ratio = median(r[0] for r in rows["postgres"]) / median(r[0] for r in rows["sqlite"])
+    print(f"postgres / sqlite: {ratio:.2f}x; load {os.getloadavg()}")
+    if profiler is not None:
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--profile", action="store_true", help="cProfile the PostgreSQL side (top 25 by own time)")
+    arguments = parser.parse_args()
+    asyncio.run(main(arguments.seconds, arguments.rounds, arguments.profile))
