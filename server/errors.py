@@ -101,6 +101,7 @@ STATUS_BY_CODE: Mapping[str, int] = {
     "misdirected_request": 421,
     "too_many_requests": 429,
     "invalid_request": 422,
+    "unknown_profile": 422,
     "internal_error": 500,
     "runtime_unavailable": 503,
     "runtime_timeout": 504,
