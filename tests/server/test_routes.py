@@ -90,7 +90,10 @@ async def test_create_with_an_unknown_profile_is_422_unknown_profile_naming_the_
     assert response.status_code == 422
     error = response.json()["error"]
     assert error["code"] == "unknown_profile" and error["runtime_id"] == RUNTIME
-    assert error["message"] == "no profile 'builtin:ecko' in this runtime; did you mean 'builtin:echo' or 'builtin:default'?"
+    assert (
+        error["message"]
+        == "no profile 'builtin:ecko' in this runtime; did you mean 'builtin:echo' or 'builtin:default'?"
+    )
     assert error["details"] == [{"path": "profile", "message": "did you mean 'builtin:echo' or 'builtin:default'?"}]
     assert (await api.get(f"{BASE}/workers")).json()["items"] == []
 
