@@ -13,7 +13,7 @@ registry.
 
 from registry_core.blocks import EventLog, EventSlice, clock_start_id
 from runtime_registry.runtimes.embedded.memory_store import LocalStore, MemoryStore
-from runtime_registry.runtimes.embedded.profiles import BUILTIN_PROFILES, Profile, ProfileBook, Resolution
+from runtime_registry.runtimes.embedded.profiles import BUILTIN_PROFILES, Profile, ProfileBook
 from runtime_registry.runtimes.embedded.runtime import (
     DEFAULT_INTENT,
     WORKER_ID_PREFIX,
@@ -56,7 +56,6 @@ __all__ = [
     "ProfileBase",
     "ProfileBook",
     "ProfileSettings",
-    "Resolution",
     "StoreBackend",
     "StoreSettings",
     "StoreUnusable",

@@ -10,7 +10,10 @@ Selectors (the contract's rules):
 - omitted or ``"default"`` — the runtime's configured default profile;
 - ``"builtin:NAME"`` — a builtin profile (``builtin:default``, ``builtin:echo``);
 - ``"NAME"`` — a profile the operator configured;
-- anything else — the default profile, and the caller is told it fell back.
+- anything else — ``422 unknown_profile`` naming the closest names (before
+  0.4 it fell back to the default with a ``profile_fallback`` diagnostic;
+  the builtin default never replies, so a mistyped name looked like a dead
+  worker).
 """
 
 from __future__ import annotations
@@ -20,13 +23,13 @@ from collections.abc import Mapping
 import attrs
 
 from registry_core.engines import EngineProfile, TurnEngine, check_profile
-from registry_core.errors import InvalidRequest
+from registry_core.errors import InvalidRequest, UnknownProfile
 from registry_core.models import ProfileInfo
 from registry_core.tools import WorkerTool
 from runtime_registry.runtimes.embedded.builtin_engines import BUILTIN_ENGINES, ECHO, RECORD
 from runtime_registry.runtimes.embedded.settings import DEFAULT_SELECTOR, ProfileBase, ProfileSettings
 
-__all__ = ["BUILTIN_PROFILES", "Profile", "ProfileBook", "Resolution"]
+__all__ = ["BUILTIN_PROFILES", "Profile", "ProfileBook"]
 
 
 @attrs.frozen
@@ -74,14 +77,6 @@ BUILTIN_PROFILES: Mapping[str, Profile] = {
 }
 
 
-@attrs.frozen
-class Resolution:
-    """The outcome of resolving a selector: the profile, and whether it is a fallback."""
-
-    profile: Profile
-    fell_back: bool
-
-
 class ProfileBook:
     """The builtin profiles plus the operator's, and the default; resolves selectors in O(1).
 
@@ -117,8 +112,6 @@ class ProfileBook:
             raise ValueError(f"default profile {default_selector!r} is not defined")
         self.default = default
         self._by_selector[DEFAULT_SELECTOR] = default
-        self._default_resolution = Resolution(default, fell_back=False)
-        self._fallback = Resolution(default, fell_back=True)
 
     def by_name(self, name: str) -> Profile:
         """The profile a stored worker names (:attr:`Profile.name`), or the default if it is no longer configured.
@@ -129,14 +122,17 @@ class ProfileBook:
         profile = self._by_selector.get(name)
         return self.default if profile is None or name == DEFAULT_SELECTOR else profile
 
-    def resolve(self, selector: str | None) -> Resolution:
-        """The profile ``selector`` names, or the default with ``fell_back=True``."""
+    def resolve(self, selector: str | None) -> Profile:
+        """The profile ``selector`` names; omitted (``None``) or ``"default"``: the default.
+
+        :raises UnknownProfile: no profile of that name, naming the closest names.
+        """
         if selector is None:
-            return self._default_resolution
+            return self.default
         profile = self._by_selector.get(selector)
         if profile is None:
-            return self._fallback
-        return Resolution(profile, fell_back=False)
+            raise UnknownProfile.among(selector, self.names())
+        return profile
 
     def names(self) -> tuple[str, ...]:
         """Every selectable profile name (builtin selectors first)."""

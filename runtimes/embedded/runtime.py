@@ -71,7 +71,7 @@ STORE_RETRY_SECONDS = 2.0
 
 @attrs.frozen
 class CreatedWorker:
-    """A new worker and the diagnostics of its creation (``profile_fallback``)."""
+    """A new worker and the diagnostics of its creation (none today; the field stays for the provider)."""
 
     worker: WorkerRecord
     diagnostics: tuple[Diagnostic, ...] = ()
@@ -242,29 +242,22 @@ class EmbeddedRuntime:
 
         :param capabilities: the tools to grant, as ``tool:NAME``; each must
             be one the profile may grant. None asked for: the worker has no tools.
+        :param profile: a profile selector; omitted or ``"default"``: the default.
+        :raises UnknownProfile: the runtime has no such profile (the closest names in the message).
         :raises InvalidRequest: a capability the profile cannot grant;
             ``details`` names each such ``capabilities[i]``.
         :raises CapacityExceeded: the runtime holds ``max_workers`` workers.
         """
         self._check_writable()
-        resolution = self.profiles.resolve(profile)
-        tools = _granted_tools(capabilities, resolution.profile)
+        resolved = self.profiles.resolve(profile)
+        tools = _granted_tools(capabilities, resolved)
         intent = intent or DEFAULT_INTENT
-        data: dict[str, object] = {"profile": resolution.profile.name, "intent": intent.kind.value}
-        diagnostics: tuple[Diagnostic, ...] = ()
-        if resolution.fell_back:
-            data["requested_profile"] = profile
-            diagnostics = (
-                Diagnostic.warning(
-                    "profile_fallback",
-                    f"profile {profile!r} is not defined in this runtime; using {resolution.profile.name!r}",
-                ),
-            )
-        draft = WorkerDraft(label, intent, resolution.profile, datetime.now(UTC), tools, data)
+        data: dict[str, object] = {"profile": resolved.name, "intent": intent.kind.value}
+        draft = WorkerDraft(label, intent, resolved, datetime.now(UTC), tools, data)
         worker = await self.store.create_worker(draft, max_workers=self.settings.max_workers)
         self._largest_worker_bytes = max(self._largest_worker_bytes, _worker_page_bytes(worker))
         await self.store.settle()
-        return CreatedWorker(worker, diagnostics)
+        return CreatedWorker(worker)
 
     def get_worker(self, worker_id: str) -> WorkerRecord:
         """One worker. :raises UnknownWorker: no such worker in this runtime."""

@@ -18,6 +18,7 @@ from registry_core import (
     RegistryError,
     RuntimeTimeout,
     RuntimeUnavailable,
+    UnknownProfile,
     UnknownRuntime,
     UnknownWorker,
     UnsupportedOperation,
@@ -70,6 +71,14 @@ async def test_worker_busy_and_stopped(client):
     await client.stop_worker("back-a", worker.worker_id)
     with pytest.raises(WorkerStopped):
         await client.cancel_worker("back-a", worker.worker_id)
+
+
+async def test_an_unknown_profile_is_unknown_profile_an_invalid_request(client):
+    with pytest.raises(UnknownProfile) as raised:
+        await client.create_worker("back-a", CreateWorkerRequest(profile=ProfileSelector("hodl")))
+    assert isinstance(raised.value, InvalidRequest) and raised.value.status == 422
+    assert "did you mean 'hold'?" in raised.value.message
+    assert raised.value.details == ({"path": "profile", "message": "did you mean 'hold'?"},)
 
 
 async def test_capacity_invalid_request_and_limits(client):
@@ -185,6 +194,7 @@ async def test_a_hostile_message_is_cut_to_one_short_line():
 
 
 def test_the_clients_status_per_code_is_the_servers():
+    from registry_core.errors import HTTP_STATUS_BY_CODE
     from runtime_registry.client.errors import STATUS_OF_CODE
 
-    assert dict(STATUS_OF_CODE) == dict(STATUS_BY_CODE)
+    assert STATUS_OF_CODE is STATUS_BY_CODE is HTTP_STATUS_BY_CODE
