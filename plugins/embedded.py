@@ -287,7 +287,7 @@ class EmbeddedProvider(RuntimeProvider):
 
     async def send_input(self, worker_id: str, request: InputRequest) -> InputAccepted:
         """Accept input and start a turn; ``WorkerBusy`` while one runs."""
-        await self.runtime.refresh()
+        await self.runtime.refresh(deciding_on=worker_id)
         done = await self.runtime.send_input(worker_id, request.content, role=request.kind.value)
         return InputAccepted(self.runtime_id, worker_id, done.sequence, done.event_id, done.status)
 

@@ -38,7 +38,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from registry_core.blocks import EventLog, Roster, Transcript, clock_start_id
@@ -138,8 +138,9 @@ class PostgresStore(WorkerStore):
         self._notified_unknown = False
         #: Requests waiting to learn the newest committed id share one round trip (decision 0231).
         self._newest: Batched[None, int] = Batched(self._read_newest)
-        #: Turns committed as this replica's that no task runs (their input's answer was a 503).
-        self._unconfirmed: list[tuple[str, int]] = []
+        #: Turn ends this replica owes the database, written once it is back (decision 0232): a turn
+        #: whose end found the database away, or whose input was committed but answered 503.
+        self._owed: list[Callable[[], Awaitable[object]]] = []
 
     # -- life --------------------------------------------------------------------------
 
@@ -244,8 +245,10 @@ class PostgresStore(WorkerStore):
     def _relayed_delta(self, worker_id: str, turn: int, text: str) -> None:
         self.events.publish_here(WORKER_OUTPUT_DELTA, worker_id, {"turn": turn, "text": text})
 
-    async def refresh(self) -> None:
-        """Catch the cache up with everything committed before now (one round trip when it is current).
+    async def refresh(self, *, deciding_on: str | None = None) -> None:
+        """Catch the cache up with everything committed before now (one round trip when it is current,
+        shared by the requests waiting at once; none before a decision on a worker the cache holds,
+        since the decision reads the database and is replayed with all before it).
 
         :raises StoreUnreachable: the database cannot be reached (a 503 naming nothing of it).
         """
@@ -253,6 +256,8 @@ class PostgresStore(WorkerStore):
             if self.unavailable is not None:
                 raise RuntimeUnavailable(self.unavailable)
             raise StoreUnreachable()
+        if deciding_on is not None and not self._unreachable and self.roster.find(deciding_on) is not None:
+            return
         try:
             await self._catch_up(until=(await self._newest.ask((None,)))[None])
         except StoreUnreachable:
@@ -358,8 +363,10 @@ class PostgresStore(WorkerStore):
         loop = asyncio.get_running_loop()
         next_lease = 0.0
         while not self._closed:
+            # Wake by the lease's renewal time at the latest: a wait that ended
+            # just before it would otherwise put the renewal off a whole interval.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._tick.wait(), interval)
+                await asyncio.wait_for(self._tick.wait(), max(0.0, min(interval, next_lease - loop.time())))
             self._tick.clear()
             try:
                 if not self._opened:
@@ -378,7 +385,7 @@ class PostgresStore(WorkerStore):
                     await self.db.renew_lease()
                     # Events of a replica that died between a decision's commit and its numbering.
                     await self.db.sequence_pending()
-                    await self._end_unconfirmed()
+                    await self._write_owed()
                     await self.db.end_lost_turns()
                     await self.db.prune_events(self.settings.event_retention)
                 await self._catch_up(until=until)
@@ -396,13 +403,21 @@ class PostgresStore(WorkerStore):
                 log.exception("embedded runtime: PostgreSQL store maintenance failed")
                 await asyncio.sleep(1)
 
-    async def _end_unconfirmed(self) -> None:
-        """End the turns of inputs answered 503 after their commit (no task runs them): ``turn_failed``."""
-        while self._unconfirmed:
-            worker_id, turn = self._unconfirmed[0]
+    async def _write_owed(self) -> None:
+        """Write the turn ends owed since the database went away, oldest first (one that is no longer
+        this replica's turn writes nothing); stop at the first the database still does not take."""
+        while self._owed:
             with contextlib.suppress(TurnLost):
-                await self.db.fail_turn(worker_id, turn, "store_unreachable", UNREACHABLE_MESSAGE)
-            self._unconfirmed.pop(0)
+                await self._owed[0]()
+            self._owed.pop(0)
+
+    def _owe(self, write: Callable[[], Awaitable[object]], worker_id: str, turn: int) -> None:
+        log.warning(
+            "embedded runtime: turn %d of worker %s ended while PostgreSQL was unreachable; its end is written when it is back",
+            turn,
+            worker_id,
+        )
+        self._owed.append(write)
 
     # -- decisions ------------------------------------------------------------------------
 
@@ -412,7 +427,12 @@ class PostgresStore(WorkerStore):
         try:
             result = await decision
         except AcceptedUnconfirmed as exc:
-            self._unconfirmed.append((exc.worker_id, exc.turn))
+            # Committed, but answered 503: no task will run the turn, so it
+            # fails (store_unreachable) once the database is back.
+            worker_id, turn = exc.worker_id, exc.turn
+            self._owe(
+                lambda: self.db.fail_turn(worker_id, turn, "store_unreachable", UNREACHABLE_MESSAGE), worker_id, turn
+            )
             self._unreachable = True
             raise
         except StoreUnreachable:
@@ -480,28 +500,42 @@ class PostgresStore(WorkerStore):
     async def complete_turn(
         self, worker: WorkerRecord, turn: int, reply: str | None, data: Mapping[str, object]
     ) -> str | None:
-        """The reply and the end, written only while the turn is still this replica's."""
-        try:
-            events = await self._decide(
-                self.db.complete_turn(
-                    worker.worker_id,
-                    turn,
-                    reply=reply,
-                    max_entries=self.settings.max_transcript_entries,
-                    completed={key: value for key, value in data.items() if key != "turn"},
-                )
+        """The reply and the end, written only while the turn is still this replica's (once the
+        database is back, if it is away now: ``None`` meanwhile, as for a turn no longer current)."""
+
+        def write() -> Awaitable[list[Event]]:
+            return self.db.complete_turn(
+                worker.worker_id,
+                turn,
+                reply=reply,
+                max_entries=self.settings.max_transcript_entries,
+                completed={key: value for key, value in data.items() if key != "turn"},
             )
+
+        try:
+            events = await self._decide(write())
         except TurnLost:
+            return None
+        except StoreUnreachable:
+            self._owe(write, worker.worker_id, turn)
             return None
         if events and events[-1].type == WORKER_TURN_FAILED:
             return str(events[-1].data["code"])  # transcript_full
         return COMPLETED
 
     async def fail_turn(self, worker: WorkerRecord, turn: int, code: str, message: str) -> bool:
-        """``worker.turn_failed``, written only while the turn is still this replica's."""
+        """``worker.turn_failed``, written only while the turn is still this replica's (once the
+        database is back, if it is away now)."""
+
+        def write() -> Awaitable[Event]:
+            return self.db.fail_turn(worker.worker_id, turn, code, message)
+
         try:
-            await self._decide(self.db.fail_turn(worker.worker_id, turn, code, message))
+            await self._decide(write())
         except TurnLost:
+            return False
+        except StoreUnreachable:
+            self._owe(write, worker.worker_id, turn)
             return False
         return True
 

@@ -301,7 +301,9 @@ class PgStore:
         try:
             self._pool = await asyncpg.create_pool(
                 **connect_kwargs(self._dsn),
-                min_size=1,
+                # No floor: asyncpg restores one by reconnecting in the background
+                # and logs a traceback for every failed try while the database is away.
+                min_size=0,
                 max_size=self.pool_size,
                 # A startup setting, not a SET: it is the session's default.
                 server_settings={"search_path": f'"{self.schema}"'},
@@ -353,8 +355,9 @@ class PgStore:
         token = _APPENDED.set(appended)
         try:
             with _outages_as_unreachable():
-                async with self._acquire() as connection, connection.transaction(
-                    isolation=isolation, readonly=snapshot
+                async with (
+                    self._acquire() as connection,
+                    connection.transaction(isolation=isolation, readonly=snapshot),
                 ):
                     result = await work(connection)
         finally:

@@ -210,14 +210,16 @@ class EmbeddedRuntime:
             log.warning("embedded runtime: the store can be used again")
             return
 
-    async def refresh(self) -> None:
+    async def refresh(self, *, deciding_on: str | None = None) -> None:
         """Bring the store's caches up to what is committed (a store shared by replicas); at once otherwise.
 
+        :param deciding_on: the request is a store decision on this worker
+            (send input): see :meth:`WorkerStore.refresh`.
         :raises RuntimeUnavailable: the runtime cannot be used, or its store cannot be reached.
         """
         if self._unavailable is not None:
             raise RuntimeUnavailable(self._unavailable)
-        await self.store.refresh()
+        await self.store.refresh(deciding_on=deciding_on)
 
     @property
     def unavailable_reason(self) -> str | None:

@@ -313,12 +313,18 @@ class WorkerStore(abc.ABC):
         as after a crash (decision 0086).
         """
 
-    async def refresh(self) -> None:  # noqa: B027 - only a store shared by replicas has anything to do
+    async def refresh(self, *, deciding_on: str | None = None) -> None:  # noqa: B027 - only a store shared by replicas has anything to do
         """Bring :attr:`roster` and :attr:`events` up to what is committed now, before a request is served.
 
         A store that is the authority (memory, SQLite) is always current and
         returns at once. A store shared by replicas (PostgreSQL) catches its
         cache up, so a client finds on any replica what another one answered.
+
+        :param deciding_on: the request is one of the store's decisions on
+            this worker (send input): the decision reads the database and
+            the store replays it (and everything before it) before it
+            returns, so a store whose cache already holds the worker may
+            return at once (decision 0231).
 
         :raises RuntimeUnavailable: the store cannot be reached (``store_unreachable``).
         """

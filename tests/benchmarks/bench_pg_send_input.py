@@ -2,7 +2,7 @@
 
 What ``bench_replicas.py`` measures through HTTP, without the HTTP layer,
 so the store's own cost shows: 16 clients at once, each a loop of what the
-provider does for ``POST .../input`` (``refresh`` then ``send_input``),
+provider does for ``POST .../input`` (``refresh(deciding_on=...)`` then ``send_input``),
 rotating over 1,000 workers whose echo turns complete at once (each input
 costs the accept and the turn's end). Reported per side, medians of
 interleaved rounds:
@@ -83,9 +83,10 @@ async def one_side(runtime: EmbeddedRuntime, ids: list[str], seconds: float, pg:
 
     async def client() -> None:
         while time.monotonic() < stop_at:
-            await runtime.refresh()
+            worker_id = next(rotation)
+            await runtime.refresh(deciding_on=worker_id)
             try:
-                await runtime.send_input(next(rotation), "benchmark input")
+                await runtime.send_input(worker_id, "benchmark input")
             except WorkerBusy:
                 # Its last turn has not ended yet: the rotation came round faster than the turn's end.
                 busy[0] += 1

@@ -248,17 +248,18 @@ def cancel_latencies(a: str, b: str, count: int) -> list[float]:
             assert last["status"] == "busy"
             seen = threading.Event()
             ready = threading.Event()
-            newest = client.get(f"{a}/api/runtimes/{RUNTIME}/events", params={"cursor": 0, "limit": 1000}).json()
-            after = newest["events"][-1]["id"] if newest["events"] else 0
+            # The worker's newest event (its turn_started): the stream starts after it.
+            page = client.get(f"{a}/api/runtimes/{RUNTIME}/workers/{worker_id}/events", params={"limit": 1000}).json()
+            after = page["events"][-1]["id"]
 
             def watch(after: int = after, ready: threading.Event = ready, seen: threading.Event = seen) -> None:
-                params = {"worker_id": worker_id, "cursor": after}
+                params = {"cursor": after}
                 with httpx.stream(
                     "GET", f"{a}/api/runtimes/{RUNTIME}/events/stream", params=params, timeout=30
                 ) as stream:
                     ready.set()
                     for line in stream.iter_lines():
-                        if line.startswith("data:") and "worker.turn_cancelled" in line:
+                        if line.startswith("data:") and "worker.turn_cancelled" in line and worker_id in line:
                             seen.set()
                             return
 
