@@ -429,7 +429,7 @@ class PostgresStore(WorkerStore):
         except AcceptedUnconfirmed as exc:
             # Committed, but answered 503: no task will run the turn, so it
             # fails (store_unreachable) once the database is back.
-            worker_id, turn = exc.worker_id, exc.turn
+            worker_id, turn = exc.busy_worker, exc.turn
             self._owe(
                 lambda: self.db.fail_turn(worker_id, turn, "store_unreachable", UNREACHABLE_MESSAGE), worker_id, turn
             )

@@ -91,7 +91,7 @@ class AcceptedUnconfirmed(StoreUnreachable):
 
     def __init__(self, worker_id: str, turn: int) -> None:
         super().__init__()
-        self.worker_id = worker_id
+        self.busy_worker = worker_id
         self.turn = turn
 
 

@@ -39,13 +39,13 @@ from typing import Any
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.dirname(__file__))
 
-from bench_replicas import BENCH_PG_SETTINGS, postgres_cpu  # noqa: E402
+from bench_replicas import BENCH_PG_SETTINGS, postgres_cpu
 
-from registry_core.errors import WorkerBusy  # noqa: E402
-from runtime_registry.runtimes.embedded import EmbeddedRuntime, EmbeddedSettings  # noqa: E402
-from runtime_registry.runtimes.embedded.postgres import PostgresStore  # noqa: E402
-from runtime_registry.runtimes.embedded.sqlite_store import SQLiteStore  # noqa: E402
-from tests.support.pg_server import PgServer, throwaway_server  # noqa: E402
+from registry_core.errors import WorkerBusy
+from runtime_registry.runtimes.embedded import EmbeddedRuntime, EmbeddedSettings
+from runtime_registry.runtimes.embedded.postgres import PostgresStore
+from runtime_registry.runtimes.embedded.sqlite_store import SQLiteStore
+from tests.support.pg_server import PgServer, throwaway_server
 
 CLIENTS = 16
 WORKERS = 1000
