@@ -226,7 +226,7 @@ class EmbeddedProvider(RuntimeProvider):
         problems = []
         for name in self.runtime.profiles.names():
             profile = self.runtime.profiles.by_name(name)
-            problem = profile_problem(profile.settings) if profile.engine is LLM else None
+            problem = profile_problem(profile) if self.runtime.profiles.engine(profile) is LLM else None
             if problem is not None:
                 problems.append(Diagnostic.error("engine_profile_invalid", f"profile {name!r}: {problem}"))
         return tuple(problems)
