@@ -36,13 +36,13 @@ from datetime import UTC, datetime
 import attrs
 
 from registry_core.blocks import EventLog, EventSlice
-from registry_core.engines import TokenUsage, TurnEngine, TurnResult
+from registry_core.engines import EngineProfile, TokenUsage, TurnEngine, TurnResult
 from registry_core.errors import InvalidRequest, RuntimeUnavailable
 from registry_core.models import Diagnostic, Intent, IntentKind, TranscriptEntry
 from registry_core.page_bytes import fit_to_bytes, json_size, text_size
 from registry_core.tools import TOOL_CAPABILITY_PREFIX, WorkerTool
 from runtime_registry.runtimes.embedded.memory_store import WORKER_ID_PREFIX, MemoryStore
-from runtime_registry.runtimes.embedded.profiles import Profile, ProfileBook
+from runtime_registry.runtimes.embedded.profiles import ProfileBook
 from runtime_registry.runtimes.embedded.settings import EmbeddedSettings
 from runtime_registry.runtimes.embedded.store import COMPLETED, StoreSetup, StoreUnusable, WorkerDraft, WorkerStore
 from runtime_registry.runtimes.embedded.transcript import ENTRY_ENVELOPE_BYTES
@@ -142,7 +142,7 @@ class EmbeddedRuntime:
         self._turn_tasks = TurnTasks()
         self.profiles = ProfileBook(settings.profiles, settings.default_profile, engines=engines, tools=tools)
         self.store = store = MemoryStore() if store is None else store
-        store.setup(StoreSetup(settings, event_start_id, worker_start_serial, self.profiles.by_name))
+        store.setup(StoreSetup(settings, event_start_id, worker_start_serial, self.profiles))
         # The store's caches, held here for the hot paths (a store replaces them only in open()).
         self._roster = store.roster
         self._events = store.events
@@ -252,7 +252,7 @@ class EmbeddedRuntime:
         """
         self._check_writable()
         resolved = self.profiles.resolve(profile)
-        tools = _granted_tools(capabilities, resolved)
+        tools = _granted_tools(capabilities, resolved, self.profiles.tools(resolved))
         intent = intent or DEFAULT_INTENT
         data: dict[str, object] = {"profile": resolved.name, "intent": intent.kind.value}
         draft = WorkerDraft(label, intent, resolved, datetime.now(UTC), tools, data)
@@ -316,7 +316,7 @@ class EmbeddedRuntime:
             history_length=accepted.sequence - 1,
             content=content,
             role=role,
-            profile=worker.profile.settings,
+            profile=worker.profile,
             tools=worker.tools,
             store=self.store,
             max_transcript_entries=self.settings.max_transcript_entries,
@@ -325,7 +325,7 @@ class EmbeddedRuntime:
         worker.turn = self._turn_tasks.start(
             run_turn_task(
                 turn,
-                worker.profile.engine,
+                self.profiles.engine(worker.profile),
                 complete=lambda result: self._complete_turn(worker, turn, result),
                 fail=lambda code, message, cause: self._fail_turn(worker, turn, code, message, cause),
             )
@@ -337,7 +337,7 @@ class EmbeddedRuntime:
     async def _complete_turn(self, worker: WorkerRecord, turn: EmbeddedTurn, result: TurnResult) -> None:
         """Ask the store to end the turn with the reply (if the profile replies) and ``worker.turn_completed``."""
         data = {"turn": turn.number, "usage": _usage_data(result.usage), "stop_reason": result.stop_reason}
-        reply = result.text if worker.profile.replies else None
+        reply = result.text if self.profiles.replies(worker.profile) else None
         ended = await self.store.complete_turn(worker, turn.number, reply, data)
         if ended is not None:
             _detach(worker)
@@ -423,14 +423,28 @@ class EmbeddedRuntime:
     # -- events ------------------------------------------------------------------
 
     def read_events(self, *, cursor: int | None, limit: int, worker_id: str | None = None) -> EventSlice:
-        """Committed events after ``cursor``; one worker's only with ``worker_id`` (see :meth:`EventLog.read`)."""
+        """Committed events after ``cursor`` held in memory; one worker's only with ``worker_id`` (see :meth:`EventLog.read`).
+
+        A durable store keeps only its newest ``events_in_memory`` events
+        here: :meth:`page_events` reads the older retained ones too.
+        """
+        self._check_event_read(worker_id)
+        return self._events.read(
+            cursor=cursor, limit=limit, worker_id=worker_id, max_bytes=self.settings.max_page_bytes
+        )
+
+    async def page_events(self, *, cursor: int | None, limit: int, worker_id: str | None = None) -> EventSlice:
+        """:meth:`read_events` over every retained event: older than the in-memory window, from the store."""
+        self._check_event_read(worker_id)
+        return await self.store.read_events(
+            cursor=cursor, limit=limit, worker_id=worker_id, max_bytes=self.settings.max_page_bytes
+        )
+
+    def _check_event_read(self, worker_id: str | None) -> None:
         if worker_id is not None:
             self.get_worker(worker_id)
         elif self._unavailable is not None:
             raise RuntimeUnavailable(self._unavailable)
-        return self._events.read(
-            cursor=cursor, limit=limit, worker_id=worker_id, max_bytes=self.settings.max_page_bytes
-        )
 
     async def wait_for_events(self, *, cursor: int, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds for a committed event after ``cursor``; ``False`` at once after close."""
@@ -507,13 +521,15 @@ def _worker_page_bytes(worker: WorkerRecord) -> int:
     return _WORKER_ENVELOPE_BYTES + json_size(worker.label) + _intent_bytes(worker.intent)
 
 
-def _granted_tools(capabilities: Sequence[str], profile: Profile) -> tuple[WorkerTool, ...]:
-    """The tools ``capabilities`` asks for, each one the profile may grant; else ``InvalidRequest``."""
+def _granted_tools(
+    capabilities: Sequence[str], profile: EngineProfile, grantable: Mapping[str, WorkerTool]
+) -> tuple[WorkerTool, ...]:
+    """The tools ``capabilities`` asks for, each one of ``grantable`` (the profile's); else ``InvalidRequest``."""
     granted = []
     problems = []
     for index, capability in enumerate(capabilities):
         name = capability[len(TOOL_CAPABILITY_PREFIX) :] if capability.startswith(TOOL_CAPABILITY_PREFIX) else None
-        tool = profile.tools.get(name) if name else None
+        tool = grantable.get(name) if name else None
         if tool is None:
             problems.append(
                 {"path": f"capabilities[{index}]", "message": f"not a tool profile {profile.name!r} can grant"}
@@ -521,7 +537,7 @@ def _granted_tools(capabilities: Sequence[str], profile: Profile) -> tuple[Worke
         elif tool not in granted:
             granted.append(tool)
     if problems:
-        allowed = ", ".join(TOOL_CAPABILITY_PREFIX + name for name in profile.tools) or "none"
+        allowed = ", ".join(TOOL_CAPABILITY_PREFIX + name for name in grantable) or "none"
         raise InvalidRequest(
             f"a capability cannot be granted (profile {profile.name!r} grants: {allowed})", details=problems
         )
