@@ -45,8 +45,9 @@ class Batched(Generic[K, V]):
         self._waiting.append((list(keys), future))
         if self._runner is None or self._runner.done():
             self._runner = asyncio.create_task(self._run())
-        # The call goes on for the others if this caller goes away.
-        return await asyncio.shield(future)
+        # A caller that goes away cancels its own future only: the call goes on
+        # for the others (the runner skips futures already done).
+        return await future
 
     async def _run(self) -> None:
         while self._waiting:

@@ -343,7 +343,10 @@ class PgStore:
     def _acquire(self) -> Any:
         if self._pool is None:
             raise RuntimeUnavailable("the runtime is closed")
-        return self._pool.acquire(timeout=10)
+        # No timeout of its own: asyncpg runs an acquire with a timeout as a
+        # task of its own (CPU on every statement); a connection is held only
+        # by statements, which ``command_timeout`` bounds, so a wait ends.
+        return self._pool.acquire()
 
     async def _run(self, work: Any, *, snapshot: bool = False) -> Any:
         """Run ``work(connection)`` in a transaction; database outages become :class:`StoreUnreachable`.

@@ -128,7 +128,7 @@ async def main(seconds: float, rounds: int, profile: bool) -> None:
             await runtime.start()
             ids[name] = [(await runtime.create_worker()).worker.worker_id for _ in range(WORKERS)]
         rows: dict[str, list[tuple[float, ...]]] = {name: [] for name in sides}
-        profiler = cProfile.Profile() if profile else None
+        profiler = cProfile.Profile(time.process_time) if profile else None
         for _ in range(rounds):
             for name, (runtime, server) in sides.items():
                 if profiler is not None and name == "postgres":

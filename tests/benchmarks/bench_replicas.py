@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -45,7 +46,7 @@ ROOT = HERE.parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
-from bench_http import DURATION, ROUNDS, wrk  # noqa: E402
+from bench_http import DURATION, ROUNDS  # noqa: E402
 
 from tests.support.pg_server import PgServer, throwaway_server  # noqa: E402
 from tests.support.server_process import free_port, serve_command, started, wait_until_healthy  # noqa: E402
@@ -122,15 +123,18 @@ def run_wrk(target: str, ids_file: Path | None, connections: int) -> tuple[float
     script: tuple[str, ...] = ()
     args: tuple[str, ...] = ()
     if ids_file is not None:
-        script, args = ("-s", str(HERE / "rotate_post.lua")), (str(ids_file), f"/api/runtimes/{RUNTIME}/workers")
-    if connections == 16:
-        return wrk(target, script, args)
+        # The rotation, and the count of each non-2xx status (printed at the end).
+        script = ("-s", str(HERE / "rotate_post_statuses.lua"))
+        args = (str(ids_file), f"/api/runtimes/{RUNTIME}/workers")
     command = ["wrk", "-t1", f"-c{connections}", f"-d{DURATION}", "--latency", *script, target]
     if args:
         command += ["--", *args]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     import bench_http
 
+    statuses = re.findall(r"^status (\d+): (\d+)$", output, re.M)
+    if statuses:
+        print("  non-2xx by status:", ", ".join(f"{code}: {count}" for code, count in statuses))
     non_2xx = bench_http._NON_2XX.search(output)
     return float(bench_http._RPS.search(output).group(1)), 0.0, int(non_2xx.group(1)) if non_2xx else 0
 
