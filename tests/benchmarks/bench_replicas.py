@@ -1,6 +1,7 @@
 """Replicas on PostgreSQL against one process on SQLite, in one run (issue 18).
 
 Run: python tests/benchmarks/bench_replicas.py   (needs wrk; about three minutes)
+     BENCH_BEFORE=TREE ... also measures part 1 on a replica of an older checkout (same run)
 
 1. One replica on PostgreSQL against one server on SQLite (``acknowledged``):
    get worker and send input (rotating over 1,000 workers), wrk ``-t1 -c16``,
@@ -60,6 +61,9 @@ if os.environ.get("BENCH_PG_SYNC") == "off":
     # To tell the cost of the commit's flush from the rest (not a setting to run with).
     BENCH_PG_SETTINGS["synchronous_commit"] = "off"
 PIDS: dict[str, int] = {}
+#: ``BENCH_BEFORE=TREE``: also measure part 1 on a replica of an older checkout, in the same run
+#: (TREE laid out as installed, as ``.ci/check`` builds it for mypy: ``TREE/runtime_registry/server`` ...).
+BEFORE = os.environ.get("BENCH_BEFORE", "")
 
 
 def config(folder: Path, store: str) -> Path:
@@ -183,27 +187,34 @@ def main() -> None:
             server(sqlite_config, folder) as lite,
             server(pg_config, folder, env) as a,
             server(pg_config, folder, env) as b,
+            contextlib.ExitStack() as stack,
         ):
             lite_ids, pg_ids = make_workers(lite), make_workers(a)
             lite_file, pg_file = folder / "lite.txt", folder / "pg.txt"
             lite_file.write_text("\n".join(lite_ids))
             pg_file.write_text("\n".join(pg_ids))
+            sides = [("sqlite", lite, lite_ids[0], lite_file), ("postgres", a, pg_ids[0], pg_file)]
+            if BEFORE:
+                # An older tree's replica, on a database of its own (its schema version may differ).
+                before_env = {DSN_ENV: pg.dsn(pg.create_database("before")), "PYTHONPATH": BEFORE}
+                old = stack.enter_context(server(pg_config, folder, before_env))
+                old_ids = make_workers(old)
+                old_file = folder / "before.txt"
+                old_file.write_text("\n".join(old_ids))
+                sides.append(("postgres before", old, old_ids[0], old_file))
 
             # 1. PostgreSQL against SQLite, one process each.
             for name, ids, files in (("get worker", None, None), ("send input", True, True)):
-                rows: dict[str, list[tuple[float, float, float]]] = {"sqlite": [], "postgres": []}
+                rows: dict[str, list[tuple[float, float, float]]] = {side[0]: [] for side in sides}
                 for _ in range(ROUNDS):
-                    for side, url, worker, ids_file in (
-                        ("sqlite", lite, lite_ids[0], lite_file),
-                        ("postgres", a, pg_ids[0], pg_file),
-                    ):
+                    for side, url, worker, ids_file in sides:
                         target = (
                             (lambda u, w=worker: f"{u}/api/runtimes/{RUNTIME}/workers/{w}")
                             if ids is None
                             else (lambda u: u + "/")
                         )
                         rps, cpu, pg_cpu = measured(
-                            [url], target, ids_file if files else None, pg if side == "postgres" else None
+                            [url], target, ids_file if files else None, pg if side != "sqlite" else None
                         )
                         rows[side].append((rps, cpu[0], pg_cpu))
                 lite_rps, pg_rps = median(r[0] for r in rows["sqlite"]), median(r[0] for r in rows["postgres"])
@@ -212,6 +223,13 @@ def main() -> None:
                     f" | postgres {pg_rps:6.0f}/s cpu {median(r[1] for r in rows['postgres']):5.2f} ms"
                     f" + database {median(r[2] for r in rows['postgres']):5.2f} ms | {pg_rps / lite_rps:4.2f}x"
                 )
+                if BEFORE:
+                    old_rps = median(r[0] for r in rows["postgres before"])
+                    print(
+                        f"{'':<12} postgres before {old_rps:6.0f}/s cpu {median(r[1] for r in rows['postgres before']):5.2f} ms"
+                        f" + database {median(r[2] for r in rows['postgres before']):5.2f} ms | {old_rps / lite_rps:4.2f}x"
+                        f" | after / before {pg_rps / old_rps:4.2f}x"
+                    )
 
             # 2. Two replicas against one, send input.
             one_rows, two_rows = [], []
