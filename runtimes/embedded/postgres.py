@@ -28,8 +28,9 @@ database (decision 0135):
   and 503 meanwhile; nothing acknowledged is lost, since everything
   acknowledged was committed first).
 
-The cache holds every worker and transcript in memory, as the memory store
-does; docs/scaling.md says what that costs.
+The cache holds every worker record and each transcript's length; the
+entries of recently used transcripts are kept up to ``max_store_bytes`` and
+read again from the database when needed (:mod:`.postgres_cache`, decision 0233).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from registry_core.blocks import EventLog, Roster, Transcript, clock_start_id
+from registry_core.blocks import EventLog, Roster, clock_start_id
 from registry_core.errors import InvalidRequest, RuntimeUnavailable
 from registry_core.event_contract import (
     WORKER_CREATED,
@@ -57,6 +58,7 @@ from registry_core.event_contract import (
 )
 from registry_core.models import Diagnostic, Event, Intent, IntentKind
 from runtime_registry.runtimes.embedded.postgres_batch import Batched
+from runtime_registry.runtimes.embedded.postgres_cache import PgTranscript, TranscriptCache
 from runtime_registry.runtimes.embedded.postgres_signals import PgSignals
 from runtime_registry.runtimes.embedded.postgres_store import (
     UNREACHABLE_MESSAGE,
@@ -149,6 +151,8 @@ class PostgresStore(WorkerStore):
         self.settings = setup.settings
         self._setup = setup
         self.roster = Roster(id_prefix=WORKER_ID_PREFIX, first_serial=setup.first_serial or 1)
+        #: Transcript entries of recently used workers, up to ``max_store_bytes`` (decision 0233).
+        self._transcripts = TranscriptCache(self.db.transcript_entries, setup.settings.max_store_bytes)
         self.events = self._event_log(setup.event_start_id or 1)
 
     def _event_log(self, start_id: int) -> _RelayedEventLog:
@@ -192,10 +196,10 @@ class PostgresStore(WorkerStore):
     async def _load(self) -> None:
         """Build the caches from one snapshot of the database."""
         async with self._tail_lock:
-            next_serial, last_id, workers, entries, events = await self.db.load(self.settings.event_retention)
-            transcripts: dict[int, Transcript] = {worker.serial: Transcript() for worker in workers}
-            for serial, role, content, event_id in entries:
-                transcripts[serial].append(role, content, event_id)
+            next_serial, last_id, workers, lengths, events = await self.db.load(self.settings.event_retention)
+            # Lengths only: entries are read when first used (decision 0233).
+            self._transcripts.clear()
+            transcripts = {w.serial: self._transcripts.transcript(w.serial, lengths.get(w.serial, 0)) for w in workers}
             log_ = self._event_log(self.db.first_event_id)
             log_.relay = self._signals
             log_.restore(events, last_id=last_id, worker_ids=(w.worker_id for w in workers))
@@ -209,13 +213,14 @@ class PostgresStore(WorkerStore):
             if old is not log_:
                 old.close()
 
-    def _record(self, row: PgWorker, transcript: Transcript) -> WorkerRecord:
+    def _record(self, row: PgWorker, transcript: PgTranscript) -> WorkerRecord:
         profile = self._setup.profiles.by_name(row.profile)
         record = WorkerRecord(row.worker_id, row.label, row.intent, profile, row.created_at, row.serial, transcript)
         grantable = self._setup.profiles.tools(profile)
         record.tools = tuple(tool for name in row.tools if (tool := grantable.get(name)) is not None)
         record.status = _STATUSES.get(row.status, IDLE)
         record.turn_number = row.turn_number
+        transcript.record = record
         return record
 
     async def close(self) -> None:
@@ -318,7 +323,9 @@ class PostgresStore(WorkerStore):
                     (),
                     None,
                 )
-            worker = self.roster.insert(worker_id, row.serial, self._record(row, Transcript()))
+            worker = self.roster.insert(
+                worker_id, row.serial, self._record(row, self._transcripts.new_transcript(row.serial))
+            )
             worker.status, worker.turn_number = IDLE, 0
         appended = self.events.append(kind, worker_id, event.data, created_at=event.created_at)
         if appended.id != event.id:
@@ -345,6 +352,8 @@ class PostgresStore(WorkerStore):
                 worker.turn = None
                 task.cancel()
         if kind == WORKER_DELETED:
+            if isinstance(worker.transcript, PgTranscript):
+                self._transcripts.forget(worker.transcript)
             self.roster.remove(worker.worker_id)
             self.events.forget_worker(worker.worker_id)
 
@@ -463,7 +472,7 @@ class PostgresStore(WorkerStore):
         )
         worker = self.roster.find(row.worker_id)
         if worker is None:  # deleted by another replica before we replayed it
-            worker = self._record(row, Transcript())
+            worker = self._record(row, self._transcripts.new_transcript(row.serial))
         return worker
 
     async def accept_input(self, worker: WorkerRecord, role: str, content: str) -> Accepted:
@@ -483,6 +492,11 @@ class PostgresStore(WorkerStore):
                 entries_per_turn=self._setup.profiles.entries_per_turn(worker.profile),
             )
         )
+        if isinstance(worker.transcript, PgTranscript):
+            # The turn's engine reads its history synchronously: have it in memory
+            # (a busy worker's transcript stays there until the turn ends).
+            with contextlib.suppress(StoreUnreachable):
+                await self._transcripts.load(worker.transcript)
         return Accepted(accepted.transcript_sequence, accepted.event_id, accepted.worker.turn_number)
 
     async def add_turn_entry(

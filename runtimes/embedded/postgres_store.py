@@ -788,22 +788,22 @@ class PgStore:
 
     # -- what a replica caches ----------------------------------------------------------------
 
-    async def load(self, retention: int) -> tuple[int, int, list[PgWorker], list[Any], list[Event]]:
-        """Everything a replica caches, in one snapshot: the counters, the workers, every
-        transcript entry ``(serial, role, content, event_id)`` and the newest ``retention`` events.
+    async def load(self, retention: int) -> tuple[int, int, list[PgWorker], dict[int, int], list[Event]]:
+        """What a replica caches, in one snapshot: the counters, the workers, each worker's count of
+        numbered transcript entries (by serial) and the newest ``retention`` events.
 
-        :return: ``(next_serial, last_event_id, workers, entries, events)``.
+        :return: ``(next_serial, last_event_id, workers, entry counts, events)``.
         """
 
-        async def work(connection: Any) -> tuple[int, int, list[PgWorker], list[Any], list[Event]]:
+        async def work(connection: Any) -> tuple[int, int, list[PgWorker], dict[int, int], list[Event]]:
             # One snapshot for all of it (the caller's transaction is REPEATABLE READ).
             counters = dict(await connection.fetch("SELECT name, value FROM counters"))
             workers = [
                 _worker(r) for r in await connection.fetch(f"SELECT {_WORKER_COLUMNS} FROM workers ORDER BY serial")
             ]
             # Only numbered ones: the rest come with their events' replay.
-            entries = await connection.fetch(
-                "SELECT serial, role, content, event_id FROM entries WHERE event_id IS NOT NULL ORDER BY serial, sequence"
+            counts = await connection.fetch(
+                "SELECT serial, count(*) FROM entries WHERE event_id IS NOT NULL GROUP BY serial"
             )
             rows = await connection.fetch(
                 "SELECT id, type, worker_id, data::text, created_at FROM events WHERE id IS NOT NULL "
@@ -811,10 +811,20 @@ class PgStore:
                 retention,
             )
             events = [Event(r[0], r[1], r[2], json.loads(r[3]), r[4]) for r in reversed(rows)]
-            return int(counters["serial"]), int(counters["event_id"]), workers, list(entries), events
+            lengths = {int(row[0]): int(row[1]) for row in counts}
+            return int(counters["serial"]), int(counters["event_id"]), workers, lengths, events
 
-        result: tuple[int, int, list[PgWorker], list[Any], list[Event]] = await self._run(work, snapshot=True)
+        result: tuple[int, int, list[PgWorker], dict[int, int], list[Event]] = await self._run(work, snapshot=True)
         return result
+
+    async def transcript_entries(self, serial: int) -> list[TranscriptEntry]:
+        """A worker's numbered transcript entries, oldest first (a replica's cache reads them on demand)."""
+        rows = await self._fetch(
+            "SELECT sequence, role, content, event_id, created_at FROM entries "
+            "WHERE serial = $1 AND event_id IS NOT NULL ORDER BY sequence",
+            serial,
+        )
+        return [TranscriptEntry(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
     async def tail(
         self, *, after: int, limit: int
