@@ -88,11 +88,16 @@ def delta_texts(stream: Stream) -> list[str]:
 
 @contextlib.contextmanager
 def serve_replicas(
-    pg_server: PgServer, folder: Path, count: int, extra: str = "", environ: dict[str, str] | None = None
+    pg_server: PgServer,
+    folder: Path,
+    count: int,
+    extra: str = "",
+    environ: dict[str, str] | None = None,
+    lease_seconds: float = LEASE_SECONDS,
 ) -> Iterator[tuple[list[ServerProcess], str]]:
     """``count`` replicas on a database of their own; also the DSN, for more replicas later."""
     dsn = pg_server.dsn(pg_server.create_database("streams"))
-    config = replica_config(folder)
+    config = replica_config(folder, lease_seconds)
     if extra:
         config.write_text(config.read_text().replace('kind = "embedded"\n', 'kind = "embedded"\n' + extra, 1))
     with contextlib.ExitStack() as stack:
@@ -127,7 +132,9 @@ async def test_a_client_on_replica_b_sees_the_live_deltas_of_a_turn_on_replica_a
     words = " ".join(f"w{n}" for n in range(WORDS))
     with openai_server() as model:
         extra = profile.replace("{api_base}", model.base_url)
-        with serve_replicas(pg_server, tmp_path, 2, extra, {KEY_ENV: "k"}) as ((a, b), _):
+        # A long lease: what is tested is the relay, not leases (a loaded machine can
+        # stall a replica long enough for a 2-second lease to lapse mid-turn).
+        with serve_replicas(pg_server, tmp_path, 2, extra, {KEY_ENV: "k"}, lease_seconds=30) as ((a, b), _):
             async with (
                 httpx.AsyncClient(base_url=a.base_url, timeout=30) as on_a,
                 httpx.AsyncClient(base_url=b.base_url, timeout=30) as on_b,
