@@ -54,6 +54,8 @@ from registry_core.event_contract import (
     WORKER_TURN_STARTED,
 )
 from registry_core.models import Diagnostic, Event, Intent, IntentKind
+from runtime_registry.runtimes.embedded.culling import CullPolicy, CullResult
+from runtime_registry.runtimes.embedded.postgres_culling import cull
 from runtime_registry.runtimes.embedded.postgres_signals import PgSignals
 from runtime_registry.runtimes.embedded.postgres_store import (
     UNREACHABLE_MESSAGE,
@@ -84,6 +86,17 @@ _TAIL_BATCH = 1000
 #: Ends of a turn that come from outside the turn itself: the owner cancels its task.
 _ENDED_FROM_OUTSIDE = frozenset({WORKER_TURN_CANCELLED, WORKER_TURN_INTERRUPTED, WORKER_STOPPED, WORKER_DELETED})
 _STATUSES = {status: status for status in (IDLE, BUSY, STOPPED)}
+#: Events that change a worker's status: the cache's ``status_since`` follows them (culling reads the database's).
+_STATUS_CHANGES = frozenset(
+    {
+        WORKER_TURN_STARTED,
+        WORKER_TURN_COMPLETED,
+        WORKER_TURN_FAILED,
+        WORKER_TURN_CANCELLED,
+        WORKER_TURN_INTERRUPTED,
+        WORKER_STOPPED,
+    }
+)
 
 
 class _RelayedEventLog(EventLog):
@@ -305,6 +318,8 @@ class PostgresStore(WorkerStore):
                 worker.status = IDLE
         elif kind == WORKER_STOPPED:
             worker.status = STOPPED
+        if kind in _STATUS_CHANGES:
+            worker.status_since = event.created_at.timestamp()
         if kind in _ENDED_FROM_OUTSIDE:
             # A turn this replica runs was ended elsewhere (or by this replica's
             # own cancel, stop or delete): its task stops now; the database
@@ -460,6 +475,11 @@ class PostgresStore(WorkerStore):
     async def delete_worker(self, worker: WorkerRecord) -> None:
         """Stop and remove the worker; its slot is free at once on every replica."""
         await self._decide(self.db.delete(worker.worker_id))
+
+    async def cull(self, policy: CullPolicy) -> CullResult:
+        """Stop and delete what is due in one transaction of conditional updates; exactly one replica acts on each."""
+        result: CullResult = await self._decide(cull(self.db, policy))
+        return result
 
     async def abandon_turn(self, worker: WorkerRecord) -> None:
         """Nothing is written: this replica leaves, and another ends the turn as ``replica_lost``."""

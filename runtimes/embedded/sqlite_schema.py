@@ -12,6 +12,10 @@ Versions (the ``schema_version`` table; ``PRAGMA user_version`` mirrors it):
 2. ``workers.entries``: each worker's transcript length, so a restart reads
    one row per worker instead of counting every entry (O(workers), not
    O(entries)).
+3. ``workers.tools``: the tools granted at create.
+4. ``workers.status_since_us``: when the worker entered its status, so
+   culling's deadlines survive restarts (decision 0220). Rows of older files
+   get the migration's time: their deadlines start then, never earlier.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import contextlib
 import os
 import sqlite3
 import stat
+import time
 from pathlib import Path
 
 from runtime_registry.runtimes.embedded.sqlite_errors import start_failure
@@ -40,7 +45,7 @@ __all__ = [
 #: ``PRAGMA application_id`` of every store file: "RREG". Tells our files from foreign SQLite files.
 APPLICATION_ID = 0x52524547
 #: The schema version this code writes.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _HEADER_MAGIC = b"SQLite format 3\x00"
 
@@ -50,7 +55,8 @@ _SCHEMA = (
     "CREATE TABLE workers ("
     " serial INTEGER PRIMARY KEY, worker_id TEXT NOT NULL UNIQUE, label TEXT, intent TEXT NOT NULL,"
     " profile TEXT NOT NULL, created_us INTEGER NOT NULL, status TEXT NOT NULL,"
-    " turn_number INTEGER NOT NULL, entries INTEGER NOT NULL DEFAULT 0, tools TEXT NOT NULL DEFAULT '[]')",
+    " turn_number INTEGER NOT NULL, entries INTEGER NOT NULL DEFAULT 0, tools TEXT NOT NULL DEFAULT '[]',"
+    " status_since_us INTEGER)",
     "CREATE TABLE entries ("
     " serial INTEGER NOT NULL, sequence INTEGER NOT NULL, role TEXT NOT NULL, content TEXT NOT NULL,"
     " event_id INTEGER NOT NULL, created_us INTEGER NOT NULL, PRIMARY KEY (serial, sequence)) WITHOUT ROWID",
@@ -148,8 +154,15 @@ def _migrate_2_to_3(connection: sqlite3.Connection) -> None:
     connection.execute("ALTER TABLE workers ADD COLUMN tools TEXT NOT NULL DEFAULT '[]'")
 
 
+def _migrate_3_to_4(connection: sqlite3.Connection) -> None:
+    # Culling's clock (decision 0220): an older file's workers are idle (or
+    # stopped) from now on, never from a guess further back.
+    connection.execute("ALTER TABLE workers ADD COLUMN status_since_us INTEGER")
+    connection.execute("UPDATE workers SET status_since_us = ?", (time.time_ns() // 1000,))
+
+
 #: ``from version -> step to the next``.
-_MIGRATIONS = {1: _migrate_1_to_2, 2: _migrate_2_to_3}
+_MIGRATIONS = {1: _migrate_1_to_2, 2: _migrate_2_to_3, 3: _migrate_3_to_4}
 
 
 def migrate(connection: sqlite3.Connection, version: int) -> None:

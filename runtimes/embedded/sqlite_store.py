@@ -400,10 +400,13 @@ class SQLiteStore(LocalStore):
                 turn,
                 entries,
                 _tool_names_of(tools),
+                None if since is None else _from_us(since),
             )
-            for serial, worker_id, label, intent, profile, created, status, turn, entries, tools in connection.execute(
-                "SELECT serial, worker_id, label, intent, profile, created_us, status, turn_number, entries, tools"
-                " FROM workers ORDER BY serial"
+            for serial, worker_id, label, intent, profile, created, status, turn, entries, tools, since in (
+                connection.execute(
+                    "SELECT serial, worker_id, label, intent, profile, created_us, status, turn_number, entries, tools,"
+                    " status_since_us FROM workers ORDER BY serial"
+                )
             )
         )
         rows = self._newest_events(connection)
@@ -485,6 +488,7 @@ class SQLiteStore(LocalStore):
                 worker.turn_number,
                 len(worker.transcript),
                 json.dumps([tool.name for tool in worker.tools]),
+                int(worker.status_since * 1_000_000),
             )
         )
         batch.next_serial = worker.serial + 1
@@ -522,7 +526,15 @@ class SQLiteStore(LocalStore):
         for worker_id in self._dirty:
             worker = roster.find(worker_id)
             if worker is not None:
-                batch.worker_states.append((worker.status, worker.turn_number, len(worker.transcript), worker.serial))
+                batch.worker_states.append(
+                    (
+                        worker.status,
+                        worker.turn_number,
+                        len(worker.transcript),
+                        int(worker.status_since * 1_000_000),
+                        worker.serial,
+                    )
+                )
                 if worker.shown is not None:  # readers see the committed state (acknowledged mode)
                     batch.shown.append((worker, (worker.status, worker.turn_number, len(worker.transcript))))
         self._dirty.clear()

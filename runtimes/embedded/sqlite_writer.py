@@ -387,7 +387,7 @@ class GroupWriter:
                 if batch.workers_added:
                     connection.executemany(
                         "INSERT INTO workers (serial, worker_id, label, intent, profile, created_us, status,"
-                        " turn_number, entries, tools) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        " turn_number, entries, tools, status_since_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         batch.workers_added,
                     )
                 if batch.entries:
@@ -403,7 +403,8 @@ class GroupWriter:
                     )
                 if batch.worker_states:
                     connection.executemany(
-                        "UPDATE workers SET status = ?, turn_number = ?, entries = ? WHERE serial = ?",
+                        "UPDATE workers SET status = ?, turn_number = ?, entries = ?, status_since_us = ?"
+                        " WHERE serial = ?",
                         batch.worker_states,
                     )
                 for serial in batch.workers_removed:
