@@ -84,7 +84,11 @@ async def test_an_idle_worker_is_stopped_then_deleted_and_every_replica_sees_it(
     assert (await a.cull()).deleted == (worker_id,)
     await b.refresh()
     assert [w.worker_id for w in b.list_workers(limit=10)[0]] == [fresh]
-    assert reasons(b, worker_id) == [("worker.created", None), ("worker.stopped", "idle"), ("worker.deleted", "expired")]
+    assert reasons(b, worker_id) == [
+        ("worker.created", None),
+        ("worker.stopped", "idle"),
+        ("worker.deleted", "expired"),
+    ]
     # The slot count in the database followed: max_workers counts one worker now.
     with psycopg.connect(pg_dsn) as connection:
         counted = connection.execute(f"SELECT value FROM \"{schema_name(RUNTIME)}\".counters WHERE name = 'workers'")
@@ -159,7 +163,7 @@ async def test_the_sweep_reads_the_partial_index(replica: Callable[..., Any], pg
         connection.execute(f'ANALYZE "{schema}".workers')
         connection.execute("SET enable_seqscan = off")  # a tiny table: make the planner show what it can use
         plan = connection.execute(
-            f'EXPLAIN SELECT serial FROM "{schema}".workers WHERE status = \'idle\' AND status_since <= now() '
+            f"EXPLAIN SELECT serial FROM \"{schema}\".workers WHERE status = 'idle' AND status_since <= now() "
             "ORDER BY status_since LIMIT 500"
         ).fetchall()
     assert any("workers_idle_since" in line[0] for line in plan), plan
