@@ -419,6 +419,10 @@ class MemoryStore(LocalStore):
         """``max_store_bytes``: the budget bounds what a memory store holds (decision 0081)."""
         return {"max_store_bytes": self.budget.max_bytes}
 
+    def byte_usage(self) -> tuple[int, int] | None:
+        """The budget's bytes charged and reserved now, and its bound."""
+        return self.budget.used, self.budget.max_bytes
+
     def _admit_worker(self, draft: WorkerDraft) -> None:
         self.budget.require(_worker_bytes(draft), what="the worker")
 

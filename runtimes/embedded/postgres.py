@@ -36,6 +36,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -68,6 +69,7 @@ from runtime_registry.runtimes.embedded.postgres_store import (
 from runtime_registry.runtimes.embedded.store import (
     COMPLETED,
     Accepted,
+    CommitStats,
     StoreSetup,
     StoreUnusable,
     WorkerDraft,
@@ -142,6 +144,10 @@ class PostgresStore(WorkerStore):
         self._signals: PgSignals | None = None
         self._closed = False
         self._tick = asyncio.Event()
+        # /metrics: decision transactions run by this replica, their time, and those in flight.
+        self._commits = 0
+        self._commit_seconds = 0.0
+        self._in_flight = 0
 
     # -- life --------------------------------------------------------------------------
 
@@ -371,11 +377,17 @@ class PostgresStore(WorkerStore):
     async def _decide(self, decision: Any) -> Any:
         """Run a decision in the database, then replay it (and whatever came before) into the cache."""
         self.check_writable()
+        self._in_flight += 1
+        started = time.perf_counter()
         try:
             result = await decision
         except StoreUnreachable:
             self._unreachable = True
             raise
+        finally:
+            self._in_flight -= 1
+        self._commits += 1
+        self._commit_seconds += time.perf_counter() - started
         try:
             await self._catch_up()
         except StoreUnreachable:
@@ -486,6 +498,11 @@ class PostgresStore(WorkerStore):
 
     async def settle(self) -> None:
         """Every decision was committed before it returned."""
+
+    def commit_stats(self) -> CommitStats | None:
+        """Decisions this replica committed (those refused, e.g. ``worker_busy``, are not counted), their
+        time in all (round trips included), and the decisions in flight now."""
+        return CommitStats(self._commits, self._commit_seconds, self._in_flight)
 
     def check_writable(self) -> None:
         """``store_unreachable`` (503) while the database cannot be reached."""

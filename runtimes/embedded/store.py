@@ -239,6 +239,13 @@ class WorkerStore(abc.ABC):
         """Commits so far, their seconds in all, and the batches waiting (``/metrics``); ``None``: no commits to count."""
         return None
 
+    def byte_usage(self) -> tuple[int, int] | None:
+        """``(bytes held, max_store_bytes)`` for ``/metrics`` where the store bounds its bytes; ``None`` elsewhere.
+
+        Answered from memory, at once (a scrape calls it on the event loop).
+        """
+        return None
+
     # -- decisions (may suspend; memory and SQLite never do) -----------------------
 
     @abc.abstractmethod
