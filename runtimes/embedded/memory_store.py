@@ -60,7 +60,7 @@ from runtime_registry.runtimes.embedded.store_budget import WORKER_RECORD_BYTES,
 from runtime_registry.runtimes.embedded.transcript import ASSISTANT, ENTRY_ENVELOPE_BYTES, TranscriptStorage
 from runtime_registry.runtimes.embedded.workers import BUSY, IDLE, STOPPED, WorkerRecord
 
-__all__ = ["WORKER_ID_PREFIX", "LocalStore", "MemoryStore"]
+__all__ = ["WORKER_ID_PREFIX", "LocalStore", "MemoryStore", "worker_bytes"]
 
 #: Worker ids are this prefix, the worker's creation serial in 13 hex digits and
 #: 8 random hex digits: opaque, never derived from a label, and never reused,
@@ -424,10 +424,10 @@ class MemoryStore(LocalStore):
         return self.budget.used, self.budget.max_bytes
 
     def _admit_worker(self, draft: WorkerDraft) -> None:
-        self.budget.require(_worker_bytes(draft), what="the worker")
+        self.budget.require(worker_bytes(draft), what="the worker")
 
     def _worker_written(self, worker: WorkerRecord) -> None:
-        self.budget.charge(worker.worker_id, _worker_bytes(worker))
+        self.budget.charge(worker.worker_id, worker_bytes(worker))
 
     def _admit_input(self, worker: WorkerRecord, content: str) -> None:
         entry_bytes = ENTRY_ENVELOPE_BYTES + text_size(content)
@@ -464,6 +464,6 @@ def _intent_bytes(worker: WorkerRecord | WorkerDraft) -> int:
     return 64 + sum(json_size(text) for text in (intent.purpose, intent.objective, intent.role))
 
 
-def _worker_bytes(worker: WorkerRecord | WorkerDraft) -> int:
+def worker_bytes(worker: WorkerRecord | WorkerDraft) -> int:
     """What a worker's own texts charge against the store budget."""
     return WORKER_RECORD_BYTES + json_size(worker.label) + _intent_bytes(worker)

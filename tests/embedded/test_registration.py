@@ -236,7 +236,8 @@ async def _profiles_of(registry, runtime_id: str) -> tuple[str, ...]:
     ("backend", "shown"),
     [
         ("memory", {"max_page_bytes": 65536, "max_store_bytes": 1048576}),
-        ("sqlite", {"max_page_bytes": 65536}),  # the byte budget bounds a memory store only
+        # A SQLite store's file is bounded too, measured on the file (decision 0222).
+        ("sqlite", {"max_page_bytes": 65536, "max_store_bytes": 1048576}),
     ],
 )
 async def test_the_summary_shows_the_byte_bounds_as_kind_specific_limits(backend, shown):
