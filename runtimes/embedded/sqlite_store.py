@@ -295,12 +295,15 @@ class SQLiteStore(LocalStore):
     def _admit_input(self, worker: WorkerRecord, content: str) -> None:
         cost = self._input_file_bytes(content)
         self.budget.require(
-            cost * 2 if worker.profile.replies else cost, worker_id=worker.worker_id, what="the input and its reply"
+            cost * 2 if self._setup.profiles.replies(worker.profile) else cost,
+            worker_id=worker.worker_id,
+            what="the input and its reply",
         )
 
     def _input_written(self, worker: WorkerRecord, content: str) -> None:
         # The reply is held: an accepted input never finds the store full when it replies.
-        self.budget.reserve(worker.worker_id, self._input_file_bytes(content) if worker.profile.replies else 0)
+        replies = self._setup.profiles.replies(worker.profile)
+        self.budget.reserve(worker.worker_id, self._input_file_bytes(content) if replies else 0)
 
     def _turn_ended(self, worker: WorkerRecord) -> None:
         self.budget.settle(worker.worker_id)

@@ -65,8 +65,8 @@ class Batch:
     __slots__ = (
         "bytes",
         "entries",
-        "file_bytes",
         "events",
+        "file_bytes",
         "last_event_id",
         "next_serial",
         "sealed_at",
