@@ -13,7 +13,9 @@ Versions (the ``schema_version`` table; ``PRAGMA user_version`` mirrors it):
    one row per worker instead of counting every entry (O(workers), not
    O(entries)).
 3. ``workers.tools``: the tools granted at create.
-4. ``workers.status_since_us``: when the worker entered its status, so
+4. ``events_by_worker``: an index of each worker's event ids, so one
+   worker's events older than the in-memory window are read O(page).
+5. ``workers.status_since_us``: when the worker entered its status, so
    culling's deadlines survive restarts (decision 0220). Rows of older files
    get the migration's time: their deadlines start then, never earlier.
 """
@@ -45,9 +47,11 @@ __all__ = [
 #: ``PRAGMA application_id`` of every store file: "RREG". Tells our files from foreign SQLite files.
 APPLICATION_ID = 0x52524547
 #: The schema version this code writes.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _HEADER_MAGIC = b"SQLite format 3\x00"
+
+_EVENTS_BY_WORKER = "CREATE INDEX events_by_worker ON events (worker_id, id) WHERE worker_id IS NOT NULL"
 
 _SCHEMA = (
     "CREATE TABLE schema_version (version INTEGER NOT NULL)",
@@ -62,6 +66,7 @@ _SCHEMA = (
     " event_id INTEGER NOT NULL, created_us INTEGER NOT NULL, PRIMARY KEY (serial, sequence)) WITHOUT ROWID",
     "CREATE TABLE events ("
     " id INTEGER PRIMARY KEY, type TEXT NOT NULL, worker_id TEXT, data TEXT NOT NULL, created_us INTEGER NOT NULL)",
+    _EVENTS_BY_WORKER,
 )
 
 
@@ -155,6 +160,11 @@ def _migrate_2_to_3(connection: sqlite3.Connection) -> None:
 
 
 def _migrate_3_to_4(connection: sqlite3.Connection) -> None:
+    # One worker's events beyond the in-memory window are read from the file (issue 23).
+    connection.execute(_EVENTS_BY_WORKER)
+
+
+def _migrate_4_to_5(connection: sqlite3.Connection) -> None:
     # Culling's clock (decision 0220): an older file's workers are idle (or
     # stopped) from now on, never from a guess further back.
     connection.execute("ALTER TABLE workers ADD COLUMN status_since_us INTEGER")
@@ -162,7 +172,7 @@ def _migrate_3_to_4(connection: sqlite3.Connection) -> None:
 
 
 #: ``from version -> step to the next``.
-_MIGRATIONS = {1: _migrate_1_to_2, 2: _migrate_2_to_3, 3: _migrate_3_to_4}
+_MIGRATIONS = {1: _migrate_1_to_2, 2: _migrate_2_to_3, 3: _migrate_3_to_4, 4: _migrate_4_to_5}
 
 
 def migrate(connection: sqlite3.Connection, version: int) -> None:
