@@ -117,8 +117,10 @@ from registry_core.models import (
     TranscriptPage,
     Worker,
     WorkerActionResult,
+    WorkerFilter,
     WorkerOverview,
     WorkerPage,
+    WorkerTotals,
 )
 from registry_core.provider import RuntimeProvider, capabilities_of
 from registry_core.tools import ToolCall, ToolError, ToolOutcome, WorkerTool
@@ -215,6 +217,8 @@ __all__ = [
     "WorkerDeletedData",
     "WorkerOverview",
     "WorkerPage",
+    "WorkerFilter",
+    "WorkerTotals",
     "WorkerStopped",
     "WorkerStoppedData",
     "capabilities_of",
