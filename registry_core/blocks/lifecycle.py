@@ -64,6 +64,7 @@ from registry_core.models import (
     TranscriptPage,
     Worker,
     WorkerActionResult,
+    WorkerFilter,
     WorkerPage,
 )
 
@@ -197,6 +198,23 @@ class WorkerLifecycle:
     async def list_workers(self, *, limit: int, cursor: str | None) -> WorkerPage:
         """``RuntimeProvider.list_workers``: creation order, cursors that survive deletes."""
         found, next_cursor = self.roster.page(cursor=cursor, limit=limit)
+        return WorkerPage(self.runtime_id, tuple(self._model(*item) for item in found), next_cursor)
+
+    async def filter_workers(self, worker_filter: WorkerFilter, *, limit: int, cursor: str | None) -> WorkerPage:
+        """``RuntimeProvider.filter_workers``: the matching workers, read from the roster; the same cursors.
+
+        .. versionadded:: 0.4
+        """
+
+        def matches(item: tuple[str, _Worker]) -> bool:
+            worker = item[1]
+            return (
+                (not worker_filter.status or worker.status in worker_filter.status)
+                and (not worker_filter.profile or worker.profile in worker_filter.profile)
+                and (not worker_filter.label or worker.label in worker_filter.label)
+            )
+
+        found, next_cursor = self.roster.page(cursor=cursor, limit=limit, where=matches)
         return WorkerPage(self.runtime_id, tuple(self._model(*item) for item in found), next_cursor)
 
     async def read_transcript(self, worker_id: str, *, start: int, limit: int) -> TranscriptPage:
