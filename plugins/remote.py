@@ -112,7 +112,6 @@ class RemoteProvider(RuntimeProvider):
             worker.created_at,
             worker.transcript_length,
             worker.diagnostics,
-            worker.totals,
         )
 
     async def list_workers(self, *, limit: int, cursor: str | None) -> WorkerPage:
