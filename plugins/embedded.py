@@ -227,7 +227,7 @@ class EmbeddedProvider(RuntimeProvider):
         problems = []
         for name in self.runtime.profiles.names():
             profile = self.runtime.profiles.by_name(name)
-            problem = profile_problem(profile.settings) if profile.engine is LLM else None
+            problem = profile_problem(profile) if self.runtime.profiles.engine(profile) is LLM else None
             if problem is not None:
                 problems.append(Diagnostic.error("engine_profile_invalid", f"profile {name!r}: {problem}"))
         return tuple(problems)
@@ -290,7 +290,7 @@ class EmbeddedProvider(RuntimeProvider):
         return self._model(self.runtime.get_worker(worker_id))
 
     async def create_worker(self, request: CreateWorkerRequest) -> Worker:
-        """A new idle worker, with a ``profile_fallback`` diagnostic if the profile was unknown."""
+        """A new idle worker; ``UnknownProfile`` (422) for a profile the runtime does not have."""
         await self.runtime.refresh()
         created = await self.runtime.create_worker(
             intent=request.intent, profile=request.profile, label=request.label, capabilities=request.capabilities

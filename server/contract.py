@@ -464,7 +464,8 @@ OPERATIONS: tuple[Operation, ...] = (
         tag="workers",
         success=Success(
             201,
-            "the worker, with a profile_fallback diagnostic if the profile was unknown",
+            "the worker (a kind that falls back from an unknown profile adds a profile_fallback diagnostic; "
+            "the embedded kind answers 422 unknown_profile)",
             Worker,
             headers={"Location": "the new worker's URL"},
         ),

@@ -44,7 +44,7 @@ are the runtime's.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -54,7 +54,8 @@ from registry_core.blocks import EventLog, Roster
 from registry_core.models import Diagnostic, Event, Intent
 
 if TYPE_CHECKING:
-    from runtime_registry.runtimes.embedded.profiles import Profile
+    from registry_core.engines import EngineProfile
+    from runtime_registry.runtimes.embedded.profiles import ProfileBook
     from runtime_registry.runtimes.embedded.settings import EmbeddedSettings
     from runtime_registry.runtimes.embedded.workers import WorkerRecord
 
@@ -144,14 +145,15 @@ class StoreSetup:
         (``None``: the clock in microseconds, decision 0055).
     :param first_serial: the first worker serial of a store that holds none
         (``None``: the clock in microseconds, decision 0065).
-    :param profile: the profile a stored worker's profile name resolves to now
-        (a removed profile falls back to the default).
+    :param profiles: the runtime's profiles: what a stored worker's profile
+        name resolves to now (``by_name``: a removed profile falls back to the
+        default), the tools it may grant, how many entries its turns add.
     """
 
     settings: EmbeddedSettings
     event_start_id: int | None
     first_serial: int | None
-    profile: Callable[[str], Profile]
+    profiles: ProfileBook
 
 
 @attrs.frozen
@@ -160,7 +162,7 @@ class WorkerDraft:
 
     label: str | None
     intent: Intent
-    profile: Profile
+    profile: EngineProfile
     created_at: datetime
     tools: tuple[Any, ...]
     #: The ``worker.created`` event's data.

@@ -1060,5 +1060,5 @@ class FallsBackSilently(ReferenceProvider):
 
 def test_a_profile_fallback_without_its_diagnostic_is_caught():
     assert "must carry a profile_fallback diagnostic; it carries []" in violation(
-        FallsBackSilently, "test_an_unknown_profile_falls_back_with_a_diagnostic"
+        FallsBackSilently, "test_an_unknown_profile_is_refused_or_falls_back_with_a_diagnostic"
     )

@@ -27,6 +27,7 @@ from registry_core import (
     CreateWorkerRequest,
     EventPage,
     InputAccepted,
+    InvalidRequest,
     RuntimeProvider,
     UnknownWorker,
     WorkerActionResult,
@@ -446,6 +447,23 @@ class FallsBackSilently(LifecycleKind):
         return attrs.evolve(await super().create_worker(request), diagnostics=())
 
 
+class RefusesWithTheWrongCode(LifecycleKind):
+    """Refuses an unknown profile with invalid_request instead of unknown_profile."""
+
+    async def create_worker(self, request):
+        if request.profile not in (None, *self.workers.profiles):
+            raise InvalidRequest("no such profile", details=({"path": "profile", "message": "unknown"},))
+        return await super().create_worker(request)
+
+
+class RefusesUnknownProfiles(LifecycleKind):
+    """Not a mutant: refuses an unknown profile with unknown_profile, as the embedded kind does (passes the check)."""
+
+    def __init__(self, runtime_id):
+        super().__init__(runtime_id)
+        self.workers.unknown_profile = "refuse"
+
+
 class EventDataIsNotJson(LifecycleKind):
     """Puts an object that is not JSON in worker.created data."""
 
@@ -557,7 +575,16 @@ MUTANTS = [
         "worker.deleted",
     ),
     Mutant(DeleteKeepsItsSlot, "test_a_delete_frees_a_max_workers_slot", "a deleted worker frees its slot"),
-    Mutant(FallsBackSilently, "test_an_unknown_profile_falls_back_with_a_diagnostic", "profile_fallback diagnostic"),
+    Mutant(
+        FallsBackSilently,
+        "test_an_unknown_profile_is_refused_or_falls_back_with_a_diagnostic",
+        "profile_fallback diagnostic",
+    ),
+    Mutant(
+        RefusesWithTheWrongCode,
+        "test_an_unknown_profile_is_refused_or_falls_back_with_a_diagnostic",
+        "raise UnknownProfile",
+    ),
     Mutant(LabelsWithSockets, "test_nothing_returned_looks_like_a_path", "must not contain paths"),
 ]
 
@@ -582,6 +609,13 @@ def test_the_suite_kills_the_mutant(mutant):
     except BaseException as exc:  # a skip or an unrelated error is a mutant that survived
         pytest.fail(f"{mutant.check} ended with {type(exc).__name__} ({exc}) instead of a ContractViolation")
     pytest.fail(f"{mutant.check} passed {mutant.kind.__name__}: the suite does not check what it claims")
+
+
+def test_a_kind_that_refuses_unknown_profiles_passes_the_profile_check():
+    suite = LifecycleKindConformance()
+    suite.kind_type = RefusesUnknownProfiles  # type: ignore[assignment]
+    SHARED.clear()
+    suite.test_an_unknown_profile_is_refused_or_falls_back_with_a_diagnostic()
 
 
 def rules_page() -> str:

@@ -438,6 +438,17 @@ def test_the_profiles_route_shows_a_profile_with_secret_settings_and_none_of_the
     ]
 
 
+def test_an_unknown_profile_answer_names_the_closest_profile_and_none_of_its_settings(deployment):
+    base_url, forbidden = deployment
+    with httpx.Client(base_url=base_url, headers=AUTH, timeout=10) as api:
+        for selector in ("secretiv", "secretive-model", "x" * 120):
+            response = exercise(api, forbidden, "POST", f"/api/runtimes/{EMBEDDED}/workers", json={"profile": selector})
+            error = response.json()["error"]
+            assert (response.status_code, error["code"]) == (422, "unknown_profile"), selector
+            if selector.startswith("secret"):
+                assert "did you mean 'secretive'" in error["message"], error
+
+
 def test_the_scan_covers_a_provider_that_raises_and_one_that_could_not_be_built(deployment):
     """Guard the fixture: the leaky provider is running (and raising), the other one failed to build."""
     base_url, _ = deployment

@@ -143,3 +143,12 @@ async def test_a_list_cursor_the_remote_did_not_issue_is_400_here_too(pair):
         answer = await raw.get("/api/runtimes/gpu/workers", params={"cursor": "not-a-cursor-it-issued"})
     assert (answer.status_code, answer.json()["error"]["code"]) == (400, "malformed_request")
     assert answer.json()["error"]["details"][0]["path"] == "cursor"
+
+
+async def test_an_unknown_profile_is_422_unknown_profile_here_too(pair):
+    async with httpx.AsyncClient(base_url=pair.front.base_url) as raw:
+        answer = await raw.post("/api/runtimes/gpu/workers", json={"profile": "slow-ecko"})
+    error = answer.json()["error"]
+    assert (answer.status_code, error["code"], error["runtime_id"]) == (422, "unknown_profile", "gpu")
+    assert "did you mean 'slow-echo'" in error["message"]
+    assert error["details"][0]["path"] == "profile"
