@@ -275,11 +275,8 @@ class EmbeddedProvider(RuntimeProvider):
 
         def matches(worker: WorkerRecord) -> bool:
             shown = worker.shown  # the status readers see, as _model shows it
-            return (
-                (not worker_filter.status or (worker.status if shown is None else shown[0]) in worker_filter.status)
-                and (not worker_filter.profile or worker.profile.name in worker_filter.profile)
-                and (not worker_filter.label or worker.label in worker_filter.label)
-            )
+            status = worker.status if shown is None else shown[0]
+            return worker_filter.admits(status, worker.profile.name, worker.label)
 
         workers, next_cursor = self.runtime.list_workers(limit=limit, cursor=cursor, where=matches)
         return WorkerPage(self.runtime_id, tuple(map(self._model, workers)), next_cursor)

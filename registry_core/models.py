@@ -297,10 +297,14 @@ class WorkerFilter:
 
     def matches(self, worker: Worker) -> bool:
         """Whether ``worker`` is one this filter lists."""
+        return self.admits(worker.status, worker.profile, worker.label)
+
+    def admits(self, status: str, profile: str | None, label: str | None) -> bool:
+        """Whether a worker with these values is one this filter lists (for a kind's own records)."""
         return (
-            (not self.status or worker.status in self.status)
-            and (not self.profile or worker.profile in self.profile)
-            and (not self.label or worker.label in self.label)
+            (not self.status or status in self.status)
+            and (not self.profile or profile in self.profile)
+            and (not self.label or label in self.label)
         )
 
 

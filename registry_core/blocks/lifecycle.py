@@ -217,12 +217,7 @@ class WorkerLifecycle:
         """
 
         def matches(item: tuple[str, _Worker]) -> bool:
-            worker = item[1]
-            return (
-                (not worker_filter.status or worker.status in worker_filter.status)
-                and (not worker_filter.profile or worker.profile in worker_filter.profile)
-                and (not worker_filter.label or worker.label in worker_filter.label)
-            )
+            return worker_filter.admits(item[1].status, item[1].profile, item[1].label)
 
         found, next_cursor = self.roster.page(cursor=cursor, limit=limit, where=matches)
         return WorkerPage(self.runtime_id, tuple(self._model(*item) for item in found), next_cursor)
