@@ -333,7 +333,7 @@ class EmbeddedProvider(RuntimeProvider):
     async def read_events(self, *, cursor: int | None, limit: int, worker_id: str | None = None) -> EventPage:
         """Events after ``cursor``; ``CursorExpired`` outside the retained range."""
         await self.runtime.refresh()
-        found = self.runtime.read_events(cursor=cursor, limit=limit, worker_id=worker_id)
+        found = await self.runtime.page_events(cursor=cursor, limit=limit, worker_id=worker_id)
         return EventPage(self.runtime_id, tuple(found.events), found.next_cursor, found.has_more)
 
     async def wait_for_events(self, *, cursor: int, timeout: float) -> bool:

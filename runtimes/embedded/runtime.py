@@ -426,14 +426,28 @@ class EmbeddedRuntime:
     # -- events ------------------------------------------------------------------
 
     def read_events(self, *, cursor: int | None, limit: int, worker_id: str | None = None) -> EventSlice:
-        """Committed events after ``cursor``; one worker's only with ``worker_id`` (see :meth:`EventLog.read`)."""
+        """Committed events after ``cursor`` held in memory; one worker's only with ``worker_id`` (see :meth:`EventLog.read`).
+
+        A durable store keeps only its newest ``events_in_memory`` events
+        here: :meth:`page_events` reads the older retained ones too.
+        """
+        self._check_event_read(worker_id)
+        return self._events.read(
+            cursor=cursor, limit=limit, worker_id=worker_id, max_bytes=self.settings.max_page_bytes
+        )
+
+    async def page_events(self, *, cursor: int | None, limit: int, worker_id: str | None = None) -> EventSlice:
+        """:meth:`read_events` over every retained event: older than the in-memory window, from the store."""
+        self._check_event_read(worker_id)
+        return await self.store.read_events(
+            cursor=cursor, limit=limit, worker_id=worker_id, max_bytes=self.settings.max_page_bytes
+        )
+
+    def _check_event_read(self, worker_id: str | None) -> None:
         if worker_id is not None:
             self.get_worker(worker_id)
         elif self._unavailable is not None:
             raise RuntimeUnavailable(self._unavailable)
-        return self._events.read(
-            cursor=cursor, limit=limit, worker_id=worker_id, max_bytes=self.settings.max_page_bytes
-        )
 
     async def wait_for_events(self, *, cursor: int, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds for a committed event after ``cursor``; ``False`` at once after close."""
