@@ -42,10 +42,12 @@ from registry_core import (
     UnsupportedOperation,
     Worker,
     WorkerActionResult,
+    WorkerFilter,
     WorkerPage,
     WorkerTool,
     hookimpl,
 )
+from registry_core.store_hooks import StoreStats
 from runtime_registry.engines.clock import CLOCK
 from runtime_registry.engines.llm_engine import LLM, profile_problem
 from runtime_registry.runtimes.embedded import IDLE, STOPPED, EmbeddedRuntime, EmbeddedSettings, WorkerRecord
@@ -165,13 +167,25 @@ class EmbeddedProvider(RuntimeProvider):
         """Cancel in-flight turns, wake every event waiter, and commit what the store has queued."""
         await self.runtime.close()
 
-    def store_stats(self) -> tuple[int, float, int] | None:
-        """``(commits, commit seconds in all, batches queued)`` of a store that commits (SQLite); else ``None``.
+    def store_stats(self) -> StoreStats | None:
+        """The store's figures for ``/metrics`` (:class:`registry_core.store_hooks.StoreStatsProvider`).
 
-        Read by ``/metrics`` when scraped (optional, duck-typed like :meth:`backup_store`).
+        SQLite: the writer's commits and queue, the file's bytes against
+        ``max_store_bytes``; PostgreSQL: this replica's decision transactions
+        and those in flight; memory: the bytes held against ``max_store_bytes``.
         """
-        stats = self.runtime.store.commit_stats()
-        return None if stats is None else (stats.commits, stats.commit_seconds, stats.queue_depth)
+        store = self.runtime.store
+        commits = store.commit_stats()
+        usage = store.byte_usage()
+        if commits is None and usage is None:
+            return None
+        return StoreStats(
+            commits=None if commits is None else commits.commits,
+            commit_seconds=None if commits is None else commits.commit_seconds,
+            queue_depth=None if commits is None else commits.queue_depth,
+            bytes_used=None if usage is None else usage[0],
+            bytes_limit=None if usage is None else usage[1],
+        )
 
     async def backup_store(self, directory: Path) -> tuple[str, ...]:
         """Copy the store's durable state into ``directory`` while the runtime may be serving in another process.
@@ -266,6 +280,18 @@ class EmbeddedProvider(RuntimeProvider):
         """Workers in creation order; the opaque cursor names the last worker of the previous page."""
         await self.runtime.refresh()
         workers, next_cursor = self.runtime.list_workers(limit=limit, cursor=cursor)
+        return WorkerPage(self.runtime_id, tuple(map(self._model, workers)), next_cursor)
+
+    async def filter_workers(self, worker_filter: WorkerFilter, *, limit: int, cursor: str | None) -> WorkerPage:
+        """The workers ``worker_filter`` matches, in creation order, read from the roster (decision 0200)."""
+        await self.runtime.refresh()
+
+        def matches(worker: WorkerRecord) -> bool:
+            shown = worker.shown  # the status readers see, as _model shows it
+            status = worker.status if shown is None else shown[0]
+            return worker_filter.admits(status, worker.profile.name, worker.label)
+
+        workers, next_cursor = self.runtime.list_workers(limit=limit, cursor=cursor, where=matches)
         return WorkerPage(self.runtime_id, tuple(map(self._model, workers)), next_cursor)
 
     async def get_worker(self, worker_id: str) -> Worker:

@@ -25,7 +25,12 @@ The tables (version 1; version 2 changes how events get their ids, below):
 - ``entries`` — transcripts;
 - ``events`` — the retained event feed.
 
-Version 2 (decision 0230): an event is inserted with a ``seq`` (a sequence)
+Version 2 (culling, decision 0220): ``workers.status_since``, when the
+worker entered its status, set by a trigger on every change of ``status``
+(so no statement that changes a status has to remember it), and two partial
+indexes that let a sweep read only the workers whose deadline passed.
+
+Version 3 (decision 0230): an event is inserted with a ``seq`` (a sequence)
 and no ``id``; once its transaction committed, a sequencing pass
 (``sequence_events``) numbers every committed event that has none, in ``seq``
 order, under one lock held to its commit, so many decisions share one
@@ -97,12 +102,30 @@ CREATE TABLE events (
 CREATE INDEX events_by_worker ON events (worker_id, id);
 """
 
-#: Version 2 (decision 0230): events are inserted with a ``seq`` and get their
+#: Version 2: culling's clock (decision 0220). Existing rows start their
+#: time at the migration, never earlier.
+_V2 = """
+ALTER TABLE workers ADD COLUMN status_since timestamptz NOT NULL DEFAULT clock_timestamp();
+CREATE FUNCTION workers_status_since() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.status IS DISTINCT FROM OLD.status THEN
+        NEW.status_since := clock_timestamp();
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER workers_status_since BEFORE UPDATE OF status ON workers
+    FOR EACH ROW EXECUTE FUNCTION workers_status_since();
+CREATE INDEX workers_idle_since ON workers (status_since) WHERE status = 'idle';
+CREATE INDEX workers_stopped_since ON workers (status_since) WHERE status = 'stopped';
+"""
+
+#: Version 3 (decision 0230): events are inserted with a ``seq`` and get their
 #: ``id`` after their transaction committed, from a *sequencing pass*; a
 #: decision on the send-input path is one server-side function (one round
 #: trip, its own transaction). Existing events keep their ids (their ``seq``
 #: is their id, so the sequence starts above them).
-_V2 = """
+_V3 = """
 CREATE SEQUENCE event_seq;
 ALTER TABLE events ADD COLUMN seq bigint;
 UPDATE events SET seq = id;
@@ -290,7 +313,7 @@ $fn$;
 """
 
 #: Every migration, oldest first: ``MIGRATIONS[n - 1]`` makes version ``n``.
-MIGRATIONS: Sequence[str] = (_V1, _V2)
+MIGRATIONS: Sequence[str] = (_V1, _V2, _V3)
 #: The version this code reads and writes.
 SCHEMA_VERSION = len(MIGRATIONS)
 

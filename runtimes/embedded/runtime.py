@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 import attrs
@@ -41,6 +41,7 @@ from registry_core.errors import InvalidRequest, RuntimeUnavailable
 from registry_core.models import Diagnostic, Intent, IntentKind, TranscriptEntry
 from registry_core.page_bytes import fit_to_bytes, json_size, text_size
 from registry_core.tools import TOOL_CAPABILITY_PREFIX, WorkerTool
+from runtime_registry.runtimes.embedded.culling import Culler, CullPolicy, CullResult
 from runtime_registry.runtimes.embedded.memory_store import WORKER_ID_PREFIX, MemoryStore
 from runtime_registry.runtimes.embedded.profiles import ProfileBook
 from runtime_registry.runtimes.embedded.settings import EmbeddedSettings
@@ -152,6 +153,10 @@ class EmbeddedRuntime:
         # Why the runtime cannot be used (a store that must be opened first says so).
         self._unavailable: str | None = store.unavailable
         self._reopening: asyncio.Task[None] | None = None
+        #: What culling removes (``idle_stop_seconds``, ``stopped_delete_seconds``; decision 0220).
+        self.cull_policy = CullPolicy(settings.idle_stop_seconds, settings.stopped_delete_seconds)
+        #: The sweeping task, once the runtime is started; ``None`` while culling is off.
+        self.culler = Culler(self.cull, self.cull_policy, name=name) if self.cull_policy.enabled else None
 
     @property
     def events(self) -> EventLog:
@@ -186,6 +191,8 @@ class EmbeddedRuntime:
         for worker in self._roster:
             self._largest_worker_bytes = max(self._largest_worker_bytes, _worker_page_bytes(worker))
         self._unavailable = None
+        if self.culler is not None and not self._closed:
+            self.culler.start()
 
     async def _reopen(self) -> None:
         """Open the store again every :data:`STORE_RETRY_SECONDS` while the reason it could not is transient."""
@@ -230,6 +237,20 @@ class EmbeddedRuntime:
         self._check_open()
         self.store.check_writable()
 
+    async def cull(self) -> CullResult:
+        """One culling sweep now (the culler calls it every interval): stop idle workers, delete expired ones.
+
+        Returns what it stopped and deleted; nothing while culling is off.
+
+        :raises RuntimeUnavailable: the runtime or its store cannot take writes now.
+        """
+        self._check_writable()
+        if not self.cull_policy.enabled:
+            return CullResult()
+        result = await self.store.cull(self.cull_policy)
+        await self.store.settle()
+        return result
+
     # -- workers -----------------------------------------------------------------
 
     async def create_worker(
@@ -267,19 +288,24 @@ class EmbeddedRuntime:
             raise RuntimeUnavailable(self._unavailable)
         return self._roster.get(worker_id)
 
-    def list_workers(self, *, limit: int, cursor: str | None = None) -> tuple[list[WorkerRecord], str | None]:
+    def list_workers(
+        self, *, limit: int, cursor: str | None = None, where: Callable[[WorkerRecord], bool] | None = None
+    ) -> tuple[list[WorkerRecord], str | None]:
         """Workers in creation order after ``cursor``, at most ``limit``, and the next cursor.
 
         The cursor is the creation serial of the last worker of the previous
         page and this runtime's cursor tag: it stays valid when that worker
         (or any other) is deleted, and a page costs O(page) (decision 0065).
 
+        With ``where``, only the workers it is true of (a list filter; the
+        cursor is the same, so it stays valid under another filter).
+
         :raises InvalidCursor: a cursor this runtime did not issue.
         """
         if self._unavailable is not None:
             raise RuntimeUnavailable(self._unavailable)
         roster = self._roster
-        workers, next_cursor = roster.page(cursor=cursor, limit=limit)
+        workers, next_cursor = roster.page(cursor=cursor, limit=limit, where=where)
         # Measuring each worker cost a third of a 50-worker page; while no
         # worker is large, no page of this many can be over the bound.
         if workers and len(workers) * self._largest_worker_bytes > self.settings.max_page_bytes:
@@ -469,6 +495,8 @@ class EmbeddedRuntime:
         if self._closed:
             return
         self._closed = True
+        if self.culler is not None:
+            await self.culler.stop()
         if self._reopening is not None:
             self._reopening.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -200,10 +200,19 @@ def secret_values(data_dir: Path) -> set[str]:
 
 
 async def leave_a_turn_in_flight(store_dir: Path) -> None:
-    """A previous run of the embedded runtime that ended with a worker in a turn."""
-    settings = EmbeddedSettings(profiles={"hold": ProfileSettings(base=ProfileBase.ECHO, reply_delay_seconds=600.0)})
+    """A previous run of the embedded runtime that culled a worker (stopped as idle, deleted as expired)
+    and ended with another worker in a turn."""
+    settings = EmbeddedSettings(
+        profiles={"hold": ProfileSettings(base=ProfileBase.ECHO, reply_delay_seconds=600.0)},
+        idle_stop_seconds=0.3,
+        stopped_delete_seconds=0.3,
+    )
     provider = EmbeddedProvider(EMBEDDED, settings, context=RuntimeContext(store_dir))
     await provider.start()
+    await provider.create_worker(CreateWorkerRequest(label="culled"))
+    async with asyncio.timeout(30):
+        while len(provider.runtime):  # stopped as idle, then deleted as expired
+            await asyncio.sleep(0.05)
     worker = await provider.create_worker(CreateWorkerRequest(profile=ProfileSelector("hold"), label="interrupted"))
     await provider.send_input(worker.worker_id, InputRequest("in flight at the end of the last run"))  # type: ignore[arg-type]
     await provider.close()
@@ -306,6 +315,22 @@ def test_no_response_of_any_route_shows_a_secret(deployment):
         assert seen > 100
 
 
+def test_no_filtered_list_shows_a_secret(deployment):
+    """Every runtime's list and the overview under each status, profile and label its workers have (decision 0200)."""
+    base_url, forbidden = deployment
+    with httpx.Client(base_url=base_url, headers=AUTH, timeout=10) as api:
+        overview = exercise(api, forbidden, "GET", "/api/workers", params={"limit": 500}).json()["items"]
+        filters = [("status", w["status"]) for w in overview] + [("profile", w["profile"]) for w in overview]
+        filters += [("label", w["label"]) for w in overview if w["label"]]
+        assert {name for name, _ in filters} == {"status", "profile", "label"}
+        for name, value in dict.fromkeys(filters):
+            if value is None:
+                continue
+            exercise(api, forbidden, "GET", "/api/workers", params={name: value, "limit": 2})
+            for runtime_id in RUNTIMES:
+                exercise(api, forbidden, "GET", f"/api/runtimes/{runtime_id}/workers", params={name: value})
+
+
 @pytest.mark.parametrize(
     "method, path, kwargs",
     [
@@ -319,6 +344,11 @@ def test_no_response_of_any_route_shows_a_secret(deployment):
         ("GET", f"/api/runtimes/{EMBEDDED}/workers", {"params": {"cursor": "/etc/passwd"}}),
         ("GET", f"/api/runtimes/{LOCAL}/workers", {"params": {"cursor": "garbage"}}),
         ("GET", "/api/workers", {"params": {"cursor": "eyJ4Ijp9"}}),
+        ("GET", f"/api/runtimes/{EMBEDDED}/workers", {"params": {"label": "/etc/passwd\u0007"}}),
+        ("GET", f"/api/runtimes/{EMBEDDED}/workers", {"params": {"profile": "/var/lib/secret"}}),
+        ("GET", f"/api/runtimes/{EMBEDDED}/workers", {"params": {"status": "../../etc/shadow"}}),
+        ("GET", f"/api/runtimes/{LOCAL}/workers", {"params": {"label": ["x"] * 21}}),
+        ("GET", "/api/workers", {"params": {"label": "", "status": "idle"}}),
         ("GET", f"/api/runtimes/{EMBEDDED}/events", {"params": {"cursor": "99999999"}}),
         ("GET", f"/api/runtimes/{EMBEDDED}/events", {"params": {"cursor": "-1"}}),
         (
@@ -438,8 +468,9 @@ def test_the_scan_covers_a_provider_that_raises_and_one_that_could_not_be_built(
     assert (plugins["broken"]["state"], plugins["leaky"]["state"]) == ("failed", "loaded")
 
 
-def test_the_scan_covers_a_damaged_store_and_an_interrupted_turn(deployment):
-    """Guard the fixture: the damaged store's runtime is unavailable, the restored one says a turn was interrupted."""
+def test_the_scan_covers_a_damaged_store_an_interrupted_turn_and_culling(deployment):
+    """Guard the fixture: the damaged store's runtime is unavailable, the restored one says a turn was
+    interrupted and a worker was culled (the scan reads those events)."""
     base_url, _ = deployment
     runtimes = {r["runtime_id"]: r for r in httpx.get(f"{base_url}/api/runtimes", headers=AUTH).json()["items"]}
     assert runtimes[DAMAGED]["status"] == "unavailable"
@@ -448,6 +479,8 @@ def test_the_scan_covers_a_damaged_store_and_an_interrupted_turn(deployment):
         "events"
     ]
     assert "worker.turn_interrupted" in [event["type"] for event in events]
+    reasons = {(event["type"], event["data"].get("reason")) for event in events}
+    assert {("worker.stopped", "idle"), ("worker.deleted", "expired")} <= reasons
 
 
 # -- turns through the llm engine: deltas, tool calls, failures ---------------------------------
