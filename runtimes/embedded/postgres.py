@@ -58,9 +58,9 @@ from registry_core.event_contract import (
     WORKER_TURN_STARTED,
 )
 from registry_core.models import Diagnostic, Event, Intent, IntentKind
+from runtime_registry.runtimes.embedded.culling import CullPolicy, CullResult
 from runtime_registry.runtimes.embedded.postgres_batch import Batched
 from runtime_registry.runtimes.embedded.postgres_cache import PgTranscript, TranscriptCache
-from runtime_registry.runtimes.embedded.culling import CullPolicy, CullResult
 from runtime_registry.runtimes.embedded.postgres_culling import cull
 from runtime_registry.runtimes.embedded.postgres_signals import PgSignals
 from runtime_registry.runtimes.embedded.postgres_store import (
