@@ -37,7 +37,7 @@ from pathlib import Path
 from registry_core.blocks import EventLog, EventSlice, clock_start_id
 from registry_core.blocks.event_log import EVENT_ENVELOPE_BYTES
 from registry_core.errors import CursorExpired, RuntimeUnavailable
-from registry_core.models import Diagnostic, Event, Intent, IntentKind, TranscriptEntry
+from registry_core.models import Diagnostic, Event, Intent, IntentKind, TranscriptEntry, WorkerTotals
 from registry_core.page_bytes import text_size
 from runtime_registry.runtimes.embedded.memory_store import LocalStore
 from runtime_registry.runtimes.embedded.settings import Durability
@@ -412,10 +412,25 @@ class SQLiteStore(LocalStore):
                 turn,
                 entries,
                 _tool_names_of(tools),
+                WorkerTotals(turns, input_tokens, output_tokens),
             )
-            for serial, worker_id, label, intent, profile, created, status, turn, entries, tools in connection.execute(
-                "SELECT serial, worker_id, label, intent, profile, created_us, status, turn_number, entries, tools"
-                " FROM workers ORDER BY serial"
+            for (
+                serial,
+                worker_id,
+                label,
+                intent,
+                profile,
+                created,
+                status,
+                turn,
+                entries,
+                tools,
+                turns,
+                input_tokens,
+                output_tokens,
+            ) in connection.execute(
+                "SELECT serial, worker_id, label, intent, profile, created_us, status, turn_number, entries, tools,"
+                " turns, input_tokens, output_tokens FROM workers ORDER BY serial"
             )
         )
         rows = self._newest_events(connection)
@@ -476,7 +491,7 @@ class SQLiteStore(LocalStore):
         # state until the change is committed, as they do its events: a client
         # that sees a turn's worker idle then finds the turn's end event.
         if worker.shown is None and self.durability is Durability.ACKNOWLEDGED:
-            worker.shown = (worker.status, worker.turn_number, len(worker.transcript))
+            worker.shown = (worker.status, worker.turn_number, len(worker.transcript), worker.totals)
 
     def _current(self) -> Batch:
         batch = self._batch
@@ -520,7 +535,8 @@ class SQLiteStore(LocalStore):
         batch.bytes += len(entry.content) + _ROW_BYTES
 
     def _event_appended(self, event: Event) -> None:
-        """Queue an event; its worker's hot state is saved with the batch."""
+        """Queue an event; its worker's hot state (status, turn, entries, totals) is saved with the batch."""
+        super()._event_appended(event)
         batch = self._current()
         # UTF-8, not \\u escapes: an emoji is 4 bytes in the file, not 12 (issue 24, point 12).
         data = json.dumps(dict(event.data), separators=(",", ":"), ensure_ascii=False)
@@ -538,9 +554,21 @@ class SQLiteStore(LocalStore):
         for worker_id in self._dirty:
             worker = roster.find(worker_id)
             if worker is not None:
-                batch.worker_states.append((worker.status, worker.turn_number, len(worker.transcript), worker.serial))
+                totals = worker.totals
+                batch.worker_states.append(
+                    (
+                        worker.status,
+                        worker.turn_number,
+                        len(worker.transcript),
+                        totals.turns,
+                        totals.input_tokens,
+                        totals.output_tokens,
+                        worker.serial,
+                    )
+                )
                 if worker.shown is not None:  # readers see the committed state (acknowledged mode)
-                    batch.shown.append((worker, (worker.status, worker.turn_number, len(worker.transcript))))
+                    state = (worker.status, worker.turn_number, len(worker.transcript), worker.totals)
+                    batch.shown.append((worker, state))
         self._dirty.clear()
         if self._writer is not None:
             self._writer.submit(batch)
@@ -639,7 +667,7 @@ class SQLiteStore(LocalStore):
                 # Readers see the committed state; once it is the worker's
                 # state now, they see the worker as it is.
                 if worker.shown is not None:
-                    now = (worker.status, worker.turn_number, len(worker.transcript))
+                    now = (worker.status, worker.turn_number, len(worker.transcript), worker.totals)
                     worker.shown = None if state == now else state
             waiter = batch.waiter
             if waiter is not None and not waiter.done():

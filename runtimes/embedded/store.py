@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from registry_core.blocks import EventLog, EventSlice, Roster
-from registry_core.models import Diagnostic, Event, Intent
+from registry_core.models import Diagnostic, Event, Intent, WorkerTotals
 
 if TYPE_CHECKING:
     from registry_core.engines import EngineProfile
@@ -125,6 +125,8 @@ class StoredWorker:
     entries: int
     #: The names of the tools granted at create (``capabilities: ["tool:NAME"]``).
     tools: tuple[str, ...] = ()
+    #: What its ended turns added up to (decision 0201).
+    totals: WorkerTotals = attrs.field(factory=WorkerTotals)
 
 
 @attrs.frozen
