@@ -24,6 +24,10 @@ The tables (version 1):
   length and, while busy, the replica that runs the turn (``owner``);
 - ``entries`` — transcripts;
 - ``events`` — the retained event feed.
+
+Version 2: ``workers.turns``, ``input_tokens``, ``output_tokens`` — each
+worker's totals (decision 0201), added in the transaction that appends the
+turn-ending event; a migrated runtime's workers start at 0.
 """
 
 from __future__ import annotations
@@ -90,8 +94,16 @@ CREATE TABLE events (
 CREATE INDEX events_by_worker ON events (worker_id, id);
 """
 
+#: Version 2: each worker's totals (decision 0201).
+_V2 = """
+ALTER TABLE workers
+    ADD COLUMN turns bigint NOT NULL DEFAULT 0,
+    ADD COLUMN input_tokens bigint NOT NULL DEFAULT 0,
+    ADD COLUMN output_tokens bigint NOT NULL DEFAULT 0;
+"""
+
 #: Every migration, oldest first: ``MIGRATIONS[n - 1]`` makes version ``n``.
-MIGRATIONS: Sequence[str] = (_V1,)
+MIGRATIONS: Sequence[str] = (_V1, _V2)
 #: The version this code reads and writes.
 SCHEMA_VERSION = len(MIGRATIONS)
 
