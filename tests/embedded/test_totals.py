@@ -122,7 +122,7 @@ async def test_totals_survive_a_restart_and_an_interrupted_turn_counts(tmp_path,
         await third.close()
 
 
-async def test_a_store_file_of_schema_4_is_migrated_and_its_workers_start_from_zero(tmp_path):
+async def test_a_store_file_of_schema_5_is_migrated_and_its_workers_start_from_zero(tmp_path):
     import sqlite3
 
     store = StoreSettings(durability=Durability.ACKNOWLEDGED)
@@ -135,8 +135,8 @@ async def test_a_store_file_of_schema_4_is_migrated_and_its_workers_start_from_z
     with sqlite3.connect(store_file(tmp_path)) as connection:
         for column in ("turns", "input_tokens", "output_tokens"):
             connection.execute(f"ALTER TABLE workers DROP COLUMN {column}")
-        connection.execute("UPDATE schema_version SET version = 4")
-        connection.execute("PRAGMA user_version = 4")
+        connection.execute("UPDATE schema_version SET version = 5")
+        connection.execute("PRAGMA user_version = 5")
     second = provider(tmp_path, store)
     await second.start()
     try:
