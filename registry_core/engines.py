@@ -36,6 +36,12 @@ Rules an engine keeps:
   upstream body. Any other exception (``TimeoutError`` and a
   ``CancelledError`` the engine raises itself included) is a bug: logged,
   and reported to clients as ``engine_error`` without its text.
+- **Settings have a class.** An engine that takes settings declares them
+  as an attrs class (``TurnEngine(settings=ShoutSettings)``): operators
+  write them in the profile's ``options`` table; the runtime checks them
+  when it starts (types, ranges, unknown keys with "did you mean") and the
+  engine reads the object as ``turn.profile.engine_settings``;
+  ``runtime-registry plugins --json`` lists them.
 - **The limit is the limit.** At ``max_turn_seconds`` the turn ends
   (``turn_timeout``) whatever the engine does; an engine that ignores the
   cancel keeps running, but nothing it emits, records or returns afterwards
@@ -44,6 +50,7 @@ Rules an engine keeps:
 
 from __future__ import annotations
 
+import difflib
 import re
 import warnings
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -51,6 +58,7 @@ from typing import Any
 
 import attrs
 
+from registry_core.errors import InvalidRequest
 from registry_core.models import TranscriptEntry
 from registry_core.tools import ToolCall, ToolOutcome, WorkerTool
 
@@ -67,6 +75,7 @@ __all__ = [
     "TurnFailed",
     "TurnResult",
     "check_profile",
+    "read_engine_settings",
 ]
 
 #: Engine names: lowercase letters, digits and ``-``, starting with a letter, at most 64.
@@ -187,6 +196,9 @@ class EngineProfile:
         dropped first (the runtime enforces it).
     :ivar description: one line for people (the profiles route shows it).
         *Added in 0.4.*
+    :ivar engine_settings: the engine's settings object, read from
+        ``options`` into the engine's :attr:`TurnEngine.settings` class when
+        the runtime started; ``None`` for an engine without one. *Added in 0.4.*
     """
 
     name: str
@@ -202,6 +214,7 @@ class EngineProfile:
     reply_delay_seconds: float = 0.0
     max_history_bytes: int = 1024 * 1024
     description: str = ""
+    engine_settings: Any = None
 
 
 @attrs.frozen
@@ -218,6 +231,36 @@ class ProfileProblem:
 
     key: str | None
     message: str
+
+
+def read_engine_settings(engine: TurnEngine, options: Mapping[str, Any]) -> Any:
+    """``options`` read into ``engine.settings`` (``None`` for an engine without a settings class).
+
+    Types and ranges are the settings class's (``Annotated[float, Interval(ge=0, le=2)]``), read
+    as strictly as every configuration key; an unknown key is refused, with the closest key the
+    class declares ("unknown field; did you mean 'volume'?"), unless the engine takes other
+    options (``settings_open``): those are left in ``options`` for its ``check``.
+
+    :raises InvalidRequest: each problem in ``details``, its ``path`` the key within ``options``.
+
+    .. versionadded:: 0.4
+    """
+    if engine.settings is None:
+        return None
+    from registry_core.converter import structure  # the converter imports models; engines stays light
+
+    keys = [field.alias or field.name for field in attrs.fields(engine.settings)]
+    data = {key: value for key, value in options.items() if key in keys} if engine.settings_open else dict(options)
+    try:
+        return structure(data, engine.settings)
+    except InvalidRequest as exc:
+        details = [dict(detail) for detail in exc.details]
+        for detail in details:
+            if detail["message"] == "unknown field":
+                close = difflib.get_close_matches(detail["path"].strip("'\""), keys, n=1)
+                if close:
+                    detail["message"] += f"; did you mean {close[0]!r}?"
+        raise InvalidRequest(f"engine {engine.name!r}: options it cannot use", details=details) from None
 
 
 def check_profile(engine: TurnEngine, profile: EngineProfile) -> tuple[ProfileProblem, ...]:
@@ -301,6 +344,11 @@ def _check_engine_name(_instance: object, _attribute: attrs.Attribute[Any], valu
         raise ValueError("engine names are 1-64 lowercase letters, digits or '-', starting with a letter")
 
 
+def _check_settings_class(_instance: object, _attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None and not (isinstance(value, type) and attrs.has(value)):
+        raise TypeError("TurnEngine.settings must be an attrs class (or None)")
+
+
 @attrs.frozen
 class TurnEngine:
     """A turn engine a plugin registers with ``register_turn_engines``.
@@ -323,6 +371,17 @@ class TurnEngine:
         runtime then reads the history before the turn starts, in pages that
         never block the event loop for long; ``False`` spares engines that
         never look at it (``record``, ``echo``) that read.
+    :ivar settings: optional attrs class of the engine's settings, which
+        operators write in a profile's ``options`` table: each field a key
+        (its type and ``annotated-types`` range checked, its
+        ``:param name:`` line listed by ``plugins --json``); an unknown key
+        is a configuration error with the closest key. The object reaches
+        the engine as ``turn.profile.engine_settings``, and ``check`` sees
+        it there too. Values are numbers, strings and booleans (what
+        ``options`` holds). *Added in 0.4.*
+    :ivar settings_open: with ``settings``: whether ``options`` may hold keys
+        the class does not declare, left for ``check`` to judge (the ``llm``
+        engine: a model plugin's own options). *Added in 0.4.*
     """
 
     name: str = attrs.field(validator=_check_engine_name)
@@ -331,3 +390,5 @@ class TurnEngine:
     check: Callable[[EngineProfile], Iterable[ProfileProblem] | None] | None = attrs.field(default=None, repr=False)
     replies: bool = True
     reads_history: bool = True
+    settings: type | None = attrs.field(default=None, validator=_check_settings_class, repr=False)
+    settings_open: bool = False

@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 
+import attrs
 import pytest
 
 from registry_core import InvalidRequest
@@ -160,6 +161,33 @@ def test_options_the_model_does_not_take_are_a_config_error_at_options():
         runtime(options={"temperature": 0.5, "warp_speed": 9})
     assert caught.value.details[0]["path"] == "profiles.p.options"
     assert "warp_speed" in caught.value.details[0]["message"]
+
+
+@pytest.mark.parametrize(
+    ("options", "path", "says"),
+    [
+        ({"temperature": 3}, "profiles.p.options.temperature", "must be at most 2"),
+        ({"max_tokens": 0}, "profiles.p.options.max_tokens", "must be at least 1"),
+        ({"top_p": "high"}, "profiles.p.options.top_p", "must be a number"),
+        ({"temprature": 0.5}, "profiles.p.options", "temprature (did you mean 'temperature'?)"),
+    ],
+)
+def test_the_llm_engines_settings_class_checks_the_options_it_declares(options, path, says):
+    with pytest.raises(InvalidRequest) as caught:
+        runtime(options=options)
+    ((problem),) = caught.value.details
+    assert problem["path"] == path and says in problem["message"]
+
+
+def test_the_options_a_turn_sends_are_the_read_settings_and_the_others_as_written():
+    from runtime_registry.engines.llm_turns import model_options
+
+    profile = runtime(options={"temperature": 1}).profiles.resolve("p")
+    assert profile.engine_settings.temperature == 1.0 and profile.options == {"temperature": 1}
+    assert model_options(profile) == {"temperature": 1.0}
+    # A key the class does not declare (a model plugin's own) goes as written.
+    other = attrs.evolve(profile, options={"temperature": 1, "top_k": 3})
+    assert model_options(other) == {"temperature": 1.0, "top_k": 3}
 
 
 def test_options_the_model_takes_are_accepted():
