@@ -33,7 +33,10 @@ Rules an engine keeps:
   the connection.
 - **Fail with a code.** Raise :class:`TurnFailed` with a code of
   :data:`TURN_FAILURE_CODES` and a message that names no endpoint, key or
-  upstream body. Any other exception (``TimeoutError`` and a
+  upstream body; a failure of the engine's own (bad input, a request its
+  agent refused) is :class:`EngineFailed` with a reason of the engine's
+  (``worker.turn_failed`` then says ``code: "engine_error"`` and
+  ``engine_code: "<engine>.<reason>"``). Any other exception (``TimeoutError`` and a
   ``CancelledError`` the engine raises itself included) is a bug: logged,
   and reported to clients as ``engine_error`` without its text.
 - **Settings have a class.** An engine that takes settings declares them
@@ -63,9 +66,13 @@ from registry_core.models import TranscriptEntry
 from registry_core.tools import ToolCall, ToolOutcome, WorkerTool
 
 __all__ = [
+    "ENGINE_CODE_PATTERN",
+    "ENGINE_FAILURE_MESSAGE_MAX",
+    "ENGINE_FAILURE_REASON_PATTERN",
     "ENGINE_NAME_PATTERN",
     "STOP_REASONS",
     "TURN_FAILURE_CODES",
+    "EngineFailed",
     "EngineProfile",
     "EngineRun",
     "ProfileProblem",
@@ -89,8 +96,16 @@ TURN_FAILURE_CODES: Mapping[str, str] = {
     "turn_timeout": "the turn took longer than the profile's max_turn_seconds",
     "tool_round_limit": "the model asked for tools more rounds than the profile's max_tool_rounds",
     "transcript_full": "the worker's transcript had no room for the turn's entries",
-    "engine_error": "the engine failed unexpectedly (details are in the server log only)",
+    "engine_error": "the engine failed unexpectedly (details are in the server log only), or refused the turn "
+    "for a reason of its own (then the event's engine_code says which)",
 }
+
+#: An :class:`EngineFailed` reason: lowercase letters, digits and ``_``, starting with a letter, at most 64.
+ENGINE_FAILURE_REASON_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,63}")
+#: A ``worker.turn_failed`` event's ``engine_code``: the engine's name, a dot, the reason (``acme-calc.bad_input``).
+ENGINE_CODE_PATTERN = re.compile(r"[a-z][a-z0-9\-]{0,63}\.[a-z][a-z0-9_]{0,63}")
+#: The longest :class:`EngineFailed` message, in characters (longer ones are cut, with ``...``).
+ENGINE_FAILURE_MESSAGE_MAX = 500
 
 
 #: The values a ``TurnResult.stop_reason`` (and so a ``worker.turn_completed`` event) may carry.
@@ -111,6 +126,43 @@ class TurnFailed(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+class EngineFailed(TurnFailed):
+    """Raise from an engine to end the turn with a failure of the engine's own: bad input, a request its agent refused.
+
+    The turn ends with ``worker.turn_failed`` whose ``code`` is
+    ``engine_error`` — so clients that switch on :data:`TURN_FAILURE_CODES`
+    keep working — and whose ``engine_code`` is ``"<engine>.<reason>"``
+    (``acme-calc.bad_input``), which clients that know the engine can switch
+    on. The runtime writes the engine's name in front: an engine cannot
+    speak for another. Unlike an unexpected exception, the message reaches
+    clients::
+
+        raise EngineFailed("empty_expression", "there is nothing to calculate")
+
+    :param reason: 1-64 lowercase letters, digits and ``_``, starting with a
+        letter (:data:`ENGINE_FAILURE_REASON_PATTERN`); anything else is a
+        ``ValueError`` when it is raised (the turn then ends as a plain
+        ``engine_error``, its text unseen).
+    :param message: one line for people (whitespace runs become one space,
+        cut at :data:`ENGINE_FAILURE_MESSAGE_MAX` characters); it reaches
+        clients, so it must name no endpoint, key, path or upstream body.
+
+    .. versionadded:: 0.4
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        if not isinstance(reason, str) or not ENGINE_FAILURE_REASON_PATTERN.fullmatch(reason):
+            raise ValueError(
+                "an engine's failure reason is 1-64 lowercase letters, digits or '_', starting with a letter"
+            )
+        line = " ".join(str(message).split()) or "the engine refused the turn"
+        if len(line) > ENGINE_FAILURE_MESSAGE_MAX:
+            line = line[: ENGINE_FAILURE_MESSAGE_MAX - 3] + "..."
+        super().__init__("engine_error", line)
+        #: The engine's own reason (``engine_code`` without the engine's name).
+        self.reason = reason
 
 
 def _check_token_count(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
