@@ -42,6 +42,7 @@ from registry_core import (
     UnsupportedOperation,
     Worker,
     WorkerActionResult,
+    WorkerFilter,
     WorkerPage,
     WorkerTool,
     hookimpl,
@@ -268,6 +269,18 @@ class EmbeddedProvider(RuntimeProvider):
         workers, next_cursor = self.runtime.list_workers(limit=limit, cursor=cursor)
         return WorkerPage(self.runtime_id, tuple(map(self._model, workers)), next_cursor)
 
+    async def filter_workers(self, worker_filter: WorkerFilter, *, limit: int, cursor: str | None) -> WorkerPage:
+        """The workers ``worker_filter`` matches, in creation order, read from the roster (decision 0200)."""
+        await self.runtime.refresh()
+
+        def matches(worker: WorkerRecord) -> bool:
+            shown = worker.shown  # the status readers see, as _model shows it
+            status = worker.status if shown is None else shown[0]
+            return worker_filter.admits(status, worker.profile.name, worker.label)
+
+        workers, next_cursor = self.runtime.list_workers(limit=limit, cursor=cursor, where=matches)
+        return WorkerPage(self.runtime_id, tuple(map(self._model, workers)), next_cursor)
+
     async def get_worker(self, worker_id: str) -> Worker:
         """One worker."""
         await self.runtime.refresh()
@@ -320,7 +333,7 @@ class EmbeddedProvider(RuntimeProvider):
     async def read_events(self, *, cursor: int | None, limit: int, worker_id: str | None = None) -> EventPage:
         """Events after ``cursor``; ``CursorExpired`` outside the retained range."""
         await self.runtime.refresh()
-        found = self.runtime.read_events(cursor=cursor, limit=limit, worker_id=worker_id)
+        found = await self.runtime.page_events(cursor=cursor, limit=limit, worker_id=worker_id)
         return EventPage(self.runtime_id, tuple(found.events), found.next_cursor, found.has_more)
 
     async def wait_for_events(self, *, cursor: int, timeout: float) -> bool:

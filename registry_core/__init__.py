@@ -120,6 +120,7 @@ from registry_core.models import (
     TranscriptPage,
     Worker,
     WorkerActionResult,
+    WorkerFilter,
     WorkerOverview,
     WorkerPage,
 )
@@ -221,6 +222,7 @@ __all__ = [
     "WorkerDeletedData",
     "WorkerOverview",
     "WorkerPage",
+    "WorkerFilter",
     "WorkerStopped",
     "WorkerStoppedData",
     "capabilities_of",

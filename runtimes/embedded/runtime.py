@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 import attrs
@@ -265,19 +265,24 @@ class EmbeddedRuntime:
             raise RuntimeUnavailable(self._unavailable)
         return self._roster.get(worker_id)
 
-    def list_workers(self, *, limit: int, cursor: str | None = None) -> tuple[list[WorkerRecord], str | None]:
+    def list_workers(
+        self, *, limit: int, cursor: str | None = None, where: Callable[[WorkerRecord], bool] | None = None
+    ) -> tuple[list[WorkerRecord], str | None]:
         """Workers in creation order after ``cursor``, at most ``limit``, and the next cursor.
 
         The cursor is the creation serial of the last worker of the previous
         page and this runtime's cursor tag: it stays valid when that worker
         (or any other) is deleted, and a page costs O(page) (decision 0065).
 
+        With ``where``, only the workers it is true of (a list filter; the
+        cursor is the same, so it stays valid under another filter).
+
         :raises InvalidCursor: a cursor this runtime did not issue.
         """
         if self._unavailable is not None:
             raise RuntimeUnavailable(self._unavailable)
         roster = self._roster
-        workers, next_cursor = roster.page(cursor=cursor, limit=limit)
+        workers, next_cursor = roster.page(cursor=cursor, limit=limit, where=where)
         # Measuring each worker cost a third of a 50-worker page; while no
         # worker is large, no page of this many can be over the bound.
         if workers and len(workers) * self._largest_worker_bytes > self.settings.max_page_bytes:
@@ -429,14 +434,28 @@ class EmbeddedRuntime:
     # -- events ------------------------------------------------------------------
 
     def read_events(self, *, cursor: int | None, limit: int, worker_id: str | None = None) -> EventSlice:
-        """Committed events after ``cursor``; one worker's only with ``worker_id`` (see :meth:`EventLog.read`)."""
+        """Committed events after ``cursor`` held in memory; one worker's only with ``worker_id`` (see :meth:`EventLog.read`).
+
+        A durable store keeps only its newest ``events_in_memory`` events
+        here: :meth:`page_events` reads the older retained ones too.
+        """
+        self._check_event_read(worker_id)
+        return self._events.read(
+            cursor=cursor, limit=limit, worker_id=worker_id, max_bytes=self.settings.max_page_bytes
+        )
+
+    async def page_events(self, *, cursor: int | None, limit: int, worker_id: str | None = None) -> EventSlice:
+        """:meth:`read_events` over every retained event: older than the in-memory window, from the store."""
+        self._check_event_read(worker_id)
+        return await self.store.read_events(
+            cursor=cursor, limit=limit, worker_id=worker_id, max_bytes=self.settings.max_page_bytes
+        )
+
+    def _check_event_read(self, worker_id: str | None) -> None:
         if worker_id is not None:
             self.get_worker(worker_id)
         elif self._unavailable is not None:
             raise RuntimeUnavailable(self._unavailable)
-        return self._events.read(
-            cursor=cursor, limit=limit, worker_id=worker_id, max_bytes=self.settings.max_page_bytes
-        )
 
     async def wait_for_events(self, *, cursor: int, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds for a committed event after ``cursor``; ``False`` at once after close."""

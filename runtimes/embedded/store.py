@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from registry_core.blocks import EventLog, Roster
+from registry_core.blocks import EventLog, EventSlice, Roster
 from registry_core.models import Diagnostic, Event, Intent
 
 if TYPE_CHECKING:
@@ -338,6 +338,20 @@ class WorkerStore(abc.ABC):
 
         :raises RuntimeUnavailable: the store cannot be reached (``store_unreachable``).
         """
+
+    # -- reads ---------------------------------------------------------------------
+
+    async def read_events(
+        self, *, cursor: int | None, limit: int, worker_id: str | None, max_bytes: int | None
+    ) -> EventSlice:
+        """Committed events after ``cursor``, as :meth:`EventLog.read` answers (its cursor rules and page bounds).
+
+        A store that keeps only the newest events in :attr:`events` and the
+        rest of the retained ones elsewhere (SQLite: ``events_in_memory``)
+        reads a cursor older than the in-memory window from there; the rest
+        read :attr:`events` alone.
+        """
+        return self.events.read(cursor=cursor, limit=limit, worker_id=worker_id, max_bytes=max_bytes)
 
     # -- durability and health -------------------------------------------------------
 

@@ -72,6 +72,8 @@ SETTINGS = EmbeddedSettings(
     transcript_page_max=3,
     event_page_max=4,
     event_retention=23,
+    # Fewer in memory than retained: older events are read from the SQLite file (decision 0182).
+    events_in_memory=6,
     profiles={
         "stuck": ProfileSettings(base=ProfileBase.ECHO, reply_delay_seconds=3600.0),
         "quiet": ProfileSettings(base=ProfileBase.DEFAULT),
