@@ -42,6 +42,7 @@ from registry_core import (
     UnsupportedOperation,
     Worker,
     WorkerActionResult,
+    WorkerFilter,
     WorkerPage,
     WorkerTool,
     hookimpl,
@@ -266,6 +267,18 @@ class EmbeddedProvider(RuntimeProvider):
         """Workers in creation order; the opaque cursor names the last worker of the previous page."""
         await self.runtime.refresh()
         workers, next_cursor = self.runtime.list_workers(limit=limit, cursor=cursor)
+        return WorkerPage(self.runtime_id, tuple(map(self._model, workers)), next_cursor)
+
+    async def filter_workers(self, worker_filter: WorkerFilter, *, limit: int, cursor: str | None) -> WorkerPage:
+        """The workers ``worker_filter`` matches, in creation order, read from the roster (decision 0200)."""
+        await self.runtime.refresh()
+
+        def matches(worker: WorkerRecord) -> bool:
+            shown = worker.shown  # the status readers see, as _model shows it
+            status = worker.status if shown is None else shown[0]
+            return worker_filter.admits(status, worker.profile.name, worker.label)
+
+        workers, next_cursor = self.runtime.list_workers(limit=limit, cursor=cursor, where=matches)
         return WorkerPage(self.runtime_id, tuple(map(self._model, workers)), next_cursor)
 
     async def get_worker(self, worker_id: str) -> Worker:

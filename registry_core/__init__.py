@@ -118,6 +118,7 @@ from registry_core.models import (
     TranscriptPage,
     Worker,
     WorkerActionResult,
+    WorkerFilter,
     WorkerOverview,
     WorkerPage,
 )
@@ -217,6 +218,7 @@ __all__ = [
     "WorkerDeletedData",
     "WorkerOverview",
     "WorkerPage",
+    "WorkerFilter",
     "WorkerStopped",
     "WorkerStoppedData",
     "capabilities_of",

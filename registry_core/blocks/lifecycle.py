@@ -65,6 +65,7 @@ from registry_core.models import (
     TranscriptPage,
     Worker,
     WorkerActionResult,
+    WorkerFilter,
     WorkerPage,
 )
 
@@ -207,6 +208,18 @@ class WorkerLifecycle:
     async def list_workers(self, *, limit: int, cursor: str | None) -> WorkerPage:
         """``RuntimeProvider.list_workers``: creation order, cursors that survive deletes."""
         found, next_cursor = self.roster.page(cursor=cursor, limit=limit)
+        return WorkerPage(self.runtime_id, tuple(self._model(*item) for item in found), next_cursor)
+
+    async def filter_workers(self, worker_filter: WorkerFilter, *, limit: int, cursor: str | None) -> WorkerPage:
+        """``RuntimeProvider.filter_workers``: the matching workers, read from the roster; the same cursors.
+
+        .. versionadded:: 0.4
+        """
+
+        def matches(item: tuple[str, _Worker]) -> bool:
+            return worker_filter.admits(item[1].status, item[1].profile, item[1].label)
+
+        found, next_cursor = self.roster.page(cursor=cursor, limit=limit, where=matches)
         return WorkerPage(self.runtime_id, tuple(self._model(*item) for item in found), next_cursor)
 
     async def read_transcript(self, worker_id: str, *, start: int, limit: int) -> TranscriptPage:

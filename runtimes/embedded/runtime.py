@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 import attrs
@@ -265,19 +265,24 @@ class EmbeddedRuntime:
             raise RuntimeUnavailable(self._unavailable)
         return self._roster.get(worker_id)
 
-    def list_workers(self, *, limit: int, cursor: str | None = None) -> tuple[list[WorkerRecord], str | None]:
+    def list_workers(
+        self, *, limit: int, cursor: str | None = None, where: Callable[[WorkerRecord], bool] | None = None
+    ) -> tuple[list[WorkerRecord], str | None]:
         """Workers in creation order after ``cursor``, at most ``limit``, and the next cursor.
 
         The cursor is the creation serial of the last worker of the previous
         page and this runtime's cursor tag: it stays valid when that worker
         (or any other) is deleted, and a page costs O(page) (decision 0065).
 
+        With ``where``, only the workers it is true of (a list filter; the
+        cursor is the same, so it stays valid under another filter).
+
         :raises InvalidCursor: a cursor this runtime did not issue.
         """
         if self._unavailable is not None:
             raise RuntimeUnavailable(self._unavailable)
         roster = self._roster
-        workers, next_cursor = roster.page(cursor=cursor, limit=limit)
+        workers, next_cursor = roster.page(cursor=cursor, limit=limit, where=where)
         # Measuring each worker cost a third of a 50-worker page; while no
         # worker is large, no page of this many can be over the bound.
         if workers and len(workers) * self._largest_worker_bytes > self.settings.max_page_bytes:

@@ -104,6 +104,14 @@ class ListingIgnoresLimit(LifecycleKind):
         return await super().list_workers(limit=limit + 1, cursor=cursor)
 
 
+class FilterReadsOnePage(LifecycleKind):
+    """Filters one plain page and says the list ends there."""
+
+    async def filter_workers(self, worker_filter, *, limit, cursor):
+        page = await self.list_workers(limit=limit, cursor=cursor)
+        return attrs.evolve(page, items=tuple(filter(worker_filter.matches, page.items)), next_cursor=None)
+
+
 class UnknownWorkerIsAKeyError(LifecycleKind):
     """Lets a KeyError out for an unknown worker."""
 
@@ -508,6 +516,7 @@ MUTANTS = [
     Mutant(TranscriptCrashes, "test_true_capabilities_work", "read_transcript (capability true) must succeed"),
     Mutant(IdsWithSlashes, "test_created_workers_have_valid_opaque_ids", ""),
     Mutant(ListingIgnoresLimit, "test_listed_workers_are_valid_unique_and_complete", "returned 3 workers"),
+    Mutant(FilterReadsOnePage, "test_filtered_lists_are_exactly_the_matching_workers", "the matching workers are"),
     Mutant(UnknownWorkerIsAKeyError, "test_unknown_worker_is_a_typed_error", "must raise UnknownWorker"),
     Mutant(UnknownWorkerMessageLeaksAPath, "test_unknown_worker_is_a_typed_error", "looks like a path"),
     Mutant(SharesWorkersAcrossRuntimes, "test_a_worker_is_unknown_in_another_runtime", ""),
