@@ -22,8 +22,10 @@ import importlib
 from typing import Any
 
 from registry_core.engines import (
+    ENGINE_CODE_PATTERN,
     STOP_REASONS,
     TURN_FAILURE_CODES,
+    EngineFailed,
     EngineProfile,
     ProfileProblem,
     TokenUsage,
@@ -128,8 +130,10 @@ from registry_core.tools import ToolCall, ToolError, ToolOutcome, WorkerTool
 __all__ = [
     "CANCEL_REASONS",
     "ERROR_TYPES",
+    "ENGINE_CODE_PATTERN",
     "STOP_REASONS",
     "TURN_FAILURE_CODES",
+    "EngineFailed",
     "EngineProfile",
     "ProfileProblem",
     "HostExtensions",

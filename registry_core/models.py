@@ -494,7 +494,9 @@ class PluginInfo:
 
     ``reason`` is one line, set when the plugin is ``disabled`` or ``failed``.
     ``settings`` lists, for each kind of a loaded plugin, the keys of its
-    ``settings`` table (added in 0.3).
+    ``settings`` table (added in 0.3); ``engine_settings``, for each of its
+    engines that declares a settings class, the keys of a profile's
+    ``options`` table (added in 0.4).
     """
 
     name: str
@@ -505,3 +507,4 @@ class PluginInfo:
     settings: Mapping[str, tuple[SettingInfo, ...]] = attrs.field(factory=dict)
     engines: tuple[str, ...] = ()
     tools: tuple[str, ...] = ()
+    engine_settings: Mapping[str, tuple[SettingInfo, ...]] = attrs.field(factory=dict)

@@ -55,6 +55,7 @@ from runtime_registry.runtimes.embedded.store import (
     StoreSnapshot,
     WorkerDraft,
     WorkerStore,
+    turn_failed_data,
 )
 from runtime_registry.runtimes.embedded.store_budget import WORKER_RECORD_BYTES, StoreBudget
 from runtime_registry.runtimes.embedded.transcript import ASSISTANT, ENTRY_ENVELOPE_BYTES, TranscriptStorage
@@ -322,13 +323,15 @@ class LocalStore(WorkerStore):
         self.events.append(WORKER_TURN_COMPLETED, worker.worker_id, data)
         return COMPLETED
 
-    async def fail_turn(self, worker: WorkerRecord, turn: int, code: str, message: str) -> bool:
+    async def fail_turn(
+        self, worker: WorkerRecord, turn: int, code: str, message: str, *, engine_code: str | None = None
+    ) -> bool:
         """``worker.turn_failed`` while turn ``turn`` is the worker's."""
         if not _in_turn(worker, turn):
             return False
         self._changing(worker)
         self._leave_turn(worker)
-        self.events.append(WORKER_TURN_FAILED, worker.worker_id, {"turn": turn, "code": code, "message": message})
+        self.events.append(WORKER_TURN_FAILED, worker.worker_id, turn_failed_data(turn, code, message, engine_code))
         return True
 
     async def cancel_turn(self, worker: WorkerRecord, reason: str) -> bool:

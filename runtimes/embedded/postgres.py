@@ -467,10 +467,12 @@ class PostgresStore(WorkerStore):
             return str(events[-1].data["code"])  # transcript_full
         return COMPLETED
 
-    async def fail_turn(self, worker: WorkerRecord, turn: int, code: str, message: str) -> bool:
+    async def fail_turn(
+        self, worker: WorkerRecord, turn: int, code: str, message: str, *, engine_code: str | None = None
+    ) -> bool:
         """``worker.turn_failed``, written only while the turn is still this replica's."""
         try:
-            await self._decide(self.db.fail_turn(worker.worker_id, turn, code, message))
+            await self._decide(self.db.fail_turn(worker.worker_id, turn, code, message, engine_code=engine_code))
         except TurnLost:
             return False
         return True

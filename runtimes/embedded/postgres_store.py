@@ -54,7 +54,7 @@ from registry_core.event_contract import (
 )
 from registry_core.models import Event, Intent, IntentKind, TranscriptEntry
 from runtime_registry.runtimes.embedded.postgres_schema import migrate, schema_name
-from runtime_registry.runtimes.embedded.store import StoreUnusable
+from runtime_registry.runtimes.embedded.store import StoreUnusable, turn_failed_data
 
 __all__ = [
     "AcceptedInput",
@@ -629,7 +629,9 @@ class PgStore:
         result: list[Event] = await self._run(work)
         return result
 
-    async def fail_turn(self, worker_id: str, turn: int, code: str, message: str) -> Event:
+    async def fail_turn(
+        self, worker_id: str, turn: int, code: str, message: str, *, engine_code: str | None = None
+    ) -> Event:
         """End a turn this replica runs with ``worker.turn_failed``; the worker is idle.
 
         :raises TurnLost: the turn is no longer this replica's; nothing was written.
@@ -641,7 +643,7 @@ class PgStore:
                 "UPDATE workers SET status = 'idle', owner = NULL WHERE serial = $1", worker.serial
             )
             (event,) = await self._append(
-                connection, [(WORKER_TURN_FAILED, worker_id, {"turn": turn, "code": code, "message": message})]
+                connection, [(WORKER_TURN_FAILED, worker_id, turn_failed_data(turn, code, message, engine_code))]
             )
             return event
 
