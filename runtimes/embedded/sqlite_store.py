@@ -37,7 +37,7 @@ from pathlib import Path
 from registry_core.blocks import EventLog, EventSlice, clock_start_id
 from registry_core.blocks.event_log import EVENT_ENVELOPE_BYTES
 from registry_core.errors import CursorExpired, RuntimeUnavailable
-from registry_core.models import Diagnostic, Event, Intent, IntentKind, TranscriptEntry
+from registry_core.models import Diagnostic, Event, Intent, IntentKind, TranscriptEntry, WorkerTotals
 from registry_core.page_bytes import text_size
 from runtime_registry.runtimes.embedded.memory_store import LocalStore, worker_bytes
 from runtime_registry.runtimes.embedded.settings import Durability
@@ -493,12 +493,26 @@ class SQLiteStore(LocalStore):
                 entries,
                 _tool_names_of(tools),
                 None if since is None else _from_us(since),
+                WorkerTotals(turns, input_tokens, output_tokens),
             )
-            for serial, worker_id, label, intent, profile, created, status, turn, entries, tools, since in (
-                connection.execute(
-                    "SELECT serial, worker_id, label, intent, profile, created_us, status, turn_number, entries, tools,"
-                    " status_since_us FROM workers ORDER BY serial"
-                )
+            for (
+                serial,
+                worker_id,
+                label,
+                intent,
+                profile,
+                created,
+                status,
+                turn,
+                entries,
+                tools,
+                since,
+                turns,
+                input_tokens,
+                output_tokens,
+            ) in connection.execute(
+                "SELECT serial, worker_id, label, intent, profile, created_us, status, turn_number, entries, tools,"
+                " status_since_us, turns, input_tokens, output_tokens FROM workers ORDER BY serial"
             )
         )
         rows = self._newest_events(connection)
@@ -559,7 +573,7 @@ class SQLiteStore(LocalStore):
         # state until the change is committed, as they do its events: a client
         # that sees a turn's worker idle then finds the turn's end event.
         if worker.shown is None and self.durability is Durability.ACKNOWLEDGED:
-            worker.shown = (worker.status, worker.turn_number, len(worker.transcript))
+            worker.shown = (worker.status, worker.turn_number, len(worker.transcript), worker.totals)
 
     def _current(self) -> Batch:
         batch = self._batch
@@ -606,7 +620,8 @@ class SQLiteStore(LocalStore):
         self._pending(batch, self._row_file_bytes(_utf8_size(entry.content)))
 
     def _event_appended(self, event: Event) -> None:
-        """Queue an event; its worker's hot state is saved with the batch."""
+        """Queue an event; its worker's hot state (status, turn, entries, totals) is saved with the batch."""
+        super()._event_appended(event)
         batch = self._current()
         # UTF-8, not \\u escapes: an emoji is 4 bytes in the file, not 12 (issue 24, point 12).
         data = json.dumps(dict(event.data), separators=(",", ":"), ensure_ascii=False)
@@ -625,17 +640,22 @@ class SQLiteStore(LocalStore):
         for worker_id in self._dirty:
             worker = roster.find(worker_id)
             if worker is not None:
+                totals = worker.totals
                 batch.worker_states.append(
                     (
                         worker.status,
                         worker.turn_number,
                         len(worker.transcript),
                         int(worker.status_since * 1_000_000),
+                        totals.turns,
+                        totals.input_tokens,
+                        totals.output_tokens,
                         worker.serial,
                     )
                 )
                 if worker.shown is not None:  # readers see the committed state (acknowledged mode)
-                    batch.shown.append((worker, (worker.status, worker.turn_number, len(worker.transcript))))
+                    state = (worker.status, worker.turn_number, len(worker.transcript), worker.totals)
+                    batch.shown.append((worker, state))
         self._dirty.clear()
         if self._writer is not None:
             self._writer.submit(batch)
@@ -739,7 +759,7 @@ class SQLiteStore(LocalStore):
                 # Readers see the committed state; once it is the worker's
                 # state now, they see the worker as it is.
                 if worker.shown is not None:
-                    now = (worker.status, worker.turn_number, len(worker.transcript))
+                    now = (worker.status, worker.turn_number, len(worker.transcript), worker.totals)
                     worker.shown = None if state == now else state
             waiter = batch.waiter
             if waiter is not None and not waiter.done():
