@@ -30,7 +30,11 @@ worker entered its status, set by a trigger on every change of ``status``
 (so no statement that changes a status has to remember it), and two partial
 indexes that let a sweep read only the workers whose deadline passed.
 
-Version 3 (decision 0230): an event is inserted with a ``seq`` (a sequence)
+Version 3: ``workers.turns``, ``input_tokens``, ``output_tokens`` — each
+worker's totals (decision 0201), added in the transaction that appends the
+turn-ending event; a migrated runtime's workers start at 0.
+
+Version 4 (decision 0230): an event is inserted with a ``seq`` (a sequence)
 and no ``id``; once its transaction committed, a sequencing pass
 (``sequence_events``) numbers every committed event that has none, in ``seq``
 order, under one lock held to its commit, so many decisions share one
@@ -120,12 +124,20 @@ CREATE INDEX workers_idle_since ON workers (status_since) WHERE status = 'idle';
 CREATE INDEX workers_stopped_since ON workers (status_since) WHERE status = 'stopped';
 """
 
-#: Version 3 (decision 0230): events are inserted with a ``seq`` and get their
+#: Version 3: each worker's totals (decision 0201).
+_V3 = """
+ALTER TABLE workers
+    ADD COLUMN turns bigint NOT NULL DEFAULT 0,
+    ADD COLUMN input_tokens bigint NOT NULL DEFAULT 0,
+    ADD COLUMN output_tokens bigint NOT NULL DEFAULT 0;
+"""
+
+#: Version 4 (decision 0230): events are inserted with a ``seq`` and get their
 #: ``id`` after their transaction committed, from a *sequencing pass*; a
 #: decision on the send-input path is one server-side function (one round
 #: trip, its own transaction). Existing events keep their ids (their ``seq``
 #: is their id, so the sequence starts above them).
-_V3 = """
+_V4 = """
 CREATE SEQUENCE event_seq;
 ALTER TABLE events ADD COLUMN seq bigint;
 UPDATE events SET seq = id;
@@ -205,7 +217,8 @@ CREATE FUNCTION accept_input(
     p_worker text, p_owner text, p_role text, p_content text, p_max integer, p_per_turn integer,
     OUT outcome text, OUT w_serial bigint, OUT w_worker_id text, OUT w_label text, OUT w_intent jsonb,
     OUT w_profile text, OUT w_created_at timestamptz, OUT w_status text, OUT w_turn_number integer,
-    OUT w_entries integer, OUT w_tools jsonb, OUT w_owner text, OUT seqs bigint[]
+    OUT w_entries integer, OUT w_tools jsonb, OUT w_owner text, OUT w_turns bigint,
+    OUT w_input_tokens bigint, OUT w_output_tokens bigint, OUT seqs bigint[]
 )
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $fn$
 DECLARE
@@ -253,6 +266,7 @@ BEGIN
     w_serial := r.serial; w_worker_id := r.worker_id; w_label := r.label; w_intent := r.intent;
     w_profile := r.profile; w_created_at := r.created_at; w_status := r.status;
     w_turn_number := r.turn_number; w_entries := r.entries; w_tools := r.tools; w_owner := r.owner;
+    w_turns := r.turns; w_input_tokens := r.input_tokens; w_output_tokens := r.output_tokens;
     seqs := ARRAY[v_first, v_second];
 END
 $fn$;
@@ -262,7 +276,7 @@ $fn$;
 -- worker.turn_completed; the worker is idle.
 CREATE FUNCTION complete_turn(
     p_worker text, p_owner text, p_turn integer, p_reply text, p_max integer, p_completed jsonb,
-    p_full_message text, OUT outcome text, OUT seqs bigint[]
+    p_full_message text, p_input_tokens bigint, p_output_tokens bigint, OUT outcome text, OUT seqs bigint[]
 )
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $fn$
 DECLARE
@@ -307,13 +321,17 @@ BEGIN
         RETURNING events.seq INTO v_seq;
         seqs := seqs || v_seq;
     END IF;
-    UPDATE workers SET status = 'idle', owner = NULL, entries = entries + v_added WHERE serial = r.serial;
+    -- The turn ends: it counts in the worker's totals, with its tokens when it completed (decision 0201).
+    UPDATE workers SET status = 'idle', owner = NULL, entries = entries + v_added, turns = turns + 1,
+        input_tokens = input_tokens + CASE WHEN outcome = 'completed' THEN p_input_tokens ELSE 0 END,
+        output_tokens = output_tokens + CASE WHEN outcome = 'completed' THEN p_output_tokens ELSE 0 END
+    WHERE serial = r.serial;
 END
 $fn$;
 """
 
 #: Every migration, oldest first: ``MIGRATIONS[n - 1]`` makes version ``n``.
-MIGRATIONS: Sequence[str] = (_V1, _V2, _V3)
+MIGRATIONS: Sequence[str] = (_V1, _V2, _V3, _V4)
 #: The version this code reads and writes.
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -50,13 +50,15 @@ from registry_core.event_contract import (
     WORKER_DELETED,
     WORKER_STOPPED,
     WORKER_TURN_CANCELLED,
+    WORKER_TURN_COMPLETED,
     WORKER_TURN_FAILED,
     WORKER_TURN_INTERRUPTED,
 )
-from registry_core.models import Event, Intent, IntentKind, TranscriptEntry
+from registry_core.models import Event, Intent, IntentKind, TranscriptEntry, WorkerTotals
 from runtime_registry.runtimes.embedded.postgres_batch import Batched
 from runtime_registry.runtimes.embedded.postgres_schema import migrate, schema_name
-from runtime_registry.runtimes.embedded.store import StoreUnusable
+from runtime_registry.runtimes.embedded.store import StoreUnusable, turn_failed_data
+from runtime_registry.runtimes.embedded.totals import totals_delta
 
 __all__ = [
     "AcceptedInput",
@@ -114,6 +116,8 @@ class PgWorker:
     entries: int
     tools: tuple[str, ...]
     owner: str | None
+    #: What its ended turns added up to (decision 0201).
+    totals: WorkerTotals = attrs.field(factory=WorkerTotals)
 
 
 @attrs.frozen
@@ -131,7 +135,10 @@ NewEvent = tuple[str, str | None, Mapping[str, Any]]
 #: transaction's new events (by position) it belongs to.
 NewEntry = tuple[str, str, int]
 
-_WORKER_COLUMNS = "serial, worker_id, label, intent, profile, created_at, status, turn_number, entries, tools, owner"
+_WORKER_COLUMNS = (
+    "serial, worker_id, label, intent, profile, created_at, status, turn_number, entries, tools, owner,"
+    " turns, input_tokens, output_tokens"
+)
 
 # A decision inserts its events with a ``seq`` only: no shared lock, so
 # decisions commit in parallel and PostgreSQL groups their flushes. They get
@@ -428,8 +435,17 @@ class PgStore:
         """Append ``events`` (and the transcript ``entries`` that go with them) in the caller's transaction.
 
         They get their ids after the commit (:meth:`_run` numbers them); the
-        returned objects carry them by the time :meth:`_run` returns.
+        returned objects carry them by the time :meth:`_run` returns. A
+        turn-ending event adds to its worker's totals first, in the same
+        transaction (decision 0201).
         """
+        totals = _totals_changes(events)
+        if totals:
+            await connection.executemany(
+                "UPDATE workers SET turns = turns + $2, input_tokens = input_tokens + $3, "
+                "output_tokens = output_tokens + $4 WHERE worker_id = $1",
+                totals,
+            )
         rows = await connection.fetch(
             _APPEND,
             [kind for kind, _, _ in events],
@@ -598,9 +614,9 @@ class PgStore:
         outcome = row[0]
         if outcome != "accepted":
             raise _refusal(outcome, worker_id, max_entries)
-        worker = _worker(row[1:12])
+        worker = _worker(row[1:15])
         try:
-            events = await self._number(row[12])
+            events = await self._number(row[15])
         except StoreUnreachable:
             raise AcceptedUnconfirmed(worker_id, worker.turn_number) from None
         return AcceptedInput(worker, worker.entries, events[0].id)
@@ -650,9 +666,11 @@ class PgStore:
         :raises TurnLost: the turn is no longer this replica's; nothing was written.
         """
 
-        # One round trip: the function checks the turn is ours and writes (decision 0230).
+        # One round trip: the function checks the turn is ours and writes (decision 0230);
+        # the tokens a completed turn adds to the worker's totals are read here (decision 0201).
+        _, input_tokens, output_tokens = totals_delta(WORKER_TURN_COMPLETED, completed) or (1, 0, 0)
         row = await self._fetchrow(
-            "SELECT * FROM complete_turn($1, $2, $3, $4, $5, $6::jsonb, $7)",
+            "SELECT * FROM complete_turn($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9)",
             worker_id,
             self.replica_id,
             turn,
@@ -660,12 +678,16 @@ class PgStore:
             max_entries,
             json.dumps(dict(completed), ensure_ascii=False),
             "the worker's transcript has no room for the reply",
+            input_tokens,
+            output_tokens,
         )
         if row[0] == "lost":
             raise TurnLost()
         return await self._number(row[1])
 
-    async def fail_turn(self, worker_id: str, turn: int, code: str, message: str) -> Event:
+    async def fail_turn(
+        self, worker_id: str, turn: int, code: str, message: str, *, engine_code: str | None = None
+    ) -> Event:
         """End a turn this replica runs with ``worker.turn_failed``; the worker is idle.
 
         :raises TurnLost: the turn is no longer this replica's; nothing was written.
@@ -677,7 +699,7 @@ class PgStore:
                 "UPDATE workers SET status = 'idle', owner = NULL WHERE serial = $1", worker.serial
             )
             (event,) = await self._append(
-                connection, [(WORKER_TURN_FAILED, worker_id, {"turn": turn, "code": code, "message": message})]
+                connection, [(WORKER_TURN_FAILED, worker_id, turn_failed_data(turn, code, message, engine_code))]
             )
             return event
 
@@ -936,6 +958,16 @@ async def _no_reset(_connection: Any) -> None:
     """The pool's reset: nothing to undo (see ``PgStore.open``)."""
 
 
+def _totals_changes(events: Sequence[NewEvent]) -> list[tuple[str, int, int, int]]:
+    """What ``events`` add to their workers' totals: ``(worker_id, turns, input_tokens, output_tokens)``."""
+    changes: list[tuple[str, int, int, int]] = []
+    for kind, worker_id, data in events:
+        delta = totals_delta(kind, data)
+        if delta is not None and worker_id is not None:
+            changes.append((worker_id, *delta))
+    return changes
+
+
 def _entry_sequence(event: NewEvent) -> int:
     return int(event[2]["transcript_sequence"])
 
@@ -963,4 +995,5 @@ def _worker(row: Any) -> PgWorker:
         row[8],
         tuple(json.loads(tools) if isinstance(tools, str) else tools),
         row[10],
+        WorkerTotals(row[11], row[12], row[13]),
     )
