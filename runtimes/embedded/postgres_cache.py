@@ -89,15 +89,16 @@ class PgTranscript:
 
     async def bounded_entries(
         self, *, start: int, limit: int, max_bytes: int
-    ) -> tuple[tuple[TranscriptEntry, ...], int | None]:
-        """:meth:`entries` bounded by ``max_bytes`` of page JSON; an evicted transcript is read again first."""
+    ) -> tuple[tuple[TranscriptEntry, ...], int | None, int]:
+        """:meth:`entries` bounded by ``max_bytes`` of page JSON, and the length they were read at;
+        an evicted transcript is read again first."""
         await self._cache.load(self)
         items, following = self.entries(start=start, limit=limit)
         if items:
             kept = fit_to_bytes((ENTRY_ENVELOPE_BYTES + text_size(e.content) for e in items), max_bytes)
             if kept < len(items):
                 items, following = items[:kept], start + kept
-        return items, following
+        return items, following, self._length
 
     def _fill(self, entries: list[TranscriptEntry]) -> None:
         self._entries = entries
