@@ -18,6 +18,7 @@ __all__ = [
     "UnknownRuntime",
     "UnknownWorker",
     "WorkerBusy",
+    "QueueFull",
     "WorkerStopped",
     "RuntimeUnavailable",
     "RuntimeTimeout",
@@ -98,6 +99,15 @@ class WorkerBusy(RegistryError):
     """The worker is in a turn; the input was refused, nothing was queued."""
 
     code = "worker_busy"
+
+
+class QueueFull(RegistryError):
+    """The worker is in a turn and its queue holds as many inputs as it may (``if_busy: "enqueue"``).
+
+    .. versionadded:: 0.4
+    """
+
+    code = "queue_full"
 
 
 class WorkerStopped(RegistryError):
@@ -188,6 +198,7 @@ ERROR_TYPES: Mapping[str, type[RegistryError]] = {
         UnknownRuntime,
         UnknownWorker,
         WorkerBusy,
+        QueueFull,
         WorkerStopped,
         RuntimeUnavailable,
         RuntimeTimeout,

@@ -48,7 +48,9 @@ __all__ = ["OPERATIONS", "RuntimeProvider", "capabilities_of", "narrowed"]
 #: :class:`~registry_core.models.Capabilities` but ``stream_events``, which
 #: needs both ``read_events`` and ``wait_for_events``. (The capability list is
 #: stated once, as that model's fields.)
-OPERATIONS: tuple[str, ...] = tuple(field.name for field in attrs.fields(Capabilities) if field.name != "stream_events")
+OPERATIONS: tuple[str, ...] = tuple(
+    field.name for field in attrs.fields(Capabilities) if field.name not in ("stream_events", "busy_policies")
+)
 
 
 class RuntimeProvider:
@@ -67,10 +69,17 @@ class RuntimeProvider:
         a :class:`~registry_core.models.RuntimeLimits`; the registry rejects
         page limits above its maxima with ``LimitTooLarge`` before calling you.
         Set it per instance if it depends on settings.
+    ``busy_policies``
+        the ``if_busy`` values :meth:`send_input` takes (added in 0.4,
+        decision 0190): ``("reject",)`` unless you claim more. The registry
+        refuses a policy you do not claim (``422``) before calling you, so a
+        kind written before 0.4 never sees one. Narrow it per instance with
+        :meth:`offer_capabilities`.
     """
 
     kind: ClassVar[str] = ""
     limits: RuntimeLimits = RuntimeLimits()
+    busy_policies: ClassVar[tuple[str, ...]] = ("reject",)
     # What offer_capabilities narrowed the class's capabilities to (None: not narrowed).
     # A class attribute, so a subclass that skips super().__init__ still works.
     _offered: Capabilities | None = None
@@ -128,7 +137,13 @@ class RuntimeProvider:
     async def send_input(self, worker_id: str, request: InputRequest) -> InputAccepted:
         """Accept input and start a turn. Raise ``WorkerBusy`` while a turn runs
         (never queue), ``WorkerStopped`` after stop, ``CapacityExceeded`` when the
-        transcript is full."""
+        transcript is full.
+
+        ``request.if_busy`` is always one of :attr:`busy_policies`: ``reject``
+        unless the kind claims more (``enqueue``: answer ``status="queued"``
+        with its ``queue_position``, or ``QueueFull``; ``interrupt``: end the
+        running turn with ``worker.turn_cancelled``, ``reason: "interrupt"``).
+        """
         raise self._unsupported("send_input")
 
     async def cancel_worker(self, worker_id: str) -> WorkerActionResult:
@@ -233,12 +248,15 @@ class RuntimeProvider:
 
 def narrowed(implemented: Capabilities, offered: Capabilities) -> Capabilities:
     """The capabilities true in both ``implemented`` and ``offered``."""
-    return Capabilities(
-        **{
-            field.name: getattr(implemented, field.name) and getattr(offered, field.name)
-            for field in attrs.fields(Capabilities)
-        }
-    )
+    flags = {
+        field.name: getattr(implemented, field.name) and getattr(offered, field.name)
+        for field in attrs.fields(Capabilities)
+        if field.name != "busy_policies"
+    }
+    # A policy list narrows to the policies in both, in the implemented order
+    # (``reject`` is every kind's, so it stays).
+    policies = tuple(policy for policy in implemented.busy_policies if policy in offered.busy_policies)
+    return Capabilities(**flags, busy_policies=policies or ("reject",))
 
 
 @functools.cache
@@ -246,4 +264,5 @@ def capabilities_of(provider_type: type[RuntimeProvider]) -> Capabilities:
     """Derive capabilities from which operations ``provider_type`` overrides."""
     implemented = {name: getattr(provider_type, name) is not getattr(RuntimeProvider, name) for name in OPERATIONS}
     streams = implemented["read_events"] and provider_type.wait_for_events is not RuntimeProvider.wait_for_events
-    return Capabilities(**implemented, stream_events=streams)
+    policies = tuple(dict.fromkeys(("reject", *provider_type.busy_policies)))
+    return Capabilities(**implemented, stream_events=streams, busy_policies=policies)

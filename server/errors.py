@@ -93,6 +93,7 @@ STATUS_BY_CODE: Mapping[str, int] = {
     "unsupported_operation": 405,
     "method_not_allowed": 405,
     "worker_busy": 409,
+    "queue_full": 409,
     "worker_stopped": 409,
     "capacity_exceeded": 409,
     "cursor_expired": 410,

@@ -76,7 +76,9 @@ DEFAULT_PAGE_SIZE = 50
 #: The largest page of the cross-runtime worker overview.
 OVERVIEW_PAGE_MAX = 500
 
-_NO_CAPABILITIES = Capabilities(*([False] * len(attrs.fields(Capabilities))))
+_NO_CAPABILITIES = Capabilities(
+    **{field.name: False for field in attrs.fields(Capabilities) if field.name != "busy_policies"}
+)
 
 
 # A runtime's lifecycle as one state object per stage. Only _Running is
@@ -378,8 +380,23 @@ class RuntimeRegistry:
         return _expect_worker(worker, runtime, "create_worker")
 
     async def send_input(self, runtime_id: str, worker_id: str, request: InputRequest) -> InputAccepted:
-        """Send input to a worker; raises ``WorkerBusy`` rather than queueing."""
+        """Send input to a worker; ``request.if_busy`` says what happens if it is in a turn.
+
+        A policy the runtime's ``capabilities.busy_policies`` does not list is
+        ``InvalidRequest`` naming ``if_busy``, before the provider is called:
+        a kind that claims no policies never sees one (decision 0190).
+        """
         runtime, provider, worker_id = self._usable_worker(runtime_id, worker_id)
+        policy = request.if_busy.value
+        if policy != "reject":
+            supported = runtime.capabilities.busy_policies
+            if policy not in supported:
+                raise InvalidRequest(
+                    f"runtime {runtime_id!r} does not support if_busy {policy!r} (it supports: {', '.join(supported)})",
+                    details=({"path": "if_busy", "message": f"{policy!r} is not one of {', '.join(supported)}"},),
+                    runtime_id=runtime_id,
+                    worker_id=worker_id,
+                )
         accepted = await self._guarded(
             runtime, "send_input", provider.send_input, worker_id, request, worker_id=worker_id
         )

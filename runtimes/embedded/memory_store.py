@@ -23,11 +23,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from registry_core.blocks import EventLog, Roster, Transcript
-from registry_core.errors import CapacityExceeded, InvalidRequest, WorkerBusy, WorkerStopped
+from registry_core.errors import CapacityExceeded, InvalidRequest, QueueFull, WorkerBusy, WorkerStopped
 from registry_core.event_contract import (
     WORKER_CREATED,
     WORKER_DELETED,
     WORKER_INPUT_ACCEPTED,
+    WORKER_INPUT_DROPPED,
+    WORKER_INPUT_QUEUED,
     WORKER_OUTPUT,
     WORKER_STOPPED,
     WORKER_TURN_CANCELLED,
@@ -49,6 +51,7 @@ from runtime_registry.runtimes.embedded.store import (
 )
 from runtime_registry.runtimes.embedded.store_budget import WORKER_RECORD_BYTES, StoreBudget
 from runtime_registry.runtimes.embedded.transcript import ASSISTANT, ENTRY_ENVELOPE_BYTES, TranscriptStorage
+from runtime_registry.runtimes.embedded.turn_queue import Queued, QueuedInput, Started, TurnQueues, unstarted_inputs
 from runtime_registry.runtimes.embedded.workers import BUSY, IDLE, STOPPED, WorkerRecord
 
 __all__ = ["WORKER_ID_PREFIX", "LocalStore", "MemoryStore"]
@@ -65,11 +68,15 @@ class LocalStore(WorkerStore):
     """The seam's decisions made in this process's memory, at once (see the module docstring)."""
 
     settings: EmbeddedSettings
+    busy_policies = ("reject", "enqueue", "interrupt")
 
     def setup(self, setup: StoreSetup) -> None:
         """Build the roster and the event log for the runtime's settings."""
         self.settings = setup.settings
         self._setup = setup
+        # Inputs queued behind a turn, and turns started from them not yet taken by the runtime.
+        self.queues = TurnQueues()
+        self._started: dict[str, Started] = {}
         self.roster = Roster(id_prefix=WORKER_ID_PREFIX, first_serial=setup.first_serial)
         self.events = self._event_log(setup.event_start_id)
 
@@ -120,6 +127,10 @@ class LocalStore(WorkerStore):
         for record in records:
             if record.status is BUSY:
                 self._interrupt(record)
+        # The queues lived in the run that ended: each input that had not started is dropped.
+        for queued in unstarted_inputs(snapshot.events):
+            if queued.worker_id is not None and queued.worker_id in roster:
+                self._announce_drop(queued.worker_id, queued.id, "restart")
 
     # -- hooks (no-ops here) -----------------------------------------------------------
 
@@ -175,11 +186,63 @@ class LocalStore(WorkerStore):
     async def accept_input(self, worker: WorkerRecord, role: str, content: str) -> Accepted:
         """The busy rule and the input limits, then the input (see :meth:`WorkerStore.accept_input`)."""
         self.check_writable()
-        worker_id = worker.worker_id
-        if worker.status is STOPPED:
-            raise WorkerStopped("the worker is stopped and takes no more input", worker_id=worker_id)
+        self._check_running(worker)
         if worker.status is BUSY:
-            raise WorkerBusy("the worker is in a turn; wait for it to finish or cancel it", worker_id=worker_id)
+            raise WorkerBusy(
+                "the worker is in a turn; wait for it to finish or cancel it", worker_id=worker.worker_id
+            )
+        self._check_input(worker, content)
+        # From the checks above to the status change in _accept nothing awaits:
+        # that is the whole of the busy rule's atomicity.
+        return self._accept(worker, role, content)
+
+    async def interrupt_input(self, worker: WorkerRecord, role: str, content: str) -> Accepted:
+        """End the running turn (``reason: "interrupt"``) and take the input, in one step."""
+        self.check_writable()
+        self._check_running(worker)
+        self._check_input(worker, content)
+        # Every check passed before the running turn is ended: a refused
+        # interrupt leaves it running. Nothing awaits from here to the end.
+        self._cancel(worker, "interrupt")
+        return self._accept(worker, role, content)
+
+    async def enqueue_input(
+        self, worker: WorkerRecord, role: str, content: str, *, max_queued: int
+    ) -> Accepted | Queued:
+        """Take the input at once when the worker is idle; else queue it behind its turn (``worker.input_queued``)."""
+        self.check_writable()
+        self._check_running(worker)
+        if worker.status is not BUSY:
+            self._check_input(worker, content)
+            return self._accept(worker, role, content)
+        worker_id = worker.worker_id
+        waiting = self.queues.length(worker_id)
+        if waiting >= max_queued:
+            raise QueueFull(
+                f"the worker is in a turn and {waiting} inputs already wait (max_queued_inputs)", worker_id=worker_id
+            )
+        # The input's limits are checked now, so a queued input is one that
+        # fits; room in the transcript is checked again when its turn starts.
+        self._check_input(worker, content, ahead=waiting + 1)
+        event = self.events.append(
+            WORKER_INPUT_QUEUED,
+            worker_id,
+            {"queue_position": waiting + 1, "reason": "busy", "role": role, "content": content},
+            data_size=CONTENT_EVENT_DATA_BYTES + text_size(content),
+        )
+        position = self.queues.push(worker_id, QueuedInput(role, content, event.id))
+        return Queued(event.id, position)
+
+    def take_started(self, worker: WorkerRecord) -> Started | None:
+        """The turn :meth:`_start_queued` started for ``worker``, once."""
+        return self._started.pop(worker.worker_id, None) if self._started else None
+
+    def _check_running(self, worker: WorkerRecord) -> None:
+        if worker.status is STOPPED:
+            raise WorkerStopped("the worker is stopped and takes no more input", worker_id=worker.worker_id)
+
+    def _check_input(self, worker: WorkerRecord, content: str, *, ahead: int = 0) -> None:
+        """The input's limits: its length, room in the transcript (for the turns ``ahead`` of it too), the store's."""
         settings = self.settings
         limit = settings.max_input_chars
         if len(content) > limit:
@@ -187,27 +250,58 @@ class LocalStore(WorkerStore):
                 f"input is longer than {limit} characters",
                 details=({"path": "content", "message": f"must be at most {limit} characters"},),
             )
-        if settings.max_transcript_entries - len(worker.transcript) < worker.profile.entries_per_turn:
+        if settings.max_transcript_entries - len(worker.transcript) < worker.profile.entries_per_turn * (ahead + 1):
             raise CapacityExceeded(
-                f"the worker's transcript is full ({settings.max_transcript_entries} entries)", worker_id=worker_id
+                f"the worker's transcript is full ({settings.max_transcript_entries} entries)",
+                worker_id=worker.worker_id,
             )
-        self._admit_input(worker, content)
+        if not ahead:
+            self._admit_input(worker, content)
+
+    def _accept(self, worker: WorkerRecord, role: str, content: str, queued_event_id: int | None = None) -> Accepted:
+        """The input's entry, ``worker.input_accepted`` and ``worker.turn_started``: the worker is busy."""
+        worker_id = worker.worker_id
         self._changing(worker)
-        # From the checks above to the status change below nothing awaits:
-        # that is the whole of the busy rule's atomicity.
         worker.status = BUSY
         worker.turn_number += 1
         sequence = len(worker.transcript) + 1
+        data: dict[str, object] = {"transcript_sequence": sequence, "role": role, "content": content}
+        if queued_event_id is not None:
+            data["queued_event_id"] = queued_event_id
         accepted = self.events.append(
-            WORKER_INPUT_ACCEPTED,
-            worker_id,
-            {"transcript_sequence": sequence, "role": role, "content": content},
-            data_size=CONTENT_EVENT_DATA_BYTES + text_size(content),
+            WORKER_INPUT_ACCEPTED, worker_id, data, data_size=CONTENT_EVENT_DATA_BYTES + text_size(content)
         )
         worker.transcript.append(role, content, accepted.id)
         self._input_written(worker, content)
         self.events.append(WORKER_TURN_STARTED, worker_id, {"turn": worker.turn_number})
         return Accepted(sequence, accepted.id, worker.turn_number)
+
+    def _start_queued(self, worker: WorkerRecord) -> None:
+        """The worker's turn just ended: start the next queued input's turn, in the same decision.
+
+        An input that no longer fits (the turns before it filled the
+        transcript or the store) is dropped (``reason: "capacity"``) and the next one tried.
+        """
+        worker_id = worker.worker_id
+        while (waiting := self.queues.pop(worker_id)) is not None:
+            try:
+                self._check_input(worker, waiting.content)
+            except CapacityExceeded:
+                self._announce_drop(worker_id, waiting.event_id, "capacity")
+                continue
+            accepted = self._accept(worker, waiting.role, waiting.content, waiting.event_id)
+            self._started[worker_id] = Started(
+                accepted.sequence, accepted.event_id, accepted.turn, waiting.role, waiting.content
+            )
+            return
+
+    def _drop_queued(self, worker: WorkerRecord, reason: str) -> None:
+        """Drop every input queued for the worker, one ``worker.input_dropped`` each, oldest first."""
+        for waiting in self.queues.take_all(worker.worker_id):
+            self._announce_drop(worker.worker_id, waiting.event_id, reason)
+
+    def _announce_drop(self, worker_id: str, queued_event_id: int, reason: str) -> None:
+        self.events.append(WORKER_INPUT_DROPPED, worker_id, {"queued_event_id": queued_event_id, "reason": reason})
 
     async def add_turn_entry(
         self, worker: WorkerRecord, turn: int, role: str, content: str, event_type: str, data: dict[str, Any]
@@ -245,6 +339,7 @@ class LocalStore(WorkerStore):
             self._entry_written(worker, reply)
         self._leave_turn(worker)
         self.events.append(WORKER_TURN_COMPLETED, worker.worker_id, data)
+        self._start_queued(worker)
         return COMPLETED
 
     async def fail_turn(self, worker: WorkerRecord, turn: int, code: str, message: str) -> bool:
@@ -254,14 +349,27 @@ class LocalStore(WorkerStore):
         self._changing(worker)
         self._leave_turn(worker)
         self.events.append(WORKER_TURN_FAILED, worker.worker_id, {"turn": turn, "code": code, "message": message})
+        self._start_queued(worker)
         return True
 
     async def cancel_turn(self, worker: WorkerRecord, reason: str) -> bool:
-        """End the turn, if any, with ``worker.turn_cancelled``."""
+        """End the turn, if any, with ``worker.turn_cancelled``; then drop the inputs queued behind it
+        (``worker.input_dropped``)."""
         self.check_writable()
         if worker.status is STOPPED:
             raise WorkerStopped("the worker is stopped", worker_id=worker.worker_id)
-        return self._cancel(worker, reason)
+        changed = self._cancel(worker, reason)
+        self._drop_queued(worker, reason)
+        return changed
+
+    async def cancel_turn_keeping_queue(self, worker: WorkerRecord) -> bool:
+        """End the turn, if any, with ``worker.turn_cancelled``; the next queued input's turn starts."""
+        self.check_writable()
+        if worker.status is STOPPED:
+            raise WorkerStopped("the worker is stopped", worker_id=worker.worker_id)
+        changed = self._cancel(worker, "cancel")
+        self._start_queued(worker)
+        return changed
 
     def _cancel(self, worker: WorkerRecord, reason: str) -> bool:
         if worker.status is not BUSY:
@@ -285,6 +393,7 @@ class LocalStore(WorkerStore):
 
     def _stop(self, worker: WorkerRecord, reason: str) -> None:
         self._cancel(worker, reason)
+        self._drop_queued(worker, reason)
         self._changing(worker)
         worker.status = STOPPED
         self.events.append(WORKER_STOPPED, worker.worker_id, {})
@@ -301,8 +410,9 @@ class LocalStore(WorkerStore):
         self.events.forget_worker(worker_id)
 
     async def abandon_turn(self, worker: WorkerRecord) -> None:
-        """Nothing outlives the process: the turn ends as cancelled (``reason: "shutdown"``)."""
+        """Nothing outlives the process: the turn ends as cancelled (``reason: "shutdown"``), its queue is dropped."""
         self._cancel(worker, "shutdown")
+        self._drop_queued(worker, "shutdown")
 
     def _interrupt(self, worker: WorkerRecord) -> None:
         """A worker restored busy: its turn died with the last run and is not re-run."""

@@ -51,11 +51,13 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from registry_core.blocks import EventLog, Roster
+from registry_core.errors import UnsupportedOperation
 from registry_core.models import Diagnostic, Event, Intent
 
 if TYPE_CHECKING:
     from runtime_registry.runtimes.embedded.profiles import Profile
     from runtime_registry.runtimes.embedded.settings import EmbeddedSettings
+    from runtime_registry.runtimes.embedded.turn_queue import Queued, Started
     from runtime_registry.runtimes.embedded.workers import WorkerRecord
 
 __all__ = [
@@ -207,6 +209,10 @@ class WorkerStore(abc.ABC):
     events: EventLog
     #: Why the store cannot be used now (client-safe), or ``None``.
     unavailable: str | None = None
+    #: The ``if_busy`` policies this store decides (decision 0190); the provider
+    #: offers only these. A store that claims ``enqueue`` or ``interrupt``
+    #: implements :meth:`enqueue_input`, :meth:`interrupt_input` and :meth:`take_started`.
+    busy_policies: tuple[str, ...] = ("reject",)
 
     # -- life --------------------------------------------------------------------
 
@@ -256,6 +262,33 @@ class WorkerStore(abc.ABC):
         :raises CapacityExceeded: its transcript (``max_transcript_entries``)
             or the store has no room for the input and its reply.
         """
+
+    async def interrupt_input(self, worker: WorkerRecord, role: str, content: str) -> Accepted:
+        """Take input with ``if_busy: "interrupt"``: the checks of :meth:`accept_input`; then, if the
+        worker is in a turn, end it with ``worker.turn_cancelled`` (``reason: "interrupt"``), and take
+        the input as :meth:`accept_input` does — one decision, so racing interrupts never overlap turns.
+        Inputs queued behind the ended turn stay queued, behind this one."""
+        raise UnsupportedOperation("this runtime's store does not take if_busy 'interrupt'")
+
+    async def enqueue_input(self, worker: WorkerRecord, role: str, content: str, *, max_queued: int) -> Accepted | Queued:
+        """Take input with ``if_busy: "enqueue"``: as :meth:`accept_input` when the worker is idle;
+        while it is in a turn, append ``worker.input_queued`` and queue the input (:class:`Queued`).
+
+        :raises QueueFull: ``max_queued`` inputs already wait for the worker.
+        """
+        raise UnsupportedOperation("this runtime's store does not take if_busy 'enqueue'")
+
+    async def cancel_turn_keeping_queue(self, worker: WorkerRecord) -> bool:
+        """:meth:`cancel_turn` (``reason: "cancel"``) that keeps the inputs queued behind the turn:
+        the next one's turn starts at once (:meth:`take_started`). Only a store that claims ``enqueue``."""
+        raise UnsupportedOperation("this runtime's store does not queue inputs")
+
+    def take_started(self, worker: WorkerRecord) -> Started | None:
+        """The queued input whose turn the store started when the worker's last turn ended (once), or ``None``.
+
+        The runtime asks after each decision that can end a turn, and runs the turn.
+        """
+        return None
 
     @abc.abstractmethod
     async def add_turn_entry(

@@ -34,6 +34,7 @@ from registry_core.errors import (
     RuntimeUnavailable,
     UnknownRuntime,
     UnknownWorker,
+    QueueFull,
     UnsupportedOperation,
     WorkerBusy,
     WorkerStopped,
@@ -114,6 +115,7 @@ def token_missing(variable: str) -> Fault:
 _PASSED_THROUGH: tuple[type[RegistryError], ...] = (
     UnknownWorker,
     WorkerBusy,
+    QueueFull,
     WorkerStopped,
     CapacityExceeded,
     CursorExpired,
