@@ -31,6 +31,7 @@ __all__ = [
     "CapacityExceeded",
     "CursorExpired",
     "ERROR_TYPES",
+    "HTTP_STATUS_BY_CODE",
 ]
 
 
@@ -210,4 +211,36 @@ ERROR_TYPES: Mapping[str, type[RegistryError]] = {
         CapacityExceeded,
         CursorExpired,
     )
+}
+
+
+#: Every error code the HTTP API answers with, and its status: the one table the server answers by
+#: and the client maps envelopes and stream errors back by. Kinds never need it (they raise the typed
+#: errors above); it lives here so that server and client share it without importing each other.
+#:
+#: .. versionadded:: 0.4
+HTTP_STATUS_BY_CODE: Mapping[str, int] = {
+    "malformed_request": 400,
+    "invalid_identifier": 400,
+    "limit_too_large": 400,
+    "unauthorized": 401,
+    "forbidden_origin": 403,
+    "unknown_runtime": 404,
+    "unknown_worker": 404,
+    "not_found": 404,
+    "unsupported_operation": 405,
+    "method_not_allowed": 405,
+    "worker_busy": 409,
+    "queue_full": 409,
+    "worker_stopped": 409,
+    "capacity_exceeded": 409,
+    "cursor_expired": 410,
+    "payload_too_large": 413,
+    "unsupported_media_type": 415,
+    "misdirected_request": 421,
+    "too_many_requests": 429,
+    "invalid_request": 422,
+    "internal_error": 500,
+    "runtime_unavailable": 503,
+    "runtime_timeout": 504,
 }

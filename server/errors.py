@@ -13,7 +13,7 @@ from typing import Any
 
 # MalformedRequest belongs to the plugin API (runtimes raise InvalidCursor,
 # its subclass, where they decode a cursor); the server raises it too.
-from registry_core.errors import MalformedRequest, RegistryError
+from registry_core.errors import HTTP_STATUS_BY_CODE, MalformedRequest, RegistryError
 
 __all__ = [
     "STATUS_BY_CODE",
@@ -80,32 +80,8 @@ class TooManyRequests(RegistryError):
     code = "too_many_requests"
 
 
-#: Every error code the API answers with, and its HTTP status. One table, here only.
-STATUS_BY_CODE: Mapping[str, int] = {
-    "malformed_request": 400,
-    "invalid_identifier": 400,
-    "limit_too_large": 400,
-    "unauthorized": 401,
-    "forbidden_origin": 403,
-    "unknown_runtime": 404,
-    "unknown_worker": 404,
-    "not_found": 404,
-    "unsupported_operation": 405,
-    "method_not_allowed": 405,
-    "worker_busy": 409,
-    "queue_full": 409,
-    "worker_stopped": 409,
-    "capacity_exceeded": 409,
-    "cursor_expired": 410,
-    "payload_too_large": 413,
-    "unsupported_media_type": 415,
-    "misdirected_request": 421,
-    "too_many_requests": 429,
-    "invalid_request": 422,
-    "internal_error": 500,
-    "runtime_unavailable": 503,
-    "runtime_timeout": 504,
-}
+#: Every error code the API answers with, and its HTTP status (the plugin API's one table).
+STATUS_BY_CODE: Mapping[str, int] = HTTP_STATUS_BY_CODE
 
 
 def status_of(error: RegistryError) -> int | None:

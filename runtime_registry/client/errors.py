@@ -19,7 +19,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from registry_core.errors import ERROR_TYPES, MalformedRequest, RegistryError
+from registry_core.errors import ERROR_TYPES, HTTP_STATUS_BY_CODE, MalformedRequest, RegistryError
 
 __all__ = [
     "HTTP_ERROR_TYPES",
@@ -147,33 +147,9 @@ HTTP_ERROR_TYPES: Mapping[str, type[ClientError]] = {
 }
 
 
-#: The HTTP status the server answers each error code with (held equal to the server's table by a test):
-#: an error that reaches the client another way (an event of the stream) carries the same ``status``.
-STATUS_OF_CODE: Mapping[str, int] = {
-    "malformed_request": 400,
-    "invalid_identifier": 400,
-    "limit_too_large": 400,
-    "unauthorized": 401,
-    "forbidden_origin": 403,
-    "unknown_runtime": 404,
-    "unknown_worker": 404,
-    "not_found": 404,
-    "unsupported_operation": 405,
-    "method_not_allowed": 405,
-    "worker_busy": 409,
-    "queue_full": 409,
-    "worker_stopped": 409,
-    "capacity_exceeded": 409,
-    "cursor_expired": 410,
-    "payload_too_large": 413,
-    "unsupported_media_type": 415,
-    "misdirected_request": 421,
-    "too_many_requests": 429,
-    "invalid_request": 422,
-    "internal_error": 500,
-    "runtime_unavailable": 503,
-    "runtime_timeout": 504,
-}
+#: The HTTP status the server answers each error code with (the plugin API's one table): an error
+#: that reaches the client another way (an event of the stream) carries the same ``status``.
+STATUS_OF_CODE: Mapping[str, int] = HTTP_STATUS_BY_CODE
 
 
 def _short(text: Any) -> str | None:

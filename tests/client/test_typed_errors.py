@@ -185,6 +185,7 @@ async def test_a_hostile_message_is_cut_to_one_short_line():
 
 
 def test_the_clients_status_per_code_is_the_servers():
+    from registry_core.errors import HTTP_STATUS_BY_CODE
     from runtime_registry.client.errors import STATUS_OF_CODE
 
-    assert dict(STATUS_OF_CODE) == dict(STATUS_BY_CODE)
+    assert STATUS_OF_CODE is STATUS_BY_CODE is HTTP_STATUS_BY_CODE
