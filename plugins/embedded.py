@@ -22,6 +22,8 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+import attrs
+
 from registry_core import (
     CreateWorkerRequest,
     Diagnostic,
@@ -46,6 +48,7 @@ from registry_core import (
     WorkerTool,
     hookimpl,
 )
+from registry_core.provider import capabilities_of
 from runtime_registry.engines.clock import CLOCK
 from runtime_registry.engines.llm_engine import LLM, profile_problem
 from runtime_registry.runtimes.embedded import IDLE, STOPPED, EmbeddedRuntime, EmbeddedSettings, WorkerRecord
@@ -113,6 +116,8 @@ class EmbeddedProvider(RuntimeProvider):
     """
 
     kind = KIND
+    # Every policy the local stores decide; a store that decides fewer (PostgreSQL) narrows them per runtime.
+    busy_policies = ("reject", "enqueue", "interrupt")
 
     def __init__(
         self,
@@ -144,6 +149,10 @@ class EmbeddedProvider(RuntimeProvider):
             # clients see the bound that did it, and the bounds of its store.
             kind_specific={"max_page_bytes": settings.max_page_bytes, **self.runtime.store.kind_specific_limits()},
         )
+        if self.runtime.busy_policies != self.busy_policies:
+            self.offer_capabilities(
+                attrs.evolve(capabilities_of(type(self)), busy_policies=self.runtime.busy_policies)
+            )
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -286,15 +295,19 @@ class EmbeddedProvider(RuntimeProvider):
         return ProfileList(self.runtime_id, self.runtime.profiles.listing())
 
     async def send_input(self, worker_id: str, request: InputRequest) -> InputAccepted:
-        """Accept input and start a turn; ``WorkerBusy`` while one runs."""
+        """Accept input and start a turn; while one runs, what ``if_busy`` says (reject, enqueue, interrupt)."""
         await self.runtime.refresh()
-        done = await self.runtime.send_input(worker_id, request.content, role=request.kind.value)
-        return InputAccepted(self.runtime_id, worker_id, done.sequence, done.event_id, done.status)
+        done = await self.runtime.send_input(
+            worker_id, request.content, role=request.kind.value, if_busy=request.if_busy.value
+        )
+        return InputAccepted(
+            self.runtime_id, worker_id, done.sequence, done.event_id, done.status, done.queue_position
+        )
 
-    async def cancel_worker(self, worker_id: str) -> WorkerActionResult:
-        """Cancel the in-flight turn; ``changed`` is ``False`` when there was none."""
+    async def cancel_worker(self, worker_id: str, *, keep_queued: bool = False) -> WorkerActionResult:
+        """Cancel the in-flight turn and drop (or keep) its queue; ``changed`` is ``False`` when there was none."""
         await self.runtime.refresh()
-        done = await self.runtime.cancel(worker_id)
+        done = await self.runtime.cancel(worker_id, keep_queued=keep_queued)
         return WorkerActionResult(self.runtime_id, worker_id, "cancel", done.changed, done.status)
 
     async def stop_worker(self, worker_id: str) -> WorkerActionResult:

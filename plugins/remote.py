@@ -131,9 +131,10 @@ class RemoteProvider(RuntimeProvider):
         accepted = await self.remote.call(lambda client, rid: client.send_input(rid, worker_id, request))
         return attrs.evolve(accepted, runtime_id=self.runtime_id)
 
-    async def cancel_worker(self, worker_id: str) -> WorkerActionResult:
-        """The remote's cancel."""
-        result = await self.remote.call(lambda client, rid: client.cancel_worker(rid, worker_id))
+    async def cancel_worker(self, worker_id: str, *, keep_queued: bool = False) -> WorkerActionResult:
+        """The remote's cancel (``keep_queued``: its ``?queued=keep``)."""
+        queued = "keep" if keep_queued else None
+        result = await self.remote.call(lambda client, rid: client.cancel_worker(rid, worker_id, queued=queued))
         return attrs.evolve(result, runtime_id=self.runtime_id)
 
     async def stop_worker(self, worker_id: str) -> WorkerActionResult:

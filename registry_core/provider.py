@@ -146,10 +146,14 @@ class RuntimeProvider:
         """
         raise self._unsupported("send_input")
 
-    async def cancel_worker(self, worker_id: str) -> WorkerActionResult:
+    async def cancel_worker(self, worker_id: str, *, keep_queued: bool = False) -> WorkerActionResult:
         """Cancel the in-flight turn, if any; the worker stays usable. Idempotent when idle.
 
-        Raise ``WorkerStopped`` for a stopped worker.
+        Raise ``WorkerStopped`` for a stopped worker. A kind that claims the
+        ``enqueue`` busy policy drops the inputs queued behind the turn
+        (``worker.input_dropped`` each), or with ``keep_queued`` starts the
+        next one; the registry passes ``keep_queued`` to no other kind, so
+        one written before 0.4 may keep ``cancel_worker(self, worker_id)``.
         """
         raise self._unsupported("cancel_worker")
 

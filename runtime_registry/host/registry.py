@@ -402,9 +402,18 @@ class RuntimeRegistry:
         )
         return _expect(accepted, InputAccepted, runtime, "send_input")
 
-    async def cancel_worker(self, runtime_id: str, worker_id: str) -> WorkerActionResult:
-        """Cancel a worker's in-flight turn, if any."""
+    async def cancel_worker(self, runtime_id: str, worker_id: str, queued: str = "drop") -> WorkerActionResult:
+        """Cancel a worker's in-flight turn, if any, and drop the inputs queued behind it (``queued="keep"``: keep them).
+
+        ``keep`` reaches only a provider that claims ``enqueue`` (the others hold no queue, so
+        ``keep`` and ``drop`` are the same there, and a kind written before 0.4 is called as before).
+        """
         runtime, provider, worker_id = self._usable_worker(runtime_id, worker_id)
+        if queued == "keep" and "enqueue" in runtime.capabilities.busy_policies:
+            result = await self._guarded(
+                runtime, "cancel_worker", provider.cancel_worker, worker_id, worker_id=worker_id, keep_queued=True
+            )
+            return _expect(result, WorkerActionResult, runtime, "cancel_worker")
         result = await self._guarded(runtime, "cancel_worker", provider.cancel_worker, worker_id, worker_id=worker_id)
         return _expect(result, WorkerActionResult, runtime, "cancel_worker")
 

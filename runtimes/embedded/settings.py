@@ -265,9 +265,6 @@ class EmbeddedSettings:
         this rate.
     :param max_queued_inputs: inputs one worker holds queued behind its turn
         (``if_busy: "enqueue"``); one more is ``409 queue_full`` (decision 0190).
-    :param max_concurrent_turns: turns of this runtime running at once in
-        this process; an accepted input beyond it waits (``status: "queued"``,
-        ``reason: "admission"``) and starts in FIFO order as turns end.
     """
 
     max_workers: Annotated[int, Ge(1)] = 1000
@@ -284,7 +281,6 @@ class EmbeddedSettings:
     store: StoreSettings = StoreSettings()
     output_deltas_per_second: Annotated[float, Interval(ge=1, le=1000)] = 20.0
     max_queued_inputs: Annotated[int, Interval(ge=1, le=10_000)] = 8
-    max_concurrent_turns: Annotated[int, Interval(ge=1, le=100_000)] = 64
 
     def __attrs_post_init__(self) -> None:
         # Cross-field rules: reported at the settings table's path, so each

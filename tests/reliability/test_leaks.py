@@ -37,7 +37,7 @@ import httpx
 import pytest
 
 from registry_core import CreateWorkerRequest, InputRequest, RuntimeContext, RuntimeKind, RuntimeProvider, hookimpl
-from registry_core.models import ProfileSelector
+from registry_core.models import BusyPolicy, ProfileSelector
 from runtime_registry.host import assemble, discover_plugins, parse_config
 from runtime_registry.host.plugin_loading import DiscoveredPlugin
 from runtime_registry.plugins.embedded import EmbeddedProvider
@@ -45,7 +45,7 @@ from runtime_registry.runtimes.embedded import EmbeddedSettings, ProfileBase, Pr
 from runtime_registry.server.app import create_app
 from runtime_registry.testing.conformance import find_path_like
 
-from .app_config import EMBEDDED, embedded_toml
+from .app_config import EMBEDDED, SLOW_PROFILE, embedded_toml
 from .in_process_server import serving_in_a_thread
 from .routes import METHODS, ROUTES, UNKNOWN_API_PATHS
 
@@ -206,6 +206,9 @@ async def leave_a_turn_in_flight(store_dir: Path) -> None:
     await provider.start()
     worker = await provider.create_worker(CreateWorkerRequest(profile=ProfileSelector("hold"), label="interrupted"))
     await provider.send_input(worker.worker_id, InputRequest("in flight at the end of the last run"))  # type: ignore[arg-type]
+    # Queued behind it: the next run drops them, each with worker.input_dropped (reason restart).
+    for n in range(2):
+        await provider.send_input(worker.worker_id, InputRequest(f"queued {n}", if_busy=BusyPolicy.ENQUEUE))  # type: ignore[arg-type]
     await provider.close()
 
 
@@ -279,10 +282,29 @@ def exercise(api: httpx.Client, forbidden: set[str], method: str, path: str, **k
     return response
 
 
-def worker_ids(api: httpx.Client) -> dict[str, list[str]]:
+def control_turns(api: httpx.Client, forbidden: set[str]) -> None:
+    """Every if_busy answer and event (decision 0190): queued, queue_full, interrupt, cancel keeping and dropping."""
+    worker = api.post(f"/api/runtimes/{EMBEDDED}/workers", json={"profile": SLOW_PROFILE}).json()["worker_id"]
+    path = f"/api/runtimes/{EMBEDDED}/workers/{worker}"
+    exercise(api, forbidden, "POST", f"{path}/input", json={"content": "busy"})
+    answers = [
+        exercise(api, forbidden, "POST", f"{path}/input", json={"content": f"q{n}", "if_busy": "enqueue"})
+        for n in range(9)
+    ]
+    assert [a.status_code for a in answers] == [202] * 8 + [409]
+    assert answers[-1].json()["error"]["code"] == "queue_full"
+    exercise(api, forbidden, "POST", f"{path}/input", json={"content": "now", "if_busy": "interrupt"})
+    exercise(api, forbidden, "POST", f"{path}/input", json={"content": "x", "if_busy": "sometime"})
+    exercise(api, forbidden, "POST", f"{path}/cancel", params={"queued": "keep"})
+    exercise(api, forbidden, "POST", f"{path}/cancel", params={"queued": "/etc/passwd"})
+    exercise(api, forbidden, "POST", f"{path}/cancel")
+
+
+def worker_ids(api: httpx.Client, forbidden: set[str]) -> dict[str, list[str]]:
     """Per runtime: a real worker id where there is one, and one that does not exist."""
     created = api.post(f"/api/runtimes/{EMBEDDED}/workers", json={"profile": "echo", "label": "leak scan"}).json()
     api.post(f"/api/runtimes/{EMBEDDED}/workers/{created['worker_id']}/input", json={"content": "hello"})
+    control_turns(api, forbidden)
     listed = api.get(f"/api/runtimes/{LOCAL}/workers").json()["items"]
     assert len(listed) >= 4, "the local-compat runtime lists the example and own pods"
     return {
@@ -294,7 +316,7 @@ def worker_ids(api: httpx.Client) -> dict[str, list[str]]:
 def test_no_response_of_any_route_shows_a_secret(deployment):
     base_url, forbidden = deployment
     with httpx.Client(base_url=base_url, headers=AUTH, timeout=10) as api:
-        ids = worker_ids(api)
+        ids = worker_ids(api, forbidden)
         seen = 0
         for runtime_id in RUNTIMES:
             for worker_id in ids.get(runtime_id, ["w-x"]):
@@ -436,7 +458,14 @@ def test_the_scan_covers_a_damaged_store_and_an_interrupted_turn(deployment):
     events = httpx.get(f"{base_url}/api/runtimes/{EMBEDDED}/events", headers=AUTH, params={"cursor": 0}).json()[
         "events"
     ]
-    assert "worker.turn_interrupted" in [event["type"] for event in events]
+    types = [event["type"] for event in events]
+    assert "worker.turn_interrupted" in types
+    # Inputs queued in the last run were dropped on restart; the scan's own turns queued and interrupted.
+    dropped = [event["data"]["reason"] for event in events if event["type"] == "worker.input_dropped"]
+    assert "restart" in dropped and "cancel" in dropped
+    assert "worker.input_queued" in types
+    cancelled = [event["data"]["reason"] for event in events if event["type"] == "worker.turn_cancelled"]
+    assert "interrupt" in cancelled
 
 
 # -- turns through the llm engine: deltas, tool calls, failures ---------------------------------
