@@ -48,7 +48,6 @@ from registry_core import (
     WorkerTool,
     hookimpl,
 )
-from registry_core.provider import capabilities_of
 from runtime_registry.engines.clock import CLOCK
 from runtime_registry.engines.llm_engine import LLM, profile_problem
 from runtime_registry.runtimes.embedded import IDLE, STOPPED, EmbeddedRuntime, EmbeddedSettings, WorkerRecord
@@ -150,9 +149,8 @@ class EmbeddedProvider(RuntimeProvider):
             kind_specific={"max_page_bytes": settings.max_page_bytes, **self.runtime.store.kind_specific_limits()},
         )
         if self.runtime.busy_policies != self.busy_policies:
-            self.offer_capabilities(
-                attrs.evolve(capabilities_of(type(self)), busy_policies=self.runtime.busy_policies)
-            )
+            # A store that decides fewer policies (PostgreSQL: reject only) narrows what this kind offers.
+            self.offer_capabilities(attrs.evolve(self.capabilities, busy_policies=self.runtime.busy_policies))
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -300,12 +298,17 @@ class EmbeddedProvider(RuntimeProvider):
         done = await self.runtime.send_input(
             worker_id, request.content, role=request.kind.value, if_busy=request.if_busy.value
         )
-        return InputAccepted(
-            self.runtime_id, worker_id, done.sequence, done.event_id, done.status, done.queue_position
-        )
+        return InputAccepted(self.runtime_id, worker_id, done.sequence, done.event_id, done.status, done.queue_position)
 
-    async def cancel_worker(self, worker_id: str, *, keep_queued: bool = False) -> WorkerActionResult:
-        """Cancel the in-flight turn and drop (or keep) its queue; ``changed`` is ``False`` when there was none."""
+    async def cancel_worker(self, worker_id: str) -> WorkerActionResult:
+        """Cancel the in-flight turn and drop its queue; ``changed`` is ``False`` when there was none."""
+        return await self._cancel(worker_id, keep_queued=False)
+
+    async def cancel_worker_keeping_queue(self, worker_id: str) -> WorkerActionResult:
+        """Cancel the in-flight turn; the next queued input's turn starts."""
+        return await self._cancel(worker_id, keep_queued=True)
+
+    async def _cancel(self, worker_id: str, *, keep_queued: bool) -> WorkerActionResult:
         await self.runtime.refresh()
         done = await self.runtime.cancel(worker_id, keep_queued=keep_queued)
         return WorkerActionResult(self.runtime_id, worker_id, "cancel", done.changed, done.status)

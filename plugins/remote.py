@@ -63,6 +63,8 @@ class RemoteProvider(RuntimeProvider):
     """
 
     kind = KIND
+    # Every policy, narrowed to the remote runtime's own by offer_capabilities on each summary.
+    busy_policies = ("reject", "enqueue", "interrupt")
 
     def __init__(self, runtime_id: str, settings: RemoteSettings, *, environ: dict[str, str] | None = None) -> None:
         super().__init__(runtime_id)
@@ -131,10 +133,14 @@ class RemoteProvider(RuntimeProvider):
         accepted = await self.remote.call(lambda client, rid: client.send_input(rid, worker_id, request))
         return attrs.evolve(accepted, runtime_id=self.runtime_id)
 
-    async def cancel_worker(self, worker_id: str, *, keep_queued: bool = False) -> WorkerActionResult:
-        """The remote's cancel (``keep_queued``: its ``?queued=keep``)."""
-        queued = "keep" if keep_queued else None
-        result = await self.remote.call(lambda client, rid: client.cancel_worker(rid, worker_id, queued=queued))
+    async def cancel_worker(self, worker_id: str) -> WorkerActionResult:
+        """The remote's cancel."""
+        result = await self.remote.call(lambda client, rid: client.cancel_worker(rid, worker_id))
+        return attrs.evolve(result, runtime_id=self.runtime_id)
+
+    async def cancel_worker_keeping_queue(self, worker_id: str) -> WorkerActionResult:
+        """The remote's cancel with ``?queued=keep``."""
+        result = await self.remote.call(lambda client, rid: client.cancel_worker(rid, worker_id, queued="keep"))
         return attrs.evolve(result, runtime_id=self.runtime_id)
 
     async def stop_worker(self, worker_id: str) -> WorkerActionResult:

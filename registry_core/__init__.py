@@ -41,13 +41,13 @@ from registry_core.errors import (
     InvalidRequest,
     LimitTooLarge,
     MalformedRequest,
+    QueueFull,
     RegistryError,
     RuntimeTimeout,
     RuntimeUnavailable,
     UnknownRuntime,
     UnknownWorker,
     UnsupportedOperation,
-    QueueFull,
     WorkerBusy,
     WorkerStopped,
 )
@@ -92,13 +92,13 @@ from registry_core.identifiers import is_valid_identifier, validate_identifier
 from registry_core.kinds import NoSettings, RuntimeContext, RuntimeKind
 from registry_core.live import LiveSubscription
 from registry_core.models import (
+    BusyPolicy,
     Capabilities,
     CreateWorkerRequest,
     Diagnostic,
     Event,
     EventPage,
     InputAccepted,
-    BusyPolicy,
     InputKind,
     InputRequest,
     Intent,

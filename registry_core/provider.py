@@ -146,16 +146,25 @@ class RuntimeProvider:
         """
         raise self._unsupported("send_input")
 
-    async def cancel_worker(self, worker_id: str, *, keep_queued: bool = False) -> WorkerActionResult:
+    async def cancel_worker(self, worker_id: str) -> WorkerActionResult:
         """Cancel the in-flight turn, if any; the worker stays usable. Idempotent when idle.
 
         Raise ``WorkerStopped`` for a stopped worker. A kind that claims the
-        ``enqueue`` busy policy drops the inputs queued behind the turn
-        (``worker.input_dropped`` each), or with ``keep_queued`` starts the
-        next one; the registry passes ``keep_queued`` to no other kind, so
-        one written before 0.4 may keep ``cancel_worker(self, worker_id)``.
+        ``enqueue`` busy policy also drops the inputs queued behind the turn
+        (one ``worker.input_dropped`` each).
         """
         raise self._unsupported("cancel_worker")
+
+    async def cancel_worker_keeping_queue(self, worker_id: str) -> WorkerActionResult:
+        """:meth:`cancel_worker`, keeping the inputs queued behind the turn: the next one's turn starts.
+
+        Only for a kind that claims the ``enqueue`` busy policy: the registry
+        calls it for ``cancel ?queued=keep`` on such a kind, and
+        :meth:`cancel_worker` on any other (which holds no queue).
+
+        .. versionadded:: 0.4
+        """
+        raise self._unsupported("cancel_worker_keeping_queue")
 
     async def stop_worker(self, worker_id: str) -> WorkerActionResult:
         """Stop the worker for good, cancelling any turn first. Idempotent."""

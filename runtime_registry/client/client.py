@@ -25,11 +25,11 @@ from registry_core.converter import structure, unstructure
 from registry_core.errors import InvalidRequest, RegistryError
 from registry_core.identifiers import validate_identifier
 from registry_core.models import (
+    BusyPolicy,
     CreateWorkerRequest,
     Event,
     EventPage,
     InputAccepted,
-    BusyPolicy,
     InputKind,
     InputRequest,
     PluginInfo,
@@ -220,10 +220,7 @@ class RegistryClient:
         raises ``WorkerBusy``; ``enqueue`` answers ``status="queued"`` with ``queue_position`` (or raises
         ``QueueFull``); ``interrupt`` ends the running turn. A policy the runtime does not list in
         ``capabilities.busy_policies`` raises ``InvalidRequest``."""
-        if isinstance(content, InputRequest):
-            request = content
-        else:
-            request = InputRequest(content, kind, BusyPolicy(if_busy))
+        request = content if isinstance(content, InputRequest) else InputRequest(content, kind, BusyPolicy(if_busy))
         body = unstructure(request)
         if request.if_busy is BusyPolicy.REJECT:
             # The default goes unsaid, so a server older than the field takes the body.
@@ -231,9 +228,7 @@ class RegistryClient:
         path = _worker_path(runtime_id, worker_id) + "/input"
         return await self._model("POST", path, InputAccepted, expect=202, body=body)
 
-    async def cancel_worker(
-        self, runtime_id: str, worker_id: str, *, queued: str | None = None
-    ) -> WorkerActionResult:
+    async def cancel_worker(self, runtime_id: str, worker_id: str, *, queued: str | None = None) -> WorkerActionResult:
         """``POST .../cancel``: end the turn in flight, if any; ``queued`` is ``"drop"`` (the server's
         default: the inputs queued behind it are dropped) or ``"keep"`` (the next one starts)."""
         return await self._model(

@@ -76,9 +76,8 @@ DEFAULT_PAGE_SIZE = 50
 #: The largest page of the cross-runtime worker overview.
 OVERVIEW_PAGE_MAX = 500
 
-_NO_CAPABILITIES = Capabilities(
-    **{field.name: False for field in attrs.fields(Capabilities) if field.name != "busy_policies"}
-)
+# The nine flags of v0; the later ones default to false, busy_policies to reject only.
+_NO_CAPABILITIES = Capabilities(False, False, False, False, False, False, False, False, False)
 
 
 # A runtime's lifecycle as one state object per stage. Only _Running is
@@ -411,7 +410,7 @@ class RuntimeRegistry:
         runtime, provider, worker_id = self._usable_worker(runtime_id, worker_id)
         if queued == "keep" and "enqueue" in runtime.capabilities.busy_policies:
             result = await self._guarded(
-                runtime, "cancel_worker", provider.cancel_worker, worker_id, worker_id=worker_id, keep_queued=True
+                runtime, "cancel_worker", provider.cancel_worker_keeping_queue, worker_id, worker_id=worker_id
             )
             return _expect(result, WorkerActionResult, runtime, "cancel_worker")
         result = await self._guarded(runtime, "cancel_worker", provider.cancel_worker, worker_id, worker_id=worker_id)

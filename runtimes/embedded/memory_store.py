@@ -188,9 +188,7 @@ class LocalStore(WorkerStore):
         self.check_writable()
         self._check_running(worker)
         if worker.status is BUSY:
-            raise WorkerBusy(
-                "the worker is in a turn; wait for it to finish or cancel it", worker_id=worker.worker_id
-            )
+            raise WorkerBusy("the worker is in a turn; wait for it to finish or cancel it", worker_id=worker.worker_id)
         self._check_input(worker, content)
         # From the checks above to the status change in _accept nothing awaits:
         # that is the whole of the busy rule's atomicity.

@@ -339,9 +339,7 @@ class EmbeddedRuntime:
         asyncio.get_running_loop()
         worker = self.get_worker(worker_id)
         if if_busy == "enqueue":
-            taken = await self.store.enqueue_input(
-                worker, role, content, max_queued=self.settings.max_queued_inputs
-            )
+            taken = await self.store.enqueue_input(worker, role, content, max_queued=self.settings.max_queued_inputs)
             if isinstance(taken, Queued):
                 await self.store.settle()
                 return InputOutcome(None, taken.event_id, QUEUED, taken.position)

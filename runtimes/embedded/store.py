@@ -270,7 +270,9 @@ class WorkerStore(abc.ABC):
         Inputs queued behind the ended turn stay queued, behind this one."""
         raise UnsupportedOperation("this runtime's store does not take if_busy 'interrupt'")
 
-    async def enqueue_input(self, worker: WorkerRecord, role: str, content: str, *, max_queued: int) -> Accepted | Queued:
+    async def enqueue_input(
+        self, worker: WorkerRecord, role: str, content: str, *, max_queued: int
+    ) -> Accepted | Queued:
         """Take input with ``if_busy: "enqueue"``: as :meth:`accept_input` when the worker is idle;
         while it is in a turn, append ``worker.input_queued`` and queue the input (:class:`Queued`).
 

@@ -3,7 +3,8 @@
 A kind written against 0.3 claims nothing, so its capabilities say
 ``busy_policies: ["reject"]``; the registry answers ``enqueue`` and
 ``interrupt`` for it with ``InvalidRequest`` naming ``if_busy`` and never
-calls it, and a ``cancel`` with ``queued=keep`` calls it exactly as before.
+calls it, and a ``cancel`` with ``queued=keep`` calls its ``cancel_worker``
+exactly as before (``cancel_worker_keeping_queue`` only for a kind that claims ``enqueue``).
 """
 
 from __future__ import annotations
@@ -44,8 +45,12 @@ class QueueingKind(OldKind):
         self.calls.append(("send_input", request.if_busy.value))
         return InputAccepted(self.runtime_id, worker_id, None, 7, "queued", 1)
 
-    async def cancel_worker(self, worker_id: str, *, keep_queued: bool = False) -> WorkerActionResult:
-        self.calls.append(("cancel_worker", keep_queued))
+    async def cancel_worker(self, worker_id: str) -> WorkerActionResult:
+        self.calls.append(("cancel_worker", False))
+        return WorkerActionResult(self.runtime_id, worker_id, "cancel", False, "idle")
+
+    async def cancel_worker_keeping_queue(self, worker_id: str) -> WorkerActionResult:
+        self.calls.append(("cancel_worker", True))
         return WorkerActionResult(self.runtime_id, worker_id, "cancel", False, "idle")
 
 

@@ -41,9 +41,7 @@ QUICK_PROFILE = f'[runtimes.settings.profiles.{QUICK}]\nbase = "builtin:echo"\nr
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     directory = tmp_path_factory.mktemp("turn-control")
-    text = embedded_toml(
-        slow_delay_seconds=30.0, settings=f"max_queued_inputs = {MAX_QUEUED}\n", extra=QUICK_PROFILE
-    )
+    text = embedded_toml(slow_delay_seconds=30.0, settings=f"max_queued_inputs = {MAX_QUEUED}\n", extra=QUICK_PROFILE)
     with running_server(write_config(directory, text), log=directory / "server.log") as served:
         yield served
 
@@ -147,7 +145,7 @@ async def test_100_racing_enqueues_fill_the_queue_and_the_rest_are_queue_full(se
         # Nothing queued is in the transcript yet.
         assert [e["content"] for e in await whole_transcript(api, EMBEDDED, worker_id)] == ["first"]
         # Each cancel that keeps the queue starts the next queued input, in the order of the places.
-        for position in range(1, MAX_QUEUED + 1):
+        for _ in range(MAX_QUEUED):
             kept = await api.post(f"{RUNTIME}/workers/{worker_id}/cancel?queued=keep")
             assert kept.json() == {
                 "runtime_id": EMBEDDED,
