@@ -172,6 +172,14 @@ class EmbeddedProvider(RuntimeProvider):
         """Cancel in-flight turns, wake every event waiter, and commit what the store has queued."""
         await self.runtime.close()
 
+    def turn_slots(self) -> tuple[int, int, int, int] | None:
+        """``(turns running, max_concurrent_turns, workers waiting for a slot, inputs queued behind turns)``.
+
+        Read by ``/metrics`` when scraped (optional, duck-typed like :meth:`store_stats`); ``None`` for
+        a store that keeps no such count (PostgreSQL).
+        """
+        return self.runtime.turn_slots()
+
     def store_stats(self) -> tuple[int, float, int] | None:
         """``(commits, commit seconds in all, batches queued)`` of a store that commits (SQLite); else ``None``.
 

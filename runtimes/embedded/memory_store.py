@@ -40,6 +40,7 @@ from registry_core.event_contract import (
 )
 from registry_core.models import Event
 from registry_core.page_bytes import json_size, text_size
+from runtime_registry.runtimes.embedded.admission import Admission
 from runtime_registry.runtimes.embedded.settings import EmbeddedSettings
 from runtime_registry.runtimes.embedded.store import (
     COMPLETED,
@@ -51,7 +52,14 @@ from runtime_registry.runtimes.embedded.store import (
 )
 from runtime_registry.runtimes.embedded.store_budget import WORKER_RECORD_BYTES, StoreBudget
 from runtime_registry.runtimes.embedded.transcript import ASSISTANT, ENTRY_ENVELOPE_BYTES, TranscriptStorage
-from runtime_registry.runtimes.embedded.turn_queue import Queued, QueuedInput, Started, TurnQueues, unstarted_inputs
+from runtime_registry.runtimes.embedded.turn_queue import (
+    Queued,
+    QueuedInput,
+    Started,
+    TurnQueues,
+    ended_turns,
+    unstarted_inputs,
+)
 from runtime_registry.runtimes.embedded.workers import BUSY, IDLE, STOPPED, WorkerRecord
 
 __all__ = ["WORKER_ID_PREFIX", "LocalStore", "MemoryStore"]
@@ -76,7 +84,8 @@ class LocalStore(WorkerStore):
         self._setup = setup
         # Inputs queued behind a turn, and turns started from them not yet taken by the runtime.
         self.queues = TurnQueues()
-        self._started: dict[str, Started] = {}
+        self._started: list[Started] = []
+        self.admission = Admission(setup.settings.max_concurrent_turns)
         self.roster = Roster(id_prefix=WORKER_ID_PREFIX, first_serial=setup.first_serial)
         self.events = self._event_log(setup.event_start_id)
 
@@ -124,9 +133,15 @@ class LocalStore(WorkerStore):
             records.append(record)
         roster.restore(((record.worker_id, record.serial, record) for record in records), next_serial=meta.next_serial)
         self.roster, self.events = roster, events
+        ended = ended_turns(snapshot.events)
         for record in records:
             if record.status is BUSY:
-                self._interrupt(record)
+                if record.turn_number == 0 or (record.worker_id, record.turn_number) in ended:
+                    # It waited for a turn slot (admission): no turn of it was running.
+                    self._changing(record)
+                    record.status = IDLE
+                else:
+                    self._interrupt(record)
         # The queues lived in the run that ended: each input that had not started is dropped.
         for queued in unstarted_inputs(snapshot.events):
             if queued.worker_id is not None and queued.worker_id in roster:
@@ -183,26 +198,33 @@ class LocalStore(WorkerStore):
         self.events.append(WORKER_CREATED, worker.worker_id, draft.event_data)
         return worker
 
-    async def accept_input(self, worker: WorkerRecord, role: str, content: str) -> Accepted:
-        """The busy rule and the input limits, then the input (see :meth:`WorkerStore.accept_input`)."""
+    async def accept_input(self, worker: WorkerRecord, role: str, content: str) -> Accepted | Queued:
+        """The busy rule and the input limits, then the input (see :meth:`WorkerStore.accept_input`);
+        :class:`Queued` when every turn slot is taken (admission)."""
         self.check_writable()
         self._check_running(worker)
         if worker.status is BUSY:
             raise WorkerBusy("the worker is in a turn; wait for it to finish or cancel it", worker_id=worker.worker_id)
         self._check_input(worker, content)
-        # From the checks above to the status change in _accept nothing awaits:
+        # From the checks above to the status change in _begin nothing awaits:
         # that is the whole of the busy rule's atomicity.
-        return self._accept(worker, role, content)
+        return self._begin(worker, role, content)
 
-    async def interrupt_input(self, worker: WorkerRecord, role: str, content: str) -> Accepted:
+    async def interrupt_input(self, worker: WorkerRecord, role: str, content: str) -> Accepted | Queued:
         """End the running turn (``reason: "interrupt"``) and take the input, in one step."""
         self.check_writable()
         self._check_running(worker)
         self._check_input(worker, content)
         # Every check passed before the running turn is ended: a refused
         # interrupt leaves it running. Nothing awaits from here to the end.
-        self._cancel(worker, "interrupt")
-        return self._accept(worker, role, content)
+        if worker.waiting:
+            # It waits for a turn slot: the new input takes the old one's place in the line.
+            self._withdraw(worker, "interrupt")
+            return self._begin(worker, role, content)
+        if self._cancel(worker, "interrupt"):
+            # The ended turn's slot goes to this input's turn: the running count does not change.
+            return self._accept(worker, role, content)
+        return self._begin(worker, role, content)
 
     async def enqueue_input(
         self, worker: WorkerRecord, role: str, content: str, *, max_queued: int
@@ -212,7 +234,7 @@ class LocalStore(WorkerStore):
         self._check_running(worker)
         if worker.status is not BUSY:
             self._check_input(worker, content)
-            return self._accept(worker, role, content)
+            return self._begin(worker, role, content)
         worker_id = worker.worker_id
         waiting = self.queues.length(worker_id)
         if waiting >= max_queued:
@@ -222,18 +244,21 @@ class LocalStore(WorkerStore):
         # The input's limits are checked now, so a queued input is one that
         # fits; room in the transcript is checked again when its turn starts.
         self._check_input(worker, content, ahead=waiting + 1)
-        event = self.events.append(
-            WORKER_INPUT_QUEUED,
-            worker_id,
-            {"queue_position": waiting + 1, "reason": "busy", "role": role, "content": content},
-            data_size=CONTENT_EVENT_DATA_BYTES + text_size(content),
-        )
-        position = self.queues.push(worker_id, QueuedInput(role, content, event.id))
-        return Queued(event.id, position)
+        event = self._announce_queued(worker_id, waiting + 1, "busy", role, content)
+        position = self.queues.push(worker_id, QueuedInput(role, content, event))
+        return Queued(event, position)
 
-    def take_started(self, worker: WorkerRecord) -> Started | None:
-        """The turn :meth:`_start_queued` started for ``worker``, once."""
-        return self._started.pop(worker.worker_id, None) if self._started else None
+    def take_started(self) -> tuple[Started, ...]:
+        """The turns started from queues and the admission line since last asked, oldest first, once."""
+        if not self._started:
+            return ()
+        started, self._started = tuple(self._started), []
+        return started
+
+    def turn_slots(self) -> tuple[int, int, int, int]:
+        """``(turns running, max_concurrent_turns, workers waiting for a slot, inputs queued behind turns)``."""
+        admission = self.admission
+        return admission.running, admission.slots, admission.waiting, len(self.queues)
 
     def _check_running(self, worker: WorkerRecord) -> None:
         if worker.status is STOPPED:
@@ -256,12 +281,30 @@ class LocalStore(WorkerStore):
         if not ahead:
             self._admit_input(worker, content)
 
-    def _accept(self, worker: WorkerRecord, role: str, content: str, queued_event_id: int | None = None) -> Accepted:
-        """The input's entry, ``worker.input_accepted`` and ``worker.turn_started``: the worker is busy."""
+    def _begin(
+        self, worker: WorkerRecord, role: str, content: str, queued_event_id: int | None = None
+    ) -> Accepted | Queued:
+        """Start the input's turn if a turn slot is free; else claim the worker and let the input wait for one."""
+        if not self.admission.full:
+            return self._accept(worker, role, content, queued_event_id)
         worker_id = worker.worker_id
         self._changing(worker)
         worker.status = BUSY
+        worker.waiting = True
+        place = self.admission.waiting + 1
+        if queued_event_id is None:
+            queued_event_id = self._announce_queued(worker_id, place, "admission", role, content)
+        place = self.admission.wait(worker_id, QueuedInput(role, content, queued_event_id))
+        return Queued(queued_event_id, place)
+
+    def _accept(self, worker: WorkerRecord, role: str, content: str, queued_event_id: int | None = None) -> Accepted:
+        """The input's entry, ``worker.input_accepted`` and ``worker.turn_started``: the turn takes a slot."""
+        worker_id = worker.worker_id
+        self._changing(worker)
+        worker.status = BUSY
+        worker.waiting = False
         worker.turn_number += 1
+        self.admission.running += 1
         sequence = len(worker.transcript) + 1
         data: dict[str, object] = {"transcript_sequence": sequence, "role": role, "content": content}
         if queued_event_id is not None:
@@ -274,12 +317,17 @@ class LocalStore(WorkerStore):
         self.events.append(WORKER_TURN_STARTED, worker_id, {"turn": worker.turn_number})
         return Accepted(sequence, accepted.id, worker.turn_number)
 
-    def _start_queued(self, worker: WorkerRecord) -> None:
-        """The worker's turn just ended: start the next queued input's turn, in the same decision.
+    def _after_turn(self, worker: WorkerRecord | None = None) -> None:
+        """A turn ended (its end event is written) or a worker left the line: hand out the free slots.
 
-        An input that no longer fits (the turns before it filled the
-        transcript or the store) is dropped (``reason: "capacity"``) and the next one tried.
+        First to the workers waiting for one, oldest first; then, if ``worker``
+        has inputs queued behind the ended turn, the next one starts or waits
+        for a slot behind them. Each turn started is kept for :meth:`take_started`.
         """
+        while (admitted := self.admission.next()) is not None:
+            self._start_waiting(self.roster.get(admitted[0]), admitted[1])
+        if worker is None or worker.status is not IDLE:
+            return
         worker_id = worker.worker_id
         while (waiting := self.queues.pop(worker_id)) is not None:
             try:
@@ -287,16 +335,43 @@ class LocalStore(WorkerStore):
             except CapacityExceeded:
                 self._announce_drop(worker_id, waiting.event_id, "capacity")
                 continue
-            accepted = self._accept(worker, waiting.role, waiting.content, waiting.event_id)
-            self._started[worker_id] = Started(
-                accepted.sequence, accepted.event_id, accepted.turn, waiting.role, waiting.content
-            )
+            began = self._begin(worker, waiting.role, waiting.content, waiting.event_id)
+            if isinstance(began, Accepted):
+                self._started.append(Started(worker, began, waiting.role, waiting.content))
             return
+
+    def _start_waiting(self, worker: WorkerRecord, waiting: QueuedInput) -> None:
+        """Start the turn of an input that waited for a slot (one is free); drop it if it no longer fits."""
+        worker.waiting = False
+        try:
+            self._check_input(worker, waiting.content)
+        except CapacityExceeded:
+            self._changing(worker)
+            worker.status = IDLE
+            self._announce_drop(worker.worker_id, waiting.event_id, "capacity")
+            self._after_turn(worker)
+            return
+        accepted = self._accept(worker, waiting.role, waiting.content, waiting.event_id)
+        self._started.append(Started(worker, accepted, waiting.role, waiting.content))
+
+    def _withdraw(self, worker: WorkerRecord, reason: str) -> None:
+        """Take a worker that waits for a slot out of the line: its input is dropped; it is idle."""
+        waiting = self.admission.withdraw(worker.worker_id)
+        self._changing(worker)
+        worker.waiting = False
+        worker.status = IDLE
+        if waiting is not None:
+            self._announce_drop(worker.worker_id, waiting.event_id, reason)
 
     def _drop_queued(self, worker: WorkerRecord, reason: str) -> None:
         """Drop every input queued for the worker, one ``worker.input_dropped`` each, oldest first."""
         for waiting in self.queues.take_all(worker.worker_id):
             self._announce_drop(worker.worker_id, waiting.event_id, reason)
+
+    def _announce_queued(self, worker_id: str, place: int, reason: str, role: str, content: str) -> int:
+        data = {"queue_position": place, "reason": reason, "role": role, "content": content}
+        size = CONTENT_EVENT_DATA_BYTES + text_size(content)
+        return self.events.append(WORKER_INPUT_QUEUED, worker_id, data, data_size=size).id
 
     def _announce_drop(self, worker_id: str, queued_event_id: int, reason: str) -> None:
         self.events.append(WORKER_INPUT_DROPPED, worker_id, {"queued_event_id": queued_event_id, "reason": reason})
@@ -337,7 +412,7 @@ class LocalStore(WorkerStore):
             self._entry_written(worker, reply)
         self._leave_turn(worker)
         self.events.append(WORKER_TURN_COMPLETED, worker.worker_id, data)
-        self._start_queued(worker)
+        self._after_turn(worker)
         return COMPLETED
 
     async def fail_turn(self, worker: WorkerRecord, turn: int, code: str, message: str) -> bool:
@@ -347,7 +422,7 @@ class LocalStore(WorkerStore):
         self._changing(worker)
         self._leave_turn(worker)
         self.events.append(WORKER_TURN_FAILED, worker.worker_id, {"turn": turn, "code": code, "message": message})
-        self._start_queued(worker)
+        self._after_turn(worker)
         return True
 
     async def cancel_turn(self, worker: WorkerRecord, reason: str) -> bool:
@@ -358,6 +433,7 @@ class LocalStore(WorkerStore):
             raise WorkerStopped("the worker is stopped", worker_id=worker.worker_id)
         changed = self._cancel(worker, reason)
         self._drop_queued(worker, reason)
+        self._after_turn()
         return changed
 
     async def cancel_turn_keeping_queue(self, worker: WorkerRecord) -> bool:
@@ -366,10 +442,14 @@ class LocalStore(WorkerStore):
         if worker.status is STOPPED:
             raise WorkerStopped("the worker is stopped", worker_id=worker.worker_id)
         changed = self._cancel(worker, "cancel")
-        self._start_queued(worker)
+        self._after_turn(worker)
         return changed
 
     def _cancel(self, worker: WorkerRecord, reason: str) -> bool:
+        """End the worker's turn with ``worker.turn_cancelled``, or drop the input it waits for a slot with."""
+        if worker.waiting:
+            self._withdraw(worker, reason)
+            return True
         if worker.status is not BUSY:
             return False
         self._changing(worker)
@@ -379,6 +459,7 @@ class LocalStore(WorkerStore):
 
     def _leave_turn(self, worker: WorkerRecord) -> None:
         worker.status = IDLE
+        self.admission.running -= 1
         self._turn_ended(worker)
 
     async def stop_worker(self, worker: WorkerRecord, reason: str = "stop") -> bool:
@@ -395,6 +476,7 @@ class LocalStore(WorkerStore):
         self._changing(worker)
         worker.status = STOPPED
         self.events.append(WORKER_STOPPED, worker.worker_id, {})
+        self._after_turn()
 
     async def delete_worker(self, worker: WorkerRecord) -> None:
         """Stop, forget and announce the deletion."""
@@ -480,7 +562,7 @@ _STATUSES = {status: status for status in (IDLE, BUSY, STOPPED)}
 
 def _in_turn(worker: WorkerRecord, turn: int) -> bool:
     """Whether turn ``turn`` is still ``worker``'s (not cancelled, stopped, deleted or superseded)."""
-    return worker.status is BUSY and worker.turn_number == turn
+    return worker.status is BUSY and worker.turn_number == turn and not worker.waiting
 
 
 def _intent_bytes(worker: WorkerRecord | WorkerDraft) -> int:

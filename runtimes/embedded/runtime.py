@@ -340,20 +340,20 @@ class EmbeddedRuntime:
         worker = self.get_worker(worker_id)
         if if_busy == "enqueue":
             taken = await self.store.enqueue_input(worker, role, content, max_queued=self.settings.max_queued_inputs)
-            if isinstance(taken, Queued):
-                await self.store.settle()
-                return InputOutcome(None, taken.event_id, QUEUED, taken.position)
-            accepted = taken
         elif if_busy == "interrupt":
-            accepted = await self.store.interrupt_input(worker, role, content)
+            taken = await self.store.interrupt_input(worker, role, content)
             # The store ended the running turn: its task writes nothing more.
             _cancel_task(worker)
         else:
-            accepted = await self.store.accept_input(worker, role, content)
-        self._run_turn(worker, accepted.turn, accepted.sequence, role, content)
+            taken = await self.store.accept_input(worker, role, content)
+        if isinstance(taken, Queued):
+            # Behind the worker's turn, or for a turn slot (admission): not in the transcript yet.
+            await self.store.settle()
+            return InputOutcome(None, taken.event_id, QUEUED, taken.position)
+        self._run_turn(worker, taken.turn, taken.sequence, role, content)
         status = worker.status
         await self.store.settle()
-        return InputOutcome(accepted.sequence, accepted.event_id, status)
+        return InputOutcome(taken.sequence, taken.event_id, status)
 
     def _run_turn(self, worker: WorkerRecord, number: int, sequence: int, role: str, content: str) -> None:
         """Run turn ``number`` (its input is entry ``sequence``) as the worker's task."""
@@ -378,11 +378,19 @@ class EmbeddedRuntime:
             )
         )
 
-    def _run_started(self, worker: WorkerRecord) -> None:
-        """Run the turn the store started from the worker's queue when its last turn ended, if it did."""
-        started = self.store.take_started(worker)
-        if started is not None and not self._closed:
-            self._run_turn(worker, started.turn, started.sequence, started.role, started.content)
+    def _run_started(self) -> None:
+        """Run the turns the store started from waiting inputs (a turn ended, or a worker left the line)."""
+        for started in self.store.take_started():
+            if self._closed:
+                return
+            accepted = started.accepted
+            self._run_turn(started.worker, accepted.turn, accepted.sequence, started.role, started.content)
+
+    def turn_slots(self) -> tuple[int, int, int, int] | None:
+        """``(turns running, max_concurrent_turns, workers waiting for a slot, inputs queued behind turns)``
+        for ``/metrics``; ``None`` for a store that keeps no such count."""
+        slots = getattr(self.store, "turn_slots", None)
+        return slots() if callable(slots) else None
 
     async def _complete_turn(self, worker: WorkerRecord, turn: EmbeddedTurn, result: TurnResult) -> None:
         """Ask the store to end the turn with the reply (if the profile replies) and ``worker.turn_completed``."""
@@ -391,7 +399,7 @@ class EmbeddedRuntime:
         ended = await self.store.complete_turn(worker, turn.number, reply, data)
         if ended is not None:
             _detach(worker)
-            self._run_started(worker)
+            self._run_started()
             if ended != COMPLETED:
                 log_failure(self.name, worker.worker_id, turn.number, ended)
 
@@ -403,7 +411,7 @@ class EmbeddedRuntime:
         if await self.store.fail_turn(worker, turn.number, code, message):
             log_failure(self.name, worker.worker_id, turn.number, code, cause)
             _detach(worker)
-            self._run_started(worker)
+            self._run_started()
 
     async def cancel(self, worker_id: str, *, keep_queued: bool = False) -> ActionOutcome:
         """Cancel the in-flight turn and drop the inputs queued behind it; the worker is idle and usable afterwards.
@@ -419,7 +427,7 @@ class EmbeddedRuntime:
         else:
             changed = await self.store.cancel_turn(worker, "cancel")
         _cancel_task(worker)
-        self._run_started(worker)
+        self._run_started()
         outcome = ActionOutcome(changed, worker.status)
         await self.store.settle()
         return outcome
@@ -433,6 +441,7 @@ class EmbeddedRuntime:
         self.store.check_writable()
         changed = await self.store.stop_worker(worker)
         _cancel_task(worker)
+        self._run_started()  # its turn's slot went to a worker waiting for one
         outcome = ActionOutcome(changed, worker.status)
         await self.store.settle()
         return outcome
@@ -450,6 +459,7 @@ class EmbeddedRuntime:
         self.store.check_writable()
         await self.store.delete_worker(worker)
         _cancel_task(worker)
+        self._run_started()
         await self.store.settle()
 
     # -- transcripts -------------------------------------------------------------

@@ -265,6 +265,10 @@ class EmbeddedSettings:
         this rate.
     :param max_queued_inputs: inputs one worker holds queued behind its turn
         (``if_busy: "enqueue"``); one more is ``409 queue_full`` (decision 0190).
+    :param max_concurrent_turns: turns of this runtime running at once in
+        this process; an accepted input beyond it waits (``status: "queued"``,
+        ``worker.input_queued`` with ``reason: "admission"``) and starts in
+        FIFO order across workers as turns end (memory and SQLite stores).
     """
 
     max_workers: Annotated[int, Ge(1)] = 1000
@@ -281,6 +285,7 @@ class EmbeddedSettings:
     store: StoreSettings = StoreSettings()
     output_deltas_per_second: Annotated[float, Interval(ge=1, le=1000)] = 20.0
     max_queued_inputs: Annotated[int, Interval(ge=1, le=10_000)] = 8
+    max_concurrent_turns: Annotated[int, Interval(ge=1, le=100_000)] = 64
 
     def __attrs_post_init__(self) -> None:
         # Cross-field rules: reported at the settings table's path, so each

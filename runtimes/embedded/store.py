@@ -253,9 +253,10 @@ class WorkerStore(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def accept_input(self, worker: WorkerRecord, role: str, content: str) -> Accepted:
+    async def accept_input(self, worker: WorkerRecord, role: str, content: str) -> Accepted | Queued:
         """Take input under the busy rule: worker busy, a new turn, the entry, ``worker.input_accepted``
-        and ``worker.turn_started``.
+        and ``worker.turn_started``. A store that bounds running turns (``max_concurrent_turns``) may
+        instead claim the worker and let the input wait for a slot (:class:`Queued`).
 
         :raises WorkerStopped: the worker is stopped.
         :raises WorkerBusy: the worker is in a turn.
@@ -263,7 +264,7 @@ class WorkerStore(abc.ABC):
             or the store has no room for the input and its reply.
         """
 
-    async def interrupt_input(self, worker: WorkerRecord, role: str, content: str) -> Accepted:
+    async def interrupt_input(self, worker: WorkerRecord, role: str, content: str) -> Accepted | Queued:
         """Take input with ``if_busy: "interrupt"``: the checks of :meth:`accept_input`; then, if the
         worker is in a turn, end it with ``worker.turn_cancelled`` (``reason: "interrupt"``), and take
         the input as :meth:`accept_input` does — one decision, so racing interrupts never overlap turns.
@@ -285,12 +286,10 @@ class WorkerStore(abc.ABC):
         the next one's turn starts at once (:meth:`take_started`). Only a store that claims ``enqueue``."""
         raise UnsupportedOperation("this runtime's store does not queue inputs")
 
-    def take_started(self, worker: WorkerRecord) -> Started | None:
-        """The queued input whose turn the store started when the worker's last turn ended (once), or ``None``.
-
-        The runtime asks after each decision that can end a turn, and runs the turn.
-        """
-        return None
+    def take_started(self) -> tuple[Started, ...]:
+        """The turns the store started from waiting inputs (queued behind a turn, or for a turn slot)
+        since it was last asked, oldest first, each once; the runtime asks after each decision and runs them."""
+        return ()
 
     @abc.abstractmethod
     async def add_turn_entry(

@@ -17,13 +17,23 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
 
 import attrs
 
-from registry_core.event_contract import WORKER_INPUT_ACCEPTED, WORKER_INPUT_DROPPED, WORKER_INPUT_QUEUED
+from registry_core.event_contract import (
+    TURN_ENDS,
+    WORKER_INPUT_ACCEPTED,
+    WORKER_INPUT_DROPPED,
+    WORKER_INPUT_QUEUED,
+)
 from registry_core.models import Event
 
-__all__ = ["Queued", "QueuedInput", "Started", "TurnQueues", "unstarted_inputs"]
+if TYPE_CHECKING:
+    from runtime_registry.runtimes.embedded.store import Accepted
+    from runtime_registry.runtimes.embedded.workers import WorkerRecord
+
+__all__ = ["Queued", "QueuedInput", "Started", "TurnQueues", "ended_turns", "unstarted_inputs"]
 
 
 @attrs.frozen
@@ -45,11 +55,10 @@ class Queued:
 
 @attrs.frozen
 class Started:
-    """A queued input whose turn the store started when the turn before it ended; the runtime runs it."""
+    """A waiting input whose turn the store started (a turn before it ended); the runtime runs it."""
 
-    sequence: int
-    event_id: int
-    turn: int
+    worker: WorkerRecord
+    accepted: Accepted
     role: str
     content: str
 
@@ -112,3 +121,17 @@ def unstarted_inputs(events: Iterable[Event]) -> list[Event]:
             if isinstance(queued, int):
                 waiting.pop(queued, None)
     return list(waiting.values())
+
+
+def ended_turns(events: Iterable[Event]) -> set[tuple[str, int]]:
+    """``(worker_id, turn)`` of every turn whose end event is among ``events``.
+
+    A worker a durable store kept ``busy`` whose last turn had ended was
+    waiting for a turn slot (admission) when the run ended: no turn of it was
+    running, so the next run has no turn to interrupt.
+    """
+    return {
+        (event.worker_id, turn)
+        for event in events
+        if event.type in TURN_ENDS and event.worker_id is not None and isinstance(turn := event.data.get("turn"), int)
+    }

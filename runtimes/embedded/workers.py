@@ -41,6 +41,7 @@ class WorkerRecord:
         "transcript",
         "turn",
         "turn_number",
+        "waiting",
         "worker_id",
     )
 
@@ -72,3 +73,5 @@ class WorkerRecord:
         #: committed watermark): ``(status, turn_number, transcript length)``;
         #: ``None`` when they see the record as it is (decision 0111).
         self.shown: tuple[str, int, int] | None = None
+        #: Claimed (``busy``) by an input that waits for a turn slot (admission): no turn of it runs.
+        self.waiting = False

@@ -17,7 +17,9 @@ Families (all prefixed ``runtime_registry_``):
 - ``event_streams_open{runtime}``;
 - ``plugins{state}``, ``plugin_load_failures``;
 - ``store_commit_seconds{runtime}`` (count and sum), ``store_queue_depth{runtime}``: stores that commit (SQLite);
-- ``events_missed_total{runtime}``: events the watcher could not read (they left retention first).
+- ``events_missed_total{runtime}``: events the watcher could not read (they left retention first);
+- ``turns_running{runtime}``, ``turn_slots{runtime}``, ``inputs_waiting{runtime,reason}``: turn slots
+  and waiting inputs of kinds that report them (:mod:`.turn_slots`).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from registry_core.models import RuntimeStatus
 from runtime_registry.host.plugin_loading import PluginSet
 from runtime_registry.host.registry import RuntimeRegistry
 from runtime_registry.server.observe.labels import BoundedValues
+from runtime_registry.server.observe.turn_slots import TurnSlotCollector
 
 __all__ = ["Metrics", "metrics_endpoint", "CONTENT_TYPE", "TURN_ENDS", "WORKER_CENSUS_PAGES"]
 
@@ -118,6 +121,7 @@ class Metrics:
         self.codes = BoundedValues()
         self.statuses = BoundedValues(limit=20)
         self.collectors.register(_StoreCollector(registry))
+        self.collectors.register(TurnSlotCollector(registry))
         self._census_at = -WORKER_CENSUS_SECONDS
         self._census_statuses: dict[str, set[str]] = {}
 
