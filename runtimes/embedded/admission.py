@@ -58,6 +58,10 @@ class Admission:
         self._waiting[worker_id] = waiting
         return len(self._waiting)
 
+    def input_of(self, worker_id: str) -> QueuedInput | None:
+        """The input ``worker_id`` waits with, or ``None`` if it does not wait."""
+        return self._waiting.get(worker_id)
+
     def withdraw(self, worker_id: str) -> QueuedInput | None:
         """Take ``worker_id`` out of the line; its waiting input, or ``None`` if it did not wait."""
         return self._waiting.pop(worker_id, None)

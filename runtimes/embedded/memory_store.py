@@ -217,10 +217,15 @@ class LocalStore(WorkerStore):
         self._check_input(worker, content)
         # Every check passed before the running turn is ended: a refused
         # interrupt leaves it running. Nothing awaits from here to the end.
-        if worker.waiting:
+        worker_id = worker.worker_id
+        replaced = self.admission.input_of(worker_id) if worker.waiting else None
+        if replaced is not None:
             # It waits for a turn slot: the new input takes the old one's place in the line.
-            self._withdraw(worker, "interrupt")
-            return self._begin(worker, role, content)
+            self._announce_drop(worker_id, replaced.event_id, "interrupt")
+            place = self.admission.wait(worker_id, replaced)
+            event = self._announce_queued(worker_id, place, "admission", role, content)
+            self.admission.wait(worker_id, QueuedInput(role, content, event))
+            return Queued(event, place)
         if self._cancel(worker, "interrupt"):
             # The ended turn's slot goes to this input's turn: the running count does not change.
             return self._accept(worker, role, content)
