@@ -44,6 +44,7 @@ from registry_core import (
     UnsupportedOperation,
     Worker,
     WorkerActionResult,
+    WorkerFilter,
     WorkerPage,
     WorkerTool,
     hookimpl,
@@ -241,7 +242,7 @@ class EmbeddedProvider(RuntimeProvider):
         problems = []
         for name in self.runtime.profiles.names():
             profile = self.runtime.profiles.by_name(name)
-            problem = profile_problem(profile.settings) if profile.engine is LLM else None
+            problem = profile_problem(profile) if self.runtime.profiles.engine(profile) is LLM else None
             if problem is not None:
                 problems.append(Diagnostic.error("engine_profile_invalid", f"profile {name!r}: {problem}"))
         return tuple(problems)
@@ -283,13 +284,25 @@ class EmbeddedProvider(RuntimeProvider):
         workers, next_cursor = self.runtime.list_workers(limit=limit, cursor=cursor)
         return WorkerPage(self.runtime_id, tuple(map(self._model, workers)), next_cursor)
 
+    async def filter_workers(self, worker_filter: WorkerFilter, *, limit: int, cursor: str | None) -> WorkerPage:
+        """The workers ``worker_filter`` matches, in creation order, read from the roster (decision 0200)."""
+        await self.runtime.refresh()
+
+        def matches(worker: WorkerRecord) -> bool:
+            shown = worker.shown  # the status readers see, as _model shows it
+            status = worker.status if shown is None else shown[0]
+            return worker_filter.admits(status, worker.profile.name, worker.label)
+
+        workers, next_cursor = self.runtime.list_workers(limit=limit, cursor=cursor, where=matches)
+        return WorkerPage(self.runtime_id, tuple(map(self._model, workers)), next_cursor)
+
     async def get_worker(self, worker_id: str) -> Worker:
         """One worker."""
         await self.runtime.refresh()
         return self._model(self.runtime.get_worker(worker_id))
 
     async def create_worker(self, request: CreateWorkerRequest) -> Worker:
-        """A new idle worker, with a ``profile_fallback`` diagnostic if the profile was unknown."""
+        """A new idle worker; ``UnknownProfile`` (422) for a profile the runtime does not have."""
         await self.runtime.refresh()
         created = await self.runtime.create_worker(
             intent=request.intent, profile=request.profile, label=request.label, capabilities=request.capabilities
@@ -344,7 +357,7 @@ class EmbeddedProvider(RuntimeProvider):
     async def read_events(self, *, cursor: int | None, limit: int, worker_id: str | None = None) -> EventPage:
         """Events after ``cursor``; ``CursorExpired`` outside the retained range."""
         await self.runtime.refresh()
-        found = self.runtime.read_events(cursor=cursor, limit=limit, worker_id=worker_id)
+        found = await self.runtime.page_events(cursor=cursor, limit=limit, worker_id=worker_id)
         return EventPage(self.runtime_id, tuple(found.events), found.next_cursor, found.has_more)
 
     async def wait_for_events(self, *, cursor: int, timeout: float) -> bool:

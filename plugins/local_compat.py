@@ -30,6 +30,7 @@ from registry_core import (
     RuntimeStatus,
     RuntimeUnavailable,
     Worker,
+    WorkerFilter,
     WorkerPage,
     hookimpl,
 )
@@ -100,6 +101,20 @@ class LocalCompatProvider(RuntimeProvider):
     async def list_workers(self, *, limit: int, cursor: str | None) -> WorkerPage:
         """A page of local workers in worker-id order; see ``docs/local-compat.md``."""
         page = await self._on_disk_thread(self.source.page, limit=limit, cursor=cursor)
+        return WorkerPage(
+            runtime_id=self.runtime_id,
+            items=tuple(self._worker(item) for item in page.items),
+            next_cursor=page.next_cursor,
+            diagnostics=page.diagnostics,
+        )
+
+    async def filter_workers(self, worker_filter: WorkerFilter, *, limit: int, cursor: str | None) -> WorkerPage:
+        """The local workers ``worker_filter`` matches, filtered as they are read (within ``scan_budget``)."""
+
+        def matches(local: LocalWorker) -> bool:
+            return worker_filter.matches(self._worker(local))
+
+        page = await self._on_disk_thread(self.source.page, limit=limit, cursor=cursor, where=matches)
         return WorkerPage(
             runtime_id=self.runtime_id,
             items=tuple(self._worker(item) for item in page.items),

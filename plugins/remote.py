@@ -42,6 +42,7 @@ from registry_core import (
     TranscriptPage,
     Worker,
     WorkerActionResult,
+    WorkerFilter,
     WorkerPage,
     hookimpl,
 )
@@ -119,6 +120,27 @@ class RemoteProvider(RuntimeProvider):
         """The remote's page; its opaque cursor passes through."""
         page = await self.remote.call(lambda client, rid: client.list_workers(rid, limit=limit, cursor=cursor))
         return WorkerPage(self.runtime_id, tuple(map(self._worker, page.items)), page.next_cursor, page.diagnostics)
+
+    async def filter_workers(self, worker_filter: WorkerFilter, *, limit: int, cursor: str | None) -> WorkerPage:
+        """The remote's filtered page: the filter goes to the remote, which filters in its own store.
+
+        The rows are checked here too: a remote server older than 0.4 ignores
+        filter parameters it does not know, and a page of its rows that do
+        not match would be a lie (decision 0200). Its cursors are positions,
+        so dropping rows loses nothing: the page is just shorter.
+        """
+        page = await self.remote.call(
+            lambda client, rid: client.list_workers(
+                rid,
+                limit=limit,
+                cursor=cursor,
+                status=worker_filter.status,
+                profile=worker_filter.profile,
+                label=worker_filter.label,
+            )
+        )
+        rows = tuple(filter(worker_filter.matches, map(self._worker, page.items)))
+        return WorkerPage(self.runtime_id, rows, page.next_cursor, page.diagnostics)
 
     async def get_worker(self, worker_id: str) -> Worker:
         """The remote's worker."""

@@ -163,7 +163,12 @@ class TurnResult:
 
 @attrs.frozen
 class EngineProfile:
-    """The settings of the profile a turn runs under, as the operator configured them.
+    """A profile, resolved: what a worker holds, what its turns' engine reads as ``turn.profile``.
+
+    The one type of a profile once resolved (issue 17, decision 0211): the
+    operator's table (``ProfileSettings``) becomes one of these when the
+    runtime starts, builtins included; the runtime keeps the engine and tool
+    objects beside it, by :attr:`name`.
 
     :ivar name: the profile's name (``builtin:echo`` or the operator's name).
     :ivar engine: the engine's name.
@@ -180,6 +185,8 @@ class EngineProfile:
     :ivar max_history_bytes: the most ``turn.history`` holds, in UTF-8 bytes
         of its entries' contents: the newest entries that fit, the oldest
         dropped first (the runtime enforces it).
+    :ivar description: one line for people (the profiles route shows it).
+        *Added in 0.4.*
     """
 
     name: str
@@ -194,6 +201,7 @@ class EngineProfile:
     max_tool_rounds: int = 8
     reply_delay_seconds: float = 0.0
     max_history_bytes: int = 1024 * 1024
+    description: str = ""
 
 
 @attrs.frozen

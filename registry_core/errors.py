@@ -10,7 +10,8 @@ they wrote, and the registry turns every *other* exception into
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import difflib
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "UnsupportedOperation",
     "InvalidIdentifier",
     "InvalidRequest",
+    "UnknownProfile",
     "MalformedRequest",
     "InvalidCursor",
     "LimitTooLarge",
@@ -147,6 +149,44 @@ class InvalidRequest(RegistryError):
     code = "invalid_request"
 
 
+class UnknownProfile(InvalidRequest):
+    """A create named a profile the runtime does not have (``422 unknown_profile``).
+
+    Raise it from ``create_worker`` instead of falling back to another
+    profile, naming the closest names the runtime has (``details`` at
+    ``profile``), so that a mistyped name is seen at once. A subclass of
+    :class:`InvalidRequest`, so code that catches that still catches it;
+    an omitted profile is never unknown (it means the runtime's default).
+
+    Build it with :meth:`among`, which writes the message and the detail.
+
+    .. versionadded:: 0.4
+    """
+
+    code = "unknown_profile"
+
+    #: How many of the closest names :meth:`among` names.
+    CLOSEST_SHOWN: ClassVar[int] = 3
+    #: The longest part of the client's selector repeated in the message.
+    SELECTOR_SHOWN: ClassVar[int] = 64
+
+    @classmethod
+    def among(cls, selector: str, names: Sequence[str]) -> UnknownProfile:
+        """The error for ``selector``, naming the (up to three) closest of ``names``, or some of them when none is close.
+
+        ``names`` are the profiles a client may select: they are not secret
+        (a runtime that lists profiles shows them), so they may be named.
+        """
+        shown = selector[: cls.SELECTOR_SHOWN]
+        closest = difflib.get_close_matches(selector, list(names), n=cls.CLOSEST_SHOWN, cutoff=0.5)
+        if closest:
+            hint = "did you mean " + " or ".join(repr(name) for name in closest) + "?"
+        else:
+            listed = ", ".join(repr(name) for name in names[: cls.CLOSEST_SHOWN * 3])
+            hint = f"this runtime's profiles: {listed}{', ...' if len(names) > cls.CLOSEST_SHOWN * 3 else ''}"
+        return cls(f"no profile {shown!r} in this runtime; {hint}", details=({"path": "profile", "message": hint},))
+
+
 class MalformedRequest(RegistryError):
     """A request the operation cannot read at all: a body that is not a JSON object, a query
     parameter or header that breaks its rule (``400``; a body of the wrong shape is :class:`InvalidRequest`)."""
@@ -206,6 +246,7 @@ ERROR_TYPES: Mapping[str, type[RegistryError]] = {
         UnsupportedOperation,
         InvalidIdentifier,
         InvalidRequest,
+        UnknownProfile,
         MalformedRequest,
         LimitTooLarge,
         CapacityExceeded,
@@ -240,6 +281,7 @@ HTTP_STATUS_BY_CODE: Mapping[str, int] = {
     "misdirected_request": 421,
     "too_many_requests": 429,
     "invalid_request": 422,
+    "unknown_profile": 422,
     "internal_error": 500,
     "runtime_unavailable": 503,
     "runtime_timeout": 504,

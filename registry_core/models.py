@@ -43,6 +43,7 @@ __all__ = [
     "Worker",
     "WorkerPage",
     "WorkerOverview",
+    "WorkerFilter",
     "CreateWorkerRequest",
     "InputKind",
     "BusyPolicy",
@@ -89,6 +90,8 @@ ShortText = Annotated[str, Len(1, 200), SINGLE_LINE]
 LongText = Annotated[str, Len(1, 4000)]
 #: Input content: not only whitespace (its upper bound is the runtime's ``limits.max_input_chars``).
 InputContent = Annotated[str, NOT_BLANK, doc("not only whitespace; at most the runtime's limits.max_input_chars")]
+#: A worker status to filter lists by: kind-specific, so any 1–120 id characters.
+StatusSelector = Annotated[str, ID_PATTERN]
 #: What a cancel, stop or delete answer says it did.
 WorkerAction = Literal["cancel", "stop", "delete"]
 
@@ -275,6 +278,41 @@ class Worker:
     created_at: datetime | None
     transcript_length: int
     diagnostics: tuple[Diagnostic, ...] = ()
+
+
+@attrs.frozen
+class WorkerFilter:
+    """Which workers a list returns: ``?status=``, ``?profile=`` and ``?label=``, each repeatable.
+
+    A worker matches when its ``status`` is one of ``status``, its resolved
+    ``profile`` one of ``profile`` and its ``label`` (exactly, case and all)
+    one of ``label`` — an empty tuple does not restrict (values of one field
+    are alternatives; fields all apply). The host checks each value by the
+    same rules a create body's fields have, so a kind gets only well-formed
+    values (decision 0200).
+
+    .. versionadded:: 0.4
+    """
+
+    status: tuple[StatusSelector, ...] = ()
+    profile: tuple[ProfileSelector, ...] = ()
+    label: tuple[Label, ...] = ()
+
+    def __bool__(self) -> bool:
+        """Whether it restricts anything (an empty filter lists every worker)."""
+        return bool(self.status or self.profile or self.label)
+
+    def matches(self, worker: Worker) -> bool:
+        """Whether ``worker`` is one this filter lists."""
+        return self.admits(worker.status, worker.profile, worker.label)
+
+    def admits(self, status: str, profile: str | None, label: str | None) -> bool:
+        """Whether a worker with these values is one this filter lists (for a kind's own records)."""
+        return (
+            (not self.status or status in self.status)
+            and (not self.profile or profile in self.profile)
+            and (not self.label or label in self.label)
+        )
 
 
 @attrs.frozen

@@ -39,10 +39,11 @@ from registry_core.models import (
     TranscriptPage,
     Worker,
     WorkerActionResult,
+    WorkerFilter,
     WorkerPage,
 )
 
-__all__ = ["OPERATIONS", "RuntimeProvider", "capabilities_of", "narrowed"]
+__all__ = ["OPERATIONS", "RuntimeProvider", "capabilities_of", "filters_natively", "narrowed"]
 
 #: The optional operations, by capability name: every capability of
 #: :class:`~registry_core.models.Capabilities` but ``stream_events``, which
@@ -119,6 +120,27 @@ class RuntimeProvider:
         """A page of at most ``limit`` workers after the opaque ``cursor`` (``None``: from the start).
 
         Raise ``InvalidRequest`` for a cursor you did not issue.
+        """
+        raise self._unsupported("list_workers")
+
+    async def filter_workers(self, worker_filter: WorkerFilter, *, limit: int, cursor: str | None) -> WorkerPage:
+        """Like :meth:`list_workers`, but only the workers ``worker_filter`` matches. Optional.
+
+        Override it when your kind can find matching workers without reading
+        the others (an index, a query): the registry calls it for every
+        filtered list (``?status=``, ``?profile=``, ``?label=``) and calls
+        :meth:`list_workers` for unfiltered ones. Without it the registry
+        filters what :meth:`list_workers` returns, page after page, which is
+        correct but reads every worker it skips (decision 0200).
+
+        The cursor is the same kind of cursor as :meth:`list_workers`': a
+        position in your list, not tied to a filter, so a cursor issued under
+        one filter continues after the same worker under another. A page may
+        hold fewer than ``limit`` workers (even none) as long as it carries a
+        ``next_cursor``; the registry checks that every worker returned
+        matches. Not a capability: every runtime that lists workers filters.
+
+        .. versionadded:: 0.4
         """
         raise self._unsupported("list_workers")
 
@@ -270,6 +292,14 @@ def narrowed(implemented: Capabilities, offered: Capabilities) -> Capabilities:
     # (``reject`` is every kind's, so it stays).
     policies = tuple(policy for policy in implemented.busy_policies if policy in offered.busy_policies)
     return Capabilities(**flags, busy_policies=policies or ("reject",))
+
+
+def filters_natively(provider_type: type[RuntimeProvider]) -> bool:
+    """Whether ``provider_type`` filters worker lists itself (overrides :meth:`RuntimeProvider.filter_workers`).
+
+    .. versionadded:: 0.4
+    """
+    return provider_type.filter_workers is not RuntimeProvider.filter_workers
 
 
 @functools.cache

@@ -32,10 +32,13 @@ from registry_core.models import (
     EventPage,
     InputAccepted,
     InputRequest,
+    Label,
     PluginInfo,
     ProfileList,
+    ProfileSelector,
     RuntimeList,
     RuntimeSummary,
+    StatusSelector,
     TranscriptPage,
     Worker,
     WorkerActionResult,
@@ -44,13 +47,16 @@ from registry_core.models import (
 )
 from runtime_registry.host.registry import OVERVIEW_PAGE_MAX
 from runtime_registry.server.request_parsing import (
+    FILTER_VALUES_MAX,
     INTEGER_PARAMETER_MAX,
     OPAQUE_PARAMETER_MAX,
     choice_parameter,
     integer_parameter,
     opaque_parameter,
     parse_integer,
+    worker_filter_parameter,
 )
+from runtime_registry.server.schemas import SchemaSet
 
 __all__ = [
     "OPERATIONS",
@@ -59,6 +65,7 @@ __all__ = [
     "PathId",
     "IntegerQuery",
     "CursorQuery",
+    "FilterQuery",
     "ResumeHeader",
     "Health",
     "Readiness",
@@ -189,6 +196,40 @@ class CursorQuery:
 
 
 @attrs.frozen
+class FilterQuery:
+    """A repeatable worker-list filter (``?status=``, ``?profile=``, ``?label=``): the values of one
+    :class:`~registry_core.models.WorkerFilter` field, each by that field's rule (decision 0200)."""
+
+    name: str
+    #: The type of one value (its rules are the OpenAPI item schema).
+    item: Any
+    description: str
+
+    @property
+    def argument(self) -> str:
+        """The handler's keyword argument."""
+        return self.name
+
+    def read(self, request: Request) -> tuple[str, ...]:
+        """The values, ``()`` when absent."""
+        return worker_filter_parameter(request.query_params, self.name)
+
+    def openapi(self) -> dict[str, Any]:
+        """The OpenAPI parameter object: an array, one value per repetition (``style: form, explode``)."""
+        schema = SchemaSet(()).schema_of(self.item, request=True)
+        return {
+            "name": self.name,
+            "in": "query",
+            "required": False,
+            "style": "form",
+            "explode": True,
+            "schema": {"type": "array", "items": schema, "maxItems": FILTER_VALUES_MAX},
+            "description": f"{self.description}; repeat it for alternatives (any of them matches); "
+            "a value that breaks its rule is 400 malformed_request",
+        }
+
+
+@attrs.frozen
 class ResumeHeader:
     """``Last-Event-ID``: decimal digits, or empty — "no id", as if absent (decision 0056)."""
 
@@ -249,7 +290,7 @@ class ChoiceQuery:
         }
 
 
-Parameter = IntegerQuery | CursorQuery | ResumeHeader | ChoiceQuery
+Parameter = IntegerQuery | CursorQuery | FilterQuery | ResumeHeader | ChoiceQuery
 
 LIMIT = IntegerQuery("limit", 1, "page size (default 50, at most the runtime's page maximum: else 400 limit_too_large)")
 OVERVIEW_LIMIT = IntegerQuery("limit", 1, "page size (default 50)", maximum=OVERVIEW_PAGE_MAX)
@@ -269,7 +310,18 @@ CANCEL_QUEUED = ChoiceQuery(
     "worker.input_dropped event; the worker is idle) or keep (the next one's turn starts at once)",
 )
 LIST_CURSOR = CursorQuery(
-    "the next_cursor of the previous page; one this server did not issue is 400 malformed_request"
+    "the next_cursor of the previous page (valid under any filter: it continues after the same worker); "
+    "one this server did not issue is 400 malformed_request"
+)
+#: The worker-list filters (decision 0200): values of one are alternatives, different ones all apply.
+WORKER_FILTERS = (
+    FilterQuery(
+        "status", StatusSelector, "only workers with this status (kind-specific; embedded: idle, busy, stopped)"
+    ),
+    FilterQuery("profile", ProfileSelector, "only workers of this resolved profile (as in the worker's profile field)"),
+    FilterQuery(
+        "label", Label, "only workers with exactly this label (case-sensitive; a display label, not key=value)"
+    ),
 )
 
 
@@ -443,7 +495,7 @@ OPERATIONS: tuple[Operation, ...] = (
         tag="workers",
         success=Success(200, "a page; next_cursor is null at the end", WorkerPage),
         errors=_RUNTIME_CALL,
-        parameters=(LIMIT, LIST_CURSOR),
+        parameters=(LIMIT, LIST_CURSOR, *WORKER_FILTERS),
     ),
     Operation(
         operation_id="create_worker",
@@ -453,7 +505,8 @@ OPERATIONS: tuple[Operation, ...] = (
         tag="workers",
         success=Success(
             201,
-            "the worker, with a profile_fallback diagnostic if the profile was unknown",
+            "the worker (a kind that falls back from an unknown profile adds a profile_fallback diagnostic; "
+            "the embedded kind answers 422 unknown_profile)",
             Worker,
             headers={"Location": "the new worker's URL"},
         ),
@@ -550,7 +603,7 @@ OPERATIONS: tuple[Operation, ...] = (
         tag="workers",
         success=Success(200, "a failing runtime is a diagnostic", WorkerOverview),
         errors=frozenset({400}),
-        parameters=(OVERVIEW_LIMIT, LIST_CURSOR),
+        parameters=(OVERVIEW_LIMIT, LIST_CURSOR, *WORKER_FILTERS),
     ),
     Operation(
         operation_id="list_plugins",

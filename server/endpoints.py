@@ -23,9 +23,18 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from registry_core.identifiers import validate_identifier
+from registry_core.models import WorkerFilter
 from runtime_registry.host.plugin_loading import PluginSet
 from runtime_registry.host.registry import RuntimeRegistry
-from runtime_registry.server.contract import OPERATIONS, ChoiceQuery, CursorQuery, IntegerQuery, Operation, PluginList
+from runtime_registry.server.contract import (
+    OPERATIONS,
+    ChoiceQuery,
+    CursorQuery,
+    FilterQuery,
+    IntegerQuery,
+    Operation,
+    PluginList,
+)
 from runtime_registry.server.event_stream import event_stream_endpoint
 from runtime_registry.server.request_parsing import read_model, refuse_unknown_parameters
 from runtime_registry.server.responses import JSON_MEDIA_TYPE, overview_response, runtime_response
@@ -102,8 +111,14 @@ def _handlers(
     def read_worker_events(runtime_id: str, worker_id: str, cursor: int | None, limit: int | None) -> Awaitable[Any]:
         return registry.read_events(runtime_id, cursor=cursor, limit=limit, worker_id=worker_id)
 
-    async def list_all_workers(limit: int | None, cursor: str | None) -> Response:
-        return overview_response(await registry.list_all_workers(limit=limit, cursor=cursor))
+    def list_workers(
+        runtime_id: str, limit: int | None, cursor: str | None, **filters: tuple[str, ...]
+    ) -> Awaitable[Any]:
+        return registry.list_workers(runtime_id, limit=limit, cursor=cursor, worker_filter=WorkerFilter(**filters))
+
+    async def list_all_workers(limit: int | None, cursor: str | None, **filters: tuple[str, ...]) -> Response:
+        overview = await registry.list_all_workers(limit=limit, cursor=cursor, worker_filter=WorkerFilter(**filters))
+        return overview_response(overview)
 
     return {
         "healthz": healthz,
@@ -112,7 +127,7 @@ def _handlers(
         "list_runtimes": _registry_call(registry, "list_runtimes"),
         "get_runtime": _registry_call(registry, "describe_runtime"),
         "list_profiles": _registry_call(registry, "list_profiles"),
-        "list_workers": _registry_call(registry, "list_workers"),
+        "list_workers": list_workers,
         "create_worker": create_worker,
         "get_worker": _registry_call(registry, "get_worker"),
         "delete_worker": _registry_call(registry, "delete_worker"),
@@ -141,7 +156,9 @@ def _registry_call(registry: RuntimeRegistry, method: str) -> Handler:
 def _endpoint(op: Operation, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     """The Starlette endpoint of one row: read what the row names, call ``handler``, render its answer."""
     parameters = tuple((p.argument, p.read) for p in op.parameters)
-    query_names = frozenset(p.name for p in op.parameters if isinstance(p, IntegerQuery | CursorQuery | ChoiceQuery))
+    query_names = frozenset(
+        p.name for p in op.parameters if isinstance(p, IntegerQuery | CursorQuery | FilterQuery | ChoiceQuery)
+    )
     ids = tuple(p.name for p in op.path_ids)
     body, status = op.body, op.success.status
     wants_root_path = "Location" in op.success.headers

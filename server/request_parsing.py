@@ -17,8 +17,8 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 
 from registry_core.converter import structure
-from registry_core.errors import LimitTooLarge
-from registry_core.models import InputKind, InputRequest
+from registry_core.errors import InvalidRequest, LimitTooLarge
+from registry_core.models import InputKind, InputRequest, WorkerFilter
 from runtime_registry.server.errors import MalformedRequest, UnsupportedMediaType
 
 __all__ = [
@@ -28,6 +28,8 @@ __all__ = [
     "parse_integer",
     "opaque_parameter",
     "refuse_unknown_parameters",
+    "worker_filter_parameter",
+    "FILTER_VALUES_MAX",
     "INTEGER_PARAMETER_MAX",
     "OPAQUE_PARAMETER_MAX",
 ]
@@ -159,6 +161,34 @@ def choice_parameter(query: QueryParams, name: str, choices: Collection[str]) ->
         message = f"must be one of {', '.join(choices)}"
         raise MalformedRequest(f"{name} {message}", details=({"path": name, "message": message},))
     return raw
+
+
+#: How many values one repeatable filter parameter (``?label=a&label=b``) may have.
+FILTER_VALUES_MAX = 20
+
+
+def worker_filter_parameter(query: QueryParams, name: str) -> tuple[str, ...]:
+    """The values of the repeatable worker-list filter ``name``, each checked by its
+    :class:`~registry_core.models.WorkerFilter` rule; ``()`` when absent.
+
+    A value that breaks the rule (empty, too long, a control character, a
+    profile or status that is no id) is ``400 malformed_request`` naming the
+    parameter: a filter that cannot match anything is a mistake, never an
+    empty list.
+    """
+    values = query.getlist(name)
+    if not values:
+        return ()
+    if len(values) > FILTER_VALUES_MAX:
+        message = f"may be given at most {FILTER_VALUES_MAX} times"
+        raise MalformedRequest(f"{name} {message}", details=({"path": name, "message": message},))
+    try:
+        structure({name: values}, WorkerFilter)
+    except InvalidRequest as exc:
+        first = exc.details[0]["message"] if exc.details else "is not a valid value"
+        message = f"{first} (each value of {name})"
+        raise MalformedRequest(f"{name} {message}", details=({"path": name, "message": message},)) from None
+    return tuple(values)
 
 
 def refuse_unknown_parameters(query: QueryParams, known: Collection[str]) -> None:

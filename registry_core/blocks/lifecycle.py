@@ -15,8 +15,9 @@ from :class:`TurnInput` to the reply text — and hands the rest to
   entry, no second end), even if the turn function ignores the cancellation;
 - ``worker.stopped`` and ``worker.deleted``; a deleted worker frees its
   ``max_workers`` slot and its id is never reissued (a :class:`Roster`);
-- profile fallback (an unknown profile gets the default and a
-  ``profile_fallback`` diagnostic), input length, transcript capacity;
+- an unknown profile: refused with ``UnknownProfile`` (``unknown_profile=
+  "refuse"``) or, by default, the default profile and a ``profile_fallback``
+  diagnostic; input length, transcript capacity;
 - a turn function that raises ends its turn with ``worker.turn_failed``
   (code ``turn_error``; the exception's text is never shown: it may hold a
   path or an upstream body).
@@ -34,14 +35,14 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import Final
+from typing import Final, Literal
 
 import attrs
 
 from registry_core.blocks.event_log import EventLog
 from registry_core.blocks.roster import Roster
 from registry_core.blocks.transcript import Transcript
-from registry_core.errors import CapacityExceeded, InvalidRequest, WorkerBusy, WorkerStopped
+from registry_core.errors import CapacityExceeded, InvalidRequest, UnknownProfile, WorkerBusy, WorkerStopped
 from registry_core.event_contract import (
     WORKER_CREATED,
     WORKER_DELETED,
@@ -64,6 +65,7 @@ from registry_core.models import (
     TranscriptPage,
     Worker,
     WorkerActionResult,
+    WorkerFilter,
     WorkerPage,
 )
 
@@ -137,6 +139,11 @@ class WorkerLifecycle:
     :param max_input_chars: the longest input, in characters (``None``: no limit).
     :param max_entries: the most transcript entries per worker (``None``: no limit).
     :param id_prefix: what worker ids start with (see :class:`Roster`).
+    :param unknown_profile: what a create naming a profile the kind lacks
+        gets: ``"fallback"`` (the default, as before 0.4) the default profile
+        and a ``profile_fallback`` diagnostic; ``"refuse"`` an
+        :class:`~registry_core.errors.UnknownProfile` naming the closest
+        profiles (what the embedded kind does since 0.4).
     """
 
     def __init__(
@@ -151,9 +158,13 @@ class WorkerLifecycle:
         max_input_chars: int | None = None,
         max_entries: int | None = None,
         id_prefix: str = "w-",
+        unknown_profile: Literal["fallback", "refuse"] = "fallback",
     ) -> None:
         if not profiles:
             raise ValueError("profiles must name at least one profile (the first is the default)")
+        if unknown_profile not in ("fallback", "refuse"):
+            raise ValueError("unknown_profile must be 'fallback' or 'refuse'")
+        self.unknown_profile = unknown_profile
         self.runtime_id = runtime_id
         self.kind = kind
         self.events = events
@@ -199,6 +210,18 @@ class WorkerLifecycle:
         found, next_cursor = self.roster.page(cursor=cursor, limit=limit)
         return WorkerPage(self.runtime_id, tuple(self._model(*item) for item in found), next_cursor)
 
+    async def filter_workers(self, worker_filter: WorkerFilter, *, limit: int, cursor: str | None) -> WorkerPage:
+        """``RuntimeProvider.filter_workers``: the matching workers, read from the roster; the same cursors.
+
+        .. versionadded:: 0.4
+        """
+
+        def matches(item: tuple[str, _Worker]) -> bool:
+            return worker_filter.admits(item[1].status, item[1].profile, item[1].label)
+
+        found, next_cursor = self.roster.page(cursor=cursor, limit=limit, where=matches)
+        return WorkerPage(self.runtime_id, tuple(self._model(*item) for item in found), next_cursor)
+
     async def read_transcript(self, worker_id: str, *, start: int, limit: int) -> TranscriptPage:
         """``RuntimeProvider.read_transcript``."""
         return self._get(worker_id).transcript.page(self.runtime_id, worker_id, start=start, limit=limit)
@@ -206,8 +229,10 @@ class WorkerLifecycle:
     # -- creating and input ----------------------------------------------------------
 
     async def create_worker(self, request: CreateWorkerRequest) -> Worker:
-        """``RuntimeProvider.create_worker``: an unknown profile falls back to the default, with a diagnostic.
+        """``RuntimeProvider.create_worker``: an unknown profile falls back to the default, with a diagnostic
+        (or is refused, with ``unknown_profile="refuse"``).
 
+        :raises UnknownProfile: an unknown profile, with ``unknown_profile="refuse"``.
         :raises CapacityExceeded: ``max_workers`` workers exist.
         :raises InvalidRequest: the request asks for capabilities (this lifecycle grants none).
         """
@@ -219,20 +244,22 @@ class WorkerLifecycle:
                     for index in range(len(request.capabilities))
                 ),
             )
-        if self.max_workers is not None and len(self.roster) >= self.max_workers:
-            raise CapacityExceeded(f"this runtime holds at most {self.max_workers} workers")
         profile = self.profiles[0]
         diagnostics: tuple[Diagnostic, ...] = ()
         data: dict[str, str] = {"profile": profile}
         if request.profile in self.profiles:
             profile = data["profile"] = request.profile
         elif request.profile is not None:
+            if self.unknown_profile == "refuse":
+                raise UnknownProfile.among(request.profile, self.profiles)
             diagnostics = (
                 Diagnostic.warning(
                     "profile_fallback", f"no profile {request.profile!r} in this runtime; using {profile!r}"
                 ),
             )
             data["requested_profile"] = request.profile
+        if self.max_workers is not None and len(self.roster) >= self.max_workers:
+            raise CapacityExceeded(f"this runtime holds at most {self.max_workers} workers")
         worker_id, worker = self.roster.add(
             lambda new_id: (new_id, _Worker(request.label, request.intent, profile, diagnostics, self.max_entries))
         )

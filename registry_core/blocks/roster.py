@@ -164,10 +164,15 @@ class Roster(Generic[T]):
             self._compact()
         return found[1]
 
-    def page(self, *, cursor: str | None, limit: int) -> tuple[list[T], str | None]:
+    def page(
+        self, *, cursor: str | None, limit: int, where: Callable[[T], bool] | None = None
+    ) -> tuple[list[T], str | None]:
         """At most ``limit`` workers after ``cursor`` (``None``: from the first), and the next cursor.
 
-        The next cursor is ``None`` at the end.
+        The next cursor is ``None`` at the end. With ``where``, only the
+        workers it is true of (a list filter: it reads the workers after the
+        cursor until the page is full); the cursor is the same either way, so
+        it stays valid under another ``where`` (``where`` added in 0.4).
 
         :raises InvalidCursor: ``cursor`` is not one this roster issued (``400 malformed_request`` naming ``cursor``).
         """
@@ -178,10 +183,12 @@ class Roster(Generic[T]):
         chosen_slot = -1
         slot = self._live_from(slot)
         while slot < end and len(chosen) < limit:
-            chosen.append(items[slot])  # type: ignore[arg-type]  # _live_from skips tombstones
-            chosen_slot = slot
+            item: T = items[slot]  # type: ignore[assignment]  # _live_from skips tombstones
+            if where is None or where(item):
+                chosen.append(item)
+                chosen_slot = slot
             slot = self._live_from(slot + 1)
-        more = slot < end and bool(chosen)
+        more = slot < end and len(chosen) == limit
         return chosen, (f"{self._serials[chosen_slot]}-{self.cursor_tag}" if more else None)
 
     def _serial_of(self, cursor: str) -> int:

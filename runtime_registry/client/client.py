@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -181,18 +181,46 @@ class RegistryClient:
         """
         return await self._model("GET", _runtime_path(runtime_id) + "/profiles", ProfileList, expect=200)
 
-    async def list_all_workers(self, *, limit: int | None = None, cursor: str | None = None) -> WorkerOverview:
-        """``GET /api/workers``: one page of the read-only overview across runtimes."""
-        return await self._model(
-            "GET", "/api/workers", WorkerOverview, expect=200, params=_params(limit=limit, cursor=cursor)
-        )
+    async def list_all_workers(
+        self,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+        status: str | Iterable[str] = (),
+        profile: str | Iterable[str] = (),
+        label: str | Iterable[str] = (),
+    ) -> WorkerOverview:
+        """``GET /api/workers``: one page of the read-only overview across runtimes.
+
+        ``status``, ``profile`` and ``label`` filter it as in :meth:`list_workers`.
+        """
+        params: dict[str, str | list[str]] = {**_params(limit=limit, cursor=cursor)}
+        params.update(_filters(status=status, profile=profile, label=label))
+        return await self._model("GET", "/api/workers", WorkerOverview, expect=200, params=params)
 
     # -- workers -----------------------------------------------------------------
 
-    async def list_workers(self, runtime_id: str, *, limit: int | None = None, cursor: str | None = None) -> WorkerPage:
-        """``GET .../workers``: one page of a runtime's workers after the opaque ``cursor``."""
+    async def list_workers(
+        self,
+        runtime_id: str,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+        status: str | Iterable[str] = (),
+        profile: str | Iterable[str] = (),
+        label: str | Iterable[str] = (),
+    ) -> WorkerPage:
+        """``GET .../workers``: one page of a runtime's workers after the opaque ``cursor``.
+
+        ``status``, ``profile`` and ``label`` (a value or several: any of them
+        matches) list only the workers they match; a page may then hold fewer
+        than ``limit`` workers, even none, and still carry a ``next_cursor``.
+        A cursor continues after the same worker under any filter.
+        """
         path = _runtime_path(runtime_id) + "/workers"
-        return await self._model("GET", path, WorkerPage, expect=200, params=_params(limit=limit, cursor=cursor))
+        params: dict[str, str | list[str]] = {**_params(limit=limit, cursor=cursor)}
+        params.update(_filters(status=status, profile=profile, label=label))
+        return await self._model("GET", path, WorkerPage, expect=200, params=params)
 
     async def create_worker(self, runtime_id: str, request: CreateWorkerRequest | None = None) -> Worker:
         """``POST .../workers``: a new worker (``201``)."""
@@ -259,22 +287,41 @@ class RegistryClient:
 
     # -- pages as iterators ------------------------------------------------------
 
-    async def iter_workers(self, runtime_id: str, *, page_size: int | None = None) -> AsyncIterator[Worker]:
-        """Every worker of a runtime, page after page."""
+    async def iter_workers(
+        self,
+        runtime_id: str,
+        *,
+        page_size: int | None = None,
+        status: str | Iterable[str] = (),
+        profile: str | Iterable[str] = (),
+        label: str | Iterable[str] = (),
+    ) -> AsyncIterator[Worker]:
+        """Every worker of a runtime (that the filters match), page after page."""
         cursor: str | None = None
         while True:
-            page = await self.list_workers(runtime_id, limit=page_size, cursor=cursor)
+            page = await self.list_workers(
+                runtime_id, limit=page_size, cursor=cursor, status=status, profile=profile, label=label
+            )
             for worker in page.items:
                 yield worker
             if page.next_cursor is None:
                 return
             cursor = page.next_cursor
 
-    async def iter_all_workers(self, *, page_size: int | None = None) -> AsyncIterator[Worker]:
-        """Every worker of the overview across runtimes, page after page."""
+    async def iter_all_workers(
+        self,
+        *,
+        page_size: int | None = None,
+        status: str | Iterable[str] = (),
+        profile: str | Iterable[str] = (),
+        label: str | Iterable[str] = (),
+    ) -> AsyncIterator[Worker]:
+        """Every worker of the overview across runtimes (that the filters match), page after page."""
         cursor: str | None = None
         while True:
-            page = await self.list_all_workers(limit=page_size, cursor=cursor)
+            page = await self.list_all_workers(
+                limit=page_size, cursor=cursor, status=status, profile=profile, label=label
+            )
             for worker in page.items:
                 yield worker
             if page.next_cursor is None:
@@ -342,7 +389,7 @@ class RegistryClient:
         model: type[T],
         *,
         expect: int,
-        params: Mapping[str, str] | None = None,
+        params: Mapping[str, str | list[str]] | None = None,
         body: Any = None,
     ) -> T:
         return _structure(await self._json(method, path, expect=expect, params=params, body=body), model)
@@ -353,7 +400,7 @@ class RegistryClient:
         path: str,
         *,
         expect: int,
-        params: Mapping[str, str] | None = None,
+        params: Mapping[str, str | list[str]] | None = None,
         body: Any = None,
     ) -> Any:
         content = None if body is None else json.dumps(body, separators=(",", ":")).encode()
@@ -377,10 +424,16 @@ class RegistryClient:
             raise MalformedResponse("the server's answer is not JSON") from None
 
     async def _json_over_pool(
-        self, method: str, path: str, *, expect: int, params: Mapping[str, str] | None, content: bytes | None
+        self,
+        method: str,
+        path: str,
+        *,
+        expect: int,
+        params: Mapping[str, str | list[str]] | None,
+        content: bytes | None,
     ) -> Any:
         assert self._pool is not None
-        target = self._prefix + path + ("?" + urlencode(params) if params else "")
+        target = self._prefix + path + ("?" + urlencode(params, doseq=True) if params else "")
         headers = self._header_lines + (_JSON_CONTENT_LINE if content is not None else b"")
         try:
             async with asyncio.timeout(self.timeout):
@@ -418,6 +471,11 @@ def _worker_path(runtime_id: str, worker_id: str) -> str:
 
 def _params(**values: int | str | None) -> dict[str, str]:
     return {name: str(value) for name, value in values.items() if value is not None}
+
+
+def _filters(**values: str | Iterable[str]) -> dict[str, list[str]]:
+    """Repeatable list filters: one value or several, as ``name=value`` once per value."""
+    return {name: [value] if isinstance(value, str) else list(value) for name, value in values.items() if value}
 
 
 def _compact(value: Any) -> Any:

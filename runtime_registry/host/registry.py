@@ -56,10 +56,11 @@ from registry_core.models import (
     TranscriptPage,
     Worker,
     WorkerActionResult,
+    WorkerFilter,
     WorkerOverview,
     WorkerPage,
 )
-from registry_core.provider import OPERATIONS, RuntimeProvider, capabilities_of
+from registry_core.provider import OPERATIONS, RuntimeProvider, capabilities_of, filters_natively
 from runtime_registry.host.call_guard import run_bounded
 
 __all__ = ["RuntimeRegistry", "EventStreamStart", "DEFAULT_PAGE_SIZE", "OVERVIEW_PAGE_MAX"]
@@ -75,6 +76,10 @@ T = TypeVar("T")
 DEFAULT_PAGE_SIZE = 50
 #: The largest page of the cross-runtime worker overview.
 OVERVIEW_PAGE_MAX = 500
+#: How many ``list_workers`` calls one filtered page may make of a kind that does not filter
+#: itself (decision 0200): past it the page is cut short, with its cursor, so one request's
+#: work stays bounded however few workers match.
+HOST_FILTER_CALLS = 16
 
 # The nine flags of v0; the later ones default to false, busy_policies to reject only.
 _NO_CAPABILITIES = Capabilities(False, False, False, False, False, False, False, False, False)
@@ -350,21 +355,74 @@ class RuntimeRegistry:
 
     # -- worker operations -----------------------------------------------------
 
-    async def list_workers(self, runtime_id: str, *, limit: int | None = None, cursor: str | None = None) -> WorkerPage:
-        """A page of one runtime's workers after the opaque ``cursor``.
+    async def list_workers(
+        self,
+        runtime_id: str,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+        worker_filter: WorkerFilter | None = None,
+    ) -> WorkerPage:
+        """A page of one runtime's workers after the opaque ``cursor``, only those ``worker_filter`` matches.
+
+        A kind that overrides ``filter_workers`` filters itself; for any other
+        the registry filters what ``list_workers`` returns, in at most
+        :data:`HOST_FILTER_CALLS` calls per page (a page cut short carries its
+        cursor). Either way the cursor is the runtime's own, valid under any
+        filter (decision 0200).
 
         :raises InvalidCursor: the runtime did not issue ``cursor``.
         """
         runtime, provider = self._usable(runtime_id)
         limit = _page_limit(limit, provider.limits.worker_page_max)
+        if not worker_filter:
+            return await self._worker_page(runtime, provider.list_workers, limit=limit, cursor=cursor)
+        if filters_natively(type(provider)):
+            page = await self._worker_page(
+                runtime, functools.partial(provider.filter_workers, worker_filter), limit=limit, cursor=cursor
+            )
+            if not all(map(worker_filter.matches, page.items)):
+                raise _malformed(runtime, "filter_workers")
+            return page
+        return await self._host_filtered(runtime, provider, worker_filter, limit=limit, cursor=cursor)
+
+    async def _worker_page(
+        self, runtime: _Runtime, call: Callable[..., Coroutine[Any, Any, WorkerPage]], *, limit: int, cursor: str | None
+    ) -> WorkerPage:
         try:
-            page = await self._guarded(runtime, "list_workers", provider.list_workers, limit=limit, cursor=cursor)
+            page = await self._guarded(runtime, "list_workers", call, limit=limit, cursor=cursor)
         except InvalidCursor:
             raise
         except InvalidRequest as exc:
             raise _deprecated_cursor_error(exc, runtime) from None
         _expect_page(page, WorkerPage, _page_items(page, "items"), runtime, "list_workers")
         return page
+
+    async def _host_filtered(
+        self,
+        runtime: _Runtime,
+        provider: RuntimeProvider,
+        worker_filter: WorkerFilter,
+        *,
+        limit: int,
+        cursor: str | None,
+    ) -> WorkerPage:
+        """Filter a kind's plain pages (a kind written before 0.4 never sees a filter).
+
+        Each call asks for no more workers than the page still has room for:
+        the kind's cursors name page ends only, so a page that held more
+        matches than room could not be resumed in its middle.
+        """
+        items: list[Worker] = []
+        diagnostics: dict[Diagnostic, None] = {}
+        for _ in range(HOST_FILTER_CALLS):
+            page = await self._worker_page(runtime, provider.list_workers, limit=limit - len(items), cursor=cursor)
+            items.extend(filter(worker_filter.matches, page.items))
+            diagnostics.update(dict.fromkeys(page.diagnostics))
+            cursor = page.next_cursor
+            if cursor is None or len(items) >= limit:
+                break
+        return WorkerPage(runtime.runtime_id, tuple(items), cursor, tuple(diagnostics))
 
     async def get_worker(self, runtime_id: str, worker_id: str) -> Worker:
         """One worker of one runtime."""
@@ -533,8 +591,10 @@ class RuntimeRegistry:
 
     # -- the cross-runtime overview ------------------------------------------
 
-    async def list_all_workers(self, *, limit: int | None = None, cursor: str | None = None) -> WorkerOverview:
-        """Workers of every runtime that lists them, runtime after runtime.
+    async def list_all_workers(
+        self, *, limit: int | None = None, cursor: str | None = None, worker_filter: WorkerFilter | None = None
+    ) -> WorkerOverview:
+        """Workers of every runtime that lists them, runtime after runtime; only those ``worker_filter`` matches.
 
         A runtime that fails is a diagnostic, never a failure of the whole list.
         The cursor is opaque: it encodes the runtime and that runtime's cursor.
@@ -549,14 +609,22 @@ class RuntimeRegistry:
             runtime = self._runtimes[runtime_id]
             if not runtime.capabilities.list_workers and not isinstance(runtime.state, _Failed):
                 continue
-            inner, _added = await self._collect_overview(runtime, inner, limit - len(items), items, diagnostics)
+            inner, _added = await self._collect_overview(
+                runtime, inner, limit - len(items), items, diagnostics, worker_filter
+            )
             if inner is not None:
                 next_cursor = _encode_overview_cursor(runtime_id, inner)
                 break
         return WorkerOverview(items=tuple(items), next_cursor=next_cursor, diagnostics=tuple(diagnostics))
 
     async def _collect_overview(
-        self, runtime: _Runtime, cursor: str | None, room: int, items: list[Worker], diagnostics: list[Diagnostic]
+        self,
+        runtime: _Runtime,
+        cursor: str | None,
+        room: int,
+        items: list[Worker],
+        diagnostics: list[Diagnostic],
+        worker_filter: WorkerFilter | None = None,
     ) -> tuple[str | None, int]:
         """Fill ``items`` from one runtime; return its cursor if the page filled up first.
 
@@ -574,7 +642,9 @@ class RuntimeRegistry:
                 # _usable raises RuntimeUnavailable for it, a diagnostic below.
                 page_max = self._usable(runtime.runtime_id)[1].limits.worker_page_max
                 asked = min(room - added, page_max)
-                page = await self.list_workers(runtime.runtime_id, limit=asked, cursor=cursor)
+                page = await self.list_workers(
+                    runtime.runtime_id, limit=asked, cursor=cursor, worker_filter=worker_filter
+                )
             except InvalidCursor:
                 if clients_cursor:
                     raise

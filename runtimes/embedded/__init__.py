@@ -1,7 +1,7 @@
 """The embedded worker runtime: an in-process runtime over a store (memory, SQLite, ...).
 
 Workers with the tools their profile grants, builtin and operator-defined
-profiles with a default fallback, turns run by turn engines as asyncio tasks,
+profiles (an unknown one is refused), turns run by turn engines as asyncio tasks,
 bounded transcripts and a bounded event log — built on the public blocks of
 :mod:`registry_core.blocks` (roster, transcript, event log). Where workers,
 transcripts and events live, and every decision that must be unique, is the
@@ -13,7 +13,7 @@ registry.
 
 from registry_core.blocks import EventLog, EventSlice, clock_start_id
 from runtime_registry.runtimes.embedded.memory_store import LocalStore, MemoryStore
-from runtime_registry.runtimes.embedded.profiles import BUILTIN_PROFILES, Profile, ProfileBook, Resolution
+from runtime_registry.runtimes.embedded.profiles import BUILTIN_PROFILES, ProfileBook
 from runtime_registry.runtimes.embedded.runtime import (
     DEFAULT_INTENT,
     WORKER_ID_PREFIX,
@@ -52,11 +52,9 @@ __all__ = [
     "InputOutcome",
     "LocalStore",
     "MemoryStore",
-    "Profile",
     "ProfileBase",
     "ProfileBook",
     "ProfileSettings",
-    "Resolution",
     "StoreBackend",
     "StoreSettings",
     "StoreUnusable",
@@ -65,3 +63,12 @@ __all__ = [
     "WorkerStore",
     "clock_start_id",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # Profile and Resolution: deprecated since 0.4, until 1.0 (decision 0161); the module warns.
+    if name in ("Profile", "Resolution"):
+        from runtime_registry.runtimes.embedded import profiles
+
+        return getattr(profiles, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -114,7 +114,7 @@ class LocalStore(WorkerStore):
         )
         records = []
         for stored in snapshot.workers:
-            profile = self._setup.profile(stored.profile)
+            profile = self._setup.profiles.by_name(stored.profile)
             record = WorkerRecord(
                 stored.worker_id,
                 stored.label,
@@ -126,7 +126,8 @@ class LocalStore(WorkerStore):
             )
             # Tools come back as the profile grants them now: one it no longer
             # lists is not granted again (as a removed profile falls back).
-            record.tools = tuple(tool for name in stored.tools if (tool := profile.tools.get(name)) is not None)
+            grantable = self._setup.profiles.tools(profile)
+            record.tools = tuple(tool for name in stored.tools if (tool := grantable.get(name)) is not None)
             # Statuses are compared by identity: take the shared constants.
             record.status = _STATUSES.get(stored.status, IDLE)
             record.turn_number = stored.turn_number
@@ -278,7 +279,8 @@ class LocalStore(WorkerStore):
                 f"input is longer than {limit} characters",
                 details=({"path": "content", "message": f"must be at most {limit} characters"},),
             )
-        if settings.max_transcript_entries - len(worker.transcript) < worker.profile.entries_per_turn * (ahead + 1):
+        per_turn = self._setup.profiles.entries_per_turn(worker.profile)
+        if settings.max_transcript_entries - len(worker.transcript) < per_turn * (ahead + 1):
             raise CapacityExceeded(
                 f"the worker's transcript is full ({settings.max_transcript_entries} entries)",
                 worker_id=worker.worker_id,
@@ -542,7 +544,7 @@ class MemoryStore(LocalStore):
 
     def _admit_input(self, worker: WorkerRecord, content: str) -> None:
         entry_bytes = ENTRY_ENVELOPE_BYTES + text_size(content)
-        reply_bytes = entry_bytes if worker.profile.replies else 0
+        reply_bytes = entry_bytes if self._setup.profiles.replies(worker.profile) else 0
         self.budget.require(entry_bytes + reply_bytes, worker_id=worker.worker_id, what="the input and its reply")
 
     def _entry_written(self, worker: WorkerRecord, content: str) -> None:
@@ -553,7 +555,7 @@ class MemoryStore(LocalStore):
         # accepted input never finds the store full when it replies.
         entry_bytes = ENTRY_ENVELOPE_BYTES + text_size(content)
         self.budget.charge(worker.worker_id, entry_bytes)
-        self.budget.reserve(worker.worker_id, entry_bytes if worker.profile.replies else 0)
+        self.budget.reserve(worker.worker_id, entry_bytes if self._setup.profiles.replies(worker.profile) else 0)
 
     def _turn_ended(self, worker: WorkerRecord) -> None:
         self.budget.settle(worker.worker_id)

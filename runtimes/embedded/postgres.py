@@ -198,9 +198,10 @@ class PostgresStore(WorkerStore):
                 old.close()
 
     def _record(self, row: PgWorker, transcript: Transcript) -> WorkerRecord:
-        profile = self._setup.profile(row.profile)
+        profile = self._setup.profiles.by_name(row.profile)
         record = WorkerRecord(row.worker_id, row.label, row.intent, profile, row.created_at, row.serial, transcript)
-        record.tools = tuple(tool for name in row.tools if (tool := profile.tools.get(name)) is not None)
+        grantable = self._setup.profiles.tools(profile)
+        record.tools = tuple(tool for name in row.tools if (tool := grantable.get(name)) is not None)
         record.status = _STATUSES.get(row.status, IDLE)
         record.turn_number = row.turn_number
         return record
@@ -401,7 +402,7 @@ class PostgresStore(WorkerStore):
                 content=content,
                 role=role,
                 max_entries=self.settings.max_transcript_entries,
-                entries_per_turn=worker.profile.entries_per_turn,
+                entries_per_turn=self._setup.profiles.entries_per_turn(worker.profile),
             )
         )
         return Accepted(accepted.transcript_sequence, accepted.event_id, accepted.worker.turn_number)

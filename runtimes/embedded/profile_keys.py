@@ -28,7 +28,7 @@ PROFILE_KEY_UNSET = "profile_key_unset"
 def unset_keys(profiles: ProfileBook) -> Iterator[tuple[str, str]]:
     """``(profile name, variable)`` for each profile whose ``key_env`` variable is unset or empty now."""
     for name in profiles.names():
-        key_env = profiles.by_name(name).settings.key_env
+        key_env = profiles.by_name(name).key_env
         if key_env is not None and not os.environ.get(key_env):
             yield name, key_env
 

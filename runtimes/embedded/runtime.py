@@ -30,19 +30,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 import attrs
 
 from registry_core.blocks import EventLog, EventSlice
-from registry_core.engines import TokenUsage, TurnEngine, TurnResult
+from registry_core.engines import EngineProfile, TokenUsage, TurnEngine, TurnResult
 from registry_core.errors import InvalidRequest, RuntimeUnavailable
 from registry_core.models import Diagnostic, Intent, IntentKind, TranscriptEntry
 from registry_core.page_bytes import fit_to_bytes, json_size, text_size
 from registry_core.tools import TOOL_CAPABILITY_PREFIX, WorkerTool
 from runtime_registry.runtimes.embedded.memory_store import WORKER_ID_PREFIX, MemoryStore
-from runtime_registry.runtimes.embedded.profiles import Profile, ProfileBook
+from runtime_registry.runtimes.embedded.profiles import ProfileBook
 from runtime_registry.runtimes.embedded.settings import EmbeddedSettings
 from runtime_registry.runtimes.embedded.store import COMPLETED, StoreSetup, StoreUnusable, WorkerDraft, WorkerStore
 from runtime_registry.runtimes.embedded.transcript import ENTRY_ENVELOPE_BYTES
@@ -72,7 +72,7 @@ STORE_RETRY_SECONDS = 2.0
 
 @attrs.frozen
 class CreatedWorker:
-    """A new worker and the diagnostics of its creation (``profile_fallback``)."""
+    """A new worker and the diagnostics of its creation (none today; the field stays for the provider)."""
 
     worker: WorkerRecord
     diagnostics: tuple[Diagnostic, ...] = ()
@@ -152,7 +152,7 @@ class EmbeddedRuntime:
         self._turn_tasks = TurnTasks()
         self.profiles = ProfileBook(settings.profiles, settings.default_profile, engines=engines, tools=tools)
         self.store = store = MemoryStore() if store is None else store
-        store.setup(StoreSetup(settings, event_start_id, worker_start_serial, self.profiles.by_name))
+        store.setup(StoreSetup(settings, event_start_id, worker_start_serial, self.profiles))
         # The store's caches, held here for the hot paths (a store replaces them only in open()).
         self._roster = store.roster
         self._events = store.events
@@ -252,29 +252,22 @@ class EmbeddedRuntime:
 
         :param capabilities: the tools to grant, as ``tool:NAME``; each must
             be one the profile may grant. None asked for: the worker has no tools.
+        :param profile: a profile selector; omitted or ``"default"``: the default.
+        :raises UnknownProfile: the runtime has no such profile (the closest names in the message).
         :raises InvalidRequest: a capability the profile cannot grant;
             ``details`` names each such ``capabilities[i]``.
         :raises CapacityExceeded: the runtime holds ``max_workers`` workers.
         """
         self._check_writable()
-        resolution = self.profiles.resolve(profile)
-        tools = _granted_tools(capabilities, resolution.profile)
+        resolved = self.profiles.resolve(profile)
+        tools = _granted_tools(capabilities, resolved, self.profiles.tools(resolved))
         intent = intent or DEFAULT_INTENT
-        data: dict[str, object] = {"profile": resolution.profile.name, "intent": intent.kind.value}
-        diagnostics: tuple[Diagnostic, ...] = ()
-        if resolution.fell_back:
-            data["requested_profile"] = profile
-            diagnostics = (
-                Diagnostic.warning(
-                    "profile_fallback",
-                    f"profile {profile!r} is not defined in this runtime; using {resolution.profile.name!r}",
-                ),
-            )
-        draft = WorkerDraft(label, intent, resolution.profile, datetime.now(UTC), tools, data)
+        data: dict[str, object] = {"profile": resolved.name, "intent": intent.kind.value}
+        draft = WorkerDraft(label, intent, resolved, datetime.now(UTC), tools, data)
         worker = await self.store.create_worker(draft, max_workers=self.settings.max_workers)
         self._largest_worker_bytes = max(self._largest_worker_bytes, _worker_page_bytes(worker))
         await self.store.settle()
-        return CreatedWorker(worker, diagnostics)
+        return CreatedWorker(worker)
 
     def get_worker(self, worker_id: str) -> WorkerRecord:
         """One worker. :raises UnknownWorker: no such worker in this runtime."""
@@ -282,19 +275,24 @@ class EmbeddedRuntime:
             raise RuntimeUnavailable(self._unavailable)
         return self._roster.get(worker_id)
 
-    def list_workers(self, *, limit: int, cursor: str | None = None) -> tuple[list[WorkerRecord], str | None]:
+    def list_workers(
+        self, *, limit: int, cursor: str | None = None, where: Callable[[WorkerRecord], bool] | None = None
+    ) -> tuple[list[WorkerRecord], str | None]:
         """Workers in creation order after ``cursor``, at most ``limit``, and the next cursor.
 
         The cursor is the creation serial of the last worker of the previous
         page and this runtime's cursor tag: it stays valid when that worker
         (or any other) is deleted, and a page costs O(page) (decision 0065).
 
+        With ``where``, only the workers it is true of (a list filter; the
+        cursor is the same, so it stays valid under another filter).
+
         :raises InvalidCursor: a cursor this runtime did not issue.
         """
         if self._unavailable is not None:
             raise RuntimeUnavailable(self._unavailable)
         roster = self._roster
-        workers, next_cursor = roster.page(cursor=cursor, limit=limit)
+        workers, next_cursor = roster.page(cursor=cursor, limit=limit, where=where)
         # Measuring each worker cost a third of a 50-worker page; while no
         # worker is large, no page of this many can be over the bound.
         if workers and len(workers) * self._largest_worker_bytes > self.settings.max_page_bytes:
@@ -363,7 +361,7 @@ class EmbeddedRuntime:
             history_length=sequence - 1,
             content=content,
             role=role,
-            profile=worker.profile.settings,
+            profile=worker.profile,
             tools=worker.tools,
             store=self.store,
             max_transcript_entries=self.settings.max_transcript_entries,
@@ -372,7 +370,7 @@ class EmbeddedRuntime:
         worker.turn = self._turn_tasks.start(
             run_turn_task(
                 turn,
-                worker.profile.engine,
+                self.profiles.engine(worker.profile),
                 complete=lambda result: self._complete_turn(worker, turn, result),
                 fail=lambda code, message, cause: self._fail_turn(worker, turn, code, message, cause),
             )
@@ -395,7 +393,7 @@ class EmbeddedRuntime:
     async def _complete_turn(self, worker: WorkerRecord, turn: EmbeddedTurn, result: TurnResult) -> None:
         """Ask the store to end the turn with the reply (if the profile replies) and ``worker.turn_completed``."""
         data = {"turn": turn.number, "usage": _usage_data(result.usage), "stop_reason": result.stop_reason}
-        reply = result.text if worker.profile.replies else None
+        reply = result.text if self.profiles.replies(worker.profile) else None
         ended = await self.store.complete_turn(worker, turn.number, reply, data)
         if ended is not None:
             _detach(worker)
@@ -490,14 +488,28 @@ class EmbeddedRuntime:
     # -- events ------------------------------------------------------------------
 
     def read_events(self, *, cursor: int | None, limit: int, worker_id: str | None = None) -> EventSlice:
-        """Committed events after ``cursor``; one worker's only with ``worker_id`` (see :meth:`EventLog.read`)."""
+        """Committed events after ``cursor`` held in memory; one worker's only with ``worker_id`` (see :meth:`EventLog.read`).
+
+        A durable store keeps only its newest ``events_in_memory`` events
+        here: :meth:`page_events` reads the older retained ones too.
+        """
+        self._check_event_read(worker_id)
+        return self._events.read(
+            cursor=cursor, limit=limit, worker_id=worker_id, max_bytes=self.settings.max_page_bytes
+        )
+
+    async def page_events(self, *, cursor: int | None, limit: int, worker_id: str | None = None) -> EventSlice:
+        """:meth:`read_events` over every retained event: older than the in-memory window, from the store."""
+        self._check_event_read(worker_id)
+        return await self.store.read_events(
+            cursor=cursor, limit=limit, worker_id=worker_id, max_bytes=self.settings.max_page_bytes
+        )
+
+    def _check_event_read(self, worker_id: str | None) -> None:
         if worker_id is not None:
             self.get_worker(worker_id)
         elif self._unavailable is not None:
             raise RuntimeUnavailable(self._unavailable)
-        return self._events.read(
-            cursor=cursor, limit=limit, worker_id=worker_id, max_bytes=self.settings.max_page_bytes
-        )
 
     async def wait_for_events(self, *, cursor: int, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds for a committed event after ``cursor``; ``False`` at once after close."""
@@ -574,13 +586,15 @@ def _worker_page_bytes(worker: WorkerRecord) -> int:
     return _WORKER_ENVELOPE_BYTES + json_size(worker.label) + _intent_bytes(worker.intent)
 
 
-def _granted_tools(capabilities: Sequence[str], profile: Profile) -> tuple[WorkerTool, ...]:
-    """The tools ``capabilities`` asks for, each one the profile may grant; else ``InvalidRequest``."""
+def _granted_tools(
+    capabilities: Sequence[str], profile: EngineProfile, grantable: Mapping[str, WorkerTool]
+) -> tuple[WorkerTool, ...]:
+    """The tools ``capabilities`` asks for, each one of ``grantable`` (the profile's); else ``InvalidRequest``."""
     granted = []
     problems = []
     for index, capability in enumerate(capabilities):
         name = capability[len(TOOL_CAPABILITY_PREFIX) :] if capability.startswith(TOOL_CAPABILITY_PREFIX) else None
-        tool = profile.tools.get(name) if name else None
+        tool = grantable.get(name) if name else None
         if tool is None:
             problems.append(
                 {"path": f"capabilities[{index}]", "message": f"not a tool profile {profile.name!r} can grant"}
@@ -588,7 +602,7 @@ def _granted_tools(capabilities: Sequence[str], profile: Profile) -> tuple[Worke
         elif tool not in granted:
             granted.append(tool)
     if problems:
-        allowed = ", ".join(TOOL_CAPABILITY_PREFIX + name for name in profile.tools) or "none"
+        allowed = ", ".join(TOOL_CAPABILITY_PREFIX + name for name in grantable) or "none"
         raise InvalidRequest(
             f"a capability cannot be granted (profile {profile.name!r} grants: {allowed})", details=problems
         )

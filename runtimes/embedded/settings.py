@@ -248,6 +248,10 @@ class EmbeddedSettings:
     :param transcript_page_max: the largest transcript page.
     :param event_page_max: the largest event page.
     :param event_retention: events kept in the runtime's log.
+    :param events_in_memory: with a durable store, the newest events also
+        kept in memory (at most ``event_retention``); older retained events
+        are read from the store, page by page, so a long retention costs
+        disk, not memory. The memory store keeps all ``event_retention``.
     :param max_page_bytes: the most JSON bytes one page of workers, transcript
         entries or events holds (besides its count limit; one item larger than
         this is still served alone). A page cut short carries its cursor.
@@ -278,6 +282,7 @@ class EmbeddedSettings:
     transcript_page_max: _PageMax = 500
     event_page_max: _PageMax = 1000
     event_retention: Annotated[int, Ge(1)] = 10_000
+    events_in_memory: Annotated[int, Ge(1)] = 10_000
     max_page_bytes: Annotated[int, Interval(ge=1024, le=1 << 30)] = DEFAULT_MAX_PAGE_BYTES
     max_store_bytes: Annotated[int, Ge(65_536)] = 128 * 1024 * 1024
     default_profile: str = ProfileBase.DEFAULT.value

@@ -12,6 +12,9 @@ Versions (the ``schema_version`` table; ``PRAGMA user_version`` mirrors it):
 2. ``workers.entries``: each worker's transcript length, so a restart reads
    one row per worker instead of counting every entry (O(workers), not
    O(entries)).
+3. ``workers.tools``: the tools granted at create.
+4. ``events_by_worker``: an index of each worker's event ids, so one
+   worker's events older than the in-memory window are read O(page).
 """
 
 from __future__ import annotations
@@ -40,9 +43,11 @@ __all__ = [
 #: ``PRAGMA application_id`` of every store file: "RREG". Tells our files from foreign SQLite files.
 APPLICATION_ID = 0x52524547
 #: The schema version this code writes.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _HEADER_MAGIC = b"SQLite format 3\x00"
+
+_EVENTS_BY_WORKER = "CREATE INDEX events_by_worker ON events (worker_id, id) WHERE worker_id IS NOT NULL"
 
 _SCHEMA = (
     "CREATE TABLE schema_version (version INTEGER NOT NULL)",
@@ -56,6 +61,7 @@ _SCHEMA = (
     " event_id INTEGER NOT NULL, created_us INTEGER NOT NULL, PRIMARY KEY (serial, sequence)) WITHOUT ROWID",
     "CREATE TABLE events ("
     " id INTEGER PRIMARY KEY, type TEXT NOT NULL, worker_id TEXT, data TEXT NOT NULL, created_us INTEGER NOT NULL)",
+    _EVENTS_BY_WORKER,
 )
 
 
@@ -148,8 +154,13 @@ def _migrate_2_to_3(connection: sqlite3.Connection) -> None:
     connection.execute("ALTER TABLE workers ADD COLUMN tools TEXT NOT NULL DEFAULT '[]'")
 
 
+def _migrate_3_to_4(connection: sqlite3.Connection) -> None:
+    # One worker's events beyond the in-memory window are read from the file (issue 23).
+    connection.execute(_EVENTS_BY_WORKER)
+
+
 #: ``from version -> step to the next``.
-_MIGRATIONS = {1: _migrate_1_to_2, 2: _migrate_2_to_3}
+_MIGRATIONS = {1: _migrate_1_to_2, 2: _migrate_2_to_3, 3: _migrate_3_to_4}
 
 
 def migrate(connection: sqlite3.Connection, version: int) -> None:

@@ -34,14 +34,15 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from registry_core.blocks import EventLog, clock_start_id
+from registry_core.blocks import EventLog, EventSlice, clock_start_id
 from registry_core.blocks.event_log import EVENT_ENVELOPE_BYTES
-from registry_core.errors import RuntimeUnavailable
+from registry_core.errors import CursorExpired, RuntimeUnavailable
 from registry_core.models import Diagnostic, Event, Intent, IntentKind, TranscriptEntry
 from registry_core.page_bytes import text_size
 from runtime_registry.runtimes.embedded.memory_store import LocalStore
 from runtime_registry.runtimes.embedded.settings import Durability
 from runtime_registry.runtimes.embedded.sqlite_errors import start_failure
+from runtime_registry.runtimes.embedded.sqlite_older_events import read_older_events
 from runtime_registry.runtimes.embedded.sqlite_schema import (
     SCHEMA_VERSION,
     check_file,
@@ -234,6 +235,12 @@ class SQLiteStore(LocalStore):
         self._dirty: set[str] = set()
         self._write_error: str | None = None
         self._closed = False
+        # The oldest event id the file still holds, and the newest it has committed:
+        # cursors between the first and the in-memory window are read from the file.
+        self._oldest_in_file = 0
+        self._committed_in_file = 0
+        # Reads of older events waiting for the file to hold an id: (id, future), resolved by _committed.
+        self._file_waiters: list[tuple[int, asyncio.Future[None]]] = []
 
     # -- opening -----------------------------------------------------------------
 
@@ -241,13 +248,18 @@ class SQLiteStore(LocalStore):
         if not self.retention:
             self.retention = self.settings.event_retention
         return EventLog(
-            self.retention,
+            self._events_in_memory,
             start_id=start_id,
             max_retained_bytes=self.settings.max_store_bytes,
             on_append=self._event_appended,
             # Readers see only what is committed (decision 0111); batched mode shows events at once.
             watermark=self.durability is Durability.ACKNOWLEDGED,
         )
+
+    @property
+    def _events_in_memory(self) -> int:
+        # The newest events kept in memory; the file keeps all ``retention`` (older ones: read_events).
+        return min(self.retention, self.settings.events_in_memory)
 
     async def open(self) -> None:
         """Check, migrate and load the file in a thread; start the writer; take back workers and events.
@@ -407,6 +419,9 @@ class SQLiteStore(LocalStore):
             )
         )
         rows = self._newest_events(connection)
+        oldest = connection.execute("SELECT MIN(id) FROM events").fetchone()[0]
+        self._oldest_in_file = oldest if oldest is not None else int(meta["first_event_id"])
+        self._committed_in_file = int(meta["last_event_id"])
         events = tuple(
             Event(id_, type_, worker_id, json.loads(data), _from_us(created))
             for id_, type_, worker_id, data, created in rows
@@ -436,7 +451,8 @@ class SQLiteStore(LocalStore):
         rows: list[tuple[int, str, str | None, str, int]] = []
         total = 0
         cursor = connection.execute(
-            "SELECT id, type, worker_id, data, created_us FROM events ORDER BY id DESC LIMIT ?", (self.retention,)
+            "SELECT id, type, worker_id, data, created_us FROM events ORDER BY id DESC LIMIT ?",
+            (self._events_in_memory,),
         )
         try:
             for row in cursor:
@@ -613,8 +629,12 @@ class SQLiteStore(LocalStore):
         for batch in batches:
             for transcript, sequence in batch.transcripts:
                 transcript.committed(sequence)
-            if batch.last_event_id is not None and batch.last_event_id <= events.last_id:
-                events.commit(batch.last_event_id)  # readers see them now (decision 0111)
+            if batch.last_event_id is not None:
+                # The writer dropped every event beyond retention in the same transaction.
+                self._committed_in_file = max(self._committed_in_file, batch.last_event_id)
+                self._oldest_in_file = max(self._oldest_in_file, batch.last_event_id - self.retention + 1)
+                if batch.last_event_id <= events.last_id:
+                    events.commit(batch.last_event_id)  # readers see them now (decision 0111)
             for worker, state in batch.shown:
                 # Readers see the committed state; once it is the worker's
                 # state now, they see the worker as it is.
@@ -624,6 +644,13 @@ class SQLiteStore(LocalStore):
             waiter = batch.waiter
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
+        if self._file_waiters:
+            waiting, self._file_waiters = self._file_waiters, []
+            for event_id, future in waiting:
+                if event_id > self._committed_in_file:
+                    self._file_waiters.append((event_id, future))
+                elif not future.done():
+                    future.set_result(None)
 
     def _failed(self, batches: list[Batch], kind: str) -> None:
         if self._write_error is None:
@@ -696,6 +723,75 @@ class SQLiteStore(LocalStore):
             log.error("embedded store %s: a transcript read failed: %s", self.path, error)
             raise RuntimeUnavailable("the runtime's store could not be read") from None
         return items, budget
+
+    async def read_events(
+        self, *, cursor: int | None, limit: int, worker_id: str | None, max_bytes: int | None
+    ) -> EventSlice:
+        """Committed events after ``cursor``: from memory, or from the file when older than the in-memory window.
+
+        Pages of the file hold only events older than the window (a page may
+        be shorter than ``limit``; ``has_more`` says whether more follow), so
+        a reader catching up walks the file, then memory, without a gap.
+        """
+        events = self.events
+        # The newest ``retention`` events are readable, as with every store: the file
+        # may still hold a few older ones until the writer's next commit prunes them.
+        oldest = max(self._oldest_in_file, events.last_id - self.retention + 1)
+        if cursor is None:
+            after = oldest - 1
+        elif cursor == 0:
+            after = events.start_id - 1
+        else:
+            after = cursor
+        window = events.first_id
+        if after >= window - 1 or after < oldest - 1 or self._reader is None:
+            # In memory, or expired (the log says so in its own words).
+            return events.read(cursor=cursor, limit=limit, worker_id=worker_id, max_bytes=max_bytes)
+        if self._committed_in_file < window - 1:
+            await self._until_in_file(window - 1)  # batched mode: the events below the window reach the file first
+        loop = asyncio.get_running_loop()
+        older, cut = await loop.run_in_executor(
+            self._read_executor, self._read_older, after, window, limit, worker_id, max_bytes
+        )
+        if worker_id is None and (not older or older[0].id != after + 1):
+            # Retention dropped them while the page was read.
+            return events.read(cursor=after, limit=limit, worker_id=None, max_bytes=max_bytes)
+        if cut:
+            return EventSlice(older, older[-1].id, True)
+        try:
+            if not older:
+                return events.read(cursor=window - 1, limit=limit, worker_id=worker_id, max_bytes=max_bytes)
+            following = events.read(cursor=window - 1, limit=1, worker_id=worker_id)
+        except CursorExpired:
+            # The window moved on while the file was read: those events are in the file now.
+            return EventSlice(older, older[-1].id if older else window - 1, True)
+        if following.events:
+            return EventSlice(older, older[-1].id, True)
+        return EventSlice(older, following.next_cursor, False)
+
+    async def _until_in_file(self, event_id: int) -> None:
+        # Every queued change is sealed and committed within a batch interval; a failing
+        # writer holds this read as it holds the writes (they are committed once it can).
+        if self._loop is None:
+            return
+        future: asyncio.Future[None] = self._loop.create_future()
+        self._file_waiters.append((event_id, future))
+        await future
+
+    def _read_older(
+        self, after: int, before: int, limit: int, worker_id: str | None, max_bytes: int | None
+    ) -> tuple[list[Event], bool]:
+        reader = self._reader
+        if reader is None:
+            raise RuntimeUnavailable("the runtime's store is closed")
+        try:
+            with self._read_lock:
+                return read_older_events(
+                    reader, after=after, before=before, limit=limit, worker_id=worker_id, max_bytes=max_bytes
+                )
+        except sqlite3.Error as error:
+            log.error("embedded store %s: an event read failed: %s", self.path, error)
+            raise RuntimeUnavailable("the runtime's store could not be read") from None
 
     # -- closing -------------------------------------------------------------------------
 

@@ -44,18 +44,19 @@ are the runtime's.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from registry_core.blocks import EventLog, Roster
+from registry_core.blocks import EventLog, EventSlice, Roster
 from registry_core.errors import UnsupportedOperation
 from registry_core.models import Diagnostic, Event, Intent
 
 if TYPE_CHECKING:
-    from runtime_registry.runtimes.embedded.profiles import Profile
+    from registry_core.engines import EngineProfile
+    from runtime_registry.runtimes.embedded.profiles import ProfileBook
     from runtime_registry.runtimes.embedded.settings import EmbeddedSettings
     from runtime_registry.runtimes.embedded.turn_queue import Queued, Started
     from runtime_registry.runtimes.embedded.workers import WorkerRecord
@@ -146,14 +147,15 @@ class StoreSetup:
         (``None``: the clock in microseconds, decision 0055).
     :param first_serial: the first worker serial of a store that holds none
         (``None``: the clock in microseconds, decision 0065).
-    :param profile: the profile a stored worker's profile name resolves to now
-        (a removed profile falls back to the default).
+    :param profiles: the runtime's profiles: what a stored worker's profile
+        name resolves to now (``by_name``: a removed profile falls back to the
+        default), the tools it may grant, how many entries its turns add.
     """
 
     settings: EmbeddedSettings
     event_start_id: int | None
     first_serial: int | None
-    profile: Callable[[str], Profile]
+    profiles: ProfileBook
 
 
 @attrs.frozen
@@ -162,7 +164,7 @@ class WorkerDraft:
 
     label: str | None
     intent: Intent
-    profile: Profile
+    profile: EngineProfile
     created_at: datetime
     tools: tuple[Any, ...]
     #: The ``worker.created`` event's data.
@@ -356,6 +358,20 @@ class WorkerStore(abc.ABC):
 
         :raises RuntimeUnavailable: the store cannot be reached (``store_unreachable``).
         """
+
+    # -- reads ---------------------------------------------------------------------
+
+    async def read_events(
+        self, *, cursor: int | None, limit: int, worker_id: str | None, max_bytes: int | None
+    ) -> EventSlice:
+        """Committed events after ``cursor``, as :meth:`EventLog.read` answers (its cursor rules and page bounds).
+
+        A store that keeps only the newest events in :attr:`events` and the
+        rest of the retained ones elsewhere (SQLite: ``events_in_memory``)
+        reads a cursor older than the in-memory window from there; the rest
+        read :attr:`events` alone.
+        """
+        return self.events.read(cursor=cursor, limit=limit, worker_id=worker_id, max_bytes=max_bytes)
 
     # -- durability and health -------------------------------------------------------
 

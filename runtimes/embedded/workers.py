@@ -6,9 +6,9 @@ import asyncio
 from datetime import datetime
 
 from registry_core.blocks import Transcript
+from registry_core.engines import EngineProfile
 from registry_core.models import Intent
 from registry_core.tools import WorkerTool
-from runtime_registry.runtimes.embedded.profiles import Profile
 from runtime_registry.runtimes.embedded.transcript import TranscriptStorage
 
 __all__ = ["BUSY", "IDLE", "STATUSES", "STOPPED", "WorkerRecord"]
@@ -23,8 +23,9 @@ STATUSES = (IDLE, BUSY, STOPPED)
 class WorkerRecord:
     """One worker's state. Slotted, so an idle worker stays within its memory goal (docs/performance.md).
 
-    ``turn`` is the in-flight turn's asyncio task (``None`` when idle or
-    stopped); it runs the profile's engine. ``turn_number`` counts the turns
+    ``profile`` is the resolved profile (the runtime's ``ProfileBook`` holds
+    its engine and tools). ``turn`` is the in-flight turn's asyncio task
+    (``None`` when idle or stopped); it runs the profile's engine. ``turn_number`` counts the turns
     started so far. ``serial`` is the worker's creation serial: unique in the
     runtime, never reused, increasing with creation order (decision 0065).
     """
@@ -50,7 +51,7 @@ class WorkerRecord:
         worker_id: str,
         label: str | None,
         intent: Intent,
-        profile: Profile,
+        profile: EngineProfile,
         created_at: datetime,
         serial: int,
         transcript: TranscriptStorage | None = None,

@@ -8,6 +8,8 @@ registry provider and keeps its blocking calls off the event loop.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import attrs
 
 from registry_core.errors import RuntimeUnavailable, UnknownWorker
@@ -56,8 +58,12 @@ class LocalCompatSource:
             return SourceHealth(usable=True)
         return SourceHealth(usable=problem.severity is not Severity.ERROR, diagnostics=(problem,))
 
-    def page(self, *, limit: int, cursor: str | None) -> SourcePage:
+    def page(self, *, limit: int, cursor: str | None, where: Callable[[LocalWorker], bool] | None = None) -> SourcePage:
         """At most ``limit`` workers after ``cursor``, examining at most ``scan_budget`` entries.
+
+        With ``where``, only the workers it is true of (a list filter): the
+        entries it rejects count against the budget like skipped ones, and the
+        cursor is the same, so it stays valid under another filter.
 
         A bad cursor is ``InvalidRequest``. An unreadable store is an empty,
         final page with an ``error`` diagnostic (the rest of the API keeps working).
@@ -80,7 +86,7 @@ class LocalCompatSource:
             position += 1
             if isinstance(result, SkipReason):
                 tally.add(result)
-            else:
+            elif where is None or where(result):
                 items.append(result)
         diagnostics = [*listing.diagnostics, *tally.diagnostics()]
         next_cursor = None

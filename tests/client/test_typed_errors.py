@@ -20,6 +20,7 @@ from registry_core import (
     RegistryError,
     RuntimeTimeout,
     RuntimeUnavailable,
+    UnknownProfile,
     UnknownRuntime,
     UnknownWorker,
     UnsupportedOperation,
@@ -72,6 +73,14 @@ async def test_worker_busy_and_stopped(client):
     await client.stop_worker("back-a", worker.worker_id)
     with pytest.raises(WorkerStopped):
         await client.cancel_worker("back-a", worker.worker_id)
+
+
+async def test_an_unknown_profile_is_unknown_profile_an_invalid_request(client):
+    with pytest.raises(UnknownProfile) as raised:
+        await client.create_worker("back-a", CreateWorkerRequest(profile=ProfileSelector("hodl")))
+    assert isinstance(raised.value, InvalidRequest) and raised.value.status == 422
+    assert "did you mean 'hold'?" in raised.value.message
+    assert raised.value.details == ({"path": "profile", "message": "did you mean 'hold'?"},)
 
 
 async def test_capacity_invalid_request_and_limits(client):

@@ -205,6 +205,43 @@ def test_a_listing_longer_than_its_limit_is_caught():
     )
 
 
+class FiltersOnePageOnly(ReferenceProvider):
+    async def filter_workers(self, worker_filter, *, limit: int, cursor: str | None) -> WorkerPage:
+        # Filters the first plain page and says the list ends there: later matches are lost.
+        page = await self.list_workers(limit=limit, cursor=cursor)
+        return WorkerPage(self.runtime_id, tuple(filter(worker_filter.matches, page.items)), None)
+
+
+def test_a_filtered_listing_that_loses_matches_is_caught():
+    assert "the matching workers are" in violation(
+        FiltersOnePageOnly, "test_filtered_lists_are_exactly_the_matching_workers"
+    )
+
+
+class FilteredCursorSkipsAhead(ReferenceProvider):
+    async def filter_workers(self, worker_filter, *, limit: int, cursor: str | None) -> WorkerPage:
+        # Exact matches, but the cursor names the last worker *read*, not the last one returned:
+        # under another filter (or none) the workers in between are skipped.
+        order = list(self.workers)
+        start = order.index(cursor) + 1 if cursor is not None else 0
+        chosen, read = [], start
+        while read < len(order) and len(chosen) < limit:
+            worker = self.model(self.workers[order[read]])
+            if worker_filter.matches(worker):
+                chosen.append(worker)
+            read += 1
+        while read < len(order) and not worker_filter.matches(self.model(self.workers[order[read]])):
+            read += 1
+        more = read < len(order)
+        return WorkerPage(self.runtime_id, tuple(chosen), order[read - 1] if more and chosen else None)
+
+
+def test_a_filtered_cursor_that_skips_ahead_is_caught():
+    assert "did not continue the unfiltered list" in violation(
+        FilteredCursorSkipsAhead, "test_filtered_lists_are_exactly_the_matching_workers"
+    )
+
+
 class InventsUnknownWorkers(ReferenceProvider):
     async def get_worker(self, worker_id: str) -> Worker:
         return Worker(self.runtime_id, worker_id, self.kind, None, "idle", None, None, None, 0)
@@ -1051,5 +1088,5 @@ class FallsBackSilently(ReferenceProvider):
 
 def test_a_profile_fallback_without_its_diagnostic_is_caught():
     assert "must carry a profile_fallback diagnostic; it carries []" in violation(
-        FallsBackSilently, "test_an_unknown_profile_falls_back_with_a_diagnostic"
+        FallsBackSilently, "test_an_unknown_profile_is_refused_or_falls_back_with_a_diagnostic"
     )

@@ -91,6 +91,7 @@ def test_every_error_code_is_distinct_and_in_the_contract():
         "unsupported_operation",
         "invalid_identifier",
         "invalid_request",
+        "unknown_profile",
         "limit_too_large",
         "capacity_exceeded",
         "cursor_expired",

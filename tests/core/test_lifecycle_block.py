@@ -9,7 +9,7 @@ import asyncio
 
 import pytest
 
-from registry_core import CapacityExceeded, CreateWorkerRequest, InputRequest, InvalidRequest
+from registry_core import CapacityExceeded, CreateWorkerRequest, InputRequest, InvalidRequest, UnknownProfile
 from registry_core.blocks import EventLog, TurnInput, WorkerLifecycle
 from registry_core.event_contract import order_problems
 from registry_core.models import InputContent
@@ -86,6 +86,9 @@ async def test_limits_profiles_and_the_turn_input():
     assert worker.profile == "plain" and [d.code for d in worker.diagnostics] == ["profile_fallback"]
     created = workers.events.read(cursor=0, limit=1).events[0]
     assert created.data == {"profile": "plain", "requested_profile": "nope"}
+    workers.unknown_profile = "refuse"
+    with pytest.raises(UnknownProfile, match="did you mean 'plain'"):
+        await workers.create_worker(CreateWorkerRequest(profile="plan"))
     with pytest.raises(CapacityExceeded):
         await workers.create_worker(CreateWorkerRequest())
     with pytest.raises(InvalidRequest) as refused:

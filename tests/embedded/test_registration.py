@@ -84,13 +84,15 @@ async def test_settings_from_the_config_file_set_the_runtime_limits_and_profiles
         limits = (await registry.describe_runtime("inside")).limits
         provider = registry.provider("inside")
     assert (limits.max_workers, limits.worker_page_max, limits.event_retention) == (7, 3, 50)
-    profile = provider.runtime.profiles.default
-    assert (profile.name, profile.replies, profile.settings.reply_delay_seconds, profile.engine.name) == (
+    book = provider.runtime.profiles
+    profile = book.default
+    assert (profile.name, book.replies(profile), profile.reply_delay_seconds, profile.engine) == (
         "slow",
         True,
         1.5,
         "echo",
     )
+    assert book.engine(profile).name == "echo" and book.entries_per_turn(profile) == 2
 
 
 @pytest.mark.parametrize(

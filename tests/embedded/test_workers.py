@@ -12,7 +12,7 @@ from registry_core import (
     InvalidCursor,
     InvalidRequest,
     LimitTooLarge,
-    Severity,
+    UnknownProfile,
     UnknownWorker,
     is_valid_identifier,
     structure,
@@ -63,28 +63,35 @@ async def test_profile_selectors_resolve_without_diagnostics(registry, selector,
     assert (worker.profile, worker.diagnostics) == (resolved, ())
 
 
-@pytest.mark.parametrize("selector", ["no-such-profile", "builtin:nope", "builtin"])
-async def test_unknown_profile_falls_back_to_the_default_with_a_warning(registry, selector):
-    worker = await registry.create_worker(A, structure({"profile": selector}, CreateWorkerRequest))
-    assert worker.profile == "builtin:default"
-    (diagnostic,) = worker.diagnostics
-    assert (diagnostic.code, diagnostic.severity) == ("profile_fallback", Severity.WARNING)
-    assert selector in diagnostic.message and "builtin:default" in diagnostic.message
-
-
-async def test_fallback_goes_to_the_configured_default_profile():
+@pytest.mark.parametrize(
+    ("selector", "hint"),
+    [
+        ("no-such-profile", "this runtime's profiles: 'builtin:default', 'builtin:echo', 'echo-now'"),
+        ("builtin:nope", "did you mean 'builtin:echo'"),
+        ("builtin", "did you mean 'builtin:echo' or 'builtin:default'?"),
+        ("echo-nwo", "did you mean 'echo-now'"),
+    ],
+)
+async def test_an_unknown_profile_is_refused_naming_the_closest_names(selector, hint):
     registry = await open_registry(default_profile="echo-now")
     try:
-        worker = await registry.create_worker(A, structure({"profile": "missing"}, CreateWorkerRequest))
-        assert worker.profile == "echo-now" and worker.diagnostics[0].code == "profile_fallback"
-        assert (await registry.create_worker(A, CreateWorkerRequest())).diagnostics == ()
+        with pytest.raises(UnknownProfile) as refused:
+            await registry.create_worker(A, structure({"profile": selector}, CreateWorkerRequest))
+        assert refused.value.code == "unknown_profile" and isinstance(refused.value, InvalidRequest)
+        assert refused.value.message.startswith(f"no profile {selector!r} in this runtime; ")
+        assert hint in refused.value.message
+        assert refused.value.details == ({"path": "profile", "message": refused.value.message.split("; ", 1)[1]},)
+        # Nothing was created, and the default is still what an omitted profile gets.
+        assert (await registry.list_workers(A)).items == ()
+        assert (await registry.create_worker(A, CreateWorkerRequest())).profile == "echo-now"
     finally:
         await registry.close()
 
 
-async def test_fallback_diagnostic_belongs_to_the_create_answer_only(registry):
-    worker = await registry.create_worker(A, structure({"profile": "missing"}, CreateWorkerRequest))
-    assert (await registry.get_worker(A, worker.worker_id)).diagnostics == ()
+async def test_an_unknown_profile_error_repeats_at_most_64_characters_of_the_selector(registry):
+    with pytest.raises(UnknownProfile) as refused:
+        await registry.create_worker(A, structure({"profile": "x" * 120}, CreateWorkerRequest))
+    assert "x" * 64 in refused.value.message and "x" * 65 not in refused.value.message
 
 
 async def test_asking_for_any_capability_is_invalid_and_names_each_field(registry):

@@ -48,6 +48,9 @@ class LifecycleKind(RuntimeProvider):
     async def list_workers(self, *, limit, cursor):
         return await self.workers.list_workers(limit=limit, cursor=cursor)
 
+    async def filter_workers(self, worker_filter, *, limit, cursor):
+        return await self.workers.filter_workers(worker_filter, limit=limit, cursor=cursor)
+
     async def get_worker(self, worker_id):
         return await self.workers.get_worker(worker_id)
 

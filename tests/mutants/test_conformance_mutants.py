@@ -27,6 +27,7 @@ from registry_core import (
     CreateWorkerRequest,
     EventPage,
     InputAccepted,
+    InvalidRequest,
     RuntimeProvider,
     UnknownWorker,
     WorkerActionResult,
@@ -101,6 +102,14 @@ class ListingIgnoresLimit(LifecycleKind):
 
     async def list_workers(self, *, limit, cursor):
         return await super().list_workers(limit=limit + 1, cursor=cursor)
+
+
+class FilterReadsOnePage(LifecycleKind):
+    """Filters one plain page and says the list ends there."""
+
+    async def filter_workers(self, worker_filter, *, limit, cursor):
+        page = await self.list_workers(limit=limit, cursor=cursor)
+        return attrs.evolve(page, items=tuple(filter(worker_filter.matches, page.items)), next_cursor=None)
 
 
 class UnknownWorkerIsAKeyError(LifecycleKind):
@@ -438,6 +447,23 @@ class FallsBackSilently(LifecycleKind):
         return attrs.evolve(await super().create_worker(request), diagnostics=())
 
 
+class RefusesWithTheWrongCode(LifecycleKind):
+    """Refuses an unknown profile with invalid_request instead of unknown_profile."""
+
+    async def create_worker(self, request):
+        if request.profile not in (None, *self.workers.profiles):
+            raise InvalidRequest("no such profile", details=({"path": "profile", "message": "unknown"},))
+        return await super().create_worker(request)
+
+
+class RefusesUnknownProfiles(LifecycleKind):
+    """Not a mutant: refuses an unknown profile with unknown_profile, as the embedded kind does (passes the check)."""
+
+    def __init__(self, runtime_id):
+        super().__init__(runtime_id)
+        self.workers.unknown_profile = "refuse"
+
+
 class EventDataIsNotJson(LifecycleKind):
     """Puts an object that is not JSON in worker.created data."""
 
@@ -508,6 +534,7 @@ MUTANTS = [
     Mutant(TranscriptCrashes, "test_true_capabilities_work", "read_transcript (capability true) must succeed"),
     Mutant(IdsWithSlashes, "test_created_workers_have_valid_opaque_ids", ""),
     Mutant(ListingIgnoresLimit, "test_listed_workers_are_valid_unique_and_complete", "returned 3 workers"),
+    Mutant(FilterReadsOnePage, "test_filtered_lists_are_exactly_the_matching_workers", "the matching workers are"),
     Mutant(UnknownWorkerIsAKeyError, "test_unknown_worker_is_a_typed_error", "must raise UnknownWorker"),
     Mutant(UnknownWorkerMessageLeaksAPath, "test_unknown_worker_is_a_typed_error", "looks like a path"),
     Mutant(SharesWorkersAcrossRuntimes, "test_a_worker_is_unknown_in_another_runtime", ""),
@@ -575,7 +602,16 @@ MUTANTS = [
         "worker.deleted",
     ),
     Mutant(DeleteKeepsItsSlot, "test_a_delete_frees_a_max_workers_slot", "a deleted worker frees its slot"),
-    Mutant(FallsBackSilently, "test_an_unknown_profile_falls_back_with_a_diagnostic", "profile_fallback diagnostic"),
+    Mutant(
+        FallsBackSilently,
+        "test_an_unknown_profile_is_refused_or_falls_back_with_a_diagnostic",
+        "profile_fallback diagnostic",
+    ),
+    Mutant(
+        RefusesWithTheWrongCode,
+        "test_an_unknown_profile_is_refused_or_falls_back_with_a_diagnostic",
+        "raise UnknownProfile",
+    ),
     Mutant(LabelsWithSockets, "test_nothing_returned_looks_like_a_path", "must not contain paths"),
 ]
 
@@ -600,6 +636,13 @@ def test_the_suite_kills_the_mutant(mutant):
     except BaseException as exc:  # a skip or an unrelated error is a mutant that survived
         pytest.fail(f"{mutant.check} ended with {type(exc).__name__} ({exc}) instead of a ContractViolation")
     pytest.fail(f"{mutant.check} passed {mutant.kind.__name__}: the suite does not check what it claims")
+
+
+def test_a_kind_that_refuses_unknown_profiles_passes_the_profile_check():
+    suite = LifecycleKindConformance()
+    suite.kind_type = RefusesUnknownProfiles  # type: ignore[assignment]
+    SHARED.clear()
+    suite.test_an_unknown_profile_is_refused_or_falls_back_with_a_diagnostic()
 
 
 def rules_page() -> str:

@@ -52,6 +52,7 @@ from registry_core import (
     InputRequest,
     InvalidRequest,
     RuntimeContext,
+    UnknownProfile,
     UnknownWorker,
     WorkerBusy,
     WorkerStopped,
@@ -71,6 +72,8 @@ SETTINGS = EmbeddedSettings(
     transcript_page_max=3,
     event_page_max=4,
     event_retention=23,
+    # Fewer in memory than retained: older events are read from the SQLite file (decision 0182).
+    events_in_memory=6,
     profiles={
         "stuck": ProfileSettings(base=ProfileBase.ECHO, reply_delay_seconds=3600.0),
         "quiet": ProfileSettings(base=ProfileBase.DEFAULT),
@@ -87,8 +90,9 @@ PROFILES = {
     "builtin:echo": ("builtin:echo", True, True),
     "quiet": ("quiet", False, True),
     "stuck": ("stuck", True, False),
-    "no-such-profile": ("builtin:default", False, True),
 }
+#: A selector no profile has: refused with UnknownProfile, nothing created.
+MISSING = "no-such-profile"
 
 
 @attrs.define
@@ -142,8 +146,13 @@ class EmbeddedRuntimeMachine(RuleBasedStateMachine):
     def first_worker(self):
         return self._create(None)
 
-    @rule(target=workers, profile=st.sampled_from(list(PROFILES)))
+    @rule(target=workers, profile=st.sampled_from([*PROFILES, MISSING]))
     def create(self, profile):
+        if profile == MISSING:
+            event("create: UnknownProfile")
+            with pytest.raises(UnknownProfile):
+                self.run(self.registry.create_worker(RUNTIME, CreateWorkerRequest(profile=profile)))
+            return multiple()
         if len(self.model) >= SETTINGS.max_workers:
             event("create: CapacityExceeded")
             with pytest.raises(CapacityExceeded):
@@ -155,7 +164,7 @@ class EmbeddedRuntimeMachine(RuleBasedStateMachine):
         worker = self.run(self.registry.create_worker(RUNTIME, CreateWorkerRequest(profile=profile)))
         name, replies, finishes = PROFILES[profile]
         assert worker.profile == name
-        assert [d.code for d in worker.diagnostics] == (["profile_fallback"] if profile == "no-such-profile" else [])
+        assert worker.diagnostics == ()
         assert (worker.status, worker.transcript_length) == ("idle", 0)
         assert worker.worker_id not in self.deleted
         self.model[worker.worker_id] = ModelWorker(worker.worker_id, replies, finishes)

@@ -328,6 +328,22 @@ def test_no_response_of_any_route_shows_a_secret(deployment):
         assert seen > 100
 
 
+def test_no_filtered_list_shows_a_secret(deployment):
+    """Every runtime's list and the overview under each status, profile and label its workers have (decision 0200)."""
+    base_url, forbidden = deployment
+    with httpx.Client(base_url=base_url, headers=AUTH, timeout=10) as api:
+        overview = exercise(api, forbidden, "GET", "/api/workers", params={"limit": 500}).json()["items"]
+        filters = [("status", w["status"]) for w in overview] + [("profile", w["profile"]) for w in overview]
+        filters += [("label", w["label"]) for w in overview if w["label"]]
+        assert {name for name, _ in filters} == {"status", "profile", "label"}
+        for name, value in dict.fromkeys(filters):
+            if value is None:
+                continue
+            exercise(api, forbidden, "GET", "/api/workers", params={name: value, "limit": 2})
+            for runtime_id in RUNTIMES:
+                exercise(api, forbidden, "GET", f"/api/runtimes/{runtime_id}/workers", params={name: value})
+
+
 @pytest.mark.parametrize(
     "method, path, kwargs",
     [
@@ -341,6 +357,11 @@ def test_no_response_of_any_route_shows_a_secret(deployment):
         ("GET", f"/api/runtimes/{EMBEDDED}/workers", {"params": {"cursor": "/etc/passwd"}}),
         ("GET", f"/api/runtimes/{LOCAL}/workers", {"params": {"cursor": "garbage"}}),
         ("GET", "/api/workers", {"params": {"cursor": "eyJ4Ijp9"}}),
+        ("GET", f"/api/runtimes/{EMBEDDED}/workers", {"params": {"label": "/etc/passwd\u0007"}}),
+        ("GET", f"/api/runtimes/{EMBEDDED}/workers", {"params": {"profile": "/var/lib/secret"}}),
+        ("GET", f"/api/runtimes/{EMBEDDED}/workers", {"params": {"status": "../../etc/shadow"}}),
+        ("GET", f"/api/runtimes/{LOCAL}/workers", {"params": {"label": ["x"] * 21}}),
+        ("GET", "/api/workers", {"params": {"label": "", "status": "idle"}}),
         ("GET", f"/api/runtimes/{EMBEDDED}/events", {"params": {"cursor": "99999999"}}),
         ("GET", f"/api/runtimes/{EMBEDDED}/events", {"params": {"cursor": "-1"}}),
         (
@@ -437,6 +458,17 @@ def test_the_profiles_route_shows_a_profile_with_secret_settings_and_none_of_the
     assert secretive == [
         {"name": "secretive", "engine": "llm", "description": "has secrets", "tools": ["clock"], "default": False}
     ]
+
+
+def test_an_unknown_profile_answer_names_the_closest_profile_and_none_of_its_settings(deployment):
+    base_url, forbidden = deployment
+    with httpx.Client(base_url=base_url, headers=AUTH, timeout=10) as api:
+        for selector in ("secretiv", "secretive-model", "x" * 120):
+            response = exercise(api, forbidden, "POST", f"/api/runtimes/{EMBEDDED}/workers", json={"profile": selector})
+            error = response.json()["error"]
+            assert (response.status_code, error["code"]) == (422, "unknown_profile"), selector
+            if selector.startswith("secret"):
+                assert "did you mean 'secretive'" in error["message"], error
 
 
 def test_the_scan_covers_a_provider_that_raises_and_one_that_could_not_be_built(deployment):

@@ -36,9 +36,8 @@ async def _visit_everything(front_url: str) -> list[httpx.Response]:
         await visit("GET", "/api/runtimes/ro")
         await visit("GET", "/api/plugins")
         await visit("GET", "/api/workers")
-        worker = (
-            await visit("POST", "/api/runtimes/gpu/workers", json={"profile": "no-such-profile", "label": "leak"})
-        ).json()
+        await visit("POST", "/api/runtimes/gpu/workers", json={"profile": "no-such-profile", "label": "leak"})
+        worker = (await visit("POST", "/api/runtimes/gpu/workers", json={"label": "leak"})).json()
         path = f"/api/runtimes/gpu/workers/{worker['worker_id']}"
         await visit("GET", path)
         await visit("POST", path + "/input", json={"content": "hello"})

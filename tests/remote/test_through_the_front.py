@@ -164,3 +164,12 @@ async def test_busy_policies_queued_inputs_and_queue_full_pass_through(front, ba
     events = (await back.read_events("back-a", worker_id=worker.worker_id, limit=100)).events
     assert [e.data["reason"] for e in events if e.type == "worker.input_dropped"] == ["cancel"] * 7
     await front.stop_worker("gpu", worker.worker_id)
+
+
+async def test_an_unknown_profile_is_422_unknown_profile_here_too(pair):
+    async with httpx.AsyncClient(base_url=pair.front.base_url) as raw:
+        answer = await raw.post("/api/runtimes/gpu/workers", json={"profile": "slow-ecko"})
+    error = answer.json()["error"]
+    assert (answer.status_code, error["code"], error["runtime_id"]) == (422, "unknown_profile", "gpu")
+    assert "did you mean 'slow-echo'" in error["message"]
+    assert error["details"][0]["path"] == "profile"

@@ -186,9 +186,9 @@ async def test_label_values_are_bounded_and_never_carry_ids_or_client_text(monke
         for index in range(40):
             label = f"client-label-{index}"
             requested = f"client-profile-{index}"
-            response = await client.post(
-                f"/api/runtimes/{RUNTIME}/workers", json={"label": label, "profile": requested}
-            )
+            refused = await client.post(f"/api/runtimes/{RUNTIME}/workers", json={"label": label, "profile": requested})
+            assert refused.json()["error"]["code"] == "unknown_profile"
+            response = await client.post(f"/api/runtimes/{RUNTIME}/workers", json={"label": label})
             worker_id = response.json()["worker_id"]
             written += [label, requested, worker_id]
             await turn(client, worker_id, text=f"client-input-{index}")

@@ -85,10 +85,17 @@ async def test_create_with_an_empty_body_uses_the_default_profile(api):
     assert (response.status_code, response.json()["profile"]) == (201, "builtin:default")
 
 
-async def test_create_with_an_unknown_profile_falls_back_with_a_diagnostic(api):
-    worker = (await api.post(f"{BASE}/workers", json={"profile": "no-such-profile"})).json()
-    assert worker["profile"] == "builtin:default"
-    assert [d["code"] for d in worker["diagnostics"]] == ["profile_fallback"]
+async def test_create_with_an_unknown_profile_is_422_unknown_profile_naming_the_closest(api):
+    response = await api.post(f"{BASE}/workers", json={"profile": "builtin:ecko"})
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "unknown_profile" and error["runtime_id"] == RUNTIME
+    assert (
+        error["message"]
+        == "no profile 'builtin:ecko' in this runtime; did you mean 'builtin:echo' or 'builtin:default'?"
+    )
+    assert error["details"] == [{"path": "profile", "message": "did you mean 'builtin:echo' or 'builtin:default'?"}]
+    assert (await api.get(f"{BASE}/workers")).json()["items"] == []
 
 
 async def test_get_worker_returns_the_worker(api):

@@ -30,7 +30,7 @@ async def test_a_mistyped_parameter_is_named_with_the_closest_one_the_route_take
     assert error_of(reply) == (400, "malformed_request")
     message = reply.json()["error"]["message"]
     assert "'limt'" in message and "did you mean 'limit'?" in message
-    assert "cursor, limit" in message
+    assert "cursor, label, limit, profile, status" in message
 
 
 async def test_a_route_without_parameters_says_it_takes_none(api):

@@ -15,6 +15,7 @@ from registry_core.models import (
     TranscriptEntry,
     TranscriptPage,
     Worker,
+    WorkerFilter,
     WorkerPage,
 )
 from runtime_registry.host.registry import RuntimeRegistry
@@ -63,6 +64,31 @@ class RuntimeReader:
             seen_cursors.add(page.next_cursor)
             cursor = page.next_cursor
         raise ContractViolation(f"list_workers did not reach next_cursor None in {MAX_PAGES} pages")
+
+    async def filtered_workers(self, worker_filter: WorkerFilter, *, limit: int) -> list[Worker]:
+        """Every worker ``worker_filter`` matches, page by page: bounded pages, advancing cursors.
+
+        A filtered page may be short, even empty, as long as it carries a cursor.
+        """
+        limit = min(limit, (await self.describe()).limits.worker_page_max)
+        workers: list[Worker] = []
+        cursor: str | None = None
+        seen_cursors: set[str] = set()
+        for _ in range(MAX_PAGES):
+            page: WorkerPage = await succeeds(
+                f"list_workers filtered by {worker_filter}",
+                self.registry.list_workers(self.runtime_id, limit=limit, cursor=cursor, worker_filter=worker_filter),
+            )
+            require(len(page.items) <= limit, f"a filtered list (limit={limit}) returned {len(page.items)} workers")
+            workers.extend(page.items)
+            if page.next_cursor is None:
+                return workers
+            require(
+                page.next_cursor not in seen_cursors, f"a filtered list returned the cursor {page.next_cursor!r} twice"
+            )
+            seen_cursors.add(page.next_cursor)
+            cursor = page.next_cursor
+        raise ContractViolation(f"a filtered list did not reach next_cursor None in {MAX_PAGES} pages")
 
     async def whole_transcript(self, worker_id: str, *, limit: int) -> list[TranscriptEntry]:
         """The whole transcript, page by page, checking every paging invariant on the way."""

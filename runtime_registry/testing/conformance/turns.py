@@ -7,7 +7,8 @@ the operation's reason, nothing of the turn afterwards; input answers and
 worker status say ``busy`` while a turn runs; ``worker.input_accepted`` and
 ``worker.output`` name the transcript entry that holds their content;
 ``transcript_length`` is the transcript's; a delete frees a ``max_workers``
-slot; an unknown profile falls back with a ``profile_fallback`` diagnostic.
+slot; an unknown profile is refused with ``unknown_profile`` or falls back
+with a ``profile_fallback`` diagnostic.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import asyncio
 
 import pytest
 
-from registry_core.errors import CapacityExceeded, RegistryError
+from registry_core.errors import CapacityExceeded, RegistryError, UnknownProfile
 from registry_core.event_contract import (
     WORKER_DELETED,
     WORKER_INPUT_ACCEPTED,
@@ -183,12 +184,20 @@ class TurnChecks(ConformanceHarness):
         )
 
     @conformance_check(needs=("create_worker",))
-    async def test_an_unknown_profile_falls_back_with_a_diagnostic(self, run: CheckRun) -> None:
-        """A create naming a profile the kind lacks succeeds with another profile and a `profile_fallback` diagnostic."""
-        worker = await succeeds(
-            f"create_worker(profile={MISSING_PROFILE!r})",
-            run.registry.create_worker(run.runtime_id, CreateWorkerRequest(profile=MISSING_PROFILE)),
-        )
+    async def test_an_unknown_profile_is_refused_or_falls_back_with_a_diagnostic(self, run: CheckRun) -> None:
+        """A create naming a profile the kind lacks is refused with `422 unknown_profile` (`UnknownProfile`), or succeeds with another profile and a `profile_fallback` diagnostic."""
+        request = CreateWorkerRequest(profile=MISSING_PROFILE)
+        try:
+            worker = await run.registry.create_worker(run.runtime_id, request)
+        except UnknownProfile:
+            return  # refused, as the embedded kind does since 0.4
+        except RegistryError as exc:
+            require(
+                False,
+                f"create_worker(profile={MISSING_PROFILE!r}) must succeed with a fallback or raise UnknownProfile "
+                f"(unknown_profile); it raised {describe_error(exc)}",
+            )
+            raise  # require raised; this line keeps type checkers sure `worker` is bound
         require(
             worker.profile != MISSING_PROFILE,
             f"a worker created with an unknown profile must say the profile it got; it says {worker.profile!r}",
@@ -196,7 +205,8 @@ class TurnChecks(ConformanceHarness):
         codes = [diagnostic.code for diagnostic in worker.diagnostics]
         require(
             "profile_fallback" in codes,
-            f"a create with an unknown profile must carry a profile_fallback diagnostic; it carries {codes}",
+            f"a create with an unknown profile that falls back must carry a profile_fallback diagnostic; "
+            f"it carries {codes} (or refuse it with UnknownProfile)",
         )
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from registry_core.errors import UnknownWorker
-from registry_core.models import CreateWorkerRequest, Label
+from registry_core.models import CreateWorkerRequest, Label, WorkerFilter
+from registry_core.provider import filters_natively
 from runtime_registry.testing.paths import find_path_like
 
 from .contract import raises, require, succeeds
@@ -46,6 +47,46 @@ class WorkerChecks(ConformanceHarness):
         require(len(set(ids)) == len(ids), f"list_workers paged with limit=2 listed a worker twice: {ids}")
         missing = [worker_id for worker_id in created if worker_id not in ids]
         require(not missing, f"list_workers paged with limit=2 never listed the created workers {missing}")
+
+    # since 0.3: only a kind that overrides filter_workers (new in 0.4) is checked, so no
+    # kind written to an earlier release can break it.
+    @conformance_check(needs=("list_workers",), since="0.3")
+    async def test_filtered_lists_are_exactly_the_matching_workers(self, run: CheckRun) -> None:
+        """A kind that filters itself (`filter_workers`) lists exactly the workers the filter matches, in list order, with cursors that continue the unfiltered list (skipped for kinds without `filter_workers`)."""
+        # For each status, profile and label the runtime's workers have (and two of
+        # them combined, and values no worker has) the filtered list, paged by 1 and
+        # by 2, is the unfiltered list with the filter applied, in the same order.
+        if not filters_natively(type(run.registry.provider(run.runtime_id))):
+            pytest.skip("the kind does not override filter_workers: the registry filters for it")
+        if run.capabilities.create_worker:
+            for label in ("conformance-filter-a", "conformance-filter-b", "conformance-filter-a"):
+                await run.create_worker(CreateWorkerRequest(label=Label(label)))
+        everyone = await run.all_workers(limit=50)
+        filters = [WorkerFilter(status=("conformance-no-such-status",)), WorkerFilter(label=("conformance-none",))]
+        filters += [WorkerFilter(status=(status,)) for status in {w.status for w in everyone}]
+        filters += [WorkerFilter(profile=(w.profile,)) for w in everyone if w.profile is not None][:2]
+        labels = sorted({w.label for w in everyone if w.label is not None})[:3]
+        filters += [WorkerFilter(label=(label,)) for label in labels]
+        if labels and everyone:
+            filters.append(WorkerFilter(label=tuple(labels), status=(everyone[0].status,)))
+        order = [w.worker_id for w in everyone]
+        for worker_filter in filters:
+            wanted = [w.worker_id for w in everyone if worker_filter.matches(w)]
+            for limit in (1, 2):
+                listed = [w.worker_id for w in await run.filtered_workers(worker_filter, limit=limit)]
+                require(
+                    listed == wanted,
+                    f"filter_workers({worker_filter}, limit={limit}) listed {listed}; the matching workers are {wanted}",
+                )
+            if len(wanted) > 1:
+                page = await run.registry.list_workers(run.runtime_id, limit=1, worker_filter=worker_filter)
+                if page.next_cursor is not None and page.items:
+                    rest = await run.registry.list_workers(run.runtime_id, limit=50, cursor=page.next_cursor)
+                    after = order[order.index(page.items[0].worker_id) + 1 :][: len(rest.items)]
+                    require(
+                        [w.worker_id for w in rest.items] == after,
+                        "a filtered page's cursor did not continue the unfiltered list after the same worker",
+                    )
 
     @conformance_check()
     async def test_unknown_worker_is_a_typed_error(self, run: CheckRun) -> None:

@@ -35,6 +35,7 @@ from registry_core import (
     Worker,
     WorkerActionResult,
     WorkerBusy,
+    WorkerFilter,
     WorkerPage,
     WorkerStopped,
 )
@@ -109,6 +110,13 @@ class SubprocessProvider(RuntimeProvider):
     async def list_workers(self, *, limit: int, cursor: str | None) -> WorkerPage:
         """Workers in creation order; the opaque cursor names the last worker of the previous page."""
         workers, next_cursor = self._workers.page(cursor=cursor, limit=limit)
+        return WorkerPage(self.runtime_id, tuple(w.to_model(self.runtime_id, KIND) for w in workers), next_cursor)
+
+    async def filter_workers(self, worker_filter: WorkerFilter, *, limit: int, cursor: str | None) -> WorkerPage:
+        """Only the workers ``worker_filter`` matches, read from the roster; the same cursors as ``list_workers``."""
+        workers, next_cursor = self._workers.page(
+            cursor=cursor, limit=limit, where=lambda w: worker_filter.matches(w.to_model(self.runtime_id, KIND))
+        )
         return WorkerPage(self.runtime_id, tuple(w.to_model(self.runtime_id, KIND) for w in workers), next_cursor)
 
     async def get_worker(self, worker_id: str) -> Worker:

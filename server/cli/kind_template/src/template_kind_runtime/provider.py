@@ -26,6 +26,7 @@ from registry_core import (
     TranscriptPage,
     Worker,
     WorkerActionResult,
+    WorkerFilter,
     WorkerPage,
     WorkerStopped,
 )
@@ -123,6 +124,13 @@ class TemplateKindProvider(RuntimeProvider):
     async def list_workers(self, *, limit: int, cursor: str | None) -> WorkerPage:
         """Workers in creation order."""
         workers, next_cursor = self.workers.page(cursor=cursor, limit=limit)
+        return WorkerPage(self.runtime_id, tuple(map(self.model, workers)), next_cursor)
+
+    async def filter_workers(self, worker_filter: WorkerFilter, *, limit: int, cursor: str | None) -> WorkerPage:
+        """Only the workers ``worker_filter`` matches; the same cursors as ``list_workers``."""
+        workers, next_cursor = self.workers.page(
+            cursor=cursor, limit=limit, where=lambda worker: worker_filter.matches(self.model(worker))
+        )
         return WorkerPage(self.runtime_id, tuple(map(self.model, workers)), next_cursor)
 
     # -- turns -------------------------------------------------------------------

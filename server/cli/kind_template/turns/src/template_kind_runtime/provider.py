@@ -19,6 +19,7 @@ from registry_core import (
     TranscriptPage,
     Worker,
     WorkerActionResult,
+    WorkerFilter,
     WorkerPage,
 )
 from registry_core.blocks import EventLog, TurnInput, WorkerLifecycle
@@ -71,6 +72,9 @@ class TemplateKindProvider(RuntimeProvider):
 
     async def list_workers(self, *, limit: int, cursor: str | None) -> WorkerPage:
         return await self.workers.list_workers(limit=limit, cursor=cursor)
+
+    async def filter_workers(self, worker_filter: WorkerFilter, *, limit: int, cursor: str | None) -> WorkerPage:
+        return await self.workers.filter_workers(worker_filter, limit=limit, cursor=cursor)
 
     async def get_worker(self, worker_id: str) -> Worker:
         return await self.workers.get_worker(worker_id)
