@@ -487,9 +487,9 @@ def test_the_scan_covers_a_damaged_store_and_an_interrupted_turn(deployment):
     runtimes = {r["runtime_id"]: r for r in httpx.get(f"{base_url}/api/runtimes", headers=AUTH).json()["items"]}
     assert runtimes[DAMAGED]["status"] == "unavailable"
     assert [d["code"] for d in runtimes[DAMAGED]["diagnostics"]] == ["store_unusable"]
-    events = httpx.get(f"{base_url}/api/runtimes/{EMBEDDED}/events", headers=AUTH, params={"cursor": 0}).json()[
-        "events"
-    ]
+    events = httpx.get(
+        f"{base_url}/api/runtimes/{EMBEDDED}/events", headers=AUTH, params={"cursor": 0, "limit": 1000}
+    ).json()["events"]
     types = [event["type"] for event in events]
     assert "worker.turn_interrupted" in types
     # Inputs queued in the last run were dropped on restart; the scan's own turns queued and interrupted.
