@@ -49,6 +49,7 @@ from registry_core import (
     WorkerTool,
     hookimpl,
 )
+from registry_core.store_hooks import StoreStats
 from runtime_registry.engines.clock import CLOCK
 from runtime_registry.engines.llm_engine import LLM, profile_problem
 from runtime_registry.runtimes.embedded import IDLE, STOPPED, EmbeddedRuntime, EmbeddedSettings, WorkerRecord
@@ -181,13 +182,25 @@ class EmbeddedProvider(RuntimeProvider):
         """
         return self.runtime.turn_slots()
 
-    def store_stats(self) -> tuple[int, float, int] | None:
-        """``(commits, commit seconds in all, batches queued)`` of a store that commits (SQLite); else ``None``.
+    def store_stats(self) -> StoreStats | None:
+        """The store's figures for ``/metrics`` (:class:`registry_core.store_hooks.StoreStatsProvider`).
 
-        Read by ``/metrics`` when scraped (optional, duck-typed like :meth:`backup_store`).
+        SQLite: the writer's commits and queue, the file's bytes against
+        ``max_store_bytes``; PostgreSQL: this replica's decision transactions
+        and those in flight; memory: the bytes held against ``max_store_bytes``.
         """
-        stats = self.runtime.store.commit_stats()
-        return None if stats is None else (stats.commits, stats.commit_seconds, stats.queue_depth)
+        store = self.runtime.store
+        commits = store.commit_stats()
+        usage = store.byte_usage()
+        if commits is None and usage is None:
+            return None
+        return StoreStats(
+            commits=None if commits is None else commits.commits,
+            commit_seconds=None if commits is None else commits.commit_seconds,
+            queue_depth=None if commits is None else commits.queue_depth,
+            bytes_used=None if usage is None else usage[0],
+            bytes_limit=None if usage is None else usage[1],
+        )
 
     async def backup_store(self, directory: Path) -> tuple[str, ...]:
         """Copy the store's durable state into ``directory`` while the runtime may be serving in another process.

@@ -315,12 +315,26 @@ class TurnInterruptedData:
 
 @attrs.frozen
 class WorkerStoppedData:
-    """``worker.stopped`` data: no fields."""
+    """``worker.stopped`` data. Every field is optional.
+
+    :ivar reason: why the kind stopped the worker by itself, where it did:
+        ``idle`` (the embedded kind's ``idle_stop_seconds``). Absent when a
+        client stopped it.
+    """
+
+    reason: str | None = None
 
 
 @attrs.frozen
 class WorkerDeletedData:
-    """``worker.deleted`` data: no fields."""
+    """``worker.deleted`` data. Every field is optional.
+
+    :ivar reason: why the kind deleted the worker by itself, where it did:
+        ``expired`` (the embedded kind's ``stopped_delete_seconds``). Absent
+        when a client deleted it.
+    """
+
+    reason: str | None = None
 
 
 @attrs.frozen

@@ -19,7 +19,8 @@ changes) and ``_*_written`` methods (after the change).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from registry_core.blocks import EventLog, Roster, Transcript
@@ -41,6 +42,14 @@ from registry_core.event_contract import (
 from registry_core.models import Event
 from registry_core.page_bytes import json_size, text_size
 from runtime_registry.runtimes.embedded.admission import Admission
+from runtime_registry.runtimes.embedded.culling import (
+    EXPIRED,
+    IDLE_REASON,
+    SWEEP_LIMIT,
+    CullPolicy,
+    CullResult,
+    ExpiryIndex,
+)
 from runtime_registry.runtimes.embedded.settings import EmbeddedSettings
 from runtime_registry.runtimes.embedded.store import (
     COMPLETED,
@@ -62,7 +71,7 @@ from runtime_registry.runtimes.embedded.turn_queue import (
 )
 from runtime_registry.runtimes.embedded.workers import BUSY, IDLE, STOPPED, WorkerRecord
 
-__all__ = ["WORKER_ID_PREFIX", "LocalStore", "MemoryStore"]
+__all__ = ["WORKER_ID_PREFIX", "LocalStore", "MemoryStore", "worker_bytes"]
 
 #: Worker ids are this prefix, the worker's creation serial in 13 hex digits and
 #: 8 random hex digits: opaque, never derived from a label, and never reused,
@@ -77,6 +86,8 @@ class LocalStore(WorkerStore):
 
     settings: EmbeddedSettings
     busy_policies = ("reject", "enqueue", "interrupt")
+    #: The clock status times are stamped with (epoch seconds); tests move it.
+    clock: Callable[[], float] = staticmethod(time.time)
 
     def setup(self, setup: StoreSetup) -> None:
         """Build the roster and the event log for the runtime's settings."""
@@ -86,6 +97,12 @@ class LocalStore(WorkerStore):
         self.queues = TurnQueues()
         self._started: list[Started] = []
         self.admission = Admission(setup.settings.max_concurrent_turns)
+        # Culling's indexes (decision 0220), kept only when culling is on.
+        self._culling = setup.settings.idle_stop_seconds is not None or (
+            setup.settings.stopped_delete_seconds is not None
+        )
+        self._idle_index = ExpiryIndex()
+        self._stopped_index = ExpiryIndex()
         self.roster = Roster(id_prefix=WORKER_ID_PREFIX, first_serial=setup.first_serial)
         self.events = self._event_log(setup.event_start_id)
 
@@ -131,9 +148,12 @@ class LocalStore(WorkerStore):
             # Statuses are compared by identity: take the shared constants.
             record.status = _STATUSES.get(stored.status, IDLE)
             record.turn_number = stored.turn_number
+            if stored.status_since is not None:
+                record.status_since = stored.status_since.timestamp()
             records.append(record)
         roster.restore(((record.worker_id, record.serial, record) for record in records), next_serial=meta.next_serial)
         self.roster, self.events = roster, events
+        self._index_restored(records)
         ended = ended_turns(snapshot.events)
         for record in records:
             if record.status is BUSY:
@@ -141,6 +161,7 @@ class LocalStore(WorkerStore):
                     # It waited for a turn slot (admission): no turn of it was running.
                     self._changing(record)
                     record.status = IDLE
+                    self._entered(record)
                 else:
                     self._interrupt(record)
         # The queues lived in the run that ended: each input that had not started is dropped.
@@ -174,6 +195,56 @@ class LocalStore(WorkerStore):
     def _worker_removed(self, worker: WorkerRecord) -> None:
         """``worker`` was deleted."""
 
+    # -- culling (decision 0220) ------------------------------------------------------
+
+    def _entered(self, worker: WorkerRecord) -> None:
+        """``worker`` entered its status now: stamp it, and move it in culling's indexes."""
+        now = worker.status_since = self.clock()
+        if not self._culling:
+            return
+        worker_id = worker.worker_id
+        if worker.status is IDLE:
+            self._idle_index.enter(worker_id, now)
+        else:
+            self._idle_index.leave(worker_id)
+            if worker.status is STOPPED:
+                self._stopped_index.enter(worker_id, now)
+
+    def _index_restored(self, records: list[WorkerRecord]) -> None:
+        """Culling's indexes for workers taken back from a file: in the order of their stored times."""
+        self._idle_index, self._stopped_index = ExpiryIndex(), ExpiryIndex()
+        if not self._culling:
+            return
+        for record in sorted(records, key=lambda r: r.status_since):
+            if record.status is IDLE:
+                self._idle_index.enter(record.worker_id, record.status_since)
+            elif record.status is STOPPED:
+                self._stopped_index.enter(record.worker_id, record.status_since)
+
+    async def cull(self, policy: CullPolicy) -> CullResult:
+        """Stop idle workers and delete stopped ones past their allowance, front of each index first.
+
+        Each is checked and changed in this step of the event loop, with no
+        await in between (see :meth:`WorkerStore.cull`).
+        """
+        self.check_writable()
+        now = self.clock()
+        stopped: list[str] = []
+        deleted: list[str] = []
+        if policy.idle_seconds is not None:
+            for worker_id in self._idle_index.due(now - policy.idle_seconds, SWEEP_LIMIT):
+                worker = self.roster.find(worker_id)
+                if worker is not None and worker.status is IDLE:
+                    self._stop(worker, "stop", {"reason": IDLE_REASON})
+                    stopped.append(worker_id)
+        if policy.stopped_seconds is not None:
+            for worker_id in self._stopped_index.due(now - policy.stopped_seconds, SWEEP_LIMIT):
+                worker = self.roster.find(worker_id)
+                if worker is not None and worker.status is STOPPED:
+                    self._delete(worker, {"reason": EXPIRED})
+                    deleted.append(worker_id)
+        return CullResult(tuple(stopped), tuple(deleted))
+
     # -- decisions -------------------------------------------------------------------
 
     async def create_worker(self, draft: WorkerDraft, *, max_workers: int) -> WorkerRecord:
@@ -195,6 +266,7 @@ class LocalStore(WorkerStore):
             )
         )
         worker.tools = draft.tools
+        self._entered(worker)
         self._worker_written(worker)
         self.events.append(WORKER_CREATED, worker.worker_id, draft.event_data)
         return worker
@@ -298,6 +370,7 @@ class LocalStore(WorkerStore):
         self._changing(worker)
         worker.status = BUSY
         worker.waiting = True
+        self._entered(worker)
         place = self.admission.waiting + 1
         if queued_event_id is None:
             queued_event_id = self._announce_queued(worker_id, place, "admission", role, content)
@@ -312,6 +385,7 @@ class LocalStore(WorkerStore):
         worker.waiting = False
         worker.turn_number += 1
         self.admission.running += 1
+        self._entered(worker)
         sequence = len(worker.transcript) + 1
         data: dict[str, object] = {"transcript_sequence": sequence, "role": role, "content": content}
         if queued_event_id is not None:
@@ -355,6 +429,7 @@ class LocalStore(WorkerStore):
         except CapacityExceeded:
             self._changing(worker)
             worker.status = IDLE
+            self._entered(worker)
             self._announce_drop(worker.worker_id, waiting.event_id, "capacity")
             self._after_turn(worker)
             return
@@ -367,6 +442,7 @@ class LocalStore(WorkerStore):
         self._changing(worker)
         worker.waiting = False
         worker.status = IDLE
+        self._entered(worker)
         if waiting is not None:
             self._announce_drop(worker.worker_id, waiting.event_id, reason)
 
@@ -467,6 +543,7 @@ class LocalStore(WorkerStore):
     def _leave_turn(self, worker: WorkerRecord) -> None:
         worker.status = IDLE
         self.admission.running -= 1
+        self._entered(worker)
         self._turn_ended(worker)
 
     async def stop_worker(self, worker: WorkerRecord, reason: str = "stop") -> bool:
@@ -477,23 +554,29 @@ class LocalStore(WorkerStore):
         self._stop(worker, reason)
         return True
 
-    def _stop(self, worker: WorkerRecord, reason: str) -> None:
+    def _stop(self, worker: WorkerRecord, reason: str, data: Mapping[str, object] | None = None) -> None:
         self._cancel(worker, reason)
         self._drop_queued(worker, reason)
         self._changing(worker)
         worker.status = STOPPED
-        self.events.append(WORKER_STOPPED, worker.worker_id, {})
+        self._entered(worker)
+        self.events.append(WORKER_STOPPED, worker.worker_id, data or {})
         self._after_turn()
 
     async def delete_worker(self, worker: WorkerRecord) -> None:
         """Stop, forget and announce the deletion."""
         self.check_writable()
+        self._delete(worker)
+
+    def _delete(self, worker: WorkerRecord, data: Mapping[str, object] | None = None) -> None:
         worker_id = worker.worker_id
         if worker.status is not STOPPED:
             self._stop(worker, "delete")
         self.roster.remove(worker_id)
+        self._idle_index.leave(worker_id)
+        self._stopped_index.leave(worker_id)
         self._worker_removed(worker)
-        self.events.append(WORKER_DELETED, worker_id, {})
+        self.events.append(WORKER_DELETED, worker_id, data or {})
         self.events.forget_worker(worker_id)
 
     async def abandon_turn(self, worker: WorkerRecord) -> None:
@@ -504,6 +587,7 @@ class LocalStore(WorkerStore):
     def _interrupt(self, worker: WorkerRecord) -> None:
         """A worker restored busy: its turn died with the last run and is not re-run."""
         worker.status = IDLE
+        self._entered(worker)
         self.events.append(WORKER_TURN_INTERRUPTED, worker.worker_id, {"turn": worker.turn_number, "reason": "restart"})
 
     # -- life --------------------------------------------------------------------------
@@ -536,11 +620,15 @@ class MemoryStore(LocalStore):
         """``max_store_bytes``: the budget bounds what a memory store holds (decision 0081)."""
         return {"max_store_bytes": self.budget.max_bytes}
 
+    def byte_usage(self) -> tuple[int, int] | None:
+        """The budget's bytes charged and reserved now, and its bound."""
+        return self.budget.used, self.budget.max_bytes
+
     def _admit_worker(self, draft: WorkerDraft) -> None:
-        self.budget.require(_worker_bytes(draft), what="the worker")
+        self.budget.require(worker_bytes(draft), what="the worker")
 
     def _worker_written(self, worker: WorkerRecord) -> None:
-        self.budget.charge(worker.worker_id, _worker_bytes(worker))
+        self.budget.charge(worker.worker_id, worker_bytes(worker))
 
     def _admit_input(self, worker: WorkerRecord, content: str) -> None:
         entry_bytes = ENTRY_ENVELOPE_BYTES + text_size(content)
@@ -577,6 +665,6 @@ def _intent_bytes(worker: WorkerRecord | WorkerDraft) -> int:
     return 64 + sum(json_size(text) for text in (intent.purpose, intent.objective, intent.role))
 
 
-def _worker_bytes(worker: WorkerRecord | WorkerDraft) -> int:
+def worker_bytes(worker: WorkerRecord | WorkerDraft) -> int:
     """What a worker's own texts charge against the store budget."""
     return WORKER_RECORD_BYTES + json_size(worker.label) + _intent_bytes(worker)

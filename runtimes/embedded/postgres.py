@@ -36,6 +36,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -54,6 +55,8 @@ from registry_core.event_contract import (
     WORKER_TURN_STARTED,
 )
 from registry_core.models import Diagnostic, Event, Intent, IntentKind
+from runtime_registry.runtimes.embedded.culling import CullPolicy, CullResult
+from runtime_registry.runtimes.embedded.postgres_culling import cull
 from runtime_registry.runtimes.embedded.postgres_signals import PgSignals
 from runtime_registry.runtimes.embedded.postgres_store import (
     UNREACHABLE_MESSAGE,
@@ -66,6 +69,7 @@ from runtime_registry.runtimes.embedded.postgres_store import (
 from runtime_registry.runtimes.embedded.store import (
     COMPLETED,
     Accepted,
+    CommitStats,
     StoreSetup,
     StoreUnusable,
     WorkerDraft,
@@ -84,6 +88,17 @@ _TAIL_BATCH = 1000
 #: Ends of a turn that come from outside the turn itself: the owner cancels its task.
 _ENDED_FROM_OUTSIDE = frozenset({WORKER_TURN_CANCELLED, WORKER_TURN_INTERRUPTED, WORKER_STOPPED, WORKER_DELETED})
 _STATUSES = {status: status for status in (IDLE, BUSY, STOPPED)}
+#: Events that change a worker's status: the cache's ``status_since`` follows them (culling reads the database's).
+_STATUS_CHANGES = frozenset(
+    {
+        WORKER_TURN_STARTED,
+        WORKER_TURN_COMPLETED,
+        WORKER_TURN_FAILED,
+        WORKER_TURN_CANCELLED,
+        WORKER_TURN_INTERRUPTED,
+        WORKER_STOPPED,
+    }
+)
 
 
 class _RelayedEventLog(EventLog):
@@ -129,6 +144,10 @@ class PostgresStore(WorkerStore):
         self._signals: PgSignals | None = None
         self._closed = False
         self._tick = asyncio.Event()
+        # /metrics: decision transactions run by this replica, their time, and those in flight.
+        self._commits = 0
+        self._commit_seconds = 0.0
+        self._in_flight = 0
 
     # -- life --------------------------------------------------------------------------
 
@@ -306,6 +325,8 @@ class PostgresStore(WorkerStore):
                 worker.status = IDLE
         elif kind == WORKER_STOPPED:
             worker.status = STOPPED
+        if kind in _STATUS_CHANGES:
+            worker.status_since = event.created_at.timestamp()
         if kind in _ENDED_FROM_OUTSIDE:
             # A turn this replica runs was ended elsewhere (or by this replica's
             # own cancel, stop or delete): its task stops now; the database
@@ -357,11 +378,17 @@ class PostgresStore(WorkerStore):
     async def _decide(self, decision: Any) -> Any:
         """Run a decision in the database, then replay it (and whatever came before) into the cache."""
         self.check_writable()
+        self._in_flight += 1
+        started = time.perf_counter()
         try:
             result = await decision
         except StoreUnreachable:
             self._unreachable = True
             raise
+        finally:
+            self._in_flight -= 1
+        self._commits += 1
+        self._commit_seconds += time.perf_counter() - started
         try:
             await self._catch_up()
         except StoreUnreachable:
@@ -462,11 +489,21 @@ class PostgresStore(WorkerStore):
         """Stop and remove the worker; its slot is free at once on every replica."""
         await self._decide(self.db.delete(worker.worker_id))
 
+    async def cull(self, policy: CullPolicy) -> CullResult:
+        """Stop and delete what is due in one transaction of conditional updates; exactly one replica acts on each."""
+        result: CullResult = await self._decide(cull(self.db, policy))
+        return result
+
     async def abandon_turn(self, worker: WorkerRecord) -> None:
         """Nothing is written: this replica leaves, and another ends the turn as ``replica_lost``."""
 
     async def settle(self) -> None:
         """Every decision was committed before it returned."""
+
+    def commit_stats(self) -> CommitStats | None:
+        """Decisions this replica committed (those refused, e.g. ``worker_busy``, are not counted), their
+        time in all (round trips included), and the decisions in flight now."""
+        return CommitStats(self._commits, self._commit_seconds, self._in_flight)
 
     def check_writable(self) -> None:
         """``store_unreachable`` (503) while the database cannot be reached."""

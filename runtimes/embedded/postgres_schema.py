@@ -24,6 +24,11 @@ The tables (version 1):
   length and, while busy, the replica that runs the turn (``owner``);
 - ``entries`` — transcripts;
 - ``events`` — the retained event feed.
+
+Version 2 (culling, decision 0220): ``workers.status_since``, when the
+worker entered its status, set by a trigger on every change of ``status``
+(so no statement that changes a status has to remember it), and two partial
+indexes that let a sweep read only the workers whose deadline passed.
 """
 
 from __future__ import annotations
@@ -90,8 +95,26 @@ CREATE TABLE events (
 CREATE INDEX events_by_worker ON events (worker_id, id);
 """
 
+#: Version 2: culling's clock (decision 0220). Existing rows start their
+#: time at the migration, never earlier.
+_V2 = """
+ALTER TABLE workers ADD COLUMN status_since timestamptz NOT NULL DEFAULT clock_timestamp();
+CREATE FUNCTION workers_status_since() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.status IS DISTINCT FROM OLD.status THEN
+        NEW.status_since := clock_timestamp();
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER workers_status_since BEFORE UPDATE OF status ON workers
+    FOR EACH ROW EXECUTE FUNCTION workers_status_since();
+CREATE INDEX workers_idle_since ON workers (status_since) WHERE status = 'idle';
+CREATE INDEX workers_stopped_since ON workers (status_since) WHERE status = 'stopped';
+"""
+
 #: Every migration, oldest first: ``MIGRATIONS[n - 1]`` makes version ``n``.
-MIGRATIONS: Sequence[str] = (_V1,)
+MIGRATIONS: Sequence[str] = (_V1, _V2)
 #: The version this code reads and writes.
 SCHEMA_VERSION = len(MIGRATIONS)
 

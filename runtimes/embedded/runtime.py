@@ -41,6 +41,7 @@ from registry_core.errors import InvalidRequest, RuntimeUnavailable
 from registry_core.models import Diagnostic, Intent, IntentKind, TranscriptEntry
 from registry_core.page_bytes import fit_to_bytes, json_size, text_size
 from registry_core.tools import TOOL_CAPABILITY_PREFIX, WorkerTool
+from runtime_registry.runtimes.embedded.culling import Culler, CullPolicy, CullResult
 from runtime_registry.runtimes.embedded.memory_store import WORKER_ID_PREFIX, MemoryStore
 from runtime_registry.runtimes.embedded.profiles import ProfileBook
 from runtime_registry.runtimes.embedded.settings import EmbeddedSettings
@@ -162,6 +163,10 @@ class EmbeddedRuntime:
         # Why the runtime cannot be used (a store that must be opened first says so).
         self._unavailable: str | None = store.unavailable
         self._reopening: asyncio.Task[None] | None = None
+        #: What culling removes (``idle_stop_seconds``, ``stopped_delete_seconds``; decision 0220).
+        self.cull_policy = CullPolicy(settings.idle_stop_seconds, settings.stopped_delete_seconds)
+        #: The sweeping task, once the runtime is started; ``None`` while culling is off.
+        self.culler = Culler(self.cull, self.cull_policy, name=name) if self.cull_policy.enabled else None
 
     @property
     def events(self) -> EventLog:
@@ -196,6 +201,8 @@ class EmbeddedRuntime:
         for worker in self._roster:
             self._largest_worker_bytes = max(self._largest_worker_bytes, _worker_page_bytes(worker))
         self._unavailable = None
+        if self.culler is not None and not self._closed:
+            self.culler.start()
 
     async def _reopen(self) -> None:
         """Open the store again every :data:`STORE_RETRY_SECONDS` while the reason it could not is transient."""
@@ -237,6 +244,20 @@ class EmbeddedRuntime:
     def _check_writable(self) -> None:
         self._check_open()
         self.store.check_writable()
+
+    async def cull(self) -> CullResult:
+        """One culling sweep now (the culler calls it every interval): stop idle workers, delete expired ones.
+
+        Returns what it stopped and deleted; nothing while culling is off.
+
+        :raises RuntimeUnavailable: the runtime or its store cannot take writes now.
+        """
+        self._check_writable()
+        if not self.cull_policy.enabled:
+            return CullResult()
+        result = await self.store.cull(self.cull_policy)
+        await self.store.settle()
+        return result
 
     # -- workers -----------------------------------------------------------------
 
@@ -534,6 +555,8 @@ class EmbeddedRuntime:
         if self._closed:
             return
         self._closed = True
+        if self.culler is not None:
+            await self.culler.stop()
         if self._reopening is not None:
             self._reopening.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -47,6 +47,7 @@ __all__ = [
     "BUILTIN_PREFIX",
     "DEFAULT_HISTORY_BYTES",
     "DEFAULT_SELECTOR",
+    "MAX_EXPIRY_SECONDS",
     "MAX_HISTORY_BYTES",
     "MAX_REPLY_DELAY_SECONDS",
     "MAX_TURN_SECONDS",
@@ -65,6 +66,8 @@ DEFAULT_SELECTOR = "default"
 #: The longest reply delay a profile may configure (an hour: longer is a mistake).
 MAX_REPLY_DELAY_SECONDS = 3600.0
 
+#: The longest ``idle_stop_seconds`` or ``stopped_delete_seconds`` (a year: longer is "never", leave it unset).
+MAX_EXPIRY_SECONDS = 366 * 24 * 3600.0
 #: The longest a turn may be allowed to take (an hour).
 MAX_TURN_SECONDS = 3600.0
 #: A profile's history budget unless it sets one: 1 MiB of contents, about
@@ -273,6 +276,13 @@ class EmbeddedSettings:
         this process; an accepted input beyond it waits (``status: "queued"``,
         ``worker.input_queued`` with ``reason: "admission"``) and starts in
         FIFO order across workers as turns end (memory and SQLite stores).
+    :param idle_stop_seconds: stop a worker that has been idle this long
+        (``worker.stopped`` with ``reason: "idle"``); idle means no turn since
+        it was created or since its last turn ended. ``None`` (the default):
+        never (decision 0220).
+    :param stopped_delete_seconds: delete a worker this long after it was
+        stopped (``worker.deleted`` with ``reason: "expired"``), freeing its
+        ``max_workers`` slot. ``None`` (the default): never (decision 0220).
     """
 
     max_workers: Annotated[int, Ge(1)] = 1000
@@ -291,6 +301,8 @@ class EmbeddedSettings:
     output_deltas_per_second: Annotated[float, Interval(ge=1, le=1000)] = 20.0
     max_queued_inputs: Annotated[int, Interval(ge=1, le=10_000)] = 8
     max_concurrent_turns: Annotated[int, Interval(ge=1, le=100_000)] = 64
+    idle_stop_seconds: Annotated[float, Interval(gt=0, le=MAX_EXPIRY_SECONDS)] | None = None
+    stopped_delete_seconds: Annotated[float, Interval(gt=0, le=MAX_EXPIRY_SECONDS)] | None = None
 
     def __attrs_post_init__(self) -> None:
         # Cross-field rules: reported at the settings table's path, so each

@@ -15,6 +15,9 @@ Versions (the ``schema_version`` table; ``PRAGMA user_version`` mirrors it):
 3. ``workers.tools``: the tools granted at create.
 4. ``events_by_worker``: an index of each worker's event ids, so one
    worker's events older than the in-memory window are read O(page).
+5. ``workers.status_since_us``: when the worker entered its status, so
+   culling's deadlines survive restarts (decision 0220). Rows of older files
+   get the migration's time: their deadlines start then, never earlier.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import contextlib
 import os
 import sqlite3
 import stat
+import time
 from pathlib import Path
 
 from runtime_registry.runtimes.embedded.sqlite_errors import start_failure
@@ -43,7 +47,7 @@ __all__ = [
 #: ``PRAGMA application_id`` of every store file: "RREG". Tells our files from foreign SQLite files.
 APPLICATION_ID = 0x52524547
 #: The schema version this code writes.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _HEADER_MAGIC = b"SQLite format 3\x00"
 
@@ -55,7 +59,8 @@ _SCHEMA = (
     "CREATE TABLE workers ("
     " serial INTEGER PRIMARY KEY, worker_id TEXT NOT NULL UNIQUE, label TEXT, intent TEXT NOT NULL,"
     " profile TEXT NOT NULL, created_us INTEGER NOT NULL, status TEXT NOT NULL,"
-    " turn_number INTEGER NOT NULL, entries INTEGER NOT NULL DEFAULT 0, tools TEXT NOT NULL DEFAULT '[]')",
+    " turn_number INTEGER NOT NULL, entries INTEGER NOT NULL DEFAULT 0, tools TEXT NOT NULL DEFAULT '[]',"
+    " status_since_us INTEGER)",
     "CREATE TABLE entries ("
     " serial INTEGER NOT NULL, sequence INTEGER NOT NULL, role TEXT NOT NULL, content TEXT NOT NULL,"
     " event_id INTEGER NOT NULL, created_us INTEGER NOT NULL, PRIMARY KEY (serial, sequence)) WITHOUT ROWID",
@@ -159,8 +164,15 @@ def _migrate_3_to_4(connection: sqlite3.Connection) -> None:
     connection.execute(_EVENTS_BY_WORKER)
 
 
+def _migrate_4_to_5(connection: sqlite3.Connection) -> None:
+    # Culling's clock (decision 0220): an older file's workers are idle (or
+    # stopped) from now on, never from a guess further back.
+    connection.execute("ALTER TABLE workers ADD COLUMN status_since_us INTEGER")
+    connection.execute("UPDATE workers SET status_since_us = ?", (time.time_ns() // 1000,))
+
+
 #: ``from version -> step to the next``.
-_MIGRATIONS = {1: _migrate_1_to_2, 2: _migrate_2_to_3, 3: _migrate_3_to_4}
+_MIGRATIONS = {1: _migrate_1_to_2, 2: _migrate_2_to_3, 3: _migrate_3_to_4, 4: _migrate_4_to_5}
 
 
 def migrate(connection: sqlite3.Connection, version: int) -> None:

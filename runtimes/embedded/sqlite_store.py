@@ -30,7 +30,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -39,7 +39,7 @@ from registry_core.blocks.event_log import EVENT_ENVELOPE_BYTES
 from registry_core.errors import CursorExpired, RuntimeUnavailable
 from registry_core.models import Diagnostic, Event, Intent, IntentKind, TranscriptEntry
 from registry_core.page_bytes import text_size
-from runtime_registry.runtimes.embedded.memory_store import LocalStore
+from runtime_registry.runtimes.embedded.memory_store import LocalStore, worker_bytes
 from runtime_registry.runtimes.embedded.settings import Durability
 from runtime_registry.runtimes.embedded.sqlite_errors import start_failure
 from runtime_registry.runtimes.embedded.sqlite_older_events import read_older_events
@@ -52,14 +52,17 @@ from runtime_registry.runtimes.embedded.sqlite_schema import (
     migrate,
     restrict_file,
 )
-from runtime_registry.runtimes.embedded.sqlite_writer import Batch, GroupWriter, Reserve
+from runtime_registry.runtimes.embedded.sqlite_writer import Batch, GroupWriter, Reserve, used_bytes
 from runtime_registry.runtimes.embedded.store import (
     CommitStats,
     StoredWorker,
     StoreMeta,
+    StoreSetup,
     StoreSnapshot,
     StoreUnusable,
+    WorkerDraft,
 )
+from runtime_registry.runtimes.embedded.store_budget import MeasuredBudget
 from runtime_registry.runtimes.embedded.transcript import ENTRY_ENVELOPE_BYTES, ROLES
 from runtime_registry.runtimes.embedded.workers import WorkerRecord
 
@@ -80,6 +83,9 @@ BEHIND_SECONDS = 2 * BATCH_INTERVAL_SECONDS
 RESERVE_BYTES = 2 * MAX_UNCOMMITTED_BYTES + 1024 * 1024
 #: What a row costs beyond its text (keys, ids, timestamps, page overhead), for the byte counts.
 _ROW_BYTES = 64
+#: About how much of a row SQLite keeps on its B-tree page before the rest goes to overflow pages
+#: (a WITHOUT ROWID table's cells, as ``entries``, hold less than this; a rowid table's more).
+_LOCAL_ROW_BYTES = 1024
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -235,12 +241,79 @@ class SQLiteStore(LocalStore):
         self._dirty: set[str] = set()
         self._write_error: str | None = None
         self._closed = False
+        # The file's bytes in use when it was opened (before the writer's first commit measures it again),
+        # its page size, and what queued rows will take in it until their commit is measured.
+        self._opened_bytes = 0
+        self._page_size = 4096
+        self._pending_file_bytes = 0
         # The oldest event id the file still holds, and the newest it has committed:
         # cursors between the first and the in-memory window are read from the file.
         self._oldest_in_file = 0
         self._committed_in_file = 0
         # Reads of older events waiting for the file to hold an id: (id, future), resolved by _committed.
         self._file_waiters: list[tuple[int, asyncio.Future[None]]] = []
+
+    def setup(self, setup: StoreSetup) -> None:
+        """Build the caches, and ``max_store_bytes`` measured on the file (issue 24, point 12)."""
+        super().setup(setup)
+        self.budget = MeasuredBudget(setup.settings.max_store_bytes, self._bytes_now)
+
+    # -- max_store_bytes, measured on the file (decision 0222) ------------------------------
+
+    def _bytes_now(self) -> int:
+        """The file's bytes in use after the last commit, plus what is queued for the next ones.
+
+        The committed part is measured on the file by the writer after each
+        commit (pages less free pages); the queued part is the changes' own
+        size until their commit measures them. Nothing accumulates, so
+        nothing drifts.
+        """
+        writer = self._writer
+        committed = self._opened_bytes if writer is None or writer.used_bytes is None else writer.used_bytes
+        # A group the writer just measured stays pending until the loop hears of its commit: counted
+        # twice for a moment, never not at all.
+        return committed + self._pending_file_bytes
+
+    def _row_file_bytes(self, payload: int) -> int:
+        """What a row of ``payload`` bytes takes in the file: on its B-tree page (never full: a quarter
+        more), and beyond about 1 KiB in whole overflow pages."""
+        if payload <= _LOCAL_ROW_BYTES:
+            return (payload + _ROW_BYTES) * 5 // 4
+        usable = self._page_size - 4
+        overflow_pages = -(-(payload - _LOCAL_ROW_BYTES) // usable)
+        return (_LOCAL_ROW_BYTES + _ROW_BYTES) * 5 // 4 + overflow_pages * self._page_size
+
+    def _input_file_bytes(self, content: str) -> int:
+        """What an input (or a reply of its size) will take in the file: its transcript row and its event's row."""
+        size = _utf8_size(content)
+        return self._row_file_bytes(size) + self._row_file_bytes(size + EVENT_ENVELOPE_BYTES)
+
+    def kind_specific_limits(self) -> Mapping[str, int]:
+        """``max_store_bytes``: the file's bytes in use are bounded too (decision 0222)."""
+        return {"max_store_bytes": self.budget.max_bytes}
+
+    def byte_usage(self) -> tuple[int, int] | None:
+        """The file's bytes in use (and queued) with replies reserved, and ``max_store_bytes``."""
+        return self.budget.used, self.budget.max_bytes
+
+    def _admit_worker(self, draft: WorkerDraft) -> None:
+        self.budget.require(self._row_file_bytes(worker_bytes(draft)), what="the worker")
+
+    def _admit_input(self, worker: WorkerRecord, content: str) -> None:
+        cost = self._input_file_bytes(content)
+        self.budget.require(
+            cost * 2 if self._setup.profiles.replies(worker.profile) else cost,
+            worker_id=worker.worker_id,
+            what="the input and its reply",
+        )
+
+    def _input_written(self, worker: WorkerRecord, content: str) -> None:
+        # The reply is held: an accepted input never finds the store full when it replies.
+        replies = self._setup.profiles.replies(worker.profile)
+        self.budget.reserve(worker.worker_id, self._input_file_bytes(content) if replies else 0)
+
+    def _turn_ended(self, worker: WorkerRecord) -> None:
+        self.budget.settle(worker.worker_id)
 
     # -- opening -----------------------------------------------------------------
 
@@ -337,6 +410,8 @@ class SQLiteStore(LocalStore):
                 )
                 if recovered or version != SCHEMA_VERSION:
                     snapshot = self._load(self._reader)
+                self._opened_bytes = used_bytes(writer)
+                self._page_size = int(writer.execute("PRAGMA page_size").fetchone()[0])
             except BaseException:
                 if self._reader is not None:
                     self._reader.close()
@@ -412,10 +487,13 @@ class SQLiteStore(LocalStore):
                 turn,
                 entries,
                 _tool_names_of(tools),
+                None if since is None else _from_us(since),
             )
-            for serial, worker_id, label, intent, profile, created, status, turn, entries, tools in connection.execute(
-                "SELECT serial, worker_id, label, intent, profile, created_us, status, turn_number, entries, tools"
-                " FROM workers ORDER BY serial"
+            for serial, worker_id, label, intent, profile, created, status, turn, entries, tools, since in (
+                connection.execute(
+                    "SELECT serial, worker_id, label, intent, profile, created_us, status, turn_number, entries, tools,"
+                    " status_since_us FROM workers ORDER BY serial"
+                )
             )
         )
         rows = self._newest_events(connection)
@@ -501,9 +579,11 @@ class SQLiteStore(LocalStore):
                 worker.turn_number,
                 len(worker.transcript),
                 json.dumps([tool.name for tool in worker.tools]),
+                int(worker.status_since * 1_000_000),
             )
         )
         batch.next_serial = worker.serial + 1
+        self._pending(batch, self._row_file_bytes(worker_bytes(worker)))
 
     def _worker_removed(self, worker: WorkerRecord) -> None:
         """Queue the removal of the worker and its transcript."""
@@ -518,6 +598,7 @@ class SQLiteStore(LocalStore):
         )
         batch.transcripts.append((transcript, entry.sequence))
         batch.bytes += len(entry.content) + _ROW_BYTES
+        self._pending(batch, self._row_file_bytes(_utf8_size(entry.content)))
 
     def _event_appended(self, event: Event) -> None:
         """Queue an event; its worker's hot state is saved with the batch."""
@@ -526,6 +607,7 @@ class SQLiteStore(LocalStore):
         data = json.dumps(dict(event.data), separators=(",", ":"), ensure_ascii=False)
         batch.events.append((event.id, event.type, event.worker_id, data, _to_us(event.created_at)))
         batch.bytes += len(data) + _ROW_BYTES
+        self._pending(batch, self._row_file_bytes(_utf8_size(data)))
         batch.last_event_id = event.id
         if event.worker_id is not None:
             self._dirty.add(event.worker_id)
@@ -538,7 +620,15 @@ class SQLiteStore(LocalStore):
         for worker_id in self._dirty:
             worker = roster.find(worker_id)
             if worker is not None:
-                batch.worker_states.append((worker.status, worker.turn_number, len(worker.transcript), worker.serial))
+                batch.worker_states.append(
+                    (
+                        worker.status,
+                        worker.turn_number,
+                        len(worker.transcript),
+                        int(worker.status_since * 1_000_000),
+                        worker.serial,
+                    )
+                )
                 if worker.shown is not None:  # readers see the committed state (acknowledged mode)
                     batch.shown.append((worker, (worker.status, worker.turn_number, len(worker.transcript))))
         self._dirty.clear()
@@ -624,9 +714,14 @@ class SQLiteStore(LocalStore):
             log.warning("embedded store %s: writes work again", self.path)
             self._write_error = None
 
+    def _pending(self, batch: Batch, size: int) -> None:
+        batch.file_bytes += size
+        self._pending_file_bytes += size
+
     def _committed(self, batches: list[Batch]) -> None:
         events = self.events
         for batch in batches:
+            self._pending_file_bytes -= batch.file_bytes
             for transcript, sequence in batch.transcripts:
                 transcript.committed(sequence)
             if batch.last_event_id is not None:
@@ -871,6 +966,11 @@ def _recover_from_an_unclean_end(connection: sqlite3.Connection) -> bool:
     connection.execute("UPDATE meta SET value = MAX(CAST(value AS INTEGER), ?) WHERE key = 'next_serial'", (floor,))
     connection.execute("COMMIT")
     return True
+
+
+def _utf8_size(text: str) -> int:
+    # str.isascii() is O(1): only non-ASCII text is encoded to be measured.
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 
 def _fresh_meta_rows(fresh: StoreMeta) -> list[tuple[str, object]]:

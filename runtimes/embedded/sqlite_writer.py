@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from runtime_registry.runtimes.embedded.sqlite_store import StoredTranscript
     from runtime_registry.runtimes.embedded.workers import WorkerRecord
 
-__all__ = ["MAX_GROUP_BYTES", "Batch", "GroupWriter", "Reserve"]
+__all__ = ["MAX_GROUP_BYTES", "Batch", "GroupWriter", "Reserve", "used_bytes"]
 
 log = logging.getLogger("runtime_registry.runtimes.embedded.store")
 
@@ -66,6 +66,7 @@ class Batch:
         "bytes",
         "entries",
         "events",
+        "file_bytes",
         "last_event_id",
         "next_serial",
         "sealed_at",
@@ -96,6 +97,8 @@ class Batch:
         self.size = 0
         #: About how many bytes its rows hold (texts and event JSON): what bounds groups and backlogs.
         self.bytes = 0
+        #: About how many bytes its rows will take in the file, pages and all (``max_store_bytes``, decision 0222).
+        self.file_bytes = 0
         #: ``time.monotonic()`` when it was handed to the writer.
         self.sealed_at = 0.0
 
@@ -207,6 +210,9 @@ class GroupWriter:
         #: Successful commits so far, and the seconds they took in all (``/metrics``: commit latency).
         self.commits = 0
         self.commit_seconds = 0.0
+        #: The database's bytes in use after the last commit (pages less free pages), or ``None``
+        #: before the first: ``max_store_bytes`` is measured on the file (issue 24).
+        self.used_bytes: int | None = None
 
     @property
     def queue_depth(self) -> int:
@@ -343,6 +349,11 @@ class GroupWriter:
                 self._commit(group)
                 self.commit_seconds += time.monotonic() - started
                 self.commits += 1
+                # Measured before the group leaves the uncommitted count, so a
+                # reader on the loop sees it in one or both, never in neither.
+                # A failed measure keeps the last one: the commit stands.
+                with contextlib.suppress(sqlite3.Error):
+                    self.used_bytes = used_bytes(self._connection)
             except sqlite3.Error as error:
                 if not reserve_given and _is_full(error) and self._reserve is not None and self._reserve.release():
                     # The reserve is for this: what was answered goes into its room.
@@ -387,7 +398,7 @@ class GroupWriter:
                 if batch.workers_added:
                     connection.executemany(
                         "INSERT INTO workers (serial, worker_id, label, intent, profile, created_us, status,"
-                        " turn_number, entries, tools) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        " turn_number, entries, tools, status_since_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         batch.workers_added,
                     )
                 if batch.entries:
@@ -403,7 +414,8 @@ class GroupWriter:
                     )
                 if batch.worker_states:
                     connection.executemany(
-                        "UPDATE workers SET status = ?, turn_number = ?, entries = ? WHERE serial = ?",
+                        "UPDATE workers SET status = ?, turn_number = ?, entries = ?, status_since_us = ?"
+                        " WHERE serial = ?",
                         batch.worker_states,
                     )
                 for serial in batch.workers_removed:
@@ -424,6 +436,19 @@ class GroupWriter:
             with contextlib.suppress(sqlite3.Error):
                 connection.execute("ROLLBACK")
             raise
+
+
+def used_bytes(connection: sqlite3.Connection) -> int:
+    """The database's bytes in use: its pages less the free ones (the write-ahead log's frames included).
+
+    What the store's rows take on disk, B-tree pages and all; deleting rows
+    frees pages that later rows reuse, so it goes down as workers are deleted
+    (the file itself does not shrink). Three header reads: no table is scanned.
+    """
+    page_size = connection.execute("PRAGMA page_size").fetchone()[0]
+    pages = connection.execute("PRAGMA page_count").fetchone()[0]
+    free = connection.execute("PRAGMA freelist_count").fetchone()[0]
+    return int((pages - free) * page_size)
 
 
 def _is_full(error: sqlite3.Error) -> bool:

@@ -56,6 +56,7 @@ from registry_core.models import Diagnostic, Event, Intent
 
 if TYPE_CHECKING:
     from registry_core.engines import EngineProfile
+    from runtime_registry.runtimes.embedded.culling import CullPolicy, CullResult
     from runtime_registry.runtimes.embedded.profiles import ProfileBook
     from runtime_registry.runtimes.embedded.settings import EmbeddedSettings
     from runtime_registry.runtimes.embedded.turn_queue import Queued, Started
@@ -127,6 +128,8 @@ class StoredWorker:
     entries: int
     #: The names of the tools granted at create (``capabilities: ["tool:NAME"]``).
     tools: tuple[str, ...] = ()
+    #: When the worker entered its status (culling, decision 0220); ``None``: a file from before it was kept.
+    status_since: datetime | None = None
 
 
 @attrs.frozen
@@ -244,6 +247,13 @@ class WorkerStore(abc.ABC):
         """Commits so far, their seconds in all, and the batches waiting (``/metrics``); ``None``: no commits to count."""
         return None
 
+    def byte_usage(self) -> tuple[int, int] | None:
+        """``(bytes held, max_store_bytes)`` for ``/metrics`` where the store bounds its bytes; ``None`` elsewhere.
+
+        Answered from memory, at once (a scrape calls it on the event loop).
+        """
+        return None
+
     # -- decisions (may suspend; memory and SQLite never do) -----------------------
 
     @abc.abstractmethod
@@ -337,6 +347,23 @@ class WorkerStore(abc.ABC):
         """Stop the worker if it runs, forget it and its transcript, append ``worker.deleted``.
 
         Its ``max_workers`` slot is free at once; its id is never issued again.
+        """
+
+    @abc.abstractmethod
+    async def cull(self, policy: CullPolicy) -> CullResult:
+        """Stop workers idle ``policy.idle_seconds`` and delete workers stopped ``policy.stopped_seconds``.
+
+        Idle is measured from when the worker last became idle (created, or its
+        last turn ended); stopped from when it was stopped. Each stopped worker
+        gets ``worker.stopped`` with ``{"reason": "idle"}``, each deleted one
+        ``worker.deleted`` with ``{"reason": "expired"}``. At most
+        :data:`~runtime_registry.runtimes.embedded.culling.SWEEP_LIMIT` of each
+        per call; costs O(expired), not O(workers). A busy worker is never
+        stopped, and a worker that takes input while the sweep runs is not
+        (the check and the change are one decision, as for the busy rule);
+        with replicas exactly one acts on each worker (decision 0220).
+
+        :raises RuntimeUnavailable: the store cannot write now (nothing changed).
         """
 
     @abc.abstractmethod

@@ -38,6 +38,7 @@ class WorkerRecord:
         "serial",
         "shown",
         "status",
+        "status_since",
         "tools",
         "transcript",
         "turn",
@@ -62,6 +63,9 @@ class WorkerRecord:
         self.profile = profile
         self.created_at = created_at
         self.status = IDLE
+        #: When the worker entered its status (epoch seconds): idle since,
+        #: busy since or stopped since. Culling measures from it (decision 0220).
+        self.status_since = created_at.timestamp()
         # The store decides where entries live (decision 0085); a record built
         # without one keeps them in memory.
         self.transcript: TranscriptStorage = Transcript() if transcript is None else transcript

@@ -16,7 +16,11 @@ Families (all prefixed ``runtime_registry_``):
 - ``workers{runtime,status}`` (counted when scraped), ``runtime_up{runtime,status}``;
 - ``event_streams_open{runtime}``;
 - ``plugins{state}``, ``plugin_load_failures``;
-- ``store_commit_seconds{runtime}`` (count and sum), ``store_queue_depth{runtime}``: stores that commit (SQLite);
+- ``store_commit_seconds{runtime}`` (count and sum), ``store_queue_depth{runtime}``: stores that commit
+  (SQLite: the writer; PostgreSQL: this replica's decision transactions, and those in flight);
+  ``store_bytes{runtime}``, ``store_bytes_limit{runtime}``: stores bounded by ``max_store_bytes``
+  (memory: content held; SQLite: the file) — each from the provider's optional ``store_stats()``
+  (:class:`registry_core.store_hooks.StoreStatsProvider`, decision 0221);
 - ``events_missed_total{runtime}``: events the watcher could not read (they left retention first);
 - ``turns_running{runtime}``, ``turn_slots{runtime}``, ``inputs_waiting{runtime,reason}``: turn slots
   and waiting inputs of kinds that report them (:mod:`.turn_slots`).
@@ -24,6 +28,7 @@ Families (all prefixed ``runtime_registry_``):
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
 
@@ -34,12 +39,15 @@ from prometheus_client.registry import Collector
 from starlette.responses import Response
 
 from registry_core.models import RuntimeStatus
+from registry_core.store_hooks import StoreStats
 from runtime_registry.host.plugin_loading import PluginSet
 from runtime_registry.host.registry import RuntimeRegistry
 from runtime_registry.server.observe.labels import BoundedValues
 from runtime_registry.server.observe.turn_slots import TurnSlotCollector
 
 __all__ = ["Metrics", "metrics_endpoint", "CONTENT_TYPE", "TURN_ENDS", "WORKER_CENSUS_PAGES"]
+
+log = logging.getLogger("runtime_registry.server.metrics")
 
 # The ``*_created`` series (a timestamp per label set) double the output and say nothing a scraper needs.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -200,10 +208,13 @@ class Metrics:
 
 
 class _StoreCollector(Collector):
-    """Store commit latency and queue depth, read from each provider that reports them, when scraped.
+    """Store figures, read from each provider that reports them, when scraped.
 
-    A provider reports them through an optional ``store_stats()`` (the embedded
-    kind with a SQLite store: its writer thread's commits); the others have no row.
+    A provider reports them through the optional ``store_stats()``
+    (:class:`registry_core.store_hooks.StoreStatsProvider`); a figure it
+    leaves ``None`` has no row, and a provider without the method none at all.
+    A provider whose ``store_stats()`` raises is skipped (logged): one store
+    must not break the scrape.
     """
 
     def __init__(self, registry: RuntimeRegistry) -> None:
@@ -214,21 +225,43 @@ class _StoreCollector(Collector):
             f"{PREFIX}_store_commit_seconds", "Time the store's commits took (count and sum)", labels=["runtime"]
         )
         depth = GaugeMetricFamily(
-            f"{PREFIX}_store_queue_depth", "Batches of changes waiting for the store's next commit", labels=["runtime"]
+            f"{PREFIX}_store_queue_depth", "Changes waiting for the store's next commit", labels=["runtime"]
         )
+        used = GaugeMetricFamily(
+            f"{PREFIX}_store_bytes", "Bytes the store holds against max_store_bytes", labels=["runtime"]
+        )
+        limit = GaugeMetricFamily(f"{PREFIX}_store_bytes_limit", "The store's max_store_bytes", labels=["runtime"])
         for runtime_id in self.registry.runtime_ids:
-            stats_of = getattr(self.registry.built_provider(runtime_id), "store_stats", None)
-            stats = stats_of() if callable(stats_of) else None
+            stats = _store_stats(self.registry.built_provider(runtime_id), runtime_id)
             if stats is None:
                 continue
-            commits, seconds, queued = stats
-            latency.add_metric([runtime_id], count_value=commits, sum_value=seconds)
-            depth.add_metric([runtime_id], queued)
+            if stats.commits is not None and stats.commit_seconds is not None:
+                latency.add_metric([runtime_id], count_value=stats.commits, sum_value=stats.commit_seconds)
+            if stats.queue_depth is not None:
+                depth.add_metric([runtime_id], stats.queue_depth)
+            if stats.bytes_used is not None:
+                used.add_metric([runtime_id], stats.bytes_used)
+            if stats.bytes_limit is not None:
+                limit.add_metric([runtime_id], stats.bytes_limit)
         yield latency
         yield depth
+        yield used
+        yield limit
 
     def describe(self) -> Iterator[Metric]:
         return iter(())
+
+
+def _store_stats(provider: object, runtime_id: str) -> StoreStats | None:
+    stats_of = getattr(provider, "store_stats", None)
+    if not callable(stats_of):
+        return None
+    try:
+        stats = stats_of()
+    except Exception:
+        log.exception("metrics: the store_stats() of runtime %s raised; its store figures are left out", runtime_id)
+        return None
+    return stats if isinstance(stats, StoreStats) else None
 
 
 def metrics_endpoint(metrics: Metrics) -> Callable[[], Awaitable[Response]]:

@@ -42,6 +42,8 @@ WAIT_SECONDS = 30.0
 #: How often a runtime that cannot wait for events is polled, and statuses are read.
 POLL_SECONDS = 2.0
 STATUS_SECONDS = 5.0
+#: How long a follower lets events gather after a wake-up before it reads them (turn metrics lag by at most this).
+COALESCE_SECONDS = 0.05
 #: Workers whose profile the watcher remembers (a worker it does not know is looked up once).
 PROFILE_MEMORY = 100_000
 _UNHEALTHY = (RuntimeStatus.DEGRADED, RuntimeStatus.UNAVAILABLE)
@@ -146,6 +148,10 @@ class _TurnFollower:
                     except UnsupportedOperation:
                         can_wait = False
                         continue
+                    # One read for what a short while brings: under load it counts many
+                    # turns, where a read per wake-up cost each input ~80 µs of CPU
+                    # (docs/performance.md, "What /metrics costs a request").
+                    await asyncio.sleep(COALESCE_SECONDS)
                 else:
                     await asyncio.sleep(POLL_SECONDS)
                 cursor = await self._catch_up(cursor, count=True)

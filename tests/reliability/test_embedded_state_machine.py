@@ -364,7 +364,7 @@ class EmbeddedRuntimeMachine(RuleBasedStateMachine):
     def the_store_budget_counts_exactly_what_is_stored_and_reserved(self):
         # Decision 0081: every charge is given back by a reply, a cancel, a stop or a delete.
         from registry_core.page_bytes import text_size
-        from runtime_registry.runtimes.embedded.memory_store import MemoryStore, _worker_bytes
+        from runtime_registry.runtimes.embedded.memory_store import MemoryStore, worker_bytes
 
         store = self.registry.provider(RUNTIME).runtime.store
         if not isinstance(store, MemoryStore):  # a durable store: transcripts live on disk, unbudgeted
@@ -374,7 +374,7 @@ class EmbeddedRuntimeMachine(RuleBasedStateMachine):
         assert budget.used == stored <= store.settings.max_store_bytes
         for record in store.roster:
             content = sum(128 + text_size(entry.content) for entry in self._whole_transcript(record.worker_id))
-            assert budget.charged(record.worker_id) == _worker_bytes(record) + content
+            assert budget.charged(record.worker_id) == worker_bytes(record) + content
 
     @invariant()
     def the_event_log_holds_exactly_the_newest_retained_events(self):

@@ -200,10 +200,19 @@ def secret_values(data_dir: Path) -> set[str]:
 
 
 async def leave_a_turn_in_flight(store_dir: Path) -> None:
-    """A previous run of the embedded runtime that ended with a worker in a turn."""
-    settings = EmbeddedSettings(profiles={"hold": ProfileSettings(base=ProfileBase.ECHO, reply_delay_seconds=600.0)})
+    """A previous run of the embedded runtime that culled a worker (stopped as idle, deleted as expired)
+    and ended with another worker in a turn."""
+    settings = EmbeddedSettings(
+        profiles={"hold": ProfileSettings(base=ProfileBase.ECHO, reply_delay_seconds=600.0)},
+        idle_stop_seconds=0.3,
+        stopped_delete_seconds=0.3,
+    )
     provider = EmbeddedProvider(EMBEDDED, settings, context=RuntimeContext(store_dir))
     await provider.start()
+    await provider.create_worker(CreateWorkerRequest(label="culled"))
+    async with asyncio.timeout(30):
+        while len(provider.runtime):  # stopped as idle, then deleted as expired
+            await asyncio.sleep(0.05)
     worker = await provider.create_worker(CreateWorkerRequest(profile=ProfileSelector("hold"), label="interrupted"))
     await provider.send_input(worker.worker_id, InputRequest("in flight at the end of the last run"))  # type: ignore[arg-type]
     # Queued behind it: the next run drops them, each with worker.input_dropped (reason restart).
@@ -481,8 +490,9 @@ def test_the_scan_covers_a_provider_that_raises_and_one_that_could_not_be_built(
     assert (plugins["broken"]["state"], plugins["leaky"]["state"]) == ("failed", "loaded")
 
 
-def test_the_scan_covers_a_damaged_store_and_an_interrupted_turn(deployment):
-    """Guard the fixture: the damaged store's runtime is unavailable, the restored one says a turn was interrupted."""
+def test_the_scan_covers_a_damaged_store_an_interrupted_turn_and_culling(deployment):
+    """Guard the fixture: the damaged store's runtime is unavailable, the restored one says a turn was
+    interrupted and a worker was culled (the scan reads those events)."""
     base_url, _ = deployment
     runtimes = {r["runtime_id"]: r for r in httpx.get(f"{base_url}/api/runtimes", headers=AUTH).json()["items"]}
     assert runtimes[DAMAGED]["status"] == "unavailable"
@@ -498,6 +508,8 @@ def test_the_scan_covers_a_damaged_store_and_an_interrupted_turn(deployment):
     assert "worker.input_queued" in types
     cancelled = [event["data"]["reason"] for event in events if event["type"] == "worker.turn_cancelled"]
     assert "interrupt" in cancelled
+    reasons = {(event["type"], event["data"].get("reason")) for event in events}
+    assert {("worker.stopped", "idle"), ("worker.deleted", "expired")} <= reasons
 
 
 # -- turns through the llm engine: deltas, tool calls, failures ---------------------------------

@@ -346,3 +346,33 @@ async def test_store_commits_and_queue_depth_are_reported_for_a_sqlite_store_onl
     assert f'runtime_registry_store_queue_depth{{runtime="{RUNTIME}"}}' in text
     async with serving(create_app(assembly=model_assembly(model_server))) as client:  # a memory store
         assert "runtime_registry_store_queue_depth{" not in await scrape(client)
+
+
+async def test_a_memory_store_reports_its_bytes_against_max_store_bytes(model_server, monkeypatch):
+    monkeypatch.setenv("LOCAL_TEST_KEY", "sk-local-test")
+    async with serving(create_app(assembly=model_assembly(model_server))) as client:  # a memory store
+        text = await scrape(client)
+        runtime = next(iter(samples(text, "runtime_registry_store_bytes_limit")))
+        limit = samples(text, "runtime_registry_store_bytes_limit")[runtime]
+        before = samples(text, "runtime_registry_store_bytes")[runtime]
+        assert limit == 128 * 1024 * 1024
+        response = await client.post(f"/api/runtimes/{runtime[10:-2]}/workers", json={"label": "x" * 200})
+        assert response.status_code == 201, response.text
+        after = samples(await scrape(client), "runtime_registry_store_bytes")[runtime]
+    assert after >= before + 200  # the label is charged
+    assert "runtime_registry_store_commit_seconds_count" not in text  # a memory store does not commit
+
+
+async def test_a_store_stats_that_raises_leaves_the_scrape_whole(monkeypatch, caplog):
+    from runtime_registry.plugins.embedded import EmbeddedProvider
+
+    def broken(self):
+        raise RuntimeError("a broken store_stats")
+
+    monkeypatch.setattr(EmbeddedProvider, "store_stats", broken)
+    async with serving(create_app(assembly=embedded_assembly())) as client:
+        with caplog.at_level(logging.ERROR):
+            text = await scrape(client)
+    assert "runtime_registry_http_requests_total" in text or "runtime_registry_workers" in text
+    assert f'runtime_registry_store_queue_depth{{runtime="{RUNTIME}"}}' not in text
+    assert any("store_stats()" in record.getMessage() for record in caplog.records)
