@@ -22,8 +22,10 @@ import importlib
 from typing import Any
 
 from registry_core.engines import (
+    ENGINE_CODE_PATTERN,
     STOP_REASONS,
     TURN_FAILURE_CODES,
+    EngineFailed,
     EngineProfile,
     ProfileProblem,
     TokenUsage,
@@ -123,6 +125,7 @@ from registry_core.models import (
     WorkerFilter,
     WorkerOverview,
     WorkerPage,
+    WorkerTotals,
 )
 from registry_core.provider import RuntimeProvider, capabilities_of
 from registry_core.tools import ToolCall, ToolError, ToolOutcome, WorkerTool
@@ -130,8 +133,10 @@ from registry_core.tools import ToolCall, ToolError, ToolOutcome, WorkerTool
 __all__ = [
     "CANCEL_REASONS",
     "ERROR_TYPES",
+    "ENGINE_CODE_PATTERN",
     "STOP_REASONS",
     "TURN_FAILURE_CODES",
+    "EngineFailed",
     "EngineProfile",
     "ProfileProblem",
     "HostExtensions",
@@ -223,6 +228,7 @@ __all__ = [
     "WorkerOverview",
     "WorkerPage",
     "WorkerFilter",
+    "WorkerTotals",
     "WorkerStopped",
     "WorkerStoppedData",
     "capabilities_of",

@@ -33,9 +33,18 @@ Rules an engine keeps:
   the connection.
 - **Fail with a code.** Raise :class:`TurnFailed` with a code of
   :data:`TURN_FAILURE_CODES` and a message that names no endpoint, key or
-  upstream body. Any other exception (``TimeoutError`` and a
+  upstream body; a failure of the engine's own (bad input, a request its
+  agent refused) is :class:`EngineFailed` with a reason of the engine's
+  (``worker.turn_failed`` then says ``code: "engine_error"`` and
+  ``engine_code: "<engine>.<reason>"``). Any other exception (``TimeoutError`` and a
   ``CancelledError`` the engine raises itself included) is a bug: logged,
   and reported to clients as ``engine_error`` without its text.
+- **Settings have a class.** An engine that takes settings declares them
+  as an attrs class (``TurnEngine(settings=ShoutSettings)``): operators
+  write them in the profile's ``options`` table; the runtime checks them
+  when it starts (types, ranges, unknown keys with "did you mean") and the
+  engine reads the object as ``turn.profile.engine_settings``;
+  ``runtime-registry plugins --json`` lists them.
 - **The limit is the limit.** At ``max_turn_seconds`` the turn ends
   (``turn_timeout``) whatever the engine does; an engine that ignores the
   cancel keeps running, but nothing it emits, records or returns afterwards
@@ -44,6 +53,7 @@ Rules an engine keeps:
 
 from __future__ import annotations
 
+import difflib
 import re
 import warnings
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -51,13 +61,18 @@ from typing import Any
 
 import attrs
 
+from registry_core.errors import InvalidRequest
 from registry_core.models import TranscriptEntry
 from registry_core.tools import ToolCall, ToolOutcome, WorkerTool
 
 __all__ = [
+    "ENGINE_CODE_PATTERN",
+    "ENGINE_FAILURE_MESSAGE_MAX",
+    "ENGINE_FAILURE_REASON_PATTERN",
     "ENGINE_NAME_PATTERN",
     "STOP_REASONS",
     "TURN_FAILURE_CODES",
+    "EngineFailed",
     "EngineProfile",
     "EngineRun",
     "ProfileProblem",
@@ -67,6 +82,7 @@ __all__ = [
     "TurnFailed",
     "TurnResult",
     "check_profile",
+    "read_engine_settings",
 ]
 
 #: Engine names: lowercase letters, digits and ``-``, starting with a letter, at most 64.
@@ -80,8 +96,16 @@ TURN_FAILURE_CODES: Mapping[str, str] = {
     "turn_timeout": "the turn took longer than the profile's max_turn_seconds",
     "tool_round_limit": "the model asked for tools more rounds than the profile's max_tool_rounds",
     "transcript_full": "the worker's transcript had no room for the turn's entries",
-    "engine_error": "the engine failed unexpectedly (details are in the server log only)",
+    "engine_error": "the engine failed unexpectedly (details are in the server log only), or refused the turn "
+    "for a reason of its own (then the event's engine_code says which)",
 }
+
+#: An :class:`EngineFailed` reason: lowercase letters, digits and ``_``, starting with a letter, at most 64.
+ENGINE_FAILURE_REASON_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,63}")
+#: A ``worker.turn_failed`` event's ``engine_code``: the engine's name, a dot, the reason (``acme-calc.bad_input``).
+ENGINE_CODE_PATTERN = re.compile(r"[a-z][a-z0-9\-]{0,63}\.[a-z][a-z0-9_]{0,63}")
+#: The longest :class:`EngineFailed` message, in characters (longer ones are cut, with ``...``).
+ENGINE_FAILURE_MESSAGE_MAX = 500
 
 
 #: The values a ``TurnResult.stop_reason`` (and so a ``worker.turn_completed`` event) may carry.
@@ -102,6 +126,43 @@ class TurnFailed(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+class EngineFailed(TurnFailed):
+    """Raise from an engine to end the turn with a failure of the engine's own: bad input, a request its agent refused.
+
+    The turn ends with ``worker.turn_failed`` whose ``code`` is
+    ``engine_error`` — so clients that switch on :data:`TURN_FAILURE_CODES`
+    keep working — and whose ``engine_code`` is ``"<engine>.<reason>"``
+    (``acme-calc.bad_input``), which clients that know the engine can switch
+    on. The runtime writes the engine's name in front: an engine cannot
+    speak for another. Unlike an unexpected exception, the message reaches
+    clients::
+
+        raise EngineFailed("empty_expression", "there is nothing to calculate")
+
+    :param reason: 1-64 lowercase letters, digits and ``_``, starting with a
+        letter (:data:`ENGINE_FAILURE_REASON_PATTERN`); anything else is a
+        ``ValueError`` when it is raised (the turn then ends as a plain
+        ``engine_error``, its text unseen).
+    :param message: one line for people (whitespace runs become one space,
+        cut at :data:`ENGINE_FAILURE_MESSAGE_MAX` characters); it reaches
+        clients, so it must name no endpoint, key, path or upstream body.
+
+    .. versionadded:: 0.4
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        if not isinstance(reason, str) or not ENGINE_FAILURE_REASON_PATTERN.fullmatch(reason):
+            raise ValueError(
+                "an engine's failure reason is 1-64 lowercase letters, digits or '_', starting with a letter"
+            )
+        line = " ".join(str(message).split()) or "the engine refused the turn"
+        if len(line) > ENGINE_FAILURE_MESSAGE_MAX:
+            line = line[: ENGINE_FAILURE_MESSAGE_MAX - 3] + "..."
+        super().__init__("engine_error", line)
+        #: The engine's own reason (``engine_code`` without the engine's name).
+        self.reason = reason
 
 
 def _check_token_count(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -187,6 +248,9 @@ class EngineProfile:
         dropped first (the runtime enforces it).
     :ivar description: one line for people (the profiles route shows it).
         *Added in 0.4.*
+    :ivar engine_settings: the engine's settings object, read from
+        ``options`` into the engine's :attr:`TurnEngine.settings` class when
+        the runtime started; ``None`` for an engine without one. *Added in 0.4.*
     """
 
     name: str
@@ -202,6 +266,7 @@ class EngineProfile:
     reply_delay_seconds: float = 0.0
     max_history_bytes: int = 1024 * 1024
     description: str = ""
+    engine_settings: Any = None
 
 
 @attrs.frozen
@@ -218,6 +283,36 @@ class ProfileProblem:
 
     key: str | None
     message: str
+
+
+def read_engine_settings(engine: TurnEngine, options: Mapping[str, Any]) -> Any:
+    """``options`` read into ``engine.settings`` (``None`` for an engine without a settings class).
+
+    Types and ranges are the settings class's (``Annotated[float, Interval(ge=0, le=2)]``), read
+    as strictly as every configuration key; an unknown key is refused, with the closest key the
+    class declares ("unknown field; did you mean 'volume'?"), unless the engine takes other
+    options (``settings_open``): those are left in ``options`` for its ``check``.
+
+    :raises InvalidRequest: each problem in ``details``, its ``path`` the key within ``options``.
+
+    .. versionadded:: 0.4
+    """
+    if engine.settings is None:
+        return None
+    from registry_core.converter import structure  # the converter imports models; engines stays light
+
+    keys = [field.alias or field.name for field in attrs.fields(engine.settings)]
+    data = {key: value for key, value in options.items() if key in keys} if engine.settings_open else dict(options)
+    try:
+        return structure(data, engine.settings)
+    except InvalidRequest as exc:
+        details = [dict(detail) for detail in exc.details]
+        for detail in details:
+            if detail["message"] == "unknown field":
+                close = difflib.get_close_matches(detail["path"].strip("'\""), keys, n=1)
+                if close:
+                    detail["message"] += f"; did you mean {close[0]!r}?"
+        raise InvalidRequest(f"engine {engine.name!r}: options it cannot use", details=details) from None
 
 
 def check_profile(engine: TurnEngine, profile: EngineProfile) -> tuple[ProfileProblem, ...]:
@@ -301,6 +396,11 @@ def _check_engine_name(_instance: object, _attribute: attrs.Attribute[Any], valu
         raise ValueError("engine names are 1-64 lowercase letters, digits or '-', starting with a letter")
 
 
+def _check_settings_class(_instance: object, _attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None and not (isinstance(value, type) and attrs.has(value)):
+        raise TypeError("TurnEngine.settings must be an attrs class (or None)")
+
+
 @attrs.frozen
 class TurnEngine:
     """A turn engine a plugin registers with ``register_turn_engines``.
@@ -323,6 +423,17 @@ class TurnEngine:
         runtime then reads the history before the turn starts, in pages that
         never block the event loop for long; ``False`` spares engines that
         never look at it (``record``, ``echo``) that read.
+    :ivar settings: optional attrs class of the engine's settings, which
+        operators write in a profile's ``options`` table: each field a key
+        (its type and ``annotated-types`` range checked, its
+        ``:param name:`` line listed by ``plugins --json``); an unknown key
+        is a configuration error with the closest key. The object reaches
+        the engine as ``turn.profile.engine_settings``, and ``check`` sees
+        it there too. Values are numbers, strings and booleans (what
+        ``options`` holds). *Added in 0.4.*
+    :ivar settings_open: with ``settings``: whether ``options`` may hold keys
+        the class does not declare, left for ``check`` to judge (the ``llm``
+        engine: a model plugin's own options). *Added in 0.4.*
     """
 
     name: str = attrs.field(validator=_check_engine_name)
@@ -331,3 +442,5 @@ class TurnEngine:
     check: Callable[[EngineProfile], Iterable[ProfileProblem] | None] | None = attrs.field(default=None, repr=False)
     replies: bool = True
     reads_history: bool = True
+    settings: type | None = attrs.field(default=None, validator=_check_settings_class, repr=False)
+    settings_open: bool = False

@@ -293,10 +293,14 @@ class TurnFailedData:
 
     :ivar turn: the turn that failed.
     :ivar code: a typed reason where the kind has one (``provider_error``, ``turn_timeout``, ...).
+    :ivar engine_code: with ``code: "engine_error"``, a failure of the engine's own, as
+        ``"<engine>.<reason>"`` (``acme-calc.bad_input``; the embedded kind's ``EngineFailed``);
+        absent otherwise. *Added in 0.4.*
     """
 
     turn: int
     code: str | None = None
+    engine_code: str | None = None
 
 
 @attrs.frozen

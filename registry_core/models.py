@@ -44,6 +44,7 @@ __all__ = [
     "WorkerPage",
     "WorkerOverview",
     "WorkerFilter",
+    "WorkerTotals",
     "CreateWorkerRequest",
     "InputKind",
     "BusyPolicy",
@@ -260,6 +261,23 @@ class Intent:
 
 
 @attrs.frozen
+class WorkerTotals:
+    """What a worker's turns added up to so far.
+
+    ``turns`` counts the turns that ended (completed, failed, cancelled or
+    interrupted; a turn in flight is not counted yet); ``input_tokens`` and
+    ``output_tokens`` sum the ``usage`` of its ``worker.turn_completed``
+    events (a turn whose model reported none adds nothing).
+
+    .. versionadded:: 0.4
+    """
+
+    turns: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+@attrs.frozen
 class Worker:
     """One worker, addressed by ``runtime_id`` + ``worker_id``.
 
@@ -278,6 +296,8 @@ class Worker:
     created_at: datetime | None
     transcript_length: int
     diagnostics: tuple[Diagnostic, ...] = ()
+    #: Added in 0.4 (decision 0201), so it comes last: ``None`` where the kind keeps no totals.
+    totals: WorkerTotals | None = None
 
 
 @attrs.frozen
@@ -531,7 +551,9 @@ class PluginInfo:
 
     ``reason`` is one line, set when the plugin is ``disabled`` or ``failed``.
     ``settings`` lists, for each kind of a loaded plugin, the keys of its
-    ``settings`` table (added in 0.3).
+    ``settings`` table (added in 0.3); ``engine_settings``, for each of its
+    engines that declares a settings class, the keys of a profile's
+    ``options`` table (added in 0.4).
     """
 
     name: str
@@ -542,3 +564,4 @@ class PluginInfo:
     settings: Mapping[str, tuple[SettingInfo, ...]] = attrs.field(factory=dict)
     engines: tuple[str, ...] = ()
     tools: tuple[str, ...] = ()
+    engine_settings: Mapping[str, tuple[SettingInfo, ...]] = attrs.field(factory=dict)

@@ -24,10 +24,42 @@ import importlib
 import threading
 from collections.abc import Iterator
 from types import ModuleType
+from typing import Annotated
+
+import attrs
+from annotated_types import Ge, Interval, MaxLen
 
 from registry_core.engines import EngineProfile, ProfileProblem, Turn, TurnEngine, TurnFailed, TurnResult
 
-__all__ = ["LLM", "deferring_checks", "profile_problem", "run_deferred_checks"]
+__all__ = ["LLM", "LlmOptions", "deferring_checks", "profile_problem", "run_deferred_checks"]
+
+
+@attrs.frozen
+class LlmOptions:
+    """The ``options`` of an ``llm`` profile that most llm models take, checked when the runtime starts.
+
+    Any other key is passed to the model too, and checked against the
+    model's own options (a model plugin's, ``top_k`` or ``thinking``): the
+    engine is ``settings_open``. Every option is also checked by the model
+    itself at startup: a model that does not take ``seed`` refuses it there.
+
+    :param temperature: sampling temperature, 0–2 (lower is more deterministic).
+    :param max_tokens: the most tokens the model may write in one reply, 1 and up.
+    :param top_p: nucleus sampling: the probability mass to sample from, 0–1.
+    :param frequency_penalty: -2–2; positive values discourage repeating the same tokens.
+    :param presence_penalty: -2–2; positive values discourage repeating topics.
+    :param seed: a seed, for models that sample reproducibly with one.
+    :param stop: a text at which the model stops writing (up to 200 characters).
+    """
+
+    temperature: Annotated[float, Interval(ge=0, le=2)] | None = None
+    max_tokens: Annotated[int, Ge(1)] | None = None
+    top_p: Annotated[float, Interval(ge=0, le=1)] | None = None
+    frequency_penalty: Annotated[float, Interval(ge=-2, le=2)] | None = None
+    presence_penalty: Annotated[float, Interval(ge=-2, le=2)] | None = None
+    seed: int | None = None
+    stop: Annotated[str, MaxLen(200)] | None = None
+
 
 # Profiles whose llm-dependent check waits for run_deferred_checks (None: check at once).
 _deferred: list[EngineProfile] | None = None
@@ -141,4 +173,6 @@ LLM = TurnEngine(
     run,
     description="A model through the llm library (OpenAI, any OpenAI-compatible api_base, llm's model plugins)",
     check=check,
+    settings=LlmOptions,
+    settings_open=True,
 )

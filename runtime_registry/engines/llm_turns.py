@@ -22,8 +22,10 @@ Imported on first use only (see :mod:`.llm_engine`). One turn:
 from __future__ import annotations
 
 import contextlib
+import difflib
 from typing import Any
 
+import attrs
 import llm
 from pydantic import ValidationError
 
@@ -64,15 +66,35 @@ def check_profile(profile: EngineProfile) -> list[ProfileProblem]:
         )
         return problems
     try:
-        model.Options(**profile.options)
+        model.Options(**model_options(profile))
     except ValidationError as exc:
-        names = sorted({str(error["loc"][0]) for error in exc.errors() if error.get("loc")})
-        problems.append(
-            ProfileProblem("options", f"not options this model takes, or not values it accepts: {', '.join(names)}")
-        )
+        problems.append(ProfileProblem("options", _options_refused(exc, list(model.Options.model_fields))))
     if profile.tools and not getattr(model, "supports_tools", False):
         problems.append(ProfileProblem("tools", f"model {profile.model[:100]!r} does not support tools in llm"))
     return problems
+
+
+def model_options(profile: EngineProfile) -> dict[str, Any]:
+    """The options the model is sent: those :class:`~.llm_engine.LlmOptions` declares as read
+    (a ``temperature = 1`` is the float 1.0), and the others as the operator wrote them."""
+    options = dict(profile.options)
+    if profile.engine_settings is not None:
+        options.update(
+            (key, value) for key, value in attrs.asdict(profile.engine_settings).items() if value is not None
+        )
+    return options
+
+
+def _options_refused(exc: ValidationError, known: list[str]) -> str:
+    """One line naming each option the model refused, with the closest one it takes for a mistyped name."""
+    names = []
+    for error in exc.errors():
+        if not error.get("loc"):
+            continue
+        name = str(error["loc"][0])
+        close = difflib.get_close_matches(name, known, n=1) if error.get("type") == "extra_forbidden" else []
+        names.append(f"{name} (did you mean {close[0]!r}?)" if close else name)
+    return f"not options this model takes, or not values it accepts: {', '.join(sorted(set(names)))}"
 
 
 async def run_turn(turn: Turn) -> TurnResult:
@@ -103,7 +125,7 @@ async def run_turn(turn: Turn) -> TurnResult:
                 system=profile.system_prompt,
                 tool_results=tool_results,
                 tools=tools or None,
-                options=dict(profile.options),
+                options=model_options(profile),
                 stream=True,
                 **_key_argument(model, profile),
             )

@@ -24,7 +24,6 @@ import attrs
 import pluggy
 
 from registry_core import hookspecs
-from registry_core.kinds import RuntimeKind
 from registry_core.models import PluginInfo, PluginRef, PluginState, SettingInfo
 from runtime_registry.host.kind_settings import describe_settings
 from runtime_registry.host.registration_hooks import (
@@ -119,7 +118,7 @@ class PluginSet:
         return self.registered[WORKER_TOOLS.name]
 
     def listing(self) -> tuple[PluginInfo, ...]:
-        """:attr:`plugins` with each loaded kind's settings listed (``GET /api/plugins``, ``plugins --json``).
+        """:attr:`plugins` with each loaded kind's and engine's settings listed (``GET /api/plugins``, ``plugins --json``).
 
         Derived on first use and kept: reading the settings classes costs about
         a millisecond per kind, which startup does not pay (docs/performance.md).
@@ -135,17 +134,22 @@ class PluginSet:
         for name in info.kinds:
             registered = self.kinds.get(name)
             if registered is not None and registered.plugin.name == info.name:
-                settings[name] = _settings_of(info.name, registered.kind)
-        return attrs.evolve(info, settings=settings)
+                settings[name] = _settings_of(info.name, "kind", name, registered.kind.settings_type)
+        engine_settings = {}
+        for name in info.engines:
+            engine = self.engines.get(name)
+            if engine is not None and engine.plugin.name == info.name and engine.engine.settings is not None:
+                engine_settings[name] = _settings_of(info.name, "engine", name, engine.engine.settings)
+        return attrs.evolve(info, settings=settings, engine_settings=engine_settings)
 
 
-def _settings_of(plugin: str, kind: RuntimeKind) -> tuple[SettingInfo, ...]:
+def _settings_of(plugin: str, what: str, name: str, settings_type: type) -> tuple[SettingInfo, ...]:
     # The listing is a courtesy: a settings class it cannot read costs the
-    # listing of that kind, never the plugin.
+    # listing of that kind or engine, never the plugin.
     try:
-        return describe_settings(kind.settings_type)
+        return describe_settings(settings_type)
     except Exception:
-        log.warning("plugin %r: the settings of kind %r cannot be listed", plugin, kind.name, exc_info=True)
+        log.warning("plugin %r: the settings of %s %r cannot be listed", plugin, what, name, exc_info=True)
         return ()
 
 

@@ -75,6 +75,7 @@ from runtime_registry.runtimes.embedded.store import (
     WorkerDraft,
     WorkerStore,
 )
+from runtime_registry.runtimes.embedded.totals import TURN_ENDS, with_event
 from runtime_registry.runtimes.embedded.workers import BUSY, IDLE, STOPPED, WorkerRecord
 
 __all__ = ["PostgresStore"]
@@ -223,6 +224,7 @@ class PostgresStore(WorkerStore):
         record.tools = tuple(tool for name in row.tools if (tool := grantable.get(name)) is not None)
         record.status = _STATUSES.get(row.status, IDLE)
         record.turn_number = row.turn_number
+        record.totals = row.totals
         return record
 
     async def close(self) -> None:
@@ -320,9 +322,11 @@ class PostgresStore(WorkerStore):
             worker.status = BUSY
             if kind == WORKER_TURN_STARTED:
                 worker.turn_number = int(event.data["turn"])
-        elif kind in (WORKER_TURN_COMPLETED, WORKER_TURN_FAILED, WORKER_TURN_CANCELLED, WORKER_TURN_INTERRUPTED):
+        elif kind in TURN_ENDS:
             if worker.status is BUSY:
                 worker.status = IDLE
+            # The same rule the database applied in the event's transaction (decision 0201).
+            worker.totals = with_event(worker.totals, kind, event.data)
         elif kind == WORKER_STOPPED:
             worker.status = STOPPED
         if kind in _STATUS_CHANGES:
@@ -467,10 +471,12 @@ class PostgresStore(WorkerStore):
             return str(events[-1].data["code"])  # transcript_full
         return COMPLETED
 
-    async def fail_turn(self, worker: WorkerRecord, turn: int, code: str, message: str) -> bool:
+    async def fail_turn(
+        self, worker: WorkerRecord, turn: int, code: str, message: str, *, engine_code: str | None = None
+    ) -> bool:
         """``worker.turn_failed``, written only while the turn is still this replica's."""
         try:
-            await self._decide(self.db.fail_turn(worker.worker_id, turn, code, message))
+            await self._decide(self.db.fail_turn(worker.worker_id, turn, code, message, engine_code=engine_code))
         except TurnLost:
             return False
         return True

@@ -36,7 +36,7 @@ from typing import Any
 
 import attrs
 
-from registry_core.engines import EngineProfile, TurnEngine, check_profile
+from registry_core.engines import EngineProfile, TurnEngine, check_profile, read_engine_settings
 from registry_core.errors import InvalidRequest, UnknownProfile
 from registry_core.models import ProfileInfo
 from registry_core.tools import WorkerTool
@@ -209,6 +209,11 @@ def _resolve(
         else:
             granted[tool_name] = tool
     profile = engine_profile(name, settings)
+    try:
+        profile = attrs.evolve(profile, engine_settings=read_engine_settings(engine, profile.options))
+    except InvalidRequest as exc:
+        problems.extend({"path": f"{path}.options.{d['path']}", "message": d["message"]} for d in exc.details)
+        return None
     problems_before = len(problems)
     keys = attrs.fields_dict(ProfileSettings)
     for problem in check_profile(engine, profile):

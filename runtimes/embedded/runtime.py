@@ -393,7 +393,9 @@ class EmbeddedRuntime:
                 turn,
                 self.profiles.engine(worker.profile),
                 complete=lambda result: self._complete_turn(worker, turn, result),
-                fail=lambda code, message, cause: self._fail_turn(worker, turn, code, message, cause),
+                fail=lambda code, message, cause, engine_code: self._fail_turn(
+                    worker, turn, code, message, cause, engine_code
+                ),
             )
         )
 
@@ -423,12 +425,18 @@ class EmbeddedRuntime:
                 log_failure(self.name, worker.worker_id, turn.number, ended)
 
     async def _fail_turn(
-        self, worker: WorkerRecord, turn: EmbeddedTurn, code: str, message: str, cause: str | None = None
+        self,
+        worker: WorkerRecord,
+        turn: EmbeddedTurn,
+        code: str,
+        message: str,
+        cause: str | None = None,
+        engine_code: str | None = None,
     ) -> None:
         """Ask the store to end the turn with ``worker.turn_failed``; log it if it was still the worker's."""
         turn.deltas.discard()
-        if await self.store.fail_turn(worker, turn.number, code, message):
-            log_failure(self.name, worker.worker_id, turn.number, code, cause)
+        if await self.store.fail_turn(worker, turn.number, code, message, engine_code=engine_code):
+            log_failure(self.name, worker.worker_id, turn.number, code, cause or engine_code)
             _detach(worker)
             self._run_started()
 
@@ -503,8 +511,8 @@ class EmbeddedRuntime:
         bounded = getattr(transcript, "bounded_entries", None)
         if bounded is None:
             return self.read_transcript(worker_id, start=start, limit=limit)
-        items, next_start = await bounded(start=start, limit=limit, max_bytes=self.settings.max_page_bytes)
-        return TranscriptSlice(items, len(transcript), next_start)
+        items, next_start, length = await bounded(start=start, limit=limit, max_bytes=self.settings.max_page_bytes)
+        return TranscriptSlice(items, length, next_start)
 
     # -- events ------------------------------------------------------------------
 

@@ -52,7 +52,7 @@ import attrs
 
 from registry_core.blocks import EventLog, EventSlice, Roster
 from registry_core.errors import UnsupportedOperation
-from registry_core.models import Diagnostic, Event, Intent
+from registry_core.models import Diagnostic, Event, Intent, WorkerTotals
 
 if TYPE_CHECKING:
     from registry_core.engines import EngineProfile
@@ -73,11 +73,20 @@ __all__ = [
     "StoredWorker",
     "WorkerDraft",
     "WorkerStore",
+    "turn_failed_data",
 ]
 
 
 #: What :meth:`WorkerStore.complete_turn` answers when the turn completed.
 COMPLETED = "completed"
+
+
+def turn_failed_data(turn: int, code: str, message: str, engine_code: str | None) -> dict[str, object]:
+    """A ``worker.turn_failed`` event's data, as every store writes it (``engine_code`` only when there is one)."""
+    data: dict[str, object] = {"turn": turn, "code": code, "message": message}
+    if engine_code is not None:
+        data["engine_code"] = engine_code
+    return data
 
 
 class StoreUnusable(Exception):
@@ -130,6 +139,8 @@ class StoredWorker:
     tools: tuple[str, ...] = ()
     #: When the worker entered its status (culling, decision 0220); ``None``: a file from before it was kept.
     status_since: datetime | None = None
+    #: What its ended turns added up to (decision 0201).
+    totals: WorkerTotals = attrs.field(factory=WorkerTotals)
 
 
 @attrs.frozen
@@ -325,8 +336,13 @@ class WorkerStore(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def fail_turn(self, worker: WorkerRecord, turn: int, code: str, message: str) -> bool:
-        """End turn ``turn`` with ``worker.turn_failed``; ``False`` (nothing written) when it is no longer the worker's."""
+    async def fail_turn(
+        self, worker: WorkerRecord, turn: int, code: str, message: str, *, engine_code: str | None = None
+    ) -> bool:
+        """End turn ``turn`` with ``worker.turn_failed``; ``False`` (nothing written) when it is no longer the worker's.
+
+        ``engine_code`` (a failure of the engine's own, ``"<engine>.<reason>"``) goes in the event's data when given.
+        """
 
     @abc.abstractmethod
     async def cancel_turn(self, worker: WorkerRecord, reason: str) -> bool:

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from registry_core.engines import TurnEngine, TurnFailed, TurnResult
+from registry_core.engines import EngineFailed, TurnEngine, TurnFailed, TurnResult
 
 if TYPE_CHECKING:
     from runtime_registry.runtimes.embedded.turns import EmbeddedTurn
@@ -81,12 +81,12 @@ async def run_turn_task(
     engine: TurnEngine,
     *,
     complete: Callable[[TurnResult], Coroutine[Any, Any, None]],
-    fail: Callable[[str, str, str | None], Coroutine[Any, Any, None]],
+    fail: Callable[[str, str, str | None, str | None], Coroutine[Any, Any, None]],
 ) -> None:
     """Run ``engine`` for ``turn`` and end the turn by what it did (see the module docstring).
 
     :param complete: has the store write the reply and ``worker.turn_completed`` (the turn is current).
-    :param fail: ``fail(code, message, cause)`` has the store write
+    :param fail: ``fail(code, message, cause, engine_code)`` has the store write
         ``worker.turn_failed`` and logs it, if the turn is still current.
         Both are the store's decisions (decision 0110): they may suspend.
     """
@@ -98,7 +98,7 @@ async def run_turn_task(
         # The failure is the store's decision, so it runs as its own task,
         # scheduled before the cancel reaches the turn's task: by the time the
         # engine sees the cancel, the turn is no longer the worker's.
-        ending = loop.create_task(fail("turn_timeout", f"the turn took longer than {limit:g} seconds", None))
+        ending = loop.create_task(fail("turn_timeout", f"the turn took longer than {limit:g} seconds", None, None))
         _ending.add(ending)
         ending.add_done_callback(_ending.discard)
         if task is not None:
@@ -117,14 +117,17 @@ async def run_turn_task(
         if not turn.current or (task is not None and task.cancelling()):
             raise  # cancel, stop, delete, shutdown or the deadline: already ended
         # Nobody cancelled the task: the engine raised it itself.
-        await fail("engine_error", ENGINE_ERROR_MESSAGE, "CancelledError")
+        await fail("engine_error", ENGINE_ERROR_MESSAGE, "CancelledError", None)
+    except EngineFailed as exc:
+        # The engine's own failure: its name in front, so it cannot speak for another engine.
+        await fail(exc.code, exc.message, None, f"{engine.name}.{exc.reason}")
     except TurnFailed as exc:
-        await fail(exc.code, exc.message, None)
+        await fail(exc.code, exc.message, None, None)
     except GeneratorExit:
         raise  # the task's coroutine is being closed (its loop ended with it pending): write nothing
     except BaseException as exc:  # any exception of an engine ends its turn, never the server
         log.debug("engine %r failed in turn %d of worker %s", engine.name, turn.number, turn.worker_id, exc_info=exc)
-        await fail("engine_error", ENGINE_ERROR_MESSAGE, type(exc).__name__)
+        await fail("engine_error", ENGINE_ERROR_MESSAGE, type(exc).__name__, None)
     finally:
         timer.cancel()
 

@@ -82,7 +82,7 @@ def test_the_chapters_own_tests_pass_with_the_engine_harness(tmp_path):
         env={**{k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}, "PYTHONPATH": str(tmp_path)},
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    assert "3 passed" in result.stdout
+    assert "4 passed" in result.stdout
 
 
 async def test_the_engine_replies_remembers_and_streams(registry):
@@ -91,16 +91,21 @@ async def test_the_engine_replies_remembers_and_streams(registry):
     await run_turn(registry, worker, "hello there")
     await run_turn(registry, worker, "again")
     page = await registry.read_transcript(R, worker)
-    assert [(e.role, e.content) for e in page.items][-1] == ("assistant", "AGAIN (input 2)")
+    assert [(e.role, e.content) for e in page.items][-1] == ("assistant", "AGAIN!! (input 2)")
     deltas = [e.data["text"] for e in live.take(up_to=2**62) if e.type == "worker.output_delta"]
     assert "".join(deltas) == "HELLO THERE AGAIN "
 
 
-async def test_the_engine_fails_with_its_code(registry):
+async def test_the_engine_fails_with_its_own_code(registry):
     worker = (await registry.create_worker(R, CreateWorkerRequest(profile=ProfileSelector("loud")))).worker_id
     await run_turn(registry, worker, "!")
     events = (await registry.read_events(R, worker_id=worker)).events
-    assert (events[-1].type, events[-1].data["code"]) == ("worker.turn_failed", "provider_error")
+    assert events[-1].type == "worker.turn_failed"
+    assert {key: events[-1].data[key] for key in ("code", "engine_code", "message")} == {
+        "code": "engine_error",
+        "engine_code": "shout.nothing_to_shout",
+        "message": "give me words to shout",
+    }
 
 
 async def test_the_engine_is_cancelled_at_its_await(registry):

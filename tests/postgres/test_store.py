@@ -171,7 +171,15 @@ async def test_inputs_are_refused_by_what_the_worker_is(replicas: Callable[..., 
     await a.complete_turn(worker_id, accepted.worker.turn_number, reply="hello", max_entries=100, completed={})
     assert (await b.get_worker(worker_id)).status == "idle"
     full = await b.accept_input(worker_id, content="x", role="user", max_entries=4, entries_per_turn=2)
-    await b.fail_turn(worker_id, full.worker.turn_number, "engine_error", "broke")
+    failed = await b.fail_turn(
+        worker_id, full.worker.turn_number, "engine_error", "broke", engine_code="kit-calc.bad_input"
+    )
+    assert failed.data == {
+        "turn": full.worker.turn_number,
+        "code": "engine_error",
+        "message": "broke",
+        "engine_code": "kit-calc.bad_input",
+    }
     with pytest.raises(CapacityExceeded, match="transcript is full \\(4"):
         await b.accept_input(worker_id, content="x", role="user", max_entries=4, entries_per_turn=2)
     assert (await b.stop(worker_id))[0] is True

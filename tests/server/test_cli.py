@@ -128,6 +128,10 @@ def test_plugins_json_lists_every_plugin_with_version_kinds_and_state(capsys):
     assert code == 0
     embedded = plugins["embedded"]
     settings = embedded.pop("settings")
+    engine_settings = embedded.pop("engine_settings")
+    llm = {setting["name"]: setting for setting in engine_settings["llm"]}
+    assert list(engine_settings) == ["llm"]  # record, echo: no options
+    assert llm["temperature"]["type"] == "float (>= 0, <= 2) | None" and llm["temperature"]["default"] is None
     assert embedded == {
         "name": "embedded",
         "version": version("runtime-registry"),
