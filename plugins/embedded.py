@@ -56,6 +56,7 @@ from runtime_registry.runtimes.embedded.memory_store import MemoryStore
 from runtime_registry.runtimes.embedded.profile_keys import unset_key_diagnostics, unset_key_lines
 from runtime_registry.runtimes.embedded.settings import StoreBackend
 from runtime_registry.runtimes.embedded.store import WorkerStore
+from runtime_registry.runtimes.embedded.totals import NO_TOTALS
 
 __all__ = [
     "KIND",
@@ -262,6 +263,7 @@ class EmbeddedProvider(RuntimeProvider):
                 worker.created_at,
                 0,
                 diagnostics,
+                NO_TOTALS,
             )
         shown = worker.shown  # what readers see while a change is not committed (decision 0111)
         return Worker(
@@ -274,6 +276,7 @@ class EmbeddedProvider(RuntimeProvider):
             worker.intent,
             worker.created_at,
             len(worker.transcript) if shown is None else shown[2],
+            totals=worker.totals if shown is None else shown[3],
         )
 
     async def list_workers(self, *, limit: int, cursor: str | None) -> WorkerPage:

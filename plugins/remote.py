@@ -112,6 +112,7 @@ class RemoteProvider(RuntimeProvider):
             worker.created_at,
             worker.transcript_length,
             worker.diagnostics,
+            worker.totals,
         )
 
     async def list_workers(self, *, limit: int, cursor: str | None) -> WorkerPage:

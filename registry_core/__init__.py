@@ -123,6 +123,7 @@ from registry_core.models import (
     WorkerFilter,
     WorkerOverview,
     WorkerPage,
+    WorkerTotals,
 )
 from registry_core.provider import RuntimeProvider, capabilities_of
 from registry_core.tools import ToolCall, ToolError, ToolOutcome, WorkerTool
@@ -223,6 +224,7 @@ __all__ = [
     "WorkerOverview",
     "WorkerPage",
     "WorkerFilter",
+    "WorkerTotals",
     "WorkerStopped",
     "WorkerStoppedData",
     "capabilities_of",

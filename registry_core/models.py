@@ -44,6 +44,7 @@ __all__ = [
     "WorkerPage",
     "WorkerOverview",
     "WorkerFilter",
+    "WorkerTotals",
     "CreateWorkerRequest",
     "InputKind",
     "InputRequest",
@@ -253,6 +254,23 @@ class Intent:
 
 
 @attrs.frozen
+class WorkerTotals:
+    """What a worker's turns added up to so far.
+
+    ``turns`` counts the turns that ended (completed, failed, cancelled or
+    interrupted; a turn in flight is not counted yet); ``input_tokens`` and
+    ``output_tokens`` sum the ``usage`` of its ``worker.turn_completed``
+    events (a turn whose model reported none adds nothing).
+
+    .. versionadded:: 0.4
+    """
+
+    turns: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+@attrs.frozen
 class Worker:
     """One worker, addressed by ``runtime_id`` + ``worker_id``.
 
@@ -271,6 +289,8 @@ class Worker:
     created_at: datetime | None
     transcript_length: int
     diagnostics: tuple[Diagnostic, ...] = ()
+    #: Added in 0.4 (decision 0201), so it comes last: ``None`` where the kind keeps no totals.
+    totals: WorkerTotals | None = None
 
 
 @attrs.frozen

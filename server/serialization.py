@@ -30,6 +30,7 @@ from registry_core.models import (
     WorkerActionResult,
     WorkerOverview,
     WorkerPage,
+    WorkerTotals,
 )
 
 __all__ = ["to_json_data", "render_json", "encode_json", "FAST_TYPES", "FAST_TEXT_TYPES"]
@@ -77,7 +78,14 @@ def _worker(w: Worker) -> dict[str, Any]:
         "created_at": None if w.created_at is None else _timestamp(w.created_at),
         "transcript_length": w.transcript_length,
         "diagnostics": _diagnostics(w.diagnostics) if w.diagnostics else [],
+        "totals": _totals(w.totals),
     }
+
+
+def _totals(totals: WorkerTotals | None) -> dict[str, int] | None:
+    if totals is None:
+        return None
+    return {"turns": totals.turns, "input_tokens": totals.input_tokens, "output_tokens": totals.output_tokens}
 
 
 def _event(e: Event) -> dict[str, Any]:

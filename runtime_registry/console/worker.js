@@ -43,7 +43,7 @@ export async function workerView(main, signal, runtimeId, workerId) {
   let worker = first;
 
   const statusBadge = h("span", { id: "worker-status", class: `status status-${worker.status}` }, worker.status);
-  const facts = h("p", { class: "quiet" });
+  const facts = h("p", { id: "worker-facts", class: "quiet" });
   const transcript = h("div", { id: "transcript", tabIndex: 0, "aria-label": "Transcript", role: "log" });
   const entries = h("div", { id: "entries" });
   const earlier = h("button", { type: "button", id: "load-earlier", class: "quiet", hidden: true }, "Load earlier entries");
@@ -68,7 +68,9 @@ export async function workerView(main, signal, runtimeId, workerId) {
   function renderFacts() {
     statusBadge.textContent = worker.status;
     statusBadge.className = `status status-${worker.status}`;
-    replace(facts, `${worker.worker_id} · profile ${worker.profile || "none"} · ${worker.transcript_length} entries · created ${when(worker.created_at)}`);
+    // Totals are null for kinds that do not count them (decision 0201).
+    const totals = worker.totals ? ` · ${worker.totals.turns} turns · ${worker.totals.input_tokens} in / ${worker.totals.output_tokens} out tokens` : "";
+    replace(facts, `${worker.worker_id} · profile ${worker.profile || "none"} · ${worker.transcript_length} entries${totals} · created ${when(worker.created_at)}`);
   }
 
   function atBottom() {
@@ -238,6 +240,8 @@ export async function workerView(main, signal, runtimeId, workerId) {
     if (TURN_ENDS.has(event.type)) {
       turnsEnded += 1;
       worker = { ...worker, status: "idle" };
+      // The totals changed with the turn's end: read them from the server, which counted it (decision 0201).
+      if (worker.totals) refreshWorker().catch(() => {});
     }
     if (event.type !== "worker.output_delta") {
       worker = { ...worker, transcript_length: Math.max(worker.transcript_length, lastSeq) };

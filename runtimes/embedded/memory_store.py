@@ -58,6 +58,7 @@ from runtime_registry.runtimes.embedded.store import (
     turn_failed_data,
 )
 from runtime_registry.runtimes.embedded.store_budget import WORKER_RECORD_BYTES, StoreBudget
+from runtime_registry.runtimes.embedded.totals import TURN_ENDS, with_event
 from runtime_registry.runtimes.embedded.transcript import ASSISTANT, ENTRY_ENVELOPE_BYTES, TranscriptStorage
 from runtime_registry.runtimes.embedded.workers import BUSY, IDLE, STOPPED, WorkerRecord
 
@@ -93,8 +94,23 @@ class LocalStore(WorkerStore):
 
     def _event_log(self, start_id: int | None) -> EventLog:
         return EventLog(
-            self.settings.event_retention, start_id=start_id, max_retained_bytes=self.settings.max_store_bytes
+            self.settings.event_retention,
+            start_id=start_id,
+            max_retained_bytes=self.settings.max_store_bytes,
+            on_append=self._event_appended,
         )
+
+    def _event_appended(self, event: Event) -> None:
+        """Every new event: one that ends a turn counts in its worker's totals (decision 0201).
+
+        From the event, not from the code path that ended the turn, so every
+        way a turn ends (completed, failed, cancelled, stopped, deleted,
+        interrupted) counts exactly once, with the event.
+        """
+        if event.type in TURN_ENDS and event.worker_id is not None:
+            worker = self.roster.find(event.worker_id)
+            if worker is not None:
+                worker.totals = with_event(worker.totals, event.type, event.data)
 
     def _new_transcript(self, serial: int) -> TranscriptStorage:
         return Transcript()
@@ -135,6 +151,7 @@ class LocalStore(WorkerStore):
             record.turn_number = stored.turn_number
             if stored.status_since is not None:
                 record.status_since = stored.status_since.timestamp()
+            record.totals = stored.totals
             records.append(record)
         roster.restore(((record.worker_id, record.serial, record) for record in records), next_serial=meta.next_serial)
         self.roster, self.events = roster, events

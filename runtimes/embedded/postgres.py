@@ -75,6 +75,7 @@ from runtime_registry.runtimes.embedded.store import (
     WorkerDraft,
     WorkerStore,
 )
+from runtime_registry.runtimes.embedded.totals import TURN_ENDS, with_event
 from runtime_registry.runtimes.embedded.workers import BUSY, IDLE, STOPPED, WorkerRecord
 
 __all__ = ["PostgresStore"]
@@ -223,6 +224,7 @@ class PostgresStore(WorkerStore):
         record.tools = tuple(tool for name in row.tools if (tool := grantable.get(name)) is not None)
         record.status = _STATUSES.get(row.status, IDLE)
         record.turn_number = row.turn_number
+        record.totals = row.totals
         return record
 
     async def close(self) -> None:
@@ -320,9 +322,11 @@ class PostgresStore(WorkerStore):
             worker.status = BUSY
             if kind == WORKER_TURN_STARTED:
                 worker.turn_number = int(event.data["turn"])
-        elif kind in (WORKER_TURN_COMPLETED, WORKER_TURN_FAILED, WORKER_TURN_CANCELLED, WORKER_TURN_INTERRUPTED):
+        elif kind in TURN_ENDS:
             if worker.status is BUSY:
                 worker.status = IDLE
+            # The same rule the database applied in the event's transaction (decision 0201).
+            worker.totals = with_event(worker.totals, kind, event.data)
         elif kind == WORKER_STOPPED:
             worker.status = STOPPED
         if kind in _STATUS_CHANGES:

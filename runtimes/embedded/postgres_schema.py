@@ -29,6 +29,10 @@ Version 2 (culling, decision 0220): ``workers.status_since``, when the
 worker entered its status, set by a trigger on every change of ``status``
 (so no statement that changes a status has to remember it), and two partial
 indexes that let a sweep read only the workers whose deadline passed.
+
+Version 3: ``workers.turns``, ``input_tokens``, ``output_tokens`` — each
+worker's totals (decision 0201), added in the transaction that appends the
+turn-ending event; a migrated runtime's workers start at 0.
 """
 
 from __future__ import annotations
@@ -113,8 +117,16 @@ CREATE INDEX workers_idle_since ON workers (status_since) WHERE status = 'idle';
 CREATE INDEX workers_stopped_since ON workers (status_since) WHERE status = 'stopped';
 """
 
+#: Version 3: each worker's totals (decision 0201).
+_V3 = """
+ALTER TABLE workers
+    ADD COLUMN turns bigint NOT NULL DEFAULT 0,
+    ADD COLUMN input_tokens bigint NOT NULL DEFAULT 0,
+    ADD COLUMN output_tokens bigint NOT NULL DEFAULT 0;
+"""
+
 #: Every migration, oldest first: ``MIGRATIONS[n - 1]`` makes version ``n``.
-MIGRATIONS: Sequence[str] = (_V1, _V2)
+MIGRATIONS: Sequence[str] = (_V1, _V2, _V3)
 #: The version this code reads and writes.
 SCHEMA_VERSION = len(MIGRATIONS)
 

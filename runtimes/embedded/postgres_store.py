@@ -52,9 +52,10 @@ from registry_core.event_contract import (
     WORKER_TURN_INTERRUPTED,
     WORKER_TURN_STARTED,
 )
-from registry_core.models import Event, Intent, IntentKind, TranscriptEntry
+from registry_core.models import Event, Intent, IntentKind, TranscriptEntry, WorkerTotals
 from runtime_registry.runtimes.embedded.postgres_schema import migrate, schema_name
 from runtime_registry.runtimes.embedded.store import StoreUnusable, turn_failed_data
+from runtime_registry.runtimes.embedded.totals import totals_delta
 
 __all__ = [
     "AcceptedInput",
@@ -100,6 +101,8 @@ class PgWorker:
     entries: int
     tools: tuple[str, ...]
     owner: str | None
+    #: What its ended turns added up to (decision 0201).
+    totals: WorkerTotals = attrs.field(factory=WorkerTotals)
 
 
 @attrs.frozen
@@ -117,7 +120,10 @@ NewEvent = tuple[str, str | None, Mapping[str, Any]]
 #: transaction's new events (by position) it belongs to.
 NewEntry = tuple[str, str, int]
 
-_WORKER_COLUMNS = "serial, worker_id, label, intent, profile, created_at, status, turn_number, entries, tools, owner"
+_WORKER_COLUMNS = (
+    "serial, worker_id, label, intent, profile, created_at, status, turn_number, entries, tools, owner,"
+    " turns, input_tokens, output_tokens"
+)
 
 # Ids are taken from the counter row and the events inserted in one
 # statement, the transaction's last write before its entries: the row lock
@@ -338,8 +344,16 @@ class PgStore:
         """Append ``events`` (and the transcript ``entries`` that go with them) in the caller's transaction.
 
         Must be the transaction's last write to the counters: the ids it
-        takes are locked until the commit.
+        takes are locked until the commit. A turn-ending event adds to its
+        worker's totals first, in the same transaction (decision 0201).
         """
+        totals = _totals_changes(events)
+        if totals:
+            await connection.executemany(
+                "UPDATE workers SET turns = turns + $2, input_tokens = input_tokens + $3, "
+                "output_tokens = output_tokens + $4 WHERE worker_id = $1",
+                totals,
+            )
         rows = await connection.fetch(
             _APPEND,
             [kind for kind, _, _ in events],
@@ -879,6 +893,16 @@ async def _no_reset(_connection: Any) -> None:
     """The pool's reset: nothing to undo (see ``PgStore.open``)."""
 
 
+def _totals_changes(events: Sequence[NewEvent]) -> list[tuple[str, int, int, int]]:
+    """What ``events`` add to their workers' totals: ``(worker_id, turns, input_tokens, output_tokens)``."""
+    changes: list[tuple[str, int, int, int]] = []
+    for kind, worker_id, data in events:
+        delta = totals_delta(kind, data)
+        if delta is not None and worker_id is not None:
+            changes.append((worker_id, *delta))
+    return changes
+
+
 def _entry_sequence(event: NewEvent) -> int:
     return int(event[2]["transcript_sequence"])
 
@@ -906,4 +930,5 @@ def _worker(row: Any) -> PgWorker:
         row[8],
         tuple(json.loads(tools) if isinstance(tools, str) else tools),
         row[10],
+        WorkerTotals(row[11], row[12], row[13]),
     )

@@ -449,8 +449,8 @@ class EmbeddedRuntime:
         bounded = getattr(transcript, "bounded_entries", None)
         if bounded is None:
             return self.read_transcript(worker_id, start=start, limit=limit)
-        items, next_start = await bounded(start=start, limit=limit, max_bytes=self.settings.max_page_bytes)
-        return TranscriptSlice(items, len(transcript), next_start)
+        items, next_start, length = await bounded(start=start, limit=limit, max_bytes=self.settings.max_page_bytes)
+        return TranscriptSlice(items, length, next_start)
 
     # -- events ------------------------------------------------------------------
 

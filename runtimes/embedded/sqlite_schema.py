@@ -18,6 +18,8 @@ Versions (the ``schema_version`` table; ``PRAGMA user_version`` mirrors it):
 5. ``workers.status_since_us``: when the worker entered its status, so
    culling's deadlines survive restarts (decision 0220). Rows of older files
    get the migration's time: their deadlines start then, never earlier.
+6. ``workers.turns``, ``input_tokens``, ``output_tokens``: each worker's
+   totals (decision 0201); a migrated file's workers start at 0.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ __all__ = [
 #: ``PRAGMA application_id`` of every store file: "RREG". Tells our files from foreign SQLite files.
 APPLICATION_ID = 0x52524547
 #: The schema version this code writes.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 _HEADER_MAGIC = b"SQLite format 3\x00"
 
@@ -60,7 +62,8 @@ _SCHEMA = (
     " serial INTEGER PRIMARY KEY, worker_id TEXT NOT NULL UNIQUE, label TEXT, intent TEXT NOT NULL,"
     " profile TEXT NOT NULL, created_us INTEGER NOT NULL, status TEXT NOT NULL,"
     " turn_number INTEGER NOT NULL, entries INTEGER NOT NULL DEFAULT 0, tools TEXT NOT NULL DEFAULT '[]',"
-    " status_since_us INTEGER)",
+    " status_since_us INTEGER, turns INTEGER NOT NULL DEFAULT 0, input_tokens INTEGER NOT NULL DEFAULT 0,"
+    " output_tokens INTEGER NOT NULL DEFAULT 0)",
     "CREATE TABLE entries ("
     " serial INTEGER NOT NULL, sequence INTEGER NOT NULL, role TEXT NOT NULL, content TEXT NOT NULL,"
     " event_id INTEGER NOT NULL, created_us INTEGER NOT NULL, PRIMARY KEY (serial, sequence)) WITHOUT ROWID",
@@ -171,8 +174,20 @@ def _migrate_4_to_5(connection: sqlite3.Connection) -> None:
     connection.execute("UPDATE workers SET status_since_us = ?", (time.time_ns() // 1000,))
 
 
+def _migrate_5_to_6(connection: sqlite3.Connection) -> None:
+    # Each worker's totals (issue 21, decision 0201): older files kept none, so they start at 0.
+    for column in ("turns", "input_tokens", "output_tokens"):
+        connection.execute(f"ALTER TABLE workers ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
+
+
 #: ``from version -> step to the next``.
-_MIGRATIONS = {1: _migrate_1_to_2, 2: _migrate_2_to_3, 3: _migrate_3_to_4, 4: _migrate_4_to_5}
+_MIGRATIONS = {
+    1: _migrate_1_to_2,
+    2: _migrate_2_to_3,
+    3: _migrate_3_to_4,
+    4: _migrate_4_to_5,
+    5: _migrate_5_to_6,
+}
 
 
 def migrate(connection: sqlite3.Connection, version: int) -> None:

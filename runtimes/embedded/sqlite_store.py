@@ -37,7 +37,7 @@ from pathlib import Path
 from registry_core.blocks import EventLog, EventSlice, clock_start_id
 from registry_core.blocks.event_log import EVENT_ENVELOPE_BYTES
 from registry_core.errors import CursorExpired, RuntimeUnavailable
-from registry_core.models import Diagnostic, Event, Intent, IntentKind, TranscriptEntry
+from registry_core.models import Diagnostic, Event, Intent, IntentKind, TranscriptEntry, WorkerTotals
 from registry_core.page_bytes import text_size
 from runtime_registry.runtimes.embedded.memory_store import LocalStore, worker_bytes
 from runtime_registry.runtimes.embedded.settings import Durability
@@ -165,20 +165,25 @@ class StoredTranscript:
 
     async def bounded_entries(
         self, *, start: int, limit: int, max_bytes: int
-    ) -> tuple[tuple[TranscriptEntry, ...], int | None]:
-        """Like :meth:`entries`, bounded by ``max_bytes`` of page JSON, with the file read off the loop's thread.
+    ) -> tuple[tuple[TranscriptEntry, ...], int | None, int]:
+        """A page as the API serves it: like :meth:`entries`, bounded by ``max_bytes`` of page JSON, with the
+        file read off the loop's thread; and the transcript's length readers see.
 
         The file is read in the store's reader thread, row by row, and the
         read stops at the byte bound (issue 24, points 5 and 8): a page of
         ``limit`` 262 KB entries reads what fits in ``max_bytes``, and a
         frozen filesystem holds that thread, not the event loop. The
         uncommitted tail is taken (copied) before the read, so entries the
-        writer commits meanwhile are neither lost nor repeated.
+        writer commits meanwhile are neither lost nor repeated. In
+        ``acknowledged`` mode readers see only committed entries, as they see
+        only committed events and the committed ``transcript_length``
+        (decision 0111): the tail is not served until its commit.
         """
-        if start > self._length:
-            return (), None
-        end = min(start + limit, self._length + 1)  # exclusive
         first_pending = self._pending[0].sequence if self._pending else self._length + 1
+        length = first_pending - 1 if self._store.durability is Durability.ACKNOWLEDGED else self._length
+        if start > length:
+            return (), None, length
+        end = min(start + limit, length + 1)  # exclusive
         tail = (
             self._pending[max(start, first_pending) - first_pending : end - first_pending]
             if end > first_pending
@@ -195,7 +200,7 @@ class StoredTranscript:
                     break
                 items.append(entry)
         following = start + len(items)
-        return tuple(items), (following if items and following <= self._length else None)
+        return tuple(items), (following if items and following <= length else None), length
 
     def committed(self, sequence: int) -> None:
         """Entries up to ``sequence`` are in the file: stop holding them."""
@@ -488,12 +493,26 @@ class SQLiteStore(LocalStore):
                 entries,
                 _tool_names_of(tools),
                 None if since is None else _from_us(since),
+                WorkerTotals(turns, input_tokens, output_tokens),
             )
-            for serial, worker_id, label, intent, profile, created, status, turn, entries, tools, since in (
-                connection.execute(
-                    "SELECT serial, worker_id, label, intent, profile, created_us, status, turn_number, entries, tools,"
-                    " status_since_us FROM workers ORDER BY serial"
-                )
+            for (
+                serial,
+                worker_id,
+                label,
+                intent,
+                profile,
+                created,
+                status,
+                turn,
+                entries,
+                tools,
+                since,
+                turns,
+                input_tokens,
+                output_tokens,
+            ) in connection.execute(
+                "SELECT serial, worker_id, label, intent, profile, created_us, status, turn_number, entries, tools,"
+                " status_since_us, turns, input_tokens, output_tokens FROM workers ORDER BY serial"
             )
         )
         rows = self._newest_events(connection)
@@ -554,7 +573,7 @@ class SQLiteStore(LocalStore):
         # state until the change is committed, as they do its events: a client
         # that sees a turn's worker idle then finds the turn's end event.
         if worker.shown is None and self.durability is Durability.ACKNOWLEDGED:
-            worker.shown = (worker.status, worker.turn_number, len(worker.transcript))
+            worker.shown = (worker.status, worker.turn_number, len(worker.transcript), worker.totals)
 
     def _current(self) -> Batch:
         batch = self._batch
@@ -601,7 +620,8 @@ class SQLiteStore(LocalStore):
         self._pending(batch, self._row_file_bytes(_utf8_size(entry.content)))
 
     def _event_appended(self, event: Event) -> None:
-        """Queue an event; its worker's hot state is saved with the batch."""
+        """Queue an event; its worker's hot state (status, turn, entries, totals) is saved with the batch."""
+        super()._event_appended(event)
         batch = self._current()
         # UTF-8, not \\u escapes: an emoji is 4 bytes in the file, not 12 (issue 24, point 12).
         data = json.dumps(dict(event.data), separators=(",", ":"), ensure_ascii=False)
@@ -620,17 +640,22 @@ class SQLiteStore(LocalStore):
         for worker_id in self._dirty:
             worker = roster.find(worker_id)
             if worker is not None:
+                totals = worker.totals
                 batch.worker_states.append(
                     (
                         worker.status,
                         worker.turn_number,
                         len(worker.transcript),
                         int(worker.status_since * 1_000_000),
+                        totals.turns,
+                        totals.input_tokens,
+                        totals.output_tokens,
                         worker.serial,
                     )
                 )
                 if worker.shown is not None:  # readers see the committed state (acknowledged mode)
-                    batch.shown.append((worker, (worker.status, worker.turn_number, len(worker.transcript))))
+                    state = (worker.status, worker.turn_number, len(worker.transcript), worker.totals)
+                    batch.shown.append((worker, state))
         self._dirty.clear()
         if self._writer is not None:
             self._writer.submit(batch)
@@ -734,7 +759,7 @@ class SQLiteStore(LocalStore):
                 # Readers see the committed state; once it is the worker's
                 # state now, they see the worker as it is.
                 if worker.shown is not None:
-                    now = (worker.status, worker.turn_number, len(worker.transcript))
+                    now = (worker.status, worker.turn_number, len(worker.transcript), worker.totals)
                     worker.shown = None if state == now else state
             waiter = batch.waiter
             if waiter is not None and not waiter.done():

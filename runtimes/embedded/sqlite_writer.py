@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from registry_core.models import WorkerTotals
     from runtime_registry.runtimes.embedded.sqlite_store import StoredTranscript
     from runtime_registry.runtimes.embedded.workers import WorkerRecord
 
@@ -90,7 +91,7 @@ class Batch:
         #: (transcript, sequence) pairs: entries up to ``sequence`` are committed with this batch.
         self.transcripts: list[tuple[StoredTranscript, int]] = []
         #: (record, its state as sealed): what readers may see of it once this batch is committed.
-        self.shown: list[tuple[WorkerRecord, tuple[str, int, int]]] = []
+        self.shown: list[tuple[WorkerRecord, tuple[str, int, int, WorkerTotals]]] = []
         #: The loop's future that acknowledged requests await (``None``: nobody waits).
         self.waiter: asyncio.Future[None] | None = None
         #: How many changes the batch holds.
@@ -414,8 +415,8 @@ class GroupWriter:
                     )
                 if batch.worker_states:
                     connection.executemany(
-                        "UPDATE workers SET status = ?, turn_number = ?, entries = ?, status_since_us = ?"
-                        " WHERE serial = ?",
+                        "UPDATE workers SET status = ?, turn_number = ?, entries = ?, status_since_us = ?,"
+                        " turns = ?, input_tokens = ?, output_tokens = ? WHERE serial = ?",
                         batch.worker_states,
                     )
                 for serial in batch.workers_removed:

@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from registry_core.blocks import EventLog, EventSlice, Roster
-from registry_core.models import Diagnostic, Event, Intent
+from registry_core.models import Diagnostic, Event, Intent, WorkerTotals
 
 if TYPE_CHECKING:
     from registry_core.engines import EngineProfile
@@ -137,6 +137,8 @@ class StoredWorker:
     tools: tuple[str, ...] = ()
     #: When the worker entered its status (culling, decision 0220); ``None``: a file from before it was kept.
     status_since: datetime | None = None
+    #: What its ended turns added up to (decision 0201).
+    totals: WorkerTotals = attrs.field(factory=WorkerTotals)
 
 
 @attrs.frozen

@@ -7,8 +7,9 @@ from datetime import datetime
 
 from registry_core.blocks import Transcript
 from registry_core.engines import EngineProfile
-from registry_core.models import Intent
+from registry_core.models import Intent, WorkerTotals
 from registry_core.tools import WorkerTool
+from runtime_registry.runtimes.embedded.totals import NO_TOTALS
 from runtime_registry.runtimes.embedded.transcript import TranscriptStorage
 
 __all__ = ["BUSY", "IDLE", "STATUSES", "STOPPED", "WorkerRecord"]
@@ -40,6 +41,7 @@ class WorkerRecord:
         "status",
         "status_since",
         "tools",
+        "totals",
         "transcript",
         "turn",
         "turn_number",
@@ -70,10 +72,12 @@ class WorkerRecord:
         self.transcript: TranscriptStorage = Transcript() if transcript is None else transcript
         self.turn: asyncio.Task[None] | None = None
         self.turn_number = 0
+        #: What its ended turns added up to (decision 0201): kept from its events by the store.
+        self.totals = NO_TOTALS
         self.serial = serial
         #: The tools granted at create (a subset of the profile's).
         self.tools: tuple[WorkerTool, ...] = ()
         #: What readers see while a change is not yet committed (a store with a
-        #: committed watermark): ``(status, turn_number, transcript length)``;
+        #: committed watermark): ``(status, turn_number, transcript length, totals)``;
         #: ``None`` when they see the record as it is (decision 0111).
-        self.shown: tuple[str, int, int] | None = None
+        self.shown: tuple[str, int, int, WorkerTotals] | None = None

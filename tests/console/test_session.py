@@ -48,6 +48,8 @@ def test_a_full_session_create_send_stream_cancel_delete(page, served):
     assert reply.text.count("hello, streaming") == 1
     note = page.wait("#entries .turn-note.usage", text="turn 1 completed")
     assert "30 output tokens" in note.text and "stop reason: end_turn" in note.text
+    # The worker's totals (decision 0201): one turn, its usage.
+    page.wait("#worker-facts", text="1 turns · 16 in / 30 out tokens")
     assert page.find_all(".live-turn") == [] and page.find("#worker-status").text == "idle"
     assert page.find("#input").is_enabled()
 
