@@ -21,6 +21,8 @@ Families (all prefixed ``runtime_registry_``):
   ``store_bytes{runtime}``, ``store_bytes_limit{runtime}``: stores bounded by ``max_store_bytes``
   (memory: content held; SQLite: the file) — each from the provider's optional ``store_stats()``
   (:class:`registry_core.store_hooks.StoreStatsProvider`, decision 0221);
+- ``workers_culled_total{runtime,reason}``: workers a runtime stopped or deleted by itself, by the
+  ``reason`` of their ``worker.stopped``/``worker.deleted`` (embedded culling: ``idle``, ``expired``);
 - ``events_missed_total{runtime}``: events the watcher could not read (they left retention first);
 - ``turns_running{runtime}``, ``turn_slots{runtime}``, ``inputs_waiting{runtime,reason}``: turn slots
   and waiting inputs of kinds that report them (:mod:`.turn_slots`).
@@ -119,6 +121,13 @@ class Metrics:
         self.events_missed = Counter(
             f"{PREFIX}_events_missed", "Events the metrics watcher could not read", ["runtime"], registry=r
         )
+        self.workers_culled = Counter(
+            f"{PREFIX}_workers_culled",
+            "Workers a runtime stopped or deleted by itself (reason: idle, expired)",
+            ["runtime", "reason"],
+            registry=r,
+        )
+        self.reasons = BoundedValues(limit=10)
         plugin_states = Gauge(f"{PREFIX}_plugins", "Discovered plugins by state", ["state"], registry=r)
         failures = Gauge(f"{PREFIX}_plugin_load_failures", "Plugins that failed to load", registry=r)
         states = [plugin.state.value for plugin in plugins.plugins]

@@ -256,7 +256,7 @@ class TurnChaos(RuleBasedStateMachine):
         assert logged == failures
 
 
-TurnChaos.TestCase.settings = settings(
+PROGRAMS = settings(
     max_examples=25,
     stateful_step_count=25,
     deadline=None,
@@ -264,6 +264,7 @@ TurnChaos.TestCase.settings = settings(
     database=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
+TurnChaos.TestCase.settings = PROGRAMS
 TestTurnChaos = TurnChaos.TestCase
 
 
@@ -309,12 +310,5 @@ class TurnChaosOnSQLite(TurnChaos):
             self.directory.cleanup()
 
 
-TurnChaosOnSQLite.TestCase.settings = settings(
-    max_examples=15,
-    stateful_step_count=20,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+TurnChaosOnSQLite.TestCase.settings = settings(PROGRAMS, max_examples=15, stateful_step_count=20)
 TestTurnChaosOnSQLite = TurnChaosOnSQLite.TestCase
