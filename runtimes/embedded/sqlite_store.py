@@ -165,20 +165,25 @@ class StoredTranscript:
 
     async def bounded_entries(
         self, *, start: int, limit: int, max_bytes: int
-    ) -> tuple[tuple[TranscriptEntry, ...], int | None]:
-        """Like :meth:`entries`, bounded by ``max_bytes`` of page JSON, with the file read off the loop's thread.
+    ) -> tuple[tuple[TranscriptEntry, ...], int | None, int]:
+        """A page as the API serves it: like :meth:`entries`, bounded by ``max_bytes`` of page JSON, with the
+        file read off the loop's thread; and the transcript's length readers see.
 
         The file is read in the store's reader thread, row by row, and the
         read stops at the byte bound (issue 24, points 5 and 8): a page of
         ``limit`` 262 KB entries reads what fits in ``max_bytes``, and a
         frozen filesystem holds that thread, not the event loop. The
         uncommitted tail is taken (copied) before the read, so entries the
-        writer commits meanwhile are neither lost nor repeated.
+        writer commits meanwhile are neither lost nor repeated. In
+        ``acknowledged`` mode readers see only committed entries, as they see
+        only committed events and the committed ``transcript_length``
+        (decision 0111): the tail is not served until its commit.
         """
-        if start > self._length:
-            return (), None
-        end = min(start + limit, self._length + 1)  # exclusive
         first_pending = self._pending[0].sequence if self._pending else self._length + 1
+        length = first_pending - 1 if self._store.durability is Durability.ACKNOWLEDGED else self._length
+        if start > length:
+            return (), None, length
+        end = min(start + limit, length + 1)  # exclusive
         tail = (
             self._pending[max(start, first_pending) - first_pending : end - first_pending]
             if end > first_pending
@@ -195,7 +200,7 @@ class StoredTranscript:
                     break
                 items.append(entry)
         following = start + len(items)
-        return tuple(items), (following if items and following <= self._length else None)
+        return tuple(items), (following if items and following <= length else None), length
 
     def committed(self, sequence: int) -> None:
         """Entries up to ``sequence`` are in the file: stop holding them."""

@@ -181,6 +181,9 @@ class _TurnFollower:
         elif event.type == "worker.deleted":
             self.profiles.pop(worker_id, None)
             self.started.pop(worker_id, None)
+            self._culled(event, count=count)
+        elif event.type == "worker.stopped":
+            self._culled(event, count=count)
         elif event.type == "worker.turn_started":
             self.started[worker_id] = (event.created_at, count)
             if count:
@@ -200,6 +203,12 @@ class _TurnFollower:
                 seconds=(event.created_at - began).total_seconds() if began is not None else None,
                 usage=usage if isinstance(usage, dict) else None,
             )
+
+    def _culled(self, event: Event, *, count: bool) -> None:
+        """A stop or delete the kind made by itself carries a ``reason`` (culling): count it by that reason."""
+        reason = _text(event.data.get("reason"))
+        if count and reason is not None:
+            self.metrics.workers_culled.labels(self.runtime_id, self.metrics.reasons(reason)).inc()
 
     async def _profile(self, worker_id: str) -> str | None:
         if worker_id not in self.profiles:

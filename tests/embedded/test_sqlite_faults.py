@@ -238,12 +238,14 @@ async def test_a_read_only_store_refuses_writes_and_recovers_by_itself(tmp_path)
     assert state.status is RuntimeStatus.DEGRADED and "SQLITE_READONLY" in state.diagnostics[0].message
     with pytest.raises(RuntimeUnavailable):
         await create(provider)
-    assert [e.content for e in await transcript(provider, worker)] == ["not acknowledged"]  # kept, to be committed
+    # Kept, to be committed; readers see committed entries only (decision 0111), so not yet.
+    assert [e.content for e in await transcript(provider, worker)] == []
     provider.runtime.store.inject_statement("PRAGMA query_only = 0")
     async with asyncio.timeout(5):
         while (await provider.describe()).status is not RuntimeStatus.RUNNING:
             await asyncio.sleep(0.05)
     await until_idle(provider, worker)
+    assert [e.content for e in await transcript(provider, worker)][:1] == ["not acknowledged"]
     await send(provider, worker, "acknowledged")
     await provider.close()
     reopened = await started(tmp_path)

@@ -20,6 +20,11 @@ order. After every step:
 At the end of every program, once ``max_turn_seconds`` has passed with no
 client action, every turn has exactly one end event and no worker is busy,
 whatever the engines still running (deaf ones) do.
+
+The programs run over the memory store and, in :class:`TurnChaosOnSQLite`,
+over the SQLite store in ``acknowledged`` mode, where a shutdown is a
+restart on the same file (also right after a send, in the middle of the
+turn) and the turns it leaves open end with ``worker.turn_interrupted``.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ import asyncio
 import contextlib
 import logging
 import re
+import tempfile
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -48,7 +55,9 @@ from registry_core.event_contract import (
 )
 from runtime_registry.runtimes.embedded import EmbeddedRuntime, EmbeddedSettings, ProfileSettings, turn_task
 from runtime_registry.runtimes.embedded.builtin_engines import BUILTIN_ENGINES
-from runtime_registry.runtimes.embedded.settings import StoreBackend, StoreSettings
+from runtime_registry.runtimes.embedded.settings import Durability, StoreBackend, StoreSettings
+from runtime_registry.runtimes.embedded.sqlite_store import SQLiteStore
+from runtime_registry.runtimes.embedded.store import WorkerStore
 
 from .chaos_engine import BEHAVIOURS, SECRET, Chaos
 
@@ -87,8 +96,13 @@ class TurnChaos(RuleBasedStateMachine):
         self.old_level = self.logger.level
         self.logger.setLevel(logging.DEBUG)
         self.logger.addHandler(self.lines)
+        #: The id of the newest event traced (a restart's own events are those after it).
+        self.last_id: int | None = None
         self.runtime = self._open()
         self.workers: list[str] = []
+
+    def _store(self) -> WorkerStore | None:
+        return None  # the memory store
 
     def _open(self) -> EmbeddedRuntime:
         settings = EmbeddedSettings(
@@ -97,13 +111,24 @@ class TurnChaos(RuleBasedStateMachine):
             output_deltas_per_second=1000,
             store=StoreSettings(backend=StoreBackend.MEMORY),
         )
-        runtime = EmbeddedRuntime(settings, engines={**BUILTIN_ENGINES, "chaos": self.chaos.engine}, name=RUNTIME)
+        store = self._store()
+        runtime = EmbeddedRuntime(
+            settings, engines={**BUILTIN_ENGINES, "chaos": self.chaos.engine}, name=RUNTIME, store=store
+        )
+        self.run(runtime.start())
         events = runtime.events
+        if store is not None and self.last_id is not None:
+            # A durable store's restart: the events it wrote while opening (turn_interrupted) are traced too.
+            for event in events.read(cursor=self.last_id, limit=10_000).events:
+                self.trace.append((event.type, event.worker_id, dict(event.data)))
+                self.last_id = event.id
         append, publish = events.append, events.publish
 
         def traced_append(type_, worker_id, data, **sizes):
             self.trace.append((type_, worker_id, dict(data)))
-            return append(type_, worker_id, data, **sizes)
+            event = append(type_, worker_id, data, **sizes)
+            self.last_id = event.id
+            return event
 
         def traced_publish(type_, worker_id, data):
             self.trace.append((type_, worker_id, dict(data)))
@@ -177,6 +202,11 @@ class TurnChaos(RuleBasedStateMachine):
         self.runtime = self._open()
         self.workers = []
 
+    def _restart(self) -> None:
+        self.run(self.runtime.close())
+        self.runtime = self._open()
+        self._check_trace(settled=True)  # the turns the stop left open came back interrupted
+
     # -- invariants --------------------------------------------------------------
 
     @invariant()
@@ -226,7 +256,7 @@ class TurnChaos(RuleBasedStateMachine):
         assert logged == failures
 
 
-TurnChaos.TestCase.settings = settings(
+PROGRAMS = settings(
     max_examples=25,
     stateful_step_count=25,
     deadline=None,
@@ -234,4 +264,51 @@ TurnChaos.TestCase.settings = settings(
     database=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
+TurnChaos.TestCase.settings = PROGRAMS
 TestTurnChaos = TurnChaos.TestCase
+
+
+class TurnChaosOnSQLite(TurnChaos):
+    """The same programs over the SQLite store (``acknowledged``), where a shutdown is a restart.
+
+    A durable store writes nothing for the turns a stop leaves open; the next
+    run on the same file ends each with ``worker.turn_interrupted`` (decision
+    0086), so after every restart every turn has its one end, and the workers
+    are still there.
+    """
+
+    def __init__(self) -> None:
+        self.directory = tempfile.TemporaryDirectory(prefix="chaos-sqlite-")
+        self.restarted_at = 0
+        super().__init__()
+
+    def _store(self) -> WorkerStore | None:
+        return SQLiteStore(Path(self.directory.name) / "chaos.db", durability=Durability.ACKNOWLEDGED)
+
+    def _a_turn_started_since_the_last_restart(self) -> bool:
+        return any(type_ == WORKER_TURN_STARTED for type_, _, _ in self.trace[self.restarted_at :])
+
+    # A restart only once turns ran since the last (else programs would be mostly restarts).
+    @precondition(_a_turn_started_since_the_last_restart)
+    @rule()
+    def shutdown(self):
+        self._restart()
+        self.restarted_at = len(self.trace)
+
+    @precondition(lambda self: self.workers)
+    @rule(data=st.data(), behaviour=st.sampled_from(sorted(BEHAVIOURS)))
+    def send_and_restart_at_once(self, data, behaviour):
+        # The restart a crash test cares about: in the middle of the turn just started.
+        self.send(data, behaviour)
+        self._restart()
+        self.restarted_at = len(self.trace)
+
+    def teardown(self) -> None:
+        try:
+            super().teardown()
+        finally:
+            self.directory.cleanup()
+
+
+TurnChaosOnSQLite.TestCase.settings = settings(PROGRAMS, max_examples=15, stateful_step_count=20)
+TestTurnChaosOnSQLite = TurnChaosOnSQLite.TestCase

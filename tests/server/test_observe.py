@@ -376,3 +376,24 @@ async def test_a_store_stats_that_raises_leaves_the_scrape_whole(monkeypatch, ca
     assert "runtime_registry_http_requests_total" in text or "runtime_registry_workers" in text
     assert f'runtime_registry_store_queue_depth{{runtime="{RUNTIME}"}}' not in text
     assert any("store_stats()" in record.getMessage() for record in caplog.records)
+
+
+async def test_workers_culled_are_counted_by_reason():
+    config = (
+        '[[runtimes]]\nid = "culled"\nkind = "embedded"\n'
+        "[runtimes.settings]\nidle_stop_seconds = 0.3\nstopped_delete_seconds = 0.3\n"
+        '[runtimes.settings.store]\nbackend = "memory"\n'
+    )
+    async with serving(create_app(assembly=embedded_assembly(config))) as client:
+        await create_worker(client, runtime_id="culled")
+        stopped_by_client = await create_worker(client, runtime_id="culled")
+        assert (await client.post(f"/api/runtimes/culled/workers/{stopped_by_client}/stop")).status_code == 200
+
+        async def counted():
+            text = await scrape(client)
+            idle = value(text, "runtime_registry_workers_culled_total", runtime="culled", reason="idle")
+            expired = value(text, "runtime_registry_workers_culled_total", runtime="culled", reason="expired")
+            return idle == 1 and expired == 2
+
+        await until(counted, timeout=20)
+    # A client's own stop is not culling: one idle stop, two expiries (the idle one and the client's).
