@@ -22,6 +22,8 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+import attrs
+
 from registry_core import (
     CreateWorkerRequest,
     Diagnostic,
@@ -116,6 +118,8 @@ class EmbeddedProvider(RuntimeProvider):
     """
 
     kind = KIND
+    # Every policy the local stores decide; a store that decides fewer (PostgreSQL) narrows them per runtime.
+    busy_policies = ("reject", "enqueue", "interrupt")
 
     def __init__(
         self,
@@ -147,6 +151,9 @@ class EmbeddedProvider(RuntimeProvider):
             # clients see the bound that did it, and the bounds of its store.
             kind_specific={"max_page_bytes": settings.max_page_bytes, **self.runtime.store.kind_specific_limits()},
         )
+        if self.runtime.busy_policies != self.busy_policies:
+            # A store that decides fewer policies (PostgreSQL: reject only) narrows what this kind offers.
+            self.offer_capabilities(attrs.evolve(self.capabilities, busy_policies=self.runtime.busy_policies))
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -167,6 +174,14 @@ class EmbeddedProvider(RuntimeProvider):
     async def close(self) -> None:
         """Cancel in-flight turns, wake every event waiter, and commit what the store has queued."""
         await self.runtime.close()
+
+    def turn_slots(self) -> tuple[int, int, int, int] | None:
+        """``(turns running, max_concurrent_turns, workers waiting for a slot, inputs queued behind turns)``.
+
+        Read by ``/metrics`` when scraped (optional, duck-typed like :meth:`store_stats`); ``None`` for
+        a store that keeps no such count (PostgreSQL).
+        """
+        return self.runtime.turn_slots()
 
     def store_stats(self) -> StoreStats | None:
         """The store's figures for ``/metrics`` (:class:`registry_core.store_hooks.StoreStatsProvider`).
@@ -315,15 +330,25 @@ class EmbeddedProvider(RuntimeProvider):
         return ProfileList(self.runtime_id, self.runtime.profiles.listing())
 
     async def send_input(self, worker_id: str, request: InputRequest) -> InputAccepted:
-        """Accept input and start a turn; ``WorkerBusy`` while one runs."""
-        await self.runtime.refresh(deciding_on=worker_id)
-        done = await self.runtime.send_input(worker_id, request.content, role=request.kind.value)
-        return InputAccepted(self.runtime_id, worker_id, done.sequence, done.event_id, done.status)
+        """Accept input and start a turn; while one runs, what ``if_busy`` says (reject, enqueue, interrupt)."""
+        # The busy rule is the store's decision: no refresh round trip for a worker the
+        # replica knows (decision 0231).
+        policy = request.if_busy.value
+        await self.runtime.refresh(deciding_on=worker_id if policy == "reject" else None)
+        done = await self.runtime.send_input(worker_id, request.content, role=request.kind.value, if_busy=policy)
+        return InputAccepted(self.runtime_id, worker_id, done.sequence, done.event_id, done.status, done.queue_position)
 
     async def cancel_worker(self, worker_id: str) -> WorkerActionResult:
-        """Cancel the in-flight turn; ``changed`` is ``False`` when there was none."""
+        """Cancel the in-flight turn and drop its queue; ``changed`` is ``False`` when there was none."""
+        return await self._cancel(worker_id, keep_queued=False)
+
+    async def cancel_worker_keeping_queue(self, worker_id: str) -> WorkerActionResult:
+        """Cancel the in-flight turn; the next queued input's turn starts."""
+        return await self._cancel(worker_id, keep_queued=True)
+
+    async def _cancel(self, worker_id: str, *, keep_queued: bool) -> WorkerActionResult:
         await self.runtime.refresh()
-        done = await self.runtime.cancel(worker_id)
+        done = await self.runtime.cancel(worker_id, keep_queued=keep_queued)
         return WorkerActionResult(self.runtime_id, worker_id, "cancel", done.changed, done.status)
 
     async def stop_worker(self, worker_id: str) -> WorkerActionResult:

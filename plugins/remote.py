@@ -64,6 +64,8 @@ class RemoteProvider(RuntimeProvider):
     """
 
     kind = KIND
+    # Every policy, narrowed to the remote runtime's own by offer_capabilities on each summary.
+    busy_policies = ("reject", "enqueue", "interrupt")
 
     def __init__(self, runtime_id: str, settings: RemoteSettings, *, environ: dict[str, str] | None = None) -> None:
         super().__init__(runtime_id)
@@ -157,6 +159,11 @@ class RemoteProvider(RuntimeProvider):
     async def cancel_worker(self, worker_id: str) -> WorkerActionResult:
         """The remote's cancel."""
         result = await self.remote.call(lambda client, rid: client.cancel_worker(rid, worker_id))
+        return attrs.evolve(result, runtime_id=self.runtime_id)
+
+    async def cancel_worker_keeping_queue(self, worker_id: str) -> WorkerActionResult:
+        """The remote's cancel with ``?queued=keep``."""
+        result = await self.remote.call(lambda client, rid: client.cancel_worker(rid, worker_id, queued="keep"))
         return attrs.evolve(result, runtime_id=self.runtime_id)
 
     async def stop_worker(self, worker_id: str) -> WorkerActionResult:

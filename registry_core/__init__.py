@@ -43,6 +43,7 @@ from registry_core.errors import (
     InvalidRequest,
     LimitTooLarge,
     MalformedRequest,
+    QueueFull,
     RegistryError,
     RuntimeTimeout,
     RuntimeUnavailable,
@@ -94,6 +95,7 @@ from registry_core.identifiers import is_valid_identifier, validate_identifier
 from registry_core.kinds import NoSettings, RuntimeContext, RuntimeKind
 from registry_core.live import LiveSubscription
 from registry_core.models import (
+    BusyPolicy,
     Capabilities,
     CreateWorkerRequest,
     Diagnostic,
@@ -160,6 +162,7 @@ __all__ = [
     "InputAccepted",
     "InputAcceptedData",
     "InputKind",
+    "BusyPolicy",
     "InputRequest",
     "Intent",
     "IntentKind",
@@ -219,6 +222,7 @@ __all__ = [
     "Worker",
     "WorkerActionResult",
     "WorkerBusy",
+    "QueueFull",
     "WorkerCreatedData",
     "WorkerDeletedData",
     "WorkerOverview",

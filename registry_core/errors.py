@@ -19,6 +19,7 @@ __all__ = [
     "UnknownRuntime",
     "UnknownWorker",
     "WorkerBusy",
+    "QueueFull",
     "WorkerStopped",
     "RuntimeUnavailable",
     "RuntimeTimeout",
@@ -101,6 +102,15 @@ class WorkerBusy(RegistryError):
     """The worker is in a turn; the input was refused, nothing was queued."""
 
     code = "worker_busy"
+
+
+class QueueFull(RegistryError):
+    """The worker is in a turn and its queue holds as many inputs as it may (``if_busy: "enqueue"``).
+
+    .. versionadded:: 0.4
+    """
+
+    code = "queue_full"
 
 
 class WorkerStopped(RegistryError):
@@ -229,6 +239,7 @@ ERROR_TYPES: Mapping[str, type[RegistryError]] = {
         UnknownRuntime,
         UnknownWorker,
         WorkerBusy,
+        QueueFull,
         WorkerStopped,
         RuntimeUnavailable,
         RuntimeTimeout,
@@ -261,6 +272,7 @@ HTTP_STATUS_BY_CODE: Mapping[str, int] = {
     "unsupported_operation": 405,
     "method_not_allowed": 405,
     "worker_busy": 409,
+    "queue_full": 409,
     "worker_stopped": 409,
     "capacity_exceeded": 409,
     "cursor_expired": 410,

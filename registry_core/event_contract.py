@@ -52,11 +52,14 @@ from registry_core.models import Event
 
 __all__ = [
     "CANCEL_REASONS",
+    "QUEUE_REASONS",
     "EVENT_SPECS",
     "TURN_ENDS",
     "WORKER_CREATED",
     "WORKER_DELETED",
     "WORKER_INPUT_ACCEPTED",
+    "WORKER_INPUT_DROPPED",
+    "WORKER_INPUT_QUEUED",
     "WORKER_OUTPUT",
     "WORKER_OUTPUT_DELTA",
     "WORKER_STOPPED",
@@ -69,6 +72,8 @@ __all__ = [
     "WORKER_TURN_STARTED",
     "EventSpec",
     "InputAcceptedData",
+    "InputDroppedData",
+    "InputQueuedData",
     "OutputData",
     "OutputDeltaData",
     "ToolCallFinishedData",
@@ -90,6 +95,10 @@ __all__ = [
 WORKER_CREATED: Final = "worker.created"
 #: Input was accepted into the transcript; a turn starts next.
 WORKER_INPUT_ACCEPTED: Final = "worker.input_accepted"
+#: Input waits: behind the worker's turn (``if_busy: "enqueue"``) or for a turn slot (admission); optional.
+WORKER_INPUT_QUEUED: Final = "worker.input_queued"
+#: A queued input was dropped before its turn started (cancel, stop, delete, restart, shutdown); optional.
+WORKER_INPUT_DROPPED: Final = "worker.input_dropped"
 #: A turn started.
 WORKER_TURN_STARTED: Final = "worker.turn_started"
 #: A piece of reply text, streamed while the turn runs (optional).
@@ -118,7 +127,9 @@ TURN_ENDS: Final = frozenset(
     {WORKER_TURN_COMPLETED, WORKER_TURN_CANCELLED, WORKER_TURN_FAILED, WORKER_TURN_INTERRUPTED}
 )
 #: The ``reason`` of a ``worker.turn_cancelled``: what cancelled the turn.
-CANCEL_REASONS: Final = frozenset({"cancel", "stop", "delete", "shutdown"})
+CANCEL_REASONS: Final = frozenset({"cancel", "stop", "delete", "shutdown", "interrupt"})
+#: The ``reason`` of a ``worker.input_queued``: behind the worker's turn, or waiting for a turn slot.
+QUEUE_REASONS: Final = frozenset({"busy", "admission"})
 
 # The types a turn may emit between its start and its end.
 _WITHIN_TURN = frozenset({WORKER_OUTPUT_DELTA, WORKER_TOOL_CALL_STARTED, WORKER_TOOL_CALL_FINISHED, WORKER_OUTPUT})
@@ -150,6 +161,40 @@ class InputAcceptedData:
     transcript_sequence: int
     role: str
     content: str
+    #: Added in 0.4: the id of the input's ``worker.input_queued`` event, when it waited in a queue.
+    queued_event_id: int | None = None
+
+
+@attrs.frozen
+class InputQueuedData:
+    """``worker.input_queued`` data (added in 0.4, decision 0190).
+
+    The input is not in the transcript yet: it enters it, with
+    ``worker.input_accepted`` (whose ``queued_event_id`` is this event's
+    id), when its turn starts; or it is dropped (``worker.input_dropped``).
+
+    :ivar queue_position: its place among the worker's waiting inputs (1: next).
+    :ivar reason: ``busy`` (behind the worker's turn) or ``admission`` (for a turn slot of the runtime).
+    :ivar role: ``user`` or ``system``.
+    :ivar content: the input.
+    """
+
+    queue_position: int
+    reason: str
+    role: str
+    content: str
+
+
+@attrs.frozen
+class InputDroppedData:
+    """``worker.input_dropped`` data (added in 0.4): a queued input that will never run.
+
+    :ivar queued_event_id: the id of its ``worker.input_queued`` event.
+    :ivar reason: ``cancel``, ``stop``, ``delete``, ``restart`` or ``shutdown``.
+    """
+
+    queued_event_id: int
+    reason: str
 
 
 @attrs.frozen
@@ -317,6 +362,8 @@ EVENT_SPECS: Final[Mapping[str, EventSpec]] = {
     for spec in (
         EventSpec(WORKER_CREATED, WorkerCreatedData, True),
         EventSpec(WORKER_INPUT_ACCEPTED, InputAcceptedData, True),
+        EventSpec(WORKER_INPUT_QUEUED, InputQueuedData, False),
+        EventSpec(WORKER_INPUT_DROPPED, InputDroppedData, False),
         EventSpec(WORKER_TURN_STARTED, TurnStartedData, True),
         EventSpec(WORKER_OUTPUT_DELTA, OutputDeltaData, False),
         EventSpec(WORKER_TOOL_CALL_STARTED, ToolCallStartedData, False),
@@ -440,6 +487,9 @@ def order_problems(events: Iterable[Event], *, finished: bool = False) -> list[s
                 problems.append(f"{where}: turn {number!r} is not the running turn {turn}")
             if event.type in TURN_ENDS:
                 turn = None
+        elif event.type == WORKER_INPUT_QUEUED:
+            if stopped:
+                problems.append(f"{where}: input was queued after worker.stopped")
         elif event.type == WORKER_STOPPED:
             if stopped:
                 problems.append(f"{where}: the worker was already stopped")

@@ -47,6 +47,7 @@ __all__ = [
     "WorkerTotals",
     "CreateWorkerRequest",
     "InputKind",
+    "BusyPolicy",
     "InputRequest",
     "InputAccepted",
     "WorkerActionResult",
@@ -179,6 +180,12 @@ class Capabilities:
     delete_worker: bool = False
     #: Added in 0.4 (decision 0141): ``GET .../profiles``; last for the same reason.
     list_profiles: bool = False
+    #: Added in 0.4 (decision 0190): the :class:`BusyPolicy` values ``send_input``
+    #: takes as ``if_busy``. Not an operation: a provider claims policies with
+    #: :attr:`~registry_core.provider.RuntimeProvider.busy_policies`; a kind
+    #: that claims nothing takes ``reject`` only, and the registry answers any
+    #: other value with ``422`` without calling it.
+    busy_policies: tuple[str, ...] = ("reject",)
 
 
 @attrs.frozen
@@ -370,23 +377,53 @@ class InputKind(enum.Enum):
     SYSTEM = "system"
 
 
+class BusyPolicy(enum.Enum):
+    """What an input does when its worker is in a turn (``if_busy``; decision 0190).
+
+    ``reject``: ``409 worker_busy``, nothing queued (the default, and what
+    every kind does). ``enqueue``: wait in the worker's queue and run after
+    the turns before it, in order. ``interrupt``: end the running turn
+    (``worker.turn_cancelled``, ``reason: "interrupt"``) and start this one.
+    """
+
+    REJECT = "reject"
+    ENQUEUE = "enqueue"
+    INTERRUPT = "interrupt"
+
+
 @attrs.frozen
 class InputRequest:
-    """The body of a send-input: non-empty ``content`` and an optional ``kind``."""
+    """The body of a send-input: non-empty ``content``, an optional ``kind`` and ``if_busy``.
+
+    ``if_busy`` (added in 0.4) is one of the runtime's
+    ``capabilities.busy_policies``: the registry refuses any other value
+    before a provider sees the request, so a provider only ever reads a
+    policy it claimed.
+    """
 
     content: InputContent
     kind: InputKind = InputKind.USER
+    if_busy: BusyPolicy = BusyPolicy.REJECT
 
 
 @attrs.frozen
 class InputAccepted:
-    """The answer to an accepted input: where it landed in the transcript and event log."""
+    """The answer to an accepted input: where it landed in the transcript and event log.
+
+    ``status`` is the worker's status right after (``busy``: its turn runs),
+    or ``queued``: the input waits (behind the worker's turn, or for a turn
+    slot of the runtime) and enters the transcript when its turn starts, so
+    ``transcript_sequence`` is ``None``, ``event_id`` is its
+    ``worker.input_queued`` event and ``queue_position`` its place (1: next).
+    """
 
     runtime_id: str
     worker_id: str
-    transcript_sequence: int
+    transcript_sequence: int | None
     event_id: int
     status: str
+    #: Added in 0.4: the input's place in the worker's queue while ``status`` is ``queued``, else ``None``.
+    queue_position: int | None = None
 
 
 @attrs.frozen

@@ -49,7 +49,9 @@ __all__ = ["OPERATIONS", "RuntimeProvider", "capabilities_of", "filters_natively
 #: :class:`~registry_core.models.Capabilities` but ``stream_events``, which
 #: needs both ``read_events`` and ``wait_for_events``. (The capability list is
 #: stated once, as that model's fields.)
-OPERATIONS: tuple[str, ...] = tuple(field.name for field in attrs.fields(Capabilities) if field.name != "stream_events")
+OPERATIONS: tuple[str, ...] = tuple(
+    field.name for field in attrs.fields(Capabilities) if field.name not in ("stream_events", "busy_policies")
+)
 
 
 class RuntimeProvider:
@@ -68,10 +70,17 @@ class RuntimeProvider:
         a :class:`~registry_core.models.RuntimeLimits`; the registry rejects
         page limits above its maxima with ``LimitTooLarge`` before calling you.
         Set it per instance if it depends on settings.
+    ``busy_policies``
+        the ``if_busy`` values :meth:`send_input` takes (added in 0.4,
+        decision 0190): ``("reject",)`` unless you claim more. The registry
+        refuses a policy you do not claim (``422``) before calling you, so a
+        kind written before 0.4 never sees one. Narrow it per instance with
+        :meth:`offer_capabilities`.
     """
 
     kind: ClassVar[str] = ""
     limits: RuntimeLimits = RuntimeLimits()
+    busy_policies: ClassVar[tuple[str, ...]] = ("reject",)
     # What offer_capabilities narrowed the class's capabilities to (None: not narrowed).
     # A class attribute, so a subclass that skips super().__init__ still works.
     _offered: Capabilities | None = None
@@ -150,15 +159,34 @@ class RuntimeProvider:
     async def send_input(self, worker_id: str, request: InputRequest) -> InputAccepted:
         """Accept input and start a turn. Raise ``WorkerBusy`` while a turn runs
         (never queue), ``WorkerStopped`` after stop, ``CapacityExceeded`` when the
-        transcript is full."""
+        transcript is full.
+
+        ``request.if_busy`` is always one of :attr:`busy_policies`: ``reject``
+        unless the kind claims more (``enqueue``: answer ``status="queued"``
+        with its ``queue_position``, or ``QueueFull``; ``interrupt``: end the
+        running turn with ``worker.turn_cancelled``, ``reason: "interrupt"``).
+        """
         raise self._unsupported("send_input")
 
     async def cancel_worker(self, worker_id: str) -> WorkerActionResult:
         """Cancel the in-flight turn, if any; the worker stays usable. Idempotent when idle.
 
-        Raise ``WorkerStopped`` for a stopped worker.
+        Raise ``WorkerStopped`` for a stopped worker. A kind that claims the
+        ``enqueue`` busy policy also drops the inputs queued behind the turn
+        (one ``worker.input_dropped`` each).
         """
         raise self._unsupported("cancel_worker")
+
+    async def cancel_worker_keeping_queue(self, worker_id: str) -> WorkerActionResult:
+        """:meth:`cancel_worker`, keeping the inputs queued behind the turn: the next one's turn starts.
+
+        Only for a kind that claims the ``enqueue`` busy policy: the registry
+        calls it for ``cancel ?queued=keep`` on such a kind, and
+        :meth:`cancel_worker` on any other (which holds no queue).
+
+        .. versionadded:: 0.4
+        """
+        raise self._unsupported("cancel_worker_keeping_queue")
 
     async def stop_worker(self, worker_id: str) -> WorkerActionResult:
         """Stop the worker for good, cancelling any turn first. Idempotent."""
@@ -255,12 +283,15 @@ class RuntimeProvider:
 
 def narrowed(implemented: Capabilities, offered: Capabilities) -> Capabilities:
     """The capabilities true in both ``implemented`` and ``offered``."""
-    return Capabilities(
-        **{
-            field.name: getattr(implemented, field.name) and getattr(offered, field.name)
-            for field in attrs.fields(Capabilities)
-        }
-    )
+    flags = {
+        field.name: getattr(implemented, field.name) and getattr(offered, field.name)
+        for field in attrs.fields(Capabilities)
+        if field.name != "busy_policies"
+    }
+    # A policy list narrows to the policies in both, in the implemented order
+    # (``reject`` is every kind's, so it stays).
+    policies = tuple(policy for policy in implemented.busy_policies if policy in offered.busy_policies)
+    return Capabilities(**flags, busy_policies=policies or ("reject",))
 
 
 def filters_natively(provider_type: type[RuntimeProvider]) -> bool:
@@ -276,4 +307,5 @@ def capabilities_of(provider_type: type[RuntimeProvider]) -> Capabilities:
     """Derive capabilities from which operations ``provider_type`` overrides."""
     implemented = {name: getattr(provider_type, name) is not getattr(RuntimeProvider, name) for name in OPERATIONS}
     streams = implemented["read_events"] and provider_type.wait_for_events is not RuntimeProvider.wait_for_events
-    return Capabilities(**implemented, stream_events=streams)
+    policies = tuple(dict.fromkeys(("reject", *provider_type.busy_policies)))
+    return Capabilities(**implemented, stream_events=streams, busy_policies=policies)

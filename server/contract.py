@@ -50,6 +50,7 @@ from runtime_registry.server.request_parsing import (
     FILTER_VALUES_MAX,
     INTEGER_PARAMETER_MAX,
     OPAQUE_PARAMETER_MAX,
+    choice_parameter,
     integer_parameter,
     opaque_parameter,
     parse_integer,
@@ -260,7 +261,36 @@ class ResumeHeader:
         }
 
 
-Parameter = IntegerQuery | CursorQuery | FilterQuery | ResumeHeader
+@attrs.frozen
+class ChoiceQuery:
+    """A query parameter that takes one of a few words (``?queued=keep``); anything else is a 400."""
+
+    name: str
+    choices: tuple[str, ...]
+    default: str
+    description: str
+
+    @property
+    def argument(self) -> str:
+        """The handler's keyword argument."""
+        return self.name
+
+    def read(self, request: Request) -> str:
+        """The value, the default when absent."""
+        return choice_parameter(request.query_params, self.name, self.choices) or self.default
+
+    def openapi(self) -> dict[str, Any]:
+        """The OpenAPI parameter object."""
+        return {
+            "name": self.name,
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string", "enum": list(self.choices), "default": self.default},
+            "description": f"{self.description}; any other value is 400 malformed_request",
+        }
+
+
+Parameter = IntegerQuery | CursorQuery | FilterQuery | ResumeHeader | ChoiceQuery
 
 LIMIT = IntegerQuery("limit", 1, "page size (default 50, at most the runtime's page maximum: else 400 limit_too_large)")
 OVERVIEW_LIMIT = IntegerQuery("limit", 1, "page size (default 50)", maximum=OVERVIEW_PAGE_MAX)
@@ -272,6 +302,13 @@ EVENT_CURSOR = IntegerQuery(
     "event ids are opaque and never reused across restarts, so one from before a restart is 410 cursor_expired",
 )
 LAST_EVENT_ID = ResumeHeader()
+CANCEL_QUEUED = ChoiceQuery(
+    "queued",
+    ("drop", "keep"),
+    "drop",
+    "what happens to the inputs queued behind the cancelled turn (if_busy enqueue): drop (each gets a "
+    "worker.input_dropped event; the worker is idle) or keep (the next one's turn starts at once)",
+)
 LIST_CURSOR = CursorQuery(
     "the next_cursor of the previous page (valid under any filter: it continues after the same worker); "
     "one this server did not issue is 400 malformed_request"
@@ -429,9 +466,13 @@ OPERATIONS: tuple[Operation, ...] = (
         operation_id="send_input",
         method="POST",
         path=WORKER + "/input",
-        summary="Send input; starts a turn",
+        summary="Send input; starts a turn, or waits (if_busy enqueue, or for a turn slot)",
         tag="workers",
-        success=Success(202, "accepted; the turn runs", InputAccepted),
+        success=Success(
+            202,
+            "accepted: status busy (the turn runs) or queued (transcript_sequence null, queue_position set)",
+            InputAccepted,
+        ),
         errors=_RUNTIME_CALL | _CONFLICT,
         body=InputRequest,
         body_required=True,
@@ -486,10 +527,11 @@ OPERATIONS: tuple[Operation, ...] = (
         operation_id="cancel_worker",
         method="POST",
         path=WORKER + "/cancel",
-        summary="Cancel the in-flight turn, if any",
+        summary="Cancel the in-flight turn, if any, and drop (or keep) the inputs queued behind it",
         tag="workers",
         success=Success(200, "changed is false when idle", WorkerActionResult),
         errors=_RUNTIME_CALL | _CONFLICT,
+        parameters=(CANCEL_QUEUED,),
     ),
     Operation(
         operation_id="stop_worker",

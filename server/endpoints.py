@@ -26,7 +26,15 @@ from registry_core.identifiers import validate_identifier
 from registry_core.models import WorkerFilter
 from runtime_registry.host.plugin_loading import PluginSet
 from runtime_registry.host.registry import RuntimeRegistry
-from runtime_registry.server.contract import OPERATIONS, CursorQuery, FilterQuery, IntegerQuery, Operation, PluginList
+from runtime_registry.server.contract import (
+    OPERATIONS,
+    ChoiceQuery,
+    CursorQuery,
+    FilterQuery,
+    IntegerQuery,
+    Operation,
+    PluginList,
+)
 from runtime_registry.server.event_stream import event_stream_endpoint
 from runtime_registry.server.request_parsing import read_model, refuse_unknown_parameters
 from runtime_registry.server.responses import JSON_MEDIA_TYPE, overview_response, runtime_response
@@ -148,7 +156,9 @@ def _registry_call(registry: RuntimeRegistry, method: str) -> Handler:
 def _endpoint(op: Operation, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     """The Starlette endpoint of one row: read what the row names, call ``handler``, render its answer."""
     parameters = tuple((p.argument, p.read) for p in op.parameters)
-    query_names = frozenset(p.name for p in op.parameters if isinstance(p, IntegerQuery | CursorQuery | FilterQuery))
+    query_names = frozenset(
+        p.name for p in op.parameters if isinstance(p, IntegerQuery | CursorQuery | FilterQuery | ChoiceQuery)
+    )
     ids = tuple(p.name for p in op.path_ids)
     body, status = op.body, op.success.status
     wants_root_path = "Location" in op.success.headers

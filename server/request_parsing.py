@@ -152,6 +152,17 @@ def opaque_parameter(query: QueryParams, name: str) -> str | None:
     return raw
 
 
+def choice_parameter(query: QueryParams, name: str, choices: Collection[str]) -> str | None:
+    """The query parameter ``name`` as one of ``choices``; ``None`` when absent; else ``MalformedRequest`` naming it."""
+    raw = query.get(name)
+    if raw is None:
+        return None
+    if raw not in choices:
+        message = f"must be one of {', '.join(choices)}"
+        raise MalformedRequest(f"{name} {message}", details=({"path": name, "message": message},))
+    return raw
+
+
 #: How many values one repeatable filter parameter (``?label=a&label=b``) may have.
 FILTER_VALUES_MAX = 20
 

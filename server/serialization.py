@@ -203,7 +203,7 @@ def _input_accepted_text(a: InputAccepted) -> str:
     return (
         f'{{"runtime_id":{encode_json(a.runtime_id)},"worker_id":{encode_json(a.worker_id)},'
         f'"transcript_sequence":{_scalar_text(a.transcript_sequence)},"event_id":{_scalar_text(a.event_id)},'
-        f'"status":{encode_json(a.status)}}}'
+        f'"status":{encode_json(a.status)},"queue_position":{_scalar_text(a.queue_position)}}}'
     )
 
 

@@ -25,6 +25,7 @@ from registry_core.converter import structure, unstructure
 from registry_core.errors import InvalidRequest, RegistryError
 from registry_core.identifiers import validate_identifier
 from registry_core.models import (
+    BusyPolicy,
     CreateWorkerRequest,
     Event,
     EventPage,
@@ -235,17 +236,35 @@ class RegistryClient:
         return await self._model("DELETE", _worker_path(runtime_id, worker_id), WorkerActionResult, expect=200)
 
     async def send_input(
-        self, runtime_id: str, worker_id: str, content: str | InputRequest, *, kind: InputKind = InputKind.USER
+        self,
+        runtime_id: str,
+        worker_id: str,
+        content: str | InputRequest,
+        *,
+        kind: InputKind = InputKind.USER,
+        if_busy: BusyPolicy | str = BusyPolicy.REJECT,
     ) -> InputAccepted:
-        """``POST .../input`` (``202``); ``WorkerBusy`` while a turn runs (nothing is queued)."""
-        request = content if isinstance(content, InputRequest) else InputRequest(content, kind)
+        """``POST .../input`` (``202``). While a turn runs, ``if_busy`` decides: ``reject`` (the default)
+        raises ``WorkerBusy``; ``enqueue`` answers ``status="queued"`` with ``queue_position`` (or raises
+        ``QueueFull``); ``interrupt`` ends the running turn. A policy the runtime does not list in
+        ``capabilities.busy_policies`` raises ``InvalidRequest``."""
+        request = content if isinstance(content, InputRequest) else InputRequest(content, kind, BusyPolicy(if_busy))
+        body = unstructure(request)
+        if request.if_busy is BusyPolicy.REJECT:
+            # The default goes unsaid, so a server older than the field takes the body.
+            body.pop("if_busy", None)
         path = _worker_path(runtime_id, worker_id) + "/input"
-        return await self._model("POST", path, InputAccepted, expect=202, body=unstructure(request))
+        return await self._model("POST", path, InputAccepted, expect=202, body=body)
 
-    async def cancel_worker(self, runtime_id: str, worker_id: str) -> WorkerActionResult:
-        """``POST .../cancel``: end the turn in flight, if any."""
+    async def cancel_worker(self, runtime_id: str, worker_id: str, *, queued: str | None = None) -> WorkerActionResult:
+        """``POST .../cancel``: end the turn in flight, if any; ``queued`` is ``"drop"`` (the server's
+        default: the inputs queued behind it are dropped) or ``"keep"`` (the next one starts)."""
         return await self._model(
-            "POST", _worker_path(runtime_id, worker_id) + "/cancel", WorkerActionResult, expect=200
+            "POST",
+            _worker_path(runtime_id, worker_id) + "/cancel",
+            WorkerActionResult,
+            expect=200,
+            params=_params(queued=queued),
         )
 
     async def stop_worker(self, runtime_id: str, worker_id: str) -> WorkerActionResult:

@@ -12,7 +12,10 @@ function capabilityList(capabilities) {
     "ul",
     { class: "capabilities" },
     Object.entries(capabilities).map(([name, on]) =>
-      h("li", { class: on ? "yes" : "no", title: on ? "supported" : "not supported" }, on ? "✓ " : "✗ ", name),
+      // busy_policies is a list (the if_busy values input takes), not a flag.
+      Array.isArray(on)
+        ? h("li", { class: "yes", title: "if_busy policies input takes" }, `${name}: ${on.join(", ")}`)
+        : h("li", { class: on ? "yes" : "no", title: on ? "supported" : "not supported" }, on ? "✓ " : "✗ ", name),
     ),
   );
 }

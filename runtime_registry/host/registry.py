@@ -81,7 +81,8 @@ OVERVIEW_PAGE_MAX = 500
 #: work stays bounded however few workers match.
 HOST_FILTER_CALLS = 16
 
-_NO_CAPABILITIES = Capabilities(*([False] * len(attrs.fields(Capabilities))))
+# The nine flags of v0; the later ones default to false, busy_policies to reject only.
+_NO_CAPABILITIES = Capabilities(False, False, False, False, False, False, False, False, False)
 
 
 # A runtime's lifecycle as one state object per stage. Only _Running is
@@ -436,16 +437,40 @@ class RuntimeRegistry:
         return _expect_worker(worker, runtime, "create_worker")
 
     async def send_input(self, runtime_id: str, worker_id: str, request: InputRequest) -> InputAccepted:
-        """Send input to a worker; raises ``WorkerBusy`` rather than queueing."""
+        """Send input to a worker; ``request.if_busy`` says what happens if it is in a turn.
+
+        A policy the runtime's ``capabilities.busy_policies`` does not list is
+        ``InvalidRequest`` naming ``if_busy``, before the provider is called:
+        a kind that claims no policies never sees one (decision 0190).
+        """
         runtime, provider, worker_id = self._usable_worker(runtime_id, worker_id)
+        policy = request.if_busy.value
+        if policy != "reject":
+            supported = runtime.capabilities.busy_policies
+            if policy not in supported:
+                raise InvalidRequest(
+                    f"runtime {runtime_id!r} does not support if_busy {policy!r} (it supports: {', '.join(supported)})",
+                    details=({"path": "if_busy", "message": f"{policy!r} is not one of {', '.join(supported)}"},),
+                    runtime_id=runtime_id,
+                    worker_id=worker_id,
+                )
         accepted = await self._guarded(
             runtime, "send_input", provider.send_input, worker_id, request, worker_id=worker_id
         )
         return _expect(accepted, InputAccepted, runtime, "send_input")
 
-    async def cancel_worker(self, runtime_id: str, worker_id: str) -> WorkerActionResult:
-        """Cancel a worker's in-flight turn, if any."""
+    async def cancel_worker(self, runtime_id: str, worker_id: str, queued: str = "drop") -> WorkerActionResult:
+        """Cancel a worker's in-flight turn, if any, and drop the inputs queued behind it (``queued="keep"``: keep them).
+
+        ``keep`` reaches only a provider that claims ``enqueue`` (the others hold no queue, so
+        ``keep`` and ``drop`` are the same there, and a kind written before 0.4 is called as before).
+        """
         runtime, provider, worker_id = self._usable_worker(runtime_id, worker_id)
+        if queued == "keep" and "enqueue" in runtime.capabilities.busy_policies:
+            result = await self._guarded(
+                runtime, "cancel_worker", provider.cancel_worker_keeping_queue, worker_id, worker_id=worker_id
+            )
+            return _expect(result, WorkerActionResult, runtime, "cancel_worker")
         result = await self._guarded(runtime, "cancel_worker", provider.cancel_worker, worker_id, worker_id=worker_id)
         return _expect(result, WorkerActionResult, runtime, "cancel_worker")
 

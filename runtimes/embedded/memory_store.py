@@ -24,11 +24,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from registry_core.blocks import EventLog, Roster, Transcript
-from registry_core.errors import CapacityExceeded, InvalidRequest, WorkerBusy, WorkerStopped
+from registry_core.errors import CapacityExceeded, InvalidRequest, QueueFull, WorkerBusy, WorkerStopped
 from registry_core.event_contract import (
     WORKER_CREATED,
     WORKER_DELETED,
     WORKER_INPUT_ACCEPTED,
+    WORKER_INPUT_DROPPED,
+    WORKER_INPUT_QUEUED,
     WORKER_OUTPUT,
     WORKER_STOPPED,
     WORKER_TURN_CANCELLED,
@@ -39,6 +41,7 @@ from registry_core.event_contract import (
 )
 from registry_core.models import Event
 from registry_core.page_bytes import json_size, text_size
+from runtime_registry.runtimes.embedded.admission import Admission
 from runtime_registry.runtimes.embedded.culling import (
     EXPIRED,
     IDLE_REASON,
@@ -60,6 +63,14 @@ from runtime_registry.runtimes.embedded.store import (
 from runtime_registry.runtimes.embedded.store_budget import WORKER_RECORD_BYTES, StoreBudget
 from runtime_registry.runtimes.embedded.totals import TURN_ENDS, with_event
 from runtime_registry.runtimes.embedded.transcript import ASSISTANT, ENTRY_ENVELOPE_BYTES, TranscriptStorage
+from runtime_registry.runtimes.embedded.turn_queue import (
+    Queued,
+    QueuedInput,
+    Started,
+    TurnQueues,
+    ended_turns,
+    unstarted_inputs,
+)
 from runtime_registry.runtimes.embedded.workers import BUSY, IDLE, STOPPED, WorkerRecord
 
 __all__ = ["WORKER_ID_PREFIX", "LocalStore", "MemoryStore", "worker_bytes"]
@@ -76,6 +87,7 @@ class LocalStore(WorkerStore):
     """The seam's decisions made in this process's memory, at once (see the module docstring)."""
 
     settings: EmbeddedSettings
+    busy_policies = ("reject", "enqueue", "interrupt")
     #: The clock status times are stamped with (epoch seconds); tests move it.
     clock: Callable[[], float] = staticmethod(time.time)
 
@@ -83,6 +95,10 @@ class LocalStore(WorkerStore):
         """Build the roster and the event log for the runtime's settings."""
         self.settings = setup.settings
         self._setup = setup
+        # Inputs queued behind a turn, and turns started from them not yet taken by the runtime.
+        self.queues = TurnQueues()
+        self._started: list[Started] = []
+        self.admission = Admission(setup.settings.max_concurrent_turns)
         # Culling's indexes (decision 0220), kept only when culling is on.
         self._culling = setup.settings.idle_stop_seconds is not None or (
             setup.settings.stopped_delete_seconds is not None
@@ -156,9 +172,20 @@ class LocalStore(WorkerStore):
         roster.restore(((record.worker_id, record.serial, record) for record in records), next_serial=meta.next_serial)
         self.roster, self.events = roster, events
         self._index_restored(records)
+        ended = ended_turns(snapshot.events)
         for record in records:
             if record.status is BUSY:
-                self._interrupt(record)
+                if record.turn_number == 0 or (record.worker_id, record.turn_number) in ended:
+                    # It waited for a turn slot (admission): no turn of it was running.
+                    self._changing(record)
+                    record.status = IDLE
+                    self._entered(record)
+                else:
+                    self._interrupt(record)
+        # The queues lived in the run that ended: each input that had not started is dropped.
+        for queued in unstarted_inputs(snapshot.events):
+            if queued.worker_id is not None and queued.worker_id in roster:
+                self._announce_drop(queued.worker_id, queued.id, "restart")
 
     # -- hooks (no-ops here) -----------------------------------------------------------
 
@@ -262,14 +289,79 @@ class LocalStore(WorkerStore):
         self.events.append(WORKER_CREATED, worker.worker_id, draft.event_data)
         return worker
 
-    async def accept_input(self, worker: WorkerRecord, role: str, content: str) -> Accepted:
-        """The busy rule and the input limits, then the input (see :meth:`WorkerStore.accept_input`)."""
+    async def accept_input(self, worker: WorkerRecord, role: str, content: str) -> Accepted | Queued:
+        """The busy rule and the input limits, then the input (see :meth:`WorkerStore.accept_input`);
+        :class:`Queued` when every turn slot is taken (admission)."""
         self.check_writable()
-        worker_id = worker.worker_id
-        if worker.status is STOPPED:
-            raise WorkerStopped("the worker is stopped and takes no more input", worker_id=worker_id)
+        self._check_running(worker)
         if worker.status is BUSY:
-            raise WorkerBusy("the worker is in a turn; wait for it to finish or cancel it", worker_id=worker_id)
+            raise WorkerBusy("the worker is in a turn; wait for it to finish or cancel it", worker_id=worker.worker_id)
+        self._check_input(worker, content)
+        # From the checks above to the status change in _begin nothing awaits:
+        # that is the whole of the busy rule's atomicity.
+        return self._begin(worker, role, content)
+
+    async def interrupt_input(self, worker: WorkerRecord, role: str, content: str) -> Accepted | Queued:
+        """End the running turn (``reason: "interrupt"``) and take the input, in one step."""
+        self.check_writable()
+        self._check_running(worker)
+        self._check_input(worker, content)
+        # Every check passed before the running turn is ended: a refused
+        # interrupt leaves it running. Nothing awaits from here to the end.
+        worker_id = worker.worker_id
+        replaced = self.admission.input_of(worker_id) if worker.waiting else None
+        if replaced is not None:
+            # It waits for a turn slot: the new input takes the old one's place in the line.
+            self._announce_drop(worker_id, replaced.event_id, "interrupt")
+            place = self.admission.wait(worker_id, replaced)
+            event = self._announce_queued(worker_id, place, "admission", role, content)
+            self.admission.wait(worker_id, QueuedInput(role, content, event))
+            return Queued(event, place)
+        if self._cancel(worker, "interrupt"):
+            # The ended turn's slot goes to this input's turn: the running count does not change.
+            return self._accept(worker, role, content)
+        return self._begin(worker, role, content)
+
+    async def enqueue_input(
+        self, worker: WorkerRecord, role: str, content: str, *, max_queued: int
+    ) -> Accepted | Queued:
+        """Take the input at once when the worker is idle; else queue it behind its turn (``worker.input_queued``)."""
+        self.check_writable()
+        self._check_running(worker)
+        if worker.status is not BUSY:
+            self._check_input(worker, content)
+            return self._begin(worker, role, content)
+        worker_id = worker.worker_id
+        waiting = self.queues.length(worker_id)
+        if waiting >= max_queued:
+            raise QueueFull(
+                f"the worker is in a turn and {waiting} inputs already wait (max_queued_inputs)", worker_id=worker_id
+            )
+        # The input's limits are checked now, so a queued input is one that
+        # fits; room in the transcript is checked again when its turn starts.
+        self._check_input(worker, content, ahead=waiting + 1)
+        event = self._announce_queued(worker_id, waiting + 1, "busy", role, content)
+        position = self.queues.push(worker_id, QueuedInput(role, content, event))
+        return Queued(event, position)
+
+    def take_started(self) -> tuple[Started, ...]:
+        """The turns started from queues and the admission line since last asked, oldest first, once."""
+        if not self._started:
+            return ()
+        started, self._started = tuple(self._started), []
+        return started
+
+    def turn_slots(self) -> tuple[int, int, int, int]:
+        """``(turns running, max_concurrent_turns, workers waiting for a slot, inputs queued behind turns)``."""
+        admission = self.admission
+        return admission.running, admission.slots, admission.waiting, len(self.queues)
+
+    def _check_running(self, worker: WorkerRecord) -> None:
+        if worker.status is STOPPED:
+            raise WorkerStopped("the worker is stopped and takes no more input", worker_id=worker.worker_id)
+
+    def _check_input(self, worker: WorkerRecord, content: str, *, ahead: int = 0) -> None:
+        """The input's limits: its length, room in the transcript (for the turns ``ahead`` of it too), the store's."""
         settings = self.settings
         limit = settings.max_input_chars
         if len(content) > limit:
@@ -277,30 +369,113 @@ class LocalStore(WorkerStore):
                 f"input is longer than {limit} characters",
                 details=({"path": "content", "message": f"must be at most {limit} characters"},),
             )
-        if settings.max_transcript_entries - len(worker.transcript) < self._setup.profiles.entries_per_turn(
-            worker.profile
-        ):
+        per_turn = self._setup.profiles.entries_per_turn(worker.profile)
+        if settings.max_transcript_entries - len(worker.transcript) < per_turn * (ahead + 1):
             raise CapacityExceeded(
-                f"the worker's transcript is full ({settings.max_transcript_entries} entries)", worker_id=worker_id
+                f"the worker's transcript is full ({settings.max_transcript_entries} entries)",
+                worker_id=worker.worker_id,
             )
-        self._admit_input(worker, content)
+        if not ahead:
+            self._admit_input(worker, content)
+
+    def _begin(
+        self, worker: WorkerRecord, role: str, content: str, queued_event_id: int | None = None
+    ) -> Accepted | Queued:
+        """Start the input's turn if a turn slot is free; else claim the worker and let the input wait for one."""
+        if not self.admission.full:
+            return self._accept(worker, role, content, queued_event_id)
+        worker_id = worker.worker_id
         self._changing(worker)
-        # From the checks above to the status change below nothing awaits:
-        # that is the whole of the busy rule's atomicity.
         worker.status = BUSY
+        worker.waiting = True
+        self._entered(worker)
+        place = self.admission.waiting + 1
+        if queued_event_id is None:
+            queued_event_id = self._announce_queued(worker_id, place, "admission", role, content)
+        place = self.admission.wait(worker_id, QueuedInput(role, content, queued_event_id))
+        return Queued(queued_event_id, place)
+
+    def _accept(self, worker: WorkerRecord, role: str, content: str, queued_event_id: int | None = None) -> Accepted:
+        """The input's entry, ``worker.input_accepted`` and ``worker.turn_started``: the turn takes a slot."""
+        worker_id = worker.worker_id
+        self._changing(worker)
+        worker.status = BUSY
+        worker.waiting = False
         worker.turn_number += 1
+        self.admission.running += 1
         self._entered(worker)
         sequence = len(worker.transcript) + 1
+        data: dict[str, object] = {"transcript_sequence": sequence, "role": role, "content": content}
+        if queued_event_id is not None:
+            data["queued_event_id"] = queued_event_id
         accepted = self.events.append(
-            WORKER_INPUT_ACCEPTED,
-            worker_id,
-            {"transcript_sequence": sequence, "role": role, "content": content},
-            data_size=CONTENT_EVENT_DATA_BYTES + text_size(content),
+            WORKER_INPUT_ACCEPTED, worker_id, data, data_size=CONTENT_EVENT_DATA_BYTES + text_size(content)
         )
         worker.transcript.append(role, content, accepted.id)
         self._input_written(worker, content)
         self.events.append(WORKER_TURN_STARTED, worker_id, {"turn": worker.turn_number})
         return Accepted(sequence, accepted.id, worker.turn_number)
+
+    def _after_turn(self, worker: WorkerRecord | None = None) -> None:
+        """A turn ended (its end event is written) or a worker left the line: hand out the free slots.
+
+        First to the workers waiting for one, oldest first; then, if ``worker``
+        has inputs queued behind the ended turn, the next one starts or waits
+        for a slot behind them. Each turn started is kept for :meth:`take_started`.
+        """
+        while (admitted := self.admission.next()) is not None:
+            self._start_waiting(self.roster.get(admitted[0]), admitted[1])
+        if worker is None or worker.status is not IDLE:
+            return
+        worker_id = worker.worker_id
+        while (waiting := self.queues.pop(worker_id)) is not None:
+            try:
+                self._check_input(worker, waiting.content)
+            except CapacityExceeded:
+                self._announce_drop(worker_id, waiting.event_id, "capacity")
+                continue
+            began = self._begin(worker, waiting.role, waiting.content, waiting.event_id)
+            if isinstance(began, Accepted):
+                self._started.append(Started(worker, began, waiting.role, waiting.content))
+            return
+
+    def _start_waiting(self, worker: WorkerRecord, waiting: QueuedInput) -> None:
+        """Start the turn of an input that waited for a slot (one is free); drop it if it no longer fits."""
+        worker.waiting = False
+        try:
+            self._check_input(worker, waiting.content)
+        except CapacityExceeded:
+            self._changing(worker)
+            worker.status = IDLE
+            self._entered(worker)
+            self._announce_drop(worker.worker_id, waiting.event_id, "capacity")
+            self._after_turn(worker)
+            return
+        accepted = self._accept(worker, waiting.role, waiting.content, waiting.event_id)
+        self._started.append(Started(worker, accepted, waiting.role, waiting.content))
+
+    def _withdraw(self, worker: WorkerRecord, reason: str) -> None:
+        """Take a worker that waits for a slot out of the line: its input is dropped; it is idle."""
+        waiting = self.admission.withdraw(worker.worker_id)
+        self._changing(worker)
+        worker.waiting = False
+        worker.status = IDLE
+        self._entered(worker)
+        if waiting is not None:
+            self._announce_drop(worker.worker_id, waiting.event_id, reason)
+
+    def _drop_queued(self, worker: WorkerRecord, reason: str) -> None:
+        """Drop every input queued for the worker, one ``worker.input_dropped`` each, oldest first."""
+        for waiting in self.queues.take_all(worker.worker_id):
+            self._announce_drop(worker.worker_id, waiting.event_id, reason)
+
+    def _announce_queued(self, worker_id: str, place: int, reason: str, role: str, content: str) -> int:
+        data = {"queue_position": place, "reason": reason, "role": role, "content": content}
+        size = CONTENT_EVENT_DATA_BYTES + text_size(content)
+        return self.events.append(WORKER_INPUT_QUEUED, worker_id, data, data_size=size).id
+
+    def _announce_drop(self, worker_id: str, queued_event_id: int, reason: str) -> None:
+        self.events.append(WORKER_INPUT_DROPPED, worker_id, {"queued_event_id": queued_event_id, "reason": reason})
 
     async def add_turn_entry(
         self, worker: WorkerRecord, turn: int, role: str, content: str, event_type: str, data: dict[str, Any]
@@ -338,6 +513,7 @@ class LocalStore(WorkerStore):
             self._entry_written(worker, reply)
         self._leave_turn(worker)
         self.events.append(WORKER_TURN_COMPLETED, worker.worker_id, data)
+        self._after_turn(worker)
         return COMPLETED
 
     async def fail_turn(
@@ -349,16 +525,34 @@ class LocalStore(WorkerStore):
         self._changing(worker)
         self._leave_turn(worker)
         self.events.append(WORKER_TURN_FAILED, worker.worker_id, turn_failed_data(turn, code, message, engine_code))
+        self._after_turn(worker)
         return True
 
     async def cancel_turn(self, worker: WorkerRecord, reason: str) -> bool:
-        """End the turn, if any, with ``worker.turn_cancelled``."""
+        """End the turn, if any, with ``worker.turn_cancelled``; then drop the inputs queued behind it
+        (``worker.input_dropped``)."""
         self.check_writable()
         if worker.status is STOPPED:
             raise WorkerStopped("the worker is stopped", worker_id=worker.worker_id)
-        return self._cancel(worker, reason)
+        changed = self._cancel(worker, reason)
+        self._drop_queued(worker, reason)
+        self._after_turn()
+        return changed
+
+    async def cancel_turn_keeping_queue(self, worker: WorkerRecord) -> bool:
+        """End the turn, if any, with ``worker.turn_cancelled``; the next queued input's turn starts."""
+        self.check_writable()
+        if worker.status is STOPPED:
+            raise WorkerStopped("the worker is stopped", worker_id=worker.worker_id)
+        changed = self._cancel(worker, "cancel")
+        self._after_turn(worker)
+        return changed
 
     def _cancel(self, worker: WorkerRecord, reason: str) -> bool:
+        """End the worker's turn with ``worker.turn_cancelled``, or drop the input it waits for a slot with."""
+        if worker.waiting:
+            self._withdraw(worker, reason)
+            return True
         if worker.status is not BUSY:
             return False
         self._changing(worker)
@@ -368,6 +562,7 @@ class LocalStore(WorkerStore):
 
     def _leave_turn(self, worker: WorkerRecord) -> None:
         worker.status = IDLE
+        self.admission.running -= 1
         self._entered(worker)
         self._turn_ended(worker)
 
@@ -381,10 +576,12 @@ class LocalStore(WorkerStore):
 
     def _stop(self, worker: WorkerRecord, reason: str, data: Mapping[str, object] | None = None) -> None:
         self._cancel(worker, reason)
+        self._drop_queued(worker, reason)
         self._changing(worker)
         worker.status = STOPPED
         self._entered(worker)
         self.events.append(WORKER_STOPPED, worker.worker_id, data or {})
+        self._after_turn()
 
     async def delete_worker(self, worker: WorkerRecord) -> None:
         """Stop, forget and announce the deletion."""
@@ -403,8 +600,9 @@ class LocalStore(WorkerStore):
         self.events.forget_worker(worker_id)
 
     async def abandon_turn(self, worker: WorkerRecord) -> None:
-        """Nothing outlives the process: the turn ends as cancelled (``reason: "shutdown"``)."""
+        """Nothing outlives the process: the turn ends as cancelled (``reason: "shutdown"``), its queue is dropped."""
         self._cancel(worker, "shutdown")
+        self._drop_queued(worker, "shutdown")
 
     def _interrupt(self, worker: WorkerRecord) -> None:
         """A worker restored busy: its turn died with the last run and is not re-run."""
@@ -479,7 +677,7 @@ _STATUSES = {status: status for status in (IDLE, BUSY, STOPPED)}
 
 def _in_turn(worker: WorkerRecord, turn: int) -> bool:
     """Whether turn ``turn`` is still ``worker``'s (not cancelled, stopped, deleted or superseded)."""
-    return worker.status is BUSY and worker.turn_number == turn
+    return worker.status is BUSY and worker.turn_number == turn and not worker.waiting
 
 
 def _intent_bytes(worker: WorkerRecord | WorkerDraft) -> int:

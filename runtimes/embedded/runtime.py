@@ -47,6 +47,7 @@ from runtime_registry.runtimes.embedded.profiles import ProfileBook
 from runtime_registry.runtimes.embedded.settings import EmbeddedSettings
 from runtime_registry.runtimes.embedded.store import COMPLETED, StoreSetup, StoreUnusable, WorkerDraft, WorkerStore
 from runtime_registry.runtimes.embedded.transcript import ENTRY_ENVELOPE_BYTES
+from runtime_registry.runtimes.embedded.turn_queue import Queued
 from runtime_registry.runtimes.embedded.turn_task import TurnTasks, log_failure, run_turn_task
 from runtime_registry.runtimes.embedded.turns import EmbeddedTurn
 from runtime_registry.runtimes.embedded.workers import WorkerRecord
@@ -78,13 +79,22 @@ class CreatedWorker:
     diagnostics: tuple[Diagnostic, ...] = ()
 
 
+#: The status an input answers with while it waits for its turn.
+QUEUED = "queued"
+
+
 @attrs.frozen
 class InputOutcome:
-    """Accepted input: its transcript sequence, its ``worker.input_accepted`` event id, and the worker's status then."""
+    """Accepted input: its transcript sequence, its ``worker.input_accepted`` event id, and the worker's status then.
 
-    sequence: int
+    A queued input (``status`` :data:`QUEUED`) has no sequence yet; ``event_id`` is
+    its ``worker.input_queued`` event and ``queue_position`` its place (1: next).
+    """
+
+    sequence: int | None
     event_id: int
     status: str
+    queue_position: int | None = None
 
 
 @attrs.frozen
@@ -321,25 +331,57 @@ class EmbeddedRuntime:
 
     # -- turns -------------------------------------------------------------------
 
-    async def send_input(self, worker_id: str, content: str, *, role: str = "user") -> InputOutcome:
-        """Accept input into the transcript and start a turn.
+    @property
+    def busy_policies(self) -> tuple[str, ...]:
+        """The ``if_busy`` policies :meth:`send_input` takes: those its store decides (decision 0190)."""
+        return self.store.busy_policies
+
+    async def send_input(
+        self, worker_id: str, content: str, *, role: str = "user", if_busy: str = "reject"
+    ) -> InputOutcome:
+        """Accept input into the transcript and start a turn; ``if_busy`` says what happens while one runs.
+
+        ``reject``: ``WorkerBusy``. ``interrupt``: the running turn ends with
+        ``worker.turn_cancelled`` (``reason: "interrupt"``) and this input's
+        turn starts. ``enqueue``: the input waits behind the turn
+        (``status: "queued"``) and starts when the turns before it have ended.
 
         :raises UnknownWorker: no such worker.
         :raises WorkerStopped: the worker was stopped.
-        :raises WorkerBusy: a turn is in flight (the input is not queued).
+        :raises WorkerBusy: a turn is in flight and ``if_busy`` is ``reject``.
+        :raises QueueFull: ``enqueue`` while ``max_queued_inputs`` inputs wait already.
         :raises InvalidRequest: content longer than ``max_input_chars`` (names ``content``).
         :raises CapacityExceeded: the transcript has no room for the input and its reply.
+        :raises UnsupportedOperation: a policy the store does not decide.
         """
         self._check_writable()
         # Before anything changes: outside a running loop this raises, and the
         # worker must not be left busy with no turn.
         asyncio.get_running_loop()
         worker = self.get_worker(worker_id)
-        accepted = await self.store.accept_input(worker, role, content)
+        if if_busy == "enqueue":
+            taken = await self.store.enqueue_input(worker, role, content, max_queued=self.settings.max_queued_inputs)
+        elif if_busy == "interrupt":
+            taken = await self.store.interrupt_input(worker, role, content)
+            # The store ended the running turn: its task writes nothing more.
+            _cancel_task(worker)
+        else:
+            taken = await self.store.accept_input(worker, role, content)
+        if isinstance(taken, Queued):
+            # Behind the worker's turn, or for a turn slot (admission): not in the transcript yet.
+            await self.store.settle()
+            return InputOutcome(None, taken.event_id, QUEUED, taken.position)
+        self._run_turn(worker, taken.turn, taken.sequence, role, content)
+        status = worker.status
+        await self.store.settle()
+        return InputOutcome(taken.sequence, taken.event_id, status)
+
+    def _run_turn(self, worker: WorkerRecord, number: int, sequence: int, role: str, content: str) -> None:
+        """Run turn ``number`` (its input is entry ``sequence``) as the worker's task."""
         turn = EmbeddedTurn(
             worker=worker,
-            number=accepted.turn,
-            history_length=accepted.sequence - 1,
+            number=number,
+            history_length=sequence - 1,
             content=content,
             role=role,
             profile=worker.profile,
@@ -358,9 +400,20 @@ class EmbeddedRuntime:
                 ),
             )
         )
-        status = worker.status
-        await self.store.settle()
-        return InputOutcome(accepted.sequence, accepted.event_id, status)
+
+    def _run_started(self) -> None:
+        """Run the turns the store started from waiting inputs (a turn ended, or a worker left the line)."""
+        for started in self.store.take_started():
+            if self._closed:
+                return
+            accepted = started.accepted
+            self._run_turn(started.worker, accepted.turn, accepted.sequence, started.role, started.content)
+
+    def turn_slots(self) -> tuple[int, int, int, int] | None:
+        """``(turns running, max_concurrent_turns, workers waiting for a slot, inputs queued behind turns)``
+        for ``/metrics``; ``None`` for a store that keeps no such count."""
+        slots = getattr(self.store, "turn_slots", None)
+        return slots() if callable(slots) else None
 
     async def _complete_turn(self, worker: WorkerRecord, turn: EmbeddedTurn, result: TurnResult) -> None:
         """Ask the store to end the turn with the reply (if the profile replies) and ``worker.turn_completed``."""
@@ -369,6 +422,7 @@ class EmbeddedRuntime:
         ended = await self.store.complete_turn(worker, turn.number, reply, data)
         if ended is not None:
             _detach(worker)
+            self._run_started()
             if ended != COMPLETED:
                 log_failure(self.name, worker.worker_id, turn.number, ended)
 
@@ -386,17 +440,23 @@ class EmbeddedRuntime:
         if await self.store.fail_turn(worker, turn.number, code, message, engine_code=engine_code):
             log_failure(self.name, worker.worker_id, turn.number, code, cause or engine_code)
             _detach(worker)
+            self._run_started()
 
-    async def cancel(self, worker_id: str) -> ActionOutcome:
-        """Cancel the in-flight turn; the worker is idle and usable afterwards.
+    async def cancel(self, worker_id: str, *, keep_queued: bool = False) -> ActionOutcome:
+        """Cancel the in-flight turn and drop the inputs queued behind it; the worker is idle and usable afterwards.
 
+        :param keep_queued: keep the queued inputs instead: the next one's turn starts at once.
         :return: whether there was a turn to cancel (``changed=False``: a no-op).
         :raises WorkerStopped: the worker was stopped.
         """
         worker = self.get_worker(worker_id)
         self.store.check_writable()
-        changed = await self.store.cancel_turn(worker, "cancel")
+        if keep_queued and "enqueue" in self.store.busy_policies:
+            changed = await self.store.cancel_turn_keeping_queue(worker)
+        else:
+            changed = await self.store.cancel_turn(worker, "cancel")
         _cancel_task(worker)
+        self._run_started()
         outcome = ActionOutcome(changed, worker.status)
         await self.store.settle()
         return outcome
@@ -410,6 +470,7 @@ class EmbeddedRuntime:
         self.store.check_writable()
         changed = await self.store.stop_worker(worker)
         _cancel_task(worker)
+        self._run_started()  # its turn's slot went to a worker waiting for one
         outcome = ActionOutcome(changed, worker.status)
         await self.store.settle()
         return outcome
@@ -427,6 +488,7 @@ class EmbeddedRuntime:
         self.store.check_writable()
         await self.store.delete_worker(worker)
         _cancel_task(worker)
+        self._run_started()
         await self.store.settle()
 
     # -- transcripts -------------------------------------------------------------

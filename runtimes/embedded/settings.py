@@ -270,6 +270,12 @@ class EmbeddedSettings:
     :param output_deltas_per_second: the most ``worker.output_delta`` events
         per second per worker: an engine's streamed pieces are coalesced to
         this rate.
+    :param max_queued_inputs: inputs one worker holds queued behind its turn
+        (``if_busy: "enqueue"``); one more is ``409 queue_full`` (decision 0190).
+    :param max_concurrent_turns: turns of this runtime running at once in
+        this process; an accepted input beyond it waits (``status: "queued"``,
+        ``worker.input_queued`` with ``reason: "admission"``) and starts in
+        FIFO order across workers as turns end (memory and SQLite stores).
     :param idle_stop_seconds: stop a worker that has been idle this long
         (``worker.stopped`` with ``reason: "idle"``); idle means no turn since
         it was created or since its last turn ended. ``None`` (the default):
@@ -293,6 +299,8 @@ class EmbeddedSettings:
     profiles: dict[str, ProfileSettings] = attrs.Factory(dict)
     store: StoreSettings = StoreSettings()
     output_deltas_per_second: Annotated[float, Interval(ge=1, le=1000)] = 20.0
+    max_queued_inputs: Annotated[int, Interval(ge=1, le=10_000)] = 8
+    max_concurrent_turns: Annotated[int, Interval(ge=1, le=100_000)] = 64
     idle_stop_seconds: Annotated[float, Interval(gt=0, le=MAX_EXPIRY_SECONDS)] | None = None
     stopped_delete_seconds: Annotated[float, Interval(gt=0, le=MAX_EXPIRY_SECONDS)] | None = None
 

@@ -51,6 +51,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from registry_core.blocks import EventLog, EventSlice, Roster
+from registry_core.errors import UnsupportedOperation
 from registry_core.models import Diagnostic, Event, Intent, WorkerTotals
 
 if TYPE_CHECKING:
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
     from runtime_registry.runtimes.embedded.culling import CullPolicy, CullResult
     from runtime_registry.runtimes.embedded.profiles import ProfileBook
     from runtime_registry.runtimes.embedded.settings import EmbeddedSettings
+    from runtime_registry.runtimes.embedded.turn_queue import Queued, Started
     from runtime_registry.runtimes.embedded.workers import WorkerRecord
 
 __all__ = [
@@ -223,6 +225,10 @@ class WorkerStore(abc.ABC):
     events: EventLog
     #: Why the store cannot be used now (client-safe), or ``None``.
     unavailable: str | None = None
+    #: The ``if_busy`` policies this store decides (decision 0190); the provider
+    #: offers only these. A store that claims ``enqueue`` or ``interrupt``
+    #: implements :meth:`enqueue_input`, :meth:`interrupt_input` and :meth:`take_started`.
+    busy_policies: tuple[str, ...] = ("reject",)
 
     # -- life --------------------------------------------------------------------
 
@@ -270,15 +276,43 @@ class WorkerStore(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def accept_input(self, worker: WorkerRecord, role: str, content: str) -> Accepted:
+    async def accept_input(self, worker: WorkerRecord, role: str, content: str) -> Accepted | Queued:
         """Take input under the busy rule: worker busy, a new turn, the entry, ``worker.input_accepted``
-        and ``worker.turn_started``.
+        and ``worker.turn_started``. A store that bounds running turns (``max_concurrent_turns``) may
+        instead claim the worker and let the input wait for a slot (:class:`Queued`).
 
         :raises WorkerStopped: the worker is stopped.
         :raises WorkerBusy: the worker is in a turn.
         :raises CapacityExceeded: its transcript (``max_transcript_entries``)
             or the store has no room for the input and its reply.
         """
+
+    async def interrupt_input(self, worker: WorkerRecord, role: str, content: str) -> Accepted | Queued:
+        """Take input with ``if_busy: "interrupt"``: the checks of :meth:`accept_input`; then, if the
+        worker is in a turn, end it with ``worker.turn_cancelled`` (``reason: "interrupt"``), and take
+        the input as :meth:`accept_input` does — one decision, so racing interrupts never overlap turns.
+        Inputs queued behind the ended turn stay queued, behind this one."""
+        raise UnsupportedOperation("this runtime's store does not take if_busy 'interrupt'")
+
+    async def enqueue_input(
+        self, worker: WorkerRecord, role: str, content: str, *, max_queued: int
+    ) -> Accepted | Queued:
+        """Take input with ``if_busy: "enqueue"``: as :meth:`accept_input` when the worker is idle;
+        while it is in a turn, append ``worker.input_queued`` and queue the input (:class:`Queued`).
+
+        :raises QueueFull: ``max_queued`` inputs already wait for the worker.
+        """
+        raise UnsupportedOperation("this runtime's store does not take if_busy 'enqueue'")
+
+    async def cancel_turn_keeping_queue(self, worker: WorkerRecord) -> bool:
+        """:meth:`cancel_turn` (``reason: "cancel"``) that keeps the inputs queued behind the turn:
+        the next one's turn starts at once (:meth:`take_started`). Only a store that claims ``enqueue``."""
+        raise UnsupportedOperation("this runtime's store does not queue inputs")
+
+    def take_started(self) -> tuple[Started, ...]:
+        """The turns the store started from waiting inputs (queued behind a turn, or for a turn slot)
+        since it was last asked, oldest first, each once; the runtime asks after each decision and runs them."""
+        return ()
 
     @abc.abstractmethod
     async def add_turn_entry(

@@ -141,7 +141,7 @@ class EmbeddedTurn(Turn):
     def current(self) -> bool:
         """Whether this is still the worker's turn (not cancelled, stopped, deleted or superseded)."""
         worker = self._worker
-        return worker.status is BUSY and worker.turn_number == self.number
+        return worker.status is BUSY and worker.turn_number == self.number and not worker.waiting
 
     def emit(self, text: str) -> None:
         """Stream ``text`` as part of the reply (coalesced; never suspends).

@@ -45,6 +45,7 @@ class WorkerRecord:
         "transcript",
         "turn",
         "turn_number",
+        "waiting",
         "worker_id",
     )
 
@@ -81,3 +82,5 @@ class WorkerRecord:
         #: committed watermark): ``(status, turn_number, transcript length, totals)``;
         #: ``None`` when they see the record as it is (decision 0111).
         self.shown: tuple[str, int, int, WorkerTotals] | None = None
+        #: Claimed (``busy``) by an input that waits for a turn slot (admission): no turn of it runs.
+        self.waiting = False

@@ -29,6 +29,7 @@ from registry_core.errors import (
     InvalidRequest,
     LimitTooLarge,
     MalformedRequest,
+    QueueFull,
     RegistryError,
     RuntimeTimeout,
     RuntimeUnavailable,
@@ -115,6 +116,7 @@ def token_missing(variable: str) -> Fault:
 _PASSED_THROUGH: tuple[type[RegistryError], ...] = (
     UnknownWorker,
     WorkerBusy,
+    QueueFull,
     WorkerStopped,
     CapacityExceeded,
     CursorExpired,

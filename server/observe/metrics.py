@@ -23,7 +23,9 @@ Families (all prefixed ``runtime_registry_``):
   (:class:`registry_core.store_hooks.StoreStatsProvider`, decision 0221);
 - ``workers_culled_total{runtime,reason}``: workers a runtime stopped or deleted by itself, by the
   ``reason`` of their ``worker.stopped``/``worker.deleted`` (embedded culling: ``idle``, ``expired``);
-- ``events_missed_total{runtime}``: events the watcher could not read (they left retention first).
+- ``events_missed_total{runtime}``: events the watcher could not read (they left retention first);
+- ``turns_running{runtime}``, ``turn_slots{runtime}``, ``inputs_waiting{runtime,reason}``: turn slots
+  and waiting inputs of kinds that report them (:mod:`.turn_slots`).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from registry_core.store_hooks import StoreStats
 from runtime_registry.host.plugin_loading import PluginSet
 from runtime_registry.host.registry import RuntimeRegistry
 from runtime_registry.server.observe.labels import BoundedValues
+from runtime_registry.server.observe.turn_slots import TurnSlotCollector
 
 __all__ = ["Metrics", "metrics_endpoint", "CONTENT_TYPE", "TURN_ENDS", "WORKER_CENSUS_PAGES"]
 
@@ -135,6 +138,7 @@ class Metrics:
         self.codes = BoundedValues()
         self.statuses = BoundedValues(limit=20)
         self.collectors.register(_StoreCollector(registry))
+        self.collectors.register(TurnSlotCollector(registry))
         self._census_at = -WORKER_CENSUS_SECONDS
         self._census_statuses: dict[str, set[str]] = {}
 

@@ -9,12 +9,14 @@ import pytest
 
 from registry_core import (
     ERROR_TYPES,
+    BusyPolicy,
     CapacityExceeded,
     CreateWorkerRequest,
     CursorExpired,
     InvalidIdentifier,
     InvalidRequest,
     LimitTooLarge,
+    QueueFull,
     RegistryError,
     RuntimeTimeout,
     RuntimeUnavailable,
@@ -198,3 +200,28 @@ def test_the_clients_status_per_code_is_the_servers():
     from runtime_registry.client.errors import STATUS_OF_CODE
 
     assert STATUS_OF_CODE is STATUS_BY_CODE is HTTP_STATUS_BY_CODE
+
+
+async def test_if_busy_queued_answers_queue_full_and_cancel_keeping_the_queue(client):
+    worker = await client.create_worker("back-a", CreateWorkerRequest(profile=ProfileSelector("hold")))
+    await client.send_input("back-a", worker.worker_id, "first")
+    places = []
+    for n in range(8):
+        queued = await client.send_input("back-a", worker.worker_id, f"q{n}", if_busy="enqueue")
+        assert (queued.status, queued.transcript_sequence) == ("queued", None)
+        places.append(queued.queue_position)
+    assert places == list(range(1, 9))
+    with pytest.raises(QueueFull) as raised:
+        await client.send_input("back-a", worker.worker_id, "one too many", if_busy=BusyPolicy.ENQUEUE)
+    assert raised.value.status == 409 and raised.value.worker_id == worker.worker_id
+    interrupted = await client.send_input("back-a", worker.worker_id, "now", if_busy="interrupt")
+    assert (interrupted.status, interrupted.transcript_sequence, interrupted.queue_position) == ("busy", 2, None)
+    kept = await client.cancel_worker("back-a", worker.worker_id, queued="keep")
+    assert (kept.changed, kept.status) == (True, "busy")
+    dropped = await client.cancel_worker("back-a", worker.worker_id)
+    assert (dropped.changed, dropped.status) == (True, "idle")
+    with pytest.raises(ValueError):
+        await client.send_input("back-a", worker.worker_id, "x", if_busy="sometime")
+    summary = await client.get_runtime("back-a")
+    assert summary.capabilities.busy_policies == ("reject", "enqueue", "interrupt")
+    await client.stop_worker("back-a", worker.worker_id)

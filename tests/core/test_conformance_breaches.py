@@ -549,6 +549,34 @@ def test_input_queued_while_busy_is_caught():
     )
 
 
+class ClaimsAPolicyThatDoesNotExist(ReferenceProvider):
+    busy_policies = ("reject", "whenever")
+
+
+def test_a_busy_policy_outside_the_contract_is_caught():
+    assert "'whenever'" in violation(ClaimsAPolicyThatDoesNotExist, "test_busy_policies_are_known_and_include_reject")
+
+
+class ClaimsInterruptButRefusesIt(ReferenceProvider):
+    busy_policies = ("reject", "interrupt")
+
+
+def test_a_claimed_interrupt_that_is_refused_is_caught():
+    assert "every interrupt of a busy worker must be accepted" in violation(
+        ClaimsInterruptButRefusesIt, "test_interrupt_ends_the_running_turn_and_starts_its_own"
+    )
+
+
+class ClaimsEnqueueButRefusesIt(ReferenceProvider):
+    busy_policies = ("reject", "enqueue")
+
+
+def test_a_claimed_enqueue_that_is_refused_is_caught():
+    assert "an enqueued input must succeed" in violation(
+        ClaimsEnqueueButRefusesIt, "test_enqueued_input_waits_starts_in_order_and_cancel_drops_it"
+    )
+
+
 class BusyIsTheWrongError(ReferenceProvider):
     async def send_input(self, worker_id: str, request: InputRequest) -> InputAccepted:
         if self.worker(worker_id).turn is not None:

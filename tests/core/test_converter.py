@@ -84,6 +84,7 @@ def test_every_error_code_is_distinct_and_in_the_contract():
         "unknown_runtime",
         "unknown_worker",
         "worker_busy",
+        "queue_full",
         "worker_stopped",
         "runtime_unavailable",
         "runtime_timeout",

@@ -63,6 +63,7 @@ def test_capabilities_built_without_delete_worker_still_construct_and_say_false(
     assert legacy.delete_worker is False and [f.name for f in attrs.fields(Capabilities)][9:] == [
         "delete_worker",
         "list_profiles",
+        "busy_policies",
     ]
 
 

@@ -498,6 +498,24 @@ class UnknownWorkerMessageLeaksAPath(LifecycleKind):
         return await super().get_worker(worker_id)
 
 
+class ClaimsAnUnknownPolicy(LifecycleKind):
+    """Lists a busy policy the contract does not have."""
+
+    busy_policies = ("reject", "later")
+
+
+class ClaimsInterruptButRejects(LifecycleKind):
+    """Claims the interrupt busy policy but refuses an interrupt while a turn runs."""
+
+    busy_policies = ("reject", "interrupt")
+
+
+class ClaimsEnqueueButRejects(LifecycleKind):
+    """Claims the enqueue busy policy but refuses an input while a turn runs."""
+
+    busy_policies = ("reject", "enqueue")
+
+
 @dataclass(frozen=True)
 class Mutant:
     """One broken kind, the check that must catch it, and words its violation must contain."""
@@ -537,6 +555,15 @@ MUTANTS = [
     ),
     Mutant(RestartsIdsAtOne, "test_event_ids_are_not_reused_across_restarts", "after a restart"),
     Mutant(QueuesInput, "test_input_while_busy_is_refused_and_not_queued", "exactly one must be accepted"),
+    Mutant(ClaimsAnUnknownPolicy, "test_busy_policies_are_known_and_include_reject", "'later'"),
+    Mutant(
+        ClaimsInterruptButRejects,
+        "test_interrupt_ends_the_running_turn_and_starts_its_own",
+        "every interrupt of a busy worker must be accepted",
+    ),
+    Mutant(
+        ClaimsEnqueueButRejects, "test_enqueued_input_waits_starts_in_order_and_cancel_drops_it", "an enqueued input"
+    ),
     Mutant(
         CancelLeavesTheTurnRunning, "test_cancel_ends_the_turn_and_keeps_the_worker", "send_input right after cancel"
     ),

@@ -21,8 +21,10 @@ def embedded_toml(
     slow_delay_seconds: float = 2.0,
     heartbeat_seconds: float = 15.0,
     extra: str = "",
+    settings: str = "",
 ) -> str:
-    """A config with one embedded runtime (``EMBEDDED``), its slow profile, and ``extra`` appended."""
+    """A config with one embedded runtime (``EMBEDDED``), its slow profile, and ``extra`` appended
+    (``settings``: more lines of its ``[runtimes.settings]`` table)."""
     server = [f"stream_heartbeat_seconds = {heartbeat_seconds}"]
     if token is not None:
         server.append(f'token = "{token}"')
@@ -32,7 +34,7 @@ def embedded_toml(
         f'id = "{EMBEDDED}"\nkind = "embedded"\ndisplay_name = "Backend (embedded)"\n\n'
         "[runtimes.settings]\n"
         f"max_workers = {max_workers}\nmax_transcript_entries = {max_transcript_entries}\n"
-        f"event_retention = {event_retention}\n\n"
+        f"event_retention = {event_retention}\n{settings}\n"
         f"[runtimes.settings.profiles.{SLOW_PROFILE}]\n"
         f'base = "builtin:echo"\nreply_delay_seconds = {slow_delay_seconds}\n\n'
         "[runtimes.settings.profiles.echo]\n"

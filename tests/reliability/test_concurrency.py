@@ -86,6 +86,16 @@ async def test_1000_concurrent_inputs_over_100_workers_lose_and_double_nothing(s
         ids = [e["id"] for e in events]
         assert ids == sorted(set(ids)), "event ids must increase strictly"
         accepted_events = {e["id"]: e for e in events if e["type"] == "worker.input_accepted"}
+        # An input beyond max_concurrent_turns (64) was accepted as queued (admission, decision 0191):
+        # it entered the transcript when its turn started, where its worker.input_accepted says.
+        started = {e["data"]["queued_event_id"]: e for e in accepted_events.values() if "queued_event_id" in e["data"]}
+        for worker_id in workers:
+            accepted[worker_id] = [
+                (started[event_id]["data"]["transcript_sequence"], content, started[event_id]["id"])
+                if sequence is None
+                else (sequence, content, event_id)
+                for sequence, content, event_id in accepted[worker_id]
+            ]
         for worker_id in workers:
             transcript = await whole_transcript(api, EMBEDDED, worker_id)
             assert [e["sequence"] for e in transcript] == list(range(1, len(transcript) + 1))

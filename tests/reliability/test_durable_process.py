@@ -33,6 +33,8 @@ ANSWERED_EVENT_IDS: list[int] = []
 #: Event ids a reader polling the killed server saw, and the cursors it was given (reset likewise).
 SEEN_EVENT_IDS: list[int] = []
 SEEN_CURSORS: list[int] = []
+#: Inputs answered ``queued`` (waiting for a turn slot), by their ``worker.input_queued`` event id (reset likewise).
+QUEUED_ANSWERS: dict[int, str] = {}
 #: Scheduling slack on a loaded 2-core machine, on top of the batched mode's stated 50 ms.
 SLACK_SECONDS = 0.5
 
@@ -57,8 +59,12 @@ async def feed(api: LoadClient, worker_id: str, answered: dict[str, tuple[int, f
             except (OSError, asyncio.IncompleteReadError, ConnectionError):
                 return  # the server was killed
             if reply.status == 202:
-                answered[content] = (reply.json()["transcript_sequence"], time.monotonic())
                 ANSWERED_EVENT_IDS.append(reply.json()["event_id"])
+                if reply.json()["status"] == "queued":
+                    # Beyond max_concurrent_turns (decision 0191): not in the transcript until its turn starts.
+                    QUEUED_ANSWERS[reply.json()["event_id"]] = content
+                else:
+                    answered[content] = (reply.json()["transcript_sequence"], time.monotonic())
                 break
             assert reply.error_code == "worker_busy", reply.json()
             await asyncio.sleep(0.001)
@@ -154,6 +160,7 @@ def test_sigkill_under_load_loses_nothing_answered(tmp_path, durability, run):
     ANSWERED_EVENT_IDS.clear()
     SEEN_EVENT_IDS.clear()
     SEEN_CURSORS.clear()
+    QUEUED_ANSWERS.clear()
     seed = random.randrange(1_000_000)
     kill_after = random.Random(seed).randrange(50, WORKERS * INPUTS_PER_WORKER - 50)
     print(f"seed {seed}: SIGKILL after {kill_after} answered inputs ({durability})")
@@ -188,6 +195,16 @@ def test_sigkill_under_load_loses_nothing_answered(tmp_path, durability, run):
         # After a crash in batched mode no event id is issued again: the new run's ids are above every
         # id the killed one answered with.
         assert all(event["id"] > max(ANSWERED_EVENT_IDS) for event in events)
+    if durability == "acknowledged":
+        # An input answered queued either started (in the transcript where its worker.input_accepted
+        # says) or was dropped by the restart with an event; never neither (decision 0190).
+        started = {e["data"].get("queued_event_id"): e for e in events if e["type"] == "worker.input_accepted"}
+        dropped = {e["data"]["queued_event_id"] for e in events if e["type"] == "worker.input_dropped"}
+        for event_id, content in QUEUED_ANSWERS.items():
+            if event_id in started:
+                assert held.get(content) == started[event_id]["data"]["transcript_sequence"], content
+            else:
+                assert event_id in dropped, f"{content} was answered queued and neither started nor was dropped"
     # Workers that were in a turn at the kill came back idle, each with its interrupted turn said.
     interrupted = [event for event in events if event["type"] == "worker.turn_interrupted"]
     assert all(event["data"]["reason"] == "restart" for event in interrupted)

@@ -37,7 +37,7 @@ import httpx
 import pytest
 
 from registry_core import CreateWorkerRequest, InputRequest, RuntimeContext, RuntimeKind, RuntimeProvider, hookimpl
-from registry_core.models import ProfileSelector
+from registry_core.models import BusyPolicy, ProfileSelector
 from runtime_registry.host import assemble, discover_plugins, parse_config
 from runtime_registry.host.plugin_loading import DiscoveredPlugin
 from runtime_registry.plugins.embedded import EmbeddedProvider
@@ -45,7 +45,7 @@ from runtime_registry.runtimes.embedded import EmbeddedSettings, ProfileBase, Pr
 from runtime_registry.server.app import create_app
 from runtime_registry.testing.conformance import find_path_like
 
-from .app_config import EMBEDDED, embedded_toml
+from .app_config import EMBEDDED, SLOW_PROFILE, embedded_toml
 from .in_process_server import serving_in_a_thread
 from .routes import METHODS, ROUTES, UNKNOWN_API_PATHS
 
@@ -215,6 +215,9 @@ async def leave_a_turn_in_flight(store_dir: Path) -> None:
             await asyncio.sleep(0.05)
     worker = await provider.create_worker(CreateWorkerRequest(profile=ProfileSelector("hold"), label="interrupted"))
     await provider.send_input(worker.worker_id, InputRequest("in flight at the end of the last run"))  # type: ignore[arg-type]
+    # Queued behind it: the next run drops them, each with worker.input_dropped (reason restart).
+    for n in range(2):
+        await provider.send_input(worker.worker_id, InputRequest(f"queued {n}", if_busy=BusyPolicy.ENQUEUE))  # type: ignore[arg-type]
     await provider.close()
 
 
@@ -261,6 +264,9 @@ def deployment(tmp_path_factory):
     }
     forbidden |= {value for value in os.environ.values() if len(value) >= 8}
     with serving_in_a_thread(create_app(assembly=assembly)) as base_url:
+        # Queued, refused and interrupted input, whichever test runs first: the scans read their events.
+        with httpx.Client(base_url=base_url, headers=AUTH, timeout=10) as api:
+            control_turns(api, forbidden)
         yield base_url, forbidden
 
 
@@ -286,6 +292,24 @@ def exercise(api: httpx.Client, forbidden: set[str], method: str, path: str, **k
     response = api.request(method, path, **kwargs)
     scan(response, forbidden, f"{method} {path} {kwargs}")
     return response
+
+
+def control_turns(api: httpx.Client, forbidden: set[str]) -> None:
+    """Every if_busy answer and event (decision 0190): queued, queue_full, interrupt, cancel keeping and dropping."""
+    worker = api.post(f"/api/runtimes/{EMBEDDED}/workers", json={"profile": SLOW_PROFILE}).json()["worker_id"]
+    path = f"/api/runtimes/{EMBEDDED}/workers/{worker}"
+    exercise(api, forbidden, "POST", f"{path}/input", json={"content": "busy"})
+    answers = [
+        exercise(api, forbidden, "POST", f"{path}/input", json={"content": f"q{n}", "if_busy": "enqueue"})
+        for n in range(9)
+    ]
+    assert [a.status_code for a in answers] == [202] * 8 + [409]
+    assert answers[-1].json()["error"]["code"] == "queue_full"
+    exercise(api, forbidden, "POST", f"{path}/input", json={"content": "now", "if_busy": "interrupt"})
+    exercise(api, forbidden, "POST", f"{path}/input", json={"content": "x", "if_busy": "sometime"})
+    exercise(api, forbidden, "POST", f"{path}/cancel", params={"queued": "keep"})
+    exercise(api, forbidden, "POST", f"{path}/cancel", params={"queued": "/etc/passwd"})
+    exercise(api, forbidden, "POST", f"{path}/cancel")
 
 
 def worker_ids(api: httpx.Client) -> dict[str, list[str]]:
@@ -475,10 +499,17 @@ def test_the_scan_covers_a_damaged_store_an_interrupted_turn_and_culling(deploym
     runtimes = {r["runtime_id"]: r for r in httpx.get(f"{base_url}/api/runtimes", headers=AUTH).json()["items"]}
     assert runtimes[DAMAGED]["status"] == "unavailable"
     assert [d["code"] for d in runtimes[DAMAGED]["diagnostics"]] == ["store_unusable"]
-    events = httpx.get(f"{base_url}/api/runtimes/{EMBEDDED}/events", headers=AUTH, params={"cursor": 0}).json()[
-        "events"
-    ]
-    assert "worker.turn_interrupted" in [event["type"] for event in events]
+    events = httpx.get(
+        f"{base_url}/api/runtimes/{EMBEDDED}/events", headers=AUTH, params={"cursor": 0, "limit": 1000}
+    ).json()["events"]
+    types = [event["type"] for event in events]
+    assert "worker.turn_interrupted" in types
+    # Inputs queued in the last run were dropped on restart; the scan's own turns queued and interrupted.
+    dropped = [event["data"]["reason"] for event in events if event["type"] == "worker.input_dropped"]
+    assert "restart" in dropped and "cancel" in dropped
+    assert "worker.input_queued" in types
+    cancelled = [event["data"]["reason"] for event in events if event["type"] == "worker.turn_cancelled"]
+    assert "interrupt" in cancelled
     reasons = {(event["type"], event["data"].get("reason")) for event in events}
     assert {("worker.stopped", "idle"), ("worker.deleted", "expired")} <= reasons
 

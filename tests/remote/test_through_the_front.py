@@ -7,7 +7,7 @@ import asyncio
 import httpx
 import pytest
 
-from registry_core import CreateWorkerRequest, RuntimeStatus, unstructure
+from registry_core import CreateWorkerRequest, QueueFull, RuntimeStatus, unstructure
 from registry_core.models import ProfileSelector
 from runtime_registry.client import RegistryClient
 
@@ -143,6 +143,27 @@ async def test_a_list_cursor_the_remote_did_not_issue_is_400_here_too(pair):
         answer = await raw.get("/api/runtimes/gpu/workers", params={"cursor": "not-a-cursor-it-issued"})
     assert (answer.status_code, answer.json()["error"]["code"]) == (400, "malformed_request")
     assert answer.json()["error"]["details"][0]["path"] == "cursor"
+
+
+async def test_busy_policies_queued_inputs_and_queue_full_pass_through(front, back):
+    assert (await front.get_runtime("gpu")).capabilities.busy_policies == ("reject", "enqueue", "interrupt")
+    assert (await front.get_runtime("ro")).capabilities.busy_policies == ("reject",)
+    worker = await front.create_worker("gpu", CreateWorkerRequest(profile=ProfileSelector("hold")))
+    await front.send_input("gpu", worker.worker_id, "first")
+    queued = [await front.send_input("gpu", worker.worker_id, f"q{n}", if_busy="enqueue") for n in range(8)]
+    assert [(q.runtime_id, q.status, q.queue_position) for q in queued] == [("gpu", "queued", n) for n in range(1, 9)]
+    with pytest.raises(QueueFull):
+        await front.send_input("gpu", worker.worker_id, "full", if_busy="enqueue")
+    assert (await front.cancel_worker("gpu", worker.worker_id, queued="keep")).status == "busy"
+    events = (await back.read_events("back-a", worker_id=worker.worker_id, limit=100)).events
+    started = [e.data.get("queued_event_id") for e in events if e.type == "worker.input_accepted"]
+    assert started == [None, queued[0].event_id]
+    interrupted = await front.send_input("gpu", worker.worker_id, "now", if_busy="interrupt")
+    assert interrupted.status == "busy"
+    assert (await front.cancel_worker("gpu", worker.worker_id)).status == "idle"
+    events = (await back.read_events("back-a", worker_id=worker.worker_id, limit=100)).events
+    assert [e.data["reason"] for e in events if e.type == "worker.input_dropped"] == ["cancel"] * 7
+    await front.stop_worker("gpu", worker.worker_id)
 
 
 async def test_an_unknown_profile_is_422_unknown_profile_here_too(pair):

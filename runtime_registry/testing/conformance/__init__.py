@@ -27,6 +27,8 @@ The checks live in one module per topic:
 - :mod:`.event_contract` — event types and data, their order in a turn and a life, ``cursor=0``;
 - :mod:`.restarts` — event ids never reused when the runtime restarts;
 - :mod:`.busy` — input while a turn runs is refused and not queued;
+- :mod:`.busy_policies` — the ``if_busy`` policies a kind claims: known
+  ones, and ``interrupt`` and ``enqueue`` doing what they say;
 - :mod:`.control` — cancel, stop and delete;
 - :mod:`.turns` — busy status, events against the transcript, a turn ended
   by cancel, stop or delete, ``max_workers`` after delete, profile fallback;
@@ -62,6 +64,7 @@ from __future__ import annotations
 from runtime_registry.testing.paths import find_path_like
 
 from .busy import BusyChecks
+from .busy_policies import BusyPolicyChecks
 from .contract import ContractViolation
 from .control import ControlChecks
 from .event_contract import EventContractChecks
@@ -92,6 +95,7 @@ class RuntimeConformance(
     LeakChecks,
     TurnChecks,
     ControlChecks,
+    BusyPolicyChecks,
     BusyChecks,
     RestartChecks,
     EventContractChecks,

@@ -46,9 +46,14 @@ class TranscriptChecks(ConformanceHarness):
         worker_id = await run.the_worker()
         content = "conformance: accepted input is never lost"
         accepted = await run.send_when_idle(worker_id, content)
+        sequence = accepted.transcript_sequence
+        require(
+            sequence is not None and accepted.status != "queued",
+            f"input to an idle worker must be in the transcript at once; it answered status {accepted.status!r} "
+            f"and transcript_sequence {sequence!r}",
+        )
         page = await succeeds(
-            "read_transcript",
-            run.registry.read_transcript(run.runtime_id, worker_id, start=accepted.transcript_sequence, limit=1),
+            "read_transcript", run.registry.read_transcript(run.runtime_id, worker_id, start=sequence or 1, limit=1)
         )
         require(
             page.items and page.items[0].sequence == accepted.transcript_sequence and page.items[0].content == content,
