@@ -232,6 +232,12 @@ BEGIN
     -- pass's commit (at the server's setting) flushes the log up to and past
     -- this one. Nothing is acknowledged before it is durable (decision 0230).
     PERFORM set_config('synchronous_commit', 'off', true);
+    -- A replica whose lease lapsed (a database outage) must not take a turn
+    -- another replica would end as replica_lost: it renews first (decision 0232).
+    IF NOT EXISTS (SELECT 1 FROM replicas rp WHERE rp.replica_id = p_owner AND rp.expires_at > clock_timestamp()) THEN
+        outcome := 'lapsed';
+        RETURN;
+    END IF;
     LOOP
         UPDATE workers w SET status = 'busy', owner = p_owner, turn_number = w.turn_number + 1, entries = w.entries + 1
         WHERE w.worker_id = p_worker AND w.status = 'idle' AND w.entries + p_per_turn <= p_max

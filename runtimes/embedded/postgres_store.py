@@ -602,15 +602,20 @@ class PgStore:
         """
 
         # One round trip: the function decides and writes (decision 0230).
-        row = await self._fetchrow(
-            "SELECT * FROM accept_input($1, $2, $3, $4, $5, $6)",
-            worker_id,
-            self.replica_id,
-            role,
-            content,
-            max_entries,
-            entries_per_turn,
-        )
+        for _ in range(2):
+            row = await self._fetchrow(
+                "SELECT * FROM accept_input($1, $2, $3, $4, $5, $6)",
+                worker_id,
+                self.replica_id,
+                role,
+                content,
+                max_entries,
+                entries_per_turn,
+            )
+            if row[0] != "lapsed":
+                break
+            # This replica's lease lapsed (the database was away): renew it, then decide.
+            await self.renew_lease()
         outcome = row[0]
         if outcome != "accepted":
             raise _refusal(outcome, worker_id, max_entries)
@@ -945,6 +950,8 @@ class PgStore:
 
 def _refusal(outcome: str, worker_id: str, max_entries: int) -> Exception:
     """Why ``accept_input`` refused, as the typed error the API answers with."""
+    if outcome == "lapsed":
+        return StoreUnreachable()
     if outcome == "unknown":
         return UnknownWorker("no such worker in this runtime", worker_id=worker_id)
     if outcome == "stopped":
