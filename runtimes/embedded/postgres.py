@@ -460,7 +460,11 @@ class PostgresStore(WorkerStore):
 
     async def _decide(self, decision: Any) -> Any:
         """Run a decision in the database, then replay it (and whatever came before) into the cache."""
-        self.check_writable()
+        try:
+            self.check_writable()
+        except BaseException:
+            decision.close()  # never started: no "never awaited" warning
+            raise
         self._in_flight += 1
         started = time.perf_counter()
         try:

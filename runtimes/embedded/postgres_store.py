@@ -233,6 +233,8 @@ def _is_unreachable(exc: BaseException) -> bool:
         (
             asyncpg.exceptions.ConnectionDoesNotExistError,
             asyncpg.exceptions.InterfaceError,
+            # A connection left mid-operation by an outage ("another operation is in progress").
+            asyncpg.exceptions.InternalClientError,
             asyncpg.exceptions.CannotConnectNowError,
             asyncpg.exceptions.AdminShutdownError,
             asyncpg.exceptions.CrashShutdownError,
