@@ -214,7 +214,12 @@ export async function workerView(main, signal, runtimeId, workerId) {
         break;
       case "worker.turn_failed":
         endLive();
-        note("failure", h("strong", null, `turn ${data.turn} failed: ${data.code || "error"}`), data.message ? `: ${data.message}` : "");
+        // engine_code (0.4): the engine's own reason beside the closed code, e.g. "engine_error (acme-calc.bad_input)".
+        note(
+          "failure",
+          h("strong", null, `turn ${data.turn} failed: ${data.code || "error"}${data.engine_code ? ` (${data.engine_code})` : ""}`),
+          data.message ? `: ${data.message}` : "",
+        );
         break;
       case "worker.turn_cancelled":
         endLive();

@@ -75,7 +75,7 @@ from runtime_registry.runtimes.embedded.store import (
     WorkerDraft,
     WorkerStore,
 )
-from runtime_registry.runtimes.embedded.totals import TURN_ENDS, with_event
+from runtime_registry.runtimes.embedded.totals import NO_TOTALS, TURN_ENDS, with_event
 from runtime_registry.runtimes.embedded.workers import BUSY, IDLE, STOPPED, WorkerRecord
 
 __all__ = ["PostgresStore"]
@@ -310,7 +310,9 @@ class PostgresStore(WorkerStore):
                     None,
                 )
             worker = self.roster.insert(worker_id, row.serial, self._record(row, Transcript()))
-            worker.status, worker.turn_number = IDLE, 0
+            # The row is the worker as it is now; replay starts it as it was created, and the
+            # events that follow bring it to now (its totals counted once, not twice).
+            worker.status, worker.turn_number, worker.totals = IDLE, 0, NO_TOTALS
         appended = self.events.append(kind, worker_id, event.data, created_at=event.created_at)
         if appended.id != event.id:
             raise RuntimeError("the event cache went out of step with the database")

@@ -84,6 +84,9 @@ def console_config(
         [runtimes.settings.profiles.failing]
         engine = "drip"
         options = { fail = true, interval = 0.05 }
+        [runtimes.settings.profiles.refusing]
+        engine = "drip"
+        options = { refuse = true }
         [runtimes.settings.profiles.burst]
         engine = "drip"
         options = { pieces = 200, interval = 0.02 }

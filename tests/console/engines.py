@@ -5,7 +5,9 @@
 first: what a model's streamed reply looks like to the console. With
 ``tool = true`` it first calls the builtin ``clock`` tool with the input as an
 argument (a ``tool_call`` and a ``tool_result`` entry); with ``fail = true`` it
-ends the turn with ``provider_error`` and a message holding the input.
+ends the turn with ``provider_error`` and a message holding the input; with
+``refuse = true`` with a failure of its own (``EngineFailed``: ``engine_error``
+and ``engine_code`` ``drip.refused_input``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import asyncio
 import types
 
 from registry_core import TurnEngine, TurnResult, hookimpl
-from registry_core.engines import TokenUsage, TurnFailed
+from registry_core.engines import EngineFailed, TokenUsage, TurnFailed
 from registry_core.tools import ToolCall
 from runtime_registry.host.plugin_loading import DiscoveredPlugin
 
@@ -27,6 +29,8 @@ async def drip(turn) -> TurnResult:
     if options.get("fail"):
         await asyncio.sleep(interval)
         raise TurnFailed("provider_error", f"the provider refused: {turn.input}")
+    if options.get("refuse"):
+        raise EngineFailed("refused_input", f"the engine refused: {turn.input}")
     text = [turn.input + " "]
     turn.emit(text[0])
     for number in range(pieces):

@@ -133,6 +133,16 @@ def test_tool_calls_are_collapsed_and_a_failure_shows_its_code_and_message(page,
     failure = page.wait("#entries .turn-note.failure", text="turn 1 failed: provider_error")
     assert "the provider refused: please fail" in failure.text
 
+    # A failure of the engine's own: the closed code and the engine's code beside it (decision 0213).
+    with api(served) as client:
+        refusing = create_worker(client, profile="refusing")
+    page.open(served, worker_url(refusing["worker_id"]))
+    page.wait("#stream-state", text="Live")
+    page.find("#input").send_keys("no thanks")
+    page.find("#send").click()
+    refused = page.wait("#entries .turn-note.failure", text="turn 1 failed: engine_error (drip.refused_input)")
+    assert "the engine refused: no thanks" in refused.text
+
 
 def test_the_input_box_is_reached_and_submitted_with_the_keyboard(page, served):
     with api(served) as client:

@@ -146,3 +146,31 @@ async def test_a_store_file_of_schema_5_is_migrated_and_its_workers_start_from_z
         assert (await second.get_worker(worker_id)).totals == WorkerTotals(1, 2, 7)
     finally:
         await second.close()
+
+
+@pytest.mark.parametrize("store", STORES.values(), ids=STORES.keys())
+async def test_an_interrupted_turn_and_queued_turns_each_count_once(tmp_path, store):
+    from registry_core import InputRequest
+    from registry_core.models import BusyPolicy
+
+    runtime = provider(tmp_path, store)
+    await runtime.start()
+    try:
+        worker_id = await create(runtime)
+        await send(runtime, worker_id, "wait")
+        await busy(runtime, worker_id)
+        # Interrupt: the running turn ends cancelled (one turn), this input's turn runs (another).
+        await runtime.send_input(worker_id, InputRequest("abc", if_busy=BusyPolicy.INTERRUPT))  # type: ignore[arg-type]
+        await until_idle(runtime, worker_id)
+        assert (await runtime.get_worker(worker_id)).totals == WorkerTotals(2, 3, 7)
+        # Two queued behind a running turn: three turns, each counted once when it ends.
+        await send(runtime, worker_id, "first")
+        for content in ("second", "third"):
+            await runtime.send_input(worker_id, InputRequest(content, if_busy=BusyPolicy.ENQUEUE))  # type: ignore[arg-type]
+        async with asyncio.timeout(10):
+            while (await runtime.get_worker(worker_id)).totals.turns < 5:
+                await asyncio.sleep(0.01)
+        await until_idle(runtime, worker_id)
+        assert (await runtime.get_worker(worker_id)).totals == WorkerTotals(5, 3 + 5 + 6 + 5, 28)
+    finally:
+        await runtime.close()

@@ -101,3 +101,23 @@ async def test_totals_are_the_same_on_every_replica_and_after_a_restart(database
         assert (await again.get_worker(worker_id)).totals == WorkerTotals(5, 20, 21)
     finally:
         await again.close()
+
+
+async def test_a_replica_that_replays_a_workers_whole_life_late_counts_each_turn_once(database, tmp_path) -> None:
+    # The replay inserts a worker from its row as it is *now*; its totals must start from its
+    # creation, else the turn-ending events that follow are counted twice.
+    one, two = replica(tmp_path), replica(tmp_path)
+    await one.start()
+    await two.start()
+    try:
+        async with two.runtime.store._tail_lock:  # two replays nothing until the worker has a history
+            worker_id = (await one.create_worker(CreateWorkerRequest(profile=ProfileSelector("metered")))).worker_id
+            for content in ("hello", "hello there"):
+                await one.send_input(worker_id, InputRequest(content))  # type: ignore[arg-type]
+                await until(one, worker_id, "idle")
+        expected = (await one.get_worker(worker_id)).totals
+        assert expected is not None and expected.turns == 2
+        assert (await two.get_worker(worker_id)).totals == expected
+    finally:
+        await one.close()
+        await two.close()

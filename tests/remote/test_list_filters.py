@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 
@@ -53,3 +55,16 @@ async def test_the_overview_filters_remote_runtimes_too(front):
     made = await front.create_worker("gpu-2", CreateWorkerRequest(label="overview-remote"))
     seen = [(w.runtime_id, w.worker_id) async for w in front.iter_all_workers(label="overview-remote")]
     assert seen == [("gpu-2", made.worker_id)]
+
+
+async def test_a_workers_totals_are_its_back_servers(front, back):
+    from registry_core import InputRequest, WorkerTotals
+
+    made = await front.create_worker("gpu", CreateWorkerRequest(profile="builtin:echo"))
+    await front.send_input("gpu", made.worker_id, InputRequest("count me"))
+    for _ in range(500):
+        if (await front.get_worker("gpu", made.worker_id)).status == "idle":
+            break
+        await asyncio.sleep(0.01)
+    through_front = (await front.get_worker("gpu", made.worker_id)).totals
+    assert through_front == (await back.get_worker("back-a", made.worker_id)).totals == WorkerTotals(1, 0, 0)
