@@ -57,7 +57,9 @@ async def test_runtimes_tell_the_local_source_from_the_embedded_one(api: httpx.A
     items = (await api.get("/api/runtimes")).json()["items"]
     assert {item["runtime_id"]: item["kind"] for item in items} == {EMBEDDED: "embedded", LOCAL: "local-compat"}
     local = next(item for item in items if item["runtime_id"] == LOCAL)
-    assert {name for name, value in local["capabilities"].items() if value} == {"list_workers", "get_worker"}
+    flags = {name: value for name, value in local["capabilities"].items() if name != "busy_policies"}
+    assert {name for name, value in flags.items() if value} == {"list_workers", "get_worker"}
+    assert local["capabilities"]["busy_policies"] == ["reject"]
 
 
 async def test_the_overview_marks_every_row_with_its_kind(api: httpx.AsyncClient) -> None:
