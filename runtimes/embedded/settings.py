@@ -120,7 +120,8 @@ class ProfileSettings:
     :param description: one line for people reading the configuration.
     """
 
-    base: ProfileBase = ProfileBase.DEFAULT
+    # Built in Python, a profile may name its base by value, as TOML does ("builtin:echo").
+    base: ProfileBase = attrs.field(default=ProfileBase.DEFAULT, converter=ProfileBase)
     engine: str | None = None
     model: Annotated[str, MaxLen(200)] | None = None
     api_base: Annotated[str, MaxLen(2000)] | None = None

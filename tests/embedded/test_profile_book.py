@@ -101,3 +101,12 @@ def test_the_names_of_0_3_still_import_with_a_deprecation_warning():
     assert (legacy.replies, legacy.entries_per_turn) == (True, 2)
     with pytest.raises(AttributeError):
         embedded.NoSuchName  # noqa: B018
+
+
+def test_a_profile_built_in_python_may_name_its_base_by_value_as_toml_does():
+    from runtime_registry.runtimes.embedded.settings import ProfileBase, ProfileSettings
+
+    assert ProfileSettings(base="builtin:echo").base is ProfileBase.ECHO  # type: ignore[arg-type]
+    assert ProfileSettings(base="builtin:echo").engine_name == "echo"  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        ProfileSettings(base="builtin:nothing")  # type: ignore[arg-type]
