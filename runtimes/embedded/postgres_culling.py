@@ -8,8 +8,9 @@ over rows another transaction holds (another replica's sweep, or an input
 being accepted); under ``READ COMMITTED`` a row locked after it changed is
 checked again against the ``WHERE``, so a worker that became busy (or was
 stopped or deleted by a client) between the sweep's look and its act is left
-alone. The events are appended in the same transaction, in commit order
-(decision 0132), and every replica replays them into its cache.
+alone. The events are appended in the same transaction and numbered after
+its commit, in commit order (decision 0230), and every replica replays them
+into its cache.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ async def cull(db: PgStore, policy: CullPolicy, *, limit: int = SWEEP_LIMIT) -> 
         ]
         events.extend((WORKER_DELETED, row[0], {"reason": EXPIRED}) for row in deleted)
         if events:
-            # Last: the event ids' row lock is held to the commit (decision 0132).
+            # Last, as every decision appends its events (numbered after the commit: decision 0230).
             await db._append(connection, events)
         return CullResult(tuple(row[0] for row in stopped), tuple(row[0] for row in deleted))
 

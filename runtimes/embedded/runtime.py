@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 
 import attrs
 
-from registry_core.blocks import EventLog, EventSlice
+from registry_core.blocks import EventLog, EventSlice, Roster
 from registry_core.engines import EngineProfile, TokenUsage, TurnEngine, TurnResult
 from registry_core.errors import InvalidRequest, RuntimeUnavailable
 from registry_core.models import Diagnostic, Intent, IntentKind, TranscriptEntry
@@ -154,9 +154,6 @@ class EmbeddedRuntime:
         self.profiles = ProfileBook(settings.profiles, settings.default_profile, engines=engines, tools=tools)
         self.store = store = MemoryStore() if store is None else store
         store.setup(StoreSetup(settings, event_start_id, worker_start_serial, self.profiles))
-        # The store's caches, held here for the hot paths (a store replaces them only in open()).
-        self._roster = store.roster
-        self._events = store.events
         self._closed = False
         # The largest JSON size of any worker created (never lowered): a bound for list pages.
         self._largest_worker_bytes = 0
@@ -167,6 +164,16 @@ class EmbeddedRuntime:
         self.cull_policy = CullPolicy(settings.idle_stop_seconds, settings.stopped_delete_seconds)
         #: The sweeping task, once the runtime is started; ``None`` while culling is off.
         self.culler = Culler(self.cull, self.cull_policy, name=name) if self.cull_policy.enabled else None
+
+    # The store's caches, read through the store each time: a replica's store replaces them
+    # whenever it reloads (it fell behind retention), not only in open().
+    @property
+    def _roster(self) -> Roster[WorkerRecord]:
+        return self.store.roster
+
+    @property
+    def _events(self) -> EventLog:
+        return self.store.events
 
     @property
     def events(self) -> EventLog:
@@ -197,7 +204,6 @@ class EmbeddedRuntime:
         self._opened()
 
     def _opened(self) -> None:
-        self._roster, self._events = self.store.roster, self.store.events
         for worker in self._roster:
             self._largest_worker_bytes = max(self._largest_worker_bytes, _worker_page_bytes(worker))
         self._unavailable = None

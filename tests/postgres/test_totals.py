@@ -121,3 +121,25 @@ async def test_a_replica_that_replays_a_workers_whole_life_late_counts_each_turn
     finally:
         await one.close()
         await two.close()
+
+
+async def test_a_replica_that_fell_behind_retention_serves_from_its_reloaded_cache(database, tmp_path) -> None:
+    # Retention dropped events the replica had not replayed, so it reloads a snapshot: the runtime
+    # must serve the new caches (it held the old roster and event log until a restart).
+    one, two = replica(tmp_path), replica(tmp_path)
+    await one.start()
+    await two.start()
+    try:
+        async with two.runtime.store._tail_lock:  # two replays nothing meanwhile
+            worker_id = (await one.create_worker(CreateWorkerRequest(profile=ProfileSelector("metered")))).worker_id
+            for content in ("hello", "hello there", "hello again"):
+                await one.send_input(worker_id, InputRequest(content))  # type: ignore[arg-type]
+                await until(one, worker_id, "idle")
+            await one.runtime.store.db.prune_events(4)
+        seen = await two.get_worker(worker_id)  # two reloads: events it missed are gone
+        assert seen.totals == (await one.get_worker(worker_id)).totals
+        assert [w.worker_id for w in (await two.list_workers(limit=10, cursor=None)).items] == [worker_id]
+        assert len((await two.read_events(cursor=None, limit=100)).events) == 4
+    finally:
+        await one.close()
+        await two.close()
