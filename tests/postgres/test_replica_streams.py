@@ -13,7 +13,7 @@ import contextlib
 import json
 import signal
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -21,65 +21,12 @@ import httpx
 from tests.engines.openai_server import openai_server
 from tests.support.pg_server import PgServer
 from tests.support.server_process import ServerProcess, running_server
+from tests.support.sse_stream import Stream, streaming
 
 from .test_replicas import DSN_ENV, LEASE_SECONDS, RUNTIME, replica_config
 
 KEY_ENV = "RR_TEST_REPLICA_MODEL_KEY"
 WORDS = 120
-
-
-class Stream:
-    """An SSE stream read in the background: its messages (``event``, ``id``, ``data``) as they come."""
-
-    def __init__(self) -> None:
-        self.messages: list[dict[str, str]] = []
-        self.ended = False
-
-    async def read(self, lines: AsyncIterator[str]) -> None:
-        current: dict[str, str] = {}
-        try:
-            async for line in lines:
-                if not line:
-                    if current:
-                        self.messages.append(current)
-                    current = {}
-                    continue
-                field, _, value = line.partition(":")
-                current[field] = value.strip()
-        finally:
-            self.ended = True
-
-    def events(self, kind: str | None = None) -> list[dict[str, str]]:
-        return [m for m in self.messages if "event" in m and (kind is None or m["event"] == kind)]
-
-    def stored(self) -> list[tuple[int, str, dict]]:
-        """The stored events seen: ``(id, type, data)``."""
-        found = []
-        for message in self.events():
-            if "id" in message:
-                body = json.loads(message["data"])
-                found.append((int(message["id"]), message["event"], body))
-        return found
-
-    async def until(self, predicate, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
-        deadline = time.monotonic() + timeout
-        while not predicate(self):
-            assert time.monotonic() < deadline, f"not seen in time: {self.events()[-5:]}"
-            await asyncio.sleep(0.05)
-
-
-@contextlib.asynccontextmanager
-async def streaming(client: httpx.AsyncClient, path: str, **params: int) -> AsyncIterator[Stream]:
-    stream = Stream()
-    async with client.stream("GET", path, params=params) as response:
-        assert response.status_code == 200, await response.aread()
-        task = asyncio.create_task(stream.read(response.aiter_lines()))
-        try:
-            yield stream
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError):
-                await task
 
 
 def delta_texts(stream: Stream) -> list[str]:
@@ -184,8 +131,8 @@ async def test_an_open_stream_survives_a_database_outage_and_resumes_with_nothin
             assert first.status_code == 202
             acknowledged.append(first.json()["event_id"])
             async with (
-                streaming(on_a, f"{RUNTIME}/events/stream", cursor=0) as stream_a,
-                streaming(on_b, f"{RUNTIME}/events/stream", cursor=0) as stream_b,
+                streaming(on_a, f"{RUNTIME}/events/stream", params={"cursor": 0}) as stream_a,
+                streaming(on_b, f"{RUNTIME}/events/stream", params={"cursor": 0}) as stream_b,
             ):
                 for stream in (stream_a, stream_b):
                     await stream.until(lambda s: s.events("worker.turn_completed"))

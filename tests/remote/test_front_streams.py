@@ -8,10 +8,7 @@ server whose runtime ``gpu`` is the back's ``back-a``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import time
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -19,6 +16,7 @@ import pytest
 from ..engines.openai_server import openai_server
 from ..support.remote_servers import back_config, front_config, server_on_port
 from ..support.server_process import free_port, running_server
+from ..support.sse_stream import streaming
 
 KEY_ENV = "FRONT_STREAM_TEST_KEY"
 
@@ -29,47 +27,6 @@ def llm_profile(api_base: str) -> str:
         f'[runtimes.settings.profiles.model]\nengine = "llm"\nmodel = "local-model"\napi_base = "{api_base}"\n'
         f'key_env = "{KEY_ENV}"\n'
     )
-
-
-class Stream:
-    """An SSE stream read in the background: its messages as they come."""
-
-    def __init__(self) -> None:
-        self.messages: list[dict[str, str]] = []
-
-    async def read(self, lines: AsyncIterator[str]) -> None:
-        current: dict[str, str] = {}
-        async for line in lines:
-            if not line:
-                if current:
-                    self.messages.append(current)
-                current = {}
-                continue
-            field, _, value = line.partition(":")
-            current[field] = value.strip()
-
-    def events(self, kind: str | None = None) -> list[dict[str, str]]:
-        return [m for m in self.messages if "event" in m and (kind is None or m["event"] == kind)]
-
-    async def until(self, predicate, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not predicate(self):
-            assert time.monotonic() < deadline, f"not seen in time: {self.events()}"
-            await asyncio.sleep(0.05)
-
-
-@contextlib.asynccontextmanager
-async def streaming(client: httpx.AsyncClient, path: str, headers: dict[str, str] | None = None):
-    stream = Stream()
-    async with client.stream("GET", path, headers=headers or {}) as response:
-        assert response.status_code == 200
-        task = asyncio.create_task(stream.read(response.aiter_lines()))
-        try:
-            yield stream
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError):
-                await task
 
 
 def delta_text(messages: list[dict[str, str]]) -> str:
@@ -154,7 +111,7 @@ async def test_a_front_stream_outlives_the_back_going_away_and_resumes_where_it_
                     with server_on_port(port, config, log=tmp_path / "back.log"):
                         # What a client resuming at `seen` directly on the back would get now.
                         async with streaming(
-                            direct, "/api/runtimes/back-a/events/stream", {"Last-Event-ID": str(seen)}
+                            direct, "/api/runtimes/back-a/events/stream", headers={"Last-Event-ID": str(seen)}
                         ) as verdict:
                             await asyncio.sleep(1.0)
                         if verdict.events("cursor_expired"):
