@@ -441,26 +441,14 @@ class SQLiteStore(LocalStore):
         # would interleave serials and event ids. flock, not fcntl locks:
         # SQLite's own fcntl locks on the same file would be released when any
         # other descriptor of it closes.
-        fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise StoreUnusable("the store file is in use by another runtime or process", transient=True) from None
-        self._lock_fd = fd
+        self._lock_fd = _held_exclusively(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT)
 
     def _lock_database(self, path: Path) -> None:
         # The lock the filesystem holds on the database itself (issue 24,
         # point 12): deleting ``.lock`` while a server runs must not let a
         # second one in. flock is per open file, so SQLite's own fcntl locks
         # and descriptors neither see nor release it.
-        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise StoreUnusable("the store file is in use by another runtime or process", transient=True) from None
-        self._database_lock_fd = fd
+        self._database_lock_fd = _held_exclusively(path, os.O_RDWR)
 
     def _unlock(self) -> None:
         for name in ("_database_lock_fd", "_lock_fd"):
@@ -951,6 +939,20 @@ class SQLiteStore(LocalStore):
         """Run ``statement`` on the write connection before its next commit (fault tests)."""
         if self._writer is not None:
             self._writer.run_in_writer(statement)
+
+
+def _held_exclusively(path: Path, flags: int) -> int:
+    """A descriptor of ``path`` (opened owner-only with ``flags``) holding its exclusive ``flock``.
+
+    :raises StoreUnusable: another runtime or process holds it (transient: it may go away).
+    """
+    fd = os.open(path, flags | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise StoreUnusable("the store file is in use by another runtime or process", transient=True) from None
+    return fd
 
 
 def _recover_from_an_unclean_end(connection: sqlite3.Connection) -> bool:
