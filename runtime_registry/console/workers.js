@@ -126,6 +126,16 @@ function createForm(runtime, profiles, created) {
   return h("div", null, form, message);
 }
 
+// The cells every worker row shows (a runtime's list, and the overview after its runtime cell).
+const workerCells = (worker) => [
+  h("td", null, workerLink(worker)),
+  h("td", { class: "label" }, worker.label || ""),
+  h("td", null, h("span", { class: `status status-${worker.status}` }, worker.status)),
+  h("td", null, worker.profile || ""),
+  h("td", { class: "number" }, String(worker.transcript_length)),
+  h("td", null, when(worker.created_at)),
+];
+
 export async function runtimeWorkersView(main, signal, runtimeId) {
   const runtime = await get(`/api/runtimes/${segment(runtimeId)}`, null, signal);
   const caps = runtime.capabilities;
@@ -138,12 +148,7 @@ export async function runtimeWorkersView(main, signal, runtimeId) {
     h(
       "tr",
       { dataset: { worker: worker.worker_id } },
-      h("td", null, workerLink(worker)),
-      h("td", { class: "label" }, worker.label || ""),
-      h("td", null, h("span", { class: `status status-${worker.status}` }, worker.status)),
-      h("td", null, worker.profile || ""),
-      h("td", { class: "number" }, String(worker.transcript_length)),
-      h("td", null, when(worker.created_at)),
+      ...workerCells(worker),
       actions
         ? h(
             "td",
@@ -195,12 +200,7 @@ export async function overviewView(main, signal) {
       "tr",
       { dataset: { worker: worker.worker_id } },
       h("td", null, h("a", { href: `#/runtimes/${segment(worker.runtime_id)}/workers` }, worker.runtime_id)),
-      h("td", null, workerLink(worker)),
-      h("td", { class: "label" }, worker.label || ""),
-      h("td", null, h("span", { class: `status status-${worker.status}` }, worker.status)),
-      h("td", null, worker.profile || ""),
-      h("td", { class: "number" }, String(worker.transcript_length)),
-      h("td", null, when(worker.created_at)),
+      ...workerCells(worker),
     );
   const load = async (cursor, s) => {
     const page = await get("/api/workers", { limit: PAGE, cursor }, s);
