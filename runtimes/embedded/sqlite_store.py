@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import contextlib
 import fcntl
@@ -243,6 +244,12 @@ class SQLiteStore(LocalStore):
         self._read_executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="embedded-store-reader")
         self._read_lock = threading.Lock()
         self._batch = Batch()
+        # Batches sealed so far, and the number of the newest one the writer has committed: an answer
+        # that waits for a commit waits for a number (its own future, resolved with every other one
+        # of the group in the one callback that reports the commit, decision 0192).
+        self._sealed = 0
+        self._committed_through = 0
+        self._waiters: collections.deque[tuple[int, asyncio.Future[None]]] = collections.deque()
         self._dirty: set[str] = set()
         self._write_error: str | None = None
         self._closed = False
@@ -645,6 +652,8 @@ class SQLiteStore(LocalStore):
                     state = (worker.status, worker.turn_number, len(worker.transcript), worker.totals)
                     batch.shown.append((worker, state))
         self._dirty.clear()
+        self._sealed += 1
+        batch.number = self._sealed
         if self._writer is not None:
             self._writer.submit(batch)
 
@@ -654,22 +663,32 @@ class SQLiteStore(LocalStore):
             raise RuntimeUnavailable(_WRITE_REFUSED)
 
     async def settle(self) -> None:
-        """Wait for the commit of the batch being filled, when the answer must; else return at once.
+        """Wait for the commit of what has changed so far, when the answer must; else return at once.
 
-        ``acknowledged``: always. ``batched``: only while the writer is behind
+        ``acknowledged``: always (every batch sealed so far, the one being
+        filled included). ``batched``: only while the writer is behind
         (backpressure, decision 0181) — so what is answered and not yet
         committed stays within :data:`MAX_UNCOMMITTED_BYTES` and was never
         older than :data:`BEHIND_SECONDS` when it was answered.
+
+        The batch being filled is sealed now, not at the end of the loop
+        step: the writer can start its commit while the loop goes on with
+        other requests, whose changes join the next group (decision 0192).
         """
-        if self._batch.size == 0 or self._loop is None:
+        loop = self._loop
+        if loop is None:
             return
-        if self.durability is not Durability.ACKNOWLEDGED and not self._behind():
+        if self.durability is not Durability.ACKNOWLEDGED and (self._batch.size == 0 or not self._behind()):
             return
-        waiter = self._batch.waiter
-        if waiter is None:
-            waiter = self._batch.waiter = self._loop.create_future()
-        # shield: a client that goes away must not cancel the future other requests of the batch await.
-        await asyncio.shield(waiter)
+        if self._batch.size:
+            self._seal()
+        number = self._sealed
+        if number <= self._committed_through:
+            return
+        # One future per answer, no shield: a client that goes away cancels its own future only.
+        future = loop.create_future()
+        self._waiters.append((number, future))
+        await future
 
     async def abandon_turn(self, worker: WorkerRecord) -> None:
         """Write nothing: the next run brings the worker back with ``worker.turn_interrupted``."""
@@ -749,9 +768,12 @@ class SQLiteStore(LocalStore):
                 if worker.shown is not None:
                     now = (worker.status, worker.turn_number, len(worker.transcript), worker.totals)
                     worker.shown = None if state == now else state
-            waiter = batch.waiter
-            if waiter is not None and not waiter.done():
-                waiter.set_result(None)
+        self._committed_through = batches[-1].number
+        waiters = self._waiters
+        while waiters and waiters[0][0] <= self._committed_through:
+            future = waiters.popleft()[1]
+            if not future.done():
+                future.set_result(None)
         if self._file_waiters:
             waiting, self._file_waiters = self._file_waiters, []
             for event_id, future in waiting:
@@ -764,13 +786,15 @@ class SQLiteStore(LocalStore):
         if self._write_error is None:
             log.error("embedded store %s: a commit failed (%s); writes are refused until it succeeds", self.path, kind)
         self._write_error = kind
-        for batch in batches:
-            waiter = batch.waiter
-            if waiter is not None and not waiter.done():
-                waiter.set_exception(RuntimeUnavailable(_WRITE_REFUSED))
+        # The answers waiting for these batches are refused (the batches stay queued and are retried).
+        last = batches[-1].number if batches else 0
+        waiters = self._waiters
+        while waiters and waiters[0][0] <= last:
+            future = waiters.popleft()[1]
+            if not future.done():
+                future.set_exception(RuntimeUnavailable(_WRITE_REFUSED))
                 # Retrieved by the request that awaits it; if that request is gone, say nothing.
-                waiter.exception()
-            batch.waiter = None
+                future.exception()
 
     # -- reads (the loop's thread) ------------------------------------------------------
 
