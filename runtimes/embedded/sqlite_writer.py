@@ -201,6 +201,8 @@ class GroupWriter:
         self._statements: list[str] = []
         self._condition = threading.Condition()
         self._stopping = False
+        #: The thread waits for work (``submit`` wakes it only then).
+        self._idle = False
         self._deadline = float("inf")
         #: A failure not yet recovered from (refuse writes until ``recovered``).
         self._failing = False
@@ -246,7 +248,11 @@ class GroupWriter:
             self._queue.append(batch)
             self._uncommitted.append(batch)
             self._uncommitted_bytes += batch.bytes
-            self._condition.notify()
+            # Woken only when it waits for work: a writer that is committing, or
+            # waiting out ``interval`` (batched), takes the batch on its next round
+            # anyway, and a needless wake costs the loop a thread switch (decision 0192).
+            if self._idle:
+                self._condition.notify()
 
     def stop(self, timeout: float) -> bool:
         """Commit what is queued (retrying failures), then end the thread; at most ``timeout`` seconds. Whether it ended."""
@@ -284,7 +290,9 @@ class GroupWriter:
         while True:
             with self._condition:
                 while not self._stopping and not self._statements and not self._has_work(pending, retry_at):
+                    self._idle = True
                     self._condition.wait(self._wait_time(pending, retry_at))
+                    self._idle = False
                 if self._interval and not self._stopping:
                     # batched: at most one commit per interval; what arrives meanwhile joins the group.
                     wait = last_commit + self._interval - time.monotonic()
