@@ -59,7 +59,9 @@ def converter_says(data: Any) -> Worker | None:
 
 texts = st.text(max_size=30) | st.sampled_from(["\ud800", "x\udfff", "ünï", "", "\x00", "a" * 4001])
 scalars = st.none() | st.booleans() | st.integers(-3, 3) | st.floats(allow_nan=False) | texts
-json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(texts, inner, max_size=3))
+json_values = st.recursive(
+    scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(texts, inner, max_size=3)
+)
 
 
 def field(valid: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
@@ -138,7 +140,7 @@ def test_a_rendered_worker_is_read_back_equal_and_readdressed_on_request():
     [
         WORKER,
         Worker("rt", "w-2", "k", None, "busy", None, None, None, 0),
-        Worker("rt", "w-3", "k", "ünï \"q\"", "s", "p", Intent(IntentKind.ROLE, role="r"), WORKER.created_at, 10**12),
+        Worker("rt", "w-3", "k", 'ünï "q"', "s", "p", Intent(IntentKind.ROLE, role="r"), WORKER.created_at, 10**12),
         Worker(
             "rt",
             "w-4",

@@ -42,7 +42,7 @@ ROW = {
     "runtime_id": BACK_RUNTIME,
     "worker_id": "w-good",
     "kind": "embedded",
-    "label": "a label, ünïcödé and \"quotes\"",
+    "label": 'a label, ünïcödé and "quotes"',
     "status": "idle",
     "profile": "default",
     "intent": {"kind": "task", "purpose": "find out", "objective": None, "role": None},
@@ -123,7 +123,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: ScriptedBack
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         path, _, query = self.path.partition("?")
         prefix = f"/api/runtimes/{BACK_RUNTIME}"
         answer: bytes | None = None
@@ -170,7 +170,7 @@ def assert_hides_the_back(text: str, back: ScriptedBack) -> None:
 
 
 async def test_a_valid_row_is_the_backs_row_with_the_fronts_identity_byte_for_byte(scripted):
-    back, front = scripted
+    _, front = scripted
     async with httpx.AsyncClient(base_url=front.base_url, timeout=30) as raw:
         for _ in range(3):  # the first read decodes; the next ones are the same bytes again
             answer = await raw.get("/api/runtimes/gpu/workers/w-good")
@@ -181,7 +181,7 @@ async def test_a_valid_row_is_the_backs_row_with_the_fronts_identity_byte_for_by
 
 @pytest.mark.parametrize("worker_id", sorted(VALID_OTHER_SHAPES))
 async def test_a_valid_row_in_another_shape_is_rendered_as_documented(scripted, worker_id):
-    back, front = scripted
+    _, front = scripted
     expected = {key: ROW[key] for key in ROW} | {
         key: value for key, value in VALID_OTHER_SHAPES[worker_id].items() if key in ROW
     }
@@ -265,9 +265,12 @@ async def test_a_real_backs_rows_are_passed_on_byte_for_byte_as_they_change(tmp_
                 assert mine.content == encode_json(front_row(theirs.json())).encode()
                 page = await through.get("/api/runtimes/gpu/workers")
                 their_page = (await direct.get(f"/api/runtimes/{BACK_RUNTIME}/workers")).json()
-                assert page.content == encode_json(
-                    {**their_page, "runtime_id": "gpu", "items": [front_row(r) for r in their_page["items"]]}
-                ).encode()
+                assert (
+                    page.content
+                    == encode_json(
+                        {**their_page, "runtime_id": "gpu", "items": [front_row(r) for r in their_page["items"]]}
+                    ).encode()
+                )
 
             await same()
             assert (await through.get(f"/api/runtimes/gpu/workers/{worker_id}")).json()["transcript_length"] == 0
