@@ -105,22 +105,6 @@ class RemoteProvider(RuntimeProvider):
 
     # -- workers -------------------------------------------------------------------------
 
-    def _worker(self, worker: Worker) -> Worker:
-        # Built field by field: attrs.evolve costs several times as much, once per row of every page.
-        return Worker(
-            self.runtime_id,
-            worker.worker_id,
-            KIND,
-            worker.label,
-            worker.status,
-            worker.profile,
-            worker.intent,
-            worker.created_at,
-            worker.transcript_length,
-            worker.diagnostics,
-            worker.totals,
-        )
-
     async def list_workers(self, *, limit: int, cursor: str | None) -> WorkerPage:
         """The remote's page; its opaque cursor passes through."""
         return await self.remote.call(
@@ -158,7 +142,7 @@ class RemoteProvider(RuntimeProvider):
 
     async def create_worker(self, request: CreateWorkerRequest) -> Worker:
         """A worker created on the remote; its id is the remote's."""
-        return self._worker(await self.remote.call(lambda client, rid: client.create_worker(rid, request)))
+        return self._rows.readdressed(await self.remote.call(lambda client, rid: client.create_worker(rid, request)))
 
     async def send_input(self, worker_id: str, request: InputRequest) -> InputAccepted:
         """Input accepted by the remote (``WorkerBusy`` is the remote's verdict)."""

@@ -18,7 +18,7 @@ import functools
 from collections.abc import Awaitable
 
 from registry_core.models import Worker, WorkerPage
-from runtime_registry.client.rows import worker_from_body, worker_page_from_body
+from runtime_registry.client.rows import readdressed, worker_from_body, worker_page_from_body
 
 __all__ = ["MAX_CACHED_BODY_BYTES", "WORKER_CACHE_SIZE", "RemoteRows"]
 
@@ -56,6 +56,10 @@ class RemoteRows:
         :raises runtime_registry.client.MalformedResponse: the body is not a page of workers.
         """
         return worker_page_from_body(await body, runtime_id=self.runtime_id, kind=self.kind)
+
+    def readdressed(self, worker: Worker) -> Worker:
+        """A model of the remote's worker (a created one) as this runtime's."""
+        return readdressed(worker, self.runtime_id, self.kind)
 
     def _decoded_worker(self, body: bytes) -> Worker:
         return worker_from_body(body, runtime_id=self.runtime_id, kind=self.kind)
