@@ -27,6 +27,7 @@ import contextlib
 import fcntl
 import json
 import logging
+import math
 import os
 import sqlite3
 import threading
@@ -808,12 +809,15 @@ class SQLiteStore(LocalStore):
             log.error("embedded store %s: a commit failed (%s); writes are refused until it succeeds", self.path, kind)
         self._write_error = kind
         # The answers waiting for these batches are refused (the batches stay queued and are retried).
-        last = batches[-1].number if batches else 0
+        self._refuse_waiters(batches[-1].number if batches else 0, _WRITE_REFUSED)
+
+    def _refuse_waiters(self, through: float, message: str) -> None:
+        """Refuse the answers waiting for batches numbered up to ``through``."""
         waiters = self._waiters
-        while waiters and waiters[0][0] <= last:
+        while waiters and waiters[0][0] <= through:
             future = waiters.popleft()[1]
             if not future.done():
-                future.set_exception(RuntimeUnavailable(_WRITE_REFUSED))
+                future.set_exception(RuntimeUnavailable(message))
                 # Retrieved by the request that awaits it; if that request is gone, say nothing.
                 future.exception()
 
@@ -961,7 +965,12 @@ class SQLiteStore(LocalStore):
                 log.error(
                     "embedded store %s: the writer did not finish within %.0f s", self.path, CLOSE_TIMEOUT_SECONDS
                 )
+                # Nothing more will be reported: answers still waiting are refused, not left hanging.
+                self._refuse_waiters(math.inf, _WRITE_REFUSED)
                 return  # the thread still uses the connection and the lock; the process is ending
+        # The writer's last reports ran before this (they were queued on the loop first);
+        # whatever it could not commit by the deadline is refused, not left hanging.
+        self._refuse_waiters(math.inf, _WRITE_REFUSED)
         # File work, after the reads already queued: in the reader thread, never on the loop's.
         clean = self._write_error is None
         await asyncio.get_running_loop().run_in_executor(self._read_executor, self._release, writer, clean)

@@ -11,7 +11,9 @@ Run: python tests/benchmarks/bench_durable.py [throughput] [restart] [pages] [--
   acknowledged >= 0.7x memory. ``--before TREE`` runs the same three
   stores from an older checkout's package tree (its packages first on
   ``PYTHONPATH``, as ``bench_turns.py --before``), interleaved with this
-  checkout's: before and after in the same run.
+  checkout's: before and after in the same run. A bare Starlette app that
+  answers the memory server's own 202 body (``bench_http.py``'s, on the same
+  httptools + uvloop stack) runs in the same rounds: goal memory >= 0.65x bare.
 - **restart**: a SQLite store with 10,000 workers and 1,000,000 transcript
   entries (plus a full event window) is written directly, then the real
   server is started on it: time from spawn to the first 200 of a worker
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import secrets
 import sqlite3
@@ -45,7 +48,7 @@ from registry_core import RuntimeContext  # noqa: E402
 from runtime_registry.plugins.embedded import EmbeddedProvider  # noqa: E402
 from runtime_registry.runtimes.embedded import EmbeddedSettings  # noqa: E402
 from runtime_registry.runtimes.embedded.sqlite_schema import create_schema  # noqa: E402
-from tests.benchmarks.bench_http import DURATION, _medians, wrk  # noqa: E402
+from tests.benchmarks.bench_http import DURATION, _medians, bare_server, wrk  # noqa: E402
 from tests.support.server_process import free_port, serve_command, started, wait_until_healthy  # noqa: E402
 
 RUNTIME = "backend-internal"
@@ -111,6 +114,11 @@ def throughput(before: str | None = None) -> dict[str, float]:
                 ids_file = directory / "ids.txt"
                 ids_file.write_text("\n".join(ids) + "\n")
                 servers[name] = (base, ids_file, process.pid)
+                if name == "memory":
+                    bare, bare_pid = bare_app(stack, Path(scratch), base)
+                    servers["bare"] = (bare, ids_file, bare_pid)
+            runs["bare"] = []
+            cpu["bare"] = []
             for _ in range(ROUNDS):
                 for name in runs:
                     base, ids_file, pid = servers[name]
@@ -131,9 +139,32 @@ def throughput(before: str | None = None) -> dict[str, float]:
         memory = medians["before memory" if name.startswith("before ") else "memory"][0]
         print(
             f"  {name:>19}: {rps:8.0f} req/s  p99 {p99:6.2f} ms  non-2xx {errors}"
-            f"  CPU {statistics.median(cpu[name]) * 1e6:5.0f} us/request  ({rps / memory:.2f}x memory)"
+            f"  CPU {statistics.median(cpu[name]) * 1e6:5.0f} us/request"
+            f"  ({rps / memory:.2f}x memory, {rps / medians['bare'][0]:.2f}x bare)"
         )
     return {name: medians[name][0] for name in runs}
+
+
+def bare_app(stack: contextlib.ExitStack, scratch: Path, memory: str) -> tuple[str, int]:
+    """Start ``bench_http.py``'s bare app answering the memory server's own bodies; its base URL and pid.
+
+    The bodies come from a worker of their own (not one wrk rotates over).
+    """
+    with httpx.Client(base_url=memory, timeout=30) as client:
+        workers = f"/api/runtimes/{RUNTIME}/workers"
+        worker = client.post(workers, json={}).json()["worker_id"]
+        bodies = {
+            "accepted": client.post(f"{workers}/{worker}/input", json={"content": "benchmark input"}).text,
+            "worker": client.get(f"{workers}/{worker}").text,
+            "workers": client.get(workers, params={"limit": 50}).text,
+            "transcript": client.get(f"{workers}/{worker}/transcript", params={"limit": 50}).text,
+        }
+    bodies_file = scratch / "bare-bodies.json"
+    bodies_file.write_text(json.dumps(bodies))
+    port = free_port()
+    process = stack.enter_context(started(bare_server(bodies_file, port), cwd=scratch))
+    wait_until_healthy(process, port)
+    return f"http://127.0.0.1:{port}", process.pid
 
 
 # -- a big store, written directly ----------------------------------------------------
