@@ -435,7 +435,10 @@ class GroupWriter:
             _insert(connection, _INSERT_WORKERS, 11, self._max_parameters, workers_added)
             _insert(connection, _INSERT_ENTRIES, 6, self._max_parameters, entries)
             _insert(connection, _INSERT_EVENTS, 5, self._max_parameters, events)
-            _insert(connection, _UPDATE_STATES, 8, self._max_parameters, list(states.values()))
+            if _UPDATE_FROM:
+                _insert(connection, _UPDATE_STATES, 8, self._max_parameters, list(states.values()))
+            elif states:
+                connection.executemany(_UPDATE_STATE, list(states.values()))
             for start in range(0, len(removed), _MAX_CHUNK_ROWS):
                 chunk = removed[start : start + _MAX_CHUNK_ROWS]  # far below any build's parameter limit
                 marks = ",".join("?" * len(chunk))
@@ -468,6 +471,12 @@ _INSERT_WORKERS = (
 _INSERT_ENTRIES = "INSERT INTO entries (serial, sequence, role, content, event_id, created_us) VALUES "
 _INSERT_EVENTS = "INSERT INTO events (id, type, worker_id, data, created_us) VALUES "
 #: A state row is (status, turn_number, entries, status_since_us, turns, input_tokens, output_tokens, serial).
+#: ``UPDATE ... FROM`` came with SQLite 3.33 (2020); an older library updates states row by row.
+_UPDATE_FROM = sqlite3.sqlite_version_info >= (3, 33, 0)
+_UPDATE_STATE = (
+    "UPDATE workers SET status = ?, turn_number = ?, entries = ?, status_since_us = ?,"
+    " turns = ?, input_tokens = ?, output_tokens = ? WHERE serial = ?"
+)
 _UPDATE_STATES = (
     "UPDATE workers SET status = s.column1, turn_number = s.column2, entries = s.column3,"
     " status_since_us = s.column4, turns = s.column5, input_tokens = s.column6, output_tokens = s.column7"
