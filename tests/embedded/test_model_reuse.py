@@ -27,7 +27,7 @@ STORES = {
 }
 
 
-#: Opened by a test to let the gated tool answer.
+#: Opened by a test: ``call`` lets the engine call the gated tool, ``open`` lets the tool answer.
 GATE: dict[str, asyncio.Event] = {}
 
 
@@ -37,6 +37,7 @@ async def _gated() -> str:
 
 
 async def _one_gated_call(turn):
+    await GATE["call"].wait()
     (outcome,) = await turn.run_tools([ToolCall("c1", "gated", {})])
     return TurnResult(outcome.output)
 
@@ -48,12 +49,13 @@ EXTENSIONS = HostExtensions(engines={**BUILTIN_ENGINES, ENGINE.name: ENGINE}, to
 
 @pytest.fixture(params=sorted(STORES))
 async def runtime(request, tmp_path):
-    GATE["open"] = asyncio.Event()
+    GATE.update(call=asyncio.Event(), open=asyncio.Event())
     profiles = {**PROFILES, "gated": ProfileSettings(engine=ENGINE.name, tools=["gated"])}
     settings = durable_settings(store=STORES[request.param], profiles=profiles)
     provider = EmbeddedProvider(RUNTIME, settings, context=RuntimeContext(tmp_path), extensions=EXTENSIONS)
     await provider.start()
     yield provider
+    GATE["call"].set()
     GATE["open"].set()
     await provider.close()
 
@@ -114,6 +116,8 @@ async def test_entries_added_mid_turn_show_while_the_status_stays_busy(runtime) 
     worker_id = await create(runtime, profile="gated", capabilities=["tool:gated"])
     await send(runtime, worker_id)
     accepted = await read_until(runtime, worker_id, lambda w: w.status == "busy")
+    assert accepted.transcript_length == 1  # the input; the engine waits before its tool call
+    GATE["call"].set()
     # The tool call is recorded while the tool waits: only the length changes.
     calling = await read_until(runtime, worker_id, lambda w: w.transcript_length > accepted.transcript_length)
     assert (calling.status, calling.totals) == ("busy", accepted.totals)
