@@ -25,6 +25,10 @@ at :data:`MAX_HEAD_BYTES`. A head either parser refuses (too large or not
 HTTP) is answered ``400 malformed_request`` in the API's JSON envelope, not
 uvicorn's plain text, and the connection is closed.
 
+On httptools, a response's head is written together with its body, in one
+``write`` (:class:`_HeadWithBody`, decision 0203): uvicorn writes them
+apart, two system calls and two segments for every small answer.
+
 An absolute-form target (``GET http://name/path HTTP/1.1``) names its host
 in the target, which RFC 9112 section 3.2.2 says wins over ``Host``; the
 host it names becomes the request's ``Host``, so the Host check refuses a
