@@ -39,7 +39,7 @@ from registry_core import RuntimeContext  # noqa: E402
 from runtime_registry.plugins.embedded import EmbeddedProvider  # noqa: E402
 from runtime_registry.runtimes.embedded import EmbeddedSettings  # noqa: E402
 from runtime_registry.runtimes.embedded.sqlite_schema import create_schema  # noqa: E402
-from tests.benchmarks.bench_http import _medians, wrk  # noqa: E402
+from tests.benchmarks.bench_http import _medians, runtime_config, wrk  # noqa: E402
 from tests.support.server_process import free_port, serve_command, started, wait_until_healthy  # noqa: E402
 
 RUNTIME = "backend-internal"
@@ -47,16 +47,6 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 INPUT_WORKERS = 1000
 FIRST_SERIAL = 1_700_000_000_000_000
 FIRST_EVENT = 1_700_000_000_000_000
-
-
-def config_text(store: str) -> str:
-    """A config with the default runtime on ``store`` ("memory", "batched" or "acknowledged")."""
-    table = 'backend = "memory"' if store == "memory" else f'backend = "sqlite"\ndurability = "{store}"'
-    return (
-        f'[[runtimes]]\nid = "{RUNTIME}"\nkind = "embedded"\n\n'
-        "[runtimes.settings]\nmax_workers = 20000\n\n"
-        f"[runtimes.settings.store]\n{table}\n"
-    )
 
 
 def serve(directory: Path, port: int) -> list[str]:
@@ -77,7 +67,7 @@ def throughput() -> dict[str, float]:
             for store in stores:
                 directory = Path(scratch) / store
                 directory.mkdir()
-                (directory / "registry.toml").write_text(config_text(store))
+                (directory / "registry.toml").write_text(runtime_config(store))
                 port = free_port()
                 process = stack.enter_context(started(serve(directory, port), cwd=directory))
                 wait_until_healthy(process, port)
@@ -206,7 +196,7 @@ def restart(scratch: Path) -> None:
     for name, (workers, entries) in sizes.items():
         directory = scratch / name.replace(" ", "").replace("/", "-")
         directory.mkdir()
-        (directory / "registry.toml").write_text(config_text("acknowledged"))
+        (directory / "registry.toml").write_text(runtime_config("acknowledged"))
         store = directory / ".runtime-registry" / "state" / f"{RUNTIME}.db"
         began = time.perf_counter()
         write_store(store, workers=workers, entries=entries)
@@ -216,7 +206,7 @@ def restart(scratch: Path) -> None:
     # The same server with an empty memory store: what starting Python and the server costs alone.
     baseline = scratch / "memory-baseline"
     baseline.mkdir()
-    (baseline / "registry.toml").write_text(config_text("memory"))
+    (baseline / "registry.toml").write_text(runtime_config("memory"))
     runs = [first_request(baseline) for _ in range(3)]
     results["empty memory store (baseline)"] = (
         statistics.median(r[0] for r in runs),
