@@ -67,31 +67,25 @@ def connect(server) -> socket.socket:
     return connection
 
 
-def test_each_json_answer_arrives_in_one_segment(server):
+@pytest.mark.parametrize("found", [True, False], ids=["200", "404"])
+def test_each_json_answer_arrives_in_one_segment(server, found):
     worker_id = httpx.post(f"{server.base_url}/api/runtimes/{EMBEDDED}/workers", json={}).json()["worker_id"]
-    request = f"GET /api/runtimes/{EMBEDDED}/workers/{worker_id} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
+    asked = worker_id if found else "nobody"
+    request = f"GET /api/runtimes/{EMBEDDED}/workers/{asked} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
     with connect(server) as connection:
         buffer = bytearray()
         before = data_segments_received(connection)
         for _ in range(ANSWERS):
             connection.sendall(request)
             head, body = read_answer(connection, buffer)
-            assert head.startswith(b"HTTP/1.1 200 ")
-            assert json.loads(body)["worker_id"] == worker_id
+            answer = json.loads(body)
+            if found:
+                assert head.startswith(b"HTTP/1.1 200 ")
+                assert answer["worker_id"] == worker_id
+            else:
+                assert head.startswith(b"HTTP/1.1 404 ")
+                assert answer["error"]["code"] == "unknown_worker"
         # Two writes per answer would be two segments each (TCP_NODELAY on loopback).
-        assert data_segments_received(connection) - before == ANSWERS
-
-
-def test_an_error_answer_is_one_segment_too(server):
-    request = f"GET /api/runtimes/{EMBEDDED}/workers/nobody HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
-    with connect(server) as connection:
-        buffer = bytearray()
-        before = data_segments_received(connection)
-        for _ in range(ANSWERS):
-            connection.sendall(request)
-            head, body = read_answer(connection, buffer)
-            assert head.startswith(b"HTTP/1.1 404 ")
-            assert json.loads(body)["error"]["code"] == "unknown_worker"
         assert data_segments_received(connection) - before == ANSWERS
 
 
