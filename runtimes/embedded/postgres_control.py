@@ -85,6 +85,8 @@ class ControlAnswer:
     waiting: int = 0
     event_id: int | None = None
     events: tuple[Event, ...] = ()
+    #: The replica whose turn the decision ended, if any.
+    owner: str | None = None
 
 
 def started_turns(started: object, numbered: Mapping[int, Event]) -> list[StartedTurn]:
@@ -222,7 +224,11 @@ class PgControl:
             self.db.channel,
         )
         return ControlAnswer(
-            row["outcome"], changed=bool(row["changed"]), turn=row["turn"] or 0, events=tuple(numbered.values())
+            row["outcome"],
+            changed=bool(row["changed"]),
+            turn=row["turn"] or 0,
+            events=tuple(numbered.values()),
+            owner=row["prior_owner"],
         )
 
     async def fail_turn(
