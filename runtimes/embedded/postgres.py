@@ -63,7 +63,7 @@ from registry_core.models import Diagnostic, Event, Intent, IntentKind
 from runtime_registry.runtimes.embedded.culling import CullPolicy, CullResult
 from runtime_registry.runtimes.embedded.postgres_batch import Batched
 from runtime_registry.runtimes.embedded.postgres_cache import PgTranscript, TranscriptCache
-from runtime_registry.runtimes.embedded.postgres_control import QueueView, WaitingInput, refusal
+from runtime_registry.runtimes.embedded.postgres_control import ControlAnswer, QueueView, WaitingInput, refusal
 from runtime_registry.runtimes.embedded.postgres_culling import cull
 from runtime_registry.runtimes.embedded.postgres_signals import PgSignals
 from runtime_registry.runtimes.embedded.postgres_store import (
@@ -653,12 +653,12 @@ class PostgresStore(WorkerStore):
         )
         return await self._taken(worker, answer)
 
-    async def _taken(self, worker: WorkerRecord, answer: Any) -> Accepted | Queued:
+    async def _taken(self, worker: WorkerRecord, answer: ControlAnswer) -> Accepted | Queued:
         refused = refusal(answer, worker.worker_id, self.settings.max_transcript_entries)
         if refused is not None:
             raise refused
         if answer.outcome == "queued":
-            return Queued(answer.event_id, answer.place)
+            return Queued(answer.event_id, answer.place or 1)
         if isinstance(worker.transcript, PgTranscript):
             with contextlib.suppress(StoreUnreachable):
                 await self._transcripts.load(worker.transcript)
@@ -739,14 +739,18 @@ class PostgresStore(WorkerStore):
         """Stop and remove the worker; its slot is free at once on every replica."""
         await self._end(worker, reason="delete", delete=True)
 
-    async def _end(self, worker: WorkerRecord, *, reason: str, **how: bool) -> Any:
-        answer = await self._decide(
+    async def _end(
+        self, worker: WorkerRecord, *, reason: str, keep: bool = False, stop: bool = False, delete: bool = False
+    ) -> ControlAnswer:
+        answer: ControlAnswer = await self._decide(
             self.db.control.end_worker(
                 worker.worker_id,
                 reason=reason,
+                keep=keep,
+                stop=stop,
+                delete=delete,
                 max_entries=self.settings.max_transcript_entries,
                 max_turns=self.settings.max_concurrent_turns,
-                **how,
             )
         )
         if answer.outcome == "unknown":

@@ -74,7 +74,7 @@ class ControlAnswer:
 
     :ivar outcome: ``accepted``, ``queued``, ``done``, ``failed``, or why it refused
         (``unknown``, ``stopped``, ``full``, ``queue_full``, ``lapsed``, ``lost``).
-    :ivar event_id: the input's event (``worker.input_accepted`` or ``worker.input_queued``), if any.
+    :ivar event_id: the input's event (``worker.input_accepted`` or ``worker.input_queued``); 0: none.
     """
 
     outcome: str
@@ -83,15 +83,21 @@ class ControlAnswer:
     sequence: int = 0
     place: int | None = None
     waiting: int = 0
-    event_id: int | None = None
+    event_id: int = 0
     events: tuple[Event, ...] = ()
     #: The replica whose turn the decision ended, if any.
     owner: str | None = None
 
 
+def _items(started: object) -> list[Any]:
+    """The objects of a function's ``started`` JSON (asyncpg hands ``jsonb`` over as text)."""
+    if isinstance(started, str):
+        return list(json.loads(started))
+    return list(started) if isinstance(started, list) else []
+
+
 def started_turns(started: object, numbered: Mapping[int, Event]) -> list[StartedTurn]:
     """The turns a function reported in its ``started`` JSON, with their ``worker.input_accepted`` ids."""
-    items = json.loads(started) if isinstance(started, str) else (started or [])
     return [
         StartedTurn(
             str(item["worker_id"]),
@@ -101,14 +107,13 @@ def started_turns(started: object, numbered: Mapping[int, Event]) -> list[Starte
             str(item["content"]),
             numbered[int(item["seq"])].id,
         )
-        for item in items
+        for item in _items(started)
     ]
 
 
 def orphaned_turns(started: object) -> list[tuple[str, int]]:
     """``(worker_id, turn)`` of the turns in a function's ``started`` JSON (when their events could not be numbered)."""
-    items = json.loads(started) if isinstance(started, str) else (started or [])
-    return [(str(item["worker_id"]), int(item["turn"])) for item in items]
+    return [(str(item["worker_id"]), int(item["turn"])) for item in _items(started)]
 
 
 class PgControl:
@@ -153,7 +158,7 @@ class PgControl:
             sequence=row["sequence"] or 0,
             place=row["place"],
             waiting=row.get("waiting") or 0,
-            event_id=numbered[main].id if main is not None else None,
+            event_id=numbered[main].id if main is not None else 0,
             events=tuple(numbered.values()),
         )
 

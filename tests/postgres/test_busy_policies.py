@@ -22,9 +22,10 @@ from registry_core import BusyPolicy, CreateWorkerRequest, InputRequest, QueueFu
 from registry_core.models import Event, ProfileSelector
 from runtime_registry.host import RuntimeRegistry
 from runtime_registry.plugins.embedded import EmbeddedProvider
-from runtime_registry.runtimes.embedded import EmbeddedSettings, ProfileBase, ProfileSettings
+from runtime_registry.runtimes.embedded import EmbeddedSettings, ProfileBase, ProfileSettings, postgres_schema
+from runtime_registry.runtimes.embedded.postgres_control import WaitingInput
 from runtime_registry.runtimes.embedded.postgres_schema import schema_name
-from runtime_registry.runtimes.embedded.postgres_store import connect_kwargs
+from runtime_registry.runtimes.embedded.postgres_store import PgStore, connect_kwargs
 from runtime_registry.runtimes.embedded.settings import StoreBackend, StoreSettings
 from tests.support.pg_server import PgServer
 
@@ -289,3 +290,59 @@ async def test_admission_holds_for_the_runtime_as_a_whole_and_hands_slots_out_fi
             now += {"worker.turn_started": 1, "worker.turn_cancelled": -1}.get(event.type, 0)
             peak = max(peak, now)
         assert peak == 3 and now == 3
+
+
+# -- the migration from version 4, with data -----------------------------------------------------------
+
+
+async def test_a_version_4_runtime_with_a_turn_running_migrates_to_5_and_its_turn_counts(
+    pg_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A runtime written by version-4 code (a worker in a turn, one idle) is migrated in place: the
+    running turn counts against ``max_concurrent_turns``, and the version-5 functions decide on it."""
+    runtime = "migrated"
+    schema = schema_name(runtime)
+    connection = await asyncpg.connect(**connect_kwargs(pg_dsn))
+    try:
+        monkeypatch.setattr(postgres_schema, "SCHEMA_VERSION", 4)
+        assert await postgres_schema.migrate(connection, schema, first_serial=1, first_event_id=1, cursor_tag="t") == 0
+        await connection.execute(f'SET search_path TO "{schema}"')
+        await connection.execute(
+            "INSERT INTO replicas (replica_id, expires_at) VALUES ('old', clock_timestamp() + interval '1 hour')"
+        )
+        for serial in (1, 2):
+            await connection.execute(
+                "INSERT INTO workers (serial, worker_id, intent, profile, created_at, status) "
+                "VALUES ($1, $2, '{\"kind\": \"assistant\"}', 'hold', clock_timestamp(), 'idle')",
+                serial,
+                f"w-{serial}",
+            )
+        await connection.execute("UPDATE counters SET value = 2 WHERE name IN ('workers')")
+        await connection.execute("UPDATE counters SET value = 3 WHERE name IN ('serial')")
+        # Version 4's own function (six arguments): w-1 is in a turn of replica 'old'.
+        assert (await connection.fetchrow("SELECT * FROM accept_input('w-1', 'old', 'user', 'x', 100, 2)"))[
+            0
+        ] == "accepted"
+        await connection.execute("SELECT sequence_events('c')")
+        monkeypatch.undo()
+        await connection.execute("RESET search_path")
+        assert await postgres_schema.migrate(connection, schema, first_serial=1, first_event_id=1, cursor_tag="t") == 4
+        counted = await connection.fetchval(f"SELECT value FROM \"{schema}\".counters WHERE name = 'turns'")
+        row = await connection.fetchrow(f'SELECT status, owner, waiting FROM "{schema}".workers WHERE serial = 1')
+        assert (counted, tuple(row)) == (1, ("busy", "old", False))
+    finally:
+        await connection.close()
+    store = PgStore(pg_dsn, runtime, lease_seconds=10, pool_size=4)
+    await store.open(first_serial=1, first_event_id=1, cursor_tag="t")
+    try:
+        limits = {"max_entries": 100, "entries_per_turn": 2, "max_turns": 1}
+        # The old turn holds the only slot: w-2's input waits for it.
+        waiting = await store.accept_input("w-2", content="y", role="user", **limits)
+        assert isinstance(waiting, WaitingInput) and waiting.place == 1
+        ended = await store.control.end_worker("w-1", reason="cancel", max_entries=100, max_turns=1)
+        assert (ended.changed, ended.owner) == (True, "old")
+        # Its slot went to w-2, whose turn this replica now runs.
+        assert [(t.worker_id, t.turn, t.content) for t in store.started] == [("w-2", 1, "y")]
+        assert (await store.get_worker("w-2")).owner == store.replica_id
+    finally:
+        await store.close()
