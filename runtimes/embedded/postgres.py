@@ -551,7 +551,7 @@ class PostgresStore(WorkerStore):
             worker = self.roster.find(turn.worker_id)
             if worker is None:
                 continue  # deleted since: its turn ended with it
-            if worker.status is not BUSY or worker.turn_number != turn.turn or worker.waiting:
+            if not worker.in_turn(turn.turn):
                 # The cache could not replay the start (the database went away): no task may run it.
                 self._owe_failure(turn.worker_id, turn.turn)
                 continue
