@@ -40,6 +40,10 @@ and no ``id``; once its transaction committed, a sequencing pass
 order, under one lock held to its commit, so many decisions share one
 flush; readers see numbered events only. ``accept_input`` and
 ``complete_turn`` are server-side functions: one round trip each.
+
+Version 5 (decision 0234): ``decide()`` runs a batch of those two functions'
+decisions in one transaction and numbers their events before its commit
+(:mod:`.postgres_decisions`).
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from runtime_registry.runtimes.embedded.postgres_decisions import DECIDE_SQL
 from runtime_registry.runtimes.embedded.store import StoreUnusable
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate", "schema_name"]
@@ -337,7 +342,7 @@ $fn$;
 """
 
 #: Every migration, oldest first: ``MIGRATIONS[n - 1]`` makes version ``n``.
-MIGRATIONS: Sequence[str] = (_V1, _V2, _V3, _V4)
+MIGRATIONS: Sequence[str] = (_V1, _V2, _V3, _V4, DECIDE_SQL)
 #: The version this code reads and writes.
 SCHEMA_VERSION = len(MIGRATIONS)
 

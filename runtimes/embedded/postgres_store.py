@@ -56,6 +56,7 @@ from registry_core.event_contract import (
 )
 from registry_core.models import Event, Intent, IntentKind, TranscriptEntry, WorkerTotals
 from runtime_registry.runtimes.embedded.postgres_batch import Batched
+from runtime_registry.runtimes.embedded.postgres_decisions import Decision, DecisionResult, Decisions
 from runtime_registry.runtimes.embedded.postgres_schema import migrate, schema_name
 from runtime_registry.runtimes.embedded.store import StoreUnusable, turn_failed_data
 from runtime_registry.runtimes.embedded.totals import totals_delta
@@ -74,6 +75,9 @@ log = logging.getLogger("runtime_registry.runtimes.embedded.postgres")
 
 #: What clients are told while the database cannot be reached (no host, no DSN, no driver text).
 UNREACHABLE_MESSAGE = "the runtime's database cannot be reached; try again shortly"
+
+#: Why a reply that does not fit fails its turn (``transcript_full``).
+_FULL_MESSAGE = "the worker's transcript has no room for the reply"
 
 #: The roles of a transcript entry written by a turn's end.
 ASSISTANT = "assistant"
@@ -268,6 +272,9 @@ class PgStore:
         self._pool: Any = None
         #: Callers waiting for their committed events' ids share one round trip (decision 0231).
         self._numbering: Batched[int, Event] = Batched(self._own_events)
+        #: Send-input decisions waiting at once share one round trip and one transaction (decision 0234).
+        self._decisions: Batched[Decision, DecisionResult] = Batched(self._decide_batch)
+        self._decide = Decisions(self._fetch, self.replica_id, self.channel, _FULL_MESSAGE)
         #: The newest event id this replica knows to be committed (its own decisions' and passes').
         self.newest_id = 0
         #: This replica's own events just numbered, by id, with their transcript entries: the cache
@@ -333,6 +340,7 @@ class PgStore:
     async def close(self, *, leave: bool = True) -> None:
         """Release the pool; with ``leave``, remove this replica so others end its turns at once."""
         await self._numbering.close()
+        await self._decisions.close()
         pool, self._pool = self._pool, None
         if pool is None:
             return
@@ -407,6 +415,17 @@ class PgStore:
         if found:
             self.newest_id = max(self.newest_id, max(event.id for event in found.values()))
         return found
+
+    async def _decide_batch(self, batch: list[Decision]) -> Mapping[Decision, DecisionResult]:
+        """One ``decide()`` call for every decision waiting; what its pass numbered is replayed from here."""
+        results, numbered = await self._decide.run(batch)
+        for event, entry in numbered:
+            # A new worker's row is read with the feed.
+            if event.type != WORKER_CREATED:
+                self.fresh[event.id] = (event, entry)
+        if numbered:
+            self.newest_id = max(self.newest_id, numbered[-1][0].id)
+        return results
 
     async def sequence_pending(self) -> None:
         """Number events a replica committed but did not live to number (any replica may; cheap when none)."""
@@ -603,30 +622,20 @@ class PgStore:
         :raises CapacityExceeded: its transcript has no room for the input and its reply.
         """
 
-        # One round trip: the function decides and writes (decision 0230).
+        # The function decides and writes; with the other decisions waiting, one round trip (decision 0234).
         for _ in range(2):
-            row = await self._fetchrow(
-                "SELECT * FROM accept_input($1, $2, $3, $4, $5, $6)",
-                worker_id,
-                self.replica_id,
-                role,
-                content,
-                max_entries,
-                entries_per_turn,
+            decision = Decision(
+                "a", worker_id, role=role, content=content, max_entries=max_entries, per_turn=entries_per_turn
             )
-            if row[0] != "lapsed":
+            result = (await self._decisions.ask((decision,)))[decision]
+            if result.outcome != "lapsed":
                 break
             # This replica's lease lapsed (the database was away): renew it, then decide.
             await self.renew_lease()
-        outcome = row[0]
-        if outcome != "accepted":
-            raise _refusal(outcome, worker_id, max_entries)
-        worker = _worker(row[1:15])
-        try:
-            events = await self._number(row[15])
-        except StoreUnreachable:
-            raise AcceptedUnconfirmed(worker_id, worker.turn_number) from None
-        return AcceptedInput(worker, worker.entries, events[0].id)
+        if result.outcome != "accepted" or result.worker is None:
+            raise _refusal(result.outcome, worker_id, max_entries)
+        worker = _worker(result.worker)
+        return AcceptedInput(worker, worker.entries, result.events[0][0].id)
 
     async def _own_turn(self, connection: Any, worker_id: str, turn: int) -> PgWorker:
         row = await connection.fetchrow(
@@ -673,24 +682,23 @@ class PgStore:
         :raises TurnLost: the turn is no longer this replica's; nothing was written.
         """
 
-        # One round trip: the function checks the turn is ours and writes (decision 0230);
-        # the tokens a completed turn adds to the worker's totals are read here (decision 0201).
+        # The function checks the turn is ours and writes (decisions 0230, 0234); the tokens a
+        # completed turn adds to the worker's totals are read here (decision 0201).
         _, input_tokens, output_tokens = totals_delta(WORKER_TURN_COMPLETED, completed) or (1, 0, 0)
-        row = await self._fetchrow(
-            "SELECT * FROM complete_turn($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9)",
+        decision = Decision(
+            "c",
             worker_id,
-            self.replica_id,
-            turn,
-            reply,
-            max_entries,
-            json.dumps(dict(completed), ensure_ascii=False),
-            "the worker's transcript has no room for the reply",
-            input_tokens,
-            output_tokens,
+            content=reply,
+            max_entries=max_entries,
+            turn=turn,
+            completed=json.dumps(dict(completed), ensure_ascii=False),
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
         )
-        if row[0] == "lost":
+        result = (await self._decisions.ask((decision,)))[decision]
+        if result.outcome == "lost":
             raise TurnLost()
-        return await self._number(row[1])
+        return [event for event, _ in result.events]
 
     async def fail_turn(
         self, worker_id: str, turn: int, code: str, message: str, *, engine_code: str | None = None

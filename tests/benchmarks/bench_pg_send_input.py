@@ -17,7 +17,12 @@ The PostgreSQL server is a throwaway one with its durability settings at the
 defaults (``fsync``, ``synchronous_commit`` on), as SQLite ``acknowledged``
 syncs every commit.
 
-Run: ``.venv/bin/python tests/benchmarks/bench_pg_send_input.py [--seconds 3] [--rounds 3] [--profile]``
+With ``--statements`` the server loads ``pg_stat_statements`` (nested
+statements of the server-side functions tracked too) and the statements the
+PostgreSQL side ran are printed with their calls and execution time per
+input: where the database's time goes.
+
+Run: ``.venv/bin/python tests/benchmarks/bench_pg_send_input.py [--seconds 3] [--rounds 3] [--profile] [--statements]``
 """
 
 from __future__ import annotations
@@ -110,17 +115,63 @@ async def one_side(runtime: EmbeddedRuntime, ids: list[str], seconds: float, pg:
         (time.process_time() - cpu) / inputs * 1000,
         ((postgres_cpu(pg) - database) / inputs * 1000) if pg is not None else 0.0,
         (ROUND_TRIPS[0] - trips) / inputs,
+        elapsed,
     )
 
 
-async def main(seconds: float, rounds: int, profile: bool) -> None:
+#: ``--statements``: what the server loads to count them (nested statements of functions too).
+STATEMENT_SETTINGS = {
+    "shared_preload_libraries": "pg_stat_statements",
+    "pg_stat_statements.track": "all",
+    "pg_stat_statements.max": "1000",
+}
+
+
+async def statements(pg: PgServer, dbname: str, inputs: int) -> None:
+    """Print the statements run since the last reset, by execution time: per input, calls and milliseconds."""
+    import asyncpg
+
+    connection = await asyncpg.connect(pg.url(dbname))
+    try:
+        rows = await connection.fetch(
+            "SELECT calls, total_exec_time, total_plan_time, rows, query FROM pg_stat_statements "
+            "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+            "ORDER BY total_exec_time DESC LIMIT 25"
+        )
+    finally:
+        await connection.close()
+    print(f"statements per input ({inputs} inputs): calls | exec ms | rows | query (nested ones included)")
+    for calls, exec_ms, _, row_count, query in rows:
+        text = " ".join(query.split())[:150]
+        print(f"  {calls / inputs:5.2f} | {exec_ms / inputs:6.3f} | {row_count / inputs:6.2f} | {text}")
+
+
+async def reset_statements(pg: PgServer, dbname: str) -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect(pg.url(dbname))
+    try:
+        await connection.execute("SELECT pg_stat_statements_reset()")
+    finally:
+        await connection.close()
+
+
+async def main(seconds: float, rounds: int, profile: bool, track: bool) -> None:
     count_round_trips()
     print(f"{CLIENTS} clients, {seconds:.0f} s x {rounds} interleaved rounds; load {os.getloadavg()}")
     settings = EmbeddedSettings()
-    with tempfile.TemporaryDirectory() as scratch, throwaway_server(BENCH_PG_SETTINGS) as pg:
+    server_settings = {**BENCH_PG_SETTINGS, **(STATEMENT_SETTINGS if track else {})}
+    with tempfile.TemporaryDirectory() as scratch, throwaway_server(server_settings) as pg:
+        dbname = pg.create_database("bench")
+        if track:
+            import asyncpg
+
+            connection = await asyncpg.connect(pg.url(dbname))
+            await connection.execute("CREATE EXTENSION pg_stat_statements")
+            await connection.close()
         lite = EmbeddedRuntime(settings, store=SQLiteStore(Path(scratch) / "lite.db", durability="acknowledged"))
         post = EmbeddedRuntime(
-            settings, store=PostgresStore(pg.dsn(pg.create_database("bench")), RUNTIME, lease_seconds=10)
+            settings, store=PostgresStore(pg.dsn(dbname), RUNTIME, lease_seconds=10)
         )
         sides: dict[str, tuple[EmbeddedRuntime, PgServer | None]] = {"sqlite": (lite, None), "postgres": (post, pg)}
         ids: dict[str, list[str]] = {}
@@ -129,6 +180,8 @@ async def main(seconds: float, rounds: int, profile: bool) -> None:
             ids[name] = [(await runtime.create_worker()).worker.worker_id for _ in range(WORKERS)]
         rows: dict[str, list[tuple[float, ...]]] = {name: [] for name in sides}
         profiler = cProfile.Profile(time.process_time) if profile else None
+        if track:
+            await reset_statements(pg, dbname)
         for _ in range(rounds):
             for name, (runtime, server) in sides.items():
                 if profiler is not None and name == "postgres":
@@ -136,6 +189,9 @@ async def main(seconds: float, rounds: int, profile: bool) -> None:
                 rows[name].append(await one_side(runtime, ids[name], seconds, server))
                 if profiler is not None:
                     profiler.disable()
+        if track:
+            postgres_inputs = sum(round(row[0] * row[4]) for row in rows["postgres"])
+            await statements(pg, dbname, postgres_inputs)
         for runtime, _ in sides.values():
             await runtime.close()
     median: Callable[[Any], float] = statistics.median
@@ -155,5 +211,8 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profile", action="store_true", help="cProfile the PostgreSQL side (top 25 by own time)")
+    parser.add_argument(
+        "--statements", action="store_true", help="the PostgreSQL side's statements per input (pg_stat_statements)"
+    )
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.seconds, arguments.rounds, arguments.profile))
+    asyncio.run(main(arguments.seconds, arguments.rounds, arguments.profile, arguments.statements))
