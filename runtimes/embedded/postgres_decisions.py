@@ -39,7 +39,18 @@ import attrs
 
 from registry_core.models import Event
 
-__all__ = ["DECIDE_SQL", "Decision", "DecisionResult", "Decisions"]
+__all__ = ["DECIDE_SQL", "Decision", "DecisionResult", "Decisions", "Replayed", "data_size"]
+
+#: An event to replay into a replica's cache: the event, its transcript entry ``(role, content)``
+#: if it wrote one, and the JSON size of its data (:func:`data_size`).
+Replayed = tuple[Event, tuple[str, str] | None, int]
+
+
+def data_size(text: str) -> int:
+    """The bytes of an event's data as the database wrote it (``jsonb`` text): an upper bound of its
+    compact JSON, so the cache's event log need not measure the decoded data again."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
 
 #: Schema version 5 (decision 0234): ``decide()``, the batch of send-input decisions.
 DECIDE_SQL = """
@@ -190,10 +201,9 @@ class Decisions:
         self._channel = channel
         self._full_message = full_message
 
-    async def run(
-        self, batch: list[Decision]
-    ) -> tuple[Mapping[Decision, DecisionResult], list[tuple[Event, tuple[str, str] | None]]]:
-        """Decide ``batch``: each decision's result, and every event the batch's pass numbered (in id order)."""
+    async def run(self, batch: list[Decision]) -> tuple[Mapping[Decision, DecisionResult], list[Replayed]]:
+        """Decide ``batch``: each decision's result, and every event the batch's pass numbered (in id
+        order), with its transcript entry and the size of its data as the database wrote it."""
         # One lock order for every replica's batches: by worker, a turn's end before an accept.
         ordered = sorted(batch, key=lambda d: (d.worker_id, d.kind != "c"))
         rows = await self._fetch(
@@ -204,13 +214,15 @@ class Decisions:
             *([column(d) for d in ordered] for column in _COLUMNS),
         )
         outcomes: dict[int, Any] = {}
-        by_seq: dict[int, tuple[Event, tuple[str, str] | None]] = {}
-        numbered: list[tuple[Event, tuple[str, str] | None]] = []
+        by_seq: dict[int, Replayed] = {}
+        numbered: list[Replayed] = []
         for row in rows:
             if row[0] is not None:
                 outcomes[row[0]] = row
             else:
-                found = (Event(row[18], row[19], row[20], json.loads(row[21]), row[22]), None if row[23] is None else (row[23], row[24]))
+                text = row[21]
+                event = Event(row[18], row[19], row[20], json.loads(text), row[22])
+                found = (event, None if row[23] is None else (row[23], row[24]), data_size(text))
                 by_seq[row[17]] = found
                 numbered.append(found)
         numbered.sort(key=lambda found: found[0].id)
@@ -220,6 +232,6 @@ class Decisions:
             results[decision] = DecisionResult(
                 row[1],
                 tuple(row[3:17]) if row[3] is not None else None,
-                [by_seq[seq] for seq in row[2] or ()],
+                [by_seq[seq][:2] for seq in row[2] or ()],
             )
         return results, numbered

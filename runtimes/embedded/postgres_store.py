@@ -56,16 +56,22 @@ from registry_core.event_contract import (
 )
 from registry_core.models import Event, Intent, IntentKind, TranscriptEntry, WorkerTotals
 from runtime_registry.runtimes.embedded.postgres_batch import Batched
-from runtime_registry.runtimes.embedded.postgres_decisions import Decision, DecisionResult, Decisions
+from runtime_registry.runtimes.embedded.postgres_decisions import (
+    Decision,
+    DecisionResult,
+    Decisions,
+    Replayed,
+    data_size,
+)
 from runtime_registry.runtimes.embedded.postgres_schema import migrate, schema_name
 from runtime_registry.runtimes.embedded.store import StoreUnusable, turn_failed_data
 from runtime_registry.runtimes.embedded.totals import totals_delta
 
 __all__ = [
     "AcceptedInput",
-    "AcceptedUnconfirmed",
     "PgStore",
     "PgWorker",
+    "Replayed",
     "StoreUnreachable",
     "TurnLost",
     "UNREACHABLE_MESSAGE",
@@ -88,17 +94,6 @@ class StoreUnreachable(RuntimeUnavailable):
 
     def __init__(self) -> None:
         super().__init__(UNREACHABLE_MESSAGE)
-
-
-class AcceptedUnconfirmed(StoreUnreachable):
-    """The input was committed (the worker is busy with this replica's turn ``turn``), but the
-    database went away before its events were numbered: the client is told 503, and the replica
-    ends the turn (``store_unreachable``) once the database is back, since no task runs it."""
-
-    def __init__(self, worker_id: str, turn: int) -> None:
-        super().__init__()
-        self.busy_worker = worker_id
-        self.turn = turn
 
 
 class TurnLost(Exception):
@@ -277,9 +272,10 @@ class PgStore:
         self._decide = Decisions(self._fetch, self.replica_id, self.channel, _FULL_MESSAGE)
         #: The newest event id this replica knows to be committed (its own decisions' and passes').
         self.newest_id = 0
-        #: This replica's own events just numbered, by id, with their transcript entries: the cache
-        #: replays them without reading the feed when they are next in line (emptied by the replay).
-        self.fresh: dict[int, tuple[Event, tuple[str, str] | None]] = {}
+        #: This replica's own events just numbered, by id, with their transcript entries and data
+        #: sizes: the cache replays them without reading the feed when they are next in line
+        #: (emptied by the replay).
+        self.fresh: dict[int, Replayed] = {}
         #: Set once the schema is known good; read by the runtime.
         self.first_serial = 0
         self.first_event_id = 0
@@ -411,7 +407,7 @@ class PgStore:
             # What the replay of this event needs is all here, except a new
             # worker's row: those are read with the feed.
             if event.type != WORKER_CREATED:
-                self.fresh[event.id] = (event, None if row[6] is None else (row[6], row[7]))
+                self.fresh[event.id] = (event, None if row[6] is None else (row[6], row[7]), data_size(row[4]))
         if found:
             self.newest_id = max(self.newest_id, max(event.id for event in found.values()))
         return found
@@ -419,10 +415,10 @@ class PgStore:
     async def _decide_batch(self, batch: list[Decision]) -> Mapping[Decision, DecisionResult]:
         """One ``decide()`` call for every decision waiting; what its pass numbered is replayed from here."""
         results, numbered = await self._decide.run(batch)
-        for event, entry in numbered:
+        for found in numbered:
             # A new worker's row is read with the feed.
-            if event.type != WORKER_CREATED:
-                self.fresh[event.id] = (event, entry)
+            if found[0].type != WORKER_CREATED:
+                self.fresh[found[0].id] = found
         if numbered:
             self.newest_id = max(self.newest_id, numbered[-1][0].id)
         return results
@@ -863,11 +859,10 @@ class PgStore:
         )
         return [TranscriptEntry(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
-    async def tail(
-        self, *, after: int, limit: int
-    ) -> tuple[list[tuple[Event, tuple[str, str] | None]], dict[str, PgWorker]]:
+    async def tail(self, *, after: int, limit: int) -> tuple[list[Replayed], dict[str, PgWorker]]:
         """Committed events after ``after`` (at most ``limit``), each with its transcript entry
-        ``(role, content)`` if it wrote one, and the rows of the workers they created that still exist."""
+        ``(role, content)`` if it wrote one and its data's size, and the rows of the workers they
+        created that still exist."""
 
         # One statement (one snapshot, one round trip): the events, the entry
         # each wrote, and the row of each worker they created that still exists.
@@ -882,7 +877,8 @@ class PgStore:
             limit,
         )
         found = [
-            (Event(r[0], r[1], r[2], json.loads(r[3]), r[4]), None if r[5] is None else (r[5], r[6])) for r in rows
+            (Event(r[0], r[1], r[2], json.loads(r[3]), r[4]), None if r[5] is None else (r[5], r[6]), data_size(r[3]))
+            for r in rows
         ]
         workers = {r[8]: _worker(r[7:]) for r in rows if r[7] is not None}
         return found, workers

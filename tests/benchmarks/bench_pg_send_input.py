@@ -170,9 +170,7 @@ async def main(seconds: float, rounds: int, profile: bool, track: bool) -> None:
             await connection.execute("CREATE EXTENSION pg_stat_statements")
             await connection.close()
         lite = EmbeddedRuntime(settings, store=SQLiteStore(Path(scratch) / "lite.db", durability="acknowledged"))
-        post = EmbeddedRuntime(
-            settings, store=PostgresStore(pg.dsn(dbname), RUNTIME, lease_seconds=10)
-        )
+        post = EmbeddedRuntime(settings, store=PostgresStore(pg.dsn(dbname), RUNTIME, lease_seconds=10))
         sides: dict[str, tuple[EmbeddedRuntime, PgServer | None]] = {"sqlite": (lite, None), "postgres": (post, pg)}
         ids: dict[str, list[str]] = {}
         for name, (runtime, _) in sides.items():
