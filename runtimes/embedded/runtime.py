@@ -154,6 +154,8 @@ class EmbeddedRuntime:
         self.profiles = ProfileBook(settings.profiles, settings.default_profile, engines=engines, tools=tools)
         self.store = store = MemoryStore() if store is None else store
         store.setup(StoreSetup(settings, event_start_id, worker_start_serial, self.profiles))
+        # Turns a store starts by itself (a replica taking over a lost replica's queue) run here too.
+        store.on_started = self._run_started
         self._closed = False
         # The largest JSON size of any worker created (never lowered): a bound for list pages.
         self._largest_worker_bytes = 0

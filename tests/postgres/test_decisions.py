@@ -171,13 +171,15 @@ async def test_the_batch_commits_at_the_servers_durability_setting(pg_dsn: str, 
     try:
         transaction = connection.transaction()
         await transaction.start()
-        await connection.fetch("SELECT * FROM accept_input($1, $2, 'user', 'hi', 100, 2)", worker_id, a.replica_id)
+        await connection.fetch(
+            "SELECT * FROM accept_input($1, $2, 'user', 'hi', 100, 2, 64)", worker_id, a.replica_id
+        )
         alone = await connection.fetchval("SHOW synchronous_commit")
         await transaction.rollback()
         async with connection.transaction():
             rows = await connection.fetch(
                 "SELECT r_call, r_outcome FROM decide($1, $2, $3, $4::text[], $5::text[], $6::text[], $7::text[], "
-                "$8::integer[], $9::integer[], $10::integer[], $11::jsonb[], $12::bigint[], $13::bigint[])",
+                "$8::integer[], $9::integer[], $10::integer[], $11::jsonb[], $12::bigint[], $13::bigint[], $14::integer[])",
                 a.replica_id,
                 a.channel,
                 "full",
@@ -191,6 +193,7 @@ async def test_the_batch_commits_at_the_servers_durability_setting(pg_dsn: str, 
                 [None],
                 [0],
                 [0],
+                [64],
             )
             batched = await connection.fetchval("SHOW synchronous_commit")
     finally:
