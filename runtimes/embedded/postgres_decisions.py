@@ -149,16 +149,17 @@ BEGIN
                nb.seq, nb.id, nb.type, nb.worker_id, nb.data::text, nb.created_at, en.role, en.content
         FROM numbered nb LEFT JOIN entry en ON en.event_seq = nb.seq;
     IF v_last <> v_first THEN
-        -- A pass ran since the batch began (its own, or another replica's
-        -- committed meanwhile): the batch's events it numbered come too.
+        -- A pass ran since the batch began (its own, or another replica's that
+        -- committed meanwhile): what it numbered comes too, the batch's events
+        -- among it; all of it committed before this lock or is this batch's own.
         RETURN QUERY
             SELECT NULL::integer, NULL::text, NULL::bigint[], NULL::integer, NULL::jsonb,
                    NULL::bigint, NULL::text, NULL::text, NULL::jsonb, NULL::text,
                    NULL::timestamptz, NULL::text, NULL::integer, NULL::integer, NULL::jsonb, NULL::text,
                    NULL::bigint, NULL::bigint, NULL::bigint,
                    ev.seq, ev.id, ev.type, ev.worker_id, ev.data::text, ev.created_at, en.role, en.content
-            FROM events ev LEFT JOIN entries en ON en.event_seq = ev.seq
-            WHERE ev.seq = ANY(v_all) AND ev.id <= v_last;
+            FROM events ev LEFT JOIN entries en ON en.event_id = ev.id
+            WHERE ev.id > v_first AND ev.id <= v_last;
     END IF;
     SELECT max(ev.id) INTO v_newest FROM events ev WHERE ev.id > v_last;
     IF v_newest IS NOT NULL THEN

@@ -22,7 +22,15 @@ statements of the server-side functions tracked too) and the statements the
 PostgreSQL side ran are printed with their calls and execution time per
 input: where the database's time goes.
 
-Run: ``.venv/bin/python tests/benchmarks/bench_pg_send_input.py [--seconds 3] [--rounds 3] [--profile] [--statements]``
+With ``--before TREE`` each round runs twice in child processes, once on an
+older checkout (TREE laid out as installed, as ``.ci/check`` builds it for
+mypy: ``TREE/runtime_registry/runtimes`` ..., with ``TREE/tests``) and once on
+this one, alternating; each child measures PostgreSQL against SQLite in its own
+run, and the medians of both are printed side by side (ratios against SQLite
+measured beside each, so the load's drift between children cancels out).
+
+Run: ``.venv/bin/python tests/benchmarks/bench_pg_send_input.py [--seconds 3] [--rounds 3] [--profile] [--statements]
+[--before TREE]``
 """
 
 from __future__ import annotations
@@ -33,7 +41,9 @@ import cProfile
 import itertools
 import os
 import pstats
+import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -204,6 +214,55 @@ async def main(seconds: float, rounds: int, profile: bool, track: bool) -> None:
         pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
 
 
+#: One side's line as :func:`main` prints it.
+_SIDE = re.compile(
+    r"^(sqlite|postgres)\s+(\d+) inputs/s \| CPU here\s+([\d.]+) ms \+ database\s+([\d.]+) ms per input"
+    r" \|\s+([\d.]+) round trips per input",
+    re.MULTILINE,
+)
+
+
+def child_round(script: Path, tree: Path | None, seconds: float) -> dict[str, tuple[float, ...]]:
+    """One round of ``script`` in a child process (on ``tree`` if given): each side's figures."""
+    environment = dict(os.environ)
+    if tree is not None:
+        # The tree first: its packages, not this checkout's editable install.
+        environment["PYTHONPATH"] = str(tree)
+    command = [sys.executable, str(script), "--seconds", str(seconds), "--rounds", "1"]
+    done = subprocess.run(command, env=environment, capture_output=True, text=True, check=True, timeout=600)
+    found = {m[1]: tuple(float(v) for v in m.groups()[1:]) for m in _SIDE.finditer(done.stdout)}
+    if set(found) != {"sqlite", "postgres"}:
+        raise RuntimeError(f"a child round printed no figures:\n{done.stdout}\n{done.stderr[-2000:]}")
+    return found
+
+
+def before_and_after(tree: Path, seconds: float, rounds: int) -> None:
+    """Rounds alternating an older checkout (``tree``) and this one, each against SQLite in its own run."""
+    here = Path(__file__).resolve()
+    older = tree / "tests" / "benchmarks" / here.name
+    print(f"{CLIENTS} clients, {seconds:.0f} s x {rounds} rounds, before ({tree}) and after alternating")
+    print(f"load at start {os.getloadavg()}")
+    found: dict[str, list[dict[str, tuple[float, ...]]]] = {"before": [], "after": []}
+    for _ in range(rounds):
+        found["before"].append(child_round(older, tree, seconds))
+        found["after"].append(child_round(here, None, seconds))
+    median = statistics.median
+    for name, runs in found.items():
+        for side in ("sqlite", "postgres"):
+            rows = [run[side] for run in runs]
+            print(
+                f"{name:<6} {side:<9} {median(r[0] for r in rows):7.0f} inputs/s | CPU here "
+                f"{median(r[1] for r in rows):5.2f} ms + database {median(r[2] for r in rows):5.2f} ms per input | "
+                f"{median(r[3] for r in rows):5.1f} round trips per input"
+            )
+        ratios = [run["postgres"][0] / run["sqlite"][0] for run in runs]
+        print(
+            f"{name:<6} postgres / sqlite: median {median(ratios):.2f}x (rounds: {', '.join(f'{r:.2f}' for r in ratios)})"
+        )
+    gain = median(run["postgres"][0] for run in found["after"]) / median(run["postgres"][0] for run in found["before"])
+    print(f"after / before (postgres inputs/s): {gain:.2f}x; load at end {os.getloadavg()}")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3.0)
@@ -212,5 +271,9 @@ if __name__ == "__main__":
     parser.add_argument(
         "--statements", action="store_true", help="the PostgreSQL side's statements per input (pg_stat_statements)"
     )
+    parser.add_argument("--before", type=Path, help="also run an older checkout laid out as installed, alternating")
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.seconds, arguments.rounds, arguments.profile, arguments.statements))
+    if arguments.before is not None:
+        before_and_after(arguments.before, arguments.seconds, arguments.rounds)
+    else:
+        asyncio.run(main(arguments.seconds, arguments.rounds, arguments.profile, arguments.statements))
