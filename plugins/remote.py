@@ -9,7 +9,9 @@ provider is a thin adapter over :class:`~runtime_registry.runtimes.remote.Remote
   without a round trip (decision 0096); its ``limits`` are the remote's;
 - worker ids, transcripts, event ids and cursors pass through unchanged; the
   models are re-addressed to this runtime (``runtime_id``, ``kind``), as the
-  registry requires of every provider;
+  registry requires of every provider; worker rows are read from the remote's
+  bytes straight into this runtime's models, without the converter, and a
+  worker whose bytes did not change is not decoded again (decision 0202);
 - the busy rule, cursor expiry and every refusal are the remote's own;
 - the remote's live-only events (``worker.output_delta``) are relayed to the
   front's streams in order; a front stream outlives a restart of the remote
@@ -69,6 +71,7 @@ class RemoteProvider(RuntimeProvider):
 
     def __init__(self, runtime_id: str, settings: RemoteSettings, *, environ: dict[str, str] | None = None) -> None:
         super().__init__(runtime_id)
+        from runtime_registry.runtimes.remote.rows import RemoteRows
         from runtime_registry.runtimes.remote.runtime import RemoteRuntime
 
         environ = os.environ if environ is None else environ  # type: ignore[assignment]
@@ -77,6 +80,7 @@ class RemoteProvider(RuntimeProvider):
         self.remote: RemoteRuntime = RemoteRuntime(
             settings, token=token, missing_token_variable=missing, on_summary=self._adopt
         )
+        self._rows = RemoteRows(runtime_id, KIND)
 
     def _adopt(self, summary: RuntimeSummary) -> None:
         """Take the remote runtime's capabilities and limits as this runtime's."""
@@ -101,26 +105,11 @@ class RemoteProvider(RuntimeProvider):
 
     # -- workers -------------------------------------------------------------------------
 
-    def _worker(self, worker: Worker) -> Worker:
-        # Built field by field: attrs.evolve costs several times as much, once per row of every page.
-        return Worker(
-            self.runtime_id,
-            worker.worker_id,
-            KIND,
-            worker.label,
-            worker.status,
-            worker.profile,
-            worker.intent,
-            worker.created_at,
-            worker.transcript_length,
-            worker.diagnostics,
-            worker.totals,
-        )
-
     async def list_workers(self, *, limit: int, cursor: str | None) -> WorkerPage:
         """The remote's page; its opaque cursor passes through."""
-        page = await self.remote.call(lambda client, rid: client.list_workers(rid, limit=limit, cursor=cursor))
-        return WorkerPage(self.runtime_id, tuple(map(self._worker, page.items)), page.next_cursor, page.diagnostics)
+        return await self.remote.call(
+            lambda client, rid: self._rows.page_of(client.list_workers_body(rid, limit=limit, cursor=cursor))
+        )
 
     async def filter_workers(self, worker_filter: WorkerFilter, *, limit: int, cursor: str | None) -> WorkerPage:
         """The remote's filtered page: the filter goes to the remote, which filters in its own store.
@@ -131,25 +120,29 @@ class RemoteProvider(RuntimeProvider):
         so dropping rows loses nothing: the page is just shorter.
         """
         page = await self.remote.call(
-            lambda client, rid: client.list_workers(
-                rid,
-                limit=limit,
-                cursor=cursor,
-                status=worker_filter.status,
-                profile=worker_filter.profile,
-                label=worker_filter.label,
+            lambda client, rid: self._rows.page_of(
+                client.list_workers_body(
+                    rid,
+                    limit=limit,
+                    cursor=cursor,
+                    status=worker_filter.status,
+                    profile=worker_filter.profile,
+                    label=worker_filter.label,
+                )
             )
         )
-        rows = tuple(filter(worker_filter.matches, map(self._worker, page.items)))
+        rows = tuple(filter(worker_filter.matches, page.items))
+        if len(rows) == len(page.items):
+            return page
         return WorkerPage(self.runtime_id, rows, page.next_cursor, page.diagnostics)
 
     async def get_worker(self, worker_id: str) -> Worker:
-        """The remote's worker."""
-        return self._worker(await self.remote.call(lambda client, rid: client.get_worker(rid, worker_id)))
+        """The remote's worker (the same model again while its bytes do not change: decision 0202)."""
+        return await self.remote.call(lambda client, rid: self._rows.worker_of(client.get_worker_body(rid, worker_id)))
 
     async def create_worker(self, request: CreateWorkerRequest) -> Worker:
         """A worker created on the remote; its id is the remote's."""
-        return self._worker(await self.remote.call(lambda client, rid: client.create_worker(rid, request)))
+        return self._rows.readdressed(await self.remote.call(lambda client, rid: client.create_worker(rid, request)))
 
     async def send_input(self, worker_id: str, request: InputRequest) -> InputAccepted:
         """Input accepted by the remote (``WorkerBusy`` is the remote's verdict)."""

@@ -13,7 +13,6 @@ as the server would answer).
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any, TypeVar
@@ -21,8 +20,8 @@ from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
 
-from registry_core.converter import structure, unstructure
-from registry_core.errors import InvalidRequest, RegistryError
+from registry_core.converter import unstructure
+from registry_core.errors import RegistryError
 from registry_core.identifiers import validate_identifier
 from registry_core.models import (
     BusyPolicy,
@@ -45,6 +44,7 @@ from registry_core.models import (
 )
 from runtime_registry.client.connections import ConnectionLost, ConnectionPool, ProtocolError
 from runtime_registry.client.errors import ConnectionFailed, MalformedResponse, RequestTimedOut, error_from_answer
+from runtime_registry.client.rows import decoded, structured, worker_from_body, worker_page_from_body
 from runtime_registry.client.subscription import EventSubscription
 
 __all__ = ["DEFAULT_MAX_CONNECTIONS", "DEFAULT_TIMEOUT_SECONDS", "RegistryClient"]
@@ -164,7 +164,7 @@ class RegistryClient:
         data = await self._json("GET", "/api/plugins", expect=200)
         if not isinstance(data, Mapping):
             raise MalformedResponse("the plugin list is not a JSON object")
-        return _structure(data.get("items"), tuple[PluginInfo, ...])
+        return structured(data.get("items"), tuple[PluginInfo, ...])
 
     async def list_runtimes(self) -> RuntimeList:
         """``GET /api/runtimes``: every runtime, in configuration order."""
@@ -217,19 +217,45 @@ class RegistryClient:
         than ``limit`` workers, even none, and still carry a ``next_cursor``.
         A cursor continues after the same worker under any filter.
         """
+        return worker_page_from_body(
+            await self.list_workers_body(
+                runtime_id, limit=limit, cursor=cursor, status=status, profile=profile, label=label
+            )
+        )
+
+    async def list_workers_body(
+        self,
+        runtime_id: str,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+        status: str | Iterable[str] = (),
+        profile: str | Iterable[str] = (),
+        label: str | Iterable[str] = (),
+    ) -> bytes:
+        """:meth:`list_workers`' answer undecoded: the JSON bytes of a ``200`` (see :meth:`get_worker_body`)."""
         path = _runtime_path(runtime_id) + "/workers"
         params: dict[str, str | list[str]] = {**_params(limit=limit, cursor=cursor)}
         params.update(_filters(status=status, profile=profile, label=label))
-        return await self._model("GET", path, WorkerPage, expect=200, params=params)
+        return await self._body("GET", path, expect=200, params=params)
 
     async def create_worker(self, runtime_id: str, request: CreateWorkerRequest | None = None) -> Worker:
         """``POST .../workers``: a new worker (``201``)."""
         body = _compact(unstructure(request)) if request is not None else {}
-        return await self._model("POST", _runtime_path(runtime_id) + "/workers", Worker, expect=201, body=body)
+        return worker_from_body(await self._body("POST", _runtime_path(runtime_id) + "/workers", expect=201, body=body))
 
     async def get_worker(self, runtime_id: str, worker_id: str) -> Worker:
         """``GET .../workers/{worker_id}``."""
-        return await self._model("GET", _worker_path(runtime_id, worker_id), Worker, expect=200)
+        return worker_from_body(await self.get_worker_body(runtime_id, worker_id))
+
+    async def get_worker_body(self, runtime_id: str, worker_id: str) -> bytes:
+        """``GET .../workers/{worker_id}``'s body, undecoded: the JSON bytes of a ``200``.
+
+        For a caller that decodes the row itself (a ``remote`` front caches
+        workers by their bytes: decision 0202). An error answer raises its
+        typed error as :meth:`get_worker` does; the body itself is not checked.
+        """
+        return await self._body("GET", _worker_path(runtime_id, worker_id), expect=200)
 
     async def delete_worker(self, runtime_id: str, worker_id: str) -> WorkerActionResult:
         """``DELETE .../workers/{worker_id}``: remove the worker for good."""
@@ -392,7 +418,7 @@ class RegistryClient:
         params: Mapping[str, str | list[str]] | None = None,
         body: Any = None,
     ) -> T:
-        return _structure(await self._json(method, path, expect=expect, params=params, body=body), model)
+        return structured(await self._json(method, path, expect=expect, params=params, body=body), model)
 
     async def _json(
         self,
@@ -403,9 +429,21 @@ class RegistryClient:
         params: Mapping[str, str | list[str]] | None = None,
         body: Any = None,
     ) -> Any:
+        return decoded(await self._body(method, path, expect=expect, params=params, body=body))
+
+    async def _body(
+        self,
+        method: str,
+        path: str,
+        *,
+        expect: int,
+        params: Mapping[str, str | list[str]] | None = None,
+        body: Any = None,
+    ) -> bytes:
+        """The body of an answer with status ``expect``; any other answer raises its typed error."""
         content = None if body is None else json.dumps(body, separators=(",", ":")).encode()
         if self._pool is not None:
-            return await self._json_over_pool(method, path, expect=expect, params=params, content=content)
+            return await self._body_over_pool(method, path, expect=expect, params=params, content=content)
         try:
             response = await self._http.request(
                 method, path, params=params, content=content, headers=_JSON_HEADERS if content is not None else None
@@ -418,12 +456,9 @@ class RegistryClient:
             raise ConnectionFailed("the server could not be reached") from None
         if response.status_code != expect:
             raise error_from_answer(response.status_code, response.content, response.headers.get("content-type", ""))
-        try:
-            return json.loads(response.content)
-        except (ValueError, UnicodeDecodeError):
-            raise MalformedResponse("the server's answer is not JSON") from None
+        return response.content
 
-    async def _json_over_pool(
+    async def _body_over_pool(
         self,
         method: str,
         path: str,
@@ -431,13 +466,12 @@ class RegistryClient:
         expect: int,
         params: Mapping[str, str | list[str]] | None,
         content: bytes | None,
-    ) -> Any:
+    ) -> bytes:
         assert self._pool is not None
         target = self._prefix + path + ("?" + urlencode(params, doseq=True) if params else "")
         headers = self._header_lines + (_JSON_CONTENT_LINE if content is not None else b"")
         try:
-            async with asyncio.timeout(self.timeout):
-                answer = await self._pool.request(method, target, headers, content)
+            answer = await self._pool.request(method, target, headers, content, timeout=self.timeout)
         except TimeoutError:
             raise RequestTimedOut("the server did not answer in time") from None
         except ConnectionLost:
@@ -446,19 +480,7 @@ class RegistryClient:
             raise MalformedResponse("the server's answer is not HTTP this client reads") from None
         if answer.status != expect:
             raise error_from_answer(answer.status, answer.body, answer.content_type)
-        try:
-            return json.loads(answer.body)
-        except (ValueError, UnicodeDecodeError):
-            raise MalformedResponse("the server's answer is not JSON") from None
-
-
-def _structure(data: Any, model: type[T]) -> T:
-    try:
-        return structure(data, model)
-    except InvalidRequest as exc:
-        raise MalformedResponse(
-            f"the server's answer is not a valid {getattr(model, '__name__', 'value')}", details=exc.details[:5]
-        ) from None
+        return answer.body
 
 
 def _runtime_path(runtime_id: str) -> str:

@@ -6,21 +6,22 @@ server spends answering. A ``remote`` runtime pays that on every proxied call,
 so its throughput was a fraction of the remote's (docs/performance.md). The
 API's JSON calls need little of HTTP — one request, one answer with a
 ``Content-Length`` (or chunked) body, on a kept-alive connection — so this
-module does exactly that on asyncio streams (decision 0099). httpx still does
-everything else: the event stream, ``https://``, and custom transports.
+module does exactly that (decision 0099), as an asyncio protocol that parses
+an answer as its bytes arrive and wakes the request once, when it is whole
+(decision 0202). httpx still does everything else: the event stream,
+``https://``, and custom transports.
 
 A connection that was idle in the pool may have been closed by the server
 (its keep-alive timeout) just as a request is sent: idle connections are
-dropped after :data:`IDLE_SECONDS` (below uvicorn's 5 s default), and a ``GET``
-that got no byte back on a reused connection is retried once on a new one.
-Other methods are never retried: they might have been processed.
+dropped after :data:`IDLE_SECONDS` (below uvicorn's 5 s default) or as soon
+as the loop has seen the server close them, and a ``GET`` that got no byte
+back on a reused connection is retried once on a new one. Other methods are
+never retried: they might have been processed.
 """
 
 from __future__ import annotations
 
 import asyncio
-import select
-import time
 from collections import deque
 
 import attrs
@@ -52,30 +53,6 @@ class Answer:
     body: bytes
 
 
-@attrs.define
-class _Connection:
-    reader: asyncio.StreamReader
-    writer: asyncio.StreamWriter
-    idle_since: float = 0.0
-
-    def close(self) -> None:
-        self.writer.transport.abort()
-
-    def still_open(self) -> bool:
-        """Whether the idle connection can take a request: nothing to read (an idle
-        HTTP/1.1 connection that is readable was closed or sent garbage)."""
-        if self.reader.at_eof() or self.writer.transport.is_closing():
-            return False
-        sock = self.writer.get_extra_info("socket")
-        if sock is None:
-            return True
-        try:
-            readable, _, _ = select.select([sock], [], [], 0)
-        except (OSError, ValueError):
-            return False
-        return not readable
-
-
 class ConnectionPool:
     """Keep-alive connections to one ``host:port``, at most ``max_connections`` of them at a time."""
 
@@ -87,14 +64,16 @@ class ConnectionPool:
         self._slots = asyncio.Semaphore(max_connections)
         self._closed = False
 
-    async def request(self, method: str, target: str, headers: bytes, body: bytes | None) -> Answer:
-        """Send one request and read its whole answer.
+    async def request(self, method: str, target: str, headers: bytes, body: bytes | None, *, timeout: float) -> Answer:
+        """Send one request and read its whole answer, all within ``timeout`` seconds (else ``TimeoutError``).
 
         :param target: the path and query, already encoded.
         :param headers: extra header lines, each ending in ``\\r\\n``.
         """
         if self._closed:
             raise ConnectionLost("the pool is closed")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         head = b"%s %s HTTP/1.1\r\nHost: %s\r\n%s" % (
             method.encode("ascii"),
             target.encode("ascii"),
@@ -104,17 +83,22 @@ class ConnectionPool:
         if body is not None:
             head += b"Content-Length: %d\r\n" % len(body)
         message = head + b"\r\n" + (body or b"")
-        async with self._slots:
-            connection, reused = await self._connection()
+        if self._slots.locked():
+            async with asyncio.timeout_at(deadline):
+                await self._slots.acquire()
+        else:
+            await self._slots.acquire()  # a free slot: taken without suspending
+        try:
+            connection, reused = await self._connection(loop, deadline)
             try:
-                answer, keep = await self._exchange(connection, message)
+                answer, keep = await _exchange(loop, connection, message, deadline)
             except _NothingReceived:
                 connection.close()
                 if not (reused and method in ("GET", "HEAD")):
                     raise ConnectionLost("the connection closed before an answer") from None
-                connection, _ = await self._connection(fresh=True)
+                connection, _ = await self._connection(loop, deadline, fresh=True)
                 try:
-                    answer, keep = await self._exchange(connection, message)
+                    answer, keep = await _exchange(loop, connection, message, deadline)
                 except _NothingReceived:
                     connection.close()
                     raise ConnectionLost("the connection closed before an answer") from None
@@ -126,11 +110,13 @@ class ConnectionPool:
                 connection.close()
                 raise
             if keep and not self._closed:
-                connection.idle_since = time.monotonic()
+                connection.idle_since = loop.time()
                 self._idle.append(connection)
             else:
                 connection.close()
             return answer
+        finally:
+            self._slots.release()
 
     async def aclose(self) -> None:
         """Close every idle connection; connections in use close when their request ends."""
@@ -138,47 +124,177 @@ class ConnectionPool:
         while self._idle:
             self._idle.pop().close()
 
-    async def _connection(self, *, fresh: bool = False) -> tuple[_Connection, bool]:
-        now = time.monotonic()
+    async def _connection(
+        self, loop: asyncio.AbstractEventLoop, deadline: float, *, fresh: bool = False
+    ) -> tuple[_Connection, bool]:
+        now = loop.time()
         while self._idle and not fresh:
             connection = self._idle.pop()
-            if now - connection.idle_since < IDLE_SECONDS and connection.still_open():
+            if connection.reusable(now):
                 return connection, True
             connection.close()
         try:
-            reader, writer = await asyncio.open_connection(self._host, self._port, limit=MAX_HEAD_BYTES)
+            async with asyncio.timeout_at(deadline):
+                _, connection = await loop.create_connection(_Connection, self._host, self._port)
         except OSError:
             raise ConnectionLost("the server could not be reached") from None
-        return _Connection(reader, writer), False
+        return connection, False
 
-    async def _exchange(self, connection: _Connection, message: bytes) -> tuple[Answer, bool]:
-        reader, writer = connection.reader, connection.writer
+
+async def _exchange(
+    loop: asyncio.AbstractEventLoop, connection: _Connection, message: bytes, deadline: float
+) -> tuple[Answer, bool]:
+    """Write ``message`` and wait for the whole answer, until ``deadline`` (loop time)."""
+    waiter: asyncio.Future[tuple[Answer, bool]] = loop.create_future()
+    # One timer on the answer's future: cheaper than a timeout context per request.
+    timer = loop.call_at(deadline, _expire, waiter)
+    try:
+        connection.send(message, waiter)
+        return await waiter
+    except ConnectionError:  # (not OSError: a TimeoutError is one, and must stay a timeout)
+        raise ConnectionLost("the connection broke") from None
+    finally:
+        timer.cancel()
+
+
+def _expire(waiter: asyncio.Future[tuple[Answer, bool]]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
+
+
+class _Connection(asyncio.Protocol):
+    """One kept-alive connection, reading answers in the event loop's callbacks.
+
+    A protocol rather than asyncio's streams: an answer is parsed as its
+    bytes arrive, and the waiting request is woken once, when the answer is
+    whole, instead of once per read (head, then body); and whether an idle
+    connection was closed by the server is known from the loop's own
+    callbacks, without a ``select`` per request.
+    """
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.idle_since = 0.0
+        #: The server closed its side, the connection broke, or it sent what nobody asked for.
+        self.unusable = False
+        self._buffer = bytearray()
+        self._waiter: asyncio.Future[tuple[Answer, bool]] | None = None
+        self._head: tuple[int, str, int | None, bool, bool] | None = None
+        self._body_start = 0
+        self._ended = False
+
+    # -- asyncio callbacks ---------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        if self._waiter is None:
+            # Bytes on an idle HTTP/1.1 connection: garbage, or an answer to
+            # nothing. It cannot be trusted with the next request.
+            self.unusable = True
+            return
+        self._buffer += data
+        self._advance()
+
+    def eof_received(self) -> bool:
+        self._end()
+        return False  # the transport closes itself
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._end()
+
+    # -- requests ------------------------------------------------------------------
+
+    def reusable(self, now: float) -> bool:
+        """Whether the idle connection can take a request."""
+        return (
+            not self.unusable
+            and now - self.idle_since < IDLE_SECONDS
+            and self.transport is not None
+            and not self.transport.is_closing()
+        )
+
+    def send(self, message: bytes, waiter: asyncio.Future[tuple[Answer, bool]]) -> None:
+        """Write ``message``; ``waiter`` gets the whole answer and whether the connection stays open."""
+        assert self.transport is not None
+        self._waiter = waiter
+        self._buffer.clear()
+        self._head = None
+        self.transport.write(message)
+
+    def close(self) -> None:
+        """Close the connection at once (whatever it was doing)."""
+        self.unusable = True
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _end(self) -> None:
+        self.unusable = True
+        self._ended = True
+        if self._waiter is not None:
+            self._advance()
+
+    def _advance(self) -> None:
+        """Resolve the waiter once the buffer holds a whole answer, the connection ended, or the answer is not HTTP."""
         try:
-            writer.write(message)
-            if writer.transport.get_write_buffer_size() > 65536:
-                await writer.drain()
-            try:
-                head = await reader.readuntil(b"\r\n\r\n")
-            except asyncio.IncompleteReadError as exc:
-                if not exc.partial:
-                    raise _NothingReceived from None
-                raise ConnectionLost("the connection broke mid-answer") from None
-            status, content_type, length, chunked, keep = _parse_head(head)
-            if chunked:
-                body = await _read_chunked(reader)
-            elif length is not None:
-                if length > MAX_BODY_BYTES:
-                    raise ProtocolError("the answer's body is too large")
-                body = await reader.readexactly(length)
-            else:
-                body = await reader.read(MAX_BODY_BYTES)
-                keep = False
-        except asyncio.IncompleteReadError:
-            raise ConnectionLost("the connection broke mid-answer") from None
-        except asyncio.LimitOverrunError:
-            raise ProtocolError("the answer's head is too large") from None
-        except (ConnectionError, OSError):
-            raise ConnectionLost("the connection broke") from None
+            answer = self._answer()
+        except (ProtocolError, ConnectionLost, _NothingReceived) as exc:
+            self._resolve(exc)
+            return
+        if answer is not None:
+            self._resolve(answer)
+
+    def _resolve(self, outcome: tuple[Answer, bool] | Exception) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is None or waiter.done():
+            return
+        if isinstance(outcome, Exception):
+            waiter.set_exception(outcome)
+        else:
+            waiter.set_result(outcome)
+
+    def _answer(self) -> tuple[Answer, bool] | None:
+        buffer, ended = self._buffer, self._ended
+        if self._head is None:
+            end = buffer.find(b"\r\n\r\n", 0, MAX_HEAD_BYTES)
+            if end < 0:
+                if len(buffer) >= MAX_HEAD_BYTES:
+                    raise ProtocolError("the answer's head is too large")
+                if ended:
+                    if not buffer:
+                        raise _NothingReceived
+                    raise ConnectionLost("the connection broke mid-answer")
+                return None
+            self._head = _parse_head(bytes(buffer[: end + 4]))
+            self._body_start = end + 4
+        status, content_type, length, chunked, keep = self._head
+        start = self._body_start
+        if chunked:
+            read = _chunked_body(buffer, start)
+            if read is None:
+                if ended:
+                    raise ConnectionLost("the connection broke mid-answer")
+                return None
+            body, consumed = read
+        elif length is not None:
+            if length > MAX_BODY_BYTES:
+                raise ProtocolError("the answer's body is too large")
+            consumed = start + length
+            if len(buffer) < consumed:
+                if ended:
+                    raise ConnectionLost("the connection broke mid-answer")
+                return None
+            body = bytes(buffer[start:consumed])
+        else:
+            # Neither a length nor chunks: the body ends with the connection.
+            if len(buffer) - start > MAX_BODY_BYTES:
+                raise ProtocolError("the answer's body is too large")
+            if not ended:
+                return None
+            body, consumed, keep = bytes(buffer[start:]), len(buffer), False
+        if len(buffer) > consumed:
+            keep = False  # bytes beyond the answer: the connection is not to be trusted again
         return Answer(status, content_type, body), keep
 
 
@@ -212,20 +328,34 @@ def _parse_head(head: bytes) -> tuple[int, str, int | None, bool, bool]:
     return status, content_type, length, chunked, keep
 
 
-async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
+def _chunked_body(buffer: bytearray, start: int) -> tuple[bytes, int] | None:
+    """The body of a chunked answer in ``buffer[start:]`` and where it ends; ``None`` while incomplete."""
     body = bytearray()
+    position = start
     while True:
-        size_line = await reader.readuntil(b"\r\n")
+        line_end = buffer.find(b"\r\n", position)
+        if line_end < 0:
+            return None
         try:
-            size = int(size_line.split(b";", 1)[0].strip(), 16)
+            size = int(bytes(buffer[position:line_end]).split(b";", 1)[0].strip(), 16)
         except ValueError:
             raise ProtocolError("the answer's chunk size is not a number") from None
+        position = line_end + 2
         if size == 0:
             # Trailers, if any, end with an empty line.
-            while await reader.readuntil(b"\r\n") != b"\r\n":
-                pass
-            return bytes(body)
+            while True:
+                line_end = buffer.find(b"\r\n", position)
+                if line_end < 0:
+                    return None
+                empty = line_end == position
+                position = line_end + 2
+                if empty:
+                    return bytes(body), position
+        if size < 0:
+            raise ProtocolError("the answer's chunk size is not a number")
         if len(body) + size > MAX_BODY_BYTES:
             raise ProtocolError("the answer's body is too large")
-        body += await reader.readexactly(size)
-        await reader.readexactly(2)
+        if len(buffer) < position + size + 2:
+            return None
+        body += buffer[position : position + size]
+        position += size + 2

@@ -472,6 +472,8 @@ class PostgresStore(WorkerStore):
     async def _write_owed(self) -> None:
         """Write the turn ends owed since the database went away, oldest first (one that is no longer
         this replica's turn writes nothing); stop at the first the database still does not take."""
+        # Turns a committed decision of the maintenance (or a turn's end) started but could not confirm.
+        self._owe_orphaned()
         while self._owed:
             with contextlib.suppress(TurnLost):
                 await self._owed[0]()
@@ -500,10 +502,7 @@ class PostgresStore(WorkerStore):
             result = await decision
         except StoreUnreachable:
             self._unreachable = True
-            # Turns a committed decision started that this replica could not confirm: no task runs them.
-            orphaned, self.db.orphaned = self.db.orphaned, []
-            for worker_id, turn in orphaned:
-                self._owe_failure(worker_id, turn)
+            self._owe_orphaned()
             raise
         finally:
             self._in_flight -= 1
@@ -517,6 +516,13 @@ class PostgresStore(WorkerStore):
             self._unreachable = True
         await self._collect_started()
         return result
+
+    def _owe_orphaned(self) -> None:
+        """Turns a committed decision started that this replica could not confirm (their events were not
+        numbered): no task runs them, so each is owed a ``store_unreachable`` failure."""
+        orphaned, self.db.orphaned = self.db.orphaned, []
+        for worker_id, turn in orphaned:
+            self._owe_failure(worker_id, turn)
 
     def _owe_failure(self, worker_id: str, turn: int) -> None:
         """A turn committed as this replica's that no task runs: it fails (``store_unreachable``) once the database is back."""
@@ -543,7 +549,7 @@ class PostgresStore(WorkerStore):
             worker = self.roster.find(turn.worker_id)
             if worker is None:
                 continue  # deleted since: its turn ended with it
-            if worker.status is not BUSY or worker.turn_number != turn.turn or worker.waiting:
+            if not worker.in_turn(turn.turn):
                 # The cache could not replay the start (the database went away): no task may run it.
                 self._owe_failure(turn.worker_id, turn.turn)
                 continue

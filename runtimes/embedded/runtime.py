@@ -392,7 +392,10 @@ class EmbeddedRuntime:
         return InputOutcome(taken.sequence, taken.event_id, status)
 
     def _run_turn(self, worker: WorkerRecord, number: int, sequence: int, role: str, content: str) -> None:
-        """Run turn ``number`` (its input is entry ``sequence``) as the worker's task."""
+        """Run turn ``number`` (its input is entry ``sequence``) as the worker's task; none for a turn
+        that already ended (a decision of another replica, replayed with this one's, ended it first)."""
+        if not worker.in_turn(number):
+            return
         turn = EmbeddedTurn(
             worker=worker,
             number=number,

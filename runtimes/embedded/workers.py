@@ -84,3 +84,8 @@ class WorkerRecord:
         self.shown: tuple[str, int, int, WorkerTotals] | None = None
         #: Claimed (``busy``) by an input that waits for a turn slot (admission): no turn of it runs.
         self.waiting = False
+
+    def in_turn(self, turn: int) -> bool:
+        """Whether turn ``turn`` is still the worker's (not cancelled, stopped, deleted or superseded,
+        and not an input waiting for a turn slot)."""
+        return self.status is BUSY and self.turn_number == turn and not self.waiting

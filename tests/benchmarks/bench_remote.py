@@ -1,10 +1,16 @@
 """The ``remote`` kind: a front server against the remote directly, in one run.
 
-Run: python tests/benchmarks/bench_remote.py [--pin] [--only get]   (needs wrk; about two minutes)
+Run: python tests/benchmarks/bench_remote.py [--pin] [--only get] [--before TREE]
+(needs wrk; about two minutes)
 
 ``--pin`` pins every back server to CPU 1 and the front to CPU 0 (``taskset``;
 wrk floats), as a front on a machine of its own would run (issue 23); the
 get-worker line then also gives the latency the front adds, p50 and p99.
+``--before TREE`` (with ``--only get``) runs a second front from an older
+checkout's package tree (its packages first on ``PYTHONPATH``; see
+docs/performance.md for how to lay one out) over the same back, and
+alternates direct, front before and front after in every round: before and
+after in the same run.
 Goal (issue 14): get-worker and send-input through a front server reach
 >= 0.5x the requests/s of the remote server asked directly; and one front
 server over four remote servers lists ``/api/workers`` (400 workers, one page)
@@ -66,7 +72,7 @@ def latency(url: str) -> tuple[float, float]:
 
 
 @contextlib.contextmanager
-def server(config: Path | None, folder: Path, role: str = "back") -> Iterator[str]:
+def server(config: Path | None, folder: Path, role: str = "back", tree: str | None = None) -> Iterator[str]:
     port = free_port()
     arguments = ["--port", str(port), "--log-level", "warning", "--no-access-log"]
     if config is not None:
@@ -77,7 +83,10 @@ def server(config: Path | None, folder: Path, role: str = "back") -> Iterator[st
     command = serve_command(*arguments)
     if PIN is not None:
         command = ["taskset", "-c", PIN[role], *command]
-    with started(command, cwd=home) as process:
+    env = None
+    if tree:
+        env = {**os.environ, "PYTHONPATH": tree}
+    with started(command, cwd=home, env=env) as process:
         wait_until_healthy(process, port)
         url = f"http://127.0.0.1:{port}"
         PIDS[url] = process.pid
@@ -151,7 +160,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pin", action="store_true", help="back servers on CPU 1, the front on CPU 0")
     parser.add_argument("--only", choices=["get"], help="only the get-worker comparison (and its latency)")
+    parser.add_argument(
+        "--before", help="an older checkout's package tree: its front too, alternated (with --only get)"
+    )
     args = parser.parse_args()
+    if args.before and args.only != "get":
+        parser.error("--before needs --only get")
     if args.pin:
         PIN = {"back": "1", "front": "0"}
     pinned = "front on CPU 0, back on CPU 1 (taskset)" if args.pin else "2 shared cores"
@@ -170,6 +184,12 @@ def main() -> None:
                 worker = ids[0]
                 direct_url = f"{back}/api/runtimes/{RUNTIME}/workers/{worker}"
                 front_url = f"{front}/api/runtimes/gpu/workers/{worker}"
+                if args.before:
+                    config = front_config(folder, "front-before.toml", [("gpu", back, RUNTIME)])
+                    with server(config, folder, "front", tree=args.before) as before:
+                        before_url = f"{before}/api/runtimes/gpu/workers/{worker}"
+                        fronts_compared(direct_url, back, {"before": (before_url, before), "after": (front_url, front)})
+                    return
                 compare("get worker", direct_url, front_url, backs=[back], front_url=front)
                 direct_latency = [latency(direct_url) for _ in range(ROUNDS)]
                 front_latency = [latency(front_url) for _ in range(ROUNDS)]
@@ -194,6 +214,42 @@ def main() -> None:
                 )
         if args.only is None:
             overview(folder)
+
+
+def wrk_latency(url: str) -> tuple[float, float, float, int]:
+    """Requests/s, p50 and p99 in ms, and non-2xx count, of one wrk run against ``url``."""
+    output = subprocess.run(
+        ["wrk", "-t1", "-c16", f"-d{DURATION}", "--latency", url], capture_output=True, text=True, check=True
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    p50, p99 = (float(m.group(1)) * _UNITS[m.group(2)] for m in (_P50.search(output), _P99.search(output)))  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    return rps, p50, p99, int(errors.group(1)) if errors else 0
+
+
+def fronts_compared(direct_url: str, back: str, fronts: dict[str, tuple[str, str]]) -> None:
+    """Get worker directly and through each front, alternated per round; rates, CPU per request, latency added."""
+    runs: dict[str, list[tuple[float, ...]]] = {"direct": [], **{name: [] for name in fronts}}
+    for _ in range(ROUNDS):
+        for name, (url, base) in {"direct": (direct_url, back), **fronts}.items():
+            before_back, before_front = cpu_seconds(back), cpu_seconds(base)
+            rps, p50, p99, errors = wrk_latency(url)
+            requests = rps * float(DURATION.rstrip("s"))
+            front_cpu = (cpu_seconds(base) - before_front) / requests * 1000
+            back_cpu = 0.0 if base == back else (cpu_seconds(back) - before_back) / requests * 1000
+            runs[name].append((rps, front_cpu, back_cpu, p50, p99, errors))
+    median = statistics.median
+    summary = {name: tuple(median(run[i] for run in values) for i in range(5)) for name, values in runs.items()}
+    d_rps, d_cpu, _, d50, d99 = summary["direct"]
+    print(f"{'get worker, direct':<26} {d_rps:6.0f}/s cpu {d_cpu:5.3f} ms  p50 {d50:5.2f} ms p99 {d99:6.2f} ms")
+    for name in fronts:
+        rps, cpu, back_cpu, p50, p99 = summary[name]
+        errors = sum(run[5] for run in runs[name])
+        print(
+            f"{'get worker, front ' + name:<26} {rps:6.0f}/s cpu {cpu:5.3f} ms (+ back {back_cpu:5.3f})"
+            f"  p50 {p50:5.2f} ms p99 {p99:6.2f} ms | {rps / d_rps:4.2f}x direct, {d_cpu / cpu:4.2f}x from CPU"
+            f" | added p50 {p50 - d50:+.2f} ms p99 {p99 - d99:+.2f} ms{'' if not errors else f'  ({errors} non-2xx)'}"
+        )
 
 
 def overview(folder: Path) -> None:

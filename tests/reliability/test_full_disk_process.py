@@ -25,6 +25,7 @@ from .load_client import LoadClient
 RUNTIME = f"/api/runtimes/{EMBEDDED}"
 CLIENTS = 4
 SIZE = 65_536
+REFUSAL_WAIT = 30.0  # seconds of load after the fill before the test calls the disk not full
 
 
 def batched_toml() -> str:
@@ -65,7 +66,13 @@ async def load_while_filling(base_url: str, fs) -> tuple[set[str], list[int]]:
         feeders = [asyncio.create_task(feed(api, client, answered, refused, stop)) for client in range(CLIENTS)]
         await asyncio.sleep(1.0)
         await asyncio.to_thread(fs.fill)
-        await asyncio.sleep(2.0)
+        # SQLite may go on committing into WAL pages it already owns (a checkpoint restarts the log in
+        # place) for a while after the fill, longer on a slow machine: load until the first refusal,
+        # then a little more, so answers on both sides of the full disk are checked.
+        deadline = asyncio.get_running_loop().time() + REFUSAL_WAIT
+        while not refused and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1.0)
         stop.set()
         await asyncio.gather(*feeders)
     return answered, refused
