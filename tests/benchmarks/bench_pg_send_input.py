@@ -24,7 +24,8 @@ input: where the database's time goes.
 
 With ``--before TREE`` each round runs twice in child processes, once on an
 older checkout (TREE laid out as installed, as ``.ci/check`` builds it for
-mypy: ``TREE/runtime_registry/runtimes`` ..., with ``TREE/tests``) and once on
+mypy: ``TREE/runtime_registry/runtimes`` ..., with a copy of its ``tests``
+folder as ``TREE/tests``, not a symlink) and once on
 this one, alternating; each child measures PostgreSQL against SQLite in its own
 run, and the medians of both are printed side by side (ratios against SQLite
 measured beside each, so the load's drift between children cancels out).
@@ -236,9 +237,26 @@ def child_round(script: Path, tree: Path | None, seconds: float) -> dict[str, tu
     return found
 
 
+def _check_tree(tree: Path) -> None:
+    """The older script, run from ``tree``, imports the store from ``tree`` (not this checkout's editable
+    install, which a ``TREE/tests`` symlink would let in: its ``..`` leads out of the tree)."""
+    probe = (
+        "import os, sys; sys.path.insert(0, os.path.join(sys.argv[1], 'tests', 'benchmarks', '..', '..')); "
+        "import runtime_registry.runtimes.embedded.postgres_store as m; print(os.path.normpath(m.__file__))"
+    )
+    environment = {**os.environ, "PYTHONPATH": str(tree)}
+    done = subprocess.run(
+        [sys.executable, "-c", probe, str(tree)], env=environment, capture_output=True, text=True, check=True
+    )
+    if not done.stdout.strip().startswith(str(tree.absolute())):
+        raise SystemExit(f"{tree} does not hold the store it would run (it imports {done.stdout.strip()})")
+
+
 def before_and_after(tree: Path, seconds: float, rounds: int) -> None:
     """Rounds alternating an older checkout (``tree``) and this one, each against SQLite in its own run."""
     here = Path(__file__).resolve()
+    tree = tree.absolute()
+    _check_tree(tree)
     older = tree / "tests" / "benchmarks" / here.name
     print(f"{CLIENTS} clients, {seconds:.0f} s x {rounds} rounds, before ({tree}) and after alternating")
     print(f"load at start {os.getloadavg()}")
