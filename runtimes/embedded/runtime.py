@@ -371,11 +371,12 @@ class EmbeddedRuntime:
             taken = await self.store.enqueue_input(worker, role, content, max_queued=self.settings.max_queued_inputs)
         elif if_busy == "interrupt":
             taken = await self.store.interrupt_input(worker, role, content)
-            if not isinstance(taken, Queued) and worker.turn_number != taken.turn:
+            if not isinstance(taken, Queued) and not worker.in_turn(taken.turn):
                 # A later decision (another interrupt, here or on another replica) already ended
-                # this turn, and the cache replayed it: the task running is that decision's, and
-                # this input's turn has nothing left to run. Concurrent interrupts' answers can
-                # come back out of their commit order on a PostgreSQL replica.
+                # this turn, and the cache replayed it: the task running now is that decision's
+                # (cancelling it would leave the worker's live turn with none), and this input's
+                # turn has nothing left to run. Concurrent interrupts' answers can come back out of
+                # their commit order on a PostgreSQL replica.
                 await self.store.settle()
                 return InputOutcome(taken.sequence, taken.event_id, worker.status)
             # The store ended the running turn: its task writes nothing more.
