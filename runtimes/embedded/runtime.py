@@ -371,16 +371,11 @@ class EmbeddedRuntime:
             taken = await self.store.enqueue_input(worker, role, content, max_queued=self.settings.max_queued_inputs)
         elif if_busy == "interrupt":
             taken = await self.store.interrupt_input(worker, role, content)
-            if not isinstance(taken, Queued) and not worker.in_turn(taken.turn):
-                # A later decision (another interrupt, here or on another replica) already ended
-                # this turn, and the cache replayed it: the task running now is that decision's
-                # (cancelling it would leave the worker's live turn with none), and this input's
-                # turn has nothing left to run. Concurrent interrupts' answers can come back out of
-                # their commit order on a PostgreSQL replica.
-                await self.store.settle()
-                return InputOutcome(taken.sequence, taken.event_id, worker.status)
-            # The store ended the running turn: its task writes nothing more.
-            _cancel_task(worker)
+            # The store ended the running turn: its task writes nothing more. Only a task of a
+            # turn that ended: another call's interrupt, decided after this one on another
+            # connection, may have started this worker's next turn here already (PostgreSQL).
+            if not worker.in_turn(worker.turn_of_task):
+                _cancel_task(worker)
         else:
             taken = await self.store.accept_input(worker, role, content)
         if isinstance(taken, Queued):
@@ -409,6 +404,7 @@ class EmbeddedRuntime:
             max_transcript_entries=self.settings.max_transcript_entries,
             deltas_per_second=self.settings.output_deltas_per_second,
         )
+        worker.turn_of_task = number
         worker.turn = self._turn_tasks.start(
             run_turn_task(
                 turn,

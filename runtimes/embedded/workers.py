@@ -45,6 +45,7 @@ class WorkerRecord:
         "transcript",
         "turn",
         "turn_number",
+        "turn_of_task",
         "waiting",
         "worker_id",
     )
@@ -72,6 +73,8 @@ class WorkerRecord:
         # without one keeps them in memory.
         self.transcript: TranscriptStorage = Transcript() if transcript is None else transcript
         self.turn: asyncio.Task[None] | None = None
+        #: The turn number the task in ``turn`` runs (turns may be decided on other replicas meanwhile).
+        self.turn_of_task = 0
         self.turn_number = 0
         #: What its ended turns added up to (decision 0201): kept from its events by the store.
         self.totals = NO_TOTALS

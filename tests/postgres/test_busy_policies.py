@@ -218,12 +218,12 @@ async def test_racing_interrupts_on_three_replicas_each_end_the_turn_before_and_
         registries = [registry for registry, _ in made]
         worker_id = (await registries[0].create_worker(RUNTIME, HOLD)).worker_id
         assert (await send(registries[0], worker_id, "first")).status == "busy"
-        results = await asyncio.gather(*(send(registries[n % 3], worker_id, f"i{n}", INTERRUPT) for n in range(12)))
-        assert [r.status for r in results] == ["busy"] * 12
+        results = await asyncio.gather(*(send(registries[n % 3], worker_id, f"i{n}", INTERRUPT) for n in range(36)))
+        assert [r.status for r in results] == ["busy"] * 36
         events = await all_events(registries[1])
         cancelled = [e for e in events if e.type == "worker.turn_cancelled"]
-        assert [e.data["reason"] for e in cancelled] == ["interrupt"] * 12
-        assert len(never_overlap(events, worker_id)) == 13
+        assert [e.data["reason"] for e in cancelled] == ["interrupt"] * 36
+        assert len(never_overlap(events, worker_id)) == 37
 
         # Exactly one replica runs the last turn; the others' tasks were cancelled when they replayed the ends.
         async def one_task() -> bool:
