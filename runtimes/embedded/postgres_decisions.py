@@ -255,7 +255,8 @@ class Decisions:
     async def run(self, batch: list[Decision]) -> tuple[Mapping[Decision, DecisionResult], list[Replayed]]:
         """Decide ``batch``: each decision's result, and every event the batch's pass numbered (in id
         order), with its transcript entry and the size of its data as the database wrote it."""
-        # One lock order for every replica's batches: by worker, a turn's end before an accept.
+        # By worker, a turn's end before an accept of the same worker (which is then accepted). The
+        # lock order between batches and every other decision is the turns counter's (0184).
         ordered = sorted(batch, key=lambda d: (d.worker_id, d.kind != "c"))
         rows = await self._fetch(
             _DECIDE,
