@@ -282,18 +282,33 @@ class EmbeddedProvider(RuntimeProvider):
                 NO_TOTALS,
             )
         shown = worker.shown  # what readers see while a change is not committed (decision 0111)
-        return Worker(
+        if shown is None:
+            status, length, totals = worker.status, len(worker.transcript), worker.totals
+        else:
+            status, length, totals = shown[0], shown[2], shown[3]
+        model = worker.model
+        if (
+            model is not None
+            and model.status == status
+            and model.transcript_length == length
+            and model.totals is totals
+            and model.label == worker.label
+        ):
+            return model  # unchanged since the last read: the server renders it from its cache
+        model = Worker(
             self.runtime_id,
             worker.worker_id,
             KIND,
             worker.label,
-            worker.status if shown is None else shown[0],
+            status,
             worker.profile.name,
             worker.intent,
             worker.created_at,
-            len(worker.transcript) if shown is None else shown[2],
-            totals=worker.totals if shown is None else shown[3],
+            length,
+            totals=totals,
         )
+        worker.model = model
+        return model
 
     async def list_workers(self, *, limit: int, cursor: str | None) -> WorkerPage:
         """Workers in creation order; the opaque cursor names the last worker of the previous page."""

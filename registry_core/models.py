@@ -277,13 +277,18 @@ class WorkerTotals:
     output_tokens: int = 0
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class Worker:
     """One worker, addressed by ``runtime_id`` + ``worker_id``.
 
     ``status`` is kind-specific: the embedded kind uses ``idle``, ``busy`` and
     ``stopped``. ``profile`` is the *resolved* profile name; ``label`` a
     display hint, never authority.
+
+    Its hash is computed once (the server caches renderings by model).
+
+    .. versionchanged:: 0.4
+       The hash is cached.
     """
 
     runtime_id: str

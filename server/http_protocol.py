@@ -25,6 +25,10 @@ at :data:`MAX_HEAD_BYTES`. A head either parser refuses (too large or not
 HTTP) is answered ``400 malformed_request`` in the API's JSON envelope, not
 uvicorn's plain text, and the connection is closed.
 
+On httptools, a response's head is written together with its body, in one
+``write`` (:class:`_HeadWithBody`, decision 0203): uvicorn writes them
+apart, two system calls and two segments for every small answer.
+
 An absolute-form target (``GET http://name/path HTTP/1.1``) names its host
 in the target, which RFC 9112 section 3.2.2 says wins over ``Host``; the
 host it names becomes the request's ``Host``, so the Host check refuses a
@@ -117,24 +121,32 @@ class _HeaderTimeout:
 
     Works on uvicorn's two protocols alike, through what they share: each
     makes a new ``cycle`` object as soon as a request head is complete, and
-    calls ``on_response_complete`` when a response has been sent. So a timer
-    that remembers the cycle it was armed under knows, when it fires, whether
-    a head arrived since (the cycle changed) and whether a request is still
-    being answered (its cycle is not complete) — a long event stream is never
-    cut, a silent or trickling client always is.
+    calls ``on_response_complete`` when a response has been sent. A
+    connection starts waiting for a head when it opens and each time a
+    response completes; it notes when and under which cycle. Its one timer,
+    when it fires, knows whether a head arrived since (the cycle changed) and
+    whether a request is still being answered (its cycle is not complete) — a
+    long event stream is never cut, a silent or trickling client always is.
+
+    The timer is lazy: a response that completes while it is pending only
+    notes the time, and the timer, when it fires early, sets itself again for
+    what is left. Cancelling and setting a timer for every request was a
+    visible share of a keep-alive read's cost.
     """
 
     header_timeout_seconds: float = 10.0
     _header_timer: asyncio.TimerHandle | None = None
+    _waiting_since = 0.0
+    _waiting_cycle: Any = None
 
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)  # type: ignore[misc]
-        self._arm_header_timer()
+        self._wait_for_a_head()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()  # type: ignore[misc]
         if not self.transport.is_closing():  # type: ignore[attr-defined]
-            self._arm_header_timer()
+            self._wait_for_a_head()
 
     def connection_lost(self, exc: Exception | None) -> None:
         timer = self._header_timer
@@ -143,25 +155,30 @@ class _HeaderTimeout:
             self._header_timer = None
         super().connection_lost(exc)  # type: ignore[misc]
 
-    def _arm_header_timer(self) -> None:
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-        self._header_timer = self.loop.call_later(  # type: ignore[attr-defined]
-            self.header_timeout_seconds,
-            self._header_timer_fired,
-            self.cycle,  # type: ignore[attr-defined]
-        )
+    def _wait_for_a_head(self) -> None:
+        self._waiting_since = self.loop.time()  # type: ignore[attr-defined]
+        self._waiting_cycle = self.cycle  # type: ignore[attr-defined]
+        if self._header_timer is None:
+            self._set_header_timer(self.header_timeout_seconds)
 
-    def _header_timer_fired(self, cycle_when_armed: Any) -> None:
+    def _set_header_timer(self, delay: float) -> None:
+        self._header_timer = self.loop.call_later(delay, self._header_timer_fired)  # type: ignore[attr-defined]
+
+    def _header_timer_fired(self) -> None:
         self._header_timer = None
         cycle = self.cycle  # type: ignore[attr-defined]
-        waiting_for_a_head = cycle is cycle_when_armed and (cycle is None or cycle.response_complete)
+        waiting_for_a_head = cycle is self._waiting_cycle and (cycle is None or cycle.response_complete)
         transport = self.transport  # type: ignore[attr-defined]
-        if waiting_for_a_head and not transport.is_closing():
-            # Nothing to answer: the client has not asked anything complete.
-            # (A 408 would be allowed, but a client that sent nothing reads nothing.)
-            log.debug("closed a connection that sent no complete request head in %s s", self.header_timeout_seconds)
-            transport.close()
+        if not waiting_for_a_head or transport.is_closing():
+            return  # a request is being answered: its response's end starts the wait again
+        left = self._waiting_since + self.header_timeout_seconds - self.loop.time()  # type: ignore[attr-defined]
+        if left > 0:
+            self._set_header_timer(left)  # the wait began after this timer was set
+            return
+        # Nothing to answer: the client has not asked anything complete.
+        # (A 408 would be allowed, but a client that sent nothing reads nothing.)
+        log.debug("closed a connection that sent no complete request head in %s s", self.header_timeout_seconds)
+        transport.close()
 
 
 _SCHEMES = (b"http://", b"https://")
@@ -234,6 +251,60 @@ class _EnvelopeBadRequest:
             transport.close()
 
 
+class _HeadWithBody:
+    """The transport as one response cycle writes to it: the response head goes out with the body.
+
+    uvicorn's httptools protocol writes a response's head and its body in two
+    ``write`` calls, so two ``send`` system calls and, on the other side, two
+    reads and two wake-ups, for an answer of a few hundred bytes. Writing
+    to a socket is most of what serving a cheap request costs here (a profile
+    of ``GET .../workers/{id}``: the two writes took 30–38% of the server's
+    time), and a ``remote`` front pays it twice, once as a server and once as
+    the back's reader (decision 0203). So the head is held until the cycle's
+    next write (the body, in the same step of its task, for every JSON answer)
+    and both go out in one; a response whose body is not written in the same
+    step (an event stream) has its head written on the loop's next turn, as
+    the ``call_soon`` below does. Everything else is the transport's.
+    """
+
+    __slots__ = ("_held", "_loop", "_started", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._held: bytes | None = None
+        self._started = False
+
+    def write(self, data: bytes) -> None:
+        held = self._held
+        if held is not None:
+            self._held = None
+            self._transport.write(held + data)
+        elif self._started:
+            self._transport.write(data)
+        else:
+            # The first write: the head (or a 100 Continue, which the same turn's flush sends).
+            self._started = True
+            self._held = data
+            self._loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Write the held head now, if it is still held and the connection open."""
+        held, self._held = self._held, None
+        if held is not None and not self._transport.is_closing():
+            self._transport.write(held)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 class _HttpToolsHeadBound(_EnvelopeBadRequest):
     """Count the head as llhttp parses it; past :data:`MAX_HEAD_BYTES`, stop reading it.
 
@@ -279,6 +350,9 @@ class _HttpToolsHeadBound(_EnvelopeBadRequest):
             # scope["headers"] is this same list: the app sees the target's host as Host.
             self.headers[:] = with_host(self.headers, host)  # type: ignore[attr-defined]
         super().on_headers_complete()  # type: ignore[misc]
+        # The cycle's task has not run yet (it starts on the loop's next turn).
+        cycle = self.cycle  # type: ignore[attr-defined]
+        cycle.transport = _HeadWithBody(self.transport, self.loop)  # type: ignore[attr-defined]
 
     def _count_head(self, size: int) -> None:
         self._head_bytes += size

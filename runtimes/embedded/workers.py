@@ -7,7 +7,7 @@ from datetime import datetime
 
 from registry_core.blocks import Transcript
 from registry_core.engines import EngineProfile
-from registry_core.models import Intent, WorkerTotals
+from registry_core.models import Intent, Worker, WorkerTotals
 from registry_core.tools import WorkerTool
 from runtime_registry.runtimes.embedded.totals import NO_TOTALS
 from runtime_registry.runtimes.embedded.transcript import TranscriptStorage
@@ -35,6 +35,7 @@ class WorkerRecord:
         "created_at",
         "intent",
         "label",
+        "model",
         "profile",
         "serial",
         "shown",
@@ -87,6 +88,10 @@ class WorkerRecord:
         self.shown: tuple[str, int, int, WorkerTotals] | None = None
         #: Claimed (``busy``) by an input that waits for a turn slot (admission): no turn of it runs.
         self.waiting = False
+        #: The public model last built for it (the provider's): a read of an
+        #: unchanged worker returns the same object, whose rendering the
+        #: server has cached by identity.
+        self.model: Worker | None = None
 
     def in_turn(self, turn: int) -> bool:
         """Whether turn ``turn`` is still the worker's (not cancelled, stopped, deleted or superseded,

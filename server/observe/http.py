@@ -13,18 +13,18 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runtime_registry.server.middleware.request_ids import request_id_of
+from runtime_registry.server.observe.http_tally import RouteSlot
 from runtime_registry.server.observe.metrics import Metrics
 
 __all__ = ["ObserveMiddleware", "STREAM_ROUTE"]
 
 access_log = logging.getLogger("runtime_registry.access")
 
-#: The most (route, method, status) keys whose metric children are kept (past it they are looked up each time).
+#: The most (route, method, status) keys whose slots are kept (past it they are looked up each time).
 _MAX_CHILDREN = 4096
 #: The route whose open responses are counted as ``event_streams_open``.
 STREAM_ROUTE = "/api/runtimes/{runtime_id}/events/stream"
@@ -41,9 +41,9 @@ class ObserveMiddleware:
         self.app = app
         self.metrics = metrics
         self.access_log_enabled = access_log_enabled
-        # Each (route, method, status)'s counter and histogram child, looked up once: labels() takes a
-        # lock and builds a key every call. Bounded as the label values are (routes, methods, statuses).
-        self._children: dict[tuple[str | None, str, int], tuple[Any, Any]] = {}
+        # Each (route, method, status)'s slot, by the raw route and method (mapped to labels once).
+        # Bounded as the label values are (routes, methods, statuses).
+        self._slots: dict[tuple[str | None, str, int], RouteSlot] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -70,17 +70,13 @@ class ObserveMiddleware:
                 self.metrics.streams_open.labels(stream_runtime).dec()
             seconds = time.perf_counter() - started
             key = (_route_of(scope), scope["method"], status)
-            children = self._children.get(key)
-            if children is None:
+            slot = self._slots.get(key)
+            if slot is None:
                 route, method = self.metrics.http_label(key[0], key[1])
-                children = (
-                    self.metrics.http_requests.labels(route, method, str(status)),
-                    self.metrics.http_duration.labels(route, method),
-                )
-                if len(self._children) < _MAX_CHILDREN:
-                    self._children[key] = children
-            children[0].inc()
-            children[1].observe(seconds)
+                slot = self.metrics.http.slot(route, method, str(status))
+                if len(self._slots) < _MAX_CHILDREN:
+                    self._slots[key] = slot
+            slot.record(seconds)
             if self.access_log_enabled and access_log.isEnabledFor(logging.INFO):
                 _log_access(scope, status, seconds)
 

@@ -44,6 +44,7 @@ from registry_core.models import RuntimeStatus
 from registry_core.store_hooks import StoreStats
 from runtime_registry.host.plugin_loading import PluginSet
 from runtime_registry.host.registry import RuntimeRegistry
+from runtime_registry.server.observe.http_tally import HttpTally
 from runtime_registry.server.observe.labels import BoundedValues
 from runtime_registry.server.observe.turn_slots import TurnSlotCollector
 
@@ -83,16 +84,9 @@ class Metrics:
         self.registry = registry
         self.collectors = CollectorRegistry(auto_describe=True)
         r = self.collectors
-        self.http_requests = Counter(
-            f"{PREFIX}_http_requests", "HTTP requests answered", ["route", "method", "status"], registry=r
-        )
-        self.http_duration = Histogram(
-            f"{PREFIX}_http_request_duration_seconds",
-            "Time from a request's arrival to the end of its answer",
-            ["route", "method"],
-            buckets=_HTTP_BUCKETS,
-            registry=r,
-        )
+        #: ``http_requests_total`` and ``http_request_duration_seconds``, fed by every request.
+        self.http = HttpTally(PREFIX, _HTTP_BUCKETS)
+        r.register(self.http)
         self.turns_started = Counter(f"{PREFIX}_turns_started", "Turns started", ["runtime", "profile"], registry=r)
         self.turns_ended = Counter(
             f"{PREFIX}_turns_ended", "Turns ended, by how", ["runtime", "profile", "end", "code"], registry=r

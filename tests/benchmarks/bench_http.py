@@ -1,6 +1,8 @@
 """HTTP throughput and startup of the real server versus a bare Starlette app, in one run.
 
-Run: python tests/benchmarks/bench_http.py   (needs wrk; about a minute; BENCH_STACK=pure for h11 + asyncio)
+Run: python tests/benchmarks/bench_http.py   (needs wrk; about a minute; BENCH_STACK=pure for h11 + asyncio;
+BENCH_STORE=memory|batched|acknowledged for the default runtime's store, the default configuration's
+SQLite acknowledged store when unset)
 Goal (issue 3): on each route shape, >= 80% of the bare app's requests/s and a
 p99 within 1.5x; startup to the first 200 on /healthz within 1.5x of a bare
 uvicorn app.
@@ -14,7 +16,8 @@ does no id checks, no auth, no validation, no registry call and builds no
 models. wrk runs
 ``-t1 -c16 -d4s`` per scenario (2 shared cores: the load generator takes one).
 
-``--in-process`` measures CPU per request of both apps in this process
+``--reads`` runs only the two read scenarios (get worker, list 50) and no
+startup rounds. ``--in-process`` measures CPU per request of both apps in this process
 (uvicorn's protocol over a fake transport: no kernel, no wrk); ``--profile
 "send input"`` (or another scenario's name) adds a cProfile of ours.
 """
@@ -105,8 +108,26 @@ BARE_APP = BARE_APP_DEFINITION + textwrap.dedent(
 #: before issue 12).
 STACK = os.environ.get("BENCH_STACK", "speedups")
 _PARSER, _LOOP = {"speedups": ("httptools", "uvloop"), "pure": ("h11", "asyncio")}[STACK]
+#: The default runtime's store (issue 23 asks for reads near the bare app's on
+#: every store): ``BENCH_STORE=memory``, ``batched`` or ``acknowledged``; unset
+#: keeps the default configuration's runtime (SQLite, acknowledged).
+STORE = os.environ.get("BENCH_STORE")
+
+
+def runtime_config(store: str) -> str:
+    """A config table with the default runtime on ``store`` ("memory", "batched" or "acknowledged")."""
+    backend = 'backend = "memory"' if store == "memory" else f'backend = "sqlite"\ndurability = "{store}"'
+    return (
+        f'[[runtimes]]\nid = "{RUNTIME}"\nkind = "embedded"\n\n'
+        "[runtimes.settings]\nmax_workers = 20000\n\n"
+        f"[runtimes.settings.store]\n{backend}\n"
+    )
+
+
+#: The ``[server]`` table choosing the stack (``BENCH_STACK``).
+STACK_TABLE = f'[server]\nhttp_parser = "{_PARSER}"\nevent_loop = "{_LOOP}"\n\n'
 _STACK_CONFIG = Path(tempfile.gettempdir()) / f"bench-http-{os.getpid()}.toml"
-_STACK_CONFIG.write_text(f'[server]\nhttp_parser = "{_PARSER}"\nevent_loop = "{_LOOP}"\n')
+_STACK_CONFIG.write_text(STACK_TABLE + (runtime_config(STORE) if STORE else ""))
 
 
 def real_server(port: int) -> list[str]:
@@ -212,7 +233,7 @@ def bytecode_cached_env(cache: str, *warm_up) -> dict[str, str]:
     return env
 
 
-def main() -> None:
+def main(*, only_reads: bool = False) -> None:
     # The default configuration keeps its workers in a SQLite store under the
     # data directory (docs/configuration.md): give every run a fresh one, out
     # of the repository. Send-input figures are therefore the default
@@ -234,6 +255,8 @@ def main() -> None:
             ("list 50 workers", f"/api/runtimes/{RUNTIME}/workers?limit=50", ()),
             ("50-entry transcript page", f"/api/runtimes/{RUNTIME}/workers/{chatty}/transcript?limit=50", ()),
         ]
+        if only_reads:
+            scenarios = [s for s in scenarios if s[0] in ("get worker", "list 50 workers")]
         print("response sizes (bytes): " + ", ".join(f"{k} {len(v)}" for k, v in bodies.items()))
         rows = []
         with started(bare_server(bodies_file, bare_port), cwd=ROOT) as bare_process:
@@ -248,7 +271,7 @@ def main() -> None:
 
     print(
         f"\nwrk -t1 -c16 -d{DURATION} --latency, uvicorn ({_PARSER} + {_LOOP}), one process each, loopback; "
-        f"median of {ROUNDS} interleaved rounds"
+        f"median of {ROUNDS} interleaved rounds; store: {STORE or 'default (SQLite acknowledged)'}"
     )
     print(
         f"{'scenario':<26} {'ours req/s':>10} {'bare req/s':>10} {'ratio':>6}   {'ours p99':>9} {'bare p99':>9} {'ratio':>6}  non-2xx"
@@ -259,6 +282,8 @@ def main() -> None:
             f"{real_p99:>7.2f}ms {bare_p99:>7.2f}ms {real_p99 / bare_p99:>6.2f}  {real_errors}/{bare_errors}"
         )
 
+    if only_reads:
+        return
     with tempfile.TemporaryDirectory() as scratch:
         bare_bodies = Path(scratch) / "bodies.json"
         bare_bodies.write_text(json.dumps(bodies))
@@ -276,7 +301,7 @@ def main() -> None:
 
 # -- in process: uvicorn's HTTP protocol driven directly ------------------------
 #
-# ``--in-process`` feeds raw requests to uvicorn's h11 protocol object over a
+# ``--in-process`` feeds raw requests to uvicorn's protocol object (httptools, or h11 with BENCH_STACK=pure) over a
 # fake transport, one connection, one request at a time, for our app and the
 # bare app in one process: CPU per request including HTTP parsing, ASGI, the
 # app and (for input) the turn it starts, without the kernel, wrk or the other
@@ -310,11 +335,12 @@ class _Transport:
 
 
 class _Connection:
-    """One keep-alive HTTP/1.1 connection to ``app`` through uvicorn's h11 protocol."""
+    """One keep-alive HTTP/1.1 connection to ``app`` through uvicorn's HTTP protocol."""
 
     def __init__(self, app, *, server_header: bool) -> None:
         import uvicorn
         from uvicorn.protocols.http.h11_impl import H11Protocol
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
         from uvicorn.server import ServerState
 
         # As in the benchmark: our server sends no server header, the bare one uvicorn's default.
@@ -326,7 +352,7 @@ class _Connection:
             log_config=None,
             access_log=False,
             lifespan="off",
-            http="h11",
+            http=_PARSER,
             server_header=server_header,
             timeout_keep_alive=3600,
         )
@@ -334,7 +360,8 @@ class _Connection:
         state = ServerState()
         state.default_headers = [(b"date", b"Wed, 25 Nov 2026 09:00:00 GMT"), *config.encoded_headers]
         self.transport = _Transport()
-        self.protocol = H11Protocol(config, state, {}, asyncio.get_running_loop())
+        protocol = HttpToolsProtocol if _PARSER == "httptools" else H11Protocol
+        self.protocol = protocol(config, state, {}, asyncio.get_running_loop())
         self.protocol.connection_made(self.transport)  # type: ignore[arg-type]
         self._done: asyncio.Future[None] | None = None
         completed = self.protocol.on_response_complete
@@ -362,9 +389,11 @@ async def _in_process(profile: str | None) -> None:
     import cProfile
     import pstats
 
+    from runtime_registry.host.config import load_config
     from runtime_registry.server.app import create_app
 
-    app = create_app()
+    os.environ.setdefault("RUNTIME_REGISTRY_DATA_DIR", tempfile.mkdtemp(prefix="bench-http-data-"))
+    app = create_app(load_config(_STACK_CONFIG) if STORE else None)
     async with app.router.lifespan_context(app):
         ours = _Connection(app, server_header=False)
         body = b'{"content":"benchmark input"}'
@@ -399,7 +428,7 @@ async def _in_process(profile: str | None) -> None:
             scenarios = {name: make for name, make in scenarios.items() if name.startswith(profile)}
         requests, rounds = 3000, 5
         print(
-            f"in process: uvicorn's h11 protocol, one connection; best of {rounds} rounds of {requests} requests, CPU µs per request"
+            f"in process: uvicorn's {_PARSER} protocol, one connection; best of {rounds} rounds of {requests} requests, CPU µs per request"
         )
         print(f"{'scenario':<26} {'ours':>8} {'bare':>8} {'ratio':>6}")
         for name, make in scenarios.items():
@@ -430,4 +459,4 @@ if __name__ == "__main__":
         chosen = sys.argv[sys.argv.index("--profile") + 1] if "--profile" in sys.argv else None
         asyncio.run(_in_process(chosen))
     else:
-        main()
+        main(only_reads="--reads" in sys.argv)

@@ -6,11 +6,11 @@ Run: python tests/benchmarks/bench_remote.py [--pin] [--only get] [--before TREE
 ``--pin`` pins every back server to CPU 1 and the front to CPU 0 (``taskset``;
 wrk floats), as a front on a machine of its own would run (issue 23); the
 get-worker line then also gives the latency the front adds, p50 and p99.
-``--before TREE`` (with ``--only get``) runs a second front from an older
-checkout's package tree (its packages first on ``PYTHONPATH``; see
-docs/performance.md for how to lay one out) over the same back, and
-alternates direct, front before and front after in every round: before and
-after in the same run.
+``--before TREE`` (with ``--only get``) runs a second back and a front over
+it from an older checkout's package tree (its packages first on
+``PYTHONPATH``, laid out as ``.ci/check`` lays one out for mypy: see
+docs/performance.md), and alternates direct and front of each tree in every
+round: before and after in the same run, each front against its own back.
 Goal (issue 14): get-worker and send-input through a front server reach
 >= 0.5x the requests/s of the remote server asked directly; and one front
 server over four remote servers lists ``/api/workers`` (400 workers, one page)
@@ -185,10 +185,13 @@ def main() -> None:
                 direct_url = f"{back}/api/runtimes/{RUNTIME}/workers/{worker}"
                 front_url = f"{front}/api/runtimes/gpu/workers/{worker}"
                 if args.before:
-                    config = front_config(folder, "front-before.toml", [("gpu", back, RUNTIME)])
-                    with server(config, folder, "front", tree=args.before) as before:
-                        before_url = f"{before}/api/runtimes/gpu/workers/{worker}"
-                        fronts_compared(direct_url, back, {"before": (before_url, before), "after": (front_url, front)})
+                    with before_pair(folder, args.before) as (old_back, old_direct, old_front, old_front_url):
+                        fronts_compared(
+                            {
+                                "before": ((old_direct, old_back), (old_front_url, old_front)),
+                                "after": ((direct_url, back), (front_url, front)),
+                            }
+                        )
                     return
                 compare("get worker", direct_url, front_url, backs=[back], front_url=front)
                 direct_latency = [latency(direct_url) for _ in range(ROUNDS)]
@@ -227,26 +230,56 @@ def wrk_latency(url: str) -> tuple[float, float, float, int]:
     return rps, p50, p99, int(errors.group(1)) if errors else 0
 
 
-def fronts_compared(direct_url: str, back: str, fronts: dict[str, tuple[str, str]]) -> None:
-    """Get worker directly and through each front, alternated per round; rates, CPU per request, latency added."""
-    runs: dict[str, list[tuple[float, ...]]] = {"direct": [], **{name: [] for name in fronts}}
+@contextlib.contextmanager
+def before_pair(folder: Path, tree: str) -> Iterator[tuple[str, str, str, str]]:
+    """A back and a front over it, both from the package tree ``tree``, one worker on the back.
+
+    Back URL, its get-worker URL, front URL, the front's get-worker URL. The
+    older tree's front is compared with the older tree's back: a change to the
+    server both sides run (decision 0203) moves both.
+    """
+    (folder / "before").mkdir()
+    with server(None, folder / "before", tree=tree) as back:
+        config = front_config(folder, "front-before.toml", [("gpu", back, RUNTIME)])
+        with server(config, folder / "before", "front", tree=tree) as front:
+            with httpx.Client(base_url=front, timeout=30) as client:
+                created = client.post("/api/runtimes/gpu/workers", json={"label": "bench"})
+                worker = created.json()["worker_id"]
+            yield (
+                back,
+                f"{back}/api/runtimes/{RUNTIME}/workers/{worker}",
+                front,
+                f"{front}/api/runtimes/gpu/workers/{worker}",
+            )
+
+
+def fronts_compared(pairs: dict[str, tuple[tuple[str, str], tuple[str, str]]]) -> None:
+    """Get worker directly and through a front, for each (back, front) pair, alternated per round.
+
+    ``pairs``: name to ((direct URL, back), (front URL, front)). Each front is
+    compared with its own back: rates, CPU per request, latency added.
+    """
+    runs: dict[str, list[tuple[float, ...]]] = {}
     for _ in range(ROUNDS):
-        for name, (url, base) in {"direct": (direct_url, back), **fronts}.items():
-            before_back, before_front = cpu_seconds(back), cpu_seconds(base)
-            rps, p50, p99, errors = wrk_latency(url)
-            requests = rps * float(DURATION.rstrip("s"))
-            front_cpu = (cpu_seconds(base) - before_front) / requests * 1000
-            back_cpu = 0.0 if base == back else (cpu_seconds(back) - before_back) / requests * 1000
-            runs[name].append((rps, front_cpu, back_cpu, p50, p99, errors))
+        for name, ((direct_url, back), (front_url, front)) in pairs.items():
+            for role, url, base in (("direct", direct_url, back), ("front", front_url, front)):
+                before_back, before_front = cpu_seconds(back), cpu_seconds(base)
+                rps, p50, p99, errors = wrk_latency(url)
+                requests = rps * float(DURATION.rstrip("s"))
+                front_cpu = (cpu_seconds(base) - before_front) / requests * 1000
+                back_cpu = 0.0 if base == back else (cpu_seconds(back) - before_back) / requests * 1000
+                runs.setdefault(f"{name} {role}", []).append((rps, front_cpu, back_cpu, p50, p99, errors))
     median = statistics.median
-    summary = {name: tuple(median(run[i] for run in values) for i in range(5)) for name, values in runs.items()}
-    d_rps, d_cpu, _, d50, d99 = summary["direct"]
-    print(f"{'get worker, direct':<26} {d_rps:6.0f}/s cpu {d_cpu:5.3f} ms  p50 {d50:5.2f} ms p99 {d99:6.2f} ms")
-    for name in fronts:
-        rps, cpu, back_cpu, p50, p99 = summary[name]
-        errors = sum(run[5] for run in runs[name])
+    summary = {key: tuple(median(run[i] for run in values) for i in range(5)) for key, values in runs.items()}
+    for name in pairs:
+        d_rps, d_cpu, _, d50, d99 = summary[f"{name} direct"]
+        rps, cpu, back_cpu, p50, p99 = summary[f"{name} front"]
+        errors = sum(run[5] for run in runs[f"{name} direct"] + runs[f"{name} front"])
         print(
-            f"{'get worker, front ' + name:<26} {rps:6.0f}/s cpu {cpu:5.3f} ms (+ back {back_cpu:5.3f})"
+            f"{name + ': get worker, direct':<34} {d_rps:6.0f}/s cpu {d_cpu:5.3f} ms  p50 {d50:5.2f} ms p99 {d99:6.2f} ms"
+        )
+        print(
+            f"{name + ': get worker, front':<34} {rps:6.0f}/s cpu {cpu:5.3f} ms (+ back {back_cpu:5.3f})"
             f"  p50 {p50:5.2f} ms p99 {p99:6.2f} ms | {rps / d_rps:4.2f}x direct, {d_cpu / cpu:4.2f}x from CPU"
             f" | added p50 {p50 - d50:+.2f} ms p99 {p99 - d99:+.2f} ms{'' if not errors else f'  ({errors} non-2xx)'}"
         )

@@ -84,10 +84,19 @@ async def test_live_deltas_of_a_remote_llm_worker_reach_the_front_stream_in_orde
                             assert data["id"] == last_stored
 
 
-@pytest.mark.parametrize("how", ["restart", "crash"])
-async def test_a_front_stream_outlives_the_back_going_away_and_resumes_where_it_was(tmp_path, how):
+@pytest.mark.parametrize(
+    ("how", "store", "kept"),
+    [
+        ("restart", "sqlite", True),
+        # The committed feed (issue 17): a reader saw only committed events, so a crash keeps them all.
+        ("crash", "sqlite", True),
+        # A memory back loses its log in a crash: the front says cursor_expired, as the back does.
+        ("crash", "memory", False),
+    ],
+)
+async def test_a_front_stream_outlives_the_back_going_away_and_resumes_where_it_was(tmp_path, how, store, kept):
     port = free_port()
-    config = back_config(tmp_path, store="sqlite")
+    config = back_config(tmp_path, store=store)
     url = f"http://127.0.0.1:{port}"
     front_path = front_config(tmp_path, [("gpu", url, "back-a")], timeout_seconds=1.0, refresh_seconds=0.5)
     with server_on_port(port, config, log=tmp_path / "back.log") as back:
@@ -114,9 +123,11 @@ async def test_a_front_stream_outlives_the_back_going_away_and_resumes_where_it_
                             direct, "/api/runtimes/back-a/events/stream", headers={"Last-Event-ID": str(seen)}
                         ) as verdict:
                             await asyncio.sleep(1.0)
-                        if verdict.events("cursor_expired"):
-                            # The back lost the events after it (a crash before the committed
-                            # feed): the front says so, as the back does — never an error.
+                        # The back's own answer to a client at `seen` is the rule the front follows.
+                        assert bool(verdict.events("cursor_expired")) is not kept
+                        if not kept:
+                            # The back lost the events after `seen`: the front says so, as the
+                            # back does — never an error.
                             await through.until(lambda s: s.events("cursor_expired"))
                         else:
                             second = (await raw.post("/api/runtimes/gpu/workers", json={})).json()["worker_id"]

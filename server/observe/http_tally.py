@@ -1,0 +1,100 @@
+"""The HTTP request families, tallied in plain Python and rendered when scraped.
+
+``http_requests_total{route,method,status}`` and
+``http_request_duration_seconds{route,method}`` are fed by every request, so
+they are not ``prometheus_client`` metric objects: an ``inc()`` and an
+``observe()`` there take a lock per value, and a histogram's ``observe()``
+walks its buckets. Here a request adds to one slot's counter, one bucket and
+one sum (the event loop is the only writer, so nothing needs a lock), and the
+cumulative buckets are computed when ``/metrics`` is read, which also runs on
+the loop. The exposition is the same as the metric objects' (decision 0240).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Iterator
+
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
+
+__all__ = ["HttpTally", "RouteSlot"]
+
+
+class _Durations:
+    """One ``(route, method)``'s histogram: a count per bucket (the last is +Inf) and the sum."""
+
+    __slots__ = ("counts", "total")
+
+    def __init__(self, buckets: int) -> None:
+        self.counts = [0] * (buckets + 1)
+        self.total = 0.0
+
+
+class RouteSlot:
+    """What one ``(route, method, status)`` feeds: its request counter and its route's histogram."""
+
+    __slots__ = ("bounds", "durations", "requests")
+
+    def __init__(self, bounds: tuple[float, ...], durations: _Durations) -> None:
+        self.bounds = bounds
+        self.durations = durations
+        self.requests = 0
+
+    def record(self, seconds: float) -> None:
+        """Count one request that took ``seconds``."""
+        self.requests += 1
+        durations = self.durations
+        # A bucket holds the values up to and including its bound, as Prometheus's ``le`` says.
+        durations.counts[bisect_left(self.bounds, seconds)] += 1
+        durations.total += seconds
+
+
+class HttpTally(Collector):
+    """The two HTTP families of one app (its own registry's collector).
+
+    :param prefix: the families' name prefix.
+    :param bounds: the histogram's bucket bounds, increasing.
+    """
+
+    def __init__(self, prefix: str, bounds: tuple[float, ...]) -> None:
+        self.prefix = prefix
+        self.bounds = bounds
+        self._slots: dict[tuple[str, str, str], RouteSlot] = {}
+        self._durations: dict[tuple[str, str], _Durations] = {}
+
+    def slot(self, route: str, method: str, status: str) -> RouteSlot:
+        """The slot of one label set (created at its first request; label values must be bounded)."""
+        key = (route, method, status)
+        slot = self._slots.get(key)
+        if slot is None:
+            durations = self._durations.get((route, method))
+            if durations is None:
+                durations = self._durations[(route, method)] = _Durations(len(self.bounds))
+            slot = self._slots[key] = RouteSlot(self.bounds, durations)
+        return slot
+
+    def collect(self) -> Iterator[Metric]:
+        requests = CounterMetricFamily(
+            f"{self.prefix}_http_requests", "HTTP requests answered", labels=["route", "method", "status"]
+        )
+        for request_labels, slot in self._slots.items():
+            requests.add_metric(list(request_labels), slot.requests)
+        durations = HistogramMetricFamily(
+            f"{self.prefix}_http_request_duration_seconds",
+            "Time from a request's arrival to the end of its answer",
+            labels=["route", "method"],
+        )
+        bounds = [*map(floatToGoString, self.bounds), "+Inf"]
+        for route_labels, histogram in self._durations.items():
+            cumulative, buckets = 0, []
+            for bound, count in zip(bounds, histogram.counts, strict=True):
+                cumulative += count
+                buckets.append((bound, cumulative))
+            durations.add_metric(list(route_labels), buckets, histogram.total)
+        yield requests
+        yield durations
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())
