@@ -482,7 +482,8 @@ _UPDATE_STATES = (
     " status_since_us = s.column4, turns = s.column5, input_tokens = s.column6, output_tokens = s.column7"
     " FROM (VALUES {rows}) AS s WHERE workers.serial = s.column8"
 )
-_statements: dict[tuple[str, int, int], str] = {}
+#: The SQL of each (table head, columns, chunk size) made so far (not the injected statements of ``GroupWriter``).
+_chunk_statements: dict[tuple[str, int, int], str] = {}
 
 
 def _insert(
@@ -505,10 +506,10 @@ def _insert(
         while size > total - start:
             size //= 2
         key = (head, columns, size)
-        statement = _statements.get(key)
+        statement = _chunk_statements.get(key)
         if statement is None:
             marks = ",".join(["(" + ",".join("?" * columns) + ")"] * size)
-            statement = _statements[key] = head.format(rows=marks) if "{rows}" in head else head + marks
+            statement = _chunk_statements[key] = head.format(rows=marks) if "{rows}" in head else head + marks
         connection.execute(statement, [value for row in rows[start : start + size] for value in row])
         start += size
 
