@@ -74,7 +74,6 @@ from runtime_registry.runtimes.embedded.postgres_culling import cull
 from runtime_registry.runtimes.embedded.postgres_signals import PgSignals
 from runtime_registry.runtimes.embedded.postgres_store import (
     UNREACHABLE_MESSAGE,
-    AcceptedUnconfirmed,
     PgStore,
     PgWorker,
     StoreUnreachable,
@@ -340,14 +339,19 @@ class PostgresStore(WorkerStore):
                         self.events.last_id + 1,
                     )
                     break
-                for event, entry in found:
-                    self._apply(event, entry, rows)
+                for event, entry, size in found:
+                    self._apply(event, entry, rows, size)
                 if len(found) < _TAIL_BATCH:
                     return
         await self._load()
 
-    def _apply(self, event: Event, entry: tuple[str, str] | None, rows: Mapping[str, PgWorker]) -> None:
-        """Replay one committed event into the cache (the same change every replica makes)."""
+    def _apply(
+        self, event: Event, entry: tuple[str, str] | None, rows: Mapping[str, PgWorker], size: int | None = None
+    ) -> None:
+        """Replay one committed event into the cache (the same change every replica makes).
+
+        :param size: the JSON size of its data, if known (the event log measures it otherwise).
+        """
         worker_id = event.worker_id
         kind = event.type
         worker = self.roster.find(worker_id) if worker_id is not None else None
@@ -375,7 +379,7 @@ class PostgresStore(WorkerStore):
             # The row is the worker as it is now; replay starts it as it was created, and the
             # events that follow bring it to now (its totals counted once, not twice).
             worker.status, worker.turn_number, worker.totals = IDLE, 0, NO_TOTALS
-        appended = self.events.append(kind, worker_id, event.data, created_at=event.created_at)
+        appended = self.events.append(kind, worker_id, event.data, data_size=size, created_at=event.created_at)
         if appended.id != event.id:
             raise RuntimeError("the event cache went out of step with the database")
         if worker is None:
@@ -415,7 +419,7 @@ class PostgresStore(WorkerStore):
         """Replay this replica's own just-numbered events that are next in line (no round trip)."""
         fresh = self.db.fresh
         while (found := fresh.pop(self.events.last_id + 1, None)) is not None:
-            self._apply(found[0], found[1], {})
+            self._apply(found[0], found[1], {}, found[2])
         # Those at or below what the cache holds were replayed from the feed.
         if fresh and min(fresh) <= self.events.last_id:
             for event_id in [event_id for event_id in fresh if event_id <= self.events.last_id]:
@@ -502,12 +506,6 @@ class PostgresStore(WorkerStore):
         started = time.perf_counter()
         try:
             result = await decision
-        except AcceptedUnconfirmed as exc:
-            # Committed, but answered 503: no task will run the turn, so it
-            # fails (store_unreachable) once the database is back.
-            self._owe_failure(exc.busy_worker, exc.turn)
-            self._unreachable = True
-            raise
         except StoreUnreachable:
             self._unreachable = True
             self._owe_orphaned()
