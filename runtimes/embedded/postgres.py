@@ -578,6 +578,15 @@ class PostgresStore(WorkerStore):
         if self._started and self.on_started is not None:
             self.on_started()
 
+    def turn_slots(self) -> tuple[int, int, int, int]:
+        """``(turns running, max_concurrent_turns, workers waiting for a slot, inputs queued behind turns)``
+        of the runtime as a whole (every replica's turns), for ``/metrics``: as this replica's cache knows
+        them, i.e. as of its last catch-up (notifications keep it close; the maintenance tick bounds the
+        lag). The database is not read: a scrape costs one pass over the cached workers."""
+        running = sum(1 for worker in self.roster if worker.status is BUSY and not worker.waiting)
+        waiting, queued = self._queues.counts()
+        return running, self.settings.max_concurrent_turns, waiting, queued
+
     def take_started(self) -> tuple[Started, ...]:
         """The turns this replica's decisions started from waiting inputs since last asked, oldest first, once."""
         if not self._started:
