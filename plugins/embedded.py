@@ -118,7 +118,8 @@ class EmbeddedProvider(RuntimeProvider):
     """
 
     kind = KIND
-    # Every policy the local stores decide; a store that decides fewer (PostgreSQL) narrows them per runtime.
+    # Every policy the stores decide (memory, SQLite and PostgreSQL: decision 0184); a store that
+    # decides fewer narrows them per runtime.
     busy_policies = ("reject", "enqueue", "interrupt")
 
     def __init__(
@@ -152,7 +153,7 @@ class EmbeddedProvider(RuntimeProvider):
             kind_specific={"max_page_bytes": settings.max_page_bytes, **self.runtime.store.kind_specific_limits()},
         )
         if self.runtime.busy_policies != self.busy_policies:
-            # A store that decides fewer policies (PostgreSQL: reject only) narrows what this kind offers.
+            # A store that decides fewer policies narrows what this kind offers.
             self.offer_capabilities(attrs.evolve(self.capabilities, busy_policies=self.runtime.busy_policies))
 
     # -- lifecycle -----------------------------------------------------------
@@ -346,10 +347,10 @@ class EmbeddedProvider(RuntimeProvider):
 
     async def send_input(self, worker_id: str, request: InputRequest) -> InputAccepted:
         """Accept input and start a turn; while one runs, what ``if_busy`` says (reject, enqueue, interrupt)."""
-        # The busy rule is the store's decision: no refresh round trip for a worker the
-        # replica knows (decision 0231).
+        # Every policy is the store's decision (on PostgreSQL, the database's: decision 0184):
+        # no refresh round trip for a worker the replica knows (decision 0231).
         policy = request.if_busy.value
-        await self.runtime.refresh(deciding_on=worker_id if policy == "reject" else None)
+        await self.runtime.refresh(deciding_on=worker_id)
         done = await self.runtime.send_input(worker_id, request.content, role=request.kind.value, if_busy=policy)
         return InputAccepted(self.runtime_id, worker_id, done.sequence, done.event_id, done.status, done.queue_position)
 

@@ -121,24 +121,32 @@ class _HeaderTimeout:
 
     Works on uvicorn's two protocols alike, through what they share: each
     makes a new ``cycle`` object as soon as a request head is complete, and
-    calls ``on_response_complete`` when a response has been sent. So a timer
-    that remembers the cycle it was armed under knows, when it fires, whether
-    a head arrived since (the cycle changed) and whether a request is still
-    being answered (its cycle is not complete) — a long event stream is never
-    cut, a silent or trickling client always is.
+    calls ``on_response_complete`` when a response has been sent. A
+    connection starts waiting for a head when it opens and each time a
+    response completes; it notes when and under which cycle. Its one timer,
+    when it fires, knows whether a head arrived since (the cycle changed) and
+    whether a request is still being answered (its cycle is not complete) — a
+    long event stream is never cut, a silent or trickling client always is.
+
+    The timer is lazy: a response that completes while it is pending only
+    notes the time, and the timer, when it fires early, sets itself again for
+    what is left. Cancelling and setting a timer for every request was a
+    visible share of a keep-alive read's cost.
     """
 
     header_timeout_seconds: float = 10.0
     _header_timer: asyncio.TimerHandle | None = None
+    _waiting_since = 0.0
+    _waiting_cycle: Any = None
 
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)  # type: ignore[misc]
-        self._arm_header_timer()
+        self._wait_for_a_head()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()  # type: ignore[misc]
         if not self.transport.is_closing():  # type: ignore[attr-defined]
-            self._arm_header_timer()
+            self._wait_for_a_head()
 
     def connection_lost(self, exc: Exception | None) -> None:
         timer = self._header_timer
@@ -147,25 +155,30 @@ class _HeaderTimeout:
             self._header_timer = None
         super().connection_lost(exc)  # type: ignore[misc]
 
-    def _arm_header_timer(self) -> None:
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-        self._header_timer = self.loop.call_later(  # type: ignore[attr-defined]
-            self.header_timeout_seconds,
-            self._header_timer_fired,
-            self.cycle,  # type: ignore[attr-defined]
-        )
+    def _wait_for_a_head(self) -> None:
+        self._waiting_since = self.loop.time()  # type: ignore[attr-defined]
+        self._waiting_cycle = self.cycle  # type: ignore[attr-defined]
+        if self._header_timer is None:
+            self._set_header_timer(self.header_timeout_seconds)
 
-    def _header_timer_fired(self, cycle_when_armed: Any) -> None:
+    def _set_header_timer(self, delay: float) -> None:
+        self._header_timer = self.loop.call_later(delay, self._header_timer_fired)  # type: ignore[attr-defined]
+
+    def _header_timer_fired(self) -> None:
         self._header_timer = None
         cycle = self.cycle  # type: ignore[attr-defined]
-        waiting_for_a_head = cycle is cycle_when_armed and (cycle is None or cycle.response_complete)
+        waiting_for_a_head = cycle is self._waiting_cycle and (cycle is None or cycle.response_complete)
         transport = self.transport  # type: ignore[attr-defined]
-        if waiting_for_a_head and not transport.is_closing():
-            # Nothing to answer: the client has not asked anything complete.
-            # (A 408 would be allowed, but a client that sent nothing reads nothing.)
-            log.debug("closed a connection that sent no complete request head in %s s", self.header_timeout_seconds)
-            transport.close()
+        if not waiting_for_a_head or transport.is_closing():
+            return  # a request is being answered: its response's end starts the wait again
+        left = self._waiting_since + self.header_timeout_seconds - self.loop.time()  # type: ignore[attr-defined]
+        if left > 0:
+            self._set_header_timer(left)  # the wait began after this timer was set
+            return
+        # Nothing to answer: the client has not asked anything complete.
+        # (A 408 would be allowed, but a client that sent nothing reads nothing.)
+        log.debug("closed a connection that sent no complete request head in %s s", self.header_timeout_seconds)
+        transport.close()
 
 
 _SCHEMES = (b"http://", b"https://")

@@ -43,7 +43,9 @@ __all__ = ["DEFAULT_BATCH_SECONDS", "DEFAULT_RING_SIZE", "LiveFanout", "LiveRead
 DEFAULT_BATCH_SECONDS = 0.01
 #: Readers per DEFAULT_BATCH_SECONDS of wait: with more streams the wait grows (one
 #: socket send per stream per batch is most of the cost), up to MAX_BATCH_SECONDS.
-READERS_PER_BATCH_STEP = 20
+#: 40, not 20: at 50 streams the wait was most of a delta's delivery time while the
+#: server thread used a third of a core (docs/performance.md, "Fan-out").
+READERS_PER_BATCH_STEP = 40
 #: The longest batch wait, whatever the number of streams (it adds to every delta's latency).
 MAX_BATCH_SECONDS = 0.025
 #: Rendered live frames kept per runtime for streams that are behind (about 300 B each).

@@ -481,7 +481,7 @@ class LocalStore(WorkerStore):
         self, worker: WorkerRecord, turn: int, role: str, content: str, event_type: str, data: dict[str, Any]
     ) -> Event | None:
         """Write a tool entry while turn ``turn`` is the worker's."""
-        if not _in_turn(worker, turn):
+        if not worker.in_turn(turn):
             return None
         self._changing(worker)
         data["transcript_sequence"] = len(worker.transcript) + 1
@@ -494,7 +494,7 @@ class LocalStore(WorkerStore):
         self, worker: WorkerRecord, turn: int, reply: str | None, data: Mapping[str, object]
     ) -> str | None:
         """The reply and ``worker.turn_completed`` while turn ``turn`` is the worker's."""
-        if not _in_turn(worker, turn):
+        if not worker.in_turn(turn):
             return None
         self._changing(worker)
         if reply:
@@ -520,7 +520,7 @@ class LocalStore(WorkerStore):
         self, worker: WorkerRecord, turn: int, code: str, message: str, *, engine_code: str | None = None
     ) -> bool:
         """``worker.turn_failed`` while turn ``turn`` is the worker's."""
-        if not _in_turn(worker, turn):
+        if not worker.in_turn(turn):
             return False
         self._changing(worker)
         self._leave_turn(worker)
@@ -673,11 +673,6 @@ class MemoryStore(LocalStore):
 
 
 _STATUSES = {status: status for status in (IDLE, BUSY, STOPPED)}
-
-
-def _in_turn(worker: WorkerRecord, turn: int) -> bool:
-    """Whether turn ``turn`` is still ``worker``'s (not cancelled, stopped, deleted or superseded)."""
-    return worker.status is BUSY and worker.turn_number == turn and not worker.waiting
 
 
 def _intent_bytes(worker: WorkerRecord | WorkerDraft) -> int:

@@ -44,11 +44,13 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from registry_core.blocks import EventLog, Roster, clock_start_id
-from registry_core.errors import InvalidRequest, RuntimeUnavailable
+from registry_core.errors import InvalidRequest, RuntimeUnavailable, UnknownWorker, WorkerStopped
 from registry_core.event_contract import (
     WORKER_CREATED,
     WORKER_DELETED,
     WORKER_INPUT_ACCEPTED,
+    WORKER_INPUT_DROPPED,
+    WORKER_INPUT_QUEUED,
     WORKER_OUTPUT_DELTA,
     WORKER_STOPPED,
     WORKER_TURN_CANCELLED,
@@ -61,6 +63,7 @@ from registry_core.models import Diagnostic, Event, Intent, IntentKind
 from runtime_registry.runtimes.embedded.culling import CullPolicy, CullResult
 from runtime_registry.runtimes.embedded.postgres_batch import Batched
 from runtime_registry.runtimes.embedded.postgres_cache import PgTranscript, TranscriptCache
+from runtime_registry.runtimes.embedded.postgres_control import ControlAnswer, QueueView, WaitingInput, refusal
 from runtime_registry.runtimes.embedded.postgres_culling import cull
 from runtime_registry.runtimes.embedded.postgres_signals import PgSignals
 from runtime_registry.runtimes.embedded.postgres_store import (
@@ -80,8 +83,10 @@ from runtime_registry.runtimes.embedded.store import (
     StoreUnusable,
     WorkerDraft,
     WorkerStore,
+    turn_failed_data,
 )
 from runtime_registry.runtimes.embedded.totals import NO_TOTALS, TURN_ENDS, with_event
+from runtime_registry.runtimes.embedded.turn_queue import Queued, Started
 from runtime_registry.runtimes.embedded.workers import BUSY, IDLE, STOPPED, WorkerRecord
 
 __all__ = ["PostgresStore"]
@@ -96,6 +101,11 @@ _TAIL_BATCH = 1000
 _ENDED_FROM_OUTSIDE = frozenset({WORKER_TURN_CANCELLED, WORKER_TURN_INTERRUPTED, WORKER_STOPPED, WORKER_DELETED})
 _STATUSES = {status: status for status in (IDLE, BUSY, STOPPED)}
 #: Events that change a worker's status: the cache's ``status_since`` follows them (culling reads the database's).
+#: Events the cache's view of waiting inputs follows (decision 0184).
+_QUEUE_EVENTS = frozenset(
+    {WORKER_INPUT_QUEUED, WORKER_INPUT_ACCEPTED, WORKER_INPUT_DROPPED, WORKER_STOPPED, WORKER_DELETED}
+)
+_QUEUE_EVENTS = _QUEUE_EVENTS | TURN_ENDS
 _STATUS_CHANGES = frozenset(
     {
         WORKER_TURN_STARTED,
@@ -137,6 +147,8 @@ class PostgresStore(WorkerStore):
     durable = True
     #: The event log cache, whose live deltas are relayed to the other replicas.
     events: _RelayedEventLog
+    #: Every policy: queues and the admission line live in the database (decision 0184).
+    busy_policies = ("reject", "enqueue", "interrupt")
 
     def __init__(self, dsn: str | None, runtime_id: str, *, lease_seconds: float, dsn_env: str = "") -> None:
         self._dsn = dsn
@@ -159,6 +171,10 @@ class PostgresStore(WorkerStore):
         #: Turn ends this replica owes the database, written once it is back (decision 0232): a turn
         #: whose end found the database away, or whose input was committed but answered 503.
         self._owed: list[Callable[[], Awaitable[object]]] = []
+        #: Turns this replica's decisions started from waiting inputs, not yet taken by the runtime.
+        self._started: list[Started] = []
+        #: The waiting inputs the cache knows of (statuses of workers waiting for a slot).
+        self._queues = QueueView()
         # /metrics: decision transactions run by this replica, their time, and those in flight.
         self._commits = 0
         self._commit_seconds = 0.0
@@ -227,6 +243,7 @@ class PostgresStore(WorkerStore):
                 id_prefix=WORKER_ID_PREFIX, first_serial=self.db.first_serial, cursor_tag=self.db.cursor_tag
             )
             records = [self._record(worker, transcripts[worker.serial]) for worker in workers]
+            self._queues.load(self.db.loaded_waiting)
             roster.restore(((r.worker_id, r.serial, r) for r in records), next_serial=next_serial)
             old = self.events
             self.roster, self.events = roster, log_
@@ -239,6 +256,8 @@ class PostgresStore(WorkerStore):
         grantable = self._setup.profiles.tools(profile)
         record.tools = tuple(tool for name in row.tools if (tool := grantable.get(name)) is not None)
         record.status = _STATUSES.get(row.status, IDLE)
+        # Busy with no replica running a turn: its input waits for a turn slot (decision 0184).
+        record.waiting = record.status is BUSY and row.owner is None
         record.turn_number = row.turn_number
         record.totals = row.totals
         transcript.record = record
@@ -368,6 +387,8 @@ class PostgresStore(WorkerStore):
             worker.totals = with_event(worker.totals, kind, event.data)
         elif kind == WORKER_STOPPED:
             worker.status = STOPPED
+        if kind in _QUEUE_EVENTS:
+            self._queues.apply(worker, event)
         if kind in _STATUS_CHANGES:
             worker.status_since = event.created_at.timestamp()
         if kind in _ENDED_FROM_OUTSIDE:
@@ -423,9 +444,13 @@ class PostgresStore(WorkerStore):
                     # Events of a replica that died between a decision's commit and its numbering.
                     await self.db.sequence_pending()
                     await self._write_owed()
-                    await self.db.end_lost_turns()
+                    await self.db.control.end_lost_turns(
+                        max_entries=self.settings.max_transcript_entries,
+                        max_turns=self.settings.max_concurrent_turns,
+                    )
                     await self.db.prune_events(self.settings.event_retention)
                 await self._catch_up(until=until)
+                await self._hand_started()
                 if self._unreachable:
                     self._unreachable = False
                     log.warning("embedded runtime: PostgreSQL store reachable again")
@@ -443,6 +468,8 @@ class PostgresStore(WorkerStore):
     async def _write_owed(self) -> None:
         """Write the turn ends owed since the database went away, oldest first (one that is no longer
         this replica's turn writes nothing); stop at the first the database still does not take."""
+        # Turns a committed decision of the maintenance (or a turn's end) started but could not confirm.
+        self._owe_orphaned()
         while self._owed:
             with contextlib.suppress(TurnLost):
                 await self._owed[0]()
@@ -472,14 +499,12 @@ class PostgresStore(WorkerStore):
         except AcceptedUnconfirmed as exc:
             # Committed, but answered 503: no task will run the turn, so it
             # fails (store_unreachable) once the database is back.
-            worker_id, turn = exc.busy_worker, exc.turn
-            self._owe(
-                lambda: self.db.fail_turn(worker_id, turn, "store_unreachable", UNREACHABLE_MESSAGE), worker_id, turn
-            )
+            self._owe_failure(exc.busy_worker, exc.turn)
             self._unreachable = True
             raise
         except StoreUnreachable:
             self._unreachable = True
+            self._owe_orphaned()
             raise
         finally:
             self._in_flight -= 1
@@ -491,7 +516,65 @@ class PostgresStore(WorkerStore):
         except StoreUnreachable:
             # Committed: the answer stands; the cache catches up when the database is back.
             self._unreachable = True
+        await self._collect_started()
         return result
+
+    def _owe_orphaned(self) -> None:
+        """Turns a committed decision started that this replica could not confirm (their events were not
+        numbered): no task runs them, so each is owed a ``store_unreachable`` failure."""
+        orphaned, self.db.orphaned = self.db.orphaned, []
+        for worker_id, turn in orphaned:
+            self._owe_failure(worker_id, turn)
+
+    def _owe_failure(self, worker_id: str, turn: int) -> None:
+        """A turn committed as this replica's that no task runs: it fails (``store_unreachable``) once the database is back."""
+        self._owe(lambda: self._fail(worker_id, turn, "store_unreachable", UNREACHABLE_MESSAGE), worker_id, turn)
+
+    async def _fail(self, worker_id: str, turn: int, code: str, message: str, engine_code: str | None = None) -> None:
+        """``worker.turn_failed`` for a turn this replica runs; its slot is handed out. :raises TurnLost: not its turn."""
+        answer = await self.db.control.fail_turn(
+            worker_id,
+            turn,
+            turn_failed_data(turn, code, message, engine_code),
+            max_entries=self.settings.max_transcript_entries,
+            max_turns=self.settings.max_concurrent_turns,
+        )
+        if answer.outcome == "lost":
+            raise TurnLost()
+
+    async def _collect_started(self) -> None:
+        """Take the turns this replica's decisions started (replayed by now) for the runtime to run."""
+        if not self.db.started:
+            return
+        started, self.db.started = self.db.started, []
+        for turn in started:
+            worker = self.roster.find(turn.worker_id)
+            if worker is None:
+                continue  # deleted since: its turn ended with it
+            if not worker.in_turn(turn.turn):
+                # The cache could not replay the start (the database went away): no task may run it.
+                self._owe_failure(turn.worker_id, turn.turn)
+                continue
+            if isinstance(worker.transcript, PgTranscript):
+                # The engine reads its history synchronously: have it in memory (as at accept).
+                with contextlib.suppress(StoreUnreachable):
+                    await self._transcripts.load(worker.transcript)
+            self._started.append(
+                Started(worker, Accepted(turn.sequence, turn.event_id, turn.turn), turn.role, turn.content)
+            )
+
+    async def _hand_started(self) -> None:
+        """Turns started outside the runtime's calls (a lost replica's queue going on): the runtime runs them."""
+        await self._collect_started()
+        if self._started and self.on_started is not None:
+            self.on_started()
+
+    def take_started(self) -> tuple[Started, ...]:
+        """The turns this replica's decisions started from waiting inputs since last asked, oldest first, once."""
+        if not self._started:
+            return ()
+        started, self._started = tuple(self._started), []
+        return started
 
     async def create_worker(self, draft: WorkerDraft, *, max_workers: int) -> WorkerRecord:
         """Create the worker under ``max_workers``, counted in the database."""
@@ -512,14 +595,9 @@ class PostgresStore(WorkerStore):
             worker = self._record(row, self._transcripts.new_transcript(row.serial))
         return worker
 
-    async def accept_input(self, worker: WorkerRecord, role: str, content: str) -> Accepted:
-        """The busy rule, decided by the database for every replica."""
-        limit = self.settings.max_input_chars
-        if len(content) > limit:
-            raise InvalidRequest(
-                f"input is longer than {limit} characters",
-                details=({"path": "content", "message": f"must be at most {limit} characters"},),
-            )
+    async def accept_input(self, worker: WorkerRecord, role: str, content: str) -> Accepted | Queued:
+        """The busy rule and admission, decided by the database for every replica."""
+        self._check_length(content)
         accepted = await self._decide(
             self.db.accept_input(
                 worker.worker_id,
@@ -527,14 +605,70 @@ class PostgresStore(WorkerStore):
                 role=role,
                 max_entries=self.settings.max_transcript_entries,
                 entries_per_turn=self._setup.profiles.entries_per_turn(worker.profile),
+                max_turns=self.settings.max_concurrent_turns,
             )
         )
+        if isinstance(accepted, WaitingInput):
+            return Queued(accepted.event_id, accepted.place)
         if isinstance(worker.transcript, PgTranscript):
             # The turn's engine reads its history synchronously: have it in memory
             # (a busy worker's transcript stays there until the turn ends).
             with contextlib.suppress(StoreUnreachable):
                 await self._transcripts.load(worker.transcript)
         return Accepted(accepted.transcript_sequence, accepted.event_id, accepted.worker.turn_number)
+
+    def _check_length(self, content: str) -> None:
+        limit = self.settings.max_input_chars
+        if len(content) > limit:
+            raise InvalidRequest(
+                f"input is longer than {limit} characters",
+                details=({"path": "content", "message": f"must be at most {limit} characters"},),
+            )
+
+    async def enqueue_input(
+        self, worker: WorkerRecord, role: str, content: str, *, max_queued: int
+    ) -> Accepted | Queued:
+        """``if_busy: "enqueue"``, decided by the database: the queue is the runtime's, on every replica."""
+        self._check_length(content)
+        answer = await self._decide(
+            self.db.control.enqueue(
+                worker.worker_id,
+                role=role,
+                content=content,
+                max_entries=self.settings.max_transcript_entries,
+                per_turn=self._setup.profiles.entries_per_turn(worker.profile),
+                max_turns=self.settings.max_concurrent_turns,
+                max_queued=max_queued,
+            )
+        )
+        return await self._taken(worker, answer)
+
+    async def interrupt_input(self, worker: WorkerRecord, role: str, content: str) -> Accepted | Queued:
+        """``if_busy: "interrupt"``: the running turn ends wherever it runs (its owner cancels its task when it
+        replays the end) and this input's turn starts on this replica, in one transaction."""
+        self._check_length(content)
+        answer = await self._decide(
+            self.db.control.interrupt(
+                worker.worker_id,
+                role=role,
+                content=content,
+                max_entries=self.settings.max_transcript_entries,
+                per_turn=self._setup.profiles.entries_per_turn(worker.profile),
+                max_turns=self.settings.max_concurrent_turns,
+            )
+        )
+        return await self._taken(worker, answer)
+
+    async def _taken(self, worker: WorkerRecord, answer: ControlAnswer) -> Accepted | Queued:
+        refused = refusal(answer, worker.worker_id, self.settings.max_transcript_entries)
+        if refused is not None:
+            raise refused
+        if answer.outcome == "queued":
+            return Queued(answer.event_id, answer.place or 1)
+        if isinstance(worker.transcript, PgTranscript):
+            with contextlib.suppress(StoreUnreachable):
+                await self._transcripts.load(worker.transcript)
+        return Accepted(answer.sequence, answer.event_id, answer.turn)
 
     async def add_turn_entry(
         self, worker: WorkerRecord, turn: int, role: str, content: str, event_type: str, data: dict[str, Any]
@@ -562,6 +696,7 @@ class PostgresStore(WorkerStore):
                 reply=reply,
                 max_entries=self.settings.max_transcript_entries,
                 completed={key: value for key, value in data.items() if key != "turn"},
+                max_turns=self.settings.max_concurrent_turns,
             )
 
         try:
@@ -581,8 +716,8 @@ class PostgresStore(WorkerStore):
         """``worker.turn_failed``, written only while the turn is still this replica's (once the
         database is back, if it is away now)."""
 
-        def write() -> Awaitable[Event]:
-            return self.db.fail_turn(worker.worker_id, turn, code, message, engine_code=engine_code)
+        def write() -> Awaitable[None]:
+            return self._fail(worker.worker_id, turn, code, message, engine_code)
 
         try:
             await self._decide(write())
@@ -594,18 +729,41 @@ class PostgresStore(WorkerStore):
         return True
 
     async def cancel_turn(self, worker: WorkerRecord, reason: str) -> bool:
-        """End the worker's turn wherever it runs; its owner cancels the task when it replays the end."""
-        changed, _, _ = await self._decide(self.db.cancel(worker.worker_id, reason))
-        return bool(changed)
+        """End the worker's turn wherever it runs (its owner cancels the task when it replays the end), or the
+        input it waits for a slot with; drop its queue."""
+        return (await self._end(worker, reason=reason)).changed
+
+    async def cancel_turn_keeping_queue(self, worker: WorkerRecord) -> bool:
+        """Cancel, keeping the queue: the next queued input's turn starts, on this replica."""
+        return (await self._end(worker, reason="cancel", keep=True)).changed
 
     async def stop_worker(self, worker: WorkerRecord, reason: str = "stop") -> bool:
-        """Cancel any turn (wherever it runs) and stop the worker."""
-        changed, _, _ = await self._decide(self.db.stop(worker.worker_id, reason))
-        return bool(changed)
+        """Cancel any turn (wherever it runs), drop the queue and stop the worker."""
+        return (await self._end(worker, reason=reason, stop=True)).changed
 
     async def delete_worker(self, worker: WorkerRecord) -> None:
         """Stop and remove the worker; its slot is free at once on every replica."""
-        await self._decide(self.db.delete(worker.worker_id))
+        await self._end(worker, reason="delete", delete=True)
+
+    async def _end(
+        self, worker: WorkerRecord, *, reason: str, keep: bool = False, stop: bool = False, delete: bool = False
+    ) -> ControlAnswer:
+        answer: ControlAnswer = await self._decide(
+            self.db.control.end_worker(
+                worker.worker_id,
+                reason=reason,
+                keep=keep,
+                stop=stop,
+                delete=delete,
+                max_entries=self.settings.max_transcript_entries,
+                max_turns=self.settings.max_concurrent_turns,
+            )
+        )
+        if answer.outcome == "unknown":
+            raise UnknownWorker("no such worker in this runtime", worker_id=worker.worker_id)
+        if answer.outcome == "stopped":
+            raise WorkerStopped("the worker is stopped", worker_id=worker.worker_id)
+        return answer
 
     async def cull(self, policy: CullPolicy) -> CullResult:
         """Stop and delete what is due in one transaction of conditional updates; exactly one replica acts on each."""

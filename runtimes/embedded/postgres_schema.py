@@ -40,6 +40,11 @@ and no ``id``; once its transaction committed, a sequencing pass
 order, under one lock held to its commit, so many decisions share one
 flush; readers see numbered events only. ``accept_input`` and
 ``complete_turn`` are server-side functions: one round trip each.
+
+Version 5 (decision 0184): turn control in the database — the waiting
+inputs (queues and the admission line), ``workers.waiting``, the running
+turns' counter, and the functions that decide ``if_busy`` and admission
+(:mod:`.postgres_control_schema`).
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from runtime_registry.runtimes.embedded.postgres_control_schema import V5 as _V5
 from runtime_registry.runtimes.embedded.store import StoreUnusable
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate", "schema_name"]
@@ -337,7 +343,7 @@ $fn$;
 """
 
 #: Every migration, oldest first: ``MIGRATIONS[n - 1]`` makes version ``n``.
-MIGRATIONS: Sequence[str] = (_V1, _V2, _V3, _V4)
+MIGRATIONS: Sequence[str] = (_V1, _V2, _V3, _V4, _V5)
 #: The version this code reads and writes.
 SCHEMA_VERSION = len(MIGRATIONS)
 

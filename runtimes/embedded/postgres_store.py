@@ -47,17 +47,19 @@ import attrs
 from registry_core.errors import CapacityExceeded, RuntimeUnavailable, UnknownWorker, WorkerBusy, WorkerStopped
 from registry_core.event_contract import (
     WORKER_CREATED,
-    WORKER_DELETED,
-    WORKER_STOPPED,
-    WORKER_TURN_CANCELLED,
     WORKER_TURN_COMPLETED,
-    WORKER_TURN_FAILED,
-    WORKER_TURN_INTERRUPTED,
 )
 from registry_core.models import Event, Intent, IntentKind, TranscriptEntry, WorkerTotals
 from runtime_registry.runtimes.embedded.postgres_batch import Batched
+from runtime_registry.runtimes.embedded.postgres_control import (
+    PgControl,
+    StartedTurn,
+    WaitingInput,
+    orphaned_turns,
+    started_turns,
+)
 from runtime_registry.runtimes.embedded.postgres_schema import migrate, schema_name
-from runtime_registry.runtimes.embedded.store import StoreUnusable, turn_failed_data
+from runtime_registry.runtimes.embedded.store import StoreUnusable
 from runtime_registry.runtimes.embedded.totals import totals_delta
 
 __all__ = [
@@ -273,6 +275,15 @@ class PgStore:
         #: This replica's own events just numbered, by id, with their transcript entries: the cache
         #: replays them without reading the feed when they are next in line (emptied by the replay).
         self.fresh: dict[int, tuple[Event, tuple[str, str] | None]] = {}
+        #: Turns this replica's decisions started from waiting inputs: this replica runs them
+        #: (the store takes them after replaying the decision; decision 0184).
+        self.started: list[StartedTurn] = []
+        #: ``(worker_id, turn)`` of turns a committed decision started whose events could not be numbered.
+        self.orphaned: list[tuple[str, int]] = []
+        #: The turn-control functions (``if_busy``, queues, admission; decision 0184).
+        self.control = PgControl(self)
+        #: What the last :meth:`load` read of the waiting inputs: ``(worker_id, reason, queued event id)``.
+        self.loaded_waiting: list[tuple[str, str, int]] = []
         #: Set once the schema is known good; read by the runtime.
         self.first_serial = 0
         self.first_event_id = 0
@@ -593,9 +604,17 @@ class PgStore:
     # -- turns (the busy rule; decision 0133) ---------------------------------------------
 
     async def accept_input(
-        self, worker_id: str, *, content: str, role: str, max_entries: int, entries_per_turn: int
-    ) -> AcceptedInput:
-        """The busy rule, decided by one conditional ``UPDATE``: the worker becomes busy with this replica as owner.
+        self,
+        worker_id: str,
+        *,
+        content: str,
+        role: str,
+        max_entries: int,
+        entries_per_turn: int,
+        max_turns: int = 64,
+    ) -> AcceptedInput | WaitingInput:
+        """The busy rule, decided by one conditional ``UPDATE``: the worker becomes busy with this replica as owner;
+        with ``max_turns`` turns running in the runtime, it is claimed and the input waits for a slot instead.
 
         :raises UnknownWorker: no such worker.
         :raises WorkerStopped: it was stopped.
@@ -606,19 +625,24 @@ class PgStore:
         # One round trip: the function decides and writes (decision 0230).
         for _ in range(2):
             row = await self._fetchrow(
-                "SELECT * FROM accept_input($1, $2, $3, $4, $5, $6)",
+                "SELECT * FROM accept_input($1, $2, $3, $4, $5, $6, $7)",
                 worker_id,
                 self.replica_id,
                 role,
                 content,
                 max_entries,
                 entries_per_turn,
+                max_turns,
             )
             if row[0] != "lapsed":
                 break
             # This replica's lease lapsed (the database was away): renew it, then decide.
             await self.renew_lease()
         outcome = row[0]
+        if outcome == "queued":
+            # Every turn slot is taken: the input waits for one (decision 0184).
+            (event,) = await self._number(row[15])
+            return WaitingInput(event.id, int(row[16]))
         if outcome != "accepted":
             raise _refusal(outcome, worker_id, max_entries)
         worker = _worker(row[1:15])
@@ -664,7 +688,14 @@ class PgStore:
         return [pending.event() for pending in await self._run(work)]
 
     async def complete_turn(
-        self, worker_id: str, turn: int, *, reply: str | None, max_entries: int, completed: Mapping[str, Any]
+        self,
+        worker_id: str,
+        turn: int,
+        *,
+        reply: str | None,
+        max_entries: int,
+        completed: Mapping[str, Any],
+        max_turns: int = 64,
     ) -> list[Event]:
         """End a turn this replica runs: its reply (if any), then ``worker.turn_completed``; the worker is idle.
 
@@ -677,7 +708,7 @@ class PgStore:
         # the tokens a completed turn adds to the worker's totals are read here (decision 0201).
         _, input_tokens, output_tokens = totals_delta(WORKER_TURN_COMPLETED, completed) or (1, 0, 0)
         row = await self._fetchrow(
-            "SELECT * FROM complete_turn($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9)",
+            "SELECT * FROM complete_turn($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11)",
             worker_id,
             self.replica_id,
             turn,
@@ -687,109 +718,20 @@ class PgStore:
             "the worker's transcript has no room for the reply",
             input_tokens,
             output_tokens,
+            max_turns,
+            self.channel,
         )
         if row[0] == "lost":
             raise TurnLost()
-        return await self._number(row[1])
-
-    async def fail_turn(
-        self, worker_id: str, turn: int, code: str, message: str, *, engine_code: str | None = None
-    ) -> Event:
-        """End a turn this replica runs with ``worker.turn_failed``; the worker is idle.
-
-        :raises TurnLost: the turn is no longer this replica's; nothing was written.
-        """
-
-        async def work(connection: Any) -> _Pending:
-            worker = await self._own_turn(connection, worker_id, turn)
-            await connection.execute(
-                "UPDATE workers SET status = 'idle', owner = NULL WHERE serial = $1", worker.serial
-            )
-            (event,) = await self._append(
-                connection, [(WORKER_TURN_FAILED, worker_id, turn_failed_data(turn, code, message, engine_code))]
-            )
-            return event
-
-        pending: _Pending = await self._run(work)
-        return pending.event()
-
-    async def cancel(self, worker_id: str, reason: str = "cancel") -> tuple[bool, str | None, int]:
-        """Cancel the worker's turn, whichever replica runs it.
-
-        :return: whether there was a turn, the replica that ran it, and its number.
-        :raises UnknownWorker: no such worker. :raises WorkerStopped: it was stopped.
-        """
-
-        async def work(connection: Any) -> tuple[bool, str | None, int]:
-            worker = await self._lock_worker(connection, worker_id)
-            if worker.status == "stopped":
-                raise WorkerStopped("the worker is stopped", worker_id=worker_id)
-            if worker.status != "busy":
-                return False, None, worker.turn_number
-            await connection.execute(
-                "UPDATE workers SET status = 'idle', owner = NULL WHERE serial = $1", worker.serial
-            )
-            await self._append(
-                connection, [(WORKER_TURN_CANCELLED, worker_id, {"turn": worker.turn_number, "reason": reason})]
-            )
-            return True, worker.owner, worker.turn_number
-
-        result: tuple[bool, str | None, int] = await self._run(work)
-        return result
-
-    async def stop(self, worker_id: str, reason: str = "stop") -> tuple[bool, str | None, int]:
-        """Cancel any turn and stop the worker for good.
-
-        :return: whether it was running (``False``: already stopped), the replica whose turn was cancelled, and its number.
-        """
-
-        async def work(connection: Any) -> tuple[bool, str | None, int]:
-            worker = await self._lock_worker(connection, worker_id)
-            if worker.status == "stopped":
-                return False, None, worker.turn_number
-            events = self._stop_events(worker, reason)
-            await connection.execute(
-                "UPDATE workers SET status = 'stopped', owner = NULL WHERE serial = $1", worker.serial
-            )
-            await self._append(connection, events)
-            return True, worker.owner, worker.turn_number
-
-        result: tuple[bool, str | None, int] = await self._run(work)
-        return result
-
-    async def delete(self, worker_id: str) -> tuple[str | None, int]:
-        """Cancel any turn, stop the worker and remove it with its transcript; its capacity slot is free at once.
-
-        :return: the replica whose turn was cancelled (if any), and its number.
-        :raises UnknownWorker: no such worker.
-        """
-
-        async def work(connection: Any) -> tuple[str | None, int]:
-            worker = await self._lock_worker(connection, worker_id)
-            events = self._stop_events(worker, "delete") if worker.status != "stopped" else []
-            events.append((WORKER_DELETED, worker_id, {}))
-            await connection.execute("DELETE FROM workers WHERE serial = $1", worker.serial)
-            await connection.execute("UPDATE counters SET value = value - 1 WHERE name = 'workers'")
-            await self._append(connection, events)
-            return worker.owner, worker.turn_number
-
-        result: tuple[str | None, int] = await self._run(work)
-        return result
-
-    def _stop_events(self, worker: PgWorker, reason: str) -> list[NewEvent]:
-        events: list[NewEvent] = []
-        if worker.status == "busy":
-            events.append((WORKER_TURN_CANCELLED, worker.worker_id, {"turn": worker.turn_number, "reason": reason}))
-        events.append((WORKER_STOPPED, worker.worker_id, {}))
+        try:
+            events = await self._number(row[1])
+        except StoreUnreachable:
+            self.orphaned.extend(orphaned_turns(row[2]))
+            raise
+        if row[2] != "[]":
+            # Its slot went to an input that waited: this replica runs that turn (decision 0184).
+            self.started.extend(started_turns(row[2], dict(zip(row[1], events, strict=True))))
         return events
-
-    async def _lock_worker(self, connection: Any, worker_id: str) -> PgWorker:
-        row = await connection.fetchrow(
-            f"SELECT {_WORKER_COLUMNS} FROM workers WHERE worker_id = $1 FOR UPDATE", worker_id
-        )
-        if row is None:
-            raise UnknownWorker("no such worker in this runtime", worker_id=worker_id)
-        return _worker(row)
 
     # -- transcripts -----------------------------------------------------------------------
 
@@ -841,6 +783,14 @@ class PgStore:
             )
             events = [Event(r[0], r[1], r[2], json.loads(r[3]), r[4]) for r in reversed(rows)]
             lengths = {int(row[0]): int(row[1]) for row in counts}
+            # The waiting inputs whose queued event is numbered (the rest come with their events' replay).
+            self.loaded_waiting = [
+                (r[0], r[1], int(r[2]))
+                for r in await connection.fetch(
+                    "SELECT w.worker_id, q.reason, e.id FROM waiting_inputs q JOIN workers w ON w.serial = q.serial "
+                    "JOIN events e ON e.seq = q.event_seq WHERE e.id IS NOT NULL ORDER BY q.place"
+                )
+            ]
             return int(counters["serial"]), int(counters["event_id"]), workers, lengths, events
 
         result: tuple[int, int, list[PgWorker], dict[int, int], list[Event]] = await self._run(work, snapshot=True)
@@ -907,35 +857,6 @@ class PgStore:
             return False
 
         return bool(await self._run(work))
-
-    async def end_lost_turns(self) -> list[Event]:
-        """End every turn whose replica's lease expired: ``worker.turn_interrupted`` (``replica_lost``), idle again.
-
-        Any replica may run this; rows another replica is ending right now are skipped.
-        """
-
-        async def work(connection: Any) -> list[_Pending]:
-            rows = await connection.fetch(
-                "SELECT serial, worker_id, turn_number FROM workers w WHERE status = 'busy' AND NOT EXISTS "
-                "(SELECT 1 FROM replicas r WHERE r.replica_id = w.owner AND r.expires_at > clock_timestamp()) "
-                "ORDER BY serial FOR UPDATE SKIP LOCKED"
-            )
-            await connection.execute(
-                "DELETE FROM replicas WHERE expires_at < clock_timestamp() - make_interval(secs => $1)",
-                float(self.lease_seconds) * 10,
-            )
-            if not rows:
-                return []
-            await connection.execute(
-                "UPDATE workers SET status = 'idle', owner = NULL WHERE serial = ANY($1::bigint[])",
-                [r[0] for r in rows],
-            )
-            return await self._append(
-                connection,
-                [(WORKER_TURN_INTERRUPTED, r[1], {"turn": r[2], "reason": "replica_lost"}) for r in rows],
-            )
-
-        return [pending.event() for pending in await self._run(work)]
 
     async def notify(self, payload: str) -> None:
         """Send ``payload`` to every replica's listener (outside any transaction: delivered at once)."""

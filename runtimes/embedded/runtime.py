@@ -154,6 +154,8 @@ class EmbeddedRuntime:
         self.profiles = ProfileBook(settings.profiles, settings.default_profile, engines=engines, tools=tools)
         self.store = store = MemoryStore() if store is None else store
         store.setup(StoreSetup(settings, event_start_id, worker_start_serial, self.profiles))
+        # Turns a store starts by itself (a replica taking over a lost replica's queue) run here too.
+        store.on_started = self._run_started
         self._closed = False
         # The largest JSON size of any worker created (never lowered): a bound for list pages.
         self._largest_worker_bytes = 0
@@ -369,8 +371,11 @@ class EmbeddedRuntime:
             taken = await self.store.enqueue_input(worker, role, content, max_queued=self.settings.max_queued_inputs)
         elif if_busy == "interrupt":
             taken = await self.store.interrupt_input(worker, role, content)
-            # The store ended the running turn: its task writes nothing more.
-            _cancel_task(worker)
+            # The store ended the running turn: its task writes nothing more. Only a task of a
+            # turn that ended: another call's interrupt, decided after this one on another
+            # connection, may have started this worker's next turn here already (PostgreSQL).
+            if not worker.in_turn(worker.turn_of_task):
+                _cancel_task(worker)
         else:
             taken = await self.store.accept_input(worker, role, content)
         if isinstance(taken, Queued):
@@ -383,7 +388,10 @@ class EmbeddedRuntime:
         return InputOutcome(taken.sequence, taken.event_id, status)
 
     def _run_turn(self, worker: WorkerRecord, number: int, sequence: int, role: str, content: str) -> None:
-        """Run turn ``number`` (its input is entry ``sequence``) as the worker's task."""
+        """Run turn ``number`` (its input is entry ``sequence``) as the worker's task; none for a turn
+        that already ended (a decision of another replica, replayed with this one's, ended it first)."""
+        if not worker.in_turn(number):
+            return
         turn = EmbeddedTurn(
             worker=worker,
             number=number,
@@ -396,6 +404,7 @@ class EmbeddedRuntime:
             max_transcript_entries=self.settings.max_transcript_entries,
             deltas_per_second=self.settings.output_deltas_per_second,
         )
+        worker.turn_of_task = number
         worker.turn = self._turn_tasks.start(
             run_turn_task(
                 turn,

@@ -33,7 +33,6 @@ deadline.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import errno
 import logging
@@ -70,11 +69,11 @@ class Batch:
         "file_bytes",
         "last_event_id",
         "next_serial",
+        "number",
         "sealed_at",
         "shown",
         "size",
         "transcripts",
-        "waiter",
         "worker_states",
         "workers_added",
         "workers_removed",
@@ -92,8 +91,8 @@ class Batch:
         self.transcripts: list[tuple[StoredTranscript, int]] = []
         #: (record, its state as sealed): what readers may see of it once this batch is committed.
         self.shown: list[tuple[WorkerRecord, tuple[str, int, int, WorkerTotals]]] = []
-        #: The loop's future that acknowledged requests await (``None``: nobody waits).
-        self.waiter: asyncio.Future[None] | None = None
+        #: Its place in the order batches are sealed (1, 2, ...): what answers waiting for a commit wait for.
+        self.number = 0
         #: How many changes the batch holds.
         self.size = 0
         #: About how many bytes its rows hold (texts and event JSON): what bounds groups and backlogs.
@@ -196,10 +195,14 @@ class GroupWriter:
         self._retry_seconds = retry_seconds
         self._max_group_bytes = max_group_bytes
         self._reserve = reserve
+        # Rows per multi-row statement are bounded by the build's limit on parameters too.
+        self._max_parameters = connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
         self._queue: list[Batch] = []
         self._statements: list[str] = []
         self._condition = threading.Condition()
         self._stopping = False
+        #: The thread waits for work (``submit`` wakes it only then).
+        self._idle = False
         self._deadline = float("inf")
         #: A failure not yet recovered from (refuse writes until ``recovered``).
         self._failing = False
@@ -245,7 +248,11 @@ class GroupWriter:
             self._queue.append(batch)
             self._uncommitted.append(batch)
             self._uncommitted_bytes += batch.bytes
-            self._condition.notify()
+            # Woken only when it waits for work: a writer that is committing, or
+            # waiting out ``interval`` (batched), takes the batch on its next round
+            # anyway, and a needless wake costs the loop a thread switch (decision 0192).
+            if self._idle:
+                self._condition.notify()
 
     def stop(self, timeout: float) -> bool:
         """Commit what is queued (retrying failures), then end the thread; at most ``timeout`` seconds. Whether it ended."""
@@ -283,7 +290,9 @@ class GroupWriter:
         while True:
             with self._condition:
                 while not self._stopping and not self._statements and not self._has_work(pending, retry_at):
+                    self._idle = True
                     self._condition.wait(self._wait_time(pending, retry_at))
+                    self._idle = False
                 if self._interval and not self._stopping:
                     # batched: at most one commit per interval; what arrives meanwhile joins the group.
                     wait = last_commit + self._interval - time.monotonic()
@@ -391,45 +400,58 @@ class GroupWriter:
             self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def _commit(self, batches: list[Batch]) -> None:
+        """Commit ``batches`` in one transaction: their rows merged per table, a few statements in all.
+
+        Python's ``sqlite3`` lets go of the GIL for every step of a statement,
+        and ``executemany`` steps once per row: a group of 500 rows made the
+        writer and the event loop trade the GIL 500 times, each time waiting
+        for the loop to let go of it (decision 0192). Here rows go in
+        multi-row statements (see :func:`_insert`), so a group costs about
+        a dozen steps whatever its size.
+        """
         connection = self._connection
+        workers_added: list[tuple[object, ...]] = []
+        entries: list[tuple[object, ...]] = []
+        events: list[tuple[object, ...]] = []
+        # A worker's state row is its whole hot state when a batch was sealed: the last one wins.
+        states: dict[object, tuple[object, ...]] = {}
+        removed: list[int] = []
+        next_serial = last_event_id = None
+        for batch in batches:
+            workers_added += batch.workers_added
+            entries += batch.entries
+            events += batch.events
+            for state in batch.worker_states:
+                states[state[-1]] = state
+            removed += batch.workers_removed
+            if batch.next_serial is not None:
+                next_serial = batch.next_serial
+            if batch.last_event_id is not None:
+                last_event_id = batch.last_event_id
         connection.execute("BEGIN IMMEDIATE")
         try:
-            next_serial = last_event_id = None
-            for batch in batches:
-                if batch.workers_added:
-                    connection.executemany(
-                        "INSERT INTO workers (serial, worker_id, label, intent, profile, created_us, status,"
-                        " turn_number, entries, tools, status_since_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        batch.workers_added,
-                    )
-                if batch.entries:
-                    connection.executemany(
-                        "INSERT INTO entries (serial, sequence, role, content, event_id, created_us)"
-                        " VALUES (?, ?, ?, ?, ?, ?)",
-                        batch.entries,
-                    )
-                if batch.events:
-                    connection.executemany(
-                        "INSERT INTO events (id, type, worker_id, data, created_us) VALUES (?, ?, ?, ?, ?)",
-                        batch.events,
-                    )
-                if batch.worker_states:
-                    connection.executemany(
-                        "UPDATE workers SET status = ?, turn_number = ?, entries = ?, status_since_us = ?,"
-                        " turns = ?, input_tokens = ?, output_tokens = ? WHERE serial = ?",
-                        batch.worker_states,
-                    )
-                for serial in batch.workers_removed:
-                    connection.execute("DELETE FROM workers WHERE serial = ?", (serial,))
-                    connection.execute("DELETE FROM entries WHERE serial = ?", (serial,))
-                if batch.next_serial is not None:
-                    next_serial = batch.next_serial
-                if batch.last_event_id is not None:
-                    last_event_id = batch.last_event_id
-            if next_serial is not None:
-                connection.execute("UPDATE meta SET value = ? WHERE key = 'next_serial'", (next_serial,))
+            # Inserts, then states, then removals: a worker's serial is never reused,
+            # so a state or a removal applies to a row inserted by this or an earlier group.
+            _insert(connection, _INSERT_WORKERS, 11, self._max_parameters, workers_added)
+            _insert(connection, _INSERT_ENTRIES, 6, self._max_parameters, entries)
+            _insert(connection, _INSERT_EVENTS, 5, self._max_parameters, events)
+            if _UPDATE_FROM:
+                _insert(connection, _UPDATE_STATES, 8, self._max_parameters, list(states.values()))
+            elif states:
+                connection.executemany(_UPDATE_STATE, list(states.values()))
+            for start in range(0, len(removed), _MAX_CHUNK_ROWS):
+                chunk = removed[start : start + _MAX_CHUNK_ROWS]  # far below any build's parameter limit
+                marks = ",".join("?" * len(chunk))
+                connection.execute(f"DELETE FROM workers WHERE serial IN ({marks})", chunk)
+                connection.execute(f"DELETE FROM entries WHERE serial IN ({marks})", chunk)
+            if next_serial is not None or last_event_id is not None:
+                # Both counters in one statement; an unchanged one is written back as it is.
+                connection.execute(
+                    "UPDATE meta SET value = CASE key WHEN 'next_serial' THEN COALESCE(?, value)"
+                    " ELSE COALESCE(?, value) END WHERE key IN ('next_serial', 'last_event_id')",
+                    (next_serial, last_event_id),
+                )
             if last_event_id is not None:
-                connection.execute("UPDATE meta SET value = ? WHERE key = 'last_event_id'", (last_event_id,))
                 connection.execute("DELETE FROM events WHERE id <= ?", (last_event_id - self._retention,))
             connection.execute("COMMIT")
         except BaseException:
@@ -439,17 +461,70 @@ class GroupWriter:
             raise
 
 
+#: The most rows one statement carries (every chunk size is a power of two up to it, so
+#: the connection's statement cache holds a handful of prepared statements per table).
+_MAX_CHUNK_ROWS = 256
+_INSERT_WORKERS = (
+    "INSERT INTO workers (serial, worker_id, label, intent, profile, created_us, status,"
+    " turn_number, entries, tools, status_since_us) VALUES "
+)
+_INSERT_ENTRIES = "INSERT INTO entries (serial, sequence, role, content, event_id, created_us) VALUES "
+_INSERT_EVENTS = "INSERT INTO events (id, type, worker_id, data, created_us) VALUES "
+#: A state row is (status, turn_number, entries, status_since_us, turns, input_tokens, output_tokens, serial).
+#: ``UPDATE ... FROM`` came with SQLite 3.33 (2020); an older library updates states row by row.
+_UPDATE_FROM = sqlite3.sqlite_version_info >= (3, 33, 0)
+_UPDATE_STATE = (
+    "UPDATE workers SET status = ?, turn_number = ?, entries = ?, status_since_us = ?,"
+    " turns = ?, input_tokens = ?, output_tokens = ? WHERE serial = ?"
+)
+_UPDATE_STATES = (
+    "UPDATE workers SET status = s.column1, turn_number = s.column2, entries = s.column3,"
+    " status_since_us = s.column4, turns = s.column5, input_tokens = s.column6, output_tokens = s.column7"
+    " FROM (VALUES {rows}) AS s WHERE workers.serial = s.column8"
+)
+_statements: dict[tuple[str, int, int], str] = {}
+
+
+def _insert(
+    connection: sqlite3.Connection, head: str, columns: int, max_parameters: int, rows: list[tuple[object, ...]]
+) -> None:
+    """Write ``rows`` with one statement per chunk (sizes: powers of two, at most :data:`_MAX_CHUNK_ROWS`
+    and at most ``max_parameters`` values).
+
+    Each statement is one step of SQLite, so one release of the GIL, for up
+    to 256 rows; the values are bound as they are (no text is built from
+    them), exactly as ``executemany`` binds them.
+    """
+    start = 0
+    total = len(rows)
+    largest = _MAX_CHUNK_ROWS
+    while largest > 1 and largest * columns > max_parameters:
+        largest //= 2
+    while start < total:
+        size = largest
+        while size > total - start:
+            size //= 2
+        key = (head, columns, size)
+        statement = _statements.get(key)
+        if statement is None:
+            marks = ",".join(["(" + ",".join("?" * columns) + ")"] * size)
+            statement = _statements[key] = head.format(rows=marks) if "{rows}" in head else head + marks
+        connection.execute(statement, [value for row in rows[start : start + size] for value in row])
+        start += size
+
+
 def used_bytes(connection: sqlite3.Connection) -> int:
     """The database's bytes in use: its pages less the free ones (the write-ahead log's frames included).
 
     What the store's rows take on disk, B-tree pages and all; deleting rows
     frees pages that later rows reuse, so it goes down as workers are deleted
-    (the file itself does not shrink). Three header reads: no table is scanned.
+    (the file itself does not shrink). One statement of three header reads: no table is scanned.
     """
-    page_size = connection.execute("PRAGMA page_size").fetchone()[0]
-    pages = connection.execute("PRAGMA page_count").fetchone()[0]
-    free = connection.execute("PRAGMA freelist_count").fetchone()[0]
-    return int((pages - free) * page_size)
+    row = connection.execute(
+        "SELECT (SELECT page_count FROM pragma_page_count()) - (SELECT freelist_count FROM pragma_freelist_count()),"
+        " (SELECT page_size FROM pragma_page_size())"
+    ).fetchone()
+    return int(row[0] * row[1])
 
 
 def _is_full(error: sqlite3.Error) -> bool:

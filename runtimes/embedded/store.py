@@ -44,7 +44,7 @@ are the runtime's.
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -229,6 +229,10 @@ class WorkerStore(abc.ABC):
     #: offers only these. A store that claims ``enqueue`` or ``interrupt``
     #: implements :meth:`enqueue_input`, :meth:`interrupt_input` and :meth:`take_started`.
     busy_policies: tuple[str, ...] = ("reject",)
+    #: Set by the runtime: called when the store started turns from waiting inputs outside the
+    #: runtime's own calls (a PostgreSQL replica ending a lost replica's turns hands their queue on),
+    #: so the runtime runs them (:meth:`take_started`). ``None`` until set.
+    on_started: Callable[[], None] | None = None
 
     # -- life --------------------------------------------------------------------
 

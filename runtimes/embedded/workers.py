@@ -46,6 +46,7 @@ class WorkerRecord:
         "transcript",
         "turn",
         "turn_number",
+        "turn_of_task",
         "waiting",
         "worker_id",
     )
@@ -73,6 +74,8 @@ class WorkerRecord:
         # without one keeps them in memory.
         self.transcript: TranscriptStorage = Transcript() if transcript is None else transcript
         self.turn: asyncio.Task[None] | None = None
+        #: The turn number the task in ``turn`` runs (turns may be decided on other replicas meanwhile).
+        self.turn_of_task = 0
         self.turn_number = 0
         #: What its ended turns added up to (decision 0201): kept from its events by the store.
         self.totals = NO_TOTALS
@@ -89,3 +92,8 @@ class WorkerRecord:
         #: unchanged worker returns the same object, whose rendering the
         #: server has cached by identity.
         self.model: Worker | None = None
+
+    def in_turn(self, turn: int) -> bool:
+        """Whether turn ``turn`` is still the worker's (not cancelled, stopped, deleted or superseded,
+        and not an input waiting for a turn slot)."""
+        return self.status is BUSY and self.turn_number == turn and not self.waiting

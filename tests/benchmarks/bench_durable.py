@@ -1,11 +1,19 @@
 """Durable sessions (issue 11): input throughput per store, restart with a big store, O(page) reads.
 
-Run: python tests/benchmarks/bench_durable.py [throughput] [restart] [pages]   (all three by default; needs wrk)
+Run: python tests/benchmarks/bench_durable.py [throughput] [restart] [pages] [--before TREE]
+(all three parts by default; needs wrk)
 
 - **throughput**: ``POST .../input`` over HTTP (wrk ``-t1 -c16``, rotating
   over 1,000 workers) against three real servers in interleaved rounds: the
-  memory store, SQLite ``batched`` and SQLite ``acknowledged``. Goal:
-  batched >= 0.8x memory; acknowledged is reported.
+  memory store, SQLite ``batched`` and SQLite ``acknowledged``; the
+  server's CPU per request (all its threads, from ``/proc``) and the load
+  average are printed too. Goals (issue 23): batched >= 0.9x memory,
+  acknowledged >= 0.7x memory. ``--before TREE`` runs the same three
+  stores from an older checkout's package tree (its packages first on
+  ``PYTHONPATH``, as ``bench_turns.py --before``), interleaved with this
+  checkout's: before and after in the same run. A bare Starlette app that
+  answers the memory server's own 202 body (``bench_http.py``'s, on the same
+  httptools + uvloop stack) runs in the same rounds: goal memory >= 0.65x bare.
 - **restart**: a SQLite store with 10,000 workers and 1,000,000 transcript
   entries (plus a full event window) is written directly, then the real
   server is started on it: time from spawn to the first 200 of a worker
@@ -20,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import secrets
 import sqlite3
@@ -39,7 +48,7 @@ from registry_core import RuntimeContext  # noqa: E402
 from runtime_registry.plugins.embedded import EmbeddedProvider  # noqa: E402
 from runtime_registry.runtimes.embedded import EmbeddedSettings  # noqa: E402
 from runtime_registry.runtimes.embedded.sqlite_schema import create_schema  # noqa: E402
-from tests.benchmarks.bench_http import _medians, runtime_config, wrk  # noqa: E402
+from tests.benchmarks.bench_http import DURATION, _medians, bare_server, runtime_config, wrk  # noqa: E402
 from tests.support.server_process import free_port, serve_command, started, wait_until_healthy  # noqa: E402
 
 RUNTIME = "backend-internal"
@@ -58,18 +67,33 @@ def serve(directory: Path, port: int) -> list[str]:
 # -- throughput ---------------------------------------------------------------------
 
 
-def throughput() -> dict[str, float]:
+def process_cpu_seconds(pid: int) -> float:
+    """User and system CPU time of process ``pid`` so far, all its threads."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def throughput(before: str | None = None) -> dict[str, float]:
     stores = ("memory", "batched", "acknowledged")
-    runs: dict[str, list[tuple[float, float, int]]] = {store: [] for store in stores}
+    trees = {"": None} if before is None else {"before ": before, "": None}
+    runs: dict[str, list[tuple[float, float, int]]] = {tree + store: [] for tree in trees for store in stores}
+    cpu: dict[str, list[float]] = {name: [] for name in runs}
+    print(f"load average before: {os.getloadavg()}")
     with tempfile.TemporaryDirectory() as scratch:
         servers = {}
         with contextlib.ExitStack() as stack:
-            for store in stores:
-                directory = Path(scratch) / store
+            for name in runs:
+                store = name.removeprefix("before ")
+                tree = trees["before " if name.startswith("before ") else ""]
+                env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+                if tree is not None:
+                    env["PYTHONPATH"] = tree
+                directory = Path(scratch) / name.replace(" ", "-")
                 directory.mkdir()
                 (directory / "registry.toml").write_text(runtime_config(store))
                 port = free_port()
-                process = stack.enter_context(started(serve(directory, port), cwd=directory))
+                process = stack.enter_context(started(serve(directory, port), cwd=directory, env=env))
                 wait_until_healthy(process, port)
                 base = f"http://127.0.0.1:{port}"
                 with httpx.Client(base_url=base, timeout=30) as client:
@@ -79,26 +103,58 @@ def throughput() -> dict[str, float]:
                     ]
                 ids_file = directory / "ids.txt"
                 ids_file.write_text("\n".join(ids) + "\n")
-                servers[store] = (base, ids_file)
+                servers[name] = (base, ids_file, process.pid)
+                if name == "memory":
+                    bare, bare_pid = bare_app(stack, Path(scratch), base)
+                    servers["bare"] = (bare, ids_file, bare_pid)
+            runs["bare"] = []
+            cpu["bare"] = []
             for _ in range(ROUNDS):
-                for store in stores:
-                    base, ids_file = servers[store]
-                    runs[store].append(
-                        wrk(
-                            f"{base}/",
-                            ("-s", str(HERE / "rotate_post.lua")),
-                            (str(ids_file), f"/api/runtimes/{RUNTIME}/workers"),
-                        )
+                for name in runs:
+                    base, ids_file, pid = servers[name]
+                    cpu_before = process_cpu_seconds(pid)
+                    result = wrk(
+                        f"{base}/",
+                        ("-s", str(HERE / "rotate_post.lua")),
+                        (str(ids_file), f"/api/runtimes/{RUNTIME}/workers"),
                     )
-    medians = {store: _medians(runs[store]) for store in stores}
-    print("send input over HTTP (wrk -t1 -c16, median of rounds):")
-    for store in stores:
-        rps, p99, errors = medians[store]
+                    runs[name].append(result)
+                    seconds = float(DURATION.removesuffix("s"))
+                    cpu[name].append((process_cpu_seconds(pid) - cpu_before) / max(1.0, result[0] * seconds))
+    print(f"load average after: {os.getloadavg()}")
+    medians = {name: _medians(runs[name]) for name in runs}
+    print("send input over HTTP (wrk -t1 -c16, median of rounds; server CPU per request, all threads):")
+    for name in runs:
+        rps, p99, errors = medians[name]
+        memory = medians["before memory" if name.startswith("before ") else "memory"][0]
         print(
-            f"  {store:>12}: {rps:8.0f} req/s  p99 {p99:6.2f} ms  non-2xx {errors}"
-            f"  ({rps / medians['memory'][0]:.2f}x memory)"
+            f"  {name:>19}: {rps:8.0f} req/s  p99 {p99:6.2f} ms  non-2xx {errors}"
+            f"  CPU {statistics.median(cpu[name]) * 1e6:5.0f} us/request"
+            f"  ({rps / memory:.2f}x memory, {rps / medians['bare'][0]:.2f}x bare)"
         )
-    return {store: medians[store][0] for store in stores}
+    return {name: medians[name][0] for name in runs}
+
+
+def bare_app(stack: contextlib.ExitStack, scratch: Path, memory: str) -> tuple[str, int]:
+    """Start ``bench_http.py``'s bare app answering the memory server's own bodies; its base URL and pid.
+
+    The bodies come from a worker of their own (not one wrk rotates over).
+    """
+    with httpx.Client(base_url=memory, timeout=30) as client:
+        workers = f"/api/runtimes/{RUNTIME}/workers"
+        worker = client.post(workers, json={}).json()["worker_id"]
+        bodies = {
+            "accepted": client.post(f"{workers}/{worker}/input", json={"content": "benchmark input"}).text,
+            "worker": client.get(f"{workers}/{worker}").text,
+            "workers": client.get(workers, params={"limit": 50}).text,
+            "transcript": client.get(f"{workers}/{worker}/transcript", params={"limit": 50}).text,
+        }
+    bodies_file = scratch / "bare-bodies.json"
+    bodies_file.write_text(json.dumps(bodies))
+    port = free_port()
+    process = stack.enter_context(started(bare_server(bodies_file, port), cwd=scratch))
+    wait_until_healthy(process, port)
+    return f"http://127.0.0.1:{port}", process.pid
 
 
 # -- a big store, written directly ----------------------------------------------------
@@ -283,10 +339,16 @@ def pages(scratch: Path) -> None:
 
 
 def main() -> None:
-    parts = set(sys.argv[1:]) or {"throughput", "restart", "pages"}
+    arguments = sys.argv[1:]
+    before = None
+    if "--before" in arguments:
+        at = arguments.index("--before")
+        before = arguments[at + 1]
+        del arguments[at : at + 2]
+    parts = set(arguments) or {"throughput", "restart", "pages"}
     with tempfile.TemporaryDirectory() as scratch:
         if "throughput" in parts:
-            throughput()
+            throughput(before)
         if "restart" in parts:
             restart(Path(scratch))
         if "pages" in parts:

@@ -131,6 +131,10 @@ async def test_a_worker_that_takes_input_while_the_sweep_looks_is_not_stopped(
     schema = schema_name(RUNTIME)
     # Another replica's input is being accepted: its transaction holds the row, busy, not yet committed.
     with psycopg.connect(pg_dsn) as accepting:
+        # A live replica (its lease held): the maintenance's end of lost turns leaves its turn alone.
+        accepting.execute(
+            f"INSERT INTO \"{schema}\".replicas (replica_id, expires_at) VALUES ('another', clock_timestamp() + interval '1 hour')"
+        )
         accepting.execute(
             f"UPDATE \"{schema}\".workers SET status = 'busy', owner = 'another', turn_number = turn_number + 1 "
             "WHERE worker_id = %s",

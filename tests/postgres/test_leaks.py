@@ -36,10 +36,22 @@ def test_no_route_or_log_line_shows_the_connection_string(pg_server: PgServer, t
                 worker_id = api.post(f"{RUNTIME}/workers", json={"profile": "hold"}).json()["worker_id"]
             answer = httpx.post(f"{b.base_url}{RUNTIME}/workers/{worker_id}/input", json={"content": "x"}, timeout=10)
             assert answer.status_code == 202
-            b.signal(signal.SIGKILL)  # the owner: A ends its turn as replica_lost
+            queued = {"content": "q", "if_busy": "enqueue"}
+            answer = httpx.post(f"{b.base_url}{RUNTIME}/workers/{worker_id}/input", json=queued, timeout=10)
+            assert answer.json()["status"] == "queued"
+            b.signal(signal.SIGKILL)  # the owner: A ends its turn as replica_lost, and runs the queued input
             with httpx.Client(base_url=a.base_url, timeout=10) as api:
-                wait_for(lambda: api.get(f"{RUNTIME}/workers/{worker_id}").json()["status"] == "idle", 10)
-                assert "replica_lost" in api.get(f"{RUNTIME}/events", params={"cursor": 0}).text
+                wait_for(lambda: "replica_lost" in api.get(f"{RUNTIME}/events", params={"cursor": 0}).text, 10)
+                # Turn control's answers too (decision 0184): queued, queue_full, interrupt, cancel keeping the queue.
+                control = [{"content": f"q{n}", "if_busy": "enqueue"} for n in range(9)]
+                control.append({"content": "i", "if_busy": "interrupt"})
+                for body in control:
+                    answer = api.post(f"{RUNTIME}/workers/{worker_id}/input", json=body)
+                    assert answer.status_code in (202, 409), answer.text
+                    for secret in forbidden:
+                        assert secret not in answer.text
+                assert api.post(f"{RUNTIME}/workers/{worker_id}/cancel", params={"queued": "keep"}).status_code == 200
+                assert api.post(f"{RUNTIME}/workers/{worker_id}/cancel").status_code == 200
                 scanned = 0
                 for phase in ("up", "down"):
                     if phase == "down":

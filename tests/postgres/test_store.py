@@ -20,10 +20,12 @@ from registry_core.errors import CapacityExceeded, UnknownWorker, WorkerBusy, Wo
 from registry_core.models import Intent, IntentKind
 from runtime_registry.runtimes.embedded.postgres_schema import SCHEMA_VERSION, schema_name
 from runtime_registry.runtimes.embedded.postgres_store import PgStore, StoreUnreachable, TurnLost
-from runtime_registry.runtimes.embedded.store import StoreUnusable
+from runtime_registry.runtimes.embedded.store import StoreUnusable, turn_failed_data
 from tests.support.pg_server import PgServer
 
 RUNTIME = "backend-internal"
+#: The limits the turn-control functions decide under (transcript entries, running turns).
+LIMITS = {"max_entries": 100, "max_turns": 64}
 FIRST_EVENT = 1_700_000_000_000_000
 
 
@@ -157,7 +159,7 @@ async def test_max_workers_holds_for_the_runtime_as_a_whole(replicas: Callable[.
     assert all(isinstance(r, CapacityExceeded) for r in results if isinstance(r, BaseException))
     # A delete frees a slot at once, on every replica.
     created = [r for r in results if isinstance(r, str)]
-    await a.delete(created[0])
+    await a.control.end_worker(created[0], reason="delete", delete=True, **LIMITS)
     await _create(b, max_workers=5)
     assert await a.count_workers() == 5
 
@@ -171,9 +173,8 @@ async def test_inputs_are_refused_by_what_the_worker_is(replicas: Callable[..., 
     await a.complete_turn(worker_id, accepted.worker.turn_number, reply="hello", max_entries=100, completed={})
     assert (await b.get_worker(worker_id)).status == "idle"
     full = await b.accept_input(worker_id, content="x", role="user", max_entries=4, entries_per_turn=2)
-    failed = await b.fail_turn(
-        worker_id, full.worker.turn_number, "engine_error", "broke", engine_code="kit-calc.bad_input"
-    )
+    data = turn_failed_data(full.worker.turn_number, "engine_error", "broke", "kit-calc.bad_input")
+    (failed,) = (await b.control.fail_turn(worker_id, full.worker.turn_number, data, **LIMITS)).events
     assert failed.data == {
         "turn": full.worker.turn_number,
         "code": "engine_error",
@@ -182,10 +183,10 @@ async def test_inputs_are_refused_by_what_the_worker_is(replicas: Callable[..., 
     }
     with pytest.raises(CapacityExceeded, match="transcript is full \\(4"):
         await b.accept_input(worker_id, content="x", role="user", max_entries=4, entries_per_turn=2)
-    assert (await b.stop(worker_id))[0] is True
+    assert (await b.control.end_worker(worker_id, reason="stop", stop=True, **LIMITS)).changed is True
     with pytest.raises(WorkerStopped):
         await _accept(a, worker_id)
-    assert (await a.stop(worker_id))[0] is False
+    assert (await a.control.end_worker(worker_id, reason="stop", stop=True, **LIMITS)).changed is False
 
 
 async def test_a_turn_cancelled_on_another_replica_writes_nothing_more(replicas: Callable[..., Any]) -> None:
@@ -193,8 +194,8 @@ async def test_a_turn_cancelled_on_another_replica_writes_nothing_more(replicas:
     worker_id = await _create(a)
     accepted = await _accept(a, worker_id)
     turn = accepted.worker.turn_number
-    cancelled, owner, number = await b.cancel(worker_id)
-    assert (cancelled, owner, number) == (True, a.replica_id, turn)
+    cancelled = await b.control.end_worker(worker_id, reason="cancel", **LIMITS)
+    assert (cancelled.changed, cancelled.owner, cancelled.turn) == (True, a.replica_id, turn)
     with pytest.raises(TurnLost):
         await a.complete_turn(worker_id, turn, reply="late", max_entries=100, completed={})
     with pytest.raises(TurnLost):
@@ -299,14 +300,14 @@ async def test_the_turns_of_a_replica_that_went_silent_end_as_replica_lost(repli
     accepted = await _accept(a, worker_id)
     turn = accepted.worker.turn_number
     # While A's lease holds, nothing is taken from it.
-    assert await b.end_lost_turns() == []
+    assert await b.control.end_lost_turns(**LIMITS) == []
     await a.close(leave=False)  # A goes silent: no renewal, no goodbye
     started = time.monotonic()
     ended: list[Any] = []
     while not ended and time.monotonic() - started < 6:
         await asyncio.sleep(0.2)
         await b.renew_lease()
-        ended = await b.end_lost_turns()
+        ended = await b.control.end_lost_turns(**LIMITS)
     assert [(e.type, e.worker_id, dict(e.data)) for e in ended] == [
         ("worker.turn_interrupted", worker_id, {"turn": turn, "reason": "replica_lost"})
     ]
@@ -322,7 +323,7 @@ async def test_a_replica_whose_lease_lapsed_cannot_finish_its_turn(replicas: Cal
     turn = (await _accept(a, worker_id)).worker.turn_number
     await asyncio.sleep(1.3)  # A paused past its lease
     await b.renew_lease()
-    assert len(await b.end_lost_turns()) == 1
+    assert len(await b.control.end_lost_turns(**LIMITS)) == 1
     assert await a.renew_lease() is False  # A learns it had lapsed
     with pytest.raises(TurnLost):
         await a.complete_turn(worker_id, turn, reply="late", max_entries=100, completed={})
@@ -334,7 +335,7 @@ async def test_a_replica_that_leaves_cleanly_hands_its_turns_over_at_once(replic
     worker_id = await _create(a)
     await _accept(a, worker_id)
     await a.close()
-    assert [e.data["reason"] for e in await b.end_lost_turns()] == ["replica_lost"]
+    assert [e.data["reason"] for e in await b.control.end_lost_turns(**LIMITS)] == ["replica_lost"]
 
 
 # -- the database going away -------------------------------------------------------------------

@@ -141,3 +141,17 @@ def test_a_connection_that_keeps_asking_is_never_cut(server):
             connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             assert _read_response(connection).startswith(b"HTTP/1.1 200")
             time.sleep(HEADER_TIMEOUT / 3)
+
+
+def test_the_wait_for_a_head_counts_from_the_last_answer_not_from_the_open(server):
+    # The timer set when the connection opened fires a third of a timeout after the answer; the wait
+    # began at the answer, so the connection must outlive that timer and be closed a timeout after it.
+    connection = _connect(_port(server))
+    with connection:
+        time.sleep(HEADER_TIMEOUT * 2 / 3)
+        connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert _read_response(connection).startswith(b"HTTP/1.1 200")
+        answered = time.monotonic()
+        assert _closed_by_server(connection)
+        waited = time.monotonic() - answered
+        assert HEADER_TIMEOUT * 0.9 <= waited <= HEADER_TIMEOUT + 2.0, waited

@@ -157,8 +157,10 @@ async def test_the_batch_wait_grows_with_readers_up_to_a_bound():
     readers = [fanout.open()]
     assert fanout.batch_wait() == pytest.approx(0.01)
     readers += [fanout.open() for _ in range(39)]
-    assert fanout.batch_wait() == pytest.approx(0.02)
-    readers += [fanout.open() for _ in range(160)]
+    assert fanout.batch_wait() == pytest.approx(0.01)
+    readers += [fanout.open() for _ in range(20)]
+    assert fanout.batch_wait() == pytest.approx(0.015)
+    readers += [fanout.open() for _ in range(140)]
     assert fanout.batch_wait() == pytest.approx(0.025)
     for reader in readers:
         reader.close()

@@ -11,6 +11,8 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 
+import attrs
+
 from registry_core import RuntimeProvider
 from registry_core.live import LiveSubscription
 from registry_core.models import (
@@ -31,6 +33,9 @@ __all__ = ["Alternating"]
 class Alternating(RuntimeProvider):
     """Each call goes to the next of ``replicas`` (all providers of the same runtime id)."""
 
+    # Every policy; narrowed at start to what the replicas claim.
+    busy_policies = ("reject", "enqueue", "interrupt")
+
     def __init__(self, replicas: Sequence[RuntimeProvider]) -> None:
         super().__init__(replicas[0].runtime_id)
         self.replicas = tuple(replicas)
@@ -44,6 +49,9 @@ class Alternating(RuntimeProvider):
     async def start(self) -> None:
         for replica in self.replicas:
             await replica.start()
+        # The replicas' busy policies (a remote provider learns them at start); every other capability as before.
+        policies = self.replicas[0].capabilities.busy_policies
+        self.offer_capabilities(attrs.evolve(self.capabilities, busy_policies=policies))
 
     async def close(self) -> None:
         for replica in self.replicas:
@@ -66,6 +74,9 @@ class Alternating(RuntimeProvider):
 
     async def cancel_worker(self, worker_id: str) -> WorkerActionResult:
         return await self._next().cancel_worker(worker_id)
+
+    async def cancel_worker_keeping_queue(self, worker_id: str) -> WorkerActionResult:
+        return await self._next().cancel_worker_keeping_queue(worker_id)
 
     async def stop_worker(self, worker_id: str) -> WorkerActionResult:
         return await self._next().stop_worker(worker_id)
