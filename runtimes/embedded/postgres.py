@@ -63,12 +63,17 @@ from registry_core.models import Diagnostic, Event, Intent, IntentKind
 from runtime_registry.runtimes.embedded.culling import CullPolicy, CullResult
 from runtime_registry.runtimes.embedded.postgres_batch import Batched
 from runtime_registry.runtimes.embedded.postgres_cache import PgTranscript, TranscriptCache
-from runtime_registry.runtimes.embedded.postgres_control import ControlAnswer, QueueView, WaitingInput, refusal
+from runtime_registry.runtimes.embedded.postgres_control import (
+    ControlAnswer,
+    QueueView,
+    StartedTurn,
+    WaitingInput,
+    refusal,
+)
 from runtime_registry.runtimes.embedded.postgres_culling import cull
 from runtime_registry.runtimes.embedded.postgres_signals import PgSignals
 from runtime_registry.runtimes.embedded.postgres_store import (
     UNREACHABLE_MESSAGE,
-    AcceptedUnconfirmed,
     PgStore,
     PgWorker,
     StoreUnreachable,
@@ -334,14 +339,19 @@ class PostgresStore(WorkerStore):
                         self.events.last_id + 1,
                     )
                     break
-                for event, entry in found:
-                    self._apply(event, entry, rows)
+                for event, entry, size in found:
+                    self._apply(event, entry, rows, size)
                 if len(found) < _TAIL_BATCH:
                     return
         await self._load()
 
-    def _apply(self, event: Event, entry: tuple[str, str] | None, rows: Mapping[str, PgWorker]) -> None:
-        """Replay one committed event into the cache (the same change every replica makes)."""
+    def _apply(
+        self, event: Event, entry: tuple[str, str] | None, rows: Mapping[str, PgWorker], size: int | None = None
+    ) -> None:
+        """Replay one committed event into the cache (the same change every replica makes).
+
+        :param size: the JSON size of its data, if known (the event log measures it otherwise).
+        """
         worker_id = event.worker_id
         kind = event.type
         worker = self.roster.find(worker_id) if worker_id is not None else None
@@ -369,7 +379,7 @@ class PostgresStore(WorkerStore):
             # The row is the worker as it is now; replay starts it as it was created, and the
             # events that follow bring it to now (its totals counted once, not twice).
             worker.status, worker.turn_number, worker.totals = IDLE, 0, NO_TOTALS
-        appended = self.events.append(kind, worker_id, event.data, created_at=event.created_at)
+        appended = self.events.append(kind, worker_id, event.data, data_size=size, created_at=event.created_at)
         if appended.id != event.id:
             raise RuntimeError("the event cache went out of step with the database")
         if worker is None:
@@ -409,7 +419,7 @@ class PostgresStore(WorkerStore):
         """Replay this replica's own just-numbered events that are next in line (no round trip)."""
         fresh = self.db.fresh
         while (found := fresh.pop(self.events.last_id + 1, None)) is not None:
-            self._apply(found[0], found[1], {})
+            self._apply(found[0], found[1], {}, found[2])
         # Those at or below what the cache holds were replayed from the feed.
         if fresh and min(fresh) <= self.events.last_id:
             for event_id in [event_id for event_id in fresh if event_id <= self.events.last_id]:
@@ -496,12 +506,6 @@ class PostgresStore(WorkerStore):
         started = time.perf_counter()
         try:
             result = await decision
-        except AcceptedUnconfirmed as exc:
-            # Committed, but answered 503: no task will run the turn, so it
-            # fails (store_unreachable) once the database is back.
-            self._owe_failure(exc.busy_worker, exc.turn)
-            self._unreachable = True
-            raise
         except StoreUnreachable:
             self._unreachable = True
             self._owe_orphaned()
@@ -547,14 +551,17 @@ class PostgresStore(WorkerStore):
         if not self.db.started:
             return
         started, self.db.started = self.db.started, []
+        later: list[StartedTurn] = []
         for turn in started:
             worker = self.roster.find(turn.worker_id)
-            if worker is None:
-                continue  # deleted since: its turn ended with it
-            if not worker.in_turn(turn.turn):
-                # The cache could not replay the start (the database went away): no task may run it.
-                self._owe_failure(turn.worker_id, turn.turn)
+            if self.events.last_id < turn.event_id or (worker is not None and worker.turn_number < turn.turn):
+                # Not replayed yet: numbered by a decision still catching up (another caller, or the
+                # maintenance, may collect first), or the database went away before the replay. The
+                # catch-up that replays it collects it; meanwhile its lease covers it (0184).
+                later.append(turn)
                 continue
+            if worker is None or not worker.in_turn(turn.turn):
+                continue  # ended since (deleted, cancelled, or interrupted on another replica): no task
             if isinstance(worker.transcript, PgTranscript):
                 # The engine reads its history synchronously: have it in memory (as at accept).
                 with contextlib.suppress(StoreUnreachable):
@@ -562,6 +569,8 @@ class PostgresStore(WorkerStore):
             self._started.append(
                 Started(worker, Accepted(turn.sequence, turn.event_id, turn.turn), turn.role, turn.content)
             )
+        # Before those numbered while this ran: oldest first.
+        self.db.started[:0] = later
 
     async def _hand_started(self) -> None:
         """Turns started outside the runtime's calls (a lost replica's queue going on): the runtime runs them."""

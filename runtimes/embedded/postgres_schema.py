@@ -45,6 +45,10 @@ Version 5 (decision 0184): turn control in the database — the waiting
 inputs (queues and the admission line), ``workers.waiting``, the running
 turns' counter, and the functions that decide ``if_busy`` and admission
 (:mod:`.postgres_control_schema`).
+
+Version 6 (decision 0234): ``decide()`` runs a batch of version 5's
+``accept_input``/``complete_turn`` decisions in one transaction and numbers
+their events before its commit (:mod:`.postgres_decisions`).
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from runtime_registry.runtimes.embedded.postgres_control_schema import V5 as _V5
+from runtime_registry.runtimes.embedded.postgres_decisions import V6 as _V6
 from runtime_registry.runtimes.embedded.store import StoreUnusable
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate", "schema_name"]
@@ -343,7 +348,7 @@ $fn$;
 """
 
 #: Every migration, oldest first: ``MIGRATIONS[n - 1]`` makes version ``n``.
-MIGRATIONS: Sequence[str] = (_V1, _V2, _V3, _V4, _V5)
+MIGRATIONS: Sequence[str] = (_V1, _V2, _V3, _V4, _V5, _V6)
 #: The version this code reads and writes.
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -55,8 +55,14 @@ from runtime_registry.runtimes.embedded.postgres_control import (
     PgControl,
     StartedTurn,
     WaitingInput,
-    orphaned_turns,
     started_turns,
+)
+from runtime_registry.runtimes.embedded.postgres_decisions import (
+    Decision,
+    DecisionResult,
+    Decisions,
+    Replayed,
+    data_size,
 )
 from runtime_registry.runtimes.embedded.postgres_schema import migrate, schema_name
 from runtime_registry.runtimes.embedded.store import StoreUnusable
@@ -64,9 +70,9 @@ from runtime_registry.runtimes.embedded.totals import totals_delta
 
 __all__ = [
     "AcceptedInput",
-    "AcceptedUnconfirmed",
     "PgStore",
     "PgWorker",
+    "Replayed",
     "StoreUnreachable",
     "TurnLost",
     "UNREACHABLE_MESSAGE",
@@ -77,6 +83,9 @@ log = logging.getLogger("runtime_registry.runtimes.embedded.postgres")
 #: What clients are told while the database cannot be reached (no host, no DSN, no driver text).
 UNREACHABLE_MESSAGE = "the runtime's database cannot be reached; try again shortly"
 
+#: Why a reply that does not fit fails its turn (``transcript_full``).
+_FULL_MESSAGE = "the worker's transcript has no room for the reply"
+
 #: The roles of a transcript entry written by a turn's end.
 ASSISTANT = "assistant"
 
@@ -86,17 +95,6 @@ class StoreUnreachable(RuntimeUnavailable):
 
     def __init__(self) -> None:
         super().__init__(UNREACHABLE_MESSAGE)
-
-
-class AcceptedUnconfirmed(StoreUnreachable):
-    """The input was committed (the worker is busy with this replica's turn ``turn``), but the
-    database went away before its events were numbered: the client is told 503, and the replica
-    ends the turn (``store_unreachable``) once the database is back, since no task runs it."""
-
-    def __init__(self, worker_id: str, turn: int) -> None:
-        super().__init__()
-        self.busy_worker = worker_id
-        self.turn = turn
 
 
 class TurnLost(Exception):
@@ -270,11 +268,15 @@ class PgStore:
         self._pool: Any = None
         #: Callers waiting for their committed events' ids share one round trip (decision 0231).
         self._numbering: Batched[int, Event] = Batched(self._own_events)
+        #: Send-input decisions waiting at once share one round trip and one transaction (decision 0234).
+        self._decisions: Batched[Decision, DecisionResult] = Batched(self._decide_batch)
+        self._decide = Decisions(self._fetch, self.replica_id, self.channel, _FULL_MESSAGE)
         #: The newest event id this replica knows to be committed (its own decisions' and passes').
         self.newest_id = 0
-        #: This replica's own events just numbered, by id, with their transcript entries: the cache
-        #: replays them without reading the feed when they are next in line (emptied by the replay).
-        self.fresh: dict[int, tuple[Event, tuple[str, str] | None]] = {}
+        #: This replica's own events just numbered, by id, with their transcript entries and data
+        #: sizes: the cache replays them without reading the feed when they are next in line
+        #: (emptied by the replay).
+        self.fresh: dict[int, Replayed] = {}
         #: Turns this replica's decisions started from waiting inputs: this replica runs them
         #: (the store takes them after replaying the decision; decision 0184).
         self.started: list[StartedTurn] = []
@@ -344,6 +346,7 @@ class PgStore:
     async def close(self, *, leave: bool = True) -> None:
         """Release the pool; with ``leave``, remove this replica so others end its turns at once."""
         await self._numbering.close()
+        await self._decisions.close()
         pool, self._pool = self._pool, None
         if pool is None:
             return
@@ -414,10 +417,21 @@ class PgStore:
             # What the replay of this event needs is all here, except a new
             # worker's row: those are read with the feed.
             if event.type != WORKER_CREATED:
-                self.fresh[event.id] = (event, None if row[6] is None else (row[6], row[7]))
+                self.fresh[event.id] = (event, None if row[6] is None else (row[6], row[7]), data_size(row[4]))
         if found:
             self.newest_id = max(self.newest_id, max(event.id for event in found.values()))
         return found
+
+    async def _decide_batch(self, batch: list[Decision]) -> Mapping[Decision, DecisionResult]:
+        """One ``decide()`` call for every decision waiting; what its pass numbered is replayed from here."""
+        results, numbered = await self._decide.run(batch)
+        for found in numbered:
+            # A new worker's row is read with the feed.
+            if found[0].type != WORKER_CREATED:
+                self.fresh[found[0].id] = found
+        if numbered:
+            self.newest_id = max(self.newest_id, numbered[-1][0].id)
+        return results
 
     async def sequence_pending(self) -> None:
         """Number events a replica committed but did not live to number (any replica may; cheap when none)."""
@@ -622,35 +636,29 @@ class PgStore:
         :raises CapacityExceeded: its transcript has no room for the input and its reply.
         """
 
-        # One round trip: the function decides and writes (decision 0230).
+        # The function decides and writes; with the other decisions waiting, one round trip (decision 0234).
         for _ in range(2):
-            row = await self._fetchrow(
-                "SELECT * FROM accept_input($1, $2, $3, $4, $5, $6, $7)",
+            decision = Decision(
+                "a",
                 worker_id,
-                self.replica_id,
-                role,
-                content,
-                max_entries,
-                entries_per_turn,
-                max_turns,
+                role=role,
+                content=content,
+                max_entries=max_entries,
+                per_turn=entries_per_turn,
+                max_turns=max_turns,
             )
-            if row[0] != "lapsed":
+            result = (await self._decisions.ask((decision,)))[decision]
+            if result.outcome != "lapsed":
                 break
             # This replica's lease lapsed (the database was away): renew it, then decide.
             await self.renew_lease()
-        outcome = row[0]
-        if outcome == "queued":
+        if result.outcome == "queued" and result.place is not None:
             # Every turn slot is taken: the input waits for one (decision 0184).
-            (event,) = await self._number(row[15])
-            return WaitingInput(event.id, int(row[16]))
-        if outcome != "accepted":
-            raise _refusal(outcome, worker_id, max_entries)
-        worker = _worker(row[1:15])
-        try:
-            events = await self._number(row[15])
-        except StoreUnreachable:
-            raise AcceptedUnconfirmed(worker_id, worker.turn_number) from None
-        return AcceptedInput(worker, worker.entries, events[0].id)
+            return WaitingInput(result.events[0][0].id, result.place)
+        if result.outcome != "accepted" or result.worker is None:
+            raise _refusal(result.outcome, worker_id, max_entries)
+        worker = _worker(result.worker)
+        return AcceptedInput(worker, worker.entries, result.events[0][0].id)
 
     async def _own_turn(self, connection: Any, worker_id: str, turn: int) -> PgWorker:
         row = await connection.fetchrow(
@@ -704,33 +712,27 @@ class PgStore:
         :raises TurnLost: the turn is no longer this replica's; nothing was written.
         """
 
-        # One round trip: the function checks the turn is ours and writes (decision 0230);
-        # the tokens a completed turn adds to the worker's totals are read here (decision 0201).
+        # The function checks the turn is ours and writes (decisions 0230, 0234); the tokens a
+        # completed turn adds to the worker's totals are read here (decision 0201).
         _, input_tokens, output_tokens = totals_delta(WORKER_TURN_COMPLETED, completed) or (1, 0, 0)
-        row = await self._fetchrow(
-            "SELECT * FROM complete_turn($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11)",
+        decision = Decision(
+            "c",
             worker_id,
-            self.replica_id,
-            turn,
-            reply,
-            max_entries,
-            json.dumps(dict(completed), ensure_ascii=False),
-            "the worker's transcript has no room for the reply",
-            input_tokens,
-            output_tokens,
-            max_turns,
-            self.channel,
+            content=reply,
+            max_entries=max_entries,
+            turn=turn,
+            completed=json.dumps(dict(completed), ensure_ascii=False),
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            max_turns=max_turns,
         )
-        if row[0] == "lost":
+        result = (await self._decisions.ask((decision,)))[decision]
+        if result.outcome == "lost":
             raise TurnLost()
-        try:
-            events = await self._number(row[1])
-        except StoreUnreachable:
-            self.orphaned.extend(orphaned_turns(row[2]))
-            raise
-        if row[2] != "[]":
+        events = [event for event, _ in result.events]
+        if result.started is not None and result.started != "[]":
             # Its slot went to an input that waited: this replica runs that turn (decision 0184).
-            self.started.extend(started_turns(row[2], dict(zip(row[1], events, strict=True))))
+            self.started.extend(started_turns(result.started, dict(zip(result.seqs, events, strict=True))))
         return events
 
     # -- transcripts -----------------------------------------------------------------------
@@ -805,11 +807,10 @@ class PgStore:
         )
         return [TranscriptEntry(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
-    async def tail(
-        self, *, after: int, limit: int
-    ) -> tuple[list[tuple[Event, tuple[str, str] | None]], dict[str, PgWorker]]:
+    async def tail(self, *, after: int, limit: int) -> tuple[list[Replayed], dict[str, PgWorker]]:
         """Committed events after ``after`` (at most ``limit``), each with its transcript entry
-        ``(role, content)`` if it wrote one, and the rows of the workers they created that still exist."""
+        ``(role, content)`` if it wrote one and its data's size, and the rows of the workers they
+        created that still exist."""
 
         # One statement (one snapshot, one round trip): the events, the entry
         # each wrote, and the row of each worker they created that still exists.
@@ -824,7 +825,8 @@ class PgStore:
             limit,
         )
         found = [
-            (Event(r[0], r[1], r[2], json.loads(r[3]), r[4]), None if r[5] is None else (r[5], r[6])) for r in rows
+            (Event(r[0], r[1], r[2], json.loads(r[3]), r[4]), None if r[5] is None else (r[5], r[6]), data_size(r[3]))
+            for r in rows
         ]
         workers = {r[8]: _worker(r[7:]) for r in rows if r[7] is not None}
         return found, workers

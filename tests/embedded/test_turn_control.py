@@ -75,3 +75,33 @@ async def test_a_stopped_worker_takes_no_policy():
         with pytest.raises(Exception, match="stopped"):
             await rt.send_input(worker_id, "late", if_busy=policy)
     await rt.close()
+
+
+async def test_an_interrupt_answered_after_a_later_one_leaves_the_later_turn_running():
+    """Two interrupts of one worker whose answers come back out of their commit order (a PostgreSQL
+    replica's concurrent decisions can): the later one's turn runs; the earlier one's continuation,
+    whose turn the later one already ended, neither cancels that task nor starts its own."""
+    from runtime_registry.runtimes.embedded.memory_store import MemoryStore
+
+    class AnsweredLate(MemoryStore):
+        overtaken = False
+
+        async def interrupt_input(self, worker, role, content):
+            taken = await super().interrupt_input(worker, role, content)
+            if not self.overtaken:
+                # A second interrupt is decided and answered before this one's answer arrives.
+                self.overtaken = True
+                await rt.send_input(worker.worker_id, "later", if_busy="interrupt")
+            return taken
+
+    rt = EmbeddedRuntime(EmbeddedSettings(profiles=HOLD), store=AnsweredLate(), event_start_id=1)
+    worker_id = (await rt.create_worker(profile="hold")).worker.worker_id
+    await rt.send_input(worker_id, "first")
+    earlier = await rt.send_input(worker_id, "earlier", if_busy="interrupt")
+    worker = rt.get_worker(worker_id)
+    assert earlier.status == "busy" and worker.turn_number == 3
+    task = worker.turn
+    assert task is not None and not task.done(), "the later interrupt's turn has its task"
+    cancelled = [e.data for e in worker_events(rt, worker_id) if e.type == "worker.turn_cancelled"]
+    assert cancelled == [{"turn": 1, "reason": "interrupt"}, {"turn": 2, "reason": "interrupt"}]
+    await rt.close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from runtime_registry.runtimes.embedded.postgres_control import WaitingInput
 from runtime_registry.runtimes.embedded.postgres_schema import schema_name
 from runtime_registry.runtimes.embedded.postgres_store import PgStore, connect_kwargs
 from runtime_registry.runtimes.embedded.settings import StoreBackend, StoreSettings
+from tests.support.pg_runtime import never_overlap, old_runtime
 from tests.support.pg_server import PgServer
 
 DSN_ENV = "RR_TEST_POLICIES_PG_DSN"
@@ -83,28 +84,6 @@ async def until(check: Callable[[], Any], timeout: float = 10.0) -> None:
     while not await check():
         assert asyncio.get_running_loop().time() < deadline, "not within the time"
         await asyncio.sleep(0.05)
-
-
-def never_overlap(events: Sequence[Event], worker_id: str) -> int:
-    """The worker's turns, in the feed's order, each ended before the next started; how many started."""
-    running: int | None = None
-    started = 0
-    for event in events:
-        if event.worker_id != worker_id:
-            continue
-        if event.type == "worker.turn_started":
-            assert running is None, f"turn {event.data['turn']} started while turn {running} ran"
-            running = int(event.data["turn"])
-            started += 1
-        elif event.type in (
-            "worker.turn_completed",
-            "worker.turn_failed",
-            "worker.turn_cancelled",
-            "worker.turn_interrupted",
-        ):
-            assert running == event.data["turn"]
-            running = None
-    return started
 
 
 # -- every policy, claimed ---------------------------------------------------------------------------
@@ -226,7 +205,7 @@ async def test_racing_enqueues_on_three_replicas_fill_the_queue_exactly_and_star
         events = await all_events(registries[2])
         accepted = [e.data.get("queued_event_id") for e in events if e.type == "worker.input_accepted"]
         assert accepted == [None, *by_place]
-        assert never_overlap(events, worker_id) == 9
+        assert len(never_overlap(events, worker_id)) == 9
         # A queued input enters the transcript when its turn starts: in place order.
         transcript = await registries[0].read_transcript(RUNTIME, worker_id, start=1, limit=50)
         assert [e.content for e in transcript.items] == ["first", *(content[i] for i in by_place)]
@@ -244,7 +223,7 @@ async def test_racing_interrupts_on_three_replicas_each_end_the_turn_before_and_
         events = await all_events(registries[1])
         cancelled = [e for e in events if e.type == "worker.turn_cancelled"]
         assert [e.data["reason"] for e in cancelled] == ["interrupt"] * 36
-        assert never_overlap(events, worker_id) == 37
+        assert len(never_overlap(events, worker_id)) == 37
 
         # Exactly one replica runs the last turn; the others' tasks were cancelled when they replayed the ends.
         async def one_task() -> bool:
@@ -254,6 +233,48 @@ async def test_racing_interrupts_on_three_replicas_each_end_the_turn_before_and_
             return sum(task is not None and not task.done() for task in tasks) == 1
 
         await until(one_task, 5.0)
+
+
+async def test_queued_inputs_behind_instant_turns_all_run_none_fails(store: StoreSettings, tmp_path: Path) -> None:
+    """Each turn's end starts the next queued input in its transaction; the replica's other catch-ups
+    (the maintenance, other workers' decisions) must not take that start before it is replayed and fail
+    it: every input runs, in order, and no turn fails."""
+    echo = CreateWorkerRequest(profile=ProfileSelector("builtin:echo"))
+    async with replicas(1, tmp_path, store, max_queued_inputs=7) as made:
+        registry = made[0][0]
+        workers = [(await registry.create_worker(RUNTIME, echo)).worker_id for _ in range(4)]
+
+        async def feed(worker_id: str) -> None:
+            for r in range(4):
+                while (await registry.get_worker(RUNTIME, worker_id)).status != "idle":
+                    await asyncio.sleep(0.01)
+                await send(registry, worker_id, f"{r}-0")
+                for k in range(1, 8):
+                    await send(registry, worker_id, f"{r}-{k}", ENQUEUE)
+
+        await asyncio.gather(*(feed(w) for w in workers))
+
+        async def all_idle() -> bool:
+            return all([(await registry.get_worker(RUNTIME, w)).status == "idle" for w in workers])
+
+        await until(all_idle, 30.0)
+        events = await all_events(registry)
+        assert [e.data.get("code") for e in events if e.type == "worker.turn_failed"] == []
+        for worker_id in workers:
+            ended = [
+                e.type
+                for e in events
+                if e.worker_id == worker_id and e.type.startswith("worker.turn_") and e.type != "worker.turn_started"
+            ]
+            assert ended == ["worker.turn_completed"] * 32
+            entries: list[Any] = []
+            start: int | None = 1
+            while start is not None:
+                page = await registry.read_transcript(RUNTIME, worker_id, start=start)
+                entries.extend(page.items)
+                start = page.next_start
+            inputs = [entry.content for entry in entries if entry.role == "user"]
+            assert inputs == [f"{r}-{k}" for r in range(4) for k in range(8)]
 
 
 async def test_admission_holds_for_the_runtime_as_a_whole_and_hands_slots_out_first_come_first_served(
@@ -304,21 +325,7 @@ async def test_a_version_4_runtime_with_a_turn_running_migrates_to_5_and_its_tur
     schema = schema_name(runtime)
     connection = await asyncpg.connect(**connect_kwargs(pg_dsn))
     try:
-        monkeypatch.setattr(postgres_schema, "SCHEMA_VERSION", 4)
-        assert await postgres_schema.migrate(connection, schema, first_serial=1, first_event_id=1, cursor_tag="t") == 0
-        await connection.execute(f'SET search_path TO "{schema}"')
-        await connection.execute(
-            "INSERT INTO replicas (replica_id, expires_at) VALUES ('old', clock_timestamp() + interval '1 hour')"
-        )
-        for serial in (1, 2):
-            await connection.execute(
-                "INSERT INTO workers (serial, worker_id, intent, profile, created_at, status) "
-                "VALUES ($1, $2, '{\"kind\": \"assistant\"}', 'hold', clock_timestamp(), 'idle')",
-                serial,
-                f"w-{serial}",
-            )
-        await connection.execute("UPDATE counters SET value = 2 WHERE name IN ('workers')")
-        await connection.execute("UPDATE counters SET value = 3 WHERE name IN ('serial')")
+        await old_runtime(connection, monkeypatch, schema, version=4, profile="hold")
         # Version 4's own function (six arguments): w-1 is in a turn of replica 'old'.
         assert (await connection.fetchrow("SELECT * FROM accept_input('w-1', 'old', 'user', 'x', 100, 2)"))[
             0

@@ -10,17 +10,16 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 import pytest
 
 from registry_core.errors import CapacityExceeded, UnknownWorker, WorkerBusy, WorkerStopped
-from registry_core.models import Intent, IntentKind
 from runtime_registry.runtimes.embedded.postgres_schema import SCHEMA_VERSION, schema_name
 from runtime_registry.runtimes.embedded.postgres_store import PgStore, StoreUnreachable, TurnLost
 from runtime_registry.runtimes.embedded.store import StoreUnusable, turn_failed_data
+from tests.support.pg_runtime import create_worker
 from tests.support.pg_server import PgServer
 
 RUNTIME = "backend-internal"
@@ -50,17 +49,7 @@ async def replicas(pg_dsn: str) -> AsyncIterator[Callable[..., Any]]:
 
 
 async def _create(store: PgStore, max_workers: int = 100) -> str:
-    worker, _ = await store.create_worker(
-        make_id=lambda serial: f"w-{serial:013x}abcd1234",
-        label=None,
-        intent=Intent(IntentKind.ASSISTANT),
-        profile="builtin:echo",
-        tools=(),
-        created_at=datetime.now(UTC),
-        max_workers=max_workers,
-        event_data={"profile": "builtin:echo", "intent": "assistant"},
-    )
-    return worker.worker_id
+    return await create_worker(store, max_workers)
 
 
 async def _accept(store: PgStore, worker_id: str, content: str = "hello") -> Any:

@@ -1,0 +1,301 @@
+"""Send-input decisions batched per replica (decision 0234), against a real server.
+
+The accepts and turn ends a replica has waiting at once go to the database
+in one ``decide()`` call: one transaction that decides each alone, numbers
+the events before its commit and commits at the server's durability
+setting. These tests hold what that must not change: a refusal touches only
+its own decision, batches of several replicas never deadlock and keep the
+busy rule, each worker's events stay in causal order without gaps, and the
+transaction that answers the client does not commit asynchronously.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import asyncpg
+import pytest
+
+from registry_core.errors import WorkerBusy
+from runtime_registry.runtimes.embedded.postgres_control import WaitingInput
+from runtime_registry.runtimes.embedded.postgres_schema import schema_name
+from runtime_registry.runtimes.embedded.postgres_store import PgStore, TurnLost, connect_kwargs
+from tests.support.pg_runtime import create_worker, never_overlap, old_runtime
+
+RUNTIME = "backend-internal"
+FIRST_EVENT = 1_000
+
+
+@pytest.fixture
+async def replicas(pg_dsn: str) -> AsyncIterator[Callable[..., Any]]:
+    opened: list[PgStore] = []
+
+    async def make() -> PgStore:
+        store = PgStore(pg_dsn, RUNTIME, lease_seconds=10, pool_size=6)
+        await store.open(first_serial=1, first_event_id=FIRST_EVENT, cursor_tag="tag0")
+        opened.append(store)
+        return store
+
+    yield make
+    for store in opened:
+        await store.close()
+
+
+async def _create(store: PgStore) -> str:
+    return await create_worker(store, max_workers=1000)
+
+
+async def _accept(store: PgStore, worker_id: str, max_turns: int = 64, content: str = "hi") -> Any:
+    return await store.accept_input(
+        worker_id, content=content, role="user", max_entries=10**6, entries_per_turn=2, max_turns=max_turns
+    )
+
+
+async def _complete(store: PgStore, worker_id: str, turn: int, max_turns: int = 64) -> Any:
+    return await store.complete_turn(worker_id, turn, reply="ok", max_entries=10**6, completed={}, max_turns=max_turns)
+
+
+async def _turn_control(dsn: str, store: PgStore) -> tuple[int, list[Any], list[Any]]:
+    """The database's running-turns counter, its busy workers that run a turn, and its waiting inputs."""
+    connection = await asyncpg.connect(**connect_kwargs(dsn), server_settings={"search_path": f'"{store.schema}"'})
+    try:
+        counted = await connection.fetchval("SELECT value FROM counters WHERE name = 'turns'")
+        running = await connection.fetch(
+            "SELECT worker_id, turn_number FROM workers WHERE status = 'busy' AND NOT waiting ORDER BY worker_id"
+        )
+        waiting = await connection.fetch(
+            "SELECT w.worker_id, q.reason FROM waiting_inputs q JOIN workers w USING (serial) ORDER BY q.place"
+        )
+    finally:
+        await connection.close()
+    return int(counted), [tuple(r) for r in running], [tuple(r) for r in waiting]
+
+
+# -- with turn control (schema 6 on version 5's functions, decision 0184) -------------------------------
+
+
+async def test_a_turn_end_in_a_batch_hands_its_slot_out_and_an_accept_beyond_the_slots_waits(
+    pg_dsn: str,
+    replicas: Callable[..., Any],
+) -> None:
+    a = await replicas()
+    first, second, third = [await _create(a) for _ in range(3)]
+    running = await _accept(a, first, max_turns=1)
+    waiting = await _accept(a, second, max_turns=1)
+    assert isinstance(waiting, WaitingInput) and waiting.place == 1
+    # One batch (sorted: first's turn end, then third's accept): the slot goes to second, who waited.
+    ended, third_waits = await asyncio.gather(
+        _complete(a, first, running.worker.turn_number, max_turns=1), _accept(a, third, max_turns=1)
+    )
+    assert isinstance(third_waits, WaitingInput) and third_waits.place == 1
+    (started,) = a.started
+    assert (started.worker_id, started.turn, started.content) == (second, 1, "hi")
+    by_id = {event.id: event for event in ended}
+    accepted = by_id[started.event_id]
+    assert accepted.type == "worker.input_accepted"
+    assert accepted.data["queued_event_id"] == waiting.event_id
+    assert await _turn_control(pg_dsn, a) == (1, [(second, 1)], [(third, "admission")])
+
+
+async def test_a_queued_input_numbered_inside_the_batch_comes_back_numbered(
+    pg_dsn: str, replicas: Callable[..., Any]
+) -> None:
+    """A turn's end that starts an input queued behind it numbers that input's ``worker.input_queued``
+    first if no pass has yet (``ctl_queued_id``): a pass inside the batch. The batch's events it
+    numbered come back with the rest, and the feed stays gapless."""
+    a = await replicas()
+    worker_id = await _create(a)
+    turn = (await _accept(a, worker_id)).worker.turn_number
+    # Queued by a call that commits and leaves its event without an id (a replica that died
+    # before numbering it, or whose numbering has not run yet).
+    connection = await asyncpg.connect(**connect_kwargs(pg_dsn), server_settings={"search_path": f'"{a.schema}"'})
+    try:
+        row = await connection.fetchrow(
+            "SELECT outcome, main_seq FROM enqueue_input($1, $2, 'user', 'next', 1000000, 2, 64, 8)",
+            worker_id,
+            a.replica_id,
+        )
+        assert row["outcome"] == "queued"
+        assert await connection.fetchval("SELECT id FROM events WHERE seq = $1", row["main_seq"]) is None
+    finally:
+        await connection.close()
+    ended = await _complete(a, worker_id, turn)
+    assert [e.type for e in ended] == [
+        "worker.output",
+        "worker.turn_completed",
+        "worker.input_accepted",
+        "worker.turn_started",
+    ]
+    assert all(e.id for e in ended)
+    (started,) = a.started
+    assert (started.turn, started.content) == (turn + 1, "next")
+    events = await a.read_events(after=0, limit=100)
+    assert [e.id for e in events] == list(range(FIRST_EVENT, FIRST_EVENT + len(events)))
+    queued = next(e for e in events if e.type == "worker.input_queued")
+    assert next(e for e in ended if e.id == started.event_id).data["queued_event_id"] == queued.id
+    # Everything the batch numbered is there for the cache's replay, the queued event included.
+    assert {e.id for e in ended} | {queued.id} <= set(a.fresh)
+
+
+async def test_batches_and_turn_control_racing_on_three_replicas_never_deadlock_and_keep_the_count(
+    pg_dsn: str,
+    replicas: Callable[..., Any],
+) -> None:
+    """Batched accepts and turn ends racing with enqueues, interrupts and cancels (kept or dropped
+    queues) on 8 workers from three replicas, 3 turn slots, for 3 s: no deadlock or unexpected
+    error; every turn started is run by the replica that started it; once all is quiet the
+    counter is 0, nothing waits, the feed is gapless and no worker's turns overlap."""
+    stores = [await replicas() for _ in range(3)]
+    workers = [await _create(stores[n % 3]) for n in range(8)]
+    slots = 3
+    stop = asyncio.Event()
+    rng = random.Random(184)
+    turns: set[asyncio.Task[None]] = set()
+    ops = {"accepted": 0, "queued": 0, "refused": 0, "lost": 0, "interrupts": 0, "cancels": 0}
+
+    async def run(store: PgStore, worker_id: str, turn: int) -> None:
+        if rng.random() < 0.5:
+            await asyncio.sleep(0.002)
+        try:
+            await _complete(store, worker_id, turn, max_turns=slots)
+        except TurnLost:
+            ops["lost"] += 1
+        hand_out(store)
+
+    def spawn(store: PgStore, worker_id: str, turn: int) -> None:
+        task = asyncio.create_task(run(store, worker_id, turn))
+        turns.add(task)
+        task.add_done_callback(turns.discard)
+
+    def hand_out(store: PgStore) -> None:
+        # The turns this replica's decisions started from waiting inputs: it runs them.
+        started, store.started = store.started, []
+        for item in started:
+            spawn(store, item.worker_id, item.turn)
+
+    async def client() -> None:
+        while not stop.is_set():
+            store = stores[rng.randrange(3)]
+            worker_id = rng.choice(workers)
+            pick = rng.random()
+            limits = {"role": "user", "content": "x", "max_entries": 10**6, "per_turn": 2, "max_turns": slots}
+            if pick < 0.6:
+                try:
+                    taken = await _accept(store, worker_id, max_turns=slots)
+                except WorkerBusy:
+                    ops["refused"] += 1
+                else:
+                    if isinstance(taken, WaitingInput):
+                        ops["queued"] += 1
+                    else:
+                        ops["accepted"] += 1
+                        spawn(store, worker_id, taken.worker.turn_number)
+            elif pick < 0.75:
+                answer = await store.control.enqueue(worker_id, max_queued=2, **limits)
+                ops[answer.outcome if answer.outcome in ops else "refused"] += 1
+                if answer.outcome == "accepted":
+                    spawn(store, worker_id, answer.turn)
+            elif pick < 0.85:
+                answer = await store.control.interrupt(worker_id, **limits)
+                ops["interrupts"] += 1
+                if answer.outcome == "accepted":
+                    spawn(store, worker_id, answer.turn)
+            else:
+                await store.control.end_worker(
+                    worker_id, reason="cancel", keep=rng.random() < 0.5, max_entries=10**6, max_turns=slots
+                )
+                ops["cancels"] += 1
+            hand_out(store)
+
+    clients = [asyncio.create_task(client()) for _ in range(16)]
+    await asyncio.sleep(3)
+    stop.set()
+    await asyncio.gather(*clients)
+    # Quiet: every turn ends, and each end hands its slot to what still waits.
+    for _ in range(200):
+        for store in stores:
+            hand_out(store)
+        if not turns:
+            break
+        await asyncio.gather(*list(turns))
+    assert not turns and not any(store.started for store in stores)
+
+    assert await _turn_control(pg_dsn, stores[0]) == (0, [], [])
+    events = await stores[0].read_events(after=0, limit=100_000)
+    assert [e.id for e in events] == list(range(FIRST_EVENT, FIRST_EVENT + len(events)))
+    started = 0
+    for worker_id in workers:
+        numbers = never_overlap(events, worker_id)
+        assert numbers == list(range(1, len(numbers) + 1))
+        started += len(numbers)
+    # Most inputs wait for one of the 3 slots and start from a turn's end (in a batch) or a cancel.
+    assert started > 50 and ops["queued"] > 20 and ops["interrupts"] > 5 and ops["cancels"] > 5, (started, ops)
+
+
+# -- the migration from version 5, with data -------------------------------------------------------------
+
+
+async def test_a_version_5_runtime_with_turns_running_and_inputs_waiting_migrates_to_6(
+    pg_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Written by version-5 code: w-1 in a turn of a replica that is gone, w-2 waiting for the only slot,
+    an input queued behind w-1's turn. A version-6 replica migrates it (a function added, no data
+    changed), ends the lost turn, and its batched turn ends hand the slots out as version 5 would."""
+    runtime = "migrated"
+    schema = schema_name(runtime)
+    connection = await asyncpg.connect(**connect_kwargs(pg_dsn))
+    try:
+        await old_runtime(connection, monkeypatch, schema, version=5, profile="echo")
+        # Version 5's own functions, one slot: w-1 runs, w-2 waits for the slot, one input queued behind w-1.
+        assert (await connection.fetchrow("SELECT * FROM accept_input('w-1', 'old', 'user', 'a', 100, 2, 1)"))[
+            "outcome"
+        ] == "accepted"
+        assert (await connection.fetchrow("SELECT * FROM accept_input('w-2', 'old', 'user', 'b', 100, 2, 1)"))[
+            "outcome"
+        ] == "queued"
+        assert (await connection.fetchrow("SELECT * FROM enqueue_input('w-1', 'old', 'user', 'c', 100, 2, 1, 8)"))[
+            "outcome"
+        ] == "queued"
+        await connection.execute("SELECT sequence_events('c')")
+        # The old replica is gone (its lease ran out).
+        await connection.execute("UPDATE replicas SET expires_at = clock_timestamp() - interval '1 second'")
+        before = await connection.fetch("SELECT * FROM workers ORDER BY serial")
+        monkeypatch.undo()
+        await connection.execute("RESET search_path")
+    finally:
+        await connection.close()
+    store = PgStore(pg_dsn, runtime, lease_seconds=10, pool_size=4)
+    await store.open(first_serial=1, first_event_id=1, cursor_tag="t")
+    try:
+        connection = await asyncpg.connect(**connect_kwargs(pg_dsn), server_settings={"search_path": f'"{schema}"'})
+        try:
+            versions = [r[0] for r in await connection.fetch("SELECT version FROM schema_migrations ORDER BY version")]
+            assert versions == [1, 2, 3, 4, 5, 6]
+            assert await connection.fetch("SELECT * FROM workers ORDER BY serial") == before
+        finally:
+            await connection.close()
+        # The lost turn ends; its slot goes to w-2 (the line first), w-1's queued input joins the line.
+        await store.control.end_lost_turns(max_entries=100, max_turns=1)
+        (took,) = store.started
+        store.started.clear()
+        assert (took.worker_id, took.turn, took.content) == ("w-2", 1, "b")
+        assert await _turn_control(pg_dsn, store) == (1, [("w-2", 1)], [("w-1", "admission")])
+        # w-2's turn ends through decide(): the slot goes to w-1's queued input, run here.
+        ended = await _complete(store, "w-2", 1, max_turns=1)
+        (took,) = store.started
+        assert (took.worker_id, took.turn, took.content) == ("w-1", 2, "c")
+        assert [e.type for e in ended] == [
+            "worker.output",
+            "worker.turn_completed",
+            "worker.input_accepted",
+            "worker.turn_started",
+        ]
+        await _complete(store, "w-1", 2, max_turns=1)
+        assert await _turn_control(pg_dsn, store) == (0, [], [])
+        events = await store.read_events(after=0, limit=100)
+        assert [e.id for e in events] == list(range(1, len(events) + 1))
+    finally:
+        await store.close()
