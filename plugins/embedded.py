@@ -180,7 +180,8 @@ class EmbeddedProvider(RuntimeProvider):
         """``(turns running, max_concurrent_turns, workers waiting for a slot, inputs queued behind turns)``.
 
         Read by ``/metrics`` when scraped (optional, duck-typed like :meth:`store_stats`); ``None`` for
-        a store that keeps no such count (PostgreSQL).
+        a store that keeps no such count. PostgreSQL: the runtime's as a whole, as the replica's cache
+        last caught up (decision 0184).
         """
         return self.runtime.turn_slots()
 

@@ -190,6 +190,8 @@ class RemoteProvider(RuntimeProvider):
         )
         if page.events:
             self.remote.saw_event(page.events[-1].id)
+            # Live events that go before these stored ones must be queued first (the relay lags).
+            await self.remote.live.caught_up(page.events[-1].id)
         return attrs.evolve(page, runtime_id=self.runtime_id)
 
     async def wait_for_events(self, *, cursor: int, timeout: float) -> bool:

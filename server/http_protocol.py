@@ -349,10 +349,13 @@ class _HttpToolsHeadBound(_EnvelopeBadRequest):
         if host is not None:
             # scope["headers"] is this same list: the app sees the target's host as Host.
             self.headers[:] = with_host(self.headers, host)  # type: ignore[attr-defined]
+        before = self.cycle  # type: ignore[attr-defined]
         super().on_headers_complete()  # type: ignore[misc]
-        # The cycle's task has not run yet (it starts on the loop's next turn).
         cycle = self.cycle  # type: ignore[attr-defined]
-        cycle.transport = _HeadWithBody(self.transport, self.loop)  # type: ignore[attr-defined]
+        if cycle is not None and cycle is not before:
+            # A new request's cycle; its task has not run yet (it starts on the
+            # loop's next turn). (An upgrade makes no cycle: nothing to wrap.)
+            cycle.transport = _HeadWithBody(self.transport, self.loop)  # type: ignore[attr-defined]
 
     def _count_head(self, size: int) -> None:
         self._head_bytes += size

@@ -63,7 +63,13 @@ from registry_core.models import Diagnostic, Event, Intent, IntentKind
 from runtime_registry.runtimes.embedded.culling import CullPolicy, CullResult
 from runtime_registry.runtimes.embedded.postgres_batch import Batched
 from runtime_registry.runtimes.embedded.postgres_cache import PgTranscript, TranscriptCache
-from runtime_registry.runtimes.embedded.postgres_control import ControlAnswer, QueueView, WaitingInput, refusal
+from runtime_registry.runtimes.embedded.postgres_control import (
+    ControlAnswer,
+    QueueView,
+    StartedTurn,
+    WaitingInput,
+    refusal,
+)
 from runtime_registry.runtimes.embedded.postgres_culling import cull
 from runtime_registry.runtimes.embedded.postgres_signals import PgSignals
 from runtime_registry.runtimes.embedded.postgres_store import (
@@ -545,14 +551,17 @@ class PostgresStore(WorkerStore):
         if not self.db.started:
             return
         started, self.db.started = self.db.started, []
+        later: list[StartedTurn] = []
         for turn in started:
             worker = self.roster.find(turn.worker_id)
-            if worker is None:
-                continue  # deleted since: its turn ended with it
-            if not worker.in_turn(turn.turn):
-                # The cache could not replay the start (the database went away): no task may run it.
-                self._owe_failure(turn.worker_id, turn.turn)
+            if self.events.last_id < turn.event_id or (worker is not None and worker.turn_number < turn.turn):
+                # Not replayed yet: numbered by a decision still catching up (another caller, or the
+                # maintenance, may collect first), or the database went away before the replay. The
+                # catch-up that replays it collects it; meanwhile its lease covers it (0184).
+                later.append(turn)
                 continue
+            if worker is None or not worker.in_turn(turn.turn):
+                continue  # ended since (deleted, cancelled, or interrupted on another replica): no task
             if isinstance(worker.transcript, PgTranscript):
                 # The engine reads its history synchronously: have it in memory (as at accept).
                 with contextlib.suppress(StoreUnreachable):
@@ -560,12 +569,23 @@ class PostgresStore(WorkerStore):
             self._started.append(
                 Started(worker, Accepted(turn.sequence, turn.event_id, turn.turn), turn.role, turn.content)
             )
+        # Before those numbered while this ran: oldest first.
+        self.db.started[:0] = later
 
     async def _hand_started(self) -> None:
         """Turns started outside the runtime's calls (a lost replica's queue going on): the runtime runs them."""
         await self._collect_started()
         if self._started and self.on_started is not None:
             self.on_started()
+
+    def turn_slots(self) -> tuple[int, int, int, int]:
+        """``(turns running, max_concurrent_turns, workers waiting for a slot, inputs queued behind turns)``
+        of the runtime as a whole (every replica's turns), for ``/metrics``: as this replica's cache knows
+        them, i.e. as of its last catch-up (notifications keep it close; the maintenance tick bounds the
+        lag). The database is not read: a scrape costs one pass over the cached workers."""
+        running = sum(1 for worker in self.roster if worker.status is BUSY and not worker.waiting)
+        waiting, queued = self._queues.counts()
+        return running, self.settings.max_concurrent_turns, waiting, queued
 
     def take_started(self) -> tuple[Started, ...]:
         """The turns this replica's decisions started from waiting inputs since last asked, oldest first, once."""

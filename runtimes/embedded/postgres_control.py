@@ -328,6 +328,10 @@ class QueueView:
             return
         self._settle(worker)
 
+    def counts(self) -> tuple[int, int]:
+        """``(workers waiting for a turn slot, inputs queued behind their worker's turn)``, as replayed."""
+        return len(self.waiting), sum(len(queue) for queue in self.queues.values())
+
     def _forget(self, worker_id: str, queued: int) -> None:
         if self.waiting.get(worker_id) == queued:
             del self.waiting[worker_id]

@@ -378,6 +378,8 @@ class EmbeddedRuntime:
                 _cancel_task(worker)
         else:
             taken = await self.store.accept_input(worker, role, content)
+        # Turns a store's other decisions started that this call's catch-up took in (PostgreSQL).
+        self._run_started()
         if isinstance(taken, Queued):
             # Behind the worker's turn, or for a turn slot (admission): not in the transcript yet.
             await self.store.settle()

@@ -8,6 +8,15 @@ subscription; stored events on it only move the relay's resume point. A live
 event carries the id of the stored event it follows, so the front's streams
 send it in order, after that event (:mod:`registry_core.live`).
 
+The relay's stream and the front's reads of stored events are two
+connections, so the relay can lag behind them (a loaded machine: deltas
+arrived after the turn's last stored event). While the relay follows the
+remote's stream, a read of stored events waits, for at most
+:data:`CATCH_UP_SECONDS`, until the relay has seen the newest of them
+(:meth:`LiveRelay.caught_up`): the remote's stream is in order, so every live
+event that comes before those stored events is queued by then, and the
+front's streams send it before them.
+
 The connection resumes by itself after a drop or a restart of the remote
 (``Last-Event-ID``); when the remote no longer has the resume point, the relay
 starts again from the newest event the provider has seen. Live events that
@@ -26,7 +35,7 @@ from registry_core.errors import CursorExpired, RegistryError
 from registry_core.live import LiveSubscription
 from runtime_registry.client import RegistryClient
 
-__all__ = ["LIVE_EVENT_TYPES", "LiveRelay"]
+__all__ = ["CATCH_UP_SECONDS", "LIVE_EVENT_TYPES", "LiveRelay"]
 
 log = logging.getLogger("runtime_registry.runtimes.remote")
 
@@ -34,6 +43,9 @@ log = logging.getLogger("runtime_registry.runtimes.remote")
 LIVE_EVENT_TYPES = frozenset({"worker.output_delta"})
 #: The longest pause between two attempts to reach the remote's stream.
 MAX_RETRY_SECONDS = 2.0
+#: The longest a read of stored events waits for the relay to catch up with them
+#: (a relay further behind than this costs order, never an error: see the module doc).
+CATCH_UP_SECONDS = 1.0
 
 
 class LiveRelay:
@@ -63,6 +75,10 @@ class LiveRelay:
         self._task: asyncio.Task[None] | None = None
         #: Live events relayed so far (for tests and diagnostics).
         self.relayed = 0
+        #: The newest stored event id the relay's connection has seen (or started after).
+        self.seen: int | None = None
+        self._following = False
+        self._progress = asyncio.Event()
 
     def subscribe(self) -> LiveSubscription:
         """A subscription to the remote's live events from now on; close it when the stream ends."""
@@ -79,6 +95,33 @@ class LiveRelay:
             self._task.cancel()
             self._task = None
 
+    async def caught_up(self, event_id: int, *, timeout: float = CATCH_UP_SECONDS) -> bool:
+        """Wait until the relay has seen the stored event ``event_id`` (or a later one) on the remote's stream.
+
+        Returns at once when no front stream wants live events or the relay
+        is not connected (nothing is coming that could go before the event);
+        ``False`` if ``timeout`` seconds passed first.
+        """
+        if not self._subscriptions:
+            return True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self._following and (self.seen is None or self.seen < event_id):
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            try:
+                async with asyncio.timeout(remaining):
+                    await self._progress.wait()
+            except TimeoutError:
+                return False
+        return True
+
+    def _moved(self) -> None:
+        """Wake every :meth:`caught_up` waiting (the relay saw a stored event, or its connection ended)."""
+        self._progress.set()
+        self._progress = asyncio.Event()
+
     def close(self) -> None:
         """Close every subscription (the runtime is closing)."""
         for subscription in list(self._subscriptions):
@@ -94,6 +137,9 @@ class LiveRelay:
             subscription = client.subscribe(
                 self._remote_runtime_id, cursor=cursor, reconnect_attempts=0, idle_timeout=self._idle_timeout
             )
+            # Everything up to the resume point is behind the relay already.
+            self.seen = cursor
+            self._following = True
             try:
                 async with subscription:
                     async for event in subscription:
@@ -103,12 +149,16 @@ class LiveRelay:
                             for live in list(self._subscriptions):
                                 live.push(event)
                         else:
-                            cursor = event.id
+                            cursor = self.seen = event.id
+                            self._moved()
             except CursorExpired:
                 # The remote no longer has our resume point (it restarted
                 # without its events): start again from the newest event seen.
                 cursor = self._resume_point()
             except RegistryError as exc:
                 log.debug("remote runtime %r: live relay interrupted (%s)", self._remote_runtime_id, exc.code)
+            finally:
+                self._following = False
+                self._moved()
             await asyncio.sleep(delay)
             delay = min(delay * 2, MAX_RETRY_SECONDS)

@@ -235,6 +235,48 @@ async def test_racing_interrupts_on_three_replicas_each_end_the_turn_before_and_
         await until(one_task, 5.0)
 
 
+async def test_queued_inputs_behind_instant_turns_all_run_none_fails(store: StoreSettings, tmp_path: Path) -> None:
+    """Each turn's end starts the next queued input in its transaction; the replica's other catch-ups
+    (the maintenance, other workers' decisions) must not take that start before it is replayed and fail
+    it: every input runs, in order, and no turn fails."""
+    echo = CreateWorkerRequest(profile=ProfileSelector("builtin:echo"))
+    async with replicas(1, tmp_path, store, max_queued_inputs=7) as made:
+        registry = made[0][0]
+        workers = [(await registry.create_worker(RUNTIME, echo)).worker_id for _ in range(4)]
+
+        async def feed(worker_id: str) -> None:
+            for r in range(4):
+                while (await registry.get_worker(RUNTIME, worker_id)).status != "idle":
+                    await asyncio.sleep(0.01)
+                await send(registry, worker_id, f"{r}-0")
+                for k in range(1, 8):
+                    await send(registry, worker_id, f"{r}-{k}", ENQUEUE)
+
+        await asyncio.gather(*(feed(w) for w in workers))
+
+        async def all_idle() -> bool:
+            return all([(await registry.get_worker(RUNTIME, w)).status == "idle" for w in workers])
+
+        await until(all_idle, 30.0)
+        events = await all_events(registry)
+        assert [e.data.get("code") for e in events if e.type == "worker.turn_failed"] == []
+        for worker_id in workers:
+            ended = [
+                e.type
+                for e in events
+                if e.worker_id == worker_id and e.type.startswith("worker.turn_") and e.type != "worker.turn_started"
+            ]
+            assert ended == ["worker.turn_completed"] * 32
+            entries: list[Any] = []
+            start: int | None = 1
+            while start is not None:
+                page = await registry.read_transcript(RUNTIME, worker_id, start=start)
+                entries.extend(page.items)
+                start = page.next_start
+            inputs = [entry.content for entry in entries if entry.role == "user"]
+            assert inputs == [f"{r}-{k}" for r in range(4) for k in range(8)]
+
+
 async def test_admission_holds_for_the_runtime_as_a_whole_and_hands_slots_out_first_come_first_served(
     store: StoreSettings, tmp_path: Path
 ) -> None:

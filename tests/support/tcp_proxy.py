@@ -4,13 +4,17 @@
 ``drop()`` resets every open connection (a dropped network path: the client
 sees the stream break, the server sees a disconnect); ``hold()`` makes new and
 open connections stop moving bytes until ``release()`` (a network that hangs).
-It runs in the test's event loop and stops with ``aclose()``.
+``stream_lag`` (seconds) delays what the server sends on connections that ask
+for an event stream (``/events/stream``), and only those: an event stream that
+runs behind the plain calls made at the same time. It runs in the test's
+event loop and stops with ``aclose()``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 
 __all__ = ["TcpRelay"]
 
@@ -28,6 +32,8 @@ class TcpRelay:
         self._flowing.set()
         #: Connections accepted so far.
         self.accepted = 0
+        #: Seconds by which an event stream's bytes reach the client late.
+        self.stream_lag = 0.0
 
     @property
     def base_url(self) -> str:
@@ -81,9 +87,10 @@ class TcpRelay:
             writer.transport.abort()
             return
         self._writers.update((writer, upstream_writer))
+        asked: list[bytes] = []
         pumps = [
-            asyncio.ensure_future(self._pump(reader, upstream_writer)),
-            asyncio.ensure_future(self._pump(upstream_reader, writer)),
+            asyncio.ensure_future(self._pump(reader, upstream_writer, seen=asked)),
+            asyncio.ensure_future(self._pump(upstream_reader, writer, lag=lambda: self._lag(asked))),
         ]
         self._tasks.update(pumps)
         try:
@@ -98,9 +105,41 @@ class TcpRelay:
                 self._writers.discard(end)
                 end.transport.abort()
 
-    async def _pump(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(OSError, asyncio.IncompleteReadError):
-            while data := await source.read(65536):
-                await self._flowing.wait()
+    def _lag(self, asked: list[bytes]) -> float:
+        return self.stream_lag if asked and b"/events/stream" in asked[0].split(b"\r\n", 1)[0] else 0.0
+
+    async def _pump(
+        self,
+        source: asyncio.StreamReader,
+        sink: asyncio.StreamWriter,
+        *,
+        seen: list[bytes] | None = None,
+        lag: Callable[[], float] = lambda: 0.0,
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        late: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+        # Bytes go out in order, each chunk `lag` seconds after it was read.
+        delivery = asyncio.ensure_future(self._deliver(late, sink))
+        try:
+            with contextlib.suppress(OSError, asyncio.IncompleteReadError):
+                while data := await source.read(65536):
+                    if seen is not None and not seen:
+                        seen.append(data)
+                    await self._flowing.wait()
+                    late.put_nowait((loop.time() + lag(), data))
+                late.put_nowait((loop.time() + lag(), b""))
+                await delivery
+        finally:
+            delivery.cancel()
+
+    async def _deliver(self, late: asyncio.Queue[tuple[float, bytes]], sink: asyncio.StreamWriter) -> None:
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(OSError):
+            while True:
+                due, data = await late.get()
+                if not data:
+                    return
+                if due > loop.time():
+                    await asyncio.sleep(due - loop.time())
                 sink.write(data)
                 await sink.drain()
