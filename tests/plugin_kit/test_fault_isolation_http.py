@@ -179,9 +179,13 @@ CONFIG = f"""
 [server]
 call_timeout_seconds = {CALL_TIMEOUT}
 
+# The memory store: starting SQLite took longer than the short call timeout (which bounds a start
+# too) on a loaded machine, and these tests are about the misbehaving runtimes beside it.
 [[runtimes]]
 id = "backend-internal"
 kind = "embedded"
+[runtimes.settings.store]
+backend = "memory"
 
 [[runtimes]]
 id = "cold"
