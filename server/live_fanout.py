@@ -44,7 +44,7 @@ DEFAULT_BATCH_SECONDS = 0.01
 #: Readers per DEFAULT_BATCH_SECONDS of wait: with more streams the wait grows (one
 #: socket send per stream per batch is most of the cost), up to MAX_BATCH_SECONDS.
 #: 40, not 20: at 50 streams the wait was most of a delta's delivery time while the
-#: server thread used a third of a core (docs/performance.md, "Fan-out").
+#: server thread had most of a core to spare (decision 0242).
 READERS_PER_BATCH_STEP = 40
 #: The longest batch wait, whatever the number of streams (it adds to every delta's latency).
 MAX_BATCH_SECONDS = 0.025

@@ -19,7 +19,8 @@ models. wrk runs
 ``--reads`` runs only the two read scenarios (get worker, list 50) and no
 startup rounds. ``--in-process`` measures CPU per request of both apps in this process
 (uvicorn's protocol over a fake transport: no kernel, no wrk); ``--profile
-"send input"`` (or another scenario's name) adds a cProfile of ours.
+"send input"`` (or another scenario's name) adds a cProfile of ours; ``--layers``
+gives each of the server's middleware's share of a get worker, in process.
 """
 
 from __future__ import annotations
@@ -454,8 +455,50 @@ async def _in_process(profile: str | None) -> None:
                 pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
 
 
+#: The server's own middleware, outermost first (``--layers`` drops each in turn).
+MIDDLEWARE = (
+    "RequestIdMiddleware",
+    "ObserveMiddleware",
+    "RequestHeadMiddleware",
+    "BrowserGuardMiddleware",
+    "BodyLimitMiddleware",
+)
+
+
+async def _layers(rounds: int = 7, requests: int = 3000) -> None:
+    """CPU µs per get worker in process with the full app, without each middleware, and without them all."""
+    from runtime_registry.host.config import load_config
+    from runtime_registry.server.app import create_app
+
+    os.environ.setdefault("RUNTIME_REGISTRY_DATA_DIR", tempfile.mkdtemp(prefix="bench-http-data-"))
+
+    async def get_worker_cost(dropped: frozenset[str]) -> float:
+        app = create_app(load_config(_STACK_CONFIG) if STORE else None, access_log=False)
+        app.user_middleware = [m for m in app.user_middleware if getattr(m.cls, "__name__", "") not in dropped]
+        async with app.router.lifespan_context(app):
+            connection = _Connection(app, server_header=False)
+            workers = f"/api/runtimes/{RUNTIME}/workers"
+            worker = json.loads((await connection.request("POST", workers, b"{}"))[1])["worker_id"]
+            best = float("inf")
+            for _ in range(rounds):
+                started = time.process_time()
+                for _ in range(requests):
+                    await connection.request("GET", f"{workers}/{worker}")
+                best = min(best, (time.process_time() - started) / requests * 1e6)
+            return best
+
+    full = await get_worker_cost(frozenset())
+    print(f"get worker in process, CPU µs per request (best of {rounds} rounds of {requests}); full app {full:.1f}")
+    for name in MIDDLEWARE:
+        cost = await get_worker_cost(frozenset({name}))
+        print(f"  without {name:<24} {cost:6.1f}  (its share {full - cost:4.1f})")
+    print(f"  without all of them              {await get_worker_cost(frozenset(MIDDLEWARE)):6.1f}")
+
+
 if __name__ == "__main__":
-    if "--in-process" in sys.argv or "--profile" in sys.argv:
+    if "--layers" in sys.argv:
+        asyncio.run(_layers())
+    elif "--in-process" in sys.argv or "--profile" in sys.argv:
         chosen = sys.argv[sys.argv.index("--profile") + 1] if "--profile" in sys.argv else None
         asyncio.run(_in_process(chosen))
     else:
