@@ -29,8 +29,10 @@ REFUSAL_WAIT = 30.0  # seconds of load after the fill before the test calls the 
 
 
 def batched_toml() -> str:
+    # The store's own byte bound above the filesystem's size: the disk, not max_store_bytes (whose
+    # 128 MiB default a quiet machine reached within the first second), is what must run out.
     return embedded_toml(extra='[runtimes.settings.store]\nbackend = "sqlite"\ndurability = "batched"\n').replace(
-        "max_workers = 1000\n", "max_workers = 1000\nmax_input_chars = 100000\n"
+        "max_workers = 1000\n", "max_workers = 1000\nmax_input_chars = 100000\nmax_store_bytes = 4294967296\n"
     )
 
 
@@ -51,6 +53,7 @@ async def feed(api: LoadClient, client: int, answered: set[str], refused: list[i
             answered.add(marker)
             number += 1
         elif reply.status == 409:
+            assert reply.json()["error"]["code"] == "worker_busy", reply.json()
             await asyncio.sleep(0.002)
         else:
             assert reply.status == 503, reply.json()
