@@ -260,18 +260,19 @@ class _HeadWithBody:
     to a socket is most of what serving a cheap request costs here (a profile
     of ``GET .../workers/{id}``: the two writes took 30–38% of the server's
     time), and a ``remote`` front pays it twice, once as a server and once as
-    the back's reader (decision 0203). So the head is held until the cycle's
-    next write (the body, in the same step of its task, for every JSON answer)
-    and both go out in one; a response whose body is not written in the same
-    step (an event stream) has its head written on the loop's next turn, as
-    the ``call_soon`` below does. Everything else is the transport's.
+    the back's reader (decision 0203). So a head that announces a
+    ``Content-Length`` is held until the cycle's next write (its body) and
+    both go out in one; one whose response never writes a body (``HEAD``, an
+    empty body) is written when the response completes (the protocol calls
+    :meth:`flush`). A head without a length (an event stream, chunked) and a
+    ``100 Continue`` go out at once: what follows them may take any time.
+    Everything else is the transport's.
     """
 
-    __slots__ = ("_held", "_loop", "_started", "_transport")
+    __slots__ = ("_held", "_started", "_transport")
 
-    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, transport: asyncio.Transport) -> None:
         self._transport = transport
-        self._loop = loop
         self._held: bytes | None = None
         self._started = False
 
@@ -280,13 +281,11 @@ class _HeadWithBody:
         if held is not None:
             self._held = None
             self._transport.write(held + data)
-        elif self._started:
+        elif self._started or not _announces_length(data):
             self._transport.write(data)
         else:
-            # The first write: the head (or a 100 Continue, which the same turn's flush sends).
             self._started = True
             self._held = data
-            self._loop.call_soon(self.flush)
 
     def flush(self) -> None:
         """Write the held head now, if it is still held and the connection open."""
@@ -303,6 +302,11 @@ class _HeadWithBody:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)
+
+
+def _announces_length(head: bytes) -> bool:
+    """Whether a response head (as uvicorn writes it) carries a ``Content-Length``."""
+    return b"\r\ncontent-length:" in head.lower()
 
 
 class _HttpToolsHeadBound(_EnvelopeBadRequest):
@@ -345,7 +349,8 @@ class _HttpToolsHeadBound(_EnvelopeBadRequest):
 
     def on_headers_complete(self) -> None:
         self._in_head = False
-        host = absolute_form_host(self.url)  # type: ignore[attr-defined]
+        url: bytes = self.url  # type: ignore[attr-defined]
+        host = None if url.startswith(b"/") else absolute_form_host(url)  # origin form: the common case
         if host is not None:
             # scope["headers"] is this same list: the app sees the target's host as Host.
             self.headers[:] = with_host(self.headers, host)  # type: ignore[attr-defined]
@@ -355,7 +360,15 @@ class _HttpToolsHeadBound(_EnvelopeBadRequest):
         if cycle is not None and cycle is not before:
             # A new request's cycle; its task has not run yet (it starts on the
             # loop's next turn). (An upgrade makes no cycle: nothing to wrap.)
-            cycle.transport = _HeadWithBody(self.transport, self.loop)  # type: ignore[attr-defined]
+            cycle.transport = _HeadWithBody(self.transport)  # type: ignore[attr-defined]
+
+    def on_response_complete(self) -> None:
+        # Before the protocol may close the connection (no keep-alive): a head held for a body
+        # that never came (a HEAD request's answer) goes out first.
+        transport = getattr(self.cycle, "transport", None)  # type: ignore[attr-defined]
+        if isinstance(transport, _HeadWithBody):
+            transport.flush()
+        super().on_response_complete()  # type: ignore[misc]
 
     def _count_head(self, size: int) -> None:
         self._head_bytes += size

@@ -121,3 +121,26 @@ def test_a_100_continue_is_sent_before_the_body_is(server):
         answer_head, answer_body = read_answer(connection, buffer)
         assert answer_head.startswith(b"HTTP/1.1 201 ")
         assert json.loads(answer_body)["label"] == "continued"
+
+
+@pytest.mark.parametrize("closing", [False, True], ids=["keep-alive", "connection-close"])
+def test_the_head_of_an_answer_without_a_body_is_sent(server, closing):
+    # A HEAD request's answer announces a length and never writes its body: the held head must go
+    # out when the response completes, before the server closes a connection it does not keep.
+    head = "HEAD /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n" + ("Connection: close\r\n" if closing else "") + "\r\n"
+    with connect(server) as connection:
+        connection.settimeout(5)
+        connection.sendall(head.encode())
+        received = b""
+        while b"\r\n\r\n" not in received:
+            chunk = connection.recv(65536)
+            assert chunk, f"the connection closed without the head: {received!r}"
+            received += chunk
+        assert received.startswith(b"HTTP/1.1 200 ")
+        assert b"content-length:" in received.lower()
+        if not closing:
+            # Still usable: the next answer comes whole.
+            connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            buffer = bytearray(received[received.index(b"\r\n\r\n") + 4 :])
+            answer_head, _ = read_answer(connection, buffer)
+            assert answer_head.startswith(b"HTTP/1.1 200 ")
