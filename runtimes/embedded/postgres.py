@@ -65,6 +65,7 @@ from runtime_registry.runtimes.embedded.postgres_batch import Batched
 from runtime_registry.runtimes.embedded.postgres_cache import PgTranscript, TranscriptCache
 from runtime_registry.runtimes.embedded.postgres_control import (
     ControlAnswer,
+    NewInput,
     QueueView,
     StartedTurn,
     WaitingInput,
@@ -105,12 +106,12 @@ _TAIL_BATCH = 1000
 #: Ends of a turn that come from outside the turn itself: the owner cancels its task.
 _ENDED_FROM_OUTSIDE = frozenset({WORKER_TURN_CANCELLED, WORKER_TURN_INTERRUPTED, WORKER_STOPPED, WORKER_DELETED})
 _STATUSES = {status: status for status in (IDLE, BUSY, STOPPED)}
-#: Events that change a worker's status: the cache's ``status_since`` follows them (culling reads the database's).
 #: Events the cache's view of waiting inputs follows (decision 0184).
-_QUEUE_EVENTS = frozenset(
-    {WORKER_INPUT_QUEUED, WORKER_INPUT_ACCEPTED, WORKER_INPUT_DROPPED, WORKER_STOPPED, WORKER_DELETED}
+_QUEUE_EVENTS = (
+    frozenset({WORKER_INPUT_QUEUED, WORKER_INPUT_ACCEPTED, WORKER_INPUT_DROPPED, WORKER_STOPPED, WORKER_DELETED})
+    | TURN_ENDS
 )
-_QUEUE_EVENTS = _QUEUE_EVENTS | TURN_ENDS
+#: Events that change a worker's status: the cache's ``status_since`` follows them (culling reads the database's).
 _STATUS_CHANGES = frozenset(
     {
         WORKER_TURN_STARTED,
@@ -562,10 +563,7 @@ class PostgresStore(WorkerStore):
                 continue
             if worker is None or not worker.in_turn(turn.turn):
                 continue  # ended since (deleted, cancelled, or interrupted on another replica): no task
-            if isinstance(worker.transcript, PgTranscript):
-                # The engine reads its history synchronously: have it in memory (as at accept).
-                with contextlib.suppress(StoreUnreachable):
-                    await self._transcripts.load(worker.transcript)
+            await self._hold_history(worker)
             self._started.append(
                 Started(worker, Accepted(turn.sequence, turn.event_id, turn.turn), turn.role, turn.content)
             )
@@ -628,11 +626,7 @@ class PostgresStore(WorkerStore):
         )
         if isinstance(accepted, WaitingInput):
             return Queued(accepted.event_id, accepted.place)
-        if isinstance(worker.transcript, PgTranscript):
-            # The turn's engine reads its history synchronously: have it in memory
-            # (a busy worker's transcript stays there until the turn ends).
-            with contextlib.suppress(StoreUnreachable):
-                await self._transcripts.load(worker.transcript)
+        await self._hold_history(worker)
         return Accepted(accepted.transcript_sequence, accepted.event_id, accepted.worker.turn_number)
 
     def _check_length(self, content: str) -> None:
@@ -647,35 +641,26 @@ class PostgresStore(WorkerStore):
         self, worker: WorkerRecord, role: str, content: str, *, max_queued: int
     ) -> Accepted | Queued:
         """``if_busy: "enqueue"``, decided by the database: the queue is the runtime's, on every replica."""
-        self._check_length(content)
-        answer = await self._decide(
-            self.db.control.enqueue(
-                worker.worker_id,
-                role=role,
-                content=content,
-                max_entries=self.settings.max_transcript_entries,
-                per_turn=self._setup.profiles.entries_per_turn(worker.profile),
-                max_turns=self.settings.max_concurrent_turns,
-                max_queued=max_queued,
-            )
+        new = self._new_input(worker, role, content)
+        return await self._taken(
+            worker, await self._decide(self.db.control.enqueue(worker.worker_id, new, max_queued=max_queued))
         )
-        return await self._taken(worker, answer)
 
     async def interrupt_input(self, worker: WorkerRecord, role: str, content: str) -> Accepted | Queued:
         """``if_busy: "interrupt"``: the running turn ends wherever it runs (its owner cancels its task when it
         replays the end) and this input's turn starts on this replica, in one transaction."""
+        new = self._new_input(worker, role, content)
+        return await self._taken(worker, await self._decide(self.db.control.interrupt(worker.worker_id, new)))
+
+    def _new_input(self, worker: WorkerRecord, role: str, content: str) -> NewInput:
         self._check_length(content)
-        answer = await self._decide(
-            self.db.control.interrupt(
-                worker.worker_id,
-                role=role,
-                content=content,
-                max_entries=self.settings.max_transcript_entries,
-                per_turn=self._setup.profiles.entries_per_turn(worker.profile),
-                max_turns=self.settings.max_concurrent_turns,
-            )
+        return NewInput(
+            role,
+            content,
+            self.settings.max_transcript_entries,
+            self._setup.profiles.entries_per_turn(worker.profile),
+            self.settings.max_concurrent_turns,
         )
-        return await self._taken(worker, answer)
 
     async def _taken(self, worker: WorkerRecord, answer: ControlAnswer) -> Accepted | Queued:
         refused = refusal(answer, worker.worker_id, self.settings.max_transcript_entries)
@@ -683,10 +668,16 @@ class PostgresStore(WorkerStore):
             raise refused
         if answer.outcome == "queued":
             return Queued(answer.event_id, answer.place or 1)
+        await self._hold_history(worker)
+        return Accepted(answer.sequence, answer.event_id, answer.turn)
+
+    async def _hold_history(self, worker: WorkerRecord) -> None:
+        """Have the transcript of a worker whose turn starts here in memory: its engine reads its history
+        synchronously (a busy worker's transcript stays there until the turn ends). The database being away
+        now does not undo the decision already committed: the turn starts regardless."""
         if isinstance(worker.transcript, PgTranscript):
             with contextlib.suppress(StoreUnreachable):
                 await self._transcripts.load(worker.transcript)
-        return Accepted(answer.sequence, answer.event_id, answer.turn)
 
     async def add_turn_entry(
         self, worker: WorkerRecord, turn: int, role: str, content: str, event_type: str, data: dict[str, Any]

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ControlAnswer",
+    "NewInput",
     "PgControl",
     "orphaned_turns",
     "QueueView",
@@ -58,6 +59,22 @@ class StartedTurn:
     role: str
     content: str
     event_id: int
+
+
+@attrs.frozen
+class NewInput:
+    """An input to decide, with the limits the database checks it against.
+
+    :ivar max_entries: the runtime's ``max_transcript_entries``.
+    :ivar per_turn: the entries a turn of the worker's profile adds at most (room checked per turn).
+    :ivar max_turns: the runtime's ``max_concurrent_turns``.
+    """
+
+    role: str
+    content: str
+    max_entries: int
+    per_turn: int
+    max_turns: int
 
 
 @attrs.frozen
@@ -144,8 +161,20 @@ class PgControl:
             db.started.extend(started_turns(started, numbered))
         return row, numbered
 
-    async def _input(self, sql: str, *args: Any) -> ControlAnswer:
-        """An input decision; a replica whose lease lapsed renews it and decides again (as ``accept_input``)."""
+    async def _input(self, function: str, worker_id: str, new: NewInput, last: object) -> ControlAnswer:
+        """An input decision by ``function`` (its last argument ``last``); a replica whose lease lapsed renews
+        it and decides again (as ``accept_input``)."""
+        sql = f"SELECT * FROM {function}($1, $2, $3, $4, $5, $6, $7, $8)"
+        args = (
+            worker_id,
+            self.db.replica_id,
+            new.role,
+            new.content,
+            new.max_entries,
+            new.per_turn,
+            new.max_turns,
+            last,
+        )
         for _ in range(2):
             row, numbered = await self._call(sql, *args)
             if row["outcome"] != "lapsed":
@@ -162,45 +191,13 @@ class PgControl:
             events=tuple(numbered.values()),
         )
 
-    async def enqueue(
-        self,
-        worker_id: str,
-        *,
-        role: str,
-        content: str,
-        max_entries: int,
-        per_turn: int,
-        max_turns: int,
-        max_queued: int,
-    ) -> ControlAnswer:
+    async def enqueue(self, worker_id: str, new: NewInput, *, max_queued: int) -> ControlAnswer:
         """``if_busy: "enqueue"``: accepted (idle), queued (behind the turn or for a slot), or refused."""
-        return await self._input(
-            "SELECT * FROM enqueue_input($1, $2, $3, $4, $5, $6, $7, $8)",
-            worker_id,
-            self.db.replica_id,
-            role,
-            content,
-            max_entries,
-            per_turn,
-            max_turns,
-            max_queued,
-        )
+        return await self._input("enqueue_input", worker_id, new, max_queued)
 
-    async def interrupt(
-        self, worker_id: str, *, role: str, content: str, max_entries: int, per_turn: int, max_turns: int
-    ) -> ControlAnswer:
+    async def interrupt(self, worker_id: str, new: NewInput) -> ControlAnswer:
         """``if_busy: "interrupt"``: the running turn (on any replica) ends and this input's turn starts here."""
-        return await self._input(
-            "SELECT * FROM interrupt_input($1, $2, $3, $4, $5, $6, $7, $8)",
-            worker_id,
-            self.db.replica_id,
-            role,
-            content,
-            max_entries,
-            per_turn,
-            max_turns,
-            self.db.channel,
-        )
+        return await self._input("interrupt_input", worker_id, new, self.db.channel)
 
     async def end_worker(
         self,

@@ -791,11 +791,7 @@ class SQLiteStore(LocalStore):
                     now = (worker.status, worker.turn_number, len(worker.transcript), worker.totals)
                     worker.shown = None if state == now else state
         self._committed_through = batches[-1].number
-        waiters = self._waiters
-        while waiters and waiters[0][0] <= self._committed_through:
-            future = waiters.popleft()[1]
-            if not future.done():
-                future.set_result(None)
+        self._answer_waiters(self._committed_through)
         if self._file_waiters:
             waiting, self._file_waiters = self._file_waiters, []
             for event_id, future in waiting:
@@ -813,11 +809,19 @@ class SQLiteStore(LocalStore):
 
     def _refuse_waiters(self, through: float, message: str) -> None:
         """Refuse the answers waiting for batches numbered up to ``through``."""
+        self._answer_waiters(through, refused=message)
+
+    def _answer_waiters(self, through: float, *, refused: str | None = None) -> None:
+        """Release the answers waiting for batches numbered up to ``through``: committed, or ``refused`` with that message."""
         waiters = self._waiters
         while waiters and waiters[0][0] <= through:
             future = waiters.popleft()[1]
-            if not future.done():
-                future.set_exception(RuntimeUnavailable(message))
+            if future.done():
+                continue
+            if refused is None:
+                future.set_result(None)
+            else:
+                future.set_exception(RuntimeUnavailable(refused))
                 # Retrieved by the request that awaits it; if that request is gone, say nothing.
                 future.exception()
 

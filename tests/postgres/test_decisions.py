@@ -20,7 +20,7 @@ import asyncpg
 import pytest
 
 from registry_core.errors import WorkerBusy
-from runtime_registry.runtimes.embedded.postgres_control import WaitingInput
+from runtime_registry.runtimes.embedded.postgres_control import NewInput, WaitingInput
 from runtime_registry.runtimes.embedded.postgres_schema import schema_name
 from runtime_registry.runtimes.embedded.postgres_store import PgStore, TurnLost, connect_kwargs
 from tests.support.pg_runtime import create_worker, never_overlap, old_runtime
@@ -181,7 +181,7 @@ async def test_batches_and_turn_control_racing_on_three_replicas_never_deadlock_
             store = stores[rng.randrange(3)]
             worker_id = rng.choice(workers)
             pick = rng.random()
-            limits = {"role": "user", "content": "x", "max_entries": 10**6, "per_turn": 2, "max_turns": slots}
+            new = NewInput("user", "x", max_entries=10**6, per_turn=2, max_turns=slots)
             if pick < 0.6:
                 try:
                     taken = await _accept(store, worker_id, max_turns=slots)
@@ -194,12 +194,12 @@ async def test_batches_and_turn_control_racing_on_three_replicas_never_deadlock_
                         ops["accepted"] += 1
                         spawn(store, worker_id, taken.worker.turn_number)
             elif pick < 0.75:
-                answer = await store.control.enqueue(worker_id, max_queued=2, **limits)
+                answer = await store.control.enqueue(worker_id, new, max_queued=2)
                 ops[answer.outcome if answer.outcome in ops else "refused"] += 1
                 if answer.outcome == "accepted":
                     spawn(store, worker_id, answer.turn)
             elif pick < 0.85:
-                answer = await store.control.interrupt(worker_id, **limits)
+                answer = await store.control.interrupt(worker_id, new)
                 ops["interrupts"] += 1
                 if answer.outcome == "accepted":
                     spawn(store, worker_id, answer.turn)

@@ -12,15 +12,14 @@ from __future__ import annotations
 import contextlib
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 
 from tests.support.pg_server import PgServer
-from tests.support.server_process import ServerProcess, running_server
+from tests.support.server_process import ServerProcess
 
-from .test_replicas import DSN_ENV, LEASE_SECONDS, RUNTIME, events, wait_for, worker
+from .test_replicas import DSN_ENV, LEASE_SECONDS, RUNTIME, events, serve_replicas, wait_for, worker
 
 #: Turns long enough to kill a replica in the middle of one, short enough to run a queue in a test.
 STEADY_SECONDS = 2.0
@@ -51,15 +50,8 @@ lease_seconds = {LEASE_SECONDS}
     return path
 
 
-@contextlib.contextmanager
-def replicas(pg_server: PgServer, folder: Path, count: int) -> Iterator[list[ServerProcess]]:
-    dsn = pg_server.dsn(pg_server.create_database("queues"))
-    config = queue_config(folder)
-    with contextlib.ExitStack() as stack:
-        yield [
-            stack.enter_context(running_server(config, log=folder / f"replica-{n}.log", environ={DSN_ENV: dsn}))
-            for n in range(count)
-        ]
+def replicas(pg_server: PgServer, folder: Path, count: int) -> contextlib.AbstractContextManager[list[ServerProcess]]:
+    return serve_replicas(pg_server, folder, queue_config(folder), count)
 
 
 def create(server: ServerProcess, profile: str) -> str:

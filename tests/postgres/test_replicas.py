@@ -51,15 +51,18 @@ lease_seconds = {lease_seconds}
 
 
 @contextlib.contextmanager
-def replicas(pg_server: PgServer, folder: Path, count: int) -> Iterator[list[ServerProcess]]:
+def serve_replicas(pg_server: PgServer, folder: Path, config: Path, count: int) -> Iterator[list[ServerProcess]]:
+    """``count`` ``serve`` processes of ``config`` on a new database of ``pg_server``, logging into ``folder``."""
     dsn = pg_server.dsn(pg_server.create_database("replicas"))
-    config = replica_config(folder)
     with contextlib.ExitStack() as stack:
-        servers = [
+        yield [
             stack.enter_context(running_server(config, log=folder / f"replica-{n}.log", environ={DSN_ENV: dsn}))
             for n in range(count)
         ]
-        yield servers
+
+
+def replicas(pg_server: PgServer, folder: Path, count: int) -> contextlib.AbstractContextManager[list[ServerProcess]]:
+    return serve_replicas(pg_server, folder, replica_config(folder), count)
 
 
 def create(server: ServerProcess, profile: str = "hold") -> str:
