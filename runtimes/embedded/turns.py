@@ -50,13 +50,16 @@ class DeltaCoalescer:
         self._pieces: list[str] = []
         self._handle: asyncio.TimerHandle | None = None
         self._last = float("-inf")
-        self._loop = asyncio.get_running_loop()
+        # Taken at the first piece: most turns of the builtin engines stream nothing.
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def add(self, text: str) -> None:
         """Buffer ``text``; publish now if the last delta is an interval old, else once it is."""
         self._pieces.append(text)
         if self._handle is not None:
             return
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
         due = self._last + self._interval
         if self._loop.time() >= due:
             self.flush()
@@ -68,10 +71,11 @@ class DeltaCoalescer:
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
-        if self._pieces:
+        loop = self._loop
+        if self._pieces and loop is not None:  # pieces come through add(), which took the loop
             text = "".join(self._pieces)
             self._pieces.clear()
-            self._last = self._loop.time()
+            self._last = loop.time()
             self._publish(text)
 
     def discard(self) -> None:
