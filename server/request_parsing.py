@@ -53,7 +53,7 @@ _decode = json.JSONDecoder(parse_constant=_refuse_constant).decode
 
 # The decoder's C scanner: a body with no whitespace around its object is scanned
 # directly, without decode()'s two whitespace matches and two Python frames.
-_scan = json.JSONDecoder(parse_constant=_refuse_constant).scan_once
+_scan = json.JSONDecoder(parse_constant=_refuse_constant).scan_once  # type: ignore[attr-defined]
 
 
 async def read_json_object(request: Request) -> dict[str, Any]:

@@ -45,7 +45,7 @@ class JSONResponse(Response):
         media_type: str | None = None,
         background: BackgroundTask | None = None,
     ) -> None:
-        if headers is not None or media_type is not None or background is not None or not 200 <= status_code:
+        if headers is not None or media_type is not None or background is not None or status_code < 200:
             super().__init__(content, status_code, headers, media_type, background)
             return
         # What Response.__init__ makes of it (a test holds them equal), without init_headers'

@@ -38,7 +38,7 @@ __all__ = ["to_json_data", "render_json", "encode_json", "FAST_TYPES", "FAST_TEX
 #: The JSON encoder of every response: compact, UTF-8 as is, no NaN (it is not JSON). Built once.
 encode_json: Callable[[Any], str] = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
 # What that encoder writes for a str (``JSONEncoder.encode`` calls it for one), called directly.
-_encode_string: Callable[[str], str] = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_encode_string: Callable[[str], str] = json.encoder.encode_basestring
 
 #: Rendered workers and transcript entries kept, keyed by the (frozen, hashable) model.
 FRAGMENT_CACHE_SIZE = 4096

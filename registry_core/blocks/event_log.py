@@ -76,7 +76,7 @@ def event_size(type_: str, worker_id: str | None, data: Mapping[str, Any], data_
 class _IdIndex:
     """One worker's event ids, oldest first, with a head that moves as the log drops events."""
 
-    __slots__ = ("head", "ids", "id_bytes")
+    __slots__ = ("head", "id_bytes", "ids")
 
     def __init__(self, worker_id: str) -> None:
         self.ids: list[int] = []

@@ -166,8 +166,8 @@ class Metrics:
         usage: dict[str, int] | None,
     ) -> None:
         """Count an ended turn, its duration (when its start was seen) and its tokens."""
-        key = (runtime, profile, end, code if end == "failed" else None)
-        children = self._ended_children.get(key)
+        labels = (runtime, profile, end, code if end == "failed" else None)
+        children = self._ended_children.get(labels)
         if children is None:
             profile_label = self.profiles(profile)
             code_label = self.codes(code) if end == "failed" else ""
@@ -175,7 +175,7 @@ class Metrics:
                 self.turns_ended.labels(runtime, profile_label, end, code_label),
                 self.turn_duration.labels(runtime, profile_label, end),
             )
-            _keep(self._ended_children, key, children)
+            _keep(self._ended_children, labels, children)
         children[0].inc()
         if seconds is not None:
             children[1].observe(max(seconds, 0.0))

@@ -94,9 +94,11 @@ _KEYS = st.text(max_size=8) | st.integers(-5, 5) | st.booleans() | st.none()
 @given(
     st.recursive(
         _SCALARS,
-        lambda inner: st.lists(inner, max_size=4)
-        | st.lists(inner, max_size=3).map(tuple)
-        | st.dictionaries(_KEYS, inner, max_size=4),
+        lambda inner: (
+            st.lists(inner, max_size=4)
+            | st.lists(inner, max_size=3).map(tuple)
+            | st.dictionaries(_KEYS, inner, max_size=4)
+        ),
         max_leaves=20,
     )
 )

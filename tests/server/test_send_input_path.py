@@ -45,7 +45,7 @@ def _same(fast: Response, general: Response) -> None:
 
 
 @pytest.mark.parametrize("status", [100, 199, 200, 201, 202, 204, 304, 400, 409, 500, 503])
-@pytest.mark.parametrize("content", [ACCEPTED, {"error": {"code": "x", "message": "ü \" \\n"}}, None, [1, 2]])
+@pytest.mark.parametrize("content", [ACCEPTED, {"error": {"code": "x", "message": 'ü " \\n'}}, None, [1, 2]])
 def test_a_plain_json_response_is_what_response_init_makes(status, content):
     _same(JSONResponse(content, status_code=status), _general(content, status))
 
@@ -64,7 +64,10 @@ def test_a_json_response_with_headers_a_media_type_or_a_task_is_response_init():
 def test_each_plain_response_has_its_own_header_list():
     first, second = JSONResponse(ACCEPTED), JSONResponse(ACCEPTED)
     first.headers["x-added"] = "1"
-    assert second.raw_headers == [(b"content-length", str(len(second.body)).encode()), (b"content-type", JSON_MEDIA_TYPE.encode())]
+    assert second.raw_headers == [
+        (b"content-length", str(len(second.body)).encode()),
+        (b"content-type", JSON_MEDIA_TYPE.encode()),
+    ]
 
 
 def _request(messages: list[dict], content_type: bytes | None = b"application/json") -> Request:
@@ -101,7 +104,19 @@ async def test_a_body_in_any_number_of_messages_reads_as_the_decoder_reads_it(da
 
 @pytest.mark.parametrize(
     "text",
-    ['{"a":NaN}', '{"a":Infinity}', "{}{}", '{"a":1}}', "{", '{"a":1,}', "[1]", '"{}"', "{} x", "\ufeff{}", '{"a":-Infinity}'],
+    [
+        '{"a":NaN}',
+        '{"a":Infinity}',
+        "{}{}",
+        '{"a":1}}',
+        "{",
+        '{"a":1,}',
+        "[1]",
+        '"{}"',
+        "{} x",
+        "\ufeff{}",
+        '{"a":-Infinity}',
+    ],
 )
 async def test_a_body_that_is_not_one_json_object_is_malformed(text):
     with pytest.raises(MalformedRequest):
