@@ -21,7 +21,7 @@ import pytest
 
 from registry_core.errors import WorkerBusy
 from runtime_registry.runtimes.embedded.postgres_control import NewInput, WaitingInput
-from runtime_registry.runtimes.embedded.postgres_schema import schema_name
+from runtime_registry.runtimes.embedded.postgres_schema import SCHEMA_VERSION, schema_name
 from runtime_registry.runtimes.embedded.postgres_store import PgStore, TurnLost, connect_kwargs
 from tests.support.pg_runtime import create_worker, never_overlap, old_runtime
 
@@ -273,7 +273,7 @@ async def test_a_version_5_runtime_with_turns_running_and_inputs_waiting_migrate
         connection = await asyncpg.connect(**connect_kwargs(pg_dsn), server_settings={"search_path": f'"{schema}"'})
         try:
             versions = [r[0] for r in await connection.fetch("SELECT version FROM schema_migrations ORDER BY version")]
-            assert versions == [1, 2, 3, 4, 5, 6]
+            assert versions == list(range(1, SCHEMA_VERSION + 1))
             assert await connection.fetch("SELECT * FROM workers ORDER BY serial") == before
         finally:
             await connection.close()
