@@ -75,6 +75,39 @@ async def _turn_control(dsn: str, store: PgStore) -> tuple[int, list[Any], list[
     return int(counted), [tuple(r) for r in running], [tuple(r) for r in waiting]
 
 
+_ROWS = (
+    "SELECT * FROM workers ORDER BY serial",
+    "SELECT * FROM events ORDER BY seq",
+    "SELECT * FROM entries ORDER BY serial, sequence",
+)
+
+
+async def _rows(connection: Any) -> list[list[Any]]:
+    """Every worker, event and transcript entry of the connection's schema."""
+    return [list(await connection.fetch(query)) for query in _ROWS]
+
+
+async def _open_migrated(pg_dsn: str, runtime: str, before: list[list[Any]]) -> PgStore:
+    """A replica of this code opened on a runtime an older version wrote: it is at this code's version,
+    every version applied once, and no worker, event or entry changed."""
+    store = PgStore(pg_dsn, runtime, lease_seconds=10, pool_size=4)
+    await store.open(first_serial=1, first_event_id=1, cursor_tag="t")
+    try:
+        connection = await asyncpg.connect(
+            **connect_kwargs(pg_dsn), server_settings={"search_path": f'"{schema_name(runtime)}"'}
+        )
+        try:
+            versions = [r[0] for r in await connection.fetch("SELECT version FROM schema_migrations ORDER BY version")]
+            assert versions == list(range(1, SCHEMA_VERSION + 1))
+            assert await _rows(connection) == before
+        finally:
+            await connection.close()
+    except BaseException:
+        await store.close()
+        raise
+    return store
+
+
 # -- with turn control (schema 6 on version 5's functions, decision 0184) -------------------------------
 
 
@@ -263,21 +296,13 @@ async def test_a_version_5_runtime_with_turns_running_and_inputs_waiting_migrate
         await connection.execute("SELECT sequence_events('c')")
         # The old replica is gone (its lease ran out).
         await connection.execute("UPDATE replicas SET expires_at = clock_timestamp() - interval '1 second'")
-        before = await connection.fetch("SELECT * FROM workers ORDER BY serial")
+        before = await _rows(connection)
         monkeypatch.undo()
         await connection.execute("RESET search_path")
     finally:
         await connection.close()
-    store = PgStore(pg_dsn, runtime, lease_seconds=10, pool_size=4)
-    await store.open(first_serial=1, first_event_id=1, cursor_tag="t")
+    store = await _open_migrated(pg_dsn, runtime, before)
     try:
-        connection = await asyncpg.connect(**connect_kwargs(pg_dsn), server_settings={"search_path": f'"{schema}"'})
-        try:
-            versions = [r[0] for r in await connection.fetch("SELECT version FROM schema_migrations ORDER BY version")]
-            assert versions == list(range(1, SCHEMA_VERSION + 1))
-            assert await connection.fetch("SELECT * FROM workers ORDER BY serial") == before
-        finally:
-            await connection.close()
         # The lost turn ends; its slot goes to w-2 (the line first), w-1's queued input joins the line.
         await store.control.end_lost_turns(max_entries=100, max_turns=1)
         (took,) = store.started
@@ -463,24 +488,16 @@ async def test_a_version_6_runtime_with_unnumbered_events_migrates_to_7(
             "SELECT outcome, main_seq FROM enqueue_input('w-1', 'old', 'user', 'c', 100, 2, 64, 8)"
         )
         assert queued["outcome"] == "queued"
-        events_before = await connection.fetch("SELECT * FROM events ORDER BY seq")
-        entries_before = await connection.fetch("SELECT * FROM entries ORDER BY serial, sequence")
-        workers_before = await connection.fetch("SELECT * FROM workers ORDER BY serial")
-        assert [e["id"] for e in events_before] == [1, 2, 3, 4, 5, 6, None]
+        before = await _rows(connection)
+        assert [e["id"] for e in before[1]] == [1, 2, 3, 4, 5, 6, None]
         monkeypatch.undo()
         await connection.execute("RESET search_path")
     finally:
         await connection.close()
-    store = PgStore(pg_dsn, runtime, lease_seconds=10, pool_size=4)
-    await store.open(first_serial=1, first_event_id=1, cursor_tag="t")
+    store = await _open_migrated(pg_dsn, runtime, before)
     try:
         connection = await asyncpg.connect(**connect_kwargs(pg_dsn), server_settings={"search_path": f'"{schema}"'})
         try:
-            versions = [r[0] for r in await connection.fetch("SELECT version FROM schema_migrations ORDER BY version")]
-            assert versions == list(range(1, SCHEMA_VERSION + 1))
-            assert await connection.fetch("SELECT * FROM events ORDER BY seq") == events_before
-            assert await connection.fetch("SELECT * FROM entries ORDER BY serial, sequence") == entries_before
-            assert await connection.fetch("SELECT * FROM workers ORDER BY serial") == workers_before
             # The old replica's turn ends through version 7 (the queued input starts), w-2 takes another.
             rows, written = await _decide_counting_writes(
                 connection, "old", [("c", "w-1", "reply a", 1), ("a", "w-2", "d", 0)]
