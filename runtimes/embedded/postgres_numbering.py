@@ -9,12 +9,14 @@ batch's events **as they are inserted**:
 
 - ``decide()`` *arms* numbering for its transaction (a transaction-local
   setting, ``runtime_registry.next_event_id``; empty outside one);
-- the first event the batch inserts takes the sequencing lock (after the
-  ``turns`` counter row, which every decision that writes holds already:
-  0184's lock order), numbers what other transactions committed without an
-  id (the pass of 0230, so those keep ids below the batch's, in ``seq``
-  order), and from then on a ``BEFORE INSERT`` trigger gives each of the
-  batch's events the next id, and each transcript entry its event's id;
+- ``events.id`` has a default, ``next_event_id()``: an SQL expression the
+  planner inlines into each ``INSERT`` (no function call per event, no
+  trigger), ``NULL`` outside ``decide()``. The first event the batch inserts
+  takes the sequencing lock (after the ``turns`` counter row, which every
+  decision that writes holds already: 0184's lock order), numbers what other
+  transactions committed without an id (the pass of 0230, so those keep ids
+  below the batch's, in ``seq`` order); every event of the batch takes the
+  next id, and a trigger gives each transcript entry its event's id;
 - a pass inside the batch (0184's ``ctl_queued_id``, a queued input starting
   from a turn's end) numbers what was committed since with the batch's next
   ids (``sequence_events`` sees the setting);
@@ -27,8 +29,8 @@ become visible with that commit, all at once — so they appear in increasing
 order, without gaps, and a reader never later finds an id below one it has
 passed (decisions 0132, 0230). Every other writer (turn control's functions,
 the replica's own transactions) still inserts without an id and is numbered
-by a pass after its commit; the trigger does nothing outside ``decide()``
-(its ``WHEN`` condition is false, no function runs).
+by a pass after its commit; outside ``decide()`` the default is ``NULL`` and
+the entries' trigger does not fire (its ``WHEN`` condition is false).
 
 A batch of refusals only writes no event: it takes no lock, as before.
 """
@@ -68,24 +70,18 @@ BEGIN
 END
 $fn$;
 
--- Inside decide(): an event takes the next id as it is inserted.
-CREATE FUNCTION events_take_id() RETURNS trigger
-LANGUAGE plpgsql AS $fn$
-DECLARE
-    v_next text := current_setting('runtime_registry.next_event_id');
-BEGIN
-    IF v_next = 'armed' THEN
-        NEW.id := numbering_begin();
-    ELSE
-        NEW.id := v_next::bigint;
-    END IF;
-    PERFORM set_config('runtime_registry.next_event_id', (NEW.id + 1)::text, true);
-    RETURN NEW;
-END
+-- Inside decide(): an event takes the next id as it is inserted: the column's default, an SQL
+-- expression the planner inlines into each INSERT (no function call, no trigger), NULL outside.
+CREATE FUNCTION next_event_id() RETURNS bigint
+LANGUAGE sql VOLATILE AS $fn$
+    SELECT CASE coalesce(current_setting('runtime_registry.next_event_id', true), '')
+        WHEN '' THEN NULL
+        WHEN 'armed' THEN set_config('runtime_registry.next_event_id', (numbering_begin() + 1)::text, true)::bigint - 1
+        ELSE set_config('runtime_registry.next_event_id',
+            (current_setting('runtime_registry.next_event_id')::bigint + 1)::text, true)::bigint - 1
+    END
 $fn$;
-CREATE TRIGGER events_take_id BEFORE INSERT ON events FOR EACH ROW
-    WHEN (NEW.id IS NULL AND coalesce(current_setting('runtime_registry.next_event_id', true), '') <> '')
-    EXECUTE FUNCTION events_take_id();
+ALTER TABLE events ALTER COLUMN id SET DEFAULT next_event_id();
 
 -- Inside decide(): a transcript entry takes its event's id (inserted just before, in this transaction).
 CREATE FUNCTION entries_take_id() RETURNS trigger

@@ -51,8 +51,9 @@ Version 6 (decision 0234): ``decide()`` runs a batch of version 5's
 their events before its commit (:mod:`.postgres_decisions`).
 
 Version 7 (decision 0235): ``decide()``'s events are inserted with their
-ids (a trigger armed by ``decide()``), instead of being written a second
-time by a pass before its commit (:mod:`.postgres_numbering`).
+ids (a column default that numbers while ``decide()`` runs), instead of
+being written a second time by a pass before its commit
+(:mod:`.postgres_numbering`).
 """
 
 from __future__ import annotations

@@ -474,9 +474,9 @@ async def test_a_version_6_runtime_with_unnumbered_events_migrates_to_7(
 ) -> None:
     """Written by version-6 code: w-1 in a turn of replica ``old`` (decided by version 6's decide()),
     w-2 with a whole turn behind it, and an input queued behind w-1's turn whose event was committed
-    without an id (its writer did not live to number it). After the migration (functions and
-    triggers added, no row changed), version 7's decide() numbers that event first, then writes the
-    batch's own numbered; the old events and entries keep their ids and the feed stays gapless."""
+    without an id (its writer did not live to number it). After the migration (functions, a column
+    default and a trigger added, no row changed), version 7's decide() numbers that event first, then
+    writes the batch's own numbered; the old events and entries keep their ids and the feed stays gapless."""
     runtime = "migrated"
     schema = schema_name(runtime)
     connection = await asyncpg.connect(**connect_kwargs(pg_dsn))
