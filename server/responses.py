@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import attrs
+from starlette.background import BackgroundTask
 from starlette.responses import Response
 
 from registry_core.errors import RegistryError, RuntimeUnavailable
@@ -28,10 +29,34 @@ log = logging.getLogger("runtime_registry.server.responses")
 JSON_MEDIA_TYPE = "application/json; charset=utf-8"
 
 
+_CONTENT_TYPE_HEADER = (b"content-type", JSON_MEDIA_TYPE.encode("latin-1"))
+
+
 class JSONResponse(Response):
     """A response whose content is a model, or JSON-ready data holding models."""
 
     media_type = JSON_MEDIA_TYPE
+
+    def __init__(
+        self,
+        content: Any,
+        status_code: int = 200,
+        headers: Mapping[str, str] | None = None,
+        media_type: str | None = None,
+        background: BackgroundTask | None = None,
+    ) -> None:
+        if headers is not None or media_type is not None or background is not None or status_code < 200:
+            super().__init__(content, status_code, headers, media_type, background)
+            return
+        # What Response.__init__ makes of it (a test holds them equal), without init_headers'
+        # generic steps: on the busiest write route they cost as much as rendering the answer.
+        self.status_code = status_code
+        self.background = None
+        body = self.body = self.render(content)
+        if status_code in (204, 304):
+            self.raw_headers = [_CONTENT_TYPE_HEADER]
+        else:
+            self.raw_headers = [(b"content-length", str(len(body)).encode("latin-1")), _CONTENT_TYPE_HEADER]
 
     def render(self, content: Any) -> bytes:
         return render_json(content).encode("utf-8")

@@ -37,6 +37,8 @@ __all__ = ["to_json_data", "render_json", "encode_json", "FAST_TYPES", "FAST_TEX
 
 #: The JSON encoder of every response: compact, UTF-8 as is, no NaN (it is not JSON). Built once.
 encode_json: Callable[[Any], str] = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+# What that encoder writes for a str (``JSONEncoder.encode`` calls it for one), called directly.
+_encode_string: Callable[[str], str] = json.encoder.encode_basestring
 
 #: Rendered workers and transcript entries kept, keyed by the (frozen, hashable) model.
 FRAGMENT_CACHE_SIZE = 4096
@@ -190,9 +192,20 @@ def _transcript_page_text(page: TranscriptPage) -> str:
 
 
 def _scalar_text(value: Any) -> str:
-    # An int is written as ``str`` writes it (what the encoder does); anything
-    # else, including a wrong type a provider put there, goes through the encoder.
-    return str(value) if type(value) is int else encode_json(value)
+    # An int is written as ``str`` writes it and None as null (what the encoder
+    # does, without building an encoder for it); anything else, including a
+    # wrong type a provider put there, goes through the encoder.
+    kind = type(value)
+    if kind is int:
+        return str(value)
+    if value is None:
+        return "null"
+    return encode_json(value)
+
+
+def _string_text(value: Any) -> str:
+    # A str as the encoder writes it (its own C function for strings); anything else through the encoder.
+    return _encode_string(value) if type(value) is str else encode_json(value)
 
 
 # The answers of the write routes are small flat objects: formatting them
@@ -201,16 +214,16 @@ def _scalar_text(value: Any) -> str:
 # (docs/performance.md, "HTTP server throughput").
 def _input_accepted_text(a: InputAccepted) -> str:
     return (
-        f'{{"runtime_id":{encode_json(a.runtime_id)},"worker_id":{encode_json(a.worker_id)},'
+        f'{{"runtime_id":{_string_text(a.runtime_id)},"worker_id":{_string_text(a.worker_id)},'
         f'"transcript_sequence":{_scalar_text(a.transcript_sequence)},"event_id":{_scalar_text(a.event_id)},'
-        f'"status":{encode_json(a.status)},"queue_position":{_scalar_text(a.queue_position)}}}'
+        f'"status":{_string_text(a.status)},"queue_position":{_scalar_text(a.queue_position)}}}'
     )
 
 
 def _action_result_text(r: WorkerActionResult) -> str:
     return (
-        f'{{"runtime_id":{encode_json(r.runtime_id)},"worker_id":{encode_json(r.worker_id)},'
-        f'"action":{encode_json(r.action)},"changed":{encode_json(r.changed)},"status":{encode_json(r.status)}}}'
+        f'{{"runtime_id":{_string_text(r.runtime_id)},"worker_id":{_string_text(r.worker_id)},'
+        f'"action":{_string_text(r.action)},"changed":{encode_json(r.changed)},"status":{_string_text(r.status)}}}'
     )
 
 

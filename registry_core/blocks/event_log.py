@@ -76,11 +76,13 @@ def event_size(type_: str, worker_id: str | None, data: Mapping[str, Any], data_
 class _IdIndex:
     """One worker's event ids, oldest first, with a head that moves as the log drops events."""
 
-    __slots__ = ("head", "ids")
+    __slots__ = ("head", "id_bytes", "ids")
 
-    def __init__(self) -> None:
+    def __init__(self, worker_id: str) -> None:
         self.ids: list[int] = []
         self.head = 0
+        #: The worker id's JSON size, measured once rather than with every event.
+        self.id_bytes = text_size(worker_id)
 
     def drop_oldest(self) -> None:
         self.head += 1
@@ -213,18 +215,21 @@ class EventLog:
             replays events another replica appended keeps their time).
             (.. versionadded:: 0.3)
         """
-        self._last_id += 1
-        event = Event(self._last_id, type_, worker_id, data, created_at or datetime.now(UTC))
-        size = event_size(type_, worker_id, data, data_size)
-        self._events.append(event)
-        self._sizes.append(size)
-        self.retained_bytes += size
+        event_id = self._last_id = self._last_id + 1
+        event = Event(event_id, type_, worker_id, data, created_at or datetime.now(UTC))
+        # event_size(), with the worker id's size kept in its index.
+        size = EVENT_ENVELOPE_BYTES + len(type_) + (json_size(data) if data_size is None else data_size)
         if worker_id is not None:
             index = self._by_worker.get(worker_id)
             if index is None:
-                index = self._by_worker[worker_id] = _IdIndex()
-            index.ids.append(event.id)
-        if len(self._events) - self._head > self.retention:
+                index = self._by_worker[worker_id] = _IdIndex(worker_id)
+            index.ids.append(event_id)
+            size += index.id_bytes
+        events = self._events
+        events.append(event)
+        self._sizes.append(size)
+        self.retained_bytes += size
+        if len(events) - self._head > self.retention:
             self._drop_oldest()
         if self._on_append is not None:
             self._on_append(event)
@@ -304,7 +309,7 @@ class EventLog:
             if worker_id is not None and worker_id in known:
                 index = self._by_worker.get(worker_id)
                 if index is None:
-                    index = self._by_worker[worker_id] = _IdIndex()
+                    index = self._by_worker[worker_id] = _IdIndex(worker_id)
                 index.ids.append(event.id)
 
     def forget_worker(self, worker_id: str) -> None:

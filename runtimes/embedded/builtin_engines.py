@@ -31,22 +31,24 @@ def check_no_model_settings(profile: EngineProfile) -> list[ProfileProblem]:
     return problems
 
 
+# Even an instant turn yields once (``asyncio.sleep(0)``), so that "busy" is a
+# real state that a cancel can observe (decision 0006).
+
+
 async def record(turn: Turn) -> TurnResult:
     """Keep the input (the runtime already put it in the transcript); reply with nothing."""
-    await _pause(turn.profile.reply_delay_seconds)
-    return TurnResult(None)
+    await asyncio.sleep(turn.profile.reply_delay_seconds)
+    return _NO_REPLY
 
 
 async def echo(turn: Turn) -> TurnResult:
     """Reply with the input, after the profile's delay."""
-    await _pause(turn.profile.reply_delay_seconds)
+    await asyncio.sleep(turn.profile.reply_delay_seconds)
     return TurnResult(turn.input)
 
 
-async def _pause(seconds: float) -> None:
-    # Even an instant turn yields once, so that "busy" is a real state that a
-    # cancel can observe (decision 0006).
-    await asyncio.sleep(seconds)
+#: ``record``'s result: frozen and the same every turn, so made once.
+_NO_REPLY = TurnResult(None)
 
 
 #: Records the input; no reply.

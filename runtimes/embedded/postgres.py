@@ -479,6 +479,9 @@ class PostgresStore(WorkerStore):
     async def _write_owed(self) -> None:
         """Write the turn ends owed since the database went away, oldest first (one that is no longer
         this replica's turn writes nothing); stop at the first the database still does not take."""
+        # Accepts whose answer was lost: a turn committed as this replica's that no task runs is owed
+        # its failure too (decision 0235).
+        await self.db.settle_in_doubt()
         # Turns a committed decision of the maintenance (or a turn's end) started but could not confirm.
         self._owe_orphaned()
         while self._owed:
@@ -529,6 +532,9 @@ class PostgresStore(WorkerStore):
         numbered): no task runs them, so each is owed a ``store_unreachable`` failure."""
         orphaned, self.db.orphaned = self.db.orphaned, []
         for worker_id, turn in orphaned:
+            worker = self.roster.find(worker_id)
+            if worker is not None and worker.turn_of_task == turn:
+                continue  # a task of this replica runs it: its own end is written as usual
             self._owe_failure(worker_id, turn)
 
     def _owe_failure(self, worker_id: str, turn: int) -> None:

@@ -49,6 +49,11 @@ turns' counter, and the functions that decide ``if_busy`` and admission
 Version 6 (decision 0234): ``decide()`` runs a batch of version 5's
 ``accept_input``/``complete_turn`` decisions in one transaction and numbers
 their events before its commit (:mod:`.postgres_decisions`).
+
+Version 7 (decision 0235): ``decide()``'s events are inserted with their
+ids (a column default that numbers while ``decide()`` runs), instead of
+being written a second time by a pass before its commit
+(:mod:`.postgres_numbering`).
 """
 
 from __future__ import annotations
@@ -60,6 +65,7 @@ from typing import Any
 
 from runtime_registry.runtimes.embedded.postgres_control_schema import V5 as _V5
 from runtime_registry.runtimes.embedded.postgres_decisions import V6 as _V6
+from runtime_registry.runtimes.embedded.postgres_numbering import V7 as _V7
 from runtime_registry.runtimes.embedded.store import StoreUnusable
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate", "schema_name"]
@@ -348,7 +354,7 @@ $fn$;
 """
 
 #: Every migration, oldest first: ``MIGRATIONS[n - 1]`` makes version ``n``.
-MIGRATIONS: Sequence[str] = (_V1, _V2, _V3, _V4, _V5, _V6)
+MIGRATIONS: Sequence[str] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
 #: The version this code reads and writes.
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -282,6 +282,9 @@ class PgStore:
         self.started: list[StartedTurn] = []
         #: ``(worker_id, turn)`` of turns a committed decision started whose events could not be numbered.
         self.orphaned: list[tuple[str, int]] = []
+        #: Workers of accepts whose ``decide()`` lost its answer (the connection died): committed or not,
+        #: nobody knows yet; the next batch (or :meth:`settle_in_doubt`) finds out first.
+        self.in_doubt: set[str] = set()
         #: The turn-control functions (``if_busy``, queues, admission; decision 0184).
         self.control = PgControl(self)
         #: What the last :meth:`load` read of the waiting inputs: ``(worker_id, reason, queued event id)``.
@@ -424,7 +427,16 @@ class PgStore:
 
     async def _decide_batch(self, batch: list[Decision]) -> Mapping[Decision, DecisionResult]:
         """One ``decide()`` call for every decision waiting; what its pass numbered is replayed from here."""
-        results, numbered = await self._decide.run(batch)
+        if self.in_doubt:
+            await self._settle_in_doubt()
+        if not batch:
+            return {}
+        try:
+            results, numbered = await self._decide.run(batch)
+        except StoreUnreachable:
+            # The answer is lost: the batch may have committed (the server commits, then answers).
+            self.in_doubt.update(decision.worker_id for decision in batch if decision.kind == "a")
+            raise
         for found in numbered:
             # A new worker's row is read with the feed.
             if found[0].type != WORKER_CREATED:
@@ -432,6 +444,25 @@ class PgStore:
         if numbered:
             self.newest_id = max(self.newest_id, numbered[-1][0].id)
         return results
+
+    async def settle_in_doubt(self) -> None:
+        """Find out what happened to accepts whose answer was lost (in the batches' order: no batch of
+        this replica runs meanwhile). :raises StoreUnreachable: still away; they stay in doubt."""
+        if self.in_doubt:
+            await self._decisions.ask(())
+
+    async def _settle_in_doubt(self) -> None:
+        # Run before the next batch, so no accept of this replica since the lost answer can have made
+        # one of these workers busy: a turn found here that no task runs is the lost accept's.
+        rows = await self._fetch(
+            "SELECT worker_id, turn_number FROM workers WHERE worker_id = ANY($1::text[]) "
+            "AND status = 'busy' AND NOT waiting AND owner = $2",
+            sorted(self.in_doubt),
+            self.replica_id,
+        )
+        self.in_doubt.clear()
+        # Owed a store_unreachable failure unless a task runs it (the replica checks; decision 0232).
+        self.orphaned.extend((row[0], row[1]) for row in rows)
 
     async def sequence_pending(self) -> None:
         """Number events a replica committed but did not live to number (any replica may; cheap when none)."""

@@ -364,8 +364,8 @@ class EmbeddedRuntime:
         """
         self._check_writable()
         # Before anything changes: outside a running loop this raises, and the
-        # worker must not be left busy with no turn.
-        asyncio.get_running_loop()
+        # worker must not be left busy with no turn. The turn's task is made on it.
+        loop = asyncio.get_running_loop()
         worker = self.get_worker(worker_id)
         if if_busy == "enqueue":
             taken = await self.store.enqueue_input(worker, role, content, max_queued=self.settings.max_queued_inputs)
@@ -384,16 +384,27 @@ class EmbeddedRuntime:
             # Behind the worker's turn, or for a turn slot (admission): not in the transcript yet.
             await self.store.settle()
             return InputOutcome(None, taken.event_id, QUEUED, taken.position)
-        self._run_turn(worker, taken.turn, taken.sequence, role, content)
+        self._run_turn(worker, taken.turn, taken.sequence, role, content, loop)
         status = worker.status
         await self.store.settle()
         return InputOutcome(taken.sequence, taken.event_id, status)
 
-    def _run_turn(self, worker: WorkerRecord, number: int, sequence: int, role: str, content: str) -> None:
-        """Run turn ``number`` (its input is entry ``sequence``) as the worker's task; none for a turn
-        that already ended (a decision of another replica, replayed with this one's, ended it first)."""
+    def _run_turn(
+        self,
+        worker: WorkerRecord,
+        number: int,
+        sequence: int,
+        role: str,
+        content: str,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        """Run turn ``number`` (its input is entry ``sequence``) as the worker's task on ``loop`` (the running
+        one if not given); none for a turn that already ended (a decision of another replica, replayed with
+        this one's, ended it first)."""
         if not worker.in_turn(number):
             return
+        if loop is None:
+            loop = asyncio.get_running_loop()
         turn = EmbeddedTurn(
             worker=worker,
             number=number,
@@ -415,7 +426,9 @@ class EmbeddedRuntime:
                 fail=lambda code, message, cause, engine_code: self._fail_turn(
                     worker, turn, code, message, cause, engine_code
                 ),
-            )
+                loop=loop,
+            ),
+            loop,
         )
 
     def _run_started(self) -> None:

@@ -55,7 +55,13 @@ from runtime_registry.runtimes.embedded.sqlite_schema import (
     migrate,
     restrict_file,
 )
-from runtime_registry.runtimes.embedded.sqlite_writer import Batch, GroupWriter, Reserve, used_bytes
+from runtime_registry.runtimes.embedded.sqlite_writer import (
+    WRITER_CACHED_STATEMENTS,
+    Batch,
+    GroupWriter,
+    Reserve,
+    used_bytes,
+)
 from runtime_registry.runtimes.embedded.store import (
     CommitStats,
     StoredWorker,
@@ -275,10 +281,11 @@ class SQLiteStore(LocalStore):
         self._write_error: str | None = None
         self._closed = False
         # The file's bytes in use when it was opened (before the writer's first commit measures it again),
-        # its page size, and what queued rows will take in it until their commit is measured.
+        # its page size, and what the rows of every batch sealed so far take in it (a running sum: the
+        # writer's measure says up to which point of it the file holds them).
         self._opened_bytes = 0
         self._page_size = 4096
-        self._pending_file_bytes = 0
+        self._sealed_file_bytes = 0
         # The oldest event id the file still holds, and the newest it has committed:
         # cursors between the first and the in-memory window are read from the file.
         self._oldest_in_file = 0
@@ -298,18 +305,26 @@ class SQLiteStore(LocalStore):
 
         The committed part is measured on the file by the writer after each
         commit (pages less free pages); the queued part is the changes' own
-        size until their commit measures them. Nothing accumulates, so
+        size until a measure covers their commit. Nothing accumulates, so
         nothing drifts.
         """
         writer = self._writer
-        committed = self._opened_bytes if writer is None or writer.used_bytes is None else writer.used_bytes
-        # A group the writer just measured stays pending until the loop hears of its commit: counted
-        # twice for a moment, never not at all.
-        return committed + self._pending_file_bytes
+        measured = None if writer is None else writer.measured
+        if measured is None:
+            committed, through = self._opened_bytes, 0
+        else:
+            committed, through = measured
+        # Each batch counts once: in the measure that followed its commit, or as queued until then
+        # (the writer reports a commit before measuring it, decision 0193). The batch being
+        # filled counts from its own sum.
+        return committed + self._sealed_file_bytes - through + self._batch.file_bytes
 
     def _row_file_bytes(self, payload: int) -> int:
         """What a row of ``payload`` bytes takes in the file: on its B-tree page (never full: a quarter
-        more), and beyond about 1 KiB in whole overflow pages."""
+        more), and beyond about 1 KiB in whole overflow pages.
+
+        (:meth:`entry_appended` and :meth:`_event_appended` inline the first case: they run for every row.)
+        """
         if payload <= _LOCAL_ROW_BYTES:
             return (payload + _ROW_BYTES) * 5 // 4
         usable = self._page_size - 4
@@ -486,7 +501,9 @@ class SQLiteStore(LocalStore):
                 setattr(self, name, None)
 
     def _connect(self, path: Path, *, reader: bool = False) -> sqlite3.Connection:
-        connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        # The writer keeps every chunk statement of its groups prepared (decision 0193).
+        cached = 128 if reader else WRITER_CACHED_STATEMENTS
+        connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False, cached_statements=cached)
         connection.execute("PRAGMA journal_mode = WAL")
         synchronous = "FULL" if self.durability is Durability.ACKNOWLEDGED else "NORMAL"
         connection.execute(f"PRAGMA synchronous = {synchronous}")
@@ -618,40 +635,56 @@ class SQLiteStore(LocalStore):
             )
         )
         batch.next_serial = worker.serial + 1
-        self._pending(batch, self._row_file_bytes(worker_bytes(worker)))
+        batch.file_bytes += self._row_file_bytes(worker_bytes(worker))
 
     def _worker_removed(self, worker: WorkerRecord) -> None:
         """Queue the removal of the worker and its transcript."""
         self._current().workers_removed.append(worker.serial)
         self._dirty.discard(worker.worker_id)
 
+    # The two methods below run for every row an input writes: _current(), _utf8_size() and the
+    # small-row case of _row_file_bytes() are written out in them (decision 0193).
+
     def entry_appended(self, transcript: StoredTranscript, entry: TranscriptEntry) -> None:
         """Queue a transcript entry."""
-        batch = self._current()
+        batch = self._batch
+        if batch.size == 0 and self._loop is not None:
+            self._loop.call_soon(self._seal)
+        batch.size += 1
+        content = entry.content
+        sequence = entry.sequence
         batch.entries.append(
-            (transcript.serial, entry.sequence, entry.role, entry.content, entry.event_id, _to_us(entry.created_at))
+            (transcript.serial, sequence, entry.role, content, entry.event_id, _to_us(entry.created_at))
         )
-        batch.transcripts.append((transcript, entry.sequence))
-        batch.bytes += len(entry.content) + _ROW_BYTES
-        self._pending(batch, self._row_file_bytes(_utf8_size(entry.content)))
+        batch.transcripts.append((transcript, sequence))
+        batch.bytes += len(content) + _ROW_BYTES
+        size = len(content) if content.isascii() else _utf8_size(content)
+        batch.file_bytes += (size + _ROW_BYTES) * 5 // 4 if size <= _LOCAL_ROW_BYTES else self._row_file_bytes(size)
 
     def _event_appended(self, event: Event) -> None:
         """Queue an event; its worker's hot state (status, turn, entries, totals) is saved with the batch."""
         super()._event_appended(event)
-        batch = self._current()
+        batch = self._batch
+        if batch.size == 0 and self._loop is not None:
+            self._loop.call_soon(self._seal)
+        batch.size += 1
         # UTF-8, not \\u escapes: an emoji is 4 bytes in the file, not 12 (issue 24, point 12).
         data = _event_json(event.data)
-        batch.events.append((event.id, event.type, event.worker_id, data, _to_us(event.created_at)))
+        worker_id = event.worker_id
+        batch.events.append((event.id, event.type, worker_id, data, _to_us(event.created_at)))
         batch.bytes += len(data) + _ROW_BYTES
-        self._pending(batch, self._row_file_bytes(_utf8_size(data)))
+        size = len(data) if data.isascii() else _utf8_size(data)
+        batch.file_bytes += (size + _ROW_BYTES) * 5 // 4 if size <= _LOCAL_ROW_BYTES else self._row_file_bytes(size)
         batch.last_event_id = event.id
-        if event.worker_id is not None:
-            self._dirty.add(event.worker_id)
+        if worker_id is not None:
+            self._dirty.add(worker_id)
 
     def _seal(self) -> None:
         batch, self._batch = self._batch, Batch()
         if batch.size == 0:
             return
+        self._sealed_file_bytes += batch.file_bytes
+        batch.file_bytes_through = self._sealed_file_bytes
         roster = self.roster
         for worker_id in self._dirty:
             worker = roster.find(worker_id)
@@ -768,18 +801,14 @@ class SQLiteStore(LocalStore):
             log.warning("embedded store %s: writes work again", self.path)
             self._write_error = None
 
-    def _pending(self, batch: Batch, size: int) -> None:
-        batch.file_bytes += size
-        self._pending_file_bytes += size
-
     def _committed(self, batches: list[Batch]) -> None:
         events = self.events
         for batch in batches:
-            self._pending_file_bytes -= batch.file_bytes
             for transcript, sequence in batch.transcripts:
                 transcript.committed(sequence)
             if batch.last_event_id is not None:
-                # The writer dropped every event beyond retention in the same transaction.
+                # Events beyond retention are never read again (the writer deletes them a few
+                # hundred at a time, decision 0193).
                 self._committed_in_file = max(self._committed_in_file, batch.last_event_id)
                 self._oldest_in_file = max(self._oldest_in_file, batch.last_event_id - self.retention + 1)
                 if batch.last_event_id <= events.last_id:
@@ -896,7 +925,7 @@ class SQLiteStore(LocalStore):
         """
         events = self.events
         # The newest ``retention`` events are readable, as with every store: the file
-        # may still hold a few older ones until the writer's next commit prunes them.
+        # may still hold older ones until the writer deletes them (decision 0193).
         oldest = max(self._oldest_in_file, events.last_id - self.retention + 1)
         if cursor is None:
             after = oldest - 1

@@ -41,6 +41,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -49,7 +50,7 @@ if TYPE_CHECKING:
     from runtime_registry.runtimes.embedded.sqlite_store import StoredTranscript
     from runtime_registry.runtimes.embedded.workers import WorkerRecord
 
-__all__ = ["MAX_GROUP_BYTES", "Batch", "GroupWriter", "Reserve", "used_bytes"]
+__all__ = ["MAX_GROUP_BYTES", "WRITER_CACHED_STATEMENTS", "Batch", "GroupWriter", "Reserve", "used_bytes"]
 
 log = logging.getLogger("runtime_registry.runtimes.embedded.store")
 
@@ -57,6 +58,8 @@ log = logging.getLogger("runtime_registry.runtimes.embedded.store")
 MAX_GROUP_BYTES = 4 * 1024 * 1024
 #: SQLite's "database or disk is full".
 _SQLITE_FULL = 13
+#: The file keeps at most ``retention // PRUNE_FRACTION`` events beyond retention (readers never see them).
+PRUNE_FRACTION = 64
 
 
 class Batch:
@@ -67,6 +70,7 @@ class Batch:
         "entries",
         "events",
         "file_bytes",
+        "file_bytes_through",
         "last_event_id",
         "next_serial",
         "number",
@@ -99,6 +103,9 @@ class Batch:
         self.bytes = 0
         #: About how many bytes its rows will take in the file, pages and all (``max_store_bytes``, decision 0222).
         self.file_bytes = 0
+        #: ``file_bytes`` of this batch and of every batch sealed before it (the store's running sum):
+        #: what a measure of the file taken after its commit covers (:attr:`GroupWriter.measured`).
+        self.file_bytes_through = 0
         #: ``time.monotonic()`` when it was handed to the writer.
         self.sealed_at = 0.0
 
@@ -163,7 +170,8 @@ class GroupWriter:
     """The thread that owns the write connection.
 
     :param connection: the write connection (``check_same_thread=False``, autocommit).
-    :param retention: events kept; older ones are deleted in the same transactions.
+    :param retention: events kept; older ones are deleted in the same transactions, once
+        ``retention // PRUNE_FRACTION`` of them have gathered (readers never see them).
     :param interval: the least time between two commits (``0``: commit as soon as there is work).
     :param committed: called in the writer thread with the batches of each successful commit.
     :param failed: called in the writer thread with the batches of a failed commit and the error.
@@ -188,6 +196,12 @@ class GroupWriter:
     ) -> None:
         self._connection = connection
         self._retention = retention
+        # Events beyond retention are deleted once this many have gathered (decision 0193): an
+        # ``acknowledged`` commit of a dozen inputs then rarely deletes at all, and a delete
+        # takes many workers' old events from each index page it writes. ``None``: nothing
+        # deleted yet (the first commit with events deletes whatever is beyond retention).
+        self._prune_step = max(1, retention // PRUNE_FRACTION)
+        self._pruned_through: int | None = None
         self._interval = interval
         self._committed = committed
         self._failed = failed
@@ -214,9 +228,11 @@ class GroupWriter:
         #: Successful commits so far, and the seconds they took in all (``/metrics``: commit latency).
         self.commits = 0
         self.commit_seconds = 0.0
-        #: The database's bytes in use after the last commit (pages less free pages), or ``None``
-        #: before the first: ``max_store_bytes`` is measured on the file (issue 24).
-        self.used_bytes: int | None = None
+        #: The database's bytes in use after the last commit (pages less free pages), and the
+        #: ``file_bytes_through`` of the last batch that commit held; ``None`` before the first:
+        #: ``max_store_bytes`` is measured on the file (issue 24). One tuple, replaced whole, so a
+        #: reader in another thread never sees a measure with the wrong batch.
+        self.measured: tuple[int, int] | None = None
 
     @property
     def queue_depth(self) -> int:
@@ -359,11 +375,6 @@ class GroupWriter:
                 self._commit(group)
                 self.commit_seconds += time.monotonic() - started
                 self.commits += 1
-                # Measured before the group leaves the uncommitted count, so a
-                # reader on the loop sees it in one or both, never in neither.
-                # A failed measure keeps the last one: the commit stands.
-                with contextlib.suppress(sqlite3.Error):
-                    self.used_bytes = used_bytes(self._connection)
             except sqlite3.Error as error:
                 if not reserve_given and _is_full(error) and self._reserve is not None and self._reserve.release():
                     # The reserve is for this: what was answered goes into its room.
@@ -381,7 +392,13 @@ class GroupWriter:
             with self._condition:
                 del self._uncommitted[: len(group)]
                 self._uncommitted_bytes -= sum(batch.bytes for batch in group)
+            # Reported first: the answers waiting for this commit go out without
+            # waiting for the measure too (decision 0193). Until the measure
+            # below replaces it, the store still counts the group as queued.
             self._committed(group)
+            # A failed measure keeps the last one (and the group counted as queued): the commit stands.
+            with contextlib.suppress(sqlite3.Error):
+                self.measured = (used_bytes(self._connection), group[-1].file_bytes_through)
         return None
 
     def _next_group(self, pending: list[Batch]) -> list[Batch]:
@@ -451,9 +468,14 @@ class GroupWriter:
                     " ELSE COALESCE(?, value) END WHERE key IN ('next_serial', 'last_event_id')",
                     (next_serial, last_event_id),
                 )
-            if last_event_id is not None:
-                connection.execute("DELETE FROM events WHERE id <= ?", (last_event_id - self._retention,))
+            pruned = self._pruned_through
+            if last_event_id is not None and (
+                pruned is None or last_event_id - self._retention - pruned >= self._prune_step
+            ):
+                pruned = last_event_id - self._retention
+                connection.execute("DELETE FROM events WHERE id <= ?", (pruned,))
             connection.execute("COMMIT")
+            self._pruned_through = pruned
         except BaseException:
             # SQLite may have rolled the transaction back itself (a full disk does).
             with contextlib.suppress(sqlite3.Error):
@@ -461,9 +483,16 @@ class GroupWriter:
             raise
 
 
-#: The most rows one statement carries (every chunk size is a power of two up to it, so
-#: the connection's statement cache holds a handful of prepared statements per table).
+#: The most rows one statement carries (every chunk size above :data:`_EXACT_CHUNK_ROWS` is a
+#: power of two up to it, so the connection's statement cache holds few prepared statements per table).
 _MAX_CHUNK_ROWS = 256
+#: Up to this many rows are written by one statement of exactly that many: an ``acknowledged``
+#: group (16 inputs at most with 16 clients, three or four events each) is one statement per
+#: table, not one per set bit of its row count (decision 0193). Statements per table: this
+#: many, plus the powers of two above it (prepared as sizes occur: about 25 KB each at 64 rows).
+_EXACT_CHUNK_ROWS = 64
+#: What the writer's connection keeps prepared: every chunk statement of the four tables, and the rest.
+WRITER_CACHED_STATEMENTS = 4 * (_EXACT_CHUNK_ROWS + 3) + 32
 _INSERT_WORKERS = (
     "INSERT INTO workers (serial, worker_id, label, intent, profile, created_us, status,"
     " turn_number, entries, tools, status_since_us) VALUES "
@@ -489,8 +518,8 @@ _chunk_statements: dict[tuple[str, int, int], str] = {}
 def _insert(
     connection: sqlite3.Connection, head: str, columns: int, max_parameters: int, rows: list[tuple[object, ...]]
 ) -> None:
-    """Write ``rows`` with one statement per chunk (sizes: powers of two, at most :data:`_MAX_CHUNK_ROWS`
-    and at most ``max_parameters`` values).
+    """Write ``rows`` with one statement per chunk (sizes: exact up to :data:`_EXACT_CHUNK_ROWS`, else
+    powers of two, at most :data:`_MAX_CHUNK_ROWS` and at most ``max_parameters`` values).
 
     Each statement is one step of SQLite, so one release of the GIL, for up
     to 256 rows; the values are bound as they are (no text is built from
@@ -502,15 +531,18 @@ def _insert(
     while largest > 1 and largest * columns > max_parameters:
         largest //= 2
     while start < total:
-        size = largest
-        while size > total - start:
-            size //= 2
+        size = total - start
+        if size > _EXACT_CHUNK_ROWS or size > largest:
+            size = largest
+            while size > total - start:
+                size //= 2
         key = (head, columns, size)
         statement = _chunk_statements.get(key)
         if statement is None:
             marks = ",".join(["(" + ",".join("?" * columns) + ")"] * size)
             statement = _chunk_statements[key] = head.format(rows=marks) if "{rows}" in head else head + marks
-        connection.execute(statement, [value for row in rows[start : start + size] for value in row])
+        # Flattened in C: the writer holds the GIL while it builds and binds the values.
+        connection.execute(statement, list(chain.from_iterable(rows[start : start + size])))
         start += size
 
 

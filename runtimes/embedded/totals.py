@@ -33,7 +33,8 @@ def totals_delta(event_type: str, data: Mapping[str, object]) -> tuple[int, int,
     if event_type != WORKER_TURN_COMPLETED:
         return 1, 0, 0
     usage = data.get("usage")
-    if not isinstance(usage, Mapping):
+    # ``None`` (no usage reported: the builtin engines) before the ABC check, which costs more.
+    if usage is None or not isinstance(usage, Mapping):
         return 1, 0, 0
     return 1, _count(usage.get("input_tokens")), _count(usage.get("output_tokens"))
 

@@ -82,6 +82,7 @@ async def run_turn_task(
     *,
     complete: Callable[[TurnResult], Coroutine[Any, Any, None]],
     fail: Callable[[str, str, str | None, str | None], Coroutine[Any, Any, None]],
+    loop: asyncio.AbstractEventLoop | None = None,
 ) -> None:
     """Run ``engine`` for ``turn`` and end the turn by what it did (see the module docstring).
 
@@ -89,9 +90,11 @@ async def run_turn_task(
     :param fail: ``fail(code, message, cause, engine_code)`` has the store write
         ``worker.turn_failed`` and logs it, if the turn is still current.
         Both are the store's decisions (decision 0110): they may suspend.
+    :param loop: the loop the task runs on, if the caller has it (asking for it costs a system call).
     """
-    loop = asyncio.get_running_loop()
-    task = asyncio.current_task()
+    if loop is None:
+        loop = asyncio.get_running_loop()
+    task = asyncio.current_task(loop)
     limit = turn.profile.max_turn_seconds
 
     def time_out() -> None:
@@ -144,9 +147,11 @@ class TurnTasks:
     def __init__(self) -> None:
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def start(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-        """Run ``coroutine`` as a task, kept until it ends."""
-        task = asyncio.get_running_loop().create_task(coroutine)
+    def start(
+        self, coroutine: Coroutine[Any, Any, None], loop: asyncio.AbstractEventLoop | None = None
+    ) -> asyncio.Task[None]:
+        """Run ``coroutine`` as a task on ``loop`` (the running one if not given), kept until it ends."""
+        task = (loop or asyncio.get_running_loop()).create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task

@@ -33,6 +33,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 from prometheus_client.core import GaugeMetricFamily, Metric, SummaryMetricFamily
@@ -135,6 +136,11 @@ class Metrics:
         self.collectors.register(TurnSlotCollector(registry))
         self._census_at = -WORKER_CENSUS_SECONDS
         self._census_statuses: dict[str, set[str]] = {}
+        # The turn families' children by the values the watcher passes (decision 0243): labels() takes a
+        # lock and checks its values on every call, once per counted event. A label value, once mapped
+        # (BoundedValues), keeps its mapping, and no child of these families is ever removed.
+        self._started_children: dict[tuple[str, str | None], Any] = {}
+        self._ended_children: dict[tuple[str, str | None, str, str | None], tuple[Any, Any]] = {}
 
     def http_label(self, route: str | None, method: str) -> tuple[str, str]:
         """The ``route`` and ``method`` labels: the route's template (``unmatched`` when none), a known method."""
@@ -142,7 +148,12 @@ class Metrics:
 
     def turn_started(self, runtime: str, profile: str | None) -> None:
         """Count a started turn."""
-        self.turns_started.labels(runtime, self.profiles(profile)).inc()
+        key = (runtime, profile)
+        child = self._started_children.get(key)
+        if child is None:
+            child = self.turns_started.labels(runtime, self.profiles(profile))
+            _keep(self._started_children, key, child)
+        child.inc()
 
     def turn_ended(
         self,
@@ -155,11 +166,21 @@ class Metrics:
         usage: dict[str, int] | None,
     ) -> None:
         """Count an ended turn, its duration (when its start was seen) and its tokens."""
-        profile_label = self.profiles(profile)
-        self.turns_ended.labels(runtime, profile_label, end, self.codes(code) if end == "failed" else "").inc()
+        labels = (runtime, profile, end, code if end == "failed" else None)
+        children = self._ended_children.get(labels)
+        if children is None:
+            profile_label = self.profiles(profile)
+            code_label = self.codes(code) if end == "failed" else ""
+            children = (
+                self.turns_ended.labels(runtime, profile_label, end, code_label),
+                self.turn_duration.labels(runtime, profile_label, end),
+            )
+            _keep(self._ended_children, labels, children)
+        children[0].inc()
         if seconds is not None:
-            self.turn_duration.labels(runtime, profile_label, end).observe(max(seconds, 0.0))
+            children[1].observe(max(seconds, 0.0))
         if usage:
+            profile_label = self.profiles(profile)
             for direction, key in (("in", "input_tokens"), ("out", "output_tokens")):
                 count = usage.get(key)
                 if isinstance(count, int) and not isinstance(count, bool) and count > 0:
@@ -208,6 +229,15 @@ class Metrics:
     def exposition(self) -> bytes:
         """The text exposition of every family."""
         return generate_latest(self.collectors)
+
+
+#: How many label sets each turn family's child cache keeps (beyond them, labels() is called each time).
+CHILD_CACHE_MAX = 4096
+
+
+def _keep(cache: dict[Any, Any], key: Any, value: Any) -> None:
+    if len(cache) < CHILD_CACHE_MAX:
+        cache[key] = value
 
 
 class _StoreCollector(Collector):

@@ -47,6 +47,8 @@ COALESCE_SECONDS = 0.05
 #: Workers whose profile the watcher remembers (a worker it does not know is looked up once).
 PROFILE_MEMORY = 100_000
 _UNHEALTHY = (RuntimeStatus.DEGRADED, RuntimeStatus.UNAVAILABLE)
+#: The events counted under their worker's profile.
+_COUNTED = frozenset({"worker.turn_started", *TURN_ENDS})
 
 
 class RuntimeWatch:
@@ -166,13 +168,19 @@ class _TurnFollower:
         """Read every event after ``cursor``; count the turns in them if ``count``. Returns the next cursor."""
         while True:
             page = await self.registry.read_events(self.runtime_id, cursor=cursor)
+            profiles = self.profiles
             for event in page.events:
-                await self._see(event, count=count)
+                # Counting needs the worker's profile; a worker not seen created is looked up
+                # first, so that the rest is a plain call, not a coroutine per event.
+                worker_id = event.worker_id
+                if count and worker_id not in profiles and worker_id is not None and event.type in _COUNTED:
+                    await self._profile(worker_id)
+                self._see(event, count=count)
             cursor = self.cursor = page.next_cursor
             if not page.has_more:
                 return cursor
 
-    async def _see(self, event: Event, *, count: bool) -> None:
+    def _see(self, event: Event, *, count: bool) -> None:
         worker_id = event.worker_id
         if worker_id is None:
             return
@@ -187,7 +195,7 @@ class _TurnFollower:
         elif event.type == "worker.turn_started":
             self.started[worker_id] = (event.created_at, count)
             if count:
-                self.metrics.turn_started(self.runtime_id, await self._profile(worker_id))
+                self.metrics.turn_started(self.runtime_id, self.profiles.get(worker_id))
         elif event.type in TURN_ENDS:
             start = self.started.pop(worker_id, None)
             # Ends are counted as their starts were: the two families always agree.
@@ -197,7 +205,7 @@ class _TurnFollower:
             usage = event.data.get("usage")
             self.metrics.turn_ended(
                 self.runtime_id,
-                await self._profile(worker_id),
+                self.profiles.get(worker_id),
                 TURN_ENDS[event.type],
                 code=_text(event.data.get("code")),
                 seconds=(event.created_at - began).total_seconds() if began is not None else None,

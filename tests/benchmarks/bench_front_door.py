@@ -182,7 +182,9 @@ def _round(tree: str | None) -> tuple[float, float]:
 
 def main(before: str | None, rounds: int = 3) -> None:
     print(f"load average before: {os.getloadavg()}")
-    sides: dict[str, str | None] = {"this checkout": None} if before is None else {"before": before, "this checkout": None}
+    sides: dict[str, str | None] = (
+        {"this checkout": None} if before is None else {"before": before, "this checkout": None}
+    )
     results: dict[str, list[tuple[float, float]]] = {name: [] for name in sides}
     for _ in range(rounds):
         for name, tree in sides.items():

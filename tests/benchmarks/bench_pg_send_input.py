@@ -30,8 +30,11 @@ this one, alternating; each child measures PostgreSQL against SQLite in its own
 run, and the medians of both are printed side by side (ratios against SQLite
 measured beside each, so the load's drift between children cancels out).
 
+With ``--side postgres`` (or ``sqlite``) only that side runs, with no ratio:
+for a sampling profiler (``py-spy record --pid``) attached to this process.
+
 Run: ``.venv/bin/python tests/benchmarks/bench_pg_send_input.py [--seconds 3] [--rounds 3] [--profile] [--statements]
-[--before TREE]``
+[--before TREE] [--side postgres]``
 """
 
 from __future__ import annotations
@@ -167,7 +170,7 @@ async def reset_statements(pg: PgServer, dbname: str) -> None:
         await connection.close()
 
 
-async def main(seconds: float, rounds: int, profile: bool, track: bool) -> None:
+async def main(seconds: float, rounds: int, profile: bool, track: bool, side: str | None = None) -> None:
     count_round_trips()
     print(f"{CLIENTS} clients, {seconds:.0f} s x {rounds} interleaved rounds; load {os.getloadavg()}")
     settings = EmbeddedSettings()
@@ -183,11 +186,16 @@ async def main(seconds: float, rounds: int, profile: bool, track: bool) -> None:
         lite = EmbeddedRuntime(settings, store=SQLiteStore(Path(scratch) / "lite.db", durability="acknowledged"))
         post = EmbeddedRuntime(settings, store=PostgresStore(pg.dsn(dbname), RUNTIME, lease_seconds=10))
         sides: dict[str, tuple[EmbeddedRuntime, PgServer | None]] = {"sqlite": (lite, None), "postgres": (post, pg)}
+        if side is not None:
+            # One side alone (for a sampling profiler attached to this process): no ratio.
+            sides = {side: sides[side]}
         ids: dict[str, list[str]] = {}
         for name, (runtime, _) in sides.items():
             await runtime.start()
             ids[name] = [(await runtime.create_worker()).worker.worker_id for _ in range(WORKERS)]
         rows: dict[str, list[tuple[float, ...]]] = {name: [] for name in sides}
+        if side is not None:
+            print(f"measuring {side} (pid {os.getpid()})", flush=True)
         profiler = cProfile.Profile(time.process_time) if profile else None
         if track:
             await reset_statements(pg, dbname)
@@ -209,8 +217,9 @@ async def main(seconds: float, rounds: int, profile: bool, track: bool) -> None:
             f"{name:<9} {median(r[0] for r in found):7.0f} inputs/s | CPU here {median(r[1] for r in found):5.2f} ms"
             f" + database {median(r[2] for r in found):5.2f} ms per input | {median(r[3] for r in found):5.1f} round trips per input"
         )
-    ratio = median(r[0] for r in rows["postgres"]) / median(r[0] for r in rows["sqlite"])
-    print(f"postgres / sqlite: {ratio:.2f}x; load {os.getloadavg()}")
+    if side is None:
+        ratio = median(r[0] for r in rows["postgres"]) / median(r[0] for r in rows["sqlite"])
+        print(f"postgres / sqlite: {ratio:.2f}x; load {os.getloadavg()}")
     if profiler is not None:
         pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
 
@@ -290,8 +299,13 @@ if __name__ == "__main__":
         "--statements", action="store_true", help="the PostgreSQL side's statements per input (pg_stat_statements)"
     )
     parser.add_argument("--before", type=Path, help="also run an older checkout laid out as installed, alternating")
+    parser.add_argument(
+        "--side",
+        choices=("sqlite", "postgres"),
+        help="measure one side alone (to attach a sampling profiler; no ratio)",
+    )
     arguments = parser.parse_args()
     if arguments.before is not None:
         before_and_after(arguments.before, arguments.seconds, arguments.rounds)
     else:
-        asyncio.run(main(arguments.seconds, arguments.rounds, arguments.profile, arguments.statements))
+        asyncio.run(main(arguments.seconds, arguments.rounds, arguments.profile, arguments.statements, arguments.side))

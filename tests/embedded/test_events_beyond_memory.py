@@ -110,7 +110,7 @@ async def test_a_cursor_older_than_retention_expires_and_the_oldest_kept_is_wher
     with pytest.raises(CursorExpired):
         await provider.read_events(cursor=(oldest_then or 1), limit=10)
     events, _ = await all_events(provider)
-    assert len(events) == 30  # the newest retention of them, though the file prunes at each commit
+    assert len(events) == 30  # the newest retention of them, though the file keeps a few more until it deletes them
     ids = [event.id for event in events]
     assert ids == list(range(ids[0], ids[0] + len(ids)))
     await provider.close()

@@ -50,6 +50,65 @@ def test_json_size_never_undercounts(value):
     assert json_size(value) >= len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
 
 
+@given(st.text(alphabet=st.characters(max_codepoint=0x7F)))
+@hypothesis_settings(max_examples=300)
+def test_text_size_of_ascii_text_is_exact(text):
+    # ASCII has its own path (decision 0243): quotes, backslashes, controls and DEL included.
+    assert text_size(text) == len(encode_json(text).encode("utf-8"))
+    assert text_size('say "hi" \\ \x7f\n') == len(encode_json('say "hi" \\ \x7f\n').encode("utf-8"))
+
+
+def _reference_json_size(value) -> int:
+    """json_size's documented rules, by isinstance alone (what it computed before its fast paths)."""
+    if isinstance(value, str):
+        return text_size(value)
+    if value is None or isinstance(value, bool):
+        return 5
+    if isinstance(value, int):
+        return len(str(value)) if -(10**18) < value < 10**18 else value.bit_length() * 3 // 10 + 2
+    if isinstance(value, float):
+        return 24
+    if isinstance(value, dict):
+        return 2 + sum(text_size(str(key)) + 2 + _reference_json_size(item) for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return 2 + sum(_reference_json_size(item) + 1 for item in value)
+    return 64
+
+
+class _Text(str):
+    pass
+
+
+_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=10**17, max_value=10**30)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=20)
+    | st.text(max_size=8).map(_Text)
+)
+_KEYS = st.text(max_size=8) | st.integers(-5, 5) | st.booleans() | st.none()
+
+
+@given(
+    st.recursive(
+        _SCALARS,
+        lambda inner: (
+            st.lists(inner, max_size=4)
+            | st.lists(inner, max_size=3).map(tuple)
+            | st.dictionaries(_KEYS, inner, max_size=4)
+        ),
+        max_leaves=20,
+    )
+)
+@hypothesis_settings(max_examples=300)
+def test_json_size_fast_paths_give_the_general_rules_sizes(value):
+    # Twice: the second time the keys' sizes come from the cache of keys seen.
+    assert json_size(value) == _reference_json_size(value)
+    assert json_size(value) == _reference_json_size(value)
+
+
 def test_fit_to_bytes_keeps_at_least_one_item():
     assert fit_to_bytes([100, 100, 100], 250) == 2
     assert fit_to_bytes([1000, 1], 10) == 1

@@ -16,7 +16,7 @@ from runtime_registry.runtimes.embedded import sqlite_writer
 from runtime_registry.runtimes.embedded.settings import Durability
 from tests.embedded.durable import all_events, create, durable_settings, send, started, transcript, until_idle
 
-WORKERS = 300  # 256 + 32 + 8 + 4 rows per table in one group
+WORKERS = 300  # 256 + 44 rows per table in one group (a power-of-two chunk, then an exact size)
 
 
 @pytest.mark.parametrize("update_from", [True, False], ids=["update-from", "row-by-row"])

@@ -12,6 +12,7 @@ transaction that answers the client does not commit asynchronously.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -21,7 +22,7 @@ import pytest
 
 from registry_core.errors import WorkerBusy
 from runtime_registry.runtimes.embedded.postgres_control import NewInput, WaitingInput
-from runtime_registry.runtimes.embedded.postgres_schema import schema_name
+from runtime_registry.runtimes.embedded.postgres_schema import SCHEMA_VERSION, schema_name
 from runtime_registry.runtimes.embedded.postgres_store import PgStore, TurnLost, connect_kwargs
 from tests.support.pg_runtime import create_worker, never_overlap, old_runtime
 
@@ -72,6 +73,39 @@ async def _turn_control(dsn: str, store: PgStore) -> tuple[int, list[Any], list[
     finally:
         await connection.close()
     return int(counted), [tuple(r) for r in running], [tuple(r) for r in waiting]
+
+
+_ROWS = (
+    "SELECT * FROM workers ORDER BY serial",
+    "SELECT * FROM events ORDER BY seq",
+    "SELECT * FROM entries ORDER BY serial, sequence",
+)
+
+
+async def _rows(connection: Any) -> list[list[Any]]:
+    """Every worker, event and transcript entry of the connection's schema."""
+    return [list(await connection.fetch(query)) for query in _ROWS]
+
+
+async def _open_migrated(pg_dsn: str, runtime: str, before: list[list[Any]]) -> PgStore:
+    """A replica of this code opened on a runtime an older version wrote: it is at this code's version,
+    every version applied once, and no worker, event or entry changed."""
+    store = PgStore(pg_dsn, runtime, lease_seconds=10, pool_size=4)
+    await store.open(first_serial=1, first_event_id=1, cursor_tag="t")
+    try:
+        connection = await asyncpg.connect(
+            **connect_kwargs(pg_dsn), server_settings={"search_path": f'"{schema_name(runtime)}"'}
+        )
+        try:
+            versions = [r[0] for r in await connection.fetch("SELECT version FROM schema_migrations ORDER BY version")]
+            assert versions == list(range(1, SCHEMA_VERSION + 1))
+            assert await _rows(connection) == before
+        finally:
+            await connection.close()
+    except BaseException:
+        await store.close()
+        raise
+    return store
 
 
 # -- with turn control (schema 6 on version 5's functions, decision 0184) -------------------------------
@@ -262,21 +296,13 @@ async def test_a_version_5_runtime_with_turns_running_and_inputs_waiting_migrate
         await connection.execute("SELECT sequence_events('c')")
         # The old replica is gone (its lease ran out).
         await connection.execute("UPDATE replicas SET expires_at = clock_timestamp() - interval '1 second'")
-        before = await connection.fetch("SELECT * FROM workers ORDER BY serial")
+        before = await _rows(connection)
         monkeypatch.undo()
         await connection.execute("RESET search_path")
     finally:
         await connection.close()
-    store = PgStore(pg_dsn, runtime, lease_seconds=10, pool_size=4)
-    await store.open(first_serial=1, first_event_id=1, cursor_tag="t")
+    store = await _open_migrated(pg_dsn, runtime, before)
     try:
-        connection = await asyncpg.connect(**connect_kwargs(pg_dsn), server_settings={"search_path": f'"{schema}"'})
-        try:
-            versions = [r[0] for r in await connection.fetch("SELECT version FROM schema_migrations ORDER BY version")]
-            assert versions == [1, 2, 3, 4, 5, 6]
-            assert await connection.fetch("SELECT * FROM workers ORDER BY serial") == before
-        finally:
-            await connection.close()
         # The lost turn ends; its slot goes to w-2 (the line first), w-1's queued input joins the line.
         await store.control.end_lost_turns(max_entries=100, max_turns=1)
         (took,) = store.started
@@ -297,5 +323,203 @@ async def test_a_version_5_runtime_with_turns_running_and_inputs_waiting_migrate
         assert await _turn_control(pg_dsn, store) == (0, [], [])
         events = await store.read_events(after=0, limit=100)
         assert [e.id for e in events] == list(range(1, len(events) + 1))
+    finally:
+        await store.close()
+
+
+# -- a batch's events written once, with their ids (schema 7, decision 0235) ---------------------------
+
+_DECIDE_SQL = (
+    "SELECT * FROM decide($1, $2, 'full', $3::text[], $4::text[], $5::text[], $6::text[], $7::integer[], "
+    "$8::integer[], $9::integer[], $10::jsonb[], $11::bigint[], $12::bigint[], $13::integer[])"
+)
+
+
+async def _decide_sql(connection: Any, owner: str, decisions: list[tuple[str, str, str, int]]) -> list[Any]:
+    """``decide()`` called as a replica calls it: ``(kind, worker, content, turn)`` each, 64 slots."""
+    count = len(decisions)
+    return list(
+        await connection.fetch(
+            _DECIDE_SQL,
+            owner,
+            "c",
+            [kind for kind, _, _, _ in decisions],
+            [worker for _, worker, _, _ in decisions],
+            ["user" if kind == "a" else None for kind, _, _, _ in decisions],
+            [content for _, _, content, _ in decisions],
+            [100] * count,
+            [2] * count,
+            [turn for _, _, _, turn in decisions],
+            ["{}"] * count,
+            [0] * count,
+            [0] * count,
+            [64] * count,
+        )
+    )
+
+
+async def _writes(connection: Any, table: str) -> tuple[int, int]:
+    """Rows inserted into and updated in ``table`` (of the search path's schema) by this session, not yet
+    reported to the statistics: read at a transaction's start and again inside it, the difference is
+    that transaction's (reports happen between transactions only)."""
+    row = await connection.fetchrow(
+        "SELECT n_tup_ins, n_tup_upd FROM pg_stat_xact_user_tables WHERE relname = $1 AND schemaname = current_schema()",
+        table,
+    )
+    return int(row[0]), int(row[1])
+
+
+async def _decide_counting_writes(
+    connection: Any, owner: str, decisions: list[tuple[str, str, str, int]]
+) -> tuple[list[Any], dict[str, tuple[int, int]]]:
+    """``decide()`` in a transaction of its own, and the rows it inserted and updated in events and entries."""
+    async with connection.transaction():
+        before = {table: await _writes(connection, table) for table in ("events", "entries")}
+        rows = await _decide_sql(connection, owner, decisions)
+        after = {table: await _writes(connection, table) for table in ("events", "entries")}
+    return rows, {t: (after[t][0] - before[t][0], after[t][1] - before[t][1]) for t in after}
+
+
+async def test_a_batch_writes_its_events_and_entries_once_with_their_ids(pg_dsn: str) -> None:
+    """The batch's own events and entries are inserted numbered (never updated afterwards); only an
+    event another transaction committed without an id is numbered by an update, before the batch's."""
+    schema = schema_name(RUNTIME)
+    store = PgStore(pg_dsn, RUNTIME, lease_seconds=10, pool_size=2)
+    await store.open(first_serial=1, first_event_id=FIRST_EVENT, cursor_tag="t")
+    try:
+        first, second = await _create(store), await _create(store)
+        connection = await asyncpg.connect(**connect_kwargs(pg_dsn), server_settings={"search_path": f'"{schema}"'})
+        try:
+            turn = (await _accept(store, first)).worker.turn_number
+            # Left without an id by its writer (an input queued behind first's turn).
+            queued = await connection.fetchrow(
+                "SELECT outcome, main_seq FROM enqueue_input($1, $2, 'user', 'q', 100, 2, 64, 8)",
+                first,
+                store.replica_id,
+            )
+            assert queued["outcome"] == "queued"
+            last = await store.last_event_id()
+            # first's turn ends (the queued input starts), second takes an input: one batch.
+            rows, written = await _decide_counting_writes(
+                connection, store.replica_id, [("c", first, "ok", turn), ("a", second, "hi", 0)]
+            )
+            outcomes = [row["r_outcome"] for row in rows if row["r_call"] is not None]
+            assert outcomes == ["completed", "accepted"]
+            numbered = sorted((row["e_id"], row["e_seq"], row["e_type"]) for row in rows if row["r_call"] is None)
+            # The queued event first (committed before the batch), then the batch's six, gapless.
+            assert [n[0] for n in numbered] == list(range(last + 1, last + 8))
+            assert numbered[0][1] == queued["main_seq"]
+            assert [n[2] for n in numbered] == [
+                "worker.input_queued",
+                "worker.output",
+                "worker.turn_completed",
+                "worker.input_accepted",
+                "worker.turn_started",
+                "worker.input_accepted",
+                "worker.turn_started",
+            ]
+            # Six events and three entries inserted; one update each, of the queued event (and of
+            # nothing in entries: a queued input has no entry until it starts).
+            assert written == {"events": (6, 1), "entries": (3, 0)}
+            assert await connection.fetchval("SELECT value FROM counters WHERE name = 'event_id'") == last + 7
+            mismatched = await connection.fetchval(
+                "SELECT count(*) FROM entries en JOIN events ev ON ev.seq = en.event_seq "
+                "WHERE en.event_id IS DISTINCT FROM ev.id"
+            )
+            assert mismatched == 0
+            # Outside decide() nothing is numbered at insert: the setting went with its transaction.
+            probe = connection.transaction()
+            await probe.start()
+            seq = await connection.fetchval(
+                "INSERT INTO events (type, worker_id, created_at, data) "
+                "VALUES ('worker.probe', NULL, clock_timestamp(), '{}') RETURNING seq"
+            )
+            assert await connection.fetchval("SELECT id FROM events WHERE seq = $1", seq) is None
+            await probe.rollback()
+        finally:
+            await connection.close()
+    finally:
+        await store.close()
+
+
+async def test_a_batch_of_refusals_only_takes_no_lock_and_numbers_nothing(pg_dsn: str) -> None:
+    """A batch whose decisions are all refused writes nothing: it neither waits for the sequencing
+    lock (held here by another transaction) nor moves the counter."""
+    schema = schema_name(RUNTIME)
+    store = PgStore(pg_dsn, RUNTIME, lease_seconds=10, pool_size=2)
+    await store.open(first_serial=1, first_event_id=FIRST_EVENT, cursor_tag="t")
+    holder = await asyncpg.connect(**connect_kwargs(pg_dsn), server_settings={"search_path": f'"{schema}"'})
+    connection = await asyncpg.connect(**connect_kwargs(pg_dsn), server_settings={"search_path": f'"{schema}"'})
+    try:
+        worker_id = await _create(store)
+        await _accept(store, worker_id)
+        last = await store.last_event_id()
+        async with holder.transaction():
+            await holder.execute(
+                "SELECT pg_advisory_xact_lock(hashtext('runtime-registry sequencing'), hashtext(current_schema()))"
+            )
+            rows = await asyncio.wait_for(
+                _decide_sql(connection, store.replica_id, [("a", worker_id, "x", 0), ("a", "w-none", "y", 0)]), 10
+            )
+        assert [(row["r_outcome"], row["e_id"]) for row in rows] == [("busy", None), ("unknown", None)]
+        assert await store.last_event_id() == last
+    finally:
+        await connection.close()
+        await holder.close()
+        await store.close()
+
+
+async def test_a_version_6_runtime_with_unnumbered_events_migrates_to_7(
+    pg_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Written by version-6 code: w-1 in a turn of replica ``old`` (decided by version 6's decide()),
+    w-2 with a whole turn behind it, and an input queued behind w-1's turn whose event was committed
+    without an id (its writer did not live to number it). After the migration (functions, a column
+    default and a trigger added, no row changed), version 7's decide() numbers that event first, then
+    writes the batch's own numbered; the old events and entries keep their ids and the feed stays gapless."""
+    runtime = "migrated"
+    schema = schema_name(runtime)
+    connection = await asyncpg.connect(**connect_kwargs(pg_dsn))
+    try:
+        await old_runtime(connection, monkeypatch, schema, version=6, profile="echo")
+        await _decide_sql(connection, "old", [("a", "w-1", "a", 0), ("a", "w-2", "b", 0)])
+        await _decide_sql(connection, "old", [("c", "w-2", "reply b", 1)])
+        queued = await connection.fetchrow(
+            "SELECT outcome, main_seq FROM enqueue_input('w-1', 'old', 'user', 'c', 100, 2, 64, 8)"
+        )
+        assert queued["outcome"] == "queued"
+        before = await _rows(connection)
+        assert [e["id"] for e in before[1]] == [1, 2, 3, 4, 5, 6, None]
+        monkeypatch.undo()
+        await connection.execute("RESET search_path")
+    finally:
+        await connection.close()
+    store = await _open_migrated(pg_dsn, runtime, before)
+    try:
+        connection = await asyncpg.connect(**connect_kwargs(pg_dsn), server_settings={"search_path": f'"{schema}"'})
+        try:
+            # The old replica's turn ends through version 7 (the queued input starts), w-2 takes another.
+            rows, written = await _decide_counting_writes(
+                connection, "old", [("c", "w-1", "reply a", 1), ("a", "w-2", "d", 0)]
+            )
+            assert written == {"events": (6, 1), "entries": (3, 0)}
+            assert [row["r_outcome"] for row in rows if row["r_call"] is not None] == ["completed", "accepted"]
+            (started,) = json.loads(next(row["r_started"] for row in rows if row["r_call"] == 1))
+            assert (started["worker_id"], started["turn"], started["content"]) == ("w-1", 2, "c")
+            numbered = {row["e_seq"]: row["e_id"] for row in rows if row["r_call"] is None}
+            assert numbered[queued["main_seq"]] == 7 and sorted(numbered.values()) == list(range(7, 14))
+            accepted = await connection.fetchval(
+                "SELECT data FROM events WHERE worker_id = 'w-1' AND type = 'worker.input_accepted' ORDER BY id DESC LIMIT 1"
+            )
+            assert json.loads(accepted)["queued_event_id"] == 7
+            assert await connection.fetchval("SELECT value FROM counters WHERE name = 'event_id'") == 13
+            assert await connection.fetchval("SELECT count(*) FROM entries WHERE event_id IS NULL") == 0
+        finally:
+            await connection.close()
+        events = await store.read_events(after=0, limit=100)
+        assert [e.id for e in events] == list(range(1, 14))
+        for worker_id in ("w-1", "w-2"):
+            never_overlap(events, worker_id)
+        assert [e.data.get("content") for e in events if e.type == "worker.input_accepted"] == ["a", "b", "c", "d"]
     finally:
         await store.close()

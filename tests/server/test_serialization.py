@@ -59,7 +59,10 @@ SAMPLES = [
     InputAccepted("rt", "w1", 1, 2, "busy"),
     # Fields of the wrong type (the registry checks model types, not field types) render as the converter renders them.
     InputAccepted('rt \u00fc"', "w1", True, "2", None),
+    InputAccepted("rt", "w1", None, 3, 7, 2),  # a status that is no str: through the encoder
+    InputAccepted(None, 5, 1, 2, "queued", 1.5),
     WorkerActionResult("rt", "w1", "stop", True, "stopped"),
+    WorkerActionResult(1, None, "cancel", None, 2),
     ENTRY,
     TranscriptPage("rt", "w1", (ENTRY, TranscriptEntry(2, "assistant", "", None, NAIVE)), 1, 50, 2, None),
     EVENT,
