@@ -394,12 +394,21 @@ class GroupWriter:
                 self._uncommitted_bytes -= sum(batch.bytes for batch in group)
             # Reported first: the answers waiting for this commit go out without
             # waiting for the measure too (decision 0193). Until the measure
-            # below replaces it, the store still counts the group as queued.
-            self._committed(group)
-            # A failed measure keeps the last one (and the group counted as queued): the commit stands.
-            with contextlib.suppress(sqlite3.Error):
-                self.measured = (used_bytes(self._connection), group[-1].file_bytes_through)
+            # replaces it, the store still counts the group as queued. A group
+            # that removed workers is measured first: the room it freed is free
+            # when its answers go out ("delete workers that are done to free room").
+            if any(batch.workers_removed for batch in group):
+                self._measure(group)
+                self._committed(group)
+            else:
+                self._committed(group)
+                self._measure(group)
         return None
+
+    def _measure(self, group: list[Batch]) -> None:
+        # A failed measure keeps the last one (and the group counted as queued): the commit stands.
+        with contextlib.suppress(sqlite3.Error):
+            self.measured = (used_bytes(self._connection), group[-1].file_bytes_through)
 
     def _next_group(self, pending: list[Batch]) -> list[Batch]:
         total = 0
