@@ -35,7 +35,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+from prometheus_client import CollectorRegistry, Counter, Gauge, disable_created_metrics
 from prometheus_client.core import GaugeMetricFamily, Metric, SummaryMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
@@ -48,6 +48,7 @@ from runtime_registry.host.registry import RuntimeRegistry
 from runtime_registry.server.observe.http_tally import HttpTally
 from runtime_registry.server.observe.labels import BoundedValues
 from runtime_registry.server.observe.turn_slots import TurnSlotCollector
+from runtime_registry.server.observe.turn_tally import EndSlot, StartSlot, TurnTally
 
 __all__ = ["Metrics", "metrics_endpoint", "CONTENT_TYPE", "TURN_ENDS", "WORKER_CENSUS_PAGES"]
 
@@ -88,17 +89,9 @@ class Metrics:
         #: ``http_requests_total`` and ``http_request_duration_seconds``, fed by every request.
         self.http = HttpTally(PREFIX, _HTTP_BUCKETS)
         r.register(self.http)
-        self.turns_started = Counter(f"{PREFIX}_turns_started", "Turns started", ["runtime", "profile"], registry=r)
-        self.turns_ended = Counter(
-            f"{PREFIX}_turns_ended", "Turns ended, by how", ["runtime", "profile", "end", "code"], registry=r
-        )
-        self.turn_duration = Histogram(
-            f"{PREFIX}_turn_duration_seconds",
-            "Time from a turn's start to its end (as the events' times say)",
-            ["runtime", "profile", "end"],
-            buckets=_TURN_BUCKETS,
-            registry=r,
-        )
+        #: ``turns_started_total``, ``turns_ended_total`` and ``turn_duration_seconds``, fed per turn (decision 0245).
+        self.turns = TurnTally(PREFIX, _TURN_BUCKETS)
+        r.register(self.turns)
         self.tokens = Counter(
             f"{PREFIX}_tokens",
             "Model tokens, as the kinds report them",
@@ -136,11 +129,11 @@ class Metrics:
         self.collectors.register(TurnSlotCollector(registry))
         self._census_at = -WORKER_CENSUS_SECONDS
         self._census_statuses: dict[str, set[str]] = {}
-        # The turn families' children by the values the watcher passes (decision 0243): labels() takes a
-        # lock and checks its values on every call, once per counted event. A label value, once mapped
-        # (BoundedValues), keeps its mapping, and no child of these families is ever removed.
-        self._started_children: dict[tuple[str, str | None], Any] = {}
-        self._ended_children: dict[tuple[str, str | None, str, str | None], tuple[Any, Any]] = {}
+        # The turn families' slots by the values the watcher passes (decision 0243): mapping the values
+        # to labels costs more than counting. A label value, once mapped (BoundedValues), keeps its
+        # mapping, and no slot is ever removed.
+        self._start_slots: dict[tuple[str, str | None], StartSlot] = {}
+        self._end_slots: dict[tuple[str, str | None, str, str | None], EndSlot] = {}
 
     def http_label(self, route: str | None, method: str) -> tuple[str, str]:
         """The ``route`` and ``method`` labels: the route's template (``unmatched`` when none), a known method."""
@@ -149,11 +142,11 @@ class Metrics:
     def turn_started(self, runtime: str, profile: str | None) -> None:
         """Count a started turn."""
         key = (runtime, profile)
-        child = self._started_children.get(key)
-        if child is None:
-            child = self.turns_started.labels(runtime, self.profiles(profile))
-            _keep(self._started_children, key, child)
-        child.inc()
+        slot = self._start_slots.get(key)
+        if slot is None:
+            slot = self.turns.start_slot(runtime, self.profiles(profile))
+            _keep(self._start_slots, key, slot)
+        slot.count += 1
 
     def turn_ended(
         self,
@@ -167,18 +160,12 @@ class Metrics:
     ) -> None:
         """Count an ended turn, its duration (when its start was seen) and its tokens."""
         labels = (runtime, profile, end, code if end == "failed" else None)
-        children = self._ended_children.get(labels)
-        if children is None:
-            profile_label = self.profiles(profile)
+        slot = self._end_slots.get(labels)
+        if slot is None:
             code_label = self.codes(code) if end == "failed" else ""
-            children = (
-                self.turns_ended.labels(runtime, profile_label, end, code_label),
-                self.turn_duration.labels(runtime, profile_label, end),
-            )
-            _keep(self._ended_children, labels, children)
-        children[0].inc()
-        if seconds is not None:
-            children[1].observe(max(seconds, 0.0))
+            slot = self.turns.end_slot(runtime, self.profiles(profile), end, code_label)
+            _keep(self._end_slots, labels, slot)
+        slot.record(None if seconds is None else max(seconds, 0.0))
         if usage:
             profile_label = self.profiles(profile)
             for direction, key in (("in", "input_tokens"), ("out", "output_tokens")):
@@ -231,7 +218,7 @@ class Metrics:
         return generate_latest(self.collectors)
 
 
-#: How many label sets each turn family's child cache keeps (beyond them, labels() is called each time).
+#: How many label sets each turn family's slot cache keeps (beyond them, the values are mapped each time).
 CHILD_CACHE_MAX = 4096
 
 
