@@ -269,7 +269,7 @@ class EmbeddedProvider(RuntimeProvider):
         if diagnostics is not None:
             # Just created: as created (idle, no entries), whatever happened to
             # it while its commit was awaited.
-            return Worker(
+            created = Worker(
                 self.runtime_id,
                 worker.worker_id,
                 KIND,
@@ -282,6 +282,11 @@ class EmbeddedProvider(RuntimeProvider):
                 diagnostics,
                 NO_TOTALS,
             )
+            if not diagnostics:
+                # The next read reuses it if nothing changed (checked below, as for any model):
+                # the answer to the create is the first rendering the server caches.
+                worker.model = created
+            return created
         shown = worker.shown  # what readers see while a change is not committed (decision 0111)
         if shown is None:
             status, length, totals = worker.status, len(worker.transcript), worker.totals

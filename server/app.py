@@ -29,15 +29,14 @@ from runtime_registry.server.console import console_routes
 from runtime_registry.server.contract import METRICS_PATH
 from runtime_registry.server.endpoints import build_routes
 from runtime_registry.server.error_handlers import exception_handlers
-from runtime_registry.server.middleware.auth import BearerAuthMiddleware, short_token_warning
-from runtime_registry.server.middleware.body_limit import BodyLimitMiddleware
-from runtime_registry.server.middleware.browser_guard import BrowserGuardMiddleware
+from runtime_registry.server.middleware.auth import BearerAuth, short_token_warning
+from runtime_registry.server.middleware.body_limit import BodyLimit
+from runtime_registry.server.middleware.browser_guard import BrowserGuard
+from runtime_registry.server.middleware.front_door import FrontDoor
 from runtime_registry.server.middleware.host_policy import HostPolicy
 from runtime_registry.server.middleware.origin_policy import OriginPolicy
-from runtime_registry.server.middleware.request_head import RequestHeadMiddleware
-from runtime_registry.server.middleware.request_ids import RequestIdMiddleware
 from runtime_registry.server.middleware.token_guesses import TokenGuessPacer
-from runtime_registry.server.observe.http import ObserveMiddleware
+from runtime_registry.server.observe.http import RequestObserver
 from runtime_registry.server.observe.metrics import Metrics, metrics_endpoint
 from runtime_registry.server.observe.readiness import readiness_endpoint
 from runtime_registry.server.observe.watch import RuntimeWatch
@@ -96,31 +95,25 @@ def create_app(
             await registry.close()
             log.info("runtimes closed")
 
-    # Outermost first: every response (421, 403, 401 and 413 included) gets a
-    # request id; a head that repeats Host, Origin or Authorization is refused
-    # before any check reads one copy of them; a misdirected or cross-site request is refused before auth
-    # (and CORS preflights, which never carry the token, are answered there);
-    # auth runs before any body is looked at.
-    middleware = [
-        Middleware(RequestIdMiddleware),
-        # Inside the request id (its line names it), outside every check (401s and 413s are counted).
-        Middleware(ObserveMiddleware, metrics=metrics, access_log_enabled=access_log),
-        Middleware(RequestHeadMiddleware),
-        Middleware(
-            BrowserGuardMiddleware,
-            host_policy=_host_policy(settings.allowed_hosts, token=token),
-            origin_policy=OriginPolicy(settings.cors_allowed_origins),
-        ),
-    ]
+    auth = None
     if token is not None:
         also_protected = frozenset() if settings.metrics_public else frozenset({METRICS_PATH})
         pacer = TokenGuessPacer(burst=settings.failed_token_burst, rate_per_second=settings.failed_tokens_per_second)
-        middleware.append(Middleware(BearerAuthMiddleware, token=token, pacer=pacer, also_protected=also_protected))
-    middleware.append(Middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes))
+        auth = BearerAuth(token=token, pacer=pacer, also_protected=also_protected)
+    front_door = Middleware(
+        FrontDoor,
+        observer=RequestObserver(metrics=metrics, access_log_enabled=access_log),
+        browser_guard=BrowserGuard(
+            host_policy=_host_policy(settings.allowed_hosts, token=token),
+            origin_policy=OriginPolicy(settings.cors_allowed_origins),
+        ),
+        auth=auth,
+        body_limit=BodyLimit(max_body_bytes=settings.max_body_bytes),
+    )
 
     app = Starlette(
         routes=routes,
-        middleware=middleware,
+        middleware=[front_door],
         exception_handlers=exception_handlers(routes),  # type: ignore[arg-type]
         lifespan=lifespan,
     )

@@ -211,10 +211,6 @@ def with_host(headers: list[tuple[bytes, bytes]], host: bytes) -> list[tuple[byt
     return [*(header for header in headers if header[0] != b"host"), (b"host", host)]
 
 
-class _HeadTooLarge(Exception):
-    """Raised inside a parser callback: llhttp stops and uvicorn answers its 400 (ours, below)."""
-
-
 def _bad_request_bytes(message: str, default_headers: list[tuple[bytes, bytes]]) -> bytes:
     """A complete ``400 malformed_request`` response in the API's envelope, closing the connection."""
     body = json.dumps(envelope(MalformedRequest(message)), separators=(",", ":")).encode("utf-8")
@@ -305,47 +301,53 @@ class _HeadWithBody:
 
 
 def _announces_length(head: bytes) -> bool:
-    """Whether a response head (as uvicorn writes it) carries a ``Content-Length``."""
-    return b"\r\ncontent-length:" in head.lower()
+    """Whether a response head (as uvicorn writes it: every name lowercased) carries a ``Content-Length``."""
+    return b"\r\ncontent-length:" in head
 
 
 class _HttpToolsHeadBound(_EnvelopeBadRequest):
-    """Count the head as llhttp parses it; past :data:`MAX_HEAD_BYTES`, stop reading it.
+    """Count a head that spans reads as llhttp parses it; past :data:`MAX_HEAD_BYTES`, stop reading it.
 
-    httptools reports the target in pieces as they arrive, but keeps a header
-    to itself until its line ends, so the count has two sources: the pieces
-    and lines it reports, and every read that arrived while one head was
-    being parsed from start to end of the read (all of it belongs to that
-    head). The bound is held to within one read, and nothing larger is kept.
+    A head that arrives whole in one read (every common request) is not
+    counted here: the parser's work on it is bounded by the read's size, and
+    the front door refuses a complete head over the bound
+    (:mod:`runtime_registry.server.middleware.request_head`). What needs a bound
+    is a head that keeps arriving: at the end of each read that leaves one
+    incomplete, its size so far is its target and completed header lines as
+    the parser reported them (in the read it began in) plus every later read
+    whole (all of which belongs to it). So the bound is held to within one
+    read, nothing larger is kept, and a complete request costs no count.
     """
 
-    _head_bytes = 0
     _in_head = False
-    _heads_begun = 0
+    #: The counted size of the head being parsed; 0 until a read ends with it incomplete.
+    _head_bytes = 0
+    #: The transport of the latest response cycle (which holds its head until its body).
+    _head_with_body: _HeadWithBody | None = None
 
     def data_received(self, data: bytes) -> None:
-        counted, begun = self._head_bytes, self._heads_begun
         super().data_received(data)  # type: ignore[misc]
-        if self._in_head and self._heads_begun == begun and not self._head_too_large:
-            # The whole read went into the head being parsed.
-            self._head_bytes = max(self._head_bytes, counted + len(data))
-            if self._head_bytes > MAX_HEAD_BYTES:
-                self._head_too_large = True
-                self.send_400_response("")
+        if not self._in_head or self._head_too_large:
+            return
+        if self._head_bytes:
+            # The head began in an earlier read: all of this one went into it.
+            self._head_bytes += len(data)
+        else:
+            self._head_bytes = self._head_so_far()
+        if self._head_bytes > MAX_HEAD_BYTES:
+            self._head_too_large = True
+            self.send_400_response("")
+
+    def _head_so_far(self) -> int:
+        """The size of what the parser reported of the head being parsed: its target and completed lines."""
+        headers: list[tuple[bytes, bytes]] = self.headers  # type: ignore[attr-defined]
+        size = _REQUEST_LINE_OVERHEAD + len(self.url)  # type: ignore[attr-defined]
+        return size + sum(len(name) + len(value) + _LINE_OVERHEAD for name, value in headers)
 
     def on_message_begin(self) -> None:
-        self._head_bytes = _REQUEST_LINE_OVERHEAD
         self._in_head = True
-        self._heads_begun += 1
+        self._head_bytes = 0
         super().on_message_begin()  # type: ignore[misc]
-
-    def on_url(self, url: bytes) -> None:
-        self._count_head(len(url))
-        super().on_url(url)  # type: ignore[misc]
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._count_head(len(name) + len(value) + _LINE_OVERHEAD)
-        super().on_header(name, value)  # type: ignore[misc]
 
     def on_headers_complete(self) -> None:
         self._in_head = False
@@ -360,22 +362,15 @@ class _HttpToolsHeadBound(_EnvelopeBadRequest):
         if cycle is not None and cycle is not before:
             # A new request's cycle; its task has not run yet (it starts on the
             # loop's next turn). (An upgrade makes no cycle: nothing to wrap.)
-            cycle.transport = _HeadWithBody(self.transport)  # type: ignore[attr-defined]
+            cycle.transport = self._head_with_body = _HeadWithBody(self.transport)  # type: ignore[attr-defined]
 
     def on_response_complete(self) -> None:
         # Before the protocol may close the connection (no keep-alive): a head held for a body
         # that never came (a HEAD request's answer) goes out first.
-        transport = getattr(self.cycle, "transport", None)  # type: ignore[attr-defined]
-        if isinstance(transport, _HeadWithBody):
-            transport.flush()
+        held = self._head_with_body
+        if held is not None:
+            held.flush()
         super().on_response_complete()  # type: ignore[misc]
-
-    def _count_head(self, size: int) -> None:
-        self._head_bytes += size
-        if self._head_bytes > MAX_HEAD_BYTES:
-            # llhttp stops at the exception; uvicorn answers with send_400_response.
-            self._head_too_large = True
-            raise _HeadTooLarge
 
 
 def protocol_class(parser: str, *, header_timeout_seconds: float) -> type[asyncio.Protocol]:

@@ -6,6 +6,10 @@ test that starts the default configuration must neither see another test's
 workers nor leave files in the repository. Module-scoped fixtures (servers
 shared by a module's tests) are set up before any function-scoped fixture,
 hence the module-scoped directory too.
+
+Hypothesis runs without its per-example deadline: a property test asserts
+what the code does, and the suite runs two workers on a shared machine,
+where an example that takes 400 ms once is load, not a finding.
 """
 
 from __future__ import annotations
@@ -15,6 +19,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+settings.register_profile("suite", deadline=None)
+settings.load_profile("suite")
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -237,8 +237,9 @@ class EventLog:
         while max_bytes is not None and self.retained_bytes > max_bytes and len(self._events) - self._head > 1:
             self._drop_oldest()
         if not self._watermark:
-            self._committed = event.id
-            self._wake()
+            self._committed = event_id
+            if self._arrived is not None:
+                self._wake()
         return event
 
     def commit(self, through_id: int) -> None:

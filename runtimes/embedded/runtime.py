@@ -466,7 +466,7 @@ class EmbeddedRuntime:
         engine_code: str | None = None,
     ) -> None:
         """Ask the store to end the turn with ``worker.turn_failed``; log it if it was still the worker's."""
-        turn.deltas.discard()
+        turn.discard_deltas()
         if await self.store.fail_turn(worker, turn.number, code, message, engine_code=engine_code):
             log_failure(self.name, worker.worker_id, turn.number, code, cause or engine_code)
             _detach(worker)

@@ -113,10 +113,10 @@ async def run_turn_task(
             await turn.load_history()
         result = check_result(await engine.run(turn))
         if turn.current:
-            turn.deltas.flush()
+            turn.flush_deltas()
             await complete(result)  # a failure in here too ends the turn (as engine_error)
     except asyncio.CancelledError:
-        turn.deltas.discard()
+        turn.discard_deltas()
         if not turn.current or (task is not None and task.cancelling()):
             raise  # cancel, stop, delete, shutdown or the deadline: already ended
         # Nobody cancelled the task: the engine raised it itself.

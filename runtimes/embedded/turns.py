@@ -117,10 +117,30 @@ class EmbeddedTurn(Turn):
         self._store = store
         self._max_entries = max_transcript_entries
         self._rounds = 0
-        # The publisher holds the worker, not this turn: a bound method here would make a
-        # reference cycle (turn -> coalescer -> turn) that only the garbage collector frees,
-        # four objects a turn that drove most of its collections (decision 0243).
-        self.deltas = DeltaCoalescer(_delta_publisher(store, worker, number), deltas_per_second)
+        self._deltas_per_second = deltas_per_second
+        # Made at the first streamed piece: most turns of the builtin engines stream nothing.
+        self._deltas: DeltaCoalescer | None = None
+
+    @property
+    def deltas(self) -> DeltaCoalescer:
+        """The turn's delta coalescer (made when first used)."""
+        if self._deltas is None:
+            # The publisher holds the worker, not this turn: a bound method here would make a
+            # reference cycle (turn -> coalescer -> turn) that only the garbage collector frees,
+            # four objects a turn that drove most of its collections (decision 0243).
+            publish = _delta_publisher(self._store, self._worker, self.number)
+            self._deltas = DeltaCoalescer(publish, self._deltas_per_second)
+        return self._deltas
+
+    def flush_deltas(self) -> None:
+        """Publish what is buffered (the turn ends, or asks for tools); nothing to do if it streamed nothing."""
+        if self._deltas is not None:
+            self._deltas.flush()
+
+    def discard_deltas(self) -> None:
+        """Drop what is buffered (the turn was cancelled or failed)."""
+        if self._deltas is not None:
+            self._deltas.discard()
 
     @property
     def history(self) -> Sequence[TranscriptEntry]:  # type: ignore[override]
@@ -174,7 +194,7 @@ class EmbeddedTurn(Turn):
         # Room for every call, every result and the reply that should follow.
         if len(self._worker.transcript) + 2 * len(calls) + 1 > self._max_entries:
             raise TurnFailed("transcript_full", "the worker's transcript has no room for this turn's tool calls")
-        self.deltas.flush()  # what the model said before asking comes first
+        self.flush_deltas()  # what the model said before asking comes first
         for call in calls:
             await self._record(
                 TOOL_CALL,

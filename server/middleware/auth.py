@@ -1,4 +1,4 @@
-"""Bearer-token authentication of every ``/api`` route (pure ASGI, constant-time compare).
+"""Bearer-token authentication of every ``/api`` route (constant-time compare).
 
 ``/healthz`` and ``/openapi.json`` stay open: the first is a liveness probe
 that says nothing, the second describes an open-source API and holds no data
@@ -16,13 +16,14 @@ import asyncio
 import hmac
 
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope
 
 from runtime_registry.server.errors import TooManyRequests, Unauthorized
+from runtime_registry.server.middleware.request_head import RequestHead, route_path
 from runtime_registry.server.middleware.token_guesses import TokenGuessPacer
 from runtime_registry.server.responses import error_response
 
-__all__ = ["BearerAuthMiddleware", "MIN_TOKEN_CHARS", "is_protected_path", "short_token_warning"]
+__all__ = ["BearerAuth", "MIN_TOKEN_CHARS", "is_protected_path", "short_token_warning"]
 
 _CHALLENGE = 'Bearer realm="runtime-registry"'
 #: Shorter tokens get a warning at start: 16 random characters of a URL-safe
@@ -51,14 +52,7 @@ def _client_of(scope: Scope) -> str:
     return str(client[0]) if client else ""
 
 
-def _route_path(scope: Scope) -> str:
-    """The path below the app's mount point (ASGI's ``path`` includes ``root_path``)."""
-    path: str = scope["path"]
-    root: str = scope.get("root_path", "")
-    return path[len(root) :] if root and path.startswith(root) else path
-
-
-class BearerAuthMiddleware:
+class BearerAuth:
     """Refuse protected requests without the configured token: ``401 unauthorized``.
 
     :param token: the expected token; must not be empty.
@@ -67,7 +61,6 @@ class BearerAuthMiddleware:
 
     def __init__(
         self,
-        app: ASGIApp,
         *,
         token: str,
         pacer: TokenGuessPacer | None = None,
@@ -75,37 +68,32 @@ class BearerAuthMiddleware:
     ) -> None:
         if not token:
             raise ValueError("an empty token protects nothing")
-        self.app = app
         self._expected = token.encode("utf-8")
         self._pacer = pacer if pacer is not None else TokenGuessPacer()
         self._also_protected = also_protected
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and (is_protected_path(path := _route_path(scope)) or path in self._also_protected):
-            presented = None
-            for name, value in scope["headers"]:
-                if name == b"authorization":
-                    presented = value or None
-                    break
-            if presented is None:
-                # Nothing guessed: no pacing, the plain challenge.
-                await self._refuse(False)(scope, receive, send)
-                return
-            client = _client_of(scope)
-            turn = self._pacer.turn(client)
-            if turn is None:
-                await self._too_many(client)(scope, receive, send)
-                return
-            if turn > 0:
-                # A reserved turn: the check waits for it (the pacer counted it already).
-                await asyncio.sleep(turn)
-            if not self._accepts(presented):
-                if turn == 0:
-                    self._pacer.failed(client)
-                await self._refuse(True)(scope, receive, send)
-                return
-            self._pacer.succeeded(client)
-        await self.app(scope, receive, send)
+    async def refusal(self, scope: Scope, head: RequestHead) -> Response | None:
+        """The answer to a protected request without the token (after its guess is paced), else ``None``."""
+        path = route_path(scope)
+        if not (is_protected_path(path) or path in self._also_protected):
+            return None
+        presented = head.authorization or None
+        if presented is None:
+            # Nothing guessed: no pacing, the plain challenge.
+            return self._refuse(False)
+        client = _client_of(scope)
+        turn = self._pacer.turn(client)
+        if turn is None:
+            return self._too_many(client)
+        if turn > 0:
+            # A reserved turn: the check waits for it (the pacer counted it already).
+            await asyncio.sleep(turn)
+        if not self._accepts(presented):
+            if turn == 0:
+                self._pacer.failed(client)
+            return self._refuse(True)
+        self._pacer.succeeded(client)
+        return None
 
     def _too_many(self, client: str) -> Response:
         retry_after = self._pacer.retry_after(client)

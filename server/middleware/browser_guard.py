@@ -1,6 +1,6 @@
-"""Keep web pages the operator visits from driving the API: Host and Origin checks, and CORS (pure ASGI).
+"""Keep web pages the operator visits from driving the API: Host and Origin checks, and CORS.
 
-One header scan per request, then:
+Over the front door's one scan of the headers (:class:`~runtime_registry.server.middleware.request_head.RequestHead`):
 
 1. ``Host`` (:class:`~runtime_registry.server.middleware.host_policy.HostPolicy`), when the policy is on:
    anything else than an address, ``localhost`` or an allowed name is
@@ -13,10 +13,10 @@ One header scan per request, then:
    browser never sends credentials on a preflight), and their answers —
    errors included — carry ``Access-Control-Allow-Origin``.
 
-This sits right inside the request-id middleware, before auth: a refused
-request costs no token comparison and no body read. With the default
-settings the common request (loopback ``Host``, no ``Origin``) costs one
-pass over the headers and a set lookup (decision 0060 has the figures).
+The front door runs it before auth: a refused request costs no token
+comparison and no body read. With the default settings the common request
+(loopback ``Host``, no ``Origin``) costs a set lookup (decision 0060 has the
+figures).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from runtime_registry.server.errors import ForbiddenOrigin, MisdirectedRequest
 from runtime_registry.server.middleware.host_policy import HostPolicy, host_name_of
@@ -36,9 +36,10 @@ from runtime_registry.server.middleware.origin_policy import (
     SAFE_METHODS,
     OriginPolicy,
 )
+from runtime_registry.server.middleware.request_head import RequestHead, route_path
 from runtime_registry.server.responses import error_response
 
-__all__ = ["BrowserGuardMiddleware", "HOST_CHECK_EXEMPT_PATHS"]
+__all__ = ["BrowserGuard", "HOST_CHECK_EXEMPT_PATHS"]
 
 log = logging.getLogger("runtime_registry.server.middleware.browser_guard")
 
@@ -48,7 +49,7 @@ HOST_CHECK_EXEMPT_PATHS = frozenset({"/healthz", "/readyz"})
 _LOGGED_HOSTS_MAX = 64
 
 
-class BrowserGuardMiddleware:
+class BrowserGuard:
     """Refuse misdirected and cross-site requests; add CORS headers for allowed origins.
 
     :param host_policy: the ``Host`` check, or ``None`` when it is off (a token
@@ -56,58 +57,44 @@ class BrowserGuardMiddleware:
     :param origin_policy: the ``Origin`` check and the CORS origins.
     """
 
-    def __init__(self, app: ASGIApp, *, host_policy: HostPolicy | None, origin_policy: OriginPolicy) -> None:
-        self.app = app
+    def __init__(self, *, host_policy: HostPolicy | None, origin_policy: OriginPolicy) -> None:
         self._hosts = host_policy
         self._origins = origin_policy
         self._logged_hosts: set[str] = set()
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        host = origin = fetch_site = None
-        for name, value in scope["headers"]:
-            if name == b"host":
-                host = value
-            elif name == b"origin":
-                origin = value
-            elif name == b"sec-fetch-site":
-                fetch_site = value
+    def refusal(self, scope: Scope, head: RequestHead) -> Response | None:
+        """The answer to a misdirected or cross-site request, or to a CORS preflight; ``None`` to serve it."""
+        host = head.host
+        origin = head.origin
         hosts = self._hosts
         # The set lookup first: a Host seen before costs no method call.
         if (
             hosts is not None
             and host not in hosts.accepted
             and not hosts.accepts(host)
-            and _route_path(scope) not in HOST_CHECK_EXEMPT_PATHS
+            and route_path(scope) not in HOST_CHECK_EXEMPT_PATHS
         ):
-            await self._misdirected(host or b"")(scope, receive, send)
-            return
+            return self._misdirected(host or b"")
         method = scope["method"]
         origins = self._origins
         if method not in SAFE_METHODS:
+            fetch_site = head.fetch_site
             if (origin is not None or fetch_site is not None) and origins.refuses(origin, fetch_site, host):
-                await error_response(ForbiddenOrigin(_FORBIDDEN_ORIGIN_MESSAGE))(scope, receive, send)
-                return
+                return error_response(ForbiddenOrigin(_FORBIDDEN_ORIGIN_MESSAGE))
         elif method == "OPTIONS" and origin is not None and _is_preflight(scope):
             if origins.allows_cors(origin):
-                await _preflight_answer(origin)(scope, receive, send)
-                return
+                return _preflight_answer(origin)
             if not origins.is_own_origin(origin, host):
-                await error_response(ForbiddenOrigin(_FORBIDDEN_ORIGIN_MESSAGE))(scope, receive, send)
-                return
+                return error_response(ForbiddenOrigin(_FORBIDDEN_ORIGIN_MESSAGE))
+        return None
+
+    def response_headers(self, head: RequestHead) -> tuple[tuple[bytes, bytes], ...]:
+        """The CORS headers every answer to a served request carries (none when no origin is listed)."""
+        origins = self._origins
         if not origins.has_cors:
-            await self.app(scope, receive, send)
-            return
-        cors_headers = _cors_headers(origin) if origin is not None and origins.allows_cors(origin) else _VARY_ONLY
-
-        async def send_with_cors(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), *cors_headers]
-            await send(message)
-
-        await self.app(scope, receive, send_with_cors)
+            return ()
+        origin = head.origin
+        return _cors_headers(origin) if origin is not None and origins.allows_cors(origin) else _VARY_ONLY
 
     def _misdirected(self, host: bytes) -> Response:
         name = host_name_of(host)
@@ -157,10 +144,3 @@ def _preflight_answer(origin: bytes) -> Response:
         (b"vary", b"Origin"),
     ]
     return response
-
-
-def _route_path(scope: Scope) -> str:
-    """The path below the app's mount point (ASGI's ``path`` includes ``root_path``)."""
-    path: str = scope["path"]
-    root: str = scope.get("root_path", "")
-    return path[len(root) :] if root and path.startswith(root) else path

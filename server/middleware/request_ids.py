@@ -1,28 +1,18 @@
-"""Request ids, and the last line of defence: an unexpected exception becomes a bare 500.
+"""Request ids: each request gets one (the client's ``X-Request-ID`` when it is a short token, else a new one).
 
-Pure ASGI (no ``BaseHTTPMiddleware``): it sits in front of every request, so it
-must cost next to nothing. Each request gets an id (the client's
-``X-Request-ID`` when it is a short token, else a new one) that comes back in
-the ``X-Request-ID`` response header. If anything below raises an exception
-that is not a typed error, the traceback is logged with that id and the client
-gets ``500 internal_error`` with the id and nothing else — except a client
-that hung up in the middle of its body, which is logged at debug level only.
+The front door (:mod:`runtime_registry.server.middleware.front_door`) puts
+it in the scope and in the ``X-Request-ID`` response header; logs and the
+500 envelope quote it.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 
-from starlette.requests import ClientDisconnect
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
-from runtime_registry.server.responses import internal_error_response
-
-__all__ = ["RequestIdMiddleware", "REQUEST_ID_SCOPE_KEY", "request_id_of", "new_request_id"]
-
-log = logging.getLogger("runtime_registry.server.errors")
+__all__ = ["REQUEST_ID_SCOPE_KEY", "new_request_id", "request_id_for", "request_id_of"]
 
 #: Where the request id lives in the ASGI scope.
 REQUEST_ID_SCOPE_KEY = "runtime_registry.request_id"
@@ -53,44 +43,8 @@ def request_id_of(scope: Scope) -> str:
     return request_id
 
 
-class RequestIdMiddleware:
-    """Give every HTTP request an id and turn unhandled exceptions into a generic 500."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        request_id = _client_request_id(scope) or new_request_id()
-        scope[REQUEST_ID_SCOPE_KEY] = request_id
-        id_header = (b"x-request-id", request_id.encode("ascii"))
-        started = False
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-                message["headers"] = [*message.get("headers", ()), id_header]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        except ClientDisconnect:
-            # The client hung up while its body was being read: not a server
-            # error, and there is nobody left to answer (issue 12, point 6).
-            log.debug(
-                "request %s (%s): the client disconnected before its body was complete", request_id, scope.get("method")
-            )
-        except Exception:
-            log.exception("request %s (%s %s) failed", request_id, scope.get("method"), scope.get("path"))
-            if not started:
-                await internal_error_response(request_id)(scope, receive, send_with_id)
-
-
-def _client_request_id(scope: Scope) -> str | None:
-    for name, value in scope["headers"]:
-        if name == b"x-request-id":
-            return value.decode("ascii") if _CLIENT_ID.fullmatch(value) else None
-    return None
+def request_id_for(client_id: bytes | None) -> str:
+    """The id of a request that sent ``client_id`` as its ``X-Request-ID``: that, if it is a short token, else a new one."""
+    if client_id is not None and _CLIENT_ID.fullmatch(client_id):
+        return client_id.decode("ascii")
+    return new_request_id()

@@ -5,22 +5,22 @@ The access line (logger ``runtime_registry.access``, INFO) replaces uvicorn's:
 The target is logged as sent, unprintable characters escaped, and a
 credential in its query string redacted (:mod:`runtime_registry.server.log_redaction`,
 every format); the request id is the one the client sees
-in ``X-Request-ID``. It sits just inside the request-id middleware, so the
-id is known, and outside every check, so 401s, 403s and 413s are counted too.
+in ``X-Request-ID``. The front door
+(:mod:`runtime_registry.server.middleware.front_door`) reports every answer
+here, 401s, 403s and 413s included.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from runtime_registry.server.middleware.request_ids import request_id_of
 from runtime_registry.server.observe.http_tally import RouteSlot
 from runtime_registry.server.observe.metrics import Metrics
 
-__all__ = ["ObserveMiddleware", "STREAM_ROUTE"]
+__all__ = ["RequestObserver", "STREAM_ROUTE"]
 
 access_log = logging.getLogger("runtime_registry.access")
 
@@ -30,55 +30,45 @@ _MAX_CHILDREN = 4096
 STREAM_ROUTE = "/api/runtimes/{runtime_id}/events/stream"
 
 
-class ObserveMiddleware:
-    """Count and time each HTTP request; write its access line.
+class RequestObserver:
+    """Count and time each HTTP request; write its access line; count open event streams.
 
     :param metrics: the families to feed.
     :param access_log_enabled: whether to write the access line (``serve --no-access-log`` turns it off).
     """
 
-    def __init__(self, app: ASGIApp, *, metrics: Metrics, access_log_enabled: bool = True) -> None:
-        self.app = app
+    def __init__(self, *, metrics: Metrics, access_log_enabled: bool = True) -> None:
         self.metrics = metrics
         self.access_log_enabled = access_log_enabled
         # Each (route, method, status)'s slot, by the raw route and method (mapped to labels once).
         # Bounded as the label values are (routes, methods, statuses).
         self._slots: dict[tuple[str | None, str, int], RouteSlot] = {}
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-        stream_runtime: str | None = None
+    def stream_opened(self, scope: Scope, status: int) -> str | None:
+        """Count an event stream as open if this answer starts one; its runtime id then, else ``None``."""
+        if status != 200 or _route_of(scope) != STREAM_ROUTE:
+            return None
+        # Only a configured runtime's id reaches a 200 here: bounded.
+        runtime = str(scope.get("path_params", {}).get("runtime_id", ""))
+        self.metrics.streams_open.labels(runtime).inc()
+        return runtime
 
-        async def observed_send(message: Message) -> None:
-            nonlocal status, stream_runtime
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                if status == 200 and _route_of(scope) == STREAM_ROUTE:
-                    # Only a configured runtime's id reaches a 200 here: bounded.
-                    stream_runtime = str(scope.get("path_params", {}).get("runtime_id", ""))
-                    self.metrics.streams_open.labels(stream_runtime).inc()
-            await send(message)
+    def stream_closed(self, runtime: str) -> None:
+        """Count the event stream :meth:`stream_opened` counted for ``runtime`` as closed."""
+        self.metrics.streams_open.labels(runtime).dec()
 
-        try:
-            await self.app(scope, receive, observed_send)
-        finally:
-            if stream_runtime is not None:
-                self.metrics.streams_open.labels(stream_runtime).dec()
-            seconds = time.perf_counter() - started
-            key = (_route_of(scope), scope["method"], status)
-            slot = self._slots.get(key)
-            if slot is None:
-                route, method = self.metrics.http_label(key[0], key[1])
-                slot = self.metrics.http.slot(route, method, str(status))
-                if len(self._slots) < _MAX_CHILDREN:
-                    self._slots[key] = slot
-            slot.record(seconds)
-            if self.access_log_enabled and access_log.isEnabledFor(logging.INFO):
-                _log_access(scope, status, seconds)
+    def finished(self, scope: Scope, status: int, seconds: float) -> None:
+        """Record a request answered with ``status`` after ``seconds``, and write its access line."""
+        key = (_route_of(scope), scope["method"], status)
+        slot = self._slots.get(key)
+        if slot is None:
+            route, method = self.metrics.http_label(key[0], key[1])
+            slot = self.metrics.http.slot(route, method, str(status))
+            if len(self._slots) < _MAX_CHILDREN:
+                self._slots[key] = slot
+        slot.record(seconds)
+        if self.access_log_enabled and access_log.isEnabledFor(logging.INFO):
+            _log_access(scope, status, seconds)
 
 
 def _route_of(scope: Scope) -> str | None:

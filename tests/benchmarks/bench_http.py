@@ -20,7 +20,7 @@ models. wrk runs
 startup rounds. ``--in-process`` measures CPU per request of both apps in this process
 (uvicorn's protocol over a fake transport: no kernel, no wrk); ``--profile
 "send input"`` (or another scenario's name) adds a cProfile of ours; ``--layers``
-gives each of the server's middleware's share of a get worker, in process.
+gives the front door's share (every check of :mod:`runtime_registry.server.middleware`) of a get worker, in process.
 """
 
 from __future__ import annotations
@@ -455,26 +455,17 @@ async def _in_process(profile: str | None) -> None:
                 pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
 
 
-#: The server's own middleware, outermost first (``--layers`` drops each in turn).
-MIDDLEWARE = (
-    "RequestIdMiddleware",
-    "ObserveMiddleware",
-    "RequestHeadMiddleware",
-    "BrowserGuardMiddleware",
-    "BodyLimitMiddleware",
-)
-
-
 async def _layers(rounds: int = 7, requests: int = 3000) -> None:
-    """CPU µs per get worker in process with the full app, without each middleware, and without them all."""
+    """CPU µs per get worker in process with the full app and without its front door (every check)."""
     from runtime_registry.host.config import load_config
     from runtime_registry.server.app import create_app
 
     os.environ.setdefault("RUNTIME_REGISTRY_DATA_DIR", tempfile.mkdtemp(prefix="bench-http-data-"))
 
-    async def get_worker_cost(dropped: frozenset[str]) -> float:
+    async def get_worker_cost(with_front_door: bool) -> float:
         app = create_app(load_config(_STACK_CONFIG) if STORE else None, access_log=False)
-        app.user_middleware = [m for m in app.user_middleware if getattr(m.cls, "__name__", "") not in dropped]
+        if not with_front_door:
+            app.user_middleware = []
         async with app.router.lifespan_context(app):
             connection = _Connection(app, server_header=False)
             workers = f"/api/runtimes/{RUNTIME}/workers"
@@ -487,12 +478,10 @@ async def _layers(rounds: int = 7, requests: int = 3000) -> None:
                 best = min(best, (time.process_time() - started) / requests * 1e6)
             return best
 
-    full = await get_worker_cost(frozenset())
+    full = await get_worker_cost(True)
+    bare = await get_worker_cost(False)
     print(f"get worker in process, CPU µs per request (best of {rounds} rounds of {requests}); full app {full:.1f}")
-    for name in MIDDLEWARE:
-        cost = await get_worker_cost(frozenset({name}))
-        print(f"  without {name:<24} {cost:6.1f}  (its share {full - cost:4.1f})")
-    print(f"  without all of them              {await get_worker_cost(frozenset(MIDDLEWARE)):6.1f}")
+    print(f"  without the front door           {bare:6.1f}  (its share {full - bare:4.1f})")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 What ``bench_replicas.py`` measures through HTTP, without the HTTP layer,
 so the store's own cost shows: 16 clients at once, each a loop of what the
 provider does for ``POST .../input`` (``refresh(deciding_on=...)`` then ``send_input``),
-rotating over 1,000 workers whose echo turns complete at once (each input
+rotating over 1,000 workers of the default profile, whose turns (the ``record``
+engine: no reply) complete at once (each input
 costs the accept and the turn's end). Reported per side, medians of
 interleaved rounds:
 

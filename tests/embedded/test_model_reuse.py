@@ -12,7 +12,16 @@ import asyncio
 
 import pytest
 
-from registry_core import HostExtensions, RuntimeContext, ToolCall, TurnEngine, TurnResult, WorkerTool, WorkerTotals
+from registry_core import (
+    CreateWorkerRequest,
+    HostExtensions,
+    RuntimeContext,
+    ToolCall,
+    TurnEngine,
+    TurnResult,
+    WorkerTool,
+    WorkerTotals,
+)
 from runtime_registry.plugins.embedded import EmbeddedProvider
 from runtime_registry.runtimes.embedded import ProfileSettings
 from runtime_registry.runtimes.embedded.builtin_engines import BUILTIN_ENGINES
@@ -74,6 +83,12 @@ async def test_an_unchanged_worker_reads_as_the_same_model(runtime) -> None:
     assert await runtime.get_worker(worker_id) is first
     (listed,) = (await runtime.list_workers(limit=10, cursor=None)).items
     assert listed is first
+
+
+async def test_a_read_right_after_create_returns_the_created_model(runtime) -> None:
+    """The create's answer is the model the server rendered first; reading another, equal one cost a deep compare."""
+    created = await runtime.create_worker(CreateWorkerRequest(label="fresh"))
+    assert await runtime.get_worker(created.worker_id) is created
 
 
 async def test_a_turn_makes_a_new_model_with_its_length_and_totals(runtime) -> None:

@@ -16,6 +16,7 @@ import gc
 
 import pytest
 
+from registry_core import TurnEngine, TurnResult
 from runtime_registry.runtimes.embedded.builtin_engines import BUILTIN_ENGINES
 
 from .test_engines import until_idle
@@ -57,3 +58,26 @@ async def test_turns_leave_no_cycle_for_the_garbage_collector(engine):
     assert _ours(garbage) == []
     if engine == "streaming":
         assert len(deltas) >= 20  # the deltas were published (to the subscriber), not lost
+
+
+async def test_a_turn_that_streams_nothing_makes_no_delta_coalescer():
+    seen = []
+
+    async def quiet(turn):
+        seen.append(turn)
+        await asyncio.sleep(0)
+        return TurnResult("reply")
+
+    async def chatty(turn):
+        seen.append(turn)
+        turn.emit("piece")
+        await asyncio.sleep(0)
+        return TurnResult("reply")
+
+    for run, streams in ((quiet, False), (chatty, True)):
+        runtime = runtime_for(TurnEngine(run.__name__, run))
+        worker_id = (await runtime.create_worker()).worker.worker_id
+        await runtime.send_input(worker_id, "hello")
+        await until_idle(runtime, worker_id)
+        await runtime.close()
+        assert (seen[-1]._deltas is not None) is streams

@@ -10,7 +10,9 @@ cannot be written into a static schema:
 - ``400 malformed_request`` naming ``cursor`` — an opaque cursor the server
   did not issue (any string is schema-valid);
 - ``422 invalid_request`` naming only ``content`` (the runtime's
-  ``max_input_chars``) or ``capabilities[...]`` (what the runtime can grant).
+  ``max_input_chars``) or ``capabilities[...]`` (what the runtime can grant);
+- ``422 unknown_profile`` — the profiles a runtime has are its configuration
+  (decision 0210), and any string is a schema-valid selector.
 
 Every other refusal of valid data is a failure, exactly as upstream.
 """
@@ -25,7 +27,7 @@ __all__ = ["REFINED_CHECKS", "valid_data_is_accepted_unless_a_runtime_limit_refu
 def _runtime_limit_refusal(status: int, error: dict) -> bool:
     code = error.get("code")
     paths = [detail.get("path", "") for detail in error.get("details") or []]
-    if (status, code) in {(400, "limit_too_large"), (410, "cursor_expired")}:
+    if (status, code) in {(400, "limit_too_large"), (410, "cursor_expired"), (422, "unknown_profile")}:
         return True
     if (status, code) == (400, "malformed_request"):
         return paths == ["cursor"]

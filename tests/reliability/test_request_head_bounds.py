@@ -10,8 +10,10 @@ foreign host was served because only ``Host`` was checked.
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
+import time
 
 import pytest
 
@@ -92,6 +94,33 @@ def test_many_small_headers_count_as_one_head(server):
     assert _status(response) == 400
     assert _envelope(response)["code"] == "malformed_request"
     assert closed
+
+
+def test_a_head_that_begins_after_a_large_body_in_the_same_read_is_counted_from_its_start(server):
+    """Pipelined: a body, then a small head split across reads. Only the head counts against the bound.
+
+    The read the second head begins in holds far more than the bound of the
+    first request's body; counting that read whole refused a 40-byte head.
+    """
+    body = b'{"label": "' + b"x" * (200 * 1024) + b'"}'  # read whole, then refused: the label is too long
+    first = (
+        f"POST /api/runtimes/{EMBEDDED}/workers HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    data = b""
+    with socket.create_connection(("127.0.0.1", _port(server)), timeout=10) as connection:
+        # The body's last 40 KiB and the start of the next head go in one write, after a pause: one read.
+        connection.sendall(first[: -40 * 1024])
+        time.sleep(0.3)
+        connection.sendall(first[-40 * 1024 :] + b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        # The first answer comes before the second head is complete: that head spans reads.
+        while data.count(b"HTTP/1.1 ") < 1 or b"\r\n\r\n" not in data:
+            data += connection.recv(65536)
+        connection.sendall(b"Connection: close\r\n\r\n")
+        while chunk := connection.recv(65536):
+            data += chunk
+    statuses = [int(status) for status in re.findall(rb"HTTP/1\.1 (\d{3}) ", data)]
+    assert len(statuses) == 2 and statuses[0] >= 400 and statuses[1] == 200, statuses
 
 
 def test_a_url_over_64_kib_gets_the_envelope_not_plain_text(server):
