@@ -103,6 +103,8 @@ log = logging.getLogger("runtime_registry.runtimes.embedded.postgres")
 WORKER_ID_PREFIX = "w-"
 #: How many events one catch-up reads at a time.
 _TAIL_BATCH = 1000
+#: How long opening waits for this replica's LISTEN before serving anyway.
+_LISTENER_WAIT_SECONDS = 5.0
 #: Ends of a turn that come from outside the turn itself: the owner cancels its task.
 _ENDED_FROM_OUTSIDE = frozenset({WORKER_TURN_CANCELLED, WORKER_TURN_INTERRUPTED, WORKER_STOPPED, WORKER_DELETED})
 _STATUSES = {status: status for status in (IDLE, BUSY, STOPPED)}
@@ -232,6 +234,11 @@ class PostgresStore(WorkerStore):
             )
             self._signals.start()
             self.events.relay = self._signals
+            # Serve only once this replica hears the others: a turn's first live delta, or a cancel
+            # for a turn here, sent before its LISTEN took effect would never reach it. The listener
+            # keeps trying in the background if the wait runs out.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._signals.listening.wait(), _LISTENER_WAIT_SECONDS)
         self._opened = True
         self._unreachable = False
 
