@@ -15,21 +15,12 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Iterator
 
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
-from prometheus_client.utils import floatToGoString
+
+from runtime_registry.server.observe.tally_histogram import Durations, histogram_family
 
 __all__ = ["HttpTally", "RouteSlot"]
-
-
-class _Durations:
-    """One ``(route, method)``'s histogram: a count per bucket (the last is +Inf) and the sum."""
-
-    __slots__ = ("counts", "total")
-
-    def __init__(self, buckets: int) -> None:
-        self.counts = [0] * (buckets + 1)
-        self.total = 0.0
 
 
 class RouteSlot:
@@ -37,7 +28,7 @@ class RouteSlot:
 
     __slots__ = ("bounds", "durations", "requests")
 
-    def __init__(self, bounds: tuple[float, ...], durations: _Durations) -> None:
+    def __init__(self, bounds: tuple[float, ...], durations: Durations) -> None:
         self.bounds = bounds
         self.durations = durations
         self.requests = 0
@@ -62,7 +53,7 @@ class HttpTally(Collector):
         self.prefix = prefix
         self.bounds = bounds
         self._slots: dict[tuple[str, str, str], RouteSlot] = {}
-        self._durations: dict[tuple[str, str], _Durations] = {}
+        self._durations: dict[tuple[str, str], Durations] = {}
 
     def slot(self, route: str, method: str, status: str) -> RouteSlot:
         """The slot of one label set (created at its first request; label values must be bounded)."""
@@ -71,7 +62,7 @@ class HttpTally(Collector):
         if slot is None:
             durations = self._durations.get((route, method))
             if durations is None:
-                durations = self._durations[(route, method)] = _Durations(len(self.bounds))
+                durations = self._durations[(route, method)] = Durations(len(self.bounds))
             slot = self._slots[key] = RouteSlot(self.bounds, durations)
         return slot
 
@@ -81,18 +72,13 @@ class HttpTally(Collector):
         )
         for request_labels, slot in self._slots.items():
             requests.add_metric(list(request_labels), slot.requests)
-        durations = HistogramMetricFamily(
+        durations = histogram_family(
             f"{self.prefix}_http_request_duration_seconds",
             "Time from a request's arrival to the end of its answer",
-            labels=["route", "method"],
+            ["route", "method"],
+            self.bounds,
+            self._durations,
         )
-        bounds = [*map(floatToGoString, self.bounds), "+Inf"]
-        for route_labels, histogram in self._durations.items():
-            cumulative, buckets = 0, []
-            for bound, count in zip(bounds, histogram.counts, strict=True):
-                cumulative += count
-                buckets.append((bound, cumulative))
-            durations.add_metric(list(route_labels), buckets, histogram.total)
         yield requests
         yield durations
 

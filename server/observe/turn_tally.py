@@ -14,9 +14,10 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Iterator
 
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
-from prometheus_client.utils import floatToGoString
+
+from runtime_registry.server.observe.tally_histogram import Durations, histogram_family
 
 __all__ = ["EndSlot", "StartSlot", "TurnTally"]
 
@@ -30,22 +31,12 @@ class StartSlot:
         self.count = 0
 
 
-class _Durations:
-    """One ``(runtime, profile, end)``'s histogram: a count per bucket (the last is +Inf) and the sum."""
-
-    __slots__ = ("counts", "total")
-
-    def __init__(self, buckets: int) -> None:
-        self.counts = [0] * (buckets + 1)
-        self.total = 0.0
-
-
 class EndSlot:
     """What one ``(runtime, profile, end, code)`` feeds: its ended-turn counter and its end's histogram."""
 
     __slots__ = ("bounds", "count", "durations")
 
-    def __init__(self, bounds: tuple[float, ...], durations: _Durations) -> None:
+    def __init__(self, bounds: tuple[float, ...], durations: Durations) -> None:
         self.bounds = bounds
         self.durations = durations
         self.count = 0
@@ -72,7 +63,7 @@ class TurnTally(Collector):
         self.bounds = bounds
         self._started: dict[tuple[str, str], StartSlot] = {}
         self._ended: dict[tuple[str, str, str, str], EndSlot] = {}
-        self._durations: dict[tuple[str, str, str], _Durations] = {}
+        self._durations: dict[tuple[str, str, str], Durations] = {}
 
     def start_slot(self, runtime: str, profile: str) -> StartSlot:
         """The started counter of one label set (created when first asked for; label values must be bounded)."""
@@ -89,7 +80,7 @@ class TurnTally(Collector):
         if slot is None:
             durations = self._durations.get((runtime, profile, end))
             if durations is None:
-                durations = self._durations[(runtime, profile, end)] = _Durations(len(self.bounds))
+                durations = self._durations[(runtime, profile, end)] = Durations(len(self.bounds))
             slot = self._ended[key] = EndSlot(self.bounds, durations)
         return slot
 
@@ -102,18 +93,13 @@ class TurnTally(Collector):
         )
         for end_labels, end in self._ended.items():
             ended.add_metric(list(end_labels), end.count)
-        durations = HistogramMetricFamily(
+        durations = histogram_family(
             f"{self.prefix}_turn_duration_seconds",
             "Time from a turn's start to its end (as the events' times say)",
-            labels=["runtime", "profile", "end"],
+            ["runtime", "profile", "end"],
+            self.bounds,
+            self._durations,
         )
-        bounds = [*map(floatToGoString, self.bounds), "+Inf"]
-        for duration_labels, histogram in self._durations.items():
-            cumulative, buckets = 0, []
-            for bound, count in zip(bounds, histogram.counts, strict=True):
-                cumulative += count
-                buckets.append((bound, cumulative))
-            durations.add_metric(list(duration_labels), buckets, histogram.total)
         yield started
         yield ended
         yield durations
