@@ -95,7 +95,7 @@ class FrontDoor:
                 status = message["status"]
                 message["headers"] = [*message.get("headers", ()), *extra]
                 if status == 200:
-                    stream = observer.stream_opened(scope, status)
+                    stream = observer.stream_opened(scope)
             await send(message)
 
         try:

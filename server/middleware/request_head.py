@@ -59,7 +59,6 @@ class RequestHead:
     """
 
     __slots__ = (
-        "ambiguous_framing",
         "authorization",
         "chunked",
         "content_length",
@@ -114,7 +113,11 @@ class RequestHead:
         self.repeated = repeated
         #: The request line's target and the headers, in bytes, as the head-size bound counts them.
         self.size = size
-        self.ambiguous_framing = chunked and content_length is not None
+
+    @property
+    def ambiguous_framing(self) -> bool:
+        """Both ``Content-Length`` and ``Transfer-Encoding``: framed one way here, maybe another by a proxy."""
+        return self.chunked and self.content_length is not None
 
 
 def head_refusal(head: RequestHead) -> Response | None:

@@ -44,9 +44,9 @@ class RequestObserver:
         # Bounded as the label values are (routes, methods, statuses).
         self._slots: dict[tuple[str | None, str, int], RouteSlot] = {}
 
-    def stream_opened(self, scope: Scope, status: int) -> str | None:
-        """Count an event stream as open if this answer starts one; its runtime id then, else ``None``."""
-        if status != 200 or _route_of(scope) != STREAM_ROUTE:
+    def stream_opened(self, scope: Scope) -> str | None:
+        """Count an event stream as open if this ``200`` answer starts one; its runtime id then, else ``None``."""
+        if _route_of(scope) != STREAM_ROUTE:
             return None
         # Only a configured runtime's id reaches a 200 here: bounded.
         runtime = str(scope.get("path_params", {}).get("runtime_id", ""))

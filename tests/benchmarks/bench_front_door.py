@@ -33,6 +33,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+ROOT = Path(__file__).resolve().parent.parent.parent
+# Appended, not prepended: an older tree on PYTHONPATH keeps its own packages first.
+sys.path.append(str(ROOT))
+
+from tests.benchmarks.bench_http import _Transport  # noqa: E402
+
 ROUNDS = 150
 REQUESTS_PER_ROUND = 300
 #: What wrk sends.
@@ -93,32 +99,6 @@ async def _checks_us() -> float:
     return checked - alone
 
 
-class _Transport:
-    def __init__(self) -> None:
-        self.closing = False
-
-    def write(self, data: bytes) -> None:
-        return None
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 50000)}.get(name, default)
-
-    def is_closing(self) -> bool:
-        return self.closing
-
-    def close(self) -> None:
-        self.closing = True
-
-    def set_protocol(self, protocol: Any) -> None:
-        return None
-
-    def pause_reading(self) -> None:
-        return None
-
-    def resume_reading(self) -> None:
-        return None
-
-
 async def _protocol_request_us(protocol_type: Any) -> float:
     import uvicorn
     from uvicorn.server import ServerState
@@ -129,7 +109,8 @@ async def _protocol_request_us(protocol_type: Any) -> float:
     state.default_headers = [(b"date", b"Mon, 07 Dec 2026 12:00:00 GMT")]
     loop = asyncio.get_running_loop()
     protocol = protocol_type(config, state, {}, loop)
-    protocol.connection_made(_Transport())
+    transport = _Transport()
+    protocol.connection_made(transport)
     answered: list[asyncio.Future[None]] = []
     complete = protocol.on_response_complete
 
@@ -142,6 +123,7 @@ async def _protocol_request_us(protocol_type: Any) -> float:
     async def request() -> None:
         done = loop.create_future()
         answered.append(done)
+        transport.written.clear()
         protocol.data_received(REQUEST)
         await done
 
