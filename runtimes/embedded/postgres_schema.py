@@ -68,9 +68,9 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from runtime_registry.runtimes.embedded.postgres_batch_sql import V8 as _V8
 from runtime_registry.runtimes.embedded.postgres_control_schema import V5 as _V5
 from runtime_registry.runtimes.embedded.postgres_decisions import V6 as _V6
-from runtime_registry.runtimes.embedded.postgres_batch_sql import V8 as _V8
 from runtime_registry.runtimes.embedded.postgres_numbering import V7 as _V7
 from runtime_registry.runtimes.embedded.store import StoreUnusable
 

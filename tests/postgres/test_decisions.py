@@ -563,7 +563,7 @@ async def _function_calls(connection: Any, names: tuple[str, ...]) -> dict[str, 
         "AND funcname = ANY($1::text[])",
         list(names),
     )
-    return {name: 0 for name in names} | {row[0]: int(row[1]) for row in rows}
+    return dict.fromkeys(names, 0) | {row[0]: int(row[1]) for row in rows}
 
 
 async def test_a_batch_with_nothing_waiting_is_decided_set_wise_without_a_function_per_decision(pg_dsn: str) -> None:
