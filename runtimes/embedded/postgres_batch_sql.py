@@ -71,6 +71,7 @@ AS $fn$
 DECLARE
     v_sync text := current_setting('synchronous_commit');
     v_lapsed boolean := false;
+    v_locking boolean;
     v_refused integer[];
     v_verdicts text[];
     v_ends integer[];
@@ -114,28 +115,21 @@ BEGIN
             WITH ORDINALITY AS c(kind, worker, mx, per_turn, max_turns, i)
         LEFT JOIN workers w ON w.worker_id = c.worker
     ) c;
-    IF v_ends IS NULL AND v_fast IS NULL AND v_each IS NULL THEN
-        -- Refusals only: nothing written, no lock taken.
-        RETURN QUERY
-            SELECT r.i, r.verdict, NULL::bigint[], NULL::integer, NULL::jsonb,
-                   NULL::bigint, NULL::text, NULL::text, NULL::jsonb, NULL::text,
-                   NULL::timestamptz, NULL::text, NULL::integer, NULL::integer, NULL::jsonb, NULL::text,
-                   NULL::bigint, NULL::bigint, NULL::bigint,
-                   NULL::bigint, NULL::bigint, NULL::text, NULL::text, NULL::text, NULL::timestamptz, NULL::text, NULL::text
-            FROM unnest(v_refused, v_verdicts) AS r(i, verdict);
-        RETURN;
+    v_locking := v_ends IS NOT NULL OR v_fast IS NOT NULL OR v_each IS NOT NULL;
+    IF v_locking THEN
+        -- The lock order (decision 0184): the turns counter before any worker row.
+        SELECT value INTO v_running FROM counters WHERE name = 'turns' FOR UPDATE;
+        IF EXISTS (SELECT 1 FROM waiting_inputs)
+            OR v_running + coalesce(cardinality(v_fast), 0) + coalesce(cardinality(v_each), 0)
+                > coalesce(v_slots, 2147483647) THEN
+            -- Inputs wait (a queue, the admission line) or slots may run out: decision by decision.
+            RETURN QUERY SELECT * FROM decide_each(p_owner, p_channel, p_full_message, p_kind, p_worker, p_role,
+                p_content, p_max, p_per_turn, p_turn, p_completed, p_input_tokens, p_output_tokens, p_max_turns);
+            RETURN;
+        END IF;
+        -- Numbering armed: the batch's first event takes the sequencing lock (0235).
+        PERFORM set_config('runtime_registry.next_event_id', 'armed', true);
     END IF;
-    -- The lock order (decision 0184): the turns counter before any worker row.
-    SELECT value INTO v_running FROM counters WHERE name = 'turns' FOR UPDATE;
-    IF EXISTS (SELECT 1 FROM waiting_inputs)
-        OR v_running + coalesce(cardinality(v_fast), 0) + coalesce(cardinality(v_each), 0) > coalesce(v_slots, 2147483647) THEN
-        -- Inputs wait (a queue, the admission line) or slots may run out: decision by decision.
-        RETURN QUERY SELECT * FROM decide_each(p_owner, p_channel, p_full_message, p_kind, p_worker, p_role, p_content,
-            p_max, p_per_turn, p_turn, p_completed, p_input_tokens, p_output_tokens, p_max_turns);
-        RETURN;
-    END IF;
-    -- Numbering armed: the batch's first event takes the sequencing lock (0235).
-    PERFORM set_config('runtime_registry.next_event_id', 'armed', true);
     RETURN QUERY
         SELECT r.i, r.verdict, NULL::bigint[], NULL::integer, NULL::jsonb,
                NULL::bigint, NULL::text, NULL::text, NULL::jsonb, NULL::text,
@@ -143,6 +137,10 @@ BEGIN
                NULL::bigint, NULL::bigint, NULL::bigint,
                NULL::bigint, NULL::bigint, NULL::text, NULL::text, NULL::text, NULL::timestamptz, NULL::text, NULL::text
         FROM unnest(v_refused, v_verdicts) AS r(i, verdict);
+    IF NOT v_locking THEN
+        -- Refusals only: nothing written, no lock taken.
+        RETURN;
+    END IF;
     -- The batch's workers, locked in one order (as version 6 sorted its decisions by worker).
     PERFORM 1 FROM workers w WHERE w.worker_id = ANY (
         SELECT p_worker[j] FROM unnest(coalesce(v_ends, '{}') || coalesce(v_fast, '{}')) AS j)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -358,6 +358,29 @@ async def _decide_sql(connection: Any, owner: str, decisions: list[tuple[str, st
     )
 
 
+async def _written_by_version(
+    pg_dsn: str,
+    monkeypatch: pytest.MonkeyPatch,
+    runtime: str,
+    version: int,
+    then: Callable[[Any], Awaitable[Any]] | None = None,
+) -> tuple[list[list[Any]], Any]:
+    """``runtime`` written by schema ``version``'s own ``decide()``: w-1 in a turn of replica ``old``, w-2
+    with a whole turn behind it, then what ``then(connection)`` does; its rows, and what ``then`` answered."""
+    connection = await asyncpg.connect(**connect_kwargs(pg_dsn))
+    try:
+        await old_runtime(connection, monkeypatch, schema_name(runtime), version=version, profile="echo")
+        await _decide_sql(connection, "old", [("a", "w-1", "a", 0), ("a", "w-2", "b", 0)])
+        await _decide_sql(connection, "old", [("c", "w-2", "reply b", 1)])
+        answer = None if then is None else await then(connection)
+        before = await _rows(connection)
+        monkeypatch.undo()
+        await connection.execute("RESET search_path")
+    finally:
+        await connection.close()
+    return before, answer
+
+
 async def _writes(connection: Any, table: str) -> tuple[int, int]:
     """Rows inserted into and updated in ``table`` (of the search path's schema) by this session, not yet
     reported to the statistics: read at a transaction's start and again inside it, the difference is
@@ -479,21 +502,15 @@ async def test_a_version_6_runtime_with_unnumbered_events_migrates_to_7(
     writes the batch's own numbered; the old events and entries keep their ids and the feed stays gapless."""
     runtime = "migrated"
     schema = schema_name(runtime)
-    connection = await asyncpg.connect(**connect_kwargs(pg_dsn))
-    try:
-        await old_runtime(connection, monkeypatch, schema, version=6, profile="echo")
-        await _decide_sql(connection, "old", [("a", "w-1", "a", 0), ("a", "w-2", "b", 0)])
-        await _decide_sql(connection, "old", [("c", "w-2", "reply b", 1)])
-        queued = await connection.fetchrow(
+
+    async def enqueue(connection: Any) -> Any:
+        return await connection.fetchrow(
             "SELECT outcome, main_seq FROM enqueue_input('w-1', 'old', 'user', 'c', 100, 2, 64, 8)"
         )
-        assert queued["outcome"] == "queued"
-        before = await _rows(connection)
-        assert [e["id"] for e in before[1]] == [1, 2, 3, 4, 5, 6, None]
-        monkeypatch.undo()
-        await connection.execute("RESET search_path")
-    finally:
-        await connection.close()
+
+    before, queued = await _written_by_version(pg_dsn, monkeypatch, runtime, 6, then=enqueue)
+    assert queued["outcome"] == "queued"
+    assert [e["id"] for e in before[1]] == [1, 2, 3, 4, 5, 6, None]
     store = await _open_migrated(pg_dsn, runtime, before)
     try:
         connection = await asyncpg.connect(**connect_kwargs(pg_dsn), server_settings={"search_path": f'"{schema}"'})
@@ -805,17 +822,8 @@ async def test_a_version_7_runtime_with_a_turn_running_migrates_to_8(
     old events without a gap."""
     runtime = "migrated-8"
     schema = schema_name(runtime)
-    connection = await asyncpg.connect(**connect_kwargs(pg_dsn))
-    try:
-        await old_runtime(connection, monkeypatch, schema, version=7, profile="echo")
-        await _decide_sql(connection, "old", [("a", "w-1", "a", 0), ("a", "w-2", "b", 0)])
-        await _decide_sql(connection, "old", [("c", "w-2", "reply b", 1)])
-        before = await _rows(connection)
-        assert [e["id"] for e in before[1]] == [1, 2, 3, 4, 5, 6]
-        monkeypatch.undo()
-        await connection.execute("RESET search_path")
-    finally:
-        await connection.close()
+    before, _ = await _written_by_version(pg_dsn, monkeypatch, runtime, 7)
+    assert [e["id"] for e in before[1]] == [1, 2, 3, 4, 5, 6]
     store = await _open_migrated(pg_dsn, runtime, before)
     try:
         connection = await asyncpg.connect(**connect_kwargs(pg_dsn), server_settings={"search_path": f'"{schema}"'})
