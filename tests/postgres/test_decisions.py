@@ -12,6 +12,7 @@ transaction that answers the client does not commit asynchronously.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -75,6 +76,30 @@ async def _turn_control(dsn: str, store: PgStore) -> tuple[int, list[Any], list[
     return int(counted), [tuple(r) for r in running], [tuple(r) for r in waiting]
 
 
+async def _connect(pg_dsn: str, schema: str) -> Any:
+    """A connection of its own to ``schema`` (as a replica's pool sees it)."""
+    return await asyncpg.connect(**connect_kwargs(pg_dsn), server_settings={"search_path": f'"{schema}"'})
+
+
+@contextlib.asynccontextmanager
+async def _replica_with_connections(pg_dsn: str) -> AsyncIterator[tuple[PgStore, Any, Any]]:
+    """A replica of ``RUNTIME`` and two connections of their own to its schema (one to hold locks with)."""
+    store = PgStore(pg_dsn, RUNTIME, lease_seconds=10, pool_size=2)
+    await store.open(first_serial=1, first_event_id=FIRST_EVENT, cursor_tag="t")
+    try:
+        holder = await _connect(pg_dsn, store.schema)
+        try:
+            connection = await _connect(pg_dsn, store.schema)
+            try:
+                yield store, holder, connection
+            finally:
+                await connection.close()
+        finally:
+            await holder.close()
+    finally:
+        await store.close()
+
+
 _ROWS = (
     "SELECT * FROM workers ORDER BY serial",
     "SELECT * FROM events ORDER BY seq",
@@ -93,9 +118,7 @@ async def _open_migrated(pg_dsn: str, runtime: str, before: list[list[Any]]) -> 
     store = PgStore(pg_dsn, runtime, lease_seconds=10, pool_size=4)
     await store.open(first_serial=1, first_event_id=1, cursor_tag="t")
     try:
-        connection = await asyncpg.connect(
-            **connect_kwargs(pg_dsn), server_settings={"search_path": f'"{schema_name(runtime)}"'}
-        )
+        connection = await _connect(pg_dsn, schema_name(runtime))
         try:
             versions = [r[0] for r in await connection.fetch("SELECT version FROM schema_migrations ORDER BY version")]
             assert versions == list(range(1, SCHEMA_VERSION + 1))
@@ -145,7 +168,7 @@ async def test_a_queued_input_numbered_inside_the_batch_comes_back_numbered(
     turn = (await _accept(a, worker_id)).worker.turn_number
     # Queued by a call that commits and leaves its event without an id (a replica that died
     # before numbering it, or whose numbering has not run yet).
-    connection = await asyncpg.connect(**connect_kwargs(pg_dsn), server_settings={"search_path": f'"{a.schema}"'})
+    connection = await _connect(pg_dsn, a.schema)
     try:
         row = await connection.fetchrow(
             "SELECT outcome, main_seq FROM enqueue_input($1, $2, 'user', 'next', 1000000, 2, 64, 8)",
@@ -381,6 +404,16 @@ async def _written_by_version(
     return before, answer
 
 
+async def _migrated_feed_is_whole(store: PgStore, last: int) -> None:
+    """The feed of a runtime :func:`_written_by_version` made, after one more batch: ids 1..``last`` without
+    a gap, w-1 and w-2 two turns each that never overlap, the inputs a, b, c, d accepted in that order."""
+    events = await store.read_events(after=0, limit=100)
+    assert [e.id for e in events] == list(range(1, last + 1))
+    for worker_id in ("w-1", "w-2"):
+        assert never_overlap(events, worker_id) == [1, 2]
+    assert [e.data.get("content") for e in events if e.type == "worker.input_accepted"] == ["a", "b", "c", "d"]
+
+
 async def _writes(connection: Any, table: str) -> tuple[int, int]:
     """Rows inserted into and updated in ``table`` (of the search path's schema) by this session, not yet
     reported to the statistics: read at a transaction's start and again inside it, the difference is
@@ -411,7 +444,7 @@ async def test_a_batch_writes_its_events_and_entries_once_with_their_ids(pg_dsn:
     await store.open(first_serial=1, first_event_id=FIRST_EVENT, cursor_tag="t")
     try:
         first, second = await _create(store), await _create(store)
-        connection = await asyncpg.connect(**connect_kwargs(pg_dsn), server_settings={"search_path": f'"{schema}"'})
+        connection = await _connect(pg_dsn, schema)
         try:
             turn = (await _accept(store, first)).worker.turn_number
             # Left without an id by its writer (an input queued behind first's turn).
@@ -468,12 +501,7 @@ async def test_a_batch_writes_its_events_and_entries_once_with_their_ids(pg_dsn:
 async def test_a_batch_of_refusals_only_takes_no_lock_and_numbers_nothing(pg_dsn: str) -> None:
     """A batch whose decisions are all refused writes nothing: it neither waits for the sequencing
     lock (held here by another transaction) nor moves the counter."""
-    schema = schema_name(RUNTIME)
-    store = PgStore(pg_dsn, RUNTIME, lease_seconds=10, pool_size=2)
-    await store.open(first_serial=1, first_event_id=FIRST_EVENT, cursor_tag="t")
-    holder = await asyncpg.connect(**connect_kwargs(pg_dsn), server_settings={"search_path": f'"{schema}"'})
-    connection = await asyncpg.connect(**connect_kwargs(pg_dsn), server_settings={"search_path": f'"{schema}"'})
-    try:
+    async with _replica_with_connections(pg_dsn) as (store, holder, connection):
         worker_id = await _create(store)
         await _accept(store, worker_id)
         last = await store.last_event_id()
@@ -486,10 +514,6 @@ async def test_a_batch_of_refusals_only_takes_no_lock_and_numbers_nothing(pg_dsn
             )
         assert [(row["r_outcome"], row["e_id"]) for row in rows] == [("busy", None), ("unknown", None)]
         assert await store.last_event_id() == last
-    finally:
-        await connection.close()
-        await holder.close()
-        await store.close()
 
 
 async def test_a_version_6_runtime_with_unnumbered_events_migrates_to_7(
@@ -513,7 +537,7 @@ async def test_a_version_6_runtime_with_unnumbered_events_migrates_to_7(
     assert [e["id"] for e in before[1]] == [1, 2, 3, 4, 5, 6, None]
     store = await _open_migrated(pg_dsn, runtime, before)
     try:
-        connection = await asyncpg.connect(**connect_kwargs(pg_dsn), server_settings={"search_path": f'"{schema}"'})
+        connection = await _connect(pg_dsn, schema)
         try:
             # The old replica's turn ends through version 7 (the queued input starts), w-2 takes another.
             rows, written = await _decide_counting_writes(
@@ -533,11 +557,7 @@ async def test_a_version_6_runtime_with_unnumbered_events_migrates_to_7(
             assert await connection.fetchval("SELECT count(*) FROM entries WHERE event_id IS NULL") == 0
         finally:
             await connection.close()
-        events = await store.read_events(after=0, limit=100)
-        assert [e.id for e in events] == list(range(1, 14))
-        for worker_id in ("w-1", "w-2"):
-            never_overlap(events, worker_id)
-        assert [e.data.get("content") for e in events if e.type == "worker.input_accepted"] == ["a", "b", "c", "d"]
+        await _migrated_feed_is_whole(store, 13)
     finally:
         await store.close()
 
@@ -596,7 +616,7 @@ async def test_a_batch_with_nothing_waiting_is_decided_set_wise_without_a_functi
         w1, w2, w3, w4 = [await _create(store) for _ in range(4)]
         turns = {w: (await _accept(store, w)).worker.turn_number for w in (w1, w2, w3)}
         last = await store.last_event_id()
-        connection = await asyncpg.connect(**connect_kwargs(pg_dsn), server_settings={"search_path": f'"{schema}"'})
+        connection = await _connect(pg_dsn, schema)
         try:
             await connection.execute("SET track_functions = 'pl'")
             async with connection.transaction():
@@ -681,12 +701,7 @@ async def test_inputs_the_set_wise_update_does_not_take_are_decided_alone(pg_dsn
     turn end in the batch is lost is refused as busy; an accept whose worker another transaction took
     between the batch's read and its lock on the turns counter is refused as busy — none of them
     accepted twice, the count of running turns exact."""
-    schema = schema_name(RUNTIME)
-    store = PgStore(pg_dsn, RUNTIME, lease_seconds=10, pool_size=2)
-    await store.open(first_serial=1, first_event_id=FIRST_EVENT, cursor_tag="t")
-    holder = await asyncpg.connect(**connect_kwargs(pg_dsn), server_settings={"search_path": f'"{schema}"'})
-    connection = await asyncpg.connect(**connect_kwargs(pg_dsn), server_settings={"search_path": f'"{schema}"'})
-    try:
+    async with _replica_with_connections(pg_dsn) as (store, holder, connection):
         w1, w2, w3 = [await _create(store) for _ in range(3)]
         turn = (await _accept(store, w2)).worker.turn_number
         rows = await _decide_as(
@@ -732,10 +747,6 @@ async def test_inputs_the_set_wise_update_does_not_take_are_decided_alone(pg_dsn
             "SELECT data->>'content' FROM events WHERE worker_id = $1 AND type = 'worker.input_accepted'", w3
         )
         assert [row[0] for row in contents] == ["first come"]
-    finally:
-        await connection.close()
-        await holder.close()
-        await store.close()
 
 
 def _by_call(row: Any) -> int:
@@ -754,9 +765,7 @@ async def test_set_wise_batches_decide_what_version_7_decides_one_by_one(pg_dsn:
     try:
         for side, store in stores.items():
             await store.open(first_serial=1, first_event_id=1, cursor_tag="t")
-            connections[side] = await asyncpg.connect(
-                **connect_kwargs(pg_dsn), server_settings={"search_path": f'"{store.schema}"'}
-            )
+            connections[side] = await _connect(pg_dsn, store.schema)
         workers = {side: [await _create(store) for _ in range(6)] for side, store in stores.items()}
         assert workers["decide"] == workers["decide_each"]
         names = workers["decide"] + ["w-none"]
@@ -826,7 +835,7 @@ async def test_a_version_7_runtime_with_a_turn_running_migrates_to_8(
     assert [e["id"] for e in before[1]] == [1, 2, 3, 4, 5, 6]
     store = await _open_migrated(pg_dsn, runtime, before)
     try:
-        connection = await asyncpg.connect(**connect_kwargs(pg_dsn), server_settings={"search_path": f'"{schema}"'})
+        connection = await _connect(pg_dsn, schema)
         try:
             await connection.execute("SET track_functions = 'pl'")
             async with connection.transaction():
@@ -845,10 +854,6 @@ async def test_a_version_7_runtime_with_a_turn_running_migrates_to_8(
             assert await connection.fetchval("SELECT count(*) FROM entries WHERE event_id IS NULL") == 0
         finally:
             await connection.close()
-        events = await store.read_events(after=0, limit=100)
-        assert [e.id for e in events] == list(range(1, 13))
-        for worker_id in ("w-1", "w-2"):
-            assert never_overlap(events, worker_id) == [1, 2]
-        assert [e.data.get("content") for e in events if e.type == "worker.input_accepted"] == ["a", "b", "c", "d"]
+        await _migrated_feed_is_whole(store, 12)
     finally:
         await store.close()
