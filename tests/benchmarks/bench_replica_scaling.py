@@ -2,6 +2,12 @@
 
 Run: python tests/benchmarks/bench_replica_scaling.py   (needs wrk and taskset, 2 cores; about a minute)
 
+It also measures, in the same rounds, one server on SQLite (``acknowledged``)
+on the replica's core with its own wrk there: the replica's rate against
+SQLite's when each server has the same one core and the database has its own,
+as a deployment would give it (the same-box comparison, all processes on
+both cores, is ``bench_replicas.py``'s part 1).
+
 Two replicas on this 2-core machine share their cores with each other, with
 wrk and with the database, so their total against one replica's
 (``bench_replicas.py``, part 2) says little about a deployment where each
@@ -119,6 +125,13 @@ def send_inputs(base: str, ids_file: Path) -> float:
     return float(_RPS.search(output).group(1))
 
 
+def sqlite_round(base: str, ids_file: Path) -> dict[str, float]:
+    """One wrk run against the SQLite server on the replica's core: inputs/s and its CPU per input."""
+    before = cpu_of(PIDS[base])
+    rate = send_inputs(base, ids_file)
+    return {"rate": rate, "r": (cpu_of(PIDS[base]) - before) / (rate * float(DURATION.removesuffix("s")))}
+
+
 def one_round(base: str, ids_file: Path, pg: PgServer, url: str) -> dict[str, float]:
     """One wrk run against the replica: inputs/s and the per-input figures the projection needs."""
     asyncio.run(reset(url))
@@ -153,14 +166,28 @@ def main() -> None:
         url = pg.url(dbname)
         asyncio.run(_create_extension(url))
         pg_config = config(folder, f'backend = "postgres"\ndsn_env = "{DSN_ENV}"\nlease_seconds = 10')
-        with server(pg_config, folder, {DSN_ENV: pg.dsn(dbname)}) as base:
-            ids_file = folder / "ids.txt"
+        with (
+            server(pg_config, folder, {DSN_ENV: pg.dsn(dbname)}) as base,
+            server(config(folder, 'backend = "sqlite"'), folder) as lite,
+        ):
+            ids_file, lite_ids = folder / "ids.txt", folder / "lite-ids.txt"
             ids_file.write_text("\n".join(make_workers(base)))
+            lite_ids.write_text("\n".join(make_workers(lite)))
             pin(PIDS[base], REPLICA_CORE)
+            pin(PIDS[lite], REPLICA_CORE)
             pin_database(pg)
-            rounds = [one_round(base, ids_file, pg, url) for _ in range(ROUNDS)]
+            rounds, lite_rounds = [], []
+            for _ in range(ROUNDS):
+                rounds.append(one_round(base, ids_file, pg, url))
+                lite_rounds.append(sqlite_round(lite, lite_ids))
     print(f"load average after: {os.getloadavg()}")
     median = {key: statistics.median(row[key] for row in rounds) for key in rounds[0]}
+    lite_rate = statistics.median(row["rate"] for row in lite_rounds)
+    lite_cpu = statistics.median(row["r"] for row in lite_rounds)
+    print(
+        f"one core each: SQLite {lite_rate:.0f} inputs/s ({lite_cpu * 1e3:.3f} ms CPU per input), "
+        f"PostgreSQL replica {median['rate']:.0f}/s: {median['rate'] / lite_rate:.2f}x"
+    )
     serial = median["decide"] + median["wal"]
     one, two = projected(median["r"], serial, 1), projected(median["r"], serial, 2)
     print(
