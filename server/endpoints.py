@@ -110,7 +110,7 @@ class ContractRoute(Route):
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if scope["type"] != "http" or scope.get("root_path") or scope.get("path_params"):
-            return super().matches(scope)  # a mounted app: Starlette's own path rules
+            return super().matches(scope)  # a root path (a proxy prefix, a mount) or a mount's ids: its rules
         match = self.path_regex.match(scope["path"])
         if match is None:
             return Match.NONE, {}

@@ -130,6 +130,10 @@ async def run_turn_task(
             await complete(result)  # a failure in here too ends the turn (as engine_error)
     except asyncio.CancelledError:
         turn.discard_deltas()
+        if task is None and not timed:
+            # A turn that ends at once has no task of its own; if it suspended after all, the
+            # task that runs its rest is the one a cancel reaches (decision 0247).
+            task = asyncio.current_task(loop)
         if not turn.current or (task is not None and task.cancelling()):
             raise  # cancel, stop, delete, shutdown or the deadline: already ended
         # Nobody cancelled the task: the engine raised it itself.
@@ -253,6 +257,9 @@ class InstantTurn:
     def cancel(self, msg: Any = None) -> bool:
         """Cancel the turn: its step will not run (or its remaining task is cancelled); ``False`` if it ended."""
         if self._rest is not None:
+            # Cancelled before its first step, the rest never resumes the turn's coroutine, which
+            # is then closed with the task (GeneratorExit: it writes nothing). Every cancel comes
+            # after the store ended the turn, so nothing is owed to it.
             return self._rest.cancel(msg)
         call = self._call
         if call is None:

@@ -141,6 +141,20 @@ async def test_a_turn_that_suspends_after_all_still_ends_and_close_waits_for_it(
     assert len(rt._turn_tasks) == 0
 
 
+async def test_a_cancel_of_the_rest_of_a_turn_is_a_cancel_not_an_engine_error():
+    rt = runtime(_SuspendingStore())
+    worker_id = (await rt.create_worker(profile="echo")).worker.worker_id
+    await rt.send_input(worker_id, "hello")
+    turn = rt.get_worker(worker_id).turn
+    await asyncio.sleep(0)  # the step: it suspends, its rest becomes a task
+    await asyncio.sleep(0)  # the rest's first step: it suspends again, inside the store
+    assert turn.cancel()  # the rest, while the turn is still the worker's: as a cancel of a turn's task
+    with pytest.raises(asyncio.CancelledError):
+        await turn
+    assert "worker.turn_failed" not in types_of(rt, worker_id)
+    await rt.close()
+
+
 class _SlowEndingStore(MemoryStore):
     ends_turns_at_once = False
 
