@@ -18,9 +18,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import attrs
+from starlette.convertors import StringConvertor
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
+from starlette.types import Receive, Scope, Send
 
 from registry_core.identifiers import validate_identifier
 from registry_core.models import WorkerFilter
@@ -39,7 +41,7 @@ from runtime_registry.server.event_stream import event_stream_endpoint
 from runtime_registry.server.request_parsing import read_model, refuse_unknown_parameters
 from runtime_registry.server.responses import JSON_MEDIA_TYPE, overview_response, runtime_response
 
-__all__ = ["build_routes", "Reply"]
+__all__ = ["build_routes", "ContractRoute", "Reply"]
 
 Handler = Callable[..., Awaitable[Any]]
 
@@ -77,8 +79,54 @@ def build_routes(
         by_path.setdefault(op.path, {})[op.method] = _endpoint(op, handlers[op.operation_id])
     # One route per path, so that a 405's Allow header names every method the path has.
     return [
-        Route(path, _by_method(endpoints), methods=list(endpoints), name=path) for path, endpoints in by_path.items()
+        ContractRoute(path, _by_method(endpoints), methods=list(endpoints), name=path)
+        for path, endpoints in by_path.items()
     ]
+
+
+class ContractRoute(Route):
+    """A route of the contract table: Starlette's :class:`~starlette.routing.Route`, matched and
+    answered without its generic steps (decision 0246).
+
+    - **Matching** is ``Route.matches`` for paths whose ids are plain ``{name}`` segments (the only
+      kind the table has; anything else is refused when the route is built): the matched text is
+      the parameter, so there is nothing to convert.
+    - **Answering** calls the endpoint with a :class:`~starlette.requests.Request` and sends its
+      response's two messages itself, without ``request_response``'s per-request wrapper. A typed
+      error raised by the endpoint is answered by the app's exception handlers, as before: the
+      ``ExceptionMiddleware`` outside the router holds the same handlers. A response with its own
+      way of sending (a stream) or a background task is sent as Starlette sends it; a method the
+      route does not have is Starlette's 405.
+    """
+
+    def __init__(
+        self, path: str, endpoint: Callable[[Request], Awaitable[Response]], *, methods: list[str], name: str
+    ) -> None:
+        super().__init__(path, endpoint, methods=methods, name=name)
+        if any(type(convertor) is not StringConvertor for convertor in self.param_convertors.values()):
+            raise ValueError(f"a contract route's ids are plain segments: {path}")
+        self._answer = endpoint
+        self._allowed = frozenset(self.methods or ())
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] != "http" or scope.get("root_path") or scope.get("path_params"):
+            return super().matches(scope)  # a root path (a proxy prefix, a mount) or a mount's ids: its rules
+        match = self.path_regex.match(scope["path"])
+        if match is None:
+            return Match.NONE, {}
+        child_scope = {"endpoint": self.endpoint, "path_params": match.groupdict()}
+        return (Match.FULL if scope["method"] in self._allowed else Match.PARTIAL), child_scope
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] not in self._allowed:
+            await super().handle(scope, receive, send)  # 405, as Starlette answers it
+            return
+        response = await self._answer(Request(scope, receive, send))
+        if response.background is not None or type(response).__call__ is not Response.__call__:
+            await response(scope, receive, send)
+            return
+        await send({"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers})
+        await send({"type": "http.response.body", "body": response.body})
 
 
 def _handlers(

@@ -11,7 +11,7 @@ import asyncio
 
 from registry_core.engines import EngineProfile, ProfileProblem, Turn, TurnEngine, TurnResult
 
-__all__ = ["BUILTIN_ENGINES", "ECHO", "RECORD"]
+__all__ = ["BUILTIN_ENGINES", "ECHO", "RECORD", "ends_at_once"]
 
 # Settings that only make sense for an engine that calls a model.
 _MODEL_SETTINGS = ("model", "api_base", "key_env", "system_prompt")
@@ -31,19 +31,23 @@ def check_no_model_settings(profile: EngineProfile) -> list[ProfileProblem]:
     return problems
 
 
-# Even an instant turn yields once (``asyncio.sleep(0)``), so that "busy" is a
-# real state that a cancel can observe (decision 0006).
+# With no delay neither suspends: the runtime then runs the turn in one step of
+# the loop after the input, without a task (ends_at_once, decision 0247). That
+# step comes after the input's answer, so "busy" is still a real state that a
+# cancel can observe (decision 0006).
 
 
 async def record(turn: Turn) -> TurnResult:
     """Keep the input (the runtime already put it in the transcript); reply with nothing."""
-    await asyncio.sleep(turn.profile.reply_delay_seconds)
+    if turn.profile.reply_delay_seconds:
+        await asyncio.sleep(turn.profile.reply_delay_seconds)
     return _NO_REPLY
 
 
 async def echo(turn: Turn) -> TurnResult:
     """Reply with the input, after the profile's delay."""
-    await asyncio.sleep(turn.profile.reply_delay_seconds)
+    if turn.profile.reply_delay_seconds:
+        await asyncio.sleep(turn.profile.reply_delay_seconds)
     return TurnResult(turn.input)
 
 
@@ -66,3 +70,8 @@ ECHO = TurnEngine(
 )
 #: Both, by name.
 BUILTIN_ENGINES = {RECORD.name: RECORD, ECHO.name: ECHO}
+
+
+def ends_at_once(engine: TurnEngine, profile: EngineProfile) -> bool:
+    """Whether ``engine``'s turns of ``profile`` end without suspending: ``record`` and ``echo`` with no delay."""
+    return (engine is RECORD or engine is ECHO) and not profile.reply_delay_seconds

@@ -88,6 +88,8 @@ class LocalStore(WorkerStore):
 
     settings: EmbeddedSettings
     busy_policies = ("reject", "enqueue", "interrupt")
+    # complete_turn and fail_turn change memory only (a durable store commits them later).
+    ends_turns_at_once = True
     #: The clock status times are stamped with (epoch seconds); tests move it.
     clock: Callable[[], float] = staticmethod(time.time)
 

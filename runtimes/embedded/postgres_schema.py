@@ -54,6 +54,11 @@ Version 7 (decision 0235): ``decide()``'s events are inserted with their
 ids (a column default that numbers while ``decide()`` runs), instead of
 being written a second time by a pass before its commit
 (:mod:`.postgres_numbering`).
+
+Version 8 (decision 0236): ``decide()`` decides a batch with a few set-based
+statements (one read, one update per kind of decision, one insert of their
+events); version 7's per-decision function stays as ``decide_each``, run
+when an input waits or slots may run out (:mod:`.postgres_batch_sql`).
 """
 
 from __future__ import annotations
@@ -63,6 +68,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from runtime_registry.runtimes.embedded.postgres_batch_sql import V8 as _V8
 from runtime_registry.runtimes.embedded.postgres_control_schema import V5 as _V5
 from runtime_registry.runtimes.embedded.postgres_decisions import V6 as _V6
 from runtime_registry.runtimes.embedded.postgres_numbering import V7 as _V7
@@ -354,7 +360,7 @@ $fn$;
 """
 
 #: Every migration, oldest first: ``MIGRATIONS[n - 1]`` makes version ``n``.
-MIGRATIONS: Sequence[str] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
+MIGRATIONS: Sequence[str] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8)
 #: The version this code reads and writes.
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -41,6 +41,7 @@ from registry_core.errors import InvalidRequest, RuntimeUnavailable
 from registry_core.models import Diagnostic, Intent, IntentKind, TranscriptEntry
 from registry_core.page_bytes import fit_to_bytes, json_size, text_size
 from registry_core.tools import TOOL_CAPABILITY_PREFIX, WorkerTool
+from runtime_registry.runtimes.embedded.builtin_engines import ends_at_once
 from runtime_registry.runtimes.embedded.culling import Culler, CullPolicy, CullResult
 from runtime_registry.runtimes.embedded.memory_store import WORKER_ID_PREFIX, MemoryStore
 from runtime_registry.runtimes.embedded.profiles import ProfileBook
@@ -418,17 +419,21 @@ class EmbeddedRuntime:
             deltas_per_second=self.settings.output_deltas_per_second,
         )
         worker.turn_of_task = number
-        worker.turn = self._turn_tasks.start(
-            run_turn_task(
-                turn,
-                self.profiles.engine(worker.profile),
-                complete=lambda result: self._complete_turn(worker, turn, result),
-                fail=lambda code, message, cause, engine_code: self._fail_turn(
-                    worker, turn, code, message, cause, engine_code
-                ),
-                loop=loop,
+        engine = self.profiles.engine(worker.profile)
+        at_once = self.store.ends_turns_at_once and ends_at_once(engine, worker.profile)
+        running = run_turn_task(
+            turn,
+            engine,
+            complete=lambda result: self._complete_turn(worker, turn, result),
+            fail=lambda code, message, cause, engine_code: self._fail_turn(
+                worker, turn, code, message, cause, engine_code
             ),
-            loop,
+            loop=loop,
+            timed=not at_once,
+        )
+        # A turn that ends at once runs in one step of the loop, without a task (decision 0247).
+        worker.turn = (
+            self._turn_tasks.start_instant(running, loop) if at_once else self._turn_tasks.start(running, loop)
         )
 
     def _run_started(self) -> None:

@@ -229,6 +229,10 @@ class WorkerStore(abc.ABC):
     #: offers only these. A store that claims ``enqueue`` or ``interrupt``
     #: implements :meth:`enqueue_input`, :meth:`interrupt_input` and :meth:`take_started`.
     busy_policies: tuple[str, ...] = ("reject",)
+    #: Whether :meth:`complete_turn` and :meth:`fail_turn` never suspend (decisions made in this
+    #: process's memory). The runtime then runs a turn that ends at once (``record`` or ``echo``
+    #: with no delay) in one step of the loop, without a task (decision 0247).
+    ends_turns_at_once: bool = False
     #: Set by the runtime: called when the store started turns from waiting inputs outside the
     #: runtime's own calls (a PostgreSQL replica ending a lost replica's turns hands their queue on),
     #: so the runtime runs them (:meth:`take_started`). ``None`` until set.

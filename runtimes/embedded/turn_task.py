@@ -25,13 +25,24 @@ whatever its engine does:
 :class:`TurnTasks` keeps every turn task until it ends, so that closing the
 runtime can wait for them -- for a bounded time, since an engine that ignores
 cancellation may never end.
+
+**A turn that ends at once has no task** (decision 0247): the builtin ``record``
+and ``echo`` engines with no delay never suspend, and a store that ends turns at
+once (:attr:`~runtime_registry.runtimes.embedded.store.WorkerStore.ends_turns_at_once`)
+writes their end without suspending either. Such a turn runs in one callback of
+the loop, scheduled when its input is accepted, and its handle is an
+:class:`InstantTurn`: it can be cancelled before that step (the step then never
+runs, as a task cancelled before its first step never runs its body) and
+awaited, like a task. It needs no deadline: nothing in it waits. Should it
+suspend after all, the rest of it runs as a task, kept by :class:`TurnTasks`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
+import types
+from collections.abc import Callable, Coroutine, Generator
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -41,7 +52,7 @@ from registry_core.engines import EngineFailed, TurnEngine, TurnFailed, TurnResu
 if TYPE_CHECKING:
     from runtime_registry.runtimes.embedded.turns import EmbeddedTurn
 
-__all__ = ["CLOSE_GRACE_SECONDS", "TurnTasks", "check_result", "log_failure", "run_turn_task"]
+__all__ = ["CLOSE_GRACE_SECONDS", "InstantTurn", "TurnTasks", "check_result", "log_failure", "run_turn_task"]
 
 log = logging.getLogger("runtime_registry.runtimes.embedded.turns")
 
@@ -83,6 +94,7 @@ async def run_turn_task(
     complete: Callable[[TurnResult], Coroutine[Any, Any, None]],
     fail: Callable[[str, str, str | None, str | None], Coroutine[Any, Any, None]],
     loop: asyncio.AbstractEventLoop | None = None,
+    timed: bool = True,
 ) -> None:
     """Run ``engine`` for ``turn`` and end the turn by what it did (see the module docstring).
 
@@ -91,10 +103,11 @@ async def run_turn_task(
         ``worker.turn_failed`` and logs it, if the turn is still current.
         Both are the store's decisions (decision 0110): they may suspend.
     :param loop: the loop the task runs on, if the caller has it (asking for it costs a system call).
+    :param timed: whether the turn has its deadline (``False``: an :class:`InstantTurn`, which has no task).
     """
     if loop is None:
         loop = asyncio.get_running_loop()
-    task = asyncio.current_task(loop)
+    task = asyncio.current_task(loop) if timed else None
     limit = turn.profile.max_turn_seconds
 
     def time_out() -> None:
@@ -107,7 +120,7 @@ async def run_turn_task(
         if task is not None:
             task.cancel()
 
-    timer = loop.call_later(limit, time_out)
+    timer = loop.call_later(limit, time_out) if timed else None
     try:
         if engine.reads_history:
             await turn.load_history()
@@ -117,6 +130,10 @@ async def run_turn_task(
             await complete(result)  # a failure in here too ends the turn (as engine_error)
     except asyncio.CancelledError:
         turn.discard_deltas()
+        if task is None and not timed:
+            # A turn that ends at once has no task of its own; if it suspended after all, the
+            # task that runs its rest is the one a cancel reaches (decision 0247).
+            task = asyncio.current_task(loop)
         if not turn.current or (task is not None and task.cancelling()):
             raise  # cancel, stop, delete, shutdown or the deadline: already ended
         # Nobody cancelled the task: the engine raised it itself.
@@ -132,7 +149,8 @@ async def run_turn_task(
         log.debug("engine %r failed in turn %d of worker %s", engine.name, turn.number, turn.worker_id, exc_info=exc)
         await fail("engine_error", ENGINE_ERROR_MESSAGE, type(exc).__name__, None)
     finally:
-        timer.cancel()
+        if timer is not None:
+            timer.cancel()
 
 
 #: Deadline failures being written (kept referenced until they end).
@@ -156,6 +174,10 @@ class TurnTasks:
         task.add_done_callback(self._tasks.discard)
         return task
 
+    def start_instant(self, coroutine: Coroutine[Any, Any, None], loop: asyncio.AbstractEventLoop) -> InstantTurn:
+        """Run ``coroutine``, a turn that ends at once, in one callback of ``loop`` (see the module docstring)."""
+        return InstantTurn(coroutine, loop, self)
+
     def __len__(self) -> int:
         return len(self._tasks)
 
@@ -175,3 +197,112 @@ class TurnTasks:
         if pending:
             log.warning("%d turn task(s) ignored cancellation and were still running at close", len(pending))
         return len(pending)
+
+
+_PENDING, _DONE, _CANCELLED = 0, 1, 2
+
+
+class InstantTurn:
+    """The handle of a turn that ends at once (decision 0247): what ``WorkerRecord.turn`` holds
+    instead of a task, with the part of a task's interface the runtime and tests use.
+
+    ``cancel()`` before its step means the step never runs; ``await`` waits until the turn's
+    step has run (or was cancelled: then ``CancelledError``, as awaiting a cancelled task).
+    """
+
+    __slots__ = ("_call", "_coroutine", "_loop", "_rest", "_state", "_tasks", "_waiter")
+
+    def __init__(self, coroutine: Coroutine[Any, Any, None], loop: asyncio.AbstractEventLoop, tasks: TurnTasks) -> None:
+        self._loop = loop
+        self._tasks = tasks
+        self._state = _PENDING
+        self._waiter: asyncio.Future[None] | None = None  # made only when someone awaits
+        self._rest: asyncio.Task[None] | None = None  # the task of a turn that suspended after all
+        self._coroutine: Coroutine[Any, Any, None] | None = coroutine
+        # The handle refers to this object through its callback: cleared when it runs or is
+        # cancelled, so no reference cycle outlives the step (decision 0243).
+        self._call: asyncio.Handle | None = loop.call_soon(self._step)
+
+    def _step(self) -> None:
+        coroutine = self._coroutine
+        self._call = self._coroutine = None
+        if coroutine is None:
+            return
+        try:
+            yielded = coroutine.send(None)
+        except StopIteration:
+            self._end(_DONE)
+            return
+        except BaseException as exc:  # a task would hold it as its exception: report it as the loop does
+            self._end(_DONE)
+            self._loop.call_exception_handler({"message": "a turn failed to end", "exception": exc})
+            return
+        # It suspended: the rest runs as a task, which close waits for like any other.
+        self._rest = rest = self._tasks.start(_resumed(coroutine, yielded), self._loop)
+        rest.add_done_callback(self._rest_ended)
+
+    def _rest_ended(self, rest: asyncio.Task[None]) -> None:
+        self._rest = None
+        self._end(_CANCELLED if rest.cancelled() else _DONE)
+
+    def _end(self, state: int) -> None:
+        self._state = state
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            if state == _CANCELLED:
+                waiter.cancel()
+            else:
+                waiter.set_result(None)
+
+    def cancel(self, msg: Any = None) -> bool:
+        """Cancel the turn: its step will not run (or its remaining task is cancelled); ``False`` if it ended."""
+        if self._rest is not None:
+            # Cancelled before its first step, the rest never resumes the turn's coroutine, which
+            # is then closed with the task (GeneratorExit: it writes nothing). Every cancel comes
+            # after the store ended the turn, so nothing is owed to it.
+            return self._rest.cancel(msg)
+        call = self._call
+        if call is None:
+            return False
+        self._call = None
+        call.cancel()
+        if self._coroutine is not None:
+            self._coroutine.close()  # never started: it runs nothing (and is not reported as never awaited)
+            self._coroutine = None
+        self._end(_CANCELLED)
+        return True
+
+    def cancelled(self) -> bool:
+        """Whether the turn was cancelled before it ended."""
+        return self._state == _CANCELLED
+
+    def done(self) -> bool:
+        """Whether the turn's step ran (or will never run)."""
+        return self._state != _PENDING
+
+    def __await__(self) -> Generator[Any, None, None]:
+        if self._state == _PENDING:
+            if self._waiter is None:
+                self._waiter = self._loop.create_future()
+            yield from self._waiter
+        elif self._state == _CANCELLED:
+            raise asyncio.CancelledError
+
+
+@types.coroutine
+def _resumed(coroutine: Coroutine[Any, Any, None], yielded: Any) -> Generator[Any, Any, None]:
+    """The rest of ``coroutine``, which yielded ``yielded`` outside a task: a task drives this as
+    it would have driven ``coroutine`` from there (what ``await`` does, from its second step)."""
+    while True:
+        try:
+            sent = yield yielded
+        except BaseException as exc:  # thrown in by the task: a cancel, or the close of the coroutine
+            try:
+                yielded = coroutine.throw(exc)
+            except StopIteration:
+                return
+        else:
+            try:
+                yielded = coroutine.send(sent)
+            except StopIteration:
+                return

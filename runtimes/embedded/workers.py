@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from registry_core.blocks import Transcript
 from registry_core.engines import EngineProfile
@@ -11,6 +12,9 @@ from registry_core.models import Intent, Worker, WorkerTotals
 from registry_core.tools import WorkerTool
 from runtime_registry.runtimes.embedded.totals import NO_TOTALS
 from runtime_registry.runtimes.embedded.transcript import TranscriptStorage
+
+if TYPE_CHECKING:
+    from runtime_registry.runtimes.embedded.turn_task import InstantTurn
 
 __all__ = ["BUSY", "IDLE", "STATUSES", "STOPPED", "WorkerRecord"]
 
@@ -73,7 +77,8 @@ class WorkerRecord:
         # The store decides where entries live (decision 0085); a record built
         # without one keeps them in memory.
         self.transcript: TranscriptStorage = Transcript() if transcript is None else transcript
-        self.turn: asyncio.Task[None] | None = None
+        #: The running turn's task, or the handle of a turn that ends at once (decision 0247).
+        self.turn: asyncio.Task[None] | InstantTurn | None = None
         #: The turn number the task in ``turn`` runs (turns may be decided on other replicas meanwhile).
         self.turn_of_task = 0
         self.turn_number = 0

@@ -12,9 +12,10 @@ transaction that answers the client does not commit asynchronously.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -75,6 +76,30 @@ async def _turn_control(dsn: str, store: PgStore) -> tuple[int, list[Any], list[
     return int(counted), [tuple(r) for r in running], [tuple(r) for r in waiting]
 
 
+async def _connect(pg_dsn: str, schema: str) -> Any:
+    """A connection of its own to ``schema`` (as a replica's pool sees it)."""
+    return await asyncpg.connect(**connect_kwargs(pg_dsn), server_settings={"search_path": f'"{schema}"'})
+
+
+@contextlib.asynccontextmanager
+async def _replica_with_connections(pg_dsn: str) -> AsyncIterator[tuple[PgStore, Any, Any]]:
+    """A replica of ``RUNTIME`` and two connections of their own to its schema (one to hold locks with)."""
+    store = PgStore(pg_dsn, RUNTIME, lease_seconds=10, pool_size=2)
+    await store.open(first_serial=1, first_event_id=FIRST_EVENT, cursor_tag="t")
+    try:
+        holder = await _connect(pg_dsn, store.schema)
+        try:
+            connection = await _connect(pg_dsn, store.schema)
+            try:
+                yield store, holder, connection
+            finally:
+                await connection.close()
+        finally:
+            await holder.close()
+    finally:
+        await store.close()
+
+
 _ROWS = (
     "SELECT * FROM workers ORDER BY serial",
     "SELECT * FROM events ORDER BY seq",
@@ -93,9 +118,7 @@ async def _open_migrated(pg_dsn: str, runtime: str, before: list[list[Any]]) -> 
     store = PgStore(pg_dsn, runtime, lease_seconds=10, pool_size=4)
     await store.open(first_serial=1, first_event_id=1, cursor_tag="t")
     try:
-        connection = await asyncpg.connect(
-            **connect_kwargs(pg_dsn), server_settings={"search_path": f'"{schema_name(runtime)}"'}
-        )
+        connection = await _connect(pg_dsn, schema_name(runtime))
         try:
             versions = [r[0] for r in await connection.fetch("SELECT version FROM schema_migrations ORDER BY version")]
             assert versions == list(range(1, SCHEMA_VERSION + 1))
@@ -145,7 +168,7 @@ async def test_a_queued_input_numbered_inside_the_batch_comes_back_numbered(
     turn = (await _accept(a, worker_id)).worker.turn_number
     # Queued by a call that commits and leaves its event without an id (a replica that died
     # before numbering it, or whose numbering has not run yet).
-    connection = await asyncpg.connect(**connect_kwargs(pg_dsn), server_settings={"search_path": f'"{a.schema}"'})
+    connection = await _connect(pg_dsn, a.schema)
     try:
         row = await connection.fetchrow(
             "SELECT outcome, main_seq FROM enqueue_input($1, $2, 'user', 'next', 1000000, 2, 64, 8)",
@@ -358,6 +381,39 @@ async def _decide_sql(connection: Any, owner: str, decisions: list[tuple[str, st
     )
 
 
+async def _written_by_version(
+    pg_dsn: str,
+    monkeypatch: pytest.MonkeyPatch,
+    runtime: str,
+    version: int,
+    then: Callable[[Any], Awaitable[Any]] | None = None,
+) -> tuple[list[list[Any]], Any]:
+    """``runtime`` written by schema ``version``'s own ``decide()``: w-1 in a turn of replica ``old``, w-2
+    with a whole turn behind it, then what ``then(connection)`` does; its rows, and what ``then`` answered."""
+    connection = await asyncpg.connect(**connect_kwargs(pg_dsn))
+    try:
+        await old_runtime(connection, monkeypatch, schema_name(runtime), version=version, profile="echo")
+        await _decide_sql(connection, "old", [("a", "w-1", "a", 0), ("a", "w-2", "b", 0)])
+        await _decide_sql(connection, "old", [("c", "w-2", "reply b", 1)])
+        answer = None if then is None else await then(connection)
+        before = await _rows(connection)
+        monkeypatch.undo()
+        await connection.execute("RESET search_path")
+    finally:
+        await connection.close()
+    return before, answer
+
+
+async def _migrated_feed_is_whole(store: PgStore, last: int) -> None:
+    """The feed of a runtime :func:`_written_by_version` made, after one more batch: ids 1..``last`` without
+    a gap, w-1 and w-2 two turns each that never overlap, the inputs a, b, c, d accepted in that order."""
+    events = await store.read_events(after=0, limit=100)
+    assert [e.id for e in events] == list(range(1, last + 1))
+    for worker_id in ("w-1", "w-2"):
+        assert never_overlap(events, worker_id) == [1, 2]
+    assert [e.data.get("content") for e in events if e.type == "worker.input_accepted"] == ["a", "b", "c", "d"]
+
+
 async def _writes(connection: Any, table: str) -> tuple[int, int]:
     """Rows inserted into and updated in ``table`` (of the search path's schema) by this session, not yet
     reported to the statistics: read at a transaction's start and again inside it, the difference is
@@ -388,7 +444,7 @@ async def test_a_batch_writes_its_events_and_entries_once_with_their_ids(pg_dsn:
     await store.open(first_serial=1, first_event_id=FIRST_EVENT, cursor_tag="t")
     try:
         first, second = await _create(store), await _create(store)
-        connection = await asyncpg.connect(**connect_kwargs(pg_dsn), server_settings={"search_path": f'"{schema}"'})
+        connection = await _connect(pg_dsn, schema)
         try:
             turn = (await _accept(store, first)).worker.turn_number
             # Left without an id by its writer (an input queued behind first's turn).
@@ -445,12 +501,7 @@ async def test_a_batch_writes_its_events_and_entries_once_with_their_ids(pg_dsn:
 async def test_a_batch_of_refusals_only_takes_no_lock_and_numbers_nothing(pg_dsn: str) -> None:
     """A batch whose decisions are all refused writes nothing: it neither waits for the sequencing
     lock (held here by another transaction) nor moves the counter."""
-    schema = schema_name(RUNTIME)
-    store = PgStore(pg_dsn, RUNTIME, lease_seconds=10, pool_size=2)
-    await store.open(first_serial=1, first_event_id=FIRST_EVENT, cursor_tag="t")
-    holder = await asyncpg.connect(**connect_kwargs(pg_dsn), server_settings={"search_path": f'"{schema}"'})
-    connection = await asyncpg.connect(**connect_kwargs(pg_dsn), server_settings={"search_path": f'"{schema}"'})
-    try:
+    async with _replica_with_connections(pg_dsn) as (store, holder, connection):
         worker_id = await _create(store)
         await _accept(store, worker_id)
         last = await store.last_event_id()
@@ -463,10 +514,6 @@ async def test_a_batch_of_refusals_only_takes_no_lock_and_numbers_nothing(pg_dsn
             )
         assert [(row["r_outcome"], row["e_id"]) for row in rows] == [("busy", None), ("unknown", None)]
         assert await store.last_event_id() == last
-    finally:
-        await connection.close()
-        await holder.close()
-        await store.close()
 
 
 async def test_a_version_6_runtime_with_unnumbered_events_migrates_to_7(
@@ -479,24 +526,18 @@ async def test_a_version_6_runtime_with_unnumbered_events_migrates_to_7(
     writes the batch's own numbered; the old events and entries keep their ids and the feed stays gapless."""
     runtime = "migrated"
     schema = schema_name(runtime)
-    connection = await asyncpg.connect(**connect_kwargs(pg_dsn))
-    try:
-        await old_runtime(connection, monkeypatch, schema, version=6, profile="echo")
-        await _decide_sql(connection, "old", [("a", "w-1", "a", 0), ("a", "w-2", "b", 0)])
-        await _decide_sql(connection, "old", [("c", "w-2", "reply b", 1)])
-        queued = await connection.fetchrow(
+
+    async def enqueue(connection: Any) -> Any:
+        return await connection.fetchrow(
             "SELECT outcome, main_seq FROM enqueue_input('w-1', 'old', 'user', 'c', 100, 2, 64, 8)"
         )
-        assert queued["outcome"] == "queued"
-        before = await _rows(connection)
-        assert [e["id"] for e in before[1]] == [1, 2, 3, 4, 5, 6, None]
-        monkeypatch.undo()
-        await connection.execute("RESET search_path")
-    finally:
-        await connection.close()
+
+    before, queued = await _written_by_version(pg_dsn, monkeypatch, runtime, 6, then=enqueue)
+    assert queued["outcome"] == "queued"
+    assert [e["id"] for e in before[1]] == [1, 2, 3, 4, 5, 6, None]
     store = await _open_migrated(pg_dsn, runtime, before)
     try:
-        connection = await asyncpg.connect(**connect_kwargs(pg_dsn), server_settings={"search_path": f'"{schema}"'})
+        connection = await _connect(pg_dsn, schema)
         try:
             # The old replica's turn ends through version 7 (the queued input starts), w-2 takes another.
             rows, written = await _decide_counting_writes(
@@ -516,10 +557,330 @@ async def test_a_version_6_runtime_with_unnumbered_events_migrates_to_7(
             assert await connection.fetchval("SELECT count(*) FROM entries WHERE event_id IS NULL") == 0
         finally:
             await connection.close()
-        events = await store.read_events(after=0, limit=100)
-        assert [e.id for e in events] == list(range(1, 14))
-        for worker_id in ("w-1", "w-2"):
-            never_overlap(events, worker_id)
-        assert [e.data.get("content") for e in events if e.type == "worker.input_accepted"] == ["a", "b", "c", "d"]
+        await _migrated_feed_is_whole(store, 13)
     finally:
         await store.close()
+
+
+# -- a batch decided set-wise (schema 8, decision 0236) -------------------------------------------------
+
+#: A decision for :func:`_decide_each_or_set`: kind, worker, content (input or reply), turn, the worker's
+#: transcript bound, and the turn's input and output tokens.
+Call = tuple[str, str, str | None, int, int, int, int]
+
+
+async def _decide_as(connection: Any, function: str, owner: str, calls: list[Call]) -> list[Any]:
+    """``function`` (``decide`` or version 7's ``decide_each``) on ``calls`` sorted as a replica sorts a
+    batch (by worker, a turn's end before an accept), 64 slots."""
+    calls = sorted(calls, key=lambda c: (c[1], c[0] != "c"))
+    return list(
+        await connection.fetch(
+            f"SELECT * FROM {function}($1, 'c', 'full', $2::text[], $3::text[], $4::text[], $5::text[], "
+            "$6::integer[], $7::integer[], $8::integer[], $9::jsonb[], $10::bigint[], $11::bigint[], $12::integer[])",
+            owner,
+            [c[0] for c in calls],
+            [c[1] for c in calls],
+            ["user" if c[0] == "a" else None for c in calls],
+            [c[2] for c in calls],
+            [c[4] for c in calls],
+            [2] * len(calls),
+            [c[3] for c in calls],
+            ['{"stop_reason": "end"}'] * len(calls),
+            [c[5] for c in calls],
+            [c[6] for c in calls],
+            [64] * len(calls),
+        )
+    )
+
+
+async def _function_calls(connection: Any, names: tuple[str, ...]) -> dict[str, int]:
+    """Calls of the schema's functions ``names`` by this session's open transaction (``track_functions``)."""
+    rows = await connection.fetch(
+        "SELECT funcname, calls FROM pg_stat_xact_user_functions WHERE schemaname = current_schema() "
+        "AND funcname = ANY($1::text[])",
+        list(names),
+    )
+    return dict.fromkeys(names, 0) | {row[0]: int(row[1]) for row in rows}
+
+
+async def test_a_batch_with_nothing_waiting_is_decided_set_wise_without_a_function_per_decision(pg_dsn: str) -> None:
+    """Turn ends, accepts (one for a worker whose turn ends in the same batch) and refusals in one batch
+    with no input waiting: decided by the set-based statements — neither ``accept_input``,
+    ``complete_turn`` nor version 7's ``decide_each`` runs — with every outcome, row and event a
+    decision-by-decision run gives: ids gapless in ``seq`` order, each worker's turn end before its
+    next accept, transcript entries with their event's id."""
+    schema = schema_name(RUNTIME)
+    store = PgStore(pg_dsn, RUNTIME, lease_seconds=10, pool_size=2)
+    await store.open(first_serial=1, first_event_id=FIRST_EVENT, cursor_tag="t")
+    try:
+        w1, w2, w3, w4 = [await _create(store) for _ in range(4)]
+        turns = {w: (await _accept(store, w)).worker.turn_number for w in (w1, w2, w3)}
+        last = await store.last_event_id()
+        connection = await _connect(pg_dsn, schema)
+        try:
+            await connection.execute("SET track_functions = 'pl'")
+            async with connection.transaction():
+                rows = await _decide_as(
+                    connection,
+                    "decide",
+                    store.replica_id,
+                    [
+                        ("c", w1, "reply", turns[w1], 100, 5, 7),
+                        ("a", w1, "again", 0, 100, 0, 0),
+                        ("c", w2, None, turns[w2] + 1, 100, 0, 0),  # not its turn: lost
+                        ("a", w3, "refused", 0, 100, 0, 0),  # busy, seen by the read
+                        ("a", w4, "new", 0, 100, 0, 0),
+                        ("a", "w-none", "nobody", 0, 100, 0, 0),
+                    ],
+                )
+                calls = await _function_calls(connection, ("accept_input", "complete_turn", "decide_each"))
+            assert calls == {"accept_input": 0, "complete_turn": 0, "decide_each": 0}
+            outcomes = {
+                (row["r_call"], row["r_outcome"], len(row["r_seqs"] or ())) for row in rows if row["r_call"] is not None
+            }
+            # Sorted by worker: w1's end and accept, w2, w3, w4, then w-none.
+            assert outcomes == {
+                (1, "completed", 2),
+                (2, "accepted", 2),
+                (3, "lost", 0),
+                (4, "busy", 0),
+                (5, "accepted", 2),
+                (6, "unknown", 0),
+            }
+            numbered = sorted(
+                (row["e_seq"], row["e_id"], row["e_worker_id"], row["e_type"]) for row in rows if row["r_call"] is None
+            )
+            assert [n[1] for n in numbered] == list(range(last + 1, last + 7))
+            assert [(n[2], n[3]) for n in numbered] == [
+                (w1, "worker.output"),
+                (w1, "worker.turn_completed"),
+                (w1, "worker.input_accepted"),
+                (w1, "worker.turn_started"),
+                (w4, "worker.input_accepted"),
+                (w4, "worker.turn_started"),
+            ]
+            w1_row = next(row for row in rows if row["r_call"] == 2)
+            assert (w1_row["w_status"], w1_row["w_owner"], w1_row["w_turn_number"], w1_row["w_entries"]) == (
+                "busy",
+                store.replica_id,
+                turns[w1] + 1,
+                3,
+            )
+            assert (w1_row["w_turns"], w1_row["w_input_tokens"], w1_row["w_output_tokens"]) == (1, 5, 7)
+            data = {
+                (r["worker_id"], r["type"]): json.loads(r["data"])
+                for r in await connection.fetch("SELECT worker_id, type, data::text FROM events WHERE id > $1", last)
+            }
+            assert data[(w1, "worker.output")] == {"transcript_sequence": 2, "role": "assistant", "content": "reply"}
+            assert data[(w1, "worker.turn_completed")] == {"turn": turns[w1], "stop_reason": "end"}
+            assert data[(w1, "worker.input_accepted")] == {"transcript_sequence": 3, "role": "user", "content": "again"}
+            assert data[(w4, "worker.turn_started")] == {"turn": 1}
+            entries = await connection.fetch(
+                "SELECT en.sequence, en.role, en.content, ev.id = en.event_id AS same FROM entries en "
+                "JOIN events ev ON ev.seq = en.event_seq WHERE ev.id > $1 ORDER BY ev.id",
+                last,
+            )
+            assert [tuple(e) for e in entries] == [
+                (2, "assistant", "reply", True),
+                (3, "user", "again", True),
+                (1, "user", "new", True),
+            ]
+            assert await connection.fetchval("SELECT value FROM counters WHERE name = 'event_id'") == last + 6
+        finally:
+            await connection.close()
+        # w1 (again), w2 (its turn goes on), w3, w4.
+        assert (await _turn_control(pg_dsn, store))[0] == 4
+        events = await store.read_events(after=0, limit=100)
+        assert [e.id for e in events] == list(range(FIRST_EVENT, FIRST_EVENT + len(events)))
+    finally:
+        await store.close()
+
+
+async def test_inputs_the_set_wise_update_does_not_take_are_decided_alone(pg_dsn: str) -> None:
+    """A second input for the same worker in a batch is refused as busy; an accept for a worker whose
+    turn end in the batch is lost is refused as busy; an accept whose worker another transaction took
+    between the batch's read and its lock on the turns counter is refused as busy — none of them
+    accepted twice, the count of running turns exact."""
+    async with _replica_with_connections(pg_dsn) as (store, holder, connection):
+        w1, w2, w3 = [await _create(store) for _ in range(3)]
+        turn = (await _accept(store, w2)).worker.turn_number
+        rows = await _decide_as(
+            connection,
+            "decide",
+            store.replica_id,
+            [
+                ("a", w1, "first", 0, 100, 0, 0),
+                ("a", w1, "second", 0, 100, 0, 0),
+                ("c", w2, None, turn + 3, 100, 0, 0),
+                ("a", w2, "behind a lost end", 0, 100, 0, 0),
+            ],
+        )
+        outcomes = [(row["r_call"], row["r_outcome"]) for row in sorted(rows, key=_by_call) if row["r_call"]]
+        assert outcomes == [(1, "accepted"), (2, "busy"), (3, "lost"), (4, "busy")]
+        accepted = [row["e_worker_id"] for row in rows if row["e_type"] == "worker.input_accepted"]
+        assert accepted == [w1]
+        # w3 is idle when the batch reads it; another transaction holding the counter takes it first.
+        async with holder.transaction():
+            await holder.execute("SELECT 1 FROM counters WHERE name = 'turns' FOR UPDATE")
+            racing = asyncio.create_task(
+                _decide_as(connection, "decide", store.replica_id, [("a", w3, "late", 0, 100, 0, 0)])
+            )
+            for _ in range(200):
+                waiting = await holder.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%decide(%'"
+                )
+                if waiting:
+                    break
+                await asyncio.sleep(0.05)
+            assert waiting == 1
+            taken = await holder.fetchval(
+                "SELECT outcome FROM accept_input($1, $2, 'user', 'first come', 100, 2, 64)", w3, store.replica_id
+            )
+            assert taken == "accepted"
+        (late,) = [row for row in await asyncio.wait_for(racing, 10) if row["r_call"]]
+        assert late["r_outcome"] == "busy"
+        assert (await _turn_control(pg_dsn, store))[0] == 3
+        events = await store.read_events(after=0, limit=100)
+        assert [e.id for e in events] == list(range(FIRST_EVENT, FIRST_EVENT + len(events)))
+        # Taken once, by the other transaction (its events are numbered by a pass after it, as ever).
+        contents = await connection.fetch(
+            "SELECT data->>'content' FROM events WHERE worker_id = $1 AND type = 'worker.input_accepted'", w3
+        )
+        assert [row[0] for row in contents] == ["first come"]
+
+
+def _by_call(row: Any) -> int:
+    return int(row["r_call"] or 0)
+
+
+async def test_set_wise_batches_decide_what_version_7_decides_one_by_one(pg_dsn: str) -> None:
+    """Random batches (accepts, turn ends with and without replies, lost ends, second inputs, unknown
+    workers, transcripts that fill up) on two runtimes: one decided by ``decide()``, the other by
+    version 7's ``decide_each()`` decision by decision. Every outcome, every worker row and each
+    worker's events and transcript are the same."""
+    rng = random.Random(236)
+    sides = ("decide", "decide_each")
+    stores = {side: PgStore(pg_dsn, f"rt-{side.replace('_', '-')}", lease_seconds=10, pool_size=2) for side in sides}
+    connections: dict[str, Any] = {}
+    try:
+        for side, store in stores.items():
+            await store.open(first_serial=1, first_event_id=1, cursor_tag="t")
+            connections[side] = await _connect(pg_dsn, store.schema)
+        workers = {side: [await _create(store) for _ in range(6)] for side, store in stores.items()}
+        assert workers["decide"] == workers["decide_each"]
+        names = workers["decide"] + ["w-none"]
+        turn = dict.fromkeys(names, 0)
+        entries = dict.fromkeys(names, 0)
+        seen: set[str] = set()
+        for round_ in range(40):
+            calls: list[Call] = []
+            for worker_id in rng.sample(names, rng.randint(1, 5)):
+                # Tight transcripts now and then: full accepts, transcript_full turn ends.
+                bound = rng.choice((100, 100, 100, entries[worker_id], entries[worker_id] + 1))
+                if rng.random() < 0.5:
+                    reply = rng.choice((None, "", f"reply {round_}"))
+                    number = turn[worker_id] if rng.random() < 0.85 else turn[worker_id] + 1
+                    calls.append(("c", worker_id, reply, number, bound, rng.randint(0, 9), rng.randint(0, 9)))
+                for _ in range(rng.choice((1, 1, 1, 2))):
+                    calls.append(("a", worker_id, f"input {round_}", 0, bound, 0, 0))
+            answers = {}
+            for side in sides:
+                rows = await _decide_as(connections[side], side, stores[side].replica_id, calls)
+                answers[side] = sorted(
+                    (row["r_call"], row["r_outcome"], len(row["r_seqs"] or ()), row["r_started"], row["w_turn_number"])
+                    for row in rows
+                    if row["r_call"] is not None
+                )
+            assert answers["decide"] == answers["decide_each"], (round_, calls)
+            seen.update(answer[1] for answer in answers["decide"])
+            for worker_id in names:
+                row = await connections["decide"].fetchrow(
+                    "SELECT turn_number, entries FROM workers WHERE worker_id = $1", worker_id
+                )
+                if row is not None:
+                    turn[worker_id], entries[worker_id] = row
+        # Every outcome a batch can give without inputs waiting came up.
+        assert seen == {"accepted", "busy", "full", "unknown", "completed", "lost", "transcript_full"}, seen
+        for query in (
+            "SELECT worker_id, status, owner IS NOT NULL, turn_number, entries, turns, input_tokens, output_tokens "
+            "FROM workers ORDER BY worker_id",
+            "SELECT worker_id, type, data::text FROM events WHERE worker_id IS NOT NULL ORDER BY worker_id, id",
+            "SELECT w.worker_id, en.sequence, en.role, en.content, en.event_id IS NOT NULL FROM entries en "
+            "JOIN workers w USING (serial) ORDER BY w.worker_id, en.sequence",
+            "SELECT value FROM counters WHERE name = 'turns'",
+        ):
+            assert [tuple(r) for r in await connections["decide"].fetch(query)] == [
+                tuple(r) for r in await connections["decide_each"].fetch(query)
+            ], query
+        for store in stores.values():
+            events = await store.read_events(after=0, limit=10_000)
+            assert [e.id for e in events] == list(range(1, len(events) + 1))
+    finally:
+        for connection in connections.values():
+            await connection.close()
+        for store in stores.values():
+            await store.close()
+
+
+async def test_a_version_7_runtime_with_a_turn_running_migrates_to_8(
+    pg_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Written by version-7 code (its own decide()): w-1 in a turn of replica ``old``, w-2 with a whole
+    turn behind it. After the migration (decide() replaced, version 7's kept as decide_each; no row
+    changed) the old turn ends and both workers take an input in one set-wise batch, numbered after the
+    old events without a gap."""
+    runtime = "migrated-8"
+    schema = schema_name(runtime)
+    before, _ = await _written_by_version(pg_dsn, monkeypatch, runtime, 7)
+    assert [e["id"] for e in before[1]] == [1, 2, 3, 4, 5, 6]
+    store = await _open_migrated(pg_dsn, runtime, before)
+    try:
+        connection = await _connect(pg_dsn, schema)
+        try:
+            await connection.execute("SET track_functions = 'pl'")
+            async with connection.transaction():
+                rows = await _decide_sql(
+                    connection, "old", [("c", "w-1", "reply a", 1), ("a", "w-1", "c", 0), ("a", "w-2", "d", 0)]
+                )
+                calls = await _function_calls(connection, ("accept_input", "complete_turn", "decide_each"))
+            assert calls == {"accept_input": 0, "complete_turn": 0, "decide_each": 0}
+            assert [row["r_outcome"] for row in sorted(rows, key=_by_call) if row["r_call"]] == [
+                "completed",
+                "accepted",
+                "accepted",
+            ]
+            assert await connection.fetchval("SELECT value FROM counters WHERE name = 'event_id'") == 12
+            assert await connection.fetchval("SELECT value FROM counters WHERE name = 'turns'") == 2
+            assert await connection.fetchval("SELECT count(*) FROM entries WHERE event_id IS NULL") == 0
+        finally:
+            await connection.close()
+        await _migrated_feed_is_whole(store, 12)
+    finally:
+        await store.close()
+
+
+async def test_a_batch_reads_its_own_workers_rows_not_every_idle_one(pg_dsn: str) -> None:
+    """On a new runtime (no statistics yet) with 300 idle workers, a batch of 8 accepts reads about 8
+    worker rows per statement, not every idle worker: its plans look workers up by id (a plan that
+    scans the idle workers' index is cached for the connection and costs O(idle workers) per batch)."""
+    async with _replica_with_connections(pg_dsn) as (store, _, connection):
+        await connection.execute(
+            "INSERT INTO workers (serial, worker_id, intent, profile, created_at, status) "
+            "SELECT 1000 + n, 'w-idle-' || n, '{\"kind\": \"assistant\"}', 'builtin:echo', clock_timestamp(), 'idle' "
+            "FROM generate_series(1, 300) AS n"
+        )
+        for first in (1, 9, 17):
+            async with connection.transaction():
+                before = await connection.fetchrow(
+                    "SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) FROM pg_stat_xact_user_tables "
+                    "WHERE relname = 'workers' AND schemaname = current_schema()"
+                )
+                batch = [("a", f"w-idle-{n}", "hi", 0, 100, 0, 0) for n in range(first, first + 8)]
+                rows = await _decide_as(connection, "decide", store.replica_id, batch)
+                after = await connection.fetchrow(
+                    "SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) FROM pg_stat_xact_user_tables "
+                    "WHERE relname = 'workers' AND schemaname = current_schema()"
+                )
+            assert [row["r_outcome"] for row in rows if row["r_call"]] == ["accepted"] * 8
+            # The read, the lock and the update: 8 rows each (and a few more for the foreign keys).
+            assert after[0] - before[0] < 60, after[0] - before[0]
