@@ -211,7 +211,10 @@ BEGIN
                 UPDATE workers w SET status = 'busy', owner = p_owner, turn_number = w.turn_number + 1,
                     entries = w.entries + 1
                 FROM c
-                WHERE w.worker_id = c.worker AND w.status = 'idle' AND w.entries + c.per_turn <= c.mx
+                -- coalesce(): the same test, but one the planner cannot match to the partial index of
+                -- idle workers (a plan cached while few were idle would scan them all); only the
+                -- worker_id lookups remain.
+                WHERE w.worker_id = c.worker AND coalesce(w.status = 'idle', false) AND w.entries + c.per_turn <= c.mx
                 RETURNING c.i, c.input_role, c.input, w.serial, w.worker_id, w.label, w.intent, w.profile, w.created_at,
                     w.status, w.turn_number, w.entries, w.tools, w.owner, w.turns, w.input_tokens, w.output_tokens
             ), written AS (

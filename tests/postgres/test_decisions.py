@@ -857,3 +857,30 @@ async def test_a_version_7_runtime_with_a_turn_running_migrates_to_8(
         await _migrated_feed_is_whole(store, 12)
     finally:
         await store.close()
+
+
+async def test_a_batch_reads_its_own_workers_rows_not_every_idle_one(pg_dsn: str) -> None:
+    """On a new runtime (no statistics yet) with 300 idle workers, a batch of 8 accepts reads about 8
+    worker rows per statement, not every idle worker: its plans look workers up by id (a plan that
+    scans the idle workers' index is cached for the connection and costs O(idle workers) per batch)."""
+    async with _replica_with_connections(pg_dsn) as (store, _, connection):
+        await connection.execute(
+            "INSERT INTO workers (serial, worker_id, intent, profile, created_at, status) "
+            "SELECT 1000 + n, 'w-idle-' || n, '{\"kind\": \"assistant\"}', 'builtin:echo', clock_timestamp(), 'idle' "
+            "FROM generate_series(1, 300) AS n"
+        )
+        for first in (1, 9, 17):
+            async with connection.transaction():
+                before = await connection.fetchrow(
+                    "SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) FROM pg_stat_xact_user_tables "
+                    "WHERE relname = 'workers' AND schemaname = current_schema()"
+                )
+                batch = [("a", f"w-idle-{n}", "hi", 0, 100, 0, 0) for n in range(first, first + 8)]
+                rows = await _decide_as(connection, "decide", store.replica_id, batch)
+                after = await connection.fetchrow(
+                    "SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) FROM pg_stat_xact_user_tables "
+                    "WHERE relname = 'workers' AND schemaname = current_schema()"
+                )
+            assert [row["r_outcome"] for row in rows if row["r_call"]] == ["accepted"] * 8
+            # The read, the lock and the update: 8 rows each (and a few more for the foreign keys).
+            assert after[0] - before[0] < 60, after[0] - before[0]
