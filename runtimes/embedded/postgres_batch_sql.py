@@ -291,7 +291,8 @@ BEGIN
         FROM events ev LEFT JOIN entries en ON en.event_id = ev.id
         WHERE ev.id > v_after AND ev.id < v_next::bigint;
     UPDATE counters SET value = v_next::bigint - 1 WHERE name = 'event_id';
-    PERFORM pg_notify(p_channel, 'e' || (v_next::bigint - 1));
+    -- The replica too: its own answer brings these events (it need not read them on this wake).
+    PERFORM pg_notify(p_channel, 'e' || (v_next::bigint - 1) || ' ' || p_owner);
 END
 $fn$;
 """

@@ -669,20 +669,18 @@ class SQLiteStore(LocalStore):
     def _worker_written(self, worker: WorkerRecord) -> None:
         """Queue the new worker's row and the next serial."""
         batch = self._current()
-        batch.workers_added.append(
-            (
-                worker.serial,
-                worker.worker_id,
-                worker.label,
-                _intent_json(worker.intent),
-                worker.profile.name,
-                _to_us(worker.created_at),
-                worker.status,
-                worker.turn_number,
-                len(worker.transcript),
-                json.dumps([tool.name for tool in worker.tools]),
-                int(worker.status_since * 1_000_000),
-            )
+        batch.workers_added += (
+            worker.serial,
+            worker.worker_id,
+            worker.label,
+            _intent_json(worker.intent),
+            worker.profile.name,
+            _to_us(worker.created_at),
+            worker.status,
+            worker.turn_number,
+            len(worker.transcript),
+            json.dumps([tool.name for tool in worker.tools]),
+            int(worker.status_since * 1_000_000),
         )
         batch.next_serial = worker.serial + 1
         batch.file_bytes += self._row_file_bytes(worker_bytes(worker))
@@ -703,10 +701,8 @@ class SQLiteStore(LocalStore):
         batch.size += 1
         content = entry.content
         sequence = entry.sequence
-        batch.entries.append(
-            (transcript.serial, sequence, entry.role, content, entry.event_id, _to_us(entry.created_at))
-        )
-        batch.transcripts.append((transcript, sequence))
+        batch.entries += (transcript.serial, sequence, entry.role, content, entry.event_id, _to_us(entry.created_at))
+        batch.transcripts[transcript] = sequence
         batch.bytes += len(content) + _ROW_BYTES
         size = len(content) if content.isascii() else _utf8_size(content)
         batch.file_bytes += (size + _ROW_BYTES) * 5 // 4 if size <= _LOCAL_ROW_BYTES else self._row_file_bytes(size)
@@ -721,7 +717,7 @@ class SQLiteStore(LocalStore):
         # UTF-8, not \\u escapes: an emoji is 4 bytes in the file, not 12 (issue 24, point 12).
         data = _event_json(event.data)
         worker_id = event.worker_id
-        batch.events.append((event.id, event.type, worker_id, data, _to_us(event.created_at)))
+        batch.events += (event.id, event.type, worker_id, data, _to_us(event.created_at))
         batch.bytes += len(data) + _ROW_BYTES
         size = len(data) if data.isascii() else _utf8_size(data)
         batch.file_bytes += (size + _ROW_BYTES) * 5 // 4 if size <= _LOCAL_ROW_BYTES else self._row_file_bytes(size)
@@ -854,7 +850,7 @@ class SQLiteStore(LocalStore):
     def _committed(self, batches: list[Batch]) -> None:
         events = self.events
         for batch in batches:
-            for transcript, sequence in batch.transcripts:
+            for transcript, sequence in batch.transcripts.items():
                 transcript.committed(sequence)
             if batch.last_event_id is not None:
                 # Events beyond retention are never read again (the writer deletes them a few
