@@ -151,8 +151,12 @@ BEGIN
         -- transcript_full's worker.turn_failed, worker.turn_completed, the count of running turns.
         RETURN QUERY
             WITH c AS (
-                SELECT * FROM unnest(p_worker, p_content, p_max, p_turn, p_completed, p_input_tokens, p_output_tokens)
+                -- Each worker's transcript length before the update, read beside it (the rows are
+                -- locked above): RETURNING old.* would say it too, but only from PostgreSQL 18 on.
+                SELECT c.*, o.entries AS old_entries
+                FROM unnest(p_worker, p_content, p_max, p_turn, p_completed, p_input_tokens, p_output_tokens)
                     WITH ORDINALITY AS c(worker, reply, mx, turn, completed, itok, otok, i)
+                LEFT JOIN workers o ON o.worker_id = c.worker
                 WHERE c.i = ANY (v_ends)
             ), ended AS (
                 UPDATE workers w SET status = 'idle', owner = NULL,
@@ -164,8 +168,8 @@ BEGIN
                         + CASE WHEN coalesce(c.reply, '') <> '' AND w.entries >= c.mx THEN 0 ELSE c.otok END
                 FROM c
                 WHERE w.worker_id = c.worker AND w.status = 'busy' AND w.owner = p_owner AND w.turn_number = c.turn
-                RETURNING c.i, w.worker_id, w.serial, old.entries AS old_entries, c.reply, c.turn, c.completed,
-                    CASE WHEN coalesce(c.reply, '') <> '' AND old.entries >= c.mx THEN 'transcript_full'
+                RETURNING c.i, w.worker_id, w.serial, c.old_entries, c.reply, c.turn, c.completed,
+                    CASE WHEN coalesce(c.reply, '') <> '' AND c.old_entries >= c.mx THEN 'transcript_full'
                          ELSE 'completed' END AS outcome
             ), written AS (
                 INSERT INTO events (type, worker_id, created_at, data)
@@ -287,7 +291,8 @@ BEGIN
         FROM events ev LEFT JOIN entries en ON en.event_id = ev.id
         WHERE ev.id > v_after AND ev.id < v_next::bigint;
     UPDATE counters SET value = v_next::bigint - 1 WHERE name = 'event_id';
-    PERFORM pg_notify(p_channel, 'e' || (v_next::bigint - 1));
+    -- The replica too: its own answer brings these events (it need not read them on this wake).
+    PERFORM pg_notify(p_channel, 'e' || (v_next::bigint - 1) || ' ' || p_owner);
 END
 $fn$;
 """

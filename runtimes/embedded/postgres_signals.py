@@ -176,8 +176,13 @@ class PgSignals:
 
     def _received(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
         if payload[:1] == "e":
-            # ``e`` and the newest committed id (a sequencing pass's, decision 0230).
-            newest = payload[1:]
+            # ``e`` and the newest committed id (a sequencing pass's, decision 0230); from a
+            # ``decide()`` batch, then its replica (decision 0236): that replica's own batch answers
+            # with every event it numbered and replays them, so it does not read them again (a wake
+            # that won the race with the answer read the feed from the database for nothing).
+            newest, _, sender = payload[1:].partition(" ")
+            if sender == self.replica_id:
+                return
             self._on_events(int(newest) if newest.isdigit() else None)
             return
         try:

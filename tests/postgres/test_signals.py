@@ -91,3 +91,24 @@ async def test_the_listener_comes_back_after_the_database_restarts(pg_server: Pg
     assert woken >= 2  # at its first start and again after the restart: nothing committed meanwhile is missed
     a.send_delta("w-3", 1, "after the restart")
     await inbox_b.until(lambda: any(d[0] == "w-3" for d in inbox_b.deltas), timeout=10)
+
+
+async def test_a_batchs_wake_up_is_not_sent_back_to_the_replica_it_answered(pair: Any, pg_dsn: str) -> None:
+    """``e<id> <replica>`` (a ``decide()`` batch's commit, decision 0236) wakes every replica but the one
+    that decided it (its answer brings those events); ``e<id>`` alone wakes them all."""
+    _, inbox_a, _, inbox_b = pair
+    connection = await asyncpg.connect(**connect_kwargs(pg_dsn))
+    try:
+        await connection.execute("SELECT pg_notify('rr_test_channel', 'e41 replica-a')")
+        await connection.execute("SELECT pg_notify('rr_test_channel', 'e42')")
+    finally:
+        await connection.close()
+    # (Each was also woken with no id when it began to listen.)
+    await inbox_b.until(lambda: _named(inbox_b) == [41, 42])
+    await inbox_a.until(lambda: _named(inbox_a) == [42])
+    await asyncio.sleep(0.2)
+    assert _named(inbox_a) == [42]
+
+
+def _named(inbox: Inbox) -> list[int]:
+    return [newest for newest in inbox.newest if newest is not None]
