@@ -30,7 +30,12 @@ spends per input when the database has a core of its own:
 With a core per replica and the database's cores enough for ``d`` per
 input, N replicas serve ``X(N) = min(N / r, 1 / s)`` inputs per second: each
 adds its share until the serial part is saturated. The projected scaling of
-two replicas is ``X(2) / X(1)`` (issue 18's goal: >= 1.6x). What this leaves
+two replicas is ``X(2) / X(1)`` (issue 18's goal: >= 1.6x), printed twice:
+with ``s`` as one replica's batches have it (a lower bound), and with ``s``
+at the batch two replicas reach once each waits for the other's lock (up to
+one input per client: ``s(b) = a / b + c`` through the figures measured at
+``BENCH_CLIENTS`` and at twice as many clients, whose batches are larger).
+What this leaves
 out, and so over-states: a second replica's lock waits lengthen nobody's
 hold time here; reads and lease renewals outside ``decide()`` are not
 serial. What it under-states: a faster disk's flush (this machine's WAL
@@ -58,6 +63,9 @@ from bench_replicas import BENCH_PG_SETTINGS, DSN_ENV, PIDS, config, cpu_of, mak
 from tests.support.pg_server import PgServer, throwaway_server  # noqa: E402
 
 RUNTIME = "backend-internal"
+#: wrk's connections (``BENCH_CLIENTS``): 16 as issue 18 measures; more make each ``decide()`` batch larger,
+#: as a second replica waiting for the first one's lock would.
+CLIENTS = int(os.environ.get("BENCH_CLIENTS", "16"))
 #: The replica and wrk run on this core, the database on the other.
 REPLICA_CORE, DATABASE_CORE = 0, 1
 SETTINGS = {
@@ -115,10 +123,10 @@ async def reset(url: str) -> None:
         await connection.close()
 
 
-def send_inputs(base: str, ids_file: Path) -> float:
-    """wrk on the replica's core, 16 connections rotating over the workers: requests/s."""
+def send_inputs(base: str, ids_file: Path, clients: int = CLIENTS) -> float:
+    """wrk on the replica's core, ``clients`` connections rotating over the workers: requests/s."""
     command = [
-        "taskset", "-c", str(REPLICA_CORE), "wrk", "-t1", "-c16", f"-d{DURATION}",
+        "taskset", "-c", str(REPLICA_CORE), "wrk", "-t1", f"-c{clients}", f"-d{DURATION}",
         "-s", str(HERE / "rotate_post.lua"), base + "/", "--", str(ids_file), f"/api/runtimes/{RUNTIME}/workers",
     ]  # fmt: skip
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
@@ -132,11 +140,11 @@ def sqlite_round(base: str, ids_file: Path) -> dict[str, float]:
     return {"rate": rate, "r": (cpu_of(PIDS[base]) - before) / (rate * float(DURATION.removesuffix("s")))}
 
 
-def one_round(base: str, ids_file: Path, pg: PgServer, url: str) -> dict[str, float]:
+def one_round(base: str, ids_file: Path, pg: PgServer, url: str, clients: int) -> dict[str, float]:
     """One wrk run against the replica: inputs/s and the per-input figures the projection needs."""
     asyncio.run(reset(url))
     replica_before, database_before = cpu_of(PIDS[base]), postgres_cpu(pg)
-    rate = send_inputs(base, ids_file)
+    rate = send_inputs(base, ids_file, clients)
     inputs = rate * float(DURATION.removesuffix("s"))
     decide_seconds, calls, wal_seconds = asyncio.run(serial_seconds(url))
     return {
@@ -154,10 +162,33 @@ def projected(r: float, s: float, replicas: int) -> float:
     return min(replicas / r, 1 / s)
 
 
+def serial_at(batch: float, small: dict[str, float], large: dict[str, float]) -> float | None:
+    """The serial part per input at ``batch`` inputs per ``decide()``, from ``s(b) = a / b + c`` through
+    the two measured points (a: per batch, c: per input); ``None`` if they do not fit that shape."""
+    s_small, s_large = small["decide"] + small["wal"], large["decide"] + large["wal"]
+    if large["batch"] <= small["batch"] or s_large >= s_small:
+        return None
+    per_batch = (s_small - s_large) / (1 / small["batch"] - 1 / large["batch"])
+    return per_batch / batch + s_small - per_batch / small["batch"]
+
+
+def report(clients: int, median: dict[str, float]) -> None:
+    serial = median["decide"] + median["wal"]
+    print(
+        f"wrk -c{clients}: {median['rate']:.0f} inputs/s; per input: replica CPU r = {median['r'] * 1e3:.3f} ms, "
+        f"database CPU d = {median['d'] * 1e3:.3f} ms, serial s = {serial * 1e3:.3f} ms "
+        f"(decide() {median['decide'] * 1e3:.3f} + WAL sync {median['wal'] * 1e3:.3f}; "
+        f"{median['batch']:.1f} inputs per decide())"
+    )
+
+
 def main() -> None:
     if len(os.sched_getaffinity(0)) < 2:
         sys.exit("needs two cores: one for the database, one for the replica and wrk")
-    print(f"one replica (core {REPLICA_CORE}, with wrk -c16) on PostgreSQL (core {DATABASE_CORE}); {ROUNDS} rounds")
+    print(
+        f"one replica (core {REPLICA_CORE}, with wrk -c{CLIENTS}, then -c{2 * CLIENTS}) on PostgreSQL "
+        f"(core {DATABASE_CORE}); {ROUNDS} rounds"
+    )
     print(f"load average before: {os.getloadavg()}")
     with tempfile.TemporaryDirectory() as scratch, throwaway_server(SETTINGS) as pg:
         folder = Path(scratch)
@@ -176,30 +207,42 @@ def main() -> None:
             pin(PIDS[base], REPLICA_CORE)
             pin(PIDS[lite], REPLICA_CORE)
             pin_database(pg)
-            rounds, lite_rounds = [], []
+            rounds: dict[int, list[dict[str, float]]] = {CLIENTS: [], 2 * CLIENTS: []}
+            lite_rounds = []
             for _ in range(ROUNDS):
-                rounds.append(one_round(base, ids_file, pg, url))
+                for clients, rows in rounds.items():
+                    rows.append(one_round(base, ids_file, pg, url, clients))
                 lite_rounds.append(sqlite_round(lite, lite_ids))
     print(f"load average after: {os.getloadavg()}")
-    median = {key: statistics.median(row[key] for row in rounds) for key in rounds[0]}
+    medians = {
+        clients: {key: statistics.median(row[key] for row in rows) for key in rows[0]}
+        for clients, rows in rounds.items()
+    }
+    small, large = medians[CLIENTS], medians[2 * CLIENTS]
     lite_rate = statistics.median(row["rate"] for row in lite_rounds)
     lite_cpu = statistics.median(row["r"] for row in lite_rounds)
     print(
-        f"one core each: SQLite {lite_rate:.0f} inputs/s ({lite_cpu * 1e3:.3f} ms CPU per input), "
-        f"PostgreSQL replica {median['rate']:.0f}/s: {median['rate'] / lite_rate:.2f}x"
+        f"one core each, wrk -c{CLIENTS}: SQLite {lite_rate:.0f} inputs/s ({lite_cpu * 1e3:.3f} ms CPU per input), "
+        f"PostgreSQL replica {small['rate']:.0f}/s: {small['rate'] / lite_rate:.2f}x"
     )
-    serial = median["decide"] + median["wal"]
-    one, two = projected(median["r"], serial, 1), projected(median["r"], serial, 2)
-    print(
-        f"measured: {median['rate']:.0f} inputs/s; per input: replica CPU r = {median['r'] * 1e3:.3f} ms, "
-        f"database CPU d = {median['d'] * 1e3:.3f} ms, serial s = {serial * 1e3:.3f} ms "
-        f"(decide() {median['decide'] * 1e3:.3f} + WAL sync {median['wal'] * 1e3:.3f}; "
-        f"{median['batch']:.1f} inputs per decide())"
-    )
-    print(
-        f"projected, a core per replica: one {one:.0f}/s, two {two:.0f}/s: {two / one:.2f}x "
-        f"(the database needs {two * median['d']:.1f} cores for two)"
-    )
+    for clients, median in medians.items():
+        report(clients, median)
+    r, serial = small["r"], small["decide"] + small["wal"]
+    one = projected(r, serial, 1)
+    bound = projected(r, serial, 2)
+    print(f"projected, a core per replica, {CLIENTS} clients each: one {one:.0f}/s")
+    print(f"  two, each batch as one replica's alone (a lower bound): {bound:.0f}/s: {bound / one:.2f}x")
+    # Two replicas whose decide() calls wait for each other's lock gather more inputs per call, up to
+    # one per client of the replica: the serial part per input at that batch, from the two measured points.
+    saturated = serial_at(CLIENTS, small, large)
+    if saturated is None:
+        print("  two, batches grown by the lock's wait: the two points do not fit s(b) = a/b + c (noise?)")
+    else:
+        two = projected(r, saturated, 2)
+        print(
+            f"  two, batches grown to {CLIENTS} inputs by the lock's wait: s = {saturated * 1e3:.3f} ms: "
+            f"{two:.0f}/s: {two / one:.2f}x (the database needs {two * small['d']:.1f} cores)"
+        )
 
 
 async def _create_extension(url: str) -> None:
