@@ -32,7 +32,7 @@ from runtime_registry.server.error_handlers import exception_handlers
 from runtime_registry.server.middleware.auth import BearerAuth, short_token_warning
 from runtime_registry.server.middleware.body_limit import BodyLimit
 from runtime_registry.server.middleware.browser_guard import BrowserGuard
-from runtime_registry.server.middleware.front_door import FrontDoor
+from runtime_registry.server.middleware.front_door import FrontDoor, FrontDoorApp
 from runtime_registry.server.middleware.host_policy import HostPolicy
 from runtime_registry.server.middleware.origin_policy import OriginPolicy
 from runtime_registry.server.middleware.token_guesses import TokenGuessPacer
@@ -111,10 +111,10 @@ def create_app(
         body_limit=BodyLimit(max_body_bytes=settings.max_body_bytes),
     )
 
-    app = Starlette(
+    app = FrontDoorApp(
         routes=routes,
         middleware=[front_door],
-        exception_handlers=exception_handlers(routes),  # type: ignore[arg-type]
+        exception_handlers=exception_handlers(routes),
         lifespan=lifespan,
     )
     # "/api/runtimes/" is not "/api/runtimes": a 404 in the envelope, not a redirect.

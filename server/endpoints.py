@@ -94,7 +94,7 @@ class ContractRoute(Route):
     - **Answering** calls the endpoint with a :class:`~starlette.requests.Request` and sends its
       response's two messages itself, without ``request_response``'s per-request wrapper. A typed
       error raised by the endpoint is answered by the app's exception handlers, as before: the
-      ``ExceptionMiddleware`` outside the router holds the same handlers. A response with its own
+      front door outside the router holds them (decision 0252). A response with its own
       way of sending (a stream) or a background task is sent as Starlette sends it; a method the
       route does not have is Starlette's 405.
     """

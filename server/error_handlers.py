@@ -10,7 +10,7 @@ they contain.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from urllib.parse import unquote
 
 from starlette.exceptions import HTTPException
@@ -24,13 +24,16 @@ from runtime_registry.server.errors import MalformedRequest, MethodNotAllowed, R
 from runtime_registry.server.middleware.request_ids import request_id_of
 from runtime_registry.server.responses import error_response, internal_error_response
 
-__all__ = ["exception_handlers"]
+__all__ = ["ErrorHandler", "exception_handlers"]
 
 log = logging.getLogger("runtime_registry.server.errors")
 
+#: What answers an exception of one class (Starlette's exception-handler shape).
+ErrorHandler = Callable[[Request, Exception], Awaitable[Response]]
 
-def exception_handlers(routes: Sequence[BaseRoute]) -> dict[object, object]:
-    """The handlers to give :class:`starlette.applications.Starlette`, for an app with ``routes``."""
+
+def exception_handlers(routes: Sequence[BaseRoute]) -> dict[type[Exception], ErrorHandler]:
+    """The handlers the front door answers exceptions with, by class, for an app with ``routes``."""
     templates = [tuple(route.path.strip("/").split("/")) for route in routes if isinstance(route, Route)]
 
     async def typed_error(request: Request, exc: Exception) -> Response:
