@@ -728,7 +728,8 @@ class SQLiteStore(LocalStore):
 
     def _event_appended(self, event: Event) -> None:
         """Queue an event; its worker's hot state (status, turn, entries, totals) is saved with the batch."""
-        super()._event_appended(event)
+        # The base class named, not ``super()``: no super object built for every event (decision 0198).
+        LocalStore._event_appended(self, event)
         batch = self._batch
         if batch.size == 0 and self._loop is not None:
             self._loop.call_soon(self._seal)
