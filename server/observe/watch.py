@@ -49,6 +49,8 @@ PROFILE_MEMORY = 100_000
 _UNHEALTHY = (RuntimeStatus.DEGRADED, RuntimeStatus.UNAVAILABLE)
 #: The events counted under their worker's profile.
 _COUNTED = frozenset({"worker.turn_started", *TURN_ENDS})
+#: The events the follower looks at.
+_SEEN = frozenset({"worker.created", "worker.deleted", "worker.stopped", *_COUNTED})
 
 
 class RuntimeWatch:
@@ -192,21 +194,23 @@ class _TurnFollower:
 
     def _see(self, event: Event, *, count: bool) -> None:
         worker_id = event.worker_id
-        if worker_id is None:
+        kind = event.type
+        # Most events are none of these (an input, an output): one set lookup, not five compares.
+        if worker_id is None or kind not in _SEEN:
             return
-        if event.type == "worker.created":
-            self._remember(worker_id, _text(event.data.get("profile")))
-        elif event.type == "worker.deleted":
-            self.profiles.pop(worker_id, None)
-            self.started.pop(worker_id, None)
-            self._culled(event, count=count)
-        elif event.type == "worker.stopped":
-            self._culled(event, count=count)
-        elif event.type == "worker.turn_started":
+        if kind == "worker.turn_started":
             self.started[worker_id] = (event.created_at, count)
             if count:
                 self.metrics.turn_started(self.runtime_id, self.profiles.get(worker_id))
-        elif event.type in TURN_ENDS:
+        elif kind == "worker.created":
+            self._remember(worker_id, _text(event.data.get("profile")))
+        elif kind == "worker.deleted":
+            self.profiles.pop(worker_id, None)
+            self.started.pop(worker_id, None)
+            self._culled(event, count=count)
+        elif kind == "worker.stopped":
+            self._culled(event, count=count)
+        elif kind in TURN_ENDS:
             start = self.started.pop(worker_id, None)
             # Ends are counted as their starts were: the two families always agree.
             if not count or (start is not None and not start[1]):
