@@ -594,10 +594,15 @@ class SQLiteStore(LocalStore):
                 input_tokens,
                 output_tokens,
             ) in connection.execute(
-                "SELECT serial, worker_id, label, intent, profile, created_us, status, turn_number, entries, tools,"
-                " status_since_us, turns, input_tokens, output_tokens FROM workers ORDER BY serial"
+                # A LEFT JOIN: a worker without its state row is a damaged file, said so below, never a
+                # worker silently left out.
+                "SELECT serial, w.worker_id, w.label, w.intent, w.profile, w.created_us, s.status, s.turn_number,"
+                " s.entries, w.tools, s.status_since_us, s.turns, s.input_tokens, s.output_tokens"
+                " FROM workers AS w LEFT JOIN worker_state AS s USING (serial) ORDER BY serial"
             )
         )
+        if any(worker.status is None for worker in workers):
+            raise StoreUnusable("the store file is damaged (a worker has no state); it was left untouched")
         rows = self._newest_events(connection)
         oldest = connection.execute("SELECT MIN(id) FROM events").fetchone()[0]
         self._oldest_in_file = oldest if oldest is not None else int(meta["first_event_id"])
@@ -669,18 +674,26 @@ class SQLiteStore(LocalStore):
     def _worker_written(self, worker: WorkerRecord) -> None:
         """Queue the new worker's row and the next serial."""
         batch = self._current()
+        serial = worker.serial
         batch.workers_added += (
-            worker.serial,
+            serial,
             worker.worker_id,
             worker.label,
             _intent_json(worker.intent),
             worker.profile.name,
             _to_us(worker.created_at),
+            json.dumps([tool.name for tool in worker.tools]),
+        )
+        totals = worker.totals
+        batch.states_added += (
+            serial,
             worker.status,
             worker.turn_number,
             len(worker.transcript),
-            json.dumps([tool.name for tool in worker.tools]),
             int(worker.status_since * 1_000_000),
+            totals.turns,
+            totals.input_tokens,
+            totals.output_tokens,
         )
         batch.next_serial = worker.serial + 1
         batch.file_bytes += self._row_file_bytes(worker_bytes(worker))

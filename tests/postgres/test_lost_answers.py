@@ -114,6 +114,9 @@ async def test_an_accept_committed_whose_answer_was_lost_fails_its_turn_and_the_
         async with asyncio.timeout(20):
             while await owner_in_database(pg_dsn, runtime, worker_id) != ("idle", None):
                 await asyncio.sleep(0.05)
+            # The failure's event is committed with the row, and read once numbered (just after).
+            while len(await turn_events(runtime, worker_id)) < 2:
+                await asyncio.sleep(0.05)
         assert await turn_events(runtime, worker_id) == [
             ("worker.turn_started", None),
             ("worker.turn_failed", "store_unreachable"),
