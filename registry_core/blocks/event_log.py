@@ -84,11 +84,10 @@ class _IdIndex:
         #: The worker id's JSON size, measured once rather than with every event.
         self.id_bytes = text_size(worker_id)
 
-    def drop_oldest(self) -> None:
-        self.head += 1
-        if self.head >= _INDEX_COMPACT_AFTER and self.head * 2 >= len(self.ids):
-            del self.ids[: self.head]
-            self.head = 0
+    def drop_dead(self) -> None:
+        """Compact: forget the ids before the head."""
+        del self.ids[: self.head]
+        self.head = 0
 
 
 class EventSlice:
@@ -264,17 +263,25 @@ class EventLog:
             arrived.set()
 
     def _drop_oldest(self) -> None:
-        dropped = self._events[self._head]
-        self._events[self._head] = None
-        self.retained_bytes -= self._sizes[self._head]
-        self._head += 1
-        if dropped is not None and dropped.worker_id is not None:
-            index = self._by_worker.get(dropped.worker_id)
-            if index is not None:  # None: the worker was forgotten (deleted)
-                index.drop_oldest()
-        if self._head >= _COMPACT_AFTER and self._head * 2 >= len(self._events):
-            del self._events[: self._head]
-            del self._sizes[: self._head]
+        # Once the log is full every append drops one: locals, and the worker index's
+        # head moved here rather than through a call (decision 0256).
+        head = self._head
+        events = self._events
+        dropped = events[head]
+        events[head] = None
+        self.retained_bytes -= self._sizes[head]
+        self._head = head = head + 1
+        if dropped is not None:
+            worker_id = dropped.worker_id
+            if worker_id is not None:
+                index = self._by_worker.get(worker_id)
+                if index is not None:  # None: the worker was forgotten (deleted)
+                    index.head += 1
+                    if index.head >= _INDEX_COMPACT_AFTER and index.head * 2 >= len(index.ids):
+                        index.drop_dead()
+        if head >= _COMPACT_AFTER and head * 2 >= len(events):
+            del events[:head]
+            del self._sizes[:head]
             self._head = 0
 
     def restore(self, events: Iterable[Event], *, last_id: int, worker_ids: Iterable[str]) -> None:

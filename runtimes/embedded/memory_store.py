@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from registry_core.blocks import EventLog, Roster, Transcript
@@ -50,6 +51,7 @@ from runtime_registry.runtimes.embedded.culling import (
     CullResult,
     ExpiryIndex,
 )
+from runtime_registry.runtimes.embedded.event_sizes import turn_completed_data_size, turn_started_data_size
 from runtime_registry.runtimes.embedded.settings import EmbeddedSettings
 from runtime_registry.runtimes.embedded.store import (
     COMPLETED,
@@ -92,6 +94,8 @@ class LocalStore(WorkerStore):
     ends_turns_at_once = True
     #: The clock status times are stamped with (epoch seconds); tests move it.
     clock: Callable[[], float] = staticmethod(time.time)
+    # The text measured last and its JSON size (see _text_bytes).
+    _measured: tuple[str, int] = ("", 2)
 
     def setup(self, setup: StoreSetup) -> None:
         """Build the roster and the event log for the runtime's settings."""
@@ -129,6 +133,20 @@ class LocalStore(WorkerStore):
             worker = self.roster.find(event.worker_id)
             if worker is not None:
                 worker.totals = with_event(worker.totals, event.type, event.data)
+
+    def _text_bytes(self, text: str) -> int:
+        """``text_size(text)``, measured once for the same text in a row (decision 0256).
+
+        An input is measured by its checks, its event and its charge, and an
+        echoed reply is the input itself: one measure, not three to five. By
+        identity, so an equal text that is another object is measured again.
+        """
+        measured = self._measured
+        if measured[0] is text:
+            return measured[1]
+        size = text_size(text)
+        self._measured = (text, size)
+        return size
 
     def _new_transcript(self, serial: int) -> TranscriptStorage:
         return Transcript()
@@ -410,13 +428,16 @@ class LocalStore(WorkerStore):
         data: dict[str, object] = {"transcript_sequence": sequence, "role": role, "content": content}
         if queued_event_id is not None:
             data["queued_event_id"] = queued_event_id
-        accepted = self.events.append(
-            WORKER_INPUT_ACCEPTED, worker_id, data, data_size=CONTENT_EVENT_DATA_BYTES + text_size(content)
-        )
+        # One decision, one moment: both events carry the same time (decision 0256).
+        now = datetime.now(UTC)
+        size = CONTENT_EVENT_DATA_BYTES + self._text_bytes(content)
+        accepted = self.events.append(WORKER_INPUT_ACCEPTED, worker_id, data, data_size=size, created_at=now)
         worker.transcript.append(role, content, accepted.id)
         self._input_written(worker, content)
-        self.events.append(WORKER_TURN_STARTED, worker_id, {"turn": worker.turn_number})
-        return Accepted(sequence, accepted.id, worker.turn_number)
+        turn = worker.turn_number
+        size = turn_started_data_size(turn)
+        self.events.append(WORKER_TURN_STARTED, worker_id, {"turn": turn}, data_size=size, created_at=now)
+        return Accepted(sequence, accepted.id, turn)
 
     def _after_turn(self, worker: WorkerRecord | None = None) -> None:
         """A turn ended (its end event is written) or a worker left the line: hand out the free slots.
@@ -473,7 +494,7 @@ class LocalStore(WorkerStore):
 
     def _announce_queued(self, worker_id: str, place: int, reason: str, role: str, content: str) -> int:
         data = {"queue_position": place, "reason": reason, "role": role, "content": content}
-        size = CONTENT_EVENT_DATA_BYTES + text_size(content)
+        size = CONTENT_EVENT_DATA_BYTES + self._text_bytes(content)
         return self.events.append(WORKER_INPUT_QUEUED, worker_id, data, data_size=size).id
 
     def _announce_drop(self, worker_id: str, queued_event_id: int, reason: str) -> None:
@@ -509,12 +530,12 @@ class LocalStore(WorkerStore):
                 WORKER_OUTPUT,
                 worker.worker_id,
                 {"transcript_sequence": len(worker.transcript) + 1, "role": ASSISTANT, "content": reply},
-                data_size=CONTENT_EVENT_DATA_BYTES + text_size(reply),
+                data_size=CONTENT_EVENT_DATA_BYTES + self._text_bytes(reply),
             )
             worker.transcript.append(ASSISTANT, reply, output.id)
             self._entry_written(worker, reply)
         self._leave_turn(worker)
-        self.events.append(WORKER_TURN_COMPLETED, worker.worker_id, data)
+        self.events.append(WORKER_TURN_COMPLETED, worker.worker_id, data, data_size=turn_completed_data_size(data))
         self._after_turn(worker)
         return COMPLETED
 
@@ -653,17 +674,17 @@ class MemoryStore(LocalStore):
         self.budget.charge(worker.worker_id, worker_bytes(worker))
 
     def _admit_input(self, worker: WorkerRecord, content: str) -> None:
-        entry_bytes = ENTRY_ENVELOPE_BYTES + text_size(content)
+        entry_bytes = ENTRY_ENVELOPE_BYTES + self._text_bytes(content)
         reply_bytes = entry_bytes if self._setup.profiles.replies(worker.profile) else 0
         self.budget.require(entry_bytes + reply_bytes, worker_id=worker.worker_id, what="the input and its reply")
 
     def _entry_written(self, worker: WorkerRecord, content: str) -> None:
-        self.budget.charge(worker.worker_id, ENTRY_ENVELOPE_BYTES + text_size(content))
+        self.budget.charge(worker.worker_id, ENTRY_ENVELOPE_BYTES + self._text_bytes(content))
 
     def _input_written(self, worker: WorkerRecord, content: str) -> None:
         # The input is charged; a reply the size of the input is held, so an
         # accepted input never finds the store full when it replies.
-        entry_bytes = ENTRY_ENVELOPE_BYTES + text_size(content)
+        entry_bytes = ENTRY_ENVELOPE_BYTES + self._text_bytes(content)
         self.budget.charge(worker.worker_id, entry_bytes)
         self.budget.reserve(worker.worker_id, entry_bytes if self._setup.profiles.replies(worker.profile) else 0)
 

@@ -40,7 +40,7 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any
 
 from registry_core.blocks import EventLog, Roster, clock_start_id
@@ -181,6 +181,9 @@ class PostgresStore(WorkerStore):
         self._owed: list[Callable[[], Awaitable[object]]] = []
         #: Turns this replica's decisions started from waiting inputs, not yet taken by the runtime.
         self._started: list[Started] = []
+        #: Workers with an ``interrupt`` or ``enqueue`` of this replica in flight: a turn such a decision
+        #: starts has no task until its answer is back (the runtime makes the task in that loop step).
+        self._control_in_flight: dict[str, int] = {}
         #: The waiting inputs the cache knows of (statuses of workers waiting for a slot).
         self._queues = QueueView()
         # /metrics: decision transactions run by this replica, their time, and those in flight.
@@ -542,7 +545,23 @@ class PostgresStore(WorkerStore):
             worker = self.roster.find(worker_id)
             if worker is not None and worker.turn_of_task == turn:
                 continue  # a task of this replica runs it: its own end is written as usual
+            if worker_id in self._control_in_flight:
+                # An interrupt or enqueue in flight may have started this very turn (a lost accept's
+                # settlement reads the database, not the answers on their way): ask again next time.
+                self.db.orphaned.append((worker_id, turn))
+                continue
             self._owe_failure(worker_id, turn)
+
+    @contextlib.contextmanager
+    def _control_decision(self, worker_id: str) -> Iterator[None]:
+        """Mark an ``interrupt`` or ``enqueue`` of ``worker_id`` in flight until its answer is taken."""
+        self._control_in_flight[worker_id] = self._control_in_flight.get(worker_id, 0) + 1
+        try:
+            yield
+        finally:
+            left = self._control_in_flight.pop(worker_id) - 1
+            if left:
+                self._control_in_flight[worker_id] = left
 
     def _owe_failure(self, worker_id: str, turn: int) -> None:
         """A turn committed as this replica's that no task runs: it fails (``store_unreachable``) once the database is back."""
@@ -655,15 +674,17 @@ class PostgresStore(WorkerStore):
     ) -> Accepted | Queued:
         """``if_busy: "enqueue"``, decided by the database: the queue is the runtime's, on every replica."""
         new = self._new_input(worker, role, content)
-        return await self._taken(
-            worker, await self._decide(self.db.control.enqueue(worker.worker_id, new, max_queued=max_queued))
-        )
+        with self._control_decision(worker.worker_id):
+            return await self._taken(
+                worker, await self._decide(self.db.control.enqueue(worker.worker_id, new, max_queued=max_queued))
+            )
 
     async def interrupt_input(self, worker: WorkerRecord, role: str, content: str) -> Accepted | Queued:
         """``if_busy: "interrupt"``: the running turn ends wherever it runs (its owner cancels its task when it
         replays the end) and this input's turn starts on this replica, in one transaction."""
         new = self._new_input(worker, role, content)
-        return await self._taken(worker, await self._decide(self.db.control.interrupt(worker.worker_id, new)))
+        with self._control_decision(worker.worker_id):
+            return await self._taken(worker, await self._decide(self.db.control.interrupt(worker.worker_id, new)))
 
     def _new_input(self, worker: WorkerRecord, role: str, content: str) -> NewInput:
         self._check_length(content)

@@ -20,6 +20,13 @@ Versions (the ``schema_version`` table; ``PRAGMA user_version`` mirrors it):
    get the migration's time: their deadlines start then, never earlier.
 6. ``workers.turns``, ``input_tokens``, ``output_tokens``: each worker's
    totals (decision 0201); a migrated file's workers start at 0.
+7. ``worker_state``: each worker's hot state (status, turn, transcript
+   length, status time, totals) in a narrow table of its own, out of
+   ``workers``, which keeps what is written once (id, label, intent,
+   profile, tools). An input rewrites its worker's state row in every commit
+   that changes it; narrow rows share pages, so a commit writes fewer of them
+   (decision 0197). The migration moves the columns over and rebuilds
+   ``workers`` without them.
 """
 
 from __future__ import annotations
@@ -49,21 +56,30 @@ __all__ = [
 #: ``PRAGMA application_id`` of every store file: "RREG". Tells our files from foreign SQLite files.
 APPLICATION_ID = 0x52524547
 #: The schema version this code writes.
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 _HEADER_MAGIC = b"SQLite format 3\x00"
 
 _EVENTS_BY_WORKER = "CREATE INDEX events_by_worker ON events (worker_id, id) WHERE worker_id IS NOT NULL"
 
+#: Version 7's tables of workers: what is written once, and the hot state every turn rewrites.
+_WORKERS = (
+    "CREATE TABLE {name} ("
+    " serial INTEGER PRIMARY KEY, worker_id TEXT NOT NULL UNIQUE, label TEXT, intent TEXT NOT NULL,"
+    " profile TEXT NOT NULL, created_us INTEGER NOT NULL, tools TEXT NOT NULL DEFAULT '[]')"
+)
+_WORKER_STATE = (
+    "CREATE TABLE worker_state ("
+    " serial INTEGER PRIMARY KEY, status TEXT NOT NULL, turn_number INTEGER NOT NULL, entries INTEGER NOT NULL,"
+    " status_since_us INTEGER, turns INTEGER NOT NULL, input_tokens INTEGER NOT NULL,"
+    " output_tokens INTEGER NOT NULL)"
+)
+
 _SCHEMA = (
     "CREATE TABLE schema_version (version INTEGER NOT NULL)",
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID",
-    "CREATE TABLE workers ("
-    " serial INTEGER PRIMARY KEY, worker_id TEXT NOT NULL UNIQUE, label TEXT, intent TEXT NOT NULL,"
-    " profile TEXT NOT NULL, created_us INTEGER NOT NULL, status TEXT NOT NULL,"
-    " turn_number INTEGER NOT NULL, entries INTEGER NOT NULL DEFAULT 0, tools TEXT NOT NULL DEFAULT '[]',"
-    " status_since_us INTEGER, turns INTEGER NOT NULL DEFAULT 0, input_tokens INTEGER NOT NULL DEFAULT 0,"
-    " output_tokens INTEGER NOT NULL DEFAULT 0)",
+    _WORKERS.format(name="workers"),
+    _WORKER_STATE,
     "CREATE TABLE entries ("
     " serial INTEGER NOT NULL, sequence INTEGER NOT NULL, role TEXT NOT NULL, content TEXT NOT NULL,"
     " event_id INTEGER NOT NULL, created_us INTEGER NOT NULL, PRIMARY KEY (serial, sequence)) WITHOUT ROWID",
@@ -180,6 +196,25 @@ def _migrate_5_to_6(connection: sqlite3.Connection) -> None:
         connection.execute(f"ALTER TABLE workers ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
 
 
+def _migrate_6_to_7(connection: sqlite3.Connection) -> None:
+    # The hot state moves to its own narrow table (decision 0197). ``workers`` is
+    # rebuilt without it (copy, drop, rename: SQLite's way to drop columns on
+    # every version of the library), so no stale copy of the state stays behind.
+    connection.execute(_WORKER_STATE)
+    connection.execute(
+        "INSERT INTO worker_state (serial, status, turn_number, entries, status_since_us, turns, input_tokens,"
+        " output_tokens) SELECT serial, status, turn_number, entries, status_since_us, turns, input_tokens,"
+        " output_tokens FROM workers"
+    )
+    connection.execute(_WORKERS.format(name="workers_v7"))
+    connection.execute(
+        "INSERT INTO workers_v7 (serial, worker_id, label, intent, profile, created_us, tools)"
+        " SELECT serial, worker_id, label, intent, profile, created_us, tools FROM workers"
+    )
+    connection.execute("DROP TABLE workers")
+    connection.execute("ALTER TABLE workers_v7 RENAME TO workers")
+
+
 #: ``from version -> step to the next``.
 _MIGRATIONS = {
     1: _migrate_1_to_2,
@@ -187,6 +222,7 @@ _MIGRATIONS = {
     3: _migrate_3_to_4,
     4: _migrate_4_to_5,
     5: _migrate_5_to_6,
+    6: _migrate_6_to_7,
 }
 
 

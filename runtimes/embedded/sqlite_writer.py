@@ -77,6 +77,7 @@ class Batch:
         "sealed_at",
         "shown",
         "size",
+        "states_added",
         "transcripts",
         "worker_states",
         "workers_added",
@@ -88,6 +89,8 @@ class Batch:
         # multi-row statements bind them. No tuple per row is kept alive until the commit, so
         # the garbage collector has fewer young objects to walk (decision 0196).
         self.workers_added: list[object] = []
+        #: The hot state rows of the workers added (``worker_state``, decision 0197).
+        self.states_added: list[object] = []
         self.workers_removed: list[int] = []
         self.entries: list[object] = []
         self.events: list[object] = []
@@ -223,8 +226,10 @@ class GroupWriter:
         self._deadline = float("inf")
         #: A failure not yet recovered from (refuse writes until ``recovered``).
         self._failing = False
-        self._uncommitted: list[Batch] = []  # submitted, in order, not yet committed
-        self._uncommitted_bytes = 0
+        #: Batches submitted, in order, not yet committed, and their bytes (changed under the
+        #: condition; read by the loop on every ``batched`` answer, so plain attributes, decision 0198).
+        self.uncommitted: list[Batch] = []
+        self.uncommitted_bytes = 0
         self._thread = threading.Thread(target=self._run, name="embedded-store-writer", daemon=True)
         #: Batches that could not be committed when the writer stopped (lost with the process).
         self.abandoned = 0
@@ -243,14 +248,9 @@ class GroupWriter:
         return len(self._queue)
 
     @property
-    def uncommitted_bytes(self) -> int:
-        """Bytes handed to the writer and not committed yet."""
-        return self._uncommitted_bytes
-
-    @property
     def oldest_uncommitted(self) -> float | None:
         """When the oldest batch not yet committed was handed over (``time.monotonic()``), or ``None``."""
-        uncommitted = self._uncommitted
+        uncommitted = self.uncommitted
         try:
             return uncommitted[0].sealed_at
         except IndexError:
@@ -265,8 +265,8 @@ class GroupWriter:
         batch.sealed_at = time.monotonic()
         with self._condition:
             self._queue.append(batch)
-            self._uncommitted.append(batch)
-            self._uncommitted_bytes += batch.bytes
+            self.uncommitted.append(batch)
+            self.uncommitted_bytes += batch.bytes
             # Woken only when it waits for work: a writer that is committing, or
             # waiting out ``interval`` (batched), takes the batch on its next round
             # anyway, and a needless wake costs the loop a thread switch (decision 0192).
@@ -393,8 +393,8 @@ class GroupWriter:
                 return error
             del pending[: len(group)]
             with self._condition:
-                del self._uncommitted[: len(group)]
-                self._uncommitted_bytes -= sum(batch.bytes for batch in group)
+                del self.uncommitted[: len(group)]
+                self.uncommitted_bytes -= sum(batch.bytes for batch in group)
             # Reported first: the answers waiting for this commit go out without
             # waiting for the measure too (decision 0193). Until the measure
             # replaces it, the store still counts the group as queued. A group
@@ -440,6 +440,7 @@ class GroupWriter:
         """
         connection = self._connection
         workers_added: list[object] = []
+        states_added: list[object] = []
         entries: list[object] = []
         events: list[object] = []
         # A worker's state row is its whole hot state when a batch was sealed: the last one wins.
@@ -448,6 +449,7 @@ class GroupWriter:
         next_serial = last_event_id = None
         for batch in batches:
             workers_added += batch.workers_added
+            states_added += batch.states_added
             entries += batch.entries
             events += batch.events
             for state in batch.worker_states:
@@ -462,6 +464,7 @@ class GroupWriter:
             # Inserts, then states, then removals: a worker's serial is never reused,
             # so a state or a removal applies to a row inserted by this or an earlier group.
             _insert(connection, _INSERT_WORKERS, _WORKER_COLUMNS, self._max_parameters, workers_added)
+            _insert(connection, _INSERT_STATES, _STATE_COLUMNS, self._max_parameters, states_added)
             _insert(connection, _INSERT_ENTRIES, _ENTRY_COLUMNS, self._max_parameters, entries)
             _insert(connection, _INSERT_EVENTS, _EVENT_COLUMNS, self._max_parameters, events)
             if _UPDATE_FROM:
@@ -472,6 +475,7 @@ class GroupWriter:
                 chunk = removed[start : start + _MAX_CHUNK_ROWS]  # far below any build's parameter limit
                 marks = ",".join("?" * len(chunk))
                 connection.execute(f"DELETE FROM workers WHERE serial IN ({marks})", chunk)
+                connection.execute(f"DELETE FROM worker_state WHERE serial IN ({marks})", chunk)
                 connection.execute(f"DELETE FROM entries WHERE serial IN ({marks})", chunk)
             if next_serial is not None or last_event_id is not None:
                 # Both counters in one statement; an unchanged one is written back as it is.
@@ -503,15 +507,18 @@ _MAX_CHUNK_ROWS = 256
 #: table, not one per set bit of its row count (decision 0193). Statements per table: this
 #: many, plus the powers of two above it (prepared as sizes occur: about 25 KB each at 64 rows).
 _EXACT_CHUNK_ROWS = 64
-#: Values per row of ``Batch.workers_added``, ``Batch.entries`` and ``Batch.events`` (the tables' columns below).
-_WORKER_COLUMNS = 11
+#: Values per row of ``Batch.workers_added``, ``Batch.states_added``, ``Batch.entries`` and ``Batch.events``
+#: (the tables' columns below).
+_WORKER_COLUMNS = 7
+_STATE_COLUMNS = 8
 _ENTRY_COLUMNS = 6
 _EVENT_COLUMNS = 5
-#: What the writer's connection keeps prepared: every chunk statement of the four tables, and the rest.
-WRITER_CACHED_STATEMENTS = 4 * (_EXACT_CHUNK_ROWS + 3) + 32
-_INSERT_WORKERS = (
-    "INSERT INTO workers (serial, worker_id, label, intent, profile, created_us, status,"
-    " turn_number, entries, tools, status_since_us) VALUES "
+#: What the writer's connection keeps prepared: every chunk statement of the five tables, and the rest.
+WRITER_CACHED_STATEMENTS = 5 * (_EXACT_CHUNK_ROWS + 3) + 32
+_INSERT_WORKERS = "INSERT INTO workers (serial, worker_id, label, intent, profile, created_us, tools) VALUES "
+_INSERT_STATES = (
+    "INSERT INTO worker_state (serial, status, turn_number, entries, status_since_us, turns, input_tokens,"
+    " output_tokens) VALUES "
 )
 _INSERT_ENTRIES = "INSERT INTO entries (serial, sequence, role, content, event_id, created_us) VALUES "
 _INSERT_EVENTS = "INSERT INTO events (id, type, worker_id, data, created_us) VALUES "
@@ -519,13 +526,13 @@ _INSERT_EVENTS = "INSERT INTO events (id, type, worker_id, data, created_us) VAL
 #: ``UPDATE ... FROM`` came with SQLite 3.33 (2020); an older library updates states row by row.
 _UPDATE_FROM = sqlite3.sqlite_version_info >= (3, 33, 0)
 _UPDATE_STATE = (
-    "UPDATE workers SET status = ?, turn_number = ?, entries = ?, status_since_us = ?,"
+    "UPDATE worker_state SET status = ?, turn_number = ?, entries = ?, status_since_us = ?,"
     " turns = ?, input_tokens = ?, output_tokens = ? WHERE serial = ?"
 )
 _UPDATE_STATES = (
-    "UPDATE workers SET status = s.column1, turn_number = s.column2, entries = s.column3,"
+    "UPDATE worker_state SET status = s.column1, turn_number = s.column2, entries = s.column3,"
     " status_since_us = s.column4, turns = s.column5, input_tokens = s.column6, output_tokens = s.column7"
-    " FROM (VALUES {rows}) AS s WHERE workers.serial = s.column8"
+    " FROM (VALUES {rows}) AS s WHERE worker_state.serial = s.column8"
 )
 #: The SQL of each (table head, columns, chunk size) made so far (not the injected statements of ``GroupWriter``).
 _chunk_statements: dict[tuple[str, int, int], str] = {}

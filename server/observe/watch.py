@@ -25,7 +25,7 @@ import logging
 from collections.abc import Iterable
 from datetime import datetime
 
-from registry_core.errors import CursorExpired, RegistryError, UnsupportedOperation
+from registry_core.errors import CursorExpired, LimitTooLarge, RegistryError, UnsupportedOperation
 from registry_core.models import Event, RuntimeStatus, RuntimeSummary
 from runtime_registry.host.registry import RuntimeRegistry
 from runtime_registry.server.observe.metrics import TURN_ENDS, Metrics
@@ -49,6 +49,8 @@ PROFILE_MEMORY = 100_000
 _UNHEALTHY = (RuntimeStatus.DEGRADED, RuntimeStatus.UNAVAILABLE)
 #: The events counted under their worker's profile.
 _COUNTED = frozenset({"worker.turn_started", *TURN_ENDS})
+#: The events the follower looks at.
+_SEEN = frozenset({"worker.created", "worker.deleted", "worker.stopped", *_COUNTED})
 
 
 class RuntimeWatch:
@@ -74,7 +76,9 @@ class RuntimeWatch:
         for runtime in runtimes:
             self._statuses[runtime.runtime_id] = runtime.status
             if self.metrics is not None:
-                followers.append(_TurnFollower(self.registry, self.metrics, runtime.runtime_id))
+                followers.append(
+                    _TurnFollower(self.registry, self.metrics, runtime.runtime_id, runtime.limits.event_page_max)
+                )
         await asyncio.gather(*(follower.find_the_end() for follower in followers))
         for follower in followers:
             self._tasks.append(asyncio.create_task(follower.run(), name=f"watch-{follower.runtime_id}"))
@@ -116,10 +120,13 @@ def status_line(runtime: RuntimeSummary, before: RuntimeStatus | None = None) ->
 class _TurnFollower:
     """Follows one runtime's events and counts its turns."""
 
-    def __init__(self, registry: RuntimeRegistry, metrics: Metrics, runtime_id: str) -> None:
+    def __init__(self, registry: RuntimeRegistry, metrics: Metrics, runtime_id: str, page_size: int | None) -> None:
         self.registry = registry
         self.metrics = metrics
         self.runtime_id = runtime_id
+        # The runtime's largest page: under load a wake-up finds hundreds of events, and each
+        # page costs the call guard and a page object, whatever its size (decision 0256).
+        self.page_size: int | None = page_size
         self.profiles: dict[str, str | None] = {}
         #: The start of each running turn, and whether that start was counted.
         self.started: dict[str, tuple[datetime, bool]] = {}
@@ -167,7 +174,12 @@ class _TurnFollower:
     async def _catch_up(self, cursor: int | None, *, count: bool) -> int:
         """Read every event after ``cursor``; count the turns in them if ``count``. Returns the next cursor."""
         while True:
-            page = await self.registry.read_events(self.runtime_id, cursor=cursor)
+            try:
+                page = await self.registry.read_events(self.runtime_id, cursor=cursor, limit=self.page_size)
+            except LimitTooLarge:
+                # The runtime lowered its largest page since it was listed: its default page from now on.
+                self.page_size = None
+                continue
             profiles = self.profiles
             for event in page.events:
                 # Counting needs the worker's profile; a worker not seen created is looked up
@@ -182,21 +194,23 @@ class _TurnFollower:
 
     def _see(self, event: Event, *, count: bool) -> None:
         worker_id = event.worker_id
-        if worker_id is None:
+        kind = event.type
+        # Most events are none of these (an input, an output): one set lookup, not five compares.
+        if worker_id is None or kind not in _SEEN:
             return
-        if event.type == "worker.created":
-            self._remember(worker_id, _text(event.data.get("profile")))
-        elif event.type == "worker.deleted":
-            self.profiles.pop(worker_id, None)
-            self.started.pop(worker_id, None)
-            self._culled(event, count=count)
-        elif event.type == "worker.stopped":
-            self._culled(event, count=count)
-        elif event.type == "worker.turn_started":
+        if kind == "worker.turn_started":
             self.started[worker_id] = (event.created_at, count)
             if count:
                 self.metrics.turn_started(self.runtime_id, self.profiles.get(worker_id))
-        elif event.type in TURN_ENDS:
+        elif kind == "worker.created":
+            self._remember(worker_id, _text(event.data.get("profile")))
+        elif kind == "worker.deleted":
+            self.profiles.pop(worker_id, None)
+            self.started.pop(worker_id, None)
+            self._culled(event, count=count)
+        elif kind == "worker.stopped":
+            self._culled(event, count=count)
+        elif kind in TURN_ENDS:
             start = self.started.pop(worker_id, None)
             # Ends are counted as their starts were: the two families always agree.
             if not count or (start is not None and not start[1]):

@@ -181,15 +181,18 @@ def write_store(path: Path, *, workers: int, entries: int, events: int = 10_000,
         worker_id = f"w-{serial:013x}{secrets.token_hex(4)}"
         worker_ids.append(worker_id)
         count = min(per_worker + (1 if index < extra else 0), max(0, entries - index * per_worker))
-        worker_rows.append(
-            (serial, worker_id, None, intent, "builtin:default", 1_700_000_000_000_000, "idle", count, count)
-        )
-    connection.executemany("INSERT INTO workers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", worker_rows)
+        worker_rows.append((serial, worker_id, None, intent, "builtin:default", 1_700_000_000_000_000, "[]", count))
+    # Schema 7: what is written once in ``workers``, the hot state in ``worker_state`` (decision 0197).
+    connection.executemany("INSERT INTO workers VALUES (?, ?, ?, ?, ?, ?, ?)", [row[:7] for row in worker_rows])
+    connection.executemany(
+        "INSERT INTO worker_state VALUES (?, 'idle', ?, ?, NULL, 0, 0, 0)",
+        [(row[0], row[7], row[7]) for row in worker_rows],
+    )
     content = "an entry of about a hundred characters, as a short chat message would be, to fill the store up."
 
     def entry_rows():
         for index, row in enumerate(worker_rows):
-            for sequence in range(1, row[8] + 1):
+            for sequence in range(1, row[7] + 1):
                 yield (row[0], sequence, "user", content, FIRST_EVENT + index, 1_700_000_000_000_000)
 
     connection.executemany("INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?)", entry_rows())

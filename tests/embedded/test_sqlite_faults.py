@@ -152,7 +152,7 @@ async def test_a_version_1_store_is_migrated_forward(tmp_path):
     await provider.close()
     with sqlite3.connect(path) as connection:
         assert connection.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
-        assert connection.execute("SELECT entries FROM workers ORDER BY serial").fetchall() == [(2,), (0,), (0,)]
+        assert connection.execute("SELECT entries FROM worker_state ORDER BY serial").fetchall() == [(2,), (0,), (0,)]
     connection.close()
 
 

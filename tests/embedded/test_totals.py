@@ -133,8 +133,14 @@ async def test_a_store_file_of_schema_5_is_migrated_and_its_workers_start_from_z
     await until_idle(first, worker_id)
     await first.close()
     with sqlite3.connect(store_file(tmp_path)) as connection:
-        for column in ("turns", "input_tokens", "output_tokens"):
-            connection.execute(f"ALTER TABLE workers DROP COLUMN {column}")
+        # Schema 5's one table of workers, from today's two (decision 0197), without the totals.
+        connection.execute(
+            "CREATE TABLE workers_v5 AS SELECT serial, worker_id, label, intent, profile, created_us, status,"
+            " turn_number, entries, tools, status_since_us FROM workers JOIN worker_state USING (serial)"
+        )
+        connection.execute("DROP TABLE workers")
+        connection.execute("DROP TABLE worker_state")
+        connection.execute("ALTER TABLE workers_v5 RENAME TO workers")
         connection.execute("UPDATE schema_version SET version = 5")
         connection.execute("PRAGMA user_version = 5")
     second = provider(tmp_path, store)

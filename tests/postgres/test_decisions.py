@@ -269,6 +269,12 @@ async def test_batches_and_turn_control_racing_on_three_replicas_never_deadlock_
 
     clients = [asyncio.create_task(client()) for _ in range(16)]
     await asyncio.sleep(3)
+    # Enough of each kind to check, however slow the machine (a loaded one decides fewer in 3 s).
+    async with asyncio.timeout(60):
+        while not (
+            ops["accepted"] + ops["queued"] > 60 and ops["queued"] > 20 and ops["interrupts"] > 5 and ops["cancels"] > 5
+        ):
+            await asyncio.sleep(0.1)
     stop.set()
     await asyncio.gather(*clients)
     # Quiet: every turn ends, and each end hands its slot to what still waits.

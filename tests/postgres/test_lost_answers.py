@@ -50,14 +50,18 @@ def replica(dsn: str, release: asyncio.Event) -> EmbeddedRuntime:
     )
 
 
-def lose_next_answer(runtime: EmbeddedRuntime) -> list[Any]:
+def lose_next_answer(runtime: EmbeddedRuntime, *, committed: bool = True) -> list[Any]:
     """The replica's next ``decide()`` runs (and commits) on the server, then its answer is lost. The
-    lost answer's rows are appended to the returned list."""
+    lost answer's rows are appended to the returned list. ``committed=False``: the connection died
+    before the statement reached the server (nothing ran; the replica cannot tell the two apart)."""
     decisions = runtime.store.db._decide  # type: ignore[attr-defined]
     real = decisions._fetch
     lost: list[Any] = []
 
     async def answer_lost(sql: str, *args: Any) -> list[Any]:
+        if not lost and not committed:
+            lost.append(None)
+            raise StoreUnreachable()
         rows = await real(sql, *args)
         if not lost:
             lost.append(rows)
@@ -110,6 +114,9 @@ async def test_an_accept_committed_whose_answer_was_lost_fails_its_turn_and_the_
         async with asyncio.timeout(20):
             while await owner_in_database(pg_dsn, runtime, worker_id) != ("idle", None):
                 await asyncio.sleep(0.05)
+            # The failure's event is committed with the row, and read once numbered (just after).
+            while len(await turn_events(runtime, worker_id)) < 2:
+                await asyncio.sleep(0.05)
         assert await turn_events(runtime, worker_id) == [
             ("worker.turn_started", None),
             ("worker.turn_failed", "store_unreachable"),
@@ -151,6 +158,75 @@ async def test_a_turn_a_task_runs_is_not_failed_when_a_lost_answer_named_its_wor
         release.set()
         await until_idle(runtime, worker_id)
         assert await turn_events(runtime, worker_id) == [("worker.turn_started", None), ("worker.turn_completed", None)]
+    finally:
+        release.set()
+        await runtime.close()
+
+
+@pytest.mark.parametrize(
+    ("if_busy", "lost_accept_committed", "turns"),
+    [
+        # The lost accept's turn 1 is ended by the interrupt, which starts turn 2.
+        ("interrupt", True, ["worker.turn_started", "worker.turn_cancelled", "worker.turn_started"]),
+        # The lost accept never ran: the enqueue finds the worker idle and starts turn 1.
+        ("enqueue", False, ["worker.turn_started"]),
+    ],
+)
+async def test_a_turn_a_control_decision_started_is_not_failed_by_the_settlement_its_answer_raced(
+    pg_dsn: str, if_busy: str, lost_accept_committed: bool, turns: list[str]
+) -> None:
+    """An ``interrupt`` or ``enqueue`` of this replica started a turn, and the settlement of an earlier
+    lost answer on the same worker ran between that decision's commit and its answer (when no task runs
+    the new turn yet). The new turn is the decision's: it runs and completes."""
+    release = asyncio.Event()
+    runtime = replica(pg_dsn, release)
+    await runtime.start()
+    store = runtime.store
+    try:
+        worker_id = (await runtime.create_worker()).worker.worker_id
+        lose_next_answer(runtime, committed=lost_accept_committed)
+        with pytest.raises(RuntimeUnavailable):
+            await runtime.send_input(worker_id, "lost")
+        db = store.db  # type: ignore[attr-defined]
+        assert db.in_doubt == {worker_id}
+        committed, answered = asyncio.Event(), asyncio.Event()
+        # The settlement comes after the decision's commit: the maintenance's lease tick settles, and a
+        # tick woken by a notification only catches up and ends the 503s (as here).
+        real_settle = db.settle_in_doubt
+
+        async def settle_after_the_commit() -> None:
+            if committed.is_set():
+                await real_settle()
+
+        db.settle_in_doubt = settle_after_the_commit
+        store._unreachable = False  # type: ignore[attr-defined]
+        # The decision commits; its answer is held until the settlement has run.
+        real_fetchrow = db._fetchrow
+
+        async def answer_held(sql: str, *args: Any) -> Any:
+            row = await real_fetchrow(sql, *args)
+            if if_busy in sql and not committed.is_set():
+                committed.set()
+                await answered.wait()
+            return row
+
+        db._fetchrow = answer_held
+        deciding = asyncio.create_task(runtime.send_input(worker_id, "now", if_busy=if_busy))
+        async with asyncio.timeout(20):
+            await committed.wait()
+        # The database says: this replica's turn, and no task of it runs yet.
+        assert await owner_in_database(pg_dsn, runtime, worker_id) == ("busy", db.replica_id)
+        await store._write_owed()  # type: ignore[attr-defined]  # what the maintenance tick does
+        assert not db.in_doubt
+        answered.set()
+        outcome = await deciding
+        assert outcome.status == "busy"
+        # Settled later: the turn has its task now and is left alone.
+        await store._write_owed()  # type: ignore[attr-defined]
+        assert not db.orphaned and not store._owed  # type: ignore[attr-defined]
+        release.set()
+        await until_idle(runtime, worker_id)
+        assert [kind for kind, _ in await turn_events(runtime, worker_id)] == [*turns, "worker.turn_completed"]
     finally:
         release.set()
         await runtime.close()

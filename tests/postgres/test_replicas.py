@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
 
 import httpx
@@ -183,16 +183,28 @@ def test_one_event_feed_on_three_replicas_with_concurrent_writers(pg_server: PgS
     with replicas(pg_server, tmp_path, 3) as servers:
         workers = [create(servers[n % 3], "slow-echo") for n in range(6)]
 
+        accepted = 0
+        written_at: list[float] = []
+
         async def write(client: httpx.AsyncClient, server: ServerProcess, worker_id: str, until: float) -> None:
-            while time.monotonic() < until:
-                await client.post(f"{server.base_url}{RUNTIME}/workers/{worker_id}/input", json={"content": "w"})
+            nonlocal accepted
+            # At least 4 s, and enough accepted inputs to check however slow the machine (at most 60 s).
+            while time.monotonic() < until or (accepted < 30 and time.monotonic() < until + 56):
+                answer = await client.post(
+                    f"{server.base_url}{RUNTIME}/workers/{worker_id}/input", json={"content": "w"}
+                )
+                accepted += answer.status_code == 202
                 await asyncio.sleep(0.05)
 
-        async def read(client: httpx.AsyncClient, server: ServerProcess, until: float) -> list[int]:
+        async def writers_done(writers: list[Coroutine[None, None, None]]) -> None:
+            await asyncio.gather(*writers)
+            written_at.append(time.monotonic())
+
+        async def read(client: httpx.AsyncClient, server: ServerProcess) -> list[int]:
             seen: list[int] = []
             cursor = 0
             while True:
-                done = time.monotonic() > until + 1.5
+                done = bool(written_at) and time.monotonic() > written_at[0] + 1.5
                 answer = await client.get(f"{server.base_url}{RUNTIME}/events", params={"cursor": cursor, "limit": 100})
                 assert answer.status_code == 200, answer.text
                 page = answer.json()
@@ -207,8 +219,8 @@ def test_one_event_feed_on_three_replicas_with_concurrent_writers(pg_server: PgS
             until = time.monotonic() + 4
             async with httpx.AsyncClient(timeout=10) as client:
                 writers = [write(client, servers[n % 3], w, until) for n, w in enumerate(workers)]
-                readers = [read(client, s, until) for s in servers]
-                results = await asyncio.gather(*writers, *readers)
+                readers = [read(client, s) for s in servers]
+                results = await asyncio.gather(writers_done(writers), *readers)
             return [r for r in results if r is not None]
 
         seen = asyncio.run(run())

@@ -260,6 +260,10 @@ async def test_ids_are_gapless_and_a_reader_never_finds_one_below_what_it_passed
     writers = [asyncio.create_task(writer(stores[n % 3], w)) for n, w in enumerate(workers)]
     readers = [asyncio.create_task(reader(s)) for s in stores]
     await asyncio.sleep(3)
+    # Enough ids to check, however slow the machine (a loaded one writes fewer in 3 s).
+    async with asyncio.timeout(60):
+        while await stores[0].last_event_id() < FIRST_EVENT + 150:
+            await asyncio.sleep(0.1)
     stop.set()
     await asyncio.gather(*writers)
     written.set()
