@@ -251,7 +251,7 @@ class StoredTranscript:
         (decision 0111): the tail is not served until its commit.
         """
         first_pending = self._pending[0].sequence if self._pending else self._length + 1
-        length = first_pending - 1 if self._store.durability is Durability.ACKNOWLEDGED else self._length
+        length = first_pending - 1 if self._store._acknowledged else self._length
         if start > length:
             return (), None, length
         end = min(start + limit, length + 1)  # exclusive
@@ -303,6 +303,9 @@ class SQLiteStore(LocalStore):
     def __init__(self, path: Path, *, durability: Durability, retention: int | None = None) -> None:
         self.path = path
         self.durability = durability
+        # Tested on every input: a plain bool, not ``Durability.ACKNOWLEDGED`` (an enum member is looked up
+        # through the enum class's ``__getattr__`` hook each time it is named, decision 0198).
+        self._acknowledged = durability is Durability.ACKNOWLEDGED
         self.retention = retention or 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._writer: GroupWriter | None = None
@@ -378,8 +381,11 @@ class SQLiteStore(LocalStore):
 
     def _input_file_bytes(self, content: str) -> int:
         """What an input (or a reply of its size) will take in the file: its transcript row and its event's row."""
-        size = _utf8_size(content)
-        return self._row_file_bytes(size) + self._row_file_bytes(size + EVENT_ENVELOPE_BYTES)
+        size = len(content) if content.isascii() else _utf8_size(content)
+        event = size + EVENT_ENVELOPE_BYTES
+        if event <= _LOCAL_ROW_BYTES:  # the small-row case of _row_file_bytes, written out (every input)
+            return (size + _ROW_BYTES) * 5 // 4 + (event + _ROW_BYTES) * 5 // 4
+        return self._row_file_bytes(size) + self._row_file_bytes(event)
 
     def kind_specific_limits(self) -> Mapping[str, int]:
         """``max_store_bytes``: the file's bytes in use are bounded too (decision 0222)."""
@@ -660,7 +666,7 @@ class SQLiteStore(LocalStore):
         # With a watermark, readers of the worker keep seeing its committed
         # state until the change is committed, as they do its events: a client
         # that sees a turn's worker idle then finds the turn's end event.
-        if worker.shown is None and self.durability is Durability.ACKNOWLEDGED:
+        if worker.shown is None and self._acknowledged:
             worker.shown = (worker.status, worker.turn_number, len(worker.transcript), worker.totals)
 
     def _current(self) -> Batch:
@@ -722,7 +728,8 @@ class SQLiteStore(LocalStore):
 
     def _event_appended(self, event: Event) -> None:
         """Queue an event; its worker's hot state (status, turn, entries, totals) is saved with the batch."""
-        super()._event_appended(event)
+        # The base class named, not ``super()``: no super object built for every event (decision 0198).
+        LocalStore._event_appended(self, event)
         batch = self._batch
         if batch.size == 0 and self._loop is not None:
             self._loop.call_soon(self._seal)
@@ -792,7 +799,7 @@ class SQLiteStore(LocalStore):
         loop = self._loop
         if loop is None:
             return
-        if self.durability is not Durability.ACKNOWLEDGED and (self._batch.size == 0 or not self._behind()):
+        if not self._acknowledged and (self._batch.size == 0 or not self._behind()):
             return
         # The batch being filled is sealed at the end of this loop step, with the
         # changes of every other request of the step: the number it will have.
@@ -814,8 +821,12 @@ class SQLiteStore(LocalStore):
             return False
         if writer.uncommitted_bytes + self._batch.bytes > MAX_UNCOMMITTED_BYTES:
             return True
-        oldest = writer.oldest_uncommitted
-        return oldest is not None and time.monotonic() - oldest > BEHIND_SECONDS
+        # Asked on every batched answer: the oldest batch is read here, not through a property call.
+        try:
+            oldest = writer.uncommitted[0].sealed_at
+        except IndexError:  # nothing uncommitted (the writer may empty the list at any moment)
+            return False
+        return time.monotonic() - oldest > BEHIND_SECONDS
 
     def _reserve(self) -> Reserve | None:
         """``batched`` mode keeps disk space for committing what it answered when the disk fills (decision 0181)."""

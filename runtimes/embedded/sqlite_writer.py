@@ -226,8 +226,10 @@ class GroupWriter:
         self._deadline = float("inf")
         #: A failure not yet recovered from (refuse writes until ``recovered``).
         self._failing = False
-        self._uncommitted: list[Batch] = []  # submitted, in order, not yet committed
-        self._uncommitted_bytes = 0
+        #: Batches submitted, in order, not yet committed, and their bytes (changed under the
+        #: condition; read by the loop on every ``batched`` answer, so plain attributes, decision 0198).
+        self.uncommitted: list[Batch] = []
+        self.uncommitted_bytes = 0
         self._thread = threading.Thread(target=self._run, name="embedded-store-writer", daemon=True)
         #: Batches that could not be committed when the writer stopped (lost with the process).
         self.abandoned = 0
@@ -246,14 +248,9 @@ class GroupWriter:
         return len(self._queue)
 
     @property
-    def uncommitted_bytes(self) -> int:
-        """Bytes handed to the writer and not committed yet."""
-        return self._uncommitted_bytes
-
-    @property
     def oldest_uncommitted(self) -> float | None:
         """When the oldest batch not yet committed was handed over (``time.monotonic()``), or ``None``."""
-        uncommitted = self._uncommitted
+        uncommitted = self.uncommitted
         try:
             return uncommitted[0].sealed_at
         except IndexError:
@@ -268,8 +265,8 @@ class GroupWriter:
         batch.sealed_at = time.monotonic()
         with self._condition:
             self._queue.append(batch)
-            self._uncommitted.append(batch)
-            self._uncommitted_bytes += batch.bytes
+            self.uncommitted.append(batch)
+            self.uncommitted_bytes += batch.bytes
             # Woken only when it waits for work: a writer that is committing, or
             # waiting out ``interval`` (batched), takes the batch on its next round
             # anyway, and a needless wake costs the loop a thread switch (decision 0192).
@@ -396,8 +393,8 @@ class GroupWriter:
                 return error
             del pending[: len(group)]
             with self._condition:
-                del self._uncommitted[: len(group)]
-                self._uncommitted_bytes -= sum(batch.bytes for batch in group)
+                del self.uncommitted[: len(group)]
+                self.uncommitted_bytes -= sum(batch.bytes for batch in group)
             # Reported first: the answers waiting for this commit go out without
             # waiting for the measure too (decision 0193). Until the measure
             # replaces it, the store still counts the group as queued. A group
