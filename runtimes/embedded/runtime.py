@@ -412,7 +412,7 @@ class EmbeddedRuntime:
             # A turn that ends at once runs in one step of the loop, without a task (decision 0247);
             # its engine is a builtin one whose result is known now (decision 0257).
             ending = end_instant_turn(
-                worker, number, instant_result(engine, content), self._complete_turn, self._end_failed_turn
+                worker, number, instant_result(engine, content), self._complete_turn, self._fail_turn
             )
             worker.turn = self._turn_tasks.start_instant(ending, loop)
             return
@@ -433,7 +433,7 @@ class EmbeddedRuntime:
             engine,
             complete=lambda result: self._complete_turn(worker, number, result),
             fail=lambda code, message, cause, engine_code: self._fail_turn(
-                worker, turn, code, message, cause, engine_code
+                worker, number, code, message, cause, engine_code, turn
             ),
             loop=loop,
         )
@@ -467,26 +467,19 @@ class EmbeddedRuntime:
     async def _fail_turn(
         self,
         worker: WorkerRecord,
-        turn: EmbeddedTurn,
-        code: str,
-        message: str,
-        cause: str | None = None,
-        engine_code: str | None = None,
-    ) -> None:
-        """Drop the turn's unsent deltas and end it with ``worker.turn_failed`` (:meth:`_end_failed_turn`)."""
-        turn.discard_deltas()
-        await self._end_failed_turn(worker, turn.number, code, message, cause, engine_code)
-
-    async def _end_failed_turn(
-        self,
-        worker: WorkerRecord,
         number: int,
         code: str,
         message: str,
         cause: str | None = None,
         engine_code: str | None = None,
+        turn: EmbeddedTurn | None = None,
     ) -> None:
-        """Ask the store to end turn ``number`` with ``worker.turn_failed``; log it if it was still the worker's."""
+        """Ask the store to end turn ``number`` with ``worker.turn_failed``; log it if it was still the worker's.
+
+        :param turn: the turn's ``Turn``, whose unsent deltas are dropped (an instant turn has none: decision 0257).
+        """
+        if turn is not None:
+            turn.discard_deltas()
         if await self.store.fail_turn(worker, number, code, message, engine_code=engine_code):
             log_failure(self.name, worker.worker_id, number, code, cause or engine_code)
             _detach(worker)
