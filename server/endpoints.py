@@ -38,7 +38,7 @@ from runtime_registry.server.contract import (
     PluginList,
 )
 from runtime_registry.server.event_stream import event_stream_endpoint
-from runtime_registry.server.request_parsing import read_model, refuse_unknown_parameters
+from runtime_registry.server.request_parsing import json_object, model_of, read_body, refuse_unknown_parameters
 from runtime_registry.server.responses import JSON_MEDIA_TYPE, overview_response, runtime_response
 
 __all__ = ["build_routes", "ContractRoute", "Reply"]
@@ -223,7 +223,9 @@ def _endpoint(op: Operation, handler: Handler) -> Callable[[Request], Awaitable[
                 # Ids before the body: a bad id is a 400 whatever the body holds.
                 for name in ids:
                     validate_identifier(arguments[name], field=name)
-                arguments["body"] = await read_model(request, body)
+                # read_model's steps, with one coroutine (the body's) instead of three.
+                data = json_object(await read_body(request), request.scope["headers"])
+                arguments["body"] = model_of(data, body)
             if wants_root_path:
                 arguments["root_path"] = request.scope.get("root_path", "")
         return _rendered(await handler(**arguments), status)

@@ -24,6 +24,9 @@ from runtime_registry.server.errors import MalformedRequest, UnsupportedMediaTyp
 __all__ = [
     "read_model",
     "read_json_object",
+    "read_body",
+    "json_object",
+    "model_of",
     "integer_parameter",
     "parse_integer",
     "opaque_parameter",
@@ -59,10 +62,14 @@ _scan = json.JSONDecoder(parse_constant=_refuse_constant).scan_once  # type: ign
 async def read_json_object(request: Request) -> dict[str, Any]:
     """The body as a JSON object. An empty body is ``{}`` (every POST body here has optional fields
     or names what is missing in a 422); a non-empty one must be ``application/json``."""
-    body = await _read_body(request)
+    return json_object(await read_body(request), request.scope["headers"])
+
+
+def json_object(body: bytes, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
+    """A body already read (:func:`read_body`) as :func:`read_json_object` reads it; ``headers`` are the request's."""
     if not body.strip():
         return {}
-    if not _is_json_media_type(_content_type(request.scope["headers"])):
+    if not _is_json_media_type(_content_type(headers)):
         raise UnsupportedMediaType("send the body as JSON, with 'Content-Type: application/json'")
     try:
         # JSON exchanged between systems is UTF-8 (RFC 8259 section 8.1).
@@ -82,7 +89,11 @@ async def read_json_object(request: Request) -> dict[str, Any]:
 
 async def read_model(request: Request, model: type[T]) -> T:
     """The body structured into ``model``: 400 if it is not a JSON object, 422 naming each bad field."""
-    data = await read_json_object(request)
+    return model_of(json_object(await read_body(request), request.scope["headers"]), model)
+
+
+def model_of(data: dict[str, Any], model: type[T]) -> T:
+    """A body's JSON object (:func:`json_object`) structured into ``model``, as :func:`read_model` does."""
     shortcut = _SHORTCUTS.get(model)
     if shortcut is not None:
         value: T | None = shortcut(data)
@@ -120,7 +131,7 @@ def _input_request(data: dict[str, Any]) -> InputRequest | None:
 _SHORTCUTS: dict[type, Callable[[dict[str, Any]], Any]] = {InputRequest: _input_request}
 
 
-async def _read_body(request: Request) -> bytes:
+async def read_body(request: Request) -> bytes:
     """The whole body, read as ``Request.body()`` reads it (``ClientDisconnect`` if the client left),
     without its async generator: most bodies come in one message. Nothing else reads the body."""
     receive = request.receive

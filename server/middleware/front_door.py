@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -49,6 +49,7 @@ from runtime_registry.server.middleware.request_head import RequestHead, head_re
 from runtime_registry.server.middleware.request_ids import REQUEST_ID_SCOPE_KEY, request_id_for
 from runtime_registry.server.observe.http import RequestObserver
 from runtime_registry.server.responses import internal_error_response
+from runtime_registry.server.route_table import RouteTable
 
 __all__ = ["FrontDoor", "FrontDoorApp"]
 
@@ -101,14 +102,16 @@ class FrontDoor:
         status = 0
         stream: str | None = None
 
-        async def send_marked(message: Message) -> None:
+        # Plain, not async: it hands back ``send``'s own coroutine, so a message
+        # passes no coroutine of the front door's on its way out.
+        def send_marked(message: Message) -> Awaitable[None]:
             nonlocal status, stream
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message["headers"] = [*message.get("headers", ()), *extra]
                 if status == 200:
                     stream = observer.stream_opened(scope)
-            await send(message)
+            return send(message)
 
         try:
             refusal = self._refusal_before_auth(scope, head, extra)
@@ -192,7 +195,8 @@ class FrontDoorApp(Starlette):
     """
 
     def build_middleware_stack(self) -> ASGIApp:
-        app: ASGIApp = self.router
+        # The contract routes by their path's shape, the rest by the router (decision 0253).
+        app: ASGIApp = RouteTable(self.router)
         for cls, args, kwargs in reversed(self.user_middleware):
             if cls is FrontDoor:
                 # The app's handlers, with any a host added (``add_exception_handler``) after it was built.

@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 from registry_core.errors import RegistryError, UnknownWorker
 from runtime_registry.server.app import create_app
 from runtime_registry.server.middleware.front_door import FrontDoor
+from runtime_registry.server.route_table import RouteTable
 
 from .conftest import fake_assembly
 
@@ -117,7 +118,8 @@ async def test_the_app_is_the_front_door_over_the_router_with_the_apps_handlers(
     app = create_app(assembly=fake_assembly(), access_log=False)
     stack = app.build_middleware_stack()
     assert isinstance(stack, FrontDoor)
-    assert stack.app is app.router
+    assert isinstance(stack.app, RouteTable)
+    assert stack.app.router is app.router
     raising = _raising(UnknownWorker("no such worker", runtime_id="r", worker_id="w"))
     response = await _get(_front_door(raising, {RegistryError: app.exception_handlers[RegistryError]}))
     assert response.status_code == 404
