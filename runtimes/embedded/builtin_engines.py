@@ -11,7 +11,7 @@ import asyncio
 
 from registry_core.engines import EngineProfile, ProfileProblem, Turn, TurnEngine, TurnResult
 
-__all__ = ["BUILTIN_ENGINES", "ECHO", "RECORD", "ends_at_once"]
+__all__ = ["BUILTIN_ENGINES", "ECHO", "RECORD", "ends_at_once", "instant_result"]
 
 # Settings that only make sense for an engine that calls a model.
 _MODEL_SETTINGS = ("model", "api_base", "key_env", "system_prompt")
@@ -75,3 +75,16 @@ BUILTIN_ENGINES = {RECORD.name: RECORD, ECHO.name: ECHO}
 def ends_at_once(engine: TurnEngine, profile: EngineProfile) -> bool:
     """Whether ``engine``'s turns of ``profile`` end without suspending: ``record`` and ``echo`` with no delay."""
     return (engine is RECORD or engine is ECHO) and not profile.reply_delay_seconds
+
+
+def instant_result(engine: TurnEngine, content: str) -> TurnResult:
+    """What a turn of ``engine`` on input ``content`` returns, for a turn that ends at once
+    (:func:`ends_at_once`: ``record`` or ``echo`` with no delay): ``record`` no reply, ``echo`` the input.
+
+    The runtime ends such a turn with it, without running the engine's coroutine (decision 0257).
+    """
+    if engine is RECORD:
+        return _NO_REPLY
+    if engine is ECHO:
+        return TurnResult(content)
+    raise ValueError(f"the {engine.name!r} engine's turns do not end at once")

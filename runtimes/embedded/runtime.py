@@ -41,7 +41,7 @@ from registry_core.errors import InvalidRequest, RuntimeUnavailable
 from registry_core.models import Diagnostic, Intent, IntentKind, TranscriptEntry
 from registry_core.page_bytes import fit_to_bytes, json_size, text_size
 from registry_core.tools import TOOL_CAPABILITY_PREFIX, WorkerTool
-from runtime_registry.runtimes.embedded.builtin_engines import ends_at_once
+from runtime_registry.runtimes.embedded.builtin_engines import ends_at_once, instant_result
 from runtime_registry.runtimes.embedded.culling import Culler, CullPolicy, CullResult
 from runtime_registry.runtimes.embedded.memory_store import WORKER_ID_PREFIX, MemoryStore
 from runtime_registry.runtimes.embedded.profiles import ProfileBook
@@ -49,7 +49,7 @@ from runtime_registry.runtimes.embedded.settings import EmbeddedSettings
 from runtime_registry.runtimes.embedded.store import COMPLETED, StoreSetup, StoreUnusable, WorkerDraft, WorkerStore
 from runtime_registry.runtimes.embedded.transcript import ENTRY_ENVELOPE_BYTES
 from runtime_registry.runtimes.embedded.turn_queue import Queued
-from runtime_registry.runtimes.embedded.turn_task import TurnTasks, log_failure, run_turn_task
+from runtime_registry.runtimes.embedded.turn_task import TurnTasks, end_instant_turn, log_failure, run_turn_task
 from runtime_registry.runtimes.embedded.turns import EmbeddedTurn
 from runtime_registry.runtimes.embedded.workers import WorkerRecord
 
@@ -406,6 +406,16 @@ class EmbeddedRuntime:
             return
         if loop is None:
             loop = asyncio.get_running_loop()
+        worker.turn_of_task = number
+        engine = self.profiles.engine(worker.profile)
+        if self.store.ends_turns_at_once and ends_at_once(engine, worker.profile):
+            # A turn that ends at once runs in one step of the loop, without a task (decision 0247);
+            # its engine is a builtin one whose result is known now (decision 0257).
+            ending = end_instant_turn(
+                worker, number, instant_result(engine, content), self._complete_turn, self._fail_turn
+            )
+            worker.turn = self._turn_tasks.start_instant(ending, loop)
+            return
         turn = EmbeddedTurn(
             worker=worker,
             number=number,
@@ -418,23 +428,16 @@ class EmbeddedRuntime:
             max_transcript_entries=self.settings.max_transcript_entries,
             deltas_per_second=self.settings.output_deltas_per_second,
         )
-        worker.turn_of_task = number
-        engine = self.profiles.engine(worker.profile)
-        at_once = self.store.ends_turns_at_once and ends_at_once(engine, worker.profile)
         running = run_turn_task(
             turn,
             engine,
-            complete=lambda result: self._complete_turn(worker, turn, result),
+            complete=lambda result: self._complete_turn(worker, number, result),
             fail=lambda code, message, cause, engine_code: self._fail_turn(
-                worker, turn, code, message, cause, engine_code
+                worker, number, code, message, cause, engine_code, turn
             ),
             loop=loop,
-            timed=not at_once,
         )
-        # A turn that ends at once runs in one step of the loop, without a task (decision 0247).
-        worker.turn = (
-            self._turn_tasks.start_instant(running, loop) if at_once else self._turn_tasks.start(running, loop)
-        )
+        worker.turn = self._turn_tasks.start(running, loop)
 
     def _run_started(self) -> None:
         """Run the turns the store started from waiting inputs (a turn ended, or a worker left the line)."""
@@ -450,30 +453,35 @@ class EmbeddedRuntime:
         slots = getattr(self.store, "turn_slots", None)
         return slots() if callable(slots) else None
 
-    async def _complete_turn(self, worker: WorkerRecord, turn: EmbeddedTurn, result: TurnResult) -> None:
-        """Ask the store to end the turn with the reply (if the profile replies) and ``worker.turn_completed``."""
-        data = {"turn": turn.number, "usage": _usage_data(result.usage), "stop_reason": result.stop_reason}
+    async def _complete_turn(self, worker: WorkerRecord, number: int, result: TurnResult) -> None:
+        """Ask the store to end turn ``number`` with the reply (if the profile replies) and ``worker.turn_completed``."""
+        data = {"turn": number, "usage": _usage_data(result.usage), "stop_reason": result.stop_reason}
         reply = result.text if self.profiles.replies(worker.profile) else None
-        ended = await self.store.complete_turn(worker, turn.number, reply, data)
+        ended = await self.store.complete_turn(worker, number, reply, data)
         if ended is not None:
             _detach(worker)
             self._run_started()
             if ended != COMPLETED:
-                log_failure(self.name, worker.worker_id, turn.number, ended)
+                log_failure(self.name, worker.worker_id, number, ended)
 
     async def _fail_turn(
         self,
         worker: WorkerRecord,
-        turn: EmbeddedTurn,
+        number: int,
         code: str,
         message: str,
         cause: str | None = None,
         engine_code: str | None = None,
+        turn: EmbeddedTurn | None = None,
     ) -> None:
-        """Ask the store to end the turn with ``worker.turn_failed``; log it if it was still the worker's."""
-        turn.discard_deltas()
-        if await self.store.fail_turn(worker, turn.number, code, message, engine_code=engine_code):
-            log_failure(self.name, worker.worker_id, turn.number, code, cause or engine_code)
+        """Ask the store to end turn ``number`` with ``worker.turn_failed``; log it if it was still the worker's.
+
+        :param turn: the turn's ``Turn``, whose unsent deltas are dropped (an instant turn has none: decision 0257).
+        """
+        if turn is not None:
+            turn.discard_deltas()
+        if await self.store.fail_turn(worker, number, code, message, engine_code=engine_code):
+            log_failure(self.name, worker.worker_id, number, code, cause or engine_code)
             _detach(worker)
             self._run_started()
 

@@ -51,8 +51,17 @@ from registry_core.engines import EngineFailed, TurnEngine, TurnFailed, TurnResu
 
 if TYPE_CHECKING:
     from runtime_registry.runtimes.embedded.turns import EmbeddedTurn
+    from runtime_registry.runtimes.embedded.workers import WorkerRecord
 
-__all__ = ["CLOSE_GRACE_SECONDS", "InstantTurn", "TurnTasks", "check_result", "log_failure", "run_turn_task"]
+__all__ = [
+    "CLOSE_GRACE_SECONDS",
+    "InstantTurn",
+    "TurnTasks",
+    "check_result",
+    "end_instant_turn",
+    "log_failure",
+    "run_turn_task",
+]
 
 log = logging.getLogger("runtime_registry.runtimes.embedded.turns")
 
@@ -94,7 +103,6 @@ async def run_turn_task(
     complete: Callable[[TurnResult], Coroutine[Any, Any, None]],
     fail: Callable[[str, str, str | None, str | None], Coroutine[Any, Any, None]],
     loop: asyncio.AbstractEventLoop | None = None,
-    timed: bool = True,
 ) -> None:
     """Run ``engine`` for ``turn`` and end the turn by what it did (see the module docstring).
 
@@ -103,11 +111,10 @@ async def run_turn_task(
         ``worker.turn_failed`` and logs it, if the turn is still current.
         Both are the store's decisions (decision 0110): they may suspend.
     :param loop: the loop the task runs on, if the caller has it (asking for it costs a system call).
-    :param timed: whether the turn has its deadline (``False``: an :class:`InstantTurn`, which has no task).
     """
     if loop is None:
         loop = asyncio.get_running_loop()
-    task = asyncio.current_task(loop) if timed else None
+    task = asyncio.current_task(loop)
     limit = turn.profile.max_turn_seconds
 
     def time_out() -> None:
@@ -120,7 +127,7 @@ async def run_turn_task(
         if task is not None:
             task.cancel()
 
-    timer = loop.call_later(limit, time_out) if timed else None
+    timer = loop.call_later(limit, time_out)
     try:
         if engine.reads_history:
             await turn.load_history()
@@ -130,10 +137,6 @@ async def run_turn_task(
             await complete(result)  # a failure in here too ends the turn (as engine_error)
     except asyncio.CancelledError:
         turn.discard_deltas()
-        if task is None and not timed:
-            # A turn that ends at once has no task of its own; if it suspended after all, the
-            # task that runs its rest is the one a cancel reaches (decision 0247).
-            task = asyncio.current_task(loop)
         if not turn.current or (task is not None and task.cancelling()):
             raise  # cancel, stop, delete, shutdown or the deadline: already ended
         # Nobody cancelled the task: the engine raised it itself.
@@ -149,8 +152,39 @@ async def run_turn_task(
         log.debug("engine %r failed in turn %d of worker %s", engine.name, turn.number, turn.worker_id, exc_info=exc)
         await fail("engine_error", ENGINE_ERROR_MESSAGE, type(exc).__name__, None)
     finally:
-        if timer is not None:
-            timer.cancel()
+        timer.cancel()
+
+
+async def end_instant_turn(
+    worker: WorkerRecord,
+    number: int,
+    result: TurnResult,
+    complete: Callable[[WorkerRecord, int, TurnResult], Coroutine[Any, Any, None]],
+    fail: Callable[[WorkerRecord, int, str, str, str | None, str | None], Coroutine[Any, Any, None]],
+) -> None:
+    """End turn ``number`` of a builtin engine that ends at once, whose ``result`` was known when its input
+    was accepted (decision 0257): what is left of the turn is the store's end of it.
+
+    :func:`run_turn_task`'s rules for that part: the store writes the end only while
+    the turn is the worker's; a cancel of the task that runs the rest (a store that
+    suspended after all) is a cancel; any other exception ends the turn as ``engine_error``.
+
+    :param complete: ``complete(worker, number, result)`` has the store write the reply and ``worker.turn_completed``.
+    :param fail: ``fail(worker, number, code, message, cause, engine_code)`` has the store write ``worker.turn_failed``.
+    """
+    try:
+        await complete(worker, number, result)  # the store writes nothing for a turn that is no longer the worker's
+    except asyncio.CancelledError:
+        # No task runs this unless it suspended; then a cancel reaches the task that runs the rest.
+        task = asyncio.current_task()
+        if not worker.in_turn(number) or (task is not None and task.cancelling()):
+            raise
+        await fail(worker, number, "engine_error", ENGINE_ERROR_MESSAGE, "CancelledError", None)
+    except GeneratorExit:
+        raise  # the coroutine is being closed (never run, or its loop ended): write nothing
+    except BaseException as exc:  # the store's end of the turn failed: the turn still ends
+        log.debug("the end of turn %d of worker %s failed", number, worker.worker_id, exc_info=exc)
+        await fail(worker, number, "engine_error", ENGINE_ERROR_MESSAGE, type(exc).__name__, None)
 
 
 #: Deadline failures being written (kept referenced until they end).

@@ -24,7 +24,7 @@ import pytest
 from registry_core import TurnEngine, TurnResult
 from registry_core.engines import EngineProfile
 from runtime_registry.runtimes.embedded import EmbeddedRuntime, EmbeddedSettings, ProfileBase, ProfileSettings
-from runtime_registry.runtimes.embedded.builtin_engines import ECHO, RECORD, ends_at_once
+from runtime_registry.runtimes.embedded.builtin_engines import ECHO, RECORD, ends_at_once, instant_result
 from runtime_registry.runtimes.embedded.memory_store import MemoryStore
 from runtime_registry.runtimes.embedded.turn_task import InstantTurn
 
@@ -187,3 +187,55 @@ def test_only_the_builtin_engines_without_a_delay_end_at_once():
     assert not ends_at_once(ECHO, _profile(0.5))
     # An engine that does the same is still a plugin's: it may suspend, use the current task, or a deadline.
     assert not ends_at_once(TurnEngine("record", _other), _profile(0))
+
+
+class _Turn:
+    """What the builtin engines read of a turn: its input and its profile."""
+
+    def __init__(self, text: str) -> None:
+        self.input = text
+        self.profile = _profile(0)
+
+
+@pytest.mark.parametrize("text", ["hello", "", "ü 🎉 \n", "x" * 5000])
+async def test_an_instant_turns_result_is_what_its_engine_returns(text):
+    """Decision 0257: the runtime ends such a turn with ``instant_result``, not the engine's coroutine."""
+    for engine in (RECORD, ECHO):
+        assert instant_result(engine, text) == await engine.run(_Turn(text))  # type: ignore[arg-type]
+    assert instant_result(ECHO, text).text is text
+    with pytest.raises(ValueError):
+        instant_result(TurnEngine("echo", _other), text)
+
+
+class _FailingEndStore(MemoryStore):
+    """Ends turns at once, but its end of the next turn raises ``error`` (once)."""
+
+    error: BaseException | None = None
+
+    async def complete_turn(self, worker, turn, reply, data):
+        error, self.error = self.error, None
+        if error is not None:
+            raise error
+        return await super().complete_turn(worker, turn, reply, data)
+
+
+@pytest.mark.parametrize("error", [RuntimeError("the store broke"), asyncio.CancelledError()])
+async def test_an_instant_turn_whose_end_fails_still_ends_as_an_engine_error(error, caplog):
+    """A failure of the store's end of the turn (or a cancel nobody asked for) ends it with
+    ``worker.turn_failed`` (``engine_error``) and one warning line, as a turn's task does; the worker takes input."""
+    store = _FailingEndStore()
+    rt = runtime(store)
+    worker_id = (await rt.create_worker(profile="echo")).worker.worker_id
+    store.error = error
+    with caplog.at_level("WARNING", logger="runtime_registry.runtimes.embedded.turns"):
+        await rt.send_input(worker_id, "hello")
+        await asyncio.sleep(0)
+    assert rt.get_worker(worker_id).status == "idle" and rt.get_worker(worker_id).turn is None
+    failed = rt.read_events(cursor=None, limit=100, worker_id=worker_id).events[-1]
+    assert failed.type == "worker.turn_failed" and failed.data["code"] == "engine_error"
+    warnings_ = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings_) == 1 and f"cause={type(error).__name__}" in warnings_[0]
+    await rt.send_input(worker_id, "again")
+    await asyncio.sleep(0)
+    assert types_of(rt, worker_id)[-1] == "worker.turn_completed"
+    await rt.close()
