@@ -8,6 +8,7 @@ state a restart finds.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -224,3 +225,27 @@ async def test_a_killed_process_comes_back_with_the_state_it_acknowledged(tmp_pa
         assert lengths == [2, 4, 6]
     finally:
         await provider.close()
+
+
+async def test_a_worker_without_its_state_row_makes_the_file_refused_untouched(tmp_path):
+    _, echo = await populate(tmp_path)
+    path = store_file(tmp_path)
+    connection = sqlite3.connect(path, isolation_level=None)
+    connection.execute(
+        "DELETE FROM worker_state WHERE serial = (SELECT serial FROM workers WHERE worker_id = ?)", (echo,)
+    )
+    connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the whole file in one place, for the digest
+    connection.close()
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+
+    provider = await started(tmp_path)
+    try:
+        state = await provider.describe()
+        # Refused as damaged, not started without that worker.
+        assert state.status is RuntimeStatus.UNAVAILABLE
+        [diagnostic] = state.diagnostics
+        assert diagnostic.code == "store_unusable" and "damaged" in diagnostic.message
+        assert str(tmp_path) not in diagnostic.message
+    finally:
+        await provider.close()
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
