@@ -18,38 +18,20 @@ import types
 from collections.abc import Coroutine, Generator
 from typing import Any, TypeVar, cast
 
-__all__ = ["first_step", "run_bounded", "run_rest_bounded"]
+__all__ = ["run_bounded"]
 
 T = TypeVar("T")
 
 
 async def run_bounded(coro: Coroutine[Any, Any, T], timeout: float) -> T:
     """Await ``coro``, raising ``TimeoutError`` if it is still waiting after ``timeout`` seconds."""
-    finished, value = first_step(coro)
-    if finished:
-        return cast(T, value)
-    return await run_rest_bounded(coro, value, timeout)
-
-
-def first_step(coro: Coroutine[Any, Any, Any]) -> tuple[bool, Any]:
-    """Take ``coro``'s first step: ``(True, its result)`` if it finished there, else ``(False, what it yielded)``.
-
-    A plain function, so that a caller awaiting many calls (the registry)
-    can take the step without a coroutine of this module's own per call,
-    which was a measurable share of a cheap request. An exception from the
-    step is raised here.
-    """
     try:
-        return False, coro.send(None)
+        first = coro.send(None)
     except StopIteration as done:
-        return True, done.value  # StopIteration.value is untyped: the coroutine's result
+        return cast(T, done.value)  # StopIteration.value is untyped: the coroutine's result
     except BaseException:
         coro.close()
         raise
-
-
-async def run_rest_bounded(coro: Coroutine[Any, Any, T], first: Any, timeout: float) -> T:
-    """Await the rest of ``coro``, which yielded ``first`` on its first step, within ``timeout`` seconds."""
     async with asyncio.timeout(timeout):
         return await _resume(coro, first)
 

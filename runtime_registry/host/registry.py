@@ -61,7 +61,7 @@ from registry_core.models import (
     WorkerPage,
 )
 from registry_core.provider import OPERATIONS, RuntimeProvider, capabilities_of, filters_natively
-from runtime_registry.host.call_guard import first_step, run_rest_bounded
+from runtime_registry.host.call_guard import run_bounded
 
 __all__ = ["RuntimeRegistry", "EventStreamStart", "DEFAULT_PAGE_SIZE", "OVERVIEW_PAGE_MAX"]
 
@@ -710,13 +710,7 @@ class RuntimeRegistry:
         if operation in _OPERATIONS and not getattr(runtime.capabilities, operation):
             _refuse_narrowed(runtime, getattr(runtime.state, "provider", None), operation)
         try:
-            # run_bounded's two steps, taken here: a call that never waits (most of them)
-            # then costs no coroutine of the guard's own.
-            coro = call(*args, **kwargs)
-            finished, value = first_step(coro)
-            if finished:
-                return cast(T, value)
-            return await run_rest_bounded(coro, value, self.call_timeout)
+            return await run_bounded(call(*args, **kwargs), self.call_timeout)
         except RegistryError as exc:
             raise exc.locate(runtime.runtime_id, worker_id) from None
         except TimeoutError:

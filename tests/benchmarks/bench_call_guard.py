@@ -2,7 +2,7 @@
 
 Run: python tests/benchmarks/bench_call_guard.py   (about a minute)
 
-The registry bounds every provider call in time. It starts the
+The registry bounds every provider call in time. ``run_bounded`` starts the
 call's coroutine itself and arms a timeout only if it suspends; the plain
 alternative is ``async with asyncio.timeout(...)`` around every call. Both are
 timed on the same server app in this process, their rounds interleaved:
@@ -30,29 +30,25 @@ sys.path.insert(0, str(HERE))
 
 import bench_http  # noqa: E402
 
-from runtime_registry.host.registry import RuntimeRegistry  # noqa: E402
+import runtime_registry.host.registry as registry_module  # noqa: E402
+from runtime_registry.host.call_guard import run_bounded  # noqa: E402
 
 ROUNDS = 15
 REQUESTS = 1000
 CALLS = 20_000
 
 
-EAGER = RuntimeRegistry._guarded
+async def plain_timeout(coro, timeout):
+    """The simple guard: a timer armed and cancelled around every call."""
+    async with asyncio.timeout(timeout):
+        return await coro
 
 
-async def plain_guarded(self, runtime, operation, call, *args, worker_id=None, **kwargs):
-    """The simple guard: a timer armed and cancelled around every call (the error mapping left out:
-    every call here succeeds)."""
-    async with asyncio.timeout(self.call_timeout):
-        return await call(*args, **kwargs)
-
-
-# The registry takes the eager guard's first step itself (decision 0254), so the guard compared is its _guarded.
-GUARDS = {"eager (the registry's)": EAGER, "plain asyncio.timeout": plain_guarded}
+GUARDS = {"eager (run_bounded)": run_bounded, "plain asyncio.timeout": plain_timeout}
 
 
 def use(guard) -> None:
-    RuntimeRegistry._guarded = guard  # type: ignore[method-assign]
+    registry_module.run_bounded = guard
 
 
 async def main() -> None:
@@ -99,7 +95,7 @@ async def main() -> None:
                         await asyncio.sleep(0)
                 times[guard].append((time.perf_counter() - started) / CALLS * 1e6)
         report(f"registry get_worker (embedded), {CALLS} calls a round", times)
-        use(EAGER)
+        use(run_bounded)
 
 
 def report(name: str, times: dict[str, list[float]]) -> None:

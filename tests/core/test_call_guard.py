@@ -1,4 +1,4 @@
-"""run_bounded and its two steps (first_step, run_rest_bounded): the eager-start timeout around provider calls."""
+"""run_bounded: the eager-start timeout around provider calls."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from runtime_registry.host.call_guard import first_step, run_bounded, run_rest_bounded
+from runtime_registry.host.call_guard import run_bounded
 
 
 async def answer_now():
@@ -72,30 +72,3 @@ async def test_timeout_cancels_the_call_so_its_cleanup_runs():
     with pytest.raises(TimeoutError):
         await run_bounded(slow(), 0.01)
     assert cleaned_up == [True]
-
-
-async def test_the_first_step_alone_says_whether_the_call_finished():
-    assert first_step(answer_now()) == (True, 42)
-
-    later = answer_later(0.01)
-    finished, yielded = first_step(later)
-    assert not finished
-    assert await run_rest_bounded(later, yielded, 1) == "later"
-
-
-async def test_a_first_step_that_raises_raises_and_leaves_the_call_closed():
-    async def fail_now():
-        raise KeyError("k")
-
-    call = fail_now()
-    with pytest.raises(KeyError):
-        first_step(call)
-    assert call.cr_frame is None  # finished: nothing left to close or to warn about
-
-
-async def test_the_rest_of_a_call_is_bounded_too():
-    slow = answer_later(5)
-    finished, yielded = first_step(slow)
-    assert not finished
-    with pytest.raises(TimeoutError):
-        await run_rest_bounded(slow, yielded, 0.02)
