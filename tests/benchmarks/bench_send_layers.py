@@ -12,9 +12,9 @@ step between inputs (so each turn ends before its worker's next input):
   provider);
 - **route**: the send-input route's ``handle`` with a scope the router would
   have made (adds the endpoint: the body, the answer);
-- **router**: Starlette's router (adds matching);
-- **app**: the whole ASGI app (adds the middleware: the front door,
-  Starlette's error and exception layers);
+- **router**: the app's dispatch, the route table over Starlette's router
+  (adds matching; decision 0253);
+- **app**: the whole ASGI app (adds the front door);
 - **protocol**: the app behind uvicorn's httptools protocol over a fake
   transport (``bench_http.py``'s harness; adds parsing the request, writing
   the answer, and the harness's own client).
@@ -64,6 +64,7 @@ async def measure(rounds: int) -> dict[str, tuple[float, float]]:
     from runtime_registry.host import assemble
     from runtime_registry.host.config import load_config
     from runtime_registry.server.app import create_app
+    from runtime_registry.server.route_table import RouteTable
 
     assembly = assemble(load_config(bench_http._STACK_CONFIG))
     app = create_app(assembly=assembly, access_log=False)
@@ -133,7 +134,7 @@ async def measure(rounds: int) -> dict[str, tuple[float, float]]:
             "runtime": runtime_call,
             "registry": registry_call,
             "route": answered(route.handle, routed=True),
-            "router": answered(app.router),
+            "router": answered(RouteTable(app.router)),
             "app": answered(app),
             "protocol": protocol,
         }
