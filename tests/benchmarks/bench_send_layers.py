@@ -1,6 +1,8 @@
 """Where a memory send input's CPU goes, layer by layer, in one process (issue 23, memory send input).
 
 Run: python tests/benchmarks/bench_send_layers.py [rounds]
+(another tree's code: ``cd / && PYTHONPATH=TREE python .../bench_send_layers.py``
+with TREE laid out as installed; the last line says where the code came from)
 
 The same app (``create_app`` over one embedded runtime on a memory store,
 1,000 workers, uvloop) is driven five ways, one input at a time with a loop
@@ -162,6 +164,8 @@ def main() -> None:
     for name, (low, median) in figures.items():
         more = f"  (+{added[name]:5.1f} µs)" if name in added else ""
         print(f"  {name:>9}: best {low:6.1f} µs  median {median:6.1f} µs{more}")
+    # A before/after pair is only one if each side ran the code it meant to.
+    print(f"runtime code from: {Path(sys.modules['runtime_registry.runtimes.embedded.runtime'].__file__).parent}")
 
 
 if __name__ == "__main__":
