@@ -693,17 +693,7 @@ class SQLiteStore(LocalStore):
             _to_us(worker.created_at),
             json.dumps([tool.name for tool in worker.tools]),
         )
-        totals = worker.totals
-        batch.states_added += (
-            serial,
-            worker.status,
-            worker.turn_number,
-            len(worker.transcript),
-            int(worker.status_since * 1_000_000),
-            totals.turns,
-            totals.input_tokens,
-            totals.output_tokens,
-        )
+        batch.states_added += (serial, *_hot_state(worker))
         batch.next_serial = worker.serial + 1
         batch.file_bytes += self._row_file_bytes(worker_bytes(worker))
 
@@ -766,19 +756,7 @@ class SQLiteStore(LocalStore):
         for worker_id in self._dirty:
             worker = roster.find(worker_id)
             if worker is not None:
-                totals = worker.totals
-                batch.worker_states.append(
-                    (
-                        worker.status,
-                        worker.turn_number,
-                        len(worker.transcript),
-                        int(worker.status_since * 1_000_000),
-                        totals.turns,
-                        totals.input_tokens,
-                        totals.output_tokens,
-                        worker.serial,
-                    )
-                )
+                batch.worker_states.append((*_hot_state(worker), worker.serial))
                 if worker.shown is not None:  # readers see the committed state (acknowledged mode)
                     state = (worker.status, worker.turn_number, len(worker.transcript), worker.totals)
                     batch.shown.append((worker, state))
@@ -1161,6 +1139,20 @@ def _recover_from_an_unclean_end(connection: sqlite3.Connection) -> bool:
     connection.execute("UPDATE meta SET value = MAX(CAST(value AS INTEGER), ?) WHERE key = 'next_serial'", (floor,))
     connection.execute("COMMIT")
     return True
+
+
+def _hot_state(worker: WorkerRecord) -> tuple[object, ...]:
+    """A worker's ``worker_state`` columns after ``serial``, in the table's order (decision 0197)."""
+    totals = worker.totals
+    return (
+        worker.status,
+        worker.turn_number,
+        len(worker.transcript),
+        int(worker.status_since * 1_000_000),
+        totals.turns,
+        totals.input_tokens,
+        totals.output_tokens,
+    )
 
 
 def _utf8_size(text: str) -> int:
