@@ -34,10 +34,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import urllib.parse
 from typing import Any
 
 import httptools
+from uvicorn.logging import TRACE_LOG_LEVEL
 from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT, service_unavailable
 from uvicorn.protocols.http.httptools_impl import (
     HEADER_RE,
@@ -71,6 +73,11 @@ class _Cycle(RequestResponseCycle):
     completes, and one the app abandons (an exception, returning early) before
     the connection is closed. A head without a length (an event stream,
     chunked) goes out at once: what follows it may take any time.
+
+    ``receive`` waits for a message (a piece of the body, its end, a
+    disconnect, the response's end) as uvicorn's does on an ``asyncio.Event``;
+    the event is made only when a ``receive`` finds nothing waiting, which a
+    request whose body came with its head never does.
     """
 
     # uvicorn sets these in every cycle's __init__; as class attributes a new cycle stores only what varies.
@@ -82,6 +89,9 @@ class _Cycle(RequestResponseCycle):
     more_body = True
     #: The response head, while it waits for the body.
     _held: bytes | None = None
+    #: A message waits for ``receive`` (uvicorn's event, set); the event itself, once a ``receive`` had to wait.
+    _arrived = False
+    _event: asyncio.Event | None = None
 
     def __init__(self, protocol: HttpToolsFront, scope: Any, keep_alive: bool) -> None:
         self.scope = scope
@@ -92,11 +102,17 @@ class _Cycle(RequestResponseCycle):
         self.access_log = protocol.access_log
         # The server replaces this list every second (its date header): taken per request, as uvicorn does.
         self.default_headers = protocol.server_state.default_headers
-        self.message_event = asyncio.Event()
         self.on_response = protocol.on_response_complete
         self.keep_alive = keep_alive
         self.waiting_for_100_continue = protocol.expect_100_continue
         self.body = bytearray()
+
+    def notify(self) -> None:
+        """A message is waiting for ``receive`` (uvicorn's ``message_event.set()``)."""
+        self._arrived = True
+        event = self._event
+        if event is not None:
+            event.set()
 
     async def run_asgi(self, app: Any) -> None:
         """uvicorn's: run the app, answer 500 if it failed before answering, else close; a held head goes first."""
@@ -136,100 +152,150 @@ class _Cycle(RequestResponseCycle):
         if self.disconnected:
             return
         if not self.response_started:
-            self._start(message)
+            if message["type"] != "http.response.start":
+                raise RuntimeError(f"Expected ASGI message 'http.response.start', but got '{message['type']}'.")
+            self.response_started = True
+            self.waiting_for_100_continue = False
+            status = message["status"]
+            headers = self.default_headers + list(message.get("headers", []))
+            if self.access_log:
+                _log_access(self, status)
+            head = _plain_head(self, status, headers)
+            if head is None:
+                head = _head(self, status, headers)
+            if self.chunked_encoding is False:
+                self._held = head  # its body follows (or, for HEAD, its completion)
+            else:
+                self.transport.write(head)
         elif not self.response_complete:
-            self._body(message)
+            if message["type"] != "http.response.body":
+                raise RuntimeError(f"Expected ASGI message 'http.response.body', but got '{message['type']}'.")
+            body = message.get("body", b"")
+            more_body = message.get("more_body", False)
+            held = self._held
+            if self.scope["method"] == "HEAD":
+                self.expected_content_length = 0
+            elif self.chunked_encoding:
+                chunk = b"%x\r\n%b\r\n" % (len(body), body) if body else b""
+                self.transport.write(chunk if more_body else chunk + b"0\r\n\r\n")
+            else:
+                if len(body) > self.expected_content_length:
+                    raise RuntimeError("Response content longer than Content-Length")
+                self.expected_content_length -= len(body)
+                if held is not None:
+                    self._held = None
+                    self.transport.write(held + body)
+                    held = None
+                else:
+                    self.transport.write(body)
+            if not more_body:
+                if self.expected_content_length != 0:
+                    raise RuntimeError("Response content shorter than Content-Length")
+                self.response_complete = True
+                self.notify()
+                if held is not None:  # no body was written (HEAD, or nothing to send): the head alone
+                    self._held = None
+                    if not self.transport.is_closing():
+                        self.transport.write(held)
+                if not self.keep_alive:
+                    self.transport.close()
+                self.on_response()
         else:
             raise RuntimeError(f"Unexpected ASGI message '{message['type']}' sent, after response already completed.")
 
-    def _start(self, message: Any) -> None:
-        if message["type"] != "http.response.start":
-            raise RuntimeError(f"Expected ASGI message 'http.response.start', but got '{message['type']}'.")
-        self.response_started = True
-        self.waiting_for_100_continue = False
-        status = message["status"]
-        headers = self.default_headers + list(message.get("headers", []))
-        if self.access_log:
-            _log_access(self, status)
-        content = [STATUS_LINE[status]]
-        closes = False
-        for name, value in headers:
-            if HEADER_RE.search(name):
-                raise RuntimeError("Invalid HTTP header name.")
-            if HEADER_VALUE_RE.search(value):
-                raise RuntimeError("Invalid HTTP header value.")
-            name = name.lower()
-            if name == b"content-length" and self.chunked_encoding is None:
-                self.expected_content_length = int(value.decode())
-                self.chunked_encoding = False
-            elif name == b"transfer-encoding" and value.lower() == b"chunked":
-                self.expected_content_length = 0
-                self.chunked_encoding = True
-            elif name == b"connection" and b"close" in [token.lower().strip() for token in value.split(b",")]:
-                self.keep_alive = False
-                closes = True
-            content += (name, b": ", value, b"\r\n")
-        if not self.keep_alive and not closes:
-            content.append(b"connection: close\r\n")
-        if self.chunked_encoding is None and self.scope["method"] != "HEAD" and status not in (204, 304):
-            self.chunked_encoding = True
-            content.append(b"transfer-encoding: chunked\r\n")
-        content.append(b"\r\n")
-        if self.chunked_encoding is False:
-            self._held = b"".join(content)  # its body follows (or, for HEAD, its completion)
-        else:
-            self.transport.write(b"".join(content))
-
-    def _body(self, message: Any) -> None:
-        if message["type"] != "http.response.body":
-            raise RuntimeError(f"Expected ASGI message 'http.response.body', but got '{message['type']}'.")
-        body = message.get("body", b"")
-        more_body = message.get("more_body", False)
-        held = self._held
-        if self.scope["method"] == "HEAD":
-            self.expected_content_length = 0
-        elif self.chunked_encoding:
-            chunk = b"%x\r\n%b\r\n" % (len(body), body) if body else b""
-            self.transport.write(chunk if more_body else chunk + b"0\r\n\r\n")
-        else:
-            if len(body) > self.expected_content_length:
-                raise RuntimeError("Response content longer than Content-Length")
-            self.expected_content_length -= len(body)
-            if held is not None:
-                self._held = None
-                self.transport.write(held + body)
-                held = None
-            else:
-                self.transport.write(body)
-        if not more_body:
-            if self.expected_content_length != 0:
-                raise RuntimeError("Response content shorter than Content-Length")
-            self.response_complete = True
-            self.message_event.set()
-            if held is not None:  # no body was written (HEAD, or nothing to send): the head alone
-                self._held = None
-                if not self.transport.is_closing():
-                    self.transport.write(held)
-            if not self.keep_alive:
-                self.transport.close()
-            self.on_response()
-
     async def receive(self) -> Any:
-        """uvicorn's ``receive``; a body that has already arrived is returned without waiting on the loop."""
+        """uvicorn's ``receive``; a message that has already arrived is returned without an event."""
         if self.waiting_for_100_continue and not self.transport.is_closing():
             self.transport.write(_CONTINUE)
             self.waiting_for_100_continue = False
         if not self.disconnected and not self.response_complete:
-            self.flow.resume_reading()
-            event = self.message_event
-            if not event.is_set():
+            flow = self.flow
+            if flow.read_paused:
+                flow.resume_reading()
+            if not self._arrived:
+                event = self._event
+                if event is None:
+                    event = self._event = asyncio.Event()
                 await event.wait()
-            event.clear()
+            self._arrived = False
+            if self._event is not None:
+                self._event.clear()
         if self.disconnected or self.response_complete:
             return {"type": "http.disconnect"}
         message = {"type": "http.request", "body": bytes(self.body), "more_body": self.more_body}
         self.body = bytearray()
         return message
+
+
+#: A header block (``name: value`` lines joined by CRLF) that uvicorn would write unchanged: every name
+#: already lowercase and free of what uvicorn refuses in a name, no value with what it refuses in a value.
+_NAME = rb'[^\x00-\x1f\x7f()<>@,;:\[\]={} \t\\"A-Z]+'
+_VALUE = rb"[^\x00-\x08\x0a-\x1f\x7f]*"
+_PLAIN_BLOCK = re.compile(_NAME + b": " + _VALUE + rb"(?:\r\n" + _NAME + b": " + _VALUE + b")*")
+#: A header of such a block that changes what uvicorn does with the response.
+_FRAMING = re.compile(rb"(?:^|\n)(?:transfer-encoding|connection):")
+_LENGTH = re.compile(rb"(?:^|\n)content-length: ([^\r]*)")
+
+
+def _plain_head(cycle: _Cycle, status: int, headers: list[Any]) -> bytes | None:
+    """The response head uvicorn writes, for the common case in a few C calls; ``None`` for any other case.
+
+    The common case: every header a pair of bytes that :data:`_PLAIN_BLOCK`
+    accepts, no ``Transfer-Encoding`` or ``Connection``. uvicorn checks and
+    lowercases every header name and value one by one; for such a block
+    that changes nothing, and its ``Content-Length`` (the first, as uvicorn
+    takes it) is found with one search. Anything else goes to :func:`_head`,
+    which does exactly what uvicorn does, errors included.
+    """
+    if set(map(len, headers)) != {2}:
+        return None
+    try:
+        block = b"\r\n".join(map(b": ".join, headers))
+    except TypeError:
+        return None
+    if _PLAIN_BLOCK.fullmatch(block) is None or _FRAMING.search(block) is not None:
+        return None
+    length = _LENGTH.search(block)
+    if length is not None:
+        cycle.expected_content_length = int(length[1].decode())
+        cycle.chunked_encoding = False
+    content = [STATUS_LINE[status], block, b"\r\n"]
+    if not cycle.keep_alive:
+        content.append(b"connection: close\r\n")
+    if length is None and cycle.scope["method"] != "HEAD" and status not in (204, 304):
+        cycle.chunked_encoding = True
+        content.append(b"transfer-encoding: chunked\r\n")
+    content.append(b"\r\n")
+    return b"".join(content)
+
+
+def _head(cycle: _Cycle, status: int, headers: list[Any]) -> bytes:
+    """The response head as uvicorn builds it: each header checked, its name lowercased, framing noted."""
+    content = [STATUS_LINE[status]]
+    closes = False
+    for name, value in headers:
+        if HEADER_RE.search(name):
+            raise RuntimeError("Invalid HTTP header name.")
+        if HEADER_VALUE_RE.search(value):
+            raise RuntimeError("Invalid HTTP header value.")
+        name = name.lower()
+        if name == b"content-length" and cycle.chunked_encoding is None:
+            cycle.expected_content_length = int(value.decode())
+            cycle.chunked_encoding = False
+        elif name == b"transfer-encoding" and value.lower() == b"chunked":
+            cycle.expected_content_length = 0
+            cycle.chunked_encoding = True
+        elif name == b"connection" and b"close" in [token.lower().strip() for token in value.split(b",")]:
+            cycle.keep_alive = False
+            closes = True
+        content += (name, b": ", value, b"\r\n")
+    if not cycle.keep_alive and not closes:
+        content.append(b"connection: close\r\n")
+    if cycle.chunked_encoding is None and cycle.scope["method"] != "HEAD" and status not in (204, 304):
+        cycle.chunked_encoding = True
+        content.append(b"transfer-encoding: chunked\r\n")
+    content.append(b"\r\n")
+    return b"".join(content)
 
 
 def _nothing() -> None:
@@ -271,11 +337,25 @@ class HttpToolsFront(_EnvelopeBadRequest, HttpToolsProtocol):
         self._wait_for_a_request(after_response=False)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        """uvicorn's, with the idle timer ended (and the cycle told as :class:`_Cycle` is)."""
         timer = self._idle_timer
         if timer is not None:
             timer.cancel()
             self._idle_timer = None
-        super().connection_lost(exc)
+        self.connections.discard(self)
+        if self.logger.level <= TRACE_LOG_LEVEL:
+            prefix = f"{self.client[0]}:{self.client[1]} - " if self.client else ""
+            self.logger.log(TRACE_LOG_LEVEL, "%sHTTP connection lost", prefix)
+        cycle = self.cycle
+        if cycle is not None:
+            if not cycle.response_complete:
+                cycle.disconnected = True
+            cycle.notify()
+        if self.flow is not None:
+            self.flow.resume_writing()
+        if exc is None:
+            self.transport.close()
+        self.parser = None  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
         self._read_since_idle = True
@@ -369,20 +449,22 @@ class HttpToolsFront(_EnvelopeBadRequest, HttpToolsProtocol):
         cycle.body += body
         if len(cycle.body) > HIGH_WATER_LIMIT:
             self.flow.pause_reading()
-        cycle.message_event.set()
+        cycle.notify()
 
     def on_message_complete(self) -> None:
         cycle = self.cycle
         if cycle.response_complete or (self.parser.should_upgrade() and self._should_upgrade()):
             return
         cycle.more_body = False
-        cycle.message_event.set()
+        cycle.notify()
 
     def on_response_complete(self) -> None:
         self.server_state.total_requests += 1
         if self.transport.is_closing():
             return
-        self.flow.resume_reading()
+        flow = self.flow
+        if flow.read_paused:
+            flow.resume_reading()
         if self.pipeline:
             cycle, app = self.pipeline.pop()
             self._start_asgi_task(cycle, app)
