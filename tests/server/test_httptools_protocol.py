@@ -123,6 +123,8 @@ _NAMES = st.sampled_from(
         b"Connection",
         b"content-type",
         b"x-request-id",
+        b"location",
+        b"date",
         b"X-Mixed",
         b"",
         b"bad name",
@@ -141,7 +143,7 @@ _BODIES = st.sampled_from([b"", b"hello", b"hel", b"hello world!"])
 def _responses(draw: Any) -> tuple[str, bool, list[dict[str, Any]], bool]:
     method = draw(st.sampled_from(["GET", "HEAD", "POST"]))
     keep_alive = draw(st.booleans())
-    status = draw(st.sampled_from([200, 202, 204, 304, 404, 500]))
+    status = draw(st.sampled_from([200, 202, 204, 304, 404, 500, 600]))
     headers = draw(st.lists(_HEADER, max_size=5))
     start = {"type": "http.response.start", "status": status, "headers": headers}
     parts = draw(st.lists(_BODIES, min_size=0, max_size=3))
@@ -274,7 +276,8 @@ def short_keep_alive(request, tmp_path_factory):
         f"[server]\nheader_timeout_seconds = {HEADER_TIMEOUT}\nkeep_alive_timeout_seconds = {KEEP_ALIVE}\n"
         f'http_parser = "{request.param}"\n'
     )
-    with running_server(write_config(directory, embedded_toml().replace("[server]\n", settings))) as served:
+    config = write_config(directory, embedded_toml().replace("[server]\n", settings))
+    with running_server(config, log=directory / "server.log") as served:
         yield served
 
 
