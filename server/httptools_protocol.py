@@ -33,6 +33,7 @@ the cycle's fields) still mean what they do in uvicorn 0.30-0.55.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import urllib.parse
 from typing import Any
@@ -230,6 +231,7 @@ class _Cycle(RequestResponseCycle):
 #: response's framing alone: the ones this server's answers carry. Any other name takes uvicorn's way.
 _PLAIN_NAMES = frozenset(
     {
+        b"content-length",
         b"date",
         b"server",
         b"content-type",
@@ -255,31 +257,34 @@ _PLAIN_NAMES = frozenset(
 )
 
 
+#: What uvicorn refuses in a header value (its ``HEADER_VALUE_RE``): the control bytes but TAB.
+_REFUSED_IN_VALUES = bytes([*range(0x09), *range(0x0A, 0x20), 0x7F])
+
+
 def _plain_head(cycle: _Cycle, status: int, headers: list[Any]) -> bytes | None:
     """The response head uvicorn writes, for the common case in fewer steps; ``None`` for any other case.
 
-    The common case: every header a pair whose name is in :data:`_PLAIN_NAMES`
-    or ``content-length`` and whose value uvicorn accepts. uvicorn checks
-    every name and lowercases it; for these names that changes nothing, so
-    the head is the headers joined, with uvicorn's framing rules for the
-    first ``Content-Length``. Anything else (another name, a bad value, a
+    The common case: every header a pair of bytes, its name in
+    :data:`_PLAIN_NAMES` and not repeated, its value one uvicorn accepts.
+    uvicorn checks every name and lowercases it; for these names that changes
+    nothing, so the head is the headers joined, with uvicorn's framing rules
+    for the ``Content-Length``. Anything else (another name, a bad value, a
     header that is not a pair of bytes) goes to :func:`_head`, which does
     exactly what uvicorn does, errors included.
     """
-    length = None
     try:
-        for name, value in headers:
-            if name not in _PLAIN_NAMES:
-                if name != b"content-length":
-                    return None
-                if length is None:
-                    length = value
-            if HEADER_VALUE_RE.search(value):
-                return None
+        named = dict(headers)
         block = b"\r\n".join(map(b": ".join, headers))
     except (TypeError, ValueError):
+        return None  # a header that is not a pair of bytes
+    if len(named) != len(headers) or not _PLAIN_NAMES.issuperset(named):
+        return None  # a name repeated (uvicorn takes the first Content-Length), or another name
+    # The names are plain, so what the block holds beyond them and the separators is the values:
+    # none may hold a byte uvicorn refuses in a value (the separators' CR and LF are two of them).
+    if len(block.translate(None, _REFUSED_IN_VALUES)) != len(block) - 2 * len(headers) + 2:
         return None
-    content = [STATUS_LINE[status], block, b"\r\n"] if headers else [STATUS_LINE[status]]
+    length = named.get(b"content-length")
+    content = [STATUS_LINE[status], block, b"\r\n"]
     if length is not None:
         cycle.expected_content_length = int(length.decode())
         cycle.chunked_encoding = False
@@ -357,7 +362,19 @@ class HttpToolsFront(_EnvelopeBadRequest, HttpToolsProtocol):
 
     def connection_made(self, transport: Any) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        # Once per connection what uvicorn looks up for every request's task.
+        self._task_done = self.tasks.discard
+        self._fresh_context = getattr(self.config, "reset_contextvars", False)
         self._wait_for_a_request(after_response=False)
+
+    def _start_asgi_task(self, cycle: Any, app: Any) -> None:
+        """uvicorn's: the request's task, counted in the server's tasks until it is done."""
+        if self._fresh_context:
+            task = self.loop.create_task(cycle.run_asgi(app), context=contextvars.Context())
+        else:
+            task = self.loop.create_task(cycle.run_asgi(app))
+        task.add_done_callback(self._task_done)
+        self.tasks.add(task)
 
     def connection_lost(self, exc: Exception | None) -> None:
         """uvicorn's, with the idle timer ended (and the cycle told as :class:`_Cycle` is)."""
@@ -489,6 +506,7 @@ class HttpToolsFront(_EnvelopeBadRequest, HttpToolsProtocol):
         if flow.read_paused:
             flow.resume_reading()
         if self.pipeline:
+            # A pipelined request starts now; uvicorn sets no keep-alive timer then.
             cycle, app = self.pipeline.pop()
             self._start_asgi_task(cycle, app)
             self._wait_for_a_request(after_response=False)
