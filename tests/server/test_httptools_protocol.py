@@ -224,6 +224,28 @@ _LENGTH_5 = [(b"content-length", b"5"), (b"content-type", b"text/plain")]
         False,
     )
 )
+@example(
+    (
+        "GET",
+        True,
+        [
+            {"type": "http.response.start", "status": 200, "headers": [(b"x-request-id", b"a\r\nset-cookie: b")]},
+            {"type": "http.response.body", "body": b""},
+        ],
+        False,
+    )
+)
+@example(
+    (
+        "GET",
+        True,
+        [
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"a\x00"), *_LENGTH_5[:1]]},
+            {"type": "http.response.body", "body": b"hello"},
+        ],
+        False,
+    )
+)
 def test_a_response_is_written_as_uvicorns_cycle_writes_it(response):
     _compare(*response)
 
