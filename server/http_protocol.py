@@ -26,8 +26,12 @@ HTTP) is answered ``400 malformed_request`` in the API's JSON envelope, not
 uvicorn's plain text, and the connection is closed.
 
 On httptools, a response's head is written together with its body, in one
-``write`` (:class:`_HeadWithBody`, decision 0203): uvicorn writes them
-apart, two system calls and two segments for every small answer.
+``write`` (decision 0203): uvicorn writes them apart, two system calls and
+two segments for every small answer. The httptools protocol, with the head
+bound, the absolute form, the header timeout and this, is
+:mod:`runtime_registry.server.httptools_protocol` (decision 0260): each
+request's work done in one pass. The h11 protocol takes the additions as
+the mixins below.
 
 An absolute-form target (``GET http://name/path HTTP/1.1``) names its host
 in the target, which RFC 9112 section 3.2.2 says wins over ``Host``; the
@@ -120,8 +124,9 @@ def _base_class(parser: str) -> type[asyncio.Protocol]:
 class _HeaderTimeout:
     """Close a connection whose next request head has not arrived within ``header_timeout_seconds``.
 
-    Works on uvicorn's two protocols alike, through what they share: each
-    makes a new ``cycle`` object as soon as a request head is complete, and
+    The h11 protocol's (the httptools one has its own, which serves uvicorn's
+    keep-alive timeout too). It works through what uvicorn's protocols
+    share: each makes a new ``cycle`` object as soon as a request head is complete, and
     calls ``on_response_complete`` when a response has been sent. A
     connection starts waiting for a head when it opens and each time a
     response completes; it notes when and under which cycle. Its one timer,
