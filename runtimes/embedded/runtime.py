@@ -84,7 +84,8 @@ class CreatedWorker:
 QUEUED = "queued"
 
 
-@attrs.frozen
+# Not frozen, as the store's Accepted: one per input, read once by the provider (decision 0263).
+@attrs.define
 class InputOutcome:
     """Accepted input: its transcript sequence, its ``worker.input_accepted`` event id, and the worker's status then.
 
