@@ -77,7 +77,7 @@ class RouteTable:
                     scope["router"] = router
                 scope["route"] = route
                 scope["endpoint"] = route.endpoint
-                scope["path_params"] = dict(zip(names, found))
+                scope["path_params"] = dict(zip(names, found, strict=True))
                 return route.handle(scope, receive, send)
         return router(scope, receive, send)
 

@@ -53,6 +53,7 @@ BARE_WORKER = Worker("rt", "w2", "embedded", None, "busy", None, None, None, 0)
 ENTRY = TranscriptEntry(1, "user", "hi\nthere", 7, OFFSET)
 EVENT = Event(9, "worker.output", "w1", {"content": "x", "nested": {"n": [1, 2]}}, NAIVE)
 
+
 class _Text(str):
     """A str subclass: the encoder writes it as a string, as the converter leaves it."""
 
