@@ -1,7 +1,7 @@
 """Send input and get worker counted in instructions: the real server under callgrind, beside the bare app (issue 23).
 
 Run: cd / && python /path/to/tests/benchmarks/bench_instructions.py [--before TREE] [--requests N] [--scenario S]
-(needs valgrind; S is ``send`` (default) or ``get``)
+[--stores memory,batched,acknowledged] (needs valgrind; S is ``send`` (default) or ``get``)
 
 Wall-clock figures on this shared two-core machine move by 20–30% between
 neighbouring runs of the same code, even at a load average below 1, so a
@@ -19,7 +19,10 @@ What it cannot see: kernel time (about the same per request for every
 server here: the same reads and writes) and how fast the instructions run
 (our code touches more memory per request than the bare app's, so its
 instructions take longer on average). So the instruction ratio is an upper
-bound of the requests/s ratio, and its changes are what a change did.
+bound of the requests/s ratio, and its changes are what a change did. With
+SQLite stores every thread is counted (the writer's SQLite work too, not its
+waits for the disk), and valgrind runs one thread at a time, so commits group
+differently than at full speed: compare stores by it, not commit policies.
 Figures: docs/performance.md.
 """
 
@@ -140,12 +143,11 @@ def _under_callgrind(
 
 
 def count(
-    name: str, command: list[str], port: int, scratch: Path, env: dict[str, str], *, requests: int, scenario: str
+    name: str, command: list[str], port: int, directory: Path, env: dict[str, str], *, requests: int, scenario: str
 ) -> tuple[float, str]:
-    """Instructions per request of the server ``command`` starts on ``port``; and the body of an input it accepted."""
+    """Instructions per request of the server ``command`` starts on ``port`` in ``directory``; and the body of an
+    input it accepted."""
     request_for, status = SCENARIOS[scenario]
-    directory = scratch / name
-    directory.mkdir()
     with _under_callgrind(command, directory, env) as (process, dumped):
         _wait_healthy(process, port)
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
@@ -165,42 +167,62 @@ def main() -> None:
     parser.add_argument("--before", help="an older tree laid out as installed, counted too")
     parser.add_argument("--requests", type=int, default=3000, help="requests counted (and as many to warm up)")
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="send")
+    parser.add_argument(
+        "--stores",
+        default="memory",
+        help="the default runtime's stores, comma-separated: memory, batched, acknowledged",
+    )
     arguments = parser.parse_args()
     print(f"load average before: {os.getloadavg()}")
     counts: dict[str, float] = {}
+    trees = [("", None)] + ([("before ", arguments.before)] if arguments.before else [])
     with tempfile.TemporaryDirectory() as scratch_name:
         scratch = Path(scratch_name)
-        (scratch / "registry.toml").write_text(runtime_config("memory"))
-        servers = [("ours", None)] + ([("before", arguments.before)] if arguments.before else [])
         accepted = ""
-        for name, tree in servers:
-            env = dict(os.environ, PYTHONHASHSEED="0")
-            if tree is not None:
-                env["PYTHONPATH"] = tree
-            port = free_port()
-            counts[name], body = count(
-                name, serve(scratch, port), port, scratch, env, requests=arguments.requests, scenario=arguments.scenario
-            )
-            accepted = accepted or body
-        bodies = scratch / "bodies.json"
+        for store in arguments.stores.split(","):
+            for prefix, tree in trees:
+                name = prefix + store
+                directory = scratch / name.replace(" ", "-")
+                directory.mkdir()
+                (directory / "registry.toml").write_text(runtime_config(store))
+                env = dict(os.environ, PYTHONHASHSEED="0")
+                if tree is not None:
+                    env["PYTHONPATH"] = tree
+                port = free_port()
+                counts[name], body = count(
+                    name,
+                    serve(directory, port),
+                    port,
+                    directory,
+                    env,
+                    requests=arguments.requests,
+                    scenario=arguments.scenario,
+                )
+                accepted = accepted or body
+        directory = scratch / "bare"
+        directory.mkdir()
+        bodies = directory / "bodies.json"
         bodies.write_text(json.dumps(dict.fromkeys(("worker", "accepted", "workers", "transcript"), accepted)))
         port = free_port()
-        env = dict(os.environ, PYTHONHASHSEED="0")
         counts["bare"], _ = count(
             "bare",
             bare_server(bodies, port),
             port,
-            scratch,
-            env,
+            directory,
+            dict(os.environ, PYTHONHASHSEED="0"),
             requests=arguments.requests,
             scenario=arguments.scenario,
         )
     print(f"load average after: {os.getloadavg()}")
     print(f"{arguments.scenario}, user-space instructions per request ({arguments.requests} counted, 16 connections):")
     for name, figure in counts.items():
-        print(f"  {name:6s} {figure / 1000:8.1f}k  (bare / it: {counts['bare'] / figure:.2f})")
-    if "before" in counts:
-        print(f"  ours / before: {counts['ours'] / counts['before']:.3f}")
+        memory = counts.get(name.replace(name.split()[-1], "memory"))
+        beside_memory = memory is not None and name != "bare" and not name.endswith("memory")
+        against_memory = f", memory / it: {memory / figure:.2f}" if beside_memory else ""
+        print(f"  {name:20s} {figure / 1000:8.1f}k  (bare / it: {counts['bare'] / figure:.2f}{against_memory})")
+    for store in arguments.stores.split(","):
+        if f"before {store}" in counts:
+            print(f"  {store}: after / before {counts[store] / counts[f'before {store}']:.3f}")
 
 
 if __name__ == "__main__":
