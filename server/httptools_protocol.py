@@ -347,6 +347,7 @@ def _log_access(cycle: _Cycle, status: int) -> None:
 class HttpToolsFront(_EnvelopeBadRequest, HttpToolsProtocol):
     """uvicorn's httptools protocol with the head bound, absolute-form targets, one idle timer and held heads."""
 
+    cycle: _Cycle
     #: Set per server by ``protocol_class``.
     header_timeout_seconds: float = 10.0
     #: Whether a request head is being parsed, and its counted size (0 until a read ends with it incomplete).
@@ -360,7 +361,7 @@ class HttpToolsFront(_EnvelopeBadRequest, HttpToolsProtocol):
     _idle_after_response = False
     _read_since_idle = False
 
-    def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+    def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
         # Once per connection what uvicorn looks up for every request's task.
         self._task_done = self.tasks.discard
@@ -429,14 +430,15 @@ class HttpToolsFront(_EnvelopeBadRequest, HttpToolsProtocol):
         self._head_bytes = 0
         self.url = b""
         self.expect_100_continue = False
-        self.headers = headers = []
+        headers: list[tuple[bytes, bytes]] = []
+        self.headers = headers
         self.scope = {  # type: ignore[typeddict-item]
             "type": "http",
             "asgi": {"version": self.asgi_version, "spec_version": "2.3"},
             "http_version": "1.1",
             "server": self.server,
             "client": self.client,
-            "scheme": self.scheme,
+            "scheme": self.scheme,  # type: ignore[typeddict-item]
             "root_path": self.root_path,
             "headers": headers,
             "state": self.app_state.copy(),
