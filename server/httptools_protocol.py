@@ -40,6 +40,7 @@ from typing import Any
 
 import httptools
 from uvicorn.logging import TRACE_LOG_LEVEL
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT, service_unavailable
 from uvicorn.protocols.http.httptools_impl import (
     HEADER_RE,
@@ -60,6 +61,8 @@ from runtime_registry.server.http_protocol import (
 log = logging.getLogger("runtime_registry.server.http_protocol")
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+#: The headers uvicorn's proxy-headers middleware reads.
+_FORWARDED = frozenset({b"x-forwarded-for", b"x-forwarded-proto"})
 
 
 class _Cycle(RequestResponseCycle):
@@ -355,6 +358,8 @@ class HttpToolsFront(_EnvelopeBadRequest, HttpToolsProtocol):
     _head_bytes = 0
     # The wait for the next request: since when, under which cycle, whether it follows a response
     # (then uvicorn's keep-alive timeout applies until a byte arrives), and whether a byte arrived.
+    #: Whether the request being parsed carries a header the proxy-headers middleware reads.
+    _forwarded = False
     _idle_timer: asyncio.TimerHandle | None = None
     _idle_since = 0.0
     _idle_cycle: Any = None
@@ -366,6 +371,10 @@ class HttpToolsFront(_EnvelopeBadRequest, HttpToolsProtocol):
         # Once per connection what uvicorn looks up for every request's task.
         self._task_done = self.tasks.discard
         self._fresh_context = getattr(self.config, "reset_contextvars", False)
+        # uvicorn's proxy-headers middleware (on unless the server turns it off) changes the scope
+        # only when a request carries X-Forwarded-For or -Proto: other requests go to the app it wraps.
+        app = self.app
+        self._app_unforwarded = app.app if type(app) is ProxyHeadersMiddleware else app
         self._wait_for_a_request(after_response=False)
 
     def _start_asgi_task(self, cycle: Any, app: Any) -> None:
@@ -428,6 +437,7 @@ class HttpToolsFront(_EnvelopeBadRequest, HttpToolsProtocol):
     def on_message_begin(self) -> None:
         self._in_head = True
         self._head_bytes = 0
+        self._forwarded = False
         self.url = b""
         self.expect_100_continue = False
         headers: list[tuple[bytes, bytes]] = []
@@ -443,6 +453,16 @@ class HttpToolsFront(_EnvelopeBadRequest, HttpToolsProtocol):
             "headers": headers,
             "state": self.app_state.copy(),
         }
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        """uvicorn's (the name lowercased, the value without trailing blanks), noting proxy headers."""
+        name = name.lower()
+        value = value.rstrip(b" \t")  # llhttp keeps them; RFC 9110 section 5.5 leaves them out of the value
+        if name in _FORWARDED:
+            self._forwarded = True
+        elif name == b"expect" and value.lower() == b"100-continue":
+            self.expect_100_continue = True
+        self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         self._in_head = False
@@ -474,7 +494,7 @@ class HttpToolsFront(_EnvelopeBadRequest, HttpToolsProtocol):
             app = service_unavailable
             self.logger.warning("Exceeded concurrency limit.")
         else:
-            app = self.app
+            app = self.app if self._forwarded else self._app_unforwarded
         previous = self.cycle
         self.cycle = cycle = _Cycle(self, scope, http_version != "1.0" and parser.should_keep_alive())
         if previous is None or previous.response_complete:
@@ -491,14 +511,18 @@ class HttpToolsFront(_EnvelopeBadRequest, HttpToolsProtocol):
         cycle.body += body
         if len(cycle.body) > HIGH_WATER_LIMIT:
             self.flow.pause_reading()
-        cycle.notify()
+        cycle._arrived = True  # cycle.notify(), written out: every request with a body comes here
+        if cycle._event is not None:
+            cycle._event.set()
 
     def on_message_complete(self) -> None:
         cycle = self.cycle
         if cycle.response_complete or (self.parser.should_upgrade() and self._should_upgrade()):
             return
         cycle.more_body = False
-        cycle.notify()
+        cycle._arrived = True  # cycle.notify(), written out: every request comes here
+        if cycle._event is not None:
+            cycle._event.set()
 
     def on_response_complete(self) -> None:
         self.server_state.total_requests += 1

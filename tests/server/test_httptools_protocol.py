@@ -52,6 +52,9 @@ class _Transport:
     def resume_reading(self) -> None:
         pass
 
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"peername": ("127.0.0.1", 40000), "sockname": ("127.0.0.1", 8000)}.get(name, default)
+
 
 def _theirs(scope: dict[str, Any], transport: _Transport, keep_alive: bool, done: list[str]) -> RequestResponseCycle:
     cycle = RequestResponseCycle(
@@ -220,6 +223,48 @@ async def test_receive_waits_for_the_body_and_then_reports_the_disconnect(make):
     cycle.disconnected = True
     (cycle.notify() if isinstance(cycle, _Cycle) else cycle.message_event.set())
     assert await last == {"type": "http.disconnect"}
+
+
+async def _scope_seen(head: bytes) -> dict[str, Any]:
+    """The scope the app is given for ``head``, through the server's protocol and uvicorn's default config."""
+    import uvicorn
+    from uvicorn.server import ServerState
+
+    from runtime_registry.server.http_protocol import protocol_class
+
+    seen: list[dict[str, Any]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(dict(scope))
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    protocol_type = protocol_class("httptools", header_timeout_seconds=60)
+    config = uvicorn.Config(app, log_config=None, lifespan="off", http=protocol_type)  # proxy_headers: on
+    config.load()
+    transport = _Transport()
+    protocol: Any = protocol_type(config, ServerState(), {}, asyncio.get_running_loop())  # type: ignore[call-arg]
+    protocol.connection_made(transport)
+    protocol.data_received(head)
+    for _ in range(10):
+        await asyncio.sleep(0)
+    protocol.connection_lost(None)
+    assert transport.written[0].startswith(b"HTTP/1.1 204")
+    return seen[0]
+
+
+async def test_a_request_without_proxy_headers_skips_the_proxy_middleware_and_sees_its_peer():
+    scope = await _scope_seen(b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert (scope["client"], scope["scheme"]) == (("127.0.0.1", 40000), "http")
+
+
+@pytest.mark.parametrize("name", [b"X-Forwarded-For", b"x-forwarded-for"])
+async def test_a_request_with_proxy_headers_from_a_trusted_peer_is_rewritten_as_uvicorn_does(name):
+    head = b"GET /x HTTP/1.1\r\nHost: a\r\n%s: 203.0.113.7\r\nX-Forwarded-Proto: https\r\n\r\n" % name
+    scope = await _scope_seen(head)
+    assert (scope["client"], scope["scheme"]) == (("203.0.113.7", 0), "https")
+    only_proto = await _scope_seen(b"GET /x HTTP/1.1\r\nHost: a\r\nx-forwarded-proto: https\r\n\r\n")
+    assert (only_proto["client"], only_proto["scheme"]) == (("127.0.0.1", 40000), "https")
 
 
 # The protocol's one timer, on real sockets: uvicorn's keep-alive timeout and the server's header timeout.
