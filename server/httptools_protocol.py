@@ -356,10 +356,10 @@ class HttpToolsFront(_EnvelopeBadRequest, HttpToolsProtocol):
     #: Whether a request head is being parsed, and its counted size (0 until a read ends with it incomplete).
     _in_head = False
     _head_bytes = 0
-    # The wait for the next request: since when, under which cycle, whether it follows a response
-    # (then uvicorn's keep-alive timeout applies until a byte arrives), and whether a byte arrived.
     #: Whether the request being parsed carries a header the proxy-headers middleware reads.
     _forwarded = False
+    # The wait for the next request: since when, under which cycle, whether it follows a response
+    # (then uvicorn's keep-alive timeout applies until a byte arrives), and whether a byte arrived.
     _idle_timer: asyncio.TimerHandle | None = None
     _idle_since = 0.0
     _idle_cycle: Any = None
