@@ -97,13 +97,26 @@ async def test_only_the_call_past_its_deadline_times_out_among_many():
 
 
 async def test_a_call_finished_behind_an_unfinished_one_is_never_cancelled():
-    # The older call holds the front of the queue; the newer one finishes meanwhile and must not
-    # be cancelled when the timer reaches the older one.
-    older = asyncio.create_task(run_bounded(answer_later(5), 0.05))
+    # The older call holds the front of the queue; the newer one finishes meanwhile. Its task goes
+    # on to other work past the newer call's deadline, and must not be cancelled there.
+    async def finishes_then_works_on():
+        assert await run_bounded(answer_later(0.01), 0.05) == "later"
+        await asyncio.sleep(0.1)
+        return "still running"
+
+    async def slow_to_give_up():
+        try:
+            await asyncio.sleep(5)
+        except asyncio.CancelledError:
+            await asyncio.sleep(0.05)  # still in the queue's past when the newer call's deadline comes
+            raise
+
+    older = asyncio.create_task(run_bounded(slow_to_give_up(), 0.05))
     await asyncio.sleep(0.01)
-    assert await run_bounded(answer_later(0.01), 0.05) == "later"
+    newer = asyncio.create_task(finishes_then_works_on())
     with pytest.raises(TimeoutError):
         await older
+    assert await newer == "still running"
     assert await run_bounded(answer_later(0.01), 0.05) == "later"  # the queue still works after an expiry
 
 
@@ -177,8 +190,6 @@ def test_a_closed_loop_is_not_kept_by_its_deadlines():
         loop.close()
     gone = weakref.ref(loop)
     del loop
-    # The last-used cache is replaced by a call on another loop, as the next test's would.
-    asyncio.run(run_bounded(answer_later(0), 30))
     gc.collect()
     assert gone() is None
 
