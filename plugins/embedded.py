@@ -355,9 +355,10 @@ class EmbeddedProvider(RuntimeProvider):
         """Accept input and start a turn; while one runs, what ``if_busy`` says (reject, enqueue, interrupt)."""
         # Every policy is the store's decision (on PostgreSQL, the database's: decision 0184):
         # no refresh round trip for a worker the replica knows (decision 0231).
-        policy = request.if_busy.value
+        # The members' values as stored (``_value_``): ``.value`` is a property of two Python calls (decision 0263).
+        policy = request.if_busy._value_
         await self.runtime.refresh(deciding_on=worker_id)
-        done = await self.runtime.send_input(worker_id, request.content, role=request.kind.value, if_busy=policy)
+        done = await self.runtime.send_input(worker_id, request.content, role=request.kind._value_, if_busy=policy)
         return InputAccepted(self.runtime_id, worker_id, done.sequence, done.event_id, done.status, done.queue_position)
 
     async def cancel_worker(self, worker_id: str) -> WorkerActionResult:

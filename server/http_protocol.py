@@ -26,8 +26,12 @@ HTTP) is answered ``400 malformed_request`` in the API's JSON envelope, not
 uvicorn's plain text, and the connection is closed.
 
 On httptools, a response's head is written together with its body, in one
-``write`` (:class:`_HeadWithBody`, decision 0203): uvicorn writes them
-apart, two system calls and two segments for every small answer.
+``write`` (decision 0203): uvicorn writes them apart, two system calls and
+two segments for every small answer. The httptools protocol, with the head
+bound, the absolute form, the header timeout and this, is
+:mod:`runtime_registry.server.httptools_protocol` (decision 0260): each
+request's work done in one pass. The h11 protocol takes the additions as
+the mixins below.
 
 An absolute-form target (``GET http://name/path HTTP/1.1``) names its host
 in the target, which RFC 9112 section 3.2.2 says wins over ``Host``; the
@@ -55,6 +59,7 @@ __all__ = [
     "available_parser",
     "protocol_class",
     "absolute_form_host",
+    "head_so_far",
     "split_absolute_form",
     "with_host",
 ]
@@ -119,8 +124,9 @@ def _base_class(parser: str) -> type[asyncio.Protocol]:
 class _HeaderTimeout:
     """Close a connection whose next request head has not arrived within ``header_timeout_seconds``.
 
-    Works on uvicorn's two protocols alike, through what they share: each
-    makes a new ``cycle`` object as soon as a request head is complete, and
+    The h11 protocol's (the httptools one has its own, which serves uvicorn's
+    keep-alive timeout too). It works through what uvicorn's protocols
+    share: each makes a new ``cycle`` object as soon as a request head is complete, and
     calls ``on_response_complete`` when a response has been sent. A
     connection starts waiting for a head when it opens and each time a
     response completes; it notes when and under which cycle. Its one timer,
@@ -247,130 +253,20 @@ class _EnvelopeBadRequest:
             transport.close()
 
 
-class _HeadWithBody:
-    """The transport as one response cycle writes to it: the response head goes out with the body.
+def head_so_far(url: bytes, headers: list[tuple[bytes, bytes]]) -> int:
+    """The size of what llhttp reported of a head being parsed: its target and completed header lines.
 
-    uvicorn's httptools protocol writes a response's head and its body in two
-    ``write`` calls, so two ``send`` system calls and, on the other side, two
-    reads and two wake-ups, for an answer of a few hundred bytes. Writing
-    to a socket is most of what serving a cheap request costs here (a profile
-    of ``GET .../workers/{id}``: the two writes took 30–38% of the server's
-    time), and a ``remote`` front pays it twice, once as a server and once as
-    the back's reader (decision 0203). So a head that announces a
-    ``Content-Length`` is held until the cycle's next write (its body) and
-    both go out in one; one whose response never writes a body (``HEAD``, an
-    empty body) is written when the response completes (the protocol calls
-    :meth:`flush`). A head without a length (an event stream, chunked) and a
-    ``100 Continue`` go out at once: what follows them may take any time.
-    Everything else is the transport's.
+    A head that arrives whole in one read (every common request) is never
+    counted: the parser's work on it is bounded by the read's size, and the
+    front door refuses a complete head over the bound
+    (:mod:`runtime_registry.server.middleware.request_head`). What needs a
+    bound is a head that keeps arriving: at the end of each read that leaves
+    one incomplete, its size so far is this (in the read it began in) plus
+    every later read whole (all of which belongs to it). So the bound is held
+    to within one read, and nothing larger is kept.
     """
-
-    __slots__ = ("_held", "_started", "_transport")
-
-    def __init__(self, transport: asyncio.Transport) -> None:
-        self._transport = transport
-        self._held: bytes | None = None
-        self._started = False
-
-    def write(self, data: bytes) -> None:
-        held = self._held
-        if held is not None:
-            self._held = None
-            self._transport.write(held + data)
-        elif self._started or not _announces_length(data):
-            self._transport.write(data)
-        else:
-            self._started = True
-            self._held = data
-
-    def flush(self) -> None:
-        """Write the held head now, if it is still held and the connection open."""
-        held, self._held = self._held, None
-        if held is not None and not self._transport.is_closing():
-            self._transport.write(held)
-
-    def close(self) -> None:
-        self.flush()
-        self._transport.close()
-
-    def is_closing(self) -> bool:
-        return self._transport.is_closing()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._transport, name)
-
-
-def _announces_length(head: bytes) -> bool:
-    """Whether a response head (as uvicorn writes it: every name lowercased) carries a ``Content-Length``."""
-    return b"\r\ncontent-length:" in head
-
-
-class _HttpToolsHeadBound(_EnvelopeBadRequest):
-    """Count a head that spans reads as llhttp parses it; past :data:`MAX_HEAD_BYTES`, stop reading it.
-
-    A head that arrives whole in one read (every common request) is not
-    counted here: the parser's work on it is bounded by the read's size, and
-    the front door refuses a complete head over the bound
-    (:mod:`runtime_registry.server.middleware.request_head`). What needs a bound
-    is a head that keeps arriving: at the end of each read that leaves one
-    incomplete, its size so far is its target and completed header lines as
-    the parser reported them (in the read it began in) plus every later read
-    whole (all of which belongs to it). So the bound is held to within one
-    read, nothing larger is kept, and a complete request costs no count.
-    """
-
-    _in_head = False
-    #: The counted size of the head being parsed; 0 until a read ends with it incomplete.
-    _head_bytes = 0
-    #: The transport of the latest response cycle (which holds its head until its body).
-    _head_with_body: _HeadWithBody | None = None
-
-    def data_received(self, data: bytes) -> None:
-        super().data_received(data)  # type: ignore[misc]
-        if not self._in_head or self._head_too_large:
-            return
-        if self._head_bytes:
-            # The head began in an earlier read: all of this one went into it.
-            self._head_bytes += len(data)
-        else:
-            self._head_bytes = self._head_so_far()
-        if self._head_bytes > MAX_HEAD_BYTES:
-            self._head_too_large = True
-            self.send_400_response("")
-
-    def _head_so_far(self) -> int:
-        """The size of what the parser reported of the head being parsed: its target and completed lines."""
-        headers: list[tuple[bytes, bytes]] = self.headers  # type: ignore[attr-defined]
-        size = _REQUEST_LINE_OVERHEAD + len(self.url)  # type: ignore[attr-defined]
-        return size + sum(len(name) + len(value) + _LINE_OVERHEAD for name, value in headers)
-
-    def on_message_begin(self) -> None:
-        self._in_head = True
-        self._head_bytes = 0
-        super().on_message_begin()  # type: ignore[misc]
-
-    def on_headers_complete(self) -> None:
-        self._in_head = False
-        url: bytes = self.url  # type: ignore[attr-defined]
-        host = None if url.startswith(b"/") else absolute_form_host(url)  # origin form: the common case
-        if host is not None:
-            # scope["headers"] is this same list: the app sees the target's host as Host.
-            self.headers[:] = with_host(self.headers, host)  # type: ignore[attr-defined]
-        before = self.cycle  # type: ignore[attr-defined]
-        super().on_headers_complete()  # type: ignore[misc]
-        cycle = self.cycle  # type: ignore[attr-defined]
-        if cycle is not None and cycle is not before:
-            # A new request's cycle; its task has not run yet (it starts on the
-            # loop's next turn). (An upgrade makes no cycle: nothing to wrap.)
-            cycle.transport = self._head_with_body = _HeadWithBody(self.transport)  # type: ignore[attr-defined]
-
-    def on_response_complete(self) -> None:
-        # Before the protocol may close the connection (no keep-alive): a head held for a body
-        # that never came (a HEAD request's answer) goes out first.
-        held = self._head_with_body
-        if held is not None:
-            held.flush()
-        super().on_response_complete()  # type: ignore[misc]
+    size = _REQUEST_LINE_OVERHEAD + len(url)
+    return size + sum(len(name) + len(value) + _LINE_OVERHEAD for name, value in headers)
 
 
 def protocol_class(parser: str, *, header_timeout_seconds: float) -> type[asyncio.Protocol]:
@@ -382,9 +278,15 @@ def protocol_class(parser: str, *, header_timeout_seconds: float) -> type[asynci
         raise ValueError("header_timeout_seconds must be positive")
     chosen = available_parser(parser)
     base = _base_class(chosen)
-    head_bound = _HttpToolsHeadBound if chosen == "httptools" else _EnvelopeBadRequest
+    if chosen == "httptools":
+        # uvicorn's httptools protocol with the additions written into its per-request methods (decision 0260).
+        from runtime_registry.server.httptools_protocol import HttpToolsFront
+
+        bases: tuple[type, ...] = (HttpToolsFront,)
+    else:
+        bases = (_HeaderTimeout, _EnvelopeBadRequest, base)
     return type(
         f"HeaderTimeout{base.__name__}",
-        (_HeaderTimeout, head_bound, base),
+        bases,
         {"header_timeout_seconds": header_timeout_seconds, "parser_name": chosen, "__module__": __name__},
     )

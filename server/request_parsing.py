@@ -115,13 +115,15 @@ def model_of(data: dict[str, Any], model: type[T]) -> T:
 
 _INPUT_FIELDS = frozenset({"content", "kind"})
 _INPUT_KINDS = {kind.value: kind for kind in InputKind}
+# Read once: an enum member's ``.value`` is a property of two Python calls.
+_USER_KIND: str = InputKind.USER.value
 
 
 def _input_request(data: dict[str, Any]) -> InputRequest | None:
     """Known keys, ASCII content that is not blank (ASCII holds no lone surrogate), a known kind."""
     if not data.keys() <= _INPUT_FIELDS:
         return None
-    content, kind = data.get("content"), data.get("kind", InputKind.USER.value)
+    content, kind = data.get("content"), data.get("kind", _USER_KIND)
     if type(content) is not str or not content.isascii() or not content.strip() or type(kind) is not str:
         return None
     member = _INPUT_KINDS.get(kind)

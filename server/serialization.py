@@ -213,6 +213,22 @@ def _string_text(value: Any) -> str:
 # encoder builds its C encoder on every call), on the busiest write route
 # (docs/performance.md, "HTTP server throughput").
 def _input_accepted_text(a: InputAccepted) -> str:
+    sequence, event_id, position = a.transcript_sequence, a.event_id, a.queue_position
+    runtime_id, worker_id, status = a.runtime_id, a.worker_id, a.status
+    if (
+        type(sequence) is int
+        and type(event_id) is int
+        and position is None
+        and type(runtime_id) is str
+        and type(worker_id) is str
+        and type(status) is str
+    ):
+        # An input that started its turn, every field of its type: one format, no call per field (decision 0263).
+        return (
+            f'{{"runtime_id":{_encode_string(runtime_id)},"worker_id":{_encode_string(worker_id)},'
+            f'"transcript_sequence":{sequence},"event_id":{event_id},'
+            f'"status":{_encode_string(status)},"queue_position":null}}'
+        )
     return (
         f'{{"runtime_id":{_string_text(a.runtime_id)},"worker_id":{_string_text(a.worker_id)},'
         f'"transcript_sequence":{_scalar_text(a.transcript_sequence)},"event_id":{_scalar_text(a.event_id)},'

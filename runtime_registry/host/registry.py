@@ -444,7 +444,8 @@ class RuntimeRegistry:
         a kind that claims no policies never sees one (decision 0190).
         """
         runtime, provider, worker_id = self._usable_worker(runtime_id, worker_id)
-        policy = request.if_busy.value
+        # ``_value_``: the member's value as stored; ``.value`` is a property of two Python calls (decision 0263).
+        policy = request.if_busy._value_
         if policy != "reject":
             supported = runtime.capabilities.busy_policies
             if policy not in supported:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 import attrs
@@ -84,7 +84,8 @@ class CreatedWorker:
 QUEUED = "queued"
 
 
-@attrs.frozen
+# Not frozen, as the store's Accepted: one per input, read once by the provider (decision 0263).
+@attrs.define
 class InputOutcome:
     """Accepted input: its transcript sequence, its ``worker.input_accepted`` event id, and the worker's status then.
 
@@ -236,8 +237,11 @@ class EmbeddedRuntime:
             log.warning("embedded runtime: the store can be used again")
             return
 
-    async def refresh(self, *, deciding_on: str | None = None) -> None:
+    def refresh(self, *, deciding_on: str | None = None) -> Awaitable[None]:
         """Bring the store's caches up to what is committed (a store shared by replicas); at once otherwise.
+
+        Await it: it is the store's own coroutine, without one of the runtime's around it (every
+        request awaits it; decision 0263).
 
         :param deciding_on: the request is a store decision on this worker
             (send input): see :meth:`WorkerStore.refresh`.
@@ -245,7 +249,7 @@ class EmbeddedRuntime:
         """
         if self._unavailable is not None:
             raise RuntimeUnavailable(self._unavailable)
-        await self.store.refresh(deciding_on=deciding_on)
+        return self.store.refresh(deciding_on=deciding_on)
 
     @property
     def unavailable_reason(self) -> str | None:

@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import attrs
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from registry_core import unstructure
 from registry_core.models import (
@@ -51,6 +53,11 @@ BARE_WORKER = Worker("rt", "w2", "embedded", None, "busy", None, None, None, 0)
 ENTRY = TranscriptEntry(1, "user", "hi\nthere", 7, OFFSET)
 EVENT = Event(9, "worker.output", "w1", {"content": "x", "nested": {"n": [1, 2]}}, NAIVE)
 
+
+class _Text(str):
+    """A str subclass: the encoder writes it as a string, as the converter leaves it."""
+
+
 SAMPLES = [
     WORKER,
     BARE_WORKER,
@@ -61,6 +68,11 @@ SAMPLES = [
     InputAccepted('rt \u00fc"', "w1", True, "2", None),
     InputAccepted("rt", "w1", None, 3, 7, 2),  # a status that is no str: through the encoder
     InputAccepted(None, 5, 1, 2, "queued", 1.5),
+    # One field off the started-turn path's types each (decision 0263): a bool is no int, a subclass no str.
+    InputAccepted("rt", "w1", True, 2, "busy"),
+    InputAccepted("rt", "w1", 1, False, "busy"),
+    InputAccepted(_Text("rt"), "w1", 1, 2, "busy"),
+    InputAccepted("rt", "w1", 1, 2, "busy", 0),
     WorkerActionResult("rt", "w1", "stop", True, "stopped"),
     WorkerActionResult(1, None, "cancel", None, 2),
     ENTRY,
@@ -93,6 +105,19 @@ def test_the_json_text_decodes_to_what_the_converter_gives(model):
 @pytest.mark.parametrize("model", SAMPLES, ids=lambda m: type(m).__name__)
 def test_the_json_text_is_the_compact_encoding_of_the_converters_data(model):
     assert render_json(model) == encode_json(unstructure(model))
+
+
+_STRINGS = st.one_of(st.text(max_size=8), st.text(max_size=8).map(_Text), st.none(), st.integers(-5, 5))
+_SCALARS = st.one_of(st.integers(), st.none(), st.booleans(), st.integers(0, 2**80), st.sampled_from(["1", 1.5]))
+
+
+@given(_STRINGS, _STRINGS, _SCALARS, _SCALARS, _STRINGS, _SCALARS)
+def test_an_accepted_input_of_any_field_values_renders_as_the_converter_does(
+    runtime_id, worker_id, sequence, event_id, status, position
+):
+    # The started-turn answer's one-format path (decision 0263) and the per-field one agree with the converter.
+    accepted = InputAccepted(runtime_id, worker_id, sequence, event_id, status, position)
+    assert render_json(accepted) == encode_json(unstructure(accepted))
 
 
 def test_a_cached_fragment_is_reused_for_an_equal_model_and_stays_correct():
