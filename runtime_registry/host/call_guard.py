@@ -72,7 +72,7 @@ async def run_bounded(coro: Coroutine[Any, Any, T], timeout: float) -> T:
 class _BoundedCall:
     """One call that suspended: its task, its deadline, and whether it has finished or run out of time."""
 
-    __slots__ = ("task", "deadline", "cancelling", "finished", "expired", "queue")
+    __slots__ = ("cancelling", "deadline", "expired", "finished", "queue", "task")
 
     def __init__(self, task: asyncio.Task[Any], deadline: float, queue: _Deadlines) -> None:
         self.task = task
@@ -95,7 +95,7 @@ class _BoundedCall:
 class _Deadlines:
     """The calls bounded by one timeout on one loop, oldest deadline first, and the timer set for the oldest."""
 
-    __slots__ = ("timeout", "calls", "armed")
+    __slots__ = ("armed", "calls", "timeout")
 
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
