@@ -214,7 +214,8 @@ def _endpoint(op: Operation, handler: Handler) -> Callable[[Request], Awaitable[
     async def endpoint(request: Request) -> Response:
         if request.scope["query_string"]:
             refuse_unknown_parameters(request.query_params, query_names)
-        arguments: dict[str, Any] = request.path_params
+        # The route put its ids there (Request.path_params's own lookup, without its property's frame).
+        arguments: dict[str, Any] = request.scope.get("path_params", {})
         if parameters or body is not None or wants_root_path:
             arguments = dict(arguments)
             for argument, read in parameters:

@@ -52,7 +52,7 @@ class JSONResponse(Response):
         # generic steps: on the busiest write route they cost as much as rendering the answer.
         self.status_code = status_code
         self.background = None
-        body = self.body = self.render(content)
+        body = self.body = render_json(content).encode("utf-8")  # self.render's work, without its frame
         if status_code in (204, 304):
             self.raw_headers = [_CONTENT_TYPE_HEADER]
         else:

@@ -69,9 +69,10 @@ class StoreBudget:
 
     def reserve(self, worker_id: str, size: int) -> None:
         """Hold ``size`` bytes for ``worker_id``'s coming reply (one reservation per worker at a time)."""
-        self.settle(worker_id)
+        reserved = self._reserved
+        self.used -= reserved.pop(worker_id, 0)  # settle()'s work: a reservation left over is given back
         if size:
-            self._reserved[worker_id] = size
+            reserved[worker_id] = size
             self.used += size
 
     def settle(self, worker_id: str) -> None:

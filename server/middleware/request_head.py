@@ -51,6 +51,12 @@ __all__ = ["SINGLE_HEADERS", "RequestHead", "head_refusal", "origin_form", "rout
 SINGLE_HEADERS = (b"host", b"origin", b"authorization")
 
 
+#: The headers :class:`RequestHead` reads.
+_READ = frozenset(
+    {b"host", b"content-length", b"x-request-id", b"authorization", b"origin", b"sec-fetch-site", b"transfer-encoding"}
+)
+
+
 class RequestHead:
     """What the checks read from a request's headers, gathered in one pass over them.
 
@@ -77,6 +83,8 @@ class RequestHead:
         size = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
         for name, value in scope["headers"]:
             size += len(name) + len(value) + 4
+            if name not in _READ:
+                continue  # most headers (Content-Type, Accept, ...): one lookup, not seven comparisons
             if name == b"host":
                 if host is not None:
                     repeated = name

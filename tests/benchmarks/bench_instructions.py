@@ -33,6 +33,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -55,6 +56,10 @@ CONNECTIONS = 16
 STARTUP_TIMEOUT = 300.0
 INPUT_BODY = b'{"content":"benchmark input"}'
 WORKERS_PATH = f"/api/runtimes/{RUNTIME}/workers"
+#: More callgrind options, e.g. ``BENCH_VALGRIND_ARGS="--cache-sim=yes --separate-threads=yes"``; with
+#: ``BENCH_KEEP_DUMPS=DIR`` the measured dumps are copied there (for ``callgrind_annotate``).
+EXTRA_VALGRIND_ARGUMENTS = os.environ.get("BENCH_VALGRIND_ARGS", "").split()
+KEEP_DUMPS = os.environ.get("BENCH_KEEP_DUMPS")
 
 RequestFor = Callable[[str], bytes]
 
@@ -122,7 +127,7 @@ def _under_callgrind(
     """Run ``command`` under callgrind until the block ends; yield the process and a function that dumps its count."""
     out = directory / "callgrind.out"
     process = subprocess.Popen(
-        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}.%p", *command],
+        ["valgrind", "--tool=callgrind", *EXTRA_VALGRIND_ARGUMENTS, f"--callgrind-out-file={out}.%p", *command],
         cwd=directory,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -134,7 +139,12 @@ def _under_callgrind(
         dumps = sorted(directory.glob(f"callgrind.out.{process.pid}.*"))
         if not dumps:
             raise AssertionError("callgrind wrote no dump")
-        return _instructions(dumps[-1])
+        if KEEP_DUMPS:
+            for dump in dumps:
+                shutil.copy(dump, Path(KEEP_DUMPS) / f"{directory.name}-{dump.name}")
+        # One dump per thread with --separate-threads (named ...-01, -02, ...): their sum.
+        measured = [dump for dump in dumps if dump.name.split(".")[-1].split("-")[0] == "1"]
+        return sum(_instructions(dump) for dump in measured)
 
     try:
         yield process, dumped
