@@ -490,6 +490,7 @@ class HttpToolsFront(_EnvelopeBadRequest, HttpToolsProtocol):
         scope["raw_path"] = root_path.encode("ascii") + raw_path
         scope["query_string"] = target.query or b""
         limit = self.limit_concurrency
+        app: Any
         if limit is not None and (len(self.connections) >= limit or len(self.tasks) >= limit):
             app = service_unavailable
             self.logger.warning("Exceeded concurrency limit.")
