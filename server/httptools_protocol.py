@@ -61,6 +61,8 @@ from runtime_registry.server.http_protocol import (
 log = logging.getLogger("runtime_registry.server.http_protocol")
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+#: The shortest the idle timer sets itself again for (seconds): a wait ends at most this late.
+_LEAST_WAIT = 0.01
 #: The headers uvicorn's proxy-headers middleware reads.
 _FORWARDED = frozenset({b"x-forwarded-for", b"x-forwarded-proto"})
 
@@ -574,7 +576,10 @@ class HttpToolsFront(_EnvelopeBadRequest, HttpToolsProtocol):
             allowed = self.header_timeout_seconds  # a head was begun, or the connection is new
         left = self._idle_since + allowed - self.loop.time()
         if left > 0:
-            self._idle_timer = self.loop.call_later(min(left, self._shortest_wait()), self._idle_timer_fired)
+            # Never less than _LEAST_WAIT: with a keep-alive timeout of 0 (uvicorn allows it) a begun
+            # head would otherwise set a timer for every turn of the loop until it completes.
+            delay = max(min(left, self._shortest_wait()), _LEAST_WAIT)
+            self._idle_timer = self.loop.call_later(delay, self._idle_timer_fired)
             return
         if not (self._idle_after_response and not self._read_since_idle):
             # Nothing to answer: the client has not asked anything complete. (A 408 would be allowed,

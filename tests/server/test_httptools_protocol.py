@@ -267,6 +267,39 @@ async def test_a_request_with_proxy_headers_from_a_trusted_peer_is_rewritten_as_
     assert (only_proto["client"], only_proto["scheme"]) == (("127.0.0.1", 40000), "https")
 
 
+async def test_a_keep_alive_timeout_of_zero_does_not_set_a_timer_for_every_turn_of_the_loop():
+    import uvicorn
+    from uvicorn.server import ServerState
+
+    from runtime_registry.server.http_protocol import protocol_class
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+        # Half of the next head arrives right after the answer, before the keep-alive timer (0 s) fires.
+        protocol.data_received(b"GET /y HTTP/1.1\r\n")
+
+    protocol_type = protocol_class("httptools", header_timeout_seconds=0.5)
+    config = uvicorn.Config(app, log_config=None, lifespan="off", http=protocol_type, timeout_keep_alive=0)
+    config.load()
+    transport = _Transport()
+    protocol: Any = protocol_type(config, ServerState(), {}, asyncio.get_running_loop())  # type: ignore[call-arg]
+    protocol.connection_made(transport)
+    fired = protocol._idle_timer_fired
+    calls = []
+    protocol._idle_timer_fired = lambda: (calls.append(1), fired())
+    protocol.data_received(b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert transport.written[0].startswith(b"HTTP/1.1 204")
+    await asyncio.sleep(0.2)
+    assert not transport.closed  # a head was begun: the header timeout (0.5 s) applies, not the keep-alive
+    assert len(calls) <= 0.2 / 0.01 + 2, len(calls)
+    await asyncio.sleep(0.5)
+    assert transport.closed
+    protocol.connection_lost(None)
+
+
 # The protocol's one timer, on real sockets: uvicorn's keep-alive timeout and the server's header timeout.
 KEEP_ALIVE = 0.5
 HEADER_TIMEOUT = 1.5
