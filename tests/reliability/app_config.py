@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from runtime_registry.host import RegistryConfig, parse_config
+
+from ..support.server_process import ServerProcess, running_server
 
 #: The embedded runtime every reliability test drives.
 EMBEDDED = "backend-internal"
@@ -22,10 +27,11 @@ def embedded_toml(
     heartbeat_seconds: float = 15.0,
     extra: str = "",
     settings: str = "",
+    server_settings: str = "",
 ) -> str:
     """A config with one embedded runtime (``EMBEDDED``), its slow profile, and ``extra`` appended
-    (``settings``: more lines of its ``[runtimes.settings]`` table)."""
-    server = [f"stream_heartbeat_seconds = {heartbeat_seconds}"]
+    (``settings``: more lines of its ``[runtimes.settings]`` table; ``server_settings``: of ``[server]``)."""
+    server = [*server_settings.splitlines(), f"stream_heartbeat_seconds = {heartbeat_seconds}"]
     if token is not None:
         server.append(f'token = "{token}"')
     return (
@@ -52,3 +58,11 @@ def write_config(directory: Path, text: str) -> Path:
     path = directory / "registry.toml"
     path.write_text(text)
     return path
+
+
+@contextlib.contextmanager
+def serving_embedded(directory: Path, **settings: Any) -> Iterator[ServerProcess]:
+    """The real server on :func:`embedded_toml` (called with ``settings``), its config and log in ``directory``."""
+    config = write_config(directory, embedded_toml(**settings))
+    with running_server(config, log=directory / "server.log") as served:
+        yield served

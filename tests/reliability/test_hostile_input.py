@@ -14,8 +14,7 @@ import asyncio
 
 import pytest
 
-from ..support.server_process import running_server
-from .app_config import EMBEDDED, embedded_toml, write_config
+from .app_config import EMBEDDED, serving_embedded
 from .load_client import LoadClient
 
 RUNTIME = f"/api/runtimes/{EMBEDDED}"
@@ -27,9 +26,8 @@ MAX_BODY = 8192
 def server(request, tmp_path_factory):
     # Both parsers: they differ on malformed framing (decision 0083).
     directory = tmp_path_factory.mktemp(f"hostile-{request.param}")
-    settings = f'[server]\nmax_body_bytes = {MAX_BODY}\nhttp_parser = "{request.param}"\n'
-    config = write_config(directory, embedded_toml().replace("[server]\n", settings))
-    with running_server(config, log=directory / "server.log") as served:
+    settings = f'max_body_bytes = {MAX_BODY}\nhttp_parser = "{request.param}"'
+    with serving_embedded(directory, server_settings=settings) as served:
         yield served
 
 

@@ -12,8 +12,7 @@ import time
 
 import pytest
 
-from ..support.server_process import running_server
-from .app_config import EMBEDDED, embedded_toml, write_config
+from .app_config import EMBEDDED, serving_embedded
 
 SECRET = "sEcReT-value-0123456789"
 
@@ -21,9 +20,7 @@ SECRET = "sEcReT-value-0123456789"
 @pytest.fixture(scope="module", params=["httptools", "h11"])
 def server(request, tmp_path_factory):
     directory = tmp_path_factory.mktemp(f"log-{request.param}")
-    settings = f'[server]\nhttp_parser = "{request.param}"\n'
-    config = write_config(directory, embedded_toml().replace("[server]\n", settings))
-    with running_server(config, log=directory / "server.log") as served:
+    with serving_embedded(directory, server_settings=f'http_parser = "{request.param}"') as served:
         yield served
 
 

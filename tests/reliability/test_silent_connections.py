@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from ..support.server_process import healthz_status, running_server
-from .app_config import embedded_toml, write_config
+from ..support.server_process import healthz_status
+from .app_config import serving_embedded
 
 HEADER_TIMEOUT = 0.6
 MAX_CONNECTIONS = 40
@@ -26,11 +26,10 @@ PARSERS = ["httptools", "h11"]
 def server(request, tmp_path_factory):
     directory = tmp_path_factory.mktemp(f"silent-{request.param}")
     settings = (
-        f"[server]\nheader_timeout_seconds = {HEADER_TIMEOUT}\nmax_connections = {MAX_CONNECTIONS}\n"
-        f'keep_alive_timeout_seconds = 30.0\nhttp_parser = "{request.param}"\n'
+        f"header_timeout_seconds = {HEADER_TIMEOUT}\nmax_connections = {MAX_CONNECTIONS}\n"
+        f'keep_alive_timeout_seconds = 30.0\nhttp_parser = "{request.param}"'
     )
-    config = write_config(directory, embedded_toml().replace("[server]\n", settings))
-    with running_server(config, log=directory / "server.log") as served:
+    with serving_embedded(directory, server_settings=settings) as served:
         yield served
 
 

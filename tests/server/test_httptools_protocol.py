@@ -26,8 +26,7 @@ from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 
 from runtime_registry.server.httptools_protocol import _Cycle
 
-from ..reliability.app_config import embedded_toml, write_config
-from ..support.server_process import running_server
+from ..reliability.app_config import serving_embedded
 
 DATE = (b"date", b"Wed, 25 Nov 2026 09:00:00 GMT")
 
@@ -309,11 +308,10 @@ HEADER_TIMEOUT = 1.5
 def short_keep_alive(request, tmp_path_factory):
     directory = tmp_path_factory.mktemp(f"keep-alive-{request.param}")
     settings = (
-        f"[server]\nheader_timeout_seconds = {HEADER_TIMEOUT}\nkeep_alive_timeout_seconds = {KEEP_ALIVE}\n"
-        f'http_parser = "{request.param}"\n'
+        f"header_timeout_seconds = {HEADER_TIMEOUT}\nkeep_alive_timeout_seconds = {KEEP_ALIVE}\n"
+        f'http_parser = "{request.param}"'
     )
-    config = write_config(directory, embedded_toml().replace("[server]\n", settings))
-    with running_server(config, log=directory / "server.log") as served:
+    with serving_embedded(directory, server_settings=settings) as served:
         yield served
 
 
