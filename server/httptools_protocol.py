@@ -143,12 +143,16 @@ class _Cycle(RequestResponseCycle):
             self.on_response = _nothing
 
     def _close(self) -> None:
+        self._write_held()
+        self.transport.close()
+
+    def _write_held(self) -> None:
+        """Write the held head alone (its response writes no body, or ends here), unless the connection closed."""
         held = self._held
         if held is not None:
             self._held = None
             if not self.transport.is_closing():
                 self.transport.write(held)
-        self.transport.close()
 
     async def send(self, message: Any) -> None:
         """uvicorn's ``send``, with the head of a response of known length held until its body."""
@@ -199,9 +203,7 @@ class _Cycle(RequestResponseCycle):
                 self.response_complete = True
                 self.notify()
                 if held is not None:  # no body was written (HEAD, or nothing to send): the head alone
-                    self._held = None
-                    if not self.transport.is_closing():
-                        self.transport.write(held)
+                    self._write_held()
                 if not self.keep_alive:
                     self.transport.close()
                 self.on_response()
